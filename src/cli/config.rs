@@ -1,0 +1,126 @@
+//! Raw arguments → validated library options, in exactly one place.
+//!
+//! Nothing outside this module sees clap types. It also expands directory
+//! roots into the files under them (sorted, links not followed).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::{Args, FormatArg};
+use crate::error::{Error, Result};
+use crate::graph::BuildOptions;
+use crate::report::Format;
+use crate::resolve::{Hwcaps, Options};
+use crate::rootfs::RootFs;
+
+/// Validated settings of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Host path of the sysroot.
+    pub sysroot: PathBuf,
+    /// Roots as in-root paths.
+    pub roots: Vec<PathBuf>,
+    /// Report format.
+    pub format: Format,
+    /// Search options.
+    pub resolve: Options,
+    /// Graph options.
+    pub build: BuildOptions,
+    /// Suppress warnings.
+    pub quiet: bool,
+}
+
+impl Config {
+    /// Validates `args`.
+    pub fn from_args(a: &Args) -> Result<Config> {
+        let hwcaps = if a.hwcaps == "baseline" {
+            Hwcaps::Baseline
+        } else {
+            let names: Vec<Vec<u8>> = a
+                .hwcaps
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
+            if names.iter().any(|n| n.contains(&b'/')) {
+                return Err(Error::Usage(format!("--hwcaps {}: names cannot contain '/'", a.hwcaps)));
+            }
+            Hwcaps::Active(names)
+        };
+        if !a.cwd.starts_with('/') {
+            return Err(Error::Usage("--cwd must be an absolute path inside the sysroot".into()));
+        }
+        let roots = a
+            .roots
+            .iter()
+            .map(|r| {
+                if r.is_absolute() {
+                    r.clone()
+                } else {
+                    Path::new("/").join(r)
+                }
+            })
+            .collect();
+        Ok(Config {
+            sysroot: a.sysroot.clone(),
+            roots,
+            format: match a.format {
+                FormatArg::Tree => Format::Tree,
+                FormatArg::List => Format::List,
+                FormatArg::Ldd => Format::Ldd,
+                FormatArg::Json => Format::Json,
+                FormatArg::Dot => Format::Dot,
+            },
+            resolve: Options {
+                library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
+                platform: a.platform.as_ref().map(|s| s.as_bytes().to_vec()),
+                hwcaps,
+                cwd: a.cwd.as_bytes().to_vec(),
+                use_cache: !a.inhibit_cache,
+            },
+            build: BuildOptions::default(),
+            quiet: a.quiet,
+        })
+    }
+}
+
+/// Expands roots: a directory stands for every regular file below it
+/// (sorted by path, symlinks not followed); anything else is kept as given.
+/// A root that does not exist is an error.
+pub fn expand_roots(fs: &RootFs, roots: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for r in roots {
+        let (resolved, meta) = fs.metadata(r).map_err(|e| Error::Lookup {
+            path: r.clone(),
+            source: e,
+        })?;
+        if !meta.is_dir() {
+            out.push(r.as_os_str().as_bytes().to_vec());
+            continue;
+        }
+        let host = fs.host_path(&resolved.canonical);
+        let walker = walkdir::WalkDir::new(&host)
+            .follow_links(false)
+            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::Io {
+                path: r.clone(),
+                source: e.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(in_root) = fs.in_root_of_host(entry.path()) else {
+                continue;
+            };
+            // Only ELF files and scripts are entry points.
+            let Ok(head) = fs.read_head(&in_root, 4) else {
+                continue;
+            };
+            if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+                out.push(in_root.as_os_str().as_bytes().to_vec());
+            }
+        }
+    }
+    Ok(out)
+}

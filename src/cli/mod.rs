@@ -1,0 +1,144 @@
+//! The command line: `closure [--sysroot DIR] --root PATH… [OPTIONS]`.
+//!
+//! Owns argument parsing (clap derive), turning raw arguments into library
+//! options in one place ([`config`]), running the trace, printing the
+//! report on stdout and problems on stderr, and choosing the exit code
+//! (0 clean, 1 problems in the closure, 2 usage or unreadable input). The
+//! contract this must keep is `docs/cli-contract.md`.
+
+pub mod config;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use crate::error::Error;
+use crate::graph::{self, DepGraph};
+use crate::report::{self, Format};
+use crate::resolve::Resolver;
+use crate::rootfs::RootFs;
+
+/// Report formats accepted by `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Indented tree, each edge with the search step that found it.
+    Tree,
+    /// One path per line, sorted.
+    List,
+    /// The lines `ldd` prints.
+    Ldd,
+    /// One JSON object (schema_version 1).
+    Json,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// Trace the shared-library closure of ELF programs inside a root
+/// filesystem, exactly as their dynamic loader would, without running
+/// anything; optionally stage exactly that closure into a directory.
+#[derive(Debug, Parser)]
+#[command(name = "closure", version, about, max_term_width = 100)]
+pub struct Args {
+    /// Root filesystem everything is resolved in, as if chrooted there.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub sysroot: PathBuf,
+
+    /// Entry point inside the sysroot: an ELF program or library, a symlink
+    /// to one, a script with a #! line, or a directory (every file under
+    /// it). Repeatable.
+    #[arg(long = "root", value_name = "PATH", required = true)]
+    pub roots: Vec<PathBuf>,
+
+    /// Stage the closure into DIR, mirroring sysroot paths.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Report format when not staging.
+    #[arg(long, value_enum, default_value = "tree")]
+    pub format: FormatArg,
+
+    /// Simulated LD_LIBRARY_PATH (':' or ';' separated). The host's
+    /// environment is never read.
+    #[arg(long, value_name = "LIST")]
+    pub library_path: Option<String>,
+
+    /// Value of $PLATFORM (default: the architecture's usual AT_PLATFORM,
+    /// e.g. x86_64).
+    #[arg(long, value_name = "NAME")]
+    pub platform: Option<String>,
+
+    /// glibc-hwcaps subdirectories active on the CPU that will run the
+    /// program, most capable first (e.g. x86-64-v3,x86-64-v2), or
+    /// `baseline` (the default): model a baseline CPU and record every
+    /// variant found.
+    #[arg(long, value_name = "LIST", default_value = "baseline")]
+    pub hwcaps: String,
+
+    /// Ignore the sysroot's /etc/ld.so.cache (as `ld.so --inhibit-cache`).
+    #[arg(long)]
+    pub inhibit_cache: bool,
+
+    /// Working directory of the program (relative search-path entries are
+    /// taken from it).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: String,
+
+    /// Stage even when something is missing (problems are still reported).
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// Print nothing on stderr but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Parses the process arguments, runs, and returns the exit code.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "closure: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one invocation. `Err` means unusable input (exit 2).
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
+    let cfg = config::Config::from_args(args)?;
+    let fs = RootFs::new(&cfg.sysroot)?;
+    let resolver = Resolver::new(&fs, cfg.resolve.clone());
+    let roots = config::expand_roots(&fs, &cfg.roots)?;
+    let g = graph::build(&resolver, &roots, &cfg.build)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = print_report(&g, &cfg, &mut out);
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(Error::io("<stdout>", e)),
+        Ok(()) => {}
+    }
+    let mut err = io::stderr().lock();
+    let _ = report::problems::render(&g, &mut err);
+    if !cfg.quiet {
+        for w in &g.warnings {
+            let _ = writeln!(err, "warning: {w}");
+        }
+    }
+    Ok(if g.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(g: &DepGraph, cfg: &config::Config, out: &mut dyn Write) -> io::Result<()> {
+    match cfg.format {
+        Format::Json => report::json::render_with_sysroot(g, &cfg.sysroot.display().to_string(), out),
+        f => report::render(g, f, out),
+    }?;
+    out.flush()
+}

@@ -1,0 +1,191 @@
+//! What the loader needs to know about one ELF file.
+//!
+//! This module owns [`ElfInfo`], a plain value describing an ELF object as the
+//! dynamic loader sees it: identity (class, byte order, machine, flags),
+//! `PT_INTERP`, and the dynamic section's `DT_NEEDED`, `DT_SONAME`,
+//! `DT_RPATH`, `DT_RUNPATH`, `DT_FLAGS_1` and symbol-version tables. Strings
+//! stay bytes, exactly as stored. Reading is in [`parse`]; whether one object
+//! may load another is in [`compat`]. Nothing here touches the file system:
+//! callers hand in something that implements `object::ReadRef`.
+
+pub mod compat;
+pub mod parse;
+
+pub use parse::{parse, parse_file, NotElf, ParseError};
+
+/// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
+pub const DF_1_NODEFLIB: u64 = 0x800;
+/// `VER_FLG_WEAK` on a version requirement.
+pub const VER_FLG_WEAK: u16 = 0x2;
+/// `VER_FLG_BASE` on a version definition (the file's own name).
+pub const VER_FLG_BASE: u16 = 0x1;
+
+/// ELF machine numbers (`e_machine`) this crate knows by name.
+pub mod machine {
+    /// Intel 80386.
+    pub const I386: u16 = 3;
+    /// MIPS.
+    pub const MIPS: u16 = 8;
+    /// PowerPC (32-bit).
+    pub const PPC: u16 = 20;
+    /// PowerPC 64.
+    pub const PPC64: u16 = 21;
+    /// IBM S/390.
+    pub const S390: u16 = 22;
+    /// ARM 32-bit.
+    pub const ARM: u16 = 40;
+    /// AMD x86-64.
+    pub const X86_64: u16 = 62;
+    /// ARM 64-bit.
+    pub const AARCH64: u16 = 183;
+    /// RISC-V.
+    pub const RISCV: u16 = 243;
+    /// LoongArch.
+    pub const LOONGARCH: u16 = 258;
+}
+
+/// Identity of an ELF object: what decides whether a loader can map it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ident {
+    /// `ELFCLASS64` when true, `ELFCLASS32` otherwise.
+    pub is_64: bool,
+    /// `ELFDATA2MSB` when true.
+    pub big_endian: bool,
+    /// `EI_OSABI`.
+    pub osabi: u8,
+    /// `EI_ABIVERSION`.
+    pub abiversion: u8,
+    /// `e_type` (`ET_EXEC` 2, `ET_DYN` 3, …).
+    pub e_type: u16,
+    /// `e_machine`.
+    pub machine: u16,
+    /// `e_flags`.
+    pub e_flags: u32,
+}
+
+impl Ident {
+    /// A short human name of the class/byte order/machine, e.g. `ELF64 LE x86-64`.
+    pub fn describe(&self) -> String {
+        format!(
+            "ELF{} {} {}",
+            if self.is_64 { 64 } else { 32 },
+            if self.big_endian { "BE" } else { "LE" },
+            machine_name(self.machine)
+        )
+    }
+}
+
+/// A human name for an `e_machine` value.
+pub fn machine_name(m: u16) -> String {
+    match m {
+        machine::I386 => "i386".into(),
+        machine::MIPS => "MIPS".into(),
+        machine::PPC => "PowerPC".into(),
+        machine::PPC64 => "PowerPC64".into(),
+        machine::S390 => "S/390".into(),
+        machine::ARM => "ARM".into(),
+        machine::X86_64 => "x86-64".into(),
+        machine::AARCH64 => "AArch64".into(),
+        machine::RISCV => "RISC-V".into(),
+        machine::LOONGARCH => "LoongArch".into(),
+        other => format!("machine {other}"),
+    }
+}
+
+/// One `Verneed` record: versions required from one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerNeed {
+    /// `vn_file`: the DT_NEEDED name the versions are required from.
+    pub file: Vec<u8>,
+    /// The `Vernaux` records.
+    pub versions: Vec<VerNeedAux>,
+}
+
+/// One required version (`Vernaux`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerNeedAux {
+    /// Version name, e.g. `GLIBC_2.34`.
+    pub name: Vec<u8>,
+    /// `vna_flags` (`VER_FLG_WEAK`).
+    pub flags: u16,
+    /// `vna_other`: the versym index that refers to this requirement.
+    pub other: u16,
+}
+
+/// One version definition (`Verdef`, first `Verdaux` name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerDef {
+    /// The version name (for the base definition, the file's SONAME).
+    pub name: Vec<u8>,
+    /// `vd_flags` (`VER_FLG_BASE`).
+    pub flags: u16,
+    /// `vd_ndx`.
+    pub index: u16,
+}
+
+/// Everything about one ELF object that the resolver uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfInfo {
+    /// Class, byte order, machine and flags.
+    pub ident: Ident,
+    /// `PT_INTERP`, without the trailing NUL.
+    pub interp: Option<Vec<u8>>,
+    /// Whether the object has a dynamic section at all.
+    pub dynamic: bool,
+    /// `DT_SONAME`.
+    pub soname: Option<Vec<u8>>,
+    /// `DT_NEEDED`, in dynamic-section order.
+    pub needed: Vec<Vec<u8>>,
+    /// `DT_RPATH` as stored (the resolver drops it when `runpath` is set).
+    pub rpath: Option<Vec<u8>>,
+    /// `DT_RUNPATH`.
+    pub runpath: Option<Vec<u8>>,
+    /// `DT_FILTER` and `DT_AUXILIARY` names (loaded like dependencies).
+    pub filters: Vec<Vec<u8>>,
+    /// `DT_FLAGS`.
+    pub flags: u64,
+    /// `DT_FLAGS_1`.
+    pub flags_1: u64,
+    /// `DT_VERNEED` records.
+    pub verneed: Vec<VerNeed>,
+    /// `DT_VERDEF` records.
+    pub verdef: Vec<VerDef>,
+    /// Things that looked wrong but did not stop parsing.
+    pub warnings: Vec<String>,
+}
+
+impl ElfInfo {
+    /// `DT_RPATH` as the loader uses it: ignored when `DT_RUNPATH` is present.
+    pub fn effective_rpath(&self) -> Option<&[u8]> {
+        if self.runpath.is_some() {
+            None
+        } else {
+            self.rpath.as_deref().filter(|r| !r.is_empty())
+        }
+    }
+
+    /// `DT_RUNPATH`, treating an empty string as absent.
+    pub fn effective_runpath(&self) -> Option<&[u8]> {
+        self.runpath.as_deref().filter(|r| !r.is_empty())
+    }
+
+    /// Whether `DF_1_NODEFLIB` is set.
+    pub fn nodeflib(&self) -> bool {
+        self.flags_1 & DF_1_NODEFLIB != 0
+    }
+
+    /// A dynamically linked object: one with a dynamic section.
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic
+    }
+
+    /// The highest-sorting version name this object defines with the given
+    /// prefix (e.g. `GLIBC_2.`), compared like version numbers.
+    pub fn highest_version(&self, prefix: &[u8]) -> Option<&[u8]> {
+        self.verdef
+            .iter()
+            .filter(|d| d.flags & VER_FLG_BASE == 0 && d.name.starts_with(prefix))
+            .map(|d| d.name.as_slice())
+            .max_by(|a, b| crate::util::natural_cmp(a, b))
+    }
+}

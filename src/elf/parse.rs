@@ -1,0 +1,542 @@
+//! Reading [`ElfInfo`] from bytes.
+//!
+//! Works on anything implementing `object::ReadRef`, so callers choose between
+//! a byte slice and a lazily read file (`object::ReadCache`): only the ELF
+//! header, program headers, `PT_INTERP`, the dynamic section and the string
+//! and version tables it points at are read, each with an explicit size cap.
+//! The dynamic section is found through `PT_DYNAMIC` (and its addresses are
+//! mapped to file offsets through `PT_LOAD`), so stripped section headers do
+//! not matter; section headers are only a fallback. Total: every input gives
+//! an `ElfInfo` or a typed error, never a panic.
+
+use std::fs::File;
+
+use object::elf;
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, ReadCache, ReadRef};
+
+use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
+
+/// Largest dynamic section read (entries beyond it are ignored with a warning).
+const MAX_DYNAMIC: u64 = 1 << 20;
+/// Largest `PT_INTERP` read.
+const MAX_INTERP: u64 = 4096;
+/// Most version records followed.
+const MAX_VERSIONS: usize = 1 << 14;
+
+/// Why bytes are not an ELF file the loader could use at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotElf {
+    /// Shorter than an ELF header ("file too short").
+    TooShort,
+    /// A `#!` script; the interpreter line without `#!`.
+    Script(Vec<u8>),
+    /// A GNU ld linker script (`libc.so` on most distributions).
+    LinkerScript,
+    /// Anything else without the ELF magic ("invalid ELF header").
+    BadMagic,
+}
+
+/// Why an ELF file could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not ELF at all.
+    #[error("{}", match .0 {
+        NotElf::TooShort => "file too short to be ELF".to_string(),
+        NotElf::Script(i) => format!("a script for {}", String::from_utf8_lossy(i)),
+        NotElf::LinkerScript => "a linker script, not ELF".to_string(),
+        NotElf::BadMagic => "not an ELF file (invalid ELF header)".to_string(),
+    })]
+    NotElf(NotElf),
+    /// ELF, but the headers are inconsistent.
+    #[error("malformed ELF: {0}")]
+    Malformed(String),
+    /// The file could not be read.
+    #[error("read error: {0}")]
+    Read(String),
+}
+
+/// Parses an open file, reading only what is needed.
+pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
+    let cache = ReadCache::new(file);
+    parse(&cache)
+}
+
+/// Parses an ELF object from any `ReadRef` (a byte slice or a `ReadCache`).
+pub fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<ElfInfo, ParseError> {
+    let len = data.len().map_err(|_| ParseError::Read("cannot size input".into()))?;
+    let head = data
+        .read_bytes_at(0, len.min(64))
+        .map_err(|_| ParseError::Read("cannot read header".into()))?;
+    if head.len() < 4 || &head[..4] != b"\x7fELF" {
+        return Err(ParseError::NotElf(classify_non_elf(data, len, head)));
+    }
+    if head.len() < 16 {
+        return Err(ParseError::NotElf(NotElf::TooShort));
+    }
+    let big = match head[5] {
+        elf::ELFDATA2LSB => false,
+        elf::ELFDATA2MSB => true,
+        d => return Err(ParseError::Malformed(format!("unknown EI_DATA {d}"))),
+    };
+    let endian = if big {
+        Endianness::Big
+    } else {
+        Endianness::Little
+    };
+    match head[4] {
+        elf::ELFCLASS32 => parse_class::<elf::FileHeader32<Endianness>, R>(data, len, endian),
+        elf::ELFCLASS64 => parse_class::<elf::FileHeader64<Endianness>, R>(data, len, endian),
+        c => Err(ParseError::Malformed(format!("unknown EI_CLASS {c}"))),
+    }
+}
+
+fn classify_non_elf<'data, R: ReadRef<'data>>(data: R, len: u64, head: &[u8]) -> NotElf {
+    if head.starts_with(b"#!") {
+        let line = data
+            .read_bytes_at(0, len.min(512))
+            .unwrap_or(head)
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let line = &line[2..];
+        let trimmed: Vec<u8> = trim_ascii(line).to_vec();
+        return NotElf::Script(trimmed);
+    }
+    let text = data.read_bytes_at(0, len.min(256)).unwrap_or(head);
+    let lossy = String::from_utf8_lossy(text);
+    if lossy.contains("GNU ld script")
+        || lossy.trim_start().starts_with("GROUP")
+        || lossy.trim_start().starts_with("INPUT")
+    {
+        return NotElf::LinkerScript;
+    }
+    if len < 64 {
+        return NotElf::TooShort;
+    }
+    NotElf::BadMagic
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end.max(start)]
+}
+
+fn malformed(what: &str) -> ParseError {
+    ParseError::Malformed(what.to_string())
+}
+
+/// Maps a virtual address to a file offset through the `PT_LOAD` segments.
+fn vaddr_to_offset<Elf: FileHeader<Endian = Endianness>>(
+    phdrs: &[Elf::ProgramHeader],
+    endian: Endianness,
+    vaddr: u64,
+) -> Option<u64> {
+    for ph in phdrs {
+        if ph.p_type(endian) != elf::PT_LOAD {
+            continue;
+        }
+        let start: u64 = ph.p_vaddr(endian).into();
+        let filesz: u64 = ph.p_filesz(endian).into();
+        if vaddr >= start && vaddr - start < filesz {
+            let off: u64 = ph.p_offset(endian).into();
+            return off.checked_add(vaddr - start);
+        }
+    }
+    None
+}
+
+fn parse_class<'data, Elf, R>(data: R, len: u64, endian: Endianness) -> Result<ElfInfo, ParseError>
+where
+    Elf: FileHeader<Endian = Endianness>,
+    R: ReadRef<'data>,
+{
+    let header = Elf::parse(data).map_err(|_| ParseError::NotElf(NotElf::TooShort))?;
+    let e_ident = header.e_ident();
+    let ident = Ident {
+        is_64: header.is_class_64(),
+        big_endian: endian == Endianness::Big,
+        osabi: e_ident.os_abi,
+        abiversion: e_ident.abi_version,
+        e_type: header.e_type(endian),
+        machine: header.e_machine(endian),
+        e_flags: header.e_flags(endian),
+    };
+    let mut info = ElfInfo {
+        ident,
+        interp: None,
+        dynamic: false,
+        soname: None,
+        needed: Vec::new(),
+        rpath: None,
+        runpath: None,
+        filters: Vec::new(),
+        flags: 0,
+        flags_1: 0,
+        verneed: Vec::new(),
+        verdef: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    // Program headers: bound their size by the file before reading.
+    let phnum = header.e_phnum(endian) as u64;
+    let phentsize = header.e_phentsize(endian) as u64;
+    let phoff: u64 = header.e_phoff(endian).into();
+    let phdrs: &[Elf::ProgramHeader] = if phoff == 0 || phnum == 0 {
+        &[]
+    } else {
+        if phentsize != std::mem::size_of::<Elf::ProgramHeader>() as u64 {
+            return Err(malformed("unexpected e_phentsize"));
+        }
+        if phoff.saturating_add(phnum.saturating_mul(phentsize)) > len {
+            return Err(malformed("program headers extend past the end of the file"));
+        }
+        data.read_slice_at(phoff, phnum as usize)
+            .map_err(|_| malformed("cannot read program headers"))?
+    };
+
+    let mut dyn_range: Option<(u64, u64)> = None;
+    for ph in phdrs {
+        match ph.p_type(endian) {
+            elf::PT_INTERP => {
+                let off: u64 = ph.p_offset(endian).into();
+                let size: u64 = ph.p_filesz(endian).into();
+                let size = size.min(MAX_INTERP);
+                let bytes = data
+                    .read_bytes_at(off, size)
+                    .map_err(|_| malformed("PT_INTERP outside the file"))?;
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                info.interp = Some(bytes[..end].to_vec());
+            }
+            elf::PT_DYNAMIC if dyn_range.is_none() => {
+                dyn_range = Some((ph.p_offset(endian).into(), ph.p_filesz(endian).into()));
+            }
+            _ => {}
+        }
+    }
+
+    // Section headers are only a fallback for the dynamic section.
+    if dyn_range.is_none() {
+        if let Ok(sections) = header.sections(endian, data) {
+            for s in sections.iter() {
+                if s.sh_type(endian) == elf::SHT_DYNAMIC {
+                    dyn_range = Some((s.sh_offset(endian).into(), s.sh_size(endian).into()));
+                    break;
+                }
+            }
+        }
+    }
+
+    let Some((dyn_off, dyn_size)) = dyn_range else {
+        return Ok(info);
+    };
+    info.dynamic = true;
+    let entsize = std::mem::size_of::<Elf::Dyn>() as u64;
+    let mut dyn_size = dyn_size.min(len.saturating_sub(dyn_off));
+    if dyn_size > MAX_DYNAMIC {
+        info.warnings
+            .push("dynamic section larger than 1 MiB; the rest is ignored".into());
+        dyn_size = MAX_DYNAMIC;
+    }
+    let count = (dyn_size / entsize) as usize;
+    let dyns: &[Elf::Dyn] = data
+        .read_slice_at(dyn_off, count)
+        .map_err(|_| malformed("dynamic section outside the file"))?;
+
+    let mut strtab: Option<u64> = None;
+    let mut strsz: Option<u64> = None;
+    let mut needed_off = Vec::new();
+    let mut soname_off = None;
+    let mut rpath_off = None;
+    let mut runpath_off = None;
+    let mut filter_off = Vec::new();
+    let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0u64, None, 0u64);
+    for d in dyns {
+        let tag: u64 = d.d_tag(endian).into();
+        let val: u64 = d.d_val(endian).into();
+        let Ok(tag) = u32::try_from(tag) else {
+            continue;
+        };
+        match tag {
+            elf::DT_NULL => break,
+            elf::DT_NEEDED => needed_off.push(val),
+            elf::DT_STRTAB => strtab = Some(val),
+            elf::DT_STRSZ => strsz = Some(val),
+            elf::DT_SONAME => soname_off = Some(val),
+            elf::DT_RPATH => rpath_off = Some(val),
+            elf::DT_RUNPATH => runpath_off = Some(val),
+            elf::DT_FLAGS => info.flags = val,
+            elf::DT_FLAGS_1 => info.flags_1 = val,
+            elf::DT_FILTER | elf::DT_AUXILIARY => filter_off.push(val),
+            elf::DT_VERNEED => verneed = Some(val),
+            elf::DT_VERNEEDNUM => verneednum = val,
+            elf::DT_VERDEF => verdef = Some(val),
+            elf::DT_VERDEFNUM => verdefnum = val,
+            _ => {}
+        }
+    }
+
+    // Locate the string table: through PT_LOAD, or (no program headers at
+    // all, e.g. some relocatable oddities) through the section headers.
+    let Some(strtab_vaddr) = strtab else {
+        if !needed_off.is_empty() || soname_off.is_some() {
+            info.warnings.push("dynamic section has no DT_STRTAB".into());
+        }
+        return Ok(info);
+    };
+    let str_off = if phdrs.is_empty() {
+        section_offset_for_addr::<Elf, R>(header, endian, data, strtab_vaddr)
+    } else {
+        vaddr_to_offset::<Elf>(phdrs, endian, strtab_vaddr)
+    };
+    let Some(str_off) = str_off else {
+        info.warnings
+            .push("DT_STRTAB is not inside any loaded segment".into());
+        return Ok(info);
+    };
+    let str_end = match strsz {
+        Some(sz) => str_off.saturating_add(sz).min(len),
+        None => len,
+    };
+    let strings = Strings {
+        start: str_off,
+        end: str_end,
+    };
+    let get = |off: u64, what: &str, warnings: &mut Vec<String>| -> Option<Vec<u8>> {
+        match strings.get(data, off) {
+            Some(s) => Some(s),
+            None => {
+                warnings.push(format!("{what} string offset {off:#x} is out of bounds"));
+                None
+            }
+        }
+    };
+    for off in needed_off {
+        if let Some(s) = get(off, "DT_NEEDED", &mut info.warnings) {
+            info.needed.push(s);
+        }
+    }
+    if let Some(off) = soname_off {
+        info.soname = get(off, "DT_SONAME", &mut info.warnings);
+    }
+    if let Some(off) = rpath_off {
+        info.rpath = get(off, "DT_RPATH", &mut info.warnings);
+    }
+    if let Some(off) = runpath_off {
+        info.runpath = get(off, "DT_RUNPATH", &mut info.warnings);
+    }
+    for off in filter_off {
+        if let Some(s) = get(off, "DT_FILTER", &mut info.warnings) {
+            info.filters.push(s);
+        }
+    }
+
+    let map = |vaddr: u64| {
+        if phdrs.is_empty() {
+            section_offset_for_addr::<Elf, R>(header, endian, data, vaddr)
+        } else {
+            vaddr_to_offset::<Elf>(phdrs, endian, vaddr)
+        }
+    };
+    if let Some(v) = verneed {
+        match map(v) {
+            Some(off) => read_verneed(data, endian, off, verneednum, &strings, &mut info),
+            None => info.warnings.push("DT_VERNEED outside loaded segments".into()),
+        }
+    }
+    if let Some(v) = verdef {
+        match map(v) {
+            Some(off) => read_verdef(data, endian, off, verdefnum, &strings, &mut info),
+            None => info.warnings.push("DT_VERDEF outside loaded segments".into()),
+        }
+    }
+    Ok(info)
+}
+
+/// File offset of an address through the section headers (for files
+/// without program headers).
+fn section_offset_for_addr<'data, Elf, R>(
+    header: &Elf,
+    endian: Endianness,
+    data: R,
+    addr: u64,
+) -> Option<u64>
+where
+    Elf: FileHeader<Endian = Endianness>,
+    R: ReadRef<'data>,
+{
+    let sections = header.sections(endian, data).ok()?;
+    for s in sections.iter() {
+        let a: u64 = s.sh_addr(endian).into();
+        let size: u64 = s.sh_size(endian).into();
+        if s.sh_type(endian) != elf::SHT_NOBITS && addr >= a && addr - a < size {
+            let off: u64 = s.sh_offset(endian).into();
+            return off.checked_add(addr - a);
+        }
+    }
+    None
+}
+
+/// The dynamic string table, as a bounded file range.
+struct Strings {
+    start: u64,
+    end: u64,
+}
+
+impl Strings {
+    fn get<'data, R: ReadRef<'data>>(&self, data: R, off: u64) -> Option<Vec<u8>> {
+        let at = self.start.checked_add(off)?;
+        if at >= self.end {
+            return None;
+        }
+        data.read_bytes_at_until(at..self.end, 0)
+            .ok()
+            .map(|s| s.to_vec())
+    }
+}
+
+fn read_u16<'data, R: ReadRef<'data>>(data: R, e: Endianness, off: u64) -> Option<u16> {
+    let b = data.read_bytes_at(off, 2).ok()?;
+    let a = [b[0], b[1]];
+    Some(if e == Endianness::Big {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    })
+}
+
+fn read_u32<'data, R: ReadRef<'data>>(data: R, e: Endianness, off: u64) -> Option<u32> {
+    let b = data.read_bytes_at(off, 4).ok()?;
+    let a = [b[0], b[1], b[2], b[3]];
+    Some(if e == Endianness::Big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    })
+}
+
+fn read_verneed<'data, R: ReadRef<'data>>(
+    data: R,
+    e: Endianness,
+    mut off: u64,
+    num: u64,
+    strings: &Strings,
+    info: &mut ElfInfo,
+) {
+    let limit = if num == 0 { MAX_VERSIONS } else { (num as usize).min(MAX_VERSIONS) };
+    let mut total = 0usize;
+    for _ in 0..limit {
+        // Verneed: version u16, cnt u16, file u32, aux u32, next u32.
+        let (Some(cnt), Some(file), Some(aux), Some(next)) = (
+            read_u16(data, e, off + 2),
+            read_u32(data, e, off + 4),
+            read_u32(data, e, off + 8),
+            read_u32(data, e, off + 12),
+        ) else {
+            info.warnings.push("truncated version requirements".into());
+            return;
+        };
+        let file = strings.get(data, file as u64).unwrap_or_default();
+        let mut versions = Vec::new();
+        let mut aoff = off + aux as u64;
+        for _ in 0..cnt {
+            total += 1;
+            if total > MAX_VERSIONS {
+                break;
+            }
+            // Vernaux: hash u32, flags u16, other u16, name u32, next u32.
+            let (Some(flags), Some(other), Some(name), Some(anext)) = (
+                read_u16(data, e, aoff + 4),
+                read_u16(data, e, aoff + 6),
+                read_u32(data, e, aoff + 8),
+                read_u32(data, e, aoff + 12),
+            ) else {
+                info.warnings.push("truncated version requirement entry".into());
+                break;
+            };
+            versions.push(VerNeedAux {
+                name: strings.get(data, name as u64).unwrap_or_default(),
+                flags,
+                other,
+            });
+            if anext == 0 {
+                break;
+            }
+            aoff += anext as u64;
+        }
+        info.verneed.push(VerNeed { file, versions });
+        if next == 0 {
+            break;
+        }
+        off += next as u64;
+    }
+}
+
+fn read_verdef<'data, R: ReadRef<'data>>(
+    data: R,
+    e: Endianness,
+    mut off: u64,
+    num: u64,
+    strings: &Strings,
+    info: &mut ElfInfo,
+) {
+    let limit = if num == 0 { MAX_VERSIONS } else { (num as usize).min(MAX_VERSIONS) };
+    for _ in 0..limit {
+        // Verdef: version u16, flags u16, ndx u16, cnt u16, hash u32, aux u32, next u32.
+        let (Some(flags), Some(index), Some(aux), Some(next)) = (
+            read_u16(data, e, off + 2),
+            read_u16(data, e, off + 4),
+            read_u32(data, e, off + 12),
+            read_u32(data, e, off + 16),
+        ) else {
+            info.warnings.push("truncated version definitions".into());
+            return;
+        };
+        let name = read_u32(data, e, off + aux as u64)
+            .and_then(|n| strings.get(data, n as u64))
+            .unwrap_or_default();
+        info.verdef.push(VerDef { name, flags, index });
+        if next == 0 {
+            break;
+        }
+        off += next as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_elf_inputs_are_classified() {
+        assert_eq!(
+            parse(&b"#!/bin/sh -e\necho hi\n"[..]),
+            Err(ParseError::NotElf(NotElf::Script(b"/bin/sh -e".to_vec())))
+        );
+        assert_eq!(
+            parse(&b"/* GNU ld script\n */\nGROUP ( /lib/libc.so.6 )\n"[..]),
+            Err(ParseError::NotElf(NotElf::LinkerScript))
+        );
+        assert_eq!(parse(&b"\x7fELF"[..]), Err(ParseError::NotElf(NotElf::TooShort)));
+        assert_eq!(parse(&[0u8; 100][..]), Err(ParseError::NotElf(NotElf::BadMagic)));
+    }
+
+    #[test]
+    fn parses_this_machines_libc_if_present() {
+        let Ok(bytes) = std::fs::read("/lib/x86_64-linux-gnu/libc.so.6") else {
+            eprintln!("skipping: no /lib/x86_64-linux-gnu/libc.so.6");
+            return;
+        };
+        let info = parse(&bytes[..]).unwrap();
+        assert_eq!(info.soname.as_deref(), Some(&b"libc.so.6"[..]));
+        assert!(info.needed.iter().any(|n| n.starts_with(b"ld-linux")));
+        assert!(info.highest_version(b"GLIBC_2.").is_some());
+        // The lazy file reader gives the same answer as the byte slice.
+        let f = File::open("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+        assert_eq!(parse_file(&f).unwrap(), info);
+    }
+}

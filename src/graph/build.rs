@@ -1,0 +1,596 @@
+//! Replaying the loader's breadth-first load of each root.
+//!
+//! For each root: the program, then its interpreter (registered under its
+//! `PT_INTERP` string and SONAME, as `rtld` does), then a FIFO walk over the
+//! load list in which every `DT_NEEDED` of every object, in dynamic-section
+//! order, is first matched against the objects already loaded (by the path
+//! they were opened by, the names they were requested under, and their
+//! SONAME), then searched for with that object as the requester. A file found
+//! again under another path (same device and inode) is the same object. The
+//! per-root results are merged into one [`DepGraph`]; symbol-version
+//! requirements are checked against the object each name resolved to.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind};
+use crate::elf::{ElfInfo, ParseError, NotElf, VER_FLG_WEAK};
+use crate::error::{Error, Result};
+use crate::resolve::{
+    dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via,
+};
+use crate::util::show;
+
+/// Options of a build beyond the resolver's.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
+    pub script_path: Option<Vec<Vec<u8>>>,
+}
+
+/// One object in a root's load list.
+struct Obj {
+    found: Found,
+    kind: NodeKind,
+    /// Names this object was requested under (aliases, `l_libname`).
+    names: Vec<Vec<u8>>,
+    /// The `l_name` used for name matching (empty for the main program).
+    l_name: Vec<u8>,
+    /// Index of the object that first loaded it.
+    loader: Option<usize>,
+    link: ChainLink,
+}
+
+/// Where an edge leads in a root's trace.
+enum To {
+    Obj(usize),
+    Missing(usize),
+}
+
+struct RootTrace {
+    objs: Vec<Obj>,
+    missing: Vec<MissingInfo>,
+    edges: Vec<(usize, To, Edge)>,
+    /// (object index, name) pairs, for version checks: what each needed name resolved to.
+    resolved_names: Vec<(usize, Vec<u8>, usize)>,
+    script: Option<Vec<u8>>,
+    warnings: Vec<String>,
+}
+
+fn link_for(found: &Found, origin: Vec<u8>) -> ChainLink {
+    ChainLink {
+        name: found.path.clone(),
+        rpath: found.info.effective_rpath().map(<[u8]>::to_vec),
+        runpath: found.info.effective_runpath().map(<[u8]>::to_vec),
+        origin,
+        nodeflib: found.info.nodeflib(),
+    }
+}
+
+const DEFAULT_PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// Builds the merged graph of `roots` (in-root paths, as given).
+pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) -> Result<DepGraph> {
+    let mut g = DepGraph::default();
+    if let Some(p) = resolver.cache_problem() {
+        g.warnings.push(p);
+    }
+    let mut pending: Vec<Vec<u8>> = roots.to_vec();
+    let mut i = 0;
+    while i < pending.len() {
+        let root = pending[i].clone();
+        i += 1;
+        if g.roots.contains(&root) {
+            continue;
+        }
+        let trace = trace_root(resolver, &root, opts)?;
+        // A script's interpreter is traced as a program of its own.
+        if let Some(line) = &trace.script {
+            if let Some(interp) = script_interpreter(resolver, line, opts) {
+                if !pending.contains(&interp) {
+                    pending.push(interp);
+                }
+            }
+        }
+        merge(&mut g, root, trace);
+    }
+    if let Some(p) = resolver.cache_problem() {
+        if !g.warnings.contains(&p) {
+            g.warnings.push(p);
+        }
+    }
+    g.missing_versions.sort();
+    g.missing_versions.dedup();
+    g.warnings.sort();
+    g.warnings.dedup();
+    Ok(g)
+}
+
+/// The program a `#!` line runs: the interpreter, or for `/usr/bin/env NAME`
+/// the first `NAME` found on the search path inside the sysroot.
+fn script_interpreter(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) -> Option<Vec<u8>> {
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let interp = words.next()?.to_vec();
+    let base = interp.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if base == b"env" {
+        let name = words.find(|w| !w.starts_with(b"-"))?;
+        let path: Vec<Vec<u8>> = opts
+            .script_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PATH.iter().map(|s| s.as_bytes().to_vec()).collect());
+        for dir in path {
+            let mut cand = dir.clone();
+            cand.push(b'/');
+            cand.extend_from_slice(name);
+            if resolver.load_path(&cand).is_ok() {
+                return Some(cand);
+            }
+        }
+        // env itself still has to be there.
+        return Some(interp);
+    }
+    Some(interp)
+}
+
+fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Result<RootTrace> {
+    let fs = resolver.fs();
+    let root_path = crate::resolve::bytes_path(root);
+    let found = match resolver.load_path(root) {
+        Ok(f) => f,
+        Err(msg) => {
+            // A script or a non-ELF file is not an error when it exists.
+            let file = fs.open(&root_path).map_err(|e| Error::BadRoot {
+                path: root_path.clone(),
+                reason: e.to_string(),
+            })?;
+            let parsed = crate::elf::parse_file(&file.file);
+            return match parsed {
+                Err(ParseError::NotElf(NotElf::Script(line))) => Ok(RootTrace {
+                    objs: vec![Obj {
+                        found: Found {
+                            path: root.to_vec(),
+                            canonical: file.resolved.canonical,
+                            hops: file.resolved.hops,
+                            file_id: (0, 0),
+                            size: file.meta.len(),
+                            via: Via::Root,
+                            owner: None,
+                            info: Arc::new(empty_info()),
+                            variants: Vec::new(),
+                        },
+                        kind: NodeKind::Root,
+                        names: Vec::new(),
+                        l_name: Vec::new(),
+                        loader: None,
+                        link: ChainLink {
+                            name: root.to_vec(),
+                            rpath: None,
+                            runpath: None,
+                            origin: Vec::new(),
+                            nodeflib: false,
+                        },
+                    }],
+                    missing: Vec::new(),
+                    edges: Vec::new(),
+                    resolved_names: Vec::new(),
+                    script: Some(line),
+                    warnings: Vec::new(),
+                }),
+                _ => Err(Error::BadRoot {
+                    path: root_path,
+                    reason: msg,
+                }),
+            };
+        }
+    };
+    let info = found.info.clone();
+    let mut t = RootTrace {
+        objs: Vec::new(),
+        missing: Vec::new(),
+        edges: Vec::new(),
+        resolved_names: Vec::new(),
+        script: None,
+        warnings: info
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {w}", show(root)))
+            .collect(),
+    };
+    let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
+    let link = link_for(&found, exe_origin);
+    t.objs.push(Obj {
+        names: Vec::new(),
+        l_name: Vec::new(),
+        kind: NodeKind::Root,
+        loader: None,
+        found,
+        link,
+    });
+    if !info.is_dynamic() && info.interp.is_none() {
+        return Ok(t); // static: nothing to resolve
+    }
+    let target = resolver.target_for(&info);
+
+    // The interpreter: the program's own, or for a library given as a root
+    // the architecture's usual one (what `ld.so --list lib.so` reports).
+    let interp = info
+        .interp
+        .clone()
+        .unwrap_or_else(|| target.arch.glibc_interp.as_bytes().to_vec());
+    match resolver.load_path(&interp) {
+        Ok(mut f) => {
+            f.via = Via::Interpreter;
+            let mut names = vec![interp.clone()];
+            if let Some(s) = &f.info.soname {
+                names.push(s.clone());
+            }
+            let link = link_for(&f, dirname(&interp));
+            t.edges.push((
+                0,
+                To::Obj(1),
+                Edge {
+                    name: interp.clone(),
+                    via: Via::Interpreter,
+                    owner: None,
+                },
+            ));
+            t.objs.push(Obj {
+                found: f,
+                kind: NodeKind::Interpreter,
+                names,
+                l_name: interp.clone(),
+                loader: None,
+                link,
+            });
+        }
+        Err(reason) if info.interp.is_some() => {
+            t.missing.push(MissingInfo {
+                soname: interp.clone(),
+                needed_by: root.to_vec(),
+                searched: Vec::new(),
+                notes: vec![format!("the interpreter {} cannot be used: {reason}", show(&interp))],
+                fatal: None,
+            });
+            t.edges.push((
+                0,
+                To::Missing(t.missing.len() - 1),
+                Edge {
+                    name: interp.clone(),
+                    via: Via::Interpreter,
+                    owner: None,
+                },
+            ));
+        }
+        Err(_) => {}
+    }
+
+    // Breadth-first over the load list.
+    let mut q = 0;
+    let mut queue = vec![0usize];
+    while q < queue.len() {
+        let cur = queue[q];
+        q += 1;
+        let info = t.objs[cur].found.info.clone();
+        let names: Vec<Vec<u8>> = info.needed.iter().chain(&info.filters).cloned().collect();
+        for name in names {
+            // Already loaded under this name?
+            if let Some(j) = find_loaded(&t.objs, &name) {
+                t.edges.push((
+                    cur,
+                    To::Obj(j),
+                    Edge {
+                        name: name.clone(),
+                        via: Via::Loaded,
+                        owner: None,
+                    },
+                ));
+                t.resolved_names.push((cur, name, j));
+                continue;
+            }
+            let chain = chain_of(&t.objs, cur);
+            let res = resolver.resolve(&target, &Request { name: &name, chain: &chain });
+            match res.outcome {
+                Outcome::Found(f) => {
+                    let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
+                    let j = match existing {
+                        Some(j) => {
+                            t.objs[j].names.push(name.clone());
+                            j
+                        }
+                        None => {
+                            let origin = dirname(&f.path);
+                            let link = link_for(&f, origin);
+                            let w: Vec<String> = f
+                                .info
+                                .warnings
+                                .iter()
+                                .map(|w| format!("{}: {w}", show(&f.path)))
+                                .collect();
+                            t.warnings.extend(w);
+                            t.objs.push(Obj {
+                                l_name: f.path.clone(),
+                                names: vec![name.clone()],
+                                kind: NodeKind::Library,
+                                loader: Some(cur),
+                                link,
+                                found: f,
+                            });
+                            queue.push(t.objs.len() - 1);
+                            t.objs.len() - 1
+                        }
+                    };
+                    let f = &t.objs[j].found;
+                    let via = if existing.is_some() && j != cur {
+                        res.searched
+                            .last()
+                            .map(|s| s.via)
+                            .unwrap_or(Via::Loaded)
+                    } else {
+                        f.via
+                    };
+                    let owner = res.searched.last().and_then(|s| s.owner.clone());
+                    t.edges.push((cur, To::Obj(j), Edge { name: name.clone(), via, owner }));
+                    t.resolved_names.push((cur, name, j));
+                }
+                Outcome::Missing | Outcome::Fatal { .. } => {
+                    let fatal = match res.outcome {
+                        Outcome::Fatal { path, reason } => Some((path, reason)),
+                        _ => None,
+                    };
+                    let mut notes = res.notes;
+                    notes.extend(hints(resolver, &target, &name));
+                    t.missing.push(MissingInfo {
+                        soname: name.clone(),
+                        needed_by: t.objs[cur].found.path.clone(),
+                        searched: res.searched,
+                        notes,
+                        fatal,
+                    });
+                    t.edges.push((
+                        cur,
+                        To::Missing(t.missing.len() - 1),
+                        Edge {
+                            name,
+                            via: Via::Default,
+                            owner: None,
+                        },
+                    ));
+                }
+                Outcome::Ignored(why) => t.warnings.push(format!(
+                    "{}: {why}",
+                    show(&t.objs[cur].found.path)
+                )),
+            }
+        }
+    }
+    Ok(t)
+}
+
+fn empty_info() -> ElfInfo {
+    ElfInfo {
+        ident: crate::elf::Ident {
+            is_64: false,
+            big_endian: false,
+            osabi: 0,
+            abiversion: 0,
+            e_type: 0,
+            machine: 0,
+            e_flags: 0,
+        },
+        interp: None,
+        dynamic: false,
+        soname: None,
+        needed: Vec::new(),
+        rpath: None,
+        runpath: None,
+        filters: Vec::new(),
+        flags: 0,
+        flags_1: 0,
+        verneed: Vec::new(),
+        verdef: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
+fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
+    objs.iter().position(|o| {
+        (!o.l_name.is_empty() && o.l_name == name)
+            || o.names.iter().any(|n| n == name)
+            || o.found.info.soname.as_deref() == Some(name)
+    })
+}
+
+/// The requester and its chain of first loaders up to the main program.
+fn chain_of(objs: &[Obj], mut i: usize) -> Vec<ChainLink> {
+    let mut v = Vec::new();
+    loop {
+        v.push(objs[i].link.clone());
+        match objs[i].loader {
+            Some(l) if v.len() <= objs.len() => i = l,
+            _ => break,
+        }
+    }
+    if i != 0 {
+        v.push(objs[0].link.clone());
+    }
+    v
+}
+
+/// Places in the sysroot where a missing name does exist, for hints.
+fn hints(resolver: &Resolver<'_>, target: &Target, name: &[u8]) -> Vec<String> {
+    if name.contains(&b'/') || target.flavor == Flavor::Musl {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let conf = crate::resolve::ldconf::parse(resolver.fs(), Path::new("/etc/ld.so.conf"));
+    for dir in conf.dirs {
+        let mut p = dir.as_os_str().as_encoded_bytes().to_vec();
+        p.push(b'/');
+        p.extend_from_slice(name);
+        if resolver.load_path(&p).is_ok() {
+            out.push(format!(
+                "{} exists in {}, which /etc/ld.so.conf lists, but /etc/ld.so.cache does not name it: the cache is stale or missing (run ldconfig in the root)",
+                show(name),
+                dir.display()
+            ));
+        }
+    }
+    out
+}
+
+fn node_for(found: &Found, kind: NodeKind) -> Node {
+    Node {
+        kind,
+        path: found.path.clone(),
+        canonical: Some(found.canonical.clone()),
+        hops: found.hops.clone(),
+        size: found.size,
+        via: found.via,
+        info: Some(found.info.clone()),
+        variants: found.variants.clone(),
+        roots: BTreeSet::new(),
+        missing: None,
+        needed_by: BTreeSet::new(),
+        script: None,
+    }
+}
+
+fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
+    let root_idx = g.roots.len();
+    g.roots.push(root.clone());
+    g.warnings.extend(t.warnings);
+    let mut obj_nodes: Vec<NodeIndex> = Vec::new();
+    for (k, o) in t.objs.iter().enumerate() {
+        let key = o.found.path.clone();
+        let idx = match g.index.get(&key) {
+            Some(&i) => {
+                let n = &mut g.graph[i];
+                if o.kind < n.kind {
+                    n.kind = o.kind;
+                    n.via = o.found.via;
+                }
+                i
+            }
+            None => {
+                let mut n = node_for(&o.found, o.kind);
+                if o.kind == NodeKind::Root {
+                    n.via = Via::Root;
+                    n.script = t.script.clone();
+                    if t.script.is_some() {
+                        n.info = None;
+                    }
+                }
+                let i = g.graph.add_node(n);
+                g.index.insert(key, i);
+                i
+            }
+        };
+        g.graph[idx].roots.insert(root_idx);
+        if k == 0 {
+            g.root_nodes.push(idx);
+        }
+        obj_nodes.push(idx);
+    }
+    let mut missing_nodes = Vec::new();
+    for m in &t.missing {
+        let mut key = m.soname.clone();
+        key.push(0);
+        key.extend_from_slice(&m.needed_by);
+        let idx = match g.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let n = Node {
+                    kind: NodeKind::Missing,
+                    path: m.soname.clone(),
+                    canonical: None,
+                    hops: Vec::new(),
+                    size: 0,
+                    via: Via::Default,
+                    info: None,
+                    variants: Vec::new(),
+                    roots: BTreeSet::new(),
+                    missing: Some(m.clone()),
+                    needed_by: BTreeSet::new(),
+                    script: None,
+                };
+                let i = g.graph.add_node(n);
+                g.index.insert(key, i);
+                i
+            }
+        };
+        g.graph[idx].roots.insert(root_idx);
+        missing_nodes.push(idx);
+    }
+    for (from, to, edge) in t.edges {
+        let a = obj_nodes[from];
+        let b = match to {
+            To::Obj(j) => obj_nodes[j],
+            To::Missing(j) => missing_nodes[j],
+        };
+        let from_path = g.graph[a].path.clone();
+        g.graph[b].needed_by.insert(from_path);
+        let exists = g
+            .graph
+            .edges_connecting(a, b)
+            .any(|e| e.weight().name == edge.name);
+        if !exists {
+            g.graph.add_edge(a, b, edge);
+        }
+    }
+    // Symbol versions: each Verneed names a DT_NEEDED string; check it
+    // against the object that string resolved to for this requester.
+    for (k, o) in t.objs.iter().enumerate() {
+        for vn in &o.found.info.verneed {
+            let Some(&(_, _, j)) = t
+                .resolved_names
+                .iter()
+                .find(|(from, n, _)| *from == k && *n == vn.file)
+                .or_else(|| {
+                    t.resolved_names
+                        .iter()
+                        .find(|(_, n, _)| *n == vn.file)
+                })
+            else {
+                continue; // the library itself is missing: reported already
+            };
+            let lib = &t.objs[j].found.info;
+            if lib.verdef.is_empty() {
+                continue; // "no version information available": a warning only
+            }
+            for aux in &vn.versions {
+                if aux.flags & VER_FLG_WEAK != 0 {
+                    continue;
+                }
+                if lib.verdef.iter().any(|d| d.name == aux.name) {
+                    continue;
+                }
+                let family: Vec<u8> = aux
+                    .name
+                    .iter()
+                    .take_while(|c| !c.is_ascii_digit())
+                    .copied()
+                    .collect();
+                g.missing_versions.push(MissingVersion {
+                    version: aux.name.clone(),
+                    library: vn.file.clone(),
+                    library_path: t.objs[j].found.path.clone(),
+                    object: o.found.path.clone(),
+                    highest: lib.highest_version(&family).map(<[u8]>::to_vec),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The dependency graph of one or more roots.
+//!
+//! Owns [`DepGraph`]: a `petgraph::StableGraph` whose nodes are the objects
+//! the loader maps (keyed by the path string it opens them by), plus one
+//! node per missing library and requester, and whose edges carry the
+//! `DT_NEEDED` string and the search step that satisfied it. Building it
+//! ([`build`]) replays glibc's breadth-first load of each root separately —
+//! its own `$ORIGIN`s, RPATH chains and "already loaded" table — and merges
+//! the results. A missing library is a node, never an error: only a root
+//! that cannot be read at all fails the build.
+
+pub mod build;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+
+use crate::elf::ElfInfo;
+use crate::resolve::{Searched, Variant, Via};
+use crate::rootfs::Hop;
+
+pub use build::{build, BuildOptions};
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NodeKind {
+    /// A root given by the user.
+    Root,
+    /// A program's dynamic loader (`PT_INTERP`).
+    Interpreter,
+    /// A shared library the loader maps.
+    Library,
+    /// Something the loader cannot find (or aborts on).
+    Missing,
+}
+
+/// Why a missing node is missing.
+#[derive(Debug, Clone)]
+pub struct MissingInfo {
+    /// The `DT_NEEDED` string (or interpreter path).
+    pub soname: Vec<u8>,
+    /// The object that needs it.
+    pub needed_by: Vec<u8>,
+    /// Everything searched, in order.
+    pub searched: Vec<Searched>,
+    /// Explanations (RUNPATH not inherited, NODEFLIB, stale cache, …).
+    pub notes: Vec<String>,
+    /// Set when the loader would abort on a file rather than not find one.
+    pub fatal: Option<(Vec<u8>, String)>,
+}
+
+/// One node of the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Kind of node.
+    pub kind: NodeKind,
+    /// The path string the loader opens it by (missing: the name sought).
+    pub path: Vec<u8>,
+    /// Canonical in-root location of the file (None when missing).
+    pub canonical: Option<PathBuf>,
+    /// Symlinks on the way from `path` to `canonical`.
+    pub hops: Vec<Hop>,
+    /// File size in bytes.
+    pub size: u64,
+    /// How it was first found.
+    pub via: Via,
+    /// What the file says (None for missing nodes and non-ELF roots).
+    pub info: Option<Arc<ElfInfo>>,
+    /// glibc-hwcaps variants beside it.
+    pub variants: Vec<Variant>,
+    /// Indices (into [`DepGraph::roots`]) of the roots that load it.
+    pub roots: BTreeSet<usize>,
+    /// For missing nodes: why.
+    pub missing: Option<MissingInfo>,
+    /// Objects that needed it, by path (sorted, unique).
+    pub needed_by: BTreeSet<Vec<u8>>,
+    /// For a root that is a `#!` script: its interpreter line.
+    pub script: Option<Vec<u8>>,
+}
+
+/// One edge: `from` needs `to` under the name `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The `DT_NEEDED` string (or `PT_INTERP`).
+    pub name: Vec<u8>,
+    /// The search step that satisfied it.
+    pub via: Via,
+    /// Whose RPATH/RUNPATH supplied the directory.
+    pub owner: Option<Vec<u8>>,
+}
+
+/// A problem with a symbol version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MissingVersion {
+    /// The version name.
+    pub version: Vec<u8>,
+    /// The library name as required (`vn_file`).
+    pub library: Vec<u8>,
+    /// The path the library was found at.
+    pub library_path: Vec<u8>,
+    /// The object that requires it.
+    pub object: Vec<u8>,
+    /// The highest version of the same family the library defines.
+    pub highest: Option<Vec<u8>>,
+}
+
+/// The merged dependency graph of all roots.
+#[derive(Debug, Default)]
+pub struct DepGraph {
+    /// The graph itself.
+    pub graph: StableGraph<Node, Edge>,
+    /// Node lookup by key (path string; missing nodes: `name\0needed_by`).
+    pub index: BTreeMap<Vec<u8>, NodeIndex>,
+    /// The roots, in the order given, as in-root paths.
+    pub roots: Vec<Vec<u8>>,
+    /// Node of each root.
+    pub root_nodes: Vec<NodeIndex>,
+    /// Required symbol versions that the found library does not define.
+    pub missing_versions: Vec<MissingVersion>,
+    /// Warnings that are not problems (unusable cache, odd ELF fields, …).
+    pub warnings: Vec<String>,
+}
+
+impl DepGraph {
+    /// Every node except missing ones, sorted by path.
+    pub fn objects(&self) -> Vec<&Node> {
+        let mut v: Vec<&Node> = self
+            .index
+            .values()
+            .map(|&i| &self.graph[i])
+            .filter(|n| n.kind != NodeKind::Missing)
+            .collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    }
+
+    /// Every missing node, sorted by (name, requester).
+    pub fn missing(&self) -> Vec<&Node> {
+        self.index
+            .values()
+            .map(|&i| &self.graph[i])
+            .filter(|n| n.kind == NodeKind::Missing)
+            .collect()
+    }
+
+    /// Whether the closure is complete and consistent.
+    pub fn is_clean(&self) -> bool {
+        self.missing().is_empty() && self.missing_versions.is_empty()
+    }
+
+    /// Outgoing edges of a node in insertion (DT_NEEDED) order.
+    pub fn children(&self, n: NodeIndex) -> Vec<(NodeIndex, &Edge)> {
+        let mut v: Vec<(NodeIndex, &Edge, usize)> = self
+            .graph
+            .edges(n)
+            .map(|e| {
+                use petgraph::visit::EdgeRef;
+                (e.target(), e.weight(), e.id().index())
+            })
+            .collect();
+        v.sort_by_key(|&(_, _, id)| id);
+        v.into_iter().map(|(t, e, _)| (t, e)).collect()
+    }
+}

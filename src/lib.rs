@@ -1,0 +1,21 @@
+//! `closure`: the shared-library closure of ELF programs, resolved exactly as
+//! their dynamic loader would resolve it, inside any root filesystem.
+//!
+//! The pipeline: [`rootfs`] gives root-confined reads of the sysroot →
+//! [`elf`] reads what the loader reads from each file → [`resolve`] searches
+//! for each `DT_NEEDED` name the way glibc's `ld.so` does → [`graph`] builds
+//! the breadth-first load of every root into one dependency graph (missing
+//! libraries included, as data) → [`report`] renders it, and [`stage`] copies
+//! exactly what it names into a staging root. Nothing here prints to the
+//! terminal or executes anything from the sysroot.
+
+pub mod elf;
+pub mod cli;
+pub mod error;
+pub mod graph;
+pub mod report;
+pub mod resolve;
+pub mod rootfs;
+pub mod util;
+
+pub use error::{Error, Result};

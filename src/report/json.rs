@@ -1,0 +1,179 @@
+//! `--format json`: one object, schema version 1 (see docs/cli-contract.md).
+//!
+//! The only module that knows serde: it maps the graph onto plain DTOs.
+//! Byte strings are shown as UTF-8 (lossily, for the rare non-UTF-8 name).
+//! Everything is sorted, so equal inputs give equal bytes.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::graph::DepGraph;
+use crate::resolve::Tried;
+use crate::util::show;
+
+#[derive(Serialize)]
+struct Report {
+    schema_version: u32,
+    sysroot: String,
+    roots: Vec<String>,
+    objects: Vec<Object>,
+    missing: Vec<Missing>,
+    missing_versions: Vec<MissingVersion>,
+    undefined_symbols: Vec<UndefinedSymbol>,
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Object {
+    path: String,
+    realpath: Option<String>,
+    kind: &'static str,
+    soname: Option<String>,
+    needed: Vec<String>,
+    found_via: &'static str,
+    needed_by: Vec<String>,
+    roots: Vec<String>,
+    size: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hwcaps_variants: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Missing {
+    soname: String,
+    needed_by: String,
+    searched: Vec<String>,
+    tried: Vec<Candidate>,
+    notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fatal: Option<Fatal>,
+    roots: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Candidate {
+    path: String,
+    result: String,
+}
+
+#[derive(Serialize)]
+struct Fatal {
+    path: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct MissingVersion {
+    version: String,
+    library: String,
+    library_path: String,
+    object: String,
+    highest_defined: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UndefinedSymbol {
+    symbol: String,
+    object: String,
+}
+
+fn tried_text(t: &Tried) -> String {
+    match t {
+        Tried::Absent => "absent".into(),
+        Tried::Skipped(w) => format!("skipped: {w}"),
+        Tried::Fatal(w) => format!("fatal: {w}"),
+        Tried::ListEnded(w) => format!("search list ended: {w}"),
+        Tried::Used => "used".into(),
+    }
+}
+
+/// The sysroot to print in reports; set by the caller through [`render_with_sysroot`].
+pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
+    render_with_sysroot(g, "/", out)
+}
+
+/// Writes the JSON report, naming `sysroot` as given by the user.
+pub fn render_with_sysroot(g: &DepGraph, sysroot: &str, out: &mut dyn Write) -> io::Result<()> {
+    let root_names = |set: &std::collections::BTreeSet<usize>| -> Vec<String> {
+        set.iter().map(|&i| show(&g.roots[i])).collect()
+    };
+    let objects = g
+        .objects()
+        .into_iter()
+        .map(|n| Object {
+            path: show(&n.path),
+            realpath: n.canonical.as_ref().map(|c| c.display().to_string()),
+            kind: match n.kind {
+                crate::graph::NodeKind::Root => "root",
+                crate::graph::NodeKind::Interpreter => "interpreter",
+                crate::graph::NodeKind::Library => "library",
+                crate::graph::NodeKind::Missing => "missing",
+            },
+            soname: n.info.as_ref().and_then(|i| i.soname.as_deref()).map(show),
+            needed: n
+                .info
+                .as_ref()
+                .map(|i| i.needed.iter().map(|s| show(s)).collect())
+                .unwrap_or_default(),
+            found_via: n.via.as_str(),
+            needed_by: n.needed_by.iter().map(|s| show(s)).collect(),
+            roots: root_names(&n.roots),
+            size: n.size,
+            hwcaps_variants: n.variants.iter().map(|v| show(&v.path)).collect(),
+            script: n.script.as_deref().map(show),
+        })
+        .collect();
+    let missing = g
+        .missing()
+        .into_iter()
+        .filter_map(|n| {
+            let m = n.missing.as_ref()?;
+            Some(Missing {
+                soname: show(&m.soname),
+                needed_by: show(&m.needed_by),
+                searched: m.searched.iter().map(|s| show(&s.dir)).collect(),
+                tried: m
+                    .searched
+                    .iter()
+                    .flat_map(|s| s.candidates.iter())
+                    .map(|(p, t)| Candidate {
+                        path: show(p),
+                        result: tried_text(t),
+                    })
+                    .collect(),
+                notes: m.notes.clone(),
+                fatal: m.fatal.as_ref().map(|(p, r)| Fatal {
+                    path: show(p),
+                    reason: r.clone(),
+                }),
+                roots: root_names(&n.roots),
+            })
+        })
+        .collect();
+    let missing_versions = g
+        .missing_versions
+        .iter()
+        .map(|v| MissingVersion {
+            version: show(&v.version),
+            library: show(&v.library),
+            library_path: show(&v.library_path),
+            object: show(&v.object),
+            highest_defined: v.highest.as_deref().map(show),
+        })
+        .collect();
+    let report = Report {
+        schema_version: 1,
+        sysroot: sysroot.to_string(),
+        roots: g.roots.iter().map(|r| show(r)).collect(),
+        objects,
+        missing,
+        missing_versions,
+        undefined_symbols: Vec::new(),
+        warnings: g.warnings.clone(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}

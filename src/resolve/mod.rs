@@ -1,0 +1,886 @@
+//! Searching for one `DT_NEEDED` name, exactly as the target's loader does.
+//!
+//! Owns the per-name search of glibc's `_dl_map_object` (names with `/`,
+//! the `DT_RPATH` chain, `LD_LIBRARY_PATH`, `DT_RUNPATH`, `/etc/ld.so.cache`,
+//! the default directories, `DF_1_NODEFLIB`, glibc-hwcaps subdirectories,
+//! skip-versus-fatal candidate checks) and musl's simpler order. It records
+//! every directory and candidate tried, with the reason each was passed over,
+//! so a missing library can be explained. The breadth-first load order and
+//! the "already loaded" table live in `graph`; this module answers one
+//! request at a time and memoises file probes.
+
+pub mod ldcache;
+pub mod ldconf;
+pub mod target;
+pub mod tokens;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::elf::{self, compat::Verdict, ElfInfo};
+use crate::rootfs::{Hop, LookupError, OpenError, RootFs};
+use crate::util::show;
+
+pub use target::{Flavor, Target};
+
+/// Which glibc-hwcaps subdirectories the modelled CPU activates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Hwcaps {
+    /// Model a baseline CPU: no subdirectory is active, but every variant
+    /// found beside a library is recorded (and staged).
+    #[default]
+    Baseline,
+    /// Model a CPU on which these names are active, most capable first.
+    Active(Vec<Vec<u8>>),
+}
+
+/// User-settable inputs of the search that are not in any file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The simulated `LD_LIBRARY_PATH` (never taken from the host environment).
+    pub library_path: Option<Vec<u8>>,
+    /// The value of `$PLATFORM` (default: the architecture's usual `AT_PLATFORM`).
+    pub platform: Option<Vec<u8>>,
+    /// glibc-hwcaps policy.
+    pub hwcaps: Hwcaps,
+    /// The working directory the program starts in (relative search-path
+    /// elements are taken from it); a container's default is `/`.
+    pub cwd: Vec<u8>,
+    /// Whether to read the sysroot's `/etc/ld.so.cache` (`--inhibit-cache` when false).
+    pub use_cache: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            library_path: None,
+            platform: None,
+            hwcaps: Hwcaps::Baseline,
+            cwd: b"/".to_vec(),
+            use_cache: true,
+        }
+    }
+}
+
+/// The search step through which an object was found (`found_via` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    /// A root given by the user.
+    Root,
+    /// The program's `PT_INTERP`.
+    Interpreter,
+    /// A `DT_NEEDED` naming a path (contains `/`).
+    Direct,
+    /// Already loaded under this name or SONAME.
+    Loaded,
+    /// `DT_RPATH` of the requester or one of its loaders.
+    Rpath,
+    /// The simulated `LD_LIBRARY_PATH`.
+    LdLibraryPath,
+    /// `DT_RUNPATH` of the requester.
+    Runpath,
+    /// `/etc/ld.so.cache`.
+    Cache,
+    /// A default directory.
+    Default,
+    /// Added by `--include`.
+    Include,
+}
+
+impl Via {
+    /// The JSON / report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Root => "root",
+            Via::Interpreter => "interpreter",
+            Via::Direct => "direct",
+            Via::Loaded => "loaded",
+            Via::Rpath => "rpath",
+            Via::LdLibraryPath => "ld_library_path",
+            Via::Runpath => "runpath",
+            Via::Cache => "ld.so.cache",
+            Via::Default => "default",
+            Via::Include => "include",
+        }
+    }
+}
+
+/// One object of a loader chain, as the search sees it.
+#[derive(Debug, Clone)]
+pub struct ChainLink {
+    /// The path the object was opened by (for messages).
+    pub name: Vec<u8>,
+    /// Its effective `DT_RPATH` (None when it has `DT_RUNPATH`).
+    pub rpath: Option<Vec<u8>>,
+    /// Its `DT_RUNPATH`.
+    pub runpath: Option<Vec<u8>>,
+    /// Its `$ORIGIN`.
+    pub origin: Vec<u8>,
+    /// Whether it has `DF_1_NODEFLIB`.
+    pub nodeflib: bool,
+}
+
+/// One name to resolve on behalf of a requester.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The `DT_NEEDED` string.
+    pub name: &'a [u8],
+    /// The requester first, then the object that loaded it, and so on up to
+    /// the main program (last).
+    pub chain: &'a [ChainLink],
+}
+
+/// What happened to one candidate path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tried {
+    /// No such file (or ENOTDIR/EACCES): the loader moves on.
+    Absent,
+    /// The file exists but the loader skips it (wrong class, machine, ABI).
+    Skipped(String),
+    /// The loader would abort the program on this file.
+    Fatal(String),
+    /// An error that makes the loader give up this search list.
+    ListEnded(String),
+    /// The loader uses this file.
+    Used,
+}
+
+/// One directory (or the cache) consulted, with the candidates tried there.
+#[derive(Debug, Clone)]
+pub struct Searched {
+    /// The directory as the loader spells it (after token expansion), or
+    /// `ld.so.cache`.
+    pub dir: Vec<u8>,
+    /// Which search step it belongs to.
+    pub via: Via,
+    /// Whose `DT_RPATH`/`DT_RUNPATH` it came from.
+    pub owner: Option<Vec<u8>>,
+    /// Candidates tried there, in order.
+    pub candidates: Vec<(Vec<u8>, Tried)>,
+}
+
+/// A glibc-hwcaps variant of a library found beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The subdirectory name, e.g. `x86-64-v3`.
+    pub name: Vec<u8>,
+    /// The in-root path of the variant.
+    pub path: Vec<u8>,
+}
+
+/// A file the loader would map.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The path string the loader opens it by (its `l_name`).
+    pub path: Vec<u8>,
+    /// Canonical in-root path of the file.
+    pub canonical: PathBuf,
+    /// Symlinks traversed to reach it.
+    pub hops: Vec<Hop>,
+    /// `(st_dev, st_ino)` of the file, for "already loaded" checks.
+    pub file_id: (u64, u64),
+    /// Size in bytes.
+    pub size: u64,
+    /// Search step.
+    pub via: Via,
+    /// Whose RPATH/RUNPATH supplied the directory.
+    pub owner: Option<Vec<u8>>,
+    /// What the file says.
+    pub info: Arc<ElfInfo>,
+    /// glibc-hwcaps variants beside it (baseline policy).
+    pub variants: Vec<Variant>,
+}
+
+/// The outcome of one request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Found.
+    Found(Found),
+    /// Not found anywhere.
+    Missing,
+    /// The loader would abort while trying `path`.
+    Fatal {
+        /// The candidate that aborts the load.
+        path: Vec<u8>,
+        /// glibc's reason.
+        reason: String,
+    },
+    /// The entry is ignored by the loader (a token expanded to nothing).
+    Ignored(String),
+}
+
+/// One request's outcome plus the full search record.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// What was found.
+    pub outcome: Outcome,
+    /// Every place consulted, in order.
+    pub searched: Vec<Searched>,
+    /// Explanations that apply (RPATH ignored because of RUNPATH, …).
+    pub notes: Vec<String>,
+}
+
+/// What probing one candidate path gave, independent of the target.
+#[derive(Debug, Clone)]
+enum Probe {
+    Lookup { soft: bool, msg: String },
+    NotRegular { kind: &'static str },
+    Opened(Rc<Opened>),
+}
+
+#[derive(Debug)]
+struct Opened {
+    canonical: PathBuf,
+    hops: Vec<Hop>,
+    file_id: (u64, u64),
+    size: u64,
+    head: Vec<u8>,
+    info: Result<Arc<ElfInfo>, elf::ParseError>,
+}
+
+/// The resolver for one sysroot: holds the file probes and the parsed cache.
+#[derive(Debug)]
+pub struct Resolver<'fs> {
+    fs: &'fs RootFs,
+    opts: Options,
+    probes: RefCell<HashMap<Vec<u8>, Probe>>,
+    infos: RefCell<HashMap<(u64, u64), Arc<ElfInfo>>>,
+    caches: RefCell<HashMap<bool, Rc<Option<ldcache::LdCache>>>>,
+    cache_problem: RefCell<Option<String>>,
+}
+
+impl<'fs> Resolver<'fs> {
+    /// A resolver over `fs` with the given options.
+    pub fn new(fs: &'fs RootFs, opts: Options) -> Self {
+        Resolver {
+            fs,
+            opts,
+            probes: RefCell::new(HashMap::new()),
+            infos: RefCell::new(HashMap::new()),
+            caches: RefCell::new(HashMap::new()),
+            cache_problem: RefCell::new(None),
+        }
+    }
+
+    /// The file system searched.
+    pub fn fs(&self) -> &'fs RootFs {
+        self.fs
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Why the sysroot's `ld.so.cache` could not be used, if it could not.
+    pub fn cache_problem(&self) -> Option<String> {
+        self.cache_problem.borrow().clone()
+    }
+
+    /// Derives the target of a program from its identity and `PT_INTERP`.
+    pub fn target_for(&self, info: &ElfInfo) -> Target {
+        let interp = info.interp.as_deref();
+        let interp_bytes = interp.and_then(|i| {
+            self.fs
+                .read(&bytes_path(i), 64 << 20)
+                .ok()
+        });
+        let fs = self.fs;
+        Target::detect(
+            info.ident,
+            interp,
+            interp_bytes.as_deref(),
+            &|d: &str| fs.is_dir(Path::new(d)),
+            &|p: &[u8]| match fs.read(&bytes_path(p), 1 << 20) {
+                Ok(b) => Some(b),
+                Err(OpenError::Lookup(LookupError::NotFound)) => None,
+                Err(_) => Some(Vec::new()),
+            },
+        )
+    }
+
+    /// Opens and parses `path` (a root or an interpreter): the canonical
+    /// location, hops and info, or why it cannot be used.
+    pub fn load_path(&self, path: &[u8]) -> Result<Found, String> {
+        match self.probe(path) {
+            Probe::Lookup { msg, .. } => Err(msg),
+            Probe::NotRegular { kind } => Err(format!("not a regular file ({kind})")),
+            Probe::Opened(o) => match &o.info {
+                Ok(info) => Ok(Found {
+                    path: path.to_vec(),
+                    canonical: o.canonical.clone(),
+                    hops: o.hops.clone(),
+                    file_id: o.file_id,
+                    size: o.size,
+                    via: Via::Root,
+                    owner: None,
+                    info: info.clone(),
+                    variants: Vec::new(),
+                }),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    fn probe(&self, path: &[u8]) -> Probe {
+        if let Some(p) = self.probes.borrow().get(path) {
+            return p.clone();
+        }
+        let p = self.probe_uncached(path);
+        self.probes.borrow_mut().insert(path.to_vec(), p.clone());
+        p
+    }
+
+    fn probe_uncached(&self, path: &[u8]) -> Probe {
+        use std::io::Read;
+        // A relative candidate is relative to the program's working directory.
+        let full = if path.first() == Some(&b'/') {
+            path.to_vec()
+        } else {
+            let mut v = self.opts.cwd.clone();
+            if !v.ends_with(b"/") {
+                v.push(b'/');
+            }
+            v.extend_from_slice(path);
+            v
+        };
+        let open = match self.fs.open(&bytes_path(&full)) {
+            Ok(f) => f,
+            Err(OpenError::Lookup(e)) => {
+                return Probe::Lookup {
+                    soft: e.is_soft(),
+                    msg: e.to_string(),
+                }
+            }
+            Err(OpenError::NotRegular(kind)) => return Probe::NotRegular { kind },
+            Err(e @ OpenError::TooLarge(_)) => {
+                return Probe::Lookup {
+                    soft: false,
+                    msg: e.to_string(),
+                }
+            }
+        };
+        let mut head = Vec::with_capacity(64);
+        if let Err(e) = (&open.file).take(64).read_to_end(&mut head) {
+            return Probe::Lookup {
+                soft: false,
+                msg: e.to_string(),
+            };
+        }
+        let file_id = (open.meta.dev(), open.meta.ino());
+        let cached = self.infos.borrow().get(&file_id).cloned();
+        let info = match cached {
+            Some(i) => Ok(i),
+            None => match elf::parse_file(&open.file) {
+                Ok(i) => {
+                    let i = Arc::new(i);
+                    self.infos.borrow_mut().insert(file_id, i.clone());
+                    Ok(i)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        Probe::Opened(Rc::new(Opened {
+            canonical: open.resolved.canonical,
+            hops: open.resolved.hops,
+            file_id,
+            size: open.meta.len(),
+            head,
+            info,
+        }))
+    }
+
+    fn cache_for(&self, target: &Target) -> Rc<Option<ldcache::LdCache>> {
+        let big = target.ident.big_endian;
+        if let Some(c) = self.caches.borrow().get(&big) {
+            return c.clone();
+        }
+        let parsed = if self.opts.use_cache {
+            match self.fs.read(Path::new("/etc/ld.so.cache"), 256 << 20) {
+                Ok(bytes) => match ldcache::parse(&bytes, big) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        *self.cache_problem.borrow_mut() =
+                            Some(format!("/etc/ld.so.cache is not usable: {e}"));
+                        None
+                    }
+                },
+                Err(OpenError::Lookup(LookupError::NotFound)) => None,
+                Err(e) => {
+                    *self.cache_problem.borrow_mut() =
+                        Some(format!("/etc/ld.so.cache cannot be read: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let rc = Rc::new(parsed);
+        self.caches.borrow_mut().insert(big, rc.clone());
+        rc
+    }
+
+    /// Tries one candidate path for `target`.
+    fn try_candidate(&self, target: &Target, path: &[u8]) -> (Tried, Option<Rc<Opened>>) {
+        match self.probe(path) {
+            Probe::Lookup { soft: true, .. } => (Tried::Absent, None),
+            Probe::Lookup { soft: false, msg } => (Tried::ListEnded(msg), None),
+            Probe::NotRegular { kind: "socket" } => {
+                (Tried::ListEnded("a socket cannot be opened".into()), None)
+            }
+            Probe::NotRegular { kind } => (
+                Tried::Fatal(match kind {
+                    "directory" => "cannot read file data: Is a directory".to_string(),
+                    "FIFO" => "a FIFO: the loader would block reading it".to_string(),
+                    other => format!("not a regular file ({other})"),
+                }),
+                None,
+            ),
+            Probe::Opened(o) => {
+                if target.flavor == Flavor::Musl {
+                    // musl uses the first file that opens, whatever it is.
+                    return match &o.info {
+                        Ok(_) => (Tried::Used, Some(o)),
+                        Err(e) => (Tried::Fatal(e.to_string()), None),
+                    };
+                }
+                match elf::compat::check(&target.ident, &o.head) {
+                    Verdict::Accept => match &o.info {
+                        Ok(_) => (Tried::Used, Some(o)),
+                        Err(e) => (Tried::Fatal(e.to_string()), None),
+                    },
+                    Verdict::Skip(why) => (Tried::Skipped(why), None),
+                    Verdict::Fatal(why) => (Tried::Fatal(why), None),
+                }
+            }
+        }
+    }
+
+    fn found(&self, path: Vec<u8>, o: &Opened, via: Via, owner: Option<Vec<u8>>) -> Found {
+        let info = o.info.as_ref().cloned().unwrap_or_else(|_| {
+            unreachable!("a used candidate always parsed") // guarded by try_candidate
+        });
+        let variants = if matches!(self.opts.hwcaps, Hwcaps::Baseline) {
+            self.variants_beside(&path)
+        } else {
+            Vec::new()
+        };
+        Found {
+            path,
+            canonical: o.canonical.clone(),
+            hops: o.hops.clone(),
+            file_id: o.file_id,
+            size: o.size,
+            via,
+            owner,
+            info,
+            variants,
+        }
+    }
+
+    /// Lists `dir/glibc-hwcaps/*/name` for a library found at `dir/name`.
+    fn variants_beside(&self, path: &[u8]) -> Vec<Variant> {
+        let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
+            return Vec::new();
+        };
+        let (dir, name) = (&path[..slash], &path[slash + 1..]);
+        let mut hw = dir.to_vec();
+        hw.extend_from_slice(b"/glibc-hwcaps");
+        let Ok((_, subdirs)) = self.fs.read_dir(&bytes_path(&hw)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for sub in subdirs {
+            let sub = sub.into_vec();
+            let mut p = hw.clone();
+            p.push(b'/');
+            p.extend_from_slice(&sub);
+            p.push(b'/');
+            p.extend_from_slice(name);
+            if let Probe::Opened(_) = self.probe(&p) {
+                out.push(Variant { name: sub, path: p });
+            }
+        }
+        out
+    }
+
+    /// Searches for `req.name` the way the target's loader does.
+    pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Resolution {
+        let mut res = Resolution {
+            outcome: Outcome::Missing,
+            searched: Vec::new(),
+            notes: Vec::new(),
+        };
+        let Some(loader) = req.chain.first() else {
+            return res;
+        };
+        let exe = req.chain.last().unwrap_or(loader);
+        let platform = self
+            .opts
+            .platform
+            .clone()
+            .or_else(|| target.arch.platform.map(|p| p.as_bytes().to_vec()));
+
+        if req.name.contains(&b'/') {
+            let values = tokens::TokenValues {
+                origin: Some(&loader.origin),
+                lib: Some(&target.lib),
+                platform: platform.as_deref(),
+            };
+            let expanded = if target.flavor == Flavor::Musl {
+                Some(req.name.to_vec())
+            } else {
+                tokens::expand(req.name, &values)
+            };
+            let Some(path) = expanded.filter(|p| !p.is_empty()) else {
+                res.outcome = Outcome::Ignored(format!(
+                    "{} expands to nothing; the loader skips it",
+                    show(req.name)
+                ));
+                return res;
+            };
+            let (tried, opened) = self.try_candidate(target, &path);
+            res.searched.push(Searched {
+                dir: b"(path given)".to_vec(),
+                via: Via::Direct,
+                owner: None,
+                candidates: vec![(path.clone(), tried.clone())],
+            });
+            res.outcome = match (tried, opened) {
+                (Tried::Used, Some(o)) => Outcome::Found(self.found(path, &o, Via::Direct, None)),
+                (Tried::Fatal(reason), _) => Outcome::Fatal { path, reason },
+                _ => Outcome::Missing,
+            };
+            return res;
+        }
+
+        match target.flavor {
+            Flavor::Glibc => self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res),
+            Flavor::Musl => self.search_musl(target, req, exe, &mut res),
+        }
+        res
+    }
+
+    fn search_glibc(
+        &self,
+        target: &Target,
+        req: &Request<'_>,
+        loader: &ChainLink,
+        exe: &ChainLink,
+        platform: Option<&[u8]>,
+        res: &mut Resolution,
+    ) {
+        let values_for = |l: &ChainLink| -> (Vec<u8>, Option<Vec<u8>>) {
+            (l.origin.clone(), platform.map(<[u8]>::to_vec))
+        };
+        // 1. DT_RPATH of the loader and its loaders, only if the loader has no RUNPATH.
+        if loader.runpath.is_none() {
+            for link in req.chain {
+                if let Some(rp) = &link.rpath {
+                    let (origin, plat) = values_for(link);
+                    let dirs = self.split_path(rp, b":", &origin, target, plat.as_deref());
+                    if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res) {
+                        return;
+                    }
+                }
+            }
+        } else if req.chain.iter().any(|l| l.rpath.is_some()) {
+            res.notes.push(format!(
+                "{} has DT_RUNPATH, so the DT_RPATH of its loaders is not used",
+                show(&loader.name)
+            ));
+        }
+        // 2. LD_LIBRARY_PATH.
+        if let Some(lp) = &self.opts.library_path {
+            let dirs = self.split_path(lp, b":;", &exe.origin, target, platform);
+            if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
+                return;
+            }
+        }
+        // 3. DT_RUNPATH of the loader only.
+        if let Some(rp) = &loader.runpath {
+            let dirs = self.split_path(rp, b":", &loader.origin, target, platform);
+            if self.search_list(target, req.name, &dirs, Via::Runpath, Some(&loader.name), res) {
+                return;
+            }
+        }
+        for ancestor in req.chain.iter().skip(1) {
+            if ancestor.runpath.is_some() {
+                res.notes.push(format!(
+                    "the DT_RUNPATH of {} does not apply to {} (RUNPATH is not inherited)",
+                    show(&ancestor.name),
+                    show(&loader.name)
+                ));
+            }
+        }
+        // 4. ld.so.cache.
+        if self.search_cache(target, req.name, loader.nodeflib, res) {
+            return;
+        }
+        // 5. Default directories.
+        if loader.nodeflib {
+            res.notes.push(format!(
+                "{} is linked with -z nodefaultlib: default directories are not searched",
+                show(&loader.name)
+            ));
+            return;
+        }
+        let dirs = target.system_dirs.clone();
+        self.search_list(target, req.name, &dirs, Via::Default, None, res);
+    }
+
+    fn search_musl(&self, target: &Target, req: &Request<'_>, exe: &ChainLink, res: &mut Resolution) {
+        if let Some(lp) = &self.opts.library_path {
+            let dirs: Vec<Vec<u8>> = lp
+                .split(|&b| b == b':' || b == b'\n')
+                .filter(|s| !s.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
+                return;
+            }
+        }
+        let _ = exe;
+        for link in req.chain {
+            // musl: RUNPATH if present, else RPATH; both inherited.
+            let list = link.runpath.as_ref().or(link.rpath.as_ref());
+            let Some(list) = list else { continue };
+            let via = if link.runpath.is_some() {
+                Via::Runpath
+            } else {
+                Via::Rpath
+            };
+            // Any `$` other than $ORIGIN / ${ORIGIN} makes musl ignore the list.
+            let stripped = list
+                .windows(1)
+                .enumerate()
+                .filter(|(_, w)| w[0] == b'$')
+                .all(|(i, _)| {
+                    list[i + 1..].starts_with(b"ORIGIN") || list[i + 1..].starts_with(b"{ORIGIN}")
+                });
+            if !stripped {
+                res.notes.push(format!(
+                    "musl ignores the search path of {}: it uses a token other than $ORIGIN",
+                    show(&link.name)
+                ));
+                continue;
+            }
+            let values = tokens::TokenValues {
+                origin: Some(&link.origin),
+                lib: None,
+                platform: None,
+            };
+            let dirs: Vec<Vec<u8>> = list
+                .split(|&b| b == b':' || b == b'\n')
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| tokens::expand(s, &values))
+                .collect();
+            if self.search_list(target, req.name, &dirs, via, Some(&link.name), res) {
+                return;
+            }
+        }
+        let dirs = target.system_dirs.clone();
+        self.search_list(target, req.name, &dirs, Via::Default, None, res);
+    }
+
+    /// Splits and expands a search list the way glibc's `fillin_rpath` does:
+    /// empty elements mean the working directory, elements whose tokens
+    /// cannot be expanded are dropped, trailing slashes are trimmed and
+    /// duplicates within the list removed.
+    fn split_path(
+        &self,
+        list: &[u8],
+        seps: &[u8],
+        origin: &[u8],
+        target: &Target,
+        platform: Option<&[u8]>,
+    ) -> Vec<Vec<u8>> {
+        let values = tokens::TokenValues {
+            origin: Some(origin),
+            lib: Some(&target.lib),
+            platform,
+        };
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for elem in list.split(|b| seps.contains(b)) {
+            let mut dir = if elem.is_empty() {
+                Vec::new()
+            } else {
+                match tokens::expand(elem, &values) {
+                    Some(d) if !d.is_empty() => d,
+                    _ => continue,
+                }
+            };
+            while dir.len() > 1 && dir.ends_with(b"/") {
+                dir.pop();
+            }
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+        out
+    }
+
+    /// Probes `name` in each directory of one list. Returns true when the
+    /// search is over (found or fatal).
+    fn search_list(
+        &self,
+        target: &Target,
+        name: &[u8],
+        dirs: &[Vec<u8>],
+        via: Via,
+        owner: Option<&[u8]>,
+        res: &mut Resolution,
+    ) -> bool {
+        let active: &[Vec<u8>] = match (&self.opts.hwcaps, target.flavor) {
+            (Hwcaps::Active(v), Flavor::Glibc) => v,
+            _ => &[],
+        };
+        for dir in dirs {
+            let mut entry = Searched {
+                dir: dir.clone(),
+                via,
+                owner: owner.map(<[u8]>::to_vec),
+                candidates: Vec::new(),
+            };
+            let mut subdirs: Vec<Vec<u8>> = active
+                .iter()
+                .map(|h| {
+                    let mut s = b"glibc-hwcaps/".to_vec();
+                    s.extend_from_slice(h);
+                    s.push(b'/');
+                    s
+                })
+                .collect();
+            subdirs.push(Vec::new());
+            for sub in subdirs {
+                let mut path = dir.clone();
+                if !path.is_empty() && !path.ends_with(b"/") {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&sub);
+                path.extend_from_slice(name);
+                let (tried, opened) = self.try_candidate(target, &path);
+                entry.candidates.push((path.clone(), tried.clone()));
+                match (tried, opened) {
+                    (Tried::Used, Some(o)) => {
+                        res.searched.push(entry);
+                        res.outcome =
+                            Outcome::Found(self.found(path, &o, via, owner.map(<[u8]>::to_vec)));
+                        return true;
+                    }
+                    (Tried::Fatal(reason), _) => {
+                        res.searched.push(entry);
+                        res.outcome = Outcome::Fatal { path, reason };
+                        return true;
+                    }
+                    (Tried::ListEnded(_), _) => {
+                        res.searched.push(entry);
+                        return false;
+                    }
+                    _ => {}
+                }
+            }
+            res.searched.push(entry);
+        }
+        false
+    }
+
+    /// Consults `/etc/ld.so.cache`. Returns true when the search is over.
+    fn search_cache(
+        &self,
+        target: &Target,
+        name: &[u8],
+        nodeflib: bool,
+        res: &mut Resolution,
+    ) -> bool {
+        let cache = self.cache_for(target);
+        let Some(cache) = cache.as_ref() else {
+            return false;
+        };
+        let mut entry = Searched {
+            dir: b"ld.so.cache".to_vec(),
+            via: Via::Cache,
+            owner: None,
+            candidates: Vec::new(),
+        };
+        let id = &target.ident;
+        let active: &[Vec<u8>] = match &self.opts.hwcaps {
+            Hwcaps::Active(v) => v,
+            Hwcaps::Baseline => &[],
+        };
+        let mut best_hw: Option<(usize, &ldcache::CacheEntry)> = None;
+        let mut plain: Option<&ldcache::CacheEntry> = None;
+        for e in cache.lookup(name) {
+            if !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags) {
+                continue;
+            }
+            if let Some(idx) = e.hwcaps_index() {
+                let Some(hw_name) = cache.hwcaps_names.get(idx as usize) else {
+                    continue;
+                };
+                if let Some(prio) = active.iter().position(|a| a == hw_name) {
+                    if best_hw.is_none_or(|(p, _)| prio < p) {
+                        best_hw = Some((prio, e));
+                    }
+                }
+                continue;
+            }
+            if e.is_legacy_hwcap() {
+                continue;
+            }
+            plain = Some(e);
+            break;
+        }
+        let chosen = best_hw.map(|(_, e)| e).or(plain);
+        let Some(e) = chosen else {
+            res.searched.push(entry);
+            return false;
+        };
+        let value = e.value.clone();
+        if nodeflib && target.in_system_dir(&value) {
+            entry.candidates.push((
+                value,
+                Tried::Skipped("in a default directory, and the requester has NODEFLIB".into()),
+            ));
+            res.searched.push(entry);
+            return false;
+        }
+        let (tried, opened) = self.try_candidate(target, &value);
+        entry.candidates.push((value.clone(), tried.clone()));
+        res.searched.push(entry);
+        match (tried, opened) {
+            (Tried::Used, Some(o)) => {
+                res.outcome = Outcome::Found(self.found(value, &o, Via::Cache, None));
+                true
+            }
+            (Tried::Fatal(reason), _) => {
+                res.outcome = Outcome::Fatal {
+                    path: value,
+                    reason,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An in-root path from bytes.
+pub fn bytes_path(b: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(b.to_vec()))
+}
+
+/// The directory part of a path string (`$ORIGIN` of an object opened by it).
+pub fn dirname(path: &[u8]) -> Vec<u8> {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => b"/".to_vec(),
+        Some(p) => path[..p].to_vec(),
+        None => b".".to_vec(),
+    }
+}

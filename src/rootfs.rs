@@ -1,0 +1,438 @@
+//! Root-confined, read-only access to a root filesystem.
+//!
+//! `RootFs` owns every read the library makes from the sysroot. Paths handed
+//! to it are *in-root* paths (`/usr/lib/libz.so.1`), interpreted as if the
+//! process had `chroot`ed into the sysroot: symlinks are followed component by
+//! component by this module itself (never by the host kernel), absolute link
+//! targets restart at the sysroot, `..` never climbs above it, and more than
+//! [`MAX_SYMLINK_HOPS`] links in one lookup is a loop error (the kernel's own
+//! limit). Only the final, symlink-free host path is ever handed to the OS, and
+//! files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they are
+//! regular files, so a FIFO or device posing as a library can never block.
+//!
+//! It never writes, never executes, and never reads anything of the host
+//! outside the sysroot (when the sysroot is `/`, the host *is* the root).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// How many symlinks one lookup may traverse before it is a loop (Linux: 40).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Why a lookup inside the root failed. Mirrors the `errno` values the
+/// loader distinguishes (ENOENT, ENOTDIR, EACCES, ELOOP, anything else).
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// A component does not exist (ENOENT).
+    #[error("no such file or directory")]
+    NotFound,
+    /// A non-final component is not a directory (ENOTDIR).
+    #[error("not a directory")]
+    NotADirectory,
+    /// Too many symbolic links (ELOOP).
+    #[error("too many levels of symbolic links")]
+    Loop,
+    /// Permission denied (EACCES).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Any other I/O error.
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+impl LookupError {
+    fn from_io(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => LookupError::NotFound,
+            io::ErrorKind::PermissionDenied => LookupError::PermissionDenied,
+            io::ErrorKind::NotADirectory => LookupError::NotADirectory,
+            _ => match e.raw_os_error() {
+                Some(libc::ELOOP) => LookupError::Loop,
+                Some(libc::ENOTDIR) => LookupError::NotADirectory,
+                _ => LookupError::Io(e),
+            },
+        }
+    }
+
+    /// Whether the glibc loader would go on to the next directory after
+    /// this error (ENOENT, ENOTDIR, EACCES) rather than give up on the list.
+    pub fn is_soft(&self) -> bool {
+        matches!(
+            self,
+            LookupError::NotFound | LookupError::NotADirectory | LookupError::PermissionDenied
+        )
+    }
+}
+
+/// One symbolic link traversed during a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hop {
+    /// In-root path of the link itself; its parent directories are canonical.
+    pub link: PathBuf,
+    /// The link's target, byte for byte as stored.
+    pub target: PathBuf,
+}
+
+/// The outcome of a successful lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The canonical in-root path: absolute, no `.`/`..`, no symlinks
+    /// (except a final one when the lookup did not follow it).
+    pub canonical: PathBuf,
+    /// Every link traversed, in order.
+    pub hops: Vec<Hop>,
+}
+
+/// Read-only view of a directory tree as a root filesystem.
+#[derive(Debug, Clone)]
+pub struct RootFs {
+    host_root: PathBuf,
+}
+
+impl RootFs {
+    /// Opens `dir` as a root. Fails if it does not exist or is not a directory.
+    pub fn new(dir: &Path) -> Result<RootFs> {
+        let meta = std::fs::metadata(dir).map_err(|e| Error::Sysroot {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::Sysroot {
+                path: dir.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        // The sysroot itself may be given through a symlink on the host; the
+        // host resolves that one path, nothing below it.
+        let host_root = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(RootFs { host_root })
+    }
+
+    /// The host directory that is `/` inside this root.
+    pub fn host_root(&self) -> &Path {
+        &self.host_root
+    }
+
+    /// The host path of an in-root path, without resolving anything. Only
+    /// meaningful for canonical in-root paths.
+    pub fn host_path(&self, in_root: &Path) -> PathBuf {
+        let rel = in_root.strip_prefix("/").unwrap_or(in_root);
+        if rel.as_os_str().is_empty() {
+            self.host_root.clone()
+        } else {
+            self.host_root.join(rel)
+        }
+    }
+
+    /// Resolves `path` (relative paths are taken from `/`), following every
+    /// symlink, including a final one.
+    pub fn resolve(&self, path: &Path) -> Result<Resolved, LookupError> {
+        self.walk(path, true)
+    }
+
+    /// Resolves the directories of `path` but not a final symlink (`lstat`
+    /// semantics): the result names the link itself when `path` is one.
+    pub fn resolve_nofollow(&self, path: &Path) -> Result<Resolved, LookupError> {
+        self.walk(path, false)
+    }
+
+    fn walk(&self, path: &Path, follow_last: bool) -> Result<Resolved, LookupError> {
+        // Pending components, last one on top.
+        let mut pending: Vec<OsString> = Vec::new();
+        push_components(&mut pending, path.as_os_str());
+        let mut current = PathBuf::from("/");
+        let mut hops = Vec::new();
+        while let Some(comp) = pending.pop() {
+            if comp == "." || comp.is_empty() {
+                continue;
+            }
+            if comp == ".." {
+                current.pop(); // `/`.pop() stays `/`: `..` is clamped at the root.
+                continue;
+            }
+            let candidate = current.join(&comp);
+            let host = self.host_path(&candidate);
+            let meta = std::fs::symlink_metadata(&host).map_err(LookupError::from_io)?;
+            let is_last = pending.iter().all(|c| c == "." || c.is_empty());
+            if meta.file_type().is_symlink() && (follow_last || !is_last) {
+                if hops.len() >= MAX_SYMLINK_HOPS {
+                    return Err(LookupError::Loop);
+                }
+                let target = std::fs::read_link(&host).map_err(LookupError::from_io)?;
+                hops.push(Hop {
+                    link: candidate,
+                    target: target.clone(),
+                });
+                if target.as_os_str().as_bytes().first() == Some(&b'/') {
+                    current = PathBuf::from("/");
+                }
+                push_components(&mut pending, target.as_os_str());
+                continue;
+            }
+            if !is_last && !meta.is_dir() {
+                return Err(LookupError::NotADirectory);
+            }
+            current = candidate;
+        }
+        Ok(Resolved {
+            canonical: current,
+            hops,
+        })
+    }
+
+    /// `stat` inside the root: resolves all links and returns the metadata of
+    /// what they lead to.
+    pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
+        let r = self.resolve(path)?;
+        let m = std::fs::symlink_metadata(self.host_path(&r.canonical))
+            .map_err(LookupError::from_io)?;
+        Ok((r, m))
+    }
+
+    /// `lstat` inside the root.
+    pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
+        let r = self.resolve_nofollow(path)?;
+        let m = std::fs::symlink_metadata(self.host_path(&r.canonical))
+            .map_err(LookupError::from_io)?;
+        Ok((r, m))
+    }
+
+    /// Opens a regular file for reading. Anything else (directory, FIFO,
+    /// socket, device) is refused without being opened, so nothing blocks.
+    pub fn open(&self, path: &Path) -> Result<OpenFile, OpenError> {
+        let (resolved, meta) = self.metadata(path).map_err(OpenError::Lookup)?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::NotRegular(describe_type(&meta)));
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(self.host_path(&resolved.canonical))
+            .map_err(|e| OpenError::Lookup(LookupError::from_io(e)))?;
+        // Re-check after opening: the path may have been swapped meanwhile.
+        let opened = file
+            .metadata()
+            .map_err(|e| OpenError::Lookup(LookupError::Io(e)))?;
+        if !opened.file_type().is_file() {
+            return Err(OpenError::NotRegular(describe_type(&opened)));
+        }
+        Ok(OpenFile {
+            file,
+            resolved,
+            meta: opened,
+        })
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes.
+    pub fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, OpenError> {
+        use std::io::Read;
+        let f = self.open(path)?;
+        if f.meta.len() > limit {
+            return Err(OpenError::TooLarge(f.meta.len()));
+        }
+        let mut buf = Vec::with_capacity(f.meta.len() as usize);
+        (&f.file)
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| OpenError::Lookup(LookupError::Io(e)))?;
+        Ok(buf)
+    }
+
+    /// Reads at most the first `n` bytes of a regular file.
+    pub fn read_head(&self, path: &Path, n: u64) -> Result<Vec<u8>, OpenError> {
+        use std::io::Read;
+        let f = self.open(path)?;
+        let mut buf = Vec::new();
+        (&f.file)
+            .take(n)
+            .read_to_end(&mut buf)
+            .map_err(|e| OpenError::Lookup(LookupError::Io(e)))?;
+        Ok(buf)
+    }
+
+    /// Lists a directory (following links to it), sorted by name bytes.
+    pub fn read_dir(&self, path: &Path) -> Result<(Resolved, Vec<OsString>), LookupError> {
+        let (r, meta) = self.metadata(path)?;
+        if !meta.is_dir() {
+            return Err(LookupError::NotADirectory);
+        }
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.host_path(&r.canonical)).map_err(LookupError::from_io)? {
+            let entry = entry.map_err(LookupError::from_io)?;
+            names.push(entry.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        Ok((r, names))
+    }
+
+    /// Whether `path` names an existing directory (after following links).
+    pub fn is_dir(&self, path: &Path) -> bool {
+        matches!(self.metadata(path), Ok((_, m)) if m.is_dir())
+    }
+
+    /// Maps a host path below the root back to its in-root path.
+    pub fn in_root_of_host(&self, host: &Path) -> Option<PathBuf> {
+        let rel = host.strip_prefix(&self.host_root).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+}
+
+/// A regular file opened inside the root.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// The open file.
+    pub file: File,
+    /// How its path was resolved.
+    pub resolved: Resolved,
+    /// Its metadata, taken from the open descriptor.
+    pub meta: Metadata,
+}
+
+/// Why a file could not be opened for reading.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The lookup failed.
+    #[error("{0}")]
+    Lookup(LookupError),
+    /// The path names something that is not a regular file.
+    #[error("not a regular file ({0})")]
+    NotRegular(&'static str),
+    /// The file is larger than the caller allows.
+    #[error("file too large ({0} bytes)")]
+    TooLarge(u64),
+}
+
+/// A short word for a file's type, for messages.
+pub fn describe_type(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else {
+        "regular file"
+    }
+}
+
+/// Pushes the components of `path` onto `stack` so that the first component
+/// ends up on top.
+fn push_components(stack: &mut Vec<OsString>, path: &OsStr) {
+    let parts: Vec<&[u8]> = path.as_bytes().split(|&b| b == b'/').collect();
+    for part in parts.into_iter().rev() {
+        if !part.is_empty() {
+            stack.push(OsString::from_vec(part.to_vec()));
+        }
+    }
+}
+
+/// Joins an in-root directory and a name the way the loader builds a
+/// candidate (`dir + "/" + name`), without any normalisation.
+pub fn join_bytes(dir: &[u8], name: &[u8]) -> PathBuf {
+    let mut v = dir.to_vec();
+    if !v.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    PathBuf::from(OsString::from_vec(v))
+}
+
+/// Normalises an in-root path lexically: makes it absolute, removes `.`,
+/// empty components and `..` (clamped at `/`). Does not touch the disk.
+pub fn lexical_normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, RootFs) {
+        let t = tempfile::tempdir().unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        (t, fs)
+    }
+
+    #[test]
+    fn absolute_links_are_rerooted_and_dotdot_clamped() {
+        let (t, fs) = root();
+        std::fs::create_dir_all(t.path().join("usr/lib")).unwrap();
+        std::fs::write(t.path().join("usr/lib/x"), b"x").unwrap();
+        symlink("usr/lib", t.path().join("lib")).unwrap();
+        symlink("/lib/x", t.path().join("abs")).unwrap();
+        symlink("../../../../usr/lib/x", t.path().join("usr/up")).unwrap();
+        let r = fs.resolve(Path::new("/abs")).unwrap();
+        assert_eq!(r.canonical, Path::new("/usr/lib/x"));
+        assert_eq!(r.hops.len(), 2);
+        let r = fs.resolve(Path::new("/usr/up")).unwrap();
+        assert_eq!(r.canonical, Path::new("/usr/lib/x"));
+        let r = fs.resolve(Path::new("/../../usr/lib/x")).unwrap();
+        assert_eq!(r.canonical, Path::new("/usr/lib/x"));
+    }
+
+    #[test]
+    fn loops_are_errors() {
+        let (t, fs) = root();
+        symlink("b", t.path().join("a")).unwrap();
+        symlink("a", t.path().join("b")).unwrap();
+        assert!(matches!(
+            fs.resolve(Path::new("/a")),
+            Err(LookupError::Loop)
+        ));
+        // lstat semantics still see the link itself.
+        let r = fs.resolve_nofollow(Path::new("/a")).unwrap();
+        assert_eq!(r.canonical, Path::new("/a"));
+    }
+
+    #[test]
+    fn dotdot_after_a_directory_link_is_physical() {
+        let (t, fs) = root();
+        std::fs::create_dir_all(t.path().join("real/dir")).unwrap();
+        std::fs::create_dir_all(t.path().join("real/lib")).unwrap();
+        std::fs::write(t.path().join("real/lib/f"), b"f").unwrap();
+        symlink("/real/dir", t.path().join("d")).unwrap();
+        let r = fs.resolve(Path::new("/d/../lib/f")).unwrap();
+        assert_eq!(r.canonical, Path::new("/real/lib/f"));
+    }
+
+    #[test]
+    fn fifo_is_refused_without_opening() {
+        let (t, fs) = root();
+        let p = t.path().join("fifo");
+        // std has no mkfifo; coreutils' `mkfifo` is on every Debian system.
+        let ok = std::process::Command::new("mkfifo").arg(&p).status();
+        if !matches!(ok, Ok(s) if s.success()) {
+            eprintln!("skipping: mkfifo not available");
+            return;
+        }
+        assert!(matches!(
+            fs.open(Path::new("/fifo")),
+            Err(OpenError::NotRegular("FIFO"))
+        ));
+    }
+}

@@ -1,0 +1,5 @@
+//! The one integration-test crate: every test module is declared here.
+
+mod support;
+
+mod oracle;

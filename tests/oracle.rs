@@ -1,0 +1,1008 @@
+//! Oracle tests: every scenario builds a small Debian-12-like root, runs the real glibc loader
+//! inside it (`LD_TRACE_LOADED_OBJECTS=1`, chroot, private mount namespace) and asserts that
+//! `closure --sysroot ROOT --root PROG --format json` reports exactly the same loaded paths and
+//! not-found names. Needs root, gcc and patchelf; otherwise each test prints why it skips.
+//!
+//! `host_sweep_matches_loader` compares closure with `ld.so --list` over the host's own
+//! /usr/bin, /usr/sbin and /usr/lib/x86_64-linux-gnu.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::support::oracle::{
+    check, closure_trace, host_list, loader_trace, run_closure, sweep_candidates, sweep_compare,
+    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
+};
+
+/// Precondition check; returns from the test (after printing why) when the oracle cannot run.
+macro_rules! oracle {
+    ($name:expr) => {
+        match Oracle::start($name) {
+            Some(o) => o,
+            None => return,
+        }
+    };
+}
+
+const PROG: &str = "/app/bin/prog";
+
+/// A library that must NOT be chosen: it needs `libdecoy.so.9`, which exists nowhere, so a
+/// resolver that picks it reports a missing library the real loader does not.
+fn decoy(r: &TestRoot, path: &str, soname: &str) {
+    r.lib(path, soname).needs_names(&["libdecoy.so.9"]).build();
+}
+
+/// An ELF header-sized-plus text file: the loader reads it and fails with "invalid ELF header".
+const NOT_ELF: &str = "/* GNU ld script\n   Use the shared library, but some functions are only in\n   the static library.  */\nGROUP ( /usr/lib/libfoo.so.1 )\n";
+
+// ---------------------------------------------------------------------------------------------
+// 1–6: search sources
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s01_plain_program_needs_only_libc() {
+    let name = "s01_plain_program_needs_only_libc";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.exe(PROG).build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s02_exe_rpath() {
+    let name = "s02_exe_rpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/a/liba.so.1", "liba.so.1").build();
+    decoy(&r, "/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1");
+    r.exe(PROG)
+        .rpath("/opt/a")
+        .needs(&["/opt/a/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s03_exe_runpath() {
+    let name = "s03_exe_runpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/a/liba.so.1", "liba.so.1").build();
+    decoy(&r, "/usr/local/lib/liba.so.1", "liba.so.1");
+    r.exe(PROG)
+        .runpath("/opt/a")
+        .needs(&["/opt/a/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s04_rpath_inherited_by_dependencies() {
+    let name = "s04_rpath_inherited_by_dependencies";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/e/libb.so.1", "libb.so.1").build();
+    r.lib("/opt/e/liba.so.1", "liba.so.1")
+        .needs(&["/opt/e/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/e")
+        .needs(&["/opt/e/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s05_runpath_not_inherited() {
+    let name = "s05_runpath_not_inherited";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/e/libb.so.1", "libb.so.1").build();
+    r.lib("/opt/e/liba.so.1", "liba.so.1")
+        .needs(&["/opt/e/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .runpath("/opt/e")
+        .needs(&["/opt/e/liba.so.1"])
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(
+        trace.not_found.contains("libb.so.1"),
+        "oracle: libb should be missing"
+    );
+}
+
+#[test]
+fn s06_rpath_ignored_when_runpath_present() {
+    let name = "s06_rpath_ignored_when_runpath_present";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/r/liba.so.1", "liba.so.1").build();
+    r.lib("/opt/u/libb.so.1", "libb.so.1").build();
+    r.exe(PROG)
+        .rpath("/opt/r")
+        .runpath("/opt/u")
+        .needs(&["/opt/r/liba.so.1", "/opt/u/libb.so.1"])
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(
+        trace.not_found.contains("liba.so.1"),
+        "oracle: RPATH should be ignored"
+    );
+}
+
+#[test]
+fn s06b_library_with_both_tags_breaks_rpath_chain() {
+    // liba has both RPATH and RUNPATH: its RPATH is discarded, and because it has a RUNPATH its
+    // dependencies do not see the executable's RPATH either.
+    let name = "s06b_library_with_both_tags_breaks_rpath_chain";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/r/libb.so.1", "libb.so.1").build();
+    r.lib("/opt/e/libc2.so.1", "libc2.so.1").build();
+    r.lib("/opt/e/liba.so.1", "liba.so.1")
+        .rpath("/opt/r")
+        .runpath("/opt/u")
+        .needs(&["/opt/r/libb.so.1", "/opt/e/libc2.so.1"])
+        .build();
+    r.mkdir("/opt/u");
+    r.exe(PROG)
+        .rpath("/opt/e")
+        .needs(&["/opt/e/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s28_rpath_chain_multiple_levels() {
+    // libb (no tags) is loaded by liba (RPATH /opt/a), which is loaded by the exe (RPATH
+    // /opt/e): libb's libcc is found through the exe's RPATH, before the default dirs.
+    let name = "s28_rpath_chain_multiple_levels";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/e/libcc.so.1", "libcc.so.1").build();
+    decoy(&r, "/usr/lib/x86_64-linux-gnu/libcc.so.1", "libcc.so.1");
+    r.lib("/opt/a/libb.so.1", "libb.so.1")
+        .needs(&["/opt/e/libcc.so.1"])
+        .build();
+    r.lib("/opt/e/liba.so.1", "liba.so.1")
+        .rpath("/opt/a")
+        .needs(&["/opt/a/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/e")
+        .needs(&["/opt/e/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s29_runpath_library_stops_rpath_inheritance() {
+    // The loader of libb is liba, which has a RUNPATH: no RPATH is used for libb at all.
+    let name = "s29_runpath_library_stops_rpath_inheritance";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/e/libb.so.1", "libb.so.1").build();
+    r.mkdir("/opt/a");
+    r.lib("/opt/e/liba.so.1", "liba.so.1")
+        .runpath("/opt/a")
+        .needs(&["/opt/e/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/e")
+        .needs(&["/opt/e/liba.so.1"])
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(
+        trace.not_found.contains("libb.so.1"),
+        "oracle: libb should be missing"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7–11: dynamic string tokens
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s07_origin_forms_runpath_and_rpath() {
+    // exe RUNPATH $ORIGIN/../lib -> liba (RPATH ${ORIGIN}/../deps) -> libb (RUNPATH ${ORIGIN})
+    // -> libcc. Library origins are the unnormalized strings they were opened by.
+    let name = "s07_origin_forms_runpath_and_rpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/deps/libcc.so.1", "libcc.so.1").build();
+    r.lib("/app/deps/libb.so.1", "libb.so.1")
+        .runpath("${ORIGIN}")
+        .needs(&["/app/deps/libcc.so.1"])
+        .build();
+    r.lib("/app/lib/liba.so.1", "liba.so.1")
+        .rpath("${ORIGIN}/../deps")
+        .needs(&["/app/deps/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .runpath("$ORIGIN/../lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s07b_origin_braces_in_exe_rpath() {
+    let name = "s07b_origin_braces_in_exe_rpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/sub/libb.so.1", "libb.so.1").build();
+    r.lib("/app/lib/liba.so.1", "liba.so.1")
+        .runpath("$ORIGIN/sub")
+        .needs(&["/app/lib/sub/libb.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("${ORIGIN}/../lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s08_main_via_symlink_origin_is_real_location() {
+    let name = "s08_main_via_symlink_origin_is_real_location";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    r.exe(PROG)
+        .runpath("$ORIGIN/../lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.symlink(PROG, "/usr/bin/prog");
+    r.ldconfig();
+    check(name, &r, "/usr/bin/prog", &[], &[]);
+}
+
+#[test]
+fn s08b_main_via_two_symlink_hops() {
+    let name = "s08b_main_via_two_symlink_hops";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    r.exe(PROG)
+        .rpath("$ORIGIN/../lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.symlink("../../app/bin/prog", "/opt/links/tool");
+    r.symlink("/opt/links/tool", "/usr/local/bin/tool");
+    r.ldconfig();
+    check(name, &r, "/usr/local/bin/tool", &[], &[]);
+}
+
+#[test]
+fn s09_lib_via_symlinked_dir_origin_unresolved() {
+    // /app/lib -> /opt/real/lib. liba is opened as /app/lib/liba.so.1, so its $ORIGIN is
+    // "/app/lib" and its RUNPATH $ORIGIN/../deps is "/app/lib/../deps", which the kernel resolves
+    // to /opt/real/deps (physical ".."), not the lexical /app/deps (a decoy).
+    let name = "s09_lib_via_symlinked_dir_origin_unresolved";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/real/deps/libb.so.1", "libb.so.1").build();
+    decoy(&r, "/app/deps/libb.so.1", "libb.so.1");
+    r.lib("/opt/real/lib/liba.so.1", "liba.so.1")
+        .runpath("$ORIGIN/../deps")
+        .needs(&["/opt/real/deps/libb.so.1"])
+        .build();
+    r.symlink("/opt/real/lib", "/app/lib");
+    r.exe(PROG)
+        .rpath("/app/lib")
+        .needs(&["/opt/real/lib/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s10_lib_token() {
+    let name = "s10_lib_token";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/srv/lib/x86_64-linux-gnu/libb.so.1", "libb.so.1")
+        .build();
+    r.lib("/opt/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .runpath("/srv/${LIB}")
+        .needs(&["/srv/lib/x86_64-linux-gnu/libb.so.1"])
+        .build();
+    decoy(&r, "/opt/lib64/liba.so.1", "liba.so.1");
+    decoy(&r, "/opt/lib/liba.so.1", "liba.so.1");
+    r.exe(PROG)
+        .rpath("/opt/$LIB:/opt/lib64:/opt/lib")
+        .needs(&["/opt/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s11_platform_token() {
+    let name = "s11_platform_token";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let platform = r.loader_platform();
+    println!("{name}: loader dl_platform = {platform:?}");
+    let real = format!("/opt/{platform}/lib/liba.so.1");
+    r.lib(&real, "liba.so.1").build();
+    if platform != "x86_64" {
+        decoy(&r, "/opt/x86_64/lib/liba.so.1", "liba.so.1");
+    }
+    decoy(&r, "/opt/fallback/liba.so.1", "liba.so.1");
+    r.exe(PROG)
+        .runpath("/opt/$PLATFORM/lib:/opt/fallback")
+        .needs(&[&real])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &["--platform", &platform]);
+}
+
+#[test]
+fn s26_needed_with_origin_token() {
+    // A DT_NEEDED string containing '/' and $ORIGIN: expanded, then opened without search.
+    let name = "s26_needed_with_origin_token";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/libo.so", "libo.so").build();
+    r.exe(PROG).build();
+    r.patchelf(PROG, &["--add-needed", "$ORIGIN/../lib/libo.so"]);
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12–15: ld.so.cache, default dirs, NODEFLIB
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s12_usr_local_lib_via_cache() {
+    let name = "s12_usr_local_lib_via_cache";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libloc.so.1", "libloc.so.1").build();
+    r.exe(PROG).needs(&["/usr/local/lib/libloc.so.1"]).build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s12b_plain_ld_so_conf_without_include() {
+    let name = "s12b_plain_ld_so_conf_without_include";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/site/lib/libsite.so.2", "libsite.so.2").build();
+    r.exe(PROG).needs(&["/opt/site/lib/libsite.so.2"]).build();
+    r.set_ld_so_conf("# site libraries\n/opt/site/lib\n");
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s13_stale_cache_entry_falls_back_to_default_dir() {
+    let name = "s13_stale_cache_entry_falls_back_to_default_dir";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libst.so.1", "libst.so.1").build();
+    r.exe(PROG).needs(&["/usr/local/lib/libst.so.1"]).build();
+    r.ldconfig();
+    // The cache now points at /usr/local/lib/libst.so.1; delete it and put a copy in a system
+    // directory the cache does not know about.
+    r.copy(
+        "/usr/local/lib/libst.so.1",
+        "/usr/lib/x86_64-linux-gnu/libst.so.1",
+    );
+    r.remove("/usr/local/lib/libst.so.1");
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s14_no_cache_usr_local_lib_not_found() {
+    let name = "s14_no_cache_usr_local_lib_not_found";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libloc.so.1", "libloc.so.1").build();
+    r.exe(PROG).needs(&["/usr/local/lib/libloc.so.1"]).build();
+    // no ldconfig: the root has no /etc/ld.so.cache
+    assert!(!r.host("/etc/ld.so.cache").exists());
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(trace.not_found.contains("libloc.so.1"));
+}
+
+#[test]
+fn s15_nodefaultlib_without_runpath() {
+    let name = "s15_nodefaultlib_without_runpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/lib/x86_64-linux-gnu/libnd.so.1", "libnd.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/lib/x86_64-linux-gnu/libnd.so.1"])
+        .arg("-Wl,-z,nodefaultlib")
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(trace.not_found.contains("libnd.so.1"));
+}
+
+#[test]
+fn s15b_nodefaultlib_with_runpath() {
+    let name = "s15b_nodefaultlib_with_runpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/lib/x86_64-linux-gnu/libnd.so.1", "libnd.so.1")
+        .build();
+    r.exe(PROG)
+        .runpath("/usr/lib/x86_64-linux-gnu")
+        .needs(&["/usr/lib/x86_64-linux-gnu/libnd.so.1"])
+        .arg("-Wl,-z,nodefaultlib")
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16–17, 25: candidate validation
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s16_wrong_machine_candidate_skipped() {
+    let name = "s16_wrong_machine_candidate_skipped";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
+    r.copy("/opt/good/liba.so.1", "/opt/bad/liba.so.1");
+    r.patch_bytes("/opt/bad/liba.so.1", 18, &183u16.to_le_bytes()); // EM_AARCH64
+    r.exe(PROG)
+        .rpath("/opt/bad:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s17_wrong_class_candidate_skipped() {
+    let name = "s17_wrong_class_candidate_skipped";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
+    r.copy("/opt/good/liba.so.1", "/opt/bad/liba.so.1");
+    r.patch_bytes("/opt/bad/liba.so.1", 4, &[1]); // ELFCLASS32
+    r.exe(PROG)
+        .runpath("/opt/bad:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s17b_only_wrong_class_candidate_is_not_found() {
+    let name = "s17b_only_wrong_class_candidate_is_not_found";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/bad/liba.so.1", "liba.so.1").build();
+    r.exe(PROG)
+        .rpath("/opt/bad")
+        .needs(&["/opt/bad/liba.so.1"])
+        .build();
+    r.patch_bytes("/opt/bad/liba.so.1", 4, &[1]); // ELFCLASS32
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s25_non_elf_candidate_is_fatal() {
+    let name = "s25_non_elf_candidate_is_fatal";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
+    r.write("/opt/bad/liba.so.1", NOT_ELF);
+    r.exe(PROG)
+        .runpath("/opt/bad:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    let trace = loader_trace(&r, PROG, &[]);
+    let run = closure_trace(&r, PROG, &[]);
+    println!("===== real loader =====\n{}", trace.dump());
+    println!("===== closure =====\n{}", run.dump());
+    // The oracle itself: a fatal error, not a skip.
+    assert_ne!(
+        trace.status,
+        0,
+        "oracle: the loader should fail\n{}",
+        trace.dump()
+    );
+    assert!(
+        trace.stderr.contains("invalid ELF header"),
+        "oracle: expected 'invalid ELF header'\n{}",
+        trace.dump()
+    );
+    let mut problems = Vec::new();
+    if run.status != 1 {
+        problems.push(format!("closure exit code {} (want 1)", run.status));
+    }
+    if !run.missing.iter().any(|m| m.soname == "liba.so.1") {
+        problems.push("closure does not list liba.so.1 under missing[]".to_string());
+    }
+    if run
+        .objects
+        .iter()
+        .any(|ob| ob.path == "/opt/good/liba.so.1")
+    {
+        problems.push(
+            "closure continued past the fatal candidate to /opt/good/liba.so.1 (ld.so aborts)"
+                .to_string(),
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "{name}: {}\n===== real loader =====\n{}\n===== closure =====\n{}",
+        problems.join("; "),
+        trace.dump(),
+        run.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 18–21, 27: names with '/', the loaded-object table, BFS order, cycles
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s18_needed_with_absolute_path() {
+    let name = "s18_needed_with_absolute_path";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/x/libx.so", "libx.so").build();
+    r.exe(PROG).build();
+    r.patchelf(PROG, &["--add-needed", "/opt/x/libx.so"]);
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s18b_needed_absolute_path_missing() {
+    let name = "s18b_needed_absolute_path_missing";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    // A library of that name in a default dir must not be used: no search for names with '/'.
+    r.lib("/usr/lib/x86_64-linux-gnu/libnone.so", "libnone.so")
+        .build();
+    r.exe(PROG).build();
+    r.patchelf(PROG, &["--add-needed", "/opt/none/libnone.so"]);
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s19_needed_satisfied_by_loaded_soname() {
+    // The exe loads /opt/x/libsn-real.so (SONAME libsn.so.1) by absolute path; liba then needs
+    // libsn.so.1, which no file is called: the loaded object's SONAME satisfies it.
+    let name = "s19_needed_satisfied_by_loaded_soname";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/x/libsn-real.so", "libsn.so.1").build();
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .needs(&["/opt/x/libsn-real.so"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/a")
+        .needs(&["/opt/a/liba.so.1"])
+        .build();
+    // patchelf --add-needed puts the new entry first, before liba.so.1.
+    r.patchelf(PROG, &["--add-needed", "/opt/x/libsn-real.so"]);
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s20_bfs_first_requester_wins() {
+    let name = "s20_bfs_first_requester_wins";
+    bfs_two_requesters(name, false);
+}
+
+#[test]
+fn s20b_bfs_first_requester_wins_reversed() {
+    let name = "s20b_bfs_first_requester_wins_reversed";
+    bfs_two_requesters(name, true);
+}
+
+/// liba (RPATH /opt/sa) and libb (RPATH /opt/sb) both need libshared.so.1; whichever the exe
+/// lists first decides the file for both.
+fn bfs_two_requesters(name: &str, b_first: bool) {
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/sa/libshared.so.1", "libshared.so.1").build();
+    r.lib("/opt/sb/libshared.so.1", "libshared.so.1").build();
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .rpath("/opt/sa")
+        .needs(&["/opt/sa/libshared.so.1"])
+        .build();
+    r.lib("/opt/b/libb.so.1", "libb.so.1")
+        .rpath("/opt/sb")
+        .needs(&["/opt/sb/libshared.so.1"])
+        .build();
+    let order: [&str; 2] = if b_first {
+        ["/opt/b/libb.so.1", "/opt/a/liba.so.1"]
+    } else {
+        ["/opt/a/liba.so.1", "/opt/b/libb.so.1"]
+    };
+    r.exe(PROG).rpath("/opt/a:/opt/b").needs(&order).build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s20c_breadth_first_not_depth_first() {
+    // exe -> liba, libb; liba -> libx (RPATH /opt/sx); libb -> libshared (RPATH /opt/sb);
+    // libx -> libshared. BFS loads libb's libshared (level 2) before libx asks (level 3).
+    let name = "s20c_breadth_first_not_depth_first";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/sx/libshared.so.1", "libshared.so.1").build();
+    r.lib("/opt/sb/libshared.so.1", "libshared.so.1").build();
+    r.lib("/opt/a/libx.so.1", "libx.so.1")
+        .rpath("/opt/sx")
+        .needs(&["/opt/sx/libshared.so.1"])
+        .build();
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .needs(&["/opt/a/libx.so.1"])
+        .build();
+    r.lib("/opt/b/libb.so.1", "libb.so.1")
+        .rpath("/opt/sb")
+        .needs(&["/opt/sb/libshared.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/a:/opt/b")
+        .needs(&["/opt/a/liba.so.1", "/opt/b/libb.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s21_dependency_cycle() {
+    let name = "s21_dependency_cycle";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/c/liba.so.1", "liba.so.1").build();
+    r.lib("/opt/c/libb.so.1", "libb.so.1")
+        .needs(&["/opt/c/liba.so.1"])
+        .build();
+    r.patchelf("/opt/c/liba.so.1", &["--add-needed", "libb.so.1"]);
+    r.exe(PROG)
+        .rpath("/opt/c")
+        .needs(&["/opt/c/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s27_same_file_under_two_names_loaded_once() {
+    // libalias.so.1 is a symlink to the already loaded liba.so.1: ld.so opens it, sees the same
+    // (dev, inode) and reuses the loaded object — it prints no line for it.
+    let name = "s27_same_file_under_two_names_loaded_once";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/a/liba.so.1", "liba.so.1").build();
+    r.symlink("/opt/a/liba.so.1", "/opt/b/libalias.so.1");
+    r.exe(PROG)
+        .rpath("/opt/a:/opt/b")
+        .needs(&["/opt/a/liba.so.1"])
+        .needs_names(&["libalias.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 22: LD_LIBRARY_PATH / --library-path
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s22_library_path_after_rpath() {
+    // RPATH beats LD_LIBRARY_PATH; LD_LIBRARY_PATH (with ';') beats the cache and default dirs,
+    // also for a dependency of an RPATH-found library.
+    let name = "s22_library_path_after_rpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/l2/libf.so.1", "libf.so.1").build();
+    r.lib("/opt/r/liba.so.1", "liba.so.1")
+        .needs(&["/opt/l2/libf.so.1"])
+        .build();
+    decoy(&r, "/opt/l1/liba.so.1", "liba.so.1");
+    r.lib("/opt/l2/libb.so.1", "libb.so.1").build();
+    decoy(&r, "/usr/lib/x86_64-linux-gnu/libb.so.1", "libb.so.1");
+    decoy(&r, "/usr/lib/x86_64-linux-gnu/libf.so.1", "libf.so.1");
+    r.exe(PROG)
+        .rpath("/opt/r")
+        .needs(&["/opt/r/liba.so.1", "/opt/l2/libb.so.1"])
+        .build();
+    r.ldconfig();
+    let llp = "/opt/l1;/opt/l2";
+    check(
+        name,
+        &r,
+        PROG,
+        &[("LD_LIBRARY_PATH", llp)],
+        &["--library-path", llp],
+    );
+}
+
+#[test]
+fn s22b_library_path_before_runpath() {
+    let name = "s22b_library_path_before_runpath";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/l1/libd.so.1", "libd.so.1").build();
+    decoy(&r, "/opt/u/libd.so.1", "libd.so.1");
+    r.lib("/opt/u/libe.so.1", "libe.so.1").build();
+    r.mkdir("/opt/l2");
+    r.exe(PROG)
+        .runpath("/opt/u")
+        .needs(&["/opt/l1/libd.so.1", "/opt/u/libe.so.1"])
+        .build();
+    r.ldconfig();
+    let llp = "/opt/l2:/opt/l1";
+    check(
+        name,
+        &r,
+        PROG,
+        &[("LD_LIBRARY_PATH", llp)],
+        &["--library-path", llp],
+    );
+}
+
+#[test]
+fn s22c_library_path_with_origin() {
+    // $ORIGIN in LD_LIBRARY_PATH is the executable's origin.
+    let name = "s22c_library_path_with_origin";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    r.exe(PROG).needs(&["/app/lib/liba.so.1"]).build();
+    r.ldconfig();
+    let llp = "$ORIGIN/../lib";
+    check(
+        name,
+        &r,
+        PROG,
+        &[("LD_LIBRARY_PATH", llp)],
+        &["--library-path", llp],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 23: glibc-hwcaps
+// ---------------------------------------------------------------------------------------------
+
+/// `--hwcaps` arguments for closure from the loader's own `--help` (empty when none searched).
+fn hwcaps_args(r: &TestRoot, name: &str) -> Vec<String> {
+    let hw = r.loader_hwcaps();
+    println!("{name}: loader searches glibc-hwcaps {hw:?}");
+    if hw.is_empty() {
+        Vec::new()
+    } else {
+        vec!["--hwcaps".to_string(), hw.join(",")]
+    }
+}
+
+#[test]
+fn s23_glibc_hwcaps_subdirectory() {
+    // /opt/h/glibc-hwcaps/x86-64-v{2,3}/libh.so.1 and /opt/h/libh.so.1; each variant needs its
+    // own extra library, so the chosen variant shows in the closure.
+    let name = "s23_glibc_hwcaps_subdirectory";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/h/libv2dep.so.1", "libv2dep.so.1").build();
+    r.lib("/opt/h/libv3dep.so.1", "libv3dep.so.1").build();
+    r.lib("/opt/h/glibc-hwcaps/x86-64-v2/libh.so.1", "libh.so.1")
+        .needs(&["/opt/h/libv2dep.so.1"])
+        .build();
+    r.lib("/opt/h/glibc-hwcaps/x86-64-v3/libh.so.1", "libh.so.1")
+        .needs(&["/opt/h/libv3dep.so.1"])
+        .build();
+    r.lib("/opt/h/libh.so.1", "libh.so.1").build();
+    r.exe(PROG)
+        .rpath("/opt/h")
+        .needs(&["/opt/h/libh.so.1"])
+        .build();
+    r.ldconfig();
+    let args = hwcaps_args(&r, name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+#[test]
+fn s23b_glibc_hwcaps_through_cache() {
+    let name = "s23b_glibc_hwcaps_through_cache";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libv2dep.so.1", "libv2dep.so.1")
+        .build();
+    r.lib(
+        "/usr/local/lib/glibc-hwcaps/x86-64-v2/libhc.so.1",
+        "libhc.so.1",
+    )
+    .needs(&["/usr/local/lib/libv2dep.so.1"])
+    .build();
+    r.lib("/usr/local/lib/libhc.so.1", "libhc.so.1").build();
+    r.exe(PROG).needs(&["/usr/local/lib/libhc.so.1"]).build();
+    r.ldconfig();
+    let args = hwcaps_args(&r, name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 24: what closure says about a missing library
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s24_missing_reports_search_dirs() {
+    let name = "s24_missing_reports_search_dirs";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.mkdir("/opt/r");
+    r.exe(PROG)
+        .rpath("/opt/r")
+        .needs_names(&["libgone.so.3"])
+        .build();
+    r.ldconfig();
+    let (_, run) = check(name, &r, PROG, &[], &[]);
+    let entry = run
+        .missing
+        .iter()
+        .find(|m| m.soname == "libgone.so.3")
+        .unwrap_or_else(|| panic!("no missing entry for libgone.so.3\n{}", run.dump()));
+    let searched = &entry.searched;
+    let is_dir = |item: &str, dir: &str| {
+        item.trim_end_matches('/') == dir || item == format!("{dir}/libgone.so.3")
+    };
+    let mut problems = Vec::new();
+    if !searched.first().is_some_and(|s| s.starts_with("/opt/r")) {
+        problems.push("searched does not start with the RPATH dir /opt/r".to_string());
+    }
+    let cache_at = searched.iter().position(|s| s.contains("ld.so.cache"));
+    if cache_at.is_none() {
+        problems.push("searched does not mention ld.so.cache".to_string());
+    }
+    let mut last = cache_at.unwrap_or(0);
+    for dir in SYSTEM_DIRS {
+        match searched.iter().position(|s| is_dir(s, dir)) {
+            None => problems.push(format!("searched lacks the system dir {dir}")),
+            Some(i) if i < last => {
+                problems.push(format!("system dir {dir} is out of order in searched"))
+            }
+            Some(i) => last = i,
+        }
+    }
+    if !entry.needed_by.iter().any(|n| n == PROG) {
+        problems.push(format!("needed_by does not name {PROG}"));
+    }
+    assert!(
+        problems.is_empty(),
+        "{name}: {}\nmissing entry: {}\n{}",
+        problems.join("; "),
+        serde_json::to_string_pretty(&entry.raw).unwrap_or_default(),
+        run.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host sweep
+// ---------------------------------------------------------------------------------------------
+
+/// `--hwcaps` / `--platform` for the host loader, from `ld.so --help` / `--list-diagnostics`.
+fn host_loader_args() -> Vec<String> {
+    let mut args = Vec::new();
+    let run = |arg: &str| {
+        std::process::Command::new(INTERP)
+            .arg(arg)
+            .env_clear()
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let hw = crate::support::oracle::parse_hwcaps_help(&run("--help"));
+    if !hw.is_empty() {
+        args.push("--hwcaps".to_string());
+        args.push(hw.join(","));
+    }
+    let diag = run("--list-diagnostics");
+    if let Some(p) = diag
+        .lines()
+        .find_map(|l| l.strip_prefix("dl_platform=\""))
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        args.push("--platform".to_string());
+        args.push(p.to_string());
+    }
+    args
+}
+
+#[test]
+fn host_sweep_matches_loader() {
+    let name = "host_sweep_matches_loader";
+    if !Path::new(INTERP).exists() {
+        println!("skipping {name}: no {INTERP} on this host");
+        return;
+    }
+    let candidates = sweep_candidates();
+    let mut traces: BTreeMap<String, LoaderTrace> = BTreeMap::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for file in &candidates {
+        let key = file.to_string_lossy().into_owned();
+        let t = host_list(file);
+        if t.status != 0 {
+            let why = t.stderr.lines().next().unwrap_or("").to_string();
+            skipped.push((key, format!("exit {}: {why}", t.status)));
+            continue;
+        }
+        traces.insert(key, t);
+    }
+    let extra = host_loader_args();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    println!("{name}: closure extra args {extra:?}");
+    let files: Vec<String> = traces.keys().cloned().collect();
+    let mut mismatches: Vec<SweepMismatch> = Vec::new();
+    let mut failed_batches = Vec::new();
+    for batch in files.chunks(500) {
+        let roots: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let run = run_closure(Path::new("/"), &roots, &extra);
+        if run.json.is_none() || !(run.status == 0 || run.status == 1) {
+            let head: String = run.dump().chars().take(4000).collect();
+            failed_batches.push(format!(
+                "closure failed on a batch of {} roots (first {}):\n{head}",
+                roots.len(),
+                roots[0]
+            ));
+            continue;
+        }
+        let part: BTreeMap<String, LoaderTrace> = batch
+            .iter()
+            .map(|f| (f.clone(), traces[f].clone()))
+            .collect();
+        sweep_compare(&part, &run, &mut mismatches);
+    }
+    let compared = files.len();
+    println!(
+        "{name}: compared {compared} files, skipped {} ({} candidates)",
+        skipped.len(),
+        candidates.len()
+    );
+    for (f, why) in skipped.iter().take(20) {
+        println!("  skipped {f}: {why}");
+    }
+    assert!(
+        failed_batches.is_empty(),
+        "{name}: {}",
+        failed_batches.join("\n")
+    );
+    assert!(compared > 100, "{name}: only {compared} files compared");
+    if !mismatches.is_empty() {
+        let mut msg = format!(
+            "{name}: {} of {compared} files differ from ld.so --list:\n",
+            mismatches.len()
+        );
+        for m in mismatches.iter().take(20) {
+            msg.push_str(&format!("  {}: {}\n", m.file, m.detail));
+        }
+        panic!("{msg}");
+    }
+}
