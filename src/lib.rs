@@ -9,8 +9,8 @@
 //! exactly what it names into a staging root. Nothing here prints to the
 //! terminal or executes anything from the sysroot.
 
-pub mod elf;
 pub mod cli;
+pub mod elf;
 pub mod error;
 pub mod graph;
 pub mod report;

@@ -263,7 +263,9 @@ impl RootFs {
             return Err(LookupError::NotADirectory);
         }
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.host_path(&r.canonical)).map_err(LookupError::from_io)? {
+        for entry in
+            std::fs::read_dir(self.host_path(&r.canonical)).map_err(LookupError::from_io)?
+        {
             let entry = entry.map_err(LookupError::from_io)?;
             names.push(entry.file_name());
         }

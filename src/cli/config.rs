@@ -43,12 +43,17 @@ impl Config {
                 .map(|s| s.as_bytes().to_vec())
                 .collect();
             if names.iter().any(|n| n.contains(&b'/')) {
-                return Err(Error::Usage(format!("--hwcaps {}: names cannot contain '/'", a.hwcaps)));
+                return Err(Error::Usage(format!(
+                    "--hwcaps {}: names cannot contain '/'",
+                    a.hwcaps
+                )));
             }
             Hwcaps::Active(names)
         };
         if !a.cwd.starts_with('/') {
-            return Err(Error::Usage("--cwd must be an absolute path inside the sysroot".into()));
+            return Err(Error::Usage(
+                "--cwd must be an absolute path inside the sysroot".into(),
+            ));
         }
         let roots = a
             .roots

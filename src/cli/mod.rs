@@ -137,7 +137,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
 
 fn print_report(g: &DepGraph, cfg: &config::Config, out: &mut dyn Write) -> io::Result<()> {
     match cfg.format {
-        Format::Json => report::json::render_with_sysroot(g, &cfg.sysroot.display().to_string(), out),
+        Format::Json => {
+            report::json::render_with_sysroot(g, &cfg.sysroot.display().to_string(), out)
+        }
         f => report::render(g, f, out),
     }?;
     out.flush()

@@ -107,11 +107,8 @@ pub fn check(target: &Ident, head: &[u8]) -> Verdict {
         return Verdict::Fatal("ELF file version does not match current one".into());
     }
     // e_flags and e_phentsize sit at class-dependent offsets.
-    let (flags_off, phentsize_off, phentsize_want) = if class64 {
-        (48, 54, 56)
-    } else {
-        (36, 42, 32)
-    };
+    let (flags_off, phentsize_off, phentsize_want) =
+        if class64 { (48, 54, 56) } else { (36, 42, 32) };
     let e_flags = u32_at(head, flags_off, big);
     if e_machine != target.machine {
         return Verdict::Skip(format!(

@@ -64,7 +64,9 @@ pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
 
 /// Parses an ELF object from any `ReadRef` (a byte slice or a `ReadCache`).
 pub fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<ElfInfo, ParseError> {
-    let len = data.len().map_err(|_| ParseError::Read("cannot size input".into()))?;
+    let len = data
+        .len()
+        .map_err(|_| ParseError::Read("cannot size input".into()))?;
     let head = data
         .read_bytes_at(0, len.min(64))
         .map_err(|_| ParseError::Read("cannot read header".into()))?;
@@ -118,7 +120,10 @@ fn classify_non_elf<'data, R: ReadRef<'data>>(data: R, len: u64, head: &[u8]) ->
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     let end = b
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
@@ -284,7 +289,8 @@ where
     // all, e.g. some relocatable oddities) through the section headers.
     let Some(strtab_vaddr) = strtab else {
         if !needed_off.is_empty() || soname_off.is_some() {
-            info.warnings.push("dynamic section has no DT_STRTAB".into());
+            info.warnings
+                .push("dynamic section has no DT_STRTAB".into());
         }
         return Ok(info);
     };
@@ -345,13 +351,17 @@ where
     if let Some(v) = verneed {
         match map(v) {
             Some(off) => read_verneed(data, endian, off, verneednum, &strings, &mut info),
-            None => info.warnings.push("DT_VERNEED outside loaded segments".into()),
+            None => info
+                .warnings
+                .push("DT_VERNEED outside loaded segments".into()),
         }
     }
     if let Some(v) = verdef {
         match map(v) {
             Some(off) => read_verdef(data, endian, off, verdefnum, &strings, &mut info),
-            None => info.warnings.push("DT_VERDEF outside loaded segments".into()),
+            None => info
+                .warnings
+                .push("DT_VERDEF outside loaded segments".into()),
         }
     }
     Ok(info)
@@ -427,7 +437,11 @@ fn read_verneed<'data, R: ReadRef<'data>>(
     strings: &Strings,
     info: &mut ElfInfo,
 ) {
-    let limit = if num == 0 { MAX_VERSIONS } else { (num as usize).min(MAX_VERSIONS) };
+    let limit = if num == 0 {
+        MAX_VERSIONS
+    } else {
+        (num as usize).min(MAX_VERSIONS)
+    };
     let mut total = 0usize;
     for _ in 0..limit {
         // Verneed: version u16, cnt u16, file u32, aux u32, next u32.
@@ -455,7 +469,8 @@ fn read_verneed<'data, R: ReadRef<'data>>(
                 read_u32(data, e, aoff + 8),
                 read_u32(data, e, aoff + 12),
             ) else {
-                info.warnings.push("truncated version requirement entry".into());
+                info.warnings
+                    .push("truncated version requirement entry".into());
                 break;
             };
             versions.push(VerNeedAux {
@@ -484,7 +499,11 @@ fn read_verdef<'data, R: ReadRef<'data>>(
     strings: &Strings,
     info: &mut ElfInfo,
 ) {
-    let limit = if num == 0 { MAX_VERSIONS } else { (num as usize).min(MAX_VERSIONS) };
+    let limit = if num == 0 {
+        MAX_VERSIONS
+    } else {
+        (num as usize).min(MAX_VERSIONS)
+    };
     for _ in 0..limit {
         // Verdef: version u16, flags u16, ndx u16, cnt u16, hash u32, aux u32, next u32.
         let (Some(flags), Some(index), Some(aux), Some(next)) = (
@@ -521,8 +540,14 @@ mod tests {
             parse(&b"/* GNU ld script\n */\nGROUP ( /lib/libc.so.6 )\n"[..]),
             Err(ParseError::NotElf(NotElf::LinkerScript))
         );
-        assert_eq!(parse(&b"\x7fELF"[..]), Err(ParseError::NotElf(NotElf::TooShort)));
-        assert_eq!(parse(&[0u8; 100][..]), Err(ParseError::NotElf(NotElf::BadMagic)));
+        assert_eq!(
+            parse(&b"\x7fELF"[..]),
+            Err(ParseError::NotElf(NotElf::TooShort))
+        );
+        assert_eq!(
+            parse(&[0u8; 100][..]),
+            Err(ParseError::NotElf(NotElf::BadMagic))
+        );
     }
 
     #[test]

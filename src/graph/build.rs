@@ -17,11 +17,9 @@ use std::sync::Arc;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind};
-use crate::elf::{ElfInfo, ParseError, NotElf, VER_FLG_WEAK};
+use crate::elf::{ElfInfo, NotElf, ParseError, VER_FLG_WEAK};
 use crate::error::{Error, Result};
-use crate::resolve::{
-    dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via,
-};
+use crate::resolve::{dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via};
 use crate::util::show;
 
 /// Options of a build beyond the resolver's.
@@ -42,6 +40,10 @@ struct Obj {
     /// Index of the object that first loaded it.
     loader: Option<usize>,
     link: ChainLink,
+    /// An interpreter registered for name matching only (a library given
+    /// as a root has no `PT_INTERP`): part of the closure only once some
+    /// `DT_NEEDED` names it.
+    latent: bool,
 }
 
 /// Where an edge leads in a root's trace.
@@ -118,7 +120,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
 
 /// The program a `#!` line runs: the interpreter, or for `/usr/bin/env NAME`
 /// the first `NAME` found on the search path inside the sysroot.
-fn script_interpreter(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) -> Option<Vec<u8>> {
+fn script_interpreter(
+    resolver: &Resolver<'_>,
+    line: &[u8],
+    opts: &BuildOptions,
+) -> Option<Vec<u8>> {
     let mut words = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
@@ -181,6 +187,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                             origin: Vec::new(),
                             nodeflib: false,
                         },
+                        latent: false,
                     }],
                     missing: Vec::new(),
                     edges: Vec::new(),
@@ -217,6 +224,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         loader: None,
         found,
         link,
+        latent: false,
     });
     if !info.is_dynamic() && info.interp.is_none() {
         return Ok(t); // static: nothing to resolve
@@ -237,15 +245,19 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                 names.push(s.clone());
             }
             let link = link_for(&f, dirname(&interp));
-            t.edges.push((
-                0,
-                To::Obj(1),
-                Edge {
-                    name: interp.clone(),
-                    via: Via::Interpreter,
-                    owner: None,
-                },
-            ));
+            let latent = info.interp.is_none();
+            if !latent {
+                // The kernel maps the program's interpreter whatever it needs.
+                t.edges.push((
+                    0,
+                    To::Obj(1),
+                    Edge {
+                        name: interp.clone(),
+                        via: Via::Interpreter,
+                        owner: None,
+                    },
+                ));
+            }
             t.objs.push(Obj {
                 found: f,
                 kind: NodeKind::Interpreter,
@@ -253,6 +265,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                 l_name: interp.clone(),
                 loader: None,
                 link,
+                latent,
             });
         }
         Err(reason) if info.interp.is_some() => {
@@ -260,7 +273,10 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                 soname: interp.clone(),
                 needed_by: root.to_vec(),
                 searched: Vec::new(),
-                notes: vec![format!("the interpreter {} cannot be used: {reason}", show(&interp))],
+                notes: vec![format!(
+                    "the interpreter {} cannot be used: {reason}",
+                    show(&interp)
+                )],
                 fatal: None,
             });
             t.edges.push((
@@ -287,6 +303,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         for name in names {
             // Already loaded under this name?
             if let Some(j) = find_loaded(&t.objs, &name) {
+                t.objs[j].latent = false;
                 t.edges.push((
                     cur,
                     To::Obj(j),
@@ -300,13 +317,20 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                 continue;
             }
             let chain = chain_of(&t.objs, cur);
-            let res = resolver.resolve(&target, &Request { name: &name, chain: &chain });
+            let res = resolver.resolve(
+                &target,
+                &Request {
+                    name: &name,
+                    chain: &chain,
+                },
+            );
             match res.outcome {
                 Outcome::Found(f) => {
                     let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
                     let j = match existing {
                         Some(j) => {
                             t.objs[j].names.push(name.clone());
+                            t.objs[j].latent = false;
                             j
                         }
                         None => {
@@ -326,6 +350,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                                 loader: Some(cur),
                                 link,
                                 found: f,
+                                latent: false,
                             });
                             queue.push(t.objs.len() - 1);
                             t.objs.len() - 1
@@ -333,15 +358,20 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                     };
                     let f = &t.objs[j].found;
                     let via = if existing.is_some() && j != cur {
-                        res.searched
-                            .last()
-                            .map(|s| s.via)
-                            .unwrap_or(Via::Loaded)
+                        res.searched.last().map(|s| s.via).unwrap_or(Via::Loaded)
                     } else {
                         f.via
                     };
                     let owner = res.searched.last().and_then(|s| s.owner.clone());
-                    t.edges.push((cur, To::Obj(j), Edge { name: name.clone(), via, owner }));
+                    t.edges.push((
+                        cur,
+                        To::Obj(j),
+                        Edge {
+                            name: name.clone(),
+                            via,
+                            owner,
+                        },
+                    ));
                     t.resolved_names.push((cur, name, j));
                 }
                 Outcome::Missing | Outcome::Fatal { .. } => {
@@ -368,10 +398,9 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                         },
                     ));
                 }
-                Outcome::Ignored(why) => t.warnings.push(format!(
-                    "{}: {why}",
-                    show(&t.objs[cur].found.path)
-                )),
+                Outcome::Ignored(why) => t
+                    .warnings
+                    .push(format!("{}: {why}", show(&t.objs[cur].found.path))),
             }
         }
     }
@@ -472,8 +501,12 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
     let root_idx = g.roots.len();
     g.roots.push(root.clone());
     g.warnings.extend(t.warnings);
-    let mut obj_nodes: Vec<NodeIndex> = Vec::new();
+    let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::new();
     for (k, o) in t.objs.iter().enumerate() {
+        if o.latent {
+            obj_nodes.push(None);
+            continue;
+        }
         let key = o.found.path.clone();
         let idx = match g.index.get(&key) {
             Some(&i) => {
@@ -502,7 +535,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
         if k == 0 {
             g.root_nodes.push(idx);
         }
-        obj_nodes.push(idx);
+        obj_nodes.push(Some(idx));
     }
     let mut missing_nodes = Vec::new();
     for m in &t.missing {
@@ -535,10 +568,14 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
         missing_nodes.push(idx);
     }
     for (from, to, edge) in t.edges {
-        let a = obj_nodes[from];
-        let b = match to {
-            To::Obj(j) => obj_nodes[j],
-            To::Missing(j) => missing_nodes[j],
+        let (Some(a), Some(b)) = (
+            obj_nodes[from],
+            match to {
+                To::Obj(j) => obj_nodes[j],
+                To::Missing(j) => Some(missing_nodes[j]),
+            },
+        ) else {
+            continue;
         };
         let from_path = g.graph[a].path.clone();
         g.graph[b].needed_by.insert(from_path);
@@ -558,11 +595,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
                 .resolved_names
                 .iter()
                 .find(|(from, n, _)| *from == k && *n == vn.file)
-                .or_else(|| {
-                    t.resolved_names
-                        .iter()
-                        .find(|(_, n, _)| *n == vn.file)
-                })
+                .or_else(|| t.resolved_names.iter().find(|(_, n, _)| *n == vn.file))
             else {
                 continue; // the library itself is missing: reported already
             };

@@ -26,12 +26,8 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "    rankdir=LR;")?;
     writeln!(out, "    node [shape=ellipse, fontname=\"monospace\"];")?;
     // Stable ids: position in the sorted key index.
-    let ids: std::collections::BTreeMap<_, usize> = g
-        .index
-        .values()
-        .enumerate()
-        .map(|(k, &i)| (i, k))
-        .collect();
+    let ids: std::collections::BTreeMap<_, usize> =
+        g.index.values().enumerate().map(|(k, &i)| (i, k)).collect();
     for (key_pos, &i) in g.index.values().enumerate() {
         let n = &g.graph[i];
         let (label, attrs) = match n.kind {

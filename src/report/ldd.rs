@@ -22,7 +22,11 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             out.write_all(b"\tnot a dynamic executable\n")?;
             continue;
         }
-        for (n, name) in load_order(g, root) {
+        let order = load_order(g, root);
+        if order.is_empty() {
+            out.write_all(b"\tstatically linked\n")?;
+        }
+        for (n, name) in order {
             let node = &g.graph[n];
             out.write_all(b"\t")?;
             if node.kind == NodeKind::Missing {

@@ -52,7 +52,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 .map(|(p, t)| match t {
                     Tried::Skipped(w) => format!("{} skipped: {w}", show(p)),
                     Tried::Fatal(w) => format!("{} aborts the load: {w}", show(p)),
-                    Tried::ListEnded(w) => format!("{}: {w}; rest of this list not searched", show(p)),
+                    Tried::ListEnded(w) => {
+                        format!("{}: {w}; rest of this list not searched", show(p))
+                    }
                     Tried::Used => format!("{} used", show(p)),
                     Tried::Absent => String::new(),
                 })
@@ -94,7 +96,11 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     }
     let mut parts = Vec::new();
     if !missing.is_empty() {
-        parts.push(plural(missing.len(), "missing library", "missing libraries"));
+        parts.push(plural(
+            missing.len(),
+            "missing library",
+            "missing libraries",
+        ));
     }
     if !g.missing_versions.is_empty() {
         parts.push(plural(

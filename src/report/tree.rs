@@ -58,7 +58,10 @@ fn walk(
             show(&e.name),
             show(&c.path),
             edge_label(e),
-            if shown.contains(&child) && e.via != crate::resolve::Via::Loaded && !g.children(child).is_empty() {
+            if shown.contains(&child)
+                && e.via != crate::resolve::Via::Loaded
+                && !g.children(child).is_empty()
+            {
                 " (see above)"
             } else {
                 ""

@@ -286,11 +286,7 @@ impl<'fs> Resolver<'fs> {
     /// Derives the target of a program from its identity and `PT_INTERP`.
     pub fn target_for(&self, info: &ElfInfo) -> Target {
         let interp = info.interp.as_deref();
-        let interp_bytes = interp.and_then(|i| {
-            self.fs
-                .read(&bytes_path(i), 64 << 20)
-                .ok()
-        });
+        let interp_bytes = interp.and_then(|i| self.fs.read(&bytes_path(i), 64 << 20).ok());
         let fs = self.fs;
         Target::detect(
             info.ident,
@@ -561,7 +557,9 @@ impl<'fs> Resolver<'fs> {
         }
 
         match target.flavor {
-            Flavor::Glibc => self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res),
+            Flavor::Glibc => {
+                self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res)
+            }
             Flavor::Musl => self.search_musl(target, req, exe, &mut res),
         }
         res
@@ -585,7 +583,8 @@ impl<'fs> Resolver<'fs> {
                 if let Some(rp) = &link.rpath {
                     let (origin, plat) = values_for(link);
                     let dirs = self.split_path(rp, b":", &origin, target, plat.as_deref());
-                    if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res) {
+                    if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res)
+                    {
                         return;
                     }
                 }
@@ -606,7 +605,14 @@ impl<'fs> Resolver<'fs> {
         // 3. DT_RUNPATH of the loader only.
         if let Some(rp) = &loader.runpath {
             let dirs = self.split_path(rp, b":", &loader.origin, target, platform);
-            if self.search_list(target, req.name, &dirs, Via::Runpath, Some(&loader.name), res) {
+            if self.search_list(
+                target,
+                req.name,
+                &dirs,
+                Via::Runpath,
+                Some(&loader.name),
+                res,
+            ) {
                 return;
             }
         }
@@ -635,7 +641,13 @@ impl<'fs> Resolver<'fs> {
         self.search_list(target, req.name, &dirs, Via::Default, None, res);
     }
 
-    fn search_musl(&self, target: &Target, req: &Request<'_>, exe: &ChainLink, res: &mut Resolution) {
+    fn search_musl(
+        &self,
+        target: &Target,
+        req: &Request<'_>,
+        exe: &ChainLink,
+        res: &mut Resolution,
+    ) {
         if let Some(lp) = &self.opts.library_path {
             let dirs: Vec<Vec<u8>> = lp
                 .split(|&b| b == b':' || b == b'\n')

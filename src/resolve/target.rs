@@ -154,9 +154,14 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
             "mips64",
             "mips64",
         ),
-        (machine::MIPS, false) if !id.big_endian => {
-            f("mipsel-linux-gnu", "lib", Some("mips"), &[], "mipsel", "mipsle")
-        }
+        (machine::MIPS, false) if !id.big_endian => f(
+            "mipsel-linux-gnu",
+            "lib",
+            Some("mips"),
+            &[],
+            "mipsel",
+            "mipsle",
+        ),
         (machine::MIPS, false) => f("mips-linux-gnu", "lib", Some("mips"), &[], "mips", "mips"),
         (machine::LOONGARCH, _) => f(
             "loongarch64-linux-gnu",
@@ -166,7 +171,14 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
             "loongarch64",
             "loong64",
         ),
-        (machine::PPC, _) => f("powerpc-linux-gnu", "lib", Some("ppc"), &[], "powerpc", "ppc"),
+        (machine::PPC, _) => f(
+            "powerpc-linux-gnu",
+            "lib",
+            Some("ppc"),
+            &[],
+            "powerpc",
+            "ppc",
+        ),
         _ => f("unknown-linux-gnu", "lib", None, &[], "unknown", "unknown"),
     }
 }
@@ -268,9 +280,8 @@ impl Target {
         };
         let found_in = |dirs: &[Vec<u8>]| {
             let needle = run(dirs);
-            interp_bytes.is_some_and(|hay| {
-                hay.windows(needle.len()).any(|w| w == needle.as_slice())
-            })
+            interp_bytes
+                .is_some_and(|hay| hay.windows(needle.len()).any(|w| w == needle.as_slice()))
         };
         let debian_lib = format!("lib/{triplet}").into_bytes();
         let upstream_lib = arch.upstream_lib.as_bytes().to_vec();
@@ -297,9 +308,9 @@ impl Target {
     /// Whether `path` lies in one of the default directories (prefix compare
     /// including the trailing `/`, as glibc's NODEFLIB cache filter does).
     pub fn in_system_dir(&self, path: &[u8]) -> bool {
-        self.system_dirs.iter().any(|d| {
-            path.len() > d.len() && path.starts_with(d) && path[d.len()] == b'/'
-        })
+        self.system_dirs
+            .iter()
+            .any(|d| path.len() > d.len() && path.starts_with(d) && path[d.len()] == b'/')
     }
 }
 
@@ -325,7 +336,11 @@ fn musl_dirs(interp: &[u8], read: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Vec<Vec<
     file.extend_from_slice(arch);
     file.extend_from_slice(b".path");
     match read(&file) {
-        None => vec![b"/lib".to_vec(), b"/usr/local/lib".to_vec(), b"/usr/lib".to_vec()],
+        None => vec![
+            b"/lib".to_vec(),
+            b"/usr/local/lib".to_vec(),
+            b"/usr/lib".to_vec(),
+        ],
         Some(content) => content
             .split(|&b| b == b':' || b == b'\n')
             .filter(|s| !s.is_empty())

@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(e("${ORIGIN}/x").unwrap(), "/app/bin/x");
         assert_eq!(e("$ORIGINX/y").unwrap(), "$ORIGINX/y");
         assert_eq!(e("${ORIGIN/y").unwrap(), "${ORIGIN/y");
-        assert_eq!(e("/usr/$LIB/$PLATFORM").unwrap(), "/usr/lib/x86_64-linux-gnu/x86_64");
+        assert_eq!(
+            e("/usr/$LIB/$PLATFORM").unwrap(),
+            "/usr/lib/x86_64-linux-gnu/x86_64"
+        );
         assert_eq!(e("/a/$FOO").unwrap(), "/a/$FOO");
         assert_eq!(e("$ORIGIN$ORIGIN").unwrap(), "/app/bin/app/bin");
         let unknown = TokenValues {

@@ -1410,6 +1410,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_pt_interp_of_a_host_program() {
+        let Some(sh) = ["/usr/bin/env", "/bin/sh"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+        else {
+            return;
+        };
+        let s = elf_summary(sh).expect("a host program is ELF64 LE");
+        assert!(s.has_interp && s.has_dynamic);
+        assert!(
+            s.interp.as_deref().is_some_and(|i| i.starts_with('/')),
+            "{s:?}"
+        );
+        assert!(elf_summary(Path::new("/proc/self/status")).is_none());
+    }
+
+    #[test]
     fn retags_dynamic_entries() {
         // A fake ELF64 LE with one PT_DYNAMIC holding tags 0xf, 0x6ffffefc, 0.
         let mut d = vec![0u8; 64 + 56 + 48];
