@@ -3,15 +3,17 @@
 //! `closure --sysroot ROOT --root PROG --format json` reports exactly the same loaded paths and
 //! not-found names. Needs root, gcc and patchelf; otherwise each test prints why it skips.
 //!
-//! `host_sweep_matches_loader` compares closure with `ld.so --list` over the host's own
+//! `host_sweep_matches_loader` compares closure with the host loader (`ld.so --list`, in its
+//! `LD_TRACE_LOADED_OBJECTS=1 ld.so FILE` form) over the host's own
 //! /usr/bin, /usr/sbin and /usr/lib/x86_64-linux-gnu.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::support::oracle::{
-    check, closure_trace, host_list, loader_trace, run_closure, sweep_candidates, sweep_compare,
-    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
+    assert_same, check, check_multi, closure_trace, host_list, loader_list, loader_trace,
+    run_closure, sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot,
+    INTERP, SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -504,13 +506,15 @@ fn s17b_only_wrong_class_candidate_is_not_found() {
     check(name, &r, PROG, &[], &[]);
 }
 
-#[test]
-fn s25_non_elf_candidate_is_fatal() {
-    let name = "s25_non_elf_candidate_is_fatal";
+/// `/opt/bad/liba.so.1` (made by `make_bad`) comes first in the RUNPATH, a good copy second:
+/// glibc rejects the bad one with a FATAL error (`loader_says` on stderr, nonzero exit) rather
+/// than skipping it. closure must exit 1, list liba.so.1 under `missing`, and not continue to
+/// the good copy.
+fn fatal_candidate(name: &str, loader_says: &str, make_bad: impl FnOnce(&TestRoot)) {
     let o = oracle!(name);
     let r = TestRoot::new(&o);
     r.lib("/opt/good/liba.so.1", "liba.so.1").build();
-    r.write("/opt/bad/liba.so.1", NOT_ELF);
+    make_bad(&r);
     r.exe(PROG)
         .runpath("/opt/bad:/opt/good")
         .needs(&["/opt/good/liba.so.1"])
@@ -528,8 +532,8 @@ fn s25_non_elf_candidate_is_fatal() {
         trace.dump()
     );
     assert!(
-        trace.stderr.contains("invalid ELF header"),
-        "oracle: expected 'invalid ELF header'\n{}",
+        trace.stderr.contains(loader_says),
+        "oracle: expected {loader_says:?}\n{}",
         trace.dump()
     );
     let mut problems = Vec::new();
@@ -556,6 +560,122 @@ fn s25_non_elf_candidate_is_fatal() {
         trace.dump(),
         run.dump()
     );
+}
+
+/// A copy of the good library with one byte changed.
+fn patched_copy(r: &TestRoot, offset: usize, byte: u8) {
+    r.copy("/opt/good/liba.so.1", "/opt/bad/liba.so.1");
+    r.patch_bytes("/opt/bad/liba.so.1", offset, &[byte]);
+}
+
+#[test]
+fn s25_non_elf_candidate_is_fatal() {
+    fatal_candidate(
+        "s25_non_elf_candidate_is_fatal",
+        "invalid ELF header",
+        |r| r.write("/opt/bad/liba.so.1", NOT_ELF),
+    );
+}
+
+#[test]
+fn s25b_directory_candidate_is_fatal() {
+    fatal_candidate(
+        "s25b_directory_candidate_is_fatal",
+        "cannot read file data",
+        |r| r.mkdir("/opt/bad/liba.so.1"),
+    );
+}
+
+#[test]
+fn s25c_short_file_candidate_is_fatal() {
+    fatal_candidate(
+        "s25c_short_file_candidate_is_fatal",
+        "file too short",
+        |r| r.write("/opt/bad/liba.so.1", b"\x7fELF\x02\x01\x01"),
+    );
+}
+
+#[test]
+fn s25d_big_endian_candidate_is_fatal() {
+    fatal_candidate(
+        "s25d_big_endian_candidate_is_fatal",
+        "ELF file data encoding not little-endian",
+        |r| patched_copy(r, 5, 2),
+    );
+}
+
+#[test]
+fn s25e_foreign_osabi_candidate_is_fatal() {
+    fatal_candidate(
+        "s25e_foreign_osabi_candidate_is_fatal",
+        "ELF file OS ABI invalid",
+        |r| patched_copy(r, 7, 9), // ELFOSABI_FREEBSD
+    );
+}
+
+#[test]
+fn s25f_relocatable_candidate_is_fatal() {
+    fatal_candidate(
+        "s25f_relocatable_candidate_is_fatal",
+        "only ET_DYN and ET_EXEC can be loaded",
+        |r| patched_copy(r, 16, 1), // ET_REL
+    );
+}
+
+#[test]
+fn s25g_abi_version_candidate_is_fatal() {
+    fatal_candidate(
+        "s25g_abi_version_candidate_is_fatal",
+        "ELF file ABI version invalid",
+        |r| patched_copy(r, 8, 1), // EI_ABIVERSION 1 with OSABI SYSV
+    );
+}
+
+#[test]
+fn s25h_nonzero_ident_padding_is_fatal() {
+    fatal_candidate(
+        "s25h_nonzero_ident_padding_is_fatal",
+        "nonzero padding in e_ident",
+        |r| patched_copy(r, 12, 1),
+    );
+}
+
+#[test]
+fn s32_symlink_loop_candidate_ends_the_list() {
+    // open() of /opt/fl/liba.so.1 fails with ELOOP (not ENOENT/EACCES): glibc abandons the
+    // whole RPATH list, so /opt/good later in the same list is never tried.
+    let name = "s32_symlink_loop_candidate_ends_the_list";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
+    r.symlink("liba.so.1", "/opt/fl/liba.so.1");
+    r.exe(PROG)
+        .rpath("/opt/fl:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(
+        trace.not_found.contains("liba.so.1"),
+        "oracle: ELOOP ends the list"
+    );
+}
+
+#[test]
+fn s32b_dangling_symlink_and_looping_dir_are_skipped() {
+    // A dangling symlink candidate (ENOENT) and a directory that is a symlink loop are skipped.
+    let name = "s32b_dangling_symlink_and_looping_dir_are_skipped";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
+    r.symlink("/nonexistent/liba.so.1", "/opt/dang/liba.so.1");
+    r.symlink("/opt/loopdir", "/opt/loopdir");
+    r.exe(PROG)
+        .rpath("/opt/dang:/opt/loopdir:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -997,7 +1117,7 @@ fn host_sweep_matches_loader() {
     assert!(compared > 100, "{name}: only {compared} files compared");
     if !mismatches.is_empty() {
         let mut msg = format!(
-            "{name}: {} of {compared} files differ from ld.so --list:\n",
+            "{name}: {} of {compared} files differ from the host loader:\n",
             mismatches.len()
         );
         for m in mismatches.iter().take(20) {
@@ -1005,4 +1125,148 @@ fn host_sweep_matches_loader() {
         }
         panic!("{msg}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// More spelling, cache and root-shape cases
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn s30_unknown_token_is_literal() {
+    // "$ORIGINX" is not a token: glibc keeps it literally as a directory name.
+    let name = "s30_unknown_token_is_literal";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/$ORIGINX/liba.so.1", "liba.so.1").build();
+    decoy(&r, "/opt/good/liba.so.1", "liba.so.1");
+    r.exe(PROG)
+        .rpath("/opt/$ORIGINX:/opt/good")
+        .needs(&["/opt/$ORIGINX/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s31_search_dir_spelling_is_kept() {
+    // ld.so prints the directory as written (a trailing '/' dropped), "//", "." and ".." kept.
+    let name = "s31_search_dir_spelling_is_kept";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/a/liba.so.1", "liba.so.1").build();
+    r.lib("/opt/b/libb.so.1", "libb.so.1").build();
+    r.lib("/opt/c/libcc.so.1", "libcc.so.1").build();
+    r.exe(PROG)
+        .rpath("/opt/a/://opt//b:/opt/./c/../c")
+        .needs(&["/opt/a/liba.so.1", "/opt/b/libb.so.1", "/opt/c/libcc.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s33_cache_entry_without_soname_link_is_not_found() {
+    // ldconfig -X records /usr/local/lib/libreal.so.1 (dir + SONAME) but creates no link, and
+    // the only file is libreal-1.2.so: the cache hit fails to open, nothing else has it.
+    let name = "s33_cache_entry_without_soname_link_is_not_found";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libreal-1.2.so", "libreal.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/local/lib/libreal-1.2.so"])
+        .build();
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert!(trace.not_found.contains("libreal.so.1"));
+}
+
+#[test]
+fn s34_cache_with_soname_links_made_by_ldconfig() {
+    let name = "s34_cache_with_soname_links_made_by_ldconfig";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/local/lib/libreal-1.2.so", "libreal.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/local/lib/libreal-1.2.so"])
+        .build();
+    r.ldconfig_with_links();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s35_needed_interpreter_soname() {
+    // A DT_NEEDED naming ld-linux-x86-64.so.2 is satisfied by the interpreter itself.
+    let name = "s35_needed_interpreter_soname";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.exe(PROG).needs_names(&["ld-linux-x86-64.so.2"]).build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s36_several_roots_resolve_independently() {
+    // Two programs with different RPATHs share liba (default dir), whose libshared comes from
+    // each program's own RPATH: one closure run, per-root answers.
+    let name = "s36_several_roots_resolve_independently";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/one/libshared.so.1", "libshared.so.1").build();
+    r.lib("/opt/two/libshared.so.1", "libshared.so.1").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .needs(&["/opt/one/libshared.so.1"])
+        .build();
+    r.exe("/app/bin/p1")
+        .rpath("/opt/one")
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.exe("/app/bin/p2")
+        .rpath("/opt/two")
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.exe("/app/bin/p3")
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check_multi(name, &r, &["/app/bin/p1", "/app/bin/p2", "/app/bin/p3"]);
+}
+
+#[test]
+fn s37_other_interpreter_path() {
+    // PT_INTERP spelled /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2: ld.so registers itself under
+    // that string, and libc's DT_NEEDED ld-linux-x86-64.so.2 resolves to it.
+    let name = "s37_other_interpreter_path";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.exe(PROG).build();
+    r.patchelf(
+        PROG,
+        &[
+            "--set-interpreter",
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        ],
+    );
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s38_library_as_root() {
+    // `LD_TRACE_LOADED_OBJECTS=1 ld.so LIB` inside the root (explicit invocation: $ORIGIN of the main object is
+    // the directory of the path given) against `closure --root LIB`.
+    let name = "s38_library_as_root";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/deps/libb.so.1", "libb.so.1").build();
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .runpath("$ORIGIN/../deps")
+        .needs(&["/opt/deps/libb.so.1"])
+        .needs_names(&["libnowhere.so.4"])
+        .build();
+    r.ldconfig();
+    let trace = loader_list(&r, "/opt/a/liba.so.1", &[]);
+    let run = closure_trace(&r, "/opt/a/liba.so.1", &[]);
+    assert_same(name, &trace, &run);
 }

@@ -1,5 +1,7 @@
-//! Shared test helpers: synthetic ELF writer, loader oracle harness.
+//! Shared test helpers: synthetic ELF writer, loader oracle harness,
+//! sample-root generator.
 #![allow(dead_code)]
 
 pub mod elfgen;
 pub mod oracle;
+pub mod sample;

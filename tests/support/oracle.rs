@@ -371,6 +371,24 @@ impl TestRoot {
         );
     }
 
+    /// Like [`TestRoot::ldconfig`] but let ldconfig create the SONAME symlinks, as a package
+    /// install on a real system does.
+    pub fn ldconfig_with_links(&self) {
+        let out = Command::new(ldconfig_path())
+            .arg("-r")
+            .arg(self.path())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .expect("run ldconfig");
+        assert!(
+            out.status.success(),
+            "ldconfig -r {} failed: {}",
+            self.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Run patchelf on an in-root file.
     pub fn patchelf(&self, in_root: &str, args: &[&str]) {
         let out = Command::new("patchelf")
@@ -857,13 +875,67 @@ pub fn loader_trace(root: &TestRoot, prog: &str, env: &[(&str, &str)]) -> Loader
     t.stderr = out.stderr;
     // The kernel always maps the program's PT_INTERP, but ld.so prints itself only when some
     // object's DT_NEEDED names it (libc.so.6 does). When nothing pulled libc in (e.g. NODEFLIB
-    // hid it), the interpreter is still loaded: count it. Every program built here by the host
-    // gcc has PT_INTERP = INTERP.
-    if t.status == 0 && !t.statically_linked && !t.loaded.contains(INTERP) {
-        t.loaded.insert(INTERP.to_string());
-        t.interp_implicit = true;
+    // hid it), the interpreter is still loaded: count it.
+    if t.status == 0 && !t.statically_linked {
+        let interp = elf_summary(&resolve_in_root(root.path(), prog)).and_then(|s| s.interp);
+        if let Some(interp) = interp {
+            if !t.loaded.contains(&interp) {
+                t.loaded.insert(interp);
+                t.interp_implicit = true;
+            }
+        }
     }
     t
+}
+
+/// Run the loader explicitly on FILE inside the root (e.g. for a library), as `ldd` does:
+/// `LD_TRACE_LOADED_OBJECTS=1 ld.so FILE`. (glibc 2.36's `ld.so --list FILE` makes a missing
+/// library fatal instead of printing `=> not found`; the environment form prints it.)
+pub fn loader_list(root: &TestRoot, file: &str, env: &[(&str, &str)]) -> LoaderTrace {
+    let mut full_env = vec![("LD_TRACE_LOADED_OBJECTS", "1")];
+    full_env.extend_from_slice(env);
+    let out = root.run_in_root(&full_env, &[INTERP, file]);
+    let mut t = parse_trace(&out.stdout);
+    t.status = out.status;
+    t.stderr = out.stderr;
+    t
+}
+
+/// Host path of an in-root path with every symlink followed the way the kernel would inside a
+/// chroot at `root`: absolute targets restart at `root`, `..` never leaves it.
+pub fn resolve_in_root(root: &Path, path: &str) -> PathBuf {
+    let mut queue: std::collections::VecDeque<String> =
+        path.split('/').map(str::to_string).collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = queue.pop_front() {
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        let mut here = root.to_path_buf();
+        here.extend(&cur);
+        here.push(&c);
+        match fs::read_link(&here) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    cur.clear();
+                }
+                for part in target.split('/').rev() {
+                    queue.push_front(part.to_string());
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&cur);
+    out
 }
 
 /// Parse the glibc-hwcaps names marked "searched" in `ld.so --help`, in printed order.
@@ -890,15 +962,17 @@ pub fn parse_hwcaps_help(help: &str) -> Vec<String> {
     names
 }
 
-/// Run the host loader: `/lib64/ld-linux-x86-64.so.2 --list FILE`, environment cleared but PATH.
+/// Run the host loader on FILE the way `ldd` does: `LD_TRACE_LOADED_OBJECTS=1
+/// /lib64/ld-linux-x86-64.so.2 FILE`, environment otherwise cleared but PATH. This is
+/// `ld.so --list FILE` except that a missing library prints `=> not found` instead of aborting.
 /// "statically linked" (a library without DT_NEEDED, a static-pie, ld.so itself) means the
 /// loader loads nothing for it: the loaded set stays empty.
 pub fn host_list(file: &Path) -> LoaderTrace {
     let out = Command::new(INTERP)
-        .arg("--list")
         .arg(file)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
         .stdin(Stdio::null())
         .output()
         .expect("run the host ld.so --list");
@@ -1236,6 +1310,62 @@ pub fn check(
     (trace, run)
 }
 
+/// Run the loader for each program and closure ONCE with all of them as roots; assert that each
+/// root's share of closure's report (by the `roots` field) equals the loader's answer.
+pub fn check_multi(name: &str, root: &TestRoot, progs: &[&str]) -> (Vec<LoaderTrace>, ClosureRun) {
+    let traces: Vec<LoaderTrace> = progs.iter().map(|p| loader_trace(root, p, &[])).collect();
+    let run = run_closure(root.path(), progs, &[]);
+    let mut problems = Vec::new();
+    if run.json.is_none() {
+        problems.push("closure printed no JSON".to_string());
+    }
+    for (prog, trace) in progs.iter().zip(&traces) {
+        if trace.status != 0 {
+            problems.push(format!(
+                "the real loader failed for {prog} (exit {})",
+                trace.status
+            ));
+        }
+        let (loaded, missing) = run.for_root(prog, false);
+        if trace.loaded != loaded {
+            problems.push(format!(
+                "{prog}: loaded paths differ:\n    only ld.so:   {:?}\n    only closure: {:?}",
+                set_diff(&trace.loaded, &loaded),
+                set_diff(&loaded, &trace.loaded)
+            ));
+        }
+        if trace.not_found != missing {
+            problems.push(format!(
+                "{prog}: not-found names differ:\n    only ld.so:   {:?}\n    only closure: {:?}",
+                set_diff(&trace.not_found, &missing),
+                set_diff(&missing, &trace.not_found)
+            ));
+        }
+    }
+    let any_missing = traces.iter().any(|t| !t.not_found.is_empty());
+    let want_exit = i32::from(any_missing);
+    if run.status != want_exit {
+        problems.push(format!(
+            "closure exit code {} but expected {want_exit}",
+            run.status
+        ));
+    }
+    if !problems.is_empty() {
+        let loader: Vec<String> = progs
+            .iter()
+            .zip(&traces)
+            .map(|(p, t)| format!("--- {p} ---\n{}", t.dump()))
+            .collect();
+        panic!(
+            "{name}: closure disagrees with the real loader\n  {}\n===== real loader =====\n{}\n===== closure =====\n{}",
+            problems.join("\n  "),
+            loader.join("\n"),
+            run.dump()
+        );
+    }
+    (traces, run)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host sweep
 // ---------------------------------------------------------------------------------------------
@@ -1425,6 +1555,22 @@ mod tests {
             "{s:?}"
         );
         assert!(elf_summary(Path::new("/proc/self/status")).is_none());
+    }
+
+    #[test]
+    fn resolves_symlinks_inside_a_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("usr/lib/x")).expect("mkdir");
+        fs::write(root.join("usr/lib/x/f"), "x").expect("write");
+        std::os::unix::fs::symlink("usr/lib", root.join("lib")).expect("ln");
+        std::os::unix::fs::symlink("/lib/x/f", root.join("usr/lib/abs")).expect("ln");
+        std::os::unix::fs::symlink("../../../../lib/x/f", root.join("usr/lib/x/rel")).expect("ln");
+        let want = root.join("usr/lib/x/f");
+        assert_eq!(resolve_in_root(root, "/lib/x/f"), want);
+        assert_eq!(resolve_in_root(root, "/usr/lib/abs"), want);
+        assert_eq!(resolve_in_root(root, "/lib/x/rel"), want);
+        assert_eq!(resolve_in_root(root, "/../../lib/./x/f"), want);
     }
 
     #[test]
