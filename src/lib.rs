@@ -16,6 +16,7 @@ pub mod graph;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;
+pub mod stage;
 pub mod util;
 
 pub use error::{Error, Result};

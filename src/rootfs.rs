@@ -87,6 +87,9 @@ pub struct Resolved {
     pub canonical: PathBuf,
     /// Every link traversed, in order.
     pub hops: Vec<Hop>,
+    /// Every directory entered on the way (canonical), in order; a staged
+    /// copy needs them all for the same path to resolve (`a/x/../b`).
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Read-only view of a directory tree as a root filesystem.
@@ -148,6 +151,7 @@ impl RootFs {
         push_components(&mut pending, path.as_os_str());
         let mut current = PathBuf::from("/");
         let mut hops = Vec::new();
+        let mut dirs = Vec::new();
         while let Some(comp) = pending.pop() {
             if comp == "." || comp.is_empty() {
                 continue;
@@ -175,14 +179,18 @@ impl RootFs {
                 push_components(&mut pending, target.as_os_str());
                 continue;
             }
-            if !is_last && !meta.is_dir() {
-                return Err(LookupError::NotADirectory);
+            if !is_last {
+                if !meta.is_dir() {
+                    return Err(LookupError::NotADirectory);
+                }
+                dirs.push(candidate.clone());
             }
             current = candidate;
         }
         Ok(Resolved {
             canonical: current,
             hops,
+            dirs,
         })
     }
 

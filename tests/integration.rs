@@ -2,5 +2,8 @@
 
 mod support;
 
+mod cli;
+mod crossarch;
+mod elf;
 mod oracle;
 mod sample;

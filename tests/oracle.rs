@@ -662,16 +662,33 @@ fn s32_symlink_loop_candidate_ends_the_list() {
 }
 
 #[test]
-fn s32b_dangling_symlink_and_looping_dir_are_skipped() {
-    // A dangling symlink candidate (ENOENT) and a directory that is a symlink loop are skipped.
-    let name = "s32b_dangling_symlink_and_looping_dir_are_skipped";
+fn s32b_dangling_symlink_candidate_is_skipped() {
+    // A dangling symlink candidate fails with ENOENT: skipped, the next directory is tried.
+    let name = "s32b_dangling_symlink_candidate_is_skipped";
     let o = oracle!(name);
     let r = TestRoot::new(&o);
     r.lib("/opt/good/liba.so.1", "liba.so.1").build();
     r.symlink("/nonexistent/liba.so.1", "/opt/dang/liba.so.1");
+    r.exe(PROG)
+        .rpath("/opt/dang:/opt/good")
+        .needs(&["/opt/good/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s32c_looping_directory_is_skipped() {
+    // The search directory itself is a symlink loop. open() fails with ELOOP, but glibc then
+    // stats the directory, finds it does not exist (ELOOP again), marks the directory as
+    // nonexistent and goes on: only an error inside an EXISTING directory ends the list (s32).
+    let name = "s32c_looping_directory_is_skipped";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/good/liba.so.1", "liba.so.1").build();
     r.symlink("/opt/loopdir", "/opt/loopdir");
     r.exe(PROG)
-        .rpath("/opt/dang:/opt/loopdir:/opt/good")
+        .rpath("/opt/loopdir:/opt/good")
         .needs(&["/opt/good/liba.so.1"])
         .build();
     r.ldconfig();
@@ -1269,4 +1286,148 @@ fn s38_library_as_root() {
     let trace = loader_list(&r, "/opt/a/liba.so.1", &[]);
     let run = closure_trace(&r, "/opt/a/liba.so.1", &[]);
     assert_same(name, &trace, &run);
+}
+
+#[test]
+fn s08c_main_in_symlinked_directory() {
+    // /app/bin -> /opt/real/bin: /proc/self/exe is fully resolved, so $ORIGIN is /opt/real/bin.
+    let name = "s08c_main_in_symlinked_directory";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/real/lib/liba.so.1", "liba.so.1").build();
+    decoy(&r, "/app/lib/liba.so.1", "liba.so.1");
+    r.exe("/opt/real/bin/prog")
+        .runpath("$ORIGIN/../lib")
+        .needs(&["/opt/real/lib/liba.so.1"])
+        .build();
+    r.symlink("/opt/real/bin", "/app/bin");
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s39_glibc_hwcaps_in_default_dir_without_cache_entry() {
+    // libhd and its hwcaps variant appear after ldconfig ran: the cache misses, and the
+    // system-dir search probes glibc-hwcaps subdirectories of /lib (= /usr/lib) first.
+    let name = "s39_glibc_hwcaps_in_default_dir_without_cache_entry";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.exe(PROG).needs_names(&["libhd.so.1"]).build();
+    r.ldconfig();
+    r.lib("/usr/lib/libv3d.so.1", "libv3d.so.1").build();
+    r.lib("/usr/lib/glibc-hwcaps/x86-64-v3/libhd.so.1", "libhd.so.1")
+        .needs(&["/usr/lib/libv3d.so.1"])
+        .build();
+    r.lib("/usr/lib/libhd.so.1", "libhd.so.1").build();
+    let args = hwcaps_args(&r, name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+#[test]
+fn s40_empty_library_path_element_is_cwd() {
+    // An empty LD_LIBRARY_PATH element means the current directory ("/" in the chroot): ld.so
+    // opens the bare name and prints `liba.so.1 (0x...)`. closure gets --cwd /.
+    let name = "s40_empty_library_path_element_is_cwd";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/liba.so.1", "liba.so.1").build();
+    r.exe(PROG).needs(&["/liba.so.1"]).build();
+    r.ldconfig();
+    let llp = "/nonexistent::";
+    check(
+        name,
+        &r,
+        PROG,
+        &[("LD_LIBRARY_PATH", llp)],
+        &["--library-path", llp, "--cwd", "/"],
+    );
+}
+
+#[test]
+fn s41_relative_rpath_element_is_cwd_relative() {
+    let name = "s41_relative_rpath_element_is_cwd_relative";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    r.exe(PROG)
+        .rpath("app/lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &["--cwd", "/"]);
+}
+
+#[test]
+fn s43_main_program_soname_satisfies_a_need() {
+    // The executable carries DT_SONAME libself.so.1; liba needs libself.so.1 (no such file).
+    let name = "s43_main_program_soname_satisfies_a_need";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .needs_names(&["libself.so.1"])
+        .build();
+    r.exe(PROG)
+        .rpath("/opt/a")
+        .needs(&["/opt/a/liba.so.1"])
+        .arg("-Wl,-soname,libself.so.1")
+        .build();
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s44_ld_so_conf_order_decides_between_cache_duplicates() {
+    let name = "s44_ld_so_conf_order_decides_between_cache_duplicates";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/second/libdup.so.1", "libdup.so.1").build();
+    decoy(&r, "/opt/first/libdup.so.1", "libdup.so.1");
+    r.lib("/opt/first/libother.so.1", "libother.so.1").build();
+    decoy(&r, "/opt/second/libother.so.1", "libother.so.1");
+    r.exe(PROG)
+        .needs(&["/opt/second/libdup.so.1", "/opt/first/libother.so.1"])
+        .build();
+    // libdup: /opt/second listed first; libother only differs by directory order too.
+    r.set_ld_so_conf("/opt/second\n/opt/first\n");
+    r.remove("/opt/second/libother.so.1");
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s45_needed_with_lib_token() {
+    let name = "s45_needed_with_lib_token";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/opt/lib/x86_64-linux-gnu/libl.so", "libl.so")
+        .build();
+    r.exe(PROG).build();
+    r.patchelf(PROG, &["--add-needed", "/opt/$LIB/libl.so"]);
+    r.ldconfig();
+    check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s46_library_path_with_lib_and_platform_tokens() {
+    let name = "s46_library_path_with_lib_and_platform_tokens";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let platform = r.loader_platform();
+    let b = format!("/srv/{platform}/libb.so.1");
+    r.lib("/opt/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .build();
+    r.lib(&b, "libb.so.1").build();
+    r.exe(PROG)
+        .needs(&["/opt/lib/x86_64-linux-gnu/liba.so.1", &b])
+        .build();
+    r.ldconfig();
+    let llp = "/opt/${LIB}:/srv/$PLATFORM";
+    check(
+        name,
+        &r,
+        PROG,
+        &[("LD_LIBRARY_PATH", llp)],
+        &["--library-path", llp, "--platform", &platform],
+    );
 }

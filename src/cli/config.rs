@@ -28,6 +28,16 @@ pub struct Config {
     pub build: BuildOptions,
     /// Suppress warnings.
     pub quiet: bool,
+    /// Staging output directory.
+    pub out: Option<PathBuf>,
+    /// `--include` arguments.
+    pub includes: Vec<String>,
+    /// `--base-files`.
+    pub base_files: bool,
+    /// `--force`.
+    pub force: bool,
+    /// `--allow-missing`.
+    pub allow_missing: bool,
 }
 
 impl Config {
@@ -85,6 +95,11 @@ impl Config {
             },
             build: BuildOptions::default(),
             quiet: a.quiet,
+            out: a.out.clone(),
+            includes: a.includes.clone(),
+            base_files: a.base_files,
+            force: a.force,
+            allow_missing: a.allow_missing,
         })
     }
 }

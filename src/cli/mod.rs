@@ -19,6 +19,7 @@ use crate::graph::{self, DepGraph};
 use crate::report::{self, Format};
 use crate::resolve::Resolver;
 use crate::rootfs::RootFs;
+use crate::stage;
 
 /// Report formats accepted by `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,6 +55,22 @@ pub struct Args {
     /// Stage the closure into DIR, mirroring sysroot paths.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Extra files, directories or globs from the sysroot to stage too; ELF
+    /// files and scripts among them are traced as well. Repeatable.
+    #[arg(long = "include", value_name = "PATH|GLOB")]
+    pub includes: Vec<String>,
+
+    /// Also write the files a scratch root needs: /etc/passwd and /etc/group
+    /// (root, nobody, nonroot), /tmp (1777), and the sysroot's CA bundle and
+    /// /etc/nsswitch.conf when present.
+    #[arg(long)]
+    pub base_files: bool,
+
+    /// Stage into a non-empty --out directory (existing symlinks in it are
+    /// never followed or replaced).
+    #[arg(long)]
+    pub force: bool,
 
     /// Report format when not staging.
     #[arg(long, value_enum, default_value = "tree")]
@@ -112,7 +129,19 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let fs = RootFs::new(&cfg.sysroot)?;
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
     let roots = config::expand_roots(&fs, &cfg.roots)?;
-    let g = graph::build(&resolver, &roots, &cfg.build)?;
+    let includes = stage::include::expand(&fs, &cfg.includes)?;
+    let mut build = cfg.build.clone();
+    build.include_roots = config::expand_roots(
+        &fs,
+        &includes
+            .iter()
+            .map(|i| crate::resolve::bytes_path(i))
+            .collect::<Vec<_>>(),
+    )?;
+    let g = graph::build(&resolver, &roots, &build)?;
+    if let Some(out) = &cfg.out {
+        return stage_to(&fs, &g, &cfg, includes, out);
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = print_report(&g, &cfg, &mut out);
@@ -133,6 +162,87 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Stages the closure into `out`; problems block staging unless
+/// `--allow-missing`.
+fn stage_to(
+    fs: &RootFs,
+    g: &DepGraph,
+    cfg: &config::Config,
+    includes: Vec<Vec<u8>>,
+    out: &std::path::Path,
+) -> Result<ExitCode, Error> {
+    let mut err = io::stderr().lock();
+    let _ = report::problems::render(g, &mut err);
+    if !g.is_clean() && !cfg.allow_missing {
+        let _ = writeln!(
+            err,
+            "closure: nothing staged: the closure has problems (use --allow-missing to stage anyway)"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let plan = stage::plan(
+        fs,
+        g,
+        &stage::PlanOptions {
+            base_files: cfg.base_files,
+            includes,
+        },
+    )?;
+    let written = stage::copy::materialize(
+        fs,
+        &plan,
+        out,
+        stage::copy::CopyOptions { force: cfg.force },
+    )?;
+    if !cfg.quiet {
+        for w in &g.warnings {
+            let _ = writeln!(err, "warning: {w}");
+        }
+        let total = sysroot_bytes(fs);
+        let share = if total > 0 {
+            format!(
+                ", {:.2}% of the sysroot's {} bytes",
+                written.bytes as f64 * 100.0 / total as f64,
+                total
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            err,
+            "staged {} files, {} bytes{share} into {}",
+            written.files,
+            written.bytes,
+            out.display()
+        );
+    }
+    Ok(if g.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Bytes of the sysroot: for `/` the used bytes of its file system (a
+/// walk of a whole host would take seconds), else all regular files
+/// below it on one file system.
+fn sysroot_bytes(fs: &RootFs) -> u64 {
+    if fs.host_root() == std::path::Path::new("/") {
+        return rustix::fs::statvfs("/")
+            .map(|s| (s.f_blocks.saturating_sub(s.f_bfree)).saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+    }
+    walkdir::WalkDir::new(fs.host_root())
+        .same_file_system(true)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn print_report(g: &DepGraph, cfg: &config::Config, out: &mut dyn Write) -> io::Result<()> {

@@ -25,6 +25,9 @@ use crate::util::show;
 /// Options of a build beyond the resolver's.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
+    /// Files from `--include` that are ELF or scripts: traced like roots
+    /// after them (their nodes say `include`).
+    pub include_roots: Vec<Vec<u8>>,
     /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
     pub script_path: Option<Vec<Vec<u8>>>,
 }
@@ -60,6 +63,7 @@ struct RootTrace {
     resolved_names: Vec<(usize, Vec<u8>, usize)>,
     script: Option<Vec<u8>>,
     warnings: Vec<String>,
+    target: Option<Target>,
 }
 
 fn link_for(found: &Found, origin: Vec<u8>) -> ChainLink {
@@ -87,10 +91,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     if let Some(p) = resolver.cache_problem() {
         g.warnings.push(p);
     }
-    let mut pending: Vec<Vec<u8>> = roots.to_vec();
+    let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
+    pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
     let mut i = 0;
     while i < pending.len() {
-        let root = pending[i].clone();
+        let (root, via) = pending[i].clone();
         i += 1;
         if g.roots.contains(&root) {
             continue;
@@ -99,11 +104,19 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         // A script's interpreter is traced as a program of its own.
         if let Some(line) = &trace.script {
             if let Some(interp) = script_interpreter(resolver, line, opts) {
-                if !pending.contains(&interp) {
-                    pending.push(interp);
+                if !pending.iter().any(|(p, _)| *p == interp) {
+                    pending.push((interp, via));
                 }
             }
         }
+        if let Some(t) = &trace.target {
+            if g.goarch.is_none() {
+                g.goarch = Some(t.arch.goarch);
+                g.big_endian = t.ident.big_endian;
+            }
+            g.system_dirs.extend(t.system_dirs.iter().cloned());
+        }
+        g.root_via.push(via);
         merge(&mut g, root, trace);
     }
     if let Some(p) = resolver.cache_problem() {
@@ -194,6 +207,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                     resolved_names: Vec::new(),
                     script: Some(line),
                     warnings: Vec::new(),
+                    target: None,
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -209,6 +223,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         edges: Vec::new(),
         resolved_names: Vec::new(),
         script: None,
+        target: None,
         warnings: info
             .warnings
             .iter()
@@ -230,6 +245,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         return Ok(t); // static: nothing to resolve
     }
     let target = resolver.target_for(&info);
+    t.target = Some(target.clone());
 
     // The interpreter: the program's own, or for a library given as a root
     // the architecture's usual one (what `ld.so --list lib.so` reports).
@@ -520,7 +536,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
             None => {
                 let mut n = node_for(&o.found, o.kind);
                 if o.kind == NodeKind::Root {
-                    n.via = Via::Root;
+                    n.via = g.root_via.get(root_idx).copied().unwrap_or(Via::Root);
                     n.script = t.script.clone();
                     if t.script.is_some() {
                         n.info = None;

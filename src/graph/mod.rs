@@ -121,6 +121,14 @@ pub struct DepGraph {
     pub missing_versions: Vec<MissingVersion>,
     /// Warnings that are not problems (unusable cache, odd ELF fields, …).
     pub warnings: Vec<String>,
+    /// How each root entered (`Root` for `--root`, `Include` for included ELF files).
+    pub root_via: Vec<Via>,
+    /// Default directories of every target seen.
+    pub system_dirs: BTreeSet<Vec<u8>>,
+    /// Byte order of the first dynamic root's target.
+    pub big_endian: bool,
+    /// OCI architecture name of the first dynamic root's target.
+    pub goarch: Option<&'static str>,
 }
 
 impl DepGraph {

@@ -99,7 +99,10 @@ impl FakeRoot {
     /// Creates the parent directories of `in_root` and returns the host path
     /// to write, refusing anything that would land outside the root.
     fn prepare(&self, in_root: &str) -> PathBuf {
-        assert!(in_root.starts_with('/'), "in-root paths are absolute: {in_root}");
+        assert!(
+            in_root.starts_with('/'),
+            "in-root paths are absolute: {in_root}"
+        );
         let host = self.host(in_root);
         let parent = host.parent().expect("a path below the root");
         std::fs::create_dir_all(parent)
@@ -149,9 +152,14 @@ impl FakeRoot {
         if in_root.trim_start_matches('/').is_empty() {
             return self;
         }
-        let host = self.prepare(&format!("{}/.", in_root.trim_end_matches('/')));
-        let host = host.parent().map(Path::to_path_buf).unwrap_or(host);
-        std::fs::create_dir_all(&host).expect("create_dir_all");
+        let host = self.host(in_root);
+        std::fs::create_dir_all(&host)
+            .unwrap_or_else(|e| panic!("create_dir_all {}: {e}", host.display()));
+        let real = std::fs::canonicalize(&host).expect("canonicalize dir");
+        assert!(
+            real.starts_with(&self.host_root),
+            "directory {in_root} would leave the fake root"
+        );
         self
     }
 
@@ -210,8 +218,8 @@ impl FakeRoot {
     /// `in_root`, and whether that file is big-endian.
     pub fn cache_flags(&self, in_root: &str) -> (i32, bool) {
         let bytes = self.read(in_root);
-        let info = closure::elf::parse(&bytes[..])
-            .unwrap_or_else(|e| panic!("{in_root} is not ELF: {e}"));
+        let info =
+            closure::elf::parse(&bytes[..]).unwrap_or_else(|e| panic!("{in_root} is not ELF: {e}"));
         let id = info.ident;
         (
             ldcache::flags_for(id.machine, id.is_64, id.e_flags),
@@ -278,48 +286,51 @@ impl FakeRoot {
         self.json_run(args).1
     }
 
-    /// Lays out a Debian-style multiarch base for `arch`: `/lib -> usr/lib`,
-    /// `/usr/lib/<triplet>/` with the interpreter (SONAME = its file name)
-    /// and `libc.so.6` (needs the interpreter), and the `PT_INTERP` path: a
-    /// symlink as Debian has it when `interp_symlink`, else the real file.
-    /// Returns the in-root path of the real libc.
-    pub fn debian_base(&self, arch: Arch, interp_symlink: bool) -> String {
+    /// Lays out a Debian-style multiarch base for `arch` (see [`Layout`]):
+    /// the multiarch directories, the interpreter (SONAME = its file name)
+    /// and `libc.so.6` (needs the interpreter, defines `GLIBC_2.17` and
+    /// `GLIBC_2.34`), and the `PT_INTERP` path. Returns the in-root path of
+    /// the real libc file.
+    pub fn debian_base(&self, arch: Arch, layout: Layout) -> String {
         let t = arch.triplet();
         let interp = arch.interp();
-        let base = interp.rsplit('/').next().unwrap();
-        self.dir(&format!("/usr/lib/{t}"));
-        if !self.host("/lib").exists() {
-            self.symlink("/lib", "usr/lib");
-        }
+        let (interp_dir, base) = interp.rsplit_once('/').unwrap();
+        let libdir = if layout.merged_usr {
+            self.dir(&format!("/usr/lib/{t}"));
+            if std::fs::symlink_metadata(self.host("/lib")).is_err() {
+                self.symlink("/lib", "usr/lib");
+            }
+            if interp_dir == "/lib64" && std::fs::symlink_metadata(self.host("/lib64")).is_err() {
+                self.dir("/usr/lib64");
+                self.symlink("/lib64", "usr/lib64");
+            }
+            format!("/usr/lib/{t}")
+        } else {
+            self.dir(&format!("/lib/{t}"));
+            self.dir(&format!("/usr/lib/{t}"));
+            self.dir(interp_dir);
+            format!("/lib/{t}")
+        };
         let interp_spec = ElfSpec {
             arch: Some(arch),
             kind: Kind::Shared,
             soname: Some(base.to_string()),
+            verdefs: vec!["GLIBC_2.17".into()],
             ..Default::default()
         };
-        let lib_dir_of_interp = interp.rsplit_once('/').unwrap().0; // "/lib" or "/lib64"
-        if lib_dir_of_interp == "/lib64" && !self.host("/lib64").exists() {
-            self.dir("/usr/lib64");
-            self.symlink("/lib64", "usr/lib64");
-        }
-        if interp_symlink {
-            self.elf(&format!("/usr/lib/{t}/{base}"), &interp_spec);
-            if lib_dir_of_interp == "/lib" {
+        if layout.interp_symlink {
+            self.elf(&format!("{libdir}/{base}"), &interp_spec);
+            if interp_dir == "/lib" {
                 // /lib/ld-linux-aarch64.so.1 -> aarch64-linux-gnu/ld-linux-aarch64.so.1
-                self.symlink(&format!("/usr/lib/{base}"), &format!("{t}/{base}"));
+                self.symlink(interp, &format!("{t}/{base}"));
             } else {
                 // /lib64/ld64.so.2 -> /lib/powerpc64le-linux-gnu/ld64.so.2
-                self.symlink(&format!("/usr{interp}"), &format!("/lib/{t}/{base}"));
+                self.symlink(interp, &format!("/lib/{t}/{base}"));
             }
         } else {
-            let real = if lib_dir_of_interp == "/lib" {
-                format!("/usr/lib/{base}")
-            } else {
-                format!("/usr{interp}")
-            };
-            self.elf(&real, &interp_spec);
+            self.elf(interp, &interp_spec);
         }
-        let libc = format!("/usr/lib/{t}/libc.so.6");
+        let libc = format!("{libdir}/libc.so.6");
         self.elf(
             &libc,
             &ElfSpec {
@@ -334,6 +345,55 @@ impl FakeRoot {
         );
         libc
     }
+
+    /// A shared library for `arch` with a SONAME and DT_NEEDED entries.
+    pub fn lib(&self, in_root: &str, arch: Arch, soname: &str, needed: &[&str]) -> &Self {
+        self.elf(
+            in_root,
+            &ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Shared,
+                soname: Some(soname.to_string()),
+                needed: needed.iter().map(|n| n.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// A PIE program for `arch` with DT_NEEDED entries and an optional RUNPATH.
+    pub fn exe(&self, in_root: &str, arch: Arch, needed: &[&str], runpath: Option<&str>) -> &Self {
+        self.elf(
+            in_root,
+            &ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Exec,
+                needed: needed.iter().map(|n| n.to_string()).collect(),
+                runpath: runpath.map(str::to_string),
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// How [`FakeRoot::debian_base`] lays out the base system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Merged /usr (`/lib -> usr/lib`, `/lib64 -> usr/lib64`, Debian 12):
+    /// the real files live in `/usr/lib/<triplet>/`. Otherwise `/lib` is a
+    /// real directory and the base files live in `/lib/<triplet>/`.
+    pub merged_usr: bool,
+    /// The `PT_INTERP` path is a symlink into `/lib/<triplet>/` (relative
+    /// for `/lib/ld-*`, absolute for `/lib64/ld-*`), as Debian ships it;
+    /// otherwise the interpreter is a regular file at that path.
+    pub interp_symlink: bool,
+}
+
+impl Layout {
+    /// Debian 12: merged /usr, interpreter reached through a symlink.
+    pub const DEBIAN12: Layout = Layout {
+        merged_usr: true,
+        interp_symlink: true,
+    };
 }
 
 /// The object with exactly this `path` in a JSON report.

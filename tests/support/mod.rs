@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod elfgen;
+pub mod fakeroot;
 pub mod oracle;
 pub mod sample;

@@ -106,7 +106,6 @@ impl Oracle {
         match reason {
             Some(why) => {
                 println!("skipping {name}: {why}");
-                eprintln!("skipping {name}: {why}");
                 None
             }
             None => Some(Oracle {
@@ -1306,6 +1305,10 @@ pub fn check(
 ) -> (LoaderTrace, ClosureRun) {
     let trace = loader_trace(root, prog, ld_env);
     let run = closure_trace(root, prog, closure_args);
+    println!(
+        "{name}: ld.so loaded {:?}, not found {:?}",
+        trace.loaded, trace.not_found
+    );
     assert_same(name, &trace, &run);
     (trace, run)
 }

@@ -1,0 +1,266 @@
+//! Writing a [`Plan`] into the output directory — the only code that writes.
+//!
+//! A fresh output (absent or empty directory) is built in a new temporary
+//! directory beside it and renamed into place at the end, so a failure (a
+//! full disk, an unreadable library) never leaves a half-written root; the
+//! temporary directory, which this code created, is removed on failure.
+//! A non-empty output is refused unless `force`, and then written in place:
+//! an existing symlink inside it is never followed or replaced, an existing
+//! regular file at a staged path is replaced atomically. Every destination
+//! is the output directory joined with a normal, `..`-free relative path.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::{Item, Plan};
+use crate::error::{Error, Result};
+use crate::rootfs::RootFs;
+
+/// Options of copying.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Write into a non-empty output directory.
+    pub force: bool,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Regular files written (copies and generated files).
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+fn out_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Output {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Writes `plan` into `out`.
+pub fn materialize(fs: &RootFs, plan: &Plan, out: &Path, opts: CopyOptions) -> Result<CopyReport> {
+    let existing = match fs::symlink_metadata(out) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(out, e)),
+    };
+    let in_place = match &existing {
+        None => false,
+        Some(m) if m.file_type().is_symlink() => {
+            return Err(out_err(
+                out,
+                "is a symbolic link; refusing to write through it",
+            ))
+        }
+        Some(m) if !m.is_dir() => return Err(out_err(out, "exists and is not a directory")),
+        Some(_) => {
+            let empty = fs::read_dir(out)
+                .map_err(|e| Error::io(out, e))?
+                .next()
+                .is_none();
+            if !empty && !opts.force {
+                return Err(out_err(
+                    out,
+                    "directory is not empty (use --force to stage into it)",
+                ));
+            }
+            !empty
+        }
+    };
+    if same_dir(out, fs.host_root()) {
+        return Err(out_err(out, "is the sysroot itself"));
+    }
+    if in_place {
+        return write_all(fs, plan, out, true);
+    }
+    let name = out
+        .file_name()
+        .ok_or_else(|| out_err(out, "has no final component"))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(out_err(&parent, "parent directory of --out does not exist"));
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp = parent.join(format!(
+        ".{}.closure-tmp-{}-{stamp}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = write_all(fs, plan, &tmp, false).and_then(|report| {
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(&tmp, e))?;
+        if existing.is_some() {
+            fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
+        }
+        fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        Ok(report)
+    });
+    if result.is_err() {
+        let _ = make_writable(&tmp);
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Restores owner write permission on directories below `dir` so a failed
+/// temporary tree can be removed.
+fn make_writable(dir: &Path) -> io::Result<()> {
+    for e in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        if e.file_type().is_dir() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+    Ok(())
+}
+
+/// The destination of in-root `p` below `base`, refusing anything but
+/// normal components.
+fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
+    let mut d = base.to_path_buf();
+    for c in p.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(n) => d.push(n),
+            _ => return Err(out_err(p, "plan path is not normalised")),
+        }
+    }
+    Ok(d)
+}
+
+fn write_all(fs: &RootFs, plan: &Plan, base: &Path, in_place: bool) -> Result<CopyReport> {
+    let mut report = CopyReport::default();
+    let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    for (p, item) in &plan.items {
+        let d = dest(base, p)?;
+        let existing = if in_place {
+            match fs::symlink_metadata(&d) {
+                Ok(m) => Some(m),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(&d, e)),
+            }
+        } else {
+            None
+        };
+        if let Some(m) = &existing {
+            if m.file_type().is_symlink() {
+                // Only an identical link may already be there.
+                let same = matches!(item, Item::Symlink { target } if fs::read_link(&d).ok().as_ref() == Some(target));
+                if !same {
+                    return Err(out_err(
+                        &d,
+                        "already exists as a symbolic link in the output; refusing to follow or replace it",
+                    ));
+                }
+                continue;
+            }
+        }
+        match item {
+            Item::Dir { mode } => {
+                match &existing {
+                    Some(m) if m.is_dir() => {}
+                    Some(_) => return Err(out_err(&d, "exists and is not a directory")),
+                    None => fs::create_dir(&d).map_err(|e| Error::io(&d, e))?,
+                }
+                dir_modes.push((d, *mode));
+            }
+            Item::File { source, mode, size } => {
+                if existing.as_ref().is_some_and(|m| m.is_dir()) {
+                    return Err(out_err(&d, "exists as a directory"));
+                }
+                let src = fs.open(source).map_err(|e| Error::Output {
+                    path: source.clone(),
+                    reason: format!("cannot read from the sysroot: {e}"),
+                })?;
+                write_file(&d, existing.is_some(), *mode, |f| {
+                    io::copy(&mut &src.file, f).map(|_| ())
+                })?;
+                report.files += 1;
+                report.bytes += size;
+            }
+            Item::Generated { bytes, mode } => {
+                if existing.as_ref().is_some_and(|m| m.is_dir()) {
+                    return Err(out_err(&d, "exists as a directory"));
+                }
+                write_file(&d, existing.is_some(), *mode, |f| {
+                    io::Write::write_all(f, bytes)
+                })?;
+                report.files += 1;
+                report.bytes += bytes.len() as u64;
+            }
+            Item::Hardlink { to } => {
+                let t = dest(base, to)?;
+                if existing.is_some() {
+                    fs::remove_file(&d).map_err(|e| Error::io(&d, e))?;
+                }
+                fs::hard_link(&t, &d).map_err(|e| Error::io(&d, e))?;
+            }
+            Item::Symlink { target } => {
+                if existing.is_some() {
+                    return Err(out_err(&d, "exists in the output and is not the same link"));
+                }
+                std::os::unix::fs::symlink(target, &d).map_err(|e| Error::io(&d, e))?;
+            }
+        }
+    }
+    for (d, mode) in dir_modes.into_iter().rev() {
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(&d, e))?;
+    }
+    Ok(report)
+}
+
+/// Creates `d` (never following a link), fills it, sets its mode. An
+/// existing regular file is replaced atomically through a sibling temp file.
+fn write_file(
+    d: &Path,
+    replace: bool,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<()> {
+    let target = if replace {
+        let mut name = d.file_name().unwrap_or_default().to_os_string();
+        name.push(".closure-new");
+        d.with_file_name(name)
+    } else {
+        d.to_path_buf()
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(&target)
+        .map_err(|e| Error::io(&target, e))?;
+    let filled = fill(&mut f);
+    if let Err(e) = filled {
+        let _ = fs::remove_file(&target);
+        return Err(Error::io(d, e));
+    }
+    fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(&target, e))?;
+    if replace {
+        fs::rename(&target, d).map_err(|e| Error::io(d, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Staging: what to copy (a [`Plan`]) and copying it ([`copy`]).
+//!
+//! Owns the translation of a dependency graph into a staged root: every path
+//! the loader opens, every symlink hop on the way (including directory links
+//! such as usrmerged `/lib -> usr/lib`), every directory the path passes
+//! through, the final regular files with their modes, hard links for files
+//! that are one inode in the sysroot, the sysroot's top-level directory
+//! links, included files, generated files (`--base-files`, a fresh
+//! `ld.so.cache`). The plan is pure data in a sorted map; [`copy`] is the
+//! only code that writes, and only below the output directory.
+
+pub mod copy;
+pub mod include;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::graph::{DepGraph, NodeKind};
+use crate::resolve::{bytes_path, ldcache, Via};
+use crate::rootfs::RootFs;
+
+/// One thing to create in the staged root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A directory with these permission bits.
+    Dir {
+        /// Mode bits (`0o7777` part).
+        mode: u32,
+    },
+    /// A copy of a regular file of the sysroot.
+    File {
+        /// Canonical in-root source path.
+        source: PathBuf,
+        /// Mode bits.
+        mode: u32,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A hard link to an earlier file of the plan (same inode in the sysroot).
+    Hardlink {
+        /// The plan path of the file it links to.
+        to: PathBuf,
+    },
+    /// A symbolic link with this target, byte for byte.
+    Symlink {
+        /// The target as stored in the sysroot.
+        target: PathBuf,
+    },
+    /// A file whose bytes the tool writes (`/etc/passwd`, `ld.so.cache`).
+    Generated {
+        /// Content.
+        bytes: Vec<u8>,
+        /// Mode bits.
+        mode: u32,
+    },
+}
+
+/// Everything to stage, keyed by in-root path; sorted, so parents come first.
+#[derive(Debug, Default, Clone)]
+pub struct Plan {
+    /// Items by absolute in-root path.
+    pub items: BTreeMap<PathBuf, Item>,
+    /// `(st_dev, st_ino)` → first plan path, for hard links.
+    inodes: BTreeMap<(u64, u64), PathBuf>,
+}
+
+/// Options of planning.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Write `/etc/passwd`, `/etc/group`, `/tmp`, CA bundle, nsswitch.conf.
+    pub base_files: bool,
+    /// Extra paths (already expanded) to stage as they are.
+    pub includes: Vec<Vec<u8>>,
+}
+
+impl Plan {
+    /// Totals of the plan: (regular files incl. generated, their bytes).
+    pub fn totals(&self) -> (usize, u64) {
+        let mut n = 0;
+        let mut bytes = 0;
+        for item in self.items.values() {
+            match item {
+                Item::File { size, .. } => {
+                    n += 1;
+                    bytes += size;
+                }
+                Item::Generated { bytes: b, .. } => {
+                    n += 1;
+                    bytes += b.len() as u64;
+                }
+                _ => {}
+            }
+        }
+        (n, bytes)
+    }
+
+    /// Adds every directory from `/` down to `dir` (canonical), with the
+    /// sysroot's modes.
+    fn add_dirs(&mut self, fs: &RootFs, dir: &Path) -> Result<()> {
+        let mut acc = PathBuf::from("/");
+        for c in dir.components().skip(1) {
+            acc.push(c);
+            if self.items.contains_key(&acc) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(fs.host_path(&acc))
+                .map_err(|e| Error::io(acc.clone(), e))?;
+            self.items.insert(
+                acc.clone(),
+                Item::Dir {
+                    mode: meta.mode() & 0o7777,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds the path string `path` as the loader (or kernel) opens it: each
+    /// symlink hop, each directory passed through, and the final file.
+    pub fn add_path(&mut self, fs: &RootFs, path: &Path) -> Result<()> {
+        let r = fs.resolve(path).map_err(|e| Error::Lookup {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        for d in &r.dirs {
+            self.add_dirs(fs, d)?;
+        }
+        for hop in &r.hops {
+            if let Some(parent) = hop.link.parent() {
+                self.add_dirs(fs, parent)?;
+            }
+            self.items.insert(
+                hop.link.clone(),
+                Item::Symlink {
+                    target: hop.target.clone(),
+                },
+            );
+        }
+        let meta = std::fs::symlink_metadata(fs.host_path(&r.canonical))
+            .map_err(|e| Error::io(r.canonical.clone(), e))?;
+        if meta.is_dir() {
+            return self.add_tree(fs, &r.canonical);
+        }
+        if let Some(parent) = r.canonical.parent() {
+            self.add_dirs(fs, parent)?;
+        }
+        self.add_file(&r.canonical, &meta);
+        Ok(())
+    }
+
+    fn add_file(&mut self, canonical: &Path, meta: &std::fs::Metadata) {
+        if self.items.contains_key(canonical) {
+            return;
+        }
+        let id = (meta.dev(), meta.ino());
+        let item = match self.inodes.get(&id) {
+            Some(first) if meta.nlink() > 1 => Item::Hardlink { to: first.clone() },
+            _ => {
+                self.inodes.insert(id, canonical.to_path_buf());
+                Item::File {
+                    source: canonical.to_path_buf(),
+                    mode: meta.mode() & 0o7777,
+                    size: meta.len(),
+                }
+            }
+        };
+        self.items.insert(canonical.to_path_buf(), item);
+    }
+
+    /// Adds a directory and everything below it (symlinks kept as links,
+    /// special files skipped), sorted.
+    pub fn add_tree(&mut self, fs: &RootFs, dir: &Path) -> Result<()> {
+        self.add_dirs(fs, dir)?;
+        let host = fs.host_path(dir);
+        let walker = walkdir::WalkDir::new(&host)
+            .follow_links(false)
+            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::io(dir.to_path_buf(), e.into()))?;
+            let Some(in_root) = fs.in_root_of_host(entry.path()) else {
+                continue;
+            };
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io(in_root.clone(), e.into()))?;
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                self.add_dirs(fs, &in_root)?;
+            } else if ft.is_symlink() {
+                let target =
+                    std::fs::read_link(entry.path()).map_err(|e| Error::io(in_root.clone(), e))?;
+                self.items.insert(in_root, Item::Symlink { target });
+            } else if ft.is_file() {
+                self.add_file(&in_root, &meta);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a generated file (and its parent directories, mode 0755 when
+    /// they do not exist in the sysroot).
+    pub fn add_generated(&mut self, fs: &RootFs, path: &Path, bytes: Vec<u8>, mode: u32) {
+        let mut acc = PathBuf::from("/");
+        if let Some(parent) = path.parent() {
+            for c in parent.components().skip(1) {
+                acc.push(c);
+                if !self.items.contains_key(&acc) {
+                    let mode = std::fs::metadata(fs.host_path(&acc))
+                        .map(|m| m.mode() & 0o7777)
+                        .unwrap_or(0o755);
+                    self.items.insert(acc.clone(), Item::Dir { mode });
+                }
+            }
+        }
+        self.items
+            .insert(path.to_path_buf(), Item::Generated { bytes, mode });
+    }
+
+    /// Stages the sysroot's top-level directory symlinks (`/lib -> usr/lib`,
+    /// `/bin`, `/sbin`, `/lib64` …) whose target directory holds staged
+    /// content, so a usrmerged sysroot stays usrmerged.
+    fn add_top_level_links(&mut self, fs: &RootFs) -> Result<()> {
+        let Ok((_, names)) = fs.read_dir(Path::new("/")) else {
+            return Ok(());
+        };
+        for name in names {
+            let link = Path::new("/").join(&name);
+            let Ok((r, meta)) = fs.symlink_metadata(&link) else {
+                continue;
+            };
+            if !meta.file_type().is_symlink() {
+                continue;
+            }
+            let Ok((target, tmeta)) = fs.metadata(&link) else {
+                continue;
+            };
+            if !tmeta.is_dir() {
+                continue;
+            }
+            let prefix = target.canonical.clone();
+            let used = self
+                .items
+                .keys()
+                .any(|k| k != &prefix && k.starts_with(&prefix));
+            if used && !self.items.contains_key(&r.canonical) {
+                let target = std::fs::read_link(fs.host_path(&r.canonical))
+                    .map_err(|e| Error::io(link.clone(), e))?;
+                self.items.insert(r.canonical, Item::Symlink { target });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the staging plan for a graph.
+pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
+    let mut p = Plan::default();
+    let mut via_cache_outside_defaults = false;
+    for n in g.objects() {
+        p.add_path(fs, &bytes_path(&n.path))?;
+        for v in &n.variants {
+            p.add_path(fs, &bytes_path(&v.path))?;
+        }
+        if n.kind == NodeKind::Library && n.via == Via::Cache {
+            let dir = crate::resolve::dirname(&n.path);
+            let default = g.system_dirs.iter().any(|d| d.as_slice() == dir.as_slice());
+            if !default {
+                via_cache_outside_defaults = true;
+            }
+        }
+    }
+    for inc in &opts.includes {
+        p.add_path(fs, &bytes_path(inc))?;
+    }
+    if opts.base_files {
+        add_base_files(&mut p, fs)?;
+    }
+    if via_cache_outside_defaults {
+        if let Some(bytes) = staged_cache(fs, g, &p) {
+            p.add_generated(fs, Path::new("/etc/ld.so.cache"), bytes, 0o644);
+        }
+    }
+    p.add_top_level_links(fs)?;
+    Ok(p)
+}
+
+/// The sysroot's cache, reduced to the entries whose path is staged.
+fn staged_cache(fs: &RootFs, g: &DepGraph, p: &Plan) -> Option<Vec<u8>> {
+    let big = g.big_endian;
+    let bytes = fs.read(Path::new("/etc/ld.so.cache"), 256 << 20).ok()?;
+    let cache = ldcache::parse(&bytes, big).ok()?;
+    let staged: BTreeSet<&[u8]> = g.objects().into_iter().map(|n| n.path.as_slice()).collect();
+    let entries: Vec<ldcache::CacheEntry> = cache
+        .entries
+        .iter()
+        .filter(|e| staged.contains(e.value.as_slice()) && e.hwcap == 0)
+        .cloned()
+        .collect();
+    let _ = p;
+    Some(ldcache::write_new(&entries, big, Some(b"closure")))
+}
+
+const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n";
+
+/// `/etc/passwd`, `/etc/group`, `/tmp` (1777), and the sysroot's CA bundle
+/// and `/etc/nsswitch.conf` when present.
+fn add_base_files(p: &mut Plan, fs: &RootFs) -> Result<()> {
+    p.add_generated(
+        fs,
+        Path::new("/etc/passwd"),
+        PASSWD.as_bytes().to_vec(),
+        0o644,
+    );
+    p.add_generated(
+        fs,
+        Path::new("/etc/group"),
+        GROUP.as_bytes().to_vec(),
+        0o644,
+    );
+    p.items
+        .insert(PathBuf::from("/tmp"), Item::Dir { mode: 0o1777 });
+    for extra in ["/etc/ssl/certs/ca-certificates.crt", "/etc/nsswitch.conf"] {
+        if fs.metadata(Path::new(extra)).is_ok() {
+            p.add_path(fs, Path::new(extra))?;
+        }
+    }
+    Ok(())
+}
