@@ -663,3 +663,117 @@ fn several_roots_and_repeated_roots() {
         "{out}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Edge cases of roots and interpreters
+// ---------------------------------------------------------------------------
+
+#[test]
+fn missing_interpreter_is_a_reported_problem() {
+    let r = clean_root();
+    r.elf(
+        "/app/bin/badinterp",
+        &ElfSpec {
+            arch: Some(X),
+            kind: Kind::Exec,
+            interp: Some("/lib/ld-zz-nowhere.so.7".into()),
+            needed: vec!["libc.so.6".into()],
+            ..Default::default()
+        },
+    );
+    let (code, v, err) = r.json_run(&["--root", "/app/bin/badinterp"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(missing_names(&v), vec!["/lib/ld-zz-nowhere.so.7"]);
+    assert!(err.contains("/lib/ld-zz-nowhere.so.7"), "{err}");
+    assert!(err.contains("/app/bin/badinterp"), "{err}");
+}
+
+#[test]
+fn script_with_a_missing_interpreter_is_a_reported_problem() {
+    // The script exists and is readable; what is missing is a file of its
+    // closure (exec would fail with ENOENT), which the contract counts as a
+    // problem in the closure (exit 1), not as unreadable input (exit 2).
+    let r = clean_root();
+    r.file_mode(
+        "/app/bin/run.sh",
+        "#!/bin/zz-no-such-shell\necho hi\n",
+        0o755,
+    );
+    let (code, out, err) = r.run(&["--root", "/app/bin/run.sh", "--format", "json"]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("/bin/zz-no-such-shell"), "{err}");
+}
+
+#[test]
+fn script_root_with_crlf_and_arguments() {
+    let r = clean_root();
+    r.symlink("/bin", "usr/bin");
+    r.exe("/usr/bin/zzbash", X, &["libc.so.6"], None);
+    r.file_mode("/app/bin/win.sh", "#!/bin/zzbash -eu\necho hi\n", 0o755);
+    let (code, v, err) = r.json_run(&["--root", "/app/bin/win.sh"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(object(&v, "/bin/zzbash").is_some(), "{:?}", found_via(&v));
+}
+
+#[test]
+fn directory_root_with_a_corrupt_elf_still_reports_the_rest() {
+    // One damaged file in a directory root must not hide the others: either
+    // it is reported as a problem, or the whole run fails with a message
+    // naming it. Never a panic.
+    let r = clean_root();
+    let full = elfgen::build(&ElfSpec {
+        arch: Some(X),
+        kind: Kind::Exec,
+        needed: vec!["libc.so.6".into()],
+        ..Default::default()
+    });
+    r.file_mode("/app/bin/broken", &full[..200], 0o755);
+    let (code, out, err) = r.run(&["--root", "/app/bin", "--format", "json"]);
+    assert!(matches!(code, 1 | 2), "exit {code}\n{out}\n{err}");
+    assert!(err.contains("/app/bin/broken"), "{err}");
+}
+
+#[test]
+fn empty_directory_root_is_not_silently_clean() {
+    // `--root DIR` with nothing traceable under it gives an empty closure;
+    // a script would then stage nothing and succeed. Expect a usage error.
+    let r = clean_root();
+    r.dir("/app/empty");
+    r.file(
+        "/app/empty/notes.txt",
+        "nothing to run here, just a longer text file........\n",
+    );
+    let (code, out, err) = r.run(&["--root", "/app/empty", "--format", "list"]);
+    assert_eq!(code, 2, "exit {code}; stdout {out:?}; stderr {err:?}");
+    assert!(err.starts_with("closure:"), "{err}");
+}
+
+#[test]
+fn directory_root_keeps_symlinked_programs() {
+    // `/usr/bin` style directory with a program reached only through a
+    // symlink to elsewhere: the link is a file under the directory.
+    let r = clean_root();
+    r.exe("/opt/zzreal/bin/zzprog", X, &["libc.so.6"], None);
+    r.symlink("/app/sbin/zzprog", "/opt/zzreal/bin/zzprog");
+    r.exe("/app/sbin/zzlocal", X, &["libc.so.6"], None);
+    let (code, v, err) = r.json_run(&["--root", "/app/sbin"]);
+    assert_eq!(code, 0, "{err}");
+    let roots: BTreeSet<String> = roots_of(&v).into_iter().collect();
+    assert!(roots.contains("/app/sbin/zzlocal"), "{roots:?}");
+    assert!(
+        roots.contains("/app/sbin/zzprog"),
+        "the symlinked program under the directory is not traced: {roots:?}"
+    );
+}
+
+#[test]
+fn root_given_with_dotdot_is_reported_normalised() {
+    let r = clean_root();
+    let (code, v, err) = r.json_run(&["--root", "/app/lib/../bin/app"]);
+    assert_eq!(code, 0, "{err}");
+    let paths: Vec<String> = found_via(&v).into_iter().map(|(p, _)| p).collect();
+    assert!(
+        paths.contains(&"/app/bin/../lib/libapp.so.1".to_string()),
+        "{paths:?}"
+    );
+}

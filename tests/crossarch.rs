@@ -538,3 +538,143 @@ fn foreign_library_given_as_root_uses_its_arch_defaults() {
         "{vias:?}"
     );
 }
+
+#[test]
+fn every_foreign_arch_uses_its_own_ld_so_cache_entries() {
+    // A library in /opt/lib, reachable only through the cache, written in
+    // the target's byte order with the flags ldconfig derives from the file.
+    for (arch, layout) in foreign() {
+        let r = FakeRoot::new();
+        r.debian_base(arch, layout);
+        r.lib("/opt/lib/libopt.so.1", arch, "libopt.so.1", &["libc.so.6"]);
+        r.exe(APP, arch, &["libopt.so.1"], None);
+        r.ld_cache(&[("libopt.so.1", "/opt/lib/libopt.so.1")]);
+        let (code, report, err) = r.json_run(&["--root", APP]);
+        assert_eq!(code, 0, "{}: {err}", arch.name());
+        let vias = found_via(&report);
+        assert!(
+            vias.contains(&("/opt/lib/libopt.so.1".into(), "ld.so.cache".into())),
+            "{}: {vias:?}",
+            arch.name()
+        );
+    }
+}
+
+#[test]
+fn armhf_accepts_generic_cache_flags_but_not_soft_float_ones() {
+    let arch = Arch::Armhf;
+    for (flags, usable) in [(0x0903, true), (0x0003, true), (0x0b03, false)] {
+        let r = FakeRoot::new();
+        r.debian_base(arch, Layout::DEBIAN12);
+        r.lib("/opt/lib/libopt.so.1", arch, "libopt.so.1", &[]);
+        r.exe(APP, arch, &["libopt.so.1"], None);
+        r.ld_cache_raw(
+            &[CacheEntry {
+                flags,
+                key: b"libopt.so.1".to_vec(),
+                value: b"/opt/lib/libopt.so.1".to_vec(),
+                hwcap: 0,
+            }],
+            false,
+        );
+        let (code, report, err) = r.json_run(&["--root", APP]);
+        if usable {
+            assert_eq!(code, 0, "flags {flags:#x}: {err}");
+            assert!(object(&report, "/opt/lib/libopt.so.1").is_some());
+        } else {
+            assert_eq!(
+                code, 1,
+                "flags {flags:#x}: a soft-float entry must be ignored"
+            );
+            assert_eq!(missing_names(&report), vec!["libopt.so.1"]);
+        }
+    }
+}
+
+#[test]
+fn abi_flag_mismatches_are_skipped_per_arch() {
+    // (program arch, decoy e_flags): each decoy has the right machine and
+    // class but an ABI the target loader skips (elf_machine_matches_host).
+    let cases: &[(Arch, u32, &str)] = &[
+        (Arch::Ppc64le, 1, "ELFv1 library for an ELFv2 loader"),
+        (Arch::Riscv64, 0x1, "soft-float RISC-V library for lp64d"),
+        (
+            Arch::Mips64el,
+            Arch::Mips64el.e_flags() | 0x400,
+            "2008-NaN library for legacy NaN",
+        ),
+    ];
+    for &(arch, flags, what) in cases {
+        let r = scenario(arch, Layout::DEBIAN12);
+        r.elf(
+            "/app/wrong/libapp.so.1",
+            &ElfSpec {
+                arch: Some(arch),
+                soname: Some("libapp.so.1".into()),
+                needed: vec!["libdecoy-never.so.9".into()],
+                e_flags_override: Some(flags),
+                ..Default::default()
+            },
+        );
+        r.exe(
+            APP,
+            arch,
+            &["libapp.so.1", "libc.so.6"],
+            Some("$ORIGIN/../wrong:$ORIGIN/../lib"),
+        );
+        let (code, report, err) = r.json_run(&["--root", APP]);
+        assert_eq!(code, 0, "{what}: {err}");
+        assert_eq!(
+            found_via(&report),
+            expected(arch, Layout::DEBIAN12),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn lib_token_expands_to_the_multiarch_dir_of_each_arch() {
+    for (arch, layout) in foreign() {
+        let t = arch.triplet();
+        let r = FakeRoot::new();
+        r.debian_base(arch, layout);
+        r.lib(
+            &format!("/opt/zz/lib/{t}/libtok.so.1"),
+            arch,
+            "libtok.so.1",
+            &[],
+        );
+        r.exe(APP, arch, &["libtok.so.1"], Some("/opt/zz/$LIB"));
+        let (code, report, err) = r.json_run(&["--root", APP]);
+        assert_eq!(code, 0, "{}: {err}", arch.name());
+        let want = format!("/opt/zz/lib/{t}/libtok.so.1");
+        assert_eq!(
+            object(&report, &want).map(|o| o["found_via"].clone()),
+            Some(Value::from("runpath")),
+            "{}: {:?}",
+            arch.name(),
+            found_via(&report)
+        );
+    }
+}
+
+#[test]
+fn wrong_class_candidate_for_i386_is_skipped_and_named() {
+    // An i386 program finds an x86_64 libapp first (wrong ELF class: skip)
+    // and nothing else: the message names the class, as glibc's does.
+    let arch = Arch::I386;
+    let r = FakeRoot::new();
+    r.debian_base(arch, Layout::DEBIAN12);
+    r.elf(
+        "/app/lib/libapp.so.1",
+        &ElfSpec {
+            arch: Some(Arch::X86_64),
+            soname: Some("libapp.so.1".into()),
+            ..Default::default()
+        },
+    );
+    r.exe(APP, arch, &["libapp.so.1"], Some("$ORIGIN/../lib"));
+    let (code, _, err) = r.json_run(&["--root", APP]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ELFCLASS64"), "{err}");
+}

@@ -42,6 +42,8 @@ struct Obj {
     l_name: Vec<u8>,
     /// Index of the object that first loaded it.
     loader: Option<usize>,
+    /// Other paths found by search that turned out to be this file.
+    also_opened: Vec<Vec<u8>>,
     link: ChainLink,
     /// An interpreter registered for name matching only (a library given
     /// as a root has no `PT_INTERP`): part of the closure only once some
@@ -193,6 +195,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                         names: Vec::new(),
                         l_name: Vec::new(),
                         loader: None,
+                        also_opened: Vec::new(),
                         link: ChainLink {
                             name: root.to_vec(),
                             rpath: None,
@@ -237,6 +240,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         l_name: Vec::new(),
         kind: NodeKind::Root,
         loader: None,
+        also_opened: Vec::new(),
         found,
         link,
         latent: false,
@@ -280,6 +284,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                 names,
                 l_name: interp.clone(),
                 loader: None,
+                also_opened: Vec::new(),
                 link,
                 latent,
             });
@@ -347,6 +352,9 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                         Some(j) => {
                             t.objs[j].names.push(name.clone());
                             t.objs[j].latent = false;
+                            if f.path != t.objs[j].found.path {
+                                t.objs[j].also_opened.push(f.path.clone());
+                            }
                             j
                         }
                         None => {
@@ -364,6 +372,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                                 names: vec![name.clone()],
                                 kind: NodeKind::Library,
                                 loader: Some(cur),
+                                also_opened: Vec::new(),
                                 link,
                                 found: f,
                                 latent: false,
@@ -510,6 +519,7 @@ fn node_for(found: &Found, kind: NodeKind) -> Node {
         missing: None,
         needed_by: BTreeSet::new(),
         script: None,
+        also_opened: BTreeSet::new(),
     }
 }
 
@@ -548,6 +558,9 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
             }
         };
         g.graph[idx].roots.insert(root_idx);
+        g.graph[idx]
+            .also_opened
+            .extend(o.also_opened.iter().cloned());
         if k == 0 {
             g.root_nodes.push(idx);
         }
@@ -574,6 +587,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
                     missing: Some(m.clone()),
                     needed_by: BTreeSet::new(),
                     script: None,
+                    also_opened: BTreeSet::new(),
                 };
                 let i = g.graph.add_node(n);
                 g.index.insert(key, i);

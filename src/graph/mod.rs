@@ -78,6 +78,9 @@ pub struct Node {
     pub needed_by: BTreeSet<Vec<u8>>,
     /// For a root that is a `#!` script: its interpreter line.
     pub script: Option<Vec<u8>>,
+    /// Other paths the loader opens and then recognises as this same file
+    /// (same inode); a staged root needs them too.
+    pub also_opened: BTreeSet<Vec<u8>>,
 }
 
 /// One edge: `from` needs `to` under the name `name`.

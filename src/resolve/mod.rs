@@ -791,9 +791,20 @@ impl<'fs> Resolver<'fs> {
                         res.outcome = Outcome::Fatal { path, reason };
                         return true;
                     }
-                    (Tried::ListEnded(_), _) => {
-                        res.searched.push(entry);
-                        return false;
+                    (Tried::ListEnded(why), _) => {
+                        // glibc stats the directory after a failed open: a
+                        // directory that does not stat as one is simply
+                        // nonexistent; only an error inside a real
+                        // directory abandons the list.
+                        let mut d = dir.clone();
+                        d.extend_from_slice(&sub);
+                        if self.fs.is_dir(&bytes_path(&d)) {
+                            res.searched.push(entry);
+                            return false;
+                        }
+                        if let Some(last) = entry.candidates.last_mut() {
+                            last.1 = Tried::Skipped(format!("directory unusable ({why})"));
+                        }
                     }
                     _ => {}
                 }

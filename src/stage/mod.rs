@@ -264,6 +264,9 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
         for v in &n.variants {
             p.add_path(fs, &bytes_path(&v.path))?;
         }
+        for other in &n.also_opened {
+            p.add_path(fs, &bytes_path(other))?;
+        }
         if n.kind == NodeKind::Library && n.via == Via::Cache {
             let dir = crate::resolve::dirname(&n.path);
             let default = g.system_dirs.iter().any(|d| d.as_slice() == dir.as_slice());
