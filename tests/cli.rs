@@ -689,6 +689,7 @@ fn missing_interpreter_is_a_reported_problem() {
 }
 
 #[test]
+
 fn script_with_a_missing_interpreter_is_a_reported_problem() {
     // The script exists and is readable; what is missing is a file of its
     // closure (exec would fail with ENOENT), which the contract counts as a
@@ -734,6 +735,7 @@ fn directory_root_with_a_corrupt_elf_still_reports_the_rest() {
 }
 
 #[test]
+
 fn empty_directory_root_is_not_silently_clean() {
     // `--root DIR` with nothing traceable under it gives an empty closure;
     // a script would then stage nothing and succeed. Expect a usage error.
@@ -749,6 +751,7 @@ fn empty_directory_root_is_not_silently_clean() {
 }
 
 #[test]
+
 fn directory_root_keeps_symlinked_programs() {
     // `/usr/bin` style directory with a program reached only through a
     // symlink to elsewhere: the link is a file under the directory.
@@ -775,5 +778,50 @@ fn root_given_with_dotdot_is_reported_normalised() {
     assert!(
         paths.contains(&"/app/bin/../lib/libapp.so.1".to_string()),
         "{paths:?}"
+    );
+}
+
+#[test]
+
+fn truncated_loadable_segment_is_not_a_clean_closure() {
+    // The loader maps every PT_LOAD up to p_offset + p_filesz; a file that
+    // ends before that cannot run, and here DT_NEEDED entries are lost.
+    let r = clean_root();
+    let full = elfgen::build(&ElfSpec {
+        arch: Some(X),
+        kind: Kind::Exec,
+        needed: vec!["libapp.so.1".into(), "libc.so.6".into()],
+        runpath: Some("$ORIGIN/../lib".into()),
+        ..Default::default()
+    });
+    let g = goblin::elf::Elf::parse(&full).unwrap();
+    let load_end = g
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
+        .map(|p| (p.p_offset + p.p_filesz) as usize)
+        .max()
+        .unwrap();
+    let dynamic = g
+        .program_headers
+        .iter()
+        .find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC)
+        .unwrap();
+    let dyn_start = dynamic.p_offset as usize;
+    let mut clean = Vec::new();
+    for len in (dyn_start + 8..load_end).step_by(8) {
+        let path = format!("/app/bin/cut{len}");
+        r.file_mode(&path, &full[..len], 0o755);
+        let (code, _, err) = r.run(&["--root", &path, "--format", "list"]);
+        assert!(matches!(code, 0..=2), "len {len}: exit {code}: {err}");
+        if code == 0 {
+            clean.push(format!("{len} (stderr: {:?})", err.trim()));
+        }
+    }
+    assert!(
+        clean.is_empty(),
+        "file of {} bytes whose PT_LOADs end at {load_end}: truncations reported clean (exit 0):\n{}",
+        full.len(),
+        clean.join("\n")
     );
 }

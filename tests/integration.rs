@@ -7,3 +7,4 @@ mod crossarch;
 mod elf;
 mod oracle;
 mod sample;
+mod stage;

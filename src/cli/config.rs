@@ -104,10 +104,18 @@ impl Config {
     }
 }
 
-/// Expands roots: a directory stands for every regular file below it
-/// (sorted by path, symlinks not followed); anything else is kept as given.
-/// A root that does not exist is an error.
-pub fn expand_roots(fs: &RootFs, roots: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+/// Expands roots: a directory stands for every ELF file or script below it
+/// (sorted by path; symlinks to such files count, links to directories are
+/// not descended); anything else is kept as given. A root that does not
+/// exist, or a directory holding no ELF file or script, is an error.
+///
+/// With `only_programs` (for `--include`), plain files that are not ELF or
+/// scripts are dropped and a directory may hold none.
+pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Result<Vec<Vec<u8>>> {
+    let is_program = |p: &Path| {
+        fs.read_head(p, 4)
+            .is_ok_and(|h| h.starts_with(b"\x7fELF") || h.starts_with(b"#!"))
+    };
     let mut out = Vec::new();
     for r in roots {
         let (resolved, meta) = fs.metadata(r).map_err(|e| Error::Lookup {
@@ -115,9 +123,12 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
             source: e,
         })?;
         if !meta.is_dir() {
-            out.push(r.as_os_str().as_bytes().to_vec());
+            if !only_programs || is_program(r) {
+                out.push(r.as_os_str().as_bytes().to_vec());
+            }
             continue;
         }
+        let before = out.len();
         let host = fs.host_path(&resolved.canonical);
         let walker = walkdir::WalkDir::new(&host)
             .follow_links(false)
@@ -127,19 +138,24 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
                 path: r.clone(),
                 source: e.into(),
             })?;
-            if !entry.file_type().is_file() {
+            // Regular files and symlinks (kept as links when staging);
+            // what a link leads to is checked below, inside the root.
+            if !entry.file_type().is_file() && !entry.file_type().is_symlink() {
                 continue;
             }
             let Some(in_root) = fs.in_root_of_host(entry.path()) else {
                 continue;
             };
             // Only ELF files and scripts are entry points.
-            let Ok(head) = fs.read_head(&in_root, 4) else {
-                continue;
-            };
-            if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+            if is_program(&in_root) {
                 out.push(in_root.as_os_str().as_bytes().to_vec());
             }
+        }
+        if out.len() == before && !only_programs {
+            return Err(Error::BadRoot {
+                path: r.clone(),
+                reason: "directory holds no ELF file or script".into(),
+            });
         }
     }
     Ok(out)

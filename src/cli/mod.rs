@@ -102,6 +102,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub cwd: String,
 
+    /// Also check that every undefined symbol a relocation needs binds to a
+    /// definition in the closure (what `ldd -r` reports, done statically).
+    #[arg(long)]
+    pub check_symbols: bool,
+
     /// Stage even when something is missing (problems are still reported).
     #[arg(long)]
     pub allow_missing: bool,
@@ -128,7 +133,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let cfg = config::Config::from_args(args)?;
     let fs = RootFs::new(&cfg.sysroot)?;
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
-    let roots = config::expand_roots(&fs, &cfg.roots)?;
+    let roots = config::expand_roots(&fs, &cfg.roots, false)?;
     let includes = stage::include::expand(&fs, &cfg.includes)?;
     let mut build = cfg.build.clone();
     build.include_roots = config::expand_roots(
@@ -137,8 +142,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             .iter()
             .map(|i| crate::resolve::bytes_path(i))
             .collect::<Vec<_>>(),
+        true,
     )?;
-    let g = graph::build(&resolver, &roots, &build)?;
+    let mut g = graph::build(&resolver, &roots, &build)?;
+    if args.check_symbols {
+        graph::symbols::check(&fs, &mut g);
+    }
     if let Some(out) = &cfg.out {
         return stage_to(&fs, &g, &cfg, includes, out);
     }

@@ -10,6 +10,7 @@
 
 pub mod compat;
 pub mod parse;
+pub mod symbols;
 
 pub use parse::{parse, parse_file, NotElf, ParseError};
 
@@ -152,6 +153,30 @@ pub struct ElfInfo {
     pub verdef: Vec<VerDef>,
     /// Things that looked wrong but did not stop parsing.
     pub warnings: Vec<String>,
+    /// File offsets of the dynamic symbol, hash, version and relocation
+    /// tables (read only by [`symbols`], for `--check-symbols`).
+    pub tables: DynTables,
+}
+
+/// File offsets of the tables the dynamic section points at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynTables {
+    /// `DT_STRTAB` as a (start, end) file range.
+    pub strtab: Option<(u64, u64)>,
+    /// `DT_SYMTAB`.
+    pub symtab: Option<u64>,
+    /// `DT_HASH`.
+    pub hash: Option<u64>,
+    /// `DT_GNU_HASH`.
+    pub gnu_hash: Option<u64>,
+    /// `DT_VERSYM`.
+    pub versym: Option<u64>,
+    /// `DT_RELA` and `DT_RELASZ`.
+    pub rela: Option<(u64, u64)>,
+    /// `DT_REL` and `DT_RELSZ`.
+    pub rel: Option<(u64, u64)>,
+    /// `DT_JMPREL`, `DT_PLTRELSZ`, and whether `DT_PLTREL` is `DT_RELA`.
+    pub jmprel: Option<(u64, u64, bool)>,
 }
 
 impl ElfInfo {

@@ -185,6 +185,7 @@ where
         verneed: Vec::new(),
         verdef: Vec::new(),
         warnings: Vec::new(),
+        tables: super::DynTables::default(),
     };
 
     // Program headers: bound their size by the file before reading.
@@ -206,6 +207,16 @@ where
 
     let mut dyn_range: Option<(u64, u64)> = None;
     for ph in phdrs {
+        let off: u64 = ph.p_offset(endian).into();
+        let filesz: u64 = ph.p_filesz(endian).into();
+        if matches!(ph.p_type(endian), elf::PT_LOAD | elf::PT_DYNAMIC)
+            && off.saturating_add(filesz) > len
+        {
+            // The loader would fail to map it ("failed to map segment").
+            return Err(malformed(
+                "a segment extends past the end of the file (truncated?)",
+            ));
+        }
         match ph.p_type(endian) {
             elf::PT_INTERP => {
                 let off: u64 = ph.p_offset(endian).into();
@@ -260,6 +271,7 @@ where
     let mut runpath_off = None;
     let mut filter_off = Vec::new();
     let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0u64, None, 0u64);
+    let mut t = RawTables::default();
     for d in dyns {
         let tag: u64 = d.d_tag(endian).into();
         let val: u64 = d.d_val(endian).into();
@@ -281,6 +293,17 @@ where
             elf::DT_VERNEEDNUM => verneednum = val,
             elf::DT_VERDEF => verdef = Some(val),
             elf::DT_VERDEFNUM => verdefnum = val,
+            elf::DT_SYMTAB => t.symtab = Some(val),
+            elf::DT_HASH => t.hash = Some(val),
+            elf::DT_GNU_HASH => t.gnu_hash = Some(val),
+            elf::DT_VERSYM => t.versym = Some(val),
+            elf::DT_RELA => t.rela = Some(val),
+            elf::DT_RELASZ => t.relasz = val,
+            elf::DT_REL => t.rel = Some(val),
+            elf::DT_RELSZ => t.relsz = val,
+            elf::DT_JMPREL => t.jmprel = Some(val),
+            elf::DT_PLTRELSZ => t.pltrelsz = val,
+            elf::DT_PLTREL => t.pltrel = val,
             _ => {}
         }
     }
@@ -289,8 +312,9 @@ where
     // all, e.g. some relocatable oddities) through the section headers.
     let Some(strtab_vaddr) = strtab else {
         if !needed_off.is_empty() || soname_off.is_some() {
-            info.warnings
-                .push("dynamic section has no DT_STRTAB".into());
+            return Err(malformed(
+                "dynamic section names strings but has no DT_STRTAB",
+            ));
         }
         return Ok(info);
     };
@@ -348,6 +372,19 @@ where
             vaddr_to_offset::<Elf>(phdrs, endian, vaddr)
         }
     };
+    info.tables = super::DynTables {
+        strtab: Some((str_off, str_end)),
+        symtab: t.symtab.and_then(map),
+        hash: t.hash.and_then(map),
+        gnu_hash: t.gnu_hash.and_then(map),
+        versym: t.versym.and_then(map),
+        rela: t.rela.and_then(map).map(|o| (o, t.relasz)),
+        rel: t.rel.and_then(map).map(|o| (o, t.relsz)),
+        jmprel: t
+            .jmprel
+            .and_then(map)
+            .map(|o| (o, t.pltrelsz, t.pltrel == elf::DT_RELA as u64)),
+    };
     if let Some(v) = verneed {
         match map(v) {
             Some(off) => read_verneed(data, endian, off, verneednum, &strings, &mut info),
@@ -389,6 +426,22 @@ where
         }
     }
     None
+}
+
+/// Dynamic-section addresses of the symbol and relocation tables.
+#[derive(Default)]
+struct RawTables {
+    symtab: Option<u64>,
+    hash: Option<u64>,
+    gnu_hash: Option<u64>,
+    versym: Option<u64>,
+    rela: Option<u64>,
+    relasz: u64,
+    rel: Option<u64>,
+    relsz: u64,
+    jmprel: Option<u64>,
+    pltrelsz: u64,
+    pltrel: u64,
 }
 
 /// The dynamic string table, as a bounded file range.

@@ -95,6 +95,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
+    let mut script_edges: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut i = 0;
     while i < pending.len() {
         let (root, via) = pending[i].clone();
@@ -102,12 +103,36 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         if g.roots.contains(&root) {
             continue;
         }
-        let trace = trace_root(resolver, &root, opts)?;
-        // A script's interpreter is traced as a program of its own.
-        if let Some(line) = &trace.script {
-            if let Some(interp) = script_interpreter(resolver, line, opts) {
-                if !pending.iter().any(|(p, _)| *p == interp) {
-                    pending.push((interp, via));
+        let mut trace = trace_root(resolver, &root, opts)?;
+        // A script's interpreter (and for `env NAME`, NAME) is traced as a
+        // program of its own; one that cannot be found is a missing node.
+        if let Some(line) = trace.script.clone() {
+            for step in script_programs(resolver, &line, opts) {
+                match step {
+                    Ok(prog) => {
+                        script_edges.push((root.clone(), prog.clone()));
+                        if !pending.iter().any(|(p, _)| *p == prog) {
+                            pending.push((prog, via));
+                        }
+                    }
+                    Err((name, why)) => {
+                        trace.missing.push(MissingInfo {
+                            soname: name.clone(),
+                            needed_by: root.clone(),
+                            searched: Vec::new(),
+                            notes: vec![why],
+                            fatal: None,
+                        });
+                        trace.edges.push((
+                            0,
+                            To::Missing(trace.missing.len() - 1),
+                            Edge {
+                                name,
+                                via: Via::Interpreter,
+                                owner: None,
+                            },
+                        ));
+                    }
                 }
             }
         }
@@ -121,6 +146,20 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         g.root_via.push(via);
         merge(&mut g, root, trace);
     }
+    for (script, prog) in script_edges {
+        if let (Some(&a), Some(&b)) = (g.index.get(&script), g.index.get(&prog)) {
+            g.graph[b].needed_by.insert(script.clone());
+            g.graph.add_edge(
+                a,
+                b,
+                Edge {
+                    name: prog,
+                    via: Via::Interpreter,
+                    owner: None,
+                },
+            );
+        }
+    }
     if let Some(p) = resolver.cache_problem() {
         if !g.warnings.contains(&p) {
             g.warnings.push(p);
@@ -133,36 +172,62 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     Ok(g)
 }
 
-/// The program a `#!` line runs: the interpreter, or for `/usr/bin/env NAME`
-/// the first `NAME` found on the search path inside the sysroot.
-fn script_interpreter(
+/// The programs a `#!` line runs: the interpreter, and for
+/// `/usr/bin/env NAME` also the first `NAME` on the search path inside the
+/// sysroot. `Err((name, why))` for one that cannot be used.
+fn script_programs(
     resolver: &Resolver<'_>,
     line: &[u8],
     opts: &BuildOptions,
-) -> Option<Vec<u8>> {
+) -> Vec<Result<Vec<u8>, (Vec<u8>, String)>> {
     let mut words = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
-    let interp = words.next()?.to_vec();
+    let Some(interp) = words.next().map(<[u8]>::to_vec) else {
+        return vec![Err((
+            b"#!".to_vec(),
+            "the #! line names no interpreter".into(),
+        ))];
+    };
+    let mut out = vec![match resolver.load_path(&interp) {
+        Ok(_) => Ok(interp.clone()),
+        Err(why) => Err((
+            interp.clone(),
+            format!(
+                "the script interpreter {} cannot be used: {why}",
+                show(&interp)
+            ),
+        )),
+    }];
     let base = interp.rsplit(|&b| b == b'/').next().unwrap_or_default();
-    if base == b"env" {
-        let name = words.find(|w| !w.starts_with(b"-"))?;
-        let path: Vec<Vec<u8>> = opts
-            .script_path
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PATH.iter().map(|s| s.as_bytes().to_vec()).collect());
-        for dir in path {
-            let mut cand = dir.clone();
-            cand.push(b'/');
-            cand.extend_from_slice(name);
-            if resolver.load_path(&cand).is_ok() {
-                return Some(cand);
-            }
-        }
-        // env itself still has to be there.
-        return Some(interp);
+    if base != b"env" {
+        return out;
     }
-    Some(interp)
+    let Some(name) = words.find(|w| !w.starts_with(b"-")) else {
+        return out;
+    };
+    let path: Vec<Vec<u8>> = opts
+        .script_path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PATH.iter().map(|s| s.as_bytes().to_vec()).collect());
+    let found = path.iter().find_map(|dir| {
+        let mut cand = dir.clone();
+        cand.push(b'/');
+        cand.extend_from_slice(name);
+        resolver.load_path(&cand).ok().map(|_| cand)
+    });
+    out.push(found.ok_or_else(|| {
+        (
+            name.to_vec(),
+            format!(
+                "{} (run through {}) is not on the search path {}",
+                show(name),
+                show(&interp),
+                path.iter().map(|p| show(p)).collect::<Vec<_>>().join(":")
+            ),
+        )
+    }));
+    out
 }
 
 fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Result<RootTrace> {
@@ -455,6 +520,7 @@ fn empty_info() -> ElfInfo {
         verneed: Vec::new(),
         verdef: Vec::new(),
         warnings: Vec::new(),
+        tables: crate::elf::DynTables::default(),
     }
 }
 

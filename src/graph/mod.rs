@@ -10,6 +10,7 @@
 //! that cannot be read at all fails the build.
 
 pub mod build;
+pub mod symbols;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -109,6 +110,17 @@ pub struct MissingVersion {
     pub highest: Option<Vec<u8>>,
 }
 
+/// An undefined symbol no object in scope defines.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UndefinedSymbol {
+    /// The symbol name.
+    pub symbol: Vec<u8>,
+    /// The version required, if any.
+    pub version: Option<Vec<u8>>,
+    /// The object whose relocation needs it.
+    pub object: Vec<u8>,
+}
+
 /// The merged dependency graph of all roots.
 #[derive(Debug, Default)]
 pub struct DepGraph {
@@ -122,6 +134,8 @@ pub struct DepGraph {
     pub root_nodes: Vec<NodeIndex>,
     /// Required symbol versions that the found library does not define.
     pub missing_versions: Vec<MissingVersion>,
+    /// Undefined symbols (filled by `--check-symbols`).
+    pub undefined_symbols: Vec<UndefinedSymbol>,
     /// Warnings that are not problems (unusable cache, odd ELF fields, …).
     pub warnings: Vec<String>,
     /// How each root entered (`Root` for `--root`, `Include` for included ELF files).
@@ -158,7 +172,9 @@ impl DepGraph {
 
     /// Whether the closure is complete and consistent.
     pub fn is_clean(&self) -> bool {
-        self.missing().is_empty() && self.missing_versions.is_empty()
+        self.missing().is_empty()
+            && self.missing_versions.is_empty()
+            && self.undefined_symbols.is_empty()
     }
 
     /// Outgoing edges of a node in insertion (DT_NEEDED) order.

@@ -77,6 +77,8 @@ struct MissingVersion {
 #[derive(Serialize)]
 struct UndefinedSymbol {
     symbol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
     object: String,
 }
 
@@ -171,7 +173,15 @@ pub fn render_with_sysroot(g: &DepGraph, sysroot: &str, out: &mut dyn Write) -> 
         objects,
         missing,
         missing_versions,
-        undefined_symbols: Vec::new(),
+        undefined_symbols: g
+            .undefined_symbols
+            .iter()
+            .map(|u| UndefinedSymbol {
+                symbol: show(&u.symbol),
+                version: u.version.as_deref().map(show),
+                object: show(&u.object),
+            })
+            .collect(),
         warnings: g.warnings.clone(),
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;

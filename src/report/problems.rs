@@ -94,6 +94,23 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             None => writeln!(out)?,
         }
     }
+    for u in &g.undefined_symbols {
+        match &u.version {
+            Some(v) => writeln!(
+                out,
+                "error: undefined symbol: {}, version {} (needed by {})",
+                show(&u.symbol),
+                show(v),
+                show(&u.object)
+            )?,
+            None => writeln!(
+                out,
+                "error: undefined symbol: {} (needed by {})",
+                show(&u.symbol),
+                show(&u.object)
+            )?,
+        }
+    }
     let mut parts = Vec::new();
     if !missing.is_empty() {
         parts.push(plural(
@@ -107,6 +124,13 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             g.missing_versions.len(),
             "missing symbol version",
             "missing symbol versions",
+        ));
+    }
+    if !g.undefined_symbols.is_empty() {
+        parts.push(plural(
+            g.undefined_symbols.len(),
+            "undefined symbol",
+            "undefined symbols",
         ));
     }
     if !parts.is_empty() {

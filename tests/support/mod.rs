@@ -2,6 +2,7 @@
 //! sample-root generator.
 #![allow(dead_code)]
 
+pub mod chroot;
 pub mod elfgen;
 pub mod fakeroot;
 pub mod oracle;

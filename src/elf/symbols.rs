@@ -1,0 +1,306 @@
+//! Dynamic symbols, their versions, and which of them relocations use.
+//!
+//! Owns reading `.dynsym` through the dynamic section alone (the symbol
+//! count comes from `DT_HASH`'s `nchain`, else from walking `DT_GNU_HASH`),
+//! `DT_VERSYM`, and the `DT_RELA`/`DT_REL`/`DT_JMPREL` tables, to list the
+//! undefined symbols the loader will look up (with `LD_BIND_NOW`, every
+//! relocation) and the definitions an object offers. Reads are positional
+//! and size-capped; malformed tables yield fewer symbols, never a panic.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use super::{machine, ElfInfo};
+
+/// Most symbols read from one object.
+const MAX_SYMBOLS: u64 = 1 << 21;
+/// Most relocations read from one table.
+const MAX_RELOCS: u64 = 1 << 23;
+
+/// `SHN_UNDEF`.
+pub const SHN_UNDEF: u16 = 0;
+/// `SHN_ABS`.
+pub const SHN_ABS: u16 = 0xfff1;
+/// `STB_LOCAL`.
+pub const STB_LOCAL: u8 = 0;
+/// `STB_GLOBAL`.
+pub const STB_GLOBAL: u8 = 1;
+/// `STB_WEAK`.
+pub const STB_WEAK: u8 = 2;
+/// `STB_GNU_UNIQUE`.
+pub const STB_GNU_UNIQUE: u8 = 10;
+/// `STT_TLS`.
+pub const STT_TLS: u8 = 6;
+
+/// One dynamic symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    /// Name.
+    pub name: Vec<u8>,
+    /// `st_value`.
+    pub value: u64,
+    /// `st_shndx`.
+    pub shndx: u16,
+    /// Binding (`st_info >> 4`).
+    pub bind: u8,
+    /// Type (`st_info & 0xf`).
+    pub kind: u8,
+    /// `DT_VERSYM` entry, if the object has one.
+    pub versym: Option<u16>,
+}
+
+/// A symbol the loader looks up for this object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference {
+    /// Index into [`Symbols::syms`].
+    pub index: usize,
+    /// Only PLT relocations (`DT_JMPREL`) use it: an undefined symbol with
+    /// a value (a PLT stub address) cannot satisfy it.
+    pub plt_only: bool,
+}
+
+/// A version an object knows by index (`l_versions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionName {
+    /// Version string.
+    pub name: Vec<u8>,
+    /// The file a required version comes from (None for definitions).
+    pub file: Option<Vec<u8>>,
+    /// Hidden requirement (`vna_other & 0x8000`).
+    pub hidden: bool,
+}
+
+/// The symbol view of one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Symbols {
+    /// Every dynamic symbol, by index.
+    pub syms: Vec<Symbol>,
+    /// Undefined symbols that relocations make the loader look up.
+    pub refs: Vec<Reference>,
+    /// Version names by versym index.
+    pub versions: BTreeMap<u16, VersionName>,
+    /// Whether the object has `DT_VERSYM`.
+    pub has_versym: bool,
+}
+
+struct Reader<'a> {
+    file: &'a File,
+    big: bool,
+    len: u64,
+}
+
+impl Reader<'_> {
+    fn bytes(&self, off: u64, n: u64) -> Option<Vec<u8>> {
+        if off.checked_add(n)? > self.len {
+            return None;
+        }
+        let mut buf = vec![0u8; usize::try_from(n).ok()?];
+        self.file.read_exact_at(&mut buf, off).ok()?;
+        Some(buf)
+    }
+    fn uint(&self, b: &[u8]) -> u64 {
+        let mut v = 0u64;
+        if self.big {
+            for &x in b {
+                v = (v << 8) | x as u64;
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | x as u64;
+            }
+        }
+        v
+    }
+    fn word(&self, off: u64, size: u64) -> Option<u64> {
+        self.bytes(off, size).map(|b| self.uint(&b))
+    }
+}
+
+/// Reads the dynamic symbols of `file` described by `info`.
+pub fn read(file: &File, info: &ElfInfo) -> Symbols {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let r = Reader {
+        file,
+        big: info.ident.big_endian,
+        len,
+    };
+    let t = &info.tables;
+    let mut out = Symbols::default();
+    let (Some(symtab), Some((str_start, str_end))) = (t.symtab, t.strtab) else {
+        return out;
+    };
+    let is64 = info.ident.is_64;
+    let syment: u64 = if is64 { 24 } else { 16 };
+    let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
+    let Some(raw) = r.bytes(symtab, count * syment) else {
+        return out;
+    };
+    let strtab_len = str_end.saturating_sub(str_start).min(64 << 20);
+    let strtab = r.bytes(str_start, strtab_len).unwrap_or_default();
+    let versym = t.versym.and_then(|v| r.bytes(v, count * 2)).map(|b| {
+        b.chunks_exact(2)
+            .map(|c| r.uint(c) as u16)
+            .collect::<Vec<u16>>()
+    });
+    out.has_versym = versym.is_some();
+    for (i, e) in raw.chunks_exact(syment as usize).enumerate() {
+        let (name_off, info_b, shndx, value) = if is64 {
+            (
+                r.uint(&e[0..4]),
+                e[4],
+                r.uint(&e[6..8]) as u16,
+                r.uint(&e[8..16]),
+            )
+        } else {
+            (
+                r.uint(&e[0..4]),
+                e[12],
+                r.uint(&e[14..16]) as u16,
+                r.uint(&e[4..8]),
+            )
+        };
+        let name = usize::try_from(name_off)
+            .ok()
+            .and_then(|o| strtab.get(o..))
+            .map(|s| s.split(|&b| b == 0).next().unwrap_or_default().to_vec())
+            .unwrap_or_default();
+        out.syms.push(Symbol {
+            name,
+            value,
+            shndx,
+            bind: info_b >> 4,
+            kind: info_b & 0xf,
+            versym: versym.as_ref().and_then(|v| v.get(i).copied()),
+        });
+    }
+    for d in &info.verdef {
+        out.versions.insert(
+            d.index,
+            VersionName {
+                name: d.name.clone(),
+                file: None,
+                hidden: false,
+            },
+        );
+    }
+    for n in &info.verneed {
+        for a in &n.versions {
+            out.versions.insert(
+                a.other & 0x7fff,
+                VersionName {
+                    name: a.name.clone(),
+                    file: Some(n.file.clone()),
+                    hidden: a.other & 0x8000 != 0,
+                },
+            );
+        }
+    }
+    // Which undefined symbols relocations use, and how.
+    let mut used: BTreeMap<usize, bool> = BTreeMap::new();
+    let mut note = |idx: u64, plt: bool, syms: &[Symbol]| {
+        let Ok(idx) = usize::try_from(idx) else {
+            return;
+        };
+        if idx == 0 || idx >= syms.len() {
+            return;
+        }
+        let s = &syms[idx];
+        if s.shndx != SHN_UNDEF || s.bind == STB_LOCAL || s.name.is_empty() {
+            return;
+        }
+        let e = used.entry(idx).or_insert(true);
+        *e = *e && plt;
+    };
+    let mips64 = info.ident.machine == machine::MIPS && is64;
+    let sym_of = |info_word: u64| -> u64 {
+        if !is64 {
+            info_word >> 8
+        } else if mips64 && !r.big {
+            info_word & 0xffff_ffff
+        } else {
+            info_word >> 32
+        }
+    };
+    let word = if is64 { 8 } else { 4 };
+    let mut any_table = false;
+    let mut walk = |off: u64, size: u64, rela: bool, plt: bool, syms: &[Symbol]| {
+        any_table = true;
+        let ent = if rela { 3 * word } else { 2 * word };
+        let n = (size / ent).min(MAX_RELOCS);
+        let Some(raw) = r.bytes(off, n * ent) else {
+            return;
+        };
+        for e in raw.chunks_exact(ent as usize) {
+            let info_word = r.uint(&e[word as usize..2 * word as usize]);
+            note(sym_of(info_word), plt, syms);
+        }
+    };
+    if let Some((o, s)) = t.rela {
+        walk(o, s, true, false, &out.syms);
+    }
+    if let Some((o, s)) = t.rel {
+        walk(o, s, false, false, &out.syms);
+    }
+    if let Some((o, s, rela)) = t.jmprel {
+        walk(o, s, rela, true, &out.syms);
+    }
+    if !any_table {
+        // No relocation tables: every undefined global symbol is a reference.
+        for (i, s) in out.syms.iter().enumerate().skip(1) {
+            if s.shndx == SHN_UNDEF && s.bind != STB_LOCAL && !s.name.is_empty() {
+                used.insert(i, false);
+            }
+        }
+    }
+    out.refs = used
+        .into_iter()
+        .map(|(index, plt_only)| Reference { index, plt_only })
+        .collect();
+    out
+}
+
+/// Number of dynamic symbols: `DT_HASH`'s `nchain`, else the end of the
+/// highest `DT_GNU_HASH` chain.
+fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
+    let t = &info.tables;
+    if let Some(h) = t.hash {
+        // 64-bit s390 (and Alpha) use 8-byte hash words.
+        let w = if info.ident.machine == machine::S390 && info.ident.is_64 {
+            8
+        } else {
+            4
+        };
+        if let Some(n) = r.word(h + w, w) {
+            return n;
+        }
+    }
+    let Some(g) = t.gnu_hash else {
+        return 0;
+    };
+    let (Some(nbuckets), Some(symoffset), Some(bloom_size)) =
+        (r.word(g, 4), r.word(g + 4, 4), r.word(g + 8, 4))
+    else {
+        return 0;
+    };
+    let word = if info.ident.is_64 { 8 } else { 4 };
+    let buckets = g + 16 + bloom_size.saturating_mul(word);
+    let Some(braw) = r.bytes(buckets, nbuckets.saturating_mul(4).min(r.len)) else {
+        return 0;
+    };
+    let max = braw.chunks_exact(4).map(|c| r.uint(c)).max().unwrap_or(0);
+    if max < symoffset {
+        return symoffset;
+    }
+    let chains = buckets + nbuckets * 4;
+    let mut idx = max;
+    loop {
+        let Some(v) = r.word(chains + (idx - symoffset) * 4, 4) else {
+            return idx;
+        };
+        if v & 1 == 1 || idx >= MAX_SYMBOLS {
+            return idx + 1;
+        }
+        idx += 1;
+    }
+}

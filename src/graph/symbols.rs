@@ -1,0 +1,170 @@
+//! `--check-symbols`: every symbol a relocation needs must bind somewhere.
+//!
+//! Owns the static equivalent of `LD_BIND_NOW=1 LD_WARN=yes` tracing (what
+//! `ldd -r` shows): for each root, the global scope is the set of objects
+//! its load brings in (the program first, so it can provide symbols to its
+//! libraries); every undefined, non-weak symbol that a relocation of an
+//! object in that scope uses is looked up by name across the scope with
+//! glibc's `check_match`/`do_lookup_x` rules — allowed symbol types, no
+//! zero-valued definitions, PLT relocations not satisfied by another
+//! object's PLT stub, exact version match or a non-hidden unversioned
+//! definition, unversioned references taking version index ≤ 2 or the one
+//! versioned candidate of an object. Which definition wins does not matter
+//! here, only whether one exists, so scope order is not needed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::{DepGraph, NodeKind, UndefinedSymbol};
+use crate::elf::symbols::{
+    self, Symbols, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
+};
+use crate::resolve::Via;
+use crate::rootfs::RootFs;
+
+/// Types a definition may have (`ALLOWED_STT`).
+fn allowed_type(kind: u8) -> bool {
+    matches!(kind, 0 | 1 | 2 | 5 | 6 | 10)
+}
+
+/// The objects one root's load brings into its global scope.
+fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
+    let mut seen = BTreeSet::from([root]);
+    let mut order = vec![root];
+    let mut q = VecDeque::from([root]);
+    while let Some(n) = q.pop_front() {
+        for (c, e) in g.children(n) {
+            if e.via == Via::Interpreter || g.graph[c].kind == NodeKind::Missing {
+                continue;
+            }
+            if seen.insert(c) {
+                order.push(c);
+                q.push_back(c);
+            }
+        }
+    }
+    order
+}
+
+/// Fills `g.undefined_symbols`.
+pub fn check(fs: &RootFs, g: &mut DepGraph) {
+    let mut tables: BTreeMap<NodeIndex, Arc<Symbols>> = BTreeMap::new();
+    let mut found: BTreeSet<UndefinedSymbol> = BTreeSet::new();
+    for &root in &g.root_nodes.clone() {
+        let members = scope(g, root);
+        for &m in &members {
+            if tables.contains_key(&m) {
+                continue;
+            }
+            let node = &g.graph[m];
+            let syms = match (&node.canonical, &node.info) {
+                (Some(c), Some(info)) => match fs.open(c) {
+                    Ok(f) => symbols::read(&f.file, info),
+                    Err(_) => Symbols::default(),
+                },
+                _ => Symbols::default(),
+            };
+            tables.insert(m, Arc::new(syms));
+        }
+        // Name → definitions in scope.
+        let mut defs: BTreeMap<&[u8], Vec<(NodeIndex, usize)>> = BTreeMap::new();
+        for &m in &members {
+            for (i, s) in tables[&m].syms.iter().enumerate() {
+                if i == 0 || s.name.is_empty() {
+                    continue;
+                }
+                if matches!(s.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE) {
+                    defs.entry(s.name.as_slice()).or_default().push((m, i));
+                }
+            }
+        }
+        for &x in &members {
+            let xs = &tables[&x];
+            for r in &xs.refs {
+                let s = &xs.syms[r.index];
+                if s.bind == STB_WEAK {
+                    continue;
+                }
+                let want = s
+                    .versym
+                    .map(|v| v & 0x7fff)
+                    .filter(|&v| v >= 2)
+                    .and_then(|v| xs.versions.get(&v));
+                let ok = defs.get(s.name.as_slice()).is_some_and(|cands| {
+                    binds(
+                        cands,
+                        &tables,
+                        r.plt_only,
+                        want.map(|w| (&w.name[..], w.hidden)),
+                    )
+                });
+                if !ok {
+                    found.insert(UndefinedSymbol {
+                        symbol: s.name.clone(),
+                        version: want.map(|w| w.name.clone()),
+                        object: g.graph[x].path.clone(),
+                    });
+                }
+            }
+        }
+    }
+    g.undefined_symbols = found.into_iter().collect();
+}
+
+/// Whether any object among `cands` offers a definition the reference binds to.
+fn binds(
+    cands: &[(NodeIndex, usize)],
+    tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
+    plt_only: bool,
+    want: Option<(&[u8], bool)>,
+) -> bool {
+    // Group by object: the "one versioned candidate" rule is per object.
+    let mut per_obj: BTreeMap<NodeIndex, Vec<usize>> = BTreeMap::new();
+    for &(o, i) in cands {
+        per_obj.entry(o).or_default().push(i);
+    }
+    per_obj.iter().any(|(o, idxs)| {
+        let t = &tables[o];
+        let mut versioned = 0;
+        for &i in idxs {
+            let d = &t.syms[i];
+            if d.value == 0 && d.shndx != SHN_ABS && d.kind != STT_TLS {
+                continue;
+            }
+            if plt_only && d.shndx == SHN_UNDEF {
+                continue;
+            }
+            if !allowed_type(d.kind) {
+                continue;
+            }
+            let Some(vs) = d.versym.filter(|_| t.has_versym) else {
+                return true; // no version information: accepted
+            };
+            let ndx = vs & 0x7fff;
+            let hidden = vs & 0x8000 != 0;
+            match want {
+                Some((name, ref_hidden)) => {
+                    let def_name = t.versions.get(&ndx).map(|v| v.name.as_slice());
+                    if def_name == Some(name) {
+                        return true;
+                    }
+                    // An unversioned (index 0/1) visible definition also binds.
+                    if !ref_hidden && def_name.is_none() && !hidden {
+                        return true;
+                    }
+                }
+                None => {
+                    if ndx < 3 {
+                        return true;
+                    }
+                    if !hidden {
+                        versioned += 1;
+                    }
+                }
+            }
+        }
+        want.is_none() && versioned == 1
+    })
+}
