@@ -13,6 +13,7 @@ pub mod cli;
 pub mod elf;
 pub mod error;
 pub mod graph;
+pub mod observe;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;

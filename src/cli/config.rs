@@ -112,9 +112,17 @@ impl Config {
 /// With `only_programs` (for `--include`), plain files that are not ELF or
 /// scripts are dropped and a directory may hold none.
 pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Result<Vec<Vec<u8>>> {
+    // A script only counts when it can be executed: an included module
+    // with a `#!` line but no execute bit is data.
     let is_program = |p: &Path| {
-        fs.read_head(p, 4)
-            .is_ok_and(|h| h.starts_with(b"\x7fELF") || h.starts_with(b"#!"))
+        let exec = || {
+            fs.metadata(p).is_ok_and(|(_, m)| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+        };
+        fs.read_head(p, 4).is_ok_and(|h| {
+            h.starts_with(b"\x7fELF") || (h.starts_with(b"#!") && (!only_programs || exec()))
+        })
     };
     let mut out = Vec::new();
     for r in roots {

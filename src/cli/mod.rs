@@ -7,6 +7,7 @@
 //! contract this must keep is `docs/cli-contract.md`.
 
 pub mod config;
+pub mod progress;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -107,6 +108,11 @@ pub struct Args {
     #[arg(long)]
     pub check_symbols: bool,
 
+    /// Print every chain of dependencies from a root to this library
+    /// (a SONAME, a path, or a name that is missing) instead of the report.
+    #[arg(long, value_name = "SONAME|PATH")]
+    pub why: Option<String>,
+
     /// Stage even when something is missing (problems are still reported).
     #[arg(long)]
     pub allow_missing: bool,
@@ -153,6 +159,16 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    if let Some(target) = &args.why {
+        let any = report::why::render(&g, target.as_bytes(), &mut out)
+            .map_err(|e| Error::io("<stdout>", e))?;
+        if !any {
+            return Err(Error::Usage(format!(
+                "--why {target}: no object or missing library of that name or path in the closure"
+            )));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let written = print_report(&g, &cfg, &mut out);
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -199,11 +215,13 @@ fn stage_to(
             includes,
         },
     )?;
+    let progress = progress::Progress::new(cfg.quiet);
     let written = stage::copy::materialize(
         fs,
         &plan,
         out,
         stage::copy::CopyOptions { force: cfg.force },
+        &progress,
     )?;
     if !cfg.quiet {
         for w in &g.warnings {

@@ -115,6 +115,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                             pending.push((prog, via));
                         }
                     }
+                    Err((name, why)) if via == Via::Include => {
+                        // An included script is data the user asked for; its
+                        // interpreter being absent is worth a warning only.
+                        trace.warnings.push(format!("{}: {why}", show(&name)));
+                    }
                     Err((name, why)) => {
                         trace.missing.push(MissingInfo {
                             soname: name.clone(),
@@ -146,6 +151,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         g.root_via.push(via);
         merge(&mut g, root, trace);
     }
+    add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
         if let (Some(&a), Some(&b)) = (g.index.get(&script), g.index.get(&prog)) {
             g.graph[b].needed_by.insert(script.clone());
@@ -569,6 +575,62 @@ fn hints(resolver: &Resolver<'_>, target: &Target, name: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Most directory entries looked at when searching the sysroot for a
+/// missing library elsewhere.
+const HINT_WALK_LIMIT: usize = 400_000;
+
+/// For each missing name, the places in the sysroot where a file of that
+/// name exists outside every directory searched (a hint where it is).
+fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
+    let wanted: BTreeSet<Vec<u8>> = g
+        .missing()
+        .into_iter()
+        .filter_map(|n| n.missing.as_ref())
+        .filter(|m| m.fatal.is_none() && !m.soname.contains(&b'/'))
+        .map(|m| m.soname.clone())
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let fs = resolver.fs();
+    let mut hits: Vec<(Vec<u8>, std::path::PathBuf)> = Vec::new();
+    let walker = walkdir::WalkDir::new(fs.host_root())
+        .same_file_system(true)
+        .follow_links(false)
+        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
+    for entry in walker.into_iter().take(HINT_WALK_LIMIT).flatten() {
+        let name = entry.file_name().as_encoded_bytes();
+        if wanted.contains(name) && !entry.file_type().is_dir() {
+            if let Some(p) = fs.in_root_of_host(entry.path()) {
+                hits.push((name.to_vec(), p));
+            }
+        }
+    }
+    let ids: Vec<_> = g.index.values().copied().collect();
+    for i in ids {
+        let Some(m) = g.graph[i].missing.as_mut() else {
+            continue;
+        };
+        for (name, p) in &hits {
+            if *name != m.soname {
+                continue;
+            }
+            let dir = p
+                .parent()
+                .map(|d| d.as_os_str().as_encoded_bytes().to_vec());
+            let searched = m.searched.iter().any(|s| Some(&s.dir) == dir.as_ref());
+            if !searched {
+                m.notes.push(format!(
+                    "{} exists at {}, which is not searched for {}: add its directory to the RUNPATH, or to ld.so.conf and run ldconfig",
+                    show(name),
+                    p.display(),
+                    show(&m.needed_by)
+                ));
+            }
+        }
+    }
 }
 
 fn node_for(found: &Found, kind: NodeKind) -> Node {

@@ -11,6 +11,7 @@ pub mod ldd;
 pub mod list;
 pub mod problems;
 pub mod tree;
+pub mod why;
 
 use std::io::{self, Write};
 

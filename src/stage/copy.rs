@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{Item, Plan};
 use crate::error::{Error, Result};
+use crate::observe::Observer;
 use crate::rootfs::RootFs;
 
 /// Options of copying.
@@ -42,7 +43,27 @@ fn out_err(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// Writes `plan` into `out`.
-pub fn materialize(fs: &RootFs, plan: &Plan, out: &Path, opts: CopyOptions) -> Result<CopyReport> {
+pub fn materialize(
+    fs: &RootFs,
+    plan: &Plan,
+    out: &Path,
+    opts: CopyOptions,
+    observer: &dyn Observer,
+) -> Result<CopyReport> {
+    let (files, bytes) = plan.totals();
+    observer.stage_start(files, bytes);
+    let r = materialize_inner(fs, plan, out, opts, observer);
+    observer.stage_end();
+    r
+}
+
+fn materialize_inner(
+    fs: &RootFs,
+    plan: &Plan,
+    out: &Path,
+    opts: CopyOptions,
+    observer: &dyn Observer,
+) -> Result<CopyReport> {
     let existing = match fs::symlink_metadata(out) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -75,7 +96,7 @@ pub fn materialize(fs: &RootFs, plan: &Plan, out: &Path, opts: CopyOptions) -> R
         return Err(out_err(out, "is the sysroot itself"));
     }
     if in_place {
-        return write_all(fs, plan, out, true);
+        return write_all(fs, plan, out, true, observer);
     }
     let name = out
         .file_name()
@@ -97,7 +118,7 @@ pub fn materialize(fs: &RootFs, plan: &Plan, out: &Path, opts: CopyOptions) -> R
         std::process::id()
     ));
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_all(fs, plan, &tmp, false).and_then(|report| {
+    let result = write_all(fs, plan, &tmp, false, observer).and_then(|report| {
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io(&tmp, e))?;
         if existing.is_some() {
@@ -149,7 +170,13 @@ fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
     Ok(d)
 }
 
-fn write_all(fs: &RootFs, plan: &Plan, base: &Path, in_place: bool) -> Result<CopyReport> {
+fn write_all(
+    fs: &RootFs,
+    plan: &Plan,
+    base: &Path,
+    in_place: bool,
+    observer: &dyn Observer,
+) -> Result<CopyReport> {
     let mut report = CopyReport::default();
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
     for (p, item) in &plan.items {
@@ -198,6 +225,7 @@ fn write_all(fs: &RootFs, plan: &Plan, base: &Path, in_place: bool) -> Result<Co
                 })?;
                 report.files += 1;
                 report.bytes += size;
+                observer.stage_file(*size);
             }
             Item::Generated { bytes, mode } => {
                 if existing.as_ref().is_some_and(|m| m.is_dir()) {
@@ -208,6 +236,7 @@ fn write_all(fs: &RootFs, plan: &Plan, base: &Path, in_place: bool) -> Result<Co
                 })?;
                 report.files += 1;
                 report.bytes += bytes.len() as u64;
+                observer.stage_file(bytes.len() as u64);
             }
             Item::Hardlink { to } => {
                 let t = dest(base, to)?;
