@@ -178,14 +178,13 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     Ok(g)
 }
 
+/// A program a script runs, or (name, why it cannot be used).
+type ScriptStep = Result<Vec<u8>, (Vec<u8>, String)>;
+
 /// The programs a `#!` line runs: the interpreter, and for
 /// `/usr/bin/env NAME` also the first `NAME` on the search path inside the
 /// sysroot. `Err((name, why))` for one that cannot be used.
-fn script_programs(
-    resolver: &Resolver<'_>,
-    line: &[u8],
-    opts: &BuildOptions,
-) -> Vec<Result<Vec<u8>, (Vec<u8>, String)>> {
+fn script_programs(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) -> Vec<ScriptStep> {
     let mut words = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
