@@ -1736,7 +1736,6 @@ fn stage_include_script_with_absent_interpreter() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "contract question: a clean staging run prints a 'staged N files, … bytes' summary on stderr; docs/cli-contract.md says a clean run prints nothing there"]
 fn stage_clean_run_is_quiet() {
     let test = "stage_clean_run_is_quiet";
     let Some(sys) = hello_root(test) else { return };

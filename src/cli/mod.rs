@@ -227,6 +227,10 @@ fn stage_to(
         for w in &g.warnings {
             let _ = writeln!(err, "warning: {w}");
         }
+    }
+    // The summary is for people: on a terminal only, so a clean run in a
+    // build log prints nothing on stderr (docs/cli-contract.md).
+    if !cfg.quiet && std::io::IsTerminal::is_terminal(&io::stderr()) {
         let total = sysroot_bytes(fs);
         let share = if total > 0 {
             format!(

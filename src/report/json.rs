@@ -85,6 +85,7 @@ struct UndefinedSymbol {
 fn tried_text(t: &Tried) -> String {
     match t {
         Tried::Absent => "absent".into(),
+        Tried::Denied => "skipped: exists but cannot be read (permission denied)".into(),
         Tried::Skipped(w) => format!("skipped: {w}"),
         Tried::Fatal(w) => format!("fatal: {w}"),
         Tried::ListEnded(w) => format!("search list ended: {w}"),
@@ -184,6 +185,9 @@ pub fn render_with_sysroot(g: &DepGraph, sysroot: &str, out: &mut dyn Write) -> 
             .collect(),
         warnings: g.warnings.clone(),
     };
-    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io::Error::new(kind, e),
+        None => io::Error::other(e),
+    })?;
     out.write_all(b"\n")
 }

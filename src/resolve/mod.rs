@@ -139,8 +139,11 @@ pub struct Request<'a> {
 /// What happened to one candidate path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tried {
-    /// No such file (or ENOTDIR/EACCES): the loader moves on.
+    /// No such file (or ENOTDIR): the loader moves on.
     Absent,
+    /// The file (or a directory on its path) exists but may not be read
+    /// (EACCES): the loader moves on.
+    Denied,
     /// The file exists but the loader skips it (wrong class, machine, ABI).
     Skipped(String),
     /// The loader would abort the program on this file.
@@ -229,7 +232,11 @@ pub struct Resolution {
 /// What probing one candidate path gave, independent of the target.
 #[derive(Debug, Clone)]
 enum Probe {
-    Lookup { soft: bool, msg: String },
+    Lookup {
+        soft: bool,
+        denied: bool,
+        msg: String,
+    },
     NotRegular { kind: &'static str },
     Opened(Rc<Opened>),
 }
@@ -351,6 +358,7 @@ impl<'fs> Resolver<'fs> {
             Err(OpenError::Lookup(e)) => {
                 return Probe::Lookup {
                     soft: e.is_soft(),
+                    denied: matches!(e, LookupError::PermissionDenied),
                     msg: e.to_string(),
                 }
             }
@@ -358,6 +366,7 @@ impl<'fs> Resolver<'fs> {
             Err(e @ OpenError::TooLarge(_)) => {
                 return Probe::Lookup {
                     soft: false,
+                    denied: false,
                     msg: e.to_string(),
                 }
             }
@@ -366,6 +375,7 @@ impl<'fs> Resolver<'fs> {
         if let Err(e) = (&open.file).take(64).read_to_end(&mut head) {
             return Probe::Lookup {
                 soft: false,
+                denied: false,
                 msg: e.to_string(),
             };
         }
@@ -425,8 +435,13 @@ impl<'fs> Resolver<'fs> {
     /// Tries one candidate path for `target`.
     fn try_candidate(&self, target: &Target, path: &[u8]) -> (Tried, Option<Rc<Opened>>) {
         match self.probe(path) {
+            Probe::Lookup {
+                soft: true,
+                denied: true,
+                ..
+            } => (Tried::Denied, None),
             Probe::Lookup { soft: true, .. } => (Tried::Absent, None),
-            Probe::Lookup { soft: false, msg } => (Tried::ListEnded(msg), None),
+            Probe::Lookup { soft: false, msg, .. } => (Tried::ListEnded(msg), None),
             Probe::NotRegular { kind: "socket" } => {
                 (Tried::ListEnded("a socket cannot be opened".into()), None)
             }

@@ -63,8 +63,8 @@ pub enum Item {
 pub struct Plan {
     /// Items by absolute in-root path.
     pub items: BTreeMap<PathBuf, Item>,
-    /// `(st_dev, st_ino)` → first plan path, for hard links.
-    inodes: BTreeMap<(u64, u64), PathBuf>,
+    /// `(st_dev, st_ino)` → plan paths of multiply-linked files.
+    inodes: BTreeMap<(u64, u64), Vec<PathBuf>>,
 }
 
 /// Options of planning.
@@ -155,19 +155,38 @@ impl Plan {
         if self.items.contains_key(canonical) {
             return;
         }
-        let id = (meta.dev(), meta.ino());
-        let item = match self.inodes.get(&id) {
-            Some(first) if meta.nlink() > 1 => Item::Hardlink { to: first.clone() },
-            _ => {
-                self.inodes.insert(id, canonical.to_path_buf());
-                Item::File {
-                    source: canonical.to_path_buf(),
-                    mode: meta.mode() & 0o7777,
-                    size: meta.len(),
-                }
+        if meta.nlink() > 1 {
+            self.inodes
+                .entry((meta.dev(), meta.ino()))
+                .or_default()
+                .push(canonical.to_path_buf());
+        }
+        self.items.insert(
+            canonical.to_path_buf(),
+            Item::File {
+                source: canonical.to_path_buf(),
+                mode: meta.mode() & 0o7777,
+                size: meta.len(),
+            },
+        );
+    }
+
+    /// Turns every file that shares its inode with a path sorting before it
+    /// into a hard link to that first path (written first, since the plan
+    /// is written in path order).
+    fn link_shared_inodes(&mut self) {
+        for paths in self.inodes.values() {
+            let mut sorted = paths.clone();
+            sorted.sort();
+            sorted.dedup();
+            let Some((first, rest)) = sorted.split_first() else {
+                continue;
+            };
+            for p in rest {
+                self.items
+                    .insert(p.clone(), Item::Hardlink { to: first.clone() });
             }
-        };
-        self.items.insert(canonical.to_path_buf(), item);
+        }
     }
 
     /// Adds a directory and everything below it (symlinks kept as links,
@@ -287,6 +306,7 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
         }
     }
     p.add_top_level_links(fs)?;
+    p.link_shared_inodes();
     Ok(p)
 }
 
