@@ -6,7 +6,8 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{Args, FormatArg};
+use super::{Args, DlopenPriorityArg, FormatArg};
+use crate::elf::notes::Priority;
 use crate::error::{Error, Result};
 use crate::graph::BuildOptions;
 use crate::report::Format;
@@ -38,6 +39,16 @@ pub struct Config {
     pub force: bool,
     /// `--allow-missing`.
     pub allow_missing: bool,
+    /// `--oci`, `--layer`, `--sbom`, `--base`, `--user`, provenance.
+    pub oci: crate::oci::OciOptions,
+    /// `--check-symbols`.
+    pub check_symbols: bool,
+    /// Check the staged root after staging (no `--no-verify`).
+    pub verify: bool,
+    /// `--verbose`: print every search step.
+    pub verbose: bool,
+    /// `--forbid`: audit findings that are problems.
+    pub forbid: std::collections::BTreeSet<crate::audit::Category>,
 }
 
 impl Config {
@@ -85,6 +96,8 @@ impl Config {
                 FormatArg::Ldd => Format::Ldd,
                 FormatArg::Json => Format::Json,
                 FormatArg::Dot => Format::Dot,
+                FormatArg::Size => Format::Size,
+                FormatArg::Audit => Format::Audit,
             },
             resolve: Options {
                 library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
@@ -93,13 +106,29 @@ impl Config {
                 cwd: a.cwd.as_bytes().to_vec(),
                 use_cache: !a.inhibit_cache,
             },
-            build: BuildOptions::default(),
+            build: BuildOptions {
+                dlopen_priority: match a.dlopen_priority {
+                    DlopenPriorityArg::Required => Some(Priority::Required),
+                    DlopenPriorityArg::Recommended => Some(Priority::Recommended),
+                    DlopenPriorityArg::Suggested => Some(Priority::Suggested),
+                    DlopenPriorityArg::None => None,
+                },
+                dlopen_features: a.dlopen_features.clone(),
+                libgcc: true,
+                gconv: a.gconv.as_deref().map(crate::runtime::GconvSpec::parse),
+                ..BuildOptions::default()
+            },
             quiet: a.quiet,
             out: a.out.clone(),
             includes: a.includes.clone(),
             base_files: a.base_files,
             force: a.force,
             allow_missing: a.allow_missing,
+            oci: oci_options(a)?,
+            check_symbols: a.check_symbols,
+            verify: !a.no_verify,
+            verbose: a.verbose,
+            forbid: crate::audit::Category::parse_list(&a.forbid)?,
         })
     }
 }
@@ -167,4 +196,38 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Resu
         }
     }
     Ok(out)
+}
+
+/// The container-output options of `a`; `SOURCE_DATE_EPOCH` (the only
+/// environment variable read) gives every timestamp.
+fn oci_options(a: &Args) -> Result<crate::oci::OciOptions> {
+    if let Some(l) = &a.layer {
+        crate::oci::layer_is_gzip(l)?;
+    }
+    let mtime = match std::env::var_os("SOURCE_DATE_EPOCH") {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "SOURCE_DATE_EPOCH={}: not a number of seconds",
+                    v.to_string_lossy()
+                ))
+            })?,
+    };
+    Ok(crate::oci::OciOptions {
+        layout: a.oci.clone(),
+        layer: a.layer.clone(),
+        sbom: a.sbom.clone(),
+        base: a.base.clone(),
+        user: a.user.clone(),
+        provenance: match (a.provenance, a.no_provenance) {
+            (_, true) => Some(false),
+            (true, false) => Some(true),
+            (false, false) => None,
+        },
+        mtime,
+        tag: "latest".into(),
+    })
 }

@@ -7,7 +7,10 @@
 //! contract this must keep is `docs/cli-contract.md`.
 
 pub mod config;
+pub mod docs;
 pub mod progress;
+pub mod style;
+pub mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -22,6 +25,19 @@ use crate::resolve::Resolver;
 use crate::rootfs::RootFs;
 use crate::stage;
 
+/// `--dlopen-priority` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DlopenPriorityArg {
+    /// Only `required` entries.
+    Required,
+    /// `required` and `recommended` (the default).
+    Recommended,
+    /// Every entry.
+    Suggested,
+    /// Ignore `.note.dlopen`.
+    None,
+}
+
 /// Report formats accepted by `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -35,6 +51,12 @@ pub enum FormatArg {
     Json,
     /// Graphviz DOT.
     Dot,
+    /// The attack surface of what would be staged: shells, package
+    /// managers, setuid/setgid, capabilities, world-writable, devices.
+    Audit,
+    /// Bytes of each file of the closure, the total and its share of the
+    /// sysroot, and what each root pulls in.
+    Size,
 }
 
 /// Trace the shared-library closure of ELF programs inside a root
@@ -50,7 +72,7 @@ pub struct Args {
     /// Entry point inside the sysroot: an ELF program or library, a symlink
     /// to one, a script with a #! line, or a directory (every file under
     /// it). Repeatable.
-    #[arg(long = "root", value_name = "PATH", required = true)]
+    #[arg(long = "root", value_name = "PATH", required_unless_present = "verify")]
     pub roots: Vec<PathBuf>,
 
     /// Stage the closure into DIR, mirroring sysroot paths.
@@ -117,13 +139,89 @@ pub struct Args {
     #[arg(long)]
     pub allow_missing: bool,
 
+    /// Write an OCI image layout into DIR (tag `latest`; one layer holding
+    /// the staged root) and print the manifest digest. With or without --out.
+    #[arg(long, value_name = "DIR")]
+    pub oci: Option<PathBuf>,
+
+    /// Write just the layer: FILE.tar (plain) or FILE.tar.gz (gzip).
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+
+    /// An unpacked base image root the staged root goes onto: libraries it
+    /// provides are used (and their symbol versions checked), files it holds
+    /// identically are not staged, and its directory links are followed.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+
+    /// The user the image runs as (config User, e.g. 65532).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Write an SPDX 2.3 JSON SBOM of the staged files and their packages.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
+
+    /// Also stage /var/lib/dpkg/status.d entries with --out alone (the
+    /// default with --oci and --layer).
+    #[arg(long)]
+    pub provenance: bool,
+
+    /// Do not stage /var/lib/dpkg/status.d entries for the owning packages.
+    #[arg(long, conflicts_with = "provenance")]
+    pub no_provenance: bool,
+
+    /// Follow `.note.dlopen` entries of at least this priority.
+    #[arg(long, value_enum, default_value = "recommended")]
+    pub dlopen_priority: DlopenPriorityArg,
+
+    /// Only follow `.note.dlopen` entries of this feature. Repeatable.
+    #[arg(long = "dlopen-feature", value_name = "FEATURE")]
+    pub dlopen_features: Vec<String>,
+
+    /// Stage gconv modules (for iconv): `all`, or character sets such as
+    /// `EUC-JP,ISO-8859-15`, with the gconv configuration files.
+    #[arg(long, value_name = "all|CHARSET,...")]
+    pub gconv: Option<String>,
+
+    /// Audit findings that are problems (exit 1; with --out, nothing is
+    /// written): comma-separated shell, package-manager, setuid, setgid,
+    /// capabilities, world-writable, devices, or all. Repeatable.
+    #[arg(long, value_name = "LIST")]
+    pub forbid: Vec<String>,
+
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Print each search step on stderr, like LD_DEBUG=libs: every
+    /// directory tried for every DT_NEEDED and the verdict on each file.
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// After staging, skip the check that the staged root loads exactly
+    /// what the sysroot loads.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Instead of tracing, check that every ELF file in DIR resolves
+    /// completely inside DIR (same as `closure verify DIR`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["roots", "out", "why"])]
+    pub verify: Option<PathBuf>,
 }
 
 /// Parses the process arguments, runs, and returns the exit code.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "audit") {
+        return crate::audit::cli::main(std::env::args_os().skip(2));
+    }
+    let first = std::env::args_os().nth(1);
+    if first.as_deref() == Some(std::ffi::OsStr::new("verify")) {
+        return verify::main(std::env::args_os().skip(1));
+    }
+    if first.as_deref() == Some(std::ffi::OsStr::new(docs::FLAG)) {
+        return docs::main(std::env::args_os().skip(1));
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(code) => code,
@@ -136,12 +234,16 @@ pub fn main() -> ExitCode {
 
 /// Runs one invocation. `Err` means unusable input (exit 2).
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
+    if let Some(dir) = &args.verify {
+        return verify::run_flag(args, dir);
+    }
     let cfg = config::Config::from_args(args)?;
     let fs = RootFs::new(&cfg.sysroot)?;
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
     let roots = config::expand_roots(&fs, &cfg.roots, false)?;
     let includes = stage::include::expand(&fs, &cfg.includes)?;
     let mut build = cfg.build.clone();
+    build.keep_search = cfg.verbose;
     build.include_roots = config::expand_roots(
         &fs,
         &includes
@@ -150,12 +252,29 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             .collect::<Vec<_>>(),
         true,
     )?;
+    // NSS modules follow the nsswitch.conf that will be staged.
+    if cfg.out.is_some() || cfg.oci.wants_plan() {
+        let nss = std::path::Path::new("/etc/nsswitch.conf");
+        let staged = includes.iter().any(|i| i.as_slice() == b"/etc/nsswitch.conf")
+            || (cfg.base_files && fs.metadata(nss).is_ok());
+        if staged {
+            if let Ok(conf) = fs.read(nss, 1 << 20) {
+                build.nss_services = Some(crate::runtime::nss_services(&conf));
+            }
+        }
+    }
     let mut g = graph::build(&resolver, &roots, &build)?;
     if args.check_symbols {
         graph::symbols::check(&fs, &mut g);
     }
-    if let Some(out) = &cfg.out {
-        return stage_to(&fs, &g, &cfg, includes, out);
+    if let Some(base) = &cfg.oci.base {
+        crate::oci::base::check_versions(&fs, &crate::oci::open_base(base)?, &mut g);
+    }
+    if cfg.verbose {
+        let _ = report::steps::render(&g, &mut style::stderr());
+    }
+    if cfg.out.is_some() || cfg.oci.wants_plan() {
+        return stage_to(&fs, &g, &cfg, includes, cfg.out.as_deref());
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -169,20 +288,24 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let written = print_report(&g, &cfg, &mut out);
+    let audit = crate::audit::cli::for_report(&fs, &mut g, &cfg, &includes)?;
+    let written = print_report(&g, &cfg, audit.as_ref(), &mut out);
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(Error::io("<stdout>", e)),
         Ok(()) => {}
     }
-    let mut err = io::stderr().lock();
+    let mut err = style::stderr();
     let _ = report::problems::render(&g, &mut err);
+    if let Some(a) = &audit {
+        let _ = crate::audit::render::problems(a, &mut err);
+    }
     if !cfg.quiet {
         for w in &g.warnings {
             let _ = writeln!(err, "warning: {w}");
         }
     }
-    Ok(if g.is_clean() {
+    Ok(if g.is_clean() && audit.is_none_or(|a| a.forbidden().is_empty()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -196,9 +319,9 @@ fn stage_to(
     g: &DepGraph,
     cfg: &config::Config,
     includes: Vec<Vec<u8>>,
-    out: &std::path::Path,
+    out: Option<&std::path::Path>,
 ) -> Result<ExitCode, Error> {
-    let mut err = io::stderr().lock();
+    let mut err = style::stderr();
     let _ = report::problems::render(g, &mut err);
     if !g.is_clean() && !cfg.allow_missing {
         let _ = writeln!(
@@ -207,7 +330,7 @@ fn stage_to(
         );
         return Ok(ExitCode::from(1));
     }
-    let plan = stage::plan(
+    let mut plan = stage::plan(
         fs,
         g,
         &stage::PlanOptions {
@@ -215,23 +338,61 @@ fn stage_to(
             includes,
         },
     )?;
+    let prepared = crate::oci::prepare(fs, g, &mut plan, &cfg.oci)?;
+    let Some(surface) = crate::audit::cli::before_staging(fs, g, &plan, cfg, &mut err)? else {
+        return Ok(ExitCode::from(1));
+    };
     let progress = progress::Progress::new(cfg.quiet);
-    let written = stage::copy::materialize(
-        fs,
-        &plan,
-        out,
-        stage::copy::CopyOptions { force: cfg.force },
-        &progress,
-    )?;
+    let written = match out {
+        Some(out) => stage::copy::materialize(
+            fs,
+            &plan,
+            out,
+            stage::copy::CopyOptions { force: cfg.force },
+            &progress,
+        )?,
+        None => stage::copy::CopyReport::default(),
+    };
+    let emitted = crate::oci::emit(fs, g, &plan, &prepared, &cfg.oci)?;
+    if let Some(digest) = &emitted.manifest_digest {
+        let _ = writeln!(io::stdout(), "{digest}");
+    }
     if !cfg.quiet {
-        for w in &g.warnings {
+        for w in g.warnings.iter().chain(&prepared.warnings) {
             let _ = writeln!(err, "warning: {w}");
+        }
+    }
+    // A root staged for --base holds only what the base lacks.
+    if let (true, Some(out), None) = (cfg.verify, out, &cfg.oci.base) {
+        let check = crate::verify::check_staged(
+            g,
+            out,
+            &crate::verify::Options {
+                resolve: cfg.resolve.clone(),
+                check_symbols: cfg.check_symbols,
+                keep_search: false,
+            },
+        )?;
+        if !check.divergences.is_empty() {
+            for d in &check.divergences {
+                let _ = writeln!(err, "error: {d}");
+            }
+            let _ = writeln!(
+                err,
+                "closure: the staged root {} does not load what the sysroot loads (left in place for inspection; --no-verify skips this check)",
+                out.display()
+            );
+            return Ok(ExitCode::from(1));
         }
     }
     // The summary is for people: on a terminal only, so a clean run in a
     // build log prints nothing on stderr (docs/cli-contract.md).
-    if !cfg.quiet && std::io::IsTerminal::is_terminal(&io::stderr()) {
-        let total = sysroot_bytes(fs);
+    if let (false, true, Some(out)) = (
+        cfg.quiet,
+        std::io::IsTerminal::is_terminal(&io::stderr()),
+        out,
+    ) {
+        let total = report::size::sysroot_bytes(fs.host_root());
         let share = if total > 0 {
             format!(
                 ", {:.2}% of the sysroot's {} bytes",
@@ -249,6 +410,7 @@ fn stage_to(
             out.display()
         );
     }
+    crate::audit::cli::after_staging(&surface, cfg, &mut err);
     Ok(if g.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -256,31 +418,25 @@ fn stage_to(
     })
 }
 
-/// Bytes of the sysroot: for `/` the used bytes of its file system (a
-/// walk of a whole host would take seconds), else all regular files
-/// below it on one file system.
-fn sysroot_bytes(fs: &RootFs) -> u64 {
-    if fs.host_root() == std::path::Path::new("/") {
-        return rustix::fs::statvfs("/")
-            .map(|s| (s.f_blocks.saturating_sub(s.f_bfree)).saturating_mul(s.f_frsize))
-            .unwrap_or(0);
-    }
-    walkdir::WalkDir::new(fs.host_root())
-        .same_file_system(true)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
-
-fn print_report(g: &DepGraph, cfg: &config::Config, out: &mut dyn Write) -> io::Result<()> {
+fn print_report(
+    g: &DepGraph,
+    cfg: &config::Config,
+    audit: Option<&crate::audit::Audit>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match cfg.format {
         Format::Json => {
-            report::json::render_with_sysroot(g, &cfg.sysroot.display().to_string(), out)
+            report::json::render_with_audit(g, &cfg.sysroot.display().to_string(), audit, out)
         }
+        Format::Audit => match audit {
+            Some(a) => crate::audit::render::report(a, out),
+            None => report::render(g, Format::Audit, out),
+        },
+        Format::Size => report::size::render(
+            g,
+            Some(report::size::sysroot_bytes(&cfg.sysroot)),
+            out,
+        ),
         f => report::render(g, f, out),
     }?;
     out.flush()

@@ -9,6 +9,7 @@
 //! callers hand in something that implements `object::ReadRef`.
 
 pub mod compat;
+pub mod notes;
 pub mod parse;
 pub mod symbols;
 
@@ -156,6 +157,8 @@ pub struct ElfInfo {
     /// File offsets of the dynamic symbol, hash, version and relocation
     /// tables (read only by [`symbols`], for `--check-symbols`).
     pub tables: DynTables,
+    /// `.note.dlopen` entries.
+    pub dlopen: Vec<notes::DlopenEntry>,
 }
 
 /// File offsets of the tables the dynamic section points at.

@@ -21,6 +21,8 @@ use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
 const MAX_DYNAMIC: u64 = 1 << 20;
 /// Largest `PT_INTERP` read.
 const MAX_INTERP: u64 = 4096;
+/// Largest note segment read.
+const MAX_NOTES: u64 = 1 << 20;
 /// Most version records followed.
 const MAX_VERSIONS: usize = 1 << 14;
 
@@ -186,6 +188,7 @@ where
         verdef: Vec::new(),
         warnings: Vec::new(),
         tables: super::DynTables::default(),
+        dlopen: Vec::new(),
     };
 
     // Program headers: bound their size by the file before reading.
@@ -206,6 +209,7 @@ where
     };
 
     let mut dyn_range: Option<(u64, u64)> = None;
+    let mut notes: Vec<(u64, u64, u64)> = Vec::new();
     for ph in phdrs {
         let off: u64 = ph.p_offset(endian).into();
         let filesz: u64 = ph.p_filesz(endian).into();
@@ -231,7 +235,30 @@ where
             elf::PT_DYNAMIC if dyn_range.is_none() => {
                 dyn_range = Some((ph.p_offset(endian).into(), ph.p_filesz(endian).into()));
             }
+            elf::PT_NOTE => notes.push((off, filesz, ph.p_align(endian).into())),
             _ => {}
+        }
+    }
+    if phdrs.is_empty() {
+        if let Ok(sections) = header.sections(endian, data) {
+            for s in sections.iter() {
+                if s.sh_type(endian) == elf::SHT_NOTE {
+                    notes.push((
+                        s.sh_offset(endian).into(),
+                        s.sh_size(endian).into(),
+                        s.sh_addralign(endian).into(),
+                    ));
+                }
+            }
+        }
+    }
+    for (off, size, align) in notes {
+        let size = size.min(MAX_NOTES).min(len.saturating_sub(off));
+        if let Ok(bytes) = data.read_bytes_at(off, size) {
+            let (mut entries, warnings) =
+                super::notes::parse_segment(bytes, ident.big_endian, align);
+            info.dlopen.append(&mut entries);
+            info.warnings.extend(warnings);
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind};
+use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VER_FLG_WEAK};
 use crate::error::{Error, Result};
 use crate::resolve::{dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via};
@@ -25,11 +26,24 @@ use crate::util::show;
 /// Options of a build beyond the resolver's.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
+    /// Follow `.note.dlopen` entries of at least this priority (None: ignore them).
+    pub dlopen_priority: Option<Priority>,
+    /// Only `.note.dlopen` entries of these features (empty: all).
+    pub dlopen_features: Vec<String>,
+    /// NSS services named by the `/etc/nsswitch.conf` that will be staged.
+    pub nss_services: Option<Vec<Vec<u8>>>,
+    /// Add `libgcc_s.so.1` when the closure uses `pthread_cancel` & co.
+    pub libgcc: bool,
+    /// gconv modules to load (`--gconv`).
+    pub gconv: Option<crate::runtime::GconvSpec>,
     /// Files from `--include` that are ELF or scripts: traced like roots
     /// after them (their nodes say `include`).
     pub include_roots: Vec<Vec<u8>>,
     /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
     pub script_path: Option<Vec<Vec<u8>>>,
+    /// Keep every search record of names that were found (in
+    /// [`DepGraph::searches`]), for `--verbose`.
+    pub keep_search: bool,
 }
 
 /// One object in a root's load list.
@@ -66,6 +80,11 @@ struct RootTrace {
     script: Option<Vec<u8>>,
     warnings: Vec<String>,
     target: Option<Target>,
+    /// (requester index, name, search record) of names found by a search,
+    /// kept only with `BuildOptions::keep_search`.
+    searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
+    /// Non-ELF files the run-time loads need (gconv configuration).
+    extra_files: Vec<Vec<u8>>,
 }
 
 fn link_for(found: &Found, origin: Vec<u8>) -> ChainLink {
@@ -135,6 +154,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                                 name,
                                 via: Via::Interpreter,
                                 owner: None,
+                                detail: None,
                             },
                         ));
                     }
@@ -162,6 +182,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                     name: prog,
                     via: Via::Interpreter,
                     owner: None,
+                    detail: None,
                 },
             );
         }
@@ -235,7 +256,7 @@ fn script_programs(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) ->
     out
 }
 
-fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Result<RootTrace> {
+fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
     let fs = resolver.fs();
     let root_path = crate::resolve::bytes_path(root);
     let found = match resolver.load_path(root) {
@@ -281,6 +302,8 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                     script: Some(line),
                     warnings: Vec::new(),
                     target: None,
+                    extra_files: Vec::new(),
+                    searches: Vec::new(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -297,6 +320,8 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         resolved_names: Vec::new(),
         script: None,
         target: None,
+        extra_files: Vec::new(),
+        searches: Vec::new(),
         warnings: info
             .warnings
             .iter()
@@ -345,6 +370,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                         name: interp.clone(),
                         via: Via::Interpreter,
                         owner: None,
+                        detail: None,
                     },
                 ));
             }
@@ -377,23 +403,45 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                     name: interp.clone(),
                     via: Via::Interpreter,
                     owner: None,
+                    detail: None,
                 },
             ));
         }
         Err(_) => {}
     }
 
-    // Breadth-first over the load list.
+    // Breadth-first over the load list; then what the loader or libc only
+    // loads at run time (dlopen notes, NSS, libgcc_s), whose own
+    // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
-    while q < queue.len() {
+    let mut notes_done = 0;
+    let mut extras_done = false;
+    loop {
+        if q >= queue.len() {
+            while notes_done < t.objs.len() {
+                add_dlopen_notes(resolver, &target, opts, &mut t, notes_done, &mut queue);
+                notes_done += 1;
+            }
+            if !extras_done {
+                extras_done = true;
+                if target.flavor == Flavor::Glibc {
+                    add_nss(resolver, &target, opts, &mut t, &mut queue);
+                    add_libgcc(resolver, &target, opts, &mut t, &mut queue);
+                    add_gconv(resolver, &target, opts, &mut t, &mut queue);
+                }
+            }
+            if q >= queue.len() {
+                break;
+            }
+        }
         let cur = queue[q];
         q += 1;
         let info = t.objs[cur].found.info.clone();
         let names: Vec<Vec<u8>> = info.needed.iter().chain(&info.filters).cloned().collect();
         for name in names {
             // Already loaded under this name?
-            if let Some(j) = find_loaded(&t.objs, &name) {
+            if let Some(j) = find_loaded_for(&target, &t.objs, &name) {
                 t.objs[j].latent = false;
                 t.edges.push((
                     cur,
@@ -402,6 +450,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                         name: name.clone(),
                         via: Via::Loaded,
                         owner: None,
+                        detail: None,
                     },
                 ));
                 t.resolved_names.push((cur, name, j));
@@ -465,8 +514,12 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                             name: name.clone(),
                             via,
                             owner,
+                            detail: None,
                         },
                     ));
+                    if opts.keep_search {
+                        t.searches.push((cur, name.clone(), res.searched.clone()));
+                    }
                     t.resolved_names.push((cur, name, j));
                 }
                 Outcome::Missing | Outcome::Fatal { .. } => {
@@ -490,6 +543,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
                             name,
                             via: Via::Default,
                             owner: None,
+                            detail: None,
                         },
                     ));
                 }
@@ -500,6 +554,332 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], _opts: &BuildOptions) -> Res
         }
     }
     Ok(t)
+}
+
+/// Loads `name` on behalf of object `from` the way `dlopen` would: an
+/// object already loaded under that name is reused; otherwise it is
+/// searched with `from`'s rules and joins the load list with no loader
+/// (its own dependencies see its RPATH, then the program's). Returns the
+/// object index, or the failed resolution.
+fn load_runtime(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &mut RootTrace,
+    from: usize,
+    name: &[u8],
+    (via, detail): (Via, String),
+    queue: &mut Vec<usize>,
+) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
+    let edge = |name: &[u8]| Edge {
+        name: name.to_vec(),
+        via,
+        owner: None,
+        detail: Some(detail.clone()),
+    };
+    if let Some(j) = find_loaded(&t.objs, name) {
+        t.objs[j].latent = false;
+        t.edges.push((from, To::Obj(j), edge(name)));
+        return Ok(j);
+    }
+    let chain = chain_of(&t.objs, from);
+    let res = resolver.resolve(
+        target,
+        &Request {
+            name,
+            chain: &chain,
+        },
+    );
+    let Outcome::Found(mut f) = res.outcome else {
+        return Err(Box::new(res));
+    };
+    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+        Some(j) => {
+            t.objs[j].names.push(name.to_vec());
+            j
+        }
+        None => {
+            f.via = via;
+            let link = link_for(&f, dirname(&f.path));
+            t.objs.push(Obj {
+                l_name: f.path.clone(),
+                names: vec![name.to_vec()],
+                kind: NodeKind::Library,
+                loader: None,
+                also_opened: Vec::new(),
+                link,
+                found: f,
+                latent: false,
+            });
+            queue.push(t.objs.len() - 1);
+            t.objs.len() - 1
+        }
+    };
+    t.edges.push((from, To::Obj(j), edge(name)));
+    Ok(j)
+}
+
+/// Records a run-time dependency that cannot be found: a problem when it
+/// is required, a warning otherwise.
+fn runtime_missing(
+    t: &mut RootTrace,
+    from: usize,
+    name: &[u8],
+    res: Option<Box<crate::resolve::Resolution>>,
+    why: String,
+    required: bool,
+) {
+    if !required {
+        t.warnings.push(format!(
+            "{}: {} not found ({why})",
+            show(&t.objs[from].found.path),
+            show(name)
+        ));
+        return;
+    }
+    let (searched, mut notes, fatal) = match res {
+        Some(r) => {
+            let r = *r;
+            let fatal = match r.outcome {
+                Outcome::Fatal { path, reason } => Some((path, reason)),
+                _ => None,
+            };
+            (r.searched, r.notes, fatal)
+        }
+        None => (Vec::new(), Vec::new(), None),
+    };
+    notes.push(why);
+    t.missing.push(MissingInfo {
+        soname: name.to_vec(),
+        needed_by: t.objs[from].found.path.clone(),
+        searched,
+        notes,
+        fatal,
+    });
+    t.edges.push((
+        from,
+        To::Missing(t.missing.len() - 1),
+        Edge {
+            name: name.to_vec(),
+            via: Via::DlopenNote,
+            owner: None,
+            detail: Some("required".into()),
+        },
+    ));
+}
+
+/// The `.note.dlopen` entries of object `k` that the options select.
+fn add_dlopen_notes(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    opts: &BuildOptions,
+    t: &mut RootTrace,
+    k: usize,
+    queue: &mut Vec<usize>,
+) {
+    let Some(min) = opts.dlopen_priority else {
+        return;
+    };
+    let entries = t.objs[k].found.info.dlopen.clone();
+    for e in entries {
+        if e.priority > min {
+            continue;
+        }
+        if !opts.dlopen_features.is_empty()
+            && !e
+                .feature
+                .as_ref()
+                .is_some_and(|f| opts.dlopen_features.contains(f))
+        {
+            continue;
+        }
+        let detail = match &e.feature {
+            Some(f) => format!("{}, feature {f}", e.priority.as_str()),
+            None => e.priority.as_str().to_string(),
+        };
+        // The first alternative that exists wins.
+        let mut last = None;
+        let mut done = false;
+        for name in &e.sonames {
+            match load_runtime(
+                resolver,
+                target,
+                t,
+                k,
+                name,
+                (Via::DlopenNote, detail.clone()),
+                queue,
+            ) {
+                Ok(_) => {
+                    done = true;
+                    break;
+                }
+                Err(res) => last = Some(res),
+            }
+        }
+        if !done {
+            let names: Vec<String> = e.sonames.iter().map(|n| show(n)).collect();
+            runtime_missing(
+                t,
+                k,
+                &e.sonames[0],
+                last,
+                format!(
+                    "declared in the .note.dlopen of {} ({detail}; alternatives: {})",
+                    show(&t.objs[k].found.path),
+                    names.join(", ")
+                ),
+                e.priority == Priority::Required,
+            );
+        }
+    }
+}
+
+/// The object run-time loads by glibc are attributed to: libc.so.6 when
+/// it is in the closure, else the program.
+fn libc_index(t: &RootTrace) -> usize {
+    t.objs
+        .iter()
+        .position(|o| o.found.info.soname.as_deref() == Some(b"libc.so.6".as_slice()))
+        .unwrap_or(0)
+}
+
+/// NSS modules of the services the staged `/etc/nsswitch.conf` names.
+fn add_nss(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    opts: &BuildOptions,
+    t: &mut RootTrace,
+    queue: &mut Vec<usize>,
+) {
+    let Some(services) = &opts.nss_services else {
+        return;
+    };
+    let from = libc_index(t);
+    for svc in services {
+        let mut name = b"libnss_".to_vec();
+        name.extend_from_slice(svc);
+        name.extend_from_slice(b".so.2");
+        let detail = format!("service {}", show(svc));
+        if load_runtime(
+            resolver,
+            target,
+            t,
+            from,
+            &name,
+            (Via::Nsswitch, detail),
+            queue,
+        )
+        .is_err()
+        {
+            t.warnings.push(format!(
+                "/etc/nsswitch.conf names the service {} but {} is not in the sysroot; glibc skips it silently",
+                show(svc),
+                show(&name)
+            ));
+        }
+    }
+}
+
+/// gconv modules chosen with `--gconv` (loaded by full path, as
+/// `iconv_open` does) and the configuration files that name them.
+fn add_gconv(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    opts: &BuildOptions,
+    t: &mut RootTrace,
+    queue: &mut Vec<usize>,
+) {
+    let Some(spec) = &opts.gconv else {
+        return;
+    };
+    let dirs = crate::runtime::gconv_dirs(&target.lib);
+    let sel = match crate::runtime::gconv_select(resolver.fs(), &dirs, spec) {
+        Ok(s) => s,
+        Err(e) => {
+            t.warnings.push(e.to_string());
+            return;
+        }
+    };
+    for c in &sel.unknown {
+        t.warnings.push(format!(
+            "--gconv: no module in {} converts {c}",
+            sel.dir.display()
+        ));
+    }
+    t.extra_files.extend(
+        sel.config
+            .iter()
+            .map(|p| p.as_os_str().as_encoded_bytes().to_vec()),
+    );
+    let from = libc_index(t);
+    for m in &sel.modules {
+        let name = m.as_os_str().as_encoded_bytes().to_vec();
+        if let Err(res) = load_runtime(
+            resolver,
+            target,
+            t,
+            from,
+            &name,
+            (Via::Gconv, "module".into()),
+            queue,
+        ) {
+            runtime_missing(t, from, &name, Some(res), "a gconv module".into(), true);
+        }
+    }
+}
+
+/// Symbols whose use makes glibc dlopen `libgcc_s.so.1` to unwind.
+const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+
+/// `libgcc_s.so.1` when an object of the closure uses `pthread_cancel`,
+/// `pthread_exit` or `backtrace`.
+fn add_libgcc(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    opts: &BuildOptions,
+    t: &mut RootTrace,
+    queue: &mut Vec<usize>,
+) {
+    if !opts.libgcc {
+        return;
+    }
+    let mut user: Option<(Vec<u8>, Vec<u8>)> = None;
+    for o in &t.objs {
+        let Ok(f) = resolver.fs().open(&o.found.canonical) else {
+            continue;
+        };
+        let syms = crate::elf::symbols::read(&f.file, &o.found.info);
+        if let Some(r) = syms
+            .refs
+            .iter()
+            .find(|r| UNWIND_USERS.contains(&syms.syms[r.index].name.as_slice()))
+        {
+            user = Some((o.found.path.clone(), syms.syms[r.index].name.clone()));
+            break;
+        }
+    }
+    let Some((obj, sym)) = user else {
+        return;
+    };
+    let from = libc_index(t);
+    let detail = format!("for {} in {}", show(&sym), show(&obj));
+    if load_runtime(
+        resolver,
+        target,
+        t,
+        from,
+        b"libgcc_s.so.1",
+        (Via::Libgcc, detail),
+        queue,
+    )
+    .is_err()
+    {
+        t.warnings.push(format!(
+            "{} uses {}: glibc then dlopens libgcc_s.so.1, which is not in the sysroot (the program aborts when it is called)",
+            show(&obj),
+            show(&sym)
+        ));
+    }
 }
 
 fn empty_info() -> ElfInfo {
@@ -526,7 +906,34 @@ fn empty_info() -> ElfInfo {
         verdef: Vec::new(),
         warnings: Vec::new(),
         tables: crate::elf::DynTables::default(),
+        dlopen: Vec::new(),
     }
+}
+
+/// The "already loaded" check of the target's loader.
+fn find_loaded_for(target: &Target, objs: &[Obj], name: &[u8]) -> Option<usize> {
+    if target.flavor == Flavor::Glibc {
+        return find_loaded(objs, name);
+    }
+    // musl: names reserved for libc itself and the interpreter's own path
+    // are the loader; otherwise only the exact short name used before.
+    let interp = objs.iter().position(|o| o.kind == NodeKind::Interpreter);
+    if is_musl_reserved(name) || target.interp.as_deref() == Some(name) {
+        if let Some(i) = interp {
+            return Some(i);
+        }
+    }
+    objs.iter().position(|o| o.names.iter().any(|n| n == name))
+}
+
+/// musl's reserved names: `lib` + one of c, pthread, rt, m, dl, util, xnet + `.`…
+fn is_musl_reserved(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(b"lib") else {
+        return false;
+    };
+    let stem = rest.split(|&b| b == b'.').next().unwrap_or_default();
+    rest.len() > stem.len()
+        && [&b"c"[..], b"pthread", b"rt", b"m", b"dl", b"util", b"xnet"].contains(&stem)
 }
 
 /// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
@@ -654,6 +1061,11 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
     let root_idx = g.roots.len();
     g.roots.push(root.clone());
     g.warnings.extend(t.warnings);
+    g.extra_files.extend(t.extra_files.iter().cloned());
+    for (k, name, searched) in t.searches {
+        let requester = t.objs[k].found.path.clone();
+        g.searches.insert((root_idx, requester, name), searched);
+    }
     let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::new();
     for (k, o) in t.objs.iter().enumerate() {
         if o.latent {
@@ -746,7 +1158,9 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
     }
     // Symbol versions: each Verneed names a DT_NEEDED string; check it
     // against the object that string resolved to for this requester.
-    for (k, o) in t.objs.iter().enumerate() {
+    // musl never checks version names.
+    let musl = t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl);
+    for (k, o) in t.objs.iter().enumerate().filter(|_| !musl) {
         for vn in &o.found.info.verneed {
             let Some(&(_, _, j)) = t
                 .resolved_names

@@ -93,6 +93,9 @@ pub struct Edge {
     pub via: Via,
     /// Whose RPATH/RUNPATH supplied the directory.
     pub owner: Option<Vec<u8>>,
+    /// More about a run-time edge (dlopen priority and feature, the symbol
+    /// that makes glibc load libgcc_s, …).
+    pub detail: Option<String>,
 }
 
 /// A problem with a symbol version.
@@ -134,6 +137,8 @@ pub struct DepGraph {
     pub root_nodes: Vec<NodeIndex>,
     /// Required symbol versions that the found library does not define.
     pub missing_versions: Vec<MissingVersion>,
+    /// Non-ELF files run-time loads need (gconv configuration), to stage.
+    pub extra_files: BTreeSet<Vec<u8>>,
     /// Undefined symbols (filled by `--check-symbols`).
     pub undefined_symbols: Vec<UndefinedSymbol>,
     /// Warnings that are not problems (unusable cache, odd ELF fields, …).
@@ -146,6 +151,10 @@ pub struct DepGraph {
     pub big_endian: bool,
     /// OCI architecture name of the first dynamic root's target.
     pub goarch: Option<&'static str>,
+    /// Search records of names found by a search, keyed by (root index,
+    /// requester path, `DT_NEEDED` name); filled only with
+    /// [`BuildOptions::keep_search`] (`--verbose`).
+    pub searches: BTreeMap<(usize, Vec<u8>, Vec<u8>), Vec<Searched>>,
 }
 
 impl DepGraph {

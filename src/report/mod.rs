@@ -10,6 +10,8 @@ pub mod json;
 pub mod ldd;
 pub mod list;
 pub mod problems;
+pub mod size;
+pub mod steps;
 pub mod tree;
 pub mod why;
 
@@ -34,6 +36,11 @@ pub enum Format {
     Json,
     /// Graphviz.
     Dot,
+    /// The attack surface of what would be staged (`crate::audit`; it
+    /// needs the sysroot and the staging plan, so [`render`] cannot make it).
+    Audit,
+    /// Bytes per file, the total, and per root (without the sysroot share).
+    Size,
 }
 
 /// Renders `g` in `format`.
@@ -44,6 +51,11 @@ pub fn render(g: &DepGraph, format: Format, out: &mut dyn Write) -> io::Result<(
         Format::Ldd => ldd::render(g, out),
         Format::Json => json::render(g, out),
         Format::Dot => dot::render(g, out),
+        Format::Audit => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the audit format needs the sysroot: use closure::audit::cli::audit_unstaged",
+        )),
+        Format::Size => size::render(g, None, out),
     }
 }
 
@@ -61,6 +73,10 @@ pub fn edge_label(e: &Edge) -> String {
         Via::Direct => "path".into(),
         Via::Root => "root".into(),
         Via::Include => "include".into(),
+        Via::DlopenNote | Via::Nsswitch | Via::Libgcc | Via::Gconv => match &e.detail {
+            Some(d) => format!("{} {d}", e.via.as_str()),
+            None => e.via.as_str().into(),
+        },
     }
 }
 

@@ -91,6 +91,14 @@ pub enum Via {
     Default,
     /// Added by `--include`.
     Include,
+    /// Declared in a `.note.dlopen` of an object in the closure.
+    DlopenNote,
+    /// An NSS module named in the staged `/etc/nsswitch.conf`.
+    Nsswitch,
+    /// `libgcc_s.so.1`, which glibc dlopens to unwind (`pthread_cancel`, …).
+    Libgcc,
+    /// A gconv module chosen with `--gconv`.
+    Gconv,
 }
 
 impl Via {
@@ -107,6 +115,10 @@ impl Via {
             Via::Cache => "ld.so.cache",
             Via::Default => "default",
             Via::Include => "include",
+            Via::DlopenNote => "dlopen-note",
+            Via::Nsswitch => "nsswitch",
+            Via::Libgcc => "libgcc_s",
+            Via::Gconv => "gconv",
         }
     }
 }

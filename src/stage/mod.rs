@@ -11,6 +11,7 @@
 
 pub mod copy;
 pub mod include;
+pub mod layer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
@@ -293,6 +294,9 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
                 via_cache_outside_defaults = true;
             }
         }
+    }
+    for extra in &g.extra_files {
+        p.add_path(fs, &bytes_path(extra))?;
     }
     for inc in &opts.includes {
         p.add_path(fs, &bytes_path(inc))?;

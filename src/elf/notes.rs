@@ -1,0 +1,213 @@
+//! `.note.dlopen`: the libraries an object says it may `dlopen`.
+//!
+//! Owns parsing of ELF dlopen metadata (UAPI.12): notes with owner `FDO`
+//! and type `0x407c0c0a` whose descriptor is NUL-terminated JSON — an array
+//! of objects with `soname` (array of alternatives, or one string in the
+//! older single-object form), `feature`, `description` and `priority`
+//! (`required`, `recommended` (default), `suggested`). Unknown keys are
+//! ignored; malformed notes become warnings. Input parsing only: it uses
+//! `serde_json::Value`, no report types.
+
+/// The note type of dlopen metadata.
+pub const NT_FDO_DLOPEN_METADATA: u32 = 0x407c_0c0a;
+
+/// How much an object wants a dlopen dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// The object does not work without it.
+    Required,
+    /// Default: most users want it.
+    Recommended,
+    /// Optional extras.
+    Suggested,
+}
+
+impl Priority {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Required => "required",
+            Priority::Recommended => "recommended",
+            Priority::Suggested => "suggested",
+        }
+    }
+}
+
+/// One dlopen dependency an object declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlopenEntry {
+    /// Alternatives, in preference order.
+    pub sonames: Vec<Vec<u8>>,
+    /// The feature it serves, if named.
+    pub feature: Option<String>,
+    /// A description, if given.
+    pub description: Option<String>,
+    /// Priority.
+    pub priority: Priority,
+}
+
+fn u32_at(b: &[u8], off: usize, big: bool) -> Option<u32> {
+    let s = b.get(off..off.checked_add(4)?)?;
+    let a = [s[0], s[1], s[2], s[3]];
+    Some(if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    })
+}
+
+fn pad(n: usize, align: usize) -> Option<usize> {
+    n.checked_add(align - 1).map(|v| v / align * align)
+}
+
+/// Parses the notes in one `PT_NOTE` segment (or `SHT_NOTE` section) of
+/// alignment `align` (4 or 8), returning the dlopen entries and warnings.
+pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, Vec<String>) {
+    let align = if align == 8 { 8 } else { 4 };
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut off = 0usize;
+    while off + 12 <= bytes.len() {
+        let (Some(namesz), Some(descsz), Some(ntype)) = (
+            u32_at(bytes, off, big),
+            u32_at(bytes, off + 4, big),
+            u32_at(bytes, off + 8, big),
+        ) else {
+            break;
+        };
+        let name_start = off + 12;
+        let Some(name_end) = name_start.checked_add(namesz as usize) else {
+            break;
+        };
+        let Some(desc_start) = pad(namesz as usize, align).and_then(|p| name_start.checked_add(p))
+        else {
+            break;
+        };
+        let Some(desc_end) = desc_start.checked_add(descsz as usize) else {
+            break;
+        };
+        if desc_end > bytes.len() || name_end > bytes.len() {
+            break;
+        }
+        let name = &bytes[name_start..name_end];
+        let name = name.strip_suffix(b"\0").unwrap_or(name);
+        if name == b"FDO" && ntype == NT_FDO_DLOPEN_METADATA {
+            let desc = &bytes[desc_start..desc_end];
+            let json = desc.split(|&b| b == 0).next().unwrap_or_default();
+            match parse_payload(json) {
+                Ok(mut v) => out.append(&mut v),
+                Err(e) => warnings.push(format!("malformed .note.dlopen: {e}")),
+            }
+        }
+        let Some(next) = pad(descsz as usize, align).and_then(|p| desc_start.checked_add(p)) else {
+            break;
+        };
+        if next <= off {
+            break;
+        }
+        off = next;
+    }
+    (out, warnings)
+}
+
+/// Parses one JSON payload (array of objects, or a single object).
+pub fn parse_payload(json: &[u8]) -> Result<Vec<DlopenEntry>, String> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let items = match v {
+        serde_json::Value::Array(a) => a,
+        o @ serde_json::Value::Object(_) => vec![o],
+        _ => return Err("payload is neither an array nor an object".into()),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let serde_json::Value::Object(map) = item else {
+            return Err("an entry is not an object".into());
+        };
+        let sonames: Vec<Vec<u8>> = match map.get("soname") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|s| s.as_str())
+                .map(|s| s.as_bytes().to_vec())
+                .collect(),
+            Some(serde_json::Value::String(s)) => vec![s.as_bytes().to_vec()],
+            _ => return Err("an entry has no soname".into()),
+        };
+        if sonames.is_empty() {
+            return Err("an entry has an empty soname list".into());
+        }
+        let priority = match map.get("priority").and_then(|p| p.as_str()) {
+            None | Some("recommended") => Priority::Recommended,
+            Some("required") => Priority::Required,
+            Some("suggested") => Priority::Suggested,
+            Some(other) => return Err(format!("unknown priority {other:?}")),
+        };
+        out.push(DlopenEntry {
+            sonames,
+            feature: map
+                .get("feature")
+                .and_then(|f| f.as_str())
+                .map(String::from),
+            description: map
+                .get("description")
+                .and_then(|f| f.as_str())
+                .map(String::from),
+            priority,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(json: &str, align: usize) -> Vec<u8> {
+        let mut desc = json.as_bytes().to_vec();
+        desc.push(0);
+        let mut v = Vec::new();
+        v.extend_from_slice(&4u32.to_le_bytes());
+        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        v.extend_from_slice(&NT_FDO_DLOPEN_METADATA.to_le_bytes());
+        v.extend_from_slice(b"FDO\0");
+        while v.len() % align != 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(&desc);
+        while v.len() % align != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn both_payload_shapes_and_priorities() {
+        let mut seg = note(
+            r#"[{"soname":["libfoo.so.2","libfoo.so.1"],"feature":"foo","priority":"required","x":1},{"soname":["libbar.so.1"]}]"#,
+            4,
+        );
+        seg.extend(note(
+            r#"{"soname":"libold.so.0","priority":"suggested"}"#,
+            4,
+        ));
+        let (e, w) = parse_segment(&seg, false, 4);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].sonames[1], b"libfoo.so.1");
+        assert_eq!(e[0].priority, Priority::Required);
+        assert_eq!(e[1].priority, Priority::Recommended);
+        assert_eq!(e[2].priority, Priority::Suggested);
+        let (e8, _) = parse_segment(&note(r#"[{"soname":["a.so"]}]"#, 8), false, 8);
+        assert_eq!(e8.len(), 1);
+    }
+
+    #[test]
+    fn garbage_is_a_warning_not_a_panic() {
+        let (e, w) = parse_segment(&note("{not json", 4), false, 4);
+        assert!(e.is_empty());
+        assert_eq!(w.len(), 1);
+        for cut in 0..40 {
+            let seg = note(r#"[{"soname":["libx.so"]}]"#, 4);
+            let _ = parse_segment(&seg[..cut.min(seg.len())], false, 4);
+        }
+    }
+}
