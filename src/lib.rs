@@ -9,6 +9,7 @@
 //! exactly what it names into a staging root. Nothing here prints to the
 //! terminal or executes anything from the sysroot.
 
+pub mod audit;
 pub mod cli;
 pub mod elf;
 pub mod error;

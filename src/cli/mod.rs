@@ -253,7 +253,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         true,
     )?;
     // NSS modules follow the nsswitch.conf that will be staged.
-    if cfg.out.is_some() || cfg.oci.wants_plan() {
+    if cfg.out.is_some() || cfg.oci.wants_plan() || cfg.format == Format::Audit {
         let nss = std::path::Path::new("/etc/nsswitch.conf");
         let staged = includes.iter().any(|i| i.as_slice() == b"/etc/nsswitch.conf")
             || (cfg.base_files && fs.metadata(nss).is_ok());
@@ -305,7 +305,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             let _ = writeln!(err, "warning: {w}");
         }
     }
-    Ok(if g.is_clean() && audit.is_none_or(|a| a.forbidden().is_empty()) {
+    let forbidden = audit.is_some_and(|a| !a.forbidden().is_empty());
+    Ok(if g.is_clean() && !forbidden {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

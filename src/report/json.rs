@@ -22,6 +22,9 @@ struct Report {
     missing_versions: Vec<MissingVersion>,
     undefined_symbols: Vec<UndefinedSymbol>,
     warnings: Vec<String>,
+    /// The attack-surface findings of what would be staged (`crate::audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<Vec<AuditFinding>>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +103,72 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes the JSON report, naming `sysroot` as given by the user.
 pub fn render_with_sysroot(g: &DepGraph, sysroot: &str, out: &mut dyn Write) -> io::Result<()> {
+    render_with_audit(g, sysroot, None, out)
+}
+
+#[derive(Serialize)]
+struct AuditFinding {
+    category: &'static str,
+    path: String,
+    detail: String,
+    pulled_in_by: Vec<AuditOrigin>,
+    forbidden: bool,
+}
+
+#[derive(Serialize)]
+struct AuditOrigin {
+    kind: &'static str,
+    path: String,
+}
+
+#[derive(Serialize)]
+struct AuditReport {
+    schema_version: u32,
+    root: String,
+    summary: String,
+    audit: Vec<AuditFinding>,
+}
+
+fn audit_findings(a: &crate::audit::Audit) -> Vec<AuditFinding> {
+    a.findings
+        .iter()
+        .map(|f| AuditFinding {
+            category: f.category.name(),
+            path: f.path.display().to_string(),
+            detail: f.detail.clone(),
+            pulled_in_by: f
+                .pulled_in_by
+                .iter()
+                .map(|o| AuditOrigin {
+                    kind: o.kind(),
+                    path: o.value(),
+                })
+                .collect(),
+            forbidden: a.is_forbidden(f),
+        })
+        .collect()
+}
+
+/// Writes the report of `closure audit DIR --format json`: `schema_version`,
+/// `root` (as given), `summary` (the surface line) and `audit`.
+pub fn render_audit(a: &crate::audit::Audit, root: &str, out: &mut dyn Write) -> io::Result<()> {
+    let report = AuditReport {
+        schema_version: 1,
+        root: root.to_string(),
+        summary: a.summary(),
+        audit: audit_findings(a),
+    };
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// Writes the JSON report with an `audit` array when `audit` is given.
+pub fn render_with_audit(
+    g: &DepGraph,
+    sysroot: &str,
+    audit: Option<&crate::audit::Audit>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let root_names = |set: &std::collections::BTreeSet<usize>| -> Vec<String> {
         set.iter().map(|&i| show(&g.roots[i])).collect()
     };
@@ -184,6 +253,7 @@ pub fn render_with_sysroot(g: &DepGraph, sysroot: &str, out: &mut dyn Write) -> 
             })
             .collect(),
         warnings: g.warnings.clone(),
+        audit: audit.map(audit_findings),
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(|e| match e.io_error_kind() {
         Some(kind) => io::Error::new(kind, e),
