@@ -366,9 +366,12 @@ fn included_package_managers_are_reported_with_their_include() {
         None,
     );
     r.symlink("/usr/bin/apt", "apt-get");
-    // Not ELF, not executable: staged as data, credited to the glob as typed.
-    r.file("/usr/local/bin/pip3", "# pip launcher, as data\n");
-    r.file("/usr/local/bin/pip3.11", "# another\n");
+    // Executable but neither ELF nor a script: staged as data, not traced,
+    // credited to the glob as typed.
+    r.file_mode("/usr/local/bin/pip3", "pip launcher\n", 0o755);
+    r.file_mode("/usr/local/bin/pip3.11", "another\n", 0o755);
+    // Not executable: data that happens to have such a name, no finding.
+    r.file("/usr/local/bin/pip3.12", "data\n");
     let args = [
         "--root",
         "/app/bin/app",
@@ -482,7 +485,7 @@ fn clean_server_staging_reports_nothing() {
 
 /// A directory laid out like an unpacked image: busybox with a `sh ->
 /// busybox` link and an `ls` hard link, a setuid file, a world-writable
-/// file and directory, and a sticky `/tmp`.
+/// file and directory, a sticky `/tmp`, and a data file named `dash`.
 fn image_dir() -> tempfile::TempDir {
     let d = tempfile::Builder::new()
         .prefix("closure-audit-image-")
@@ -502,6 +505,14 @@ fn image_dir() -> tempfile::TempDir {
     fs::set_permissions(p("data/shared.txt"), fs::Permissions::from_mode(0o666)).expect("chmod");
     fs::set_permissions(p("scratch"), fs::Permissions::from_mode(0o777)).expect("chmod");
     fs::set_permissions(p("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
+    // dpkg's record of the package `dash`: data, not a shell.
+    fs::create_dir_all(p("var/lib/dpkg/status.d")).expect("mkdir");
+    fs::write(p("var/lib/dpkg/status.d/dash"), "Package: dash\n").expect("write");
+    fs::set_permissions(
+        p("var/lib/dpkg/status.d/dash"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
     d
 }
 

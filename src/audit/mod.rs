@@ -464,8 +464,9 @@ fn inspect(entries: &[Entry], credit: impl Fn(&Path) -> Vec<Origin>) -> Result<A
     })
 }
 
-/// Why `e` counts as a program recognised by `matches`, if it does: by its
-/// own name, by where its symlink leads, or through a hard link.
+/// Why `e` counts as a program recognised by `matches`, if it does: an
+/// executable regular file by its own name or through a hard link to such a
+/// name, a symlink by where it leads (or, dangling, by its own name).
 fn named(
     e: &Entry,
     name: &[u8],
@@ -497,7 +498,9 @@ fn named(
                 None
             }
         }
-        _ => {
+        // A regular file counts when it can be executed: a data file that
+        // happens to be called `dash` (dpkg's `status.d/dash`) is not a shell.
+        Kind::File if e.mode & 0o111 != 0 => {
             if matches(name) {
                 return Some(format!("named {}", shown(name)));
             }
@@ -507,6 +510,7 @@ fn named(
                 .find(|p| **p != e.path.as_path() && matches(file_name(p)))?;
             Some(format!("hard link to {}", other.display()))
         }
+        _ => None,
     }
 }
 
@@ -585,6 +589,7 @@ mod tests {
             entry("/tmp", Kind::Dir, 0o1777),
             entry("/open", Kind::Dir, 0o777),
             entry("/f", Kind::File, 0o666),
+            entry("/var/lib/dpkg/status.d/dash", Kind::File, 0o644),
             entry("/null", Kind::CharDevice(rustix::fs::makedev(1, 3)), 0o666),
         ];
         let a = inspect(&entries, |_| Vec::new()).expect("inspect");
