@@ -6,6 +6,8 @@ mod audit;
 mod cli;
 mod crossarch;
 mod elf;
+mod foreign;
 mod oracle;
+mod runtime;
 mod sample;
 mod stage;

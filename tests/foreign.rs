@@ -1,0 +1,562 @@
+//! Real foreign roots (issue 5): Debian 12 arm64 and s390x sysroots made
+//! from the distribution's own packages, compared with the real glibc
+//! loader of that architecture running under qemu-user.
+//!
+//! For each architecture: `dpkg --add-architecture`, `apt-get update` when
+//! needed, `apt-get download` of `curl` and its dependency closure
+//! (`apt-cache depends --recurse` without recommends/suggests/…; ~32
+//! packages, ~11 MB; cached in `$CARGO_TARGET_TMPDIR/foreign-debs/ARCH`, so
+//! reruns need no network), `dpkg-deb -x` of each into a fresh sysroot.
+//! Debian 12 packages install into `/lib/<triplet>` and
+//! `/usr/lib/<triplet>` and ship `/lib/ld-linux-aarch64.so.1` (resp.
+//! `/lib/ld64.so.1`) as a link into `/lib/<triplet>`; `dpkg-deb -x` leaves
+//! `/lib` a real directory (no usrmerge links), which the loader does not
+//! care about, so none are added.
+//!
+//! There is no `/etc/ld.so.cache`: the host's `ldconfig -r` cannot index
+//! libraries of another architecture (it writes a cache with no entries),
+//! so the first comparison is cache-less (the loader falls back to its
+//! default directories); a second one runs with that empty cache written by
+//! the host `ldconfig`, which both the loader and closure must ignore.
+//!
+//! The loader's answer: the static `qemu-ARCH-static` is copied into the
+//! sysroot and run in a chroot (private mount and PID namespaces, see
+//! `support::chroot`) as `/qemu-ARCH-static INTERP --list /usr/bin/curl`
+//! and as `LD_TRACE_LOADED_OBJECTS=1 /qemu-ARCH-static /usr/bin/curl`.
+//! Its loaded paths must equal closure's (minus what closure adds for
+//! run-time loads: glibc dlopens `libgcc_s.so.1` for `pthread_exit`, which
+//! libldap uses, and `ld.so --list` cannot show that). Then curl is staged
+//! and `curl --version` runs in the staged root under qemu.
+//!
+//! Skips, with the reason printed, when not root, when qemu-user-static,
+//! dpkg or apt are absent, or when the packages cannot be fetched.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::support::chroot::{is_root, run_in_root};
+use crate::support::oracle::{parse_trace, run_closure, ClosureRun, LoaderTrace};
+
+/// One foreign architecture.
+struct Foreign {
+    /// Debian architecture name.
+    arch: &'static str,
+    /// qemu-user binary name.
+    qemu: &'static str,
+    /// glibc `PT_INTERP`.
+    interp: &'static str,
+    /// Multiarch triplet.
+    triplet: &'static str,
+    /// What `curl --version` says about its build.
+    host_tag: &'static str,
+}
+
+const ARM64: Foreign = Foreign {
+    arch: "arm64",
+    qemu: "qemu-aarch64-static",
+    interp: "/lib/ld-linux-aarch64.so.1",
+    triplet: "aarch64-linux-gnu",
+    host_tag: "(aarch64-unknown-linux-gnu)",
+};
+
+const S390X: Foreign = Foreign {
+    arch: "s390x",
+    qemu: "qemu-s390x-static",
+    interp: "/lib/ld64.so.1",
+    triplet: "s390x-linux-gnu",
+    host_tag: "(s390x-ibm-linux-gnu)",
+};
+
+const CURL: &str = "/usr/bin/curl";
+
+/// `found_via` values of what the loader loads only at run time (not in
+/// `ld.so --list`).
+const RUN_TIME_VIA: [&str; 4] = ["libgcc_s", "dlopen-note", "nsswitch", "gconv"];
+
+/// apt and dpkg keep global state: one of them at a time in this process.
+static APT: Mutex<()> = Mutex::new(());
+
+const HOST_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+// ---------------------------------------------------------------------------------------------
+// Running host tools
+// ---------------------------------------------------------------------------------------------
+
+fn tool(program: &str, args: &[&str], dir: Option<&Path>) -> std::io::Result<Output> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("PATH", HOST_PATH)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    cmd.output()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs an apt/dpkg command, retrying for a while when another process
+/// holds the dpkg or apt lock. Err: what it printed.
+fn apt(program: &str, args: &[&str], dir: Option<&Path>) -> Result<Output, String> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = tool(program, args, dir).map_err(|e| format!("cannot run {program}: {e}"))?;
+        if out.status.success() {
+            return Ok(out);
+        }
+        let t = text(&out);
+        let locked = t.contains("Could not get lock") || t.contains("Unable to lock");
+        if !locked || Instant::now() > deadline {
+            return Err(format!("{program} {}: {}", args.join(" "), t.trim()));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    tool(program, &[arg], None).is_ok_and(|o| o.status.success())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The packages
+// ---------------------------------------------------------------------------------------------
+
+/// The cache of downloaded packages for one architecture.
+fn cache_dir(arch: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("foreign-debs")
+        .join(arch)
+}
+
+const STAMP: &str = "packages.list";
+
+/// The cached `.deb` files, when a previous run downloaded them all.
+fn cached_debs(dir: &Path) -> Option<Vec<PathBuf>> {
+    let list = fs::read_to_string(dir.join(STAMP)).ok()?;
+    let names: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let debs: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    let has = |pkg: &str| {
+        debs.iter().any(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{pkg}_")))
+        })
+    };
+    if names.is_empty() || !names.iter().all(|n| has(n)) {
+        return None;
+    }
+    let mut debs = debs;
+    debs.sort();
+    Some(debs)
+}
+
+/// `curl:ARCH` and the packages it depends on, recursively (no
+/// recommends, suggests, …), without the `:ARCH` suffix. Empty when apt
+/// does not know the architecture's packages (yet).
+fn closure_packages(arch: &str) -> Vec<String> {
+    let Ok(out) = tool(
+        "apt-cache",
+        &[
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            &format!("curl:{arch}"),
+        ],
+        None,
+    ) else {
+        return Vec::new();
+    };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let suffix = format!(":{arch}");
+    let set: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('<'))
+        .filter_map(|l| l.trim().strip_suffix(&suffix).map(str::to_string))
+        .collect();
+    if !set.contains("libc6") || !set.contains("curl") {
+        return Vec::new();
+    }
+    set.into_iter().collect()
+}
+
+/// Makes apt know `arch` (adding the architecture and updating the
+/// lists when needed) and returns the package closure of curl. Err: why
+/// it is not possible here.
+fn apt_packages(arch: &str) -> Result<Vec<String>, String> {
+    let foreign = tool("dpkg", &["--print-foreign-architectures"], None)
+        .map_err(|e| format!("cannot run dpkg: {e}"))?;
+    let known = String::from_utf8_lossy(&foreign.stdout)
+        .lines()
+        .any(|l| l.trim() == arch);
+    if !known {
+        apt("dpkg", &["--add-architecture", arch], None)
+            .map_err(|e| format!("dpkg --add-architecture {arch} failed: {e}"))?;
+    }
+    let pkgs = closure_packages(arch);
+    if !pkgs.is_empty() {
+        return Ok(pkgs);
+    }
+    apt("apt-get", &["update", "-qq"], None)
+        .map_err(|e| format!("apt-get update failed (is the Debian mirror reachable?): {e}"))?;
+    let pkgs = closure_packages(arch);
+    if pkgs.is_empty() {
+        return Err(format!(
+            "apt knows no curl:{arch} even after apt-get update (sources without {arch}?)"
+        ));
+    }
+    Ok(pkgs)
+}
+
+/// Downloads `pkgs` for `arch` into `dir` (emptied first).
+fn download(arch: &str, pkgs: &[String], dir: &Path) -> Result<(), String> {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let specs: Vec<String> = pkgs.iter().map(|p| format!("{p}:{arch}")).collect();
+    let mut args = vec!["-q", "-o", "APT::Sandbox::User=root", "download"];
+    args.extend(specs.iter().map(String::as_str));
+    apt("apt-get", &args, Some(dir))?;
+    fs::write(dir.join(STAMP), pkgs.join("\n") + "\n").map_err(|e| format!("write stamp: {e}"))?;
+    Ok(())
+}
+
+/// The `.deb` files of curl's closure for `arch`: from the cache, else
+/// downloaded (updating the lists once when a download fails, e.g. on
+/// stale lists). Err: why not.
+fn debs(arch: &str) -> Result<Vec<PathBuf>, String> {
+    let dir = cache_dir(arch);
+    let _guard = APT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = cached_debs(&dir) {
+        println!("{arch}: {} cached packages in {}", d.len(), dir.display());
+        return Ok(d);
+    }
+    let started = Instant::now();
+    let pkgs = apt_packages(arch)?;
+    if let Err(first) = download(arch, &pkgs, &dir) {
+        println!("{arch}: download failed ({first}); updating the lists and retrying");
+        apt("apt-get", &["update", "-qq"], None)
+            .map_err(|e| format!("apt-get update failed (is the Debian mirror reachable?): {e}"))?;
+        let pkgs = apt_packages(arch)?;
+        download(arch, &pkgs, &dir).map_err(|e| {
+            format!("apt-get download failed (is the Debian mirror reachable?): {e}")
+        })?;
+    }
+    let d = cached_debs(&dir).ok_or_else(|| {
+        format!(
+            "apt-get download left an incomplete set of packages in {}",
+            dir.display()
+        )
+    })?;
+    println!(
+        "{arch}: downloaded {} packages in {:?}: {}",
+        d.len(),
+        started.elapsed(),
+        pkgs.join(" ")
+    );
+    Ok(d)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sysroot and the loader's answer
+// ---------------------------------------------------------------------------------------------
+
+/// Extracts every package into a fresh sysroot.
+fn sysroot(f: &Foreign, debs: &[PathBuf]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("closure-foreign-{}-", f.arch))
+        .tempdir()
+        .expect("tempdir");
+    for deb in debs {
+        let out = tool(
+            "dpkg-deb",
+            &[
+                "-x",
+                deb.to_str().expect("UTF-8 path"),
+                dir.path().to_str().expect("UTF-8 path"),
+            ],
+            None,
+        )
+        .expect("run dpkg-deb");
+        assert!(
+            out.status.success(),
+            "dpkg-deb -x {} failed: {}",
+            deb.display(),
+            text(&out)
+        );
+    }
+    let root = dir.path();
+    let interp = root.join(f.interp.trim_start_matches('/'));
+    assert!(
+        fs::symlink_metadata(&interp).is_ok(),
+        "libc6:{} did not install {}",
+        f.arch,
+        f.interp
+    );
+    assert!(
+        root.join(format!("lib/{}/libc.so.6", f.triplet)).is_file(),
+        "libc6:{} did not install /lib/{}/libc.so.6 (layout changed?)",
+        f.arch,
+        f.triplet
+    );
+    assert!(root.join("usr/bin/curl").is_file(), "no /usr/bin/curl");
+    dir
+}
+
+/// Copies the static qemu into `root` as `/QEMU`.
+fn add_qemu(f: &Foreign, root: &Path) {
+    let to = root.join(f.qemu);
+    fs::copy(Path::new("/usr/bin").join(f.qemu), &to).expect("copy qemu into the root");
+    fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).expect("chmod qemu");
+}
+
+/// Runs `argv` through qemu in `root`; panics when the run fails.
+fn qemu(f: &Foreign, root: &Path, argv: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let q = format!("/{}", f.qemu);
+    let mut all = vec![q.as_str()];
+    all.extend_from_slice(argv);
+    let (status, out, err) = run_in_root(root, &all, env);
+    assert!(
+        status.success(),
+        "{all:?} (env {env:?}) in {} failed ({status}):\nstdout:\n{out}\nstderr:\n{err}",
+        root.display()
+    );
+    (out, err)
+}
+
+/// The loader's loaded paths for curl, both as `ld.so --list` and through
+/// the program's own `PT_INTERP` with `LD_TRACE_LOADED_OBJECTS=1`; they
+/// must agree with each other.
+fn loader_loaded(f: &Foreign, root: &Path) -> BTreeSet<String> {
+    let clean = |t: &LoaderTrace| -> BTreeSet<String> {
+        assert!(
+            t.not_found.is_empty(),
+            "the loader misses {:?}",
+            t.not_found
+        );
+        // qemu's vdso line has no name: "\t (0x...)".
+        t.loaded
+            .iter()
+            .filter(|p| !p.is_empty() && p.starts_with('/'))
+            .cloned()
+            .collect()
+    };
+    let (out, _) = qemu(f, root, &[f.interp, "--list", CURL], &[]);
+    let list = clean(&parse_trace(&out));
+    let (out2, _) = qemu(f, root, &[CURL], &[("LD_TRACE_LOADED_OBJECTS", "1")]);
+    let traced = clean(&parse_trace(&out2));
+    assert_eq!(
+        list, traced,
+        "ld.so --list and LD_TRACE_LOADED_OBJECTS disagree:\n--list:\n{out}\ntrace:\n{out2}"
+    );
+    assert!(list.contains(f.interp), "{out}");
+    assert!(list.len() > 20, "suspiciously short list:\n{out}");
+    list
+}
+
+/// closure's loaded paths without the run-time loads, and those loads.
+fn closure_loaded(run: &ClosureRun) -> (BTreeSet<String>, BTreeSet<String>) {
+    let run_time: BTreeSet<String> = run
+        .objects
+        .iter()
+        .filter(|o| RUN_TIME_VIA.contains(&o.found_via.as_str()))
+        .map(|o| o.path.clone())
+        .collect();
+    let loaded = run
+        .loaded()
+        .into_iter()
+        .filter(|p| !run_time.contains(p))
+        .collect();
+    (loaded, run_time)
+}
+
+/// Asserts closure agrees with the loader on `root`.
+fn compare(f: &Foreign, root: &Path, what: &str) -> BTreeSet<String> {
+    let want = loader_loaded(f, root);
+    let run = run_closure(root, &[CURL], &[]);
+    assert_eq!(
+        run.status,
+        0,
+        "{} {what}: closure exit {}\n{}",
+        f.arch,
+        run.status,
+        run.dump()
+    );
+    assert!(
+        run.missing.is_empty(),
+        "{} {what}: closure misses {:?}",
+        f.arch,
+        run.missing_names()
+    );
+    let (got, run_time) = closure_loaded(&run);
+    assert_eq!(
+        got,
+        want,
+        "{} {what}: loaded paths differ\n  only ld.so:   {:?}\n  only closure: {:?}",
+        f.arch,
+        want.difference(&got).collect::<Vec<_>>(),
+        got.difference(&want).collect::<Vec<_>>()
+    );
+    // What closure adds beyond ld.so --list is libgcc_s (for libldap's
+    // pthread_exit), from the same multiarch directory.
+    let gcc = format!("/lib/{}/libgcc_s.so.1", f.triplet);
+    assert!(
+        run_time.iter().all(|p| *p == gcc),
+        "{} {what}: unexpected run-time loads {run_time:?}",
+        f.arch
+    );
+    println!(
+        "{} {what}: closure and ld.so agree on {} objects (+ run-time {run_time:?})",
+        f.arch,
+        got.len()
+    );
+    want
+}
+
+/// Why a foreign-root test cannot run here, if it cannot.
+fn unavailable(f: &Foreign) -> Option<String> {
+    if !is_root() {
+        return Some("needs root (chroot, dpkg --add-architecture)".into());
+    }
+    if !Path::new("/usr/bin").join(f.qemu).is_file() {
+        return Some(format!(
+            "/usr/bin/{} is not installed (apt-get install qemu-user-static)",
+            f.qemu
+        ));
+    }
+    for (p, a) in [
+        ("dpkg", "--version"),
+        ("dpkg-deb", "--version"),
+        ("apt-get", "--version"),
+        ("apt-cache", "--version"),
+    ] {
+        if !runs(p, a) {
+            return Some(format!("{p} is not available (not a Debian host?)"));
+        }
+    }
+    None
+}
+
+fn foreign_root_matches_qemu_loader(name: &str, f: &Foreign) {
+    let started = Instant::now();
+    if let Some(why) = unavailable(f) {
+        println!("skipping {name}: {why}");
+        return;
+    }
+    let debs = match debs(f.arch) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let dir = sysroot(f, &debs);
+    let root = dir.path();
+    add_qemu(f, root);
+
+    // 1. No ld.so.cache.
+    assert!(!root.join("etc/ld.so.cache").exists());
+    let want = compare(f, root, "without ld.so.cache");
+
+    // 2. Stage curl (with closure's own check of the staged root); the
+    //    staged root runs `curl --version` and its loader loads the same
+    //    paths.
+    let out_dir = tempfile::Builder::new()
+        .prefix("closure-foreign-out-")
+        .tempdir()
+        .expect("tempdir");
+    let out = out_dir.path().join("out");
+    let run = crate::support::fakeroot::run_raw(&[
+        "--sysroot",
+        root.to_str().expect("UTF-8"),
+        "--root",
+        CURL,
+        "--out",
+        out.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.0, 0, "staging failed:\n{}\n{}", run.1, run.2);
+    assert!(
+        out.join(format!("lib/{}/libgcc_s.so.1", f.triplet))
+            .is_file(),
+        "libgcc_s.so.1 (for pthread_exit) not staged"
+    );
+    add_qemu(f, &out);
+    let (version, _) = qemu(f, &out, &[CURL, "--version"], &[]);
+    assert!(
+        version.starts_with("curl ") && version.contains(f.host_tag),
+        "curl --version in the staged root:\n{version}"
+    );
+    let staged = loader_loaded(f, &out);
+    assert_eq!(staged, want, "the staged root loads other paths");
+
+    // 3. With the cache the host's ldconfig writes for this root: it has no
+    //    entries for a foreign architecture; loader and closure fall back
+    //    to the default directories alike.
+    fs::write(
+        root.join("etc/ld.so.conf"),
+        "include /etc/ld.so.conf.d/*.conf\n",
+    )
+    .expect("write ld.so.conf");
+    let ldconfig = ["/usr/sbin/ldconfig", "/sbin/ldconfig"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file());
+    match ldconfig.map(|l| tool(l, &["-X", "-r", root.to_str().expect("UTF-8")], None)) {
+        Some(Ok(o)) if o.status.success() && root.join("etc/ld.so.cache").is_file() => {
+            let listed = tool(
+                ldconfig.expect("found"),
+                &[
+                    "-p",
+                    "-C",
+                    root.join("etc/ld.so.cache").to_str().expect("UTF-8"),
+                ],
+                None,
+            )
+            .map(|o| text(&o))
+            .unwrap_or_default();
+            println!(
+                "{}: host ldconfig -r wrote: {}",
+                f.arch,
+                listed.lines().next().unwrap_or("?")
+            );
+            compare(f, root, "with the host ldconfig's cache");
+        }
+        other => println!(
+            "{}: host ldconfig -r could not write a cache ({other:?}); only the cache-less comparison ran",
+            f.arch
+        ),
+    }
+    println!("{name}: {:?}", started.elapsed());
+}
+
+#[test]
+fn arm64_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("arm64_debian_root_matches_qemu_loader", &ARM64);
+}
+
+#[test]
+fn s390x_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("s390x_debian_root_matches_qemu_loader", &S390X);
+}

@@ -1,0 +1,1683 @@
+//! What the loader only finds at run time (issue 5), proved with gcc- and
+//! musl-gcc-built fixtures in throwaway sysroots that hold copies of this
+//! machine's C libraries:
+//!
+//! * `.note.dlopen` (an assembler `.section .note.dlopen,"a",@note`):
+//!   found_via `dlopen-note`, the edge and its priority in the tree,
+//!   `--dlopen-priority`, `--dlopen-feature`, alternatives, missing
+//!   required vs. optional entries, the dlopen'd library's own closure, and
+//!   the staged program really `dlopen`ing its plugin in the staged root.
+//! * NSS: exactly the `libnss_<service>.so.2` modules that `nsswitch.conf`
+//!   names and the sysroot has; glibc really loads them in the staged root.
+//! * musl: reserved names, RUNPATH with `$ORIGIN`, `/etc/ld-musl-*.path`,
+//!   the built-in default path, inherited RUNPATH — each compared with
+//!   musl's own loader (`ld-musl --list`) — and staged programs that run.
+//! * `libgcc_s.so.1` for `pthread_cancel`, and only then.
+//! * gconv modules for `iconv_open`, with a program that needs them.
+//!
+//! The closure-only checks need gcc (or musl-gcc); running programs in a
+//! root needs root and prints `skipping <name>: needs root` otherwise.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::chroot::{is_root, run_in_root};
+use crate::support::elfgen::{Arch, ElfSpec, Kind};
+use crate::support::fakeroot::{missing_names, object, run_raw, FakeRoot, Layout};
+use crate::support::oracle::{parse_trace, resolve_in_root, run_closure};
+
+const HOST_LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+const HOST_LDSO: &str = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+const HOST_MUSL: &str = "/usr/lib/x86_64-linux-musl/libc.so";
+const MUSL_INTERP: &str = "/lib/ld-musl-x86_64.so.1";
+const MUSL_PATH_FILE: &str = "/etc/ld-musl-x86_64.path";
+const HOST_GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
+const GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
+
+// ---------------------------------------------------------------------------------------------
+// Preconditions
+// ---------------------------------------------------------------------------------------------
+
+fn tool_runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Prints why and returns false when gcc or the host glibc files are missing.
+fn glibc_ready(name: &str) -> bool {
+    let why = if !tool_runs("gcc", "--version") {
+        Some("gcc is not installed".to_string())
+    } else if !Path::new(HOST_LIBC).is_file() || !Path::new(HOST_LDSO).is_file() {
+        Some(format!(
+            "host glibc not at {HOST_LIBC} / {HOST_LDSO} (needs a Debian-like x86_64 host)"
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(w) => {
+            println!("skipping {name}: {w}");
+            false
+        }
+        None => true,
+    }
+}
+
+/// Prints why and returns false when musl-gcc or the host musl are missing.
+fn musl_ready(name: &str) -> bool {
+    let why = if !tool_runs("musl-gcc", "--version") {
+        Some("musl-gcc is not installed (apt-get install musl-tools)".to_string())
+    } else if !Path::new(HOST_MUSL).is_file() {
+        Some(format!("the host musl is not at {HOST_MUSL}"))
+    } else {
+        None
+    };
+    match why {
+        Some(w) => {
+            println!("skipping {name}: {w}");
+            false
+        }
+        None => true,
+    }
+}
+
+/// True when programs can be run in a root; prints `skipping <what>: needs
+/// root` otherwise.
+fn can_run(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    println!("skipping {what}: needs root");
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// A sysroot built from host files and compiled fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A temporary sysroot plus a scratch directory for sources.
+struct Sys {
+    dir: tempfile::TempDir,
+    work: tempfile::TempDir,
+    n: std::cell::Cell<usize>,
+}
+
+impl Sys {
+    fn empty() -> Sys {
+        Sys {
+            dir: tempfile::Builder::new()
+                .prefix("closure-runtime-")
+                .tempdir()
+                .expect("tempdir"),
+            work: tempfile::Builder::new()
+                .prefix("closure-runtime-src-")
+                .tempdir()
+                .expect("tempdir"),
+            n: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Debian 12 merged-/usr with copies of the host's libc.so.6 and ld.so.
+    fn glibc() -> Sys {
+        let s = Sys::empty();
+        s.mkdir("/usr/lib/x86_64-linux-gnu");
+        s.mkdir("/usr/lib64");
+        s.mkdir("/usr/bin");
+        s.mkdir("/etc");
+        s.symlink("usr/lib", "/lib");
+        s.symlink("usr/lib64", "/lib64");
+        s.symlink("usr/bin", "/bin");
+        s.symlink(
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            "/usr/lib64/ld-linux-x86-64.so.2",
+        );
+        s.copy_host(HOST_LIBC, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+        s.copy_host(HOST_LDSO, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        s
+    }
+
+    /// Debian 12 merged-/usr with the host's musl: `/lib/ld-musl-x86_64.so.1
+    /// -> x86_64-linux-musl/libc.so` and musl's search path file.
+    fn musl() -> Sys {
+        let s = Sys::empty();
+        s.mkdir("/usr/lib/x86_64-linux-musl");
+        s.mkdir("/usr/bin");
+        s.symlink("usr/lib", "/lib");
+        s.symlink("usr/bin", "/bin");
+        s.copy_host(HOST_MUSL, "/usr/lib/x86_64-linux-musl/libc.so");
+        s.symlink("x86_64-linux-musl/libc.so", "/usr/lib/ld-musl-x86_64.so.1");
+        s.write(
+            MUSL_PATH_FILE,
+            "/lib/x86_64-linux-musl\n/usr/lib/x86_64-linux-musl\n",
+        );
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn sysroot(&self) -> &str {
+        self.path().to_str().expect("UTF-8 temp path")
+    }
+
+    fn host(&self, in_root: &str) -> PathBuf {
+        self.path().join(in_root.trim_start_matches('/'))
+    }
+
+    fn mkdir(&self, in_root: &str) {
+        fs::create_dir_all(self.host(in_root)).unwrap_or_else(|e| panic!("mkdir {in_root}: {e}"));
+    }
+
+    fn mkparent(&self, in_root: &str) {
+        if let Some(p) = self.host(in_root).parent() {
+            fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir for {in_root}: {e}"));
+        }
+    }
+
+    fn write(&self, in_root: &str, contents: impl AsRef<[u8]>) {
+        self.mkparent(in_root);
+        fs::write(self.host(in_root), contents).unwrap_or_else(|e| panic!("write {in_root}: {e}"));
+    }
+
+    fn symlink(&self, target: &str, link: &str) {
+        self.mkparent(link);
+        std::os::unix::fs::symlink(target, self.host(link))
+            .unwrap_or_else(|e| panic!("symlink {link} -> {target}: {e}"));
+    }
+
+    fn copy_host(&self, host: &str, in_root: &str) {
+        self.mkparent(in_root);
+        fs::copy(host, self.host(in_root))
+            .unwrap_or_else(|e| panic!("copy {host} -> {in_root}: {e}"));
+    }
+
+    fn remove(&self, in_root: &str) {
+        fs::remove_file(self.host(in_root)).unwrap_or_else(|e| panic!("rm {in_root}: {e}"));
+    }
+
+    /// Writes a scratch file (outside the root) and returns its path.
+    fn scratch(&self, ext: &str, contents: &str) -> PathBuf {
+        let n = self.n.get();
+        self.n.set(n + 1);
+        let p = self.work.path().join(format!("src{n}.{ext}"));
+        fs::write(&p, contents).expect("write source");
+        p
+    }
+
+    /// Compiles `sources` ((extension, text) pairs: `c`, `s`) with
+    /// `compiler` into `in_root`; `args` follow the sources.
+    fn cc(&self, compiler: &str, in_root: &str, sources: &[(&str, &str)], args: &[&str]) {
+        self.mkparent(in_root);
+        let files: Vec<PathBuf> = sources
+            .iter()
+            .map(|(ext, text)| self.scratch(ext, text))
+            .collect();
+        let out = Command::new(compiler)
+            .arg("-o")
+            .arg(self.host(in_root))
+            .args(&files)
+            .arg("-Wl,--no-as-needed")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+        assert!(
+            out.status.success(),
+            "{compiler} for {in_root} failed ({args:?}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A shared library with a SONAME; `args` may link it against others.
+    fn lib(&self, compiler: &str, in_root: &str, soname: &str, c: &str, args: &[&str]) {
+        let mut all = vec![
+            "-shared".to_string(),
+            "-fPIC".to_string(),
+            format!("-Wl,-soname,{soname}"),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.cc(compiler, in_root, &[("c", c)], &all);
+    }
+
+    /// `-L<dir> -l:<file>` for an in-root library (a DT_NEEDED of its SONAME).
+    fn link(&self, in_root: &str) -> Vec<String> {
+        let host = self.host(in_root);
+        vec![
+            format!("-L{}", host.parent().expect("dir").display()),
+            format!("-l:{}", host.file_name().expect("file").to_string_lossy()),
+        ]
+    }
+
+    /// Runs closure with `--sysroot` this root.
+    fn closure(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec!["--sysroot", self.sysroot()];
+        all.extend_from_slice(args);
+        run_raw(&all)
+    }
+
+    /// `--format json` run: (exit code, report, stderr).
+    fn json(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let (code, out, err) = self.closure(&all);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}); exit {code}\nargs {args:?}\nstdout:\n{out}\nstderr:\n{err}")
+        });
+        (code, v, err)
+    }
+
+    /// Stages with `--out` (a fresh directory), the given arguments and
+    /// `--no-verify` (closure's own check of the staged root left out).
+    fn stage_unverified(&self, args: &[&str]) -> Staged {
+        let mut all = args.to_vec();
+        all.push("--no-verify");
+        self.stage(&all)
+    }
+
+    /// Stages with `--out` (a fresh directory) and exactly the given
+    /// arguments (so with closure's own check of the staged root).
+    fn stage(&self, args: &[&str]) -> Staged {
+        let dir = tempfile::Builder::new()
+            .prefix("closure-runtime-out-")
+            .tempdir()
+            .expect("tempdir");
+        let out = dir.path().join("out");
+        let mut all = args.to_vec();
+        let out_s = out.to_str().expect("UTF-8").to_string();
+        all.extend(["--out", &out_s]);
+        let (code, stdout, stderr) = self.closure(&all);
+        Staged {
+            _dir: dir,
+            out,
+            code,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// One `--out` run.
+struct Staged {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Staged {
+    /// Panics unless the run succeeded.
+    fn ok(self, what: &str) -> Staged {
+        assert_eq!(
+            self.code, 0,
+            "{what}: staging failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Whether an in-root path exists in the staged root (links followed
+    /// inside it).
+    fn has(&self, in_root: &str) -> bool {
+        fs::metadata(resolve_in_root(&self.out, in_root)).is_ok()
+    }
+
+    /// Every regular file of the staged root, as in-root paths.
+    fn files(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![self.out.clone()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                let Ok(m) = fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                if m.is_dir() {
+                    stack.push(p);
+                } else if m.is_file() {
+                    let rel = p.strip_prefix(&self.out).expect("below out");
+                    out.insert(format!("/{}", rel.display()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Staged regular files whose file name starts with `prefix`.
+    fn named(&self, prefix: &str) -> BTreeSet<String> {
+        self.files()
+            .into_iter()
+            .filter(|p| {
+                p.rsplit('/')
+                    .next()
+                    .is_some_and(|base| base.starts_with(prefix))
+            })
+            .collect()
+    }
+
+    /// Runs `argv` in the staged root (needs root).
+    fn run(&self, argv: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let (status, out, err) = run_in_root(&self.out, argv, env);
+        (status.code().unwrap_or(-1), out, err)
+    }
+}
+
+/// `path -> found_via` of the report's objects.
+fn via_of(report: &Value, path: &str) -> Option<String> {
+    object(report, path).and_then(|o| o["found_via"].as_str().map(str::to_string))
+}
+
+/// The paths of every object of a report (roots included).
+fn paths(report: &Value) -> BTreeSet<String> {
+    report["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["path"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The report's objects whose path ends with `/<base>`.
+fn with_base(report: &Value, base: &str) -> Vec<String> {
+    paths(report)
+        .into_iter()
+        .filter(|p| p.ends_with(&format!("/{base}")))
+        .collect()
+}
+
+/// The report's `warnings`, joined.
+fn warnings(report: &Value) -> String {
+    report["warnings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The tree line for the edge named `name` (first one).
+fn tree_line<'a>(tree: &'a str, name: &str) -> Option<&'a str> {
+    tree.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{name} =>")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. .note.dlopen
+// ---------------------------------------------------------------------------------------------
+
+/// Assembler for one `.note.dlopen` note: owner "FDO", type 0x407c0c0a,
+/// the JSON NUL-terminated (descsz counts the NUL) and padded to 4.
+fn note_asm(json: &str) -> String {
+    let escaped = json.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "\t.section .note.dlopen,\"a\",@note\n\
+         \t.balign 4\n\
+         \t.long 4\n\
+         \t.long 2f - 1f\n\
+         \t.long 0x407c0c0a\n\
+         \t.asciz \"FDO\"\n\
+         1:\t.asciz \"{escaped}\"\n\
+         2:\t.balign 4\n\
+         \t.section .note.GNU-stack,\"\",@progbits\n"
+    )
+}
+
+/// The main program's note: a required plugin (with a DT_NEEDED of its
+/// own), a recommended and a suggested library, and an entry without a
+/// priority (so recommended) whose first alternative does not exist.
+const PLUG_NOTE: &str = r#"[{"soname":["libplug.so.1"],"feature":"plugin","priority":"required","description":"the plugin the program loads"},{"soname":["libreco.so.1"],"feature":"compress","priority":"recommended"},{"soname":["libsugg.so.1"],"feature":"extra","priority":"suggested"},{"soname":["libalt.so.2","libalt.so.1"],"feature":"alt","x-unknown-key":true}]"#;
+
+const PLUG_PROG_C: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    void *h = dlopen("libplug.so.1", RTLD_NOW);
+    if (h == NULL) { fprintf(stderr, "dlopen failed: %s\n", dlerror()); return 3; }
+    const char *(*hello)(void) = (const char *(*)(void))dlsym(h, "plug_hello");
+    if (hello == NULL) { fprintf(stderr, "dlsym failed: %s\n", dlerror()); return 4; }
+    printf("plugin: %s\n", hello());
+    return 0;
+}
+"#;
+
+const PROG: &str = "/app/bin/prog";
+
+/// The dlopen fixture: `/app/bin/prog` (RUNPATH `$ORIGIN/../lib`) with
+/// [`PLUG_NOTE`]; `/app/lib/{libplug,libplugdep,libreco,libalt}.so.1`
+/// (libplug needs libplugdep through its own RUNPATH `$ORIGIN`);
+/// `libsugg.so.1` in the multiarch directory; plus `/app/bin/prog-req`
+/// (a required entry that exists nowhere) and `/app/bin/prog-opt` (a
+/// recommended and a suggested entry that exist nowhere).
+fn dlopen_fixture() -> Sys {
+    let s = Sys::glibc();
+    s.lib(
+        "gcc",
+        "/app/lib/libplugdep.so.1",
+        "libplugdep.so.1",
+        "const char *plugdep_word(void) { return \"hello from plugdep\"; }\n",
+        &[],
+    );
+    let mut plug_args = s.link("/app/lib/libplugdep.so.1");
+    plug_args.push("-Wl,--enable-new-dtags".into());
+    plug_args.push("-Wl,-rpath,$ORIGIN".into());
+    let plug_args: Vec<&str> = plug_args.iter().map(String::as_str).collect();
+    s.lib(
+        "gcc",
+        "/app/lib/libplug.so.1",
+        "libplug.so.1",
+        "const char *plugdep_word(void);\nconst char *plug_hello(void) { return plugdep_word(); }\n",
+        &plug_args,
+    );
+    for (path, soname) in [
+        ("/app/lib/libreco.so.1", "libreco.so.1"),
+        ("/app/lib/libalt.so.1", "libalt.so.1"),
+        ("/usr/lib/x86_64-linux-gnu/libsugg.so.1", "libsugg.so.1"),
+    ] {
+        s.lib(
+            "gcc",
+            path,
+            soname,
+            "int fixture_fn(void) { return 1; }\n",
+            &[],
+        );
+    }
+    let rpath = ["-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib"];
+    s.cc(
+        "gcc",
+        PROG,
+        &[("c", PLUG_PROG_C), ("s", &note_asm(PLUG_NOTE))],
+        &rpath,
+    );
+    let plain = "int main(void) { return 0; }\n";
+    s.cc(
+        "gcc",
+        "/app/bin/prog-req",
+        &[
+            ("c", plain),
+            (
+                "s",
+                &note_asm(
+                    r#"[{"soname":["libnothere.so.1"],"feature":"core","priority":"required"}]"#,
+                ),
+            ),
+        ],
+        &rpath,
+    );
+    s.cc(
+        "gcc",
+        "/app/bin/prog-opt",
+        &[
+            ("c", plain),
+            (
+                "s",
+                &note_asm(
+                    r#"[{"soname":["libgoneA.so.1"],"feature":"a","priority":"recommended"},{"soname":["libgoneB.so.1"],"feature":"b","priority":"suggested"}]"#,
+                ),
+            ),
+        ],
+        &rpath,
+    );
+    s
+}
+
+const PLUG: &str = "/app/bin/../lib/libplug.so.1";
+const PLUGDEP: &str = "/app/bin/../lib/libplugdep.so.1";
+const RECO: &str = "/app/bin/../lib/libreco.so.1";
+const ALT: &str = "/app/bin/../lib/libalt.so.1";
+const SUGG: &str = "/lib/x86_64-linux-gnu/libsugg.so.1";
+
+/// Which of the fixture's dlopen'd objects a report holds.
+fn dlopened(report: &Value) -> Vec<&'static str> {
+    let all = paths(report);
+    [PLUG, PLUGDEP, RECO, ALT, SUGG]
+        .into_iter()
+        .filter(|p| all.contains(*p))
+        .collect()
+}
+
+#[test]
+fn dlopen_note_default_follows_required_and_recommended() {
+    let name = "dlopen_note_default_follows_required_and_recommended";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+    let (code, v, err) = s.json(&["--root", PROG]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert_eq!(dlopened(&v), [PLUG, PLUGDEP, RECO, ALT], "report:\n{v:#}");
+    for p in [PLUG, RECO, ALT] {
+        assert_eq!(
+            via_of(&v, p).as_deref(),
+            Some("dlopen-note"),
+            "{p}: report:\n{v:#}"
+        );
+        let by = &object(&v, p).expect("object")["needed_by"];
+        assert!(
+            by.as_array()
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(PROG))),
+            "{p} should be needed by {PROG}: {by}"
+        );
+    }
+    // libplug's own DT_NEEDED, through libplug's RUNPATH.
+    assert_eq!(via_of(&v, PLUGDEP).as_deref(), Some("runpath"), "{v:#}");
+    // The first alternative does not exist, and no second object for it.
+    assert!(with_base(&v, "libalt.so.2").is_empty(), "{v:#}");
+    assert!(missing_names(&v).is_empty(), "{v:#}");
+    assert!(
+        !err.contains("libalt"),
+        "an alternative that exists is no warning:\n{err}"
+    );
+}
+
+#[test]
+fn dlopen_note_edges_in_tree_with_priority() {
+    let name = "dlopen_note_edges_in_tree_with_priority";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+    let (code, tree, err) = s.closure(&["--root", PROG, "--dlopen-priority", "suggested"]);
+    assert_eq!(code, 0, "stderr:\n{err}\ntree:\n{tree}");
+    for (soname, path, priority, feature) in [
+        ("libplug.so.1", PLUG, "required", "plugin"),
+        ("libreco.so.1", RECO, "recommended", "compress"),
+        ("libalt.so.1", ALT, "recommended", "alt"),
+        ("libsugg.so.1", SUGG, "suggested", "extra"),
+    ] {
+        let line =
+            tree_line(&tree, soname).unwrap_or_else(|| panic!("no edge {soname} in:\n{tree}"));
+        assert!(
+            line.contains(path)
+                && line.contains("dlopen")
+                && line.contains(priority)
+                && line.contains(feature),
+            "edge {soname} should name {path}, dlopen, {priority}, {feature}: {line:?}\n{tree}"
+        );
+    }
+    // The plugin's own dependency hangs below it.
+    let plug_at = tree.find("libplug.so.1 =>").expect("plug edge");
+    let dep_at = tree.find("libplugdep.so.1 =>").expect("plugdep edge");
+    assert!(dep_at > plug_at, "{tree}");
+    let plug_indent = tree_line(&tree, "libplug.so.1").map(|l| l.len() - l.trim_start().len());
+    let dep_indent = tree_line(&tree, "libplugdep.so.1").map(|l| l.len() - l.trim_start().len());
+    assert!(
+        dep_indent > plug_indent,
+        "libplugdep.so.1 should be nested below libplug.so.1:\n{tree}"
+    );
+}
+
+#[test]
+fn dlopen_priority_and_feature_select_entries() {
+    let name = "dlopen_priority_and_feature_select_entries";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--dlopen-priority", "required"], &[PLUG, PLUGDEP]),
+        (
+            &["--dlopen-priority", "recommended"],
+            &[PLUG, PLUGDEP, RECO, ALT],
+        ),
+        (
+            &["--dlopen-priority", "suggested"],
+            &[PLUG, PLUGDEP, RECO, ALT, SUGG],
+        ),
+        (&["--dlopen-priority", "none"], &[]),
+        (&["--dlopen-feature", "compress"], &[RECO]),
+        (
+            &["--dlopen-feature", "plugin", "--dlopen-feature", "alt"],
+            &[PLUG, PLUGDEP, ALT],
+        ),
+        // The feature filter and the priority both apply.
+        (&["--dlopen-feature", "extra"], &[]),
+        (
+            &[
+                "--dlopen-feature",
+                "extra",
+                "--dlopen-priority",
+                "suggested",
+            ],
+            &[SUGG],
+        ),
+        (&["--dlopen-feature", "no-such-feature"], &[]),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["--root", PROG];
+        all.extend_from_slice(args);
+        let (code, v, err) = s.json(&all);
+        assert_eq!(code, 0, "{args:?}: stderr:\n{err}");
+        assert_eq!(&dlopened(&v), want, "{args:?}: report:\n{v:#}");
+        if args.contains(&"suggested") && want.contains(&SUGG) {
+            assert_eq!(via_of(&v, SUGG).as_deref(), Some("dlopen-note"), "{v:#}");
+        }
+    }
+}
+
+#[test]
+fn dlopen_missing_required_is_a_problem_optional_a_warning() {
+    let name = "dlopen_missing_required_is_a_problem_optional_a_warning";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+
+    // A required entry that exists nowhere: a problem, exit 1.
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog-req"]);
+    assert_eq!(code, 1, "stderr:\n{err}\nreport:\n{v:#}");
+    assert_eq!(missing_names(&v), ["libnothere.so.1"], "{v:#}");
+    assert_eq!(
+        v["missing"][0]["needed_by"].as_str(),
+        Some("/app/bin/prog-req"),
+        "{v:#}"
+    );
+    assert!(err.contains("libnothere.so.1"), "stderr:\n{err}");
+    // ... which --out refuses to stage, and which is gone with `none`.
+    let st = s.stage(&["--root", "/app/bin/prog-req"]);
+    assert_eq!(st.code, 1, "stderr:\n{}", st.stderr);
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog-req", "--dlopen-priority", "none"]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert!(missing_names(&v).is_empty(), "{v:#}");
+
+    // Recommended and suggested entries that exist nowhere: warnings only.
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog-opt"]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert!(missing_names(&v).is_empty(), "{v:#}");
+    assert!(
+        err.contains("warning") && err.contains("libgoneA.so.1"),
+        "stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("libgoneB.so.1"),
+        "a suggested entry is not followed by default:\n{err}"
+    );
+    assert!(warnings(&v).contains("libgoneA.so.1"), "{v:#}");
+    let (code, v, err) = s.json(&[
+        "--root",
+        "/app/bin/prog-opt",
+        "--dlopen-priority",
+        "suggested",
+    ]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert!(missing_names(&v).is_empty(), "{v:#}");
+    assert!(
+        err.contains("libgoneA.so.1") && err.contains("libgoneB.so.1"),
+        "stderr:\n{err}"
+    );
+    // Staging goes ahead.
+    let st = s.stage(&[
+        "--root",
+        "/app/bin/prog-opt",
+        "--dlopen-priority",
+        "suggested",
+    ]);
+    let st = st.ok("prog-opt");
+    assert!(st.has("/app/bin/prog-opt"));
+}
+
+#[test]
+fn dlopen_note_stages_and_the_plugin_loads_in_the_staged_root() {
+    let name = "dlopen_note_stages_and_the_plugin_loads_in_the_staged_root";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+    let lib = |base: &str| format!("/app/lib/{base}");
+
+    // Default: required + recommended, and the plugin's own closure.
+    let st = s.stage(&["--root", PROG]).ok("default");
+    for base in [
+        "libplug.so.1",
+        "libplugdep.so.1",
+        "libreco.so.1",
+        "libalt.so.1",
+    ] {
+        assert!(st.has(&lib(base)), "{base} not staged: {:?}", st.files());
+    }
+    assert!(
+        st.named("libsugg").is_empty(),
+        "suggested staged by default: {:?}",
+        st.files()
+    );
+    assert!(st.named("libalt.so.2").is_empty());
+
+    let suggested = s
+        .stage(&["--root", PROG, "--dlopen-priority", "suggested"])
+        .ok("suggested");
+    assert!(suggested.has(SUGG), "{:?}", suggested.files());
+
+    let none = s
+        .stage(&["--root", PROG, "--dlopen-priority", "none"])
+        .ok("none");
+    for base in ["libplug", "libplugdep", "libreco", "libalt", "libsugg"] {
+        assert!(
+            none.named(base).is_empty(),
+            "{base} staged with --dlopen-priority none: {:?}",
+            none.files()
+        );
+    }
+
+    let feature = s
+        .stage(&["--root", PROG, "--dlopen-feature", "compress"])
+        .ok("feature");
+    assert!(feature.has(&lib("libreco.so.1")));
+    for base in ["libplug", "libalt", "libsugg"] {
+        assert!(
+            feature.named(base).is_empty(),
+            "{base} staged with --dlopen-feature compress: {:?}",
+            feature.files()
+        );
+    }
+
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    let (code, out, err) = st.run(&[PROG], &[]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "plugin: hello from plugdep\n"),
+        "the staged program should dlopen its plugin; stderr:\n{err}"
+    );
+    // The need: without the note's libraries the same program fails.
+    let (code, out, err) = none.run(&[PROG], &[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("libplug.so.1"), "stderr:\n{err}");
+}
+
+/// The note is found through `PT_NOTE` (no section headers) in objects of
+/// every architecture, both byte orders and both classes; the old
+/// single-object payload shape is accepted too; a library's note counts
+/// like the program's.
+#[test]
+fn dlopen_note_in_synthetic_objects_of_every_architecture() {
+    for &arch in Arch::all() {
+        let r = FakeRoot::new();
+        r.debian_base(arch, Layout::DEBIAN12);
+        let dir = format!("/usr/lib/{}", arch.triplet());
+        r.lib(&format!("{dir}/libmod.so.1"), arch, "libmod.so.1", &[]);
+        r.lib(&format!("{dir}/libold.so.0"), arch, "libold.so.0", &[]);
+        r.lib(
+            &format!("{dir}/libhelper.so.2"),
+            arch,
+            "libhelper.so.2",
+            &[],
+        );
+        r.elf(
+            &format!("{dir}/libwithnote.so.1"),
+            &ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Shared,
+                soname: Some("libwithnote.so.1".into()),
+                needed: vec!["libc.so.6".into()],
+                note_dlopen: Some(r#"{"soname":"libold.so.0","priority":"required"}"#.into()),
+                no_section_headers: true,
+                ..Default::default()
+            },
+        );
+        r.elf(
+            "/usr/bin/prog",
+            &ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Exec,
+                interp: Some(arch.interp().into()),
+                needed: vec!["libwithnote.so.1".into(), "libc.so.6".into()],
+                note_dlopen: Some(
+                    r#"[{"soname":["libmod.so.1"],"feature":"mod","priority":"required"},{"soname":["libnone.so.9","libhelper.so.2"]}]"#
+                        .into(),
+                ),
+                no_section_headers: true,
+                ..Default::default()
+            },
+        );
+        let (code, v, err) = r.json_run(&["--root", "/usr/bin/prog"]);
+        let ctx = format!("{}: stderr:\n{err}\nreport:\n{v:#}", arch.name());
+        assert_eq!(code, 0, "{ctx}");
+        let libdir = format!("/lib/{}", arch.triplet());
+        for base in ["libmod.so.1", "libhelper.so.2", "libold.so.0"] {
+            let found = with_base(&v, base);
+            assert_eq!(found.len(), 1, "{base}: {ctx}");
+            assert!(
+                found[0].starts_with(&libdir),
+                "{base} at {}: {ctx}",
+                found[0]
+            );
+            assert_eq!(
+                via_of(&v, &found[0]).as_deref(),
+                Some("dlopen-note"),
+                "{base}: {ctx}"
+            );
+        }
+        assert!(missing_names(&v).is_empty(), "{ctx}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. NSS
+// ---------------------------------------------------------------------------------------------
+
+/// A fake `mdns4_minimal` module: every host lookup says NOTFOUND (so the
+/// `[NOTFOUND=return]` after it ends the lookup without any network).
+const MDNS_C: &str = r#"
+#include <errno.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdint.h>
+enum { NOTFOUND = 0 };
+int _nss_mdns4_minimal_gethostbyname_r(const char *n, struct hostent *h, char *b, size_t l,
+                                       int *e, int *he) {
+    *e = ENOENT; *he = HOST_NOT_FOUND; return NOTFOUND;
+}
+int _nss_mdns4_minimal_gethostbyname2_r(const char *n, int af, struct hostent *h, char *b,
+                                        size_t l, int *e, int *he) {
+    *e = ENOENT; *he = HOST_NOT_FOUND; return NOTFOUND;
+}
+int _nss_mdns4_minimal_gethostbyname3_r(const char *n, int af, struct hostent *h, char *b,
+                                        size_t l, int *e, int *he, int32_t *ttl, char **c) {
+    *e = ENOENT; *he = HOST_NOT_FOUND; return NOTFOUND;
+}
+int _nss_mdns4_minimal_gethostbyname4_r(const char *n, void **pat, char *b, size_t l, int *e,
+                                        int *he, int32_t *ttl) {
+    *e = ENOENT; *he = HOST_NOT_FOUND; return NOTFOUND;
+}
+"#;
+
+const LOOKUP_C: &str = r#"
+#include <netdb.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    struct hostent *h = gethostbyname(argc > 1 ? argv[1] : "nosuch.invalid");
+    puts(h ? "found" : "not found");
+    return 0;
+}
+"#;
+
+const NSSWITCH: &str = "# closure test\n\
+passwd:         files\n\
+group:          files\n\
+shadow:         files\n\
+hosts:          files mdns4_minimal [NOTFOUND=return] dns myhostname\n\
+networks:       files\n\
+protocols:      files\n";
+
+fn nss_fixture() -> Sys {
+    let s = Sys::glibc();
+    let dir = "/usr/lib/x86_64-linux-gnu";
+    for svc in ["files", "dns"] {
+        let host = format!("/lib/x86_64-linux-gnu/libnss_{svc}.so.2");
+        let in_root = format!("{dir}/libnss_{svc}.so.2");
+        if Path::new(&host).is_file() {
+            s.copy_host(&host, &in_root);
+        } else {
+            s.lib(
+                "gcc",
+                &in_root,
+                &format!("libnss_{svc}.so.2"),
+                "int nss_stub(void) { return 0; }\n",
+                &[],
+            );
+        }
+    }
+    s.lib(
+        "gcc",
+        &format!("{dir}/libnss_mdns4_minimal.so.2"),
+        "libnss_mdns4_minimal.so.2",
+        MDNS_C,
+        &[],
+    );
+    s.lib(
+        "gcc",
+        &format!("{dir}/libnss_ldap.so.2"),
+        "libnss_ldap.so.2",
+        "int _nss_ldap_stub(void) { return 0; }\n",
+        &[],
+    );
+    s.write("/etc/nsswitch.conf", NSSWITCH);
+    s.cc("gcc", "/app/bin/lookup", &[("c", LOOKUP_C)], &[]);
+    s
+}
+
+const NSS_NAMED: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/libnss_dns.so.2",
+    "/usr/lib/x86_64-linux-gnu/libnss_files.so.2",
+    "/usr/lib/x86_64-linux-gnu/libnss_mdns4_minimal.so.2",
+];
+
+#[test]
+fn nss_stages_exactly_the_named_modules_that_exist() {
+    let name = "nss_stages_exactly_the_named_modules_that_exist";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = nss_fixture();
+    let st = s
+        .stage(&["--root", "/app/bin/lookup", "--base-files"])
+        .ok("--base-files");
+    assert_eq!(
+        st.named("libnss_"),
+        NSS_NAMED.iter().map(|p| p.to_string()).collect(),
+        "staged: {:?}",
+        st.files()
+    );
+    for p in NSS_NAMED {
+        let in_lib = p.replace("/usr/lib/", "/lib/");
+        assert!(st.has(&in_lib), "{in_lib} not reachable in the staged root");
+    }
+    assert!(st.has("/etc/nsswitch.conf"));
+    assert!(
+        st.stderr.contains("myhostname"),
+        "a named service that is absent should be warned about:\n{}",
+        st.stderr
+    );
+    assert!(
+        !st.stderr.contains("ldap"),
+        "ldap is not named; nothing to say about it:\n{}",
+        st.stderr
+    );
+
+    // The same through --include of the file.
+    let inc = s
+        .stage(&[
+            "--root",
+            "/app/bin/lookup",
+            "--include",
+            "/etc/nsswitch.conf",
+        ])
+        .ok("--include");
+    assert_eq!(
+        inc.named("libnss_"),
+        NSS_NAMED.iter().map(|p| p.to_string()).collect(),
+        "staged: {:?}",
+        inc.files()
+    );
+    assert!(inc.stderr.contains("myhostname"), "{}", inc.stderr);
+
+    // nsswitch.conf not staged: no module.
+    let bare = s.stage(&["--root", "/app/bin/lookup"]).ok("bare");
+    assert!(
+        bare.named("libnss_").is_empty(),
+        "staged without nsswitch.conf: {:?}",
+        bare.files()
+    );
+
+    // Without --out there is nothing to stage and no NSS edge.
+    let (code, v, err) = s.json(&["--root", "/app/bin/lookup", "--base-files"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(with_base(&v, "libnss_files.so.2").is_empty(), "{v:#}");
+
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    // glibc really loads the named module from the staged root.
+    let (code, out, err) = st.run(
+        &["/app/bin/lookup", "nosuch.invalid"],
+        &[("LD_DEBUG", "files")],
+    );
+    assert_eq!((code, out.as_str()), (0, "not found\n"), "stderr:\n{err}");
+    assert!(
+        err.contains("file=libnss_mdns4_minimal.so.2"),
+        "glibc should dlopen the mdns4_minimal module:\n{err}"
+    );
+    assert!(
+        !err.contains("cannot open"),
+        "a module glibc wants is missing from the staged root:\n{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. musl
+// ---------------------------------------------------------------------------------------------
+
+const GREET_C: &str = "#include <stdio.h>\nvoid greet(void) { puts(\"hello from greet\"); }\n";
+const CALL_GREET_C: &str = "void greet(void);\nint main(void) { greet(); return 0; }\n";
+
+/// musl's own answer: `ld-musl --list PROG` in the root (needs root).
+/// Returns (loaded paths, names it could not load, exit code, raw output).
+fn musl_list(s: &Sys, prog: &str) -> (BTreeSet<String>, BTreeSet<String>, i32, String) {
+    let (status, out, err) = run_in_root(s.path(), &[MUSL_INTERP, "--list", prog], &[]);
+    let t = parse_trace(&out);
+    let missing: BTreeSet<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("Error loading shared library "))
+        .filter_map(|rest| rest.split(':').next())
+        .map(str::to_string)
+        .collect();
+    (
+        t.loaded,
+        missing,
+        status.code().unwrap_or(-1),
+        format!("--- stdout ---\n{out}--- stderr ---\n{err}"),
+    )
+}
+
+/// Asserts closure's loaded and missing sets for `prog` equal musl's.
+fn same_as_musl(s: &Sys, prog: &str) {
+    let run = run_closure(s.path(), &[prog], &[]);
+    let (loaded, missing, code, raw) = musl_list(s, prog);
+    assert_eq!(
+        run.loaded(),
+        loaded,
+        "{prog}: loaded paths differ (left closure, right musl)\nmusl:\n{raw}\nclosure:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.missing_names(),
+        missing,
+        "{prog}: missing names differ (left closure, right musl)\nmusl:\n{raw}\nclosure:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.status,
+        if code == 0 { 0 } else { 1 },
+        "{prog}: exit codes (musl {code}) disagree\nmusl:\n{raw}\nclosure:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[test]
+fn musl_program_with_runpath_traces_stages_and_runs() {
+    let name = "musl_program_with_runpath_traces_stages_and_runs";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/libgreet.so.1",
+        "libgreet.so.1",
+        GREET_C,
+        &[],
+    );
+    let mut args = s.link("/app/lib/libgreet.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,$ORIGIN/../lib".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc("musl-gcc", "/app/bin/hello", &[("c", CALL_GREET_C)], &args);
+
+    let (code, v, err) = s.json(&["--root", "/app/bin/hello"]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert_eq!(
+        paths(&v),
+        [
+            "/app/bin/hello",
+            MUSL_INTERP,
+            "/app/bin/../lib/libgreet.so.1"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        "libc.so is the loader itself; report:\n{v:#}"
+    );
+    assert_eq!(via_of(&v, MUSL_INTERP).as_deref(), Some("interpreter"));
+    assert_eq!(
+        via_of(&v, "/app/bin/../lib/libgreet.so.1").as_deref(),
+        Some("runpath")
+    );
+    let needed = &object(&v, "/app/bin/hello").expect("root")["needed"];
+    assert!(
+        needed
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some("libc.so"))),
+        "musl-gcc programs need libc.so: {needed}"
+    );
+    assert!(missing_names(&v).is_empty(), "{v:#}");
+    assert_eq!(v["missing_versions"], Value::Array(vec![]), "{v:#}");
+    // Even with --check-symbols there are never missing versions on musl.
+    let (code, v, err) = s.json(&["--root", "/app/bin/hello", "--check-symbols"]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert_eq!(v["missing_versions"], Value::Array(vec![]), "{v:#}");
+
+    let st = s.stage(&["--root", "/app/bin/hello"]).ok("musl hello");
+    assert!(st.has("/app/lib/libgreet.so.1"), "{:?}", st.files());
+    assert!(st.has(MUSL_INTERP), "{:?}", st.files());
+
+    // musl has no NSS: a staged nsswitch.conf brings no module along, even
+    // one the search path would find.
+    s.write("/etc/nsswitch.conf", NSSWITCH);
+    s.lib(
+        "musl-gcc",
+        "/usr/lib/x86_64-linux-musl/libnss_files.so.2",
+        "libnss_files.so.2",
+        GREET_C,
+        &[],
+    );
+    let nss = s
+        .stage(&["--root", "/app/bin/hello", "--base-files"])
+        .ok("musl --base-files");
+    assert!(nss.has("/etc/nsswitch.conf"), "{:?}", nss.files());
+    assert!(nss.named("libnss_").is_empty(), "{:?}", nss.files());
+
+    if !can_run(&format!("{name} (musl loader and staged run)")) {
+        return;
+    }
+    same_as_musl(&s, "/app/bin/hello");
+    let (code, out, err) = st.run(&["/app/bin/hello"], &[]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello from greet\n"),
+        "stderr:\n{err}"
+    );
+}
+
+#[test]
+fn musl_search_path_file_and_default_path() {
+    let name = "musl_search_path_file_and_default_path";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.write(
+        MUSL_PATH_FILE,
+        "/lib/x86_64-linux-musl\n/usr/lib/x86_64-linux-musl:/opt/extra/lib\n",
+    );
+    s.lib(
+        "musl-gcc",
+        "/opt/extra/lib/libextra.so.1",
+        "libextra.so.1",
+        GREET_C,
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
+        "/usr/local/lib/libdflt.so.1",
+        "libdflt.so.1",
+        GREET_C,
+        &[],
+    );
+    let link_extra = s.link("/opt/extra/lib/libextra.so.1");
+    let link_extra: Vec<&str> = link_extra.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/extra",
+        &[("c", CALL_GREET_C)],
+        &link_extra,
+    );
+    let link_dflt = s.link("/usr/local/lib/libdflt.so.1");
+    let link_dflt: Vec<&str> = link_dflt.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/dflt",
+        &[("c", CALL_GREET_C)],
+        &link_dflt,
+    );
+    let running = can_run(&format!("{name} (comparison with the musl loader)"));
+
+    // 1. The path file lists /opt/extra/lib (after a newline and a ':').
+    let (code, v, err) = s.json(&["--root", "/app/bin/extra"]);
+    assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+    assert_eq!(
+        via_of(&v, "/opt/extra/lib/libextra.so.1").as_deref(),
+        Some("default"),
+        "{v:#}"
+    );
+    // It does not list /usr/local/lib: libdflt is missing.
+    let (code, v, _) = s.json(&["--root", "/app/bin/dflt"]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(missing_names(&v), ["libdflt.so.1"], "{v:#}");
+    let searched: Vec<&str> = v["missing"][0]["searched"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        searched,
+        [
+            "/lib/x86_64-linux-musl",
+            "/usr/lib/x86_64-linux-musl",
+            "/opt/extra/lib"
+        ],
+        "{v:#}"
+    );
+    if running {
+        same_as_musl(&s, "/app/bin/extra");
+        same_as_musl(&s, "/app/bin/dflt");
+    }
+
+    // The library is staged (whether the staged program finds it, which
+    // closure's own check of the staged root asks too:
+    // `musl_staged_program_finds_a_library_of_the_path_file`).
+    let st = s
+        .stage_unverified(&["--root", "/app/bin/extra"])
+        .ok("extra");
+    assert!(st.has("/opt/extra/lib/libextra.so.1"), "{:?}", st.files());
+
+    // 2. No path file: the default /lib:/usr/local/lib:/usr/lib.
+    s.remove(MUSL_PATH_FILE);
+    let (code, v, err) = s.json(&["--root", "/app/bin/dflt"]);
+    assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+    assert_eq!(
+        via_of(&v, "/usr/local/lib/libdflt.so.1").as_deref(),
+        Some("default"),
+        "{v:#}"
+    );
+    let (code, v, _) = s.json(&["--root", "/app/bin/extra"]);
+    assert_eq!(code, 1, "{v:#}");
+    let searched: Vec<&str> = v["missing"][0]["searched"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(searched, ["/lib", "/usr/local/lib", "/usr/lib"], "{v:#}");
+    if running {
+        same_as_musl(&s, "/app/bin/dflt");
+        same_as_musl(&s, "/app/bin/extra");
+    }
+
+    // 3. An empty path file: an empty search path.
+    s.write(MUSL_PATH_FILE, "");
+    let (code, v, _) = s.json(&["--root", "/app/bin/dflt"]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(missing_names(&v), ["libdflt.so.1"], "{v:#}");
+    if running {
+        same_as_musl(&s, "/app/bin/dflt");
+    }
+}
+
+#[test]
+fn musl_inherits_runpath_glibc_does_not() {
+    let name = "musl_inherits_runpath_glibc_does_not";
+    // The same layout, built once for each C library: the program has
+    // RUNPATH $ORIGIN/../lib and needs libouter, which needs libinner; both
+    // live in /app/lib and neither library has a search path.
+    fn build(s: &Sys, cc: &str) {
+        s.lib(cc, "/app/lib/libinner.so.1", "libinner.so.1", GREET_C, &[]);
+        let inner = s.link("/app/lib/libinner.so.1");
+        let inner: Vec<&str> = inner.iter().map(String::as_str).collect();
+        s.lib(
+            cc,
+            "/app/lib/libouter.so.1",
+            "libouter.so.1",
+            "void greet(void);\nvoid outer(void) { greet(); }\n",
+            &inner,
+        );
+        let mut args = s.link("/app/lib/libouter.so.1");
+        args.extend([
+            "-Wl,--enable-new-dtags".into(),
+            "-Wl,-rpath,$ORIGIN/../lib".into(),
+            "-Wl,--allow-shlib-undefined".into(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.cc(
+            cc,
+            "/app/bin/nested",
+            &[(
+                "c",
+                "void outer(void);\nint main(void) { outer(); return 0; }\n",
+            )],
+            &args,
+        );
+    }
+    const INNER: &str = "/app/bin/../lib/libinner.so.1";
+    if musl_ready(name) {
+        let s = Sys::musl();
+        build(&s, "musl-gcc");
+        let (code, v, err) = s.json(&["--root", "/app/bin/nested"]);
+        assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+        assert_eq!(via_of(&v, INNER).as_deref(), Some("runpath"), "{v:#}");
+        if can_run(&format!("{name} (musl loader and staged run)")) {
+            same_as_musl(&s, "/app/bin/nested");
+            let st = s.stage(&["--root", "/app/bin/nested"]).ok("nested");
+            let (code, out, err) = st.run(&["/app/bin/nested"], &[]);
+            assert_eq!(
+                (code, out.as_str()),
+                (0, "hello from greet\n"),
+                "stderr:\n{err}"
+            );
+        }
+    }
+    if glibc_ready(name) {
+        let s = Sys::glibc();
+        build(&s, "gcc");
+        let (code, v, err) = s.json(&["--root", "/app/bin/nested"]);
+        assert_eq!(
+            code, 1,
+            "glibc does not inherit RUNPATH; stderr:\n{err}\n{v:#}"
+        );
+        assert_eq!(missing_names(&v), ["libinner.so.1"], "{v:#}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. libgcc_s
+// ---------------------------------------------------------------------------------------------
+
+const CANCEL_C: &str = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *worker(void *arg) { for (;;) pause(); return arg; }
+int main(void) {
+    pthread_t t;
+    void *res;
+    if (pthread_create(&t, NULL, worker, NULL) != 0) return 2;
+    if (pthread_cancel(t) != 0) return 3;
+    if (pthread_join(t, &res) != 0) return 4;
+    puts(res == PTHREAD_CANCELED ? "canceled" : "not canceled");
+    return 0;
+}
+"#;
+
+const HOST_LIBGCC: &str = "/lib/x86_64-linux-gnu/libgcc_s.so.1";
+const LIBGCC: &str = "/lib/x86_64-linux-gnu/libgcc_s.so.1";
+
+#[test]
+fn libgcc_s_for_pthread_cancel_only() {
+    let name = "libgcc_s_for_pthread_cancel_only";
+    if !glibc_ready(name) {
+        return;
+    }
+    if !Path::new(HOST_LIBGCC).is_file() {
+        println!("skipping {name}: no {HOST_LIBGCC} on this host");
+        return;
+    }
+    let s = Sys::glibc();
+    s.copy_host(HOST_LIBGCC, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1");
+    s.cc("gcc", "/app/bin/cancel", &[("c", CANCEL_C)], &["-pthread"]);
+    s.cc(
+        "gcc",
+        "/app/bin/plain",
+        &[(
+            "c",
+            "#include <stdio.h>\nint main(void) { puts(\"plain\"); return 0; }\n",
+        )],
+        &["-pthread"],
+    );
+
+    let (code, v, err) = s.json(&["--root", "/app/bin/cancel"]);
+    assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+    assert_eq!(via_of(&v, LIBGCC).as_deref(), Some("libgcc_s"), "{v:#}");
+    // The report says why.
+    let (_, tree, _) = s.closure(&["--root", "/app/bin/cancel"]);
+    let line = tree_line(&tree, "libgcc_s.so.1").unwrap_or_else(|| panic!("no edge:\n{tree}"));
+    assert!(line.contains("pthread_cancel"), "{line:?}");
+
+    let (code, v, err) = s.json(&["--root", "/app/bin/plain"]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert!(
+        with_base(&v, "libgcc_s.so.1").is_empty(),
+        "a program that does not cancel threads does not need libgcc_s: {v:#}"
+    );
+
+    let st = s.stage(&["--root", "/app/bin/cancel"]).ok("cancel");
+    assert!(st.has(LIBGCC), "{:?}", st.files());
+    let plain = s.stage(&["--root", "/app/bin/plain"]).ok("plain");
+    assert!(plain.named("libgcc_s").is_empty(), "{:?}", plain.files());
+
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    let (code, out, err) = st.run(&["/app/bin/cancel"], &[]);
+    assert_eq!((code, out.as_str()), (0, "canceled\n"), "stderr:\n{err}");
+    // The need: without it glibc aborts.
+    fs::remove_file(resolve_in_root(&st.out, LIBGCC)).expect("rm staged libgcc_s");
+    let (code, _, err) = st.run(&["/app/bin/cancel"], &[]);
+    assert_ne!(code, 0, "stderr:\n{err}");
+    assert!(
+        err.contains("libgcc_s.so.1 must be installed"),
+        "stderr:\n{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. gconv
+// ---------------------------------------------------------------------------------------------
+
+const ICONV_C: &str = r#"
+#include <errno.h>
+#include <iconv.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    iconv_t cd = iconv_open("EUC-JP", "UTF-8");
+    if (cd == (iconv_t)-1) { printf("FAIL iconv_open: %s\n", strerror(errno)); return 1; }
+    char in[] = "\xe6\x97\xa5\xe6\x9c\xac";
+    unsigned char out[16];
+    char *ip = in, *op = (char *)out;
+    size_t il = strlen(in), ol = sizeof out;
+    if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) {
+        printf("FAIL iconv: %s\n", strerror(errno));
+        return 2;
+    }
+    printf("OK");
+    for (unsigned char *p = out; p < (unsigned char *)op; p++) printf(" %02x", *p);
+    printf("\n");
+    return 0;
+}
+"#;
+
+/// A root with part of the host's gconv directory. None when the host
+/// has none of it.
+fn gconv_fixture() -> Option<Sys> {
+    let host = Path::new(HOST_GCONV);
+    for f in ["gconv-modules", "EUC-JP.so", "libJIS.so", "ISO8859-1.so"] {
+        if !host.join(f).is_file() {
+            return None;
+        }
+    }
+    let s = Sys::glibc();
+    for f in [
+        "gconv-modules",
+        "gconv-modules.cache",
+        "EUC-JP.so",
+        "libJIS.so",
+        "ISO8859-1.so",
+    ] {
+        let h = host.join(f);
+        if h.is_file() {
+            s.copy_host(h.to_str().expect("UTF-8"), &format!("{GCONV}/{f}"));
+        }
+    }
+    if let Ok(rd) = fs::read_dir(host.join("gconv-modules.d")) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".conf") {
+                s.copy_host(
+                    e.path().to_str().expect("UTF-8"),
+                    &format!("{GCONV}/gconv-modules.d/{n}"),
+                );
+            }
+        }
+    }
+    s.cc("gcc", "/app/bin/iconv", &[("c", ICONV_C)], &[]);
+    Some(s)
+}
+
+#[test]
+fn gconv_modules_for_iconv() {
+    let name = "gconv_modules_for_iconv";
+    if !glibc_ready(name) {
+        return;
+    }
+    let Some(s) = gconv_fixture() else {
+        println!("skipping {name}: {HOST_GCONV} lacks gconv-modules, EUC-JP.so, libJIS.so or ISO8859-1.so");
+        return;
+    };
+    let config: BTreeSet<String> = {
+        let mut c = BTreeSet::new();
+        c.insert(format!("{GCONV}/gconv-modules"));
+        if s.host(&format!("{GCONV}/gconv-modules.cache")).is_file() {
+            c.insert(format!("{GCONV}/gconv-modules.cache"));
+        }
+        if let Ok(rd) = fs::read_dir(s.host(&format!("{GCONV}/gconv-modules.d"))) {
+            for e in rd.flatten() {
+                c.insert(format!(
+                    "{GCONV}/gconv-modules.d/{}",
+                    e.file_name().to_string_lossy()
+                ));
+            }
+        }
+        c
+    };
+    let gconv_files = |st: &Staged| -> BTreeSet<String> {
+        st.files()
+            .into_iter()
+            .filter(|p| p.starts_with(&format!("{GCONV}/")))
+            .collect()
+    };
+    let with = |extra: &[&str]| -> BTreeSet<String> {
+        config
+            .iter()
+            .cloned()
+            .chain(extra.iter().map(|f| format!("{GCONV}/{f}")))
+            .collect()
+    };
+
+    // The report: the module by full path, its helper through RUNPATH $ORIGIN.
+    let (code, v, err) = s.json(&["--root", "/app/bin/iconv", "--gconv", "EUC-JP"]);
+    assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+    assert_eq!(
+        via_of(&v, &format!("{GCONV}/EUC-JP.so")).as_deref(),
+        Some("gconv"),
+        "{v:#}"
+    );
+    assert_eq!(
+        via_of(&v, &format!("{GCONV}/libJIS.so")).as_deref(),
+        Some("runpath"),
+        "{v:#}"
+    );
+    assert!(with_base(&v, "ISO8859-1.so").is_empty(), "{v:#}");
+    // An alias names the same module.
+    let (code, v, err) = s.json(&["--root", "/app/bin/iconv", "--gconv", "eucjp"]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert_eq!(
+        with_base(&v, "EUC-JP.so"),
+        [format!("{GCONV}/EUC-JP.so")],
+        "{v:#}"
+    );
+    // A character set no module converts is a warning.
+    let (code, v, err) = s.json(&["--root", "/app/bin/iconv", "--gconv", "NO-SUCH-CHARSET"]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert!(err.contains("NO-SUCH-CHARSET"), "stderr:\n{err}");
+    assert!(with_base(&v, "EUC-JP.so").is_empty(), "{v:#}");
+
+    let st = s
+        .stage(&["--root", "/app/bin/iconv", "--gconv", "EUC-JP"])
+        .ok("--gconv EUC-JP");
+    assert_eq!(gconv_files(&st), with(&["EUC-JP.so", "libJIS.so"]));
+
+    let all = s
+        .stage(&["--root", "/app/bin/iconv", "--gconv", "all"])
+        .ok("--gconv all");
+    assert_eq!(
+        gconv_files(&all),
+        with(&["EUC-JP.so", "ISO8859-1.so", "libJIS.so"])
+    );
+
+    let none = s.stage(&["--root", "/app/bin/iconv"]).ok("no --gconv");
+    assert!(gconv_files(&none).is_empty(), "{:?}", none.files());
+
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    let (code, out, err) = st.run(&["/app/bin/iconv"], &[]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "OK c6 fc cb dc\n"),
+        "stderr:\n{err}"
+    );
+    // The need: without --gconv iconv_open fails.
+    let (code, out, err) = none.run(&["/app/bin/iconv"], &[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("FAIL iconv_open"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// closure's own check of the staged root
+// ---------------------------------------------------------------------------------------------
+
+/// The staged root of a musl program whose library was found only through
+/// `/etc/ld-musl-x86_64.path` must let musl find it again: the path file
+/// (or an equivalent) has to be staged too.
+#[test]
+#[ignore = "bug: --out does not stage /etc/ld-musl-x86_64.path, so a library found only through it is not found in the staged root (closure's own check fails: exit 1)"]
+fn musl_staged_program_finds_a_library_of_the_path_file() {
+    let name = "musl_staged_program_finds_a_library_of_the_path_file";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.write(
+        MUSL_PATH_FILE,
+        "/lib/x86_64-linux-musl\n/usr/lib/x86_64-linux-musl\n/opt/extra/lib\n",
+    );
+    s.lib(
+        "musl-gcc",
+        "/opt/extra/lib/libextra.so.1",
+        "libextra.so.1",
+        GREET_C,
+        &[],
+    );
+    let link = s.link("/opt/extra/lib/libextra.so.1");
+    let link: Vec<&str> = link.iter().map(String::as_str).collect();
+    s.cc("musl-gcc", "/app/bin/extra", &[("c", CALL_GREET_C)], &link);
+    let st = s.stage(&["--root", "/app/bin/extra"]);
+    assert_eq!(
+        st.code, 0,
+        "staging a musl program whose library comes from {MUSL_PATH_FILE}:\nstderr:\n{}\nstaged: {:?}",
+        st.stderr,
+        st.files()
+    );
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    let (code, out, err) = st.run(&["/app/bin/extra"], &[]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello from greet\n"),
+        "staged: {:?}\nstderr:\n{err}",
+        st.files()
+    );
+}
+
+/// `--out` checks the staged root by tracing it again; that trace must
+/// include the same run-time loads (dlopen notes, NSS, libgcc_s, gconv) as
+/// the trace of the sysroot, or every staging with one of them fails.
+#[test]
+fn staging_verify_accepts_run_time_loads() {
+    let name = "staging_verify_accepts_run_time_loads";
+    if !glibc_ready(name) {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut check = |what: &str, s: &Sys, args: &[&str]| {
+        let st = s.stage(args);
+        if st.code != 0 {
+            failures.push(format!("{what} {args:?}: exit {}\n{}", st.code, st.stderr));
+        }
+    };
+    let d = dlopen_fixture();
+    check(".note.dlopen", &d, &["--root", PROG]);
+    let n = nss_fixture();
+    check("NSS", &n, &["--root", "/app/bin/lookup", "--base-files"]);
+    if Path::new(HOST_LIBGCC).is_file() {
+        let g = Sys::glibc();
+        g.copy_host(HOST_LIBGCC, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1");
+        g.cc("gcc", "/app/bin/cancel", &[("c", CANCEL_C)], &["-pthread"]);
+        check("libgcc_s", &g, &["--root", "/app/bin/cancel"]);
+    }
+    if let Some(c) = gconv_fixture() {
+        check(
+            "gconv",
+            &c,
+            &["--root", "/app/bin/iconv", "--gconv", "EUC-JP"],
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
