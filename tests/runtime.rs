@@ -1606,7 +1606,6 @@ fn gconv_modules_for_iconv() {
 /// `/etc/ld-musl-x86_64.path` must let musl find it again: the path file
 /// (or an equivalent) has to be staged too.
 #[test]
-#[ignore = "bug: --out does not stage /etc/ld-musl-x86_64.path, so a library found only through it is not found in the staged root (closure's own check fails: exit 1)"]
 fn musl_staged_program_finds_a_library_of_the_path_file() {
     let name = "musl_staged_program_finds_a_library_of_the_path_file";
     if !musl_ready(name) {

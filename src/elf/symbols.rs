@@ -58,6 +58,9 @@ pub struct Reference {
     /// Only PLT relocations (`DT_JMPREL`) use it: an undefined symbol with
     /// a value (a PLT stub address) cannot satisfy it.
     pub plt_only: bool,
+    /// A copy relocation: the symbol is defined in this object, and the
+    /// loader looks it up in every *other* object of the scope.
+    pub copy: bool,
 }
 
 /// A version an object knows by index (`l_versions`).
@@ -82,6 +85,8 @@ pub struct Symbols {
     pub versions: BTreeMap<u16, VersionName>,
     /// Whether the object has `DT_VERSYM`.
     pub has_versym: bool,
+    /// The object's `DT_SONAME`.
+    pub soname: Option<Vec<u8>>,
 }
 
 struct Reader<'a> {
@@ -144,6 +149,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             .collect::<Vec<u16>>()
     });
     out.has_versym = versym.is_some();
+    out.soname = info.soname.clone();
     for (i, e) in raw.chunks_exact(syment as usize).enumerate() {
         let (name_off, info_b, shndx, value) = if is64 {
             (
@@ -174,7 +180,9 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             versym: versym.as_ref().and_then(|v| v.get(i).copied()),
         });
     }
-    for d in &info.verdef {
+    // The base definition (the file's own name) is not a version symbols
+    // can carry: glibc leaves it out of `l_versions`.
+    for d in info.verdef.iter().filter(|d| d.flags & super::VER_FLG_BASE == 0) {
         out.versions.insert(
             d.index,
             VersionName {
@@ -197,8 +205,10 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         }
     }
     // Which undefined symbols relocations use, and how.
-    let mut used: BTreeMap<usize, bool> = BTreeMap::new();
-    let mut note = |idx: u64, plt: bool, syms: &[Symbol]| {
+    // index → (plt only, copy relocation)
+    let mut used: BTreeMap<usize, (bool, bool)> = BTreeMap::new();
+    let copy_type = copy_reloc_type(info.ident.machine);
+    let mut note = |idx: u64, rtype: u64, plt: bool, syms: &[Symbol]| {
         let Ok(idx) = usize::try_from(idx) else {
             return;
         };
@@ -206,13 +216,26 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             return;
         }
         let s = &syms[idx];
-        if s.shndx != SHN_UNDEF || s.bind == STB_LOCAL || s.name.is_empty() {
+        if s.bind == STB_LOCAL || s.name.is_empty() {
             return;
         }
-        let e = used.entry(idx).or_insert(true);
-        *e = *e && plt;
+        let copy = copy_type == Some(rtype) && s.shndx != SHN_UNDEF;
+        if s.shndx != SHN_UNDEF && !copy {
+            return;
+        }
+        let e = used.entry(idx).or_insert((true, copy));
+        e.0 = e.0 && plt;
     };
     let mips64 = info.ident.machine == machine::MIPS && is64;
+    let type_of = |info_word: u64| -> u64 {
+        if !is64 {
+            info_word & 0xff
+        } else if mips64 {
+            u64::MAX // MIPS64 packs three types; copy relocations are not tracked there
+        } else {
+            info_word & 0xffff_ffff
+        }
+    };
     let sym_of = |info_word: u64| -> u64 {
         if !is64 {
             info_word >> 8
@@ -233,7 +256,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         };
         for e in raw.chunks_exact(ent as usize) {
             let info_word = r.uint(&e[word as usize..2 * word as usize]);
-            note(sym_of(info_word), plt, syms);
+            note(sym_of(info_word), type_of(info_word), plt, syms);
         }
     };
     if let Some((o, s)) = t.rela {
@@ -249,15 +272,33 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         // No relocation tables: every undefined global symbol is a reference.
         for (i, s) in out.syms.iter().enumerate().skip(1) {
             if s.shndx == SHN_UNDEF && s.bind != STB_LOCAL && !s.name.is_empty() {
-                used.insert(i, false);
+                used.insert(i, (false, false));
             }
         }
     }
     out.refs = used
         .into_iter()
-        .map(|(index, plt_only)| Reference { index, plt_only })
+        .map(|(index, (plt_only, copy))| Reference {
+            index,
+            plt_only,
+            copy,
+        })
         .collect();
     out
+}
+
+/// The `R_*_COPY` relocation type of a machine.
+fn copy_reloc_type(m: u16) -> Option<u64> {
+    Some(match m {
+        machine::X86_64 | machine::I386 => 5,
+        machine::AARCH64 => 1024,
+        machine::ARM => 20,
+        machine::PPC64 | machine::PPC => 19,
+        machine::S390 => 9,
+        machine::RISCV => 4,
+        machine::LOONGARCH => 4,
+        _ => return None,
+    })
 }
 
 /// Number of dynamic symbols: `DT_HASH`'s `nchain`, else the end of the

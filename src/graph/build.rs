@@ -345,6 +345,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
     }
     let target = resolver.target_for(&info);
     t.target = Some(target.clone());
+    t.extra_files.extend(target.config_files.iter().cloned());
 
     // The interpreter: the program's own, or for a library given as a root
     // the architecture's usual one (what `ld.so --list lib.so` reports).
@@ -828,9 +829,6 @@ fn add_gconv(
     }
 }
 
-/// Symbols whose use makes glibc dlopen `libgcc_s.so.1` to unwind.
-const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
-
 /// `libgcc_s.so.1` when an object of the closure uses `pthread_cancel`,
 /// `pthread_exit` or `backtrace`.
 fn add_libgcc(
@@ -843,21 +841,10 @@ fn add_libgcc(
     if !opts.libgcc {
         return;
     }
-    let mut user: Option<(Vec<u8>, Vec<u8>)> = None;
-    for o in &t.objs {
-        let Ok(f) = resolver.fs().open(&o.found.canonical) else {
-            continue;
-        };
-        let syms = crate::elf::symbols::read(&f.file, &o.found.info);
-        if let Some(r) = syms
-            .refs
-            .iter()
-            .find(|r| UNWIND_USERS.contains(&syms.syms[r.index].name.as_slice()))
-        {
-            user = Some((o.found.path.clone(), syms.syms[r.index].name.clone()));
-            break;
-        }
-    }
+    let user = t
+        .objs
+        .iter()
+        .find_map(|o| resolver.unwind_user(&o.found).map(|sym| (o.found.path.clone(), sym)));
     let Some((obj, sym)) = user else {
         return;
     };

@@ -19,7 +19,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::{DepGraph, NodeKind, UndefinedSymbol};
 use crate::elf::symbols::{
-    self, Symbols, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
+    self, VersionName, Symbols, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
 };
 use crate::resolve::Via;
 use crate::rootfs::RootFs;
@@ -93,12 +93,13 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                     .filter(|&v| v >= 2)
                     .and_then(|v| xs.versions.get(&v));
                 let ok = defs.get(s.name.as_slice()).is_some_and(|cands| {
-                    binds(
-                        cands,
-                        &tables,
-                        r.plt_only,
-                        want.map(|w| (&w.name[..], w.hidden)),
-                    )
+                    // A copy relocation is looked up in every object but this one.
+                    let cands: Vec<(NodeIndex, usize)> = cands
+                        .iter()
+                        .copied()
+                        .filter(|&(o, _)| !(r.copy && o == x))
+                        .collect();
+                    binds(&cands, &tables, r.plt_only, want)
                 });
                 if !ok {
                     found.insert(UndefinedSymbol {
@@ -118,7 +119,7 @@ fn binds(
     cands: &[(NodeIndex, usize)],
     tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
     plt_only: bool,
-    want: Option<(&[u8], bool)>,
+    want: Option<&VersionName>,
 ) -> bool {
     // Group by object: the "one versioned candidate" rule is per object.
     let mut per_obj: BTreeMap<NodeIndex, Vec<usize>> = BTreeMap::new();
@@ -140,11 +141,20 @@ fn binds(
                 continue;
             }
             let Some(vs) = d.versym.filter(|_| t.has_versym) else {
-                return true; // no version information: accepted
+                // No version information: accepted — unless this is the very
+                // library the version requirement names, where glibc stops
+                // with an assertion (`check_match`) instead of binding.
+                let named = want.is_some_and(|w| {
+                    w.file.is_some() && w.file.as_deref() == t.soname.as_deref()
+                });
+                if named {
+                    continue;
+                }
+                return true;
             };
             let ndx = vs & 0x7fff;
             let hidden = vs & 0x8000 != 0;
-            match want {
+            match want.map(|w| (w.name.as_slice(), w.hidden)) {
                 Some((name, ref_hidden)) => {
                     let def_name = t.versions.get(&ndx).map(|v| v.name.as_slice());
                     if def_name == Some(name) {

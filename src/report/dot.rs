@@ -50,12 +50,17 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             } else {
                 ""
             };
+            let label = if to.kind == NodeKind::Missing {
+                "not found".to_string()
+            } else {
+                edge_label(edge)
+            };
             writeln!(
                 out,
                 "    n{} -> n{} [label={}{color}];",
                 ids[&i],
                 ids[&target],
-                quote(&edge_label(edge))
+                quote(&label)
             )?;
         }
     }

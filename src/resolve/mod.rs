@@ -272,6 +272,8 @@ pub struct Resolver<'fs> {
     infos: RefCell<HashMap<(u64, u64), Arc<ElfInfo>>>,
     caches: RefCell<HashMap<bool, Rc<Option<ldcache::LdCache>>>>,
     cache_problem: RefCell<Option<String>>,
+    targets: RefCell<HashMap<(Option<Vec<u8>>, elf::Ident), Target>>,
+    unwind: RefCell<HashMap<(u64, u64), Option<Vec<u8>>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -284,6 +286,8 @@ impl<'fs> Resolver<'fs> {
             infos: RefCell::new(HashMap::new()),
             caches: RefCell::new(HashMap::new()),
             cache_problem: RefCell::new(None),
+            targets: RefCell::new(HashMap::new()),
+            unwind: RefCell::new(HashMap::new()),
         }
     }
 
@@ -302,8 +306,39 @@ impl<'fs> Resolver<'fs> {
         self.cache_problem.borrow().clone()
     }
 
-    /// Derives the target of a program from its identity and `PT_INTERP`.
+    /// Derives the target of a program from its identity and `PT_INTERP`
+    /// (once per interpreter and identity).
     pub fn target_for(&self, info: &ElfInfo) -> Target {
+        let key = (info.interp.clone(), info.ident);
+        if let Some(t) = self.targets.borrow().get(&key) {
+            return t.clone();
+        }
+        let t = self.detect_target(info);
+        self.targets.borrow_mut().insert(key, t.clone());
+        t
+    }
+
+    /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
+    /// relocation of `found` uses (glibc then dlopens `libgcc_s.so.1`);
+    /// memoised per file.
+    pub fn unwind_user(&self, found: &Found) -> Option<Vec<u8>> {
+        if let Some(u) = self.unwind.borrow().get(&found.file_id) {
+            return u.clone();
+        }
+        const USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+        let user = self.fs.open(&found.canonical).ok().and_then(|f| {
+            let syms = elf::symbols::read(&f.file, &found.info);
+            syms.refs
+                .iter()
+                .map(|r| &syms.syms[r.index].name)
+                .find(|n| USERS.contains(&n.as_slice()))
+                .cloned()
+        });
+        self.unwind.borrow_mut().insert(found.file_id, user.clone());
+        user
+    }
+
+    fn detect_target(&self, info: &ElfInfo) -> Target {
         let interp = info.interp.as_deref();
         let interp_bytes = interp.and_then(|i| self.fs.read(&bytes_path(i), 64 << 20).ok());
         let fs = self.fs;

@@ -222,6 +222,9 @@ pub struct Target {
     pub lib: Vec<u8>,
     /// Architecture facts.
     pub arch: ArchFacts,
+    /// Files of the sysroot the loader reads at start-up and a staged root
+    /// needs (musl's `ld-musl-<arch>.path`).
+    pub config_files: Vec<Vec<u8>>,
 }
 
 impl Target {
@@ -242,13 +245,14 @@ impl Target {
             .is_some_and(|base| base.starts_with(b"ld-musl-"));
         if is_musl {
             let interp = interp.unwrap_or_default();
-            let dirs = musl_dirs(interp, musl_path);
+            let (dirs, path_file) = musl_dirs(interp, musl_path);
             return Target {
                 ident,
                 flavor: Flavor::Musl,
                 interp: Some(interp.to_vec()),
                 system_dirs: dirs,
                 dirs_source: DirsSource::Musl,
+                config_files: path_file.into_iter().collect(),
                 lib: arch.upstream_lib.as_bytes().to_vec(),
                 arch,
             };
@@ -280,8 +284,7 @@ impl Target {
         };
         let found_in = |dirs: &[Vec<u8>]| {
             let needle = run(dirs);
-            interp_bytes
-                .is_some_and(|hay| hay.windows(needle.len()).any(|w| w == needle.as_slice()))
+            interp_bytes.is_some_and(|hay| memchr::memmem::find(hay, &needle).is_some())
         };
         let debian_lib = format!("lib/{triplet}").into_bytes();
         let upstream_lib = arch.upstream_lib.as_bytes().to_vec();
@@ -302,6 +305,7 @@ impl Target {
             dirs_source,
             lib,
             arch,
+            config_files: Vec::new(),
         }
     }
 
@@ -318,7 +322,10 @@ impl Target {
 /// the interpreter path minus its last two components; default
 /// `/lib:/usr/local/lib:/usr/lib` when the file is absent; empty when it
 /// exists but is empty.
-fn musl_dirs(interp: &[u8], read: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
+fn musl_dirs(
+    interp: &[u8],
+    read: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
     let base = interp.rsplit(|&b| b == b'/').next().unwrap_or_default();
     let arch = base
         .strip_prefix(b"ld-musl-")
@@ -336,15 +343,21 @@ fn musl_dirs(interp: &[u8], read: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Vec<Vec<
     file.extend_from_slice(arch);
     file.extend_from_slice(b".path");
     match read(&file) {
-        None => vec![
-            b"/lib".to_vec(),
-            b"/usr/local/lib".to_vec(),
-            b"/usr/lib".to_vec(),
-        ],
-        Some(content) => content
-            .split(|&b| b == b':' || b == b'\n')
-            .filter(|s| !s.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect(),
+        None => (
+            vec![
+                b"/lib".to_vec(),
+                b"/usr/local/lib".to_vec(),
+                b"/usr/lib".to_vec(),
+            ],
+            None,
+        ),
+        Some(content) => (
+            content
+                .split(|&b| b == b':' || b == b'\n')
+                .filter(|s| !s.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect(),
+            Some(file),
+        ),
     }
 }

@@ -1,0 +1,1169 @@
+//! Symbol oracle: `closure --check-symbols` against the real glibc loader run as `ldd -r` runs
+//! it (`LD_TRACE_LOADED_OBJECTS=1 LD_BIND_NOW=1 LD_WARN=yes`, in a chroot of a throwaway
+//! Debian-like root). For every scenario the set of undefined symbols
+//! `(symbol, version, object)` and the set of missing symbol versions
+//! `(version, library path, object)` must be EQUAL on both sides.
+//!
+//! What glibc 2.36 prints in that mode (all on stderr, exit status 0 — it is a trace):
+//!
+//! ```text
+//! <argv0>: <library path>: version `VER_2' not found (required by <object>)
+//! undefined symbol: f2, version VER_2\t(<object>)
+//! undefined symbol: gone\t(<object>)
+//! <argv0>: <library path>: no version information available (required by <object>)   (warning)
+//! Inconsistency detected by ld.so: dl-lookup.c: 107: check_match: Assertion `...' failed!  (exit 127)
+//! ```
+//!
+//! `<object>` is the path the loader opened the object at (the program: the path it was run
+//! as); `<argv0>` is the program (or, for `ld.so FILE`, FILE).
+//!
+//! `host_symbols_match_loader` does the same for every dynamic ELF file of this machine's
+//! /usr/bin, /usr/sbin, /usr/lib/x86_64-linux-gnu and Python's lib-dynload, with the host
+//! loader. It needs no root.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::support::oracle::{
+    compile, elf_summary, loader_list, loader_trace, parse_hwcaps_help, run_closure,
+    sweep_candidates, ClosureRun, Oracle, TestRoot, INTERP,
+};
+
+/// Precondition check; returns from the test (after printing why) when the oracle cannot run.
+macro_rules! oracle {
+    ($name:expr) => {
+        match Oracle::start($name) {
+            Some(o) => o,
+            None => return,
+        }
+    };
+}
+
+/// The environment `ldd -r` gives the loader (on top of `LD_TRACE_LOADED_OBJECTS=1`).
+const BIND: [(&str, &str); 2] = [("LD_BIND_NOW", "1"), ("LD_WARN", "yes")];
+/// Where most scenario libraries live (programs get it as their RPATH).
+const LIB: &str = "/opt/lib";
+const PROG: &str = "/app/bin/prog";
+
+// ---------------------------------------------------------------------------------------------
+// Both sides' answers
+// ---------------------------------------------------------------------------------------------
+
+/// `(symbol, version, object)`.
+type Undef = (String, Option<String>, String);
+/// `(version, library path, object)`.
+type MissVer = (String, String, String);
+
+/// The symbol-level problems one side reports.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct SymbolProblems {
+    undefined: BTreeSet<Undef>,
+    missing_versions: BTreeSet<MissVer>,
+    /// Loader only: `no version information available` warnings (not problems).
+    warnings: Vec<String>,
+    /// Loader only: lines matching no known pattern (assertions, fatal errors …).
+    other: Vec<String>,
+}
+
+impl SymbolProblems {
+    fn is_clean(&self) -> bool {
+        self.undefined.is_empty() && self.missing_versions.is_empty()
+    }
+}
+
+/// Parse the loader's stderr in `LD_TRACE_LOADED_OBJECTS=1 LD_BIND_NOW=1 LD_WARN=yes` mode.
+fn parse_loader_stderr(stderr: &str) -> SymbolProblems {
+    let mut p = SymbolProblems::default();
+    for line in stderr.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("undefined symbol: ") {
+            if let Some((head, obj)) = rest.rsplit_once("\t(") {
+                if let Some(obj) = obj.strip_suffix(')') {
+                    let (sym, ver) = match head.split_once(", version ") {
+                        Some((s, v)) => (s.to_string(), Some(v.to_string())),
+                        None => (head.to_string(), None),
+                    };
+                    p.undefined.insert((sym, ver, obj.to_string()));
+                    continue;
+                }
+            }
+        }
+        if let Some(idx) = line.find(": version `") {
+            let left = &line[..idx];
+            let right = &line[idx + ": version `".len()..];
+            if let (Some((_, lib)), Some((ver, obj))) = (
+                left.rsplit_once(": "),
+                right.split_once("' not found (required by "),
+            ) {
+                if let Some(obj) = obj.strip_suffix(')') {
+                    p.missing_versions
+                        .insert((ver.to_string(), lib.to_string(), obj.to_string()));
+                    continue;
+                }
+            }
+        }
+        if line.contains(": no version information available (required by ") {
+            p.warnings.push(line.to_string());
+            continue;
+        }
+        p.other.push(line.to_string());
+    }
+    p
+}
+
+/// The same sets from closure's JSON report (`undefined_symbols`, `missing_versions`).
+fn closure_problems(json: &Value) -> SymbolProblems {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut p = SymbolProblems::default();
+    for u in json
+        .get("undefined_symbols")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ver = u.get("version").and_then(Value::as_str).map(str::to_string);
+        p.undefined.insert((s(u, "symbol"), ver, s(u, "object")));
+    }
+    for v in json
+        .get("missing_versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        p.missing_versions
+            .insert((s(v, "version"), s(v, "library_path"), s(v, "object")));
+    }
+    p
+}
+
+fn diff<T: Ord + Clone>(a: &BTreeSet<T>, b: &BTreeSet<T>) -> Vec<T> {
+    a.difference(b).cloned().collect()
+}
+
+/// `Err(explanation)` when the two sides' sets differ.
+fn compare_sets(loader: &SymbolProblems, closure: &SymbolProblems) -> Result<(), String> {
+    let mut out = String::new();
+    if loader.undefined != closure.undefined {
+        let _ = write!(
+            out,
+            "undefined symbols differ: only ld.so {:?}, only closure {:?}; ",
+            diff(&loader.undefined, &closure.undefined),
+            diff(&closure.undefined, &loader.undefined)
+        );
+    }
+    if loader.missing_versions != closure.missing_versions {
+        let _ = write!(
+            out,
+            "missing versions differ: only ld.so {:?}, only closure {:?}",
+            diff(&loader.missing_versions, &closure.missing_versions),
+            diff(&closure.missing_versions, &loader.missing_versions)
+        );
+    }
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(out)
+    }
+}
+
+/// Run the loader (as `ldd -r`) and `closure --check-symbols --format json` on `prog`; assert
+/// that the symbol sets are equal, the loader printed nothing unexpected, and closure's exit
+/// status says whether anything is wrong. `as_library`: trace with `ld.so FILE` (a library
+/// root) instead of executing the program. Returns both sides' sets.
+fn check_symbols(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    as_library: bool,
+) -> (SymbolProblems, ClosureRun) {
+    let trace = if as_library {
+        loader_list(r, prog, &BIND)
+    } else {
+        loader_trace(r, prog, &BIND)
+    };
+    let run = run_closure(r.path(), &[prog], &["--check-symbols"]);
+    let loader = parse_loader_stderr(&trace.stderr);
+    println!(
+        "{name}: ld.so undefined {:?}, missing versions {:?}",
+        loader.undefined, loader.missing_versions
+    );
+    let mut problems = Vec::new();
+    if trace.status != 0 {
+        problems.push(format!("the real loader failed (exit {})", trace.status));
+    }
+    if !loader.other.is_empty() {
+        problems.push(format!(
+            "the loader printed lines this harness does not know: {:?}",
+            loader.other
+        ));
+    }
+    match &run.json {
+        None => problems.push("closure printed no JSON".to_string()),
+        Some(json) => {
+            let mine = closure_problems(json);
+            if let Err(e) = compare_sets(&loader, &mine) {
+                problems.push(e);
+            }
+        }
+    }
+    let want_exit = i32::from(!loader.is_clean() || !trace.not_found.is_empty());
+    if run.status != want_exit {
+        problems.push(format!(
+            "closure exit code {} but expected {want_exit}",
+            run.status
+        ));
+    }
+    if !problems.is_empty() {
+        panic!(
+            "{name}: closure --check-symbols disagrees with the real loader\n  {}\n\
+             ===== real loader (LD_BIND_NOW=1 LD_WARN=yes) =====\n{}\n===== closure =====\n{}",
+            problems.join("\n  "),
+            trace.dump(),
+            run.dump()
+        );
+    }
+    (loader, run)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building scenario objects
+// ---------------------------------------------------------------------------------------------
+
+/// One gcc invocation producing an in-root object.
+struct Cc<'r> {
+    r: &'r TestRoot,
+    out: String,
+    args: Vec<String>,
+}
+
+impl<'r> Cc<'r> {
+    /// A program at `out` (RPATH /opt/lib).
+    fn exe(r: &'r TestRoot, out: &str) -> Cc<'r> {
+        Cc {
+            r,
+            out: out.to_string(),
+            args: vec![format!("-Wl,-rpath,{LIB}")],
+        }
+    }
+
+    /// A shared library at `out` with DT_SONAME `soname`.
+    fn lib(r: &'r TestRoot, out: &str, soname: &str) -> Cc<'r> {
+        Cc {
+            r,
+            out: out.to_string(),
+            args: vec![
+                "-shared".into(),
+                "-fPIC".into(),
+                format!("-Wl,-soname,{soname}"),
+            ],
+        }
+    }
+
+    /// Link against these in-root library files (DT_NEEDED = their SONAMEs, in order).
+    fn link(mut self, libs: &[&str]) -> Self {
+        for lib in libs {
+            let host = self.r.host(lib);
+            let dir = host.parent().expect("library dir").display().to_string();
+            let file = host.file_name().expect("file name").to_string_lossy();
+            self.args.push(format!("-L{dir}"));
+            self.args.push(format!("-l:{file}"));
+        }
+        self
+    }
+
+    /// Use this version script (written into the root under /build).
+    fn script(mut self, text: &str) -> Self {
+        let name = format!(
+            "/build/{}.map",
+            self.out.trim_start_matches('/').replace('/', "_")
+        );
+        let n = fs::read_dir(self.r.host("/build"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let name = format!("{name}.{n}");
+        self.r.write(&name, text);
+        self.args.push(format!(
+            "-Wl,--version-script={}",
+            self.r.host(&name).display()
+        ));
+        self
+    }
+
+    /// Extra gcc argument.
+    fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Compile `source`.
+    fn build(self, source: &str) {
+        compile(self.r, &self.out, source, &self.args);
+    }
+}
+
+/// `readelf --dyn-syms -W` of an in-root file (empty when readelf is absent).
+fn dyn_syms(r: &TestRoot, in_root: &str) -> String {
+    Command::new("readelf")
+        .args(["--dyn-syms", "-W"])
+        .arg(r.host(in_root))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Assert that an in-root object has (or lacks) `DT_VERSYM` (skipped when readelf is absent).
+fn assert_versym(r: &TestRoot, in_root: &str, want: bool, name: &str) {
+    let Ok(out) = Command::new("readelf")
+        .arg("-dW")
+        .arg(r.host(in_root))
+        .output()
+    else {
+        return;
+    };
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        dynamic.contains("(VERSYM)"),
+        want,
+        "{name}: scenario broken, {in_root} should {}have DT_VERSYM:\n{dynamic}",
+        if want { "" } else { "not " }
+    );
+}
+
+fn has_undefined(p: &SymbolProblems, sym: &str, ver: Option<&str>, obj: &str) -> bool {
+    p.undefined
+        .contains(&(sym.to_string(), ver.map(str::to_string), obj.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unit test of the stderr parser (no root needed)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn parses_loader_symbol_lines() {
+    // Verbatim glibc 2.36 output (Debian 12).
+    let err = "./prog: /tmp/x/libv.so.1: version `VER_2' not found (required by ./prog)\n\
+               undefined symbol: f2, version VER_2\t(./prog)\n\
+               undefined symbol: gone\t(/opt/lib/libm y.so)\n\
+               /app/bin/p: /opt/lib/libw.so.1: no version information available (required by /app/bin/p)\n\
+               Inconsistency detected by ld.so: dl-lookup.c: 107: check_match: Assertion `x' failed!\n";
+    let p = parse_loader_stderr(err);
+    assert_eq!(
+        p.undefined.into_iter().collect::<Vec<_>>(),
+        [
+            (
+                "f2".to_string(),
+                Some("VER_2".to_string()),
+                "./prog".to_string()
+            ),
+            ("gone".to_string(), None, "/opt/lib/libm y.so".to_string()),
+        ]
+    );
+    assert_eq!(
+        p.missing_versions.into_iter().collect::<Vec<_>>(),
+        [(
+            "VER_2".to_string(),
+            "/tmp/x/libv.so.1".to_string(),
+            "./prog".to_string()
+        )]
+    );
+    assert_eq!(p.warnings.len(), 1);
+    assert_eq!(p.other.len(), 1);
+    let json: Value = serde_json::from_str(
+        r#"{"missing_versions":[{"version":"VER_2","library":"libv.so.1","library_path":"/tmp/x/libv.so.1","object":"./prog","highest_defined":"VER_1"}],
+            "undefined_symbols":[{"symbol":"f2","version":"VER_2","object":"./prog"},{"symbol":"gone","object":"/opt/lib/libm y.so"}]}"#,
+    )
+    .expect("json");
+    let c = closure_problems(&json);
+    assert!(compare_sets(&parse_loader_stderr(err), &c).is_ok());
+    let mut fewer = c.clone();
+    fewer.undefined.pop_first();
+    let e = compare_sets(&parse_loader_stderr(err), &fewer).unwrap_err();
+    assert!(e.contains("only ld.so") && e.contains("f2"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+const V12_MAP: &str = "VER_1 { global: f1; local: *; };\nVER_2 { global: f2; } VER_1;\n";
+const V1_MAP: &str = "VER_1 { global: f1; local: *; };\n";
+const F12_SRC: &str = "int f1(void) { return 1; }\nint f2(void) { return 2; }\n";
+
+#[test]
+fn a_missing_version_after_library_downgrade() {
+    let name = "a_missing_version_after_library_downgrade";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let lib = "/opt/lib/libv.so.1";
+    Cc::lib(&r, lib, "libv.so.1").script(V12_MAP).build(F12_SRC);
+    Cc::exe(&r, PROG)
+        .link(&[lib])
+        .build("int f1(void); int f2(void);\nint main(void) { return f1() + f2(); }\n");
+    // The installed library is replaced by a build that only knows VER_1.
+    Cc::lib(&r, lib, "libv.so.1")
+        .script(V1_MAP)
+        .build("int f1(void) { return 1; }\n");
+    r.ldconfig();
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    let want = ("VER_2".to_string(), lib.to_string(), PROG.to_string());
+    assert!(
+        loader.missing_versions.contains(&want),
+        "{name}: scenario broken, the loader did not miss VER_2: {loader:?}"
+    );
+    assert!(
+        has_undefined(&loader, "f2", Some("VER_2"), PROG),
+        "{loader:?}"
+    );
+    assert_eq!(run.status, 1, "{}", run.dump());
+    let json = run.json.as_ref().expect("json");
+    let mv = &json["missing_versions"][0];
+    assert_eq!(mv["version"], "VER_2", "{}", run.dump());
+    assert_eq!(mv["library"], "libv.so.1", "{}", run.dump());
+    assert_eq!(mv["library_path"], lib, "{}", run.dump());
+    assert_eq!(mv["object"], PROG, "{}", run.dump());
+    assert_eq!(mv["highest_defined"], "VER_1", "{}", run.dump());
+    for line in [
+        "error: /app/bin/prog requires version VER_2 of libv.so.1 (/opt/lib/libv.so.1), \
+         which does not define it; it provides up to VER_1",
+        "error: undefined symbol: f2, version VER_2 (needed by /app/bin/prog)",
+    ] {
+        assert!(
+            run.stderr.lines().any(|l| l == line),
+            "{name}: stderr lacks {line:?}\n{}",
+            run.dump()
+        );
+    }
+    // The version check runs without --check-symbols too; the symbol check does not.
+    let plain = run_closure(r.path(), &[PROG], &[]);
+    let p = closure_problems(plain.json.as_ref().expect("json"));
+    assert_eq!(
+        p.missing_versions,
+        loader.missing_versions,
+        "{}",
+        plain.dump()
+    );
+    assert!(p.undefined.is_empty(), "{}", plain.dump());
+    assert_eq!(plain.status, 1, "{}", plain.dump());
+}
+
+#[test]
+fn b_symbol_removed_from_installed_library() {
+    let name = "b_symbol_removed_from_installed_library";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let gone = "/opt/lib/libgone.so.1";
+    let gonev = "/opt/lib/libgonev.so.1";
+    let mid = "/opt/lib/libmid.so.1";
+    Cc::lib(&r, gone, "libgone.so.1").build(
+        "int keep(void) { return 1; }\nint gone(void) { return 2; }\nint gone_too(void) { return 3; }\n",
+    );
+    Cc::lib(&r, gonev, "libgonev.so.1")
+        .script("GV_1 { global: keep_v; gone_v; local: *; };\n")
+        .build("int keep_v(void) { return 1; }\nint gone_v(void) { return 2; }\n");
+    Cc::lib(&r, mid, "libmid.so.1")
+        .link(&[gone])
+        .build("int gone_too(void);\nint mid(void) { return gone_too(); }\n");
+    Cc::exe(&r, PROG).link(&[mid, gone, gonev]).build(
+        "int keep(void); int gone(void); int keep_v(void); int gone_v(void); int mid(void);\n\
+         int main(void) { return keep() + gone() + keep_v() + gone_v() + mid(); }\n",
+    );
+    // New builds drop the symbols (same SONAMEs, same version node).
+    Cc::lib(&r, gone, "libgone.so.1").build("int keep(void) { return 1; }\n");
+    Cc::lib(&r, gonev, "libgonev.so.1")
+        .script("GV_1 { global: keep_v; local: *; };\n")
+        .build("int keep_v(void) { return 1; }\n");
+    r.ldconfig();
+    let (loader, _) = check_symbols(name, &r, PROG, false);
+    assert!(has_undefined(&loader, "gone", None, PROG), "{loader:?}");
+    assert!(has_undefined(&loader, "gone_too", None, mid), "{loader:?}");
+    assert!(
+        has_undefined(&loader, "gone_v", Some("GV_1"), PROG),
+        "{loader:?}"
+    );
+    assert!(loader.missing_versions.is_empty(), "{loader:?}");
+}
+
+#[test]
+fn c_weak_undefined_symbols_are_not_reported() {
+    let name = "c_weak_undefined_symbols_are_not_reported";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let lib = "/opt/lib/libweak.so.1";
+    Cc::lib(&r, lib, "libweak.so.1").build(
+        "extern int lib_never(void) __attribute__((weak));\n\
+         extern int lib_never_data __attribute__((weak));\n\
+         int from_lib(void) { return (lib_never ? lib_never() : 0) + (&lib_never_data ? lib_never_data : 0); }\n",
+    );
+    Cc::exe(&r, PROG).link(&[lib]).build(
+        "extern int never_defined(void) __attribute__((weak));\n\
+         extern int weak_data __attribute__((weak));\n\
+         int from_lib(void);\n\
+         int main(void) { return (never_defined ? never_defined() : 0) + (&weak_data ? weak_data : 0) + from_lib(); }\n",
+    );
+    r.ldconfig();
+    let syms = dyn_syms(&r, PROG);
+    if !syms.is_empty() {
+        assert!(
+            syms.lines()
+                .any(|l| l.contains("WEAK") && l.contains("UND") && l.contains("never_defined")),
+            "{name}: scenario broken, no weak undefined never_defined:\n{syms}"
+        );
+    }
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+}
+
+#[test]
+fn d_symbol_provided_by_the_executable() {
+    let name = "d_symbol_provided_by_the_executable";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let hook = "/opt/lib/libhook.so.1";
+    // Both programs are linked against a build of libhook that does not call app_hook, so the
+    // linker exports app_hook only when told to (-rdynamic).
+    Cc::lib(&r, hook, "libhook.so.1").build("int call_hook(void) { return 0; }\n");
+    let src = "int call_hook(void);\nint app_hook(void) { return 5; }\nint main(void) { return call_hook(); }\n";
+    let exported = "/app/bin/exported";
+    let plain = "/app/bin/plain";
+    Cc::exe(&r, exported)
+        .link(&[hook])
+        .arg("-rdynamic")
+        .build(src);
+    Cc::exe(&r, plain).link(&[hook]).build(src);
+    Cc::lib(&r, hook, "libhook.so.1")
+        .build("int app_hook(void);\nint call_hook(void) { return app_hook(); }\n");
+    r.ldconfig();
+    let (loader, _) = check_symbols(&format!("{name} (-rdynamic)"), &r, exported, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    let (loader, _) = check_symbols(&format!("{name} (not exported)"), &r, plain, false);
+    assert!(has_undefined(&loader, "app_hook", None, hook), "{loader:?}");
+    // Same with --export-dynamic spelled for the linker.
+    let exported2 = "/app/bin/exported2";
+    Cc::lib(&r, "/build/stub/libhook.so.1", "libhook.so.1")
+        .build("int call_hook(void) { return 0; }\n");
+    Cc::exe(&r, exported2)
+        .link(&["/build/stub/libhook.so.1"])
+        .arg("-Wl,--export-dynamic")
+        .build(src);
+    let (loader, _) = check_symbols(&format!("{name} (--export-dynamic)"), &r, exported2, false);
+    assert!(loader.is_clean(), "{loader:?}");
+}
+
+#[test]
+fn e_nodefaultlib_library_with_symbol_problems() {
+    // libnd (-z nodefaultlib, RUNPATH /opt/nd-deps) needs libx.so.1 and liby.so.1. Its own
+    // dependencies skip ld.so.cache and the default directories: libx comes from
+    // /opt/nd-deps (an old build lacking VX_2 and x_new), liby — only in the default
+    // directory — is not found for prog1, so y_fn is undefined too. prog2 itself needs liby
+    // (found through the cache), which satisfies libnd's need by name.
+    let name = "e_nodefaultlib_library_with_symbol_problems";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let y = "/usr/lib/x86_64-linux-gnu/liby.so.1";
+    let x_new = "/usr/lib/x86_64-linux-gnu/libx.so.1";
+    let x_old = "/opt/nd-deps/libx.so.1";
+    let nd = "/opt/nd/libnd.so.1";
+    Cc::lib(&r, y, "liby.so.1").build("int y_fn(void) { return 1; }\n");
+    Cc::lib(&r, x_new, "libx.so.1")
+        .script("VX_1 { global: x_old; local: *; };\nVX_2 { global: x_new; } VX_1;\n")
+        .build("int x_old(void) { return 1; }\nint x_new(void) { return 2; }\n");
+    Cc::lib(&r, x_old, "libx.so.1")
+        .script("VX_1 { global: x_old; local: *; };\n")
+        .build("int x_old(void) { return 1; }\n");
+    Cc::lib(&r, nd, "libnd.so.1")
+        .arg("-Wl,-z,nodefaultlib")
+        .arg("-Wl,--enable-new-dtags")
+        .arg("-Wl,-rpath,/opt/nd-deps")
+        .link(&[x_new, y])
+        .build(
+            "int x_old(void); int x_new(void); int y_fn(void);\n\
+             int nd_fn(void) { return x_old() + x_new() + y_fn(); }\n",
+        );
+    let src = "int nd_fn(void);\nint main(void) { return nd_fn(); }\n";
+    Cc::exe(&r, "/app/bin/prog1")
+        .arg("-Wl,-rpath,/opt/nd")
+        .link(&[nd])
+        .build(src);
+    Cc::exe(&r, "/app/bin/prog2")
+        .arg("-Wl,-rpath,/opt/nd")
+        .link(&[nd, y])
+        .build(src);
+    r.ldconfig();
+    let (loader, run) = check_symbols(&format!("{name} (prog1)"), &r, "/app/bin/prog1", false);
+    assert!(has_undefined(&loader, "y_fn", None, nd), "{loader:?}");
+    assert!(
+        has_undefined(&loader, "x_new", Some("VX_2"), nd),
+        "{loader:?}"
+    );
+    assert!(
+        loader
+            .missing_versions
+            .contains(&("VX_2".into(), x_old.into(), nd.into())),
+        "{loader:?}"
+    );
+    assert!(
+        run.missing.iter().any(|m| m.soname == "liby.so.1"),
+        "{}",
+        run.dump()
+    );
+    let (loader, _) = check_symbols(&format!("{name} (prog2)"), &r, "/app/bin/prog2", false);
+    assert!(!has_undefined(&loader, "y_fn", None, nd), "{loader:?}");
+    assert!(
+        has_undefined(&loader, "x_new", Some("VX_2"), nd),
+        "{loader:?}"
+    );
+}
+
+#[test]
+fn f_plugin_library_as_root() {
+    // A plugin expects host_api/host_data from the program that dlopens it; traced on its own
+    // (ld.so FILE, closure --root FILE) those are undefined, its other needs bind.
+    let name = "f_plugin_library_as_root";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let dep = "/opt/plugins/deps/libpdep.so.1";
+    let plugin = "/opt/plugins/libplug.so";
+    Cc::lib(&r, dep, "libpdep.so.1")
+        .script("PDEP_1 { global: dep_fn; local: *; };\n")
+        .build("int dep_fn(void) { return 1; }\n");
+    Cc::lib(&r, plugin, "libplug.so")
+        .arg("-Wl,--enable-new-dtags")
+        .arg("-Wl,-rpath,$ORIGIN/deps")
+        .link(&[dep])
+        .build(
+            "#include <stdio.h>\n\
+             int host_api(int); extern int host_data; int dep_fn(void);\n\
+             int plugin_init(void) { puts(\"init\"); return host_api(host_data) + dep_fn(); }\n",
+        );
+    r.ldconfig();
+    let (loader, _) = check_symbols(name, &r, plugin, true);
+    assert!(
+        has_undefined(&loader, "host_api", None, plugin),
+        "{loader:?}"
+    );
+    assert!(
+        has_undefined(&loader, "host_data", None, plugin),
+        "{loader:?}"
+    );
+    assert_eq!(loader.undefined.len(), 2, "{loader:?}");
+}
+
+const W_MAP: &str = "VW_1 { global: wf1; wf2; local: *; };\n";
+const W_SRC: &str = "int wf1(void) { return 1; }\nint wf2(void) { return 2; }\n";
+const W_PROG: &str = "int wf1(void); int wf2(void);\nint main(void) { return wf1() + wf2(); }\n";
+
+#[test]
+fn g_versioned_reference_bound_by_unversioned_definition() {
+    // The program needs wf2@VW_1 and wf3@VW_1 from libw. The installed libw no longer has
+    // them, but two libraries without a version script, loaded before it, define them without
+    // a version: libpre (which has DT_VERSYM, for its libc references; wf2 is "*global*") and
+    // libpre0 (no DT_VERSYM at all: nothing versioned in it). glibc accepts an unversioned
+    // definition for a versioned reference from an object other than the one the version
+    // requirement names.
+    let name = "g_versioned_reference_bound_by_unversioned_definition";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let w = "/opt/lib/libw.so.1";
+    let pre = "/opt/lib/libpre.so.1";
+    let pre0 = "/opt/lib/libpre0.so.1";
+    Cc::lib(&r, w, "libw.so.1")
+        .script("VW_1 { global: wf1; wf2; wf3; local: *; };\n")
+        .build(
+            "int wf1(void) { return 1; }\nint wf2(void) { return 2; }\nint wf3(void) { return 3; }\n",
+        );
+    Cc::lib(&r, pre, "libpre.so.1").build("int pre(void) { return 0; }\n");
+    Cc::lib(&r, pre0, "libpre0.so.1").build("int pre0(void) { return 0; }\n");
+    Cc::exe(&r, PROG).link(&[pre, pre0, w]).build(
+        "int wf1(void); int wf2(void); int wf3(void);\n\
+         int main(void) { return wf1() + wf2() + wf3(); }\n",
+    );
+    Cc::lib(&r, w, "libw.so.1")
+        .script("VW_1 { global: wf1; local: *; };\n")
+        .build("int wf1(void) { return 1; }\n");
+    Cc::lib(&r, pre, "libpre.so.1").build("int wf2(void) { return 2; }\n");
+    // --as-needed drops libc (nothing of it is used): no version information at all.
+    Cc::lib(&r, pre0, "libpre0.so.1")
+        .arg("-Wl,--as-needed")
+        .build("int wf3(void) { return 3; }\n");
+    r.ldconfig();
+    assert_versym(&r, pre, true, name);
+    assert_versym(&r, pre0, false, name);
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+}
+
+#[test]
+fn g2_versioned_reference_bound_by_base_version_definition() {
+    // libw keeps its version script but wf2 is no longer listed in any version node (and
+    // there is no `local: *`): wf2 gets the base version (versym 1, "*global*"). glibc's
+    // check_match accepts a non-hidden definition whose version index has no version hash
+    // (0 or 1) for any versioned reference: clean.
+    let name = "g2_versioned_reference_bound_by_base_version_definition";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let w = "/opt/lib/libw.so.1";
+    Cc::lib(&r, w, "libw.so.1").script(W_MAP).build(W_SRC);
+    Cc::exe(&r, PROG).link(&[w]).build(W_PROG);
+    Cc::lib(&r, w, "libw.so.1")
+        .script("VW_1 { global: wf1; };\n")
+        .build(W_SRC);
+    r.ldconfig();
+    let syms = dyn_syms(&r, w);
+    if !syms.is_empty() {
+        assert!(
+            syms.lines()
+                .any(|l| l.ends_with(" wf2") && !l.contains("UND")),
+            "{name}: scenario broken, wf2 should be defined without a version:\n{syms}"
+        );
+    }
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+}
+
+#[test]
+fn g3_versioned_reference_into_library_without_version_info() {
+    // The installed libw is built without a version script. With DT_VERSYM (it has versioned
+    // references to libc) the loader only warns ("no version information available") and
+    // binds wf1@VW_1 to the "*global*" wf1: clean. Without DT_VERSYM, the first lookup of
+    // wf1@VW_1 that reaches libw itself trips glibc's check_match assertion (dl-lookup.c:
+    // `version->filename == NULL || ! _dl_name_match_p (version->filename, map)`) and ld.so
+    // exits 127: the program can never start, so closure must not call it consistent.
+    let name = "g3_versioned_reference_into_library_without_version_info";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let w = "/opt/lib/libw.so.1";
+    Cc::lib(&r, w, "libw.so.1").script(W_MAP).build(W_SRC);
+    Cc::exe(&r, PROG).link(&[w]).build(W_PROG);
+    Cc::lib(&r, w, "libw.so.1").build(W_SRC);
+    r.ldconfig();
+    assert_versym(&r, w, true, name);
+    let (loader, run) = check_symbols(&format!("{name} (with DT_VERSYM)"), &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(loader.warnings.len(), 1, "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+
+    Cc::lib(&r, w, "libw.so.1")
+        .arg("-Wl,--as-needed")
+        .build(W_SRC);
+    assert_versym(&r, w, false, name);
+    let trace = loader_trace(&r, PROG, &BIND);
+    let loader = parse_loader_stderr(&trace.stderr);
+    assert!(
+        trace.status != 0
+            && loader
+                .other
+                .iter()
+                .any(|l| l.contains("Inconsistency detected by ld.so")),
+        "{name}: scenario broken, expected the loader to abort:\n{}",
+        trace.dump()
+    );
+    // A normal start (lazy binding) dies the same way.
+    let started = r.run_in_root(&[], &[PROG]);
+    assert_eq!(started.status, 127, "{started:?}");
+    let run = run_closure(r.path(), &[PROG], &["--check-symbols"]);
+    let mine = closure_problems(run.json.as_ref().expect("json"));
+    assert!(
+        run.status == 1 && !mine.is_clean(),
+        "{name}: the real loader aborts (exit {}) on the versioned lookups of wf1@VW_1 / \
+         wf2@VW_1 that reach libw.so.1 (no DT_VERSYM), but closure --check-symbols reports \
+         nothing (exit {})\n===== real loader =====\n{}\n===== closure =====\n{}",
+        trace.status,
+        run.status,
+        trace.dump(),
+        run.dump()
+    );
+}
+
+#[test]
+fn h_hidden_version_is_still_an_exact_match() {
+    // prog was linked when hsym@@VER_1 was the default; now libh has hsym@VER_1 (hidden, the
+    // compatibility version) and hsym@@VER_2: the exact match binds. prog_b needs
+    // other@VER_1, which the new libh only defines as other@@VER_2: undefined.
+    let name = "h_hidden_version_is_still_an_exact_match";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let h = "/opt/lib/libh.so.1";
+    Cc::lib(&r, h, "libh.so.1")
+        .script("VER_1 { global: hsym; other; local: *; };\n")
+        .build("int hsym(void) { return 1; }\nint other(void) { return 1; }\n");
+    Cc::exe(&r, PROG)
+        .link(&[h])
+        .build("int hsym(void);\nint main(void) { return hsym(); }\n");
+    Cc::exe(&r, "/app/bin/prog_b")
+        .link(&[h])
+        .build("int other(void);\nint main(void) { return other(); }\n");
+    Cc::lib(&r, h, "libh.so.1")
+        .script(
+            "VER_1 { global: keep1; hsym; local: *; };\nVER_2 { global: hsym; other; } VER_1;\n",
+        )
+        .build(
+            "int keep1(void) { return 0; }\n\
+             int hsym_v1(void) { return 1; }\nint hsym_v2(void) { return 2; }\n\
+             __asm__(\".symver hsym_v1,hsym@VER_1\");\n\
+             __asm__(\".symver hsym_v2,hsym@@VER_2\");\n\
+             int other(void) { return 2; }\n",
+        );
+    r.ldconfig();
+    let syms = dyn_syms(&r, h);
+    if !syms.is_empty() {
+        assert!(
+            syms.contains("hsym@VER_1") && syms.contains("hsym@@VER_2"),
+            "{name}: scenario broken:\n{syms}"
+        );
+    }
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+    let (loader, _) = check_symbols(&format!("{name} (prog_b)"), &r, "/app/bin/prog_b", false);
+    assert!(
+        has_undefined(&loader, "other", Some("VER_1"), "/app/bin/prog_b"),
+        "{loader:?}"
+    );
+}
+
+#[test]
+fn i_gnu_unique_definition_binds() {
+    // u_obj is STB_GNU_UNIQUE in libuq (as C++ inline statics are); libuser refers to it.
+    let name = "i_gnu_unique_definition_binds";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let uq = "/opt/lib/libuq.so.1";
+    let user = "/opt/lib/libuser.so.1";
+    Cc::lib(&r, uq, "libuq.so.1").build(
+        "int u_obj = 5;\n__asm__(\".type u_obj, @gnu_unique_object\");\n\
+         int u_get(void) { return u_obj; }\n",
+    );
+    Cc::lib(&r, user, "libuser.so.1")
+        .link(&[uq])
+        .build("extern int u_obj;\nint use_u(void) { return u_obj; }\n");
+    Cc::exe(&r, PROG)
+        .link(&[user, uq])
+        .build("int use_u(void); int u_get(void);\nint main(void) { return use_u() + u_get(); }\n");
+    r.ldconfig();
+    let syms = dyn_syms(&r, uq);
+    if !syms.is_empty() {
+        assert!(
+            syms.lines()
+                .any(|l| l.contains("UNIQUE") && l.ends_with(" u_obj")),
+            "{name}: scenario broken, u_obj is not STB_GNU_UNIQUE:\n{syms}"
+        );
+    }
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+    // Contrast: the definition is gone.
+    Cc::lib(&r, uq, "libuq.so.1").build("int u_get(void) { return 0; }\n");
+    let (loader, _) = check_symbols(&format!("{name} (removed)"), &r, PROG, false);
+    assert!(has_undefined(&loader, "u_obj", None, user), "{loader:?}");
+}
+
+#[test]
+fn j_copy_relocated_data_removed_from_library() {
+    // prog reads lib_counter (defined in libdata) directly: a non-PIC data reference, so the
+    // executable gets an R_X86_64_COPY relocation and its own *defined* lib_counter; libuse's
+    // GLOB_DAT reference binds to that copy. When libdata drops lib_counter, the COPY
+    // relocation's lookup (which skips the executable) fails: "undefined symbol: lib_counter
+    // (prog)".
+    let name = "j_copy_relocated_data_removed_from_library";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let data = "/opt/lib/libdata.so.1";
+    let user = "/opt/lib/libuse.so.1";
+    Cc::lib(&r, data, "libdata.so.1").build("int lib_counter = 7;\nint other_data = 1;\n");
+    Cc::lib(&r, user, "libuse.so.1")
+        .link(&[data])
+        .build("extern int lib_counter;\nint use_counter(void) { return lib_counter; }\n");
+    Cc::exe(&r, PROG).link(&[user, data]).build(
+        "extern int lib_counter; int use_counter(void);\n\
+         int main(void) { return lib_counter + use_counter(); }\n",
+    );
+    r.ldconfig();
+    let relocs = Command::new("readelf")
+        .arg("-rW")
+        .arg(r.host(PROG))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !relocs.is_empty() {
+        assert!(
+            relocs
+                .lines()
+                .any(|l| l.contains("R_X86_64_COPY") && l.contains("lib_counter")),
+            "{name}: scenario broken, no copy relocation for lib_counter:\n{relocs}"
+        );
+    }
+    let (loader, _) = check_symbols(&format!("{name} (intact)"), &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    Cc::lib(&r, data, "libdata.so.1").build("int other_data = 1;\n");
+    let (loader, _) = check_symbols(name, &r, PROG, false);
+    assert!(
+        has_undefined(&loader, "lib_counter", None, PROG),
+        "{loader:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host sweep
+// ---------------------------------------------------------------------------------------------
+
+/// `--hwcaps` / `--platform` matching the host loader.
+fn host_loader_args() -> Vec<String> {
+    let run = |arg: &str| {
+        Command::new(INTERP)
+            .arg(arg)
+            .env_clear()
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let mut args = Vec::new();
+    let hw = parse_hwcaps_help(&run("--help"));
+    if !hw.is_empty() {
+        args.push("--hwcaps".to_string());
+        args.push(hw.join(","));
+    }
+    if let Some(p) = run("--list-diagnostics")
+        .lines()
+        .find_map(|l| l.strip_prefix("dl_platform=\""))
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        args.push("--platform".to_string());
+        args.push(p.to_string());
+    }
+    args
+}
+
+/// The sweep's files: [`sweep_candidates`] plus every dynamic x86-64 `*.so` in
+/// /usr/lib/python3*/lib-dynload.
+fn symbol_sweep_candidates() -> Vec<PathBuf> {
+    let mut out = sweep_candidates();
+    let mut dirs: Vec<PathBuf> = fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .map(|e| e.path().join("lib-dynload"))
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "so"))
+            .collect();
+        files.sort();
+        for p in files {
+            let regular = fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_file());
+            let dynamic = elf_summary(&p).is_some_and(|s| {
+                s.machine == 62 && (s.has_interp || (s.e_type == 3 && s.has_dynamic))
+            });
+            if regular && dynamic {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The host loader as `ldd -r` runs it on FILE, environment otherwise empty.
+fn host_symbols(file: &Path) -> (i32, SymbolProblems, String) {
+    let out = Command::new(INTERP)
+        .arg(file)
+        .env_clear()
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .env("LD_BIND_NOW", "1")
+        .env("LD_WARN", "yes")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the host loader");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        parse_loader_stderr(&stderr),
+        stderr,
+    )
+}
+
+/// Closure's sets for the roots of one run. `None` for a root whose share cannot be told
+/// apart: `undefined_symbols` and `missing_versions` have no `roots` field, so an entry is
+/// attributed to every root whose closure holds its object, which is exact only when that
+/// object belongs to this root alone (or no entry touches this root).
+fn split_by_root(run: &ClosureRun, roots: &[String]) -> BTreeMap<String, Option<SymbolProblems>> {
+    let json = run.json.as_ref().expect("json");
+    let all = closure_problems(json);
+    let mut owners: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for o in json
+        .get("objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let path = o.get("path").and_then(Value::as_str).unwrap_or("");
+        let rs = o
+            .get("roots")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string);
+        owners.entry(path.to_string()).or_default().extend(rs);
+    }
+    let mut out = BTreeMap::new();
+    for root in roots {
+        let mine = |obj: &String| owners.get(obj).is_some_and(|rs| rs.contains(root));
+        let shared = |obj: &String| owners.get(obj).is_some_and(|rs| rs.len() > 1);
+        let mut p = SymbolProblems::default();
+        let mut ambiguous = false;
+        for u in all.undefined.iter().filter(|u| mine(&u.2)) {
+            ambiguous |= shared(&u.2);
+            p.undefined.insert(u.clone());
+        }
+        for v in all.missing_versions.iter().filter(|v| mine(&v.2)) {
+            ambiguous |= shared(&v.2);
+            p.missing_versions.insert(v.clone());
+        }
+        out.insert(root.clone(), if ambiguous { None } else { Some(p) });
+    }
+    out
+}
+
+#[test]
+fn host_symbols_match_loader() {
+    let name = "host_symbols_match_loader";
+    if !Path::new(INTERP).exists() {
+        println!("skipping {name}: no {INTERP} on this host");
+        return;
+    }
+    let started = Instant::now();
+    let candidates = symbol_sweep_candidates();
+    let mut loader: BTreeMap<String, SymbolProblems> = BTreeMap::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for file in &candidates {
+        let key = file.to_string_lossy().into_owned();
+        let (status, p, stderr) = host_symbols(file);
+        if status != 0 || !p.other.is_empty() {
+            let why = stderr.lines().next().unwrap_or("").to_string();
+            skipped.push((key, format!("loader exit {status}: {why}")));
+            continue;
+        }
+        loader.insert(key, p);
+    }
+    let loader_time = started.elapsed();
+    let extra = host_loader_args();
+    let mut args: Vec<&str> = extra.iter().map(String::as_str).collect();
+    args.push("--check-symbols");
+    let files: Vec<String> = loader.keys().cloned().collect();
+    let mut mine: BTreeMap<String, SymbolProblems> = BTreeMap::new();
+    let mut alone: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    // Batches of roots, two closure processes at a time (the machine has two cores).
+    let batches: Vec<&[String]> = files.chunks(300).collect();
+    let runs: Vec<ClosureRun> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let batches = &batches;
+                let args = &args;
+                s.spawn(move || {
+                    batches
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == w)
+                        .map(|(i, b)| {
+                            let roots: Vec<&str> = b.iter().map(String::as_str).collect();
+                            (i, run_closure(Path::new("/"), &roots, args))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, ClosureRun)> = workers
+            .into_iter()
+            .flat_map(|h| h.join().expect("closure worker"))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    for (batch, run) in batches.iter().zip(&runs) {
+        if run.json.is_none() || !(run.status == 0 || run.status == 1) {
+            // E.g. a file vanished under a package upgrade: retry this batch file by file.
+            alone.extend(batch.iter().cloned());
+            continue;
+        }
+        for (root, p) in split_by_root(run, batch) {
+            match p {
+                Some(p) => {
+                    mine.insert(root, p);
+                }
+                None => alone.push(root),
+            }
+        }
+    }
+    let single_runs = alone.len();
+    for file in alone {
+        let run = run_closure(Path::new("/"), &[file.as_str()], &args);
+        match &run.json {
+            Some(json) if run.status == 0 || run.status == 1 => {
+                mine.insert(file, closure_problems(json));
+            }
+            _ if !Path::new(&file).exists() => {
+                skipped.push((file, "vanished during the sweep".into()));
+            }
+            _ => failures.push(format!(
+                "{file}: {}",
+                run.dump().chars().take(2000).collect::<String>()
+            )),
+        }
+    }
+    let mut mismatches: Vec<String> = Vec::new();
+    let mut with_problems = 0;
+    let mut compared = 0;
+    for (file, lp) in &loader {
+        let Some(cp) = mine.get(file) else { continue };
+        compared += 1;
+        if !lp.is_clean() {
+            with_problems += 1;
+        }
+        if let Err(e) = compare_sets(lp, cp) {
+            mismatches.push(format!("{file}: {e}"));
+        }
+    }
+    println!(
+        "{name}: compared {compared} files ({with_problems} with undefined symbols or missing \
+         versions), {single_runs} closure runs on a single root, skipped {} of {} candidates; \
+         loader {:.1}s, total {:.1}s",
+        skipped.len(),
+        candidates.len(),
+        loader_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    for (f, why) in skipped.iter().take(20) {
+        println!("  skipped {f}: {why}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: closure failed:\n{}",
+        failures.join("\n")
+    );
+    assert!(compared > 100, "{name}: only {compared} files compared");
+    if !mismatches.is_empty() {
+        let shown: Vec<&str> = mismatches.iter().take(20).map(String::as_str).collect();
+        panic!(
+            "{name}: {} of {compared} files differ from the host loader:\n  {}",
+            mismatches.len(),
+            shown.join("\n  ")
+        );
+    }
+}
