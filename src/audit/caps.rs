@@ -69,8 +69,8 @@ const NAMES: [&str; 41] = [
 
 /// Reads the raw `security.capability` value of the host file `host`
 /// (a final symlink is not followed). `Ok(None)` when the file has no such
-/// attribute or its file system has no extended attributes; `shown` is the
-/// path named in an error.
+/// attribute, its file system has no extended attributes, or it no longer
+/// exists; `shown` is the path named in an error.
 pub fn read_raw(host: &Path, shown: &Path) -> Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 64];
     loop {
@@ -79,7 +79,13 @@ pub fn read_raw(host: &Path, shown: &Path) -> Result<Option<Vec<u8>>> {
                 buf.truncate(n);
                 return Ok(Some(buf));
             }
-            Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::NOTSUP => {
+            // No attribute, no attributes on this file system, or the file
+            // was removed meanwhile (a live root).
+            Err(e)
+                if e == rustix::io::Errno::NODATA
+                    || e == rustix::io::Errno::NOTSUP
+                    || e == rustix::io::Errno::NOENT =>
+            {
                 return Ok(None);
             }
             Err(e) if e == rustix::io::Errno::RANGE && buf.len() < 1 << 16 => {

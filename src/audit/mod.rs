@@ -293,27 +293,47 @@ pub fn of_plan(fs: &RootFs, plan: &Plan, credit: &Attribution) -> Result<Audit> 
 
 /// Audits every path below the directory that `fs` is rooted at (the
 /// directory itself included), as an unpacked image: nothing is followed
-/// out of it, symlinks are resolved inside it.
+/// out of it, symlinks are resolved inside it, and file systems mounted
+/// below it are not entered (so `/` is audited without `/proc` or `/sys`).
+/// An entry that cannot be read is an error: an audit that skipped it
+/// would claim a surface it did not see.
 pub fn of_dir(fs: &RootFs) -> Result<Audit> {
     let mut entries = Vec::new();
     let mut inodes: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
     let walker = walkdir::WalkDir::new(fs.host_root())
         .follow_links(false)
+        .same_file_system(true)
         .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    // A path removed while the walk runs (a live root) is simply gone.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for item in walker {
-        let item = item.map_err(|err| {
-            let path = err
-                .path()
-                .and_then(|p| fs.in_root_of_host(p))
-                .unwrap_or_else(|| PathBuf::from("/"));
-            Error::io(path, err.into())
-        })?;
+        let item = match item {
+            Ok(item) => item,
+            Err(err) => {
+                let path = err
+                    .path()
+                    .and_then(|p| fs.in_root_of_host(p))
+                    .unwrap_or_else(|| PathBuf::from("/"));
+                let err: std::io::Error = err.into();
+                if gone(&err) {
+                    continue;
+                }
+                return Err(Error::io(path, err));
+            }
+        };
         let Some(path) = fs.in_root_of_host(item.path()) else {
             continue;
         };
-        let meta = item
-            .metadata()
-            .map_err(|err| Error::io(path.clone(), err.into()))?;
+        let meta = match item.metadata() {
+            Ok(m) => m,
+            Err(err) => {
+                let err: std::io::Error = err.into();
+                if gone(&err) {
+                    continue;
+                }
+                return Err(Error::io(path, err));
+            }
+        };
         let kind = kind_of(&meta);
         let mut e = Entry {
             path: path.clone(),
@@ -332,8 +352,11 @@ pub fn of_dir(fs: &RootFs) -> Result<Audit> {
                 e.group = Some(first.clone());
             }
             Kind::Symlink => {
-                let target =
-                    std::fs::read_link(item.path()).map_err(|err| Error::io(path.clone(), err))?;
+                let target = match std::fs::read_link(item.path()) {
+                    Ok(t) => t,
+                    Err(err) if gone(&err) => continue,
+                    Err(err) => return Err(Error::io(path, err)),
+                };
                 let resolved = fs.resolve(&path).ok().map(|r| r.canonical);
                 e.link = Some((target, resolved));
             }
