@@ -15,6 +15,7 @@ pub mod elf;
 pub mod error;
 pub mod graph;
 pub mod observe;
+pub mod oci;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;

@@ -7,6 +7,7 @@ mod cli;
 mod crossarch;
 mod elf;
 mod foreign;
+mod oci;
 mod oracle;
 mod runtime;
 mod sample;
