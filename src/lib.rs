@@ -21,5 +21,6 @@ pub mod resolve;
 pub mod rootfs;
 pub mod stage;
 pub mod util;
+pub mod verify;
 
 pub use error::{Error, Result};

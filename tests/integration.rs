@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod crossarch;
 mod elf;
+mod everyday;
 mod foreign;
 mod oci;
 mod oracle;

@@ -274,7 +274,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         let _ = report::steps::render(&g, &mut style::stderr());
     }
     if cfg.out.is_some() || cfg.oci.wants_plan() {
-        return stage_to(&fs, &g, &cfg, includes, cfg.out.as_deref());
+        return stage_to(&fs, &g, &cfg, &build, includes, cfg.out.as_deref());
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -319,6 +319,7 @@ fn stage_to(
     fs: &RootFs,
     g: &DepGraph,
     cfg: &config::Config,
+    build: &graph::BuildOptions,
     includes: Vec<Vec<u8>>,
     out: Option<&std::path::Path>,
 ) -> Result<ExitCode, Error> {
@@ -370,6 +371,7 @@ fn stage_to(
             out,
             &crate::verify::Options {
                 resolve: cfg.resolve.clone(),
+                build: build.clone(),
                 check_symbols: cfg.check_symbols,
                 keep_search: false,
             },
@@ -433,11 +435,9 @@ fn print_report(
             Some(a) => crate::audit::render::report(a, out),
             None => report::render(g, Format::Audit, out),
         },
-        Format::Size => report::size::render(
-            g,
-            Some(report::size::sysroot_bytes(&cfg.sysroot)),
-            out,
-        ),
+        Format::Size => {
+            report::size::render(g, Some(report::size::sysroot_bytes(&cfg.sysroot)), out)
+        }
         f => report::render(g, f, out),
     }?;
     out.flush()

@@ -1,0 +1,228 @@
+//! `--format size`: what the closure weighs, and which root pulls in the most.
+//!
+//! One line per file of the closure (objects that are the same file under
+//! two path strings count once, under the first path), largest first, then
+//! a total with its share of the sysroot, then one line per root with the
+//! bytes only that root loads (what dropping it would save) and the bytes
+//! its whole load maps, heaviest first. Also owns [`sysroot_bytes`], the
+//! size of a sysroot, used for the share here and after staging.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::graph::DepGraph;
+use crate::util::show;
+
+/// One file of the closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSize {
+    /// The object path the loader opens it by (the first, when several).
+    pub path: Vec<u8>,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What one root pulls in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootSize {
+    /// The root (in-root path).
+    pub root: Vec<u8>,
+    /// Bytes of the files only this root loads.
+    pub exclusive: u64,
+    /// Bytes of every file this root loads (itself included).
+    pub total: u64,
+}
+
+/// The numbers of a size report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Files, largest first, then by path.
+    pub files: Vec<FileSize>,
+    /// Sum of `files`.
+    pub total: u64,
+    /// Roots, heaviest total first, then by exclusive bytes, then by path.
+    pub roots: Vec<RootSize>,
+}
+
+/// Computes the sizes of `g`'s closure.
+pub fn compute(g: &DepGraph) -> Sizes {
+    // One entry per distinct file: canonical path → (first object path,
+    // bytes, roots that load it).
+    let mut files: BTreeMap<PathBuf, (Vec<u8>, u64, BTreeSet<usize>)> = BTreeMap::new();
+    for n in g.objects() {
+        let key = n
+            .canonical
+            .clone()
+            .unwrap_or_else(|| crate::resolve::bytes_path(&n.path));
+        let e = files
+            .entry(key)
+            .or_insert_with(|| (n.path.clone(), n.size, BTreeSet::new()));
+        e.2.extend(n.roots.iter().copied());
+    }
+    let mut roots: Vec<RootSize> = g
+        .roots
+        .iter()
+        .map(|r| RootSize {
+            root: r.clone(),
+            exclusive: 0,
+            total: 0,
+        })
+        .collect();
+    for (_, bytes, rs) in files.values() {
+        for &ri in rs {
+            if let Some(r) = roots.get_mut(ri) {
+                r.total += bytes;
+                if rs.len() == 1 {
+                    r.exclusive += bytes;
+                }
+            }
+        }
+    }
+    roots.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then(b.exclusive.cmp(&a.exclusive))
+            .then(a.root.cmp(&b.root))
+    });
+    let mut list: Vec<FileSize> = files
+        .into_values()
+        .map(|(path, bytes, _)| FileSize { path, bytes })
+        .collect();
+    list.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
+    let total = list.iter().map(|f| f.bytes).sum();
+    Sizes {
+        files: list,
+        total,
+        roots,
+    }
+}
+
+/// Writes the size report; `sysroot_bytes` (when known and non-zero) adds
+/// the closure's share of the sysroot to the total line.
+pub fn render(g: &DepGraph, sysroot_bytes: Option<u64>, out: &mut dyn Write) -> io::Result<()> {
+    let s = compute(g);
+    let w = digits(s.total).max("BYTES".len());
+    writeln!(out, "{:>w$}  FILE", "BYTES")?;
+    for f in &s.files {
+        writeln!(out, "{:>w$}  {}", f.bytes, show(&f.path))?;
+    }
+    let files = if s.files.len() == 1 { "file" } else { "files" };
+    write!(
+        out,
+        "{:>w$}  total: {} {files}, {}",
+        s.total,
+        s.files.len(),
+        human(s.total)
+    )?;
+    match sysroot_bytes {
+        Some(all) if all > 0 => writeln!(
+            out,
+            ", {} of the sysroot's {} bytes ({})",
+            percent(s.total, all),
+            all,
+            human(all)
+        )?,
+        _ => writeln!(out)?,
+    }
+    if s.roots.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let rw = s
+        .roots
+        .iter()
+        .map(|r| show(&r.root).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("ROOT".len());
+    let ew = digits(s.total).max("EXCLUSIVE".len());
+    let tw = digits(s.total).max("TOTAL".len());
+    writeln!(
+        out,
+        "{:<rw$}  {:>ew$}  {:>tw$}",
+        "ROOT", "EXCLUSIVE", "TOTAL"
+    )?;
+    for r in &s.roots {
+        writeln!(
+            out,
+            "{:<rw$}  {:>ew$}  {:>tw$}",
+            show(&r.root),
+            r.exclusive,
+            r.total
+        )?;
+    }
+    Ok(())
+}
+
+fn digits(n: u64) -> usize {
+    n.to_string().len()
+}
+
+/// `part` as a percentage of `whole`, two decimals.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0.00%".into();
+    }
+    format!("{:.2}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// A byte count for people: `512 B`, `8.8 KiB`, `2.1 MiB`, `1.0 GiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// Bytes of a sysroot given by its host path: for the host's `/` the used
+/// bytes of its file system (a walk of a whole host would take seconds),
+/// else the sizes of all regular files below it on one file system.
+/// Unreadable parts count as zero.
+pub fn sysroot_bytes(host_root: &Path) -> u64 {
+    let root = std::fs::canonicalize(host_root).unwrap_or_else(|_| host_root.to_path_buf());
+    if root == Path::new("/") {
+        return rustix::fs::statvfs("/")
+            .map(|s| (s.f_blocks.saturating_sub(s.f_bfree)).saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+    }
+    walkdir::WalkDir::new(&root)
+        .same_file_system(true)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1024), "1.0 KiB");
+        assert_eq!(human(3 << 20), "3.0 MiB");
+        assert_eq!(human(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(percent(1, 4), "25.00%");
+        assert_eq!(percent(1, 0), "0.00%");
+    }
+}
