@@ -19,6 +19,7 @@ pub mod oci;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;
+pub mod runtime;
 pub mod stage;
 pub mod util;
 pub mod verify;

@@ -10,6 +10,8 @@ mod everyday;
 mod foreign;
 mod oci;
 mod oracle;
+mod report;
 mod runtime;
 mod sample;
 mod stage;
+mod symbols;

@@ -175,6 +175,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "recommended")]
     pub dlopen_priority: DlopenPriorityArg,
 
+    /// Only what the loader maps at program start (what `ldd` shows): no
+    /// `.note.dlopen`, NSS, libgcc_s or gconv additions.
+    #[arg(long)]
+    pub startup_only: bool,
+
     /// Only follow `.note.dlopen` entries of this feature. Repeatable.
     #[arg(long = "dlopen-feature", value_name = "FEATURE")]
     pub dlopen_features: Vec<String>,
@@ -255,13 +260,21 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // NSS modules follow the nsswitch.conf that will be staged.
     if cfg.out.is_some() || cfg.oci.wants_plan() || cfg.format == Format::Audit {
         let nss = std::path::Path::new("/etc/nsswitch.conf");
-        let staged = includes.iter().any(|i| i.as_slice() == b"/etc/nsswitch.conf")
+        let staged = includes
+            .iter()
+            .any(|i| i.as_slice() == b"/etc/nsswitch.conf")
             || (cfg.base_files && fs.metadata(nss).is_ok());
         if staged {
             if let Ok(conf) = fs.read(nss, 1 << 20) {
                 build.nss_services = Some(crate::runtime::nss_services(&conf));
             }
         }
+    }
+    if args.startup_only {
+        build.dlopen_priority = None;
+        build.libgcc = false;
+        build.nss_services = None;
+        build.gconv = None;
     }
     let mut g = graph::build(&resolver, &roots, &build)?;
     if args.check_symbols {

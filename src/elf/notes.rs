@@ -79,8 +79,9 @@ pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, 
         let Some(name_end) = name_start.checked_add(namesz as usize) else {
             break;
         };
-        let Some(desc_start) = pad(namesz as usize, align).and_then(|p| name_start.checked_add(p))
-        else {
+        // Name and descriptor each start at an offset aligned to the
+        // segment's alignment (4, or 8 as in .note.gnu.property).
+        let Some(desc_start) = pad(name_end, align) else {
             break;
         };
         let Some(desc_end) = desc_start.checked_add(descsz as usize) else {
@@ -99,7 +100,7 @@ pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, 
                 Err(e) => warnings.push(format!("malformed .note.dlopen: {e}")),
             }
         }
-        let Some(next) = pad(descsz as usize, align).and_then(|p| desc_start.checked_add(p)) else {
+        let Some(next) = pad(desc_end, align) else {
             break;
         };
         if next <= off {

@@ -19,7 +19,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::{DepGraph, NodeKind, UndefinedSymbol};
 use crate::elf::symbols::{
-    self, VersionName, Symbols, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
+    self, Symbols, VersionName, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
 };
 use crate::resolve::Via;
 use crate::rootfs::RootFs;
@@ -36,7 +36,13 @@ fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
     let mut q = VecDeque::from([root]);
     while let Some(n) = q.pop_front() {
         for (c, e) in g.children(n) {
-            if e.via == Via::Interpreter || g.graph[c].kind == NodeKind::Missing {
+            // The program's interpreter edge and run-time loads (dlopen'd
+            // objects are not in the global scope) do not count.
+            let runtime = matches!(
+                e.via,
+                Via::Interpreter | Via::DlopenNote | Via::Nsswitch | Via::Libgcc | Via::Gconv
+            );
+            if runtime || g.graph[c].kind == NodeKind::Missing {
                 continue;
             }
             if seen.insert(c) {
@@ -144,9 +150,8 @@ fn binds(
                 // No version information: accepted — unless this is the very
                 // library the version requirement names, where glibc stops
                 // with an assertion (`check_match`) instead of binding.
-                let named = want.is_some_and(|w| {
-                    w.file.is_some() && w.file.as_deref() == t.soname.as_deref()
-                });
+                let named = want
+                    .is_some_and(|w| w.file.is_some() && w.file.as_deref() == t.soname.as_deref());
                 if named {
                     continue;
                 }

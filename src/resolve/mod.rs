@@ -249,7 +249,9 @@ enum Probe {
         denied: bool,
         msg: String,
     },
-    NotRegular { kind: &'static str },
+    NotRegular {
+        kind: &'static str,
+    },
     Opened(Rc<Opened>),
 }
 
@@ -263,6 +265,11 @@ struct Opened {
     info: Result<Arc<ElfInfo>, elf::ParseError>,
 }
 
+/// A program's interpreter and identity: what its [`Target`] derives from.
+type TargetKey = (Option<Vec<u8>>, elf::Ident);
+/// `(st_dev, st_ino)`.
+type FileId = (u64, u64);
+
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
 #[derive(Debug)]
 pub struct Resolver<'fs> {
@@ -272,8 +279,9 @@ pub struct Resolver<'fs> {
     infos: RefCell<HashMap<(u64, u64), Arc<ElfInfo>>>,
     caches: RefCell<HashMap<bool, Rc<Option<ldcache::LdCache>>>>,
     cache_problem: RefCell<Option<String>>,
-    targets: RefCell<HashMap<(Option<Vec<u8>>, elf::Ident), Target>>,
-    unwind: RefCell<HashMap<(u64, u64), Option<Vec<u8>>>>,
+    targets: RefCell<HashMap<TargetKey, Target>>,
+    memo: RefCell<HashMap<Vec<u8>, Resolution>>,
+    unwind: RefCell<HashMap<FileId, Option<Vec<u8>>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -287,6 +295,7 @@ impl<'fs> Resolver<'fs> {
             caches: RefCell::new(HashMap::new()),
             cache_problem: RefCell::new(None),
             targets: RefCell::new(HashMap::new()),
+            memo: RefCell::new(HashMap::new()),
             unwind: RefCell::new(HashMap::new()),
         }
     }
@@ -488,7 +497,9 @@ impl<'fs> Resolver<'fs> {
                 ..
             } => (Tried::Denied, None),
             Probe::Lookup { soft: true, .. } => (Tried::Absent, None),
-            Probe::Lookup { soft: false, msg, .. } => (Tried::ListEnded(msg), None),
+            Probe::Lookup {
+                soft: false, msg, ..
+            } => (Tried::ListEnded(msg), None),
             Probe::NotRegular { kind: "socket" } => {
                 (Tried::ListEnded("a socket cannot be opened".into()), None)
             }
@@ -570,6 +581,19 @@ impl<'fs> Resolver<'fs> {
 
     /// Searches for `req.name` the way the target's loader does.
     pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Resolution {
+        // Only a few facts of the chain can change the answer; the same
+        // name asked under the same facts (very common across roots) is
+        // answered from the memo.
+        let key = memo_key(target, req, self.opts.library_path.is_some());
+        if let Some(r) = self.memo.borrow().get(&key) {
+            return r.clone();
+        }
+        let r = self.resolve_uncached(target, req);
+        self.memo.borrow_mut().insert(key, r.clone());
+        r
+    }
+
+    fn resolve_uncached(&self, target: &Target, req: &Request<'_>) -> Resolution {
         let mut res = Resolution {
             outcome: Outcome::Missing,
             searched: Vec::new(),
@@ -954,6 +978,55 @@ impl<'fs> Resolver<'fs> {
             _ => false,
         }
     }
+}
+
+/// Everything a search result depends on besides the file system: the
+/// target's identity and interpreter, the name, and the parts of the chain
+/// the search reads (origins only matter where a list uses them, but
+/// including them keeps the key simple and exact).
+fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
+    let mut k = Vec::with_capacity(128);
+    let push = |k: &mut Vec<u8>, b: &[u8]| {
+        k.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        k.extend_from_slice(b);
+    };
+    let id = &target.ident;
+    k.extend_from_slice(&id.machine.to_le_bytes());
+    k.extend_from_slice(&id.e_flags.to_le_bytes());
+    k.push(u8::from(id.is_64) | u8::from(id.big_endian) << 1);
+    push(&mut k, target.interp.as_deref().unwrap_or_default());
+    push(&mut k, req.name);
+    let loader_has_runpath = req.chain.first().is_some_and(|l| l.runpath.is_some());
+    for (i, l) in req.chain.iter().enumerate() {
+        let first = i == 0;
+        let uses_rpath =
+            l.rpath.is_some() && (!loader_has_runpath || target.flavor == Flavor::Musl);
+        let uses_runpath = l.runpath.is_some() && (first || target.flavor == Flavor::Musl);
+        let dollar = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|s| s.contains(&b'$'));
+        let needs_origin = (uses_rpath && dollar(&l.rpath)) || (uses_runpath && dollar(&l.runpath));
+        k.push(
+            u8::from(uses_rpath) | u8::from(uses_runpath) << 1 | u8::from(first && l.nodeflib) << 2,
+        );
+        if uses_rpath {
+            push(&mut k, l.rpath.as_deref().unwrap_or_default());
+        }
+        if uses_runpath {
+            push(&mut k, l.runpath.as_deref().unwrap_or_default());
+        }
+        // Names with '/' expand $ORIGIN of the requester; lists may too.
+        if needs_origin || (first && req.name.contains(&b'/')) {
+            push(&mut k, &l.origin);
+        }
+        // Messages name the requester and owners: keep them exact.
+        if first || uses_rpath || l.runpath.is_some() {
+            push(&mut k, &l.name);
+        }
+    }
+    // The last link is the program: its origin feeds LD_LIBRARY_PATH's $ORIGIN.
+    if let (true, Some(exe)) = (library_path, req.chain.last()) {
+        push(&mut k, &exe.origin);
+    }
+    k
 }
 
 /// An in-root path from bytes.

@@ -1127,7 +1127,9 @@ pub fn run_closure(sysroot: &Path, roots: &[&str], extra: &[&str]) -> ClosureRun
     for r in roots {
         cmd.arg("--root").arg(r);
     }
-    cmd.args(["--format", "json"])
+    // The loader reports what it maps at start-up; run-time additions
+    // (libgcc_s, dlopen notes) are compared elsewhere.
+    cmd.args(["--format", "json", "--startup-only"])
         .args(extra)
         .stdin(Stdio::null());
     let mut shown = format!("closure --sysroot {}", sysroot.display());
@@ -1138,7 +1140,7 @@ pub fn run_closure(sysroot: &Path, roots: &[&str], extra: &[&str]) -> ClosureRun
     } else {
         let _ = write!(shown, " --root ... ({} roots)", roots.len());
     }
-    let _ = write!(shown, " --format json");
+    let _ = write!(shown, " --format json --startup-only");
     for a in extra {
         let _ = write!(shown, " {a}");
     }
