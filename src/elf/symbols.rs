@@ -182,7 +182,11 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     }
     // The base definition (the file's own name) is not a version symbols
     // can carry: glibc leaves it out of `l_versions`.
-    for d in info.verdef.iter().filter(|d| d.flags & super::VER_FLG_BASE == 0) {
+    for d in info
+        .verdef
+        .iter()
+        .filter(|d| d.flags & super::VER_FLG_BASE == 0)
+    {
         out.versions.insert(
             d.index,
             VersionName {

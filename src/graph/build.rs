@@ -841,10 +841,11 @@ fn add_libgcc(
     if !opts.libgcc {
         return;
     }
-    let user = t
-        .objs
-        .iter()
-        .find_map(|o| resolver.unwind_user(&o.found).map(|sym| (o.found.path.clone(), sym)));
+    let user = t.objs.iter().find_map(|o| {
+        resolver
+            .unwind_user(&o.found)
+            .map(|sym| (o.found.path.clone(), sym))
+    });
     let Some((obj, sym)) = user else {
         return;
     };

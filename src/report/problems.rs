@@ -56,10 +56,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                         format!("{}: {w}; rest of this list not searched", show(p))
                     }
                     Tried::Used => format!("{} used", show(p)),
-                    Tried::Denied => format!(
-                        "{} exists but cannot be read (permission denied)",
-                        show(p)
-                    ),
+                    Tried::Denied => {
+                        format!("{} exists but cannot be read (permission denied)", show(p))
+                    }
                     Tried::Absent => String::new(),
                 })
                 .collect();
