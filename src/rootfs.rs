@@ -96,6 +96,18 @@ pub struct Resolved {
 #[derive(Debug, Clone)]
 pub struct RootFs {
     host_root: PathBuf,
+    /// What each in-root path looked like the first time it was walked
+    /// through (the sysroot is taken as unchanging for one run).
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Seen>>>,
+}
+
+/// The kind of one path component, as the walk needs it.
+#[derive(Debug, Clone)]
+enum Seen {
+    Dir,
+    Link(PathBuf),
+    Other,
+    Missing,
 }
 
 impl RootFs {
@@ -114,7 +126,10 @@ impl RootFs {
         // The sysroot itself may be given through a symlink on the host; the
         // host resolves that one path, nothing below it.
         let host_root = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
-        Ok(RootFs { host_root })
+        Ok(RootFs {
+            host_root,
+            seen: Default::default(),
+        })
     }
 
     /// The host directory that is `/` inside this root.
@@ -161,14 +176,13 @@ impl RootFs {
                 continue;
             }
             let candidate = current.join(&comp);
-            let host = self.host_path(&candidate);
-            let meta = std::fs::symlink_metadata(&host).map_err(LookupError::from_io)?;
+            let seen = self.lstat(&candidate)?;
             let is_last = pending.iter().all(|c| c == "." || c.is_empty());
-            if meta.file_type().is_symlink() && (follow_last || !is_last) {
+            if let (Seen::Link(target), true) = (&seen, follow_last || !is_last) {
                 if hops.len() >= MAX_SYMLINK_HOPS {
                     return Err(LookupError::Loop);
                 }
-                let target = std::fs::read_link(&host).map_err(LookupError::from_io)?;
+                let target = target.clone();
                 hops.push(Hop {
                     link: candidate,
                     target: target.clone(),
@@ -180,7 +194,7 @@ impl RootFs {
                 continue;
             }
             if !is_last {
-                if !meta.is_dir() {
+                if !matches!(seen, Seen::Dir) {
                     return Err(LookupError::NotADirectory);
                 }
                 dirs.push(candidate.clone());
@@ -192,6 +206,42 @@ impl RootFs {
             hops,
             dirs,
         })
+    }
+
+    /// `lstat` of one in-root path whose parents are canonical, memoised.
+    fn lstat(&self, candidate: &Path) -> Result<Seen, LookupError> {
+        if let Some(s) = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(candidate).cloned())
+        {
+            return match s {
+                Seen::Missing => Err(LookupError::NotFound),
+                s => Ok(s),
+            };
+        }
+        let host = self.host_path(candidate);
+        let seen = match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                Seen::Link(std::fs::read_link(&host).map_err(LookupError::from_io)?)
+            }
+            Ok(m) if m.is_dir() => Seen::Dir,
+            Ok(_) => Seen::Other,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Seen::Missing,
+            Err(e) => return Err(LookupError::from_io(e)),
+        };
+        // Only directories and links are remembered: they are what every
+        // lookup walks through again and again.
+        if matches!(seen, Seen::Dir | Seen::Link(_)) {
+            if let Ok(mut m) = self.seen.lock() {
+                m.insert(candidate.to_path_buf(), seen.clone());
+            }
+        }
+        match seen {
+            Seen::Missing => Err(LookupError::NotFound),
+            s => Ok(s),
+        }
     }
 
     /// `stat` inside the root: resolves all links and returns the metadata of

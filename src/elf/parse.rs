@@ -60,8 +60,62 @@ pub enum ParseError {
 
 /// Parses an open file, reading only what is needed.
 pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
-    let cache = ReadCache::new(file);
-    parse(&cache)
+    let len = file
+        .metadata()
+        .map_err(|e| ParseError::Read(e.to_string()))?
+        .len();
+    // Headers, dynamic symbols and string and version tables usually sit
+    // in the first few KiB: read those with one call, the rest lazily.
+    // Positional reads: the caller may already have read from `file`.
+    let mut prefix = vec![0u8; PREFIX.min(len) as usize];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut prefix, 0)
+        .map_err(|e| ParseError::Read(e.to_string()))?;
+    let reader = PrefixedFile {
+        prefix: &prefix,
+        rest: ReadCache::new(file),
+        len,
+    };
+    parse(&reader)
+}
+
+/// Bytes read up front by [`parse_file`].
+const PREFIX: u64 = 16 << 10;
+
+/// A file whose first bytes are already in memory; reads beyond them go
+/// through a lazy, range-caching reader.
+struct PrefixedFile<'a> {
+    prefix: &'a [u8],
+    rest: ReadCache<&'a File>,
+    len: u64,
+}
+
+impl<'a> ReadRef<'a> for &'a PrefixedFile<'a> {
+    fn len(self) -> Result<u64, ()> {
+        Ok(self.len)
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
+        let end = offset.checked_add(size).ok_or(())?;
+        if end <= self.prefix.len() as u64 {
+            return Ok(&self.prefix[offset as usize..end as usize]);
+        }
+        (&self.rest).read_bytes_at(offset, size)
+    }
+
+    fn read_bytes_at_until(
+        self,
+        range: std::ops::Range<u64>,
+        delimiter: u8,
+    ) -> Result<&'a [u8], ()> {
+        if range.start < self.prefix.len() as u64 {
+            let end = range.end.min(self.prefix.len() as u64);
+            let hay = &self.prefix[range.start as usize..end as usize];
+            if let Some(n) = memchr::memchr(delimiter, hay) {
+                return Ok(&hay[..n]);
+            }
+        }
+        (&self.rest).read_bytes_at_until(range, delimiter)
+    }
 }
 
 /// Parses an ELF object from any `ReadRef` (a byte slice or a `ReadCache`).

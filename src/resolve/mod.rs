@@ -336,6 +336,23 @@ impl<'fs> Resolver<'fs> {
         }
         const USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
         let user = self.fs.open(&found.canonical).ok().and_then(|f| {
+            // Most objects do not even name these symbols: look at the
+            // string table first, read the symbols only when one is there.
+            let (start, end) = found.info.tables.strtab?;
+            let len = usize::try_from(end.saturating_sub(start).min(64 << 20)).ok()?;
+            let mut strtab = vec![0u8; len];
+            std::os::unix::fs::FileExt::read_exact_at(&f.file, &mut strtab, start).ok()?;
+            let named = USERS.iter().any(|u| {
+                let mut needle = Vec::with_capacity(u.len() + 2);
+                needle.push(0);
+                needle.extend_from_slice(u);
+                needle.push(0);
+                memchr::memmem::find(&strtab, &needle).is_some()
+                    || (strtab.starts_with(u) && strtab.get(u.len()) == Some(&0))
+            });
+            if !named {
+                return None;
+            }
             let syms = elf::symbols::read(&f.file, &found.info);
             syms.refs
                 .iter()
