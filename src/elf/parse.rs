@@ -13,7 +13,7 @@ use std::fs::File;
 
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
-use object::{Endianness, ReadCache, ReadRef};
+use object::{Endianness, ReadRef};
 
 use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
 
@@ -64,57 +64,98 @@ pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
         .metadata()
         .map_err(|e| ParseError::Read(e.to_string()))?
         .len();
-    // Headers, dynamic symbols and string and version tables usually sit
-    // in the first few KiB: read those with one call, the rest lazily.
-    // Positional reads: the caller may already have read from `file`.
-    let mut prefix = vec![0u8; PREFIX.min(len) as usize];
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut prefix, 0)
-        .map_err(|e| ParseError::Read(e.to_string()))?;
-    let reader = PrefixedFile {
-        prefix: &prefix,
-        rest: ReadCache::new(file),
+    let arena = typed_arena::Arena::new();
+    let reader = ChunkReader {
+        file,
         len,
+        arena: &arena,
+        chunks: std::cell::RefCell::new(Vec::new()),
     };
     parse(&reader)
 }
 
-/// Bytes read up front by [`parse_file`].
-const PREFIX: u64 = 16 << 10;
+/// Granularity of reads: headers, dynamic symbols, string and version
+/// tables usually fall in the first chunk, the dynamic section in one more.
+const CHUNK: u64 = 16 << 10;
 
-/// A file whose first bytes are already in memory; reads beyond them go
-/// through a lazy, range-caching reader.
-struct PrefixedFile<'a> {
-    prefix: &'a [u8],
-    rest: ReadCache<&'a File>,
+/// A lazily read file: reads go to the file in aligned chunks (one
+/// positional read each, whatever the file position), kept in an arena so
+/// slices handed out stay valid; a request larger than a chunk is read
+/// exactly. Every read is bounded by the file size.
+struct ChunkReader<'a> {
+    file: &'a File,
     len: u64,
+    arena: &'a typed_arena::Arena<u8>,
+    /// (file offset, bytes) of every chunk read so far.
+    chunks: std::cell::RefCell<Vec<(u64, &'a [u8])>>,
 }
 
-impl<'a> ReadRef<'a> for &'a PrefixedFile<'a> {
+impl<'a> ChunkReader<'a> {
+    /// A buffer holding `offset..offset + size`, and its file offset.
+    fn cover(&self, offset: u64, size: u64) -> Result<(u64, &'a [u8]), ()> {
+        let end = offset.checked_add(size).ok_or(())?;
+        if end > self.len {
+            return Err(());
+        }
+        if let Some(&(at, buf)) = self
+            .chunks
+            .borrow()
+            .iter()
+            .find(|(at, buf)| *at <= offset && end <= at + buf.len() as u64)
+        {
+            return Ok((at, buf));
+        }
+        let (at, n) = if size <= CHUNK {
+            let at = offset / CHUNK * CHUNK;
+            // Two chunks when the range straddles a boundary.
+            let n = (end - at).div_ceil(CHUNK) * CHUNK;
+            (at, n.min(self.len - at))
+        } else {
+            (offset, size)
+        };
+        let n = usize::try_from(n).map_err(|_| ())?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(n).map_err(|_| ())?;
+        buf.resize(n, 0);
+        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut buf, at).map_err(|_| ())?;
+        let buf: &'a [u8] = self.arena.alloc_extend(buf);
+        self.chunks.borrow_mut().push((at, buf));
+        Ok((at, buf))
+    }
+}
+
+impl<'a> ReadRef<'a> for &'a ChunkReader<'a> {
     fn len(self) -> Result<u64, ()> {
         Ok(self.len)
     }
 
     fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
-        let end = offset.checked_add(size).ok_or(())?;
-        if end <= self.prefix.len() as u64 {
-            return Ok(&self.prefix[offset as usize..end as usize]);
+        if size == 0 {
+            return Ok(&[]);
         }
-        (&self.rest).read_bytes_at(offset, size)
+        let (at, buf) = self.cover(offset, size)?;
+        let start = (offset - at) as usize;
+        Ok(&buf[start..start + size as usize])
     }
 
-    fn read_bytes_at_until(
-        self,
-        range: std::ops::Range<u64>,
-        delimiter: u8,
-    ) -> Result<&'a [u8], ()> {
-        if range.start < self.prefix.len() as u64 {
-            let end = range.end.min(self.prefix.len() as u64);
-            let hay = &self.prefix[range.start as usize..end as usize];
-            if let Some(n) = memchr::memchr(delimiter, hay) {
-                return Ok(&hay[..n]);
-            }
+    fn read_bytes_at_until(self, range: std::ops::Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
+        // Strings are short: look in the chunk holding the start first,
+        // then in ever larger exact reads (bounded by the range).
+        let end = range.end.min(self.len);
+        if range.start >= end {
+            return Err(());
         }
-        (&self.rest).read_bytes_at_until(range, delimiter)
+        let mut want = (end - range.start).min(CHUNK - range.start % CHUNK);
+        loop {
+            let bytes = self.read_bytes_at(range.start, want)?;
+            if let Some(n) = memchr::memchr(delimiter, bytes) {
+                return Ok(&bytes[..n]);
+            }
+            if range.start + want >= end || want >= 1 << 20 {
+                return Err(());
+            }
+            want = (want * 4).min(end - range.start);
+        }
     }
 }
 
