@@ -114,6 +114,10 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
+    // Open and parse the roots on every core first; the walk below is
+    // single-threaded and finds them done.
+    let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
+    resolver.prefetch(&prefetch);
     let mut script_edges: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut i = 0;
     while i < pending.len() {

@@ -252,7 +252,7 @@ enum Probe {
     NotRegular {
         kind: &'static str,
     },
-    Opened(Rc<Opened>),
+    Opened(Arc<Opened>),
 }
 
 #[derive(Debug)]
@@ -414,65 +414,62 @@ impl<'fs> Resolver<'fs> {
     }
 
     fn probe_uncached(&self, path: &[u8]) -> Probe {
-        use std::io::Read;
-        // A relative candidate is relative to the program's working directory.
-        let full = if path.first() == Some(&b'/') {
-            path.to_vec()
-        } else {
-            let mut v = self.opts.cwd.clone();
-            if !v.ends_with(b"/") {
-                v.push(b'/');
+        let cached = |id: &FileId| self.infos.borrow().get(id).cloned();
+        let p = probe_file(self.fs, &self.opts.cwd, path, &cached);
+        if let Probe::Opened(o) = &p {
+            if let Ok(i) = &o.info {
+                self.infos.borrow_mut().insert(o.file_id, i.clone());
             }
-            v.extend_from_slice(path);
-            v
-        };
-        let open = match self.fs.open(&bytes_path(&full)) {
-            Ok(f) => f,
-            Err(OpenError::Lookup(e)) => {
-                return Probe::Lookup {
-                    soft: e.is_soft(),
-                    denied: matches!(e, LookupError::PermissionDenied),
-                    msg: e.to_string(),
-                }
-            }
-            Err(OpenError::NotRegular(kind)) => return Probe::NotRegular { kind },
-            Err(e @ OpenError::TooLarge(_)) => {
-                return Probe::Lookup {
-                    soft: false,
-                    denied: false,
-                    msg: e.to_string(),
-                }
-            }
-        };
-        let mut head = Vec::with_capacity(64);
-        if let Err(e) = (&open.file).take(64).read_to_end(&mut head) {
-            return Probe::Lookup {
-                soft: false,
-                denied: false,
-                msg: e.to_string(),
-            };
         }
-        let file_id = (open.meta.dev(), open.meta.ino());
-        let cached = self.infos.borrow().get(&file_id).cloned();
-        let info = match cached {
-            Some(i) => Ok(i),
-            None => match elf::parse_file(&open.file) {
-                Ok(i) => {
-                    let i = Arc::new(i);
-                    self.infos.borrow_mut().insert(file_id, i.clone());
-                    Ok(i)
+        p
+    }
+
+    /// Probes (opens and parses) `paths` on all cores ahead of a build, so
+    /// the single-threaded walk finds them done. Results are the same as
+    /// probing them one by one; only the work is spread.
+    pub fn prefetch(&self, paths: &[Vec<u8>]) {
+        let todo: Vec<&Vec<u8>> = paths
+            .iter()
+            .filter(|p| !self.probes.borrow().contains_key(p.as_slice()))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8);
+        if todo.len() < 16 || threads < 2 {
+            return;
+        }
+        let fs = self.fs;
+        let cwd = &self.opts.cwd;
+        let per = todo.len().div_ceil(threads);
+        let results: Vec<(Vec<u8>, Probe)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(per)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|p| ((*p).clone(), probe_file(fs, cwd, p, &|_| None)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (path, probe) in results {
+            if let Probe::Opened(o) = &probe {
+                if let Ok(i) = &o.info {
+                    self.infos
+                        .borrow_mut()
+                        .entry(o.file_id)
+                        .or_insert_with(|| i.clone());
                 }
-                Err(e) => Err(e),
-            },
-        };
-        Probe::Opened(Rc::new(Opened {
-            canonical: open.resolved.canonical,
-            hops: open.resolved.hops,
-            file_id,
-            size: open.meta.len(),
-            head,
-            info,
-        }))
+            }
+            self.probes.borrow_mut().entry(path).or_insert(probe);
+        }
     }
 
     fn cache_for(&self, target: &Target) -> Rc<Option<ldcache::LdCache>> {
@@ -506,7 +503,7 @@ impl<'fs> Resolver<'fs> {
     }
 
     /// Tries one candidate path for `target`.
-    fn try_candidate(&self, target: &Target, path: &[u8]) -> (Tried, Option<Rc<Opened>>) {
+    fn try_candidate(&self, target: &Target, path: &[u8]) -> (Tried, Option<Arc<Opened>>) {
         match self.probe(path) {
             Probe::Lookup {
                 soft: true,
@@ -995,6 +992,65 @@ impl<'fs> Resolver<'fs> {
             _ => false,
         }
     }
+}
+
+/// Opens and parses one candidate path (relative paths are taken from
+/// `cwd`). `cached` may supply an already parsed file by its identity.
+fn probe_file(
+    fs: &RootFs,
+    cwd: &[u8],
+    path: &[u8],
+    cached: &dyn Fn(&FileId) -> Option<Arc<ElfInfo>>,
+) -> Probe {
+    let full = if path.first() == Some(&b'/') {
+        path.to_vec()
+    } else {
+        let mut v = cwd.to_vec();
+        if !v.ends_with(b"/") {
+            v.push(b'/');
+        }
+        v.extend_from_slice(path);
+        v
+    };
+    let open = match fs.open(&bytes_path(&full)) {
+        Ok(f) => f,
+        Err(OpenError::Lookup(e)) => {
+            return Probe::Lookup {
+                soft: e.is_soft(),
+                denied: matches!(e, LookupError::PermissionDenied),
+                msg: e.to_string(),
+            }
+        }
+        Err(OpenError::NotRegular(kind)) => return Probe::NotRegular { kind },
+        Err(e @ OpenError::TooLarge(_)) => {
+            return Probe::Lookup {
+                soft: false,
+                denied: false,
+                msg: e.to_string(),
+            }
+        }
+    };
+    let mut head = vec![0u8; open.meta.len().min(64) as usize];
+    if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(&open.file, &mut head, 0) {
+        return Probe::Lookup {
+            soft: false,
+            denied: false,
+            msg: e.to_string(),
+        };
+    }
+    let file_id = (open.meta.dev(), open.meta.ino());
+    let info = match cached(&file_id) {
+        Some(i) => Ok(i),
+        None => elf::parse_file(&open.file).map(Arc::new),
+    };
+    Probe::Opened(Arc::new(Opened {
+        canonical: open.resolved.canonical,
+        hops: open.resolved.hops,
+        file_id,
+        size: open.meta.len(),
+        head,
+        info,
+    }))
 }
 
 /// Everything a search result depends on besides the file system: the
