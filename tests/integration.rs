@@ -8,6 +8,8 @@ mod crossarch;
 mod elf;
 mod everyday;
 mod foreign;
+mod hwcaps;
+mod hardening;
 mod oci;
 mod oracle;
 mod report;

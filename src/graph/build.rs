@@ -172,6 +172,16 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             g.system_dirs.extend(t.system_dirs.iter().cloned());
         }
+        // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
+        // its own dependencies must be there too: trace it like an
+        // included library.
+        for o in &trace.objs {
+            for v in &o.found.variants {
+                if !pending.iter().any(|(p, _)| *p == v.path) {
+                    pending.push((v.path.clone(), Via::Include));
+                }
+            }
+        }
         g.root_via.push(via);
         merge(&mut g, root, trace);
     }
