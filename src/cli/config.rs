@@ -54,23 +54,7 @@ pub struct Config {
 impl Config {
     /// Validates `args`.
     pub fn from_args(a: &Args) -> Result<Config> {
-        let hwcaps = if a.hwcaps == "baseline" {
-            Hwcaps::Baseline
-        } else {
-            let names: Vec<Vec<u8>> = a
-                .hwcaps
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.as_bytes().to_vec())
-                .collect();
-            if names.iter().any(|n| n.contains(&b'/')) {
-                return Err(Error::Usage(format!(
-                    "--hwcaps {}: names cannot contain '/'",
-                    a.hwcaps
-                )));
-            }
-            Hwcaps::Active(names)
-        };
+        let hwcaps = parse_hwcaps(&a.hwcaps)?;
         if !a.cwd.starts_with('/') {
             return Err(Error::Usage(
                 "--cwd must be an absolute path inside the sysroot".into(),
@@ -131,6 +115,24 @@ impl Config {
             forbid: crate::audit::Category::parse_list(&a.forbid)?,
         })
     }
+}
+
+/// `--hwcaps`: `baseline`, or active glibc-hwcaps names, most capable first.
+pub fn parse_hwcaps(arg: &str) -> Result<Hwcaps> {
+    if arg == "baseline" {
+        return Ok(Hwcaps::Baseline);
+    }
+    let names: Vec<Vec<u8>> = arg
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    if names.iter().any(|n| n.contains(&b'/')) {
+        return Err(Error::Usage(format!(
+            "--hwcaps {arg}: names cannot contain '/'"
+        )));
+    }
+    Ok(Hwcaps::Active(names))
 }
 
 /// Expands roots: a directory stands for every ELF file or script below it

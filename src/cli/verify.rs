@@ -19,7 +19,7 @@ use super::{style, Args, FormatArg};
 use crate::error::Error;
 use crate::graph::DepGraph;
 use crate::report::{self, Format};
-use crate::resolve::{self, Hwcaps};
+use crate::resolve;
 use crate::util::show;
 use crate::verify;
 
@@ -122,23 +122,7 @@ fn finish(r: Result<ExitCode, Error>) -> ExitCode {
 
 /// The search options of `closure verify`'s arguments.
 fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
-    let hwcaps = if a.hwcaps == "baseline" {
-        Hwcaps::Baseline
-    } else {
-        let names: Vec<Vec<u8>> = a
-            .hwcaps
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        if names.iter().any(|n| n.contains(&b'/')) {
-            return Err(Error::Usage(format!(
-                "--hwcaps {}: names cannot contain '/'",
-                a.hwcaps
-            )));
-        }
-        Hwcaps::Active(names)
-    };
+    let hwcaps = super::config::parse_hwcaps(&a.hwcaps)?;
     if !a.cwd.starts_with('/') {
         return Err(Error::Usage(
             "--cwd must be an absolute path inside the directory".into(),
