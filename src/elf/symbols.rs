@@ -17,6 +17,10 @@ use super::{machine, ElfInfo};
 const MAX_SYMBOLS: u64 = 1 << 21;
 /// Most relocations read from one table.
 const MAX_RELOCS: u64 = 1 << 23;
+/// Relocations read at once.
+const RELOC_PIECE: u64 = 1 << 12;
+/// Hash-table words read at once.
+const HASH_PIECE: u64 = 1 << 12;
 
 /// `SHN_UNDEF`.
 pub const SHN_UNDEF: u16 = 0;
@@ -255,12 +259,22 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         any_table = true;
         let ent = if rela { 3 * word } else { 2 * word };
         let n = (size / ent).min(MAX_RELOCS);
-        let Some(raw) = r.bytes(off, n * ent) else {
+        // The whole table must lie in the file; it is read in pieces, so a
+        // hostile size costs one piece of memory, not the whole cap.
+        if off.checked_add(n * ent).is_none_or(|end| end > r.len) {
             return;
-        };
-        for e in raw.chunks_exact(ent as usize) {
-            let info_word = r.uint(&e[word as usize..2 * word as usize]);
-            note(sym_of(info_word), type_of(info_word), plt, syms);
+        }
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(RELOC_PIECE);
+            let Some(raw) = r.bytes(off + done * ent, k * ent) else {
+                return;
+            };
+            for e in raw.chunks_exact(ent as usize) {
+                let info_word = r.uint(&e[word as usize..2 * word as usize]);
+                note(sym_of(info_word), type_of(info_word), plt, syms);
+            }
+            done += k;
         }
     };
     if let Some((o, s)) = t.rela {
@@ -330,22 +344,41 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
     };
     let word = if info.ident.is_64 { 8 } else { 4 };
     let buckets = g + 16 + bloom_size.saturating_mul(word);
-    let Some(braw) = r.bytes(buckets, nbuckets.saturating_mul(4).min(r.len)) else {
-        return 0;
-    };
-    let max = braw.chunks_exact(4).map(|c| r.uint(c)).max().unwrap_or(0);
+    // Buckets and chains are read in pieces, so a hostile bucket count or a
+    // chain without an end costs one piece of memory and few reads; buckets
+    // past MAX_SYMBOLS are not looked at (no more symbols are read anyway).
+    let nread = nbuckets.min(MAX_SYMBOLS);
+    let mut max = 0;
+    let mut i = 0;
+    while i < nread {
+        let k = (nread - i).min(HASH_PIECE);
+        let Some(braw) = r.bytes(buckets + i * 4, k * 4) else {
+            return 0;
+        };
+        max = braw.chunks_exact(4).map(|c| r.uint(c)).fold(max, u64::max);
+        i += k;
+    }
     if max < symoffset {
         return symoffset;
     }
     let chains = buckets + nbuckets * 4;
     let mut idx = max;
     loop {
-        let Some(v) = r.word(chains + (idx - symoffset) * 4, 4) else {
-            return idx;
-        };
-        if v & 1 == 1 || idx >= MAX_SYMBOLS {
+        if idx >= MAX_SYMBOLS {
             return idx + 1;
         }
-        idx += 1;
+        let at = chains + (idx - symoffset) * 4;
+        let k = (MAX_SYMBOLS - idx + 1)
+            .min(HASH_PIECE)
+            .min(r.len.saturating_sub(at) / 4);
+        let Some(raw) = r.bytes(at, k * 4).filter(|_| k > 0) else {
+            return idx;
+        };
+        for c in raw.chunks_exact(4) {
+            if r.uint(c) & 1 == 1 || idx >= MAX_SYMBOLS {
+                return idx + 1;
+            }
+            idx += 1;
+        }
     }
 }

@@ -25,6 +25,16 @@ pub const MAX_CONF_SIZE: u64 = 1 << 20;
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 /// How many configuration files one parse reads at most.
 pub const MAX_CONF_FILES: usize = 1024;
+/// Longest `include` pattern, and longest path it may match (`PATH_MAX`:
+/// `glob(3)` gets `ENAMETOOLONG` past it too).
+pub const MAX_GLOB_PATH: usize = 4096;
+/// Most paths one `include` pattern may expand to at any of its steps.
+pub const MAX_GLOB_MATCHES: usize = 4096;
+/// Path components all `include` patterns of one parse may look up
+/// (listings and directory checks, each costing its path's depth). A root
+/// with directory links such as `self -> .` and a pattern like `/*/*/*/…`
+/// would otherwise take time exponential in the pattern's length.
+pub const GLOB_BUDGET: usize = 1 << 18;
 
 /// The directories an `ld.so.conf` tree configures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +58,7 @@ pub fn parse(fs: &RootFs, conf: &Path) -> LdConf {
         parsed: HashSet::new(),
         stack: Vec::new(),
         files_read: 0,
+        glob_budget: GLOB_BUDGET,
     };
     let mut start = conf.as_os_str().as_bytes().to_vec();
     if start.first() != Some(&b'/') {
@@ -68,6 +79,8 @@ struct Parser<'a> {
     /// Canonical in-root paths of the files being parsed (include chain).
     stack: Vec<PathBuf>,
     files_read: usize,
+    /// What is left of [`GLOB_BUDGET`].
+    glob_budget: usize,
 }
 
 /// Where a directive came from, for messages.
@@ -199,8 +212,17 @@ impl Parser<'_> {
             dir.extend_from_slice(pattern);
             dir
         };
-        for m in glob(self.fs, &full) {
-            self.parse_file(&m, Some(origin));
+        let fs = self.fs;
+        match glob(fs, &full, &mut self.glob_budget) {
+            Ok(matches) => {
+                for m in matches {
+                    self.parse_file(&m, Some(origin));
+                }
+            }
+            Err(why) => self.warn(format!(
+                "{origin}: include pattern {:?} skipped: {why}",
+                String::from_utf8_lossy(pattern)
+            )),
         }
     }
 
@@ -306,7 +328,19 @@ fn parent_of(file: &[u8]) -> Vec<u8> {
 /// Components without wildcards are taken as they are (their existence is
 /// checked by the caller); components with wildcards are matched against
 /// directory listings. A pattern ending in `/` matches directories only.
-fn glob(fs: &RootFs, pattern: &[u8]) -> Vec<Vec<u8>> {
+/// Every lookup is charged to `budget`; a pattern that is too long, matches
+/// too many paths or exhausts the budget is an error (none of it is used).
+fn glob(fs: &RootFs, pattern: &[u8], budget: &mut usize) -> Result<Vec<Vec<u8>>, &'static str> {
+    if pattern.len() > MAX_GLOB_PATH {
+        return Err("longer than PATH_MAX");
+    }
+    let mut spend = |p: &[u8]| -> Result<(), &'static str> {
+        let cost = 1 + p.iter().filter(|&&b| b == b'/').count();
+        *budget = budget
+            .checked_sub(cost)
+            .ok_or("it expands through too many directories (a directory loop?)")?;
+        Ok(())
+    };
     let components: Vec<&[u8]> = pattern
         .split(|&b| b == b'/')
         .filter(|c| !c.is_empty())
@@ -330,6 +364,7 @@ fn glob(fs: &RootFs, pattern: &[u8]) -> Vec<Vec<u8>> {
             } else {
                 base.clone()
             };
+            spend(&dir)?;
             let Ok((_, names)) = fs.read_dir(&bytes_path(&dir)) else {
                 continue;
             };
@@ -341,23 +376,32 @@ fn glob(fs: &RootFs, pattern: &[u8]) -> Vec<Vec<u8>> {
                 let mut p = base.clone();
                 p.push(b'/');
                 p.extend_from_slice(name);
-                if (!is_last || dirs_only) && !fs.is_dir(&bytes_path(&p)) {
+                if p.len() > MAX_GLOB_PATH {
                     continue;
+                }
+                if !is_last || dirs_only {
+                    spend(&p)?;
+                    if !fs.is_dir(&bytes_path(&p)) {
+                        continue;
+                    }
+                }
+                if next.len() >= MAX_GLOB_MATCHES {
+                    return Err("it matches too many paths");
                 }
                 next.push(p);
             }
         }
         current = next;
         if current.is_empty() {
-            return current;
+            return Ok(current);
         }
     }
     if components.is_empty() {
-        return vec![b"/".to_vec()];
+        return Ok(vec![b"/".to_vec()]);
     }
     current.sort();
     current.dedup();
-    current
+    Ok(current)
 }
 
 /// Whether a pattern component has an unescaped `*`, `?` or `[`.
@@ -894,7 +938,8 @@ mod tests {
         }
         for p in ["[", "[!", "[a-", "[[:", "[[:x", "\\", "[\\", "[a-\\"] {
             let _ = fnmatch(p.as_bytes(), b"a");
-            let _ = glob(&r.fs, format!("/{p}").as_bytes());
+            let mut budget = GLOB_BUDGET;
+            let _ = glob(&r.fs, format!("/{p}").as_bytes(), &mut budget);
         }
     }
 

@@ -95,6 +95,10 @@ fn materialize_inner(
     if same_dir(out, fs.host_root()) {
         return Err(out_err(out, "is the sysroot itself"));
     }
+    if in_place && contains(out, fs.host_root()) {
+        // Staging into it could overwrite the sysroot while it is read.
+        return Err(out_err(out, "contains the sysroot"));
+    }
     if in_place {
         return write_all(fs, plan, out, true, observer);
     }
@@ -137,6 +141,14 @@ fn materialize_inner(
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (fs::canonicalize(a), fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Whether directory `outer` contains `inner` (both resolved by the host).
+fn contains(outer: &Path, inner: &Path) -> bool {
+    match (fs::canonicalize(outer), fs::canonicalize(inner)) {
+        (Ok(o), Ok(i)) => i.starts_with(&o),
         _ => false,
     }
 }

@@ -1,0 +1,739 @@
+//! Fuzz harnesses of `closure`, one public function per target.
+//!
+//! The `fuzz_targets/*.rs` binaries only hand libFuzzer's input to these
+//! functions; `tests/hardening.rs` of the main crate includes this file too
+//! and replays the seed corpus and every crash found through the very same
+//! code. A harness returns normally for any input the library handles
+//! correctly and panics (which libFuzzer records as a crash) when the
+//! library panics or breaks one of the invariants checked here.
+//!
+//! Targets:
+//! - [`elf`]: `elf::parse` on the bytes, `elf::parse_file` plus
+//!   `elf::symbols::read` on the same bytes written to a file.
+//! - [`notes`]: the `.note.dlopen` parser (`elf::notes`), segment and JSON.
+//! - [`ldcache`]: `resolve::ldcache::parse` for both byte orders, and a
+//!   re-encode / re-parse round trip of whatever parses.
+//! - [`ldconf`]: `resolve::ldconf::parse` on the input (split at `0xff`
+//!   bytes into up to four configuration files) inside a small root with
+//!   include cycles, directory loops and links that aim outside it.
+//! - [`resolver`]: the input decoded into a small tree of directories,
+//!   symbolic links, ELF files, FIFOs, sockets and sparse files in a
+//!   temporary root, then `graph::build`, `--check-symbols`, every report
+//!   format, the staging plan and a real staging into a fresh `--out`, with
+//!   a marker library planted outside the root that must never show up.
+
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use closure::elf;
+use closure::resolve::{ldcache, ldconf};
+use closure::rootfs::RootFs;
+
+// The synthetic ELF writer of the main crate's tests; when this file is
+// itself compiled into those tests (`tests/hardening.rs`), their copy.
+#[cfg(not(test))]
+#[allow(dead_code, clippy::all)]
+#[path = "../../tests/support/elfgen.rs"]
+mod elfgen;
+#[cfg(test)]
+use crate::support::elfgen;
+
+use elfgen::{Arch, ElfSpec, Kind};
+
+// ---------------------------------------------------------------------------
+// ELF reader
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// One scratch file per thread, rewritten for every input.
+    static SCRATCH: RefCell<Option<File>> = const { RefCell::new(None) };
+}
+
+/// `elf::parse` on the bytes and through a file, `elf::symbols::read`.
+pub fn elf(data: &[u8]) {
+    // A fresh allocation is aligned for the ELF header types.
+    let owned = data.to_vec();
+    let from_slice = elf::parse(&owned[..]);
+    if let Ok(info) = &from_slice {
+        check_info(info);
+    }
+    SCRATCH.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(tempfile::tempfile().expect("scratch file"));
+        }
+        let Some(f) = slot.as_mut() else { return };
+        f.set_len(0).expect("truncate scratch file");
+        f.rewind().expect("rewind scratch file");
+        f.write_all(data).expect("write scratch file");
+        // The resolver reads a candidate's first 64 bytes before parsing
+        // it: parsing must not depend on the file position.
+        f.seek(std::io::SeekFrom::Start(64.min(data.len() as u64)))
+            .expect("seek scratch file");
+        let from_file = elf::parse_file(f);
+        if let Ok(info) = &from_file {
+            check_info(info);
+            let syms = elf::symbols::read(f, info);
+            for r in &syms.refs {
+                assert!(r.index < syms.syms.len(), "reference past the symbol table");
+            }
+            assert!(syms.syms.len() as u64 <= data.len() as u64 / 16 + 1);
+        }
+        // The lazy file reader and the byte slice agree whenever both can
+        // read the file. Tables at misaligned offsets are known to differ:
+        // `object` refuses them in a slice but not in a fresh read buffer
+        // (see SECURITY.md, "Known differences").
+        if let (Ok(a), Ok(b)) = (&from_slice, &from_file) {
+            if tables_aligned(data) {
+                assert_eq!(a, b, "parse of a slice and of a file differ");
+            }
+        }
+    });
+}
+
+/// Whether the program and section header tables, and every dynamic
+/// section they name, start at offsets aligned for their entries.
+fn tables_aligned(d: &[u8]) -> bool {
+    let is64 = d.get(4) == Some(&2);
+    let big = d.get(5) == Some(&2);
+    let rd = |off: u64, n: usize| -> Option<u64> {
+        let off = usize::try_from(off).ok()?;
+        let b = d.get(off..off.checked_add(n)?)?;
+        Some(b.iter().enumerate().fold(0u64, |v, (i, &x)| {
+            let shift = if big { 8 * (n - 1 - i) } else { 8 * i };
+            v | (x as u64) << shift
+        }))
+    };
+    let (w, al) = if is64 { (8, 8) } else { (4, 4) };
+    let (phoff, shoff) = if is64 {
+        (rd(32, 8), rd(40, 8))
+    } else {
+        (rd(28, 4), rd(32, 4))
+    };
+    let (phentsize, phnum, shentsize, shnum) = if is64 {
+        (rd(54, 2), rd(56, 2), rd(58, 2), rd(60, 2))
+    } else {
+        (rd(42, 2), rd(44, 2), rd(46, 2), rd(48, 2))
+    };
+    let (Some(phoff), Some(shoff)) = (phoff, shoff) else {
+        return true;
+    };
+    if phoff % al != 0 || shoff % al != 0 {
+        return false;
+    }
+    let ok = |off: Option<u64>| off.is_none_or(|o| o % al == 0);
+    let field = |base: u64, i: u64, ent: Option<u64>, at: u64| {
+        base.checked_add(i * ent.unwrap_or(0))?.checked_add(at)
+    };
+    for i in 0..phnum.unwrap_or(0).min(256) {
+        let kind = field(phoff, i, phentsize, 0).and_then(|a| rd(a, 4));
+        let off = field(phoff, i, phentsize, if is64 { 8 } else { 4 }).and_then(|a| rd(a, w));
+        if kind == Some(2) && !ok(off) {
+            return false;
+        }
+    }
+    for i in 0..shnum.unwrap_or(0).min(256) {
+        let kind = field(shoff, i, shentsize, 4).and_then(|a| rd(a, 4));
+        let off = field(shoff, i, shentsize, if is64 { 24 } else { 16 }).and_then(|a| rd(a, w));
+        if kind == Some(6) && !ok(off) {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_info(info: &elf::ElfInfo) {
+    if let Some(i) = &info.interp {
+        assert!(i.len() <= 4096, "PT_INTERP longer than its cap");
+        assert!(!i.contains(&0));
+    }
+    for s in info.needed.iter().chain(&info.filters) {
+        assert!(!s.contains(&0), "a string with a NUL inside");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// .note.dlopen
+// ---------------------------------------------------------------------------
+
+/// `elf::notes::parse_segment` on a note segment and `parse_payload` on the
+/// same bytes as JSON. The first byte picks the byte order and `p_align`.
+pub fn notes(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let big = sel & 1 == 1;
+    let align = [0u64, 1, 4, 8, 16, 3, u64::MAX][(sel >> 1) as usize % 7];
+    let (entries, _warnings) = elf::notes::parse_segment(rest, big, align);
+    assert!(entries.len() <= rest.len(), "more entries than bytes");
+    let _ = elf::notes::parse_payload(rest);
+}
+
+// ---------------------------------------------------------------------------
+// ld.so.cache
+// ---------------------------------------------------------------------------
+
+/// `ldcache::parse` for both byte orders; what parses must survive being
+/// written again and re-read.
+pub fn ldcache(data: &[u8]) {
+    for big in [false, true] {
+        let Ok(cache) = ldcache::parse(data, big) else {
+            continue;
+        };
+        for e in &cache.entries {
+            assert!(!e.key.contains(&0) && !e.value.contains(&0));
+            assert!(cache.lookup(&e.key).next().is_some());
+            let _ = ldcache::flags_description(e.flags);
+            let _ = e.isa_level();
+        }
+        let bytes = ldcache::write_new_with_hwcaps(
+            &cache.entries,
+            &cache.hwcaps_names,
+            big,
+            cache.generator.as_deref(),
+        );
+        let again = ldcache::parse(&bytes, big)
+            .unwrap_or_else(|e| panic!("a cache written by write_new does not parse: {e}"));
+        let sorted = |v: &[ldcache::CacheEntry]| {
+            let mut v: Vec<_> = v
+                .iter()
+                .map(|e| (e.key.clone(), e.value.clone(), e.flags, e.hwcap))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&cache.entries), sorted(&again.entries));
+        assert_eq!(cache.hwcaps_names, again.hwcaps_names);
+        assert_eq!(cache.generator, again.generator);
+    }
+    // libcmp is a total order: antisymmetric on any two byte strings.
+    let (a, b) = data.split_at(data.len() / 2);
+    assert_eq!(ldcache::libcmp(a, b), ldcache::libcmp(b, a).reverse());
+    assert_eq!(ldcache::libcmp(a, a), std::cmp::Ordering::Equal);
+}
+
+// ---------------------------------------------------------------------------
+// ld.so.conf
+// ---------------------------------------------------------------------------
+
+/// The files of [`ldconf`], in the order the input's parts fill them.
+const CONF_FILES: [&str; 4] = [
+    "etc/ld.so.conf",
+    "etc/ld.so.conf.d/a.conf",
+    "etc/ld.so.conf.d/b.conf",
+    "opt/other/c.conf",
+];
+
+struct ConfRoot {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    fs: RootFs,
+}
+
+thread_local! {
+    static CONF_ROOT: RefCell<Option<ConfRoot>> = const { RefCell::new(None) };
+}
+
+fn conf_root() -> ConfRoot {
+    let dir = tempfile::Builder::new()
+        .prefix("closure-fuzz-conf-")
+        .tempdir()
+        .expect("tempdir");
+    let base = fs::canonicalize(dir.path()).expect("canonicalize");
+    let root = base.join("root");
+    let outside = base.join("outside");
+    for d in [
+        "etc/ld.so.conf.d",
+        "opt/other",
+        "usr/lib/x86_64-linux-gnu",
+        "usr/local/lib",
+        "d/e/f",
+    ] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    fs::create_dir_all(outside.join("lib")).expect("mkdir outside");
+    fs::write(outside.join("evil.conf"), b"/lib\n").expect("outside conf");
+    let links: [(&str, &str); 8] = [
+        ("lib", "usr/lib"),
+        ("d/self", "."),
+        ("d/up", ".."),
+        ("d/e/loop", "loop"),
+        ("etc/ld.so.conf.d/cycle.conf", "../ld.so.conf"),
+        ("etc/ld.so.conf.d/escape.conf", "../../../outside/evil.conf"),
+        ("opt/abs", "/../../outside"),
+        ("opt/rel", "../../../../outside/lib"),
+    ];
+    for (link, target) in links {
+        std::os::unix::fs::symlink(target, root.join(link)).expect("symlink");
+    }
+    let fs = RootFs::new(&root).expect("root");
+    ConfRoot {
+        _dir: dir,
+        root,
+        fs,
+    }
+}
+
+/// `ldconf::parse` over configuration files taken from the input.
+pub fn ldconf(data: &[u8]) {
+    CONF_ROOT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(conf_root());
+        }
+        let Some(r) = slot.as_ref() else { return };
+        let mut parts = data.split(|&b| b == 0xff);
+        for file in CONF_FILES {
+            let text = parts.next().unwrap_or_default();
+            fs::write(r.root.join(file), text).expect("write conf");
+        }
+        let conf = ldconf::parse(&r.fs, Path::new("/etc/ld.so.conf"));
+        let shown_root = r.root.to_string_lossy().into_owned();
+        for d in &conf.dirs {
+            assert!(d.is_absolute(), "relative directory {d:?}");
+            let (resolved, meta) =
+                r.fs.metadata(d)
+                    .unwrap_or_else(|e| panic!("listed directory {d:?} does not resolve: {e}"));
+            assert!(meta.is_dir());
+            assert_inside(&r.root, &r.fs.host_path(&resolved.canonical));
+        }
+        for w in &conf.warnings {
+            assert!(!w.contains(&shown_root), "a warning shows a host path: {w}");
+        }
+    });
+}
+
+/// Panics unless `host` (which must exist) is `root` or below it once every
+/// symbolic link is resolved by the host.
+fn assert_inside(root: &Path, host: &Path) {
+    let real = fs::canonicalize(host).unwrap_or_else(|e| panic!("{}: {e}", host.display()));
+    assert!(
+        real.starts_with(root),
+        "{} leaves the root ({})",
+        host.display(),
+        real.display()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The resolver over a fuzzed root
+// ---------------------------------------------------------------------------
+
+/// Path components the decoder picks from: the names the templates need,
+/// the ways out of a root, and a few that loop.
+const WORDS: &[&str] = &[
+    "lib",
+    "usr",
+    "lib64",
+    "x86_64-linux-gnu",
+    "app",
+    "bin",
+    "..",
+    ".",
+    "libc.so.6",
+    "libfoo.so.1",
+    "libbar.so.2",
+    "ld-linux-x86-64.so.2",
+    "etc",
+    "outside",
+    "libmarker.so.1",
+    "glibc-hwcaps",
+    "x86-64-v3",
+    "opt",
+    "prog",
+    "ld.so.cache",
+    "ld.so.conf",
+    "tmp",
+    "haswell",
+    "",
+];
+
+/// A cursor over the input; reads past the end give zeros.
+struct Input<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Input<'_> {
+    fn done(&self) -> bool {
+        self.at >= self.data.len()
+    }
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        b
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+    fn bytes(&mut self, n: usize) -> &[u8] {
+        let start = self.at.min(self.data.len());
+        let end = self.at.saturating_add(n).min(self.data.len());
+        self.at = self.at.saturating_add(n);
+        &self.data[start..end]
+    }
+    fn word(&mut self) -> &'static str {
+        WORDS[self.byte() as usize % WORDS.len()]
+    }
+    /// 1 to 4 components; absolute or relative.
+    fn path(&mut self) -> String {
+        let n = self.byte() as usize % 4 + 1;
+        let absolute = self.byte() & 1 == 0;
+        let mut p = String::new();
+        if absolute {
+            p.push('/');
+        }
+        for i in 0..n {
+            if i > 0 {
+                p.push('/');
+            }
+            p.push_str(self.word());
+        }
+        p
+    }
+}
+
+/// ELF files the decoder can place (built once per process).
+fn templates() -> &'static [Vec<u8>] {
+    use std::sync::OnceLock;
+    static T: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    T.get_or_init(|| {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let specs = [
+            // 0: the program.
+            ElfSpec {
+                kind: Kind::Exec,
+                needed: s(&["libfoo.so.1", "libc.so.6"]),
+                runpath: Some("$ORIGIN/../lib".into()),
+                undefined: vec![("foo".into(), None)],
+                ..Default::default()
+            },
+            // 1: a library that tries every way out of the root.
+            ElfSpec {
+                soname: Some("libfoo.so.1".into()),
+                needed: s(&[
+                    "libbar.so.2",
+                    "../../../../outside/libmarker.so.1",
+                    "/outside/libmarker.so.1",
+                    "libmarker.so.1",
+                ]),
+                rpath: Some("$ORIGIN:/../../../outside:$ORIGIN/../../../..:/lib/$PLATFORM".into()),
+                defined: vec![("foo".into(), None)],
+                ..Default::default()
+            },
+            // 2: libc.
+            ElfSpec {
+                soname: Some("libc.so.6".into()),
+                needed: s(&["ld-linux-x86-64.so.2"]),
+                verdefs: s(&["GLIBC_2.17", "GLIBC_2.34"]),
+                ..Default::default()
+            },
+            // 3: the interpreter.
+            ElfSpec {
+                soname: Some("ld-linux-x86-64.so.2".into()),
+                ..Default::default()
+            },
+            // 4: a library of the wrong machine.
+            ElfSpec {
+                arch: Some(Arch::Aarch64),
+                soname: Some("libbar.so.2".into()),
+                ..Default::default()
+            },
+            // 5: the right libbar, needing a version of libc.
+            ElfSpec {
+                soname: Some("libbar.so.2".into()),
+                needed: s(&["libc.so.6"]),
+                runpath: Some("/../..:$ORIGIN/..".into()),
+                verneeds: vec![("libc.so.6".into(), vec![("GLIBC_2.34".into(), false)])],
+                undefined: vec![(
+                    "malloc".into(),
+                    Some(("libc.so.6".into(), "GLIBC_2.34".into())),
+                )],
+                ..Default::default()
+            },
+        ];
+        specs.iter().map(elfgen::build).collect()
+    })
+}
+
+/// The marker library planted outside every fuzzed root.
+fn marker_bytes() -> Vec<u8> {
+    elfgen::build(&ElfSpec {
+        soname: Some("libmarker.so.1".into()),
+        ..Default::default()
+    })
+}
+
+/// Creates the parent directories of `rel` below `root` without following
+/// any symbolic link; `None` when a component is a link or not a directory
+/// (the fuzzed tree then simply lacks that entry).
+fn parent_inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    let (last, dirs) = comps.split_last()?;
+    if *last == "." || *last == ".." {
+        return None;
+    }
+    let mut cur = root.to_path_buf();
+    for c in dirs {
+        if *c == "." || *c == ".." {
+            return None;
+        }
+        cur.push(c);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return None,
+            Err(_) => fs::create_dir(&cur).ok()?,
+        }
+    }
+    Some(cur.join(last))
+}
+
+/// Writes a new regular file (never through a link).
+fn new_file(path: &Path, bytes: &[u8]) {
+    if let Ok(mut f) = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+    {
+        let _ = f.write_all(bytes);
+    }
+}
+
+/// A snapshot of a directory tree: path → (kind, size, mtime, target).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let desc = if m.file_type().is_symlink() {
+                format!("link {:?}", fs::read_link(&p).ok())
+            } else {
+                format!("{:o} {} {} {}", m.mode(), m.len(), m.mtime(), m.ino())
+            };
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p, desc);
+        }
+    }
+    out
+}
+
+/// Decodes `data` into a root next to a planted marker library, traces
+/// `/app/bin/prog`, renders, plans and stages, and checks containment.
+pub fn resolver(data: &[u8]) {
+    use closure::graph;
+    use closure::resolve::{Options, Resolver};
+
+    let dir = tempfile::Builder::new()
+        .prefix("closure-fuzz-root-")
+        .tempdir()
+        .expect("tempdir");
+    let base = fs::canonicalize(dir.path()).expect("canonicalize");
+    let root = base.join("root");
+    let outside = base.join("outside");
+    fs::create_dir_all(&outside).expect("mkdir outside");
+    fs::write(outside.join("libmarker.so.1"), marker_bytes()).expect("marker");
+    let marker_ino = fs::metadata(outside.join("libmarker.so.1"))
+        .expect("marker")
+        .ino();
+    fs::create_dir(&root).expect("mkdir root");
+
+    let mut input = Input { data, at: 0 };
+    let flags = input.byte();
+    // A default layout unless the input asks for an empty root.
+    if flags & 1 == 0 {
+        let t = templates();
+        for (p, i) in [
+            ("app/bin/prog", 0),
+            ("app/lib/libfoo.so.1", 1),
+            ("usr/lib/x86_64-linux-gnu/libc.so.6", 2),
+            ("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", 3),
+            ("usr/lib/x86_64-linux-gnu/libbar.so.2", 4),
+            ("opt/libbar.so.2", 5),
+        ] {
+            if let Some(h) = parent_inside(&root, p) {
+                new_file(&h, &t[i]);
+            }
+        }
+        let _ = std::os::unix::fs::symlink("usr/lib", root.join("lib"));
+        let _ = std::os::unix::fs::symlink("usr/lib", root.join("lib64"));
+    }
+    let mut ops = 0;
+    while !input.done() && ops < 48 {
+        ops += 1;
+        let op = input.byte() % 10;
+        let p = input.path();
+        let Some(host) = parent_inside(&root, &p) else {
+            continue;
+        };
+        match op {
+            0 => {
+                let _ = fs::create_dir(&host);
+            }
+            1 | 2 => {
+                let target = input.path();
+                let _ = std::os::unix::fs::symlink(&target, &host);
+            }
+            3 => {
+                let t = templates();
+                let mut bytes = t[input.byte() as usize % t.len()].clone();
+                let patches = input.byte() % 8;
+                for _ in 0..patches {
+                    let at = input.u16() as usize;
+                    let v = input.byte();
+                    if !bytes.is_empty() {
+                        let n = bytes.len();
+                        bytes[at % n] = v;
+                    }
+                }
+                let cut = input.u16() as usize;
+                if cut > 0 && cut < bytes.len() && input.byte() & 1 == 1 {
+                    bytes.truncate(cut);
+                }
+                new_file(&host, &bytes);
+            }
+            4 => {
+                let n = input.byte() as usize;
+                let bytes = input.bytes(n).to_vec();
+                new_file(&host, &bytes);
+            }
+            5 => {
+                let _ = rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &host,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o644),
+                    0,
+                );
+            }
+            6 => {
+                let _ = std::os::unix::net::UnixListener::bind(&host);
+            }
+            7 => {
+                // A sparse 8 GiB file.
+                if let Ok(f) = File::create_new(&host) {
+                    let _ = f.set_len(8 << 30);
+                }
+            }
+            8 => {
+                // An ld.so.cache naming in-root (or escaping) paths.
+                let n = input.byte() % 5;
+                let mut entries = Vec::new();
+                for _ in 0..n {
+                    entries.push(ldcache::CacheEntry {
+                        flags: if input.byte() & 1 == 0 { 0x0303 } else { 3 },
+                        key: input.word().as_bytes().to_vec(),
+                        value: input.path().into_bytes(),
+                        hwcap: 0,
+                    });
+                }
+                if let Some(h) = parent_inside(&root, "etc/ld.so.cache") {
+                    let _ = fs::remove_file(&h);
+                    new_file(&h, &ldcache::write_new(&entries, false, None));
+                }
+            }
+            _ => {
+                let n = input.byte() as usize;
+                let text = input.bytes(n).to_vec();
+                if let Some(h) = parent_inside(&root, "etc/ld.so.conf") {
+                    let _ = fs::remove_file(&h);
+                    new_file(&h, &text);
+                }
+            }
+        }
+    }
+    let outside_before = snapshot(&outside);
+    let root_before = snapshot(&root);
+
+    let fs_root = RootFs::new(&root).expect("root");
+    let opts = Options {
+        use_cache: flags & 2 == 0,
+        library_path: (flags & 4 != 0).then(|| b"/opt:$ORIGIN/../../..:/../outside".to_vec()),
+        cwd: if flags & 8 != 0 {
+            b"/app/bin/../..".to_vec()
+        } else {
+            b"/".to_vec()
+        },
+        ..Options::default()
+    };
+    let resolver = Resolver::new(&fs_root, opts);
+    let roots = vec![b"/app/bin/prog".to_vec()];
+    let Ok(mut g) = graph::build(&resolver, &roots, &graph::BuildOptions::default()) else {
+        return;
+    };
+    graph::symbols::check(&fs_root, &mut g);
+    for n in g.objects() {
+        let Some(c) = &n.canonical else { continue };
+        let host = fs_root.host_path(c);
+        assert_inside(&root, &host);
+        let ino = fs::metadata(&host).expect("object exists").ino();
+        assert_ne!(ino, marker_ino, "the marker outside the root was resolved");
+    }
+    for f in [
+        closure::report::Format::Tree,
+        closure::report::Format::List,
+        closure::report::Format::Ldd,
+        closure::report::Format::Json,
+        closure::report::Format::Dot,
+    ] {
+        let mut out = Vec::new();
+        closure::report::render(&g, f, &mut out).expect("render to memory");
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("libmarker.so.1\" =>"));
+    }
+    let mut problems = Vec::new();
+    let _ = closure::report::problems::render(&g, &mut problems);
+
+    if let Ok(plan) = closure::stage::plan(&fs_root, &g, &closure::stage::PlanOptions::default()) {
+        let out = base.join("out");
+        let r = closure::stage::copy::materialize(
+            &fs_root,
+            &plan,
+            &out,
+            closure::stage::copy::CopyOptions::default(),
+            &closure::observe::NoopObserver,
+        );
+        // Whatever happened: nothing but `out` appeared beside the root,
+        // and neither the root nor the outside changed.
+        let mut names: Vec<_> = fs::read_dir(&base)
+            .expect("read base")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let want: &[&str] = if r.is_ok() {
+            &["out", "outside", "root"]
+        } else {
+            &["outside", "root"]
+        };
+        assert_eq!(names, want, "staging left something behind: {r:?}");
+        if r.is_ok() {
+            for (p, _) in snapshot(&out) {
+                let m = fs::symlink_metadata(&p).expect("staged entry");
+                assert!(
+                    m.is_dir() || m.is_file() || m.file_type().is_symlink(),
+                    "staged a special file {}",
+                    p.display()
+                );
+                if m.is_file() {
+                    assert_ne!(m.ino(), marker_ino, "staged the marker");
+                }
+            }
+        }
+    }
+    assert_eq!(outside_before, snapshot(&outside), "the outside changed");
+    assert_eq!(root_before, snapshot(&root), "the root changed");
+}
