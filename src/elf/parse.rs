@@ -75,8 +75,8 @@ pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
 }
 
 /// Granularity of reads: headers, dynamic symbols, string and version
-/// tables usually fall in the first chunk, the dynamic section in one more.
-const CHUNK: u64 = 16 << 10;
+/// tables usually fall in the first chunks, the dynamic section in one more.
+const CHUNK: u64 = 8 << 10;
 
 /// A lazily read file: reads go to the file in aligned chunks (one
 /// positional read each, whatever the file position), kept in an arena so
@@ -85,7 +85,7 @@ const CHUNK: u64 = 16 << 10;
 struct ChunkReader<'a> {
     file: &'a File,
     len: u64,
-    arena: &'a typed_arena::Arena<u8>,
+    arena: &'a typed_arena::Arena<Vec<u8>>,
     /// (file offset, bytes) of every chunk read so far.
     chunks: std::cell::RefCell<Vec<(u64, &'a [u8])>>,
 }
@@ -114,11 +114,12 @@ impl<'a> ChunkReader<'a> {
             (offset, size)
         };
         let n = usize::try_from(n).map_err(|_| ())?;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(n).map_err(|_| ())?;
-        buf.resize(n, 0);
-        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut buf, at).map_err(|_| ())?;
-        let buf: &'a [u8] = self.arena.alloc_extend(buf);
+        let mut chunk = Vec::new();
+        chunk.try_reserve_exact(n).map_err(|_| ())?;
+        chunk.resize(n, 0);
+        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut chunk, at).map_err(|_| ())?;
+        // The arena owns the buffer from now on; it never moves.
+        let buf: &'a [u8] = self.arena.alloc(chunk).as_slice();
         self.chunks.borrow_mut().push((at, buf));
         Ok((at, buf))
     }
@@ -138,7 +139,11 @@ impl<'a> ReadRef<'a> for &'a ChunkReader<'a> {
         Ok(&buf[start..start + size as usize])
     }
 
-    fn read_bytes_at_until(self, range: std::ops::Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
+    fn read_bytes_at_until(
+        self,
+        range: std::ops::Range<u64>,
+        delimiter: u8,
+    ) -> Result<&'a [u8], ()> {
         // Strings are short: look in the chunk holding the start first,
         // then in ever larger exact reads (bounded by the range).
         let end = range.end.min(self.len);

@@ -305,6 +305,87 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     out
 }
 
+/// The first of `names` that `file` has as an undefined, non-local dynamic
+/// symbol which a relocation uses. One pass over `.dynsym` comparing names
+/// in place; only a hit (rare) reads the relocation tables to confirm it.
+pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Option<Vec<u8>> {
+    let t = &info.tables;
+    let (symtab, (str_start, str_end)) = (t.symtab?, t.strtab?);
+    let len = file.metadata().ok()?.len();
+    let r = Reader {
+        file,
+        big: info.ident.big_endian,
+        len,
+    };
+    let is64 = info.ident.is_64;
+    let syment: u64 = if is64 { 24 } else { 16 };
+    let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
+    let raw = r.bytes(symtab, count * syment)?;
+    let strtab = r.bytes(str_start, str_end.saturating_sub(str_start).min(64 << 20))?;
+    let hits: Vec<(u64, &[u8])> = raw
+        .chunks_exact(syment as usize)
+        .enumerate()
+        .skip(1)
+        .filter_map(|(idx, e)| {
+            let (name_off, info_b, shndx) = if is64 {
+                (r.uint(&e[0..4]), e[4], r.uint(&e[6..8]) as u16)
+            } else {
+                (r.uint(&e[0..4]), e[12], r.uint(&e[14..16]) as u16)
+            };
+            if shndx != SHN_UNDEF || info_b >> 4 == STB_LOCAL {
+                return None;
+            }
+            let name = strtab.get(usize::try_from(name_off).ok()?..)?;
+            names
+                .iter()
+                .find(|n| name.starts_with(n) && name.get(n.len()) == Some(&0))
+                .map(|n| (idx as u64, *n))
+        })
+        .collect();
+    if hits.is_empty() {
+        return None;
+    }
+    // Confirm a relocation uses one (what the loader would look up).
+    let word: u64 = if is64 { 8 } else { 4 };
+    let mips64 = info.ident.machine == machine::MIPS && is64;
+    let sym_of = |w: u64| -> u64 {
+        if !is64 {
+            w >> 8
+        } else if mips64 && !r.big {
+            w & 0xffff_ffff
+        } else {
+            w >> 32
+        }
+    };
+    let tables = [
+        t.rela.map(|(o, s)| (o, s, true)),
+        t.rel.map(|(o, s)| (o, s, false)),
+        t.jmprel,
+    ];
+    if tables.iter().all(Option::is_none) {
+        return Some(hits[0].1.to_vec());
+    }
+    for (off, size, rela) in tables.into_iter().flatten() {
+        let ent = if rela { 3 * word } else { 2 * word };
+        let n = (size / ent).min(MAX_RELOCS);
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(RELOC_PIECE);
+            let Some(raw) = r.bytes(off + done * ent, k * ent) else {
+                break;
+            };
+            for e in raw.chunks_exact(ent as usize) {
+                let sym = sym_of(r.uint(&e[word as usize..2 * word as usize]));
+                if let Some(&(_, name)) = hits.iter().find(|(i, _)| *i == sym) {
+                    return Some(name.to_vec());
+                }
+            }
+            done += k;
+        }
+    }
+    None
+}
+
 /// The `R_*_COPY` relocation type of a machine.
 fn copy_reloc_type(m: u16) -> Option<u64> {
     Some(match m {

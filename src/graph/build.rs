@@ -479,8 +479,9 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
                     chain: &chain,
                 },
             );
-            match res.outcome {
+            match &res.outcome {
                 Outcome::Found(f) => {
+                    let f = f.clone();
                     let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
                     let j = match existing {
                         Some(j) => {
@@ -538,6 +539,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
                     t.resolved_names.push((cur, name, j));
                 }
                 Outcome::Missing | Outcome::Fatal { .. } => {
+                    let res = (*res).clone();
                     let fatal = match res.outcome {
                         Outcome::Fatal { path, reason } => Some((path, reason)),
                         _ => None,
@@ -604,9 +606,10 @@ fn load_runtime(
             chain: &chain,
         },
     );
-    let Outcome::Found(mut f) = res.outcome else {
-        return Err(Box::new(res));
+    let Outcome::Found(f) = &res.outcome else {
+        return Err(Box::new((*res).clone()));
     };
+    let mut f = f.clone();
     let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
         Some(j) => {
             t.objs[j].names.push(name.to_vec());

@@ -263,6 +263,8 @@ struct Opened {
     size: u64,
     head: Vec<u8>,
     info: Result<Arc<ElfInfo>, elf::ParseError>,
+    /// An unwind-using symbol the file references (see `unwind_user`).
+    unwind: Option<Vec<u8>>,
 }
 
 /// A program's interpreter and identity: what its [`Target`] derives from.
@@ -280,7 +282,7 @@ pub struct Resolver<'fs> {
     caches: RefCell<HashMap<bool, Rc<Option<ldcache::LdCache>>>>,
     cache_problem: RefCell<Option<String>>,
     targets: RefCell<HashMap<TargetKey, Target>>,
-    memo: RefCell<HashMap<Vec<u8>, Resolution>>,
+    memo: RefCell<HashMap<Vec<u8>, Rc<Resolution>>>,
     unwind: RefCell<HashMap<FileId, Option<Vec<u8>>>>,
 }
 
@@ -328,40 +330,10 @@ impl<'fs> Resolver<'fs> {
     }
 
     /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
-    /// relocation of `found` uses (glibc then dlopens `libgcc_s.so.1`);
-    /// memoised per file.
+    /// relocation of `found` uses (glibc then dlopens `libgcc_s.so.1`).
+    /// Computed when the file was probed.
     pub fn unwind_user(&self, found: &Found) -> Option<Vec<u8>> {
-        if let Some(u) = self.unwind.borrow().get(&found.file_id) {
-            return u.clone();
-        }
-        const USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
-        let user = self.fs.open(&found.canonical).ok().and_then(|f| {
-            // Most objects do not even name these symbols: look at the
-            // string table first, read the symbols only when one is there.
-            let (start, end) = found.info.tables.strtab?;
-            let len = usize::try_from(end.saturating_sub(start).min(64 << 20)).ok()?;
-            let mut strtab = vec![0u8; len];
-            std::os::unix::fs::FileExt::read_exact_at(&f.file, &mut strtab, start).ok()?;
-            let named = USERS.iter().any(|u| {
-                let mut needle = Vec::with_capacity(u.len() + 2);
-                needle.push(0);
-                needle.extend_from_slice(u);
-                needle.push(0);
-                memchr::memmem::find(&strtab, &needle).is_some()
-                    || (strtab.starts_with(u) && strtab.get(u.len()) == Some(&0))
-            });
-            if !named {
-                return None;
-            }
-            let syms = elf::symbols::read(&f.file, &found.info);
-            syms.refs
-                .iter()
-                .map(|r| &syms.syms[r.index].name)
-                .find(|n| USERS.contains(&n.as_slice()))
-                .cloned()
-        });
-        self.unwind.borrow_mut().insert(found.file_id, user.clone());
-        user
+        self.unwind.borrow().get(&found.file_id).cloned().flatten()
     }
 
     fn detect_target(&self, info: &ElfInfo) -> Target {
@@ -419,6 +391,10 @@ impl<'fs> Resolver<'fs> {
         if let Probe::Opened(o) = &p {
             if let Ok(i) = &o.info {
                 self.infos.borrow_mut().insert(o.file_id, i.clone());
+                self.unwind
+                    .borrow_mut()
+                    .entry(o.file_id)
+                    .or_insert_with(|| o.unwind.clone());
             }
         }
         p
@@ -594,7 +570,7 @@ impl<'fs> Resolver<'fs> {
     }
 
     /// Searches for `req.name` the way the target's loader does.
-    pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Resolution {
+    pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Rc<Resolution> {
         // Only a few facts of the chain can change the answer; the same
         // name asked under the same facts (very common across roots) is
         // answered from the memo.
@@ -602,7 +578,7 @@ impl<'fs> Resolver<'fs> {
         if let Some(r) = self.memo.borrow().get(&key) {
             return r.clone();
         }
-        let r = self.resolve_uncached(target, req);
+        let r = Rc::new(self.resolve_uncached(target, req));
         self.memo.borrow_mut().insert(key, r.clone());
         r
     }
@@ -1039,9 +1015,16 @@ fn probe_file(
         };
     }
     let file_id = (open.meta.dev(), open.meta.ino());
-    let info = match cached(&file_id) {
-        Some(i) => Ok(i),
-        None => elf::parse_file(&open.file).map(Arc::new),
+    let (info, unwind) = match cached(&file_id) {
+        // Already probed under another path: its unwind fact is recorded.
+        Some(i) => (Ok(i), None),
+        None => match elf::parse_file(&open.file) {
+            Ok(i) => {
+                let u = elf::symbols::first_undefined_of(&open.file, &i, UNWIND_USERS);
+                (Ok(Arc::new(i)), u)
+            }
+            Err(e) => (Err(e), None),
+        },
     };
     Probe::Opened(Arc::new(Opened {
         canonical: open.resolved.canonical,
@@ -1050,8 +1033,12 @@ fn probe_file(
         size: open.meta.len(),
         head,
         info,
+        unwind,
     }))
 }
+
+/// Symbols whose use makes glibc dlopen `libgcc_s.so.1` to unwind.
+const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
 
 /// Everything a search result depends on besides the file system: the
 /// target's identity and interpreter, the name, and the parts of the chain
