@@ -95,8 +95,33 @@ fn main() -> ExitCode {
         ),
         "dist" => dist(),
         "bench" => bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
+        // `fuzz [TARGET] [SECONDS]` (see SECURITY.md): cargo-fuzz on stable;
+        // new inputs go to target/fuzz-corpus/, the seeds are only read.
+        "fuzz" => {
+            let arg = |i, d: &str| std::env::args().nth(i).unwrap_or_else(|| d.into());
+            let (target, secs) = (arg(2, "resolver"), arg(3, "300"));
+            let top = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let scratch = top.join("target/fuzz-corpus").join(&target);
+            let _ = std::fs::create_dir_all(&scratch);
+            let seeds = top.join("fuzz/corpus").join(&target);
+            let p = [top.join("fuzz"), scratch, seeds].map(|p| p.display().to_string());
+            let time = format!("-max_total_time={secs}");
+            let args = [
+                "fuzz",
+                "run",
+                "--fuzz-dir",
+                &p[0],
+                "-s",
+                "none",
+                &target,
+                &p[1],
+            ];
+            let rest = [p[2].as_str(), "--", &time, "-timeout=10"];
+            let all: Vec<&str> = args.iter().chain(&rest).copied().collect();
+            cargo(&all, &[("RUSTC_BOOTSTRAP", "1"), ("TMPDIR", "/dev/shm")])
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]>");
+            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]|fuzz [TARGET] [SECONDS]>");
             false
         }
     };
