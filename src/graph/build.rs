@@ -11,7 +11,6 @@
 //! requirements are checked against the object each name resolved to.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
@@ -972,8 +971,8 @@ fn hints(resolver: &Resolver<'_>, target: &Target, name: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let conf = crate::resolve::ldconf::parse(resolver.fs(), Path::new("/etc/ld.so.conf"));
-    for dir in conf.dirs {
+    let conf = resolver.ld_conf();
+    for dir in &conf.dirs {
         let mut p = dir.as_os_str().as_encoded_bytes().to_vec();
         p.push(b'/');
         p.extend_from_slice(name);

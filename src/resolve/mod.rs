@@ -283,6 +283,7 @@ pub struct Resolver<'fs> {
     cache_problem: RefCell<Option<String>>,
     targets: RefCell<HashMap<TargetKey, Target>>,
     memo: RefCell<HashMap<Vec<u8>, Rc<Resolution>>>,
+    ld_conf: RefCell<Option<Rc<ldconf::LdConf>>>,
     unwind: RefCell<HashMap<FileId, Option<Vec<u8>>>>,
 }
 
@@ -298,6 +299,7 @@ impl<'fs> Resolver<'fs> {
             cache_problem: RefCell::new(None),
             targets: RefCell::new(HashMap::new()),
             memo: RefCell::new(HashMap::new()),
+            ld_conf: RefCell::new(None),
             unwind: RefCell::new(HashMap::new()),
         }
     }
@@ -310,6 +312,16 @@ impl<'fs> Resolver<'fs> {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.opts
+    }
+
+    /// The sysroot's `/etc/ld.so.conf` (for explanations), parsed once.
+    pub fn ld_conf(&self) -> Rc<ldconf::LdConf> {
+        if let Some(c) = self.ld_conf.borrow().as_ref() {
+            return c.clone();
+        }
+        let c = Rc::new(ldconf::parse(self.fs, Path::new("/etc/ld.so.conf")));
+        *self.ld_conf.borrow_mut() = Some(c.clone());
+        c
     }
 
     /// Why the sysroot's `ld.so.cache` could not be used, if it could not.
