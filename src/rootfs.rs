@@ -106,7 +106,8 @@ pub struct RootFs {
 enum Seen {
     Dir,
     Link(PathBuf),
-    Other,
+    /// Neither directory nor link, with its `lstat` (never cached).
+    Other(Box<Metadata>),
     Missing,
 }
 
@@ -161,6 +162,17 @@ impl RootFs {
     }
 
     fn walk(&self, path: &Path, follow_last: bool) -> Result<Resolved, LookupError> {
+        self.walk_meta(path, follow_last).map(|(r, _)| r)
+    }
+
+    /// [`walk`](Self::walk), also giving the final component's `lstat` when
+    /// the walk took one (it is not a directory or link).
+    fn walk_meta(
+        &self,
+        path: &Path,
+        follow_last: bool,
+    ) -> Result<(Resolved, Option<Box<Metadata>>), LookupError> {
+        let mut last_meta = None;
         // Pending components, last one on top.
         let mut pending: Vec<OsString> = Vec::new();
         push_components(&mut pending, path.as_os_str());
@@ -198,14 +210,23 @@ impl RootFs {
                     return Err(LookupError::NotADirectory);
                 }
                 dirs.push(candidate.clone());
+                last_meta = None;
+            } else {
+                last_meta = match seen {
+                    Seen::Other(m) => Some(m),
+                    _ => None,
+                };
             }
             current = candidate;
         }
-        Ok(Resolved {
-            canonical: current,
-            hops,
-            dirs,
-        })
+        Ok((
+            Resolved {
+                canonical: current,
+                hops,
+                dirs,
+            },
+            last_meta,
+        ))
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.
@@ -227,7 +248,7 @@ impl RootFs {
                 Seen::Link(std::fs::read_link(&host).map_err(LookupError::from_io)?)
             }
             Ok(m) if m.is_dir() => Seen::Dir,
-            Ok(_) => Seen::Other,
+            Ok(m) => Seen::Other(Box::new(m)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Seen::Missing,
             Err(e) => return Err(LookupError::from_io(e)),
         };
@@ -247,17 +268,23 @@ impl RootFs {
     /// `stat` inside the root: resolves all links and returns the metadata of
     /// what they lead to.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let r = self.resolve(path)?;
-        let m = std::fs::symlink_metadata(self.host_path(&r.canonical))
-            .map_err(LookupError::from_io)?;
+        let (r, m) = self.walk_meta(path, true)?;
+        let m = match m {
+            Some(m) => *m,
+            None => std::fs::symlink_metadata(self.host_path(&r.canonical))
+                .map_err(LookupError::from_io)?,
+        };
         Ok((r, m))
     }
 
     /// `lstat` inside the root.
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let r = self.resolve_nofollow(path)?;
-        let m = std::fs::symlink_metadata(self.host_path(&r.canonical))
-            .map_err(LookupError::from_io)?;
+        let (r, m) = self.walk_meta(path, false)?;
+        let m = match m {
+            Some(m) => *m,
+            None => std::fs::symlink_metadata(self.host_path(&r.canonical))
+                .map_err(LookupError::from_io)?,
+        };
         Ok((r, m))
     }
 

@@ -1755,3 +1755,131 @@ fn stage_clean_run_is_quiet() {
     assert_eq!(out, "");
     assert_eq!(err, "", "stderr of a clean staging run");
 }
+
+// ---------------------------------------------------------------------------------------------
+// --link: hard links to the sysroot's files where the file system allows
+// ---------------------------------------------------------------------------------------------
+
+/// (device, inode, link count) of a host file.
+fn identity(p: &Path) -> (u64, u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("stat {}: {e}", p.display()));
+    (m.dev(), m.ino(), m.nlink())
+}
+
+/// A usrmerged root with a gcc-built program, for the --link tests.
+fn link_sysroot(test: &str) -> Option<TempDir> {
+    if no_toolchain(test) {
+        return None;
+    }
+    let sys = tempdir("closure-link-sys-");
+    usrmerged_root(sys.path());
+    gcc(&sys.path().join("usr/bin/hello"), HELLO_C, &[]);
+    Some(sys)
+}
+
+#[test]
+fn link_mode_shares_inodes_on_one_file_system() {
+    let test = "link_mode_shares_inodes_on_one_file_system";
+    let Some(sys) = link_sysroot(test) else {
+        return;
+    };
+    let copied = stage(&["--sysroot", s(sys.path()), "--root", "/usr/bin/hello"]);
+    let linked = stage(&[
+        "--sysroot",
+        s(sys.path()),
+        "--root",
+        "/usr/bin/hello",
+        "--link",
+    ]);
+    // The same tree either way: the same paths, kinds, modes and contents.
+    let (a, b) = (tree(&copied.out), tree(&linked.out));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "--link staged other paths than a copy"
+    );
+    let files = regular_files(&linked.out);
+    assert!(files.len() >= 3, "program, libc and ld.so: {files:?}");
+    for path in files.keys() {
+        let staged = linked.host(path);
+        let source = sys.path().join(path.trim_start_matches('/'));
+        let (sdev, sino, _) = identity(&source);
+        let (ldev, lino, nlink) = identity(&staged);
+        assert_eq!(
+            (ldev, lino),
+            (sdev, sino),
+            "{path}: --link did not hard-link the sysroot's file"
+        );
+        assert!(nlink >= 2, "{path}: link count {nlink}");
+        // The copy is a separate inode with the same bytes and mode.
+        let copy = copied.host(path);
+        assert_ne!(
+            identity(&copy).1,
+            sino,
+            "{path}: a plain copy shares the inode"
+        );
+        assert_eq!(
+            fs::read(&copy).expect("read copy"),
+            fs::read(&staged).expect("read link")
+        );
+        assert_eq!(a[path].mode, b[path].mode, "{path}: mode differs");
+    }
+    // The linked root still runs.
+    if skip_unless_root(test) {
+        return;
+    }
+    assert_eq!(run_ok(&linked.out, &["/usr/bin/hello"]), "hello\n");
+}
+
+#[test]
+fn link_mode_copies_across_file_systems() {
+    let test = "link_mode_copies_across_file_systems";
+    let Some(sys) = link_sysroot(test) else {
+        return;
+    };
+    // /dev/shm is a tmpfs on Linux: another file system than the tempdir's,
+    // unless the temporary directory lives there too.
+    let shm = Path::new("/dev/shm");
+    let Ok(meta) = fs::metadata(shm) else {
+        println!("skipping {test}: no /dev/shm");
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    if meta.dev() == identity(sys.path()).0 {
+        println!("skipping {test}: the temporary directory is on /dev/shm's file system");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("closure-link-shm-")
+        .tempdir_in(shm)
+        .expect("tempdir in /dev/shm");
+    let out = dir.path().join("out");
+    let (code, stdout, err) = closure(&[
+        "--sysroot",
+        s(sys.path()),
+        "--root",
+        "/usr/bin/hello",
+        "--link",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{err}");
+    let files = regular_files(&out);
+    assert!(files.len() >= 3, "{files:?}");
+    for path in files.keys() {
+        let staged = out.join(path.trim_start_matches('/'));
+        let source = sys.path().join(path.trim_start_matches('/'));
+        assert_ne!(
+            identity(&staged).0,
+            identity(&source).0,
+            "{path}: expected a copy on the other file system"
+        );
+        assert_eq!(identity(&staged).2, 1, "{path}: a copy has one link");
+        assert_eq!(
+            fs::read(&staged).expect("read staged"),
+            fs::read(&source).expect("read source"),
+            "{path}: contents differ"
+        );
+    }
+}

@@ -37,6 +37,8 @@ pub struct Config {
     pub base_files: bool,
     /// `--force`.
     pub force: bool,
+    /// `--link`.
+    pub link: bool,
     /// `--allow-missing`.
     pub allow_missing: bool,
     /// `--oci`, `--layer`, `--sbom`, `--base`, `--user`, provenance.
@@ -107,6 +109,7 @@ impl Config {
             includes: a.includes.clone(),
             base_files: a.base_files,
             force: a.force,
+            link: a.link,
             allow_missing: a.allow_missing,
             oci: oci_options(a)?,
             check_symbols: a.check_symbols,

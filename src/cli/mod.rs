@@ -95,6 +95,14 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
+    /// When staging, hard-link each file to the sysroot's copy instead of
+    /// copying it where possible (same file system, link permitted, same
+    /// mode); the rest is copied. The staged root then shares those files
+    /// with the sysroot. Without it, files are reflinked where the file
+    /// system supports it, else copied in the kernel.
+    #[arg(long)]
+    pub link: bool,
+
     /// Report format when not staging.
     #[arg(long, value_enum, default_value = "tree")]
     pub format: FormatArg,
@@ -302,7 +310,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let audit = crate::audit::cli::for_report(&fs, &mut g, &cfg, &includes)?;
-    let written = print_report(&g, &cfg, audit.as_ref(), &mut out);
+    let written = {
+        let mut buffered = io::BufWriter::with_capacity(64 << 10, &mut out);
+        print_report(&g, &cfg, audit.as_ref(), &mut buffered).and_then(|()| buffered.flush())
+    };
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(Error::io("<stdout>", e)),
@@ -319,11 +330,16 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         }
     }
     let forbidden = audit.is_some_and(|a| !a.forbidden().is_empty());
-    Ok(if g.is_clean() && !forbidden {
+    let code = if g.is_clean() && !forbidden {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    // Freeing the graph and the resolver's memos allocation by allocation
+    // costs a large run more than its reporting; the process ends next.
+    std::mem::forget(g);
+    std::mem::forget(resolver);
+    Ok(code)
 }
 
 /// Stages the closure into `out`; problems block staging unless
@@ -363,7 +379,10 @@ fn stage_to(
             fs,
             &plan,
             out,
-            stage::copy::CopyOptions { force: cfg.force },
+            stage::copy::CopyOptions {
+                force: cfg.force,
+                link: cfg.link,
+            },
             &progress,
         )?,
         None => stage::copy::CopyReport::default(),
@@ -418,9 +437,14 @@ fn stage_to(
         } else {
             String::new()
         };
+        let linked = if cfg.link {
+            format!(" ({} hard-linked)", written.linked)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             err,
-            "staged {} files, {} bytes{share} into {}",
+            "staged {} files{linked}, {} bytes{share} into {}",
             written.files,
             written.bytes,
             out.display()

@@ -13,7 +13,7 @@ pub mod notes;
 pub mod parse;
 pub mod symbols;
 
-pub use parse::{parse, parse_file, NotElf, ParseError};
+pub use parse::{parse, parse_file, read_file, FileFacts, NotElf, ParseError};
 
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
 pub const DF_1_NODEFLIB: u64 = 0x800;

@@ -64,24 +64,170 @@ pub fn parse_file(file: &File) -> Result<ElfInfo, ParseError> {
         .metadata()
         .map_err(|e| ParseError::Read(e.to_string()))?
         .len();
+    read_file(file, len, &[]).info
+}
+
+/// What one read of a file gives the resolver.
+#[derive(Debug)]
+pub struct FileFacts {
+    /// The first (at most 64) bytes, for telling scripts and ELF apart.
+    pub head: Vec<u8>,
+    /// The parse.
+    pub info: Result<ElfInfo, ParseError>,
+    /// The first of the asked-for names the file uses as an undefined
+    /// dynamic symbol that a relocation refers to
+    /// ([`super::symbols::first_undefined_of`]).
+    pub uses: Option<Vec<u8>>,
+}
+
+/// Reads one open file of `len` bytes: its head, its parse, and which of
+/// `names` it uses as an undefined symbol. One pass shares every read: a
+/// first chunk holding the headers (and, for most files, the string and
+/// version tables), one for the dynamic section, and the string table once
+/// more only when it lies elsewhere. The symbol question is answered
+/// without the symbol table when no name occurs in the string table (a
+/// symbol's name must); only a hit reads `.dynsym` and the relocations.
+pub fn read_file(file: &File, len: u64, names: &[&[u8]]) -> FileFacts {
     let arena = typed_arena::Arena::new();
+    let facts = read_with(file, len, names, &arena);
+    give_back(arena);
+    facts
+}
+
+fn read_with(
+    file: &File,
+    len: u64,
+    names: &[&[u8]],
+    arena: &typed_arena::Arena<Vec<u8>>,
+) -> FileFacts {
     let reader = ChunkReader {
         file,
         len,
-        arena: &arena,
+        arena,
         chunks: std::cell::RefCell::new(Vec::new()),
     };
-    parse(&reader)
+    let head = match (&reader).read_bytes_at(0, len.min(64)) {
+        Ok(h) => h.to_vec(),
+        Err(()) if len == 0 => Vec::new(),
+        Err(()) => {
+            return FileFacts {
+                head: Vec::new(),
+                info: Err(ParseError::Read("cannot read the file".into())),
+                uses: None,
+            };
+        }
+    };
+    let info = parse(&reader);
+    let uses = match &info {
+        Ok(i) if !names.is_empty() => undefined_use(&reader, file, i, names),
+        _ => None,
+    };
+    FileFacts { head, info, uses }
 }
+
+/// The first of `names` that the file uses as an undefined symbol. The
+/// string table is searched first (one SIMD pass for all names): a
+/// symbol's name must occur in it, so nearly every file is done without its
+/// symbol table. Only a file whose table holds a name is scanned in full.
+/// (The GNU hash table's `symoffset` is no bound: linkers hash some
+/// undefined symbols of executables too.)
+fn undefined_use<'a>(
+    reader: &'a ChunkReader<'a>,
+    file: &File,
+    info: &ElfInfo,
+    names: &[&[u8]],
+) -> Option<Vec<u8>> {
+    let (start, end) = info.tables.strtab?;
+    let size = end.saturating_sub(start).min(64 << 20);
+    let mentioned = if size <= STRTAB_WINDOW {
+        match reader.read_bytes_at(start, size) {
+            Ok(table) => !super::symbols::name_offsets(table, names).is_empty(),
+            Err(()) => true,
+        }
+    } else {
+        // A large table is searched window by window (overlapping by the
+        // longest name), so memory stays at one window.
+        let overlap = names.iter().map(|n| n.len() as u64 + 1).max().unwrap_or(1);
+        let mut window = Vec::new();
+        let mut at = start;
+        let stop = start + size;
+        loop {
+            let n = STRTAB_WINDOW.min(stop - at);
+            window.resize(n as usize, 0);
+            if std::os::unix::fs::FileExt::read_exact_at(file, &mut window, at).is_err() {
+                break true;
+            }
+            if !super::symbols::name_offsets(&window, names).is_empty() {
+                break true;
+            }
+            if at + n >= stop {
+                break false;
+            }
+            at += n - overlap.min(n);
+        }
+    };
+    if !mentioned {
+        return None;
+    }
+    // Rare: the exhaustive reader decides.
+    super::symbols::first_undefined_of(file, info, names)
+}
+
+/// The largest string table searched in one piece.
+const STRTAB_WINDOW: u64 = 1 << 20;
 
 /// Granularity of reads: headers, dynamic symbols, string and version
 /// tables usually fall in the first chunks, the dynamic section in one more.
-const CHUNK: u64 = 8 << 10;
+const CHUNK: u64 = 1 << 10;
+/// The first read of a file: headers, notes, and for most programs the
+/// string and version tables too.
+const FIRST_CHUNK: u64 = 2 << 10;
+
+/// Read buffers kept for the next file (per thread): a fresh allocation per
+/// read costs page faults and zeroing that dwarf the read itself.
+const POOL_BUFFERS: usize = 8;
+/// Buffers larger than this are not kept (memory stays flat).
+const POOL_MAX_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of at least `n` bytes, reused when one is free. Its bytes are
+/// whatever the last user left (always initialised): callers overwrite the
+/// part they use.
+fn take_buffer(n: usize) -> Result<Vec<u8>, ()> {
+    let mut buf = POOL
+        .with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().position(|b| b.len() >= n)?;
+            Some(p.swap_remove(i))
+        })
+        .unwrap_or_default();
+    if buf.len() < n {
+        buf.try_reserve_exact(n - buf.len()).map_err(|_| ())?;
+        buf.resize(n, 0);
+    }
+    Ok(buf)
+}
+
+/// Returns an arena's buffers to this thread's pool.
+fn give_back(arena: typed_arena::Arena<Vec<u8>>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        for b in arena.into_vec() {
+            if p.len() < POOL_BUFFERS && b.len() <= POOL_MAX_BUFFER {
+                p.push(b);
+            }
+        }
+    });
+}
 
 /// A lazily read file: reads go to the file in aligned chunks (one
 /// positional read each, whatever the file position), kept in an arena so
 /// slices handed out stay valid; a request larger than a chunk is read
-/// exactly. Every read is bounded by the file size.
+/// exactly. Every read is bounded by the file size. Buffers come from and
+/// go back to a per-thread pool.
 struct ChunkReader<'a> {
     file: &'a File,
     len: u64,
@@ -105,7 +251,10 @@ impl<'a> ChunkReader<'a> {
         {
             return Ok((at, buf));
         }
-        let (at, n) = if size <= CHUNK {
+        let first = self.chunks.borrow().is_empty();
+        let (at, n) = if first && end <= FIRST_CHUNK {
+            (0, FIRST_CHUNK.min(self.len))
+        } else if size <= CHUNK {
             let at = offset / CHUNK * CHUNK;
             // Two chunks when the range straddles a boundary.
             let n = (end - at).div_ceil(CHUNK) * CHUNK;
@@ -114,12 +263,11 @@ impl<'a> ChunkReader<'a> {
             (offset, size)
         };
         let n = usize::try_from(n).map_err(|_| ())?;
-        let mut chunk = Vec::new();
-        chunk.try_reserve_exact(n).map_err(|_| ())?;
-        chunk.resize(n, 0);
-        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut chunk, at).map_err(|_| ())?;
+        let mut chunk = take_buffer(n)?;
+        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut chunk[..n], at)
+            .map_err(|_| ())?;
         // The arena owns the buffer from now on; it never moves.
-        let buf: &'a [u8] = self.arena.alloc(chunk).as_slice();
+        let buf: &'a [u8] = &self.arena.alloc(chunk)[..n];
         self.chunks.borrow_mut().push((at, buf));
         Ok((at, buf))
     }
@@ -728,6 +876,91 @@ mod tests {
             parse(&[0u8; 100][..]),
             Err(ParseError::NotElf(NotElf::BadMagic))
         );
+    }
+
+    /// The answer to "which of these names does the file use" matches an
+    /// independent reading with goblin (undefined, non-local dynamic
+    /// symbols some relocation refers to) on this machine's programs and
+    /// libraries, with names many files use and names few do.
+    #[test]
+    fn undefined_use_matches_goblin() {
+        use goblin::elf::Elf;
+        let sets: [&[&[u8]]; 2] = [
+            &[b"pthread_cancel", b"pthread_exit", b"backtrace"],
+            &[b"free", b"malloc"],
+        ];
+        let mut files = Vec::new();
+        for dir in ["/usr/bin", "/usr/lib/x86_64-linux-gnu"] {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            v.sort();
+            files.extend(v);
+        }
+        let (mut checked, mut hits) = (0, [0, 0]);
+        for p in files {
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if !m.is_file() || m.len() > 256 << 20 {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            let Ok(elf) = Elf::parse(&bytes) else {
+                continue;
+            };
+            if elf.dynamic.is_none() {
+                continue;
+            }
+            let f = File::open(&p).unwrap();
+            for (k, names) in sets.iter().enumerate() {
+                let referenced: std::collections::BTreeSet<usize> = elf
+                    .dynrelas
+                    .iter()
+                    .chain(elf.dynrels.iter())
+                    .chain(elf.pltrelocs.iter())
+                    .map(|r| r.r_sym)
+                    .collect();
+                let expected: Vec<&[u8]> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| {
+                        elf.dynsyms.iter().enumerate().any(|(i, s)| {
+                            s.st_shndx == 0
+                                && s.st_bind() != goblin::elf::sym::STB_LOCAL
+                                && referenced.contains(&i)
+                                && elf.dynstrtab.get_at(s.st_name).map(str::as_bytes) == Some(*n)
+                        })
+                    })
+                    .collect();
+                let got = read_file(&f, m.len(), names).uses;
+                match &got {
+                    Some(name) => assert!(
+                        expected.contains(&name.as_slice()),
+                        "{}: {} is not among {:?}",
+                        p.display(),
+                        String::from_utf8_lossy(name),
+                        expected
+                    ),
+                    None => assert!(
+                        expected.is_empty(),
+                        "{}: missed {:?}",
+                        p.display(),
+                        expected
+                    ),
+                }
+                hits[k] += usize::from(got.is_some());
+            }
+            checked += 1;
+        }
+        if checked == 0 {
+            eprintln!("skipping: no dynamic ELF files in /usr/bin or /usr/lib/x86_64-linux-gnu");
+            return;
+        }
+        assert!(hits[1] > 0, "no file among {checked} uses malloc or free?");
     }
 
     #[test]

@@ -309,8 +309,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
 /// symbol which a relocation uses. One pass over `.dynsym` comparing names
 /// in place; only a hit (rare) reads the relocation tables to confirm it.
 pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Option<Vec<u8>> {
-    let t = &info.tables;
-    let (symtab, (str_start, str_end)) = (t.symtab?, t.strtab?);
+    let (str_start, str_end) = info.tables.strtab?;
     let len = file.metadata().ok()?.len();
     let r = Reader {
         file,
@@ -320,26 +319,114 @@ pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Optio
     let is64 = info.ident.is_64;
     let syment: u64 = if is64 { 24 } else { 16 };
     let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
-    let raw = r.bytes(symtab, count * syment)?;
     let strtab = r.bytes(str_start, str_end.saturating_sub(str_start).min(64 << 20))?;
+    let read = |off: u64, n: u64| r.bytes(off, n).map(std::borrow::Cow::Owned);
+    first_undefined_in(&read, info, &name_offsets(&strtab, names), 1..count)
+}
+
+/// Every offset of `strtab` where one of `names` starts as a whole,
+/// NUL-terminated string (a longer string's tail included). One pass over
+/// the table whatever the number of names.
+pub fn name_offsets<'n>(strtab: &[u8], names: &[&'n [u8]]) -> Vec<(u64, &'n [u8])> {
+    let patterns: Vec<Vec<u8>> = names.iter().map(|n| [*n, b"\0"].concat()).collect();
+    let Ok(ac) = cached_searcher(&patterns) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in ac.find_iter(strtab) {
+        let found = &patterns[m.pattern().as_usize()];
+        // A match hides the names that are its own tail (`x_exit` hides
+        // `exit`): they start inside it.
+        for (i, p) in patterns.iter().enumerate() {
+            if found.ends_with(p) {
+                out.push(((m.end() - p.len()) as u64, names[i]));
+            }
+        }
+    }
+    out
+}
+
+/// The searcher for `patterns`, built once per distinct set per thread.
+fn cached_searcher(
+    patterns: &[Vec<u8>],
+) -> Result<std::rc::Rc<aho_corasick::packed::Searcher>, ()> {
+    type Cached = Option<(Vec<Vec<u8>>, std::rc::Rc<aho_corasick::packed::Searcher>)>;
+    thread_local! {
+        static LAST: std::cell::RefCell<Cached> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        if let Some((p, ac)) = &*last.borrow() {
+            if p.as_slice() == patterns {
+                return Ok(ac.clone());
+            }
+        }
+        // Teddy (SIMD) when the CPU has it; leftmost-longest so a name
+        // wins over its own tail.
+        let ac = std::rc::Rc::new(
+            aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+                .builder()
+                .extend(patterns)
+                .build()
+                .ok_or(())?,
+        );
+        *last.borrow_mut() = Some((patterns.to_vec(), ac.clone()));
+        Ok(ac)
+    })
+}
+
+/// Byte ranges of a file, read on demand (`None` past its end).
+pub type ReadAt<'r, 'a> = dyn Fn(u64, u64) -> Option<std::borrow::Cow<'a, [u8]>> + 'r;
+
+/// [`first_undefined_of`] looking only at symbols in `range`, with names
+/// matched by string-table offset: `at` holds every offset where one of the
+/// names starts, NUL-terminated ([`name_offsets`]), so no name is read.
+pub fn first_undefined_in(
+    read: &ReadAt<'_, '_>,
+    info: &ElfInfo,
+    at: &[(u64, &[u8])],
+    range: std::ops::Range<u64>,
+) -> Option<Vec<u8>> {
+    let t = &info.tables;
+    let symtab = t.symtab?;
+    let big = info.ident.big_endian;
+    let uint = |b: &[u8]| -> u64 {
+        let mut v = 0u64;
+        if big {
+            for &x in b {
+                v = (v << 8) | x as u64;
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | x as u64;
+            }
+        }
+        v
+    };
+    if at.is_empty() || range.start >= range.end {
+        return None;
+    }
+    let is64 = info.ident.is_64;
+    let syment: u64 = if is64 { 24 } else { 16 };
+    let raw = read(
+        symtab.checked_add(range.start * syment)?,
+        (range.end - range.start) * syment,
+    )?;
     let hits: Vec<(u64, &[u8])> = raw
         .chunks_exact(syment as usize)
         .enumerate()
-        .skip(1)
-        .filter_map(|(idx, e)| {
+        .filter_map(|(i, e)| {
             let (name_off, info_b, shndx) = if is64 {
-                (r.uint(&e[0..4]), e[4], r.uint(&e[6..8]) as u16)
+                (uint(&e[0..4]), e[4], uint(&e[6..8]) as u16)
             } else {
-                (r.uint(&e[0..4]), e[12], r.uint(&e[14..16]) as u16)
+                (uint(&e[0..4]), e[12], uint(&e[14..16]) as u16)
             };
             if shndx != SHN_UNDEF || info_b >> 4 == STB_LOCAL {
                 return None;
             }
-            let name = strtab.get(usize::try_from(name_off).ok()?..)?;
-            names
-                .iter()
-                .find(|n| name.starts_with(n) && name.get(n.len()) == Some(&0))
-                .map(|n| (idx as u64, *n))
+            at.iter()
+                .find(|(o, _)| *o == name_off)
+                .map(|&(_, n)| (range.start + i as u64, n))
         })
         .collect();
     if hits.is_empty() {
@@ -351,16 +438,18 @@ pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Optio
     let sym_of = |w: u64| -> u64 {
         if !is64 {
             w >> 8
-        } else if mips64 && !r.big {
+        } else if mips64 && !big {
             w & 0xffff_ffff
         } else {
             w >> 32
         }
     };
+    // PLT relocations first: a called function is almost always there, and
+    // that table is small next to `DT_RELA`.
     let tables = [
+        t.jmprel,
         t.rela.map(|(o, s)| (o, s, true)),
         t.rel.map(|(o, s)| (o, s, false)),
-        t.jmprel,
     ];
     if tables.iter().all(Option::is_none) {
         return Some(hits[0].1.to_vec());
@@ -371,11 +460,11 @@ pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Optio
         let mut done = 0;
         while done < n {
             let k = (n - done).min(RELOC_PIECE);
-            let Some(raw) = r.bytes(off + done * ent, k * ent) else {
+            let Some(raw) = read(off + done * ent, k * ent) else {
                 break;
             };
             for e in raw.chunks_exact(ent as usize) {
-                let sym = sym_of(r.uint(&e[word as usize..2 * word as usize]));
+                let sym = sym_of(uint(&e[word as usize..2 * word as usize]));
                 if let Some(&(_, name)) = hits.iter().find(|(i, _)| *i == sym) {
                     return Some(name.to_vec());
                 }

@@ -10,7 +10,7 @@
 //! per-root results are merged into one [`DepGraph`]; symbol-version
 //! requirements are checked against the object each name resolved to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
@@ -113,76 +113,100 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
-    // Open and parse the roots on every core first; the walk below is
-    // single-threaded and finds them done.
+    // Open and parse the roots, and wave by wave the libraries the
+    // ld.so.cache names for them, on every core first: the traces below
+    // then mostly find their files parsed.
     let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
-    resolver.prefetch(&prefetch);
+    resolver.prefetch_closure(&prefetch);
     let mut script_edges: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // Membership of `pending` and of the roots traced so far (many roots:
+    // a linear scan per root would be quadratic).
+    let mut queued: HashSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
+    let mut traced: HashSet<Vec<u8>> = HashSet::new();
+    // (object, needed name, library) whose version needs were checked: the answer
+    // is the same under every root.
+    let mut versions_checked: HashSet<(Vec<u8>, Vec<u8>, Vec<u8>)> = HashSet::new();
     let mut i = 0;
     while i < pending.len() {
-        let (root, via) = pending[i].clone();
-        i += 1;
-        if g.roots.contains(&root) {
-            continue;
+        // The roots queued so far are traced on all cores, then merged one
+        // by one in queue order: the graph is the same as a sequential
+        // walk's. Roots a trace adds (script interpreters, hwcaps
+        // variants) form the next batch.
+        let mut batch: Vec<(Vec<u8>, Via)> = Vec::new();
+        for (root, via) in &pending[i..] {
+            if traced.insert(root.clone()) {
+                batch.push((root.clone(), *via));
+            }
         }
-        let mut trace = trace_root(resolver, &root, opts)?;
-        // A script's interpreter (and for `env NAME`, NAME) is traced as a
-        // program of its own; one that cannot be found is a missing node.
-        if let Some(line) = trace.script.clone() {
-            for step in script_programs(resolver, &line, opts) {
-                match step {
-                    Ok(prog) => {
-                        script_edges.push((root.clone(), prog.clone()));
-                        if !pending.iter().any(|(p, _)| *p == prog) {
-                            pending.push((prog, via));
+        i = pending.len();
+        let traces: Vec<Result<RootTrace>> = {
+            use rayon::prelude::*;
+            batch
+                .par_iter()
+                .with_max_len(1)
+                .map(|(root, _)| trace_root(resolver, root, opts))
+                .collect()
+        };
+        for ((root, via), trace) in batch.into_iter().zip(traces) {
+            let mut trace = trace?;
+            // A script's interpreter (and for `env NAME`, NAME) is traced as a
+            // program of its own; one that cannot be found is a missing node.
+            if let Some(line) = trace.script.clone() {
+                for step in script_programs(resolver, &line, opts) {
+                    match step {
+                        Ok(prog) => {
+                            script_edges.push((root.clone(), prog.clone()));
+                            if queued.insert(prog.clone()) {
+                                pending.push((prog, via));
+                            }
+                        }
+                        Err((name, why)) if via == Via::Include => {
+                            // An included script is data the user asked for; its
+                            // interpreter being absent is worth a warning only.
+                            trace.warnings.push(format!("{}: {why}", show(&name)));
+                        }
+                        Err((name, why)) => {
+                            trace.missing.push(MissingInfo {
+                                soname: name.clone(),
+                                needed_by: root.clone(),
+                                searched: Vec::new(),
+                                notes: vec![why],
+                                fatal: None,
+                            });
+                            trace.edges.push((
+                                0,
+                                To::Missing(trace.missing.len() - 1),
+                                Edge {
+                                    name,
+                                    via: Via::Interpreter,
+                                    owner: None,
+                                    detail: None,
+                                },
+                            ));
                         }
                     }
-                    Err((name, why)) if via == Via::Include => {
-                        // An included script is data the user asked for; its
-                        // interpreter being absent is worth a warning only.
-                        trace.warnings.push(format!("{}: {why}", show(&name)));
-                    }
-                    Err((name, why)) => {
-                        trace.missing.push(MissingInfo {
-                            soname: name.clone(),
-                            needed_by: root.clone(),
-                            searched: Vec::new(),
-                            notes: vec![why],
-                            fatal: None,
-                        });
-                        trace.edges.push((
-                            0,
-                            To::Missing(trace.missing.len() - 1),
-                            Edge {
-                                name,
-                                via: Via::Interpreter,
-                                owner: None,
-                                detail: None,
-                            },
-                        ));
+                }
+            }
+            if let Some(t) = &trace.target {
+                if g.goarch.is_none() {
+                    g.goarch = Some(t.arch.goarch);
+                    g.big_endian = t.ident.big_endian;
+                }
+                g.system_dirs.extend(t.system_dirs.iter().cloned());
+            }
+            // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
+            // its own dependencies must be there too: trace it like an
+            // included library.
+            for o in &trace.objs {
+                for v in &o.found.variants {
+                    if queued.insert(v.path.clone()) {
+                        pending.push((v.path.clone(), Via::Include));
                     }
                 }
             }
+            g.root_via.push(via);
+            merge(&mut g, root, trace, &mut versions_checked);
         }
-        if let Some(t) = &trace.target {
-            if g.goarch.is_none() {
-                g.goarch = Some(t.arch.goarch);
-                g.big_endian = t.ident.big_endian;
-            }
-            g.system_dirs.extend(t.system_dirs.iter().cloned());
-        }
-        // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
-        // its own dependencies must be there too: trace it like an
-        // included library.
-        for o in &trace.objs {
-            for v in &o.found.variants {
-                if !pending.iter().any(|(p, _)| *p == v.path) {
-                    pending.push((v.path.clone(), Via::Include));
-                }
-            }
-        }
-        g.root_via.push(via);
-        merge(&mut g, root, trace);
     }
     add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
@@ -452,8 +476,11 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
         let cur = queue[q];
         q += 1;
         let info = t.objs[cur].found.info.clone();
-        let names: Vec<Vec<u8>> = info.needed.iter().chain(&info.filters).cloned().collect();
-        for name in names {
+        // The requester's chain does not change while its names are
+        // resolved (objects are only appended).
+        let chain = chain_of(&t.objs, cur);
+        for name in info.needed.iter().chain(&info.filters) {
+            let name = name.clone();
             // Already loaded under this name?
             if let Some(j) = find_loaded_for(&target, &t.objs, &name) {
                 t.objs[j].latent = false;
@@ -470,7 +497,6 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
                 t.resolved_names.push((cur, name, j));
                 continue;
             }
-            let chain = chain_of(&t.objs, cur);
             let res = resolver.resolve(
                 &target,
                 &Request {
@@ -1061,7 +1087,12 @@ fn node_for(found: &Found, kind: NodeKind) -> Node {
     }
 }
 
-fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
+fn merge(
+    g: &mut DepGraph,
+    root: Vec<u8>,
+    t: RootTrace,
+    versions_checked: &mut HashSet<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+) {
     let root_idx = g.roots.len();
     g.roots.push(root.clone());
     g.warnings.extend(t.warnings);
@@ -1076,8 +1107,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
             obj_nodes.push(None);
             continue;
         }
-        let key = o.found.path.clone();
-        let idx = match g.index.get(&key) {
+        let idx = match g.index.get(&o.found.path) {
             Some(&i) => {
                 let n = &mut g.graph[i];
                 if o.kind < n.kind {
@@ -1096,7 +1126,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
                     }
                 }
                 let i = g.graph.add_node(n);
-                g.index.insert(key, i);
+                g.index.insert(o.found.path.clone(), i);
                 i
             }
         };
@@ -1150,8 +1180,10 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
         ) else {
             continue;
         };
-        let from_path = g.graph[a].path.clone();
-        g.graph[b].needed_by.insert(from_path);
+        if !g.graph[b].needed_by.contains(&g.graph[a].path) {
+            let from_path = g.graph[a].path.clone();
+            g.graph[b].needed_by.insert(from_path);
+        }
         let exists = g
             .graph
             .edges_connecting(a, b)
@@ -1177,6 +1209,14 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace) {
             let lib = &t.objs[j].found.info;
             if lib.verdef.is_empty() {
                 continue; // "no version information available": a warning only
+            }
+            let pair = (
+                o.found.path.clone(),
+                vn.file.clone(),
+                t.objs[j].found.path.clone(),
+            );
+            if !versions_checked.insert(pair) {
+                continue; // same pair under an earlier root: same answer
             }
             for aux in &vn.versions {
                 if aux.flags & VER_FLG_WEAK != 0 {

@@ -14,14 +14,13 @@ pub mod ldconf;
 pub mod target;
 pub mod tokens;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 use crate::elf::{self, compat::Verdict, ElfInfo};
 use crate::rootfs::{Hop, LookupError, OpenError, RootFs};
@@ -272,19 +271,36 @@ type TargetKey = (Option<Vec<u8>>, elf::Ident);
 /// `(st_dev, st_ino)`.
 type FileId = (u64, u64);
 
+/// Locks a memo, ignoring poisoning (a panic elsewhere cannot leave a
+/// memo half-written: every insert is one call).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A parsed file and its unwind fact (the `pthread_cancel`-like symbol it
+/// uses, see [`Resolver::unwind_user`]).
+type Parsed = (Arc<ElfInfo>, Option<Vec<u8>>);
+/// A list of names (directory entries).
+type Names = Vec<Vec<u8>>;
+
+/// The memo maps: hashed with foldhash (SipHash showed in profiles).
+type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
 #[derive(Debug)]
 pub struct Resolver<'fs> {
     fs: &'fs RootFs,
     opts: Options,
-    probes: RefCell<HashMap<Vec<u8>, Probe>>,
-    infos: RefCell<HashMap<(u64, u64), Arc<ElfInfo>>>,
-    caches: RefCell<HashMap<bool, Rc<Option<ldcache::LdCache>>>>,
-    cache_problem: RefCell<Option<String>>,
-    targets: RefCell<HashMap<TargetKey, Target>>,
-    memo: RefCell<HashMap<Vec<u8>, Rc<Resolution>>>,
-    ld_conf: RefCell<Option<Rc<ldconf::LdConf>>>,
-    unwind: RefCell<HashMap<FileId, Option<Vec<u8>>>>,
+    probes: Mutex<Map<Vec<u8>, Probe>>,
+    /// Parsed files by identity, with their unwind fact (see `unwind_user`).
+    infos: Mutex<Map<FileId, Parsed>>,
+    caches: Mutex<Map<bool, Arc<Option<ldcache::LdCache>>>>,
+    cache_problem: Mutex<Option<String>>,
+    targets: Mutex<Map<TargetKey, Target>>,
+    memo: Mutex<Map<Vec<u8>, Arc<Resolution>>>,
+    ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
+    /// `glibc-hwcaps` subdirectory names by library directory.
+    hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -293,14 +309,14 @@ impl<'fs> Resolver<'fs> {
         Resolver {
             fs,
             opts,
-            probes: RefCell::new(HashMap::new()),
-            infos: RefCell::new(HashMap::new()),
-            caches: RefCell::new(HashMap::new()),
-            cache_problem: RefCell::new(None),
-            targets: RefCell::new(HashMap::new()),
-            memo: RefCell::new(HashMap::new()),
-            ld_conf: RefCell::new(None),
-            unwind: RefCell::new(HashMap::new()),
+            probes: Mutex::new(Map::default()),
+            infos: Mutex::new(Map::default()),
+            caches: Mutex::new(Map::default()),
+            cache_problem: Mutex::new(None),
+            targets: Mutex::new(Map::default()),
+            memo: Mutex::new(Map::default()),
+            ld_conf: Mutex::new(None),
+            hwcaps_dirs: Mutex::new(Map::default()),
         }
     }
 
@@ -315,29 +331,29 @@ impl<'fs> Resolver<'fs> {
     }
 
     /// The sysroot's `/etc/ld.so.conf` (for explanations), parsed once.
-    pub fn ld_conf(&self) -> Rc<ldconf::LdConf> {
-        if let Some(c) = self.ld_conf.borrow().as_ref() {
+    pub fn ld_conf(&self) -> Arc<ldconf::LdConf> {
+        if let Some(c) = lock(&self.ld_conf).as_ref() {
             return c.clone();
         }
-        let c = Rc::new(ldconf::parse(self.fs, Path::new("/etc/ld.so.conf")));
-        *self.ld_conf.borrow_mut() = Some(c.clone());
+        let c = Arc::new(ldconf::parse(self.fs, Path::new("/etc/ld.so.conf")));
+        *lock(&self.ld_conf) = Some(c.clone());
         c
     }
 
     /// Why the sysroot's `ld.so.cache` could not be used, if it could not.
     pub fn cache_problem(&self) -> Option<String> {
-        self.cache_problem.borrow().clone()
+        lock(&self.cache_problem).clone()
     }
 
     /// Derives the target of a program from its identity and `PT_INTERP`
     /// (once per interpreter and identity).
     pub fn target_for(&self, info: &ElfInfo) -> Target {
         let key = (info.interp.clone(), info.ident);
-        if let Some(t) = self.targets.borrow().get(&key) {
+        if let Some(t) = lock(&self.targets).get(&key) {
             return t.clone();
         }
         let t = self.detect_target(info);
-        self.targets.borrow_mut().insert(key, t.clone());
+        lock(&self.targets).insert(key, t.clone());
         t
     }
 
@@ -345,7 +361,9 @@ impl<'fs> Resolver<'fs> {
     /// relocation of `found` uses (glibc then dlopens `libgcc_s.so.1`).
     /// Computed when the file was probed.
     pub fn unwind_user(&self, found: &Found) -> Option<Vec<u8>> {
-        self.unwind.borrow().get(&found.file_id).cloned().flatten()
+        lock(&self.infos)
+            .get(&found.file_id)
+            .and_then(|(_, u)| u.clone())
     }
 
     fn detect_target(&self, info: &ElfInfo) -> Target {
@@ -389,80 +407,121 @@ impl<'fs> Resolver<'fs> {
     }
 
     fn probe(&self, path: &[u8]) -> Probe {
-        if let Some(p) = self.probes.borrow().get(path) {
+        if let Some(p) = lock(&self.probes).get(path) {
             return p.clone();
         }
         let p = self.probe_uncached(path);
-        self.probes.borrow_mut().insert(path.to_vec(), p.clone());
+        lock(&self.probes).insert(path.to_vec(), p.clone());
         p
     }
 
     fn probe_uncached(&self, path: &[u8]) -> Probe {
-        let cached = |id: &FileId| self.infos.borrow().get(id).cloned();
+        let cached = |id: &FileId| lock(&self.infos).get(id).cloned();
         let p = probe_file(self.fs, &self.opts.cwd, path, &cached);
-        if let Probe::Opened(o) = &p {
+        self.remember(&p);
+        p
+    }
+
+    /// Records the parse of a probed file under its identity (first wins:
+    /// every parse of one file is the same).
+    fn remember(&self, p: &Probe) {
+        if let Probe::Opened(o) = p {
             if let Ok(i) = &o.info {
-                self.infos.borrow_mut().insert(o.file_id, i.clone());
-                self.unwind
-                    .borrow_mut()
+                lock(&self.infos)
                     .entry(o.file_id)
-                    .or_insert_with(|| o.unwind.clone());
+                    .or_insert_with(|| (i.clone(), o.unwind.clone()));
             }
         }
-        p
     }
 
     /// Probes (opens and parses) `paths` on all cores ahead of a build, so
     /// the single-threaded walk finds them done. Results are the same as
     /// probing them one by one; only the work is spread.
     pub fn prefetch(&self, paths: &[Vec<u8>]) {
-        let todo: Vec<&Vec<u8>> = paths
+        let mut todo: Vec<&Vec<u8>> = paths
             .iter()
-            .filter(|p| !self.probes.borrow().contains_key(p.as_slice()))
+            .filter(|p| !lock(&self.probes).contains_key(p.as_slice()))
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(8);
-        if todo.len() < 16 || threads < 2 {
+        todo.sort_unstable();
+        todo.dedup();
+        if todo.len() < 8 || rayon::current_num_threads() < 2 {
             return;
         }
         let fs = self.fs;
         let cwd = &self.opts.cwd;
-        let per = todo.len().div_ceil(threads);
-        let results: Vec<(Vec<u8>, Probe)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
-                .chunks(per)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|p| ((*p).clone(), probe_file(fs, cwd, p, &|_| None)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+        // rayon's pool lives for the whole run: its threads keep their read
+        // buffers and allocator pages from wave to wave.
+        use rayon::prelude::*;
+        let results: Vec<(Vec<u8>, Probe)> = todo
+            .par_iter()
+            .with_max_len(1)
+            .map(|p| ((*p).clone(), probe_file(fs, cwd, p, &|_| None)))
+            .collect();
         for (path, probe) in results {
-            if let Probe::Opened(o) = &probe {
-                if let Ok(i) = &o.info {
-                    self.infos
-                        .borrow_mut()
-                        .entry(o.file_id)
-                        .or_insert_with(|| i.clone());
-                }
-            }
-            self.probes.borrow_mut().entry(path).or_insert(probe);
+            self.remember(&probe);
+            lock(&self.probes).entry(path).or_insert(probe);
         }
     }
 
-    fn cache_for(&self, target: &Target) -> Rc<Option<ldcache::LdCache>> {
+    /// Prefetches `roots`, then, wave after wave, the libraries the
+    /// ld.so.cache names for what the prefetched files need, so that most
+    /// of a large closure is read on all cores. Speculative and harmless:
+    /// the walk decides what is used; a path read here is just found ready.
+    pub fn prefetch_closure(&self, roots: &[Vec<u8>]) {
+        let mut wave: Vec<Vec<u8>> = roots.to_vec();
+        let mut seen: std::collections::HashSet<Vec<u8>> = wave.iter().cloned().collect();
+        // Read here on its own, so a broken cache is reported (or not) by the
+        // walk exactly as without speculation.
+        let bytes = if self.opts.use_cache {
+            self.fs.read(Path::new("/etc/ld.so.cache"), 256 << 20).ok()
+        } else {
+            None
+        };
+        let mut caches: [Option<Option<ldcache::LdCache>>; 2] = [None, None];
+        for _ in 0..16 {
+            self.prefetch(&wave);
+            let mut next = Vec::new();
+            for p in &wave {
+                let Some(Probe::Opened(o)) = lock(&self.probes).get(p.as_slice()).cloned() else {
+                    continue;
+                };
+                let Ok(info) = &o.info else { continue };
+                if let Some(i) = &info.interp {
+                    if seen.insert(i.clone()) {
+                        next.push(i.clone());
+                    }
+                }
+                let big = info.ident.big_endian;
+                let cache = caches[usize::from(big)].get_or_insert_with(|| {
+                    bytes.as_ref().and_then(|b| ldcache::parse(b, big).ok())
+                });
+                let Some(cache) = cache.as_ref() else {
+                    continue;
+                };
+                for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
+                    for e in cache.lookup(name) {
+                        if ldcache::flags_accepted(
+                            e.flags,
+                            info.ident.machine,
+                            info.ident.is_64,
+                            info.ident.e_flags,
+                        ) && seen.insert(e.value.clone())
+                        {
+                            next.push(e.value.clone());
+                        }
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            wave = next;
+        }
+    }
+
+    fn cache_for(&self, target: &Target) -> Arc<Option<ldcache::LdCache>> {
         let big = target.ident.big_endian;
-        if let Some(c) = self.caches.borrow().get(&big) {
+        if let Some(c) = lock(&self.caches).get(&big) {
             return c.clone();
         }
         let parsed = if self.opts.use_cache {
@@ -470,14 +529,14 @@ impl<'fs> Resolver<'fs> {
                 Ok(bytes) => match ldcache::parse(&bytes, big) {
                     Ok(c) => Some(c),
                     Err(e) => {
-                        *self.cache_problem.borrow_mut() =
+                        *lock(&self.cache_problem) =
                             Some(format!("/etc/ld.so.cache is not usable: {e}"));
                         None
                     }
                 },
                 Err(OpenError::Lookup(LookupError::NotFound)) => None,
                 Err(e) => {
-                    *self.cache_problem.borrow_mut() =
+                    *lock(&self.cache_problem) =
                         Some(format!("/etc/ld.so.cache cannot be read: {e}"));
                     None
                 }
@@ -485,8 +544,8 @@ impl<'fs> Resolver<'fs> {
         } else {
             None
         };
-        let rc = Rc::new(parsed);
-        self.caches.borrow_mut().insert(big, rc.clone());
+        let rc = Arc::new(parsed);
+        lock(&self.caches).insert(big, rc.clone());
         rc
     }
 
@@ -563,35 +622,44 @@ impl<'fs> Resolver<'fs> {
         let (dir, name) = (&path[..slash], &path[slash + 1..]);
         let mut hw = dir.to_vec();
         hw.extend_from_slice(b"/glibc-hwcaps");
-        let Ok((_, subdirs)) = self.fs.read_dir(&bytes_path(&hw)) else {
-            return Vec::new();
-        };
+        let listed = lock(&self.hwcaps_dirs).get(dir).cloned();
+        let subdirs = listed.unwrap_or_else(|| {
+            let names = match self.fs.read_dir(&bytes_path(&hw)) {
+                Ok((_, subdirs)) => subdirs.into_iter().map(|s| s.into_vec()).collect(),
+                Err(_) => Vec::new(),
+            };
+            let names = Arc::new(names);
+            lock(&self.hwcaps_dirs).insert(dir.to_vec(), names.clone());
+            names
+        });
         let mut out = Vec::new();
-        for sub in subdirs {
-            let sub = sub.into_vec();
+        for sub in subdirs.iter() {
             let mut p = hw.clone();
             p.push(b'/');
-            p.extend_from_slice(&sub);
+            p.extend_from_slice(sub);
             p.push(b'/');
             p.extend_from_slice(name);
             if let Probe::Opened(_) = self.probe(&p) {
-                out.push(Variant { name: sub, path: p });
+                out.push(Variant {
+                    name: sub.clone(),
+                    path: p,
+                });
             }
         }
         out
     }
 
     /// Searches for `req.name` the way the target's loader does.
-    pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Rc<Resolution> {
+    pub fn resolve(&self, target: &Target, req: &Request<'_>) -> Arc<Resolution> {
         // Only a few facts of the chain can change the answer; the same
         // name asked under the same facts (very common across roots) is
         // answered from the memo.
         let key = memo_key(target, req, self.opts.library_path.is_some());
-        if let Some(r) = self.memo.borrow().get(&key) {
+        if let Some(r) = lock(&self.memo).get(&key) {
             return r.clone();
         }
-        let r = Rc::new(self.resolve_uncached(target, req));
-        self.memo.borrow_mut().insert(key, r.clone());
+        let r = Arc::new(self.resolve_uncached(target, req));
+        lock(&self.memo).insert(key, r.clone());
         r
     }
 
@@ -988,7 +1056,7 @@ fn probe_file(
     fs: &RootFs,
     cwd: &[u8],
     path: &[u8],
-    cached: &dyn Fn(&FileId) -> Option<Arc<ElfInfo>>,
+    cached: &dyn Fn(&FileId) -> Option<Parsed>,
 ) -> Probe {
     let full = if path.first() == Some(&b'/') {
         path.to_vec()
@@ -1018,25 +1086,33 @@ fn probe_file(
             }
         }
     };
-    let mut head = vec![0u8; open.meta.len().min(64) as usize];
-    if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(&open.file, &mut head, 0) {
-        return Probe::Lookup {
-            soft: false,
-            denied: false,
-            msg: e.to_string(),
-        };
-    }
     let file_id = (open.meta.dev(), open.meta.ino());
-    let (info, unwind) = match cached(&file_id) {
-        // Already probed under another path: its unwind fact is recorded.
-        Some(i) => (Ok(i), None),
-        None => match elf::parse_file(&open.file) {
-            Ok(i) => {
-                let u = elf::symbols::first_undefined_of(&open.file, &i, UNWIND_USERS);
-                (Ok(Arc::new(i)), u)
+    let (head, info, unwind) = match cached(&file_id) {
+        // Already parsed under another path.
+        Some((i, unwind)) => {
+            let mut head = vec![0u8; open.meta.len().min(64) as usize];
+            if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(&open.file, &mut head, 0) {
+                return Probe::Lookup {
+                    soft: false,
+                    denied: false,
+                    msg: e.to_string(),
+                };
             }
-            Err(e) => (Err(e), None),
-        },
+            (head, Ok(i), unwind)
+        }
+        None => {
+            let facts = elf::read_file(&open.file, open.meta.len(), UNWIND_USERS);
+            if let Err(elf::ParseError::Read(msg)) = &facts.info {
+                if facts.head.is_empty() && open.meta.len() > 0 {
+                    return Probe::Lookup {
+                        soft: false,
+                        denied: false,
+                        msg: msg.clone(),
+                    };
+                }
+            }
+            (facts.head, facts.info.map(Arc::new), facts.uses)
+        }
     };
     Probe::Opened(Arc::new(Opened {
         canonical: open.resolved.canonical,

@@ -8,10 +8,16 @@
 //! an existing symlink inside it is never followed or replaced, an existing
 //! regular file at a staged path is replaced atomically. Every destination
 //! is the output directory joined with a normal, `..`-free relative path.
+//!
+//! File contents are cloned (`FICLONE`, a reflink on btrfs/XFS) when the
+//! file systems allow it and otherwise copied inside the kernel
+//! (`copy_file_range`, through `std::io::copy`); with `--link` a file is a
+//! hard link to the sysroot's own file when both are on one file system,
+//! the link is permitted and the modes agree ([`CopyOptions::link`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::{Item, Plan};
@@ -24,15 +30,23 @@ use crate::rootfs::RootFs;
 pub struct CopyOptions {
     /// Write into a non-empty output directory.
     pub force: bool,
+    /// Hard-link files to the sysroot's instead of copying them, where the
+    /// file system allows it (same file system, link permitted, and the
+    /// staged mode is the file's own); other files are copied. The staged
+    /// root then shares those inodes with the sysroot: changing one changes
+    /// the other.
+    pub link: bool,
 }
 
 /// What was written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CopyReport {
-    /// Regular files written (copies and generated files).
+    /// Regular files written (copies, links and generated files).
     pub files: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Of `files`, those hard-linked to the sysroot's file (`--link`).
+    pub linked: usize,
 }
 
 fn out_err(path: &Path, reason: impl Into<String>) -> Error {
@@ -100,7 +114,7 @@ fn materialize_inner(
         return Err(out_err(out, "contains the sysroot"));
     }
     if in_place {
-        return write_all(fs, plan, out, true, observer);
+        return write_all(fs, plan, out, true, opts, observer);
     }
     let name = out
         .file_name()
@@ -122,7 +136,7 @@ fn materialize_inner(
         std::process::id()
     ));
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_all(fs, plan, &tmp, false, observer).and_then(|report| {
+    let result = write_all(fs, plan, &tmp, false, opts, observer).and_then(|report| {
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io(&tmp, e))?;
         if existing.is_some() {
@@ -187,6 +201,7 @@ fn write_all(
     plan: &Plan,
     base: &Path,
     in_place: bool,
+    opts: CopyOptions,
     observer: &dyn Observer,
 ) -> Result<CopyReport> {
     let mut report = CopyReport::default();
@@ -232,9 +247,17 @@ fn write_all(
                     path: source.clone(),
                     reason: format!("cannot read from the sysroot: {e}"),
                 })?;
-                write_file(&d, existing.is_some(), *mode, |f| {
-                    io::copy(&mut &src.file, f).map(|_| ())
-                })?;
+                let linked = opts.link
+                    && existing.is_none()
+                    && src.meta.mode() & 0o7777 == *mode
+                    && hard_link_open(&src.file, &d);
+                if linked {
+                    report.linked += 1;
+                } else {
+                    write_file(&d, existing.is_some(), *mode, |f| {
+                        copy_contents(&src.file, f)
+                    })?;
+                }
                 report.files += 1;
                 report.bytes += size;
                 observer.stage_file(*size);
@@ -304,4 +327,31 @@ fn write_file(
         fs::rename(&target, d).map_err(|e| Error::io(d, e))?;
     }
     Ok(())
+}
+
+/// Fills `to` with the contents of `from`: a clone of its extents where the
+/// file system can share them (`FICLONE`), else an in-kernel copy.
+fn copy_contents(from: &File, to: &mut File) -> io::Result<()> {
+    if rustix::fs::ioctl_ficlone(&*to, from).is_ok() {
+        return Ok(());
+    }
+    io::copy(&mut &*from, to).map(|_| ())
+}
+
+/// Makes `d` a hard link to the already opened (and checked) `file`,
+/// through its `/proc/self/fd` entry so that exactly the opened inode is
+/// linked, whatever its path has become since. False when the link is not
+/// possible (another file system, a refused link, no `/proc`): the caller
+/// copies instead.
+fn hard_link_open(file: &File, d: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        proc_path.as_str(),
+        rustix::fs::CWD,
+        d,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )
+    .is_ok()
 }
