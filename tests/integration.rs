@@ -19,3 +19,4 @@ mod runtime;
 mod sample;
 mod stage;
 mod symbols;
+mod union;
