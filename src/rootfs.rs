@@ -252,9 +252,12 @@ impl RootFs {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Seen::Missing,
             Err(e) => return Err(LookupError::from_io(e)),
         };
-        // Only directories and links are remembered: they are what every
-        // lookup walks through again and again.
-        if matches!(seen, Seen::Dir | Seen::Link(_)) {
+        // Directories, links and files that exist are remembered (the
+        // sysroot is taken as unchanging during a run): every lookup walks
+        // through the first two, and tracing, planning, auditing and copying
+        // each look at every staged file. Absent names are not: a run may
+        // look for a name, and a caller create it, between two lookups.
+        if matches!(seen, Seen::Dir | Seen::Link(_) | Seen::Other(_)) {
             if let Ok(mut m) = self.seen.lock() {
                 m.insert(candidate.to_path_buf(), seen.clone());
             }

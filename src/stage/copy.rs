@@ -254,8 +254,9 @@ fn write_all(
                 if linked {
                     report.linked += 1;
                 } else {
+                    let len = src.meta.len();
                     write_file(&d, existing.is_some(), *mode, |f| {
-                        copy_contents(&src.file, f)
+                        copy_contents(&src.file, len, f)
                     })?;
                 }
                 report.files += 1;
@@ -321,21 +322,61 @@ fn write_file(
         let _ = fs::remove_file(&target);
         return Err(Error::io(d, e));
     }
-    fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+    // Through the descriptor: the file just created, whatever its path.
+    f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io(&target, e))?;
+    drop(f);
     if replace {
         fs::rename(&target, d).map_err(|e| Error::io(d, e))?;
     }
     Ok(())
 }
 
-/// Fills `to` with the contents of `from`: a clone of its extents where the
-/// file system can share them (`FICLONE`), else an in-kernel copy.
-fn copy_contents(from: &File, to: &mut File) -> io::Result<()> {
-    if rustix::fs::ioctl_ficlone(&*to, from).is_ok() {
-        return Ok(());
+/// Whether `FICLONE` is worth trying: cleared the first time a file
+/// system answers that it cannot clone (ext4, tmpfs), so a run pays that
+/// failed call once, not once per file.
+static TRY_CLONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Fills `to` with the `len` bytes of `from`: a clone of its extents where
+/// the file system can share them (`FICLONE`), else an in-kernel copy
+/// (`copy_file_range`), else (old kernels, special file systems) a plain
+/// read/write copy.
+fn copy_contents(from: &File, len: u64, to: &mut File) -> io::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if TRY_CLONE.load(Relaxed) {
+        match rustix::fs::ioctl_ficlone(&*to, from) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if [
+                    rustix::io::Errno::OPNOTSUPP,
+                    rustix::io::Errno::XDEV,
+                    rustix::io::Errno::INVAL,
+                    rustix::io::Errno::NOTTY,
+                    rustix::io::Errno::PERM,
+                ]
+                .contains(&e) =>
+            {
+                TRY_CLONE.store(false, Relaxed);
+            }
+            Err(_) => {}
+        }
     }
-    io::copy(&mut &*from, to).map(|_| ())
+    let mut done = 0u64;
+    while done < len {
+        let chunk = usize::try_from(len - done)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::copy_file_range(from, None, &*to, None, chunk) {
+            Ok(0) => break, // shorter than it was: copy what is there
+            Ok(n) => done += n as u64,
+            Err(_) if done == 0 => {
+                // Not supported between these files: copy through memory.
+                return io::copy(&mut &*from, to).map(|_| ());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Makes `d` a hard link to the already opened (and checked) `file`,
