@@ -98,8 +98,12 @@ pub struct RootFs {
     host_root: PathBuf,
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
-    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Seen>>>,
+    seen: std::sync::Arc<std::sync::Mutex<SeenMap>>,
 }
+
+/// What the walk has seen, by in-root path (foldhash: SipHash showed in
+/// profiles).
+type SeenMap = std::collections::HashMap<PathBuf, Seen, foldhash::quality::RandomState>;
 
 /// The kind of one path component, as the walk needs it.
 #[derive(Debug, Clone)]

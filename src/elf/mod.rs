@@ -15,6 +15,23 @@ pub mod symbols;
 
 pub use parse::{parse, parse_file, read_file, FileFacts, NotElf, ParseError};
 
+/// Exactly the `n` bytes of `file` at `offset` (an error if the file ends
+/// first), read into a fresh vector's spare capacity: no byte is zeroed
+/// first, which for large tables costs as much as the read itself.
+pub(crate) fn read_vec_at(file: &std::fs::File, n: usize, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    // Exactly `n` of spare room, so no read goes past the range.
+    buf.try_reserve_exact(n)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    while buf.len() < n {
+        let at = offset + buf.len() as u64;
+        if rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf)
+}
+
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
 pub const DF_1_NODEFLIB: u64 = 0x800;
 /// `VER_FLG_WEAK` on a version requirement.

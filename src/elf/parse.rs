@@ -200,7 +200,13 @@ fn take_buffer(n: usize) -> Result<Vec<u8>, ()> {
     let mut buf = POOL
         .with(|p| {
             let mut p = p.borrow_mut();
-            let i = p.iter().position(|b| b.len() >= n)?;
+            // The smallest that fits: a small read must not take the
+            // buffer a large one needs next.
+            let (i, _) = p
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.len() >= n)
+                .min_by_key(|(_, b)| b.len())?;
             Some(p.swap_remove(i))
         })
         .unwrap_or_default();

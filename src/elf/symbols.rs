@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use super::{machine, ElfInfo};
 
@@ -104,9 +103,7 @@ impl Reader<'_> {
         if off.checked_add(n)? > self.len {
             return None;
         }
-        let mut buf = vec![0u8; usize::try_from(n).ok()?];
-        self.file.read_exact_at(&mut buf, off).ok()?;
-        Some(buf)
+        super::read_vec_at(self.file, usize::try_from(n).ok()?, off).ok()
     }
     fn uint(&self, b: &[u8]) -> u64 {
         let mut v = 0u64;

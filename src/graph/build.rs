@@ -105,6 +105,9 @@ const DEFAULT_PATH: &[&str] = &[
     "/bin",
 ];
 
+/// A hash set with foldhash (SipHash showed in profiles).
+type FastSet<T> = HashSet<T, foldhash::quality::RandomState>;
+
 /// Builds the merged graph of `roots` (in-root paths, as given).
 pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) -> Result<DepGraph> {
     let mut g = DepGraph::default();
@@ -121,11 +124,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut script_edges: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     // Membership of `pending` and of the roots traced so far (many roots:
     // a linear scan per root would be quadratic).
-    let mut queued: HashSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
-    let mut traced: HashSet<Vec<u8>> = HashSet::new();
-    // (object, needed name, library) whose version needs were checked: the answer
+    let mut queued: FastSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
+    let mut traced: FastSet<Vec<u8>> = FastSet::default();
+    // (object, requirement, library) whose version needs were checked: the answer
     // is the same under every root.
-    let mut versions_checked: HashSet<(Vec<u8>, Vec<u8>, Vec<u8>)> = HashSet::new();
+    let mut versions_checked: FastSet<(NodeIndex, usize, NodeIndex)> = FastSet::default();
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -141,11 +144,19 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         i = pending.len();
         let traces: Vec<Result<RootTrace>> = {
             use rayon::prelude::*;
-            batch
-                .par_iter()
-                .with_max_len(1)
-                .map(|(root, _)| trace_root(resolver, root, opts))
-                .collect()
+            if batch.len() < 2 {
+                // Not worth starting the thread pool for.
+                batch
+                    .iter()
+                    .map(|(root, _)| trace_root(resolver, root, opts))
+                    .collect()
+            } else {
+                batch
+                    .par_iter()
+                    .with_max_len(1)
+                    .map(|(root, _)| trace_root(resolver, root, opts))
+                    .collect()
+            }
         };
         for ((root, via), trace) in batch.into_iter().zip(traces) {
             let mut trace = trace?;
@@ -1091,7 +1102,7 @@ fn merge(
     g: &mut DepGraph,
     root: Vec<u8>,
     t: RootTrace,
-    versions_checked: &mut HashSet<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    versions_checked: &mut FastSet<(NodeIndex, usize, NodeIndex)>,
 ) {
     let root_idx = g.roots.len();
     g.roots.push(root.clone());
@@ -1197,7 +1208,7 @@ fn merge(
     // musl never checks version names.
     let musl = t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl);
     for (k, o) in t.objs.iter().enumerate().filter(|_| !musl) {
-        for vn in &o.found.info.verneed {
+        for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
             let Some(&(_, _, j)) = t
                 .resolved_names
                 .iter()
@@ -1210,13 +1221,12 @@ fn merge(
             if lib.verdef.is_empty() {
                 continue; // "no version information available": a warning only
             }
-            let pair = (
-                o.found.path.clone(),
-                vn.file.clone(),
-                t.objs[j].found.path.clone(),
-            );
-            if !versions_checked.insert(pair) {
-                continue; // same pair under an earlier root: same answer
+            // Nodes are paths: the same object, requirement and library
+            // (objects not loaded have no node and are checked each time).
+            if let (Some(a), Some(b)) = (obj_nodes[k], obj_nodes[j]) {
+                if !versions_checked.insert((a, vn_index, b)) {
+                    continue; // same pair under an earlier root: same answer
+                }
             }
             for aux in &vn.versions {
                 if aux.flags & VER_FLG_WEAK != 0 {

@@ -156,7 +156,26 @@ pub struct LdCache {
     pub generator: Option<Vec<u8>>,
     /// Which layout the file had.
     pub format: CacheFormat,
+    /// Entry positions by key, built on the first lookup.
+    index: KeyIndex,
 }
+
+/// Positions of the entries of each key, in file order, and the entry
+/// count they were built for (a changed `entries` falls back to a scan).
+/// Not part of a cache's value: equality ignores it.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex(std::sync::OnceLock<(usize, Positions)>);
+
+/// Entry positions by key.
+type Positions = std::collections::HashMap<Vec<u8>, Vec<u32>>;
+
+impl PartialEq for KeyIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyIndex {}
 
 /// The layout a cache file was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,7 +237,29 @@ impl CacheEntry {
 impl LdCache {
     /// Entries whose key equals `name`, in file order.
     pub fn lookup<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a CacheEntry> + 'a {
-        self.entries.iter().filter(move |e| e.key == name)
+        let (len, index) = self.index.0.get_or_init(|| {
+            let mut m: std::collections::HashMap<Vec<u8>, Vec<u32>> = Default::default();
+            for (i, e) in self.entries.iter().enumerate() {
+                m.entry(e.key.clone()).or_default().push(i as u32);
+            }
+            (self.entries.len(), m)
+        });
+        let indexed = (*len == self.entries.len()).then(|| {
+            index
+                .get(name)
+                .map(|v| v.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|&i| self.entries.get(i as usize))
+                .filter(move |e| e.key == name)
+        });
+        let scanned = indexed
+            .is_none()
+            .then(|| self.entries.iter().filter(move |e| e.key == name));
+        indexed
+            .into_iter()
+            .flatten()
+            .chain(scanned.into_iter().flatten())
     }
 }
 
@@ -386,6 +427,7 @@ fn parse_old(bytes: &[u8], target_big_endian: bool) -> Result<LdCache, CacheErro
         });
     }
     Ok(LdCache {
+        index: KeyIndex::default(),
         entries,
         hwcaps_names: Vec::new(),
         generator: None,
@@ -472,6 +514,7 @@ fn parse_new(
         .ok_or(CacheError::TooShort)?;
     let (hwcaps_names, generator) = parse_extensions(r, base, extension_offset)?;
     Ok(LdCache {
+        index: KeyIndex::default(),
         entries,
         hwcaps_names,
         generator,
