@@ -4,7 +4,7 @@
 //! whether to show anything (an `indicatif` bar on a terminal).
 
 /// Receives progress of long operations. Every method has an empty default.
-pub trait Observer {
+pub trait Observer: Sync {
     /// Staging starts: this many bytes of file content will be written.
     fn stage_start(&self, _files: usize, _bytes: u64) {}
     /// One more file of `bytes` bytes was written.

@@ -21,8 +21,10 @@ pub fn colour_stderr() -> bool {
 }
 
 /// stderr, coloured when [`colour_stderr`] says so.
-pub fn stderr() -> Painter<io::StderrLock<'static>> {
-    Painter::new(io::stderr().lock(), colour_stderr())
+pub fn stderr() -> Painter<io::Stderr> {
+    // Not a held lock: staging reports progress from worker threads, whose
+    // progress bar draws to stderr while this writer is alive.
+    Painter::new(io::stderr(), colour_stderr())
 }
 
 /// A line-buffered writer that colours message prefixes when enabled

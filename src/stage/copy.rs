@@ -196,6 +196,17 @@ fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
     Ok(d)
 }
 
+/// One regular file to write: its destination, what goes in it, and
+/// whether something is already there (`--force`).
+struct FileJob<'p> {
+    d: PathBuf,
+    item: &'p Item,
+    replace: bool,
+}
+
+/// What writing one file did: bytes, and whether it is a hard link.
+type Written = (u64, bool);
+
 fn write_all(
     fs: &RootFs,
     plan: &Plan,
@@ -206,6 +217,11 @@ fn write_all(
 ) -> Result<CopyReport> {
     let mut report = CopyReport::default();
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let mut files: Vec<FileJob<'_>> = Vec::new();
+    let mut links: Vec<(PathBuf, &Path, bool)> = Vec::new();
+    // Directories and symlinks first, in plan order (parents before
+    // children); regular files are then written on all cores, hard links
+    // (to files sorting earlier) last.
     for (p, item) in &plan.items {
         let d = dest(base, p)?;
         let existing = if in_place {
@@ -239,48 +255,17 @@ fn write_all(
                 }
                 dir_modes.push((d, *mode));
             }
-            Item::File { source, mode, size } => {
+            Item::File { .. } | Item::Generated { .. } => {
                 if existing.as_ref().is_some_and(|m| m.is_dir()) {
                     return Err(out_err(&d, "exists as a directory"));
                 }
-                let src = fs.open(source).map_err(|e| Error::Output {
-                    path: source.clone(),
-                    reason: format!("cannot read from the sysroot: {e}"),
-                })?;
-                let linked = opts.link
-                    && existing.is_none()
-                    && src.meta.mode() & 0o7777 == *mode
-                    && hard_link_open(&src.file, &d);
-                if linked {
-                    report.linked += 1;
-                } else {
-                    let len = src.meta.len();
-                    write_file(&d, existing.is_some(), *mode, |f| {
-                        copy_contents(&src.file, len, f)
-                    })?;
-                }
-                report.files += 1;
-                report.bytes += size;
-                observer.stage_file(*size);
+                files.push(FileJob {
+                    d,
+                    item,
+                    replace: existing.is_some(),
+                });
             }
-            Item::Generated { bytes, mode } => {
-                if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                    return Err(out_err(&d, "exists as a directory"));
-                }
-                write_file(&d, existing.is_some(), *mode, |f| {
-                    io::Write::write_all(f, bytes)
-                })?;
-                report.files += 1;
-                report.bytes += bytes.len() as u64;
-                observer.stage_file(bytes.len() as u64);
-            }
-            Item::Hardlink { to } => {
-                let t = dest(base, to)?;
-                if existing.is_some() {
-                    fs::remove_file(&d).map_err(|e| Error::io(&d, e))?;
-                }
-                fs::hard_link(&t, &d).map_err(|e| Error::io(&d, e))?;
-            }
+            Item::Hardlink { to } => links.push((d, to, existing.is_some())),
             Item::Symlink { target } => {
                 if existing.is_some() {
                     return Err(out_err(&d, "exists in the output and is not the same link"));
@@ -289,10 +274,67 @@ fn write_all(
             }
         }
     }
+    // The kernel copies (or clones) contents; spreading files over the
+    // cores overlaps those copies. The first error in plan order wins.
+    let written: Vec<Result<Written>> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .with_max_len(1)
+            .map(|job| write_one(fs, job, opts, observer))
+            .collect()
+    };
+    for w in written {
+        let (bytes, linked) = w?;
+        report.files += 1;
+        report.bytes += bytes;
+        report.linked += usize::from(linked);
+    }
+    for (d, to, replace) in links {
+        let t = dest(base, to)?;
+        if replace {
+            fs::remove_file(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        fs::hard_link(&t, &d).map_err(|e| Error::io(&d, e))?;
+    }
     for (d, mode) in dir_modes.into_iter().rev() {
         fs::set_permissions(&d, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(&d, e))?;
     }
     Ok(report)
+}
+
+/// Writes one regular file of the plan.
+fn write_one(
+    fs: &RootFs,
+    job: &FileJob<'_>,
+    opts: CopyOptions,
+    observer: &dyn Observer,
+) -> Result<Written> {
+    let d = &job.d;
+    match job.item {
+        Item::File { source, mode, size } => {
+            let src = fs.open(source).map_err(|e| Error::Output {
+                path: source.clone(),
+                reason: format!("cannot read from the sysroot: {e}"),
+            })?;
+            let linked = opts.link
+                && !job.replace
+                && src.meta.mode() & 0o7777 == *mode
+                && hard_link_open(&src.file, d);
+            if !linked {
+                let len = src.meta.len();
+                write_file(d, job.replace, *mode, |f| copy_contents(&src.file, len, f))?;
+            }
+            observer.stage_file(*size);
+            Ok((*size, linked))
+        }
+        Item::Generated { bytes, mode } => {
+            write_file(d, job.replace, *mode, |f| io::Write::write_all(f, bytes))?;
+            observer.stage_file(bytes.len() as u64);
+            Ok((bytes.len() as u64, false))
+        }
+        _ => Ok((0, false)),
+    }
 }
 
 /// Creates `d` (never following a link), fills it, sets its mode. An
