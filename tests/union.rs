@@ -14,19 +14,27 @@ use serde_json::Value;
 
 /// Runs `closure ARGS --format json` and returns the report.
 fn report(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_closure"))
-        .args(args)
+    serde_json::from_str(&report_text(args, None)).expect("JSON report")
+}
+
+/// The JSON report as text, optionally with `RAYON_NUM_THREADS` set.
+fn report_text(args: &[&str], threads: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_closure"));
+    cmd.args(args)
         .args(["--format", "json"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot spawn closure");
+        .env_remove("RAYON_NUM_THREADS")
+        .stdin(Stdio::null());
+    if let Some(n) = threads {
+        cmd.env("RAYON_NUM_THREADS", n);
+    }
+    let out = cmd.output().expect("cannot spawn closure");
     assert!(
         out.status.code().is_some_and(|c| c == 0 || c == 1),
         "closure {args:?}: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    String::from_utf8(out.stdout).expect("UTF-8 report")
 }
 
 /// Per root: the object paths in its closure, and the missing names.
@@ -120,6 +128,15 @@ fn union_call_gives_every_root_its_own_closure() {
         union,
         per_root(&report(&args)),
         "two identical union calls differ"
+    );
+    // Byte for byte the same report on one thread (no prefetch, roots
+    // traced one after another) as on several.
+    let (one, many) = (report_text(&args, Some("1")), report_text(&args, Some("4")));
+    assert!(
+        one == many,
+        "the report depends on the number of threads ({} vs {} bytes)",
+        one.len(),
+        many.len()
     );
     for p in &progs {
         // `--root` names may be links (awk): the report keys roots by the
