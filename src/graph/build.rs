@@ -126,9 +126,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     // a linear scan per root would be quadratic).
     let mut queued: FastSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
-    // (object, requirement, library) whose version needs were checked: the answer
-    // is the same under every root.
-    let mut versions_checked: FastSet<(NodeIndex, usize, NodeIndex)> = FastSet::default();
+    let mut memo = MergeMemo::default();
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -216,7 +214,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 }
             }
             g.root_via.push(via);
-            merge(&mut g, root, trace, &mut versions_checked);
+            merge(&mut g, root, trace, &mut memo);
         }
     }
     add_elsewhere_hints(resolver, &mut g);
@@ -1098,12 +1096,20 @@ fn node_for(found: &Found, kind: NodeKind) -> Node {
     }
 }
 
-fn merge(
-    g: &mut DepGraph,
-    root: Vec<u8>,
-    t: RootTrace,
-    versions_checked: &mut FastSet<(NodeIndex, usize, NodeIndex)>,
-) {
+/// What merging remembers from root to root (hash lookups instead of the
+/// graph's ordered maps and sets, which stay the output's order).
+#[derive(Default)]
+struct MergeMemo {
+    /// (object, requirement index, library) whose version needs were
+    /// checked: the answer is the same under every root.
+    versions_checked: FastSet<(NodeIndex, usize, NodeIndex)>,
+    /// `g.index`, hashed.
+    nodes: std::collections::HashMap<Vec<u8>, NodeIndex, foldhash::quality::RandomState>,
+    /// (needed, needer) pairs already in `needed_by`.
+    needed_by: FastSet<(NodeIndex, NodeIndex)>,
+}
+
+fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
     let root_idx = g.roots.len();
     g.roots.push(root.clone());
     g.warnings.extend(t.warnings);
@@ -1118,7 +1124,7 @@ fn merge(
             obj_nodes.push(None);
             continue;
         }
-        let idx = match g.index.get(&o.found.path) {
+        let idx = match memo.nodes.get(&o.found.path) {
             Some(&i) => {
                 let n = &mut g.graph[i];
                 if o.kind < n.kind {
@@ -1138,6 +1144,7 @@ fn merge(
                 }
                 let i = g.graph.add_node(n);
                 g.index.insert(o.found.path.clone(), i);
+                memo.nodes.insert(o.found.path.clone(), i);
                 i
             }
         };
@@ -1155,7 +1162,7 @@ fn merge(
         let mut key = m.soname.clone();
         key.push(0);
         key.extend_from_slice(&m.needed_by);
-        let idx = match g.index.get(&key) {
+        let idx = match memo.nodes.get(&key) {
             Some(&i) => i,
             None => {
                 let n = Node {
@@ -1174,6 +1181,7 @@ fn merge(
                     also_opened: BTreeSet::new(),
                 };
                 let i = g.graph.add_node(n);
+                memo.nodes.insert(key.clone(), i);
                 g.index.insert(key, i);
                 i
             }
@@ -1191,7 +1199,7 @@ fn merge(
         ) else {
             continue;
         };
-        if !g.graph[b].needed_by.contains(&g.graph[a].path) {
+        if memo.needed_by.insert((b, a)) {
             let from_path = g.graph[a].path.clone();
             g.graph[b].needed_by.insert(from_path);
         }
@@ -1224,7 +1232,7 @@ fn merge(
             // Nodes are paths: the same object, requirement and library
             // (objects not loaded have no node and are checked each time).
             if let (Some(a), Some(b)) = (obj_nodes[k], obj_nodes[j]) {
-                if !versions_checked.insert((a, vn_index, b)) {
+                if !memo.versions_checked.insert((a, vn_index, b)) {
                     continue; // same pair under an earlier root: same answer
                 }
             }
