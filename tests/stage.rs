@@ -1767,29 +1767,18 @@ fn identity(p: &Path) -> (u64, u64, u64) {
     (m.dev(), m.ino(), m.nlink())
 }
 
-/// A usrmerged root with a gcc-built program, for the --link tests.
-fn link_sysroot(test: &str) -> Option<TempDir> {
-    if no_toolchain(test) {
-        return None;
-    }
-    let sys = tempdir("closure-link-sys-");
-    usrmerged_root(sys.path());
-    gcc(&sys.path().join("usr/bin/hello"), HELLO_C, &[]);
-    Some(sys)
-}
-
 #[test]
 fn link_mode_shares_inodes_on_one_file_system() {
     let test = "link_mode_shares_inodes_on_one_file_system";
-    let Some(sys) = link_sysroot(test) else {
+    let Some(sys) = hello_root(test) else {
         return;
     };
-    let copied = stage(&["--sysroot", s(sys.path()), "--root", "/usr/bin/hello"]);
+    let copied = stage(&["--sysroot", s(sys.path()), "--root", "/app/bin/hello"]);
     let linked = stage(&[
         "--sysroot",
         s(sys.path()),
         "--root",
-        "/usr/bin/hello",
+        "/app/bin/hello",
         "--link",
     ]);
     // The same tree either way: the same paths, kinds, modes and contents.
@@ -1829,13 +1818,13 @@ fn link_mode_shares_inodes_on_one_file_system() {
     if skip_unless_root(test) {
         return;
     }
-    assert_eq!(run_ok(&linked.out, &["/usr/bin/hello"]), "hello\n");
+    assert_eq!(run_ok(&linked.out, &["/app/bin/hello"]), "hello\n");
 }
 
 #[test]
 fn link_mode_copies_across_file_systems() {
     let test = "link_mode_copies_across_file_systems";
-    let Some(sys) = link_sysroot(test) else {
+    let Some(sys) = hello_root(test) else {
         return;
     };
     // /dev/shm is a tmpfs on Linux: another file system than the tempdir's,
@@ -1859,7 +1848,7 @@ fn link_mode_copies_across_file_systems() {
         "--sysroot",
         s(sys.path()),
         "--root",
-        "/usr/bin/hello",
+        "/app/bin/hello",
         "--link",
         "--out",
         s(&out),
