@@ -1,6 +1,6 @@
 //! `ElfInfo` of this machine's real libraries (the closure of curl, git and
 //! python3): from bytes already in memory (`elf::parse`) against from open
-//! files through `object::ReadCache` (`elf::parse_file`), which reads only
+//! files through the chunked file reader (`elf::parse_file`), which reads only
 //! the ranges it needs.
 
 mod common;

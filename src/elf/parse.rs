@@ -1,9 +1,12 @@
 //! Reading [`ElfInfo`] from bytes.
 //!
 //! Works on anything implementing `object::ReadRef`, so callers choose between
-//! a byte slice and a lazily read file (`object::ReadCache`): only the ELF
-//! header, program headers, `PT_INTERP`, the dynamic section and the string
-//! and version tables it points at are read, each with an explicit size cap.
+//! a byte slice and a lazily read file ([`read_file`], whose `ChunkReader`
+//! reads small chunks into pooled buffers): only the ELF header, program
+//! headers, `PT_INTERP`, notes, the dynamic section and the string and
+//! version tables it points at are read, each with an explicit size cap.
+//! `read_file` also answers, from the same reads, whether the file uses one
+//! of a few undefined symbols (the libgcc_s rule).
 //! The dynamic section is found through `PT_DYNAMIC` (and its addresses are
 //! mapped to file offsets through `PT_LOAD`), so stripped section headers do
 //! not matter; section headers are only a fallback. Total: every input gives
@@ -318,7 +321,7 @@ impl<'a> ReadRef<'a> for &'a ChunkReader<'a> {
     }
 }
 
-/// Parses an ELF object from any `ReadRef` (a byte slice or a `ReadCache`).
+/// Parses an ELF object from any `ReadRef` (a byte slice or a file's `ChunkReader`).
 pub fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<ElfInfo, ParseError> {
     let len = data
         .len()

@@ -7,7 +7,10 @@
 //! every directory and candidate tried, with the reason each was passed over,
 //! so a missing library can be explained. The breadth-first load order and
 //! the "already loaded" table live in `graph`; this module answers one
-//! request at a time and memoises file probes.
+//! request at a time and memoises file probes, parses and searches. The
+//! `Resolver` is `Sync`: roots are traced on several threads at once, and
+//! every memo holds a pure function of its key, so which thread fills it
+//! first never changes an answer.
 
 pub mod ldcache;
 pub mod ldconf;

@@ -9,11 +9,13 @@
 //! regular file at a staged path is replaced atomically. Every destination
 //! is the output directory joined with a normal, `..`-free relative path.
 //!
-//! File contents are cloned (`FICLONE`, a reflink on btrfs/XFS) when the
-//! file systems allow it and otherwise copied inside the kernel
-//! (`copy_file_range`, through `std::io::copy`); with `--link` a file is a
-//! hard link to the sysroot's own file when both are on one file system,
-//! the link is permitted and the modes agree ([`CopyOptions::link`]).
+//! Directories and symlinks are made first, in plan order; regular files
+//! are then written on all cores (rayon), hard links last. File contents
+//! are cloned (`FICLONE`, a reflink on btrfs/XFS) when the file system
+//! allows it and otherwise copied inside the kernel (`copy_file_range`);
+//! with `--link` a file is a hard link to the sysroot's own file when both
+//! are on one file system, the link is permitted and the modes agree
+//! ([`CopyOptions::link`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
