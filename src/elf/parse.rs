@@ -269,7 +269,12 @@ impl<'a> ChunkReader<'a> {
             let n = (end - at).div_ceil(CHUNK) * CHUNK;
             (at, n.min(self.len - at))
         } else {
-            (offset, size)
+            // Exact, but from an 8-aligned file offset: a slice of this
+            // buffer is then aligned exactly as the same bytes in a whole
+            // file read into memory, so `object` accepts or refuses a table
+            // at the same offsets either way, whichever buffer serves it.
+            let at = offset & !7;
+            (at, end - at)
         };
         let n = usize::try_from(n).map_err(|_| ())?;
         let mut chunk = take_buffer(n)?;
