@@ -103,7 +103,8 @@ pub struct RootFs {
 
 /// What the walk has seen, by in-root path (foldhash: SipHash showed in
 /// profiles).
-type SeenMap = std::collections::HashMap<PathBuf, Seen, foldhash::quality::RandomState>;
+/// Keyed by the path's bytes (`Path`'s own hash goes component by component).
+type SeenMap = std::collections::HashMap<OsString, Seen, foldhash::quality::RandomState>;
 
 /// The kind of one path component, as the walk needs it.
 #[derive(Debug, Clone)]
@@ -111,7 +112,7 @@ enum Seen {
     Dir,
     Link(PathBuf),
     /// Neither directory nor link, with its `lstat` (never cached).
-    Other(Box<Metadata>),
+    Other(std::sync::Arc<Metadata>),
     Missing,
 }
 
@@ -175,7 +176,7 @@ impl RootFs {
         &self,
         path: &Path,
         follow_last: bool,
-    ) -> Result<(Resolved, Option<Box<Metadata>>), LookupError> {
+    ) -> Result<(Resolved, Option<std::sync::Arc<Metadata>>), LookupError> {
         let mut last_meta = None;
         // Pending components, last one on top.
         let mut pending: Vec<OsString> = Vec::new();
@@ -239,7 +240,7 @@ impl RootFs {
             .seen
             .lock()
             .ok()
-            .and_then(|m| m.get(candidate).cloned())
+            .and_then(|m| m.get(candidate.as_os_str()).cloned())
         {
             return match s {
                 Seen::Missing => Err(LookupError::NotFound),
@@ -252,7 +253,7 @@ impl RootFs {
                 Seen::Link(std::fs::read_link(&host).map_err(LookupError::from_io)?)
             }
             Ok(m) if m.is_dir() => Seen::Dir,
-            Ok(m) => Seen::Other(Box::new(m)),
+            Ok(m) => Seen::Other(std::sync::Arc::new(m)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Seen::Missing,
             Err(e) => return Err(LookupError::from_io(e)),
         };
@@ -263,7 +264,7 @@ impl RootFs {
         // look for a name, and a caller create it, between two lookups.
         if matches!(seen, Seen::Dir | Seen::Link(_) | Seen::Other(_)) {
             if let Ok(mut m) = self.seen.lock() {
-                m.insert(candidate.to_path_buf(), seen.clone());
+                m.insert(candidate.as_os_str().to_os_string(), seen.clone());
             }
         }
         match seen {
@@ -277,7 +278,7 @@ impl RootFs {
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
         let (r, m) = self.walk_meta(path, true)?;
         let m = match m {
-            Some(m) => *m,
+            Some(m) => (*m).clone(),
             None => std::fs::symlink_metadata(self.host_path(&r.canonical))
                 .map_err(LookupError::from_io)?,
         };
@@ -288,7 +289,7 @@ impl RootFs {
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
         let (r, m) = self.walk_meta(path, false)?;
         let m = match m {
-            Some(m) => *m,
+            Some(m) => (*m).clone(),
             None => std::fs::symlink_metadata(self.host_path(&r.canonical))
                 .map_err(LookupError::from_io)?,
         };

@@ -553,3 +553,90 @@ fn byte_flips_never_panic() {
     eprintln!("byte-flip inputs parsed without panic: {total}");
     assert!(total > 2000);
 }
+
+/// The libgcc_s rule reads a large `.dynstr` in 1 MiB windows that overlap
+/// by the longest name. An undefined `pthread_exit` whose name starts just
+/// before, on and just after the end of a window (found in one window or
+/// in both) is found, and agrees with the exhaustive reader; a near-miss
+/// name is not found.
+#[test]
+fn unwind_name_found_across_string_table_windows() {
+    const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+    const WINDOW: usize = 1 << 20;
+    const OVERLAP: usize = b"pthread_cancel".len() + 1;
+    // Names ending in "_z" come before "pthread_exit" in the writer's
+    // tail-merge order, so the name lands after about 2.5 MB of them.
+    let build = |extra: usize, wanted: &str| {
+        let defined = (0..50_000)
+            .map(|i| {
+                let pad = if i == 0 {
+                    "x".repeat(extra)
+                } else {
+                    String::new()
+                };
+                (
+                    format!("{pad}padding_symbol_for_a_large_string_table_{i:06}_z"),
+                    None,
+                )
+            })
+            .collect();
+        elfgen::build(&ElfSpec {
+            kind: Kind::Shared,
+            soname: Some("libbig.so".into()),
+            defined,
+            undefined: vec![(wanted.into(), None)],
+            ..ElfSpec::default()
+        })
+    };
+    let offset_in_dynstr = |bytes: &[u8], name: &str| -> (usize, usize) {
+        let e = goblin::elf::Elf::parse(bytes).unwrap();
+        let sh = e
+            .section_headers
+            .iter()
+            .find(|s| e.shdr_strtab.get_at(s.sh_name) == Some(".dynstr"))
+            .unwrap();
+        let table = &bytes[sh.sh_offset as usize..(sh.sh_offset + sh.sh_size) as usize];
+        let needle = format!("{name}\0");
+        let at = table
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap();
+        (at, table.len())
+    };
+    let uses = |bytes: &[u8]| {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), bytes).unwrap();
+        let f = std::fs::File::open(tmp.path()).unwrap();
+        let len = f.metadata().unwrap().len();
+        let info = closure::elf::parse_file(&f).unwrap();
+        let exhaustive = closure::elf::symbols::first_undefined_of(&f, &info, NAMES);
+        let got = closure::elf::read_file(&f, len, NAMES).uses;
+        assert_eq!(got, exhaustive, "windowed search vs exhaustive reader");
+        got
+    };
+    let (base, size) = offset_in_dynstr(&build(0, "pthread_exit"), "pthread_exit");
+    assert!(
+        size > 2 * WINDOW,
+        "the table must span several windows ({size} bytes)"
+    );
+    // The first window end after the name's unshifted place.
+    let mut end = WINDOW;
+    while end < base + 32 {
+        end += WINDOW - OVERLAP;
+    }
+    let mut crossing = 0;
+    for start in end - OVERLAP - 2..end + 2 {
+        let bytes = build(start - base, "pthread_exit");
+        let (at, _) = offset_in_dynstr(&bytes, "pthread_exit");
+        assert_eq!(at, start, "padding did not move the name as planned");
+        crossing += usize::from(at < end && at + b"pthread_exit".len() >= end);
+        assert_eq!(
+            uses(&bytes).as_deref(),
+            Some(&b"pthread_exit"[..]),
+            "name at {at}, window end {end}"
+        );
+    }
+    assert!(crossing > 0, "no placement crossed the window end");
+    // Control: the same table without the name finds nothing.
+    assert_eq!(uses(&build(0, "pthread_exix")), None);
+}

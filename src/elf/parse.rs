@@ -142,38 +142,39 @@ fn undefined_use<'a>(
 ) -> Option<Vec<u8>> {
     let (start, end) = info.tables.strtab?;
     let size = end.saturating_sub(start).min(64 << 20);
-    let mentioned = if size <= STRTAB_WINDOW {
-        match reader.read_bytes_at(start, size) {
-            Ok(table) => !super::symbols::name_offsets(table, names).is_empty(),
-            Err(()) => true,
-        }
+    let offsets = if size <= STRTAB_WINDOW {
+        super::symbols::name_offsets(reader.read_bytes_at(start, size).ok()?, names)
     } else {
         // A large table is searched window by window (overlapping by the
         // longest name), so memory stays at one window.
         let overlap = names.iter().map(|n| n.len() as u64 + 1).max().unwrap_or(1);
-        let mut window = Vec::new();
+        let mut window = take_buffer(STRTAB_WINDOW as usize).ok()?;
+        let mut offsets = Vec::new();
         let mut at = start;
         let stop = start + size;
         loop {
             let n = STRTAB_WINDOW.min(stop - at);
-            window.resize(n as usize, 0);
-            if std::os::unix::fs::FileExt::read_exact_at(file, &mut window, at).is_err() {
-                break true;
-            }
-            if !super::symbols::name_offsets(&window, names).is_empty() {
-                break true;
-            }
+            let window = &mut window[..n as usize];
+            std::os::unix::fs::FileExt::read_exact_at(file, window, at).ok()?;
+            offsets.extend(
+                super::symbols::name_offsets(window, names)
+                    .into_iter()
+                    .map(|(o, name)| (o + (at - start), name)),
+            );
             if at + n >= stop {
-                break false;
+                break;
             }
             at += n - overlap.min(n);
         }
+        // The pool gets the window back with the other buffers.
+        reader.arena.alloc(window);
+        // A name in the overlap is found twice.
+        offsets.sort_unstable();
+        offsets.dedup();
+        offsets
     };
-    if !mentioned {
-        return None;
-    }
-    // Rare: the exhaustive reader decides.
-    super::symbols::first_undefined_of(file, info, names)
+    // Rare: only a table holding a name reads the symbols (in pieces).
+    super::symbols::first_undefined_at(file, reader.len, info, &offsets)
 }
 
 /// The largest string table searched in one piece.

@@ -18,6 +18,8 @@ const MAX_SYMBOLS: u64 = 1 << 21;
 const MAX_RELOCS: u64 = 1 << 23;
 /// Relocations read at once.
 const RELOC_PIECE: u64 = 1 << 12;
+/// Symbols read at once when looking for a few names.
+const SYMBOL_PIECE: u64 = 1 << 12;
 /// Hash-table words read at once.
 const HASH_PIECE: u64 = 1 << 12;
 
@@ -313,12 +315,32 @@ pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Optio
         big: info.ident.big_endian,
         len,
     };
-    let is64 = info.ident.is_64;
-    let syment: u64 = if is64 { 24 } else { 16 };
-    let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
     let strtab = r.bytes(str_start, str_end.saturating_sub(str_start).min(64 << 20))?;
+    first_undefined_at(file, len, info, &name_offsets(&strtab, names))
+}
+
+/// [`first_undefined_of`] for a caller that has already searched the string
+/// table: `at` holds every string-table offset where a name starts,
+/// NUL-terminated ([`name_offsets`]). `.dynsym` is read in pieces, so a huge
+/// symbol table costs one piece of memory.
+pub fn first_undefined_at(
+    file: &File,
+    len: u64,
+    info: &ElfInfo,
+    at: &[(u64, &[u8])],
+) -> Option<Vec<u8>> {
+    if at.is_empty() {
+        return None;
+    }
+    let r = Reader {
+        file,
+        big: info.ident.big_endian,
+        len,
+    };
+    let syment: u64 = if info.ident.is_64 { 24 } else { 16 };
+    let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
     let read = |off: u64, n: u64| r.bytes(off, n).map(std::borrow::Cow::Owned);
-    first_undefined_in(&read, info, &name_offsets(&strtab, names), 1..count)
+    first_undefined_in(&read, info, at, 1..count)
 }
 
 /// Every offset of `strtab` where one of `names` starts as a whole,
@@ -405,27 +427,33 @@ pub fn first_undefined_in(
     }
     let is64 = info.ident.is_64;
     let syment: u64 = if is64 { 24 } else { 16 };
-    let raw = read(
-        symtab.checked_add(range.start * syment)?,
-        (range.end - range.start) * syment,
-    )?;
-    let hits: Vec<(u64, &[u8])> = raw
-        .chunks_exact(syment as usize)
-        .enumerate()
-        .filter_map(|(i, e)| {
-            let (name_off, info_b, shndx) = if is64 {
-                (uint(&e[0..4]), e[4], uint(&e[6..8]) as u16)
-            } else {
-                (uint(&e[0..4]), e[12], uint(&e[14..16]) as u16)
-            };
-            if shndx != SHN_UNDEF || info_b >> 4 == STB_LOCAL {
-                return None;
-            }
-            at.iter()
-                .find(|(o, _)| *o == name_off)
-                .map(|&(_, n)| (range.start + i as u64, n))
-        })
-        .collect();
+    // Read in pieces; a table reaching past the end of the file gives no
+    // answer, as when it was read whole.
+    symtab.checked_add(range.end.checked_mul(syment)?)?;
+    let mut hits: Vec<(u64, &[u8])> = Vec::new();
+    let mut first = range.start;
+    while first < range.end {
+        let k = (range.end - first).min(SYMBOL_PIECE);
+        let raw = read(symtab + first * syment, k * syment)?;
+        hits.extend(
+            raw.chunks_exact(syment as usize)
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let (name_off, info_b, shndx) = if is64 {
+                        (uint(&e[0..4]), e[4], uint(&e[6..8]) as u16)
+                    } else {
+                        (uint(&e[0..4]), e[12], uint(&e[14..16]) as u16)
+                    };
+                    if shndx != SHN_UNDEF || info_b >> 4 == STB_LOCAL {
+                        return None;
+                    }
+                    at.iter()
+                        .find(|(o, _)| *o == name_off)
+                        .map(|&(_, n)| (first + i as u64, n))
+                }),
+        );
+        first += k;
+    }
     if hits.is_empty() {
         return None;
     }

@@ -7,10 +7,12 @@
 //! they were opened by, the names they were requested under, and their
 //! SONAME), then searched for with that object as the requester. A file found
 //! again under another path (same device and inode) is the same object. The
-//! per-root results are merged into one [`DepGraph`]; symbol-version
-//! requirements are checked against the object each name resolved to.
+//! per-root results are merged into one [`DepGraph`], in root order, by the
+//! calling thread while rayon's pool traces the roots after them;
+//! symbol-version requirements are checked against the object each name
+//! resolved to.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
@@ -47,7 +49,8 @@ pub struct BuildOptions {
 
 /// One object in a root's load list.
 struct Obj {
-    found: Found,
+    /// Shared with the resolver's memo (cloning is a reference count).
+    found: Arc<Found>,
     kind: NodeKind,
     /// Names this object was requested under (aliases, `l_libname`).
     names: Vec<Vec<u8>>,
@@ -57,7 +60,7 @@ struct Obj {
     loader: Option<usize>,
     /// Other paths found by search that turned out to be this file.
     also_opened: Vec<Vec<u8>>,
-    link: ChainLink,
+    link: Arc<ChainLink>,
     /// An interpreter registered for name matching only (a library given
     /// as a root has no `PT_INTERP`): part of the closure only once some
     /// `DT_NEEDED` names it.
@@ -76,6 +79,10 @@ struct RootTrace {
     edges: Vec<(usize, To, Edge)>,
     /// (object index, name) pairs, for version checks: what each needed name resolved to.
     resolved_names: Vec<(usize, Vec<u8>, usize)>,
+    /// (object, index of its `Verneed`, object that file name resolved
+    /// to) for each version requirement against a library with version
+    /// definitions: what the merge checks.
+    version_links: Vec<(usize, usize, usize)>,
     script: Option<Vec<u8>>,
     warnings: Vec<String>,
     target: Option<Target>,
@@ -86,14 +93,14 @@ struct RootTrace {
     extra_files: Vec<Vec<u8>>,
 }
 
-fn link_for(found: &Found, origin: Vec<u8>) -> ChainLink {
-    ChainLink {
+fn link_for(found: &Found, origin: Vec<u8>) -> Arc<ChainLink> {
+    Arc::new(ChainLink {
         name: found.path.clone(),
         rpath: found.info.effective_rpath().map(<[u8]>::to_vec),
         runpath: found.info.effective_runpath().map(<[u8]>::to_vec),
         origin,
         nodeflib: found.info.nodeflib(),
-    }
+    })
 }
 
 const DEFAULT_PATH: &[&str] = &[
@@ -116,7 +123,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
-    // Open and parse the roots, and wave by wave the libraries the
+    // Open and parse the roots, and transitively the libraries the
     // ld.so.cache names for them, on every core first: the traces below
     // then mostly find their files parsed.
     let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
@@ -140,23 +147,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
         }
         i = pending.len();
-        let traces: Vec<Result<RootTrace>> = {
-            use rayon::prelude::*;
-            if batch.len() < 2 {
-                // Not worth starting the thread pool for.
-                batch
-                    .iter()
-                    .map(|(root, _)| trace_root(resolver, root, opts))
-                    .collect()
-            } else {
-                batch
-                    .par_iter()
-                    .with_max_len(1)
-                    .map(|(root, _)| trace_root(resolver, root, opts))
-                    .collect()
-            }
-        };
-        for ((root, via), trace) in batch.into_iter().zip(traces) {
+        // Each trace is merged as soon as it and those before it are done,
+        // while the other roots are still being traced: the merge (serial)
+        // overlaps the traces (parallel). The order of merging, and so the
+        // graph, is the queue order whatever the timing.
+        let mut merge_one = |(root, via): (Vec<u8>, Via), trace: Result<RootTrace>| -> Result<()> {
             let mut trace = trace?;
             // A script's interpreter (and for `env NAME`, NAME) is traced as a
             // program of its own; one that cannot be found is a missing node.
@@ -215,8 +210,41 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             g.root_via.push(via);
             merge(&mut g, root, trace, &mut memo);
+            Ok(())
+        };
+        if batch.len() < 2 {
+            // Not worth starting the thread pool for.
+            for (root, via) in batch {
+                let trace = trace_root(resolver, &root, opts);
+                merge_one((root, via), trace)?;
+            }
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let mut merged: Result<()> = Ok(());
+            rayon::in_place_scope(|s| {
+                for (i, (root, _)) in batch.iter().enumerate() {
+                    let tx = tx.clone();
+                    s.spawn(move |_| {
+                        let _ = tx.send((i, trace_root(resolver, root, opts)));
+                    });
+                }
+                drop(tx);
+                let mut done: BTreeMap<usize, Result<RootTrace>> = BTreeMap::new();
+                let mut next = 0;
+                for (i, trace) in rx {
+                    done.insert(i, trace);
+                    while let Some(trace) = done.remove(&next) {
+                        if merged.is_ok() {
+                            merged = merge_one(batch[next].clone(), trace);
+                        }
+                        next += 1;
+                    }
+                }
+            });
+            merged?;
         }
     }
+    memo.finish(&mut g);
     add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
         if let (Some(&a), Some(&b)) = (g.index.get(&script), g.index.get(&prog)) {
@@ -302,7 +330,43 @@ fn script_programs(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) ->
     out
 }
 
+/// One root's load list, with its version requirements paired up (on the
+/// tracing core, not in the serial merge).
 fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
+    let mut t = load_list(resolver, root, opts)?;
+    t.version_links = version_links(&t);
+    t.resolved_names = Vec::new();
+    Ok(t)
+}
+
+/// Each `Verneed` of each object paired with the object its file name
+/// resolved to for that requester (else for any requester), when that
+/// object has version definitions. musl never checks version names.
+fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
+    if t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (k, o) in t.objs.iter().enumerate() {
+        for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
+            let Some(&(_, _, j)) = t
+                .resolved_names
+                .iter()
+                .find(|(from, n, _)| *from == k && *n == vn.file)
+                .or_else(|| t.resolved_names.iter().find(|(_, n, _)| *n == vn.file))
+            else {
+                continue; // the library itself is missing: reported already
+            };
+            if t.objs[j].found.info.verdef.is_empty() {
+                continue; // "no version information available": a warning only
+            }
+            out.push((k, vn_index, j));
+        }
+    }
+    out
+}
+
+fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
     let fs = resolver.fs();
     let root_path = crate::resolve::bytes_path(root);
     let found = match resolver.load_path(root) {
@@ -317,7 +381,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
             return match parsed {
                 Err(ParseError::NotElf(NotElf::Script(line))) => Ok(RootTrace {
                     objs: vec![Obj {
-                        found: Found {
+                        found: Arc::new(Found {
                             path: root.to_vec(),
                             canonical: file.resolved.canonical,
                             hops: file.resolved.hops,
@@ -327,24 +391,25 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
                             owner: None,
                             info: Arc::new(empty_info()),
                             variants: Vec::new(),
-                        },
+                        }),
                         kind: NodeKind::Root,
                         names: Vec::new(),
                         l_name: Vec::new(),
                         loader: None,
                         also_opened: Vec::new(),
-                        link: ChainLink {
+                        link: Arc::new(ChainLink {
                             name: root.to_vec(),
                             rpath: None,
                             runpath: None,
                             origin: Vec::new(),
                             nodeflib: false,
-                        },
+                        }),
                         latent: false,
                     }],
                     missing: Vec::new(),
                     edges: Vec::new(),
                     resolved_names: Vec::new(),
+                    version_links: Vec::new(),
                     script: Some(line),
                     warnings: Vec::new(),
                     target: None,
@@ -364,6 +429,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
         missing: Vec::new(),
         edges: Vec::new(),
         resolved_names: Vec::new(),
+        version_links: Vec::new(),
         script: None,
         target: None,
         extra_files: Vec::new(),
@@ -382,7 +448,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
         kind: NodeKind::Root,
         loader: None,
         also_opened: Vec::new(),
-        found,
+        found: Arc::new(found),
         link,
         latent: false,
     });
@@ -422,7 +488,7 @@ fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resu
                 ));
             }
             t.objs.push(Obj {
-                found: f,
+                found: Arc::new(f),
                 kind: NodeKind::Interpreter,
                 names,
                 l_name: interp.clone(),
@@ -650,7 +716,9 @@ fn load_runtime(
             j
         }
         None => {
-            f.via = via;
+            // Loaded at run time: the node says how (a copy of the shared
+            // search result, rare).
+            Arc::make_mut(&mut f).via = via;
             let link = link_for(&f, dirname(&f.path));
             t.objs.push(Obj {
                 l_name: f.path.clone(),
@@ -985,7 +1053,7 @@ fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
 }
 
 /// The requester and its chain of first loaders up to the main program.
-fn chain_of(objs: &[Obj], mut i: usize) -> Vec<ChainLink> {
+fn chain_of(objs: &[Obj], mut i: usize) -> Vec<Arc<ChainLink>> {
     let mut v = Vec::new();
     loop {
         v.push(objs[i].link.clone());
@@ -1107,6 +1175,37 @@ struct MergeMemo {
     nodes: std::collections::HashMap<Vec<u8>, NodeIndex, foldhash::quality::RandomState>,
     /// (needed, needer) pairs already in `needed_by`.
     needed_by: FastSet<(NodeIndex, NodeIndex)>,
+    /// The roots of each node (by node index), in merge order: ascending,
+    /// so they become each node's ordered set in one go at the end.
+    roots: Vec<Vec<usize>>,
+    /// Merged traces, freed on another core in batches.
+    garbage: Vec<Leftover>,
+}
+
+/// What a merged trace leaves behind.
+type Leftover = (Vec<Obj>, Vec<MissingInfo>, Option<Target>, Vec<Edge>);
+
+impl MergeMemo {
+    fn add_root(&mut self, node: NodeIndex, root: usize) {
+        let i = node.index();
+        if self.roots.len() <= i {
+            self.roots.resize_with(i + 1, Vec::new);
+        }
+        if self.roots[i].last() != Some(&root) {
+            self.roots[i].push(root);
+        }
+    }
+
+    /// Moves the collected roots into the graph's nodes.
+    fn finish(self, g: &mut DepGraph) {
+        let garbage = self.garbage;
+        rayon::spawn(move || drop(garbage));
+        for (i, roots) in self.roots.into_iter().enumerate() {
+            if let Some(n) = g.graph.node_weight_mut(NodeIndex::new(i)) {
+                n.roots.extend(roots);
+            }
+        }
+    }
 }
 
 fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
@@ -1148,7 +1247,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
                 i
             }
         };
-        g.graph[idx].roots.insert(root_idx);
+        memo.add_root(idx, root_idx);
         g.graph[idx]
             .also_opened
             .extend(o.also_opened.iter().cloned());
@@ -1186,9 +1285,12 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
                 i
             }
         };
-        g.graph[idx].roots.insert(root_idx);
+        memo.add_root(idx, root_idx);
         missing_nodes.push(idx);
     }
+    // What is not kept is freed on another core (the merge is the serial
+    // part of a build; freeing thousands of small values here showed).
+    let mut unused_edges = Vec::new();
     for (from, to, edge) in t.edges {
         let (Some(a), Some(b)) = (
             obj_nodes[from],
@@ -1207,28 +1309,19 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
             .graph
             .edges_connecting(a, b)
             .any(|e| e.weight().name == edge.name);
-        if !exists {
+        if exists {
+            unused_edges.push(edge);
+        } else {
             g.graph.add_edge(a, b, edge);
         }
     }
     // Symbol versions: each Verneed names a DT_NEEDED string; check it
     // against the object that string resolved to for this requester.
-    // musl never checks version names.
-    let musl = t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl);
-    for (k, o) in t.objs.iter().enumerate().filter(|_| !musl) {
-        for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
-            let Some(&(_, _, j)) = t
-                .resolved_names
-                .iter()
-                .find(|(from, n, _)| *from == k && *n == vn.file)
-                .or_else(|| t.resolved_names.iter().find(|(_, n, _)| *n == vn.file))
-            else {
-                continue; // the library itself is missing: reported already
-            };
-            let lib = &t.objs[j].found.info;
-            if lib.verdef.is_empty() {
-                continue; // "no version information available": a warning only
-            }
+    for &(k, vn_index, j) in &t.version_links {
+        let o = &t.objs[k];
+        let vn = &o.found.info.verneed[vn_index];
+        let lib = &t.objs[j].found.info;
+        {
             // Nodes are paths: the same object, requirement and library
             // (objects not loaded have no node and are checked each time).
             if let (Some(a), Some(b)) = (obj_nodes[k], obj_nodes[j]) {
@@ -1258,5 +1351,11 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
                 });
             }
         }
+    }
+    memo.garbage
+        .push((t.objs, t.missing, t.target, unused_edges));
+    if memo.garbage.len() >= 64 {
+        let garbage = std::mem::take(&mut memo.garbage);
+        rayon::spawn(move || drop(garbage));
     }
 }

@@ -147,7 +147,7 @@ pub struct Request<'a> {
     pub name: &'a [u8],
     /// The requester first, then the object that loaded it, and so on up to
     /// the main program (last).
-    pub chain: &'a [ChainLink],
+    pub chain: &'a [Arc<ChainLink>],
 }
 
 /// What happened to one candidate path.
@@ -217,8 +217,9 @@ pub struct Found {
 /// The outcome of one request.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// Found.
-    Found(Found),
+    /// Found (shared: every root that resolves the name the same way holds
+    /// the same value).
+    Found(Arc<Found>),
     /// Not found anywhere.
     Missing,
     /// The loader would abort while trying `path`.
@@ -288,6 +289,16 @@ type Names = Vec<Vec<u8>>;
 
 /// The memo maps: hashed with foldhash (SipHash showed in profiles).
 type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
+/// What a prefetch shares between its tasks.
+struct Ahead {
+    /// The sysroot's `ld.so.cache`, read once.
+    bytes: Option<Vec<u8>>,
+    /// Its parse, per byte order.
+    caches: [std::sync::OnceLock<Option<ldcache::LdCache>>; 2],
+    /// Paths queued so far.
+    seen: Mutex<std::collections::HashSet<Vec<u8>, foldhash::quality::RandomState>>,
+}
 
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
 #[derive(Debug)]
@@ -437,42 +448,16 @@ impl<'fs> Resolver<'fs> {
         }
     }
 
-    /// Probes (opens and parses) `paths` on all cores ahead of a build, so
-    /// the single-threaded walk finds them done. Results are the same as
-    /// probing them one by one; only the work is spread.
-    pub fn prefetch(&self, paths: &[Vec<u8>]) {
-        let mut todo: Vec<&Vec<u8>> = paths
-            .iter()
-            .filter(|p| !lock(&self.probes).contains_key(p.as_slice()))
-            .collect();
-        todo.sort_unstable();
-        todo.dedup();
-        if todo.len() < 8 || rayon::current_num_threads() < 2 {
+    /// Probes `roots` and, transitively, the libraries the ld.so.cache
+    /// names for what they need, on all cores, so that most of a large
+    /// closure is read in parallel. Each file, once parsed, queues the
+    /// libraries it leads to (no waves, no waiting for the slowest file of
+    /// a wave). Speculative and harmless: the walk decides what is used; a
+    /// path read here is just found ready.
+    pub fn prefetch_closure(&self, roots: &[Vec<u8>]) {
+        if rayon::current_num_threads() < 2 {
             return;
         }
-        let fs = self.fs;
-        let cwd = &self.opts.cwd;
-        // rayon's pool lives for the whole run: its threads keep their read
-        // buffers and allocator pages from wave to wave.
-        use rayon::prelude::*;
-        let results: Vec<(Vec<u8>, Probe)> = todo
-            .par_iter()
-            .with_max_len(1)
-            .map(|p| ((*p).clone(), probe_file(fs, cwd, p, &|_| None)))
-            .collect();
-        for (path, probe) in results {
-            self.remember(&probe);
-            lock(&self.probes).entry(path).or_insert(probe);
-        }
-    }
-
-    /// Prefetches `roots`, then, wave after wave, the libraries the
-    /// ld.so.cache names for what the prefetched files need, so that most
-    /// of a large closure is read on all cores. Speculative and harmless:
-    /// the walk decides what is used; a path read here is just found ready.
-    pub fn prefetch_closure(&self, roots: &[Vec<u8>]) {
-        let mut wave: Vec<Vec<u8>> = roots.to_vec();
-        let mut seen: std::collections::HashSet<Vec<u8>> = wave.iter().cloned().collect();
         // Read here on its own, so a broken cache is reported (or not) by the
         // walk exactly as without speculation.
         let bytes = if self.opts.use_cache {
@@ -480,45 +465,65 @@ impl<'fs> Resolver<'fs> {
         } else {
             None
         };
-        let mut caches: [Option<Option<ldcache::LdCache>>; 2] = [None, None];
-        for _ in 0..16 {
-            self.prefetch(&wave);
-            let mut next = Vec::new();
-            for p in &wave {
-                let Some(Probe::Opened(o)) = lock(&self.probes).get(p.as_slice()).cloned() else {
-                    continue;
-                };
-                let Ok(info) = &o.info else { continue };
-                if let Some(i) = &info.interp {
-                    if seen.insert(i.clone()) {
-                        next.push(i.clone());
-                    }
-                }
-                let big = info.ident.big_endian;
-                let cache = caches[usize::from(big)].get_or_insert_with(|| {
-                    bytes.as_ref().and_then(|b| ldcache::parse(b, big).ok())
-                });
-                let Some(cache) = cache.as_ref() else {
-                    continue;
-                };
-                for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
-                    for e in cache.lookup(name) {
-                        if ldcache::flags_accepted(
-                            e.flags,
-                            info.ident.machine,
-                            info.ident.is_64,
-                            info.ident.e_flags,
-                        ) && seen.insert(e.value.clone())
-                        {
-                            next.push(e.value.clone());
-                        }
+        let ahead = Ahead {
+            bytes,
+            caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+            seen: Mutex::new(roots.iter().cloned().collect()),
+        };
+        let mut todo: Vec<&Vec<u8>> = roots.iter().collect();
+        todo.sort_unstable();
+        todo.dedup();
+        let ahead = &ahead;
+        rayon::scope(|s| {
+            for p in todo {
+                s.spawn(move |s| self.prefetch_one(p.clone(), ahead, s));
+            }
+        });
+    }
+
+    /// Probes one path of [`Self::prefetch_closure`] and queues what it leads to.
+    fn prefetch_one<'s>(&'s self, path: Vec<u8>, ahead: &'s Ahead, s: &rayon::Scope<'s>) {
+        let known = lock(&self.probes).get(path.as_slice()).cloned();
+        let probe = match known {
+            Some(p) => p,
+            None => {
+                let p = probe_file(self.fs, &self.opts.cwd, &path, &|_| None);
+                self.remember(&p);
+                lock(&self.probes).entry(path).or_insert(p).clone()
+            }
+        };
+        let Probe::Opened(o) = probe else { return };
+        let Ok(info) = &o.info else { return };
+        let mut next = Vec::new();
+        if let Some(i) = &info.interp {
+            next.push(i.clone());
+        }
+        let big = info.ident.big_endian;
+        let cache = ahead.caches[usize::from(big)].get_or_init(|| {
+            ahead
+                .bytes
+                .as_ref()
+                .and_then(|b| ldcache::parse(b, big).ok())
+        });
+        if let Some(cache) = cache {
+            for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
+                for e in cache.lookup(name) {
+                    if ldcache::flags_accepted(
+                        e.flags,
+                        info.ident.machine,
+                        info.ident.is_64,
+                        info.ident.e_flags,
+                    ) {
+                        next.push(e.value.clone());
                     }
                 }
             }
-            if next.is_empty() {
-                break;
-            }
-            wave = next;
+        }
+        let mut seen = lock(&ahead.seen);
+        next.retain(|p| seen.insert(p.clone()));
+        drop(seen);
+        for p in next {
+            s.spawn(move |s| self.prefetch_one(p, ahead, s));
         }
     }
 
@@ -708,7 +713,9 @@ impl<'fs> Resolver<'fs> {
                 candidates: vec![(path.clone(), tried.clone())],
             });
             res.outcome = match (tried, opened) {
-                (Tried::Used, Some(o)) => Outcome::Found(self.found(path, &o, Via::Direct, None)),
+                (Tried::Used, Some(o)) => {
+                    Outcome::Found(Arc::new(self.found(path, &o, Via::Direct, None)))
+                }
                 (Tried::Fatal(reason), _) => Outcome::Fatal { path, reason },
                 _ => Outcome::Missing,
             };
@@ -941,8 +948,12 @@ impl<'fs> Resolver<'fs> {
                 match (tried, opened) {
                     (Tried::Used, Some(o)) => {
                         res.searched.push(entry);
-                        res.outcome =
-                            Outcome::Found(self.found(path, &o, via, owner.map(<[u8]>::to_vec)));
+                        res.outcome = Outcome::Found(Arc::new(self.found(
+                            path,
+                            &o,
+                            via,
+                            owner.map(<[u8]>::to_vec),
+                        )));
                         return true;
                     }
                     (Tried::Fatal(reason), _) => {
@@ -1038,7 +1049,7 @@ impl<'fs> Resolver<'fs> {
         res.searched.push(entry);
         match (tried, opened) {
             (Tried::Used, Some(o)) => {
-                res.outcome = Outcome::Found(self.found(value, &o, Via::Cache, None));
+                res.outcome = Outcome::Found(Arc::new(self.found(value, &o, Via::Cache, None)));
                 true
             }
             (Tried::Fatal(reason), _) => {
@@ -1148,6 +1159,15 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
     push(&mut k, target.interp.as_deref().unwrap_or_default());
     push(&mut k, req.name);
     let loader_has_runpath = req.chain.first().is_some_and(|l| l.runpath.is_some());
+    // The requester's name shows only in what a search path, a
+    // `-z nodefaultlib` note or a name with '/' produces: without them (the
+    // common case) one answer serves every requester.
+    let plain = !req.name.contains(&b'/')
+        && req
+            .chain
+            .iter()
+            .enumerate()
+            .all(|(i, l)| l.rpath.is_none() && l.runpath.is_none() && !(i == 0 && l.nodeflib));
     for (i, l) in req.chain.iter().enumerate() {
         let first = i == 0;
         let uses_rpath =
@@ -1169,7 +1189,7 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
             push(&mut k, &l.origin);
         }
         // Messages name the requester and owners: keep them exact.
-        if first || uses_rpath || l.runpath.is_some() {
+        if (first && !plain) || uses_rpath || l.runpath.is_some() {
             push(&mut k, &l.name);
         }
     }
