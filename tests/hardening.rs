@@ -2219,3 +2219,57 @@ fn unsafe_code_is_forbidden_everywhere() {
         }
     }
 }
+
+/// The read-ahead follows search paths speculatively. A program whose
+/// RUNPATH leads back to itself under an ever longer name (`$ORIGIN/.`,
+/// needing its own file name) must not make it read forever: the run ends,
+/// with the same answer on one thread (no read-ahead) as on two.
+#[test]
+fn read_ahead_ends_on_a_search_path_back_to_itself() {
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    r.elf(
+        "/app/bin/prog",
+        &ElfSpec {
+            arch: Some(Arch::X86_64),
+            kind: Kind::Exec,
+            needed: vec!["prog".into(), "libc.so.6".into()],
+            runpath: Some("$ORIGIN/.".into()),
+            ..Default::default()
+        },
+    );
+    let run = |threads: &str| -> String {
+        let mut child = Command::new(closure_bin())
+            .args(["--sysroot"])
+            .arg(r.path())
+            .args(["--root", "/app/bin/prog", "--format", "list"])
+            .env("RAYON_NUM_THREADS", threads)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn closure");
+        let start = Instant::now();
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("closure did not finish within 60 s on {threads} thread(s)");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read stdout");
+        out
+    };
+    let two = run("2");
+    assert!(two.contains("/app/bin/prog"), "{two}");
+    assert_eq!(two, run("1"));
+}

@@ -1,7 +1,8 @@
 //! Many roots in one call give every root exactly the closure it has alone.
 //!
-//! A large call takes the fast paths: files are prefetched wave by wave on
-//! all cores, roots are traced in parallel and merged in order, and results
+//! A large call takes the fast paths: files are prefetched on all cores,
+//! roots are traced in parallel and merged in order while later ones are
+//! traced, a root of a shape seen before reuses that trace, and results
 //! are memoised across roots. None of that may change an answer, so the
 //! per-root view of one union call (`objects[].roots` in the JSON report)
 //! must equal separate single-root calls, which take none of those paths
@@ -152,4 +153,158 @@ fn union_call_gives_every_root_its_own_closure() {
             "{p}: closure alone and in the union call differ\nonly alone: {only_alone:?}\nonly in the union: {only_union:?}"
         );
     }
+}
+
+/// Roots of one shape (same interpreter, SONAME and `DT_NEEDED` list, no
+/// search path of their own) are traced once and share that trace; each
+/// must still get its own edges, its own missing entries (needed by it),
+/// its own version checks and the shared objects' `needed_by`. Twelve such
+/// programs in one call, against one call each, and against one thread.
+#[test]
+fn roots_of_one_shape_keep_what_is_their_own() {
+    use crate::support::elfgen::{Arch, ElfSpec, Kind};
+    use crate::support::fakeroot::{FakeRoot, Layout};
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    r.lib(
+        "/usr/lib/x86_64-linux-gnu/libhere.so.1",
+        Arch::X86_64,
+        "libhere.so.1",
+        &["libc.so.6"],
+    );
+    let roots: Vec<String> = (0..12).map(|i| format!("/app/bin/p{i:02}")).collect();
+    for (i, root) in roots.iter().enumerate() {
+        let verneeds = match i % 3 {
+            // A version libc does not define: reported for this root only.
+            1 => vec![(
+                "libc.so.6".to_string(),
+                vec![("GLIBC_9.99".to_string(), false)],
+            )],
+            2 => vec![(
+                "libc.so.6".to_string(),
+                vec![("GLIBC_2.17".to_string(), false)],
+            )],
+            _ => Vec::new(),
+        };
+        r.elf(
+            root,
+            &ElfSpec {
+                arch: Some(Arch::X86_64),
+                kind: Kind::Exec,
+                needed: vec![
+                    "libhere.so.1".into(),
+                    "libgone.so.1".into(),
+                    "libc.so.6".into(),
+                ],
+                verneeds,
+                ..Default::default()
+            },
+        );
+    }
+    let sysroot = r.sysroot();
+    let mut args: Vec<&str> = Vec::new();
+    for root in &roots {
+        args.extend(["--root", root.as_str()]);
+    }
+    let union = r.json(&args);
+    let objects = |v: &serde_json::Value, root: &str| -> BTreeSet<String> {
+        v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["roots"].as_array().unwrap().iter().any(|x| x == root))
+            .map(|o| o["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let missing = |v: &serde_json::Value, root: &str| -> BTreeSet<String> {
+        v["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["roots"].as_array().unwrap().iter().any(|x| x == root))
+            .map(|m| format!("{} needed by {}", m["soname"], m["needed_by"]))
+            .collect()
+    };
+    let versions = |v: &serde_json::Value, root: &str| -> Vec<String> {
+        v["missing_versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["object"] == root)
+            .map(|m| m.to_string())
+            .collect()
+    };
+    let path_of = |soname: &str| -> String {
+        union["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["soname"] == soname)
+            .and_then(|o| o["path"].as_str())
+            .unwrap_or_else(|| panic!("no {soname} in {union:#}"))
+            .to_string()
+    };
+    let (libc, libhere) = (path_of("libc.so.6"), path_of("libhere.so.1"));
+    for (i, root) in roots.iter().enumerate() {
+        let alone = r.json(&["--root", root]);
+        assert_eq!(
+            objects(&union, root),
+            objects(&alone, root),
+            "{root}: objects"
+        );
+        assert_eq!(
+            missing(&union, root),
+            missing(&alone, root),
+            "{root}: missing"
+        );
+        assert_eq!(
+            missing(&union, root),
+            BTreeSet::from([format!("\"libgone.so.1\" needed by \"{root}\"")]),
+            "{root}: its own missing entry"
+        );
+        assert_eq!(
+            versions(&union, root),
+            versions(&alone, root),
+            "{root}: versions"
+        );
+        assert_eq!(
+            versions(&union, root).len(),
+            usize::from(i % 3 == 1),
+            "{root}"
+        );
+        // Every root is among the needers of what it needs.
+        let needers = |v: &serde_json::Value, path: &str| -> BTreeSet<String> {
+            v["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["path"] == path)
+                .map(|o| {
+                    o["needed_by"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            needers(&union, &libc).contains(root.as_str()),
+            "{root}: libc needed_by"
+        );
+        assert!(
+            needers(&union, &libhere).contains(root.as_str()),
+            "{root}: libhere needed_by"
+        );
+    }
+    // Which root's trace becomes the template depends on timing; the
+    // report may not.
+    let mut cmd_args: Vec<&str> = vec!["--sysroot", &sysroot];
+    cmd_args.extend(&args);
+    let (one, many) = (
+        report_text(&cmd_args, Some("1")),
+        report_text(&cmd_args, Some("4")),
+    );
+    assert!(one == many, "the report depends on the number of threads");
 }

@@ -13,7 +13,7 @@
 //! resolved to.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use petgraph::stable_graph::NodeIndex;
 
@@ -48,6 +48,7 @@ pub struct BuildOptions {
 }
 
 /// One object in a root's load list.
+#[derive(Clone)]
 struct Obj {
     /// Shared with the resolver's memo (cloning is a reference count).
     found: Arc<Found>,
@@ -68,11 +69,13 @@ struct Obj {
 }
 
 /// Where an edge leads in a root's trace.
+#[derive(Clone, Copy)]
 enum To {
     Obj(usize),
     Missing(usize),
 }
 
+#[derive(Clone)]
 struct RootTrace {
     objs: Vec<Obj>,
     missing: Vec<MissingInfo>,
@@ -85,6 +88,8 @@ struct RootTrace {
     version_links: Vec<(usize, usize, usize)>,
     script: Option<Vec<u8>>,
     warnings: Vec<String>,
+    /// How many of `warnings` (the first ones) are the root's own.
+    root_warnings: usize,
     target: Option<Target>,
     /// (requester index, name, search record) of names found by a search,
     /// kept only with `BuildOptions::keep_search`.
@@ -134,6 +139,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut queued: FastSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
     let mut memo = MergeMemo::default();
+    let templates = Templates::default();
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -151,8 +157,23 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         // while the other roots are still being traced: the merge (serial)
         // overlaps the traces (parallel). The order of merging, and so the
         // graph, is the queue order whatever the timing.
-        let mut merge_one = |(root, via): (Vec<u8>, Via), trace: Result<RootTrace>| -> Result<()> {
-            let mut trace = trace?;
+        let mut merge_one = |(root, via): (Vec<u8>, Via), trace: Result<Traced>| -> Result<()> {
+            let mut trace = match trace? {
+                Traced::Own(t) => *t,
+                Traced::Shared(sh) => {
+                    note_target(&mut g, sh.template.target.as_ref());
+                    for o in sh.template.objs[1..].iter().chain([&sh.root]) {
+                        for v in &o.found.variants {
+                            if queued.insert(v.path.clone()) {
+                                pending.push((v.path.clone(), Via::Include));
+                            }
+                        }
+                    }
+                    g.root_via.push(via);
+                    merge_shared(&mut g, root, sh, &mut memo);
+                    return Ok(());
+                }
+            };
             // A script's interpreter (and for `env NAME`, NAME) is traced as a
             // program of its own; one that cannot be found is a missing node.
             if let Some(line) = trace.script.clone() {
@@ -191,13 +212,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                     }
                 }
             }
-            if let Some(t) = &trace.target {
-                if g.goarch.is_none() {
-                    g.goarch = Some(t.arch.goarch);
-                    g.big_endian = t.ident.big_endian;
-                }
-                g.system_dirs.extend(t.system_dirs.iter().cloned());
-            }
+            note_target(&mut g, trace.target.as_ref());
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -209,27 +224,29 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 }
             }
             g.root_via.push(via);
-            merge(&mut g, root, trace, &mut memo);
+            merge(&mut g, root, &trace, &mut memo);
+            memo.discard(trace);
             Ok(())
         };
         if batch.len() < 2 {
             // Not worth starting the thread pool for.
             for (root, via) in batch {
-                let trace = trace_root(resolver, &root, opts);
+                let trace = trace_root(resolver, &root, opts, &templates);
                 merge_one((root, via), trace)?;
             }
         } else {
             let (tx, rx) = std::sync::mpsc::channel();
             let mut merged: Result<()> = Ok(());
             rayon::in_place_scope(|s| {
+                let templates = &templates;
                 for (i, (root, _)) in batch.iter().enumerate() {
                     let tx = tx.clone();
                     s.spawn(move |_| {
-                        let _ = tx.send((i, trace_root(resolver, root, opts)));
+                        let _ = tx.send((i, trace_root(resolver, root, opts, templates)));
                     });
                 }
                 drop(tx);
-                let mut done: BTreeMap<usize, Result<RootTrace>> = BTreeMap::new();
+                let mut done: BTreeMap<usize, Result<Traced>> = BTreeMap::new();
                 let mut next = 0;
                 for (i, trace) in rx {
                     done.insert(i, trace);
@@ -271,6 +288,18 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     g.warnings.sort();
     g.warnings.dedup();
     Ok(g)
+}
+
+/// Records the first target seen (the graph's architecture) and every
+/// target's system directories.
+fn note_target(g: &mut DepGraph, t: Option<&Target>) {
+    if let Some(t) = t {
+        if g.goarch.is_none() {
+            g.goarch = Some(t.arch.goarch);
+            g.big_endian = t.ident.big_endian;
+        }
+        g.system_dirs.extend(t.system_dirs.iter().cloned());
+    }
 }
 
 /// A program a script runs, or (name, why it cannot be used).
@@ -330,13 +359,176 @@ fn script_programs(resolver: &Resolver<'_>, line: &[u8], opts: &BuildOptions) ->
     out
 }
 
+/// A root's trace: its own, or the trace of an earlier root of the same
+/// shape with this root in place of that one.
+enum Traced {
+    Own(Box<RootTrace>),
+    Shared(Shared),
+}
+
+/// A root traced by substitution into a template (see [`template_key`]).
+struct Shared {
+    /// This root, as index 0 of the template's load list.
+    root: Obj,
+    /// Its own warnings.
+    root_warnings: Vec<String>,
+    /// Version requirements paired up, with this root's own.
+    version_links: Vec<(usize, usize, usize)>,
+    /// The trace of the first root of this shape (its `resolved_names`
+    /// kept).
+    template: Arc<RootTrace>,
+}
+
+/// Templates by shape ([`template_key`]).
+type Templates =
+    Mutex<std::collections::HashMap<Vec<u8>, Arc<RootTrace>, foldhash::quality::RandomState>>;
+
 /// One root's load list, with its version requirements paired up (on the
-/// tracing core, not in the serial merge).
-fn trace_root(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
+/// tracing core, not in the serial merge). A root of the same shape as one
+/// traced before is not traced again: its trace is that one's with the
+/// root swapped.
+fn trace_root(
+    resolver: &Resolver<'_>,
+    root: &[u8],
+    opts: &BuildOptions,
+    templates: &Templates,
+) -> Result<Traced> {
+    if let Some(s) = shared_trace(resolver, root, opts, templates) {
+        return Ok(Traced::Shared(s));
+    }
     let mut t = load_list(resolver, root, opts)?;
     t.version_links = version_links(&t);
-    t.resolved_names = Vec::new();
-    Ok(t)
+    let key = (t.script.is_none() && template_fits(&t))
+        .then(|| template_key(resolver, &t.objs[0].found, opts))
+        .flatten();
+    let Some(key) = key else {
+        t.resolved_names = Vec::new();
+        return Ok(Traced::Own(Box::new(t)));
+    };
+    let t = Arc::new(t);
+    lock(templates).entry(key).or_insert_with(|| t.clone());
+    Ok(Traced::Shared(Shared {
+        root: t.objs[0].clone(),
+        root_warnings: t.warnings[..t.root_warnings].to_vec(),
+        version_links: t.version_links.clone(),
+        template: t,
+    }))
+}
+
+/// Locks a mutex, ignoring poisoning (every insert is one call).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The root's own warnings, as its trace lists them.
+fn root_warnings(root: &[u8], info: &ElfInfo) -> Vec<String> {
+    info.warnings
+        .iter()
+        .map(|w| format!("{}: {w}", show(root)))
+        .collect()
+}
+
+/// The shape of a root whose trace depends on nothing of the root but
+/// this: target (identity and interpreter), SONAME, `DT_NEEDED` and filter
+/// lists. Two such roots load the same objects in the same order, by the
+/// same searches, with the same run-time additions. `None` for a root
+/// whose path can show up in its trace other than as object 0 and the
+/// requester of its own names: a search path (RPATH/RUNPATH), `-z
+/// nodefaultlib`, a name with `/`, `.note.dlopen` entries, a use of the
+/// libgcc_s symbols, or an `LD_LIBRARY_PATH` (its `$ORIGIN`); or a static
+/// program. Its own version requirements are paired per root.
+fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> Option<Vec<u8>> {
+    let i = &found.info;
+    let names = i.needed.iter().chain(&i.filters);
+    if !(i.is_dynamic() || i.interp.is_some())
+        || i.rpath.is_some()
+        || i.runpath.is_some()
+        || i.nodeflib()
+        || !i.dlopen.is_empty()
+        || resolver.options().library_path.is_some()
+        || names.clone().any(|n| n.contains(&b'/'))
+        || (opts.libgcc && resolver.unwind_user(found).is_some())
+    {
+        return None;
+    }
+    let mut k = Vec::with_capacity(256);
+    let push = |k: &mut Vec<u8>, b: &[u8]| {
+        k.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        k.extend_from_slice(b);
+    };
+    let id = &i.ident;
+    k.push(u8::from(id.is_64) | u8::from(id.big_endian) << 1 | u8::from(i.is_dynamic()) << 2);
+    k.extend_from_slice(&[id.osabi, id.abiversion]);
+    k.extend_from_slice(&id.e_type.to_le_bytes());
+    k.extend_from_slice(&id.machine.to_le_bytes());
+    k.extend_from_slice(&id.e_flags.to_le_bytes());
+    k.push(u8::from(i.interp.is_some()));
+    push(&mut k, i.interp.as_deref().unwrap_or_default());
+    k.push(u8::from(i.soname.is_some()));
+    push(&mut k, i.soname.as_deref().unwrap_or_default());
+    k.extend_from_slice(&(i.needed.len() as u64).to_le_bytes());
+    for n in names {
+        push(&mut k, n);
+    }
+    Some(k)
+}
+
+/// Whether a trace can serve other roots: nothing in it refers back to
+/// the root (object 0) except as a requester.
+fn template_fits(t: &RootTrace) -> bool {
+    let root = &t.objs[0];
+    root.names.is_empty()
+        && root.also_opened.is_empty()
+        && !t.edges.iter().any(|(_, to, _)| matches!(to, To::Obj(0)))
+}
+
+/// The trace of `root` from a template of its shape, if one is ready.
+fn shared_trace(
+    resolver: &Resolver<'_>,
+    root: &[u8],
+    opts: &BuildOptions,
+    templates: &Templates,
+) -> Option<Shared> {
+    let found = resolver.load_path(root).ok()?;
+    let key = template_key(resolver, &found, opts)?;
+    let template = lock(templates).get(&key).cloned()?;
+    // The root must be none of the template's other objects (it would be
+    // found again under its own identity).
+    if template.objs[1..]
+        .iter()
+        .any(|o| o.found.file_id == found.file_id)
+    {
+        return None;
+    }
+    let root_warnings = root_warnings(root, &found.info);
+    let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
+    let link = link_for(&found, exe_origin);
+    let obj = Obj {
+        names: Vec::new(),
+        l_name: Vec::new(),
+        kind: NodeKind::Root,
+        loader: None,
+        also_opened: Vec::new(),
+        found: Arc::new(found),
+        link,
+        latent: false,
+    };
+    let musl = template
+        .target
+        .as_ref()
+        .is_some_and(|x| x.flavor == Flavor::Musl);
+    let mut version_links = if musl {
+        Vec::new()
+    } else {
+        links_of(0, &obj, &template.resolved_names, &template.objs)
+    };
+    version_links.extend(template.version_links.iter().filter(|(k, _, _)| *k != 0));
+    Some(Shared {
+        root: obj,
+        root_warnings,
+        version_links,
+        template,
+    })
 }
 
 /// Each `Verneed` of each object paired with the object its file name
@@ -348,20 +540,31 @@ fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
     }
     let mut out = Vec::new();
     for (k, o) in t.objs.iter().enumerate() {
-        for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
-            let Some(&(_, _, j)) = t
-                .resolved_names
-                .iter()
-                .find(|(from, n, _)| *from == k && *n == vn.file)
-                .or_else(|| t.resolved_names.iter().find(|(_, n, _)| *n == vn.file))
-            else {
-                continue; // the library itself is missing: reported already
-            };
-            if t.objs[j].found.info.verdef.is_empty() {
-                continue; // "no version information available": a warning only
-            }
-            out.push((k, vn_index, j));
+        out.extend(links_of(k, o, &t.resolved_names, &t.objs));
+    }
+    out
+}
+
+/// [`version_links`] of object `k` (`o`), for the resolutions of a trace.
+fn links_of(
+    k: usize,
+    o: &Obj,
+    resolved: &[(usize, Vec<u8>, usize)],
+    objs: &[Obj],
+) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
+        let Some(&(_, _, j)) = resolved
+            .iter()
+            .find(|(from, n, _)| *from == k && *n == vn.file)
+            .or_else(|| resolved.iter().find(|(_, n, _)| *n == vn.file))
+        else {
+            continue; // the library itself is missing: reported already
+        };
+        if objs[j].found.info.verdef.is_empty() {
+            continue; // "no version information available": a warning only
         }
+        out.push((k, vn_index, j));
     }
     out
 }
@@ -412,6 +615,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     version_links: Vec::new(),
                     script: Some(line),
                     warnings: Vec::new(),
+                    root_warnings: 0,
                     target: None,
                     extra_files: Vec::new(),
                     searches: Vec::new(),
@@ -434,11 +638,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         target: None,
         extra_files: Vec::new(),
         searches: Vec::new(),
-        warnings: info
-            .warnings
-            .iter()
-            .map(|w| format!("{}: {w}", show(root)))
-            .collect(),
+        warnings: root_warnings(root, &info),
+        root_warnings: info.warnings.len(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -1180,10 +1381,21 @@ struct MergeMemo {
     roots: Vec<Vec<usize>>,
     /// Merged traces, freed on another core in batches.
     garbage: Vec<Leftover>,
+    /// Templates merged once, by address (the `Arc` kept so the address
+    /// is not reused), with the nodes of their objects.
+    templates: std::collections::HashMap<
+        usize,
+        (Arc<RootTrace>, Arc<TemplateNodes>),
+        foldhash::quality::RandomState,
+    >,
 }
 
-/// What a merged trace leaves behind.
-type Leftover = (Vec<Obj>, Vec<MissingInfo>, Option<Target>, Vec<Edge>);
+/// What a merged trace leaves behind (held only to be freed elsewhere).
+#[allow(dead_code)]
+enum Leftover {
+    Own(Box<RootTrace>),
+    Shared(Shared),
+}
 
 impl MergeMemo {
     fn add_root(&mut self, node: NodeIndex, root: usize) {
@@ -1196,9 +1408,19 @@ impl MergeMemo {
         }
     }
 
+    /// Frees a merged trace later, on another core (the merge is the serial
+    /// part of a build; freeing thousands of small values here showed).
+    fn discard(&mut self, t: RootTrace) {
+        self.garbage.push(Leftover::Own(Box::new(t)));
+        if self.garbage.len() >= 64 {
+            let garbage = std::mem::take(&mut self.garbage);
+            rayon::spawn(move || drop(garbage));
+        }
+    }
+
     /// Moves the collected roots into the graph's nodes.
     fn finish(self, g: &mut DepGraph) {
-        let garbage = self.garbage;
+        let garbage = (self.garbage, self.templates);
         rayon::spawn(move || drop(garbage));
         for (i, roots) in self.roots.into_iter().enumerate() {
             if let Some(n) = g.graph.node_weight_mut(NodeIndex::new(i)) {
@@ -1208,154 +1430,306 @@ impl MergeMemo {
     }
 }
 
-fn merge(g: &mut DepGraph, root: Vec<u8>, t: RootTrace, memo: &mut MergeMemo) {
+/// Merges one root's trace; returns the nodes of its objects and of its
+/// missing entries (by index), for later roots of the same template.
+fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -> TemplateNodes {
     let root_idx = g.roots.len();
-    g.roots.push(root.clone());
-    g.warnings.extend(t.warnings);
+    g.roots.push(root);
+    g.warnings.extend(t.warnings.iter().cloned());
     g.extra_files.extend(t.extra_files.iter().cloned());
-    for (k, name, searched) in t.searches {
-        let requester = t.objs[k].found.path.clone();
-        g.searches.insert((root_idx, requester, name), searched);
+    for (k, name, searched) in &t.searches {
+        let requester = t.objs[*k].found.path.clone();
+        g.searches
+            .insert((root_idx, requester, name.clone()), searched.clone());
     }
-    let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::new();
+    let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::with_capacity(t.objs.len());
     for (k, o) in t.objs.iter().enumerate() {
         if o.latent {
             obj_nodes.push(None);
             continue;
         }
-        let idx = match memo.nodes.get(&o.found.path) {
-            Some(&i) => {
-                let n = &mut g.graph[i];
-                if o.kind < n.kind {
-                    n.kind = o.kind;
-                    n.via = o.found.via;
-                }
-                i
-            }
-            None => {
-                let mut n = node_for(&o.found, o.kind);
-                if o.kind == NodeKind::Root {
-                    n.via = g.root_via.get(root_idx).copied().unwrap_or(Via::Root);
-                    n.script = t.script.clone();
-                    if t.script.is_some() {
-                        n.info = None;
-                    }
-                }
-                let i = g.graph.add_node(n);
-                g.index.insert(o.found.path.clone(), i);
-                memo.nodes.insert(o.found.path.clone(), i);
-                i
-            }
-        };
-        memo.add_root(idx, root_idx);
-        g.graph[idx]
-            .also_opened
-            .extend(o.also_opened.iter().cloned());
+        let idx = obj_node(g, memo, o, root_idx, t.script.as_ref());
         if k == 0 {
             g.root_nodes.push(idx);
         }
         obj_nodes.push(Some(idx));
     }
-    let mut missing_nodes = Vec::new();
-    for m in &t.missing {
-        let mut key = m.soname.clone();
-        key.push(0);
-        key.extend_from_slice(&m.needed_by);
-        let idx = match memo.nodes.get(&key) {
-            Some(&i) => i,
-            None => {
-                let n = Node {
-                    kind: NodeKind::Missing,
-                    path: m.soname.clone(),
-                    canonical: None,
-                    hops: Vec::new(),
-                    size: 0,
-                    via: Via::Default,
-                    info: None,
-                    variants: Vec::new(),
-                    roots: BTreeSet::new(),
-                    missing: Some(m.clone()),
-                    needed_by: BTreeSet::new(),
-                    script: None,
-                    also_opened: BTreeSet::new(),
-                };
-                let i = g.graph.add_node(n);
-                memo.nodes.insert(key.clone(), i);
-                g.index.insert(key, i);
-                i
-            }
-        };
-        memo.add_root(idx, root_idx);
-        missing_nodes.push(idx);
-    }
-    // What is not kept is freed on another core (the merge is the serial
-    // part of a build; freeing thousands of small values here showed).
-    let mut unused_edges = Vec::new();
-    for (from, to, edge) in t.edges {
+    let missing_nodes: Vec<NodeIndex> = t
+        .missing
+        .iter()
+        .map(|m| missing_node(g, memo, m, root_idx))
+        .collect();
+    for (from, to, edge) in &t.edges {
         let (Some(a), Some(b)) = (
-            obj_nodes[from],
-            match to {
+            obj_nodes[*from],
+            match *to {
                 To::Obj(j) => obj_nodes[j],
                 To::Missing(j) => Some(missing_nodes[j]),
             },
         ) else {
             continue;
         };
-        if memo.needed_by.insert((b, a)) {
-            let from_path = g.graph[a].path.clone();
-            g.graph[b].needed_by.insert(from_path);
-        }
-        let exists = g
-            .graph
-            .edges_connecting(a, b)
-            .any(|e| e.weight().name == edge.name);
-        if exists {
-            unused_edges.push(edge);
-        } else {
-            g.graph.add_edge(a, b, edge);
-        }
+        add_edge(g, memo, a, b, edge);
     }
     // Symbol versions: each Verneed names a DT_NEEDED string; check it
     // against the object that string resolved to for this requester.
     for &(k, vn_index, j) in &t.version_links {
-        let o = &t.objs[k];
-        let vn = &o.found.info.verneed[vn_index];
-        let lib = &t.objs[j].found.info;
-        {
-            // Nodes are paths: the same object, requirement and library
-            // (objects not loaded have no node and are checked each time).
-            if let (Some(a), Some(b)) = (obj_nodes[k], obj_nodes[j]) {
-                if !memo.versions_checked.insert((a, vn_index, b)) {
-                    continue; // same pair under an earlier root: same answer
-                }
-            }
-            for aux in &vn.versions {
-                if aux.flags & VER_FLG_WEAK != 0 {
-                    continue;
-                }
-                if lib.verdef.iter().any(|d| d.name == aux.name) {
-                    continue;
-                }
-                let family: Vec<u8> = aux
-                    .name
-                    .iter()
-                    .take_while(|c| !c.is_ascii_digit())
-                    .copied()
-                    .collect();
-                g.missing_versions.push(MissingVersion {
-                    version: aux.name.clone(),
-                    library: vn.file.clone(),
-                    library_path: t.objs[j].found.path.clone(),
-                    object: o.found.path.clone(),
-                    highest: lib.highest_version(&family).map(<[u8]>::to_vec),
-                });
-            }
+        check_versions(
+            g,
+            memo,
+            (&t.objs[k], obj_nodes[k]),
+            vn_index,
+            (&t.objs[j], obj_nodes[j]),
+        );
+    }
+    TemplateNodes {
+        objs: obj_nodes,
+        missing: missing_nodes,
+    }
+}
+
+/// Nodes a template's first merge gave its objects and missing entries.
+struct TemplateNodes {
+    objs: Vec<Option<NodeIndex>>,
+    missing: Vec<NodeIndex>,
+}
+
+/// Merges a root traced by substitution. The first root of a template is
+/// merged in full; later ones add only what involves the root itself (its
+/// node, its edges, its missing names, its version requirements) and join
+/// the template's other nodes: the rest of the template is in the graph
+/// already, exactly as a full merge would put it (edges, `needed_by`,
+/// version checks and warnings are sets or deduplicated).
+fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut MergeMemo) {
+    let key = Arc::as_ptr(&sh.template) as usize;
+    let t = &*sh.template;
+    let Some(nodes) = memo.templates.get(&key).map(|(_, n)| n.clone()) else {
+        let nodes = if Arc::ptr_eq(&sh.root.found, &t.objs[0].found) {
+            merge(g, root, t, memo)
+        } else {
+            let full = substitute(&sh);
+            let nodes = merge(g, root, &full, memo);
+            memo.discard(full);
+            nodes
+        };
+        memo.templates
+            .insert(key, (sh.template.clone(), Arc::new(nodes)));
+        return;
+    };
+    let root_idx = g.roots.len();
+    g.roots.push(root);
+    g.warnings.extend(std::mem::take(&mut sh.root_warnings));
+    let old_root = &t.objs[0].found.path;
+    let new_root = &sh.root.found.path;
+    for (k, name, searched) in &t.searches {
+        let requester = if *k == 0 {
+            new_root
+        } else {
+            &t.objs[*k].found.path
+        };
+        g.searches.insert(
+            (root_idx, requester.clone(), name.clone()),
+            searched.clone(),
+        );
+    }
+    let a = obj_node(g, memo, &sh.root, root_idx, None);
+    g.root_nodes.push(a);
+    let objs: Vec<Option<NodeIndex>> = nodes.objs.clone();
+    let mut missing: Vec<Option<NodeIndex>> = vec![None; t.missing.len()];
+    for (i, m) in t.missing.iter().enumerate() {
+        missing[i] = Some(if m.needed_by == *old_root {
+            let mut m = m.clone();
+            m.needed_by = new_root.clone();
+            missing_node(g, memo, &m, root_idx)
+        } else {
+            let n = nodes.missing[i];
+            memo.add_root(n, root_idx);
+            n
+        });
+    }
+    for n in objs.iter().skip(1).flatten() {
+        memo.add_root(*n, root_idx);
+    }
+    for (from, to, edge) in t.edges.iter().filter(|(from, _, _)| *from == 0) {
+        let _ = from;
+        let b = match *to {
+            To::Obj(j) => objs[j],
+            To::Missing(j) => missing[j],
+        };
+        if let Some(b) = b {
+            add_edge(g, memo, a, b, edge);
         }
     }
-    memo.garbage
-        .push((t.objs, t.missing, t.target, unused_edges));
-    if memo.garbage.len() >= 64 {
-        let garbage = std::mem::take(&mut memo.garbage);
-        rayon::spawn(move || drop(garbage));
+    for &(k, vn_index, j) in sh.version_links.iter().filter(|(k, _, _)| *k == 0) {
+        let _ = k;
+        check_versions(
+            g,
+            memo,
+            (&sh.root, Some(a)),
+            vn_index,
+            (&t.objs[j], objs[j]),
+        );
+    }
+    memo.garbage.push(Leftover::Shared(sh));
+}
+
+/// The full trace a [`Shared`] one stands for.
+fn substitute(sh: &Shared) -> RootTrace {
+    let t = &*sh.template;
+    let old_root = &t.objs[0].found.path;
+    let mut full = RootTrace {
+        objs: t.objs.clone(),
+        missing: t.missing.clone(),
+        edges: t.edges.clone(),
+        resolved_names: Vec::new(),
+        version_links: sh.version_links.clone(),
+        script: None,
+        warnings: sh.root_warnings.clone(),
+        root_warnings: sh.root_warnings.len(),
+        target: t.target.clone(),
+        searches: t.searches.clone(),
+        extra_files: t.extra_files.clone(),
+    };
+    full.objs[0] = sh.root.clone();
+    full.warnings
+        .extend(t.warnings[t.root_warnings..].iter().cloned());
+    for m in &mut full.missing {
+        if m.needed_by == *old_root {
+            m.needed_by = sh.root.found.path.clone();
+        }
+    }
+    full
+}
+
+/// The node of a loaded object (added the first time its path is seen).
+fn obj_node(
+    g: &mut DepGraph,
+    memo: &mut MergeMemo,
+    o: &Obj,
+    root_idx: usize,
+    script: Option<&Vec<u8>>,
+) -> NodeIndex {
+    let idx = match memo.nodes.get(&o.found.path) {
+        Some(&i) => {
+            let n = &mut g.graph[i];
+            if o.kind < n.kind {
+                n.kind = o.kind;
+                n.via = o.found.via;
+            }
+            i
+        }
+        None => {
+            let mut n = node_for(&o.found, o.kind);
+            if o.kind == NodeKind::Root {
+                n.via = g.root_via.get(root_idx).copied().unwrap_or(Via::Root);
+                n.script = script.cloned();
+                if script.is_some() {
+                    n.info = None;
+                }
+            }
+            let i = g.graph.add_node(n);
+            g.index.insert(o.found.path.clone(), i);
+            memo.nodes.insert(o.found.path.clone(), i);
+            i
+        }
+    };
+    memo.add_root(idx, root_idx);
+    g.graph[idx]
+        .also_opened
+        .extend(o.also_opened.iter().cloned());
+    idx
+}
+
+/// The node of a missing name (one per name and requester).
+fn missing_node(
+    g: &mut DepGraph,
+    memo: &mut MergeMemo,
+    m: &MissingInfo,
+    root_idx: usize,
+) -> NodeIndex {
+    let mut key = m.soname.clone();
+    key.push(0);
+    key.extend_from_slice(&m.needed_by);
+    let idx = match memo.nodes.get(&key) {
+        Some(&i) => i,
+        None => {
+            let n = Node {
+                kind: NodeKind::Missing,
+                path: m.soname.clone(),
+                canonical: None,
+                hops: Vec::new(),
+                size: 0,
+                via: Via::Default,
+                info: None,
+                variants: Vec::new(),
+                roots: BTreeSet::new(),
+                missing: Some(m.clone()),
+                needed_by: BTreeSet::new(),
+                script: None,
+                also_opened: BTreeSet::new(),
+            };
+            let i = g.graph.add_node(n);
+            memo.nodes.insert(key.clone(), i);
+            g.index.insert(key, i);
+            i
+        }
+    };
+    memo.add_root(idx, root_idx);
+    idx
+}
+
+/// Adds the edge `a → b` named like `edge` unless the graph has it.
+fn add_edge(g: &mut DepGraph, memo: &mut MergeMemo, a: NodeIndex, b: NodeIndex, edge: &Edge) {
+    if memo.needed_by.insert((b, a)) {
+        let from_path = g.graph[a].path.clone();
+        g.graph[b].needed_by.insert(from_path);
+    }
+    let exists = g
+        .graph
+        .edges_connecting(a, b)
+        .any(|e| e.weight().name == edge.name);
+    if !exists {
+        g.graph.add_edge(a, b, edge.clone());
+    }
+}
+
+/// Checks one `Verneed` of `obj` against the version definitions of the
+/// library its file name resolved to (once per node triple).
+fn check_versions(
+    g: &mut DepGraph,
+    memo: &mut MergeMemo,
+    (o, a): (&Obj, Option<NodeIndex>),
+    vn_index: usize,
+    (lib_obj, b): (&Obj, Option<NodeIndex>),
+) {
+    let vn = &o.found.info.verneed[vn_index];
+    let lib = &lib_obj.found.info;
+    // Nodes are paths: the same object, requirement and library
+    // (objects not loaded have no node and are checked each time).
+    if let (Some(a), Some(b)) = (a, b) {
+        if !memo.versions_checked.insert((a, vn_index, b)) {
+            return; // same pair under an earlier root: same answer
+        }
+    }
+    for aux in &vn.versions {
+        if aux.flags & VER_FLG_WEAK != 0 {
+            continue;
+        }
+        if lib.verdef.iter().any(|d| d.name == aux.name) {
+            continue;
+        }
+        let family: Vec<u8> = aux
+            .name
+            .iter()
+            .take_while(|c| !c.is_ascii_digit())
+            .copied()
+            .collect();
+        g.missing_versions.push(MissingVersion {
+            version: aux.name.clone(),
+            library: vn.file.clone(),
+            library_path: lib_obj.found.path.clone(),
+            object: o.found.path.clone(),
+            highest: lib.highest_version(&family).map(<[u8]>::to_vec),
+        });
     }
 }

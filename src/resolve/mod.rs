@@ -240,7 +240,10 @@ pub struct Resolution {
     pub outcome: Outcome,
     /// Every place consulted, in order.
     pub searched: Vec<Searched>,
-    /// Explanations that apply (RPATH ignored because of RUNPATH, …).
+    /// Explanations that apply (RPATH ignored because of RUNPATH, …), kept
+    /// when nothing usable was found (a found name's notes are dropped:
+    /// nothing reads them, and without them one search serves every
+    /// requester whose search path is the same).
     pub notes: Vec<String>,
 }
 
@@ -289,6 +292,33 @@ type Names = Vec<Vec<u8>>;
 
 /// The memo maps: hashed with foldhash (SipHash showed in profiles).
 type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
+/// Most paths one prefetch queues.
+const PREFETCH_LIMIT: usize = 1 << 16;
+
+/// `path` without `.` components, empty components and `x/..` pairs
+/// (lexically; only for speculation, which the walk checks).
+fn lexical(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for c in parts {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
 
 /// What a prefetch shares between its tasks.
 struct Ahead {
@@ -489,7 +519,7 @@ impl<'fs> Resolver<'fs> {
             None => {
                 let p = probe_file(self.fs, &self.opts.cwd, &path, &|_| None);
                 self.remember(&p);
-                lock(&self.probes).entry(path).or_insert(p).clone()
+                lock(&self.probes).entry(path.clone()).or_insert(p).clone()
             }
         };
         let Probe::Opened(o) = probe else { return };
@@ -519,8 +549,32 @@ impl<'fs> Resolver<'fs> {
                 }
             }
         }
+        // Its own search path too (RUNPATH, else RPATH; `$ORIGIN` as this
+        // path's directory; lists with other tokens are left to the walk).
+        if let Some(list) = info.runpath.as_ref().or(info.rpath.as_ref()) {
+            let origin = dirname(&path);
+            for dir in list.split(|&b| b == b':').filter(|d| !d.is_empty()) {
+                let dir = if let Some(rest) = dir.strip_prefix(b"$ORIGIN") {
+                    [origin.as_slice(), rest].concat()
+                } else {
+                    dir.to_vec()
+                };
+                if dir.contains(&b'$') || !dir.starts_with(b"/") {
+                    continue; // other tokens, or relative to the working directory
+                }
+                for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
+                    let mut p = dir.clone();
+                    p.push(b'/');
+                    p.extend_from_slice(name);
+                    // Spelled without `.` and `..`, so a list that leads
+                    // back to the file itself (`$ORIGIN/.`) ends here.
+                    next.push(lexical(&p));
+                }
+            }
+        }
         let mut seen = lock(&ahead.seen);
-        next.retain(|p| seen.insert(p.clone()));
+        // Speculation is bounded whatever the search paths do.
+        next.retain(|p| seen.len() < PREFETCH_LIMIT && seen.insert(p.clone()));
         drop(seen);
         for p in next {
             s.spawn(move |s| self.prefetch_one(p, ahead, s));
@@ -662,11 +716,25 @@ impl<'fs> Resolver<'fs> {
         // Only a few facts of the chain can change the answer; the same
         // name asked under the same facts (very common across roots) is
         // answered from the memo.
-        let key = memo_key(target, req, self.opts.library_path.is_some());
+        // A found name is memoised under the search path alone; the
+        // requester names that only notes mention key the other outcomes.
+        let lp = self.opts.library_path.is_some();
+        let found_key = memo_key(target, req, lp, false);
+        if let Some(r) = lock(&self.memo).get(&found_key) {
+            return r.clone();
+        }
+        let key = memo_key(target, req, lp, true);
         if let Some(r) = lock(&self.memo).get(&key) {
             return r.clone();
         }
-        let r = Arc::new(self.resolve_uncached(target, req));
+        let mut r = self.resolve_uncached(target, req);
+        let key = if matches!(r.outcome, Outcome::Found(_)) {
+            r.notes = Vec::new();
+            found_key
+        } else {
+            key
+        };
+        let r = Arc::new(r);
         lock(&self.memo).insert(key, r.clone());
         r
     }
@@ -1146,8 +1214,13 @@ const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace
 /// target's identity and interpreter, the name, and the parts of the chain
 /// the search reads (origins only matter where a list uses them, but
 /// including them keeps the key simple and exact).
-fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
+///
+/// With `notes`, also the requester names that only notes mention (the key
+/// of a name not found); without, only those a found result carries (the
+/// owner of a search path that was used).
+fn memo_key(target: &Target, req: &Request<'_>, library_path: bool, notes: bool) -> Vec<u8> {
     let mut k = Vec::with_capacity(128);
+    k.push(u8::from(notes));
     let push = |k: &mut Vec<u8>, b: &[u8]| {
         k.extend_from_slice(&(b.len() as u64).to_le_bytes());
         k.extend_from_slice(b);
@@ -1168,7 +1241,12 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
             .iter()
             .enumerate()
             .all(|(i, l)| l.rpath.is_none() && l.runpath.is_none() && !(i == 0 && l.nodeflib));
-    for (i, l) in req.chain.iter().enumerate() {
+    if plain {
+        // The search reads nothing of the chain: one key for every
+        // requester at every depth (0xff: a link's flag byte is at most 7).
+        k.push(0xff);
+    }
+    for (i, l) in req.chain.iter().enumerate().filter(|_| !plain) {
         let first = i == 0;
         let uses_rpath =
             l.rpath.is_some() && (!loader_has_runpath || target.flavor == Flavor::Musl);
@@ -1189,7 +1267,7 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool) -> Vec<u8> {
             push(&mut k, &l.origin);
         }
         // Messages name the requester and owners: keep them exact.
-        if (first && !plain) || uses_rpath || l.runpath.is_some() {
+        if uses_rpath || uses_runpath || (notes && (first || l.runpath.is_some())) {
             push(&mut k, &l.name);
         }
     }
