@@ -158,9 +158,17 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Resu
             h.starts_with(b"\x7fELF") || (h.starts_with(b"#!") && (!only_programs || exec()))
         })
     };
+    // Many roots (a whole /usr/bin) are looked up on all cores first; the
+    // loop below keeps their order and reports the first bad one.
+    let metas: Vec<_> = if roots.len() >= 64 {
+        use rayon::prelude::*;
+        roots.par_iter().map(|r| fs.metadata(r)).collect()
+    } else {
+        roots.iter().map(|r| fs.metadata(r)).collect()
+    };
     let mut out = Vec::new();
-    for r in roots {
-        let (resolved, meta) = fs.metadata(r).map_err(|e| Error::Lookup {
+    for (r, meta) in roots.iter().zip(metas) {
+        let (resolved, meta) = meta.map_err(|e| Error::Lookup {
             path: r.clone(),
             source: e,
         })?;

@@ -752,14 +752,24 @@ impl Strings {
     }
 }
 
-fn read_u16<'data, R: ReadRef<'data>>(data: R, e: Endianness, off: u64) -> Option<u16> {
-    let b = data.read_bytes_at(off, 2).ok()?;
-    let a = [b[0], b[1]];
-    Some(if e == Endianness::Big {
+/// The `u16` at `at` of a record already read (`at + 2 <= r.len()`).
+fn u16_in(r: &[u8], at: usize, e: Endianness) -> u16 {
+    let a = [r[at], r[at + 1]];
+    if e == Endianness::Big {
         u16::from_be_bytes(a)
     } else {
         u16::from_le_bytes(a)
-    })
+    }
+}
+
+/// The `u32` at `at` of a record already read (`at + 4 <= r.len()`).
+fn u32_in(r: &[u8], at: usize, e: Endianness) -> u32 {
+    let a = [r[at], r[at + 1], r[at + 2], r[at + 3]];
+    if e == Endianness::Big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 fn read_u32<'data, R: ReadRef<'data>>(data: R, e: Endianness, off: u64) -> Option<u32> {
@@ -787,12 +797,14 @@ fn read_verneed<'data, R: ReadRef<'data>>(
     };
     let mut total = 0usize;
     for _ in 0..limit {
-        // Verneed: version u16, cnt u16, file u32, aux u32, next u32.
+        // Verneed: version u16, cnt u16, file u32, aux u32, next u32 (one
+        // read per record).
+        let rec = data.read_bytes_at(off, 16).ok();
         let (Some(cnt), Some(file), Some(aux), Some(next)) = (
-            read_u16(data, e, off + 2),
-            read_u32(data, e, off + 4),
-            read_u32(data, e, off + 8),
-            read_u32(data, e, off + 12),
+            rec.map(|r| u16_in(r, 2, e)),
+            rec.map(|r| u32_in(r, 4, e)),
+            rec.map(|r| u32_in(r, 8, e)),
+            rec.map(|r| u32_in(r, 12, e)),
         ) else {
             info.warnings.push("truncated version requirements".into());
             return;
@@ -806,11 +818,12 @@ fn read_verneed<'data, R: ReadRef<'data>>(
                 break;
             }
             // Vernaux: hash u32, flags u16, other u16, name u32, next u32.
+            let rec = data.read_bytes_at(aoff, 16).ok();
             let (Some(flags), Some(other), Some(name), Some(anext)) = (
-                read_u16(data, e, aoff + 4),
-                read_u16(data, e, aoff + 6),
-                read_u32(data, e, aoff + 8),
-                read_u32(data, e, aoff + 12),
+                rec.map(|r| u16_in(r, 4, e)),
+                rec.map(|r| u16_in(r, 6, e)),
+                rec.map(|r| u32_in(r, 8, e)),
+                rec.map(|r| u32_in(r, 12, e)),
             ) else {
                 info.warnings
                     .push("truncated version requirement entry".into());
@@ -849,11 +862,12 @@ fn read_verdef<'data, R: ReadRef<'data>>(
     };
     for _ in 0..limit {
         // Verdef: version u16, flags u16, ndx u16, cnt u16, hash u32, aux u32, next u32.
+        let rec = data.read_bytes_at(off, 20).ok();
         let (Some(flags), Some(index), Some(aux), Some(next)) = (
-            read_u16(data, e, off + 2),
-            read_u16(data, e, off + 4),
-            read_u32(data, e, off + 12),
-            read_u32(data, e, off + 16),
+            rec.map(|r| u16_in(r, 2, e)),
+            rec.map(|r| u16_in(r, 4, e)),
+            rec.map(|r| u32_in(r, 12, e)),
+            rec.map(|r| u32_in(r, 16, e)),
         ) else {
             info.warnings.push("truncated version definitions".into());
             return;
