@@ -615,11 +615,17 @@ pub fn resolver(data: &[u8]) {
             }
         }
     }
+    // A copy of the program beside it (a regular file only): traced with
+    // the program in one build, it must get the closure it gets alone
+    // (roots of one shape share a trace with the root substituted).
+    let prog = root.join("app/bin/prog");
+    let twin = fs::symlink_metadata(&prog).is_ok_and(|m| m.is_file())
+        && fs::copy(&prog, root.join("app/bin/prog-twin")).is_ok();
     let outside_before = snapshot(&outside);
     let root_before = snapshot(&root);
 
     let fs_root = RootFs::new(&root).expect("root");
-    let opts = Options {
+    let make_opts = || Options {
         use_cache: flags & 2 == 0,
         library_path: (flags & 4 != 0).then(|| b"/opt:$ORIGIN/../../..:/../outside".to_vec()),
         cwd: if flags & 8 != 0 {
@@ -629,7 +635,10 @@ pub fn resolver(data: &[u8]) {
         },
         ..Options::default()
     };
-    let resolver = Resolver::new(&fs_root, opts);
+    if twin {
+        twin_agrees(&fs_root, &make_opts);
+    }
+    let resolver = Resolver::new(&fs_root, make_opts());
     let roots = vec![b"/app/bin/prog".to_vec()];
     let Ok(mut g) = graph::build(&resolver, &roots, &graph::BuildOptions::default()) else {
         return;
@@ -696,4 +705,41 @@ pub fn resolver(data: &[u8]) {
     }
     assert_eq!(outside_before, snapshot(&outside), "the outside changed");
     assert_eq!(root_before, snapshot(&root), "the root changed");
+}
+
+/// `/app/bin/prog-twin` traced after `/app/bin/prog` in one build has the
+/// objects and missing names it has traced alone.
+fn twin_agrees(fs_root: &RootFs, make_opts: &dyn Fn() -> closure::resolve::Options) {
+    use closure::graph;
+    use closure::resolve::Resolver;
+    let twin = b"/app/bin/prog-twin".to_vec();
+    let view = |roots: Vec<Vec<u8>>, k: usize| {
+        let resolver = Resolver::new(fs_root, make_opts());
+        let g = graph::build(&resolver, &roots, &graph::BuildOptions::default()).ok()?;
+        let mut seen: Vec<String> = Vec::new();
+        for n in g.objects().into_iter().chain(g.missing()) {
+            if !n.roots.contains(&k) {
+                continue;
+            }
+            seen.push(match &n.missing {
+                Some(m) => format!(
+                    "missing {} needed by {}",
+                    String::from_utf8_lossy(&m.soname),
+                    String::from_utf8_lossy(&m.needed_by)
+                ),
+                None => String::from_utf8_lossy(&n.path).into_owned(),
+            });
+        }
+        seen.sort();
+        seen.dedup();
+        Some(seen)
+    };
+    let together = view(vec![b"/app/bin/prog".to_vec(), twin.clone()], 1);
+    let alone = view(vec![twin], 0);
+    if let (Some(together), Some(alone)) = (together, alone) {
+        assert_eq!(
+            together, alone,
+            "the twin's closure depends on the other root"
+        );
+    }
 }

@@ -10,7 +10,9 @@
 //! per-root results are merged into one [`DepGraph`], in root order, by the
 //! calling thread while rayon's pool traces the roots after them;
 //! symbol-version requirements are checked against the object each name
-//! resolved to.
+//! resolved to. Roots of one shape (see `template_key`) share the first
+//! one's trace with themselves substituted as object 0, and are merged by
+//! adding only what is their own.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
