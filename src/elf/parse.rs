@@ -148,14 +148,19 @@ fn undefined_use<'a>(
         // A large table is searched window by window (overlapping by the
         // longest name), so memory stays at one window.
         let overlap = names.iter().map(|n| n.len() as u64 + 1).max().unwrap_or(1);
-        let mut window = take_buffer(STRTAB_WINDOW as usize).ok()?;
+        let mut window: Vec<u8> = Vec::new();
         let mut offsets = Vec::new();
         let mut at = start;
         let stop = start + size;
         loop {
             let n = STRTAB_WINDOW.min(stop - at);
-            let window = &mut window[..n as usize];
-            std::os::unix::fs::FileExt::read_exact_at(file, window, at).ok()?;
+            if window.len() < n as usize {
+                window = read_pooled(file, n as usize, at).ok()?;
+            } else {
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut window[..n as usize], at)
+                    .ok()?;
+            }
+            let window = &window[..n as usize];
             offsets.extend(
                 super::symbols::name_offsets(window, names)
                     .into_iter()
@@ -197,28 +202,29 @@ thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A buffer of at least `n` bytes, reused when one is free. Its bytes are
-/// whatever the last user left (always initialised): callers overwrite the
-/// part they use.
-fn take_buffer(n: usize) -> Result<Vec<u8>, ()> {
-    let mut buf = POOL
-        .with(|p| {
-            let mut p = p.borrow_mut();
-            // The smallest that fits: a small read must not take the
-            // buffer a large one needs next.
-            let (i, _) = p
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.len() >= n)
-                .min_by_key(|(_, b)| b.len())?;
-            Some(p.swap_remove(i))
-        })
-        .unwrap_or_default();
-    if buf.len() < n {
-        buf.try_reserve_exact(n - buf.len()).map_err(|_| ())?;
-        buf.resize(n, 0);
+/// `n` bytes of `file` at `at`, in a buffer reused when one of at least
+/// `n` bytes is free (its bytes beyond `n` are whatever the last user
+/// left); otherwise in a new buffer of exactly `n` bytes, read into
+/// directly (never zero-filled first: that showed in profiles).
+fn read_pooled(file: &File, n: usize, at: u64) -> Result<Vec<u8>, ()> {
+    let pooled = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        // The smallest that fits: a small read must not take the
+        // buffer a large one needs next.
+        let (i, _) = p
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.len() >= n)
+            .min_by_key(|(_, b)| b.len())?;
+        Some(p.swap_remove(i))
+    });
+    match pooled {
+        Some(mut buf) => {
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..n], at).map_err(|_| ())?;
+            Ok(buf)
+        }
+        None => super::read_vec_at(file, n, at).map_err(|_| ()),
     }
-    Ok(buf)
 }
 
 /// Returns an arena's buffers to this thread's pool.
@@ -278,9 +284,7 @@ impl<'a> ChunkReader<'a> {
             (at, end - at)
         };
         let n = usize::try_from(n).map_err(|_| ())?;
-        let mut chunk = take_buffer(n)?;
-        std::os::unix::fs::FileExt::read_exact_at(self.file, &mut chunk[..n], at)
-            .map_err(|_| ())?;
+        let chunk = read_pooled(self.file, n, at)?;
         // The arena owns the buffer from now on; it never moves.
         let buf: &'a [u8] = &self.arena.alloc(chunk)[..n];
         self.chunks.borrow_mut().push((at, buf));

@@ -409,18 +409,19 @@ pub fn first_undefined_in(
     let t = &info.tables;
     let symtab = t.symtab?;
     let big = info.ident.big_endian;
+    // Fixed widths decoded directly: this runs once per symbol and
+    // relocation of a file whose string table holds a name.
     let uint = |b: &[u8]| -> u64 {
-        let mut v = 0u64;
-        if big {
-            for &x in b {
-                v = (v << 8) | x as u64;
-            }
-        } else {
-            for &x in b.iter().rev() {
-                v = (v << 8) | x as u64;
-            }
+        match (b.len(), big) {
+            (2, false) => u16::from_le_bytes([b[0], b[1]]).into(),
+            (2, true) => u16::from_be_bytes([b[0], b[1]]).into(),
+            (4, false) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]).into(),
+            (4, true) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into(),
+            (8, false) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            (8, true) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            _ if big => b.iter().fold(0u64, |v, &x| (v << 8) | x as u64),
+            _ => b.iter().rev().fold(0u64, |v, &x| (v << 8) | x as u64),
         }
-        v
     };
     if at.is_empty() || range.start >= range.end {
         return None;
@@ -439,14 +440,16 @@ pub fn first_undefined_in(
             raw.chunks_exact(syment as usize)
                 .enumerate()
                 .filter_map(|(i, e)| {
-                    let (name_off, info_b, shndx) = if is64 {
-                        (uint(&e[0..4]), e[4], uint(&e[6..8]) as u16)
+                    // Defined symbols (most of a large table) first out.
+                    let (shndx, info_b) = if is64 {
+                        (uint(&e[6..8]) as u16, e[4])
                     } else {
-                        (uint(&e[0..4]), e[12], uint(&e[14..16]) as u16)
+                        (uint(&e[14..16]) as u16, e[12])
                     };
                     if shndx != SHN_UNDEF || info_b >> 4 == STB_LOCAL {
                         return None;
                     }
+                    let name_off = uint(&e[0..4]);
                     at.iter()
                         .find(|(o, _)| *o == name_off)
                         .map(|&(_, n)| (first + i as u64, n))
