@@ -227,7 +227,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             g.root_via.push(via);
             merge(&mut g, root, &trace, &mut memo);
-            memo.discard(trace);
+            memo.discard(Leftover::Own(Box::new(trace)));
             Ok(())
         };
         if batch.len() < 2 {
@@ -1412,8 +1412,8 @@ impl MergeMemo {
 
     /// Frees a merged trace later, on another core (the merge is the serial
     /// part of a build; freeing thousands of small values here showed).
-    fn discard(&mut self, t: RootTrace) {
-        self.garbage.push(Leftover::Own(Box::new(t)));
+    fn discard(&mut self, t: Leftover) {
+        self.garbage.push(t);
         if self.garbage.len() >= 64 {
             let garbage = std::mem::take(&mut self.garbage);
             rayon::spawn(move || drop(garbage));
@@ -1511,7 +1511,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
         } else {
             let full = substitute(&sh);
             let nodes = merge(g, root, &full, memo);
-            memo.discard(full);
+            memo.discard(Leftover::Own(Box::new(full)));
             nodes
         };
         memo.templates
@@ -1536,7 +1536,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
     }
     let a = obj_node(g, memo, &sh.root, root_idx, None);
     g.root_nodes.push(a);
-    let objs: Vec<Option<NodeIndex>> = nodes.objs.clone();
+    let objs = &nodes.objs;
     let mut missing: Vec<Option<NodeIndex>> = vec![None; t.missing.len()];
     for (i, m) in t.missing.iter().enumerate() {
         missing[i] = Some(if m.needed_by == *old_root {
@@ -1552,8 +1552,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
     for n in objs.iter().skip(1).flatten() {
         memo.add_root(*n, root_idx);
     }
-    for (from, to, edge) in t.edges.iter().filter(|(from, _, _)| *from == 0) {
-        let _ = from;
+    for (_, to, edge) in t.edges.iter().filter(|(from, _, _)| *from == 0) {
         let b = match *to {
             To::Obj(j) => objs[j],
             To::Missing(j) => missing[j],
@@ -1562,8 +1561,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
             add_edge(g, memo, a, b, edge);
         }
     }
-    for &(k, vn_index, j) in sh.version_links.iter().filter(|(k, _, _)| *k == 0) {
-        let _ = k;
+    for &(_, vn_index, j) in sh.version_links.iter().filter(|(k, _, _)| *k == 0) {
         check_versions(
             g,
             memo,
@@ -1572,7 +1570,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
             (&t.objs[j], objs[j]),
         );
     }
-    memo.garbage.push(Leftover::Shared(sh));
+    memo.discard(Leftover::Shared(sh));
 }
 
 /// The full trace a [`Shared`] one stands for.
