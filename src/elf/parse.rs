@@ -22,6 +22,8 @@ use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
 
 /// Largest dynamic section read (entries beyond it are ignored with a warning).
 const MAX_DYNAMIC: u64 = 1 << 20;
+/// Largest string table read whole before its names are looked up.
+const WHOLE_STRTAB: u64 = 64 << 10;
 /// Largest `PT_INTERP` read.
 const MAX_INTERP: u64 = 4096;
 /// Largest note segment read.
@@ -630,6 +632,12 @@ where
         start: str_off,
         end: str_end,
     };
+    // A small string table is read whole, once: every name below comes
+    // from it, and the libgcc_s check reads the whole table anyway (from a
+    // file, one read instead of a chunk per name and the table again).
+    if str_end.saturating_sub(str_off) <= WHOLE_STRTAB {
+        let _ = data.read_bytes_at(str_off, str_end.saturating_sub(str_off));
+    }
     let get = |off: u64, what: &str, warnings: &mut Vec<String>| -> Option<Vec<u8>> {
         match strings.get(data, off) {
             Some(s) => Some(s),
