@@ -58,3 +58,46 @@ fn a_missing_library_present_elsewhere_says_where() {
     let notes = report["missing"][0]["notes"].to_string();
     assert!(notes.contains("/srv/vendor/lib/libgreet.so.1"), "{notes}");
 }
+
+/// A search that finds nothing keeps notes naming its requester; two
+/// libraries asking for the same missing name under the same program each
+/// get their own ("the DT_RUNPATH of the program does not apply to X"),
+/// although a found name's search is shared between them.
+#[test]
+fn each_requester_of_a_missing_name_gets_its_own_notes() {
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    r.lib(
+        "/app/lib/liba.so.1",
+        Arch::X86_64,
+        "liba.so.1",
+        &["libgone.so.1", "libc.so.6"],
+    );
+    r.lib(
+        "/app/lib/libb.so.1",
+        Arch::X86_64,
+        "libb.so.1",
+        &["libgone.so.1", "libc.so.6"],
+    );
+    r.exe(
+        "/app/bin/prog",
+        Arch::X86_64,
+        &["liba.so.1", "libb.so.1", "libc.so.6"],
+        Some("/app/lib"),
+    );
+    let (code, v, _) = r.json_run(&["--root", "/app/bin/prog"]);
+    assert_eq!(code, 1, "{v:#}");
+    let missing = v["missing"].as_array().expect("missing");
+    for lib in ["/app/lib/liba.so.1", "/app/lib/libb.so.1"] {
+        let m = missing
+            .iter()
+            .find(|m| m["needed_by"] == lib)
+            .unwrap_or_else(|| panic!("no missing entry needed by {lib}: {v:#}"));
+        assert_eq!(m["soname"], "libgone.so.1");
+        let notes = m["notes"].to_string();
+        assert!(
+            notes.contains(&format!("does not apply to {lib}")),
+            "{lib}: {notes}"
+        );
+    }
+}

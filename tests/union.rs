@@ -5,8 +5,8 @@
 //! traced, a root of a shape seen before reuses that trace, and results
 //! are memoised across roots. None of that may change an answer, so the
 //! per-root view of one union call (`objects[].roots` in the JSON report)
-//! must equal separate single-root calls, which take none of those paths
-//! (fewer than eight roots are never prefetched).
+//! must equal separate single-root calls, which share no trace, memo or
+//! merge with another root.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
