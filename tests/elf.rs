@@ -640,3 +640,222 @@ fn unwind_name_found_across_string_table_windows() {
     // Control: the same table without the name finds nothing.
     assert_eq!(uses(&build(0, "pthread_exix")), None);
 }
+
+/// The libgcc_s question for a file on disk: `read_file`'s answer (GNU hash
+/// lookups for large string tables), checked against the exhaustive scan.
+fn unwind_use(path: &Path) -> (Option<Vec<u8>>, Option<Vec<u8>>, ElfInfo) {
+    const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+    let f = std::fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    let info = closure::elf::parse_file(&f).unwrap();
+    let exhaustive = closure::elf::symbols::first_undefined_of(&f, &info, NAMES);
+    let got = closure::elf::read_file(&f, len, NAMES).uses;
+    (got, exhaustive, info)
+}
+
+/// Index of dynamic symbol `name` and the GNU hash table's `symoffset`.
+fn dynsym_index(bytes: &[u8], name: &str) -> (usize, usize) {
+    let e = goblin::elf::Elf::parse(bytes).unwrap();
+    let index = e
+        .dynsyms
+        .iter()
+        .position(|s| e.dynstrtab.get_at(s.st_name) == Some(name))
+        .unwrap_or_else(|| panic!("no dynamic symbol {name}"));
+    let sh = e
+        .section_headers
+        .iter()
+        .find(|s| e.shdr_strtab.get_at(s.sh_name) == Some(".gnu.hash"))
+        .expect(".gnu.hash");
+    let at = sh.sh_offset as usize + 4;
+    let symoffset = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    (index, symoffset as usize)
+}
+
+/// Programs built by gcc with string tables far past what is read whole
+/// (thousands of exported functions): an undefined `pthread_cancel` among
+/// the unhashed symbols, an undefined `pthread_exit` that is *hashed* (a
+/// non-PIE program taking its address in code gets a canonical PLT entry,
+/// which linkers hash), `backtrace` in a shared library; the controls define
+/// `backtrace` themselves (the lookup finds it, but defined) or import
+/// nothing of the kind. Each answer is the expected one and the exhaustive
+/// scan's; a hash table whose bloom filter hides the hashed symbol is
+/// reported as inconsistent by the checker the fuzzer relies on.
+#[test]
+fn unwind_names_found_through_the_gnu_hash_table() {
+    if std::process::Command::new("gcc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipping unwind_names_found_through_the_gnu_hash_table: no gcc");
+        return;
+    }
+    const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+    let dir = tempfile::tempdir().unwrap();
+    let filler: String = (0..3000)
+        .map(|i| {
+            format!("int exported_filler_function_number_{i:05}(int x) {{ return x + {i}; }}\n")
+        })
+        .collect();
+    let build = |name: &str, body: &str, args: &[&str]| -> PathBuf {
+        let src = dir.path().join(format!("{name}.c"));
+        std::fs::write(
+            &src,
+            format!("#include <pthread.h>\n#include <execinfo.h>\n{filler}{body}\n"),
+        )
+        .unwrap();
+        let out = dir.path().join(name);
+        let res = std::process::Command::new("gcc")
+            .arg("-O1")
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .args(["-pthread", "-Wl,--hash-style=gnu"])
+            .args(args)
+            .output()
+            .expect("spawn gcc");
+        assert!(
+            res.status.success(),
+            "gcc {name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        out
+    };
+    let cancel = build(
+        "cancel",
+        "int main(void) { return pthread_cancel(pthread_self()); }",
+        &["-rdynamic"],
+    );
+    let exit_addr = build(
+        "exit_addr",
+        "void (*volatile keep)(void *);\n\
+         int main(int c, char **v) { keep = pthread_exit; if (c > 5) keep(v); return 0; }",
+        &["-rdynamic", "-no-pie", "-fno-pic"],
+    );
+    let trace_lib = build(
+        "libtrace.so",
+        "int grab(void **b, int n) { return backtrace(b, n); }",
+        &["-shared", "-fPIC"],
+    );
+    let defines = build(
+        "defines",
+        "int backtrace(void **b, int n) { (void)b; return n; }\n\
+         int main(void) { return 0; }",
+        &["-rdynamic"],
+    );
+    let plain = build("plain", "int main(void) { return 0; }", &["-rdynamic"]);
+
+    for (path, want) in [
+        (&cancel, Some(&b"pthread_cancel"[..])),
+        (&exit_addr, Some(&b"pthread_exit"[..])),
+        (&trace_lib, Some(&b"backtrace"[..])),
+        (&defines, None),
+        (&plain, None),
+    ] {
+        let (got, exhaustive, info) = unwind_use(path);
+        let (start, end) = info.tables.strtab.unwrap();
+        assert!(
+            end - start > 64 << 10,
+            "{}: string table of {} bytes is read whole, not looked up",
+            path.display(),
+            end - start
+        );
+        assert!(info.tables.gnu_hash.is_some(), "{}", path.display());
+        assert_eq!(got.as_deref(), want, "{}", path.display());
+        assert_eq!(got, exhaustive, "{}: lookup vs exhaustive", path.display());
+        let f = std::fs::File::open(path).unwrap();
+        assert!(closure::elf::symbols::gnu_hash_consistent(&f, &info, NAMES));
+    }
+    // The cases the lookups exist for are really there.
+    let bytes = std::fs::read(&exit_addr).unwrap();
+    let (index, symoffset) = dynsym_index(&bytes, "pthread_exit");
+    assert!(
+        index >= symoffset,
+        "pthread_exit is not hashed: {index} < {symoffset}"
+    );
+    let (index, symoffset) = dynsym_index(&std::fs::read(&cancel).unwrap(), "pthread_cancel");
+    assert!(
+        index < symoffset,
+        "pthread_cancel is hashed: {index} >= {symoffset}"
+    );
+    let (index, symoffset) = dynsym_index(&std::fs::read(&defines).unwrap(), "backtrace");
+    assert!(index >= symoffset, "the defined backtrace is not hashed");
+
+    // A bloom filter with no bit set hides every hashed symbol: the lookup
+    // misses `pthread_exit`, and the checker says the table is not one a
+    // linker writes (so the fuzzer does not expect agreement).
+    let e = goblin::elf::Elf::parse(&bytes).unwrap();
+    let sh = e
+        .section_headers
+        .iter()
+        .find(|s| e.shdr_strtab.get_at(s.sh_name) == Some(".gnu.hash"))
+        .unwrap();
+    let g = sh.sh_offset as usize;
+    let bloom_words = u32::from_le_bytes(bytes[g + 8..g + 12].try_into().unwrap()) as usize;
+    let mut hidden = bytes.clone();
+    hidden[g + 16..g + 16 + 8 * bloom_words].fill(0);
+    let path = dir.path().join("hidden");
+    std::fs::write(&path, &hidden).unwrap();
+    let (got, exhaustive, info) = unwind_use(&path);
+    assert_eq!(got, None, "the bloom filter is what the lookup reads");
+    assert_eq!(exhaustive.as_deref(), Some(&b"pthread_exit"[..]));
+    let f = std::fs::File::open(&path).unwrap();
+    assert!(!closure::elf::symbols::gnu_hash_consistent(
+        &f, &info, NAMES
+    ));
+}
+
+/// Every ELF file of this machine's program and library directories gets
+/// the same libgcc_s answer from `read_file` (string-table prefilter and
+/// GNU hash lookups) as from the exhaustive scan; some of them have string
+/// tables large enough for the lookups, and some answer yes.
+#[test]
+fn unwind_answers_of_real_files_match_the_exhaustive_scan() {
+    let mut files = Vec::new();
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            let mut magic = [0u8; 4];
+            let is_elf = meta.is_file()
+                && std::fs::File::open(&p)
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                    .is_ok()
+                && &magic == b"\x7fELF";
+            if is_elf {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let (mut large, mut yes, mut mismatches) = (0, 0, Vec::new());
+    for p in &files {
+        let Ok(f) = std::fs::File::open(p) else {
+            continue;
+        };
+        if closure::elf::parse_file(&f).is_err() {
+            continue;
+        }
+        let (got, exhaustive, info) = unwind_use(p);
+        if got != exhaustive {
+            mismatches.push(format!("{}: {got:?} vs {exhaustive:?}", p.display()));
+        }
+        if info.tables.gnu_hash.is_some()
+            && info.tables.strtab.is_some_and(|(s, e)| e - s > 64 << 10)
+        {
+            large += 1;
+        }
+        yes += usize::from(got.is_some());
+    }
+    eprintln!(
+        "{} files, {large} with large string tables, {yes} use an unwinder name",
+        files.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(files.len() > 100 && large > 0 && yes > 0);
+}

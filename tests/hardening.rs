@@ -1116,6 +1116,13 @@ fn path_args(line: &str) -> Vec<&str> {
         .and_then(|c| c.split('(').next())
         .unwrap_or_default();
     let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    // With threads, strace splits a call in two lines; the second
+    // (`<... readlink resumed>"target", 256) = n`) holds only what the
+    // kernel wrote back: the link's contents, not a path asked about.
+    let resumed = |name: &str| line.contains(&format!("<... {name} resumed>"));
+    if resumed("readlink") || resumed("readlinkat") {
+        return Vec::new();
+    }
     match call {
         "readlink" | "readlinkat" => quoted.into_iter().take(1).collect(),
         "symlink" | "symlinkat" => quoted.into_iter().skip(1).collect(),

@@ -89,9 +89,10 @@ pub struct FileFacts {
 /// `names` it uses as an undefined symbol. One pass shares every read: a
 /// first chunk holding the headers (and, for most files, the string and
 /// version tables), one for the dynamic section, and the string table once
-/// more only when it lies elsewhere. The symbol question is answered
-/// without the symbol table when no name occurs in the string table (a
-/// symbol's name must); only a hit reads `.dynsym` and the relocations.
+/// more only when it lies elsewhere. The symbol question is answered from
+/// the string table when it was read whole and holds no name (a symbol's
+/// name must), else through the GNU hash table ([`undefined_use`]); only a
+/// hit reads the relocations.
 pub fn read_file(file: &File, len: u64, names: &[&[u8]]) -> FileFacts {
     let arena = typed_arena::Arena::new();
     let facts = read_with(file, len, names, &arena);
@@ -130,12 +131,17 @@ fn read_with(
     FileFacts { head, info, uses }
 }
 
-/// The first of `names` that the file uses as an undefined symbol. The
-/// string table is searched first (one SIMD pass for all names): a
-/// symbol's name must occur in it, so nearly every file is done without its
-/// symbol table. Only a file whose table holds a name is scanned in full.
-/// (The GNU hash table's `symoffset` is no bound: linkers hash some
-/// undefined symbols of executables too.)
+/// The first of `names` that the file uses as an undefined symbol. A
+/// string table already read whole (most files) is searched first, one
+/// SIMD pass for all names: a symbol's name must occur in it, so nearly
+/// every file is done there. A larger table is not read at all when the
+/// file has a GNU hash table: its unhashed symbols and their names are
+/// read, and each name is looked up
+/// ([`super::symbols::first_undefined_hashed`]; `symoffset` alone is no
+/// bound, linkers hash some undefined symbols of executables too). The
+/// same lookups replace the `.dynsym` scan when a name does occur. Without
+/// a GNU hash table, the string table is searched window by window and a
+/// hit scans `.dynsym` in pieces.
 fn undefined_use<'a>(
     reader: &'a ChunkReader<'a>,
     file: &File,
@@ -144,6 +150,12 @@ fn undefined_use<'a>(
 ) -> Option<Vec<u8>> {
     let (start, end) = info.tables.strtab?;
     let size = end.saturating_sub(start).min(64 << 20);
+    if size > WHOLE_STRTAB {
+        // Not read yet, and large: the GNU hash table avoids reading it.
+        if let Some(uses) = super::symbols::first_undefined_hashed(file, reader.len, info, names) {
+            return uses;
+        }
+    }
     let offsets = if size <= STRTAB_WINDOW {
         super::symbols::name_offsets(reader.read_bytes_at(start, size).ok()?, names)
     } else {
@@ -180,7 +192,14 @@ fn undefined_use<'a>(
         offsets.dedup();
         offsets
     };
-    // Rare: only a table holding a name reads the symbols (in pieces).
+    if offsets.is_empty() {
+        return None;
+    }
+    // A table holding a name: the hash table finds its symbols without
+    // reading them all; without one, the symbols are read in pieces.
+    if let Some(uses) = super::symbols::first_undefined_hashed(file, reader.len, info, names) {
+        return uses;
+    }
     super::symbols::first_undefined_at(file, reader.len, info, &offsets)
 }
 

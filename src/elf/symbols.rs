@@ -153,6 +153,9 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     });
     out.has_versym = versym.is_some();
     out.soname = info.soname.clone();
+    // Sized once: growing by doubling would hold both the old and the new
+    // table at the cap (2^21 symbols), and peak memory with them.
+    out.syms.reserve_exact(count as usize);
     for (i, e) in raw.chunks_exact(syment as usize).enumerate() {
         let (name_off, info_b, shndx, value) = if is64 {
             (
@@ -343,6 +346,276 @@ pub fn first_undefined_at(
     first_undefined_in(&read, info, at, 1..count)
 }
 
+/// [`first_undefined_of`] through `DT_GNU_HASH`, for an object whose
+/// string table is too large to search cheaply: neither table is read
+/// whole. Linkers put the unhashed symbols (`[1, symoffset)`) first, and
+/// every undefined symbol an executable does not hash is among them: those
+/// are read, and their names compared in place (nearby names in one read).
+/// An undefined symbol that *is* hashed (a canonical PLT entry of an
+/// executable) is on its name's chain, as every hashed symbol is: each name
+/// is looked up as the loader looks up a definition (bloom word, bucket,
+/// chain). `None` when the object has no usable GNU hash table (the caller
+/// searches the string table instead). On a table that hides a hashed
+/// symbol from its own chain, which no linker writes, the answer can
+/// differ from the exhaustive scan (the fuzzer checks exactly that).
+pub fn first_undefined_hashed(
+    file: &File,
+    len: u64,
+    info: &ElfInfo,
+    names: &[&[u8]],
+) -> Option<Option<Vec<u8>>> {
+    let t = &info.tables;
+    let (g, symtab, (str_start, str_end)) = (t.gnu_hash?, t.symtab?, t.strtab?);
+    let big = info.ident.big_endian;
+    let is64 = info.ident.is_64;
+    let r = Reader { file, big, len };
+    let read = |off: u64, n: u64| r.bytes(off, n).map(std::borrow::Cow::Owned);
+    let uint = |b: &[u8]| fixed_uint(b, big);
+    let str_size = str_end.saturating_sub(str_start).min(64 << 20);
+    let syment: u64 = if is64 { 24 } else { 16 };
+    let bloom_bits: u32 = if is64 { 64 } else { 32 };
+    // An unreadable string table answers "no" (as the exhaustive scan).
+    if str_start.checked_add(str_size).is_none_or(|end| end > len) {
+        return Some(None);
+    }
+    let head = r.bytes(g, 16)?;
+    let (nbuckets, symoffset, bloom_size, shift) = (
+        uint(&head[0..4]),
+        uint(&head[4..8]),
+        uint(&head[8..12]),
+        uint(&head[12..16]),
+    );
+    // What linkers write (and the loader assumes): a power-of-two bloom
+    // filter, a shift below the word size, at least one bucket.
+    if nbuckets == 0
+        || !bloom_size.is_power_of_two()
+        || shift >= u64::from(bloom_bits)
+        || symoffset > MAX_SYMBOLS
+        || symtab.checked_add(symoffset.checked_mul(syment)?)? > len
+    {
+        return None;
+    }
+    let blooms = g + 16;
+    let buckets = blooms.checked_add(bloom_size.checked_mul(u64::from(bloom_bits / 8))?)?;
+    let chains = buckets.checked_add(nbuckets.checked_mul(4)?)?;
+    // An undefined, non-local symbol: its name offset.
+    let undefined = |e: &[u8]| -> Option<u64> {
+        let (shndx, info_b) = if is64 {
+            (uint(&e[6..8]) as u16, e[4])
+        } else {
+            (uint(&e[14..16]) as u16, e[12])
+        };
+        (shndx == SHN_UNDEF && info_b >> 4 != STB_LOCAL).then(|| uint(&e[0..4]))
+    };
+    let longest = names.iter().map(|n| n.len() as u64 + 1).max().unwrap_or(1);
+    // The name at `at` (a string-table offset) in `bytes` read from `from`.
+    let named = |bytes: &[u8], from: u64, at: u64| -> Option<&[u8]> {
+        let rest = bytes.get(usize::try_from(at - from).ok()?..)?;
+        names
+            .iter()
+            .find(|n| rest.len() > n.len() && rest.starts_with(n) && rest[n.len()] == 0)
+            .copied()
+    };
+    let mut hits: Vec<(u64, &[u8])> = Vec::new();
+
+    // The unhashed symbols, read in pieces.
+    let mut wanted: Vec<(u64, u64)> = Vec::new();
+    let mut first = 1;
+    while first < symoffset {
+        let k = (symoffset - first).min(SYMBOL_PIECE);
+        let raw = r.bytes(symtab + first * syment, k * syment)?;
+        wanted.extend(
+            raw.chunks_exact(syment as usize)
+                .enumerate()
+                .filter_map(|(i, e)| Some((undefined(e)?, first + i as u64)))
+                .filter(|&(at, _)| at < str_size),
+        );
+        first += k;
+    }
+    // Their names: nearby ones share a read.
+    wanted.sort_unstable();
+    let mut i = 0;
+    while i < wanted.len() {
+        let from = wanted[i].0;
+        let mut j = i + 1;
+        while j < wanted.len()
+            && wanted[j].0 <= wanted[j - 1].0 + NAME_GAP
+            && wanted[j].0 + longest - from <= NAME_SPAN
+        {
+            j += 1;
+        }
+        let to = (wanted[j - 1].0 + longest).min(str_size);
+        let bytes = r.bytes(str_start + from, to - from)?;
+        for &(at, index) in &wanted[i..j] {
+            if let Some(n) = named(&bytes, from, at) {
+                hits.push((index, n));
+            }
+        }
+        i = j;
+    }
+
+    // Hashed symbols: each name looked up as the loader does.
+    for &name in names {
+        let h = gnu_hash(name);
+        let word = r.word(
+            blooms + u64::from(h / bloom_bits) % bloom_size * u64::from(bloom_bits / 8),
+            u64::from(bloom_bits / 8),
+        )?;
+        let bits = u64::from(bloom_bits);
+        let mask = (1u64 << (u64::from(h) % bits)) | (1u64 << ((u64::from(h) >> shift) % bits));
+        if word & mask != mask {
+            continue;
+        }
+        let mut index = r.word(buckets + u64::from(h) % nbuckets * 4, 4)?;
+        if index < symoffset {
+            continue;
+        }
+        // The chain, a few words at a time, to its end bit.
+        'chain: loop {
+            let raw = r
+                .bytes(chains + (index - symoffset) * 4, CHAIN_PIECE * 4)
+                .or_else(|| r.bytes(chains + (index - symoffset) * 4, 4))?;
+            for c in raw.chunks_exact(4) {
+                let c = uint(c) as u32;
+                if (c | 1) == (h | 1) {
+                    let e = r.bytes(symtab + index * syment, syment)?;
+                    if let Some(at) = undefined(&e).filter(|&at| at < str_size) {
+                        let to = (at + name.len() as u64 + 1).min(str_size);
+                        let bytes = r.bytes(str_start + at, to - at)?;
+                        if named(&bytes, at, at).is_some_and(|n| n == name) {
+                            hits.push((index, name));
+                        }
+                    }
+                }
+                if c & 1 == 1 || index >= MAX_SYMBOLS {
+                    break 'chain;
+                }
+                index += 1;
+            }
+        }
+    }
+    hits.sort_unstable();
+    hits.dedup();
+    Some(confirm_by_relocation(&read, info, &hits))
+}
+
+/// Whether [`first_undefined_hashed`] must agree with the exhaustive scan
+/// ([`first_undefined_of`]) on `file`: its tables lie in the file and are
+/// what linkers write, and every undefined symbol named one of `names`
+/// past `symoffset` is found by its name's lookup, which stays within the
+/// symbol count. Reads every table whole, independently of the fast path:
+/// for tests and the fuzzer, not for the resolver. `true` also when there
+/// is no GNU hash table (the fast path is not taken).
+pub fn gnu_hash_consistent(file: &File, info: &ElfInfo, names: &[&[u8]]) -> bool {
+    let t = &info.tables;
+    let Some(g) = t.gnu_hash else { return true };
+    let (Some(symtab), Some((str_start, str_end))) = (t.symtab, t.strtab) else {
+        return true;
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let big = info.ident.big_endian;
+    let r = Reader { file, big, len };
+    let is64 = info.ident.is_64;
+    let syment: u64 = if is64 { 24 } else { 16 };
+    let wordbytes: u64 = if is64 { 8 } else { 4 };
+    let check = || -> Option<bool> {
+        let str_size = str_end.checked_sub(str_start)?;
+        let strtab = r
+            .bytes(str_start, str_size)
+            .filter(|_| str_size <= 64 << 20)?;
+        let head = r.bytes(g, 16)?;
+        let word = |i: usize| r.uint(&head[4 * i..4 * i + 4]);
+        let (nbuckets, symoffset, bloom_size, shift) = (word(0), word(1), word(2), word(3));
+        if nbuckets == 0 || !bloom_size.is_power_of_two() || shift >= wordbytes * 8 {
+            return None;
+        }
+        let count = symbol_count(&r, info);
+        if symoffset > count || count > MAX_SYMBOLS {
+            return None;
+        }
+        let syms = r.bytes(symtab, count.checked_mul(syment)?)?;
+        let bloom = r.bytes(g + 16, bloom_size.checked_mul(wordbytes)?)?;
+        let buckets = r.bytes(g + 16 + bloom.len() as u64, nbuckets.checked_mul(4)?)?;
+        let chains = r.bytes(
+            g + 16 + (bloom.len() + buckets.len()) as u64,
+            (count - symoffset) * 4,
+        )?;
+        let at4 = |b: &[u8], i: u64| -> Option<u64> {
+            let i = usize::try_from(i).ok()?;
+            Some(r.uint(b.get(4 * i..4 * i + 4)?))
+        };
+        let name_at = |off: u64| -> Option<&[u8]> {
+            let rest = strtab.get(usize::try_from(off).ok()?..)?;
+            Some(&rest[..rest.iter().position(|&c| c == 0)?])
+        };
+        // Undefined, non-local, and named one of `names`.
+        let wanted = |i: u64| -> bool {
+            let e = &syms[(i * syment) as usize..((i + 1) * syment) as usize];
+            let (shndx, bind) = if is64 {
+                (r.uint(&e[6..8]), e[4] >> 4)
+            } else {
+                (r.uint(&e[14..16]), e[12] >> 4)
+            };
+            shndx == u64::from(SHN_UNDEF)
+                && bind != STB_LOCAL
+                && name_at(r.uint(&e[0..4])).is_some_and(|n| names.contains(&n))
+        };
+        // Each name's lookup: the indices it visits with a matching hash.
+        for name in names {
+            let h = name.iter().fold(5381u32, |h, &c| {
+                h.wrapping_mul(33).wrapping_add(u32::from(c))
+            });
+            let bits = wordbytes * 8;
+            let wi = (u64::from(h) / bits) % bloom_size;
+            let w = r.uint(&bloom[(wi * wordbytes) as usize..((wi + 1) * wordbytes) as usize]);
+            let passes = w >> (u64::from(h) % bits) & 1 == 1
+                && w >> ((u64::from(h) >> shift) % bits) & 1 == 1;
+            let mut found = Vec::new();
+            let start = at4(&buckets, u64::from(h) % nbuckets)?;
+            if passes && start >= symoffset {
+                let mut i = start;
+                loop {
+                    if i >= count {
+                        return Some(false);
+                    }
+                    let c = at4(&chains, i - symoffset)?;
+                    if (c | 1) == (u64::from(h) | 1) {
+                        found.push(i);
+                    }
+                    if c & 1 == 1 {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            for i in symoffset.max(1)..count {
+                if wanted(i)
+                    && name_at(r.uint(&syms[(i * syment) as usize..][..4])) == Some(name)
+                    && !found.contains(&i)
+                {
+                    return Some(false);
+                }
+            }
+        }
+        Some(true)
+    };
+    check().unwrap_or(false)
+}
+
+/// Unhashed names closer than this share one read.
+const NAME_GAP: u64 = 4 << 10;
+/// Longest read of names.
+const NAME_SPAN: u64 = 64 << 10;
+/// Chain words read at once.
+const CHAIN_PIECE: u64 = 16;
+
+/// The GNU symbol hash (`dl_new_hash`).
+fn gnu_hash(name: &[u8]) -> u32 {
+    name.iter().fold(5381u32, |h, &c| {
+        h.wrapping_mul(33).wrapping_add(u32::from(c))
+    })
+}
+
 /// Every offset of `strtab` where one of `names` starts as a whole,
 /// NUL-terminated string (a longer string's tail included). One pass over
 /// the table whatever the number of names.
@@ -409,20 +682,7 @@ pub fn first_undefined_in(
     let t = &info.tables;
     let symtab = t.symtab?;
     let big = info.ident.big_endian;
-    // Fixed widths decoded directly: this runs once per symbol and
-    // relocation of a file whose string table holds a name.
-    let uint = |b: &[u8]| -> u64 {
-        match (b.len(), big) {
-            (2, false) => u16::from_le_bytes([b[0], b[1]]).into(),
-            (2, true) => u16::from_be_bytes([b[0], b[1]]).into(),
-            (4, false) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]).into(),
-            (4, true) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into(),
-            (8, false) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            (8, true) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            _ if big => b.iter().fold(0u64, |v, &x| (v << 8) | x as u64),
-            _ => b.iter().rev().fold(0u64, |v, &x| (v << 8) | x as u64),
-        }
-    };
+    let uint = |b: &[u8]| fixed_uint(b, big);
     if at.is_empty() || range.start >= range.end {
         return None;
     }
@@ -457,10 +717,23 @@ pub fn first_undefined_in(
         );
         first += k;
     }
+    confirm_by_relocation(read, info, &hits)
+}
+
+/// The first of `hits` (undefined symbols by index, with their names, in
+/// index order) that a relocation uses: what the loader would look up.
+fn confirm_by_relocation(
+    read: &ReadAt<'_, '_>,
+    info: &ElfInfo,
+    hits: &[(u64, &[u8])],
+) -> Option<Vec<u8>> {
     if hits.is_empty() {
         return None;
     }
-    // Confirm a relocation uses one (what the loader would look up).
+    let t = &info.tables;
+    let big = info.ident.big_endian;
+    let is64 = info.ident.is_64;
+    let uint = |b: &[u8]| fixed_uint(b, big);
     let word: u64 = if is64 { 8 } else { 4 };
     let mips64 = info.ident.machine == machine::MIPS && is64;
     let sym_of = |w: u64| -> u64 {
@@ -501,6 +774,22 @@ pub fn first_undefined_in(
         }
     }
     None
+}
+
+/// An unsigned field of 2, 4 or 8 bytes (others folded byte by byte).
+/// Fixed widths are decoded directly: this runs once per symbol and
+/// relocation of a file whose string table holds a name.
+fn fixed_uint(b: &[u8], big: bool) -> u64 {
+    match (b.len(), big) {
+        (2, false) => u16::from_le_bytes([b[0], b[1]]).into(),
+        (2, true) => u16::from_be_bytes([b[0], b[1]]).into(),
+        (4, false) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]).into(),
+        (4, true) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into(),
+        (8, false) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        (8, true) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        _ if big => b.iter().fold(0u64, |v, &x| (v << 8) | x as u64),
+        _ => b.iter().rev().fold(0u64, |v, &x| (v << 8) | x as u64),
+    }
 }
 
 /// The `R_*_COPY` relocation type of a machine.
