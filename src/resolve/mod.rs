@@ -340,7 +340,9 @@ pub struct Resolver<'fs> {
     infos: Mutex<Map<FileId, Parsed>>,
     caches: Mutex<Map<bool, Arc<Option<ldcache::LdCache>>>>,
     cache_problem: Mutex<Option<String>>,
-    targets: Mutex<Map<TargetKey, Target>>,
+    /// One cell per key, filled once: threads asking at the same time wait
+    /// for the first (detection reads the whole interpreter).
+    targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Target>>>>,
     memo: Mutex<Map<Vec<u8>, Arc<Resolution>>>,
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
@@ -389,16 +391,17 @@ impl<'fs> Resolver<'fs> {
         lock(&self.cache_problem).clone()
     }
 
+    /// How many distinct files were parsed so far.
+    pub fn files_read(&self) -> usize {
+        lock(&self.infos).len()
+    }
+
     /// Derives the target of a program from its identity and `PT_INTERP`
     /// (once per interpreter and identity).
     pub fn target_for(&self, info: &ElfInfo) -> Target {
         let key = (info.interp.clone(), info.ident);
-        if let Some(t) = lock(&self.targets).get(&key) {
-            return t.clone();
-        }
-        let t = self.detect_target(info);
-        lock(&self.targets).insert(key, t.clone());
-        t
+        let cell = lock(&self.targets).entry(key).or_default().clone();
+        cell.get_or_init(|| self.detect_target(info)).clone()
     }
 
     /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
