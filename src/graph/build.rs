@@ -295,6 +295,9 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     g.missing_versions.dedup();
     g.warnings.sort();
     g.warnings.dedup();
+    // What only the build needed (templates, merge memo: thousands of small
+    // values) is freed on the pool, not on the way to the report.
+    rayon::spawn(move || drop((templates, queued, traced, pending)));
     Ok(g)
 }
 
@@ -1428,7 +1431,13 @@ impl MergeMemo {
 
     /// Moves the collected roots into the graph's nodes.
     fn finish(self, g: &mut DepGraph) {
-        let garbage = (self.garbage, self.templates);
+        let garbage = (
+            self.garbage,
+            self.templates,
+            self.nodes,
+            self.versions_checked,
+            self.needed_by,
+        );
         rayon::spawn(move || drop(garbage));
         for (i, roots) in self.roots.into_iter().enumerate() {
             if let Some(n) = g.graph.node_weight_mut(NodeIndex::new(i)) {
