@@ -2280,3 +2280,80 @@ fn read_ahead_ends_on_a_search_path_back_to_itself() {
     assert!(two.contains("/app/bin/prog"), "{two}");
     assert_eq!(two, run("1"));
 }
+
+/// A library whose string table is large (the libgcc_s rule looks names up
+/// in its GNU hash table instead of reading it) and whose one hash chain
+/// holds every symbol, each entry claiming `pthread_cancel`'s hash. An
+/// uncapped lookup would read two small pieces per entry (tens of
+/// thousands of `pread64`s); the lookup gives up after a few dozen and
+/// the exhaustive scan answers, the same as on the file read whole.
+#[test]
+fn hash_lookups_of_a_hostile_chain_are_capped() {
+    let name = "hash_lookups_of_a_hostile_chain_are_capped";
+    if !strace_works() {
+        eprintln!("skipping {name}: strace is not usable here");
+        return;
+    }
+    const SYMBOLS: usize = 40_000;
+    let mut e = Elf::new(elfgen::build(&ElfSpec {
+        soname: Some("libfoo.so.1".into()),
+        needed: vec!["libc.so.6".into()],
+        defined: (0..SYMBOLS)
+            .map(|i| (format!("a_defined_function_with_a_long_name_{i:06}"), None))
+            .collect(),
+        undefined: vec![("pthread_exit".into(), None)],
+        hash_style: HashStyle::Gnu,
+        ..Default::default()
+    }));
+    let g = e.table(DT_GNU_HASH).expect("DT_GNU_HASH");
+    let (nbuckets, symoffset, bloom) = (
+        e.rd(g, 4).unwrap(),
+        e.rd(g + 4, 4).unwrap(),
+        e.rd(g + 8, 4).unwrap(),
+    );
+    assert_eq!(nbuckets, 1, "elfgen writes one bucket: one chain");
+    let chains = g + 16 + bloom * 8 + nbuckets * 4;
+    let h = b"pthread_cancel".iter().fold(5381u32, |h, &c| {
+        h.wrapping_mul(33).wrapping_add(u32::from(c))
+    });
+    let hashed = SYMBOLS as u64 + 1 + 1 - symoffset;
+    for i in 0..hashed {
+        let end = u64::from(i + 1 == hashed);
+        e.wr(chains + 4 * i, 4, u64::from(h & !1) | end);
+    }
+    let r = app_root();
+    fs::write(r.host("/app/lib/libfoo.so.1"), &e.b).unwrap();
+    let lib = fs::File::open(r.host("/app/lib/libfoo.so.1")).unwrap();
+    let info = closure::elf::parse_file(&lib).unwrap();
+    let (s, end) = info.tables.strtab.unwrap();
+    assert!(end - s > 64 << 10, "the string table must be large");
+    const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+    let fast = closure::elf::read_file(&lib, e.b.len() as u64, NAMES).uses;
+    let exhaustive = closure::elf::symbols::first_undefined_of(&lib, &info, NAMES);
+    assert_eq!(fast, exhaustive);
+    assert_eq!(fast.as_deref(), Some(&b"pthread_exit"[..]));
+
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut args: Vec<OsString> = vec![
+        "-f".into(),
+        "-c".into(),
+        "-e".into(),
+        "trace=pread64".into(),
+        "-o".into(),
+        log.path().into(),
+        closure_bin().into(),
+        "--sysroot".into(),
+        r.path().into(),
+    ];
+    args.extend(["--root", APP, "--format", "json"].map(OsString::from));
+    let run = run_cmd_watchdog(OsStr::new("strace"), &args, Duration::from_secs(120));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = fs::read_to_string(log.path()).unwrap();
+    let preads: u64 = summary
+        .lines()
+        .find(|l| l.trim_end().ends_with("pread64"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pread64 count in:\n{summary}"));
+    assert!(preads < 2_000, "{preads} pread64 calls:\n{summary}");
+}

@@ -470,14 +470,26 @@ pub fn first_undefined_hashed(
         if index < symoffset {
             continue;
         }
-        // The chain, a few words at a time, to its end bit.
+        // The chain, to its end bit: a few words first (real chains are
+        // short), more per read after. One longer than any linker writes,
+        // or with more entries of this hash than collisions explain, is
+        // left to the exhaustive scan (its reads are capped).
+        let (start, mut piece, mut matches) = (index, CHAIN_PIECE, 0);
         'chain: loop {
+            if index - start >= MAX_CHAIN {
+                return None;
+            }
             let raw = r
-                .bytes(chains + (index - symoffset) * 4, CHAIN_PIECE * 4)
+                .bytes(chains + (index - symoffset) * 4, piece * 4)
                 .or_else(|| r.bytes(chains + (index - symoffset) * 4, 4))?;
+            piece = (piece * 4).min(MAX_CHAIN);
             for c in raw.chunks_exact(4) {
                 let c = uint(c) as u32;
                 if (c | 1) == (h | 1) {
+                    matches += 1;
+                    if matches > MAX_CHAIN_MATCHES {
+                        return None;
+                    }
                     let e = r.bytes(symtab + index * syment, syment)?;
                     if let Some(at) = undefined(&e).filter(|&at| at < str_size) {
                         let to = (at + name.len() as u64 + 1).min(str_size);
@@ -606,8 +618,12 @@ pub fn gnu_hash_consistent(file: &File, info: &ElfInfo, names: &[&[u8]]) -> bool
 const NAME_GAP: u64 = 4 << 10;
 /// Longest read of names.
 const NAME_SPAN: u64 = 64 << 10;
-/// Chain words read at once.
+/// Chain words read first.
 const CHAIN_PIECE: u64 = 16;
+/// Longest chain followed (real ones hold a handful of symbols).
+const MAX_CHAIN: u64 = 1 << 12;
+/// Most entries of one hash on one chain (real ones: one, or a collision).
+const MAX_CHAIN_MATCHES: u32 = 64;
 
 /// The GNU symbol hash (`dl_new_hash`).
 fn gnu_hash(name: &[u8]) -> u32 {
