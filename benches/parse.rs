@@ -1,7 +1,8 @@
 //! `ElfInfo` of this machine's real libraries (the closure of curl, git and
 //! python3): from bytes already in memory (`elf::parse`) against from open
 //! files through the chunked file reader (`elf::parse_file`), which reads only
-//! the ranges it needs.
+//! the ranges it needs; and the libgcc_s question through `elf::read_file`
+//! against the exhaustive scan.
 
 mod common;
 
@@ -9,7 +10,8 @@ use std::fs::File;
 use std::hint::black_box;
 use std::time::Duration;
 
-use closure::elf::{parse, parse_file};
+use closure::elf::symbols::first_undefined_of;
+use closure::elf::{parse, parse_file, read_file};
 use criterion::{Criterion, Throughput};
 
 fn bench_parse(c: &mut Criterion) {
@@ -69,6 +71,58 @@ fn bench_parse(c: &mut Criterion) {
             }
         })
     });
+    group.finish();
+
+    // The libgcc_s question (does the object use pthread_cancel,
+    // pthread_exit or backtrace?) as the resolver asks it, in the same read
+    // as the parse (`read_file` with the names, against `read_file` without
+    // them: the difference is the question's cost), and the exhaustive scan
+    // of string and symbol tables alone; all objects, then the one with the
+    // largest string table (looked up through its GNU hash table).
+    const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
+    let infos: Vec<_> = files
+        .iter()
+        .map(|f| parse_file(f).expect("parses"))
+        .collect();
+    let lens: Vec<u64> = bytes.iter().map(|b| b.len() as u64).collect();
+    let largest = (0..infos.len()).max_by_key(|&i| {
+        infos[i]
+            .tables
+            .strtab
+            .map_or(0, |(s, e)| e.saturating_sub(s))
+    });
+    let mut group = c.benchmark_group("unwind");
+    let sets: Vec<(&str, Vec<usize>)> = [("all", (0..files.len()).collect())]
+        .into_iter()
+        .chain(largest.map(|i| ("largest", vec![i])))
+        .collect();
+    if let Some(i) = largest {
+        eprintln!("unwind: largest string table: {}", paths[i].display());
+    }
+    for (set, which) in &sets {
+        group.throughput(Throughput::Elements(which.len() as u64));
+        group.bench_function(format!("{set}/read_file without names"), |b| {
+            b.iter(|| {
+                for &i in which {
+                    black_box(read_file(&files[i], lens[i], &[]).info.is_ok());
+                }
+            })
+        });
+        group.bench_function(format!("{set}/read_file with names"), |b| {
+            b.iter(|| {
+                for &i in which {
+                    black_box(read_file(&files[i], lens[i], NAMES).uses);
+                }
+            })
+        });
+        group.bench_function(format!("{set}/exhaustive scan"), |b| {
+            b.iter(|| {
+                for &i in which {
+                    black_box(first_undefined_of(&files[i], &infos[i], NAMES));
+                }
+            })
+        });
+    }
     group.finish();
 
     // One big library alone: libc.
