@@ -78,6 +78,44 @@ fn elf_seeds(dir: &Path) {
             put(dir, &format!("head-{name}"), &b[..b.len().min(2048)]);
         }
     }
+    // Two small programs built by gcc (when there is one) for the libgcc_s
+    // rule's GNU hash lookups: an undefined `pthread_exit` that is hashed
+    // (its address taken in code of a non-PIE program: a canonical PLT
+    // entry), and `pthread_cancel` and `backtrace` among the unhashed ones.
+    let programs = [
+        (
+            "gcc-pthread-exit-hashed",
+            "#include <pthread.h>\nvoid (*volatile keep)(void *);\n\
+             int main(int c, char **v) { keep = pthread_exit; if (c > 5) keep(v); return 0; }\n",
+            &["-no-pie", "-fno-pic"][..],
+        ),
+        (
+            "gcc-pthread-cancel-backtrace",
+            "#include <pthread.h>\n#include <execinfo.h>\n\
+             int main(int c, char **v) { void *b[4]; if (c > 5) backtrace(b, 4);\n\
+             return pthread_cancel(pthread_self()); }\n",
+            &[][..],
+        ),
+    ];
+    let tmp = std::env::temp_dir().join(format!("closure-seeds-{}", std::process::id()));
+    fs::create_dir_all(&tmp).expect("mkdir");
+    for (name, src, args) in programs {
+        let c = tmp.join(format!("{name}.c"));
+        let out = tmp.join(name);
+        fs::write(&c, src).expect("write source");
+        let built = std::process::Command::new("gcc")
+            .args(["-O1", "-pthread", "-Wl,--hash-style=gnu", "-s", "-o"])
+            .arg(&out)
+            .arg(&c)
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        match fs::read(&out) {
+            Ok(b) if built => put(dir, name, &b),
+            _ => eprintln!("seeds: no gcc: {name} not written"),
+        }
+    }
+    let _ = fs::remove_dir_all(&tmp);
 }
 
 fn entry(key: &str, value: &str, flags: i32, hwcap: u64) -> CacheEntry {

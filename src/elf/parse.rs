@@ -152,12 +152,17 @@ fn undefined_use<'a>(
     let size = end.saturating_sub(start).min(64 << 20);
     if size > WHOLE_STRTAB {
         // Not read yet, and large: the GNU hash table avoids reading it.
-        if let Some(uses) = super::symbols::first_undefined_hashed(file, reader.len, info, names) {
+        if let Some(uses) =
+            super::symbols::first_undefined_hashed(file, reader.len, info, names, None)
+        {
             return uses;
         }
     }
+    let mut table = None;
     let offsets = if size <= STRTAB_WINDOW {
-        super::symbols::name_offsets(reader.read_bytes_at(start, size).ok()?, names)
+        let t = reader.read_bytes_at(start, size).ok()?;
+        table = Some(t);
+        super::symbols::name_offsets(t, names)
     } else {
         // A large table is searched window by window (overlapping by the
         // longest name), so memory stays at one window.
@@ -196,8 +201,10 @@ fn undefined_use<'a>(
         return None;
     }
     // A table holding a name: the hash table finds its symbols without
-    // reading them all; without one, the symbols are read in pieces.
-    if let Some(uses) = super::symbols::first_undefined_hashed(file, reader.len, info, names) {
+    // reading them all (the names are compared in the table read above);
+    // without one, the symbols are read in pieces.
+    if let Some(uses) = super::symbols::first_undefined_hashed(file, reader.len, info, names, table)
+    {
         return uses;
     }
     super::symbols::first_undefined_at(file, reader.len, info, &offsets)

@@ -354,8 +354,10 @@ pub fn first_undefined_at(
 /// An undefined symbol that *is* hashed (a canonical PLT entry of an
 /// executable) is on its name's chain, as every hashed symbol is: each name
 /// is looked up as the loader looks up a definition (bloom word, bucket,
-/// chain). `None` when the object has no usable GNU hash table (the caller
-/// searches the string table instead). On a table that hides a hashed
+/// chain). A caller that has the string table in memory passes it
+/// (`strtab`, the whole table) and no name is read again. `None` when the
+/// object has no usable GNU hash table (the caller searches the string
+/// table instead). On a table that hides a hashed
 /// symbol from its own chain, which no linker writes, the answer can
 /// differ from the exhaustive scan (the fuzzer checks exactly that).
 pub fn first_undefined_hashed(
@@ -363,6 +365,7 @@ pub fn first_undefined_hashed(
     len: u64,
     info: &ElfInfo,
     names: &[&[u8]],
+    strtab: Option<&[u8]>,
 ) -> Option<Option<Vec<u8>>> {
     let t = &info.tables;
     let (g, symtab, (str_start, str_end)) = (t.gnu_hash?, t.symtab?, t.strtab?);
@@ -432,7 +435,16 @@ pub fn first_undefined_hashed(
         );
         first += k;
     }
-    // Their names: nearby ones share a read.
+    // Their names: in the table when the caller has it in memory, else
+    // read, nearby ones sharing a read.
+    if let Some(table) = strtab.filter(|t| t.len() as u64 == str_size) {
+        hits.extend(
+            wanted
+                .iter()
+                .filter_map(|&(at, index)| Some((index, named(table, 0, at)?))),
+        );
+        wanted.clear();
+    }
     wanted.sort_unstable();
     let mut i = 0;
     while i < wanted.len() {
@@ -493,7 +505,10 @@ pub fn first_undefined_hashed(
                     let e = r.bytes(symtab + index * syment, syment)?;
                     if let Some(at) = undefined(&e).filter(|&at| at < str_size) {
                         let to = (at + name.len() as u64 + 1).min(str_size);
-                        let bytes = r.bytes(str_start + at, to - at)?;
+                        let bytes = match strtab.filter(|t| t.len() as u64 == str_size) {
+                            Some(t) => std::borrow::Cow::Borrowed(&t[at as usize..to as usize]),
+                            None => std::borrow::Cow::Owned(r.bytes(str_start + at, to - at)?),
+                        };
                         if named(&bytes, at, at).is_some_and(|n| n == name) {
                             hits.push((index, name));
                         }
