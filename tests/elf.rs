@@ -862,3 +862,74 @@ fn unwind_answers_of_real_files_match_the_exhaustive_scan() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     assert!(files.len() > 100 && large > 0 && yes > 0);
 }
+
+/// The GNU hash lookups of the libgcc_s rule on every architecture the
+/// writer knows (both word sizes, both byte orders): a library with a
+/// string table past 64 KiB, an unhashed undefined `pthread_exit`, and a
+/// `pthread_cancel` made undefined where it was defined (so it is hashed,
+/// on the one chain of the writer's single bucket). Asked directly, the
+/// lookups must answer (not give up) with each name, as the exhaustive
+/// scan does; a name that is absent gives no answer.
+#[test]
+fn unwind_hash_lookups_on_every_architecture() {
+    for &arch in Arch::all() {
+        let mut bytes = elfgen::build(&ElfSpec {
+            arch: Some(arch),
+            kind: Kind::Shared,
+            soname: Some("libbig.so".into()),
+            defined: (0..3000)
+                .map(|i| (format!("a_defined_function_with_a_long_name_{i:05}"), None))
+                .chain([(s("pthread_cancel"), None)])
+                .collect(),
+            undefined: vec![(s("pthread_exit"), None)],
+            hash_style: elfgen::HashStyle::Gnu,
+            ..ElfSpec::default()
+        });
+        let e = goblin::elf::Elf::parse(&bytes).unwrap();
+        let index = e
+            .dynsyms
+            .iter()
+            .position(|s| e.dynstrtab.get_at(s.st_name) == Some("pthread_cancel"))
+            .unwrap();
+        let sh = e
+            .section_headers
+            .iter()
+            .find(|s| e.shdr_strtab.get_at(s.sh_name) == Some(".dynsym"))
+            .unwrap();
+        let at = (sh.sh_offset + index as u64 * sh.sh_entsize) as usize;
+        let shndx = if e.is_64 { at + 6 } else { at + 14 };
+        drop(e);
+        bytes[shndx..shndx + 2].fill(0); // SHN_UNDEF in either byte order
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), &bytes).unwrap();
+        let f = std::fs::File::open(tmp.path()).unwrap();
+        let len = bytes.len() as u64;
+        let info = closure::elf::parse_file(&f).unwrap();
+        let (start, end) = info.tables.strtab.unwrap();
+        assert!(end - start > 64 << 10, "{}", arch.name());
+        for name in [&b"pthread_cancel"[..], b"pthread_exit"] {
+            let names = [name];
+            let got = closure::elf::symbols::first_undefined_hashed(&f, len, &info, &names, None);
+            let exhaustive = closure::elf::symbols::first_undefined_of(&f, &info, &names);
+            assert_eq!(
+                got,
+                Some(Some(name.to_vec())),
+                "{}: {}",
+                arch.name(),
+                text(name)
+            );
+            assert_eq!(got.flatten(), exhaustive, "{}", arch.name());
+            assert_eq!(closure::elf::read_file(&f, len, &names).uses, exhaustive);
+            assert!(closure::elf::symbols::gnu_hash_consistent(
+                &f, &info, &names
+            ));
+        }
+        let absent: [&[u8]; 1] = [b"backtrace"];
+        assert_eq!(
+            closure::elf::symbols::first_undefined_hashed(&f, len, &info, &absent, None),
+            Some(None),
+            "{}",
+            arch.name()
+        );
+    }
+}
