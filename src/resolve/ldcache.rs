@@ -166,8 +166,9 @@ pub struct LdCache {
 #[derive(Debug, Clone, Default)]
 struct KeyIndex(std::sync::OnceLock<(usize, Positions)>);
 
-/// Entry positions by key.
-type Positions = std::collections::HashMap<Vec<u8>, Vec<u32>>;
+/// Entry positions by key (foldhash, randomly seeded as the resolver's memo
+/// maps are: SipHash showed in profiles).
+type Positions = std::collections::HashMap<Vec<u8>, Vec<u32>, foldhash::quality::RandomState>;
 
 impl PartialEq for KeyIndex {
     fn eq(&self, _: &Self) -> bool {
@@ -238,7 +239,7 @@ impl LdCache {
     /// Entries whose key equals `name`, in file order.
     pub fn lookup<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a CacheEntry> + 'a {
         let (len, index) = self.index.0.get_or_init(|| {
-            let mut m: std::collections::HashMap<Vec<u8>, Vec<u32>> = Default::default();
+            let mut m = Positions::default();
             for (i, e) in self.entries.iter().enumerate() {
                 m.entry(e.key.clone()).or_default().push(i as u32);
             }
