@@ -4,8 +4,12 @@
 //! count comes from `DT_HASH`'s `nchain`, else from walking `DT_GNU_HASH`),
 //! `DT_VERSYM`, and the `DT_RELA`/`DT_REL`/`DT_JMPREL` tables, to list the
 //! undefined symbols the loader will look up (with `LD_BIND_NOW`, every
-//! relocation) and the definitions an object offers. Reads are positional
-//! and size-capped; malformed tables yield fewer symbols, never a panic.
+//! relocation) and the definitions an object offers. Also answers the
+//! libgcc_s question (does an object use `pthread_cancel`, `pthread_exit` or
+//! `backtrace`?) without reading whole tables: by string-table offsets, or
+//! by `DT_GNU_HASH` lookups ([`first_undefined_hashed`]). Reads are
+//! positional and size-capped; malformed tables yield fewer symbols, never a
+//! panic.
 
 use std::collections::BTreeMap;
 use std::fs::File;
