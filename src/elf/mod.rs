@@ -4,7 +4,7 @@
 //! dynamic loader sees it: identity (class, byte order, machine, flags),
 //! `PT_INTERP`, and the dynamic section's `DT_NEEDED`, `DT_SONAME`,
 //! `DT_RPATH`, `DT_RUNPATH`, `DT_FLAGS_1` and symbol-version tables. Strings
-//! stay bytes, exactly as stored. Reading is in [`parse`]; whether one object
+//! stay bytes, exactly as stored. Reading is in [`parse`](mod@parse); whether one object
 //! may load another is in [`compat`]. Nothing here touches the file system:
 //! callers hand in something that implements `object::ReadRef`.
 

@@ -91,7 +91,7 @@ pub struct FileFacts {
 /// version tables), one for the dynamic section, and the string table once
 /// more only when it lies elsewhere. The symbol question is answered from
 /// the string table when it was read whole and holds no name (a symbol's
-/// name must), else through the GNU hash table ([`undefined_use`]); only a
+/// name must), else through the GNU hash table (see `undefined_use`); only a
 /// hit reads the relocations.
 pub fn read_file(file: &File, len: u64, names: &[&[u8]]) -> FileFacts {
     let arena = typed_arena::Arena::new();

@@ -4,7 +4,7 @@
 //! the loader maps (keyed by the path string it opens them by), plus one
 //! node per missing library and requester, and whose edges carry the
 //! `DT_NEEDED` string and the search step that satisfied it. Building it
-//! ([`build`]) replays glibc's breadth-first load of each root separately —
+//! ([`build`](mod@build)) replays glibc's breadth-first load of each root separately —
 //! its own `$ORIGIN`s, RPATH chains and "already loaded" table — and merges
 //! the results. A missing library is a node, never an error: only a root
 //! that cannot be read at all fails the build.
