@@ -4,7 +4,9 @@
 //!
 //! - (a) the union closure of every dynamic ELF program of `/usr/bin` and
 //!   `/usr/sbin` in one call: `closure --root F… --format list` against
-//!   `libtree -p F…` and pax-utils `lddtree -l F…`, all with `hyperfine`;
+//!   `libtree -p F…` and pax-utils `lddtree -l F…`, all with `hyperfine`,
+//!   and the closure/libtree ratio again in alternating short rounds (the
+//!   median is robust to a machine whose speed drifts during the bench);
 //! - (b) staging the program with the largest closure:
 //!   `closure --root X --out DIR --no-verify` against `cp -P --parents` of
 //!   exactly the files and symlinks it stages, each run into a fresh
@@ -852,6 +854,39 @@ pub fn run(args: &[String]) -> bool {
         }),
     }
 
+    // The ratio to libtree in alternating rounds: on a VM whose speed
+    // drifts within a minute, one block of runs per tool can put the drift
+    // into the ratio; the median of several short alternating blocks does
+    // not.
+    let rounds = if quick { 2 } else { 5 };
+    let mut ratios: Vec<f64> = Vec::new();
+    if libtree {
+        let ours = hyperfine_command(&p.bench, "round-closure", &closure_argv, via_script);
+        let theirs = hyperfine_command(&p.bench, "round-libtree", &libtree_argv, via_script);
+        for _ in 0..rounds {
+            let a = hyperfine(
+                &p.bench,
+                "round-closure",
+                &ours,
+                None,
+                1,
+                runs.fast_runs / 2,
+            );
+            let b = hyperfine(
+                &p.bench,
+                "round-libtree",
+                &theirs,
+                None,
+                1,
+                runs.fast_runs / 2,
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                ratios.push(a.mean / b.mean);
+            }
+        }
+        ratios.sort_by(f64::total_cmp);
+    }
+
     // (b) staging the biggest closure.
     let (biggest, nobj) = programs
         .iter()
@@ -1068,6 +1103,17 @@ pub fn run(args: &[String]) -> bool {
         union_set.len()
     );
     table(&mut md, &union_rows);
+    if let (Some(lo), Some(hi)) = (ratios.first(), ratios.last()) {
+        let _ = writeln!(
+            md,
+            "closure / libtree in {} alternating rounds of {} runs each: median {:.2}× (range {:.2}–{:.2}×).\n",
+            ratios.len(),
+            runs.fast_runs / 2,
+            ratios[ratios.len() / 2],
+            lo,
+            hi
+        );
+    }
     if !agreement.is_empty() {
         let _ = writeln!(md, "{agreement}\n");
     }
