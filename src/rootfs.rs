@@ -98,7 +98,9 @@ pub struct RootFs {
     host_root: PathBuf,
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
-    seen: std::sync::Arc<std::sync::Mutex<SeenMap>>,
+    /// Read on every component of every lookup, written once per path:
+    /// readers do not wait for each other.
+    seen: std::sync::Arc<std::sync::RwLock<SeenMap>>,
 }
 
 /// What the walk has seen, by in-root path (foldhash: SipHash showed in
@@ -134,7 +136,10 @@ impl RootFs {
         let host_root = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         Ok(RootFs {
             host_root,
-            seen: Default::default(),
+            seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
+                4096,
+                Default::default(),
+            ))),
         })
     }
 
@@ -172,49 +177,105 @@ impl RootFs {
 
     /// [`walk`](Self::walk), also giving the final component's `lstat` when
     /// the walk took one (it is not a directory or link).
+    ///
+    /// Works on bytes in two reused buffers: components are slices of the
+    /// path or of a link target already kept for the hop, so a walk through
+    /// cached directories allocates only what it returns.
     fn walk_meta(
         &self,
         path: &Path,
         follow_last: bool,
     ) -> Result<(Resolved, Option<std::sync::Arc<Metadata>>), LookupError> {
+        /// Where the bytes of a pending string are: the path asked for, or
+        /// the target of a hop taken.
+        #[derive(Clone, Copy)]
+        enum From {
+            Path,
+            Hop(usize),
+        }
+        fn bytes<'a>(path: &'a [u8], hops: &'a [Hop], from: From) -> &'a [u8] {
+            match from {
+                From::Path => path,
+                From::Hop(i) => hops[i].target.as_os_str().as_bytes(),
+            }
+        }
+        /// Whether `rest` holds a component other than `.`.
+        fn has_component(rest: &[u8]) -> bool {
+            rest.split(|&b| b == b'/')
+                .any(|c| !c.is_empty() && c != b".")
+        }
+        let path_bytes = path.as_os_str().as_bytes();
         let mut last_meta = None;
-        // Pending components, last one on top.
-        let mut pending: Vec<OsString> = Vec::new();
-        push_components(&mut pending, path.as_os_str());
-        let mut current = PathBuf::from("/");
-        let mut hops = Vec::new();
+        // Strings still to walk, the innermost (latest link) last, each
+        // with how much of it is consumed.
+        let mut pending: Vec<(From, usize)> = vec![(From::Path, 0)];
+        let mut current: Vec<u8> = Vec::with_capacity(path_bytes.len() + 16);
+        current.push(b'/');
+        let mut candidate: Vec<u8> = Vec::with_capacity(path_bytes.len() + 16);
+        let mut hops: Vec<Hop> = Vec::new();
         let mut dirs = Vec::new();
-        while let Some(comp) = pending.pop() {
-            if comp == "." || comp.is_empty() {
+        while let Some(&mut (from, ref mut at)) = pending.last_mut() {
+            let all = bytes(path_bytes, &hops, from);
+            let rest = &all[*at..];
+            let start = rest.iter().position(|&b| b != b'/').unwrap_or(rest.len());
+            let len = rest[start..]
+                .iter()
+                .position(|&b| b == b'/')
+                .unwrap_or(rest.len() - start);
+            let (c0, c1) = (*at + start, *at + start + len);
+            *at = c1;
+            if len == 0 {
+                pending.pop();
                 continue;
             }
-            if comp == ".." {
-                current.pop(); // `/`.pop() stays `/`: `..` is clamped at the root.
+            let comp = &all[c0..c1];
+            if comp == b"." {
                 continue;
             }
-            let candidate = current.join(&comp);
-            let seen = self.lstat(&candidate)?;
-            let is_last = pending.iter().all(|c| c == "." || c.is_empty());
-            if let (Seen::Link(target), true) = (&seen, follow_last || !is_last) {
+            if comp == b".." {
+                // `..` is clamped at the root.
+                let slash = current.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                current.truncate(slash.max(1));
+                continue;
+            }
+            candidate.clear();
+            candidate.extend_from_slice(&current);
+            if candidate.len() > 1 {
+                candidate.push(b'/');
+            }
+            candidate.extend_from_slice(comp);
+            let seen = self.lstat(Path::new(OsStr::from_bytes(&candidate)))?;
+            let is_last = pending
+                .iter()
+                .all(|&(f, at)| !has_component(&bytes(path_bytes, &hops, f)[at..]));
+            // A last component followed by `/` or `/.` must be a directory,
+            // and a link there is followed even by an `lstat` (the kernel's
+            // rule: `lib.so/` is "not a directory").
+            let must_be_dir = is_last
+                && pending
+                    .iter()
+                    .any(|&(f, at)| at < bytes(path_bytes, &hops, f).len());
+            if let (Seen::Link(target), true) = (&seen, follow_last || !is_last || must_be_dir) {
                 if hops.len() >= MAX_SYMLINK_HOPS {
                     return Err(LookupError::Loop);
                 }
-                let target = target.clone();
+                if target.as_os_str().as_bytes().first() == Some(&b'/') {
+                    current.truncate(1);
+                }
                 hops.push(Hop {
-                    link: candidate,
+                    link: PathBuf::from(OsString::from_vec(candidate.clone())),
                     target: target.clone(),
                 });
-                if target.as_os_str().as_bytes().first() == Some(&b'/') {
-                    current = PathBuf::from("/");
-                }
-                push_components(&mut pending, target.as_os_str());
+                pending.push((From::Hop(hops.len() - 1), 0));
                 continue;
             }
-            if !is_last {
+            if !is_last || must_be_dir {
                 if !matches!(seen, Seen::Dir) {
                     return Err(LookupError::NotADirectory);
                 }
-                dirs.push(candidate.clone());
+                if !is_last {
+                    dirs.push(PathBuf::from(OsString::from_vec(candidate.clone())));
+                }
                 last_meta = None;
             } else {
                 last_meta = match seen {
@@ -222,11 +283,11 @@ impl RootFs {
                     _ => None,
                 };
             }
-            current = candidate;
+            std::mem::swap(&mut current, &mut candidate);
         }
         Ok((
             Resolved {
-                canonical: current,
+                canonical: PathBuf::from(OsString::from_vec(current)),
                 hops,
                 dirs,
             },
@@ -238,7 +299,7 @@ impl RootFs {
     fn lstat(&self, candidate: &Path) -> Result<Seen, LookupError> {
         if let Some(s) = self
             .seen
-            .lock()
+            .read()
             .ok()
             .and_then(|m| m.get(candidate.as_os_str()).cloned())
         {
@@ -263,7 +324,7 @@ impl RootFs {
         // each look at every staged file. Absent names are not: a run may
         // look for a name, and a caller create it, between two lookups.
         if matches!(seen, Seen::Dir | Seen::Link(_) | Seen::Other(_)) {
-            if let Ok(mut m) = self.seen.lock() {
+            if let Ok(mut m) = self.seen.write() {
                 m.insert(candidate.as_os_str().to_os_string(), seen.clone());
             }
         }
@@ -424,17 +485,6 @@ pub fn describe_type(meta: &Metadata) -> &'static str {
     }
 }
 
-/// Pushes the components of `path` onto `stack` so that the first component
-/// ends up on top.
-fn push_components(stack: &mut Vec<OsString>, path: &OsStr) {
-    let parts: Vec<&[u8]> = path.as_bytes().split(|&b| b == b'/').collect();
-    for part in parts.into_iter().rev() {
-        if !part.is_empty() {
-            stack.push(OsString::from_vec(part.to_vec()));
-        }
-    }
-}
-
 /// Joins an in-root directory and a name the way the loader builds a
 /// candidate (`dir + "/" + name`), without any normalisation.
 pub fn join_bytes(dir: &[u8], name: &[u8]) -> PathBuf {
@@ -513,6 +563,87 @@ mod tests {
         symlink("/real/dir", t.path().join("d")).unwrap();
         let r = fs.resolve(Path::new("/d/../lib/f")).unwrap();
         assert_eq!(r.canonical, Path::new("/real/lib/f"));
+    }
+
+    /// Every path of up to four components over a small tree of relative
+    /// links resolves to what the kernel resolves it to, whenever the
+    /// kernel stays inside the root (the only place the two agree by
+    /// design: `..` is clamped at the root here). Fails if the walk
+    /// mishandles `.`, `..`, empty components, a link in the middle or at
+    /// the end, a link to `.` or `..`, chains, loops or dangling links.
+    #[test]
+    fn walks_agree_with_the_kernel_inside_the_root() {
+        let (t, fs) = root();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("usr/lib")).unwrap();
+        std::fs::write(r.join("usr/lib/f"), b"f").unwrap();
+        symlink("usr/lib", r.join("lib")).unwrap();
+        symlink("../lib", r.join("usr/l2")).unwrap();
+        symlink(".", r.join("usr/lib/self")).unwrap();
+        symlink("..", r.join("usr/lib/up")).unwrap();
+        symlink("f", r.join("usr/lib/ff")).unwrap();
+        symlink("ff", r.join("usr/lib/fff")).unwrap();
+        symlink("loop2", r.join("loop1")).unwrap();
+        symlink("loop1", r.join("loop2")).unwrap();
+        symlink("nope", r.join("usr/lib/dangling")).unwrap();
+        let host_root = std::fs::canonicalize(r).unwrap();
+        let comps = [
+            "usr", "lib", "f", "l2", "self", "up", "ff", "fff", "loop1", "dangling", ".", "..", "",
+        ];
+        let mut paths: Vec<String> = vec![String::new()];
+        let mut checked = (0, 0, 0);
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for c in comps {
+                    next.push(format!("{p}/{c}"));
+                }
+            }
+            for p in &next {
+                let ours = fs.resolve(Path::new(p));
+                let kernel = std::fs::canonicalize(r.join(p.trim_start_matches('/')));
+                match kernel {
+                    Ok(k) => {
+                        let Ok(inside) = k.strip_prefix(&host_root) else {
+                            continue; // `..` above the root: clamped here, not there
+                        };
+                        let want = Path::new("/").join(inside);
+                        let got = ours.unwrap_or_else(|e| panic!("{p}: {e}, kernel: {want:?}"));
+                        assert_eq!(got.canonical, want, "{p}");
+                        for d in &got.dirs {
+                            assert!(fs.host_path(d).is_dir(), "{p}: {d:?}");
+                        }
+                        checked.0 += 1;
+                    }
+                    Err(_) if !p.split('/').any(|c| c == "..") => {
+                        assert!(ours.is_err(), "{p}: kernel fails, walk gives {ours:?}");
+                        checked.1 += 1;
+                    }
+                    Err(_) => {}
+                }
+                // `lstat` semantics: the parent resolved, the last name kept.
+                let (parent, last) = p.rsplit_once('/').unwrap();
+                if matches!(last, "" | "." | "..") {
+                    continue;
+                }
+                let host = r.join(p.trim_start_matches('/'));
+                let kernel = std::fs::canonicalize(r.join(parent.trim_start_matches('/')))
+                    .ok()
+                    .filter(|_| std::fs::symlink_metadata(&host).is_ok())
+                    .and_then(|k| Some(Path::new("/").join(k.strip_prefix(&host_root).ok()?)));
+                if let Some(want) = kernel {
+                    let got = fs.resolve_nofollow(Path::new(p)).unwrap();
+                    assert_eq!(got.canonical, want.join(last), "{p}");
+                    checked.2 += 1;
+                }
+            }
+            paths = next;
+        }
+        // Every outcome was exercised a lot.
+        assert!(
+            checked.0 > 500 && checked.1 > 5000 && checked.2 > 300,
+            "{checked:?}"
+        );
     }
 
     #[test]

@@ -365,6 +365,33 @@ fn s26_needed_with_origin_token() {
     check(name, &r, PROG, &[], &[]);
 }
 
+#[test]
+fn s26b_needed_path_with_trailing_slash_is_not_a_file() {
+    // A '/' name whose last component is a file but is followed by "/" or "/.": the loader's
+    // open fails (ENOTDIR), so it is not found, while the same path without them loads.
+    let name = "s26b_needed_path_with_trailing_slash_is_not_a_file";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/lib/libo.so", "libo.so").build();
+    r.lib("/app/lib/libp.so", "libp.so").build();
+    r.lib("/app/lib/libq.so", "libq.so").build();
+    r.exe(PROG).build();
+    r.patchelf(
+        PROG,
+        &[
+            "--add-needed",
+            "/app/lib/libo.so/",
+            "--add-needed",
+            "/app/bin/../lib/libp.so/.",
+            "--add-needed",
+            "/app/lib/./libq.so",
+        ],
+    );
+    r.ldconfig();
+    let (trace, _) = check(name, &r, PROG, &[], &[]);
+    assert_eq!(trace.not_found.len(), 2, "{:?}", trace.not_found);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 12–15: ld.so.cache, default dirs, NODEFLIB
 // ---------------------------------------------------------------------------------------------

@@ -82,8 +82,10 @@ struct RootTrace {
     objs: Vec<Obj>,
     missing: Vec<MissingInfo>,
     edges: Vec<(usize, To, Edge)>,
-    /// (object index, name) pairs, for version checks: what each needed name resolved to.
-    resolved_names: Vec<(usize, Vec<u8>, usize)>,
+    /// (object index, index of the name in its `DT_NEEDED` list followed by
+    /// its filters ([`needed_name`]), object it resolved to), for version
+    /// checks: what each needed name resolved to.
+    resolved_names: Vec<(usize, usize, usize)>,
     /// (object, index of its `Verneed`, object that file name resolved
     /// to) for each version requirement against a library with version
     /// definitions: what the merge checks.
@@ -560,15 +562,20 @@ fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
 fn links_of(
     k: usize,
     o: &Obj,
-    resolved: &[(usize, Vec<u8>, usize)],
+    resolved: &[(usize, usize, usize)],
     objs: &[Obj],
 ) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
+    let name = |from: usize, i: usize| needed_name(&objs[from], i);
     for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
         let Some(&(_, _, j)) = resolved
             .iter()
-            .find(|(from, n, _)| *from == k && *n == vn.file)
-            .or_else(|| resolved.iter().find(|(_, n, _)| *n == vn.file))
+            .find(|&&(from, i, _)| from == k && name(from, i) == vn.file.as_slice())
+            .or_else(|| {
+                resolved
+                    .iter()
+                    .find(|&&(from, i, _)| name(from, i) == vn.file.as_slice())
+            })
         else {
             continue; // the library itself is missing: reported already
         };
@@ -578,6 +585,15 @@ fn links_of(
         out.push((k, vn_index, j));
     }
     out
+}
+
+/// Name `i` of `o`'s `DT_NEEDED` list followed by its filters.
+fn needed_name(o: &Obj, i: usize) -> &[u8] {
+    let info = &o.found.info;
+    match info.needed.get(i) {
+        Some(n) => n,
+        None => &info.filters[i - info.needed.len()],
+    }
 }
 
 fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
@@ -605,6 +621,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             owner: None,
                             info: Arc::new(empty_info()),
                             variants: Vec::new(),
+                            link: std::sync::OnceLock::new(),
                         }),
                         kind: NodeKind::Root,
                         names: Vec::new(),
@@ -677,14 +694,13 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         .interp
         .clone()
         .unwrap_or_else(|| target.arch.glibc_interp.as_bytes().to_vec());
-    match resolver.load_path(&interp) {
-        Ok(mut f) => {
-            f.via = Via::Interpreter;
+    match resolver.load_interpreter(&interp) {
+        Ok(f) => {
             let mut names = vec![interp.clone()];
             if let Some(s) = &f.info.soname {
                 names.push(s.clone());
             }
-            let link = link_for(&f, dirname(&interp));
+            let link = f.link();
             let latent = info.interp.is_none();
             if !latent {
                 // The kernel maps the program's interpreter whatever it needs.
@@ -700,7 +716,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                 ));
             }
             t.objs.push(Obj {
-                found: Arc::new(f),
+                found: f,
                 kind: NodeKind::Interpreter,
                 names,
                 l_name: interp.clone(),
@@ -766,10 +782,9 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         // The requester's chain does not change while its names are
         // resolved (objects are only appended).
         let chain = chain_of(&t.objs, cur);
-        for name in info.needed.iter().chain(&info.filters) {
-            let name = name.clone();
+        for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
             // Already loaded under this name?
-            if let Some(j) = find_loaded_for(&target, &t.objs, &name) {
+            if let Some(j) = find_loaded_for(&target, &t.objs, name) {
                 t.objs[j].latent = false;
                 t.edges.push((
                     cur,
@@ -781,13 +796,13 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                         detail: None,
                     },
                 ));
-                t.resolved_names.push((cur, name, j));
+                t.resolved_names.push((cur, ni, j));
                 continue;
             }
             let res = resolver.resolve(
                 &target,
                 &Request {
-                    name: &name,
+                    name,
                     chain: &chain,
                 },
             );
@@ -805,8 +820,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             j
                         }
                         None => {
-                            let origin = dirname(&f.path);
-                            let link = link_for(&f, origin);
+                            let link = f.link();
                             let w: Vec<String> = f
                                 .info
                                 .warnings
@@ -848,7 +862,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     if opts.keep_search {
                         t.searches.push((cur, name.clone(), res.searched.clone()));
                     }
-                    t.resolved_names.push((cur, name, j));
+                    t.resolved_names.push((cur, ni, j));
                 }
                 Outcome::Missing | Outcome::Fatal { .. } => {
                     let res = (*res).clone();
@@ -857,7 +871,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                         _ => None,
                     };
                     let mut notes = res.notes;
-                    notes.extend(hints(resolver, &target, &name));
+                    notes.extend(hints(resolver, &target, name));
                     t.missing.push(MissingInfo {
                         soname: name.clone(),
                         needed_by: t.objs[cur].found.path.clone(),
@@ -869,7 +883,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                         cur,
                         To::Missing(t.missing.len() - 1),
                         Edge {
-                            name,
+                            name: name.clone(),
                             via: Via::Default,
                             owner: None,
                             detail: None,
@@ -931,7 +945,7 @@ fn load_runtime(
             // Loaded at run time: the node says how (a copy of the shared
             // search result, rare).
             Arc::make_mut(&mut f).via = via;
-            let link = link_for(&f, dirname(&f.path));
+            let link = f.link();
             t.objs.push(Obj {
                 l_name: f.path.clone(),
                 names: vec![name.to_vec()],
@@ -1383,10 +1397,14 @@ struct MergeMemo {
     /// (object, requirement index, library) whose version needs were
     /// checked: the answer is the same under every root.
     versions_checked: FastSet<(NodeIndex, usize, NodeIndex)>,
-    /// `g.index`, hashed.
+    /// Node by path (or missing-entry key): `g.index`, hashed; it becomes
+    /// `g.index` at the end.
     nodes: std::collections::HashMap<Vec<u8>, NodeIndex, foldhash::quality::RandomState>,
-    /// (needed, needer) pairs already in `needed_by`.
-    needed_by: FastSet<(NodeIndex, NodeIndex)>,
+    /// (needed, needer) pairs seen, and in order first seen: the
+    /// `needed_by` sets are built from them in bulk at the end (inserting
+    /// paths one by one into ordered sets was a tenth of the merge).
+    needed_by_seen: FastSet<(NodeIndex, NodeIndex)>,
+    needed_by: Vec<(NodeIndex, NodeIndex)>,
     /// The roots of each node (by node index), in merge order: ascending,
     /// so they become each node's ordered set in one go at the end.
     roots: Vec<Vec<usize>>,
@@ -1429,21 +1447,64 @@ impl MergeMemo {
         }
     }
 
-    /// Moves the collected roots into the graph's nodes.
+    /// Moves what was collected into the graph: each node's roots and
+    /// requesters, and the index. Every set is built from sorted input in
+    /// one go.
     fn finish(self, g: &mut DepGraph) {
-        let garbage = (
-            self.garbage,
-            self.templates,
-            self.nodes,
-            self.versions_checked,
-            self.needed_by,
-        );
-        rayon::spawn(move || drop(garbage));
-        for (i, roots) in self.roots.into_iter().enumerate() {
+        let MergeMemo {
+            versions_checked,
+            nodes,
+            needed_by_seen,
+            mut needed_by,
+            roots,
+            garbage,
+            templates,
+        } = self;
+        for (i, roots) in roots.into_iter().enumerate() {
             if let Some(n) = g.graph.node_weight_mut(NodeIndex::new(i)) {
-                n.roots.extend(roots);
+                if n.roots.is_empty() {
+                    n.roots = roots.into_iter().collect();
+                } else {
+                    n.roots.extend(roots);
+                }
             }
         }
+        // Requesters ordered by path through one sort of all nodes: each
+        // set then gets its paths already in order.
+        let mut by_path: Vec<NodeIndex> = g.graph.node_indices().collect();
+        by_path.sort_unstable_by(|&x, &y| g.graph[x].path.cmp(&g.graph[y].path));
+        let mut rank = vec![0usize; petgraph::visit::NodeIndexable::node_bound(&g.graph)];
+        for (r, n) in by_path.iter().enumerate() {
+            rank[n.index()] = r;
+        }
+        needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
+        for group in needed_by.chunk_by(|x, y| x.0 == y.0) {
+            let b = group[0].0;
+            let paths: Vec<Vec<u8>> = group
+                .iter()
+                .map(|&(_, a)| g.graph[a].path.clone())
+                .collect();
+            let set = &mut g.graph[b].needed_by;
+            if set.is_empty() {
+                *set = paths.into_iter().collect();
+            } else {
+                set.extend(paths);
+            }
+        }
+        if g.index.is_empty() {
+            g.index = nodes.into_iter().collect();
+        } else {
+            g.index.extend(nodes);
+        }
+        rayon::spawn(move || {
+            drop((
+                garbage,
+                templates,
+                versions_checked,
+                needed_by_seen,
+                needed_by,
+            ));
+        });
     }
 }
 
@@ -1643,7 +1704,6 @@ fn obj_node(
                 }
             }
             let i = g.graph.add_node(n);
-            g.index.insert(o.found.path.clone(), i);
             memo.nodes.insert(o.found.path.clone(), i);
             i
         }
@@ -1684,8 +1744,7 @@ fn missing_node(
                 also_opened: BTreeSet::new(),
             };
             let i = g.graph.add_node(n);
-            memo.nodes.insert(key.clone(), i);
-            g.index.insert(key, i);
+            memo.nodes.insert(key, i);
             i
         }
     };
@@ -1695,9 +1754,8 @@ fn missing_node(
 
 /// Adds the edge `a → b` named like `edge` unless the graph has it.
 fn add_edge(g: &mut DepGraph, memo: &mut MergeMemo, a: NodeIndex, b: NodeIndex, edge: &Edge) {
-    if memo.needed_by.insert((b, a)) {
-        let from_path = g.graph[a].path.clone();
-        g.graph[b].needed_by.insert(from_path);
+    if memo.needed_by_seen.insert((b, a)) {
+        memo.needed_by.push((b, a));
     }
     let exists = g
         .graph

@@ -191,6 +191,9 @@ pub struct Variant {
     pub path: Vec<u8>,
 }
 
+/// An interpreter loaded once ([`Resolver::load_interpreter`]), or why it cannot be.
+type Loaded = Result<Arc<Found>, String>;
+
 /// A file the loader would map.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -212,6 +215,27 @@ pub struct Found {
     pub info: Arc<ElfInfo>,
     /// glibc-hwcaps variants beside it (baseline policy).
     pub variants: Vec<Variant>,
+    /// Its chain link with `$ORIGIN` the directory of `path` (how a
+    /// library found by search or an interpreter is a requester), made
+    /// once: every trace that loads the object shares it.
+    pub link: std::sync::OnceLock<Arc<ChainLink>>,
+}
+
+impl Found {
+    /// [`Self::link`], made on first use.
+    pub fn link(&self) -> Arc<ChainLink> {
+        self.link
+            .get_or_init(|| {
+                Arc::new(ChainLink {
+                    name: self.path.clone(),
+                    rpath: self.info.effective_rpath().map(<[u8]>::to_vec),
+                    runpath: self.info.effective_runpath().map(<[u8]>::to_vec),
+                    origin: dirname(&self.path),
+                    nodeflib: self.info.nodeflib(),
+                })
+            })
+            .clone()
+    }
 }
 
 /// The outcome of one request.
@@ -343,10 +367,14 @@ pub struct Resolver<'fs> {
     /// One cell per key, filled once: threads asking at the same time wait
     /// for the first (detection reads the whole interpreter).
     targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Target>>>>,
-    memo: Mutex<Map<Vec<u8>, Arc<Resolution>>>,
+    /// Read far more often than written (a lookup per name of every
+    /// trace): readers do not wait for each other.
+    memo: std::sync::RwLock<Map<Vec<u8>, Arc<Resolution>>>,
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
+    /// Interpreters by `PT_INTERP` string ([`Self::load_interpreter`]).
+    interps: Mutex<Map<Vec<u8>, Loaded>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -360,9 +388,10 @@ impl<'fs> Resolver<'fs> {
             caches: Mutex::new(Map::default()),
             cache_problem: Mutex::new(None),
             targets: Mutex::new(Map::default()),
-            memo: Mutex::new(Map::default()),
+            memo: std::sync::RwLock::new(Map::default()),
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
+            interps: Mutex::new(Map::default()),
         }
     }
 
@@ -447,10 +476,28 @@ impl<'fs> Resolver<'fs> {
                     owner: None,
                     info: info.clone(),
                     variants: Vec::new(),
+                    link: std::sync::OnceLock::new(),
                 }),
                 Err(e) => Err(e.to_string()),
             },
         }
+    }
+
+    /// [`Self::load_path`] of an interpreter (`via` is
+    /// [`Via::Interpreter`]), made once per path: every trace of a program
+    /// with that `PT_INTERP` shares it.
+    pub fn load_interpreter(&self, path: &[u8]) -> Result<Arc<Found>, String> {
+        if let Some(r) = lock(&self.interps).get(path) {
+            return r.clone();
+        }
+        let r = self.load_path(path).map(|mut f| {
+            f.via = Via::Interpreter;
+            Arc::new(f)
+        });
+        lock(&self.interps)
+            .entry(path.to_vec())
+            .or_insert(r)
+            .clone()
     }
 
     fn probe(&self, path: &[u8]) -> Probe {
@@ -676,6 +723,7 @@ impl<'fs> Resolver<'fs> {
             owner,
             info,
             variants,
+            link: std::sync::OnceLock::new(),
         }
     }
 
@@ -722,23 +770,35 @@ impl<'fs> Resolver<'fs> {
         // A found name is memoised under the search path alone; the
         // requester names that only notes mention key the other outcomes.
         let lp = self.opts.library_path.is_some();
-        let found_key = memo_key(target, req, lp, false);
-        if let Some(r) = lock(&self.memo).get(&found_key) {
-            return r.clone();
+        // Keys are built in a buffer reused by the thread: a lookup that
+        // hits (nearly all) allocates nothing.
+        thread_local! {
+            static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let key = memo_key(target, req, lp, true);
-        if let Some(r) = lock(&self.memo).get(&key) {
-            return r.clone();
+        let hit = KEY.with_borrow_mut(|k| {
+            let memo = self.memo.read().unwrap_or_else(|e| e.into_inner());
+            memo_key(k, target, req, lp, false);
+            if let Some(r) = memo.get(k.as_slice()) {
+                return Some(r.clone());
+            }
+            memo_key(k, target, req, lp, true);
+            memo.get(k.as_slice()).cloned()
+        });
+        if let Some(r) = hit {
+            return r;
         }
         let mut r = self.resolve_uncached(target, req);
-        let key = if matches!(r.outcome, Outcome::Found(_)) {
+        let found = matches!(r.outcome, Outcome::Found(_));
+        if found {
             r.notes = Vec::new();
-            found_key
-        } else {
-            key
-        };
+        }
+        let mut key = Vec::new();
+        memo_key(&mut key, target, req, lp, !found);
         let r = Arc::new(r);
-        lock(&self.memo).insert(key, r.clone());
+        self.memo
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, r.clone());
         r
     }
 
@@ -1221,8 +1281,8 @@ const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace
 /// With `notes`, also the requester names that only notes mention (the key
 /// of a name not found); without, only those a found result carries (the
 /// owner of a search path that was used).
-fn memo_key(target: &Target, req: &Request<'_>, library_path: bool, notes: bool) -> Vec<u8> {
-    let mut k = Vec::with_capacity(128);
+fn memo_key(k: &mut Vec<u8>, target: &Target, req: &Request<'_>, library_path: bool, notes: bool) {
+    k.clear();
     k.push(u8::from(notes));
     let push = |k: &mut Vec<u8>, b: &[u8]| {
         k.extend_from_slice(&(b.len() as u64).to_le_bytes());
@@ -1232,8 +1292,8 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool, notes: bool)
     k.extend_from_slice(&id.machine.to_le_bytes());
     k.extend_from_slice(&id.e_flags.to_le_bytes());
     k.push(u8::from(id.is_64) | u8::from(id.big_endian) << 1);
-    push(&mut k, target.interp.as_deref().unwrap_or_default());
-    push(&mut k, req.name);
+    push(k, target.interp.as_deref().unwrap_or_default());
+    push(k, req.name);
     let loader_has_runpath = req.chain.first().is_some_and(|l| l.runpath.is_some());
     // The requester's name shows only in what a search path, a
     // `-z nodefaultlib` note or a name with '/' produces: without them (the
@@ -1260,25 +1320,24 @@ fn memo_key(target: &Target, req: &Request<'_>, library_path: bool, notes: bool)
             u8::from(uses_rpath) | u8::from(uses_runpath) << 1 | u8::from(first && l.nodeflib) << 2,
         );
         if uses_rpath {
-            push(&mut k, l.rpath.as_deref().unwrap_or_default());
+            push(k, l.rpath.as_deref().unwrap_or_default());
         }
         if uses_runpath {
-            push(&mut k, l.runpath.as_deref().unwrap_or_default());
+            push(k, l.runpath.as_deref().unwrap_or_default());
         }
         // Names with '/' expand $ORIGIN of the requester; lists may too.
         if needs_origin || (first && req.name.contains(&b'/')) {
-            push(&mut k, &l.origin);
+            push(k, &l.origin);
         }
         // Messages name the requester and owners: keep them exact.
         if uses_rpath || uses_runpath || (notes && (first || l.runpath.is_some())) {
-            push(&mut k, &l.name);
+            push(k, &l.name);
         }
     }
     // The last link is the program: its origin feeds LD_LIBRARY_PATH's $ORIGIN.
     if let (true, Some(exe)) = (library_path, req.chain.last()) {
-        push(&mut k, &exe.origin);
+        push(k, &exe.origin);
     }
-    k
 }
 
 /// An in-root path from bytes.
