@@ -444,12 +444,11 @@ impl<'fs> Resolver<'fs> {
 
     fn detect_target(&self, info: &ElfInfo) -> Target {
         let interp = info.interp.as_deref();
-        let interp_bytes = interp.and_then(|i| self.fs.read(&bytes_path(i), 64 << 20).ok());
         let fs = self.fs;
         Target::detect(
             info.ident,
             interp,
-            interp_bytes.as_deref(),
+            &|needle: &[u8]| interp.is_some_and(|i| file_contains(fs, &bytes_path(i), needle)),
             &|d: &str| fs.is_dir(Path::new(d)),
             &|p: &[u8]| match fs.read(&bytes_path(p), 1 << 20) {
                 Ok(b) => Some(b),
@@ -553,12 +552,24 @@ impl<'fs> Resolver<'fs> {
         let mut todo: Vec<&Vec<u8>> = roots.iter().collect();
         todo.sort_unstable();
         todo.dedup();
-        let ahead = &ahead;
         rayon::scope(|s| {
+            let ahead = &ahead;
             for p in todo {
                 s.spawn(move |s| self.prefetch_one(p.clone(), ahead, s));
             }
         });
+        // A cache that parsed here parses the same for the walk (same
+        // bytes): it is handed over with its lookup index, not read and
+        // parsed again. One that did not is left for the walk to read and
+        // report.
+        let [little, big] = ahead.caches;
+        for (big, cell) in [(false, little), (true, big)] {
+            if let Some(Some(cache)) = cell.into_inner() {
+                lock(&self.caches)
+                    .entry(big)
+                    .or_insert_with(|| Arc::new(Some(cache)));
+            }
+        }
     }
 
     /// Probes one path of [`Self::prefetch_closure`] and queues what it leads to.
@@ -1340,6 +1351,37 @@ fn memo_key(k: &mut Vec<u8>, target: &Target, req: &Request<'_>, library_path: b
     }
 }
 
+/// Whether the regular file at `path` (at most 64 MiB) holds `needle`: read
+/// in windows of 64 KiB (overlapping by the needle), so an interpreter is
+/// not read whole, and not at all past the first match.
+fn file_contains(fs: &RootFs, path: &Path, needle: &[u8]) -> bool {
+    const WINDOW: usize = 64 << 10;
+    let Ok(f) = fs.open(path) else {
+        return false;
+    };
+    let len = f.meta.len();
+    if len > 64 << 20 || needle.is_empty() || needle.len() > WINDOW {
+        return false;
+    }
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut buf = vec![0u8; WINDOW];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(WINDOW as u64) as usize;
+        if std::os::unix::fs::FileExt::read_exact_at(&f.file, &mut buf[..n], at).is_err() {
+            return false;
+        }
+        if finder.find(&buf[..n]).is_some() {
+            return true;
+        }
+        if at + n as u64 >= len {
+            break;
+        }
+        at += (n - (needle.len() - 1)) as u64;
+    }
+    false
+}
+
 /// An in-root path from bytes.
 pub fn bytes_path(b: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(b.to_vec()))
@@ -1351,5 +1393,58 @@ pub fn dirname(path: &[u8]) -> Vec<u8> {
         Some(0) => b"/".to_vec(),
         Some(p) => path[..p].to_vec(),
         None => b".".to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interpreter search finds its needle wherever it lies, including
+    /// across a window boundary and at the very end, and nothing else.
+    /// Fails if the windows do not overlap by the needle, or stop early.
+    #[test]
+    fn file_contains_sees_needles_across_windows() {
+        let t = tempfile::tempdir().unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let needle = b"/lib/x86_64-linux-gnu/\0/usr/lib/x86_64-linux-gnu/\0";
+        let window = 64 << 10;
+        let sizes = [3 * window + 123, window, 100];
+        let mut checked = 0;
+        for size in sizes {
+            let spots = [
+                0,
+                window - needle.len(),
+                window - needle.len() + 1,
+                window - 1,
+                2 * window - 7,
+                size - needle.len(),
+            ];
+            for at in spots.into_iter().filter(|&a| a + needle.len() <= size) {
+                let mut bytes = vec![b'x'; size];
+                bytes[at..at + needle.len()].copy_from_slice(needle);
+                std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
+                assert!(
+                    file_contains(&fs, Path::new("/ld.so"), needle),
+                    "{size} {at}"
+                );
+                // One byte of the needle changed: not found.
+                bytes[at + needle.len() / 2] = b'y';
+                std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
+                assert!(
+                    !file_contains(&fs, Path::new("/ld.so"), needle),
+                    "{size} {at}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "{checked}");
+        // Absent, a directory, and over 64 MiB (sparse): no.
+        assert!(!file_contains(&fs, Path::new("/none"), needle));
+        assert!(!file_contains(&fs, Path::new("/"), needle));
+        let big = std::fs::File::create(t.path().join("big")).unwrap();
+        big.set_len((64 << 20) + 1).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&big, needle, 0).unwrap();
+        assert!(!file_contains(&fs, Path::new("/big"), needle));
     }
 }

@@ -228,14 +228,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// Derives the target of a program. `interp_bytes` is the content of the
-    /// interpreter file inside the sysroot (when readable), `has_dir` tells
+    /// Derives the target of a program. `interp_has` tells whether the
+    /// interpreter file inside the sysroot holds some bytes (false when it
+    /// cannot be read), `has_dir` tells
     /// whether an in-root directory exists, and `musl_path` is the content of
     /// musl's `ld-musl-<arch>.path` (None when the file is absent).
     pub fn detect(
         ident: Ident,
         interp: Option<&[u8]>,
-        interp_bytes: Option<&[u8]>,
+        interp_has: &dyn Fn(&[u8]) -> bool,
         has_dir: &dyn Fn(&str) -> bool,
         musl_path: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
     ) -> Target {
@@ -282,10 +283,7 @@ impl Target {
             }
             v
         };
-        let found_in = |dirs: &[Vec<u8>]| {
-            let needle = run(dirs);
-            interp_bytes.is_some_and(|hay| memchr::memmem::find(hay, &needle).is_some())
-        };
+        let found_in = |dirs: &[Vec<u8>]| interp_has(&run(dirs));
         let debian_lib = format!("lib/{triplet}").into_bytes();
         let upstream_lib = arch.upstream_lib.as_bytes().to_vec();
         let (system_dirs, dirs_source, lib) = if found_in(&debian) {
