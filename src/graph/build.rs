@@ -1408,7 +1408,7 @@ struct MergeMemo {
     /// The roots of each node (by node index), in merge order: ascending,
     /// so they become each node's ordered set in one go at the end.
     roots: Vec<Vec<usize>>,
-    /// Merged traces, freed on another core in batches.
+    /// Merged traces, freed on the pool when the build is done.
     garbage: Vec<Leftover>,
     /// Templates merged once, by address (the `Arc` kept so the address
     /// is not reused), with the nodes of their objects.
@@ -1437,19 +1437,16 @@ impl MergeMemo {
         }
     }
 
-    /// Frees a merged trace later, on another core (the merge is the serial
-    /// part of a build; freeing thousands of small values here showed).
+    /// Frees a merged trace later: at the end of the build, on the pool
+    /// (the merge is the serial part of a build, and freeing while traces
+    /// run took cores from them; both showed in profiles).
     fn discard(&mut self, t: Leftover) {
         self.garbage.push(t);
-        if self.garbage.len() >= 64 {
-            let garbage = std::mem::take(&mut self.garbage);
-            rayon::spawn(move || drop(garbage));
-        }
     }
 
     /// Moves what was collected into the graph: each node's roots and
     /// requesters, and the index. Every set is built from sorted input in
-    /// one go.
+    /// one go, the three kinds side by side on the pool.
     fn finish(self, g: &mut DepGraph) {
         let MergeMemo {
             versions_checked,
@@ -1460,51 +1457,63 @@ impl MergeMemo {
             garbage,
             templates,
         } = self;
+        let graph = &g.graph;
+        let (index, (roots, needed_by_sets)) = rayon::join(
+            || nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>(),
+            || {
+                rayon::join(
+                    || {
+                        roots
+                            .into_iter()
+                            .map(|r| r.into_iter().collect::<BTreeSet<usize>>())
+                            .collect::<Vec<_>>()
+                    },
+                    || {
+                        // Requesters ordered by path through one sort of all
+                        // nodes: each set then gets its paths in order.
+                        let mut by_path: Vec<NodeIndex> = graph.node_indices().collect();
+                        by_path.sort_unstable_by(|&x, &y| graph[x].path.cmp(&graph[y].path));
+                        let mut rank =
+                            vec![0usize; petgraph::visit::NodeIndexable::node_bound(graph)];
+                        for (r, n) in by_path.iter().enumerate() {
+                            rank[n.index()] = r;
+                        }
+                        needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
+                        needed_by
+                            .chunk_by(|x, y| x.0 == y.0)
+                            .map(|group| {
+                                let set: BTreeSet<Vec<u8>> =
+                                    group.iter().map(|&(_, a)| graph[a].path.clone()).collect();
+                                (group[0].0, set)
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                )
+            },
+        );
         for (i, roots) in roots.into_iter().enumerate() {
             if let Some(n) = g.graph.node_weight_mut(NodeIndex::new(i)) {
                 if n.roots.is_empty() {
-                    n.roots = roots.into_iter().collect();
+                    n.roots = roots;
                 } else {
                     n.roots.extend(roots);
                 }
             }
         }
-        // Requesters ordered by path through one sort of all nodes: each
-        // set then gets its paths already in order.
-        let mut by_path: Vec<NodeIndex> = g.graph.node_indices().collect();
-        by_path.sort_unstable_by(|&x, &y| g.graph[x].path.cmp(&g.graph[y].path));
-        let mut rank = vec![0usize; petgraph::visit::NodeIndexable::node_bound(&g.graph)];
-        for (r, n) in by_path.iter().enumerate() {
-            rank[n.index()] = r;
-        }
-        needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
-        for group in needed_by.chunk_by(|x, y| x.0 == y.0) {
-            let b = group[0].0;
-            let paths: Vec<Vec<u8>> = group
-                .iter()
-                .map(|&(_, a)| g.graph[a].path.clone())
-                .collect();
-            let set = &mut g.graph[b].needed_by;
-            if set.is_empty() {
-                *set = paths.into_iter().collect();
+        for (b, set) in needed_by_sets {
+            let have = &mut g.graph[b].needed_by;
+            if have.is_empty() {
+                *have = set;
             } else {
-                set.extend(paths);
+                have.extend(set);
             }
         }
         if g.index.is_empty() {
-            g.index = nodes.into_iter().collect();
+            g.index = index;
         } else {
-            g.index.extend(nodes);
+            g.index.extend(index);
         }
-        rayon::spawn(move || {
-            drop((
-                garbage,
-                templates,
-                versions_checked,
-                needed_by_seen,
-                needed_by,
-            ));
-        });
+        rayon::spawn(move || drop((garbage, templates, versions_checked, needed_by_seen)));
     }
 }
 
