@@ -24,6 +24,9 @@ use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
 const MAX_DYNAMIC: u64 = 1 << 20;
 /// Largest string table read whole before its names are looked up.
 const WHOLE_STRTAB: u64 = 64 << 10;
+/// How far after the string table the version tables may start and still
+/// share its read (about what copying costs as much as one more `pread64`).
+const VERSION_GAP: u64 = 8 << 10;
 /// Largest `PT_INTERP` read.
 const MAX_INTERP: u64 = 4096;
 /// Largest note segment read.
@@ -658,11 +661,28 @@ where
         start: str_off,
         end: str_end,
     };
+    let map = |vaddr: u64| {
+        if phdrs.is_empty() {
+            section_offset_for_addr::<Elf, R>(header, endian, data, vaddr)
+        } else {
+            vaddr_to_offset::<Elf>(phdrs, endian, vaddr)
+        }
+    };
     // A small string table is read whole, once: every name below comes
     // from it, and the libgcc_s check reads the whole table anyway (from a
     // file, one read instead of a chunk per name and the table again).
+    // Linkers put the version tables right after it (`.gnu.version`,
+    // `.gnu.version_d`, `.gnu.version_r`): when they start within
+    // `VERSION_GAP` of its end, the same read takes the chunk their
+    // records would have been read in (one `pread64` less for most files).
     if str_end.saturating_sub(str_off) <= WHOLE_STRTAB {
-        let _ = data.read_bytes_at(str_off, str_end.saturating_sub(str_off));
+        let mut end = str_end;
+        for off in [verneed, verdef].into_iter().flatten().filter_map(map) {
+            if off >= str_end && off - str_end <= VERSION_GAP {
+                end = end.max((off / CHUNK + 1).saturating_mul(CHUNK).min(len));
+            }
+        }
+        let _ = data.read_bytes_at(str_off, end.saturating_sub(str_off));
     }
     let get = |off: u64, what: &str, warnings: &mut Vec<String>| -> Option<Vec<u8>> {
         match strings.get(data, off) {
@@ -693,13 +713,6 @@ where
         }
     }
 
-    let map = |vaddr: u64| {
-        if phdrs.is_empty() {
-            section_offset_for_addr::<Elf, R>(header, endian, data, vaddr)
-        } else {
-            vaddr_to_offset::<Elf>(phdrs, endian, vaddr)
-        }
-    };
     info.tables = super::DynTables {
         strtab: Some((str_off, str_end)),
         symtab: t.symtab.and_then(map),
