@@ -137,7 +137,7 @@ impl RootFs {
         Ok(RootFs {
             host_root,
             seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
-                4096,
+                1024,
                 Default::default(),
             ))),
         })

@@ -152,7 +152,17 @@ pub fn ldcache(data: &[u8]) {
         };
         for e in &cache.entries {
             assert!(!e.key.contains(&0) && !e.value.contains(&0));
-            assert!(cache.lookup(&e.key).next().is_some());
+            // The key index gives exactly the entries a scan gives, in
+            // file order.
+            let scan: Vec<*const ldcache::CacheEntry> = cache
+                .entries
+                .iter()
+                .filter(|x| x.key == e.key)
+                .map(std::ptr::from_ref)
+                .collect();
+            let found: Vec<*const ldcache::CacheEntry> =
+                cache.lookup(&e.key).map(std::ptr::from_ref).collect();
+            assert_eq!(found, scan, "the key index and a scan differ");
             let _ = ldcache::flags_description(e.flags);
             let _ = e.isa_level();
         }
