@@ -2227,29 +2227,41 @@ fn unsafe_code_is_forbidden_everywhere() {
     }
 }
 
-/// The read-ahead follows search paths speculatively. A program whose
-/// RUNPATH leads back to itself under an ever longer name (`$ORIGIN/.`,
-/// needing its own file name) must not make it read forever: the run ends,
-/// with the same answer on one thread (no read-ahead) as on two.
+/// The read-ahead follows search paths speculatively. Programs whose
+/// RUNPATH leads back to themselves under an ever longer name
+/// (`$ORIGIN/.`, needing their own file name) must not make it read
+/// forever: the run ends, with the same answer on one thread (no
+/// read-ahead) as on two. More of them than `PARALLEL_ROOTS`, so that the
+/// read-ahead runs at all.
 #[test]
 fn read_ahead_ends_on_a_search_path_back_to_itself() {
     let r = FakeRoot::new();
     r.debian_base(Arch::X86_64, Layout::DEBIAN12);
-    r.elf(
-        "/app/bin/prog",
-        &ElfSpec {
-            arch: Some(Arch::X86_64),
-            kind: Kind::Exec,
-            needed: vec!["prog".into(), "libc.so.6".into()],
-            runpath: Some("$ORIGIN/.".into()),
-            ..Default::default()
-        },
-    );
+    let progs: Vec<String> = (0..closure::graph::build::PARALLEL_ROOTS)
+        .map(|i| format!("prog{i}"))
+        .collect();
+    for p in &progs {
+        r.elf(
+            &format!("/app/bin/{p}"),
+            &ElfSpec {
+                arch: Some(Arch::X86_64),
+                kind: Kind::Exec,
+                needed: vec![p.clone(), "libc.so.6".into()],
+                runpath: Some("$ORIGIN/.".into()),
+                ..Default::default()
+            },
+        );
+    }
+    let roots: Vec<String> = progs
+        .iter()
+        .flat_map(|p| ["--root".to_string(), format!("/app/bin/{p}")])
+        .collect();
     let run = |threads: &str| -> String {
         let mut child = Command::new(closure_bin())
             .args(["--sysroot"])
             .arg(r.path())
-            .args(["--root", "/app/bin/prog", "--format", "list"])
+            .args(&roots)
+            .args(["--format", "list"])
             .env("RAYON_NUM_THREADS", threads)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -2277,7 +2289,9 @@ fn read_ahead_ends_on_a_search_path_back_to_itself() {
         out
     };
     let two = run("2");
-    assert!(two.contains("/app/bin/prog"), "{two}");
+    for p in &progs {
+        assert!(two.contains(&format!("/app/bin/{p}\n")), "{two}");
+    }
     assert_eq!(two, run("1"));
 }
 

@@ -65,8 +65,9 @@ fn per_root(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
     m
 }
 
-/// Dynamic programs of this machine, a spread of them (at least 24 for the
-/// parallel paths), including ones that use `pthread_exit` or `backtrace`
+/// Dynamic programs of this machine, a spread of them (more than
+/// `PARALLEL_ROOTS`, so that the union call takes the parallel paths),
+/// including ones that use `pthread_exit` or `backtrace`
 /// themselves (their closures gain libgcc_s.so.1 at run time).
 fn programs() -> Vec<String> {
     let wanted = [
@@ -101,17 +102,35 @@ fn programs() -> Vec<String> {
         "/usr/sbin/ldconfig",
         "/usr/bin/node",
     ];
-    wanted
+    let mut progs: Vec<String> = wanted
         .iter()
         .filter(|p| std::path::Path::new(p).exists())
         .map(|p| p.to_string())
-        .collect()
+        .collect();
+    // Filled up from /usr/bin (in name order) so that the call has more
+    // roots than the parallel paths need.
+    let mut more: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/bin")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    more.sort();
+    for p in more {
+        if progs.len() >= closure::graph::build::PARALLEL_ROOTS + 8 {
+            break;
+        }
+        let is_elf = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file())
+            && std::fs::read(&p).is_ok_and(|b| b.starts_with(b"\x7fELF"));
+        let p = p.to_string_lossy().into_owned();
+        if is_elf && !progs.contains(&p) {
+            progs.push(p);
+        }
+    }
+    progs
 }
 
 #[test]
 fn union_call_gives_every_root_its_own_closure() {
     let progs = programs();
-    if progs.len() < 12 {
+    if progs.len() < closure::graph::build::PARALLEL_ROOTS {
         println!(
             "skipping union_call_gives_every_root_its_own_closure: only {} of the programs are installed",
             progs.len()
@@ -158,8 +177,9 @@ fn union_call_gives_every_root_its_own_closure() {
 /// Roots of one shape (same interpreter, SONAME and `DT_NEEDED` list, no
 /// search path of their own) are traced once and share that trace; each
 /// must still get its own edges, its own missing entries (needed by it),
-/// its own version checks and the shared objects' `needed_by`. Twelve such
-/// programs in one call, against one call each, and against one thread.
+/// its own version checks and the shared objects' `needed_by`. More such
+/// programs than `PARALLEL_ROOTS` (so the union call takes the parallel
+/// paths) in one call, against one call each, and against one thread.
 #[test]
 fn roots_of_one_shape_keep_what_is_their_own() {
     use crate::support::elfgen::{Arch, ElfSpec, Kind};
@@ -172,7 +192,9 @@ fn roots_of_one_shape_keep_what_is_their_own() {
         "libhere.so.1",
         &["libc.so.6"],
     );
-    let roots: Vec<String> = (0..12).map(|i| format!("/app/bin/p{i:02}")).collect();
+    let roots: Vec<String> = (0..closure::graph::build::PARALLEL_ROOTS + 4)
+        .map(|i| format!("/app/bin/p{i:02}"))
+        .collect();
     for (i, root) in roots.iter().enumerate() {
         let verneeds = match i % 3 {
             // A version libc does not define: reported for this root only.

@@ -121,6 +121,28 @@ const DEFAULT_PATH: &[&str] = &[
     "/bin",
 ];
 
+/// Fewer roots than this (the usual run: one program) are traced on the
+/// calling thread and the thread pool is never started: starting it, a
+/// second allocator heap per thread and handing files between threads
+/// cost more than parallel reads save. Measured on the bench machine
+/// (2 cores, warm page cache): one root of 5 or of 91 objects, 4 and 16
+/// roots were 10-20% faster on one thread; at 48 roots both were even;
+/// at 128 roots and beyond the pool wins (the union of `/usr/bin`: 40%).
+pub const PARALLEL_ROOTS: usize = 32;
+
+/// `rayon::join` when `parallel`, else both on the calling thread.
+fn join<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
 /// A hash set with foldhash (SipHash showed in profiles).
 type FastSet<T> = HashSet<T, foldhash::quality::RandomState>;
 
@@ -132,11 +154,16 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
-    // Open and parse the roots, and transitively the libraries the
-    // ld.so.cache names for them, on every core first: the traces below
-    // then mostly find their files parsed.
-    let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
-    resolver.prefetch_closure(&prefetch);
+    // A small run is done on the calling thread alone: the pool is never
+    // started (see `PARALLEL_ROOTS`).
+    let parallel = pending.len() >= PARALLEL_ROOTS;
+    if parallel {
+        // Open and parse the roots, and transitively the libraries the
+        // ld.so.cache names for them, on every core first: the traces
+        // below then mostly find their files parsed.
+        let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
+        resolver.prefetch_closure(&prefetch);
+    }
     // Sized once from what was read ahead (grown by doubling, the node and
     // edge vectors touched twice their memory in page faults): a few
     // edges per object is what real closures have (3.5 on the union run).
@@ -238,7 +265,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             memo.discard(Leftover::Own(Box::new(trace)));
             Ok(())
         };
-        if batch.len() < 2 {
+        if batch.len() < 2 || !parallel {
             // Not worth starting the thread pool for.
             for (root, via) in batch {
                 let trace = trace_root(resolver, &root, opts, &templates);
@@ -271,7 +298,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             merged?;
         }
     }
-    memo.finish(&mut g);
+    memo.finish(&mut g, parallel);
     add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
         if let (Some(&a), Some(&b)) = (g.index.get(&script), g.index.get(&prog)) {
@@ -299,7 +326,9 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     g.warnings.dedup();
     // What only the build needed (templates, merge memo: thousands of small
     // values) is freed on the pool, not on the way to the report.
-    rayon::spawn(move || drop((templates, queued, traced, pending)));
+    if parallel {
+        rayon::spawn(move || drop((templates, queued, traced, pending)));
+    }
     Ok(g)
 }
 
@@ -1446,8 +1475,8 @@ impl MergeMemo {
 
     /// Moves what was collected into the graph: each node's roots and
     /// requesters, and the index. Every set is built from sorted input in
-    /// one go, the three kinds side by side on the pool.
-    fn finish(self, g: &mut DepGraph) {
+    /// one go, the three kinds side by side on the pool when `parallel`.
+    fn finish(self, g: &mut DepGraph, parallel: bool) {
         let MergeMemo {
             versions_checked,
             nodes,
@@ -1458,10 +1487,12 @@ impl MergeMemo {
             templates,
         } = self;
         let graph = &g.graph;
-        let (index, (roots, needed_by_sets)) = rayon::join(
+        let (index, (roots, needed_by_sets)) = join(
+            parallel,
             || nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>(),
             || {
-                rayon::join(
+                join(
+                    parallel,
                     || {
                         roots
                             .into_iter()
@@ -1513,7 +1544,10 @@ impl MergeMemo {
         } else {
             g.index.extend(index);
         }
-        rayon::spawn(move || drop((garbage, templates, versions_checked, needed_by_seen)));
+        let garbage = (garbage, templates, versions_checked, needed_by_seen);
+        if parallel {
+            rayon::spawn(move || drop(garbage));
+        }
     }
 }
 
