@@ -104,12 +104,49 @@ struct Reader<'a> {
     len: u64,
 }
 
+thread_local! {
+    /// A read buffer reused by [`Reader::with_bytes`] from file to file:
+    /// fresh buffers for the pieces of large tables cost page faults that
+    /// outweighed the reads.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest scratch buffer kept for the next read (memory stays flat).
+const SCRATCH_KEPT: usize = 1 << 20;
+
 impl Reader<'_> {
     fn bytes(&self, off: u64, n: u64) -> Option<Vec<u8>> {
         if off.checked_add(n)? > self.len {
             return None;
         }
         super::read_vec_at(self.file, usize::try_from(n).ok()?, off).ok()
+    }
+
+    /// `f` of the `n` bytes at `off`, read into this thread's reused
+    /// buffer (a fresh one when that is in use). `f` must not read.
+    fn with_bytes<T>(&self, off: u64, n: u64, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        if off.checked_add(n)? > self.len {
+            return None;
+        }
+        let n = usize::try_from(n).ok()?;
+        let read = |buf: &mut Vec<u8>| -> Option<T> {
+            if buf.len() < n {
+                // Zeroed once when it grows, then reused as it is.
+                buf.resize(n, 0);
+            }
+            std::os::unix::fs::FileExt::read_exact_at(self.file, &mut buf[..n], off).ok()?;
+            Some(f(&buf[..n]))
+        };
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                let out = read(&mut buf);
+                if buf.len() > SCRATCH_KEPT {
+                    *buf = Vec::new();
+                }
+                out
+            }
+            Err(_) => read(&mut Vec::new()),
+        })
     }
     fn uint(&self, b: &[u8]) -> u64 {
         let mut v = 0u64;
@@ -430,13 +467,14 @@ pub fn first_undefined_hashed(
     let mut first = 1;
     while first < symoffset {
         let k = (symoffset - first).min(SYMBOL_PIECE);
-        let raw = r.bytes(symtab + first * syment, k * syment)?;
-        wanted.extend(
-            raw.chunks_exact(syment as usize)
-                .enumerate()
-                .filter_map(|(i, e)| Some((undefined(e)?, first + i as u64)))
-                .filter(|&(at, _)| at < str_size),
-        );
+        r.with_bytes(symtab + first * syment, k * syment, |raw| {
+            wanted.extend(
+                raw.chunks_exact(syment as usize)
+                    .enumerate()
+                    .filter_map(|(i, e)| Some((undefined(e)?, first + i as u64)))
+                    .filter(|&(at, _)| at < str_size),
+            );
+        })?;
         first += k;
     }
     // Their names: in the table when the caller has it in memory, else
@@ -461,12 +499,13 @@ pub fn first_undefined_hashed(
             j += 1;
         }
         let to = (wanted[j - 1].0 + longest).min(str_size);
-        let bytes = r.bytes(str_start + from, to - from)?;
-        for &(at, index) in &wanted[i..j] {
-            if let Some(n) = named(&bytes, from, at) {
-                hits.push((index, n));
+        r.with_bytes(str_start + from, to - from, |bytes| {
+            for &(at, index) in &wanted[i..j] {
+                if let Some(n) = named(bytes, from, at) {
+                    hits.push((index, n));
+                }
             }
-        }
+        })?;
         i = j;
     }
 
