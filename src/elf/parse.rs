@@ -861,7 +861,9 @@ fn read_verneed<'data, R: ReadRef<'data>>(
             return;
         };
         let file = strings.get(data, file as u64).unwrap_or_default();
-        let mut versions = Vec::new();
+        // Kept for the whole run: sized exactly (growth by doubling left a
+        // third of these vectors unused).
+        let mut versions = Vec::with_capacity(usize::from(cnt).min(64));
         let mut aoff = off + aux as u64;
         for _ in 0..cnt {
             total += 1;
@@ -889,6 +891,9 @@ fn read_verneed<'data, R: ReadRef<'data>>(
                 break;
             }
             aoff += anext as u64;
+        }
+        if info.verneed.capacity() == 0 {
+            info.verneed.reserve_exact(limit.min(64));
         }
         info.verneed.push(VerNeed { file, versions });
         if next == 0 {
@@ -926,6 +931,9 @@ fn read_verdef<'data, R: ReadRef<'data>>(
         let name = read_u32(data, e, off + aux as u64)
             .and_then(|n| strings.get(data, n as u64))
             .unwrap_or_default();
+        if info.verdef.capacity() == 0 {
+            info.verdef.reserve_exact(limit.min(256));
+        }
         info.verdef.push(VerDef { name, flags, index });
         if next == 0 {
             break;

@@ -447,6 +447,10 @@ fn trace_root(
         t.resolved_names = Vec::new();
         return Ok(Traced::Own(Box::new(t)));
     };
+    // A template lives as long as the build: no room left from growth.
+    t.objs.shrink_to_fit();
+    t.edges.shrink_to_fit();
+    t.resolved_names.shrink_to_fit();
     let t = Arc::new(t);
     lock(templates).entry(key).or_insert_with(|| t.clone());
     Ok(Traced::Shared(Shared {
