@@ -585,9 +585,11 @@ impl<'fs> Resolver<'fs> {
         };
         let Probe::Opened(o) = probe else { return };
         let Ok(info) = &o.info else { return };
-        let mut next = Vec::new();
+        // Borrowed until known to be new: most candidates (libc, the
+        // interpreter) were queued long before.
+        let mut next: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
         if let Some(i) = &info.interp {
-            next.push(i.clone());
+            next.push(i.as_slice().into());
         }
         let big = info.ident.big_endian;
         let cache = ahead.caches[usize::from(big)].get_or_init(|| {
@@ -605,7 +607,7 @@ impl<'fs> Resolver<'fs> {
                         info.ident.is_64,
                         info.ident.e_flags,
                     ) {
-                        next.push(e.value.clone());
+                        next.push(e.value.as_slice().into());
                     }
                 }
             }
@@ -629,15 +631,25 @@ impl<'fs> Resolver<'fs> {
                     p.extend_from_slice(name);
                     // Spelled without `.` and `..`, so a list that leads
                     // back to the file itself (`$ORIGIN/.`) ends here.
-                    next.push(lexical(&p));
+                    next.push(lexical(&p).into());
                 }
             }
         }
         let mut seen = lock(&ahead.seen);
-        // Speculation is bounded whatever the search paths do.
-        next.retain(|p| seen.len() < PREFETCH_LIMIT && seen.insert(p.clone()));
-        drop(seen);
+        let mut new = Vec::new();
         for p in next {
+            // Speculation is bounded whatever the search paths do.
+            if seen.len() >= PREFETCH_LIMIT {
+                break;
+            }
+            if !seen.contains(p.as_ref()) {
+                let p = p.into_owned();
+                seen.insert(p.clone());
+                new.push(p);
+            }
+        }
+        drop(seen);
+        for p in new {
             s.spawn(move |s| self.prefetch_one(p, ahead, s));
         }
     }
