@@ -722,14 +722,20 @@ pub fn resolver(data: &[u8]) {
 }
 
 /// `/app/bin/prog-twin` traced after `/app/bin/prog` in one build has the
-/// objects and missing names it has traced alone.
+/// objects and missing names it has traced alone. The build of both takes
+/// the parallel paths (read-ahead, parallel traces, shared templates), the
+/// one of the twin alone the single-threaded one.
 fn twin_agrees(fs_root: &RootFs, make_opts: &dyn Fn() -> closure::resolve::Options) {
     use closure::graph;
     use closure::resolve::Resolver;
     let twin = b"/app/bin/prog-twin".to_vec();
     let view = |roots: Vec<Vec<u8>>, k: usize| {
         let resolver = Resolver::new(fs_root, make_opts());
-        let g = graph::build(&resolver, &roots, &graph::BuildOptions::default()).ok()?;
+        let opts = graph::BuildOptions {
+            parallel_roots: Some(2),
+            ..Default::default()
+        };
+        let g = graph::build(&resolver, &roots, &opts).ok()?;
         let mut seen: Vec<String> = Vec::new();
         for n in g.objects().into_iter().chain(g.missing()) {
             if !n.roots.contains(&k) {

@@ -47,6 +47,10 @@ pub struct BuildOptions {
     /// Keep every search record of names that were found (in
     /// [`DepGraph::searches`]), for `--verbose`.
     pub keep_search: bool,
+    /// How many roots make the build use the thread pool (read-ahead on
+    /// all cores, roots traced in parallel); `None`: [`PARALLEL_ROOTS`].
+    /// The answer is the same either way.
+    pub parallel_roots: Option<usize>,
 }
 
 /// One object in a root's load list.
@@ -156,7 +160,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
     // A small run is done on the calling thread alone: the pool is never
     // started (see `PARALLEL_ROOTS`).
-    let parallel = pending.len() >= PARALLEL_ROOTS;
+    let parallel = pending.len() >= opts.parallel_roots.unwrap_or(PARALLEL_ROOTS);
     if parallel {
         // Open and parse the roots, and transitively the libraries the
         // ld.so.cache names for them, on every core first: the traces

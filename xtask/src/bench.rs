@@ -13,6 +13,8 @@
 //!   directory (`--link` too once the binary has it);
 //! - (c) peak RSS (`/usr/bin/time -f %M`) of the union run, and of a tiny
 //!   sysroot whose `libc.so.6` is an 8 GiB sparse file;
+//! - (d) one program, the usual run: the smallest and the largest closure
+//!   of the list, `closure --root F --format list` against `libtree -p F`;
 //! - instruction counts (`valgrind --tool=callgrind`, repeatable where wall
 //!   time on a shared machine is not) and a `callgrind_annotate` profile of
 //!   the union run.
@@ -1073,6 +1075,61 @@ pub fn run(args: &[String]) -> bool {
         }
     }
 
+    // (d) one program, the usual run: the smallest and the biggest closure
+    // of the list, closure against libtree.
+    let mut single_rows: Vec<(String, Vec<Row>)> = Vec::new();
+    let smallest = programs
+        .iter()
+        .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+        .cloned();
+    for (prog, n) in smallest.into_iter().chain([(biggest.clone(), nobj)]) {
+        let ours = vec![
+            bin.clone(),
+            "--root".into(),
+            prog.clone(),
+            "--format".into(),
+            "list".into(),
+        ];
+        let theirs = vec!["libtree".to_string(), "-p".into(), prog.clone()];
+        let name = |tool: &str| format!("one-{tool}-{n}");
+        let mut rows = Vec::new();
+        let cmd = hyperfine_command(&p.bench, &name("closure"), &ours, false);
+        rows.push(Row {
+            name: "closure --format list".into(),
+            timing: hyperfine(
+                &p.bench,
+                &name("closure"),
+                &cmd,
+                None,
+                runs.fast_warmup,
+                runs.fast_runs,
+            ),
+            command: cmd,
+            instructions: instructions(&p.bench, &name("closure"), &ours, false),
+            rss_kib: peak_rss(&p.bench, &ours),
+            note: String::new(),
+        });
+        if libtree {
+            let cmd = hyperfine_command(&p.bench, &name("libtree"), &theirs, false);
+            rows.push(Row {
+                name: "libtree -p".into(),
+                timing: hyperfine(
+                    &p.bench,
+                    &name("libtree"),
+                    &cmd,
+                    None,
+                    runs.fast_warmup,
+                    runs.fast_runs,
+                ),
+                command: cmd,
+                instructions: instructions(&p.bench, &name("libtree"), &theirs, false),
+                rss_kib: peak_rss(&p.bench, &theirs),
+                note: String::new(),
+            });
+        }
+        single_rows.push((format!("{prog} ({n} objects)"), rows));
+    }
+
     // The table.
     let load_after = loadavg();
     let mut md = String::new();
@@ -1161,6 +1218,10 @@ pub fn run(args: &[String]) -> bool {
         }
         md.push('\n');
     }
+    for (what, rows) in &single_rows {
+        let _ = writeln!(md, "## (d) One program: {what}\n");
+        table(&mut md, rows);
+    }
     let profile = p.bench.join("callgrind.union-closure.txt");
     if profile.is_file() {
         let _ = writeln!(
@@ -1179,6 +1240,7 @@ pub fn run(args: &[String]) -> bool {
     let measured = union_rows
         .iter()
         .chain(&stage_rows)
+        .chain(single_rows.iter().flat_map(|(_, r)| r))
         .all(|r| r.timing.is_some() || r.command.is_empty());
     measured && same_tree && memory.iter().all(|m| m.1)
 }
