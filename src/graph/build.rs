@@ -567,11 +567,19 @@ fn shared_trace(
         .target
         .as_ref()
         .is_some_and(|x| x.flavor == Flavor::Musl);
-    let mut version_links = if musl {
-        Vec::new()
-    } else {
-        links_of(0, &obj, &template.resolved_names, &template.objs)
-    };
+    let mut version_links = Vec::new();
+    if !musl {
+        let own = &template.resolved_names;
+        let by_requester = ByRequester::new(own);
+        links_of(
+            0,
+            &obj,
+            own,
+            &by_requester,
+            &template.objs,
+            &mut version_links,
+        );
+    }
     version_links.extend(template.version_links.iter().filter(|(k, _, _)| *k != 0));
     Some(Shared {
         root: obj,
@@ -588,26 +596,49 @@ fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
     if t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl) {
         return Vec::new();
     }
+    let by_requester = ByRequester::new(&t.resolved_names);
     let mut out = Vec::new();
     for (k, o) in t.objs.iter().enumerate() {
-        out.extend(links_of(k, o, &t.resolved_names, &t.objs));
+        links_of(k, o, &t.resolved_names, &by_requester, &t.objs, &mut out);
     }
     out
 }
 
-/// [`version_links`] of object `k` (`o`), for the resolutions of a trace.
+/// A trace's resolutions grouped by requester (stable: each requester's
+/// in trace order), so each object looks only at its own names first.
+struct ByRequester(Vec<(usize, usize, usize)>);
+
+impl ByRequester {
+    fn new(resolved: &[(usize, usize, usize)]) -> Self {
+        let mut v = resolved.to_vec();
+        v.sort_by_key(|r| r.0);
+        ByRequester(v)
+    }
+
+    /// The resolutions of requester `k`, in trace order.
+    fn of(&self, k: usize) -> &[(usize, usize, usize)] {
+        let lo = self.0.partition_point(|r| r.0 < k);
+        let hi = self.0.partition_point(|r| r.0 <= k);
+        &self.0[lo..hi]
+    }
+}
+
+/// [`version_links`] of object `k` (`o`), for the resolutions of a trace,
+/// added to `out`.
 fn links_of(
     k: usize,
     o: &Obj,
     resolved: &[(usize, usize, usize)],
+    by_requester: &ByRequester,
     objs: &[Obj],
-) -> Vec<(usize, usize, usize)> {
-    let mut out = Vec::new();
+    out: &mut Vec<(usize, usize, usize)>,
+) {
     let name = |from: usize, i: usize| needed_name(&objs[from], i);
+    let own = by_requester.of(k);
     for (vn_index, vn) in o.found.info.verneed.iter().enumerate() {
-        let Some(&(_, _, j)) = resolved
+        let Some(&(_, _, j)) = own
             .iter()
-            .find(|&&(from, i, _)| from == k && name(from, i) == vn.file.as_slice())
+            .find(|&&(from, i, _)| name(from, i) == vn.file.as_slice())
             .or_else(|| {
                 resolved
                     .iter()
@@ -621,7 +652,6 @@ fn links_of(
         }
         out.push((k, vn_index, j));
     }
-    out
 }
 
 /// Name `i` of `o`'s `DT_NEEDED` list followed by its filters.
@@ -793,6 +823,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
+    // The requester's chain, refilled per requester.
+    let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
     let mut extras_done = false;
     loop {
@@ -818,7 +850,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         let info = t.objs[cur].found.info.clone();
         // The requester's chain does not change while its names are
         // resolved (objects are only appended).
-        let chain = chain_of(&t.objs, cur);
+        chain_into(&t.objs, cur, &mut chain);
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
             // Already loaded under this name?
             if let Some(j) = find_loaded_for(&target, &t.objs, name) {
@@ -1316,8 +1348,15 @@ fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
 }
 
 /// The requester and its chain of first loaders up to the main program.
-fn chain_of(objs: &[Obj], mut i: usize) -> Vec<Arc<ChainLink>> {
+fn chain_of(objs: &[Obj], i: usize) -> Vec<Arc<ChainLink>> {
     let mut v = Vec::new();
+    chain_into(objs, i, &mut v);
+    v
+}
+
+/// [`chain_of`] into `v` (cleared first).
+fn chain_into(objs: &[Obj], mut i: usize, v: &mut Vec<Arc<ChainLink>>) {
+    v.clear();
     loop {
         v.push(objs[i].link.clone());
         match objs[i].loader {
@@ -1328,7 +1367,6 @@ fn chain_of(objs: &[Obj], mut i: usize) -> Vec<Arc<ChainLink>> {
     if i != 0 {
         v.push(objs[0].link.clone());
     }
-    v
 }
 
 /// Places in the sysroot where a missing name does exist, for hints.
