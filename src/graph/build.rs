@@ -85,7 +85,7 @@ enum To {
 struct RootTrace {
     objs: Vec<Obj>,
     missing: Vec<MissingInfo>,
-    edges: Vec<(usize, To, Edge)>,
+    edges: Vec<(usize, To, TEdge)>,
     /// (object index, index of the name in its `DT_NEEDED` list followed by
     /// its filters ([`needed_name`]), object it resolved to), for version
     /// checks: what each needed name resolved to.
@@ -104,6 +104,58 @@ struct RootTrace {
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
     /// Non-ELF files the run-time loads need (gconv configuration).
     extra_files: Vec<Vec<u8>>,
+}
+
+/// An edge of a trace. Most are named by an entry of the requester's
+/// `DT_NEEDED` list, kept as its index: no copy of the name per edge (a
+/// graph edge is made from it only when the merge adds one).
+#[derive(Clone)]
+struct TEdge {
+    name: TName,
+    via: Via,
+    /// Whose RPATH/RUNPATH, and the run-time detail (both rare).
+    extra: Option<Box<EdgeExtra>>,
+}
+
+/// [`Edge::owner`] and [`Edge::detail`] of a [`TEdge`].
+type EdgeExtra = (Option<Vec<u8>>, Option<String>);
+
+/// The name of a [`TEdge`].
+#[derive(Clone)]
+enum TName {
+    /// Entry `i` of the requester's `DT_NEEDED` list followed by its
+    /// filters ([`needed_name`]).
+    Needed(usize),
+    Own(Vec<u8>),
+}
+
+impl TEdge {
+    fn new(name: TName, via: Via, owner: Option<Vec<u8>>, detail: Option<String>) -> TEdge {
+        let extra = (owner.is_some() || detail.is_some()).then(|| Box::new((owner, detail)));
+        TEdge { name, via, extra }
+    }
+
+    /// The name, given the trace's objects and the requester's index.
+    fn name<'a>(&'a self, objs: &'a [Obj], from: usize) -> &'a [u8] {
+        match &self.name {
+            TName::Needed(i) => needed_name(&objs[from], *i),
+            TName::Own(n) => n,
+        }
+    }
+
+    /// The graph's edge.
+    fn edge(&self, name: &[u8]) -> Edge {
+        let (owner, detail) = match self.extra.as_deref() {
+            Some((o, d)) => (o.clone(), d.clone()),
+            None => (None, None),
+        };
+        Edge {
+            name: name.to_vec(),
+            via: self.via,
+            owner,
+            detail,
+        }
+    }
 }
 
 fn link_for(found: &Found, origin: Vec<u8>) -> Arc<ChainLink> {
@@ -242,12 +294,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                             trace.edges.push((
                                 0,
                                 To::Missing(trace.missing.len() - 1),
-                                Edge {
-                                    name,
-                                    via: Via::Interpreter,
-                                    owner: None,
-                                    detail: None,
-                                },
+                                TEdge::new(TName::Own(name), Via::Interpreter, None, None),
                             ));
                         }
                     }
@@ -774,12 +821,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                 t.edges.push((
                     0,
                     To::Obj(1),
-                    Edge {
-                        name: interp.clone(),
-                        via: Via::Interpreter,
-                        owner: None,
-                        detail: None,
-                    },
+                    TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
                 ));
             }
             t.objs.push(Obj {
@@ -807,12 +849,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             t.edges.push((
                 0,
                 To::Missing(t.missing.len() - 1),
-                Edge {
-                    name: interp.clone(),
-                    via: Via::Interpreter,
-                    owner: None,
-                    detail: None,
-                },
+                TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
             ));
         }
         Err(_) => {}
@@ -858,12 +895,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                 t.edges.push((
                     cur,
                     To::Obj(j),
-                    Edge {
-                        name: name.clone(),
-                        via: Via::Loaded,
-                        owner: None,
-                        detail: None,
-                    },
+                    TEdge::new(TName::Needed(ni), Via::Loaded, None, None),
                 ));
                 t.resolved_names.push((cur, ni, j));
                 continue;
@@ -921,12 +953,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     t.edges.push((
                         cur,
                         To::Obj(j),
-                        Edge {
-                            name: name.clone(),
-                            via,
-                            owner,
-                            detail: None,
-                        },
+                        TEdge::new(TName::Needed(ni), via, owner, None),
                     ));
                     if opts.keep_search {
                         t.searches.push((cur, name.clone(), res.searched.clone()));
@@ -951,12 +978,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     t.edges.push((
                         cur,
                         To::Missing(t.missing.len() - 1),
-                        Edge {
-                            name: name.clone(),
-                            via: Via::Default,
-                            owner: None,
-                            detail: None,
-                        },
+                        TEdge::new(TName::Needed(ni), Via::Default, None, None),
                     ));
                 }
                 Outcome::Ignored(why) => t
@@ -982,12 +1004,7 @@ fn load_runtime(
     (via, detail): (Via, String),
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
-    let edge = |name: &[u8]| Edge {
-        name: name.to_vec(),
-        via,
-        owner: None,
-        detail: Some(detail.clone()),
-    };
+    let edge = |name: &[u8]| TEdge::new(TName::Own(name.to_vec()), via, None, Some(detail.clone()));
     if let Some(j) = find_loaded(&t.objs, name) {
         t.objs[j].latent = false;
         t.edges.push((from, To::Obj(j), edge(name)));
@@ -1073,12 +1090,12 @@ fn runtime_missing(
     t.edges.push((
         from,
         To::Missing(t.missing.len() - 1),
-        Edge {
-            name: name.to_vec(),
-            via: Via::DlopenNote,
-            owner: None,
-            detail: Some("required".into()),
-        },
+        TEdge::new(
+            TName::Own(name.to_vec()),
+            Via::DlopenNote,
+            None,
+            Some("required".into()),
+        ),
     ));
 }
 
@@ -1636,7 +1653,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
         ) else {
             continue;
         };
-        add_edge(g, memo, a, b, edge);
+        add_edge(g, memo, a, b, edge.name(&t.objs, *from), edge);
     }
     // Symbol versions: each Verneed names a DT_NEEDED string; check it
     // against the object that string resolved to for this requester.
@@ -1723,7 +1740,8 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
             To::Missing(j) => missing[j],
         };
         if let Some(b) = b {
-            add_edge(g, memo, a, b, edge);
+            // The template's root has this root's `DT_NEEDED` list.
+            add_edge(g, memo, a, b, edge.name(&t.objs, 0), edge);
         }
     }
     for &(_, vn_index, j) in sh.version_links.iter().filter(|(k, _, _)| *k == 0) {
@@ -1842,16 +1860,23 @@ fn missing_node(
 }
 
 /// Adds the edge `a → b` named like `edge` unless the graph has it.
-fn add_edge(g: &mut DepGraph, memo: &mut MergeMemo, a: NodeIndex, b: NodeIndex, edge: &Edge) {
+fn add_edge(
+    g: &mut DepGraph,
+    memo: &mut MergeMemo,
+    a: NodeIndex,
+    b: NodeIndex,
+    name: &[u8],
+    edge: &TEdge,
+) {
     if memo.needed_by_seen.insert((b, a)) {
         memo.needed_by.push((b, a));
     }
     let exists = g
         .graph
         .edges_connecting(a, b)
-        .any(|e| e.weight().name == edge.name);
+        .any(|e| e.weight().name == name);
     if !exists {
-        g.graph.add_edge(a, b, edge.clone());
+        g.graph.add_edge(a, b, edge.edge(name));
     }
 }
 
