@@ -61,8 +61,9 @@ struct Obj {
     kind: NodeKind,
     /// Names this object was requested under (aliases, `l_libname`).
     names: Vec<Vec<u8>>,
-    /// The `l_name` used for name matching (empty for the main program).
-    l_name: Vec<u8>,
+    /// Whether the object's `l_name` (its path, `found.path`) takes part
+    /// in name matching (not for the main program).
+    l_name: bool,
     /// Index of the object that first loaded it.
     loader: Option<usize>,
     /// Other paths found by search that turned out to be this file.
@@ -602,7 +603,7 @@ fn shared_trace(
     let link = link_for(&found, exe_origin);
     let obj = Obj {
         names: Vec::new(),
-        l_name: Vec::new(),
+        l_name: false,
         kind: NodeKind::Root,
         loader: None,
         also_opened: Vec::new(),
@@ -739,7 +740,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                         }),
                         kind: NodeKind::Root,
                         names: Vec::new(),
-                        l_name: Vec::new(),
+                        l_name: false,
                         loader: None,
                         also_opened: Vec::new(),
                         link: Arc::new(ChainLink {
@@ -787,7 +788,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     let link = link_for(&found, exe_origin);
     t.objs.push(Obj {
         names: Vec::new(),
-        l_name: Vec::new(),
+        l_name: false,
         kind: NodeKind::Root,
         loader: None,
         also_opened: Vec::new(),
@@ -828,7 +829,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                 found: f,
                 kind: NodeKind::Interpreter,
                 names,
-                l_name: interp.clone(),
+                l_name: true,
                 loader: None,
                 also_opened: Vec::new(),
                 link,
@@ -930,7 +931,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .collect();
                             t.warnings.extend(w);
                             t.objs.push(Obj {
-                                l_name: f.path.clone(),
+                                l_name: true,
                                 names: vec![name.clone()],
                                 kind: NodeKind::Library,
                                 loader: Some(cur),
@@ -1033,7 +1034,7 @@ fn load_runtime(
             Arc::make_mut(&mut f).via = via;
             let link = f.link();
             t.objs.push(Obj {
-                l_name: f.path.clone(),
+                l_name: true,
                 names: vec![name.to_vec()],
                 kind: NodeKind::Library,
                 loader: None,
@@ -1358,7 +1359,7 @@ fn is_musl_reserved(name: &[u8]) -> bool {
 /// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
 fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
     objs.iter().position(|o| {
-        (!o.l_name.is_empty() && o.l_name == name)
+        (o.l_name && !o.found.path.is_empty() && o.found.path == name)
             || o.names.iter().any(|n| n == name)
             || o.found.info.soname.as_deref() == Some(name)
     })
