@@ -694,10 +694,10 @@ fn gnu_hash(name: &[u8]) -> u32 {
 /// NUL-terminated string (a longer string's tail included). One pass over
 /// the table whatever the number of names.
 pub fn name_offsets<'n>(strtab: &[u8], names: &[&'n [u8]]) -> Vec<(u64, &'n [u8])> {
-    let patterns: Vec<Vec<u8>> = names.iter().map(|n| [*n, b"\0"].concat()).collect();
-    let Ok(ac) = cached_searcher(&patterns) else {
+    let Ok(searcher) = cached_searcher(names) else {
         return Vec::new();
     };
+    let (patterns, ac) = &*searcher;
     let mut out = Vec::new();
     for m in ac.find_iter(strtab) {
         let found = &patterns[m.pattern().as_usize()];
@@ -712,32 +712,38 @@ pub fn name_offsets<'n>(strtab: &[u8], names: &[&'n [u8]]) -> Vec<(u64, &'n [u8]
     out
 }
 
-/// The searcher for `patterns`, built once per distinct set per thread.
-fn cached_searcher(
-    patterns: &[Vec<u8>],
-) -> Result<std::rc::Rc<aho_corasick::packed::Searcher>, ()> {
-    type Cached = Option<(Vec<Vec<u8>>, std::rc::Rc<aho_corasick::packed::Searcher>)>;
+/// A searcher for `names`, each followed by its NUL, and those patterns.
+type Searcher = (Vec<Vec<u8>>, aho_corasick::packed::Searcher);
+
+/// The searcher for `names`, built once per distinct set per thread (and
+/// found again without building the patterns: a call per file).
+fn cached_searcher(names: &[&[u8]]) -> Result<std::rc::Rc<Searcher>, ()> {
     thread_local! {
-        static LAST: std::cell::RefCell<Cached> = const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<Option<std::rc::Rc<Searcher>>> = const { std::cell::RefCell::new(None) };
     }
     LAST.with(|last| {
-        if let Some((p, ac)) = &*last.borrow() {
-            if p.as_slice() == patterns {
-                return Ok(ac.clone());
+        if let Some(s) = &*last.borrow() {
+            let same = s.0.len() == names.len()
+                && s.0
+                    .iter()
+                    .zip(names)
+                    .all(|(p, n)| p.strip_suffix(b"\0") == Some(*n));
+            if same {
+                return Ok(s.clone());
             }
         }
+        let patterns: Vec<Vec<u8>> = names.iter().map(|n| [*n, b"\0"].concat()).collect();
         // Teddy (SIMD) when the CPU has it; leftmost-longest so a name
         // wins over its own tail.
-        let ac = std::rc::Rc::new(
-            aho_corasick::packed::Config::new()
-                .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
-                .builder()
-                .extend(patterns)
-                .build()
-                .ok_or(())?,
-        );
-        *last.borrow_mut() = Some((patterns.to_vec(), ac.clone()));
-        Ok(ac)
+        let ac = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(&patterns)
+            .build()
+            .ok_or(())?;
+        let s = std::rc::Rc::new((patterns, ac));
+        *last.borrow_mut() = Some(s.clone());
+        Ok(s)
     })
 }
 
