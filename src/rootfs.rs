@@ -89,6 +89,9 @@ pub struct Resolved {
     pub hops: Vec<Hop>,
     /// Every directory entered on the way (canonical), in order; a staged
     /// copy needs them all for the same path to resolve (`a/x/../b`).
+    /// Filled by [`RootFs::resolve`] and [`RootFs::resolve_nofollow`];
+    /// empty from the lookups of [`RootFs::metadata`], [`RootFs::open`] and
+    /// the rest (the tracer's millions of lookups never read it).
     pub dirs: Vec<PathBuf>,
 }
 
@@ -172,7 +175,7 @@ impl RootFs {
     }
 
     fn walk(&self, path: &Path, follow_last: bool) -> Result<Resolved, LookupError> {
-        self.walk_meta(path, follow_last).map(|(r, _)| r)
+        self.walk_meta(path, follow_last, true).map(|(r, _)| r)
     }
 
     /// [`walk`](Self::walk), also giving the final component's `lstat` when
@@ -185,6 +188,7 @@ impl RootFs {
         &self,
         path: &Path,
         follow_last: bool,
+        want_dirs: bool,
     ) -> Result<(Resolved, Option<std::sync::Arc<Metadata>>), LookupError> {
         /// Where the bytes of a pending string are: the path asked for, or
         /// the target of a hop taken.
@@ -273,7 +277,7 @@ impl RootFs {
                 if !matches!(seen, Seen::Dir) {
                     return Err(LookupError::NotADirectory);
                 }
-                if !is_last {
+                if !is_last && want_dirs {
                     dirs.push(PathBuf::from(OsString::from_vec(candidate.clone())));
                 }
                 last_meta = None;
@@ -337,7 +341,7 @@ impl RootFs {
     /// `stat` inside the root: resolves all links and returns the metadata of
     /// what they lead to.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, m) = self.walk_meta(path, true)?;
+        let (r, m) = self.walk_meta(path, true, false)?;
         let m = match m {
             Some(m) => (*m).clone(),
             None => std::fs::symlink_metadata(self.host_path(&r.canonical))
@@ -348,7 +352,7 @@ impl RootFs {
 
     /// `lstat` inside the root.
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, m) = self.walk_meta(path, false)?;
+        let (r, m) = self.walk_meta(path, false, false)?;
         let m = match m {
             Some(m) => (*m).clone(),
             None => std::fs::symlink_metadata(self.host_path(&r.canonical))
