@@ -2227,6 +2227,78 @@ fn unsafe_code_is_forbidden_everywhere() {
     }
 }
 
+/// A run with fewer roots than `PARALLEL_ROOTS` (the usual run: one
+/// program) is traced on the calling thread and never starts the thread
+/// pool; a run with that many roots does start it. Counted as `clone`
+/// system calls under `strace -f`; fails if the pool is started for one
+/// root (the cost this rule removes) or never started for many.
+#[test]
+fn one_root_starts_no_threads_and_many_roots_do() {
+    let name = "one_root_starts_no_threads_and_many_roots_do";
+    if !strace_works() {
+        eprintln!("skipping {name}: strace is not usable here");
+        return;
+    }
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    let n = closure::graph::build::PARALLEL_ROOTS;
+    let mut roots = Vec::new();
+    for i in 0..n {
+        let path = format!("/app/bin/p{i}");
+        r.elf(
+            &path,
+            &ElfSpec {
+                arch: Some(Arch::X86_64),
+                kind: Kind::Exec,
+                needed: vec!["libc.so.6".into()],
+                ..Default::default()
+            },
+        );
+        roots.push(path);
+    }
+    let trace = tempfile::tempdir().expect("tempdir");
+    let clones = |roots: &[String]| -> usize {
+        let log = trace.path().join("strace.log");
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-e", "trace=clone,clone3", "-o"])
+            .arg(&log)
+            .arg(closure_bin())
+            .arg("--sysroot")
+            .arg(r.path());
+        for root in roots {
+            cmd.args(["--root", root]);
+        }
+        let out = cmd
+            .args(["--format", "list"])
+            .env_remove("RAYON_NUM_THREADS")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run strace");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = String::from_utf8_lossy(&out.stdout);
+        for root in roots {
+            assert!(listed.contains(root.as_str()), "{listed}");
+        }
+        fs::read_to_string(&log)
+            .expect("strace log")
+            .lines()
+            .filter(|l| l.contains("clone"))
+            .count()
+    };
+    assert_eq!(clones(&roots[..1]), 0, "one root started threads");
+    assert_eq!(
+        clones(&roots[..n - 1]),
+        0,
+        "{} roots started threads",
+        n - 1
+    );
+    assert!(clones(&roots) > 0, "{n} roots never started the pool");
+}
+
 /// The read-ahead follows search paths speculatively. Programs whose
 /// RUNPATH leads back to themselves under an ever longer name
 /// (`$ORIGIN/.`, needing their own file name) must not make it read
