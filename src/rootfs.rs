@@ -153,13 +153,24 @@ impl RootFs {
 
     /// The host path of an in-root path, without resolving anything. Only
     /// meaningful for canonical in-root paths.
+    ///
+    /// Works on bytes (`Path::strip_prefix` and `join` go component by
+    /// component, and every lookup and open comes through here).
     pub fn host_path(&self, in_root: &Path) -> PathBuf {
-        let rel = in_root.strip_prefix("/").unwrap_or(in_root);
-        if rel.as_os_str().is_empty() {
-            self.host_root.clone()
-        } else {
-            self.host_root.join(rel)
+        let bytes = in_root.as_os_str().as_bytes();
+        let start = bytes.iter().position(|&b| b != b'/').unwrap_or(bytes.len());
+        let rel = &bytes[start..];
+        if rel.is_empty() {
+            return self.host_root.clone();
         }
+        let root = self.host_root.as_os_str().as_bytes();
+        let mut out = Vec::with_capacity(root.len() + 1 + rel.len());
+        out.extend_from_slice(root);
+        if !root.ends_with(b"/") {
+            out.push(b'/');
+        }
+        out.extend_from_slice(rel);
+        PathBuf::from(OsString::from_vec(out))
     }
 
     /// Resolves `path` (relative paths are taken from `/`), following every
@@ -218,6 +229,22 @@ impl RootFs {
         let mut candidate: Vec<u8> = Vec::with_capacity(path_bytes.len() + 16);
         let mut hops: Vec<Hop> = Vec::new();
         let mut dirs = Vec::new();
+        // A plain path whose directory is one the walk already entered
+        // starts at its last component: the walk from the root would
+        // reach exactly that state (see `known_dir`).
+        if let Some(parent) = self.known_dir(path_bytes) {
+            current.clear();
+            current.extend_from_slice(parent);
+            pending[0].1 = parent.len();
+            if want_dirs {
+                for (i, &b) in parent.iter().enumerate().skip(1) {
+                    if b == b'/' {
+                        dirs.push(PathBuf::from(OsStr::from_bytes(&parent[..i])));
+                    }
+                }
+                dirs.push(PathBuf::from(OsStr::from_bytes(parent)));
+            }
+        }
         while let Some(&mut (from, ref mut at)) = pending.last_mut() {
             let all = bytes(path_bytes, &hops, from);
             let rest = &all[*at..];
@@ -297,6 +324,31 @@ impl RootFs {
             },
             last_meta,
         ))
+    }
+
+    /// The directory part of `path` when the walk can start at its last
+    /// component: `path` is absolute and plain (no empty, `.` or `..`
+    /// component, no trailing `/`), below a directory of at least one
+    /// component, and that directory is remembered as [`Seen::Dir`]. Only
+    /// canonical paths are remembered, each reached from the root through
+    /// directories alone, so walking the directory part from the root
+    /// (the sysroot being unchanged during a run) enters each of its
+    /// prefixes and ends in it with no link taken.
+    fn known_dir<'p>(&self, path: &'p [u8]) -> Option<&'p [u8]> {
+        let rest = path.strip_prefix(b"/")?;
+        let slash = path.iter().rposition(|&b| b == b'/')?;
+        let (parent, name) = (&path[..slash], &path[slash + 1..]);
+        if slash == 0 || matches!(name, b"" | b"." | b"..") {
+            return None;
+        }
+        let plain = rest[..slash - 1]
+            .split(|&b| b == b'/')
+            .all(|c| !matches!(c, b"" | b"." | b".."));
+        if !plain {
+            return None;
+        }
+        let m = self.seen.read().ok()?;
+        matches!(m.get(OsStr::from_bytes(parent)), Some(Seen::Dir)).then_some(parent)
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.
@@ -647,6 +699,120 @@ mod tests {
         assert!(
             checked.0 > 500 && checked.1 > 5000 && checked.2 > 300,
             "{checked:?}"
+        );
+    }
+
+    /// A walk that starts at a remembered directory (`known_dir`) gives
+    /// what a walk from the root gives: canonical path, links taken,
+    /// directories entered, metadata and errors, for both `stat` and
+    /// `lstat` semantics. Every path is looked up twice in a root that has
+    /// seen the whole tree (the second time mostly from a remembered
+    /// directory) and once in a fresh one. Fails if the fast start loses
+    /// a directory, a hop or an error, or is taken where it must not be.
+    #[test]
+    fn walks_from_a_remembered_directory_match_walks_from_the_root() {
+        let (t, warm) = root();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("usr/lib/sub")).unwrap();
+        std::fs::write(r.join("usr/lib/f"), b"f").unwrap();
+        std::fs::write(r.join("usr/lib/sub/g"), b"g").unwrap();
+        symlink("usr/lib", r.join("lib")).unwrap();
+        symlink("f", r.join("usr/lib/ff")).unwrap();
+        symlink("/usr/lib/sub", r.join("usr/lib/s")).unwrap();
+        symlink("..", r.join("usr/lib/sub/up")).unwrap();
+        symlink("nope", r.join("usr/lib/dangling")).unwrap();
+        std::fs::write(r.join("usr/file"), b"x").unwrap();
+        let comps = [
+            "usr", "lib", "sub", "f", "ff", "g", "s", "up", "dangling", "file", ".", "..",
+        ];
+        let mut paths = vec![String::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for c in comps {
+                    next.push(format!("{p}/{c}"));
+                }
+            }
+            paths.extend(next);
+        }
+        paths.extend(["/usr//lib/f", "/usr/lib/f/", "/usr/lib/./f", "usr/lib/f"].map(String::from));
+        paths.sort();
+        paths.dedup();
+        let show = |x: Result<Resolved, LookupError>| match x {
+            Ok(r) => format!("{:?} {:?} {:?}", r.canonical, r.hops, r.dirs),
+            Err(e) => format!("error {e}"),
+        };
+        let meta = |x: Result<(Resolved, Metadata), LookupError>| match x {
+            Ok((r, m)) => format!("{:?} {:?} {}", r.canonical, r.hops, m.len()),
+            Err(e) => format!("error {e}"),
+        };
+        for p in &paths {
+            let _ = warm.resolve(Path::new(p));
+        }
+        let mut fast = 0;
+        for p in &paths {
+            let path = Path::new(p);
+            fast += usize::from(warm.known_dir(p.as_bytes()).is_some());
+            let cold = RootFs::new(r).unwrap();
+            assert_eq!(show(warm.resolve(path)), show(cold.resolve(path)), "{p}");
+            let cold = RootFs::new(r).unwrap();
+            assert_eq!(
+                show(warm.resolve_nofollow(path)),
+                show(cold.resolve_nofollow(path)),
+                "{p}"
+            );
+            let cold = RootFs::new(r).unwrap();
+            assert_eq!(meta(warm.metadata(path)), meta(cold.metadata(path)), "{p}");
+            let cold = RootFs::new(r).unwrap();
+            assert_eq!(
+                meta(warm.symlink_metadata(path)),
+                meta(cold.symlink_metadata(path)),
+                "{p}"
+            );
+        }
+        // The fast start was taken for every plain path below `/usr` and
+        // `/usr/lib` (ten names each), and never for what is not plain.
+        assert!(fast >= 20, "{fast}");
+        for p in [
+            "/usr//lib/f",
+            "/usr/./lib/f",
+            "/usr/lib/../lib/f",
+            "usr/lib/f",
+            "/usr/lib/",
+            "/usr/lib/.",
+        ] {
+            assert!(warm.known_dir(p.as_bytes()).is_none(), "{p}");
+        }
+    }
+
+    /// `host_path` on bytes is what `Path::strip_prefix` and `join` give,
+    /// for the host root and for a root below it.
+    #[test]
+    fn host_paths_match_path_joins() {
+        let (t, nested) = root();
+        let slash = RootFs::new(Path::new("/")).unwrap();
+        for in_root in [
+            "/",
+            "/usr",
+            "/usr/lib/x.so",
+            "//usr/lib",
+            "usr/lib",
+            "/a b/ü",
+        ] {
+            for fs in [&slash, &nested] {
+                let p = Path::new(in_root);
+                let rel = p.strip_prefix("/").unwrap_or(p);
+                let want = if rel.as_os_str().is_empty() {
+                    fs.host_root().to_path_buf()
+                } else {
+                    fs.host_root().join(rel)
+                };
+                assert_eq!(fs.host_path(p), want, "{in_root}");
+            }
+        }
+        assert_eq!(
+            nested.host_path(Path::new("/usr/lib")),
+            std::fs::canonicalize(t.path()).unwrap().join("usr/lib")
         );
     }
 
