@@ -28,10 +28,11 @@ struct Seen {
     soname: Option<String>,
     rpath: Option<String>,
     runpath: Option<String>,
-    /// (vn_file, [vna_name]) in file order.
-    verneed: Vec<(String, Vec<String>)>,
-    /// Every vd name (the first Verdaux), base entry included, in file order.
-    verdef: Vec<String>,
+    /// (vn_file, [(vna_name, vna_hash)]) in file order.
+    verneed: Vec<(String, Vec<(String, u32)>)>,
+    /// Every vd name (the first Verdaux) and `vd_hash`, base entry
+    /// included, in file order.
+    verdef: Vec<(String, u32)>,
 }
 
 fn seen_closure(i: &ElfInfo) -> Seen {
@@ -50,11 +51,11 @@ fn seen_closure(i: &ElfInfo) -> Seen {
             .map(|n| {
                 (
                     text(&n.file),
-                    n.versions.iter().map(|a| text(&a.name)).collect(),
+                    n.versions.iter().map(|a| (text(&a.name), a.hash)).collect(),
                 )
             })
             .collect(),
-        verdef: i.verdef.iter().map(|d| text(&d.name)).collect(),
+        verdef: i.verdef.iter().map(|d| (text(&d.name), d.hash)).collect(),
     }
 }
 
@@ -70,14 +71,14 @@ fn seen_goblin(e: &goblin::elf::Elf<'_>, with_versions: bool) -> Seen {
             for n in vn.iter() {
                 verneed.push((
                     name(n.vn_file),
-                    n.iter().map(|a| name(a.vna_name)).collect(),
+                    n.iter().map(|a| (name(a.vna_name), a.vna_hash)).collect(),
                 ));
             }
         }
         if let Some(vd) = &e.verdef {
             for d in vd.iter() {
                 if let Some(aux) = d.iter().next() {
-                    verdef.push(name(aux.vda_name));
+                    verdef.push((name(aux.vda_name), d.vd_hash));
                 }
             }
         }
@@ -104,10 +105,12 @@ fn seen_spec(spec: &ElfSpec) -> Seen {
         Kind::Shared => spec.interp.clone(),
         Kind::Static => None,
     };
+    // The generator stores the System V hash of each version name.
+    let hashed = |n: &String| (n.clone(), object::elf::hash(n.as_bytes()));
     let mut verdef = Vec::new();
     if !spec.verdefs.is_empty() {
-        verdef.push(spec.soname.clone().unwrap_or(s("a.out")));
-        verdef.extend(spec.verdefs.iter().cloned());
+        verdef.push(hashed(&spec.soname.clone().unwrap_or(s("a.out"))));
+        verdef.extend(spec.verdefs.iter().map(hashed));
     }
     Seen {
         machine: spec.machine_override.unwrap_or(arch.machine()),
@@ -122,7 +125,7 @@ fn seen_spec(spec: &ElfSpec) -> Seen {
             .verneeds
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(f, v)| (f.clone(), v.iter().map(|(n, _)| n.clone()).collect()))
+            .map(|(f, v)| (f.clone(), v.iter().map(|(n, _)| hashed(n)).collect()))
             .collect(),
         verdef,
     }

@@ -913,6 +913,77 @@ fn j_copy_relocated_data_removed_from_library() {
     );
 }
 
+/// The System V ELF hash (`vna_hash`, `vd_hash`).
+fn elf_hash(name: &[u8]) -> u32 {
+    let mut h: u32 = 0;
+    for &c in name {
+        h = (h << 4).wrapping_add(u32::from(c));
+        let g = h & 0xf000_0000;
+        if g != 0 {
+            h ^= g >> 24;
+        }
+        h &= !g;
+    }
+    h
+}
+
+/// Replaces the one little-endian occurrence of `from` in an in-root file
+/// with `to` (the version hash fields; panics if it is not exactly one).
+fn patch_u32(r: &TestRoot, in_root: &str, from: u32, to: u32) {
+    let path = r.host(in_root);
+    let mut bytes = fs::read(&path).expect("read");
+    let at: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == from.to_le_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "{in_root}: {from:#x} at {at:?}");
+    bytes[at[0]..at[0] + 4].copy_from_slice(&to.to_le_bytes());
+    fs::write(&path, bytes).expect("write");
+}
+
+#[test]
+fn k_version_hashes_count_like_names() {
+    // The loader compares a requirement's `vna_hash` with each definition's `vd_hash` before
+    // the names (dl-version.c `match_symbol`), and a symbol's version by hash and name too,
+    // taking a definition whose version hash is 0 as unversioned (dl-lookup.c
+    // `check_match`). (1) prog's VER_2 requirement carries a wrong hash: VER_2 is not found
+    // and f2@VER_2 is undefined, although libv defines both by name. (2) prog intact, libv's
+    // VER_2 definition stored with hash 0: the requirement is not met, but f2@VER_2 binds to
+    // that "unversioned" definition.
+    let name = "k_version_hashes_count_like_names";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let lib = "/opt/lib/libv.so.1";
+    Cc::lib(&r, lib, "libv.so.1").script(V12_MAP).build(F12_SRC);
+    Cc::exe(&r, PROG)
+        .link(&[lib])
+        .build("int f1(void); int f2(void);\nint main(void) { return f1() + f2(); }\n");
+    r.ldconfig();
+    let (loader, _) = check_symbols(&format!("{name} (intact)"), &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    let h = elf_hash(b"VER_2");
+    let prog_bytes = fs::read(r.host(PROG)).expect("read");
+    patch_u32(&r, PROG, h, h ^ 1);
+    let (loader, run) = check_symbols(&format!("{name} (requirement hash)"), &r, PROG, false);
+    let want = ("VER_2".to_string(), lib.to_string(), PROG.to_string());
+    assert!(
+        loader.missing_versions.contains(&want)
+            && has_undefined(&loader, "f2", Some("VER_2"), PROG),
+        "{name}: scenario broken: {loader:?}"
+    );
+    assert_eq!(run.status, 1, "{}", run.dump());
+    fs::write(r.host(PROG), prog_bytes).expect("restore");
+    patch_u32(&r, lib, h, 0);
+    let (loader, run) = check_symbols(&format!("{name} (definition hash 0)"), &r, PROG, false);
+    assert!(
+        loader.missing_versions.contains(&want) && loader.undefined.is_empty(),
+        "{name}: scenario broken: {loader:?}"
+    );
+    assert_eq!(run.status, 1, "{}", run.dump());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host sweep
 // ---------------------------------------------------------------------------------------------

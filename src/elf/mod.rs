@@ -125,6 +125,10 @@ pub struct VerNeed {
 pub struct VerNeedAux {
     /// Version name, e.g. `GLIBC_2.34`.
     pub name: Vec<u8>,
+    /// `vna_hash` as the file stores it: the loader compares it with the
+    /// definition's `vd_hash` before the names (a requirement whose
+    /// hash is wrong is not met even when a definition has its name).
+    pub hash: u32,
     /// `vna_flags` (`VER_FLG_WEAK`).
     pub flags: u16,
     /// `vna_other`: the versym index that refers to this requirement.
@@ -136,6 +140,8 @@ pub struct VerNeedAux {
 pub struct VerDef {
     /// The version name (for the base definition, the file's SONAME).
     pub name: Vec<u8>,
+    /// `vd_hash` as the file stores it (see [`VerNeedAux::hash`]).
+    pub hash: u32,
     /// `vd_flags` (`VER_FLG_BASE`).
     pub flags: u16,
     /// `vd_ndx`.
@@ -222,6 +228,15 @@ impl ElfInfo {
     /// A dynamically linked object: one with a dynamic section.
     pub fn is_dynamic(&self) -> bool {
         self.dynamic
+    }
+
+    /// Whether this object defines the required version `aux` as the
+    /// loader decides it (`match_symbol`): a definition, the base one
+    /// included, with the same hash and the same name.
+    pub fn defines(&self, aux: &VerNeedAux) -> bool {
+        self.verdef
+            .iter()
+            .any(|d| d.hash == aux.hash && d.name == aux.name)
     }
 
     /// The highest-sorting version name this object defines with the given

@@ -872,7 +872,8 @@ fn read_verneed<'data, R: ReadRef<'data>>(
             }
             // Vernaux: hash u32, flags u16, other u16, name u32, next u32.
             let rec = data.read_bytes_at(aoff, 16).ok();
-            let (Some(flags), Some(other), Some(name), Some(anext)) = (
+            let (Some(hash), Some(flags), Some(other), Some(name), Some(anext)) = (
+                rec.map(|r| u32_in(r, 0, e)),
                 rec.map(|r| u16_in(r, 4, e)),
                 rec.map(|r| u16_in(r, 6, e)),
                 rec.map(|r| u32_in(r, 8, e)),
@@ -884,6 +885,7 @@ fn read_verneed<'data, R: ReadRef<'data>>(
             };
             versions.push(VerNeedAux {
                 name: strings.get(data, name as u64).unwrap_or_default(),
+                hash,
                 flags,
                 other,
             });
@@ -919,9 +921,10 @@ fn read_verdef<'data, R: ReadRef<'data>>(
     for _ in 0..limit {
         // Verdef: version u16, flags u16, ndx u16, cnt u16, hash u32, aux u32, next u32.
         let rec = data.read_bytes_at(off, 20).ok();
-        let (Some(flags), Some(index), Some(aux), Some(next)) = (
+        let (Some(flags), Some(index), Some(hash), Some(aux), Some(next)) = (
             rec.map(|r| u16_in(r, 2, e)),
             rec.map(|r| u16_in(r, 4, e)),
+            rec.map(|r| u32_in(r, 8, e)),
             rec.map(|r| u32_in(r, 12, e)),
             rec.map(|r| u32_in(r, 16, e)),
         ) else {
@@ -934,7 +937,12 @@ fn read_verdef<'data, R: ReadRef<'data>>(
         if info.verdef.capacity() == 0 {
             info.verdef.reserve_exact(limit.min(256));
         }
-        info.verdef.push(VerDef { name, flags, index });
+        info.verdef.push(VerDef {
+            name,
+            hash,
+            flags,
+            index,
+        });
         if next == 0 {
             break;
         }

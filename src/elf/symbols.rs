@@ -77,6 +77,10 @@ pub struct Reference {
 pub struct VersionName {
     /// Version string.
     pub name: Vec<u8>,
+    /// Its hash as the file stores it (`vd_hash` or `vna_hash`): the
+    /// loader matches a reference's version to a definition's by hash and
+    /// name, and takes a definition whose version hash is 0 as unversioned.
+    pub hash: u32,
     /// The file a required version comes from (None for definitions).
     pub file: Option<Vec<u8>>,
     /// Hidden requirement (`vna_other & 0x8000`).
@@ -238,6 +242,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             d.index,
             VersionName {
                 name: d.name.clone(),
+                hash: d.hash,
                 file: None,
                 hidden: false,
             },
@@ -249,6 +254,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
                 a.other & 0x7fff,
                 VersionName {
                     name: a.name.clone(),
+                    hash: a.hash,
                     file: Some(n.file.clone()),
                     hidden: a.other & 0x8000 != 0,
                 },

@@ -639,7 +639,9 @@ fn shared_trace(
 
 /// Each `Verneed` of each object paired with the object its file name
 /// resolved to for that requester (else for any requester), when that
-/// object has version definitions. musl never checks version names.
+/// object has version definitions and lacks one of the versions (the
+/// only pairs the merge has anything to report for). musl never checks
+/// version names.
 fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
     if t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl) {
         return Vec::new();
@@ -695,8 +697,15 @@ fn links_of(
         else {
             continue; // the library itself is missing: reported already
         };
-        if objs[j].found.info.verdef.is_empty() {
+        let lib = &objs[j].found.info;
+        if lib.verdef.is_empty() {
             continue; // "no version information available": a warning only
+        }
+        // A requirement met in full is left out here, on the tracing core:
+        // the serial merge checks only what can be missing.
+        let met = |a: &crate::elf::VerNeedAux| a.flags & VER_FLG_WEAK != 0 || lib.defines(a);
+        if vn.versions.iter().all(met) {
+            continue;
         }
         out.push((k, vn_index, j));
     }
@@ -1903,7 +1912,7 @@ fn check_versions(
         if aux.flags & VER_FLG_WEAK != 0 {
             continue;
         }
-        if lib.verdef.iter().any(|d| d.name == aux.name) {
+        if lib.defines(aux) {
             continue;
         }
         let family: Vec<u8> = aux

@@ -159,14 +159,18 @@ fn binds(
             };
             let ndx = vs & 0x7fff;
             let hidden = vs & 0x8000 != 0;
-            match want.map(|w| (w.name.as_slice(), w.hidden)) {
-                Some((name, ref_hidden)) => {
-                    let def_name = t.versions.get(&ndx).map(|v| v.name.as_slice());
-                    if def_name == Some(name) {
+            match want {
+                Some(w) => {
+                    // glibc's `check_match`: the same version (hash and
+                    // name), or, for a reference that is not hidden, a
+                    // visible definition whose version hash is 0 (index
+                    // 0 or 1, which have none, or a version stored with
+                    // hash 0).
+                    let def = t.versions.get(&ndx);
+                    if def.is_some_and(|v| v.hash == w.hash && v.name == w.name) {
                         return true;
                     }
-                    // An unversioned (index 0/1) visible definition also binds.
-                    if !ref_hidden && def_name.is_none() && !hidden {
+                    if !w.hidden && def.map_or(0, |v| v.hash) == 0 && !hidden {
                         return true;
                     }
                 }

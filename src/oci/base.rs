@@ -167,7 +167,7 @@ fn lacking<'a>(
     required
         .iter()
         .filter(|a| a.flags & VER_FLG_WEAK == 0)
-        .filter(|a| !defs.verdef.iter().any(|d| d.name == a.name))
+        .filter(|a| !defs.defines(a))
         .collect()
 }
 
