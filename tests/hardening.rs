@@ -393,6 +393,32 @@ fn regression_cached_exact_read_keeps_alignment() {
     assert_eq!(a, b, "slice and file parses differ");
 }
 
+/// Fuzzer finding (elf target): a `DT_GNU_HASH` offset near the top of
+/// the 64-bit range (and a huge bloom size) overflowed the offset sums of
+/// `symbols::symbol_count` (`g + 8`, `g + 16 + bloom`): a panic with
+/// overflow checks, a wrapped read position without. Offsets now saturate,
+/// so the reads past the end fail and the table counts as absent.
+#[test]
+fn regression_gnu_hash_offsets_saturate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/elf/gnu-hash-bloom-size-overflow");
+    let bytes = fs::read(&path).expect("regression input");
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(&bytes).unwrap();
+    let info = closure::elf::parse_file(&f).expect("parses");
+    let gnu = info.tables.gnu_hash.expect("the input has DT_GNU_HASH");
+    assert!(
+        gnu > u64::MAX - 16,
+        "{gnu:#x}: the input no longer reaches the overflow"
+    );
+    let syms = closure::elf::symbols::read(&f, &info);
+    assert!(
+        syms.syms.is_empty(),
+        "{} symbols from an unreadable table",
+        syms.syms.len()
+    );
+}
+
 /// Fuzzer finding (ldconf target): `include /d/*/*/*/…` in a root with a
 /// directory link to itself expanded exponentially (a hang). Now bounded
 /// by `ldconf::GLOB_BUDGET`, with a warning.

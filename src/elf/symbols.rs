@@ -445,7 +445,7 @@ pub fn first_undefined_hashed(
     {
         return None;
     }
-    let blooms = g + 16;
+    let blooms = g.checked_add(16)?;
     let buckets = blooms.checked_add(bloom_size.checked_mul(u64::from(bloom_bits / 8))?)?;
     let chains = buckets.checked_add(nbuckets.checked_mul(4)?)?;
     // An undefined, non-local symbol: its name offset.
@@ -847,7 +847,7 @@ fn confirm_by_relocation(
         let mut done = 0;
         while done < n {
             let k = (n - done).min(RELOC_PIECE);
-            let Some(raw) = read(off + done * ent, k * ent) else {
+            let Some(raw) = read(off.saturating_add(done * ent), k * ent) else {
                 break;
             };
             for e in raw.chunks_exact(ent as usize) {
@@ -903,20 +903,25 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
         } else {
             4
         };
-        if let Some(n) = r.word(h + w, w) {
+        if let Some(n) = r.word(h.saturating_add(w), w) {
             return n;
         }
     }
     let Some(g) = t.gnu_hash else {
         return 0;
     };
-    let (Some(nbuckets), Some(symoffset), Some(bloom_size)) =
-        (r.word(g, 4), r.word(g + 4, 4), r.word(g + 8, 4))
-    else {
+    let (Some(nbuckets), Some(symoffset), Some(bloom_size)) = (
+        r.word(g, 4),
+        r.word(g.saturating_add(4), 4),
+        r.word(g.saturating_add(8), 4),
+    ) else {
         return 0;
     };
     let word = if info.ident.is_64 { 8 } else { 4 };
-    let buckets = g + 16 + bloom_size.saturating_mul(word);
+    // Offsets from hostile counts saturate: a read past the end fails.
+    let buckets = g
+        .saturating_add(16)
+        .saturating_add(bloom_size.saturating_mul(word));
     // Buckets and chains are read in pieces, so a hostile bucket count or a
     // chain without an end costs one piece of memory and few reads; buckets
     // past MAX_SYMBOLS are not looked at (no more symbols are read anyway).
@@ -925,7 +930,7 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
     let mut i = 0;
     while i < nread {
         let k = (nread - i).min(HASH_PIECE);
-        let Some(braw) = r.bytes(buckets + i * 4, k * 4) else {
+        let Some(braw) = r.bytes(buckets.saturating_add(i * 4), k * 4) else {
             return 0;
         };
         max = braw.chunks_exact(4).map(|c| r.uint(c)).fold(max, u64::max);
@@ -934,13 +939,13 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
     if max < symoffset {
         return symoffset;
     }
-    let chains = buckets + nbuckets * 4;
+    let chains = buckets.saturating_add(nbuckets.saturating_mul(4));
     let mut idx = max;
     loop {
         if idx >= MAX_SYMBOLS {
             return idx + 1;
         }
-        let at = chains + (idx - symoffset) * 4;
+        let at = chains.saturating_add((idx - symoffset) * 4);
         let k = (MAX_SYMBOLS - idx + 1)
             .min(HASH_PIECE)
             .min(r.len.saturating_sub(at) / 4);
