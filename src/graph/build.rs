@@ -314,7 +314,9 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             g.root_via.push(via);
             merge(&mut g, root, &trace, &mut memo);
-            memo.discard(Leftover::Own(Box::new(trace)));
+            // Freed here, as soon as it is merged: later traces reuse its
+            // memory instead of touching fresh pages.
+            drop(trace);
             Ok(())
         };
         if batch.len() < 2 || !parallel {
@@ -1510,8 +1512,6 @@ struct MergeMemo {
     /// The roots of each node (by node index), in merge order: ascending,
     /// so they become each node's ordered set in one go at the end.
     roots: Vec<Vec<usize>>,
-    /// Merged traces, freed on the pool when the build is done.
-    garbage: Vec<Leftover>,
     /// Templates merged once, by address (the `Arc` kept so the address
     /// is not reused), with the nodes of their objects.
     templates: std::collections::HashMap<
@@ -1519,13 +1519,6 @@ struct MergeMemo {
         (Arc<RootTrace>, Arc<TemplateNodes>),
         foldhash::quality::RandomState,
     >,
-}
-
-/// What a merged trace leaves behind (held only to be freed elsewhere).
-#[allow(dead_code)]
-enum Leftover {
-    Own(Box<RootTrace>),
-    Shared(Shared),
 }
 
 impl MergeMemo {
@@ -1539,13 +1532,6 @@ impl MergeMemo {
         }
     }
 
-    /// Frees a merged trace later: at the end of the build, on the pool
-    /// (the merge is the serial part of a build, and freeing while traces
-    /// run took cores from them; both showed in profiles).
-    fn discard(&mut self, t: Leftover) {
-        self.garbage.push(t);
-    }
-
     /// Moves what was collected into the graph: each node's roots and
     /// requesters, and the index. Every set is built from sorted input in
     /// one go, the three kinds side by side on the pool when `parallel`.
@@ -1556,7 +1542,6 @@ impl MergeMemo {
             needed_by_seen,
             mut needed_by,
             roots,
-            garbage,
             templates,
         } = self;
         let graph = &g.graph;
@@ -1617,7 +1602,7 @@ impl MergeMemo {
         } else {
             g.index.extend(index);
         }
-        let garbage = (garbage, templates, versions_checked, needed_by_seen);
+        let garbage = (templates, versions_checked, needed_by_seen);
         if parallel {
             rayon::spawn(move || drop(garbage));
         }
@@ -1702,9 +1687,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
             merge(g, root, t, memo)
         } else {
             let full = substitute(&sh);
-            let nodes = merge(g, root, &full, memo);
-            memo.discard(Leftover::Own(Box::new(full)));
-            nodes
+            merge(g, root, &full, memo)
         };
         memo.templates
             .insert(key, (sh.template.clone(), Arc::new(nodes)));
@@ -1763,7 +1746,6 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
             (&t.objs[j], objs[j]),
         );
     }
-    memo.discard(Leftover::Shared(sh));
 }
 
 /// The full trace a [`Shared`] one stands for.
