@@ -99,7 +99,7 @@ struct RootTrace {
     warnings: Vec<String>,
     /// How many of `warnings` (the first ones) are the root's own.
     root_warnings: usize,
-    target: Option<Target>,
+    target: Option<Arc<Target>>,
     /// (requester index, name, search record) of names found by a search,
     /// kept only with `BuildOptions::keep_search`.
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
@@ -255,7 +255,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             let mut trace = match trace? {
                 Traced::Own(t) => *t,
                 Traced::Shared(sh) => {
-                    note_target(&mut g, sh.template.target.as_ref());
+                    note_target(&mut g, sh.template.target.as_deref());
                     for o in sh.template.objs[1..].iter().chain([&sh.root]) {
                         for v in &o.found.variants {
                             if queued.insert(v.path.clone()) {
@@ -301,7 +301,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                     }
                 }
             }
-            note_target(&mut g, trace.target.as_ref());
+            note_target(&mut g, trace.target.as_deref());
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -547,7 +547,7 @@ fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> 
         || !i.dlopen.is_empty()
         || resolver.options().library_path.is_some()
         || names.clone().any(|n| n.contains(&b'/'))
-        || (opts.libgcc && resolver.unwind_user(found).is_some())
+        || (opts.libgcc && found.unwind.is_some())
     {
         return None;
     }
@@ -699,8 +699,8 @@ fn links_of(
         else {
             continue; // the library itself is missing: reported already
         };
-        let lib = &objs[j].found.info;
-        if lib.verdef.is_empty() {
+        let lib = &objs[j].found;
+        if lib.info.verdef.is_empty() {
             continue; // "no version information available": a warning only
         }
         // A requirement met in full is left out here, on the tracing core:
@@ -748,6 +748,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             info: Arc::new(empty_info()),
                             variants: Vec::new(),
                             link: std::sync::OnceLock::new(),
+                            unwind: None,
+                            verdef_index: std::sync::OnceLock::new(),
                         }),
                         kind: NodeKind::Root,
                         names: Vec::new(),
@@ -810,7 +812,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     if !info.is_dynamic() && info.interp.is_none() {
         return Ok(t); // static: nothing to resolve
     }
-    let target = resolver.target_for(&info);
+    let target = resolver.shared_target(&info);
     t.target = Some(target.clone());
     t.extra_files.extend(target.config_files.iter().cloned());
 
@@ -1285,9 +1287,10 @@ fn add_libgcc(
         return;
     }
     let user = t.objs.iter().find_map(|o| {
-        resolver
-            .unwind_user(&o.found)
-            .map(|sym| (o.found.path.clone(), sym))
+        o.found
+            .unwind
+            .as_ref()
+            .map(|sym| (o.found.path.clone(), sym.clone()))
     });
     let Some((obj, sym)) = user else {
         return;

@@ -219,9 +219,33 @@ pub struct Found {
     /// library found by search or an interpreter is a requester), made
     /// once: every trace that loads the object shares it.
     pub link: std::sync::OnceLock<Arc<ChainLink>>,
+    /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
+    /// relocation of the file uses (see [`Resolver::unwind_user`]),
+    /// found when the file was read.
+    pub unwind: Option<Vec<u8>>,
+    /// Its version definitions as (hash, index) sorted by hash, made on
+    /// first use by [`Found::defines`].
+    pub verdef_index: std::sync::OnceLock<Vec<(u32, u32)>>,
 }
 
 impl Found {
+    /// [`ElfInfo::defines`] through a sorted index of the definitions'
+    /// hashes (every trace asks for each library it loads).
+    pub fn defines(&self, aux: &elf::VerNeedAux) -> bool {
+        let index = self.verdef_index.get_or_init(|| {
+            let mut v: Vec<(u32, u32)> = (self.info.verdef.iter().enumerate())
+                .map(|(i, d)| (d.hash, i as u32))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let from = index.partition_point(|&(h, _)| h < aux.hash);
+        index[from..]
+            .iter()
+            .take_while(|&&(h, _)| h == aux.hash)
+            .any(|&(_, i)| self.info.verdef[i as usize].name == aux.name)
+    }
+
     /// [`Self::link`], made on first use.
     pub fn link(&self) -> Arc<ChainLink> {
         self.link
@@ -366,7 +390,7 @@ pub struct Resolver<'fs> {
     cache_problem: Mutex<Option<String>>,
     /// One cell per key, filled once: threads asking at the same time wait
     /// for the first (detection reads the whole interpreter).
-    targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Target>>>>,
+    targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Arc<Target>>>>>,
     /// Read far more often than written (a lookup per name of every
     /// trace): readers do not wait for each other.
     memo: std::sync::RwLock<Map<Vec<u8>, Arc<Resolution>>>,
@@ -428,18 +452,23 @@ impl<'fs> Resolver<'fs> {
     /// Derives the target of a program from its identity and `PT_INTERP`
     /// (once per interpreter and identity).
     pub fn target_for(&self, info: &ElfInfo) -> Target {
+        (*self.shared_target(info)).clone()
+    }
+
+    /// [`Self::target_for`], shared: derived once per interpreter and
+    /// identity, handed out without a copy (every trace asks).
+    pub fn shared_target(&self, info: &ElfInfo) -> Arc<Target> {
         let key = (info.interp.clone(), info.ident);
         let cell = lock(&self.targets).entry(key).or_default().clone();
-        cell.get_or_init(|| self.detect_target(info)).clone()
+        cell.get_or_init(|| Arc::new(self.detect_target(info)))
+            .clone()
     }
 
     /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
     /// relocation of `found` uses (glibc then dlopens `libgcc_s.so.1`).
-    /// Computed when the file was probed.
+    /// Computed when the file was probed ([`Found::unwind`]).
     pub fn unwind_user(&self, found: &Found) -> Option<Vec<u8>> {
-        lock(&self.infos)
-            .get(&found.file_id)
-            .and_then(|(_, u)| u.clone())
+        found.unwind.clone()
     }
 
     fn detect_target(&self, info: &ElfInfo) -> Target {
@@ -476,6 +505,8 @@ impl<'fs> Resolver<'fs> {
                     info: info.clone(),
                     variants: Vec::new(),
                     link: std::sync::OnceLock::new(),
+                    unwind: o.unwind.clone(),
+                    verdef_index: std::sync::OnceLock::new(),
                 }),
                 Err(e) => Err(e.to_string()),
             },
@@ -747,6 +778,8 @@ impl<'fs> Resolver<'fs> {
             info,
             variants,
             link: std::sync::OnceLock::new(),
+            unwind: o.unwind.clone(),
+            verdef_index: std::sync::OnceLock::new(),
         }
     }
 
@@ -1411,6 +1444,81 @@ pub fn dirname(path: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Found::defines` (a sorted index of the definitions' hashes) gives
+    /// what `ElfInfo::defines` (a scan) gives, for hashes shared by several
+    /// names, hash 0, a wrong hash and an absent name. Fails if the index
+    /// skips an entry of equal hash or accepts one by hash alone.
+    #[test]
+    fn version_index_agrees_with_the_scan() {
+        let def = |name: &str, hash: u32, index: u16| elf::VerDef {
+            name: name.as_bytes().to_vec(),
+            hash,
+            flags: u16::from(index == 1),
+            index,
+        };
+        let info = ElfInfo {
+            ident: elf::Ident {
+                is_64: true,
+                big_endian: false,
+                osabi: 0,
+                abiversion: 0,
+                e_type: 3,
+                machine: 62,
+                e_flags: 0,
+            },
+            interp: None,
+            dynamic: true,
+            soname: None,
+            needed: Vec::new(),
+            rpath: None,
+            runpath: None,
+            filters: Vec::new(),
+            flags: 0,
+            flags_1: 0,
+            verneed: Vec::new(),
+            verdef: vec![
+                def("libx.so.1", 90, 1),
+                def("V_3", 7, 2),
+                def("V_1", 40, 3),
+                def("V_2", 7, 4),
+                def("V_0", 0, 5),
+                def("V_9", 7, 6),
+            ],
+            warnings: Vec::new(),
+            tables: elf::DynTables::default(),
+            dlopen: Vec::new(),
+        };
+        let found = Found {
+            path: b"/lib/libx.so.1".to_vec(),
+            canonical: PathBuf::from("/lib/libx.so.1"),
+            hops: Vec::new(),
+            file_id: (1, 1),
+            size: 0,
+            via: Via::Default,
+            owner: None,
+            info: Arc::new(info.clone()),
+            variants: Vec::new(),
+            link: std::sync::OnceLock::new(),
+            unwind: None,
+            verdef_index: std::sync::OnceLock::new(),
+        };
+        let mut met = 0;
+        for name in ["libx.so.1", "V_0", "V_1", "V_2", "V_3", "V_9", "V_4", ""] {
+            for hash in [0, 7, 40, 90, 41] {
+                let aux = elf::VerNeedAux {
+                    name: name.as_bytes().to_vec(),
+                    hash,
+                    flags: 0,
+                    other: 2,
+                };
+                let want = info.defines(&aux);
+                assert_eq!(found.defines(&aux), want, "{name} {hash}");
+                met += usize::from(want);
+            }
+        }
+        assert_eq!(met, 6);
+    }
 
     /// The interpreter search finds its needle wherever it lies, including
     /// across a window boundary and at the very end, and nothing else.
