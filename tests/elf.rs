@@ -17,6 +17,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A version name and its stored hash.
+type Named = (String, u32);
+
 /// The fields both parsers and the spec must agree on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
@@ -28,11 +31,11 @@ struct Seen {
     soname: Option<String>,
     rpath: Option<String>,
     runpath: Option<String>,
-    /// (vn_file, [(vna_name, vna_hash)]) in file order.
-    verneed: Vec<(String, Vec<(String, u32)>)>,
-    /// Every vd name (the first Verdaux) and `vd_hash`, base entry
-    /// included, in file order.
-    verdef: Vec<(String, u32)>,
+    /// (vn_version, vn_file, [(vna_name, vna_hash)]) in file order.
+    verneed: Vec<(u16, String, Vec<Named>)>,
+    /// Every vd_version, vd name (the first Verdaux) and `vd_hash`, base
+    /// entry included, in file order.
+    verdef: Vec<(u16, String, u32)>,
 }
 
 fn seen_closure(i: &ElfInfo) -> Seen {
@@ -50,12 +53,15 @@ fn seen_closure(i: &ElfInfo) -> Seen {
             .iter()
             .map(|n| {
                 (
+                    n.version,
                     text(&n.file),
                     n.versions.iter().map(|a| (text(&a.name), a.hash)).collect(),
                 )
             })
             .collect(),
-        verdef: i.verdef.iter().map(|d| (text(&d.name), d.hash)).collect(),
+        verdef: (i.verdef.iter())
+            .map(|d| (d.version, text(&d.name), d.hash))
+            .collect(),
     }
 }
 
@@ -70,6 +76,7 @@ fn seen_goblin(e: &goblin::elf::Elf<'_>, with_versions: bool) -> Seen {
         if let Some(vn) = &e.verneed {
             for n in vn.iter() {
                 verneed.push((
+                    n.vn_version,
                     name(n.vn_file),
                     n.iter().map(|a| (name(a.vna_name), a.vna_hash)).collect(),
                 ));
@@ -78,7 +85,7 @@ fn seen_goblin(e: &goblin::elf::Elf<'_>, with_versions: bool) -> Seen {
         if let Some(vd) = &e.verdef {
             for d in vd.iter() {
                 if let Some(aux) = d.iter().next() {
-                    verdef.push((name(aux.vda_name), d.vd_hash));
+                    verdef.push((d.vd_version, name(aux.vda_name), d.vd_hash));
                 }
             }
         }
@@ -105,12 +112,14 @@ fn seen_spec(spec: &ElfSpec) -> Seen {
         Kind::Shared => spec.interp.clone(),
         Kind::Static => None,
     };
-    // The generator stores the System V hash of each version name.
+    // The generator writes records of format version 1 and stores the
+    // System V hash of each version name.
     let hashed = |n: &String| (n.clone(), object::elf::hash(n.as_bytes()));
+    let def = |n: &String| (1, n.clone(), object::elf::hash(n.as_bytes()));
     let mut verdef = Vec::new();
     if !spec.verdefs.is_empty() {
-        verdef.push(hashed(&spec.soname.clone().unwrap_or(s("a.out"))));
-        verdef.extend(spec.verdefs.iter().map(hashed));
+        verdef.push(def(&spec.soname.clone().unwrap_or(s("a.out"))));
+        verdef.extend(spec.verdefs.iter().map(def));
     }
     Seen {
         machine: spec.machine_override.unwrap_or(arch.machine()),
@@ -125,7 +134,7 @@ fn seen_spec(spec: &ElfSpec) -> Seen {
             .verneeds
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(f, v)| (f.clone(), v.iter().map(|(n, _)| hashed(n)).collect()))
+            .map(|(f, v)| (1, f.clone(), v.iter().map(|(n, _)| hashed(n)).collect()))
             .collect(),
         verdef,
     }

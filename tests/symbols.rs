@@ -65,6 +65,10 @@ type MissVer = (String, String, String);
 struct SymbolProblems {
     undefined: BTreeSet<Undef>,
     missing_versions: BTreeSet<MissVer>,
+    /// `(library path, record version)`, once per failing requirement: the loader's
+    /// "unsupported version N of Verdef record" (the line names no version), closure's
+    /// `missing_versions` entries with that `reason`.
+    unsupported_verdef: Vec<(String, u16)>,
     /// Loader only: `no version information available` warnings (not problems).
     warnings: Vec<String>,
     /// Loader only: lines matching no known pattern (assertions, fatal errors …).
@@ -73,7 +77,9 @@ struct SymbolProblems {
 
 impl SymbolProblems {
     fn is_clean(&self) -> bool {
-        self.undefined.is_empty() && self.missing_versions.is_empty()
+        self.undefined.is_empty()
+            && self.missing_versions.is_empty()
+            && self.unsupported_verdef.is_empty()
     }
 }
 
@@ -110,6 +116,16 @@ fn parse_loader_stderr(stderr: &str) -> SymbolProblems {
                 }
             }
         }
+        if let Some((left, n)) = line
+            .strip_suffix(" of Verdef record")
+            .and_then(|l| l.rsplit_once(": unsupported version "))
+        {
+            if let (Some((_, lib)), Ok(n)) = (left.rsplit_once(": "), n.parse()) {
+                p.unsupported_verdef.push((lib.to_string(), n));
+                p.unsupported_verdef.sort();
+                continue;
+            }
+        }
         if line.contains(": no version information available (required by ") {
             p.warnings.push(line.to_string());
             continue;
@@ -138,9 +154,19 @@ fn closure_problems(json: &Value) -> SymbolProblems {
         .into_iter()
         .flatten()
     {
-        p.missing_versions
-            .insert((s(v, "version"), s(v, "library_path"), s(v, "object")));
+        let unsupported = s(v, "reason")
+            .strip_prefix("unsupported version ")
+            .and_then(|r| r.strip_suffix(" of Verdef record"))
+            .and_then(|n| n.parse().ok());
+        match unsupported {
+            Some(n) => p.unsupported_verdef.push((s(v, "library_path"), n)),
+            None => {
+                p.missing_versions
+                    .insert((s(v, "version"), s(v, "library_path"), s(v, "object")));
+            }
+        }
     }
+    p.unsupported_verdef.sort();
     p
 }
 
@@ -165,6 +191,13 @@ fn compare_sets(loader: &SymbolProblems, closure: &SymbolProblems) -> Result<(),
             "missing versions differ: only ld.so {:?}, only closure {:?}",
             diff(&loader.missing_versions, &closure.missing_versions),
             diff(&closure.missing_versions, &loader.missing_versions)
+        );
+    }
+    if loader.unsupported_verdef != closure.unsupported_verdef {
+        let _ = write!(
+            out,
+            "unsupported Verdef records differ: ld.so {:?}, closure {:?}",
+            loader.unsupported_verdef, closure.unsupported_verdef
         );
     }
     if out.is_empty() {
@@ -982,6 +1015,124 @@ fn k_version_hashes_count_like_names() {
         "{name}: scenario broken: {loader:?}"
     );
     assert_eq!(run.status, 1, "{}", run.dump());
+}
+
+/// File offset of section `name` of an in-root file.
+fn section_offset(r: &TestRoot, in_root: &str, name: &str) -> usize {
+    use object::{Object as _, ObjectSection as _};
+    let bytes = fs::read(r.host(in_root)).expect("read");
+    let file = object::File::parse(&*bytes).expect("parse");
+    let section = file.section_by_name(name).expect("section");
+    section.file_range().expect("file range").0 as usize
+}
+
+/// Sets the format version (`vd_version`) of the `Verdef` record of `in_root` whose hash
+/// is `hash`, walking the records the way the loader does.
+fn patch_verdef_version(r: &TestRoot, in_root: &str, hash: u32, to: u16) {
+    let path = r.host(in_root);
+    let mut bytes = fs::read(&path).expect("read");
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let mut at = section_offset(r, in_root, ".gnu.version_d");
+    loop {
+        if u32_at(&bytes, at + 8) == hash {
+            bytes[at..at + 2].copy_from_slice(&to.to_le_bytes());
+            fs::write(&path, bytes).expect("write");
+            return;
+        }
+        let next = u32_at(&bytes, at + 16) as usize;
+        assert!(next != 0, "{in_root}: no Verdef record with hash {hash:#x}");
+        at += next;
+    }
+}
+
+/// Sets the format version (`vn_version`) of `Verneed` record `k` (0: the first) of `in_root`.
+fn patch_verneed_version(r: &TestRoot, in_root: &str, k: usize, to: u16) {
+    let path = r.host(in_root);
+    let mut bytes = fs::read(&path).expect("read");
+    let mut at = section_offset(r, in_root, ".gnu.version_r");
+    for _ in 0..k {
+        let next = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().unwrap()) as usize;
+        assert!(next != 0, "{in_root}: fewer than {} Verneed records", k + 1);
+        at += next;
+    }
+    bytes[at..at + 2].copy_from_slice(&to.to_le_bytes());
+    fs::write(&path, bytes).expect("write");
+}
+
+#[test]
+fn l_record_format_versions_count_like_the_loader() {
+    // glibc knows version 1 of the version records only (dl-version.c). A requirement's walk
+    // over the library's definitions, in file order, fails with "unsupported version N of
+    // Verdef record" when it meets another format before a definition of the version —
+    // whatever comes after. The first `Verneed` record of an object must be version 1, or
+    // the object is refused outright (fatal even when tracing); later records are not
+    // looked at. (1) libv's VER_1 record made version 2: VER_1 and VER_2 (defined after it)
+    // both fail; (2) its VER_2 record instead: only VER_2 fails; (3) prog's first Verneed
+    // record made version 2: ld.so refuses prog (exit 127), closure reports it refused
+    // (exit 1); (4) its second record instead: nothing is wrong.
+    let name = "l_record_format_versions_count_like_the_loader";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let lib = "/opt/lib/libv.so.1";
+    Cc::lib(&r, lib, "libv.so.1").script(V12_MAP).build(F12_SRC);
+    Cc::exe(&r, PROG)
+        .link(&[lib])
+        .build("int f1(void); int f2(void);\nint main(void) { return f1() + f2(); }\n");
+    r.ldconfig();
+    let (loader, _) = check_symbols(&format!("{name} (intact)"), &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    let lib_bytes = fs::read(r.host(lib)).expect("read");
+    let prog_bytes = fs::read(r.host(PROG)).expect("read");
+
+    patch_verdef_version(&r, lib, elf_hash(b"VER_1"), 2);
+    let (loader, run) = check_symbols(&format!("{name} (VER_1 record)"), &r, PROG, false);
+    let both = vec![(lib.to_string(), 2), (lib.to_string(), 2)];
+    assert_eq!(loader.unsupported_verdef, both, "{name}: scenario broken");
+    assert_eq!(run.status, 1, "{}", run.dump());
+    fs::write(r.host(lib), &lib_bytes).expect("restore");
+
+    patch_verdef_version(&r, lib, elf_hash(b"VER_2"), 2);
+    let (loader, _) = check_symbols(&format!("{name} (VER_2 record)"), &r, PROG, false);
+    assert_eq!(
+        loader.unsupported_verdef,
+        vec![(lib.to_string(), 2)],
+        "{name}: scenario broken"
+    );
+    fs::write(r.host(lib), &lib_bytes).expect("restore");
+
+    patch_verneed_version(&r, PROG, 0, 2);
+    let trace = loader_trace(&r, PROG, &BIND);
+    assert!(
+        trace.status == 127
+            && trace
+                .stderr
+                .contains("unsupported version 2 of Verneed record"),
+        "{name}: scenario broken: {}",
+        trace.dump()
+    );
+    let run = run_closure(r.path(), &[PROG], &["--check-symbols"]);
+    assert_eq!(run.status, 1, "{}", run.dump());
+    let json = run.json.as_ref().expect("json");
+    assert_eq!(
+        json.get("refused"),
+        Some(&serde_json::json!([
+            {"object": PROG, "reason": "unsupported version 2 of Verneed record"}
+        ])),
+        "{}",
+        run.dump()
+    );
+    fs::write(r.host(PROG), &prog_bytes).expect("restore");
+
+    patch_verneed_version(&r, PROG, 1, 2);
+    let (loader, run) = check_symbols(&format!("{name} (second Verneed record)"), &r, PROG, false);
+    assert!(loader.is_clean(), "{loader:?}");
+    assert!(
+        run.json
+            .as_ref()
+            .is_some_and(|j| j.get("refused").is_none()),
+        "{}",
+        run.dump()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

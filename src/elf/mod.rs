@@ -114,10 +114,25 @@ pub fn machine_name(m: u16) -> String {
 /// One `Verneed` record: versions required from one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerNeed {
+    /// `vn_version`, the record format: glibc knows only 1 and refuses an
+    /// object whose first record says otherwise ([`ElfInfo::unsupported_verneed`]).
+    pub version: u16,
     /// `vn_file`: the DT_NEEDED name the versions are required from.
     pub file: Vec<u8>,
     /// The `Vernaux` records.
     pub versions: Vec<VerNeedAux>,
+}
+
+/// The loader's answer to one version requirement ([`ElfInfo::check_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// A definition has its hash and name (or the requirement is weak).
+    Met,
+    /// No definition has it: "version `V' not found".
+    Missing,
+    /// The walk met a `Verdef` record of this format version (not 1) first:
+    /// "unsupported version N of Verdef record".
+    Unsupported(u16),
 }
 
 /// One required version (`Vernaux`).
@@ -138,6 +153,9 @@ pub struct VerNeedAux {
 /// One version definition (`Verdef`, first `Verdaux` name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerDef {
+    /// `vd_version`, the record format: glibc knows only 1 and fails a
+    /// requirement whose search meets another ([`ElfInfo::check_version`]).
+    pub version: u16,
     /// The version name (for the base definition, the file's SONAME).
     pub name: Vec<u8>,
     /// `vd_hash` as the file stores it (see [`VerNeedAux::hash`]).
@@ -237,6 +255,41 @@ impl ElfInfo {
         self.verdef
             .iter()
             .any(|d| d.hash == aux.hash && d.name == aux.name)
+    }
+
+    /// What glibc makes of requirement `aux` against this object's version
+    /// definitions (dl-version.c `match_symbol`): the definitions are
+    /// walked in file order, and a record whose `vd_version` is not 1 ends
+    /// the walk with an error before its hash is compared — even for a weak
+    /// requirement; a definition with the requirement's hash and name meets
+    /// it; past the last one a weak requirement is met anyway. (An object
+    /// without definitions at all meets everything, with a warning: callers
+    /// check that first.)
+    pub fn check_version(&self, aux: &VerNeedAux) -> VersionCheck {
+        for d in &self.verdef {
+            if d.version != 1 {
+                return VersionCheck::Unsupported(d.version);
+            }
+            if d.hash == aux.hash && d.name == aux.name {
+                return VersionCheck::Met;
+            }
+        }
+        if aux.flags & VER_FLG_WEAK != 0 {
+            VersionCheck::Met
+        } else {
+            VersionCheck::Missing
+        }
+    }
+
+    /// The `vn_version` of the first `Verneed` record when it is not 1: glibc
+    /// then refuses to load the object at all ("unsupported version N of
+    /// Verneed record", dl-version.c `_dl_check_map_versions`, which looks
+    /// at the first record only).
+    pub fn unsupported_verneed(&self) -> Option<u16> {
+        self.verneed
+            .first()
+            .map(|vn| vn.version)
+            .filter(|&v| v != 1)
     }
 
     /// The highest-sorting version name this object defines with the given

@@ -851,7 +851,8 @@ fn read_verneed<'data, R: ReadRef<'data>>(
         // Verneed: version u16, cnt u16, file u32, aux u32, next u32 (one
         // read per record).
         let rec = data.read_bytes_at(off, 16).ok();
-        let (Some(cnt), Some(file), Some(aux), Some(next)) = (
+        let (Some(version), Some(cnt), Some(file), Some(aux), Some(next)) = (
+            rec.map(|r| u16_in(r, 0, e)),
             rec.map(|r| u16_in(r, 2, e)),
             rec.map(|r| u32_in(r, 4, e)),
             rec.map(|r| u32_in(r, 8, e)),
@@ -897,7 +898,11 @@ fn read_verneed<'data, R: ReadRef<'data>>(
         if info.verneed.capacity() == 0 {
             info.verneed.reserve_exact(limit.min(64));
         }
-        info.verneed.push(VerNeed { file, versions });
+        info.verneed.push(VerNeed {
+            version,
+            file,
+            versions,
+        });
         if next == 0 {
             break;
         }
@@ -921,7 +926,8 @@ fn read_verdef<'data, R: ReadRef<'data>>(
     for _ in 0..limit {
         // Verdef: version u16, flags u16, ndx u16, cnt u16, hash u32, aux u32, next u32.
         let rec = data.read_bytes_at(off, 20).ok();
-        let (Some(flags), Some(index), Some(hash), Some(aux), Some(next)) = (
+        let (Some(version), Some(flags), Some(index), Some(hash), Some(aux), Some(next)) = (
+            rec.map(|r| u16_in(r, 0, e)),
             rec.map(|r| u16_in(r, 2, e)),
             rec.map(|r| u16_in(r, 4, e)),
             rec.map(|r| u32_in(r, 8, e)),
@@ -938,6 +944,7 @@ fn read_verdef<'data, R: ReadRef<'data>>(
             info.verdef.reserve_exact(limit.min(256));
         }
         info.verdef.push(VerDef {
+            version,
             name,
             hash,
             flags,

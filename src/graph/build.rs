@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind};
+use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind, Refused};
 use crate::elf::notes::Priority;
-use crate::elf::{ElfInfo, NotElf, ParseError, VER_FLG_WEAK};
+use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck};
 use crate::error::{Error, Result};
 use crate::resolve::{dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via};
 use crate::util::show;
@@ -376,6 +376,18 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     g.missing_versions.sort();
     g.missing_versions.dedup();
+    g.refused = g
+        .graph
+        .node_weights()
+        .filter_map(|n| {
+            Some(Refused {
+                object: n.path.clone(),
+                verneed_version: n.info.as_ref()?.unsupported_verneed()?,
+            })
+        })
+        .collect();
+    g.refused.sort();
+    g.refused.dedup();
     g.warnings.sort();
     g.warnings.dedup();
     // What only the build needed (templates, merge memo: thousands of small
@@ -705,7 +717,7 @@ fn links_of(
         }
         // A requirement met in full is left out here, on the tracing core:
         // the serial merge checks only what can be missing.
-        let met = |a: &crate::elf::VerNeedAux| a.flags & VER_FLG_WEAK != 0 || lib.defines(a);
+        let met = |a: &crate::elf::VerNeedAux| lib.check_version(a) == VersionCheck::Met;
         if vn.versions.iter().all(met) {
             continue;
         }
@@ -1894,12 +1906,11 @@ fn check_versions(
         }
     }
     for aux in &vn.versions {
-        if aux.flags & VER_FLG_WEAK != 0 {
-            continue;
-        }
-        if lib.defines(aux) {
-            continue;
-        }
+        let unsupported = match lib.check_version(aux) {
+            VersionCheck::Met => continue,
+            VersionCheck::Missing => None,
+            VersionCheck::Unsupported(v) => Some(v),
+        };
         let family: Vec<u8> = aux
             .name
             .iter()
@@ -1912,6 +1923,7 @@ fn check_versions(
             library_path: lib_obj.found.path.clone(),
             object: o.found.path.clone(),
             highest: lib.highest_version(&family).map(<[u8]>::to_vec),
+            unsupported_verdef: unsupported,
         });
     }
 }

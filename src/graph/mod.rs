@@ -111,6 +111,22 @@ pub struct MissingVersion {
     pub object: Vec<u8>,
     /// The highest version of the same family the library defines.
     pub highest: Option<Vec<u8>>,
+    /// Set when the loader's walk of the library's definitions met a
+    /// `Verdef` record of this format version (not 1) before a match: glibc
+    /// then fails the requirement with "unsupported version N of Verdef
+    /// record" instead of "version not found".
+    pub unsupported_verdef: Option<u16>,
+}
+
+/// An object glibc refuses to load at all: the first record of its version
+/// requirements has a format version (`vn_version`) other than 1
+/// ("unsupported version N of Verneed record"; fatal even when tracing).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Refused {
+    /// The object's path (as its node's).
+    pub object: Vec<u8>,
+    /// The `vn_version` of its first `Verneed` record.
+    pub verneed_version: u16,
 }
 
 /// An undefined symbol no object in scope defines.
@@ -137,6 +153,8 @@ pub struct DepGraph {
     pub root_nodes: Vec<NodeIndex>,
     /// Required symbol versions that the found library does not define.
     pub missing_versions: Vec<MissingVersion>,
+    /// Objects of the closure the loader refuses to load, by path.
+    pub refused: Vec<Refused>,
     /// Non-ELF files run-time loads need (gconv configuration), to stage.
     pub extra_files: BTreeSet<Vec<u8>>,
     /// Undefined symbols (filled by `--check-symbols`).
@@ -183,6 +201,7 @@ impl DepGraph {
     pub fn is_clean(&self) -> bool {
         self.missing().is_empty()
             && self.missing_versions.is_empty()
+            && self.refused.is_empty()
             && self.undefined_symbols.is_empty()
     }
 

@@ -34,7 +34,7 @@ use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use crate::elf::{ElfInfo, VER_FLG_WEAK};
+use crate::elf::{ElfInfo, VersionCheck};
 use crate::error::Result;
 use crate::graph::{DepGraph, MissingVersion, NodeKind};
 use crate::resolve::bytes_path;
@@ -155,19 +155,23 @@ pub fn provided(fs: &RootFs, base: &RootFs, g: &DepGraph) -> Vec<Provided> {
 }
 
 /// The versions `required` (one `Verneed` list of names) that `defs`
-/// lacks; nothing when `defs` defines no versions at all (the loader only
-/// warns then).
+/// does not meet, each with the `vd_version` of the unreadable record the
+/// loader's walk stopped at, if that is why; nothing when `defs` defines no
+/// versions at all (the loader only warns then).
 fn lacking<'a>(
     required: &'a [crate::elf::VerNeedAux],
     defs: &ElfInfo,
-) -> Vec<&'a crate::elf::VerNeedAux> {
+) -> Vec<(&'a crate::elf::VerNeedAux, Option<u16>)> {
     if defs.verdef.is_empty() {
         return Vec::new();
     }
     required
         .iter()
-        .filter(|a| a.flags & VER_FLG_WEAK == 0)
-        .filter(|a| !defs.defines(a))
+        .filter_map(|a| match defs.check_version(a) {
+            VersionCheck::Met => None,
+            VersionCheck::Missing => Some((a, None)),
+            VersionCheck::Unsupported(v) => Some((a, Some(v))),
+        })
         .collect()
 }
 
@@ -208,7 +212,7 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
                 continue;
             };
             for vn in req.verneed.iter().filter(|v| v.file == e.weight().name) {
-                for aux in lacking(&vn.versions, theirs) {
+                for (aux, unsupported_verdef) in lacking(&vn.versions, theirs) {
                     found.push(MissingVersion {
                         version: aux.name.clone(),
                         library: vn.file.clone(),
@@ -217,6 +221,7 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
                         highest: theirs
                             .highest_version(&family(&aux.name))
                             .map(<[u8]>::to_vec),
+                        unsupported_verdef,
                     });
                 }
             }
@@ -231,13 +236,14 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
                 continue;
             };
             for vn in theirs.verneed.iter().filter(|v| v.file == e.weight().name) {
-                for aux in lacking(&vn.versions, defs) {
+                for (aux, unsupported_verdef) in lacking(&vn.versions, defs) {
                     found.push(MissingVersion {
                         version: aux.name.clone(),
                         library: vn.file.clone(),
                         library_path: g.graph[to].path.clone(),
                         object: where_(p),
                         highest: defs.highest_version(&family(&aux.name)).map(<[u8]>::to_vec),
+                        unsupported_verdef,
                     });
                 }
             }

@@ -21,6 +21,9 @@ struct Report {
     missing: Vec<Missing>,
     missing_versions: Vec<MissingVersion>,
     undefined_symbols: Vec<UndefinedSymbol>,
+    /// Objects the loader refuses to load (an extension: only when any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<Refused>,
     warnings: Vec<String>,
     /// The attack-surface findings of what would be staged (`crate::audit`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +78,16 @@ struct MissingVersion {
     library_path: String,
     object: String,
     highest_defined: Option<String>,
+    /// Why the loader fails the requirement when it is not "not found" (an
+    /// extension: only then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Refused {
+    object: String,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -234,6 +247,9 @@ pub fn render_with_audit(
             library_path: show(&v.library_path),
             object: show(&v.object),
             highest_defined: v.highest.as_deref().map(show),
+            reason: v
+                .unsupported_verdef
+                .map(|n| format!("unsupported version {n} of Verdef record")),
         })
         .collect();
     let report = Report {
@@ -250,6 +266,17 @@ pub fn render_with_audit(
                 symbol: show(&u.symbol),
                 version: u.version.as_deref().map(show),
                 object: show(&u.object),
+            })
+            .collect(),
+        refused: g
+            .refused
+            .iter()
+            .map(|r| Refused {
+                object: show(&r.object),
+                reason: format!(
+                    "unsupported version {} of Verneed record",
+                    r.verneed_version
+                ),
             })
             .collect(),
         warnings: g.warnings.clone(),

@@ -83,7 +83,27 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  note: {note}")?;
         }
     }
+    for r in &g.refused {
+        writeln!(
+            out,
+            "error: {}: unsupported version {} of Verneed record: glibc refuses to load it",
+            show(&r.object),
+            r.verneed_version
+        )?;
+    }
     for v in &g.missing_versions {
+        if let Some(n) = v.unsupported_verdef {
+            writeln!(
+                out,
+                "error: {} requires version {} of {} ({}): unsupported version {n} of Verdef \
+                 record (glibc meets it before a definition of that version)",
+                show(&v.object),
+                show(&v.version),
+                show(&v.library),
+                show(&v.library_path)
+            )?;
+            continue;
+        }
         write!(
             out,
             "error: {} requires version {} of {} ({}), which does not define it",
@@ -121,6 +141,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             "missing library",
             "missing libraries",
         ));
+    }
+    if !g.refused.is_empty() {
+        parts.push(plural(g.refused.len(), "refused object", "refused objects"));
     }
     if !g.missing_versions.is_empty() {
         parts.push(plural(

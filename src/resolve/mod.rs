@@ -223,27 +223,58 @@ pub struct Found {
     /// relocation of the file uses (see [`Resolver::unwind_user`]),
     /// found when the file was read.
     pub unwind: Option<Vec<u8>>,
-    /// Its version definitions as (hash, index) sorted by hash, made on
-    /// first use by [`Found::defines`].
-    pub verdef_index: std::sync::OnceLock<Vec<(u32, u32)>>,
+    /// Its version definitions as (hash, index) sorted, and the index of
+    /// the first record glibc cannot read, made on first use by
+    /// [`Found::check_version`].
+    pub verdef_index: std::sync::OnceLock<VerdefIndex>,
+}
+
+/// A found object's version definitions, indexed for
+/// [`Found::check_version`].
+#[derive(Debug, Clone, Default)]
+pub struct VerdefIndex {
+    /// (hash, position) of every definition, sorted: the definitions of
+    /// one hash in file order.
+    by_hash: Vec<(u32, u32)>,
+    /// Position and `vd_version` of the first record whose `vd_version` is
+    /// not 1 (none in files any linker writes).
+    unsupported: Option<(u32, u16)>,
 }
 
 impl Found {
-    /// [`ElfInfo::defines`] through a sorted index of the definitions'
-    /// hashes (every trace asks for each library it loads).
-    pub fn defines(&self, aux: &elf::VerNeedAux) -> bool {
+    /// [`elf::ElfInfo::check_version`] through a sorted index of the
+    /// definitions' hashes (every trace asks for each library it loads):
+    /// the first definition in file order with the hash and name, unless a
+    /// record the loader cannot read comes before it.
+    pub fn check_version(&self, aux: &elf::VerNeedAux) -> elf::VersionCheck {
         let index = self.verdef_index.get_or_init(|| {
-            let mut v: Vec<(u32, u32)> = (self.info.verdef.iter().enumerate())
+            let defs = &self.info.verdef;
+            let mut by_hash: Vec<(u32, u32)> = (defs.iter().enumerate())
                 .map(|(i, d)| (d.hash, i as u32))
                 .collect();
-            v.sort_unstable();
-            v
+            by_hash.sort_unstable();
+            let unsupported = (defs.iter().enumerate())
+                .find(|(_, d)| d.version != 1)
+                .map(|(i, d)| (i as u32, d.version));
+            VerdefIndex {
+                by_hash,
+                unsupported,
+            }
         });
-        let from = index.partition_point(|&(h, _)| h < aux.hash);
-        index[from..]
+        let from = index.by_hash.partition_point(|&(h, _)| h < aux.hash);
+        let first = index.by_hash[from..]
             .iter()
             .take_while(|&&(h, _)| h == aux.hash)
-            .any(|&(_, i)| self.info.verdef[i as usize].name == aux.name)
+            .find(|&&(_, i)| self.info.verdef[i as usize].name == aux.name)
+            .map(|&(_, i)| i);
+        match (first, index.unsupported) {
+            (_, Some((bad, v))) if first.is_none_or(|i| bad <= i) => {
+                elf::VersionCheck::Unsupported(v)
+            }
+            (Some(_), _) => elf::VersionCheck::Met,
+            (None, _) if aux.flags & elf::VER_FLG_WEAK != 0 => elf::VersionCheck::Met,
+            (None, _) => elf::VersionCheck::Missing,
+        }
     }
 
     /// [`Self::link`], made on first use.
@@ -1445,79 +1476,111 @@ pub fn dirname(path: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// `Found::defines` (a sorted index of the definitions' hashes) gives
-    /// what `ElfInfo::defines` (a scan) gives, for hashes shared by several
-    /// names, hash 0, a wrong hash and an absent name. Fails if the index
-    /// skips an entry of equal hash or accepts one by hash alone.
+    /// `Found::check_version` (a sorted index of the definitions' hashes)
+    /// gives what `ElfInfo::check_version` (the loader's walk) gives, for
+    /// hashes shared by several names, hash 0, a wrong hash, an absent name,
+    /// weak and strong requirements, and a record of an unknown format
+    /// version (none, first, in the middle, last). Fails if the index skips
+    /// an entry of equal hash, accepts one by hash alone, or lets a
+    /// definition after an unreadable record meet a requirement.
     #[test]
     fn version_index_agrees_with_the_scan() {
         let def = |name: &str, hash: u32, index: u16| elf::VerDef {
+            version: 1,
             name: name.as_bytes().to_vec(),
             hash,
             flags: u16::from(index == 1),
             index,
         };
-        let info = ElfInfo {
-            ident: elf::Ident {
-                is_64: true,
-                big_endian: false,
-                osabi: 0,
-                abiversion: 0,
-                e_type: 3,
-                machine: 62,
-                e_flags: 0,
-            },
-            interp: None,
-            dynamic: true,
-            soname: None,
-            needed: Vec::new(),
-            rpath: None,
-            runpath: None,
-            filters: Vec::new(),
-            flags: 0,
-            flags_1: 0,
-            verneed: Vec::new(),
-            verdef: vec![
+        let mut tally = Vec::new();
+        for bad_at in [None, Some(0), Some(3), Some(5)] {
+            let mut verdef = vec![
                 def("libx.so.1", 90, 1),
                 def("V_3", 7, 2),
                 def("V_1", 40, 3),
                 def("V_2", 7, 4),
                 def("V_0", 0, 5),
                 def("V_9", 7, 6),
-            ],
-            warnings: Vec::new(),
-            tables: elf::DynTables::default(),
-            dlopen: Vec::new(),
-        };
-        let found = Found {
-            path: b"/lib/libx.so.1".to_vec(),
-            canonical: PathBuf::from("/lib/libx.so.1"),
-            hops: Vec::new(),
-            file_id: (1, 1),
-            size: 0,
-            via: Via::Default,
-            owner: None,
-            info: Arc::new(info.clone()),
-            variants: Vec::new(),
-            link: std::sync::OnceLock::new(),
-            unwind: None,
-            verdef_index: std::sync::OnceLock::new(),
-        };
-        let mut met = 0;
-        for name in ["libx.so.1", "V_0", "V_1", "V_2", "V_3", "V_9", "V_4", ""] {
-            for hash in [0, 7, 40, 90, 41] {
-                let aux = elf::VerNeedAux {
-                    name: name.as_bytes().to_vec(),
-                    hash,
-                    flags: 0,
-                    other: 2,
-                };
-                let want = info.defines(&aux);
-                assert_eq!(found.defines(&aux), want, "{name} {hash}");
-                met += usize::from(want);
+            ];
+            if let Some(k) = bad_at {
+                verdef[k].version = 2;
             }
+            let info = ElfInfo {
+                ident: elf::Ident {
+                    is_64: true,
+                    big_endian: false,
+                    osabi: 0,
+                    abiversion: 0,
+                    e_type: 3,
+                    machine: 62,
+                    e_flags: 0,
+                },
+                interp: None,
+                dynamic: true,
+                soname: None,
+                needed: Vec::new(),
+                rpath: None,
+                runpath: None,
+                filters: Vec::new(),
+                flags: 0,
+                flags_1: 0,
+                verneed: Vec::new(),
+                verdef,
+                warnings: Vec::new(),
+                tables: elf::DynTables::default(),
+                dlopen: Vec::new(),
+            };
+            let found = Found {
+                path: b"/lib/libx.so.1".to_vec(),
+                canonical: PathBuf::from("/lib/libx.so.1"),
+                hops: Vec::new(),
+                file_id: (1, 1),
+                size: 0,
+                via: Via::Default,
+                owner: None,
+                info: Arc::new(info.clone()),
+                variants: Vec::new(),
+                link: std::sync::OnceLock::new(),
+                unwind: None,
+                verdef_index: std::sync::OnceLock::new(),
+            };
+            let (mut met, mut missing, mut unsupported) = (0, 0, 0);
+            for name in ["libx.so.1", "V_0", "V_1", "V_2", "V_3", "V_9", "V_4", ""] {
+                for hash in [0, 7, 40, 90, 41] {
+                    for flags in [0, elf::VER_FLG_WEAK] {
+                        let aux = elf::VerNeedAux {
+                            name: name.as_bytes().to_vec(),
+                            hash,
+                            flags,
+                            other: 2,
+                        };
+                        let want = info.check_version(&aux);
+                        assert_eq!(
+                            found.check_version(&aux),
+                            want,
+                            "{bad_at:?} {name} {hash} {flags}"
+                        );
+                        match want {
+                            elf::VersionCheck::Met => met += 1,
+                            elf::VersionCheck::Missing => missing += 1,
+                            elf::VersionCheck::Unsupported(v) => {
+                                assert_eq!(v, 2);
+                                unsupported += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            tally.push((met, missing, unsupported));
         }
-        assert_eq!(met, 6);
+        // 80 requirements each, 6 (name, hash) pairs defined. Without a bad
+        // record: those 6 and every weak one met. With one: only the pairs
+        // defined before it are met (weak or not), everything else meets
+        // the bad record first.
+        assert_eq!(
+            tally,
+            vec![(46, 34, 0), (0, 0, 80), (6, 0, 74), (10, 0, 70)]
+        );
     }
 
     /// The interpreter search finds its needle wherever it lies, including
