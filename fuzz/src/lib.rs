@@ -277,8 +277,17 @@ pub fn ldconf(data: &[u8]) {
             assert!(meta.is_dir());
             assert_inside(&r.root, &r.fs.host_path(&resolved.canonical));
         }
+        // A warning quotes the line it is about: when the input itself spells
+        // the host root (libFuzzer copies compared strings into inputs), the
+        // quote is the input's text, not a path closure made up.
+        let quoted = data
+            .windows(shown_root.len().max(1))
+            .any(|w| w == shown_root.as_bytes());
         for w in &conf.warnings {
-            assert!(!w.contains(&shown_root), "a warning shows a host path: {w}");
+            assert!(
+                quoted || !w.contains(&shown_root),
+                "a warning shows a host path: {w}"
+            );
         }
     });
 }
