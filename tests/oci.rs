@@ -1372,3 +1372,99 @@ fn oci_base_with_older_glibc_is_a_version_problem() {
     assert_eq!(code, 1, "{err2}");
     assert!(err2.contains("GLIBC_2.34"), "{err2}");
 }
+
+/// The raw `security.capability` value of a host file, if any.
+fn caps_of(path: &Path) -> Option<Vec<u8>> {
+    closure::audit::caps::read_raw(path, path).expect("read capabilities")
+}
+
+/// A file's capabilities travel in the layer as a PAX
+/// `SCHILY.xattr.security.capability` record (what GNU tar and umoci read),
+/// byte for byte, and `umoci unpack` and `tar --xattrs` restore them. Fails
+/// if the layer leaves them out (as it did before) or alters the value.
+#[test]
+fn oci_layer_carries_file_capabilities() {
+    let test = "oci_layer_carries_file_capabilities";
+    if lacks_host_glibc(test) || skip_unless_root(test) {
+        return;
+    }
+    let work = tempdir("closure-oci-caps-");
+    let sys = work.path().join("root");
+    usrmerged_glibc(&sys);
+    let prog = sys.join("usr/bin/pinger");
+    copy_file(Path::new(PROG), &prog);
+    let set = Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(&prog)
+        .output();
+    match &set {
+        Ok(o) if o.status.success() => {}
+        other => {
+            println!("skipping {test}: cannot set a file capability here ({other:?})");
+            return;
+        }
+    }
+    let want = caps_of(&prog).expect("the sysroot's file has capabilities");
+    let img = work.path().join("img");
+    closure_ok(
+        &[
+            "--sysroot",
+            s(&sys),
+            "--root",
+            "/usr/bin/pinger",
+            "--oci",
+            s(&img),
+        ],
+        &[],
+    );
+    let (_, _, _, layer) = read_layout(&img);
+    let tar = gunzip(&layer);
+    let mut record = b" SCHILY.xattr.security.capability=".to_vec();
+    record.extend_from_slice(&want);
+    record.push(b'\n');
+    let found = tar.windows(record.len()).filter(|w| *w == record).count();
+    assert_eq!(found, 1, "the layer holds the record once");
+
+    let untarred = work.path().join("untarred");
+    fs::create_dir(&untarred).expect("mkdir");
+    let layer_file = work.path().join("layer.tar");
+    fs::write(&layer_file, &tar).expect("write layer");
+    let out = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "-xpf"])
+        .arg(&layer_file)
+        .arg("-C")
+        .arg(&untarred)
+        .output()
+        .expect("tar");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        caps_of(&untarred.join("usr/bin/pinger")),
+        Some(want.clone())
+    );
+
+    if lacks(test, "umoci") {
+        return;
+    }
+    let bundle = work.path().join("bundle");
+    let out = Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:latest", img.display()))
+        .arg(&bundle)
+        .output()
+        .expect("umoci");
+    assert!(
+        out.status.success(),
+        "umoci unpack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        caps_of(&bundle.join("rootfs/usr/bin/pinger")),
+        Some(want),
+        "umoci unpack"
+    );
+}

@@ -1872,3 +1872,108 @@ fn link_mode_copies_across_file_systems() {
         );
     }
 }
+
+/// Gives `path` the capability `cap_net_raw=ep` with `setcap` (libcap2-bin).
+fn setcap_net_raw(path: &Path) -> Result<(), String> {
+    match Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(path)
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The raw `security.capability` value of a host file, if any.
+fn caps_of(path: &Path) -> Option<Vec<u8>> {
+    closure::audit::caps::read_raw(path, path).expect("read capabilities")
+}
+
+/// A staged copy keeps the file capabilities of the sysroot's file (a
+/// program such as `ping` needs them to work as an ordinary user): in a
+/// fresh output, when replacing a file with `--force`, and (shared inode)
+/// with `--link`. Without `CAP_SETFCAP` the copy is staged without them
+/// and a warning names it. Fails if staging drops the attribute (as it did
+/// before), sets it before the contents (writing clears it), or stays
+/// silent when it cannot set it.
+#[test]
+fn staging_keeps_file_capabilities() {
+    let test = "staging_keeps_file_capabilities";
+    if skip_unless_root(test) || no_toolchain(test) {
+        return;
+    }
+    let work = tempdir("closure-caps-");
+    let sys = work.path().join("root");
+    usrmerged_root(&sys);
+    let prog = sys.join("usr/bin/pinger");
+    gcc(&prog, HELLO_C, &[]);
+    if let Err(why) = setcap_net_raw(&prog) {
+        println!("skipping {test}: cannot set a file capability here ({why})");
+        return;
+    }
+    let want = caps_of(&prog).expect("the sysroot's file has capabilities");
+    let staged = |out: &Path| out.join("usr/bin/pinger");
+    let run = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "--sysroot",
+            s(&sys),
+            "--root",
+            "/usr/bin/pinger",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, err) = closure(&args);
+        assert_eq!(code, 0, "{extra:?}\nstdout:\n{stdout}\nstderr:\n{err}");
+        err
+    };
+
+    let out = work.path().join("out");
+    run(&[], &out);
+    assert_eq!(caps_of(&staged(&out)), Some(want.clone()), "fresh output");
+    assert_eq!(
+        run_ok(&out, &["/usr/bin/pinger"]),
+        "hello\n",
+        "the staged program runs"
+    );
+    // Replaced in place: the new file gets them too.
+    fs::write(staged(&out), "stale").expect("write");
+    run(&["--force"], &out);
+    assert_eq!(caps_of(&staged(&out)), Some(want.clone()), "--force");
+
+    let linked = work.path().join("linked");
+    run(&["--link"], &linked);
+    assert!(
+        fs::metadata(staged(&linked)).expect("staged").nlink() > 1,
+        "expected a hard link"
+    );
+    assert_eq!(caps_of(&staged(&linked)), Some(want.clone()), "--link");
+
+    // Without CAP_SETFCAP: staged anyway, without them, and said so.
+    let bare = work.path().join("bare");
+    let (code, stdout, err) = {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", "-setfcap", "--"])
+            .arg(env!("CARGO_BIN_EXE_closure"))
+            .args(["--sysroot", s(&sys), "--root", "/usr/bin/pinger", "--out"])
+            .arg(&bare)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run setpriv");
+        (
+            code_of(out.status),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{err}");
+    assert_eq!(caps_of(&staged(&bare)), None);
+    assert!(
+        err.contains(
+            "warning: /usr/bin/pinger: the file capabilities of the sysroot's file were not kept"
+        ),
+        "{err}"
+    );
+}

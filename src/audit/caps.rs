@@ -97,6 +97,27 @@ pub fn read_raw(host: &Path, shown: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// [`read_raw`] of an open file (the descriptor staging copies from).
+pub fn read_fd(file: &std::fs::File) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 64];
+    loop {
+        match rustix::fs::fgetxattr(file, XATTR_NAME, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::NOTSUP => {
+                return Ok(None);
+            }
+            Err(e) if e == rustix::io::Errno::RANGE && buf.len() < 1 << 16 => {
+                let len = buf.len() * 4;
+                buf.resize(len, 0);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn word(bytes: &[u8], i: usize) -> Option<u32> {
     let b = bytes.get(i * 4..i * 4 + 4)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -395,6 +395,14 @@ fn stage_to(
         for w in g.warnings.iter().chain(&prepared.warnings) {
             let _ = writeln!(err, "warning: {w}");
         }
+        for (path, why) in &written.caps_lost {
+            let _ = writeln!(
+                err,
+                "warning: {}: the file capabilities of the sysroot's file were not kept ({why}); \
+                 the staged file runs without them (setting them needs CAP_SETFCAP)",
+                path.display()
+            );
+        }
     }
     // A root staged for --base holds only what the base lacks.
     if let (true, Some(out), None) = (cfg.verify, out, &cfg.oci.base) {

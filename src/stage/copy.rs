@@ -41,7 +41,7 @@ pub struct CopyOptions {
 }
 
 /// What was written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {
     /// Regular files written (copies, links and generated files).
     pub files: usize,
@@ -49,6 +49,14 @@ pub struct CopyReport {
     pub bytes: u64,
     /// Of `files`, those hard-linked to the sysroot's file (`--link`).
     pub linked: usize,
+    /// Copies whose file capabilities (`security.capability`) were set
+    /// like the sysroot file's (a hard link shares them anyway).
+    pub caps_kept: usize,
+    /// Copies whose file capabilities could not be set (setting them needs
+    /// `CAP_SETFCAP`, and a file system with extended attributes), by
+    /// in-root path in plan order, with the reason: the staged file runs
+    /// without them.
+    pub caps_lost: Vec<(PathBuf, String)>,
 }
 
 fn out_err(path: &Path, reason: impl Into<String>) -> Error {
@@ -202,12 +210,22 @@ fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
 /// whether something is already there (`--force`).
 struct FileJob<'p> {
     d: PathBuf,
+    /// The plan's (in-root) path.
+    path: &'p Path,
     item: &'p Item,
     replace: bool,
 }
 
-/// What writing one file did: bytes, and whether it is a hard link.
-type Written = (u64, bool);
+/// What writing one file did.
+struct Written {
+    bytes: u64,
+    /// A hard link to the sysroot's file.
+    linked: bool,
+    /// The sysroot file's capabilities: `Ok(true)` set on the copy,
+    /// `Ok(false)` none to set (or shared by the link), `Err` why setting
+    /// them failed.
+    caps: std::result::Result<bool, String>,
+}
 
 fn write_all(
     fs: &RootFs,
@@ -263,6 +281,7 @@ fn write_all(
                 }
                 files.push(FileJob {
                     d,
+                    path: p,
                     item,
                     replace: existing.is_some(),
                 });
@@ -286,11 +305,15 @@ fn write_all(
             .map(|job| write_one(fs, job, opts, observer))
             .collect()
     };
-    for w in written {
-        let (bytes, linked) = w?;
+    for (w, job) in written.into_iter().zip(&files) {
+        let w = w?;
         report.files += 1;
-        report.bytes += bytes;
-        report.linked += usize::from(linked);
+        report.bytes += w.bytes;
+        report.linked += usize::from(w.linked);
+        match w.caps {
+            Ok(kept) => report.caps_kept += usize::from(kept),
+            Err(why) => report.caps_lost.push((job.path.to_path_buf(), why)),
+        }
     }
     for (d, to, replace) in links {
         let t = dest(base, to)?;
@@ -323,30 +346,67 @@ fn write_one(
                 && !job.replace
                 && src.meta.mode() & 0o7777 == *mode
                 && hard_link_open(&src.file, d);
+            let mut caps = Ok(false);
             if !linked {
                 let len = src.meta.len();
-                write_file(d, job.replace, *mode, |f| copy_contents(&src.file, len, f))?;
+                let value = crate::audit::caps::read_fd(&src.file).map_err(|e| Error::Output {
+                    path: source.clone(),
+                    reason: format!("cannot read its file capabilities in the sysroot: {e}"),
+                })?;
+                caps = write_file(d, job.replace, *mode, value.as_deref(), |f| {
+                    copy_contents(&src.file, len, f)
+                })?;
             }
             observer.stage_file(*size);
-            Ok((*size, linked))
+            Ok(Written {
+                bytes: *size,
+                linked,
+                caps,
+            })
         }
         Item::Generated { bytes, mode } => {
-            write_file(d, job.replace, *mode, |f| io::Write::write_all(f, bytes))?;
+            // No capabilities to set: the answer is always Ok(false).
+            let _ = write_file(d, job.replace, *mode, None, |f| {
+                io::Write::write_all(f, bytes)
+            })?;
             observer.stage_file(bytes.len() as u64);
-            Ok((bytes.len() as u64, false))
+            Ok(Written {
+                bytes: bytes.len() as u64,
+                linked: false,
+                caps: Ok(false),
+            })
         }
-        _ => Ok((0, false)),
+        _ => Ok(Written {
+            bytes: 0,
+            linked: false,
+            caps: Ok(false),
+        }),
     }
 }
 
-/// Creates `d` (never following a link), fills it, sets its mode. An
-/// existing regular file is replaced atomically through a sibling temp file.
+/// Sets the raw `security.capability` value `value` on the new file `f`.
+fn set_caps(f: &File, value: &[u8]) -> std::result::Result<(), String> {
+    rustix::fs::fsetxattr(
+        f,
+        crate::audit::caps::XATTR_NAME,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(|e| io::Error::from(e).to_string())
+}
+
+/// Creates `d` (never following a link), fills it, sets its mode, then its
+/// file capabilities `caps` (last: the kernel drops them when the file is
+/// written to). An existing regular file is replaced atomically through a
+/// sibling temp file. Returns whether capabilities were set, or why setting
+/// them failed (the file is written either way).
 fn write_file(
     d: &Path,
     replace: bool,
     mode: u32,
+    caps: Option<&[u8]>,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> Result<()> {
+) -> Result<std::result::Result<bool, String>> {
     let target = if replace {
         let mut name = d.file_name().unwrap_or_default().to_os_string();
         name.push(".closure-new");
@@ -369,11 +429,15 @@ fn write_file(
     // Through the descriptor: the file just created, whatever its path.
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io(&target, e))?;
+    let kept = match caps {
+        Some(value) => set_caps(&f, value).map(|()| true),
+        None => Ok(false),
+    };
     drop(f);
     if replace {
         fs::rename(&target, d).map_err(|e| Error::io(d, e))?;
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Whether `FICLONE` is worth trying: cleared the first time a file

@@ -228,25 +228,28 @@ fn write_entry(fs: &RootFs, e: &Entry, opts: &LayerOptions, w: &mut dyn Write) -
         EntryKind::Dir => {
             let mut name = e.name.clone();
             name.push(b'/');
-            write_header(w, &name, e.mode, 0, opts.mtime, b'5', b"").map_err(werr)
+            write_header(w, &Head::new(&name, e.mode, opts.mtime, b'5')).map_err(werr)
         }
         EntryKind::Symlink(target) => {
-            write_header(w, &e.name, e.mode, 0, opts.mtime, b'2', target).map_err(werr)
+            let h = Head {
+                linkname: target,
+                ..Head::new(&e.name, e.mode, opts.mtime, b'2')
+            };
+            write_header(w, &h).map_err(werr)
         }
         EntryKind::Hardlink(to) => {
-            write_header(w, &e.name, e.mode, 0, opts.mtime, b'1', to).map_err(werr)
+            let h = Head {
+                linkname: to,
+                ..Head::new(&e.name, e.mode, opts.mtime, b'1')
+            };
+            write_header(w, &h).map_err(werr)
         }
         EntryKind::Generated(bytes) => {
-            write_header(
-                w,
-                &e.name,
-                e.mode,
-                bytes.len() as u64,
-                opts.mtime,
-                b'0',
-                b"",
-            )
-            .map_err(werr)?;
+            let h = Head {
+                size: bytes.len() as u64,
+                ..Head::new(&e.name, e.mode, opts.mtime, b'0')
+            };
+            write_header(w, &h).map_err(werr)?;
             w.write_all(bytes).map_err(werr)?;
             pad(w, bytes.len() as u64).map_err(werr)
         }
@@ -256,7 +259,17 @@ fn write_entry(fs: &RootFs, e: &Entry, opts: &LayerOptions, w: &mut dyn Write) -
                 reason: format!("cannot read from the sysroot: {err}"),
             })?;
             let size = f.meta.len();
-            write_header(w, &e.name, e.mode, size, opts.mtime, b'0', b"").map_err(werr)?;
+            // File capabilities travel with the file, as staging keeps them.
+            let caps = crate::audit::caps::read_fd(&f.file).map_err(|err| Error::Output {
+                path: source.clone(),
+                reason: format!("cannot read its file capabilities in the sysroot: {err}"),
+            })?;
+            let h = Head {
+                size,
+                caps: caps.as_deref(),
+                ..Head::new(&e.name, e.mode, opts.mtime, b'0')
+            };
+            write_header(w, &h).map_err(werr)?;
             let copied = io::copy(&mut (&f.file).take(size), w).map_err(|err| Error::Io {
                 path: source.clone(),
                 source: err,
@@ -330,18 +343,50 @@ fn pax_name(name: &[u8]) -> Vec<u8> {
     n
 }
 
-/// Writes the header block(s) of one entry: a PAX extended header first
-/// when a field does not fit the ustar header.
-fn write_header(
-    w: &mut dyn Write,
-    name: &[u8],
+/// The fields of one entry's header.
+struct Head<'a> {
+    name: &'a [u8],
     mode: u32,
     size: u64,
     mtime: u64,
     typeflag: u8,
-    linkname: &[u8],
-) -> io::Result<()> {
+    linkname: &'a [u8],
+    /// The raw `security.capability` value of a regular file, if any.
+    caps: Option<&'a [u8]>,
+}
+
+impl<'a> Head<'a> {
+    /// A header of `typeflag` with no size, link or capabilities.
+    fn new(name: &'a [u8], mode: u32, mtime: u64, typeflag: u8) -> Self {
+        Head {
+            name,
+            mode,
+            size: 0,
+            mtime,
+            typeflag,
+            linkname: b"",
+            caps: None,
+        }
+    }
+}
+
+/// Writes the header block(s) of one entry: a PAX extended header first
+/// when a field does not fit the ustar header, or for file capabilities.
+fn write_header(w: &mut dyn Write, h: &Head<'_>) -> io::Result<()> {
+    let Head {
+        name,
+        mode,
+        size,
+        mtime,
+        typeflag,
+        linkname,
+        caps,
+    } = *h;
     let mut records = Vec::new();
+    if let Some(value) = caps {
+        // How GNU tar, umoci and the OCI tools carry extended attributes.
+        records.extend(pax_record("SCHILY.xattr.security.capability", value));
+    }
     if name.len() > 100 {
         records.extend(pax_record("path", name));
     }
@@ -466,7 +511,7 @@ mod tests {
     fn long_names_get_a_pax_header() {
         let name = vec![b'n'; 150];
         let mut out = Vec::new();
-        write_header(&mut out, &name, 0o644, 0, 0, b'0', b"").unwrap();
+        write_header(&mut out, &Head::new(&name, 0o644, 0, b'0')).unwrap();
         assert_eq!(out.len(), 3 * BLOCK);
         assert_eq!(out[156], b'x');
         assert!(out[..100].starts_with(b"PaxHeaders/nnn"));
