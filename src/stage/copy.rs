@@ -15,7 +15,9 @@
 //! allows it and otherwise copied inside the kernel (`copy_file_range`);
 //! with `--link` a file is a hard link to the sysroot's own file when both
 //! are on one file system, the link is permitted and the modes agree
-//! ([`CopyOptions::link`]).
+//! ([`CopyOptions::link`]). A copy gets the sysroot file's capabilities
+//! (`security.capability`) last, after its contents and mode; those that
+//! cannot be set are reported in [`CopyReport::caps_lost`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

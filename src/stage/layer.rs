@@ -19,6 +19,9 @@
 //!   or time too large for the octal fields, go into a PAX extended header
 //!   (`path`, `linkpath`, `size`, `mtime` records) whose own name is derived
 //!   from the entry name (`PaxHeaders/<file name>`), never from a process id;
+//! - a regular file with capabilities in the sysroot carries their raw
+//!   `security.capability` value in a PAX `SCHILY.xattr.security.capability`
+//!   record (the only extended attribute a layer holds);
 //! - the archive ends with two 512-byte zero blocks and no further padding.
 //!
 //! Gzip compression (`gzip`) uses a fixed level, `MTIME` 0, no file name and
