@@ -740,13 +740,14 @@ fn completions_and_man_pages_are_generated_from_the_cli() {
         names,
         [
             "_closure",
+            "closure-audit.1",
             "closure-verify.1",
             "closure.1",
             "closure.bash",
             "closure.fish"
         ]
     );
-    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
     let read = |n: &str| fs::read_to_string(dir.path().join(n)).expect("read");
     for (shell, prefix) in [
         ("closure.bash", "--"),
@@ -762,6 +763,11 @@ fn completions_and_man_pages_are_generated_from_the_cli() {
             text.contains("verify"),
             "{shell} lacks the verify subcommand"
         );
+        // The subcommand, and its own --format value (the top-level
+        // --format has no `text`).
+        for word in ["audit", "text"] {
+            assert!(text.contains(word), "{shell} lacks audit's {word}");
+        }
         assert!(text.contains("size"), "{shell} lacks --format size");
     }
     let man = read("closure.1");
@@ -775,6 +781,14 @@ fn completions_and_man_pages_are_generated_from_the_cli() {
         assert!(man.contains(word), "closure.1 lacks {word}");
     }
     assert!(read("closure-verify.1").contains(".TH closure-verify 1"));
+    let audit = read("closure-audit.1");
+    assert!(
+        audit.contains(".TH closure-audit 1"),
+        "audit man page header"
+    );
+    for word in ["\\-\\-forbid", "world\\-writable", "\\-\\-format"] {
+        assert!(audit.contains(word), "closure-audit.1 lacks {word}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! Reached through the hidden first argument `--generate-docs DIR` (what
 //! `cargo xtask dist` runs on the release binary), so the files always match
 //! the binary they ship with: `closure.bash`, `_closure` (zsh),
-//! `closure.fish`, `closure.1` and `closure-verify.1`.
+//! `closure.fish`, `closure.1`, `closure-verify.1` and `closure-audit.1`.
 
 use std::ffi::OsString;
 use std::fs;
@@ -36,6 +36,10 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         (
             "closure-verify.1",
             VerifyArgs::command().name("closure-verify"),
+        ),
+        (
+            "closure-audit.1",
+            crate::audit::cli::AuditArgs::command().name("closure-audit"),
         ),
     ];
     for (name, cmd) in pages {

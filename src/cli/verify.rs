@@ -77,14 +77,20 @@ pub struct VerifyArgs {
 }
 
 /// The whole command line for documentation: the top-level form with
-/// `verify` as a subcommand (completions and man pages are generated
-/// from it).
+/// `verify` and `audit` as subcommands (completions and man pages are
+/// generated from it).
 pub fn full_command() -> clap::Command {
-    Args::command().subcommand(
-        VerifyArgs::command()
-            .name("verify")
-            .bin_name("closure verify"),
-    )
+    Args::command()
+        .subcommand(
+            VerifyArgs::command()
+                .name("verify")
+                .bin_name("closure verify"),
+        )
+        .subcommand(
+            crate::audit::cli::AuditArgs::command()
+                .name("audit")
+                .bin_name("closure audit"),
+        )
 }
 
 /// Parses `closure verify …` (`argv` without the program name, starting at
