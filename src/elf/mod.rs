@@ -248,15 +248,6 @@ impl ElfInfo {
         self.dynamic
     }
 
-    /// Whether this object defines the required version `aux` as the
-    /// loader decides it (`match_symbol`): a definition, the base one
-    /// included, with the same hash and the same name.
-    pub fn defines(&self, aux: &VerNeedAux) -> bool {
-        self.verdef
-            .iter()
-            .any(|d| d.hash == aux.hash && d.name == aux.name)
-    }
-
     /// What glibc makes of requirement `aux` against this object's version
     /// definitions (dl-version.c `match_symbol`): the definitions are
     /// walked in file order, and a record whose `vd_version` is not 1 ends
