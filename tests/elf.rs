@@ -945,3 +945,106 @@ fn unwind_hash_lookups_on_every_architecture() {
         );
     }
 }
+
+/// Read system calls this thread has made so far (`read`, `pread64` and
+/// the rest: `syscr` of `/proc/thread-self/io`), or `None` where the
+/// kernel does not keep the count.
+fn reads_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Small gcc-built libraries, whose `.gnu.version_r` follows `.dynstr`
+/// and `.gnu.version` (GNU ld's layout), with names of growing length so
+/// that the version table starts at every spot of a 1 KiB read chunk:
+/// one file read costs three reads whatever the spot (the headers, the
+/// dynamic section, the string table with the version records after it).
+/// Ending the string table's read at the chunk boundary after the version
+/// table's start cost a fourth read for every table that crossed it.
+#[test]
+fn string_and_version_tables_are_read_together() {
+    let name = "string_and_version_tables_are_read_together";
+    if std::process::Command::new("gcc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipping {name}: no gcc");
+        return;
+    }
+    let Some(a) = reads_so_far() else {
+        println!("skipping {name}: /proc/thread-self/io is not readable");
+        return;
+    };
+    // Reading the count costs reads of its own.
+    let own = reads_so_far().unwrap() - a;
+    let dir = tempfile::tempdir().unwrap();
+    let mut crossing = 0;
+    for pad in 0..48 {
+        let src = dir.path().join(format!("v{pad}.c"));
+        // A few libc functions, each with a GLIBC_2.x requirement.
+        let fname = format!("exported_{}", "x".repeat(pad * 23));
+        // Enough names that the tables lie past the first read.
+        let filler: String = (0..80)
+            .map(|i| format!("int filler_function_number_{i:03}(int x) {{ return x + {i}; }}\n"))
+            .collect();
+        std::fs::write(
+            &src,
+            format!(
+                "#include <stdio.h>\n#include <string.h>\n#include <stdlib.h>\n{filler}\
+                 int {fname}(const char *s) {{ char *d = strdup(s); \
+                 int n = printf(\"%s\", d) + (int)strlen(s); free(d); return n; }}\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join(format!("libv{pad}.so"));
+        let res = std::process::Command::new("gcc")
+            .args(["-shared", "-fPIC", "-O1", "-Wl,--hash-style=gnu", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .expect("spawn gcc");
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        let g = goblin::elf::Elf::parse(&bytes).unwrap();
+        let shdr = |n: &str| {
+            g.section_headers
+                .iter()
+                .find(|s| g.shdr_strtab.get_at(s.sh_name) == Some(n))
+                .map(|s| (s.sh_offset, s.sh_offset + s.sh_size))
+        };
+        let (Some((_, str_end)), Some((vn, vn_end))) = (shdr(".dynstr"), shdr(".gnu.version_r"))
+        else {
+            panic!("libv{pad}.so: no .dynstr or .gnu.version_r");
+        };
+        // Only GNU ld's usual layout is this test's business.
+        if vn < str_end || vn - str_end > 512 {
+            continue;
+        }
+        assert!(vn > 2048, "libv{pad}.so: tables inside the first read");
+        if vn / 1024 != (vn_end - 1) / 1024 {
+            crossing += 1;
+        }
+        let f = std::fs::File::open(&out).unwrap();
+        let before = reads_so_far().unwrap();
+        let facts = closure::elf::read_file(&f, bytes.len() as u64, &[]);
+        let reads = reads_so_far().unwrap() - before - own;
+        let info = facts.info.expect("parses");
+        assert!(!info.verneed.is_empty(), "libv{pad}.so: no version needs");
+        assert!(
+            reads <= 3,
+            "libv{pad}.so: {reads} reads (.dynstr ends at {str_end:#x}, \
+             .gnu.version_r at {vn:#x}..{vn_end:#x})"
+        );
+    }
+    assert!(
+        crossing > 0,
+        "no library put its version table across a 1 KiB boundary"
+    );
+}

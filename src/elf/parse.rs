@@ -27,6 +27,10 @@ const WHOLE_STRTAB: u64 = 64 << 10;
 /// How far after the string table the version tables may start and still
 /// share its read (about what copying costs as much as one more `pread64`).
 const VERSION_GAP: u64 = 8 << 10;
+/// How much of the version tables that read takes: a `Verneed` or `Verdef`
+/// record and its auxiliaries are 16 to 28 bytes each, so 1 KiB holds the
+/// tables of nearly every file.
+const VERSION_SPAN: u64 = 1 << 10;
 /// Largest `PT_INTERP` read.
 const MAX_INTERP: u64 = 4096;
 /// Largest note segment read.
@@ -673,13 +677,15 @@ where
     // file, one read instead of a chunk per name and the table again).
     // Linkers put the version tables right after it (`.gnu.version`,
     // `.gnu.version_d`, `.gnu.version_r`): when they start within
-    // `VERSION_GAP` of its end, the same read takes the chunk their
-    // records would have been read in (one `pread64` less for most files).
+    // `VERSION_GAP` of its end, the same read takes their first
+    // `VERSION_SPAN` bytes too, which hold every record of most files (one
+    // `pread64` less for most files; ending the read at the chunk boundary
+    // after the table's start, as before, cut a third of the tables short).
     if str_end.saturating_sub(str_off) <= WHOLE_STRTAB {
         let mut end = str_end;
         for off in [verneed, verdef].into_iter().flatten().filter_map(map) {
             if off >= str_end && off - str_end <= VERSION_GAP {
-                end = end.max((off / CHUNK + 1).saturating_mul(CHUNK).min(len));
+                end = end.max(off.saturating_add(VERSION_SPAN).min(len));
             }
         }
         let _ = data.read_bytes_at(str_off, end.saturating_sub(str_off));
