@@ -225,17 +225,20 @@ pub struct Args {
 
 /// Parses the process arguments, runs, and returns the exit code.
 pub fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "audit") {
-        return crate::audit::cli::main(std::env::args_os().skip(2));
+    // Collected once: each `args_os()` copies every argument (1,300 of
+    // them for a whole `/usr/bin`).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = argv.get(1).map(|a| a.as_os_str());
+    if first == Some(std::ffi::OsStr::new("audit")) {
+        return crate::audit::cli::main(argv.into_iter().skip(2));
     }
-    let first = std::env::args_os().nth(1);
-    if first.as_deref() == Some(std::ffi::OsStr::new("verify")) {
-        return verify::main(std::env::args_os().skip(1));
+    if first == Some(std::ffi::OsStr::new("verify")) {
+        return verify::main(argv.into_iter().skip(1));
     }
-    if first.as_deref() == Some(std::ffi::OsStr::new(docs::FLAG)) {
-        return docs::main(std::env::args_os().skip(1));
+    if first == Some(std::ffi::OsStr::new(docs::FLAG)) {
+        return docs::main(argv.into_iter().skip(1));
     }
-    let args = parse_args(std::env::args_os().collect());
+    let args = parse_args(argv);
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
