@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod runtime;
 mod sample;
+mod secure;
 mod stage;
 mod symbols;
 mod union;

@@ -1680,3 +1680,124 @@ fn staging_verify_accepts_run_time_loads() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Prints the path of every object in the link map (musl fills
+/// `dlpi_name` with the path each library was opened by).
+const LIST_MAP_C: &str = "#define _GNU_SOURCE\n#include <link.h>\n#include <stdio.h>\n\
+static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n\
+  if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
+int main(void) { dl_iterate_phdr(each, 0); return 0; }\n";
+
+/// Drops to uid/gid 1000 and execs its arguments (a setuid program it
+/// runs is then in secure mode).
+const RUNAS_C: &str = "#define _GNU_SOURCE\n#include <grp.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+int main(int c, char **v) { if (c < 2) return 97;\n\
+  if (setgroups(0, 0) || setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) { perror(\"runas\"); return 99; }\n\
+  execv(v[1], v + 1); perror(\"execv\"); return 98; }\n";
+
+/// musl in secure mode against musl itself: setuid-root programs run by uid
+/// 1000 (`--list` is no help there: musl traces only as `ld-musl --list`,
+/// which is not secure). musl drops the program's own search path when it
+/// holds `$ORIGIN` (its path came from the caller of execve), and a
+/// library's when the library was opened by a relative path, keeps other
+/// libraries', and does not read `LD_LIBRARY_PATH`. `closure --secure` must
+/// say what the program loads or which library stops it, and plain
+/// `closure` must say otherwise where the rule applies.
+#[test]
+fn musl_secure_mode_matches_musl() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = "musl_secure_mode_matches_musl";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.cc("musl-gcc", "/runas", &[("c", RUNAS_C)], &["-static"]);
+    s.lib("musl-gcc", "/app/lib2/libb.so.1", "libb.so.1", GREET_C, &[]);
+    let mut a = s.link("/app/lib2/libb.so.1");
+    a.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,$ORIGIN/../lib2".into(),
+    ]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/liba.so.1",
+        "liba.so.1",
+        "int a(void) { return 1; }\n",
+        &a,
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/lp/libd.so.1",
+        "libd.so.1",
+        "int d(void) { return 1; }\n",
+        &[],
+    );
+    let program = |prog: &str, lib: &str, rpath: Option<&str>| {
+        let mut args = s.link(lib);
+        if let Some(r) = rpath {
+            args.extend(["-Wl,--enable-new-dtags".into(), format!("-Wl,-rpath,{r}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.cc("musl-gcc", prog, &[("c", LIST_MAP_C)], &args);
+        fs::set_permissions(s.host(prog), fs::Permissions::from_mode(0o4755)).unwrap();
+    };
+    program(
+        "/app/bin/origin",
+        "/app/lib/liba.so.1",
+        Some("$ORIGIN/../lib"),
+    );
+    program("/app/bin/fixed", "/app/lib/liba.so.1", Some("/app/lib"));
+    program("/app/bin/lp", "/app/lp/libd.so.1", None);
+    // liba opened by a relative path (from `/`, the working directory):
+    // its own $ORIGIN list is dropped too.
+    program("/app/bin/rel", "/app/lib/liba.so.1", Some("app/lib"));
+
+    // (what it loaded, or the library that stopped it)
+    let musl = |prog: &str, env: &[(&str, &str)]| -> (BTreeSet<String>, BTreeSet<String>) {
+        let (status, out, err) = run_in_root(s.path(), &["/runas", prog], env);
+        if status.success() {
+            // musl names the program too; closure's loaded set does not.
+            let loaded = out.lines().filter(|l| *l != prog).map(String::from);
+            return (loaded.collect(), BTreeSet::new());
+        }
+        let missing: BTreeSet<String> = err
+            .lines()
+            .filter_map(|l| l.strip_prefix("Error loading shared library "))
+            .filter_map(|rest| rest.split(':').next())
+            .map(str::to_string)
+            .collect();
+        assert!(!missing.is_empty(), "{prog}: exit {status}: {out}{err}");
+        (BTreeSet::new(), missing)
+    };
+    let closure = |prog: &str, extra: &[&str]| {
+        let run = run_closure(s.path(), &[prog], extra);
+        if run.missing.is_empty() {
+            (run.loaded(), BTreeSet::new())
+        } else {
+            (BTreeSet::new(), run.missing_names())
+        }
+    };
+    for (prog, env, extra, rule_applies) in [
+        ("/app/bin/origin", &[][..], &[][..], true),
+        ("/app/bin/fixed", &[][..], &[][..], false),
+        (
+            "/app/bin/lp",
+            &[("LD_LIBRARY_PATH", "/app/lp")][..],
+            &["--library-path", "/app/lp"][..],
+            true,
+        ),
+        ("/app/bin/rel", &[][..], &[][..], true),
+    ] {
+        let real = musl(prog, env);
+        let mut secure_args = vec!["--secure"];
+        secure_args.extend_from_slice(extra);
+        let secure = closure(prog, &secure_args);
+        println!("{name}: {prog}: musl {real:?}, closure --secure {secure:?}");
+        assert_eq!(secure, real, "{prog}");
+        assert_eq!(closure(prog, extra) != real, rule_applies, "{prog}");
+    }
+    // The library kept its own $ORIGIN search path.
+    let (fixed, _) = musl("/app/bin/fixed", &[]);
+    assert!(fixed.contains("/app/lib/../lib2/libb.so.1"), "{fixed:?}");
+}

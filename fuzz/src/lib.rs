@@ -656,6 +656,7 @@ pub fn resolver(data: &[u8]) {
         } else {
             b"/".to_vec()
         },
+        secure: flags & 16 != 0,
         ..Options::default()
     };
     if twin {

@@ -91,6 +91,7 @@ impl Config {
                 hwcaps,
                 cwd: a.cwd.as_bytes().to_vec(),
                 use_cache: !a.inhibit_cache,
+                secure: a.secure,
             },
             build: BuildOptions {
                 dlopen_priority: match a.dlopen_priority {

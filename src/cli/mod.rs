@@ -128,6 +128,15 @@ pub struct Args {
     #[arg(long)]
     pub inhibit_cache: bool,
 
+    /// Resolve as the loader does for programs in secure mode (setuid,
+    /// setgid or file capabilities, run by another user): --library-path
+    /// is ignored, $ORIGIN expands only at the start of a search-path
+    /// element and, in the program's own search paths and names, only
+    /// into the default directories (glibc); musl ignores a program's
+    /// search path that uses $ORIGIN.
+    #[arg(long)]
+    pub secure: bool,
+
     /// Working directory of the program (relative search-path entries are
     /// taken from it).
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -354,6 +363,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         return verify::run_flag(args, dir);
     }
     let cfg = config::Config::from_args(args)?;
+    if cfg.resolve.secure && cfg.resolve.library_path.is_some() && !args.quiet {
+        let _ = writeln!(
+            io::stderr(),
+            "warning: --library-path is ignored with --secure: the loader does not read \
+             LD_LIBRARY_PATH for a program in secure mode"
+        );
+    }
     let fs = RootFs::new(&cfg.sysroot)?;
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
     let roots = config::expand_roots(&fs, &cfg.roots, false)?;

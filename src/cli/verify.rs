@@ -63,6 +63,12 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub inhibit_cache: bool,
 
+    /// Resolve as the loader does for programs in secure mode (setuid,
+    /// setgid or file capabilities, run by another user); see
+    /// `closure --help`.
+    #[arg(long)]
+    pub secure: bool,
+
     /// Working directory of the programs.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub cwd: String,
@@ -110,6 +116,7 @@ pub fn run_flag(a: &Args, dir: &Path) -> Result<ExitCode, Error> {
         platform: a.platform.clone(),
         hwcaps: a.hwcaps.clone(),
         inhibit_cache: a.inhibit_cache,
+        secure: a.secure,
         cwd: a.cwd.clone(),
         quiet: a.quiet,
         verbose: a.verbose,
@@ -140,6 +147,7 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
         hwcaps,
         cwd: a.cwd.as_bytes().to_vec(),
         use_cache: !a.inhibit_cache,
+        secure: a.secure,
     })
 }
 

@@ -931,6 +931,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                 &Request {
                     name,
                     chain: &chain,
+                    needed: true,
                 },
             );
             match &res.outcome {
@@ -1042,6 +1043,7 @@ fn load_runtime(
         &Request {
             name,
             chain: &chain,
+            needed: false,
         },
     );
     let Outcome::Found(f) = &res.outcome else {

@@ -56,6 +56,13 @@ pub struct Options {
     pub cwd: Vec<u8>,
     /// Whether to read the sysroot's `/etc/ld.so.cache` (`--inhibit-cache` when false).
     pub use_cache: bool,
+    /// Resolve as the loader does for a program in secure mode (`AT_SECURE`:
+    /// setuid, setgid or file capabilities, run by another user):
+    /// `LD_LIBRARY_PATH` is not read, `$ORIGIN` expands only at the start
+    /// of a search-path element and, in the program's own strings, only
+    /// into a default directory (glibc); musl ignores a program's search
+    /// path that uses it.
+    pub secure: bool,
 }
 
 impl Default for Options {
@@ -66,6 +73,7 @@ impl Default for Options {
             hwcaps: Hwcaps::Baseline,
             cwd: b"/".to_vec(),
             use_cache: true,
+            secure: false,
         }
     }
 }
@@ -148,6 +156,10 @@ pub struct Request<'a> {
     /// The requester first, then the object that loaded it, and so on up to
     /// the main program (last).
     pub chain: &'a [Arc<ChainLink>],
+    /// A `DT_NEEDED` (or filter) entry loaded at start-up, not a run-time
+    /// `dlopen`: in secure mode glibc refuses such a name outright when it
+    /// holds a dynamic string token.
+    pub needed: bool,
 }
 
 /// What happened to one candidate path.
@@ -856,7 +868,9 @@ impl<'fs> Resolver<'fs> {
         // answered from the memo.
         // A found name is memoised under the search path alone; the
         // requester names that only notes mention key the other outcomes.
-        let lp = self.opts.library_path.is_some();
+        // LD_LIBRARY_PATH is read only outside secure mode.
+        let secure = self.opts.secure;
+        let lp = self.opts.library_path.is_some() && !secure;
         // Keys are built in a buffer reused by the thread: a lookup that
         // hits (nearly all) allocates nothing.
         thread_local! {
@@ -864,11 +878,11 @@ impl<'fs> Resolver<'fs> {
         }
         let hit = KEY.with_borrow_mut(|k| {
             let memo = self.memo.read().unwrap_or_else(|e| e.into_inner());
-            memo_key(k, target, req, lp, false);
+            memo_key(k, target, req, lp, false, secure);
             if let Some(r) = memo.get(k.as_slice()) {
                 return Some(r.clone());
             }
-            memo_key(k, target, req, lp, true);
+            memo_key(k, target, req, lp, true, secure);
             memo.get(k.as_slice()).cloned()
         });
         if let Some(r) = hit {
@@ -880,7 +894,7 @@ impl<'fs> Resolver<'fs> {
             r.notes = Vec::new();
         }
         let mut key = Vec::new();
-        memo_key(&mut key, target, req, lp, !found);
+        memo_key(&mut key, target, req, lp, !found, secure);
         let r = Arc::new(r);
         self.memo
             .write()
@@ -899,6 +913,15 @@ impl<'fs> Resolver<'fs> {
             return res;
         };
         let exe = req.chain.last().unwrap_or(loader);
+        if self.dst_refused(target, req) {
+            // `expand_dst` in glibc's `_dl_map_object_deps`: the start-up
+            // fails before any search (checked against the loader).
+            res.outcome = Outcome::Fatal {
+                path: req.name.to_vec(),
+                reason: "DST not allowed in SUID/SGID programs".into(),
+            };
+            return res;
+        }
         let platform = self
             .opts
             .platform
@@ -913,6 +936,13 @@ impl<'fs> Resolver<'fs> {
             };
             let expanded = if target.flavor == Flavor::Musl {
                 Some(req.name.to_vec())
+            } else if self.opts.secure {
+                let is_program = req.chain.len() == 1;
+                tokens::expand_secure(
+                    req.name,
+                    &values,
+                    is_program.then_some(&target.system_dirs[..]),
+                )
             } else {
                 tokens::expand(req.name, &values)
             };
@@ -949,6 +979,15 @@ impl<'fs> Resolver<'fs> {
         res
     }
 
+    /// Whether glibc in secure mode refuses `req` for its dynamic string
+    /// tokens: a start-up `DT_NEEDED` or filter name holding any of them.
+    fn dst_refused(&self, target: &Target, req: &Request<'_>) -> bool {
+        self.opts.secure
+            && req.needed
+            && target.flavor == Flavor::Glibc
+            && tokens::has_dst(req.name)
+    }
+
     fn search_glibc(
         &self,
         target: &Target,
@@ -962,11 +1001,13 @@ impl<'fs> Resolver<'fs> {
             (l.origin.clone(), platform.map(<[u8]>::to_vec))
         };
         // 1. DT_RPATH of the loader and its loaders, only if the loader has no RUNPATH.
+        let program = req.chain.len() - 1;
         if loader.runpath.is_none() {
-            for link in req.chain {
+            for (i, link) in req.chain.iter().enumerate() {
                 if let Some(rp) = &link.rpath {
                     let (origin, plat) = values_for(link);
-                    let dirs = self.split_path(rp, b":", &origin, target, plat.as_deref());
+                    let dirs =
+                        self.split_path(rp, b":", &origin, target, plat.as_deref(), i == program);
                     if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res)
                     {
                         return;
@@ -979,16 +1020,16 @@ impl<'fs> Resolver<'fs> {
                 show(&loader.name)
             ));
         }
-        // 2. LD_LIBRARY_PATH.
-        if let Some(lp) = &self.opts.library_path {
-            let dirs = self.split_path(lp, b":;", &exe.origin, target, platform);
+        // 2. LD_LIBRARY_PATH (the loader unsets it in secure mode).
+        if let (Some(lp), false) = (&self.opts.library_path, self.opts.secure) {
+            let dirs = self.split_path(lp, b":;", &exe.origin, target, platform, false);
             if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
                 return;
             }
         }
         // 3. DT_RUNPATH of the loader only.
         if let Some(rp) = &loader.runpath {
-            let dirs = self.split_path(rp, b":", &loader.origin, target, platform);
+            let dirs = self.split_path(rp, b":", &loader.origin, target, platform, program == 0);
             if self.search_list(
                 target,
                 req.name,
@@ -1032,7 +1073,7 @@ impl<'fs> Resolver<'fs> {
         exe: &ChainLink,
         res: &mut Resolution,
     ) {
-        if let Some(lp) = &self.opts.library_path {
+        if let (Some(lp), false) = (&self.opts.library_path, self.opts.secure) {
             let dirs: Vec<Vec<u8>> = lp
                 .split(|&b| b == b':' || b == b'\n')
                 .filter(|s| !s.is_empty())
@@ -1043,10 +1084,30 @@ impl<'fs> Resolver<'fs> {
             }
         }
         let _ = exe;
-        for link in req.chain {
+        let program = req.chain.len() - 1;
+        for (i, link) in req.chain.iter().enumerate() {
             // musl: RUNPATH if present, else RPATH; both inherited.
             let list = link.runpath.as_ref().or(link.rpath.as_ref());
             let Some(list) = list else { continue };
+            // In secure mode musl drops a list that holds a `$` when it
+            // belongs to the program (`fixup_rpath`: its path came from the
+            // caller of execve) or to a library opened by a relative path;
+            // other libraries keep theirs.
+            if self.opts.secure
+                && list.contains(&b'$')
+                && (i == program || !link.origin.starts_with(b"/"))
+            {
+                res.notes.push(format!(
+                    "musl ignores the search path of {} in secure mode: it uses $ORIGIN{}",
+                    show(&link.name),
+                    if i == program {
+                        ""
+                    } else {
+                        " and the library was opened by a relative path"
+                    }
+                ));
+                continue;
+            }
             let via = if link.runpath.is_some() {
                 Via::Runpath
             } else {
@@ -1089,6 +1150,10 @@ impl<'fs> Resolver<'fs> {
     /// empty elements mean the working directory, elements whose tokens
     /// cannot be expanded are dropped, trailing slashes are trimmed and
     /// duplicates within the list removed.
+    ///
+    /// In secure mode each element expands by the stricter rules of
+    /// [`tokens::expand_secure`]; `of_program` says the list is the
+    /// program's own (its `$ORIGIN` must lead into a default directory).
     fn split_path(
         &self,
         list: &[u8],
@@ -1096,6 +1161,7 @@ impl<'fs> Resolver<'fs> {
         origin: &[u8],
         target: &Target,
         platform: Option<&[u8]>,
+        of_program: bool,
     ) -> Vec<Vec<u8>> {
         let values = tokens::TokenValues {
             origin: Some(origin),
@@ -1107,7 +1173,16 @@ impl<'fs> Resolver<'fs> {
             let mut dir = if elem.is_empty() {
                 Vec::new()
             } else {
-                match tokens::expand(elem, &values) {
+                let expanded = if self.opts.secure {
+                    tokens::expand_secure(
+                        elem,
+                        &values,
+                        of_program.then_some(&target.system_dirs[..]),
+                    )
+                } else {
+                    tokens::expand(elem, &values)
+                };
+                match expanded {
                     Some(d) if !d.is_empty() => d,
                     _ => continue,
                 }
@@ -1368,9 +1443,16 @@ const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace
 /// With `notes`, also the requester names that only notes mention (the key
 /// of a name not found); without, only those a found result carries (the
 /// owner of a search path that was used).
-fn memo_key(k: &mut Vec<u8>, target: &Target, req: &Request<'_>, library_path: bool, notes: bool) {
+fn memo_key(
+    k: &mut Vec<u8>,
+    target: &Target,
+    req: &Request<'_>,
+    library_path: bool,
+    notes: bool,
+    secure: bool,
+) {
     k.clear();
-    k.push(u8::from(notes));
+    k.push(u8::from(notes) | u8::from(secure && req.needed && tokens::has_dst(req.name)) << 1);
     let push = |k: &mut Vec<u8>, b: &[u8]| {
         k.extend_from_slice(&(b.len() as u64).to_le_bytes());
         k.extend_from_slice(b);
@@ -1393,7 +1475,7 @@ fn memo_key(k: &mut Vec<u8>, target: &Target, req: &Request<'_>, library_path: b
             .all(|(i, l)| l.rpath.is_none() && l.runpath.is_none() && !(i == 0 && l.nodeflib));
     if plain {
         // The search reads nothing of the chain: one key for every
-        // requester at every depth (0xff: a link's flag byte is at most 7).
+        // requester at every depth (0xff: a link's flag byte is at most 15).
         k.push(0xff);
     }
     for (i, l) in req.chain.iter().enumerate().filter(|_| !plain) {
@@ -1403,8 +1485,14 @@ fn memo_key(k: &mut Vec<u8>, target: &Target, req: &Request<'_>, library_path: b
         let uses_runpath = l.runpath.is_some() && (first || target.flavor == Flavor::Musl);
         let dollar = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|s| s.contains(&b'$'));
         let needs_origin = (uses_rpath && dollar(&l.rpath)) || (uses_runpath && dollar(&l.runpath));
+        // In secure mode the program's strings expand by stricter rules
+        // than a library's with the same text and origin.
+        let program = secure && i + 1 == req.chain.len();
         k.push(
-            u8::from(uses_rpath) | u8::from(uses_runpath) << 1 | u8::from(first && l.nodeflib) << 2,
+            u8::from(uses_rpath)
+                | u8::from(uses_runpath) << 1
+                | u8::from(first && l.nodeflib) << 2
+                | u8::from(program) << 3,
         );
         if uses_rpath {
             push(k, l.rpath.as_deref().unwrap_or_default());

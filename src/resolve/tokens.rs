@@ -82,6 +82,110 @@ pub fn expand(s: &[u8], v: &TokenValues<'_>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Expands `s`, one search-path element or a `DT_NEEDED` name, as glibc
+/// does for a program in secure mode (`AT_SECURE`: setuid, setgid or file
+/// capabilities, run by another user; `_dl_dst_substitute` with
+/// `__libc_enable_secure`). `$ORIGIN` expands only when it starts the
+/// string and is followed by `/` or its end; anywhere else the whole
+/// string is dropped (`None`). When `s` belongs to the program itself,
+/// `trusted` holds the loader's default directories, and a string in which
+/// `$ORIGIN` expanded must, normalised lexically, lie below one of them
+/// (`is_trusted_path_normalize`); otherwise it is dropped too. `$LIB` and
+/// `$PLATFORM` are the loader's own values and need no check.
+pub fn expand_secure(
+    s: &[u8],
+    v: &TokenValues<'_>,
+    trusted: Option<&[Vec<u8>]>,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut origin_used = false;
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'$' {
+            let rest = &s[i + 1..];
+            let n = is_dst(rest, b"ORIGIN");
+            if n != 0 {
+                if i != 0 || !matches!(rest.get(n), None | Some(b'/')) {
+                    return None;
+                }
+                out.extend_from_slice(v.origin?);
+                origin_used = true;
+                i += 1 + n;
+                continue;
+            }
+            let mut matched = false;
+            for (name, value) in [(&b"PLATFORM"[..], v.platform), (b"LIB", v.lib)] {
+                let n = is_dst(rest, name);
+                if n != 0 {
+                    out.extend_from_slice(value?);
+                    i += 1 + n;
+                    matched = true;
+                    break;
+                }
+            }
+            if matched {
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    match trusted {
+        Some(dirs) if origin_used && !is_trusted(&out, dirs) => None,
+        _ => Some(out),
+    }
+}
+
+/// glibc's `is_trusted_path_normalize`: `path` with `.` and `..`
+/// components and repeated slashes removed lexically (a `..` drops the
+/// component before it), ending in `/`, starts with one of `dirs` (each
+/// taken with a trailing `/`).
+fn is_trusted(path: &[u8], dirs: &[Vec<u8>]) -> bool {
+    if path.is_empty() {
+        return false;
+    }
+    let mut n: Vec<u8> = Vec::with_capacity(path.len() + 1);
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'/' {
+            let next = |k: usize| path.get(i + k).copied();
+            if next(1) == Some(b'.') {
+                if next(2) == Some(b'.') && matches!(next(3), None | Some(b'/')) {
+                    // Back to the previous slash (kept out), as glibc's
+                    // `while (wnp > npath && *--wnp != '/')`.
+                    while let Some(c) = n.pop() {
+                        if c == b'/' {
+                            break;
+                        }
+                    }
+                    i += 3;
+                    continue;
+                }
+                if matches!(next(2), None | Some(b'/')) {
+                    i += 2;
+                    continue;
+                }
+            }
+            if n.last() == Some(&b'/') {
+                i += 1;
+                continue;
+            }
+        }
+        n.push(path[i]);
+        i += 1;
+    }
+    if n.last() != Some(&b'/') {
+        n.push(b'/');
+    }
+    dirs.iter().any(|d| {
+        let mut d = d.clone();
+        if d.last() != Some(&b'/') {
+            d.push(b'/');
+        }
+        n.starts_with(&d)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +216,60 @@ mod tests {
         assert_eq!(expand(b"/x/$PLATFORM", &unknown), None);
         assert!(has_dst(b"a/${LIB}"));
         assert!(!has_dst(b"a/$LIBX"));
+    }
+
+    #[test]
+    fn secure_mode_rules() {
+        let dirs: Vec<Vec<u8>> = [
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib",
+            "/usr/lib",
+        ]
+        .iter()
+        .map(|d| d.as_bytes().to_vec())
+        .collect();
+        let at = |origin: &'static str| TokenValues {
+            origin: Some(origin.as_bytes()),
+            ..V
+        };
+        let e = |s: &str, v: TokenValues<'_>, exe: bool| {
+            expand_secure(s.as_bytes(), &v, exe.then_some(&dirs[..]))
+                .map(|v| String::from_utf8(v).unwrap())
+        };
+        // A library's $ORIGIN: only at the start, before '/' or the end.
+        assert_eq!(e("$ORIGIN/../lib", V, false).unwrap(), "/app/bin/../lib");
+        assert_eq!(e("${ORIGIN}", V, false).unwrap(), "/app/bin");
+        assert_eq!(e("/x/$ORIGIN", V, false), None);
+        assert_eq!(e("$ORIGIN-x", V, false), None);
+        assert_eq!(e("$ORIGIN/a/$ORIGIN", V, false), None);
+        assert_eq!(e("$ORIGINX/y", V, false).unwrap(), "$ORIGINX/y");
+        assert_eq!(
+            e("/usr/$LIB", V, false).unwrap(),
+            "/usr/lib/x86_64-linux-gnu"
+        );
+        // The program's: also below a default directory once normalised.
+        assert_eq!(e("$ORIGIN/../lib", V, true), None);
+        assert_eq!(
+            e(
+                "$ORIGIN/../lib/x86_64-linux-gnu/extra",
+                at("/usr/bin"),
+                true
+            )
+            .unwrap(),
+            "/usr/bin/../lib/x86_64-linux-gnu/extra"
+        );
+        assert_eq!(e("$ORIGIN", at("/usr/lib"), true).unwrap(), "/usr/lib");
+        assert_eq!(e("$ORIGIN", at("/usr/libexec"), true), None);
+        assert_eq!(
+            e("$ORIGIN/./..//lib/", at("/usr/x"), true).unwrap(),
+            "/usr/x/./..//lib/"
+        );
+        assert_eq!(
+            e("$ORIGIN/../../../lib", at("/a"), true).unwrap(),
+            "/a/../../../lib"
+        );
+        // No $ORIGIN: nothing to check, even for the program.
+        assert_eq!(e("/opt/lib", V, true).unwrap(), "/opt/lib");
     }
 }

@@ -1,0 +1,326 @@
+//! Secure mode (`--secure`) against the real glibc loader. The loader ignores
+//! `LD_TRACE_LOADED_OBJECTS` for a program in secure mode, so each scenario's
+//! program is made setuid root and run, inside a Debian-12-like root, by an
+//! ordinary user (a static helper drops to uid 1000 and execs it: `AT_SECURE`).
+//! The program prints the path of every object its link map holds
+//! (`dl_iterate_phdr`); when a library cannot be found it never starts and
+//! the loader names the library. `closure --secure` must report exactly those
+//! paths, or exactly that missing name. Each scenario also checks that
+//! `closure` without `--secure` answers differently, so the rule is what
+//! the scenario tests.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::oracle::{closure_bin, compile, run_closure, ClosureRun, Oracle, TestRoot};
+
+macro_rules! oracle {
+    ($name:expr) => {
+        match Oracle::start($name) {
+            Some(o) => o,
+            None => return,
+        }
+    };
+}
+
+/// Prints the path of every object in the link map (the program itself and
+/// the vDSO have no path).
+const LISTER: &str = r#"
+#define _GNU_SOURCE
+#include <link.h>
+#include <stdio.h>
+static int each(struct dl_phdr_info *i, size_t n, void *d) {
+    (void)n; (void)d;
+    if (i->dlpi_name && i->dlpi_name[0] == '/') printf("%s\n", i->dlpi_name);
+    return 0;
+}
+int main(void) { dl_iterate_phdr(each, 0); return 0; }
+"#;
+
+/// Drops every privilege to uid/gid 1000 and execs its arguments.
+const RUNAS: &str = r#"
+#define _GNU_SOURCE
+#include <grp.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int c, char **v) {
+    if (c < 2) return 97;
+    if (setgroups(0, 0) || setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) {
+        perror("runas");
+        return 99;
+    }
+    execv(v[1], v + 1);
+    perror("execv");
+    return 98;
+}
+"#;
+
+/// What the loader did for a setuid program run by uid 1000.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// It ran: these objects were loaded.
+    Loaded(BTreeSet<String>),
+    /// It did not start: this library could not be found.
+    Missing(String),
+    /// It did not start: the loader refused this name for this reason.
+    Fatal(String, String),
+}
+
+/// A root with the helper in it.
+fn root(o: &Oracle) -> TestRoot {
+    let r = TestRoot::new(o);
+    compile(&r, "/runas", RUNAS, &["-static".into()]);
+    r
+}
+
+/// Builds `prog` from [`LISTER`] with `args` (libraries, search paths), owned
+/// by root and setuid.
+fn program(r: &TestRoot, prog: &str, args: &[String]) {
+    compile(r, prog, LISTER, args);
+    let host = r.host(prog);
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o4755)).unwrap();
+}
+
+/// `-L`/`-l:` arguments linking against an in-root library file.
+fn link(r: &TestRoot, lib: &str) -> Vec<String> {
+    let host = r.host(lib);
+    vec![
+        format!("-L{}", host.parent().unwrap().display()),
+        format!("-l:{}", host.file_name().unwrap().to_string_lossy()),
+    ]
+}
+
+/// Runs `prog` in secure mode with `env`.
+fn run_secure(r: &TestRoot, prog: &str, env: &[(&str, &str)]) -> Seen {
+    let out = r.run_in_root(env, &["/runas", prog]);
+    if out.status == 0 {
+        return Seen::Loaded(out.stdout.lines().map(String::from).collect());
+    }
+    let message = out
+        .stderr
+        .split("error while loading shared libraries: ")
+        .nth(1)
+        .map(str::trim_end)
+        .unwrap_or_else(|| {
+            panic!(
+                "{prog} failed without the loader's message (exit {}): {}{}",
+                out.status, out.stdout, out.stderr
+            )
+        });
+    if let Some((name, _)) = message.split_once(": cannot open shared object file") {
+        return Seen::Missing(name.to_string());
+    }
+    let (name, why) = message.rsplit_once(": ").expect("NAME: REASON");
+    Seen::Fatal(name.to_string(), why.to_string())
+}
+
+/// What `closure` says in the same terms.
+fn by_closure(run: &ClosureRun) -> Seen {
+    match &run.missing[..] {
+        [] => Seen::Loaded(run.loaded()),
+        [m] => match m.raw.get("fatal").and_then(|f| f.get("reason")) {
+            Some(why) => Seen::Fatal(m.soname.clone(), why.as_str().unwrap_or_default().into()),
+            None => Seen::Missing(m.soname.clone()),
+        },
+        more => panic!("several missing: {more:?}\n{}", run.stderr),
+    }
+}
+
+/// The loader's answer against `closure --secure`'s (and not `closure`'s).
+fn check(name: &str, r: &TestRoot, prog: &str, env: &[(&str, &str)], args: &[&str]) -> Seen {
+    let real = run_secure(r, prog, env);
+    let mut secure_args = vec!["--secure"];
+    secure_args.extend_from_slice(args);
+    let secure = by_closure(&run_closure(r.path(), &[prog], &secure_args));
+    let plain = by_closure(&run_closure(r.path(), &[prog], args));
+    println!("{name}: the loader: {real:?}; closure --secure: {secure:?}; closure: {plain:?}");
+    assert_eq!(
+        secure, real,
+        "{name}: closure --secure differs from the loader"
+    );
+    assert_ne!(
+        plain, real,
+        "{name}: the scenario does not depend on secure mode"
+    );
+    real
+}
+
+#[test]
+fn secure_program_origin_outside_the_default_directories_is_not_searched() {
+    let name = "secure_program_origin_outside_the_default_directories_is_not_searched";
+    let o = oracle!(name);
+    let r = root(&o);
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    let mut args = link(&r, "/app/lib/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,$ORIGIN/../lib".into(),
+    ]);
+    program(&r, "/app/bin/prog", &args);
+    r.ldconfig();
+    let seen = check(name, &r, "/app/bin/prog", &[], &[]);
+    assert_eq!(seen, Seen::Missing("liba.so.1".into()));
+}
+
+#[test]
+fn secure_program_origin_into_a_default_directory_is_searched() {
+    let name = "secure_program_origin_into_a_default_directory_is_searched";
+    let o = oracle!(name);
+    let r = root(&o);
+    // Found through the RUNPATH: the cache and default directories do not
+    // hold the extra directory.
+    r.lib("/usr/lib/x86_64-linux-gnu/extra/liba.so.1", "liba.so.1")
+        .build();
+    let mut args = link(&r, "/usr/lib/x86_64-linux-gnu/extra/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,$ORIGIN/../lib/x86_64-linux-gnu/extra".into(),
+    ]);
+    program(&r, "/usr/bin/prog", &args);
+    r.ldconfig();
+    let real = run_secure(&r, "/usr/bin/prog", &[]);
+    let secure = by_closure(&run_closure(r.path(), &["/usr/bin/prog"], &["--secure"]));
+    println!("{name}: the loader: {real:?}; closure --secure: {secure:?}");
+    assert_eq!(secure, real);
+    match real {
+        Seen::Loaded(l) => assert!(
+            l.contains("/usr/bin/../lib/x86_64-linux-gnu/extra/liba.so.1"),
+            "{l:?}"
+        ),
+        other => panic!("{name}: the program did not run: {other:?}"),
+    }
+}
+
+#[test]
+fn secure_library_origin_must_start_its_element() {
+    let name = "secure_library_origin_must_start_its_element";
+    let o = oracle!(name);
+    let r = root(&o);
+    // liba's RUNPATH: two elements secure mode drops (a decoy each, which
+    // needs a library that exists nowhere), then one it keeps.
+    r.lib("/x/app/lib/libc2.so.1", "libc2.so.1")
+        .needs_names(&["libdecoy.so.9"])
+        .build();
+    r.lib("/app/lib-q/libc2.so.1", "libc2.so.1")
+        .needs_names(&["libdecoy.so.9"])
+        .build();
+    r.lib("/app/deps/libc2.so.1", "libc2.so.1").build();
+    r.lib("/app/lib/liba.so.1", "liba.so.1")
+        .needs(&["/app/deps/libc2.so.1"])
+        .runpath("/x$ORIGIN:$ORIGIN-q:$ORIGIN/../deps")
+        .build();
+    let mut args = link(&r, "/app/lib/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib".into(),
+    ]);
+    program(&r, "/app/bin/prog", &args);
+    r.ldconfig();
+    let seen = check(name, &r, "/app/bin/prog", &[], &[]);
+    match seen {
+        Seen::Loaded(l) => assert!(l.contains("/app/lib/../deps/libc2.so.1"), "{l:?}"),
+        other => panic!("{name}: the program did not run: {other:?}"),
+    }
+}
+
+#[test]
+fn secure_mode_ignores_ld_library_path() {
+    let name = "secure_mode_ignores_ld_library_path";
+    let o = oracle!(name);
+    let r = root(&o);
+    r.lib("/app/lp/libd.so.1", "libd.so.1").build();
+    let args = link(&r, "/app/lp/libd.so.1");
+    program(&r, "/app/bin/prog", &args);
+    r.ldconfig();
+    let seen = check(
+        name,
+        &r,
+        "/app/bin/prog",
+        &[("LD_LIBRARY_PATH", "/app/lp")],
+        &["--library-path", "/app/lp"],
+    );
+    assert_eq!(seen, Seen::Missing("libd.so.1".into()));
+    let run = run_closure(
+        r.path(),
+        &["/app/bin/prog"],
+        &["--secure", "--library-path", "/app/lp"],
+    );
+    assert!(
+        run.stderr
+            .contains("warning: --library-path is ignored with --secure"),
+        "{}",
+        run.stderr
+    );
+    // `closure verify` takes the flag too: the root resolves completely
+    // with the library path, not in secure mode.
+    let verify = |secure: bool| {
+        let mut cmd = std::process::Command::new(closure_bin());
+        cmd.arg("verify").arg(r.path()).args([
+            "--library-path",
+            "/app/lp",
+            "--quiet",
+            "--format",
+            "list",
+        ]);
+        if secure {
+            cmd.arg("--secure");
+        }
+        cmd.output().expect("run closure verify").status.code()
+    };
+    assert_eq!(verify(false), Some(0));
+    assert_eq!(verify(true), Some(1));
+}
+
+#[test]
+fn secure_needed_names_with_tokens_are_refused() {
+    let name = "secure_needed_names_with_tokens_are_refused";
+    let o = oracle!(name);
+    let r = root(&o);
+    // DT_NEEDED names with a token: linking against a library whose
+    // SONAME holds one records it. In secure mode glibc refuses any such
+    // name, wherever it would lead (`expand_dst`: "DST not allowed in
+    // SUID/SGID programs"), before it searches; outside it, they load.
+    r.lib("/app/lib/libe.so.1", "$ORIGIN/../lib/libe.so.1")
+        .build();
+    program(&r, "/app/bin/prog", &link(&r, "/app/lib/libe.so.1"));
+    r.lib(
+        "/usr/lib/x86_64-linux-gnu/extra/libf.so.1",
+        "$ORIGIN/../lib/x86_64-linux-gnu/extra/libf.so.1",
+    )
+    .build();
+    program(
+        &r,
+        "/usr/bin/prog",
+        &link(&r, "/usr/lib/x86_64-linux-gnu/extra/libf.so.1"),
+    );
+    // A library's own DT_NEEDED: refused the same way.
+    r.lib("/app/lib/libg.so.1", "$ORIGIN/libg.so.1").build();
+    r.lib("/app/lib/libh.so.1", "libh.so.1")
+        .needs(&["/app/lib/libg.so.1"])
+        .build();
+    let mut args = link(&r, "/app/lib/libh.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib".into(),
+    ]);
+    program(&r, "/app/bin/prog2", &args);
+    r.ldconfig();
+    for (prog, needed) in [
+        ("/app/bin/prog", "$ORIGIN/../lib/libe.so.1"),
+        (
+            "/usr/bin/prog",
+            "$ORIGIN/../lib/x86_64-linux-gnu/extra/libf.so.1",
+        ),
+        ("/app/bin/prog2", "$ORIGIN/libg.so.1"),
+    ] {
+        let seen = check(name, &r, prog, &[], &[]);
+        assert_eq!(
+            seen,
+            Seen::Fatal(
+                needed.into(),
+                "DST not allowed in SUID/SGID programs".into()
+            ),
+            "{prog}"
+        );
+    }
+}
