@@ -160,6 +160,16 @@ fn secure_program_origin_outside_the_default_directories_is_not_searched() {
     r.ldconfig();
     let seen = check(name, &r, "/app/bin/prog", &[], &[]);
     assert_eq!(seen, Seen::Missing("liba.so.1".into()));
+    // The report says why the element was not searched.
+    let run = run_closure(r.path(), &["/app/bin/prog"], &["--secure"]);
+    let notes = run.missing[0].raw["notes"].to_string();
+    assert!(
+        notes.contains(
+            "$ORIGIN/../lib of the DT_RUNPATH of /app/bin/prog is not searched: in secure mode \
+             the program's $ORIGIN must lead into a default directory"
+        ),
+        "{notes}"
+    );
 }
 
 #[test]

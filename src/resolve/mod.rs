@@ -938,11 +938,18 @@ impl<'fs> Resolver<'fs> {
                 Some(req.name.to_vec())
             } else if self.opts.secure {
                 let is_program = req.chain.len() == 1;
-                tokens::expand_secure(
+                match tokens::expand_secure(
                     req.name,
                     &values,
                     is_program.then_some(&target.system_dirs[..]),
-                )
+                ) {
+                    Ok(p) => Some(p),
+                    Err(why) => {
+                        res.notes
+                            .push(format!("{} is not used: {}", show(req.name), why.reason()));
+                        None
+                    }
+                }
             } else {
                 tokens::expand(req.name, &values)
             };
@@ -1006,8 +1013,15 @@ impl<'fs> Resolver<'fs> {
             for (i, link) in req.chain.iter().enumerate() {
                 if let Some(rp) = &link.rpath {
                     let (origin, plat) = values_for(link);
-                    let dirs =
-                        self.split_path(rp, b":", &origin, target, plat.as_deref(), i == program);
+                    let dirs = self.split_path(
+                        rp,
+                        b":",
+                        &origin,
+                        target,
+                        plat.as_deref(),
+                        (i == program, "DT_RPATH", &link.name),
+                        &mut res.notes,
+                    );
                     if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res)
                     {
                         return;
@@ -1022,14 +1036,30 @@ impl<'fs> Resolver<'fs> {
         }
         // 2. LD_LIBRARY_PATH (the loader unsets it in secure mode).
         if let (Some(lp), false) = (&self.opts.library_path, self.opts.secure) {
-            let dirs = self.split_path(lp, b":;", &exe.origin, target, platform, false);
+            let dirs = self.split_path(
+                lp,
+                b":;",
+                &exe.origin,
+                target,
+                platform,
+                (false, "", b""),
+                &mut res.notes,
+            );
             if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
                 return;
             }
         }
         // 3. DT_RUNPATH of the loader only.
         if let Some(rp) = &loader.runpath {
-            let dirs = self.split_path(rp, b":", &loader.origin, target, platform, program == 0);
+            let dirs = self.split_path(
+                rp,
+                b":",
+                &loader.origin,
+                target,
+                platform,
+                (program == 0, "DT_RUNPATH", &loader.name),
+                &mut res.notes,
+            );
             if self.search_list(
                 target,
                 req.name,
@@ -1152,8 +1182,11 @@ impl<'fs> Resolver<'fs> {
     /// duplicates within the list removed.
     ///
     /// In secure mode each element expands by the stricter rules of
-    /// [`tokens::expand_secure`]; `of_program` says the list is the
-    /// program's own (its `$ORIGIN` must lead into a default directory).
+    /// [`tokens::expand_secure`]; `of` says whether the list is the
+    /// program's own (its `$ORIGIN` must lead into a default directory),
+    /// which tag it is and whose, for a note on each element secure mode
+    /// drops.
+    #[allow(clippy::too_many_arguments)]
     fn split_path(
         &self,
         list: &[u8],
@@ -1161,8 +1194,10 @@ impl<'fs> Resolver<'fs> {
         origin: &[u8],
         target: &Target,
         platform: Option<&[u8]>,
-        of_program: bool,
+        of: (bool, &str, &[u8]),
+        notes: &mut Vec<String>,
     ) -> Vec<Vec<u8>> {
+        let (of_program, tag, owner) = of;
         let values = tokens::TokenValues {
             origin: Some(origin),
             lib: Some(&target.lib),
@@ -1174,11 +1209,24 @@ impl<'fs> Resolver<'fs> {
                 Vec::new()
             } else {
                 let expanded = if self.opts.secure {
-                    tokens::expand_secure(
+                    match tokens::expand_secure(
                         elem,
                         &values,
                         of_program.then_some(&target.system_dirs[..]),
-                    )
+                    ) {
+                        Ok(d) => Some(d),
+                        Err(why) => {
+                            if why != tokens::Dropped::Unknown {
+                                notes.push(format!(
+                                    "{} of the {tag} of {} is not searched: {}",
+                                    show(elem),
+                                    show(owner),
+                                    why.reason()
+                                ));
+                            }
+                            None
+                        }
+                    }
                 } else {
                     tokens::expand(elem, &values)
                 };

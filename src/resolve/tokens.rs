@@ -96,7 +96,7 @@ pub fn expand_secure(
     s: &[u8],
     v: &TokenValues<'_>,
     trusted: Option<&[Vec<u8>]>,
-) -> Option<Vec<u8>> {
+) -> Result<Vec<u8>, Dropped> {
     let mut out = Vec::with_capacity(s.len());
     let mut origin_used = false;
     let mut i = 0;
@@ -106,9 +106,9 @@ pub fn expand_secure(
             let n = is_dst(rest, b"ORIGIN");
             if n != 0 {
                 if i != 0 || !matches!(rest.get(n), None | Some(b'/')) {
-                    return None;
+                    return Err(Dropped::OriginPlace);
                 }
-                out.extend_from_slice(v.origin?);
+                out.extend_from_slice(v.origin.ok_or(Dropped::Unknown)?);
                 origin_used = true;
                 i += 1 + n;
                 continue;
@@ -117,7 +117,7 @@ pub fn expand_secure(
             for (name, value) in [(&b"PLATFORM"[..], v.platform), (b"LIB", v.lib)] {
                 let n = is_dst(rest, name);
                 if n != 0 {
-                    out.extend_from_slice(value?);
+                    out.extend_from_slice(value.ok_or(Dropped::Unknown)?);
                     i += 1 + n;
                     matched = true;
                     break;
@@ -131,8 +131,34 @@ pub fn expand_secure(
         i += 1;
     }
     match trusted {
-        Some(dirs) if origin_used && !is_trusted(&out, dirs) => None,
-        _ => Some(out),
+        Some(dirs) if origin_used && !is_trusted(&out, dirs) => Err(Dropped::Untrusted),
+        _ => Ok(out),
+    }
+}
+
+/// Why [`expand_secure`] drops a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// A token whose value is unknown (as outside secure mode).
+    Unknown,
+    /// `$ORIGIN` not at the start, or not followed by `/` or the end.
+    OriginPlace,
+    /// The program's `$ORIGIN` leads outside the default directories.
+    Untrusted,
+}
+
+impl Dropped {
+    /// Why, in words (for notes).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Dropped::Unknown => "a token's value is unknown",
+            Dropped::OriginPlace => {
+                "in secure mode $ORIGIN must start the element and be followed by '/' or its end"
+            }
+            Dropped::Untrusted => {
+                "in secure mode the program's $ORIGIN must lead into a default directory"
+            }
+        }
     }
 }
 
@@ -235,6 +261,7 @@ mod tests {
         };
         let e = |s: &str, v: TokenValues<'_>, exe: bool| {
             expand_secure(s.as_bytes(), &v, exe.then_some(&dirs[..]))
+                .ok()
                 .map(|v| String::from_utf8(v).unwrap())
         };
         // A library's $ORIGIN: only at the start, before '/' or the end.
@@ -271,5 +298,16 @@ mod tests {
         );
         // No $ORIGIN: nothing to check, even for the program.
         assert_eq!(e("/opt/lib", V, true).unwrap(), "/opt/lib");
+        let why = |s: &str, exe: bool| expand_secure(s.as_bytes(), &V, exe.then_some(&dirs[..]));
+        assert_eq!(why("/x/$ORIGIN", false), Err(Dropped::OriginPlace));
+        assert_eq!(why("$ORIGIN/../lib", true), Err(Dropped::Untrusted));
+        let no_platform = TokenValues {
+            platform: None,
+            ..V
+        };
+        assert_eq!(
+            expand_secure(b"/a/$PLATFORM", &no_platform, None),
+            Err(Dropped::Unknown)
+        );
     }
 }
