@@ -8,7 +8,9 @@
 //! [`MAX_SYMLINK_HOPS`] links in one lookup is a loop error (the kernel's own
 //! limit). Only the final, symlink-free host path is ever handed to the OS, and
 //! files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they are
-//! regular files, so a FIFO or device posing as a library can never block.
+//! regular files (by `lstat`, or by the `d_type` of a listing of a directory
+//! the walk went into often), so a FIFO or device posing as a library can
+//! never block; the descriptor is checked again after opening.
 //!
 //! It never writes, never executes, and never reads anything of the host
 //! outside the sysroot (when the sysroot is `/`, the host *is* the root).
