@@ -130,10 +130,11 @@ pub struct Args {
 
     /// Resolve as the loader does for programs in secure mode (setuid,
     /// setgid or file capabilities, run by another user): --library-path
-    /// is ignored, $ORIGIN expands only at the start of a search-path
-    /// element and, in the program's own search paths and names, only
-    /// into the default directories (glibc); musl ignores a program's
-    /// search path that uses $ORIGIN.
+    /// is ignored; glibc expands $ORIGIN only at the start of a
+    /// search-path element, in the program's own search paths only into
+    /// the default directories, and refuses a DT_NEEDED holding a token;
+    /// musl ignores a search path with $ORIGIN of the program or of a
+    /// library opened by a relative path.
     #[arg(long)]
     pub secure: bool,
 
