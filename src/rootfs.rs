@@ -8,9 +8,7 @@
 //! [`MAX_SYMLINK_HOPS`] links in one lookup is a loop error (the kernel's own
 //! limit). Only the final, symlink-free host path is ever handed to the OS, and
 //! files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they are
-//! regular files (by `lstat`, or by the `d_type` of a listing of a directory
-//! the walk went into often), so a FIFO or device posing as a library can
-//! never block; the descriptor is checked again after opening.
+//! regular files, so a FIFO or device posing as a library can never block.
 //!
 //! It never writes, never executes, and never reads anything of the host
 //! outside the sysroot (when the sysroot is `/`, the host *is* the root).
@@ -105,7 +103,7 @@ pub struct RootFs {
     /// through (the sysroot is taken as unchanging for one run).
     /// Read on every component of every lookup, written once per path:
     /// readers do not wait for each other.
-    seen: std::sync::Arc<std::sync::RwLock<Memo>>,
+    seen: std::sync::Arc<std::sync::RwLock<SeenMap>>,
 }
 
 /// What the walk has seen, by in-root path (foldhash: SipHash showed in
@@ -113,45 +111,14 @@ pub struct RootFs {
 /// Keyed by the path's bytes (`Path`'s own hash goes component by component).
 type SeenMap = std::collections::HashMap<OsString, Seen, foldhash::quality::RandomState>;
 
-/// The walk's memory: what it has seen, and how many names of each
-/// directory it had to `lstat` one by one.
-#[derive(Debug, Default)]
-struct Memo {
-    seen: SeenMap,
-    /// Per canonical directory: `lstat`s taken of its entries, or
-    /// [`LISTED`] once the directory was listed into `seen`.
-    lstats: std::collections::HashMap<OsString, u32, foldhash::quality::RandomState>,
-}
-
-/// After this many `lstat`s of names in one directory, the directory is
-/// listed once and the types of all its entries (`d_type`) are remembered:
-/// tracing a whole `/usr/bin` or a hundred libraries then costs a few
-/// `getdents64` instead of an `lstat` per file, while a small closure never
-/// lists the thousand names of a library directory.
-const LIST_AFTER: u32 = 12;
-/// The [`Memo::lstats`] mark of a listed directory.
-const LISTED: u32 = u32::MAX;
-
 /// The kind of one path component, as the walk needs it.
 #[derive(Debug, Clone)]
 enum Seen {
     Dir,
     Link(PathBuf),
-    /// A regular file, known from its directory's listing (`d_type`); no
-    /// `lstat` taken yet.
-    File,
-    /// Neither directory nor link, with its `lstat`.
+    /// Neither directory nor link, with its `lstat` (never cached).
     Other(std::sync::Arc<Metadata>),
     Missing,
-}
-
-/// What a walk knows of the final component it ended on (not a directory).
-#[derive(Debug, Clone)]
-enum Last {
-    /// A regular file by its directory's listing.
-    File,
-    /// Its `lstat`.
-    Meta(std::sync::Arc<Metadata>),
 }
 
 impl RootFs {
@@ -172,10 +139,10 @@ impl RootFs {
         let host_root = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         Ok(RootFs {
             host_root,
-            seen: std::sync::Arc::new(std::sync::RwLock::new(Memo {
-                seen: SeenMap::with_capacity_and_hasher(1024, Default::default()),
-                lstats: Default::default(),
-            })),
+            seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
+                1024,
+                Default::default(),
+            ))),
         })
     }
 
@@ -222,9 +189,8 @@ impl RootFs {
         self.walk_meta(path, follow_last, true).map(|(r, _)| r)
     }
 
-    /// [`walk`](Self::walk), also giving what is known of the final
-    /// component when it is not a directory (its `lstat`, or that its
-    /// directory's listing says it is a regular file).
+    /// [`walk`](Self::walk), also giving the final component's `lstat` when
+    /// the walk took one (it is not a directory or link).
     ///
     /// Works on bytes in two reused buffers: components are slices of the
     /// path or of a link target already kept for the hop, so a walk through
@@ -234,7 +200,7 @@ impl RootFs {
         path: &Path,
         follow_last: bool,
         want_dirs: bool,
-    ) -> Result<(Resolved, Option<Last>), LookupError> {
+    ) -> Result<(Resolved, Option<std::sync::Arc<Metadata>>), LookupError> {
         /// Where the bytes of a pending string are: the path asked for, or
         /// the target of a hop taken.
         #[derive(Clone, Copy)]
@@ -344,8 +310,7 @@ impl RootFs {
                 last_meta = None;
             } else {
                 last_meta = match seen {
-                    Seen::Other(m) => Some(Last::Meta(m)),
-                    Seen::File => Some(Last::File),
+                    Seen::Other(m) => Some(m),
                     _ => None,
                 };
             }
@@ -383,12 +348,17 @@ impl RootFs {
             return None;
         }
         let m = self.seen.read().ok()?;
-        matches!(m.seen.get(OsStr::from_bytes(parent)), Some(Seen::Dir)).then_some(parent)
+        matches!(m.get(OsStr::from_bytes(parent)), Some(Seen::Dir)).then_some(parent)
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.
     fn lstat(&self, candidate: &Path) -> Result<Seen, LookupError> {
-        if let Some(s) = self.remembered(candidate) {
+        if let Some(s) = self
+            .seen
+            .read()
+            .ok()
+            .and_then(|m| m.get(candidate.as_os_str()).cloned())
+        {
             return match s {
                 Seen::Missing => Err(LookupError::NotFound),
                 s => Ok(s),
@@ -409,32 +379,10 @@ impl RootFs {
         // through the first two, and tracing, planning, auditing and copying
         // each look at every staged file. Absent names are not: a run may
         // look for a name, and a caller create it, between two lookups.
-        let bytes = candidate.as_os_str().as_bytes();
-        let parent = match bytes.iter().rposition(|&b| b == b'/') {
-            Some(0) => &bytes[..1],
-            Some(i) => &bytes[..i],
-            None => &bytes[..0],
-        };
-        let mut list = false;
         if matches!(seen, Seen::Dir | Seen::Link(_) | Seen::Other(_)) {
             if let Ok(mut m) = self.seen.write() {
-                m.seen
-                    .insert(candidate.as_os_str().to_os_string(), seen.clone());
-                let n = m
-                    .lstats
-                    .entry(OsStr::from_bytes(parent).to_os_string())
-                    .or_insert(0);
-                if *n != LISTED {
-                    *n += 1;
-                    if *n >= LIST_AFTER {
-                        *n = LISTED;
-                        list = true;
-                    }
-                }
+                m.insert(candidate.as_os_str().to_os_string(), seen.clone());
             }
-        }
-        if list {
-            self.remember_listing(Path::new(OsStr::from_bytes(parent)));
         }
         match seen {
             Seen::Missing => Err(LookupError::NotFound),
@@ -442,117 +390,35 @@ impl RootFs {
         }
     }
 
-    /// What the walk remembers of `candidate`.
-    fn remembered(&self, candidate: &Path) -> Option<Seen> {
-        self.seen
-            .read()
-            .ok()
-            .and_then(|m| m.seen.get(candidate.as_os_str()).cloned())
-    }
-
-    /// Lists the canonical directory `dir` and remembers which of its
-    /// entries are directories and which regular files, by the listing's
-    /// `d_type` (no `lstat` each). Links are left to the walk (it needs
-    /// their targets), and so is an entry whose type the filesystem does
-    /// not report. What the walk already knows is kept. A directory that
-    /// cannot be listed is simply not remembered.
-    fn remember_listing(&self, dir: &Path) {
-        let Ok(entries) = std::fs::read_dir(self.host_path(dir)) else {
-            return;
-        };
-        let base = dir.as_os_str().as_bytes();
-        let mut found = Vec::new();
-        for entry in entries.flatten() {
-            // `file_type` comes from `d_type` when the filesystem fills it.
-            let Ok(t) = entry.file_type() else { continue };
-            let seen = if t.is_dir() {
-                Seen::Dir
-            } else if t.is_file() {
-                Seen::File
-            } else {
-                continue;
-            };
-            let name = entry.file_name();
-            let mut path = Vec::with_capacity(base.len() + 1 + name.len());
-            path.extend_from_slice(base);
-            if base != b"/" {
-                path.push(b'/');
-            }
-            path.extend_from_slice(name.as_bytes());
-            found.push((OsString::from_vec(path), seen));
-        }
-        if let Ok(mut m) = self.seen.write() {
-            for (path, seen) in found {
-                m.seen.entry(path).or_insert(seen);
-            }
-        }
-    }
-
-    /// The `lstat` of a canonical path the walk ended on, remembered in
-    /// place of a listing's bare "regular file".
-    fn lstat_final(&self, canonical: &Path) -> Result<Metadata, LookupError> {
-        let m =
-            std::fs::symlink_metadata(self.host_path(canonical)).map_err(LookupError::from_io)?;
-        if m.is_file() {
-            if let Ok(mut memo) = self.seen.write() {
-                memo.seen.insert(
-                    canonical.as_os_str().to_os_string(),
-                    Seen::Other(std::sync::Arc::new(m.clone())),
-                );
-            }
-        }
-        Ok(m)
-    }
-
     /// `stat` inside the root: resolves all links and returns the metadata of
     /// what they lead to.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
         let (r, m) = self.walk_meta(path, true, false)?;
-        let m = self.final_meta(&r, m)?;
+        let m = match m {
+            Some(m) => (*m).clone(),
+            None => std::fs::symlink_metadata(self.host_path(&r.canonical))
+                .map_err(LookupError::from_io)?,
+        };
         Ok((r, m))
     }
 
     /// `lstat` inside the root.
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
         let (r, m) = self.walk_meta(path, false, false)?;
-        let m = self.final_meta(&r, m)?;
-        Ok((r, m))
-    }
-
-    /// The metadata of the component a walk ended on.
-    fn final_meta(&self, r: &Resolved, last: Option<Last>) -> Result<Metadata, LookupError> {
-        match last {
-            Some(Last::Meta(m)) => Ok((*m).clone()),
-            Some(Last::File) => self.lstat_final(&r.canonical),
+        let m = match m {
+            Some(m) => (*m).clone(),
             None => std::fs::symlink_metadata(self.host_path(&r.canonical))
-                .map_err(LookupError::from_io),
-        }
-    }
-
-    /// Resolves `path`, following every link, and tells whether it is a
-    /// directory, taking no `lstat` that the walk did not need already.
-    pub fn resolve_is_dir(&self, path: &Path) -> Result<(Resolved, bool), LookupError> {
-        let (r, last) = self.walk_meta(path, true, false)?;
-        // A walk that followed every link ends on a directory exactly when
-        // it has nothing to say of the last component (or it is `/`).
-        Ok((r, last.is_none()))
+                .map_err(LookupError::from_io)?,
+        };
+        Ok((r, m))
     }
 
     /// Opens a regular file for reading. Anything else (directory, FIFO,
     /// socket, device) is refused without being opened, so nothing blocks.
     pub fn open(&self, path: &Path) -> Result<OpenFile, OpenError> {
-        let (resolved, last) = self
-            .walk_meta(path, true, false)
-            .map_err(OpenError::Lookup)?;
-        // A file its directory's listing calls regular is opened without an
-        // `lstat` of its own; the check after opening covers a swap.
-        if !matches!(last, Some(Last::File)) {
-            let meta = self
-                .final_meta(&resolved, last)
-                .map_err(OpenError::Lookup)?;
-            if !meta.file_type().is_file() {
-                return Err(OpenError::NotRegular(describe_type(&meta)));
-            }
+        let (resolved, meta) = self.metadata(path).map_err(OpenError::Lookup)?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::NotRegular(describe_type(&meta)));
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -948,103 +814,6 @@ mod tests {
             nested.host_path(Path::new("/usr/lib")),
             std::fs::canonicalize(t.path()).unwrap().join("usr/lib")
         );
-    }
-
-    #[test]
-    fn a_listed_directory_answers_as_lstat_does() {
-        use std::os::unix::fs::{symlink, MetadataExt};
-        let (t, fs) = root();
-        let d = t.path().join("lib");
-        std::fs::create_dir(&d).unwrap();
-        let n = LIST_AFTER as usize * 2;
-        for i in 0..n {
-            std::fs::write(d.join(format!("f{i}")), b"x").unwrap();
-        }
-        std::fs::create_dir(d.join("sub")).unwrap();
-        symlink("f1", d.join("link")).unwrap();
-        symlink("sub", d.join("dirlink")).unwrap();
-        symlink("nowhere", d.join("dangling")).unwrap();
-        let fifo = std::process::Command::new("mkfifo")
-            .arg(d.join("fifo"))
-            .status()
-            .is_ok_and(|s| s.success());
-        // What a root that never lists says of a path.
-        let plain = |p: &str| {
-            let fresh = RootFs::new(t.path()).unwrap();
-            let open = match fresh.open(Path::new(p)) {
-                Ok(f) => Ok((f.resolved.canonical, f.resolved.hops, f.meta.ino())),
-                Err(e) => Err(format!("{e:?}")),
-            };
-            let is_dir = fresh.resolve_is_dir(Path::new(p)).map(|(_, d)| d).ok();
-            (open, is_dir)
-        };
-        let here = |p: &str| {
-            let open = match fs.open(Path::new(p)) {
-                Ok(f) => Ok((f.resolved.canonical, f.resolved.hops, f.meta.ino())),
-                Err(e) => Err(format!("{e:?}")),
-            };
-            let is_dir = fs.resolve_is_dir(Path::new(p)).map(|(_, d)| d).ok();
-            (open, is_dir)
-        };
-        let listed = || {
-            fs.seen
-                .read()
-                .unwrap()
-                .lstats
-                .get(OsStr::new("/lib"))
-                .copied()
-        };
-        // Names looked up one by one, until the directory is listed.
-        for i in 0..LIST_AFTER as usize {
-            assert_ne!(listed(), Some(LISTED), "listed after {i} lookups");
-            assert_eq!(here(&format!("/lib/f{i}")), plain(&format!("/lib/f{i}")));
-        }
-        assert_eq!(listed(), Some(LISTED));
-        // The rest of the regular files are known without an lstat...
-        let last = format!("/lib/f{}", n - 1);
-        assert!(matches!(fs.remembered(Path::new(&last)), Some(Seen::File)));
-        assert!(matches!(
-            fs.remembered(Path::new("/lib/sub")),
-            Some(Seen::Dir)
-        ));
-        // ...links, FIFOs and absent names are left to the walk...
-        for p in ["/lib/link", "/lib/fifo", "/lib/absent"] {
-            assert!(fs.remembered(Path::new(p)).is_none(), "{p}");
-        }
-        // ...and every kind of name gets the answer a plain walk gives.
-        let mut paths: Vec<String> = (LIST_AFTER as usize..n)
-            .map(|i| format!("/lib/f{i}"))
-            .collect();
-        paths.extend(
-            [
-                "/lib/sub",
-                "/lib/link",
-                "/lib/dirlink",
-                "/lib/dangling",
-                "/lib/absent",
-                "/lib",
-            ]
-            .map(String::from),
-        );
-        if fifo {
-            paths.push("/lib/fifo".into());
-        }
-        for p in &paths {
-            assert_eq!(here(p), plain(p), "{p}");
-        }
-        if fifo {
-            assert!(matches!(
-                fs.open(Path::new("/lib/fifo")),
-                Err(OpenError::NotRegular("FIFO"))
-            ));
-        }
-        // Metadata of a listed file is its lstat, remembered from then on.
-        let (_, m) = fs.metadata(Path::new(&last)).unwrap();
-        assert_eq!(m.len(), 1);
-        assert!(matches!(
-            fs.remembered(Path::new(&last)),
-            Some(Seen::Other(_))
-        ));
     }
 
     #[test]

@@ -163,17 +163,17 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Resu
     // loop below keeps their order and reports the first bad one.
     let metas: Vec<_> = if roots.len() >= 64 {
         use rayon::prelude::*;
-        roots.par_iter().map(|r| fs.resolve_is_dir(r)).collect()
+        roots.par_iter().map(|r| fs.metadata(r)).collect()
     } else {
-        roots.iter().map(|r| fs.resolve_is_dir(r)).collect()
+        roots.iter().map(|r| fs.metadata(r)).collect()
     };
     let mut out = Vec::new();
     for (r, meta) in roots.iter().zip(metas) {
-        let (resolved, is_dir) = meta.map_err(|e| Error::Lookup {
+        let (resolved, meta) = meta.map_err(|e| Error::Lookup {
             path: r.clone(),
             source: e,
         })?;
-        if !is_dir {
+        if !meta.is_dir() {
             if !only_programs || is_program(r) {
                 out.push(r.as_os_str().as_bytes().to_vec());
             }
