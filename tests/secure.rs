@@ -170,6 +170,14 @@ fn secure_program_origin_outside_the_default_directories_is_not_searched() {
         ),
         "{notes}"
     );
+    // And the hint where the library is says what to do about it.
+    assert!(
+        notes.contains(
+            "liba.so.1 exists at /app/lib/liba.so.1, which is not searched for /app/bin/prog: \
+             secure mode drops the $ORIGIN search path that would lead there"
+        ),
+        "{notes}"
+    );
 }
 
 #[test]

@@ -1481,9 +1481,20 @@ fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
                 .parent()
                 .map(|d| d.as_os_str().as_encoded_bytes().to_vec());
             let searched = m.searched.iter().any(|s| Some(&s.dir) == dir.as_ref());
+            // In secure mode the RUNPATH may well name the directory: the
+            // loader dropped it (a note above says so).
+            let dropped = resolver.options().secure
+                && m.notes
+                    .iter()
+                    .any(|n| n.contains("is not searched: in secure mode"));
+            let advice = if dropped {
+                "secure mode drops the $ORIGIN search path that would lead there: use an absolute RUNPATH, or list the directory in ld.so.conf and run ldconfig"
+            } else {
+                "add its directory to the RUNPATH, or to ld.so.conf and run ldconfig"
+            };
             if !searched {
                 m.notes.push(format!(
-                    "{} exists at {}, which is not searched for {}: add its directory to the RUNPATH, or to ld.so.conf and run ldconfig",
+                    "{} exists at {}, which is not searched for {}: {advice}",
                     show(name),
                     p.display(),
                     show(&m.needed_by)
