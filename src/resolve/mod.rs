@@ -58,10 +58,11 @@ pub struct Options {
     pub use_cache: bool,
     /// Resolve as the loader does for a program in secure mode (`AT_SECURE`:
     /// setuid, setgid or file capabilities, run by another user):
-    /// `LD_LIBRARY_PATH` is not read, `$ORIGIN` expands only at the start
-    /// of a search-path element and, in the program's own strings, only
-    /// into a default directory (glibc); musl ignores a program's search
-    /// path that uses it.
+    /// `LD_LIBRARY_PATH` is not read; glibc expands `$ORIGIN` only at the
+    /// start of a search-path element and, in the program's own strings,
+    /// only into a default directory, and refuses a start-up `DT_NEEDED`
+    /// holding any token; musl ignores a search path with `$ORIGIN` of the
+    /// program or of a library opened by a relative path.
     pub secure: bool,
 }
 
