@@ -1458,3 +1458,103 @@ fn s46_library_path_with_lib_and_platform_tokens() {
         &["--library-path", llp, "--platform", &platform],
     );
 }
+
+/// The warnings of a closure run's JSON report.
+fn json_warnings(run: &crate::support::oracle::ClosureRun) -> Vec<String> {
+    run.json
+        .as_ref()
+        .and_then(|j| j["warnings"].as_array())
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `/etc/ld.so.preload` (loader-semantics §1.8): the loader loads what it names into every
+/// program. closure does not trace preloads; it must say so, naming them, exactly when the
+/// file names something, and the loader's answer must differ from closure's by exactly the
+/// preloaded objects (so the warning is what explains the difference). A file of comments and
+/// separators preloads nothing: no warning, and both answers agree.
+#[test]
+fn s47_ld_so_preload_is_reported() {
+    let name = "s47_ld_so_preload_is_reported";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .build();
+    r.lib("/opt/pre/libp.so", "libp.so").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libq.so.1", "libq.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.ldconfig();
+
+    r.write(
+        "/etc/ld.so.preload",
+        "# site hooks\n\n \t:\n# /opt/pre/libp.so\n",
+    );
+    let (_, run) = check(&format!("{name} (comments only)"), &r, PROG, &[], &[]);
+    let warned: Vec<_> = json_warnings(&run)
+        .into_iter()
+        .filter(|w| w.contains("ld.so.preload"))
+        .collect();
+    assert!(
+        warned.is_empty(),
+        "{name}: warned for a file that preloads nothing: {warned:?}"
+    );
+
+    r.write(
+        "/etc/ld.so.preload",
+        "/opt/pre/libp.so # by path\nlibq.so.1\n",
+    );
+    let trace = loader_trace(&r, PROG, &[]);
+    assert_eq!(
+        trace.status, 0,
+        "{name}: the loader failed:\n{}",
+        trace.stderr
+    );
+    let run = closure_trace(&r, PROG, &[]);
+    // libq.so.1 is searched for (through the cache): where the loader found it.
+    let q = trace
+        .pairs
+        .iter()
+        .find(|(n, _)| n == "libq.so.1")
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name}: the loader did not preload libq.so.1:\n{}",
+                trace.stdout
+            )
+        });
+    let preloaded: std::collections::BTreeSet<String> = ["/opt/pre/libp.so".to_string(), q].into();
+    assert!(
+        preloaded.is_subset(&trace.loaded),
+        "{name}: the loader did not preload both: {:?}",
+        trace.loaded
+    );
+    let without: std::collections::BTreeSet<String> =
+        trace.loaded.difference(&preloaded).cloned().collect();
+    assert_eq!(
+        without,
+        run.loaded(),
+        "{name}: closure differs from the loader by more than the preloads"
+    );
+    let warned: Vec<_> = json_warnings(&run)
+        .into_iter()
+        .filter(|w| w.contains("/etc/ld.so.preload names /opt/pre/libp.so, libq.so.1"))
+        .collect();
+    assert_eq!(
+        warned.len(),
+        1,
+        "{name}: no warning naming both preloads: {}",
+        run.dump()
+    );
+    assert!(
+        run.stderr.contains("warning: /etc/ld.so.preload names"),
+        "{name}: the warning is not on stderr: {}",
+        run.stderr
+    );
+}

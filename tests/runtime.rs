@@ -1801,3 +1801,35 @@ fn musl_secure_mode_matches_musl() {
     let (fixed, _) = musl("/app/bin/fixed", &[]);
     assert!(fixed.contains("/app/lib/../lib2/libb.so.1"), "{fixed:?}");
 }
+
+/// musl's loader does not read `/etc/ld.so.preload` (only glibc's does): a musl program in a
+/// root that has one loads exactly what musl says, and closure does not warn about the file.
+#[test]
+fn musl_ignores_ld_so_preload() {
+    let name = "musl_ignores_ld_so_preload";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/libgreet.so.1",
+        "libgreet.so.1",
+        GREET_C,
+        &[],
+    );
+    s.cc(
+        "musl-gcc",
+        "/app/bin/plain",
+        &[("c", "int main(void) { return 0; }\n")],
+        &[],
+    );
+    s.write("/etc/ld.so.preload", "/app/lib/libgreet.so.1\n");
+    same_as_musl(&s, "/app/bin/plain");
+    let (code, v, err) = s.json(&["--root", "/app/bin/plain"]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert!(
+        !err.contains("ld.so.preload") && !v["warnings"].to_string().contains("ld.so.preload"),
+        "a musl program was warned about /etc/ld.so.preload:\n{err}\n{v:#}"
+    );
+}

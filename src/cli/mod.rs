@@ -371,7 +371,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
              LD_LIBRARY_PATH for a program in secure mode"
         );
     }
-    let fs = RootFs::new(&cfg.sysroot)?;
+    // Never freed: what the walk remembered (one entry per path it
+    // looked at) is handed back with the process, not entry by entry.
+    let fs = std::mem::ManuallyDrop::new(RootFs::new(&cfg.sysroot)?);
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
     let roots = config::expand_roots(&fs, &cfg.roots, false)?;
     let includes = stage::include::expand(&fs, &cfg.includes)?;

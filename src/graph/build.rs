@@ -234,6 +234,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
     let mut memo = MergeMemo::default();
     let templates = Templates::default();
+    // Whether any root is a glibc program (they read /etc/ld.so.preload).
+    let glibc = std::cell::Cell::new(false);
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -256,6 +258,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Traced::Own(t) => *t,
                 Traced::Shared(sh) => {
                     note_target(&mut g, sh.template.target.as_deref());
+                    glibc.set(glibc.get() || is_glibc(sh.template.target.as_deref()));
                     for o in sh.template.objs[1..].iter().chain([&sh.root]) {
                         for v in &o.found.variants {
                             if queued.insert(v.path.clone()) {
@@ -302,6 +305,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 }
             }
             note_target(&mut g, trace.target.as_deref());
+            glibc.set(glibc.get() || is_glibc(trace.target.as_deref()));
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -374,6 +378,9 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             g.warnings.push(p);
         }
     }
+    if glibc.get() {
+        g.warnings.extend(preload_warning(resolver));
+    }
     g.missing_versions.sort();
     g.missing_versions.dedup();
     g.refused = g
@@ -396,6 +403,37 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         rayon::spawn(move || drop((templates, queued, traced, pending)));
     }
     Ok(g)
+}
+
+/// Whether `t` is a glibc target.
+fn is_glibc(t: Option<&Target>) -> bool {
+    t.is_some_and(|t| t.flavor == Flavor::Glibc)
+}
+
+/// A warning when the root has an `/etc/ld.so.preload` that names
+/// anything: glibc's loader loads those objects into every program, after
+/// the program and before its `DT_NEEDED` libraries (a `DT_NEEDED` name
+/// one of them answers to is then already loaded). Preloads are not
+/// traced, so the closure may lack them, or hold a library the preload
+/// would have stood in for.
+fn preload_warning(resolver: &Resolver<'_>) -> Option<String> {
+    let file = resolver
+        .fs()
+        .read(
+            std::path::Path::new("/etc/ld.so.preload"),
+            crate::resolve::ldconf::MAX_CONF_SIZE,
+        )
+        .ok()?;
+    let names = crate::resolve::ldconf::preload_names(&file);
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "/etc/ld.so.preload names {}: glibc's loader preloads each into every program, before \
+         the program's own libraries; closure does not trace preloads, so this closure may \
+         differ from the loader's (a container root should not ship this file)",
+        names.iter().map(|n| show(n)).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// Records the first target seen (the graph's architecture) and every

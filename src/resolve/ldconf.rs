@@ -4,7 +4,8 @@
 //! syntax (comments, `include` with glob patterns, the obsolete `hwcap`
 //! directive, one directory per line), the expansion of `include` patterns
 //! (its own `glob(3)` matcher over sorted in-root directory listings), and
-//! the resulting ordered, de-duplicated list of existing directories. All
+//! the resulting ordered, de-duplicated list of existing directories; and
+//! the name list of the loader's `/etc/ld.so.preload` ([`preload_names`]). All
 //! file access goes through [`RootFs`], so every path, including symlinks
 //! with absolute targets, stays inside the root.
 //!
@@ -671,11 +672,47 @@ fn fnmatch(pat: &[u8], name: &[u8]) -> bool {
     ti == toks.len()
 }
 
+/// The names `/etc/ld.so.preload` lists, as glibc's `rtld` reads them: a
+/// `#` starts a comment that ends with the line, and names are separated
+/// by spaces, tabs, newlines or `:`. In file order, duplicates kept (the
+/// loader tries each; a second one of a loaded name loads nothing).
+pub fn preload_names(file: &[u8]) -> Vec<Vec<u8>> {
+    let mut names = Vec::new();
+    for line in file.split(|&b| b == b'\n') {
+        let line = line.split(|&b| b == b'#').next().unwrap_or_default();
+        names.extend(
+            line.split(|&b| matches!(b, b' ' | b'\t' | b':'))
+                .filter(|n| !n.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
     use std::process::Command;
+
+    #[test]
+    fn preload_names_split_like_rtld() {
+        let names = |s: &str| -> Vec<String> {
+            preload_names(s.as_bytes())
+                .into_iter()
+                .map(|n| String::from_utf8(n).unwrap())
+                .collect()
+        };
+        assert_eq!(names(""), Vec::<String>::new());
+        assert_eq!(names("# only a comment\n\n  \t:\n"), Vec::<String>::new());
+        assert_eq!(
+            names("/a/libx.so:liby.so\tlibz.so # not:this\nlibw.so"),
+            ["/a/libx.so", "liby.so", "libz.so", "libw.so"]
+        );
+        // A comment ends with its line; `\r` is part of a name, as in rtld.
+        assert_eq!(names("#x\nlibq.so\r\n"), ["libq.so\r"]);
+        assert_eq!(names("liba.so liba.so"), ["liba.so", "liba.so"]);
+    }
 
     struct Root {
         dir: tempfile::TempDir,
