@@ -1,7 +1,8 @@
 //! Replaying the loader's breadth-first load of each root.
 //!
 //! For each root: the program, then its interpreter (registered under its
-//! `PT_INTERP` string and SONAME, as `rtld` does), then a FIFO walk over the
+//! `PT_INTERP` string and SONAME, as `rtld` does), for glibc the objects
+//! `/etc/ld.so.preload` names (searched for by the program), then a FIFO walk over the
 //! load list in which every `DT_NEEDED` of every object, in dynamic-section
 //! order, is first matched against the objects already loaded (by the path
 //! they were opened by, the names they were requested under, and their
@@ -411,29 +412,29 @@ fn is_glibc(t: Option<&Target>) -> bool {
 }
 
 /// A warning when the root has an `/etc/ld.so.preload` that names
-/// anything: glibc's loader loads those objects into every program, after
-/// the program and before its `DT_NEEDED` libraries (a `DT_NEEDED` name
-/// one of them answers to is then already loaded). Preloads are not
-/// traced, so the closure may lack them, or hold a library the preload
-/// would have stood in for.
+/// anything: glibc's loader loads those objects into every program, and
+/// each glibc trace holds them ([`add_preloads`]; not in secure mode,
+/// where the loader has rules of its own for them). A staged root gets no
+/// `/etc/ld.so.preload`: its programs will not preload them.
 fn preload_warning(resolver: &Resolver<'_>) -> Option<String> {
-    let file = resolver
-        .fs()
-        .read(
-            std::path::Path::new("/etc/ld.so.preload"),
-            crate::resolve::ldconf::MAX_CONF_SIZE,
-        )
-        .ok()?;
-    let names = crate::resolve::ldconf::preload_names(&file);
+    let names = resolver.preloads();
     if names.is_empty() {
         return None;
     }
-    Some(format!(
-        "/etc/ld.so.preload names {}: glibc's loader preloads each into every program, before \
-         the program's own libraries; closure does not trace preloads, so this closure may \
-         differ from the loader's (a container root should not ship this file)",
-        names.iter().map(|n| show(n)).collect::<Vec<_>>().join(", ")
-    ))
+    let list = names.iter().map(|n| show(n)).collect::<Vec<_>>().join(", ");
+    Some(if resolver.options().secure {
+        format!(
+            "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program; \
+             with --secure preloads are not traced, so this closure may lack them (a container \
+             root should not ship this file)"
+        )
+    } else {
+        format!(
+            "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program, \
+             and the closure holds them (found via \"preload\"); the file itself is not staged, \
+             and a container root should not ship it"
+        )
+    })
 }
 
 /// Records the first target seen (the graph's architecture) and every
@@ -924,6 +925,9 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
+    if target.flavor == Flavor::Glibc && !resolver.options().secure {
+        add_preloads(resolver, &target, &mut t, &mut queue);
+    }
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1053,6 +1057,90 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         }
     }
     Ok(t)
+}
+
+/// The objects `/etc/ld.so.preload` names, loaded the way glibc's `rtld`
+/// does (`do_preload`): after the program (and its interpreter), before
+/// the breadth-first walk, which takes them after the program in file
+/// order; each searched as if the program needed it (the program is its
+/// loader, so its own dependencies see its RPATH and then the program's).
+/// A name already loaded loads nothing; one that cannot be loaded is
+/// ignored with a warning, as the loader ignores it with a message.
+fn add_preloads(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &mut RootTrace,
+    queue: &mut Vec<usize>,
+) {
+    let names = resolver.preloads();
+    let edge = |name: &[u8]| {
+        TEdge::new(
+            TName::Own(name.to_vec()),
+            Via::Preload,
+            None,
+            Some("from /etc/ld.so.preload".into()),
+        )
+    };
+    for name in names.iter() {
+        if let Some(j) = find_loaded_for(target, &t.objs, name) {
+            t.objs[j].latent = false;
+            t.edges.push((0, To::Obj(j), edge(name)));
+            continue;
+        }
+        let chain = chain_of(&t.objs, 0);
+        let res = resolver.resolve(
+            target,
+            &Request {
+                name,
+                chain: &chain,
+                needed: false,
+            },
+        );
+        let mut f = match &res.outcome {
+            Outcome::Found(f) => f.clone(),
+            Outcome::Fatal { reason, .. } => {
+                t.warnings.push(preload_ignored(name, reason));
+                continue;
+            }
+            Outcome::Missing | Outcome::Ignored(_) => {
+                t.warnings
+                    .push(preload_ignored(name, "cannot open shared object file"));
+                continue;
+            }
+        };
+        let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+            Some(j) => {
+                t.objs[j].names.push(name.clone());
+                j
+            }
+            None => {
+                Arc::make_mut(&mut f).via = Via::Preload;
+                let link = f.link();
+                t.objs.push(Obj {
+                    l_name: true,
+                    names: vec![name.clone()],
+                    kind: NodeKind::Library,
+                    loader: Some(0),
+                    also_opened: Vec::new(),
+                    link,
+                    found: f,
+                    latent: false,
+                });
+                queue.push(t.objs.len() - 1);
+                t.objs.len() - 1
+            }
+        };
+        t.edges.push((0, To::Obj(j), edge(name)));
+    }
+}
+
+/// The loader's message for a preload it ignores (the same for every
+/// program: one warning however many roots).
+fn preload_ignored(name: &[u8], why: &str) -> String {
+    format!(
+        "object '{}' from /etc/ld.so.preload cannot be preloaded ({why}): ignored",
+        show(name)
+    )
 }
 
 /// Loads `name` on behalf of object `from` the way `dlopen` would: an

@@ -110,6 +110,9 @@ pub enum Via {
     Libgcc,
     /// A gconv module chosen with `--gconv`.
     Gconv,
+    /// Named in `/etc/ld.so.preload`: glibc loads it into every program
+    /// before the program's `DT_NEEDED` libraries.
+    Preload,
 }
 
 impl Via {
@@ -130,6 +133,7 @@ impl Via {
             Via::Nsswitch => "nsswitch",
             Via::Libgcc => "libgcc_s",
             Via::Gconv => "gconv",
+            Via::Preload => "preload",
         }
     }
 }
@@ -443,6 +447,8 @@ pub struct Resolver<'fs> {
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
     /// Interpreters by `PT_INTERP` string ([`Self::load_interpreter`]).
     interps: Mutex<Map<Vec<u8>, Loaded>>,
+    /// The names of the root's `/etc/ld.so.preload` ([`Self::preloads`]).
+    preloads: std::sync::OnceLock<Arc<Vec<Vec<u8>>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -460,7 +466,22 @@ impl<'fs> Resolver<'fs> {
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
             interps: Mutex::new(Map::default()),
+            preloads: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What the root's `/etc/ld.so.preload` names, in order (read once;
+    /// empty without the file): glibc's loader loads these into every
+    /// program ([`ldconf::preload_names`]).
+    pub fn preloads(&self) -> Arc<Vec<Vec<u8>>> {
+        self.preloads
+            .get_or_init(|| {
+                let file = self
+                    .fs
+                    .read(Path::new("/etc/ld.so.preload"), ldconf::MAX_CONF_SIZE);
+                Arc::new(file.map(|f| ldconf::preload_names(&f)).unwrap_or_default())
+            })
+            .clone()
     }
 
     /// The file system searched.
