@@ -1689,4 +1689,64 @@ fn s47g_ld_so_preload_with_secure_is_not_traced() {
         warned.len() == 1 && warned[0].contains("with --secure preloads are not traced"),
         "{name}: {warned:?}"
     );
+    let env = closure_trace(&r, PROG, &["--secure", "--preload", "/opt/pre/libp.so"]);
+    assert!(
+        !env.loaded().contains("/opt/pre/libp.so"),
+        "{name}: {}",
+        env.dump()
+    );
+    assert!(
+        env.stderr
+            .contains("warning: --preload is ignored with --secure"),
+        "{name}: {}",
+        env.stderr
+    );
+}
+
+/// `--preload` models `LD_PRELOAD`: split at spaces and `:`, preloaded before what
+/// `/etc/ld.so.preload` names; a name that cannot be loaded is ignored with a warning. closure
+/// must load exactly what the loader loads with that environment.
+#[test]
+fn s47h_simulated_ld_preload() {
+    let name = "s47h_simulated_ld_preload";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.remove("/usr/lib/x86_64-linux-gnu/liba.so.1");
+    decoy(&r, "/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1");
+    r.lib("/opt/env/liba.so.1", "liba.so.1").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libq.so.1", "libq.so.1")
+        .build();
+    r.lib("/opt/pre/libf.so", "libf.so").build();
+    r.ldconfig();
+    r.write("/etc/ld.so.preload", "/opt/pre/libf.so\n");
+    let env = "libq.so.1:/opt/env/liba.so.1 libnope.so.7";
+    let (trace, run) = check(name, &r, PROG, &[("LD_PRELOAD", env)], &["--preload", env]);
+    for p in ["/opt/env/liba.so.1", "/opt/pre/libf.so"] {
+        assert!(
+            trace.loaded.contains(p),
+            "{name}: the loader did not preload {p}"
+        );
+        assert_eq!(
+            found_via(&run, p).as_deref(),
+            Some("preload"),
+            "{name}: {p}"
+        );
+    }
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    let warned = preload_warnings(&run);
+    assert!(
+        warned.iter().any(|w| w.contains("names /opt/pre/libf.so:")),
+        "{name}: the file's warning names only the file's entries: {warned:?}"
+    );
+    assert!(
+        json_warnings(&run).iter().any(|w| w
+            == "object 'libnope.so.7' from LD_PRELOAD cannot be preloaded (cannot open shared object file): ignored"),
+        "{name}: {:?}",
+        json_warnings(&run)
+    );
 }

@@ -1832,4 +1832,20 @@ fn musl_ignores_ld_so_preload() {
         !err.contains("ld.so.preload") && !v["warnings"].to_string().contains("ld.so.preload"),
         "a musl program was warned about /etc/ld.so.preload:\n{err}\n{v:#}"
     );
+    // `--preload` (LD_PRELOAD) is modelled for glibc only: musl programs say so.
+    let (code, v, err) = s.json(&[
+        "--root",
+        "/app/bin/plain",
+        "--preload",
+        "/app/lib/libgreet.so.1",
+    ]);
+    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
+    assert!(
+        err.contains("warning: --preload is modelled for glibc programs only"),
+        "no warning for --preload with a musl program:\n{err}"
+    );
+    assert!(
+        !paths(&v).contains("/app/lib/libgreet.so.1"),
+        "a musl program got a --preload: {v:#}"
+    );
 }

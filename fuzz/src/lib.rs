@@ -629,9 +629,16 @@ pub fn resolver(data: &[u8]) {
                 }
             }
             _ => {
+                // ld.so.conf, or (odd lengths) /etc/ld.so.preload: names
+                // glibc preloads into every program (escaping ones too).
                 let n = input.byte() as usize;
                 let text = input.bytes(n).to_vec();
-                if let Some(h) = parent_inside(&root, "etc/ld.so.conf") {
+                let file = if n % 2 == 1 {
+                    "etc/ld.so.preload"
+                } else {
+                    "etc/ld.so.conf"
+                };
+                if let Some(h) = parent_inside(&root, file) {
                     let _ = fs::remove_file(&h);
                     new_file(&h, &text);
                 }

@@ -112,6 +112,12 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub library_path: Option<String>,
 
+    /// Simulated LD_PRELOAD (names or paths, ' ' or ':' separated),
+    /// preloaded into every glibc program before /etc/ld.so.preload. The
+    /// host's environment is never read.
+    #[arg(long, value_name = "LIST")]
+    pub preload: Option<String>,
+
     /// Value of $PLATFORM (default: the architecture's usual AT_PLATFORM,
     /// e.g. x86_64).
     #[arg(long, value_name = "NAME")]
@@ -369,6 +375,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             io::stderr(),
             "warning: --library-path is ignored with --secure: the loader does not read \
              LD_LIBRARY_PATH for a program in secure mode"
+        );
+    }
+    if cfg.resolve.secure && cfg.resolve.preload.is_some() && !args.quiet {
+        let _ = writeln!(
+            io::stderr(),
+            "warning: --preload is ignored with --secure: the loader's secure-mode rules for \
+             LD_PRELOAD are not modelled"
         );
     }
     // Never freed: what the walk remembered (one entry per path it

@@ -143,6 +143,7 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
     }
     Ok(resolve::Options {
         library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
+        preload: None,
         platform: a.platform.as_ref().map(|s| s.as_bytes().to_vec()),
         hwcaps,
         cwd: a.cwd.as_bytes().to_vec(),

@@ -235,8 +235,10 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
     let mut memo = MergeMemo::default();
     let templates = Templates::default();
-    // Whether any root is a glibc program (they read /etc/ld.so.preload).
+    // Whether any root is a glibc program (they read /etc/ld.so.preload),
+    // and whether any is a musl one (`--preload` is not modelled for them).
     let glibc = std::cell::Cell::new(false);
+    let musl = std::cell::Cell::new(false);
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -260,6 +262,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Traced::Shared(sh) => {
                     note_target(&mut g, sh.template.target.as_deref());
                     glibc.set(glibc.get() || is_glibc(sh.template.target.as_deref()));
+                    musl.set(musl.get() || is_musl(sh.template.target.as_deref()));
                     for o in sh.template.objs[1..].iter().chain([&sh.root]) {
                         for v in &o.found.variants {
                             if queued.insert(v.path.clone()) {
@@ -307,6 +310,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             note_target(&mut g, trace.target.as_deref());
             glibc.set(glibc.get() || is_glibc(trace.target.as_deref()));
+            musl.set(musl.get() || is_musl(trace.target.as_deref()));
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -382,6 +386,12 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     if glibc.get() {
         g.warnings.extend(preload_warning(resolver));
     }
+    if musl.get() && resolver.options().preload.is_some() {
+        g.warnings.push(
+            "--preload is modelled for glibc programs only: musl programs are traced without it"
+                .into(),
+        );
+    }
     g.missing_versions.sort();
     g.missing_versions.dedup();
     g.refused = g
@@ -411,6 +421,11 @@ fn is_glibc(t: Option<&Target>) -> bool {
     t.is_some_and(|t| t.flavor == Flavor::Glibc)
 }
 
+/// Whether `t` is a musl target.
+fn is_musl(t: Option<&Target>) -> bool {
+    t.is_some_and(|t| t.flavor == Flavor::Musl)
+}
+
 /// A warning when the root has an `/etc/ld.so.preload` that names
 /// anything: glibc's loader loads those objects into every program, and
 /// each glibc trace holds them ([`add_preloads`]; not in secure mode,
@@ -418,10 +433,15 @@ fn is_glibc(t: Option<&Target>) -> bool {
 /// `/etc/ld.so.preload`: its programs will not preload them.
 fn preload_warning(resolver: &Resolver<'_>) -> Option<String> {
     let names = resolver.preloads();
-    if names.is_empty() {
+    let in_file: Vec<String> = names
+        .iter()
+        .filter(|(_, from)| *from == crate::resolve::PRELOAD_FILE)
+        .map(|(n, _)| show(n))
+        .collect();
+    if in_file.is_empty() {
         return None;
     }
-    let list = names.iter().map(|n| show(n)).collect::<Vec<_>>().join(", ");
+    let list = in_file.join(", ");
     Some(if resolver.options().secure {
         format!(
             "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program; \
@@ -1073,15 +1093,16 @@ fn add_preloads(
     queue: &mut Vec<usize>,
 ) {
     let names = resolver.preloads();
-    let edge = |name: &[u8]| {
+    let edge = |name: &[u8], from: &str| {
         TEdge::new(
             TName::Own(name.to_vec()),
             Via::Preload,
             None,
-            Some("from /etc/ld.so.preload".into()),
+            Some(format!("from {from}")),
         )
     };
-    for name in names.iter() {
+    for (name, from) in names.iter() {
+        let edge = |name: &[u8]| edge(name, from);
         if let Some(j) = find_loaded_for(target, &t.objs, name) {
             t.objs[j].latent = false;
             t.edges.push((0, To::Obj(j), edge(name)));
@@ -1099,12 +1120,15 @@ fn add_preloads(
         let mut f = match &res.outcome {
             Outcome::Found(f) => f.clone(),
             Outcome::Fatal { reason, .. } => {
-                t.warnings.push(preload_ignored(name, reason));
+                t.warnings.push(preload_ignored(name, from, reason));
                 continue;
             }
             Outcome::Missing | Outcome::Ignored(_) => {
-                t.warnings
-                    .push(preload_ignored(name, "cannot open shared object file"));
+                t.warnings.push(preload_ignored(
+                    name,
+                    from,
+                    "cannot open shared object file",
+                ));
                 continue;
             }
         };
@@ -1136,9 +1160,9 @@ fn add_preloads(
 
 /// The loader's message for a preload it ignores (the same for every
 /// program: one warning however many roots).
-fn preload_ignored(name: &[u8], why: &str) -> String {
+fn preload_ignored(name: &[u8], from: &str, why: &str) -> String {
     format!(
-        "object '{}' from /etc/ld.so.preload cannot be preloaded ({why}): ignored",
+        "object '{}' from {from} cannot be preloaded ({why}): ignored",
         show(name)
     )
 }

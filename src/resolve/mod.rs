@@ -42,11 +42,24 @@ pub enum Hwcaps {
     Active(Vec<Vec<u8>>),
 }
 
+/// What is preloaded, in order: each name with where it is named
+/// ([`PRELOAD_ENV`] or [`PRELOAD_FILE`]).
+pub type Preloads = Vec<(Vec<u8>, &'static str)>;
+
+/// Where [`Resolver::preloads`] found a name: the simulated environment.
+pub const PRELOAD_ENV: &str = "LD_PRELOAD";
+/// Where [`Resolver::preloads`] found a name: the root's file.
+pub const PRELOAD_FILE: &str = "/etc/ld.so.preload";
+
 /// User-settable inputs of the search that are not in any file.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The simulated `LD_LIBRARY_PATH` (never taken from the host environment).
     pub library_path: Option<Vec<u8>>,
+    /// The simulated `LD_PRELOAD` (names separated by spaces or `:`; never
+    /// taken from the host environment): preloaded into every glibc
+    /// program before what `/etc/ld.so.preload` names.
+    pub preload: Option<Vec<u8>>,
     /// The value of `$PLATFORM` (default: the architecture's usual `AT_PLATFORM`).
     pub platform: Option<Vec<u8>>,
     /// glibc-hwcaps policy.
@@ -70,6 +83,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             library_path: None,
+            preload: None,
             platform: None,
             hwcaps: Hwcaps::Baseline,
             cwd: b"/".to_vec(),
@@ -447,8 +461,8 @@ pub struct Resolver<'fs> {
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
     /// Interpreters by `PT_INTERP` string ([`Self::load_interpreter`]).
     interps: Mutex<Map<Vec<u8>, Loaded>>,
-    /// The names of the root's `/etc/ld.so.preload` ([`Self::preloads`]).
-    preloads: std::sync::OnceLock<Arc<Vec<Vec<u8>>>>,
+    /// What is preloaded, with where it is named ([`Self::preloads`]).
+    preloads: std::sync::OnceLock<Arc<Preloads>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -470,16 +484,30 @@ impl<'fs> Resolver<'fs> {
         }
     }
 
-    /// What the root's `/etc/ld.so.preload` names, in order (read once;
-    /// empty without the file): glibc's loader loads these into every
-    /// program ([`ldconf::preload_names`]).
-    pub fn preloads(&self) -> Arc<Vec<Vec<u8>>> {
+    /// What glibc's loader preloads into every program, in its order, each
+    /// with where it is named: the simulated `LD_PRELOAD`
+    /// ([`Options::preload`], split at spaces and `:` as `rtld` does), then
+    /// the root's `/etc/ld.so.preload` ([`ldconf::preload_names`]; read once,
+    /// nothing without the file).
+    pub fn preloads(&self) -> Arc<Preloads> {
         self.preloads
             .get_or_init(|| {
-                let file = self
-                    .fs
-                    .read(Path::new("/etc/ld.so.preload"), ldconf::MAX_CONF_SIZE);
-                Arc::new(file.map(|f| ldconf::preload_names(&f)).unwrap_or_default())
+                let mut all: Vec<(Vec<u8>, &'static str)> = Vec::new();
+                if let Some(env) = &self.opts.preload {
+                    all.extend(
+                        env.split(|&b| b == b' ' || b == b':')
+                            .filter(|n| !n.is_empty())
+                            .map(|n| (n.to_vec(), PRELOAD_ENV)),
+                    );
+                }
+                if let Ok(f) = self.fs.read(Path::new(PRELOAD_FILE), ldconf::MAX_CONF_SIZE) {
+                    all.extend(
+                        ldconf::preload_names(&f)
+                            .into_iter()
+                            .map(|n| (n, PRELOAD_FILE)),
+                    );
+                }
+                Arc::new(all)
             })
             .clone()
     }
