@@ -1750,3 +1750,29 @@ fn s47h_simulated_ld_preload() {
         json_warnings(&run)
     );
 }
+
+/// Names in `LD_PRELOAD` may hold dynamic string tokens, expanded for the program (its
+/// `$ORIGIN`, the build's `$LIB`), as for a `DT_NEEDED` of the program.
+#[test]
+fn s47i_simulated_ld_preload_with_tokens() {
+    let name = "s47i_simulated_ld_preload_with_tokens";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/app/pre/libt.so", "libt.so").build();
+    r.lib("/opt/lib/x86_64-linux-gnu/libu.so", "libu.so")
+        .build();
+    r.exe(PROG).build();
+    r.ldconfig();
+    let env = "$ORIGIN/../pre/libt.so /opt/$LIB/libu.so";
+    let (trace, _) = check(name, &r, PROG, &[("LD_PRELOAD", env)], &["--preload", env]);
+    for p in [
+        "/app/bin/../pre/libt.so",
+        "/opt/lib/x86_64-linux-gnu/libu.so",
+    ] {
+        assert!(
+            trace.loaded.contains(p),
+            "{name}: the loader did not preload {p}: {:?}",
+            trace.loaded
+        );
+    }
+}
