@@ -1832,20 +1832,76 @@ fn musl_ignores_ld_so_preload() {
         !err.contains("ld.so.preload") && !v["warnings"].to_string().contains("ld.so.preload"),
         "a musl program was warned about /etc/ld.so.preload:\n{err}\n{v:#}"
     );
-    // `--preload` (LD_PRELOAD) is modelled for glibc only: musl programs say so.
-    let (code, v, err) = s.json(&[
-        "--root",
-        "/app/bin/plain",
-        "--preload",
+}
+
+/// What musl's loader lists for `prog` with `LD_PRELOAD=env`.
+fn musl_list_preloading(s: &Sys, prog: &str, env: &str) -> (BTreeSet<String>, i32, String) {
+    let (status, out, err) = run_in_root(
+        s.path(),
+        &[MUSL_INTERP, "--list", prog],
+        &[("LD_PRELOAD", env)],
+    );
+    (
+        parse_trace(&out).loaded,
+        status.code().unwrap_or(-1),
+        format!("--- stdout ---\n{out}--- stderr ---\n{err}"),
+    )
+}
+
+/// `--preload` against musl's `LD_PRELOAD`: names split at spaces and `:`, loaded for no
+/// requester (`LD_LIBRARY_PATH`, then the path file; never the program's RPATH, which glibc
+/// would search), a path opened as it is, a name that cannot be loaded skipped; what a
+/// preload needs is found through its own search path. Each run must load exactly what musl
+/// lists.
+#[test]
+fn musl_preload_matches_musl() {
+    let name = "musl_preload_matches_musl";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/usr/lib/x86_64-linux-musl/libpre.so",
+        "libpre.so",
+        GREET_C,
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
         "/app/lib/libgreet.so.1",
-    ]);
-    assert_eq!(code, 0, "stderr:\n{err}\nreport:\n{v:#}");
-    assert!(
-        err.contains("warning: --preload is modelled for glibc programs only"),
-        "no warning for --preload with a musl program:\n{err}"
+        "libgreet.so.1",
+        GREET_C,
+        &[],
     );
-    assert!(
-        !paths(&v).contains("/app/lib/libgreet.so.1"),
-        "a musl program got a --preload: {v:#}"
+    s.lib("musl-gcc", "/app/rp/libonly.so", "libonly.so", GREET_C, &[]);
+    s.cc(
+        "musl-gcc",
+        "/app/bin/plain",
+        &[("c", "int main(void) { return 0; }\n")],
+        &["-Wl,--disable-new-dtags", "-Wl,-rpath,/app/rp"],
     );
+    let mut cases: Vec<(&str, bool)> = vec![
+        ("libpre.so", true),
+        ("/app/lib/libgreet.so.1:libnope.so libpre.so", true),
+        // Only in the program's RPATH: musl does not look there for a preload.
+        ("libonly.so", false),
+    ];
+    for (env, loads_something) in cases.drain(..) {
+        let (loaded, code, raw) = musl_list_preloading(&s, "/app/bin/plain", env);
+        assert_eq!(code, 0, "{name}: LD_PRELOAD={env}: musl failed:\n{raw}");
+        let run = run_closure(s.path(), &["/app/bin/plain"], &["--preload", env]);
+        assert_eq!(
+            run.loaded(),
+            loaded,
+            "{name}: LD_PRELOAD={env}: loaded paths differ (left closure, right musl)\nmusl:\n{raw}\nclosure:\n{}",
+            run.dump()
+        );
+        let plain = run_closure(s.path(), &["/app/bin/plain"], &[]);
+        assert_eq!(
+            plain.loaded() != run.loaded(),
+            loads_something,
+            "{name}: LD_PRELOAD={env}: the case does not test what it says"
+        );
+    }
 }

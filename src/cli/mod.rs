@@ -113,7 +113,7 @@ pub struct Args {
     pub library_path: Option<String>,
 
     /// Simulated LD_PRELOAD (names or paths, ' ' or ':' separated),
-    /// preloaded into every glibc program before /etc/ld.so.preload. The
+    /// preloaded into every program (glibc: before /etc/ld.so.preload). The
     /// host's environment is never read.
     #[arg(long, value_name = "LIST")]
     pub preload: Option<String>,

@@ -235,10 +235,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
     let mut memo = MergeMemo::default();
     let templates = Templates::default();
-    // Whether any root is a glibc program (they read /etc/ld.so.preload),
-    // and whether any is a musl one (`--preload` is not modelled for them).
+    // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let glibc = std::cell::Cell::new(false);
-    let musl = std::cell::Cell::new(false);
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -262,7 +260,6 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Traced::Shared(sh) => {
                     note_target(&mut g, sh.template.target.as_deref());
                     glibc.set(glibc.get() || is_glibc(sh.template.target.as_deref()));
-                    musl.set(musl.get() || is_musl(sh.template.target.as_deref()));
                     for o in sh.template.objs[1..].iter().chain([&sh.root]) {
                         for v in &o.found.variants {
                             if queued.insert(v.path.clone()) {
@@ -310,7 +307,6 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             note_target(&mut g, trace.target.as_deref());
             glibc.set(glibc.get() || is_glibc(trace.target.as_deref()));
-            musl.set(musl.get() || is_musl(trace.target.as_deref()));
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -386,12 +382,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     if glibc.get() {
         g.warnings.extend(preload_warning(resolver));
     }
-    if musl.get() && resolver.options().preload.is_some() {
-        g.warnings.push(
-            "--preload is modelled for glibc programs only: musl programs are traced without it"
-                .into(),
-        );
-    }
+
     g.missing_versions.sort();
     g.missing_versions.dedup();
     g.refused = g
@@ -419,11 +410,6 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
 /// Whether `t` is a glibc target.
 fn is_glibc(t: Option<&Target>) -> bool {
     t.is_some_and(|t| t.flavor == Flavor::Glibc)
-}
-
-/// Whether `t` is a musl target.
-fn is_musl(t: Option<&Target>) -> bool {
-    t.is_some_and(|t| t.flavor == Flavor::Musl)
 }
 
 /// A warning when the root has an `/etc/ld.so.preload` that names
@@ -945,7 +931,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
-    if target.flavor == Flavor::Glibc && !resolver.options().secure {
+    if !resolver.options().secure {
         add_preloads(resolver, &target, &mut t, &mut queue);
     }
     // The requester's chain, refilled per requester.
@@ -1079,13 +1065,14 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     Ok(t)
 }
 
-/// The objects `/etc/ld.so.preload` names, loaded the way glibc's `rtld`
+/// The preloaded objects ([`Resolver::preloads`]: the simulated
+/// `LD_PRELOAD`, then `/etc/ld.so.preload`), loaded the way glibc's `rtld`
 /// does (`do_preload`): after the program (and its interpreter), before
-/// the breadth-first walk, which takes them after the program in file
-/// order; each searched as if the program needed it (the program is its
-/// loader, so its own dependencies see its RPATH and then the program's).
-/// A name already loaded loads nothing; one that cannot be loaded is
-/// ignored with a warning, as the loader ignores it with a message.
+/// the breadth-first walk, which takes them after the program in order;
+/// each searched as if the program needed it (the program is its loader,
+/// so its own dependencies see its RPATH and then the program's). musl's
+/// way differs (below). A name already loaded loads nothing; one that
+/// cannot be loaded is ignored with a warning, as the loader ignores it.
 fn add_preloads(
     resolver: &Resolver<'_>,
     target: &Target,
@@ -1093,6 +1080,11 @@ fn add_preloads(
     queue: &mut Vec<usize>,
 ) {
     let names = resolver.preloads();
+    // musl reads only `LD_PRELOAD`, and loads each name for no requester:
+    // `LD_LIBRARY_PATH`, then its path file or default directories (no
+    // RPATH of the program), and the preload's own dependencies see its
+    // search path alone (`load_preload`, `load_library(name, 0)`).
+    let musl = target.flavor == Flavor::Musl;
     let edge = |name: &[u8], from: &str| {
         TEdge::new(
             TName::Own(name.to_vec()),
@@ -1102,13 +1094,26 @@ fn add_preloads(
         )
     };
     for (name, from) in names.iter() {
+        if musl && *from != crate::resolve::PRELOAD_ENV {
+            continue;
+        }
         let edge = |name: &[u8]| edge(name, from);
         if let Some(j) = find_loaded_for(target, &t.objs, name) {
             t.objs[j].latent = false;
             t.edges.push((0, To::Obj(j), edge(name)));
             continue;
         }
-        let chain = chain_of(&t.objs, 0);
+        let chain = if musl {
+            vec![Arc::new(ChainLink {
+                name: name.clone(),
+                rpath: None,
+                runpath: None,
+                origin: b"/".to_vec(),
+                nodeflib: false,
+            })]
+        } else {
+            chain_of(&t.objs, 0)
+        };
         let res = resolver.resolve(
             target,
             &Request {
@@ -1144,7 +1149,7 @@ fn add_preloads(
                     l_name: true,
                     names: vec![name.clone()],
                     kind: NodeKind::Library,
-                    loader: Some(0),
+                    loader: (!musl).then_some(0),
                     also_opened: Vec::new(),
                     link,
                     found: f,

@@ -57,8 +57,8 @@ pub struct Options {
     /// The simulated `LD_LIBRARY_PATH` (never taken from the host environment).
     pub library_path: Option<Vec<u8>>,
     /// The simulated `LD_PRELOAD` (names separated by spaces or `:`; never
-    /// taken from the host environment): preloaded into every glibc
-    /// program before what `/etc/ld.so.preload` names.
+    /// taken from the host environment): preloaded into every program
+    /// (glibc: before what `/etc/ld.so.preload` names; musl reads only this).
     pub preload: Option<Vec<u8>>,
     /// The value of `$PLATFORM` (default: the architecture's usual `AT_PLATFORM`).
     pub platform: Option<Vec<u8>>,
