@@ -200,6 +200,36 @@ pub struct ElfInfo {
     pub tables: DynTables,
     /// `.note.dlopen` entries.
     pub dlopen: Vec<notes::DlopenEntry>,
+    /// [`Self::verdef`] indexed for [`Self::check_version_indexed`], made
+    /// on first use (a cache: not part of the value, equal in any two).
+    pub verdef_index: VerdefCache,
+}
+
+/// The lazily made index of an object's version definitions (see
+/// [`ElfInfo::check_version_indexed`]). Every trace asks each library it
+/// loads for the versions its objects require, under every root, and the
+/// object is shared by every path it is found by: the index is made once
+/// per file.
+#[derive(Debug, Clone, Default)]
+pub struct VerdefCache(std::sync::OnceLock<VerdefIndex>);
+
+impl PartialEq for VerdefCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for VerdefCache {}
+
+/// An object's version definitions by hash.
+#[derive(Debug, Clone, Default)]
+struct VerdefIndex {
+    /// (hash, position) of every definition, sorted: the definitions of
+    /// one hash in file order.
+    by_hash: Vec<(u32, u32)>,
+    /// Position and `vd_version` of the first record whose `vd_version` is
+    /// not 1 (none in files any linker writes).
+    unsupported: Option<(u32, u16)>,
 }
 
 /// File offsets of the tables the dynamic section points at.
@@ -269,6 +299,39 @@ impl ElfInfo {
             VersionCheck::Met
         } else {
             VersionCheck::Missing
+        }
+    }
+
+    /// [`Self::check_version`] through a sorted index of the definitions'
+    /// hashes, made on first use: the first definition in file order with
+    /// the hash and name, unless a record the loader cannot read comes
+    /// before it. The same answer, in a logarithmic number of steps.
+    pub fn check_version_indexed(&self, aux: &VerNeedAux) -> VersionCheck {
+        let index = self.verdef_index.0.get_or_init(|| {
+            let defs = &self.verdef;
+            let mut by_hash: Vec<(u32, u32)> = (defs.iter().enumerate())
+                .map(|(i, d)| (d.hash, i as u32))
+                .collect();
+            by_hash.sort_unstable();
+            let unsupported = (defs.iter().enumerate())
+                .find(|(_, d)| d.version != 1)
+                .map(|(i, d)| (i as u32, d.version));
+            VerdefIndex {
+                by_hash,
+                unsupported,
+            }
+        });
+        let from = index.by_hash.partition_point(|&(h, _)| h < aux.hash);
+        let first = index.by_hash[from..]
+            .iter()
+            .take_while(|&&(h, _)| h == aux.hash)
+            .find(|&&(_, i)| self.verdef[i as usize].name == aux.name)
+            .map(|&(_, i)| i);
+        match (first, index.unsupported) {
+            (_, Some((bad, v))) if first.is_none_or(|i| bad <= i) => VersionCheck::Unsupported(v),
+            (Some(_), _) => VersionCheck::Met,
+            (None, _) if aux.flags & VER_FLG_WEAK != 0 => VersionCheck::Met,
+            (None, _) => VersionCheck::Missing,
         }
     }
 

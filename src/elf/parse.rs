@@ -491,6 +491,7 @@ where
         warnings: Vec::new(),
         tables: super::DynTables::default(),
         dlopen: Vec::new(),
+        verdef_index: Default::default(),
     };
 
     // Program headers: bound their size by the file before reading.

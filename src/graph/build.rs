@@ -106,6 +106,77 @@ struct RootTrace {
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
     /// Non-ELF files the run-time loads need (gconv configuration).
     extra_files: Vec<Vec<u8>>,
+    /// What [`find_loaded`] and the file-identity check look up while the
+    /// load list grows (emptied when it is done).
+    loaded: LoadedIndex,
+}
+
+/// The objects of a load list by the names they answer to and by file.
+///
+/// glibc's "already loaded?" check ([`find_loaded`]) asks, for every
+/// `DT_NEEDED` name, for the first object whose `l_name` path, SONAME or
+/// requested names equal it; a scan of the list per name showed in
+/// profiles. Here every such name maps (by hash) to the first object
+/// given a name of that hash. Names are only added to an object when no
+/// object answers to them yet, and objects only appended, so an entry
+/// whose object has the name is the first such object; an entry whose
+/// object does not (two names of one hash) falls back to the scan, and a
+/// name with no entry belongs to no object.
+#[derive(Clone, Default)]
+struct LoadedIndex {
+    by_name: std::collections::HashMap<u64, usize, foldhash::fast::RandomState>,
+    by_file: std::collections::HashMap<(u64, u64), usize, foldhash::fast::RandomState>,
+}
+
+/// The hash [`LoadedIndex`] files a name under.
+fn name_hash(name: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x636c_6f73_7572_6500).hash_one(name)
+}
+
+impl LoadedIndex {
+    fn note_name(&mut self, j: usize, name: &[u8]) {
+        self.by_name.entry(name_hash(name)).or_insert(j);
+    }
+
+    fn note_obj(&mut self, j: usize, o: &Obj) {
+        if o.l_name && !o.found.path.is_empty() {
+            self.note_name(j, &o.found.path);
+        }
+        if let Some(s) = &o.found.info.soname {
+            self.note_name(j, s);
+        }
+        for n in &o.names {
+            self.note_name(j, n);
+        }
+        self.by_file.entry(o.found.file_id).or_insert(j);
+    }
+}
+
+impl RootTrace {
+    /// Appends an object to the load list; its index.
+    fn push_obj(&mut self, o: Obj) -> usize {
+        let j = self.objs.len();
+        self.loaded.note_obj(j, &o);
+        self.objs.push(o);
+        j
+    }
+
+    /// Records that object `j` was also requested as `name`.
+    fn add_name(&mut self, j: usize, name: Vec<u8>) {
+        self.loaded.note_name(j, &name);
+        self.objs[j].names.push(name);
+    }
+
+    /// The first object of the list that is this file.
+    fn find_file(&self, file_id: (u64, u64)) -> Option<usize> {
+        let j = *self.loaded.by_file.get(&file_id)?;
+        debug_assert_eq!(
+            self.objs.iter().position(|o| o.found.file_id == file_id),
+            Some(j)
+        );
+        Some(j)
+    }
 }
 
 /// An edge of a trace. Most are named by an entry of the requester's
@@ -234,7 +305,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut queued: FastSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
     let mut memo = MergeMemo::default();
-    let templates = Templates::default();
+    let templates = Templates::new();
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let glibc = std::cell::Cell::new(false);
     let mut i = 0;
@@ -532,9 +603,56 @@ struct Shared {
     template: Arc<RootTrace>,
 }
 
-/// Templates by shape ([`template_key`]).
-type Templates =
-    Mutex<std::collections::HashMap<Vec<u8>, Arc<RootTrace>, foldhash::quality::RandomState>>;
+/// What the traces of one build share: templates by shape
+/// ([`template_key`]), and the build's number (see [`requirement_met`]).
+struct Templates {
+    map: Mutex<std::collections::HashMap<Vec<u8>, Arc<RootTrace>, foldhash::quality::RandomState>>,
+    generation: u64,
+}
+
+impl Templates {
+    fn new() -> Templates {
+        static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Templates {
+            map: Mutex::default(),
+            generation: BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+/// Whether `lib` meets every version of requirement `vn` of `o`.
+///
+/// Each trace pairs the requirements of every object it loads with the
+/// library each names, so a common pair (a program's needs of libc) is
+/// checked under every root; the answer depends only on the two files,
+/// which a build reads once. It is kept per thread by file identity,
+/// for one build only (`generation`: a later build may see other files
+/// under the same identities).
+fn requirement_met(generation: u64, o: &Found, vn: usize, lib: &Found) -> bool {
+    type Key = ((u64, u64), usize, (u64, u64));
+    type Met = std::collections::HashMap<Key, bool, foldhash::fast::RandomState>;
+    thread_local! {
+        static MET: std::cell::RefCell<(u64, Met)> = std::cell::RefCell::new((0, Met::default()));
+    }
+    let check = || {
+        o.info.verneed[vn]
+            .versions
+            .iter()
+            .all(|a| lib.check_version(a) == VersionCheck::Met)
+    };
+    MET.with(|cell| {
+        let Ok(mut cell) = cell.try_borrow_mut() else {
+            return check();
+        };
+        let (seen_in, map) = &mut *cell;
+        if *seen_in != generation {
+            map.clear();
+            *seen_in = generation;
+        }
+        *map.entry((o.file_id, vn, lib.file_id))
+            .or_insert_with(check)
+    })
+}
 
 /// One root's load list, with its version requirements paired up (on the
 /// tracing core, not in the serial merge). A root of the same shape as one
@@ -550,7 +668,9 @@ fn trace_root(
         return Ok(Traced::Shared(s));
     }
     let mut t = load_list(resolver, root, opts)?;
-    t.version_links = version_links(&t);
+    // Only the growing load list looks names up.
+    t.loaded = LoadedIndex::default();
+    t.version_links = version_links(templates.generation, &t);
     let key = (t.script.is_none() && template_fits(&t))
         .then(|| template_key(resolver, &t.objs[0].found, opts))
         .flatten();
@@ -563,7 +683,7 @@ fn trace_root(
     t.edges.shrink_to_fit();
     t.resolved_names.shrink_to_fit();
     let t = Arc::new(t);
-    lock(templates).entry(key).or_insert_with(|| t.clone());
+    lock(&templates.map).entry(key).or_insert_with(|| t.clone());
     Ok(Traced::Shared(Shared {
         root: t.objs[0].clone(),
         root_warnings: t.warnings[..t.root_warnings].to_vec(),
@@ -648,7 +768,7 @@ fn shared_trace(
 ) -> Option<Shared> {
     let found = resolver.load_path(root).ok()?;
     let key = template_key(resolver, &found, opts)?;
-    let template = lock(templates).get(&key).cloned()?;
+    let template = lock(&templates.map).get(&key).cloned()?;
     // The root must be none of the template's other objects (it would be
     // found again under its own identity).
     if template.objs[1..]
@@ -679,6 +799,7 @@ fn shared_trace(
         let own = &template.resolved_names;
         let by_requester = ByRequester::new(own);
         links_of(
+            templates.generation,
             0,
             &obj,
             own,
@@ -701,14 +822,22 @@ fn shared_trace(
 /// object has version definitions and lacks one of the versions (the
 /// only pairs the merge has anything to report for). musl never checks
 /// version names.
-fn version_links(t: &RootTrace) -> Vec<(usize, usize, usize)> {
+fn version_links(generation: u64, t: &RootTrace) -> Vec<(usize, usize, usize)> {
     if t.target.as_ref().is_some_and(|x| x.flavor == Flavor::Musl) {
         return Vec::new();
     }
     let by_requester = ByRequester::new(&t.resolved_names);
     let mut out = Vec::new();
     for (k, o) in t.objs.iter().enumerate() {
-        links_of(k, o, &t.resolved_names, &by_requester, &t.objs, &mut out);
+        links_of(
+            generation,
+            k,
+            o,
+            &t.resolved_names,
+            &by_requester,
+            &t.objs,
+            &mut out,
+        );
     }
     out
 }
@@ -735,6 +864,7 @@ impl ByRequester {
 /// [`version_links`] of object `k` (`o`), for the resolutions of a trace,
 /// added to `out`.
 fn links_of(
+    generation: u64,
     k: usize,
     o: &Obj,
     resolved: &[(usize, usize, usize)],
@@ -762,8 +892,7 @@ fn links_of(
         }
         // A requirement met in full is left out here, on the tracing core:
         // the serial merge checks only what can be missing.
-        let met = |a: &crate::elf::VerNeedAux| lib.check_version(a) == VersionCheck::Met;
-        if vn.versions.iter().all(met) {
+        if requirement_met(generation, &o.found, vn_index, lib) {
             continue;
         }
         out.push((k, vn_index, j));
@@ -806,7 +935,6 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             variants: Vec::new(),
                             link: std::sync::OnceLock::new(),
                             unwind: None,
-                            verdef_index: std::sync::OnceLock::new(),
                         }),
                         kind: NodeKind::Root,
                         names: Vec::new(),
@@ -832,6 +960,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     target: None,
                     extra_files: Vec::new(),
                     searches: Vec::new(),
+                    loaded: LoadedIndex::default(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -853,10 +982,11 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         searches: Vec::new(),
         warnings: root_warnings(root, &info),
         root_warnings: info.warnings.len(),
+        loaded: LoadedIndex::default(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
-    t.objs.push(Obj {
+    t.push_obj(Obj {
         names: Vec::new(),
         l_name: false,
         kind: NodeKind::Root,
@@ -895,7 +1025,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
                 ));
             }
-            t.objs.push(Obj {
+            t.push_obj(Obj {
                 found: f,
                 kind: NodeKind::Interpreter,
                 names,
@@ -964,7 +1094,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         chain_into(&t.objs, cur, &mut chain);
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
             // Already loaded under this name?
-            if let Some(j) = find_loaded_for(&target, &t.objs, name) {
+            if let Some(j) = find_loaded_for(&target, &t, name) {
                 t.objs[j].latent = false;
                 t.edges.push((
                     cur,
@@ -985,10 +1115,10 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             match &res.outcome {
                 Outcome::Found(f) => {
                     let f = f.clone();
-                    let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
+                    let existing = t.find_file(f.file_id);
                     let j = match existing {
                         Some(j) => {
-                            t.objs[j].names.push(name.clone());
+                            t.add_name(j, name.clone());
                             t.objs[j].latent = false;
                             if f.path != t.objs[j].found.path {
                                 t.objs[j].also_opened.push(f.path.clone());
@@ -1004,7 +1134,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .map(|w| format!("{}: {w}", show(&f.path)))
                                 .collect();
                             t.warnings.extend(w);
-                            t.objs.push(Obj {
+                            let j = t.push_obj(Obj {
                                 l_name: true,
                                 names: vec![name.clone()],
                                 kind: NodeKind::Library,
@@ -1014,8 +1144,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 found: f,
                                 latent: false,
                             });
-                            queue.push(t.objs.len() - 1);
-                            t.objs.len() - 1
+                            queue.push(j);
+                            j
                         }
                     };
                     let f = &t.objs[j].found;
@@ -1098,7 +1228,7 @@ fn add_preloads(
             continue;
         }
         let edge = |name: &[u8]| edge(name, from);
-        if let Some(j) = find_loaded_for(target, &t.objs, name) {
+        if let Some(j) = find_loaded_for(target, t, name) {
             t.objs[j].latent = false;
             t.edges.push((0, To::Obj(j), edge(name)));
             continue;
@@ -1137,15 +1267,15 @@ fn add_preloads(
                 continue;
             }
         };
-        let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+        let j = match t.find_file(f.file_id) {
             Some(j) => {
-                t.objs[j].names.push(name.clone());
+                t.add_name(j, name.clone());
                 j
             }
             None => {
                 Arc::make_mut(&mut f).via = Via::Preload;
                 let link = f.link();
-                t.objs.push(Obj {
+                let j = t.push_obj(Obj {
                     l_name: true,
                     names: vec![name.clone()],
                     kind: NodeKind::Library,
@@ -1155,8 +1285,8 @@ fn add_preloads(
                     found: f,
                     latent: false,
                 });
-                queue.push(t.objs.len() - 1);
-                t.objs.len() - 1
+                queue.push(j);
+                j
             }
         };
         t.edges.push((0, To::Obj(j), edge(name)));
@@ -1187,7 +1317,7 @@ fn load_runtime(
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::Own(name.to_vec()), via, None, Some(detail.clone()));
-    if let Some(j) = find_loaded(&t.objs, name) {
+    if let Some(j) = find_loaded(t, name) {
         t.objs[j].latent = false;
         t.edges.push((from, To::Obj(j), edge(name)));
         return Ok(j);
@@ -1205,9 +1335,9 @@ fn load_runtime(
         return Err(Box::new((*res).clone()));
     };
     let mut f = f.clone();
-    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+    let j = match t.find_file(f.file_id) {
         Some(j) => {
-            t.objs[j].names.push(name.to_vec());
+            t.add_name(j, name.to_vec());
             j
         }
         None => {
@@ -1215,7 +1345,7 @@ fn load_runtime(
             // search result, rare).
             Arc::make_mut(&mut f).via = via;
             let link = f.link();
-            t.objs.push(Obj {
+            let j = t.push_obj(Obj {
                 l_name: true,
                 names: vec![name.to_vec()],
                 kind: NodeKind::Library,
@@ -1225,8 +1355,8 @@ fn load_runtime(
                 found: f,
                 latent: false,
             });
-            queue.push(t.objs.len() - 1);
-            t.objs.len() - 1
+            queue.push(j);
+            j
         }
     };
     t.edges.push((from, To::Obj(j), edge(name)));
@@ -1510,14 +1640,16 @@ fn empty_info() -> ElfInfo {
         warnings: Vec::new(),
         tables: crate::elf::DynTables::default(),
         dlopen: Vec::new(),
+        verdef_index: Default::default(),
     }
 }
 
 /// The "already loaded" check of the target's loader.
-fn find_loaded_for(target: &Target, objs: &[Obj], name: &[u8]) -> Option<usize> {
+fn find_loaded_for(target: &Target, t: &RootTrace, name: &[u8]) -> Option<usize> {
     if target.flavor == Flavor::Glibc {
-        return find_loaded(objs, name);
+        return find_loaded(t, name);
     }
+    let objs = &t.objs;
     // musl: names reserved for libc itself and the interpreter's own path
     // are the loader; otherwise only the exact short name used before.
     let interp = objs.iter().position(|o| o.kind == NodeKind::Interpreter);
@@ -1539,13 +1671,24 @@ fn is_musl_reserved(name: &[u8]) -> bool {
         && [&b"c"[..], b"pthread", b"rt", b"m", b"dl", b"util", b"xnet"].contains(&stem)
 }
 
-/// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
-fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
-    objs.iter().position(|o| {
+/// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`:
+/// the first object of the load list answering to `name`, found through
+/// the trace's [`LoadedIndex`].
+fn find_loaded(t: &RootTrace, name: &[u8]) -> Option<usize> {
+    let answers = |o: &Obj| {
         (o.l_name && !o.found.path.is_empty() && o.found.path == name)
             || o.names.iter().any(|n| n == name)
             || o.found.info.soname.as_deref() == Some(name)
-    })
+    };
+    let &j = t.loaded.by_name.get(&name_hash(name))?;
+    let found = if answers(&t.objs[j]) {
+        Some(j)
+    } else {
+        // Another name of the same hash came first.
+        t.objs.iter().position(answers)
+    };
+    debug_assert_eq!(found, t.objs.iter().position(answers));
+    found
 }
 
 /// The requester and its chain of first loaders up to the main program.
@@ -1947,6 +2090,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         target: t.target.clone(),
         searches: t.searches.clone(),
         extra_files: t.extra_files.clone(),
+        loaded: LoadedIndex::default(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -2093,5 +2237,149 @@ fn check_versions(
             highest: lib.highest_version(&family).map(<[u8]>::to_vec),
             unsupported_verdef: unsupported,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{VerDef, VerNeed, VerNeedAux};
+
+    /// A library found at `path`, with file identity `id`.
+    fn found(path: &str, id: u64, info: ElfInfo) -> Arc<Found> {
+        Arc::new(Found {
+            path: path.as_bytes().to_vec(),
+            canonical: std::path::PathBuf::from(path),
+            hops: Vec::new(),
+            file_id: (7, id),
+            size: 0,
+            via: Via::Default,
+            owner: None,
+            info: Arc::new(info),
+            variants: Vec::new(),
+            link: std::sync::OnceLock::new(),
+            unwind: None,
+        })
+    }
+
+    fn obj(f: Arc<Found>, names: &[&str], l_name: bool) -> Obj {
+        let link = f.link();
+        Obj {
+            found: f,
+            kind: NodeKind::Library,
+            names: names.iter().map(|n| n.as_bytes().to_vec()).collect(),
+            l_name,
+            loader: None,
+            also_opened: Vec::new(),
+            link,
+            latent: false,
+        }
+    }
+
+    fn with_soname(soname: &str) -> ElfInfo {
+        ElfInfo {
+            soname: Some(soname.as_bytes().to_vec()),
+            ..empty_info()
+        }
+    }
+
+    fn trace() -> RootTrace {
+        RootTrace {
+            objs: Vec::new(),
+            missing: Vec::new(),
+            edges: Vec::new(),
+            resolved_names: Vec::new(),
+            version_links: Vec::new(),
+            script: None,
+            warnings: Vec::new(),
+            root_warnings: 0,
+            target: None,
+            searches: Vec::new(),
+            extra_files: Vec::new(),
+            loaded: LoadedIndex::default(),
+        }
+    }
+
+    #[test]
+    fn loaded_objects_are_found_by_path_soname_and_alias_in_load_order() {
+        let mut t = trace();
+        t.push_obj(obj(found("/bin/prog", 1, with_soname("prog")), &[], false));
+        t.push_obj(obj(
+            found("/lib/liba.so.1", 2, with_soname("liba.so.1")),
+            &["liba.so.1"],
+            true,
+        ));
+        t.push_obj(obj(
+            found("/lib/libb.so.2", 3, with_soname("libb-real.so.2")),
+            &["libb.so.2"],
+            true,
+        ));
+        t.add_name(1, b"liba-alias.so".to_vec());
+        assert_eq!(find_loaded(&t, b"prog"), Some(0), "the program's SONAME");
+        assert_eq!(
+            find_loaded(&t, b"/bin/prog"),
+            None,
+            "not the program's path"
+        );
+        assert_eq!(find_loaded(&t, b"/lib/libb.so.2"), Some(2));
+        assert_eq!(find_loaded(&t, b"libb-real.so.2"), Some(2));
+        assert_eq!(find_loaded(&t, b"liba-alias.so"), Some(1));
+        assert_eq!(find_loaded(&t, b"libc.so.6"), None);
+        assert_eq!(t.find_file((7, 3)), Some(2));
+        assert_eq!(t.find_file((7, 4)), None);
+        // Two names of one hash: the entry names the first object given
+        // either, which does not answer to the second; the scan does.
+        t.loaded.by_name.insert(name_hash(b"libb.so.2"), 1);
+        assert_eq!(find_loaded(&t, b"libb.so.2"), Some(2));
+        t.loaded.by_name.insert(name_hash(b"liba.so.1"), 2);
+        assert_eq!(find_loaded(&t, b"liba.so.1"), Some(1));
+    }
+
+    #[test]
+    fn version_answers_are_kept_for_one_build_only() {
+        let need = |v: &str| VerNeedAux {
+            name: v.as_bytes().to_vec(),
+            hash: 1,
+            flags: 0,
+            other: 2,
+        };
+        let def = |v: &str| VerDef {
+            version: 1,
+            name: v.as_bytes().to_vec(),
+            hash: 1,
+            flags: 0,
+            index: 2,
+        };
+        let prog = found(
+            "/bin/prog",
+            1,
+            ElfInfo {
+                verneed: vec![VerNeed {
+                    version: 1,
+                    file: b"libx.so.1".to_vec(),
+                    versions: vec![need("X_1")],
+                }],
+                ..empty_info()
+            },
+        );
+        let lib = |v: &str| {
+            found(
+                "/lib/libx.so.1",
+                5,
+                ElfInfo {
+                    verdef: vec![def(v)],
+                    ..empty_info()
+                },
+            )
+        };
+        let (one, two) = (Templates::new().generation, Templates::new().generation);
+        assert_ne!(one, two);
+        assert!(requirement_met(one, &prog, 0, &lib("X_1")));
+        assert!(!requirement_met(two, &prog, 0, &lib("X_2")));
+        // Within one build a file identity stands for one file: its
+        // answer is not looked for again.
+        assert!(!requirement_met(two, &prog, 0, &lib("X_1")));
+        let three = Templates::new().generation;
+        assert!(requirement_met(three, &prog, 0, &lib("X_1")));
     }
 }

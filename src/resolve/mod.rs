@@ -254,58 +254,13 @@ pub struct Found {
     /// relocation of the file uses (see [`Resolver::unwind_user`]),
     /// found when the file was read.
     pub unwind: Option<Vec<u8>>,
-    /// Its version definitions as (hash, index) sorted, and the index of
-    /// the first record glibc cannot read, made on first use by
-    /// [`Found::check_version`].
-    pub verdef_index: std::sync::OnceLock<VerdefIndex>,
-}
-
-/// A found object's version definitions, indexed for
-/// [`Found::check_version`].
-#[derive(Debug, Clone, Default)]
-pub struct VerdefIndex {
-    /// (hash, position) of every definition, sorted: the definitions of
-    /// one hash in file order.
-    by_hash: Vec<(u32, u32)>,
-    /// Position and `vd_version` of the first record whose `vd_version` is
-    /// not 1 (none in files any linker writes).
-    unsupported: Option<(u32, u16)>,
 }
 
 impl Found {
-    /// [`elf::ElfInfo::check_version`] through a sorted index of the
-    /// definitions' hashes (every trace asks for each library it loads):
-    /// the first definition in file order with the hash and name, unless a
-    /// record the loader cannot read comes before it.
+    /// Whether the object meets a version requirement:
+    /// [`elf::ElfInfo::check_version_indexed`].
     pub fn check_version(&self, aux: &elf::VerNeedAux) -> elf::VersionCheck {
-        let index = self.verdef_index.get_or_init(|| {
-            let defs = &self.info.verdef;
-            let mut by_hash: Vec<(u32, u32)> = (defs.iter().enumerate())
-                .map(|(i, d)| (d.hash, i as u32))
-                .collect();
-            by_hash.sort_unstable();
-            let unsupported = (defs.iter().enumerate())
-                .find(|(_, d)| d.version != 1)
-                .map(|(i, d)| (i as u32, d.version));
-            VerdefIndex {
-                by_hash,
-                unsupported,
-            }
-        });
-        let from = index.by_hash.partition_point(|&(h, _)| h < aux.hash);
-        let first = index.by_hash[from..]
-            .iter()
-            .take_while(|&&(h, _)| h == aux.hash)
-            .find(|&&(_, i)| self.info.verdef[i as usize].name == aux.name)
-            .map(|&(_, i)| i);
-        match (first, index.unsupported) {
-            (_, Some((bad, v))) if first.is_none_or(|i| bad <= i) => {
-                elf::VersionCheck::Unsupported(v)
-            }
-            (Some(_), _) => elf::VersionCheck::Met,
-            (None, _) if aux.flags & elf::VER_FLG_WEAK != 0 => elf::VersionCheck::Met,
-            (None, _) => elf::VersionCheck::Missing,
-        }
+        self.info.check_version_indexed(aux)
     }
 
     /// [`Self::link`], made on first use.
@@ -599,7 +554,6 @@ impl<'fs> Resolver<'fs> {
                     variants: Vec::new(),
                     link: std::sync::OnceLock::new(),
                     unwind: o.unwind.clone(),
-                    verdef_index: std::sync::OnceLock::new(),
                 }),
                 Err(e) => Err(e.to_string()),
             },
@@ -872,7 +826,6 @@ impl<'fs> Resolver<'fs> {
             variants,
             link: std::sync::OnceLock::new(),
             unwind: o.unwind.clone(),
-            verdef_index: std::sync::OnceLock::new(),
         }
     }
 
@@ -1715,6 +1668,7 @@ mod tests {
                 warnings: Vec::new(),
                 tables: elf::DynTables::default(),
                 dlopen: Vec::new(),
+                verdef_index: Default::default(),
             };
             let found = Found {
                 path: b"/lib/libx.so.1".to_vec(),
@@ -1728,7 +1682,6 @@ mod tests {
                 variants: Vec::new(),
                 link: std::sync::OnceLock::new(),
                 unwind: None,
-                verdef_index: std::sync::OnceLock::new(),
             };
             let (mut met, mut missing, mut unsupported) = (0, 0, 0);
             for name in ["libx.so.1", "V_0", "V_1", "V_2", "V_3", "V_9", "V_4", ""] {

@@ -15,6 +15,10 @@
 //!   sysroot whose `libc.so.6` is an 8 GiB sparse file;
 //! - (d) one program, the usual run: the smallest and the largest closure
 //!   of the list, `closure --root F --format list` against `libtree -p F`;
+//! - a floor for (a): `cargo xtask floor LIST` (this binary) opens each file
+//!   `closure` lists for the union, reads its first 4 KiB and closes it, on
+//!   every core: no parsing, no search, no path checks. No tracer can do
+//!   less; the row says how far from it each tool is;
 //! - instruction counts (`valgrind --tool=callgrind`, repeatable where wall
 //!   time on a shared machine is not) and a `callgrind_annotate` profile of
 //!   the union run.
@@ -827,6 +831,39 @@ pub fn run(args: &[String]) -> bool {
             note: "libtree not installed".into(),
         });
     }
+    // The floor: every file of the union read once, nothing else.
+    let list = p.bench.join("union-files.txt");
+    let floor_argv = std::env::current_exe().ok().and_then(|exe| {
+        let text: Vec<&str> = union_set.iter().map(String::as_str).collect();
+        fs::write(&list, text.join("\n") + "\n").ok()?;
+        Some(vec![
+            exe.display().to_string(),
+            "floor".to_string(),
+            list.display().to_string(),
+        ])
+    });
+    if let Some(argv) = &floor_argv {
+        let cmd = hyperfine_command(&p.bench, "union-floor", argv, false);
+        union_rows.push(Row {
+            name: "floor: open, read 4 KiB, close each file".into(),
+            timing: hyperfine(
+                &p.bench,
+                "union-floor",
+                &cmd,
+                None,
+                runs.fast_warmup,
+                runs.fast_runs,
+            ),
+            command: cmd,
+            instructions: instructions(&p.bench, "union-floor", argv, false),
+            rss_kib: peak_rss(&p.bench, argv),
+            note: format!(
+                "`cargo xtask floor`: the {} files closure lists, on all {} cores; no parsing, no search, no path checks (what any tracer must at least do)",
+                union_set.len(),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            ),
+        });
+    }
     match &lddtree_argv {
         Some(argv) => {
             let cmd = hyperfine_command(&p.bench, "union-lddtree", argv, via_script);
@@ -1243,4 +1280,42 @@ pub fn run(args: &[String]) -> bool {
         .chain(single_rows.iter().flat_map(|(_, r)| r))
         .all(|r| r.timing.is_some() || r.command.is_empty());
     measured && same_tree && memory.iter().all(|m| m.1)
+}
+
+/// `cargo xtask floor LIST`: opens each file named in LIST (one path a
+/// line), reads its first 4 KiB (the ELF header and program headers of
+/// nearly every file) and closes it, the files spread over every core.
+/// The union bench times it as the floor of a tracer's work. Fails when a
+/// file cannot be opened or read.
+pub fn floor(args: &[String]) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Some(list) = args.first() else {
+        eprintln!("usage: cargo xtask floor LIST");
+        return false;
+    };
+    let text = match fs::read_to_string(list) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("xtask: {list}: {e}");
+            return false;
+        }
+    };
+    let files: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (files, failed) = (&files, &failed);
+            s.spawn(move || {
+                let mut buf = [0u8; 4096];
+                for f in files.iter().skip(t).step_by(threads) {
+                    let ok = fs::File::open(f).and_then(|file| file.read_at(&mut buf, 0));
+                    if ok.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    !failed.into_inner()
 }
