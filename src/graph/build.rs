@@ -106,77 +106,6 @@ struct RootTrace {
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
     /// Non-ELF files the run-time loads need (gconv configuration).
     extra_files: Vec<Vec<u8>>,
-    /// What [`find_loaded`] and the file-identity check look up while the
-    /// load list grows (emptied when it is done).
-    loaded: LoadedIndex,
-}
-
-/// The objects of a load list by the names they answer to and by file.
-///
-/// glibc's "already loaded?" check ([`find_loaded`]) asks, for every
-/// `DT_NEEDED` name, for the first object whose `l_name` path, SONAME or
-/// requested names equal it; a scan of the list per name showed in
-/// profiles. Here every such name maps (by hash) to the first object
-/// given a name of that hash. Names are only added to an object when no
-/// object answers to them yet, and objects only appended, so an entry
-/// whose object has the name is the first such object; an entry whose
-/// object does not (two names of one hash) falls back to the scan, and a
-/// name with no entry belongs to no object.
-#[derive(Clone, Default)]
-struct LoadedIndex {
-    by_name: std::collections::HashMap<u64, usize, foldhash::fast::RandomState>,
-    by_file: std::collections::HashMap<(u64, u64), usize, foldhash::fast::RandomState>,
-}
-
-/// The hash [`LoadedIndex`] files a name under.
-fn name_hash(name: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x636c_6f73_7572_6500).hash_one(name)
-}
-
-impl LoadedIndex {
-    fn note_name(&mut self, j: usize, name: &[u8]) {
-        self.by_name.entry(name_hash(name)).or_insert(j);
-    }
-
-    fn note_obj(&mut self, j: usize, o: &Obj) {
-        if o.l_name && !o.found.path.is_empty() {
-            self.note_name(j, &o.found.path);
-        }
-        if let Some(s) = &o.found.info.soname {
-            self.note_name(j, s);
-        }
-        for n in &o.names {
-            self.note_name(j, n);
-        }
-        self.by_file.entry(o.found.file_id).or_insert(j);
-    }
-}
-
-impl RootTrace {
-    /// Appends an object to the load list; its index.
-    fn push_obj(&mut self, o: Obj) -> usize {
-        let j = self.objs.len();
-        self.loaded.note_obj(j, &o);
-        self.objs.push(o);
-        j
-    }
-
-    /// Records that object `j` was also requested as `name`.
-    fn add_name(&mut self, j: usize, name: Vec<u8>) {
-        self.loaded.note_name(j, &name);
-        self.objs[j].names.push(name);
-    }
-
-    /// The first object of the list that is this file.
-    fn find_file(&self, file_id: (u64, u64)) -> Option<usize> {
-        let j = *self.loaded.by_file.get(&file_id)?;
-        debug_assert_eq!(
-            self.objs.iter().position(|o| o.found.file_id == file_id),
-            Some(j)
-        );
-        Some(j)
-    }
 }
 
 /// An edge of a trace. Most are named by an entry of the requester's
@@ -668,8 +597,6 @@ fn trace_root(
         return Ok(Traced::Shared(s));
     }
     let mut t = load_list(resolver, root, opts)?;
-    // Only the growing load list looks names up.
-    t.loaded = LoadedIndex::default();
     t.version_links = version_links(templates.generation, &t);
     let key = (t.script.is_none() && template_fits(&t))
         .then(|| template_key(resolver, &t.objs[0].found, opts))
@@ -960,7 +887,6 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     target: None,
                     extra_files: Vec::new(),
                     searches: Vec::new(),
-                    loaded: LoadedIndex::default(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -982,11 +908,10 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         searches: Vec::new(),
         warnings: root_warnings(root, &info),
         root_warnings: info.warnings.len(),
-        loaded: LoadedIndex::default(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
-    t.push_obj(Obj {
+    t.objs.push(Obj {
         names: Vec::new(),
         l_name: false,
         kind: NodeKind::Root,
@@ -1025,7 +950,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
                 ));
             }
-            t.push_obj(Obj {
+            t.objs.push(Obj {
                 found: f,
                 kind: NodeKind::Interpreter,
                 names,
@@ -1094,7 +1019,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         chain_into(&t.objs, cur, &mut chain);
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
             // Already loaded under this name?
-            if let Some(j) = find_loaded_for(&target, &t, name) {
+            if let Some(j) = find_loaded_for(&target, &t.objs, name) {
                 t.objs[j].latent = false;
                 t.edges.push((
                     cur,
@@ -1115,10 +1040,10 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             match &res.outcome {
                 Outcome::Found(f) => {
                     let f = f.clone();
-                    let existing = t.find_file(f.file_id);
+                    let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
                     let j = match existing {
                         Some(j) => {
-                            t.add_name(j, name.clone());
+                            t.objs[j].names.push(name.clone());
                             t.objs[j].latent = false;
                             if f.path != t.objs[j].found.path {
                                 t.objs[j].also_opened.push(f.path.clone());
@@ -1134,7 +1059,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .map(|w| format!("{}: {w}", show(&f.path)))
                                 .collect();
                             t.warnings.extend(w);
-                            let j = t.push_obj(Obj {
+                            t.objs.push(Obj {
                                 l_name: true,
                                 names: vec![name.clone()],
                                 kind: NodeKind::Library,
@@ -1144,8 +1069,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 found: f,
                                 latent: false,
                             });
-                            queue.push(j);
-                            j
+                            queue.push(t.objs.len() - 1);
+                            t.objs.len() - 1
                         }
                     };
                     let f = &t.objs[j].found;
@@ -1228,7 +1153,7 @@ fn add_preloads(
             continue;
         }
         let edge = |name: &[u8]| edge(name, from);
-        if let Some(j) = find_loaded_for(target, t, name) {
+        if let Some(j) = find_loaded_for(target, &t.objs, name) {
             t.objs[j].latent = false;
             t.edges.push((0, To::Obj(j), edge(name)));
             continue;
@@ -1267,15 +1192,15 @@ fn add_preloads(
                 continue;
             }
         };
-        let j = match t.find_file(f.file_id) {
+        let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
             Some(j) => {
-                t.add_name(j, name.clone());
+                t.objs[j].names.push(name.clone());
                 j
             }
             None => {
                 Arc::make_mut(&mut f).via = Via::Preload;
                 let link = f.link();
-                let j = t.push_obj(Obj {
+                t.objs.push(Obj {
                     l_name: true,
                     names: vec![name.clone()],
                     kind: NodeKind::Library,
@@ -1285,8 +1210,8 @@ fn add_preloads(
                     found: f,
                     latent: false,
                 });
-                queue.push(j);
-                j
+                queue.push(t.objs.len() - 1);
+                t.objs.len() - 1
             }
         };
         t.edges.push((0, To::Obj(j), edge(name)));
@@ -1317,7 +1242,7 @@ fn load_runtime(
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::Own(name.to_vec()), via, None, Some(detail.clone()));
-    if let Some(j) = find_loaded(t, name) {
+    if let Some(j) = find_loaded(&t.objs, name) {
         t.objs[j].latent = false;
         t.edges.push((from, To::Obj(j), edge(name)));
         return Ok(j);
@@ -1335,9 +1260,9 @@ fn load_runtime(
         return Err(Box::new((*res).clone()));
     };
     let mut f = f.clone();
-    let j = match t.find_file(f.file_id) {
+    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
         Some(j) => {
-            t.add_name(j, name.to_vec());
+            t.objs[j].names.push(name.to_vec());
             j
         }
         None => {
@@ -1345,7 +1270,7 @@ fn load_runtime(
             // search result, rare).
             Arc::make_mut(&mut f).via = via;
             let link = f.link();
-            let j = t.push_obj(Obj {
+            t.objs.push(Obj {
                 l_name: true,
                 names: vec![name.to_vec()],
                 kind: NodeKind::Library,
@@ -1355,8 +1280,8 @@ fn load_runtime(
                 found: f,
                 latent: false,
             });
-            queue.push(j);
-            j
+            queue.push(t.objs.len() - 1);
+            t.objs.len() - 1
         }
     };
     t.edges.push((from, To::Obj(j), edge(name)));
@@ -1645,11 +1570,10 @@ fn empty_info() -> ElfInfo {
 }
 
 /// The "already loaded" check of the target's loader.
-fn find_loaded_for(target: &Target, t: &RootTrace, name: &[u8]) -> Option<usize> {
+fn find_loaded_for(target: &Target, objs: &[Obj], name: &[u8]) -> Option<usize> {
     if target.flavor == Flavor::Glibc {
-        return find_loaded(t, name);
+        return find_loaded(objs, name);
     }
-    let objs = &t.objs;
     // musl: names reserved for libc itself and the interpreter's own path
     // are the loader; otherwise only the exact short name used before.
     let interp = objs.iter().position(|o| o.kind == NodeKind::Interpreter);
@@ -1671,24 +1595,13 @@ fn is_musl_reserved(name: &[u8]) -> bool {
         && [&b"c"[..], b"pthread", b"rt", b"m", b"dl", b"util", b"xnet"].contains(&stem)
 }
 
-/// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`:
-/// the first object of the load list answering to `name`, found through
-/// the trace's [`LoadedIndex`].
-fn find_loaded(t: &RootTrace, name: &[u8]) -> Option<usize> {
-    let answers = |o: &Obj| {
+/// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
+fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
+    objs.iter().position(|o| {
         (o.l_name && !o.found.path.is_empty() && o.found.path == name)
             || o.names.iter().any(|n| n == name)
             || o.found.info.soname.as_deref() == Some(name)
-    };
-    let &j = t.loaded.by_name.get(&name_hash(name))?;
-    let found = if answers(&t.objs[j]) {
-        Some(j)
-    } else {
-        // Another name of the same hash came first.
-        t.objs.iter().position(answers)
-    };
-    debug_assert_eq!(found, t.objs.iter().position(answers));
-    found
+    })
 }
 
 /// The requester and its chain of first loaders up to the main program.
@@ -2090,7 +2003,6 @@ fn substitute(sh: &Shared) -> RootTrace {
         target: t.target.clone(),
         searches: t.searches.clone(),
         extra_files: t.extra_files.clone(),
-        loaded: LoadedIndex::default(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -2260,79 +2172,6 @@ mod tests {
             link: std::sync::OnceLock::new(),
             unwind: None,
         })
-    }
-
-    fn obj(f: Arc<Found>, names: &[&str], l_name: bool) -> Obj {
-        let link = f.link();
-        Obj {
-            found: f,
-            kind: NodeKind::Library,
-            names: names.iter().map(|n| n.as_bytes().to_vec()).collect(),
-            l_name,
-            loader: None,
-            also_opened: Vec::new(),
-            link,
-            latent: false,
-        }
-    }
-
-    fn with_soname(soname: &str) -> ElfInfo {
-        ElfInfo {
-            soname: Some(soname.as_bytes().to_vec()),
-            ..empty_info()
-        }
-    }
-
-    fn trace() -> RootTrace {
-        RootTrace {
-            objs: Vec::new(),
-            missing: Vec::new(),
-            edges: Vec::new(),
-            resolved_names: Vec::new(),
-            version_links: Vec::new(),
-            script: None,
-            warnings: Vec::new(),
-            root_warnings: 0,
-            target: None,
-            searches: Vec::new(),
-            extra_files: Vec::new(),
-            loaded: LoadedIndex::default(),
-        }
-    }
-
-    #[test]
-    fn loaded_objects_are_found_by_path_soname_and_alias_in_load_order() {
-        let mut t = trace();
-        t.push_obj(obj(found("/bin/prog", 1, with_soname("prog")), &[], false));
-        t.push_obj(obj(
-            found("/lib/liba.so.1", 2, with_soname("liba.so.1")),
-            &["liba.so.1"],
-            true,
-        ));
-        t.push_obj(obj(
-            found("/lib/libb.so.2", 3, with_soname("libb-real.so.2")),
-            &["libb.so.2"],
-            true,
-        ));
-        t.add_name(1, b"liba-alias.so".to_vec());
-        assert_eq!(find_loaded(&t, b"prog"), Some(0), "the program's SONAME");
-        assert_eq!(
-            find_loaded(&t, b"/bin/prog"),
-            None,
-            "not the program's path"
-        );
-        assert_eq!(find_loaded(&t, b"/lib/libb.so.2"), Some(2));
-        assert_eq!(find_loaded(&t, b"libb-real.so.2"), Some(2));
-        assert_eq!(find_loaded(&t, b"liba-alias.so"), Some(1));
-        assert_eq!(find_loaded(&t, b"libc.so.6"), None);
-        assert_eq!(t.find_file((7, 3)), Some(2));
-        assert_eq!(t.find_file((7, 4)), None);
-        // Two names of one hash: the entry names the first object given
-        // either, which does not answer to the second; the scan does.
-        t.loaded.by_name.insert(name_hash(b"libb.so.2"), 1);
-        assert_eq!(find_loaded(&t, b"libb.so.2"), Some(2));
-        t.loaded.by_name.insert(name_hash(b"liba.so.1"), 2);
-        assert_eq!(find_loaded(&t, b"liba.so.1"), Some(1));
     }
 
     #[test]
