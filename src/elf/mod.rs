@@ -3,10 +3,12 @@
 //! This module owns [`ElfInfo`], a plain value describing an ELF object as the
 //! dynamic loader sees it: identity (class, byte order, machine, flags),
 //! `PT_INTERP`, and the dynamic section's `DT_NEEDED`, `DT_SONAME`,
-//! `DT_RPATH`, `DT_RUNPATH`, `DT_FLAGS_1` and symbol-version tables. Strings
-//! stay bytes, exactly as stored. Reading is in [`parse`](mod@parse); whether one object
-//! may load another is in [`compat`]. Nothing here touches the file system:
-//! callers hand in something that implements `object::ReadRef`.
+//! `DT_RPATH`, `DT_RUNPATH`, `DT_FLAGS_1` and symbol-version tables (and, made
+//! on first use, an index of the version definitions by hash, which takes no
+//! part in comparisons). Strings stay bytes, exactly as stored. Reading is in
+//! [`parse`](mod@parse); whether one object may load another is in
+//! [`compat`]. Nothing here touches the file system: callers hand in something
+//! that implements `object::ReadRef`.
 
 pub mod compat;
 pub mod notes;
