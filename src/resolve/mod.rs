@@ -1579,12 +1579,19 @@ fn file_contains(fs: &RootFs, path: &Path, needle: &[u8]) -> bool {
         return false;
     }
     let finder = memchr::memmem::Finder::new(needle);
-    let mut buf = vec![0u8; WINDOW];
+    // Read into spare capacity: a zeroed 64 KiB buffer cost as many
+    // instructions as the rest of target detection.
+    let mut buf: Vec<u8> = Vec::with_capacity(WINDOW);
     let mut at = 0u64;
     while at < len {
         let n = (len - at).min(WINDOW as u64) as usize;
-        if std::os::unix::fs::FileExt::read_exact_at(&f.file, &mut buf[..n], at).is_err() {
-            return false;
+        buf.clear();
+        while buf.len() < n {
+            let from = at + buf.len() as u64;
+            match rustix::io::pread(&f.file, rustix::buffer::spare_capacity(&mut buf), from) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
         }
         if finder.find(&buf[..n]).is_some() {
             return true;
