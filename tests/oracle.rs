@@ -1661,48 +1661,6 @@ fn s47f_ld_so_preload_in_every_root_of_a_run() {
     }
 }
 
-/// With `--secure` the loader has rules of its own for preloads, which closure does not model:
-/// it leaves them out and says so.
-#[test]
-fn s47g_ld_so_preload_with_secure_is_not_traced() {
-    let name = "s47g_ld_so_preload_with_secure_is_not_traced";
-    let o = oracle!(name);
-    let r = TestRoot::new(&o);
-    r.lib("/opt/pre/libp.so", "libp.so").build();
-    r.exe(PROG).build();
-    r.ldconfig();
-    r.write("/etc/ld.so.preload", "/opt/pre/libp.so\n");
-    let plain = closure_trace(&r, PROG, &[]);
-    assert!(
-        plain.loaded().contains("/opt/pre/libp.so"),
-        "{name}: {}",
-        plain.dump()
-    );
-    let secure = closure_trace(&r, PROG, &["--secure"]);
-    assert!(
-        !secure.loaded().contains("/opt/pre/libp.so"),
-        "{name}: {}",
-        secure.dump()
-    );
-    let warned = preload_warnings(&secure);
-    assert!(
-        warned.len() == 1 && warned[0].contains("with --secure preloads are not traced"),
-        "{name}: {warned:?}"
-    );
-    let env = closure_trace(&r, PROG, &["--secure", "--preload", "/opt/pre/libp.so"]);
-    assert!(
-        !env.loaded().contains("/opt/pre/libp.so"),
-        "{name}: {}",
-        env.dump()
-    );
-    assert!(
-        env.stderr
-            .contains("warning: --preload is ignored with --secure"),
-        "{name}: {}",
-        env.stderr
-    );
-}
-
 /// `--preload` models `LD_PRELOAD`: split at spaces and `:`, preloaded before what
 /// `/etc/ld.so.preload` names; a name that cannot be loaded is ignored with a warning. closure
 /// must load exactly what the loader loads with that environment.

@@ -342,3 +342,172 @@ fn secure_needed_names_with_tokens_are_refused() {
         );
     }
 }
+
+/// The warnings of a `closure` run (JSON `warnings`).
+fn warnings(run: &ClosureRun) -> Vec<String> {
+    run.json
+        .as_ref()
+        .and_then(|j| j.get("warnings"))
+        .and_then(|w| w.as_array())
+        .map(|w| {
+            w.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Makes an in-root file set-user-ID.
+fn setuid(r: &TestRoot, path: &str) {
+    std::fs::set_permissions(r.host(path), std::fs::Permissions::from_mode(0o4755)).unwrap();
+}
+
+#[test]
+fn secure_mode_preloads_only_set_user_id_files_by_name() {
+    let name = "secure_mode_preloads_only_set_user_id_files_by_name";
+    let o = oracle!(name);
+    let r = root(&o);
+    // libr: an ordinary copy in the program's RPATH, a set-user-ID one in
+    // a default directory. The search passes over the first as if it were
+    // absent and takes the second.
+    r.lib("/app/lib/libr.so.1", "libr.so.1").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libr.so.1", "libr.so.1")
+        .build();
+    setuid(&r, "/usr/lib/x86_64-linux-gnu/libr.so.1");
+    // libo: set-user-ID, but only the ld.so.cache knows its directory.
+    r.lib("/opt/lib/libo.so.1", "libo.so.1").build();
+    setuid(&r, "/opt/lib/libo.so.1");
+    r.set_ld_so_conf("/opt/lib\n");
+    // libq: in a default directory, not set-user-ID.
+    r.lib("/usr/lib/x86_64-linux-gnu/libq.so.1", "libq.so.1")
+        .build();
+    // A path: LD_PRELOAD names with '/' are ignored, set-user-ID or not.
+    r.lib("/app/lib2/libp.so.1", "libp.so.1").build();
+    setuid(&r, "/app/lib2/libp.so.1");
+    // libt: set-user-ID in the program's RPATH directory: taken from there
+    // (the search is the usual one, less the cache).
+    r.lib("/app/lib/libt.so.1", "libt.so.1").build();
+    setuid(&r, "/app/lib/libt.so.1");
+    // Names of 254 and 255 bytes: from 255 on, LD_PRELOAD ignores them.
+    let long = |c: char, n: usize| format!("lib{}.so", c.to_string().repeat(n - 6));
+    let (ok, too_long) = (long('x', 254), long('y', 255));
+    for n in [&ok, &too_long] {
+        let path = format!("/usr/lib/x86_64-linux-gnu/{n}");
+        r.lib(&path, n).build();
+        setuid(&r, &path);
+    }
+    program(
+        &r,
+        "/app/bin/prog",
+        &[
+            "-Wl,-rpath,/app/lib".into(),
+            "-Wl,--disable-new-dtags".into(),
+        ],
+    );
+    r.ldconfig();
+    let prog = "/app/bin/prog";
+    let libc = "/lib/x86_64-linux-gnu/libc.so.6";
+    let interp = "/lib64/ld-linux-x86-64.so.2";
+    let loaded = |extra: &[&str]| {
+        Seen::Loaded(
+            [libc, interp]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    };
+    let cases: [(&str, Seen); 5] = [
+        ("libr.so.1", loaded(&["/lib/x86_64-linux-gnu/libr.so.1"])),
+        ("libo.so.1", loaded(&[])),
+        ("libq.so.1", loaded(&[])),
+        ("/app/lib2/libp.so.1", loaded(&[])),
+        (&too_long, loaded(&[])),
+    ];
+    for (preload, expected) in &cases {
+        let seen = check(
+            name,
+            &r,
+            prog,
+            &[("LD_PRELOAD", preload)],
+            &["--preload", preload],
+        );
+        assert_eq!(&seen, expected, "{name}: LD_PRELOAD={preload}");
+    }
+    // Set-user-ID files the search reaches load as outside secure mode: no
+    // difference to check there, only the loader's answer.
+    let expected_ok = format!("/lib/x86_64-linux-gnu/{ok}");
+    for (preload, path) in [
+        (ok.as_str(), expected_ok.as_str()),
+        ("libt.so.1", "/app/lib/libt.so.1"),
+    ] {
+        let real = run_secure(&r, prog, &[("LD_PRELOAD", preload)]);
+        let ours = by_closure(&run_closure(
+            r.path(),
+            &[prog],
+            &["--secure", "--preload", preload],
+        ));
+        assert_eq!(ours, real, "{name}: LD_PRELOAD={preload}");
+        assert_eq!(real, loaded(&[path]), "{name}: LD_PRELOAD={preload}");
+    }
+    // What closure says about those it leaves out: the loader's own
+    // message for a name it searched and did not take, a warning of its
+    // own for one the loader skips silently.
+    let run = run_closure(
+        r.path(),
+        &[prog],
+        &["--secure", "--preload", "libq.so.1 /app/lib2/libp.so.1"],
+    );
+    let w = warnings(&run);
+    assert!(
+        w.iter().any(|w| w
+            == "object 'libq.so.1' from LD_PRELOAD cannot be preloaded (cannot open shared object file): ignored"),
+        "{name}: {w:?}"
+    );
+    assert!(
+        w.iter().any(|w| w.starts_with("object '/app/lib2/libp.so.1' from LD_PRELOAD is ignored: in secure mode glibc takes only names without '/'")),
+        "{name}: {w:?}"
+    );
+}
+
+#[test]
+fn secure_mode_takes_paths_and_set_user_id_names_from_ld_so_preload() {
+    let name = "secure_mode_takes_paths_and_set_user_id_names_from_ld_so_preload";
+    let o = oracle!(name);
+    let r = root(&o);
+    // A path is opened as it is: no set-user-ID bit needed. A name is
+    // searched as an LD_PRELOAD name is in secure mode: libq (ordinary) is
+    // ignored, libs (set-user-ID, default directory) loads, libo
+    // (set-user-ID, known to the ld.so.cache only) is not found.
+    r.lib("/app/lib2/libp.so.1", "libp.so.1").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libq.so.1", "libq.so.1")
+        .build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libs.so.1", "libs.so.1")
+        .build();
+    setuid(&r, "/usr/lib/x86_64-linux-gnu/libs.so.1");
+    r.lib("/opt/lib/libo.so.1", "libo.so.1").build();
+    setuid(&r, "/opt/lib/libo.so.1");
+    r.set_ld_so_conf("/opt/lib\n");
+    program(&r, "/app/bin/prog", &[]);
+    r.ldconfig();
+    r.write(
+        "/etc/ld.so.preload",
+        "/app/lib2/libp.so.1 libq.so.1\nlibs.so.1:libo.so.1\n",
+    );
+    let seen = check(name, &r, "/app/bin/prog", &[], &[]);
+    assert_eq!(
+        seen,
+        Seen::Loaded(
+            [
+                "/app/lib2/libp.so.1",
+                "/lib/x86_64-linux-gnu/libs.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        ),
+        "{name}"
+    );
+}

@@ -377,13 +377,6 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
              LD_LIBRARY_PATH for a program in secure mode"
         );
     }
-    if cfg.resolve.secure && cfg.resolve.preload.is_some() && !args.quiet {
-        let _ = writeln!(
-            io::stderr(),
-            "warning: --preload is ignored with --secure: the loader's secure-mode rules for \
-             LD_PRELOAD are not modelled"
-        );
-    }
     // Never freed: what the walk remembered (one entry per path it
     // looked at) is handed back with the process, not entry by entry.
     let fs = std::mem::ManuallyDrop::new(RootFs::new(&cfg.sysroot)?);

@@ -414,8 +414,8 @@ fn is_glibc(t: Option<&Target>) -> bool {
 
 /// A warning when the root has an `/etc/ld.so.preload` that names
 /// anything: glibc's loader loads those objects into every program, and
-/// each glibc trace holds them ([`add_preloads`]; not in secure mode,
-/// where the loader has rules of its own for them). A staged root gets no
+/// each glibc trace holds them ([`add_preloads`], by secure mode's rules
+/// with `--secure`). A staged root gets no
 /// `/etc/ld.so.preload`: its programs will not preload them.
 fn preload_warning(resolver: &Resolver<'_>) -> Option<String> {
     let names = resolver.preloads();
@@ -428,19 +428,11 @@ fn preload_warning(resolver: &Resolver<'_>) -> Option<String> {
         return None;
     }
     let list = in_file.join(", ");
-    Some(if resolver.options().secure {
-        format!(
-            "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program; \
-             with --secure preloads are not traced, so this closure may lack them (a container \
-             root should not ship this file)"
-        )
-    } else {
-        format!(
-            "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program, \
-             and the closure holds them (found via \"preload\"); the file itself is not staged, \
-             and a container root should not ship it"
-        )
-    })
+    Some(format!(
+        "/etc/ld.so.preload names {list}: glibc's loader preloads each into every program, \
+         and the closure holds them (found via \"preload\"); the file itself is not staged, \
+         and a container root should not ship it"
+    ))
 }
 
 /// Records the first target seen (the graph's architecture) and every
@@ -986,9 +978,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
-    if !resolver.options().secure {
-        add_preloads(resolver, &target, &mut t, &mut queue);
-    }
+    add_preloads(resolver, &target, &mut t, &mut queue);
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1035,6 +1025,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     name,
                     chain: &chain,
                     needed: true,
+                    preload: false,
                 },
             );
             match &res.outcome {
@@ -1128,6 +1119,11 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
 /// so its own dependencies see its RPATH and then the program's). musl's
 /// way differs (below). A name already loaded loads nothing; one that
 /// cannot be loaded is ignored with a warning, as the loader ignores it.
+/// In secure mode (checked against the loader) glibc ignores `LD_PRELOAD`
+/// names with `/` or of 255 bytes or more, and searches a name without `/`
+/// with no ld.so.cache, taking only set-user-ID files (`Request::preload`);
+/// a path with `/` from `/etc/ld.so.preload` is opened as it is. musl
+/// ignores `LD_PRELOAD` then.
 fn add_preloads(
     resolver: &Resolver<'_>,
     target: &Target,
@@ -1148,9 +1144,31 @@ fn add_preloads(
             Some(format!("from {from}")),
         )
     };
+    let secure = resolver.options().secure;
     for (name, from) in names.iter() {
         if musl && *from != crate::resolve::PRELOAD_ENV {
             continue;
+        }
+        // Secure mode: musl ignores `LD_PRELOAD`; glibc takes from it only
+        // names without `/`, shorter than `NAME_MAX` (`dso_name_valid_for_suid`;
+        // `/etc/ld.so.preload` has no such rule). The loader says nothing.
+        if secure && *from == crate::resolve::PRELOAD_ENV {
+            let why = if musl {
+                Some("musl ignores LD_PRELOAD in secure mode")
+            } else if name.contains(&b'/') {
+                Some("in secure mode glibc takes only names without '/' from LD_PRELOAD")
+            } else if name.len() >= SECURE_NAME_LIMIT {
+                Some("in secure mode glibc takes only names shorter than 255 bytes from LD_PRELOAD")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                t.warnings.push(format!(
+                    "object '{}' from {from} is ignored: {why}",
+                    show(name)
+                ));
+                continue;
+            }
         }
         let edge = |name: &[u8]| edge(name, from);
         if let Some(j) = find_loaded_for(target, &t.objs, name) {
@@ -1175,6 +1193,7 @@ fn add_preloads(
                 name,
                 chain: &chain,
                 needed: false,
+                preload: true,
             },
         );
         let mut f = match &res.outcome {
@@ -1218,6 +1237,10 @@ fn add_preloads(
     }
 }
 
+/// glibc's `SECURE_NAME_LIMIT` (`NAME_MAX`): in secure mode an `LD_PRELOAD`
+/// name this long or longer is ignored.
+const SECURE_NAME_LIMIT: usize = 255;
+
 /// The loader's message for a preload it ignores (the same for every
 /// program: one warning however many roots).
 fn preload_ignored(name: &[u8], from: &str, why: &str) -> String {
@@ -1254,6 +1277,7 @@ fn load_runtime(
             name,
             chain: &chain,
             needed: false,
+            preload: false,
         },
     );
     let Outcome::Found(f) = &res.outcome else {

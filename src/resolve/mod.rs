@@ -179,6 +179,11 @@ pub struct Request<'a> {
     /// `dlopen`: in secure mode glibc refuses such a name outright when it
     /// holds a dynamic string token.
     pub needed: bool,
+    /// A preload by name (`LD_PRELOAD`, `/etc/ld.so.preload`): in secure
+    /// mode glibc does not look it up in the ld.so.cache and takes only a
+    /// set-user-ID file from the directories it searches, passing over any
+    /// other as if absent (checked against the loader).
+    pub preload: bool,
 }
 
 /// What happened to one candidate path.
@@ -336,6 +341,8 @@ struct Opened {
     info: Result<Arc<ElfInfo>, elf::ParseError>,
     /// An unwind-using symbol the file references (see `unwind_user`).
     unwind: Option<Vec<u8>>,
+    /// Its mode has the set-user-ID bit (`S_ISUID`).
+    setuid: bool,
 }
 
 /// A program's interpreter and identity: what its [`Target`] derives from.
@@ -1010,6 +1017,8 @@ impl<'fs> Resolver<'fs> {
         let values_for = |l: &ChainLink| -> (Vec<u8>, Option<Vec<u8>>) {
             (l.origin.clone(), platform.map(<[u8]>::to_vec))
         };
+        // A preload by name in secure mode: set-user-ID files only, no cache.
+        let suid_only = self.opts.secure && req.preload;
         // 1. DT_RPATH of the loader and its loaders, only if the loader has no RUNPATH.
         let program = req.chain.len() - 1;
         if loader.runpath.is_none() {
@@ -1025,8 +1034,15 @@ impl<'fs> Resolver<'fs> {
                         (i == program, "DT_RPATH", &link.name),
                         &mut res.notes,
                     );
-                    if self.search_list(target, req.name, &dirs, Via::Rpath, Some(&link.name), res)
-                    {
+                    if self.search_list(
+                        target,
+                        req.name,
+                        &dirs,
+                        Via::Rpath,
+                        Some(&link.name),
+                        suid_only,
+                        res,
+                    ) {
                         return;
                     }
                 }
@@ -1048,7 +1064,15 @@ impl<'fs> Resolver<'fs> {
                 (false, "", b""),
                 &mut res.notes,
             );
-            if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
+            if self.search_list(
+                target,
+                req.name,
+                &dirs,
+                Via::LdLibraryPath,
+                None,
+                suid_only,
+                res,
+            ) {
                 return;
             }
         }
@@ -1069,6 +1093,7 @@ impl<'fs> Resolver<'fs> {
                 &dirs,
                 Via::Runpath,
                 Some(&loader.name),
+                suid_only,
                 res,
             ) {
                 return;
@@ -1083,8 +1108,13 @@ impl<'fs> Resolver<'fs> {
                 ));
             }
         }
-        // 4. ld.so.cache.
-        if self.search_cache(target, req.name, loader.nodeflib, res) {
+        // 4. ld.so.cache (not for a preload in secure mode).
+        if suid_only {
+            res.notes.push(format!(
+                "in secure mode the loader does not look {} up in the ld.so.cache: it is a preload",
+                show(req.name)
+            ));
+        } else if self.search_cache(target, req.name, loader.nodeflib, res) {
             return;
         }
         // 5. Default directories.
@@ -1096,7 +1126,7 @@ impl<'fs> Resolver<'fs> {
             return;
         }
         let dirs = target.system_dirs.clone();
-        self.search_list(target, req.name, &dirs, Via::Default, None, res);
+        self.search_list(target, req.name, &dirs, Via::Default, None, suid_only, res);
     }
 
     fn search_musl(
@@ -1112,7 +1142,15 @@ impl<'fs> Resolver<'fs> {
                 .filter(|s| !s.is_empty())
                 .map(<[u8]>::to_vec)
                 .collect();
-            if self.search_list(target, req.name, &dirs, Via::LdLibraryPath, None, res) {
+            if self.search_list(
+                target,
+                req.name,
+                &dirs,
+                Via::LdLibraryPath,
+                None,
+                false,
+                res,
+            ) {
                 return;
             }
         }
@@ -1171,12 +1209,12 @@ impl<'fs> Resolver<'fs> {
                 .filter(|s| !s.is_empty())
                 .filter_map(|s| tokens::expand(s, &values))
                 .collect();
-            if self.search_list(target, req.name, &dirs, via, Some(&link.name), res) {
+            if self.search_list(target, req.name, &dirs, via, Some(&link.name), false, res) {
                 return;
             }
         }
         let dirs = target.system_dirs.clone();
-        self.search_list(target, req.name, &dirs, Via::Default, None, res);
+        self.search_list(target, req.name, &dirs, Via::Default, None, false, res);
     }
 
     /// Splits and expands a search list the way glibc's `fillin_rpath` does:
@@ -1250,6 +1288,7 @@ impl<'fs> Resolver<'fs> {
 
     /// Probes `name` in each directory of one list. Returns true when the
     /// search is over (found or fatal).
+    #[allow(clippy::too_many_arguments)]
     fn search_list(
         &self,
         target: &Target,
@@ -1257,6 +1296,7 @@ impl<'fs> Resolver<'fs> {
         dirs: &[Vec<u8>],
         via: Via,
         owner: Option<&[u8]>,
+        suid_only: bool,
         res: &mut Resolution,
     ) -> bool {
         let active: &[Vec<u8>] = match (&self.opts.hwcaps, target.flavor) {
@@ -1287,7 +1327,14 @@ impl<'fs> Resolver<'fs> {
                 }
                 path.extend_from_slice(&sub);
                 path.extend_from_slice(name);
-                let (tried, opened) = self.try_candidate(target, &path);
+                let (mut tried, mut opened) = self.try_candidate(target, &path);
+                if suid_only && tried == Tried::Used && opened.as_ref().is_some_and(|o| !o.setuid) {
+                    tried = Tried::Skipped(
+                        "not set-user-ID: in secure mode a preload found by a search must be"
+                            .into(),
+                    );
+                    opened = None;
+                }
                 entry.candidates.push((path.clone(), tried.clone()));
                 match (tried, opened) {
                     (Tried::Used, Some(o)) => {
@@ -1473,6 +1520,7 @@ fn probe_file(
         }
     };
     Probe::Opened(Arc::new(Opened {
+        setuid: open.meta.mode() & libc::S_ISUID != 0,
         canonical: open.resolved.canonical,
         hops: open.resolved.hops,
         file_id,
@@ -1503,7 +1551,11 @@ fn memo_key(
     secure: bool,
 ) {
     k.clear();
-    k.push(u8::from(notes) | u8::from(secure && req.needed && tokens::has_dst(req.name)) << 1);
+    k.push(
+        u8::from(notes)
+            | u8::from(secure && req.needed && tokens::has_dst(req.name)) << 1
+            | u8::from(secure && req.preload) << 2,
+    );
     let push = |k: &mut Vec<u8>, b: &[u8]| {
         k.extend_from_slice(&(b.len() as u64).to_le_bytes());
         k.extend_from_slice(b);
