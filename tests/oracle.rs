@@ -1709,6 +1709,59 @@ fn s47h_simulated_ld_preload() {
     );
 }
 
+/// `closure verify --preload` checks a root for the `LD_PRELOAD` its programs will run with: a
+/// program whose `DT_NEEDED` name only a preload answers (by its SONAME) starts with it and
+/// not without it, and verify says the same (exit 0 with, 1 without).
+#[test]
+fn s47j_verify_with_simulated_ld_preload() {
+    let name = "s47j_verify_with_simulated_ld_preload";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.lib("/usr/lib/x86_64-linux-gnu/liba.so.1", "liba.so.1")
+        .build();
+    r.exe(PROG)
+        .needs(&["/usr/lib/x86_64-linux-gnu/liba.so.1"])
+        .build();
+    r.remove("/usr/lib/x86_64-linux-gnu/liba.so.1");
+    r.lib("/opt/env/liba.so.1", "liba.so.1").build();
+    r.ldconfig();
+    let env = "/opt/env/liba.so.1";
+    let with = loader_trace(&r, PROG, &[("LD_PRELOAD", env)]);
+    let without = loader_trace(&r, PROG, &[]);
+    assert!(
+        with.loaded.contains(env) && with.not_found.is_empty(),
+        "{name}: the loader with LD_PRELOAD: {with:?}"
+    );
+    assert!(
+        without.not_found.contains("liba.so.1"),
+        "{name}: the loader without LD_PRELOAD: {without:?}"
+    );
+    let verify = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::support::oracle::closure_bin())
+            .arg("verify")
+            .arg(r.path())
+            .args(["--format", "list"])
+            .args(extra)
+            .output()
+            .expect("run closure verify");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = verify(&["--preload", env]);
+    assert_eq!(
+        code,
+        Some(0),
+        "{name}: verify --preload\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.lines().any(|l| l == env), "{name}: {stdout}");
+    let (code, _, stderr) = verify(&[]);
+    assert_eq!(code, Some(1), "{name}: verify without --preload\n{stderr}");
+    assert!(stderr.contains("liba.so.1"), "{name}: {stderr}");
+}
+
 /// Names in `LD_PRELOAD` may hold dynamic string tokens, expanded for the program (its
 /// `$ORIGIN`, the build's `$LIB`), as for a `DT_NEEDED` of the program.
 #[test]

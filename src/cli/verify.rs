@@ -51,6 +51,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "LIST")]
     pub library_path: Option<String>,
 
+    /// Simulated LD_PRELOAD the programs will run with (names or paths,
+    /// ' ' or ':' separated); DIR's own /etc/ld.so.preload is read too.
+    #[arg(long, value_name = "LIST")]
+    pub preload: Option<String>,
+
     /// Value of $PLATFORM.
     #[arg(long, value_name = "NAME")]
     pub platform: Option<String>,
@@ -113,6 +118,7 @@ pub fn run_flag(a: &Args, dir: &Path) -> Result<ExitCode, Error> {
         check_symbols: a.check_symbols,
         format: a.format,
         library_path: a.library_path.clone(),
+        preload: a.preload.clone(),
         platform: a.platform.clone(),
         hwcaps: a.hwcaps.clone(),
         inhibit_cache: a.inhibit_cache,
@@ -143,7 +149,7 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
     }
     Ok(resolve::Options {
         library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
-        preload: None,
+        preload: a.preload.as_ref().map(|s| s.as_bytes().to_vec()),
         platform: a.platform.as_ref().map(|s| s.as_bytes().to_vec()),
         hwcaps,
         cwd: a.cwd.as_bytes().to_vec(),
