@@ -953,11 +953,10 @@ fn nss_fixture() -> Sys {
     s
 }
 
-const NSS_NAMED: [&str; 3] = [
-    "/usr/lib/x86_64-linux-gnu/libnss_dns.so.2",
-    "/usr/lib/x86_64-linux-gnu/libnss_files.so.2",
-    "/usr/lib/x86_64-linux-gnu/libnss_mdns4_minimal.so.2",
-];
+/// The modules glibc loads for [`NSSWITCH`]: `files` and `dns` are part of
+/// libc since 2.34 (the host's, copied into the fixture, is newer), so their
+/// stub files are not among them although the fixture has both.
+const NSS_NAMED: [&str; 1] = ["/usr/lib/x86_64-linux-gnu/libnss_mdns4_minimal.so.2"];
 
 #[test]
 fn nss_stages_exactly_the_named_modules_that_exist() {
@@ -989,6 +988,20 @@ fn nss_stages_exactly_the_named_modules_that_exist() {
         !st.stderr.contains("ldap"),
         "ldap is not named; nothing to say about it:\n{}",
         st.stderr
+    );
+    // The built-in services need no module, present or not: no warning
+    // about them either.
+    let bare_libc = nss_fixture();
+    for svc in ["files", "dns"] {
+        bare_libc.remove(&format!("/usr/lib/x86_64-linux-gnu/libnss_{svc}.so.2"));
+    }
+    let b = bare_libc
+        .stage(&["--root", "/app/bin/lookup", "--base-files"])
+        .ok("--base-files without the stubs");
+    assert!(
+        !b.stderr.contains("libnss_files") && !b.stderr.contains("libnss_dns"),
+        "{}",
+        b.stderr
     );
 
     // The same through --include of the file.
@@ -1037,6 +1050,28 @@ fn nss_stages_exactly_the_named_modules_that_exist() {
     assert!(
         !err.contains("cannot open"),
         "a module glibc wants is missing from the staged root:\n{err}"
+    );
+    // `files` was consulted first, from libc itself.
+    assert!(
+        !err.contains("libnss_files"),
+        "glibc loaded a files module:\n{err}"
+    );
+    // `dns` too: asked first, it loads no module either (the staged root
+    // has no resolv.conf: the query goes to 127.0.0.1, where nothing
+    // answers for `.invalid`, and the lookup goes on).
+    std::fs::write(
+        st.out.join("etc/nsswitch.conf"),
+        "hosts: dns mdns4_minimal [NOTFOUND=return] files\n",
+    )
+    .expect("rewrite the staged nsswitch.conf");
+    let (code, out, err) = st.run(
+        &["/app/bin/lookup", "nosuch.invalid"],
+        &[("LD_DEBUG", "files")],
+    );
+    assert_eq!((code, out.as_str()), (0, "not found\n"), "stderr:\n{err}");
+    assert!(
+        err.contains("file=libnss_mdns4_minimal.so.2") && !err.contains("libnss_dns"),
+        "glibc should load the mdns4_minimal module and no dns module:\n{err}"
     );
 }
 

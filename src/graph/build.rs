@@ -1449,7 +1449,20 @@ fn add_nss(
         return;
     };
     let from = libc_index(t);
+    // Since glibc 2.34 the `files` and `dns` services are part of libc
+    // itself: it never loads `libnss_files.so.2` or `libnss_dns.so.2`
+    // (the stub files Debian still ships). A libc that defines the
+    // version `GLIBC_2.34` is one of those.
+    let builtin = t.objs[from]
+        .found
+        .info
+        .verdef
+        .iter()
+        .any(|d| d.name == b"GLIBC_2.34");
     for svc in services {
+        if builtin && matches!(svc.as_slice(), b"files" | b"dns") {
+            continue;
+        }
         let mut name = b"libnss_".to_vec();
         name.extend_from_slice(svc);
         name.extend_from_slice(b".so.2");
