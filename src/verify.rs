@@ -7,7 +7,8 @@
 //! - [`verify_dir`] (`closure verify DIR`): does every ELF program and
 //!   library in DIR resolve completely inside DIR — its own interpreter,
 //!   every `DT_NEEDED`, every required symbol version (and, when asked,
-//!   every symbol)? Programs (static executables, and files with
+//!   every symbol), and the run-time loads its [`Options::build`] asks
+//!   for? Programs (static executables, and files with
 //!   `PT_INTERP` but no `DT_SONAME`) are traced as the program run; a library that no program of DIR loads
 //!   is traced on its own, as `ld.so --list` would; a library that some
 //!   program loads was already checked in that program's context (where its

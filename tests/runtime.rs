@@ -1940,3 +1940,58 @@ fn musl_preload_matches_musl() {
         );
     }
 }
+
+/// `closure verify DIR` checks the run-time loads too, as the tracer
+/// follows them: a `required` `.note.dlopen` entry missing from DIR is a
+/// problem (exit 1), a `recommended` one, libgcc_s for a `pthread_cancel`
+/// user and a module DIR's own `nsswitch.conf` names are warnings (glibc's
+/// built-in `files` is none); `--startup-only` and `--dlopen-priority`
+/// narrow it as for the tracer.
+#[test]
+fn verify_checks_run_time_loads() {
+    let name = "verify_checks_run_time_loads";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = dlopen_fixture();
+    s.cc("gcc", "/app/bin/cancel", &[("c", CANCEL_C)], &[]);
+    s.write("/etc/nsswitch.conf", "passwd: files nosuchsvc\n");
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", s.sysroot(), "--format", "list"];
+        args.extend_from_slice(extra);
+        let (code, _, err) = run_raw(&args);
+        (code, err)
+    };
+    let (code, err) = verify(&[]);
+    assert_eq!(code, 1, "{name}: stderr:\n{err}");
+    for said in [
+        "libnothere.so.1",
+        "libgoneA.so.1",
+        "libgcc_s.so.1",
+        "libnss_nosuchsvc.so.2",
+    ] {
+        assert!(err.contains(said), "{name}: {said} not named:\n{err}");
+    }
+    for unsaid in ["libgoneB.so.1", "libnss_files"] {
+        assert!(!err.contains(unsaid), "{name}: {unsaid} named:\n{err}");
+    }
+    let (code, err) = verify(&["--dlopen-priority", "none"]);
+    assert_eq!(code, 0, "{name}: --dlopen-priority none: stderr:\n{err}");
+    assert!(
+        !err.contains("libnothere.so.1") && err.contains("libgcc_s.so.1"),
+        "{name}: --dlopen-priority none:\n{err}"
+    );
+    let (code, err) = verify(&["--startup-only"]);
+    assert_eq!(code, 0, "{name}: --startup-only: stderr:\n{err}");
+    for unsaid in [
+        "libnothere.so.1",
+        "libgoneA.so.1",
+        "libgcc_s.so.1",
+        "libnss_",
+    ] {
+        assert!(
+            !err.contains(unsaid),
+            "{name}: --startup-only: {unsaid} named:\n{err}"
+        );
+    }
+}

@@ -95,12 +95,7 @@ impl Config {
                 secure: a.secure,
             },
             build: BuildOptions {
-                dlopen_priority: match a.dlopen_priority {
-                    DlopenPriorityArg::Required => Some(Priority::Required),
-                    DlopenPriorityArg::Recommended => Some(Priority::Recommended),
-                    DlopenPriorityArg::Suggested => Some(Priority::Suggested),
-                    DlopenPriorityArg::None => None,
-                },
+                dlopen_priority: dlopen_priority(a.dlopen_priority),
                 dlopen_features: a.dlopen_features.clone(),
                 libgcc: true,
                 gconv: a.gconv.as_deref().map(crate::runtime::GconvSpec::parse),
@@ -245,4 +240,14 @@ fn oci_options(a: &Args) -> Result<crate::oci::OciOptions> {
         mtime,
         tag: "latest".into(),
     })
+}
+
+/// The lowest `.note.dlopen` priority followed (`None`: none).
+pub fn dlopen_priority(p: DlopenPriorityArg) -> Option<Priority> {
+    match p {
+        DlopenPriorityArg::Required => Some(Priority::Required),
+        DlopenPriorityArg::Recommended => Some(Priority::Recommended),
+        DlopenPriorityArg::Suggested => Some(Priority::Suggested),
+        DlopenPriorityArg::None => None,
+    }
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use super::{style, Args, FormatArg};
+use super::{style, Args, DlopenPriorityArg, FormatArg};
 use crate::error::Error;
 use crate::graph::DepGraph;
 use crate::report::{self, Format};
@@ -25,7 +25,9 @@ use crate::verify;
 
 /// Check statically that every ELF program and library in DIR resolves
 /// completely inside DIR (its own interpreter, every DT_NEEDED, every
-/// required symbol version), as a staged image root must. Nothing is run.
+/// required symbol version, and the run-time loads: .note.dlopen, libgcc_s,
+/// the NSS modules of DIR's nsswitch.conf), as a staged image root must.
+/// Nothing is run.
 #[derive(Debug, Parser)]
 #[command(
     name = "closure-verify",
@@ -59,6 +61,25 @@ pub struct VerifyArgs {
     /// Value of $PLATFORM.
     #[arg(long, value_name = "NAME")]
     pub platform: Option<String>,
+
+    /// Check `.note.dlopen` entries of at least this priority (a missing
+    /// `required` one is a problem, others warnings).
+    #[arg(long, value_enum, default_value = "recommended")]
+    pub dlopen_priority: DlopenPriorityArg,
+
+    /// Only check `.note.dlopen` entries of this feature. Repeatable.
+    #[arg(long = "dlopen-feature", value_name = "FEATURE")]
+    pub dlopen_features: Vec<String>,
+
+    /// Check that these gconv modules (for iconv) load: `all`, or
+    /// character sets such as `EUC-JP,ISO-8859-15`.
+    #[arg(long, value_name = "all|CHARSET,...")]
+    pub gconv: Option<String>,
+
+    /// Only what the loader maps at program start: no `.note.dlopen`, NSS
+    /// (DIR's /etc/nsswitch.conf), libgcc_s or gconv loads.
+    #[arg(long)]
+    pub startup_only: bool,
 
     /// glibc-hwcaps subdirectories active on the CPU, or `baseline`.
     #[arg(long, value_name = "LIST", default_value = "baseline")]
@@ -120,6 +141,10 @@ pub fn run_flag(a: &Args, dir: &Path) -> Result<ExitCode, Error> {
         library_path: a.library_path.clone(),
         preload: a.preload.clone(),
         platform: a.platform.clone(),
+        dlopen_priority: a.dlopen_priority,
+        dlopen_features: a.dlopen_features.clone(),
+        gconv: a.gconv.clone(),
+        startup_only: a.startup_only,
         hwcaps: a.hwcaps.clone(),
         inhibit_cache: a.inhibit_cache,
         secure: a.secure,
@@ -158,11 +183,33 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
     })
 }
 
+/// The run-time loads `closure verify` checks, as the tracer follows them:
+/// `.note.dlopen` entries, libgcc_s for `pthread_cancel` users, the NSS
+/// modules of DIR's own `/etc/nsswitch.conf` (read through the root), and
+/// `--gconv` modules; none with `--startup-only`.
+fn build_options(a: &VerifyArgs) -> crate::graph::BuildOptions {
+    let mut b = crate::graph::BuildOptions::default();
+    if a.startup_only {
+        return b;
+    }
+    b.dlopen_priority = super::config::dlopen_priority(a.dlopen_priority);
+    b.dlopen_features = a.dlopen_features.clone();
+    b.libgcc = true;
+    b.gconv = a.gconv.as_deref().map(crate::runtime::GconvSpec::parse);
+    // A DIR that cannot be opened is reported by the verification itself.
+    if let Ok(fs) = crate::rootfs::RootFs::new(&a.dir) {
+        if let Ok(conf) = fs.read(Path::new("/etc/nsswitch.conf"), 1 << 20) {
+            b.nss_services = Some(crate::runtime::nss_services(&conf));
+        }
+    }
+    b
+}
+
 /// Runs `closure verify`. `Err` means DIR cannot be used (exit 2).
 pub fn run(a: &VerifyArgs) -> Result<ExitCode, Error> {
     let opts = verify::Options {
         resolve: resolve_options(a)?,
-        build: crate::graph::BuildOptions::default(),
+        build: build_options(a),
         check_symbols: a.check_symbols,
         keep_search: a.verbose,
     };
