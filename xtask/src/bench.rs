@@ -1186,7 +1186,7 @@ pub fn run(args: &[String]) -> bool {
     );
     let _ = writeln!(
         md,
-        "Wall times are hyperfine's (no shell{}); instruction counts are callgrind's `Ir` and repeat exactly from run to run; peak RSS is `/usr/bin/time -f %M`.\n",
+        "Wall times are hyperfine's (no shell{}); instruction counts are callgrind's `Ir` (they repeat within about 1% from run to run: hash seeds and the order in which threads take work vary); peak RSS is `/usr/bin/time -f %M`.\n",
         if via_script { "; commands too long for one argument run as `sh SCRIPT` that `exec`s them, for every tool alike" } else { "" }
     );
     let _ = writeln!(
