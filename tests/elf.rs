@@ -429,6 +429,71 @@ fn real_files_agree_with_goblin() {
     assert!(compared > 100, "only {compared} real ELF files compared");
 }
 
+/// goblin's read-only, non-executable `PT_LOAD` ranges of `bytes`, cut at
+/// the end of the file (what `closure::elf::read_only_data` promises).
+fn goblin_read_only(bytes: &[u8]) -> Vec<(u64, u64)> {
+    use goblin::elf::program_header::{PF_W, PF_X, PT_LOAD};
+    let g = goblin::elf::Elf::parse(bytes).unwrap();
+    let len = bytes.len() as u64;
+    g.program_headers
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_flags & (PF_X | PF_W) == 0)
+        .map(|p| (p.p_offset, p.p_filesz.min(len.saturating_sub(p.p_offset))))
+        .filter(|&(_, size)| size > 0)
+        .collect()
+}
+
+/// The read-only data ranges the interpreter search looks at first are
+/// goblin's, for synthetic files of every architecture (both classes, both
+/// byte orders) and this machine's libraries; truncated copies never panic
+/// and give only ranges inside the file.
+#[test]
+fn read_only_segments_agree_with_goblin() {
+    let ranges = |bytes: &[u8]| {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), bytes).unwrap();
+        let f = std::fs::File::open(tmp.path()).unwrap();
+        closure::elf::read_only_data(&f, bytes.len() as u64)
+    };
+    let mut with_data = 0;
+    for &arch in Arch::all() {
+        for kind in [Kind::Shared, Kind::Exec, Kind::ExecNoPie, Kind::Static] {
+            let bytes = elfgen::build(&rich(arch, kind));
+            let ours = ranges(&bytes);
+            assert_eq!(ours, goblin_read_only(&bytes), "{} {kind:?}", arch.name());
+            with_data += usize::from(!ours.is_empty());
+        }
+    }
+    assert!(
+        with_data >= Arch::all().len() * 4,
+        "{with_data} fixtures with read-only data"
+    );
+    let mut real = 0;
+    let files = regular_files_in(Path::new("/usr/lib/x86_64-linux-gnu"));
+    for path in files.iter().take(400) {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        if !bytes.starts_with(b"\x7fELF") || goblin::elf::Elf::parse(&bytes).is_err() {
+            continue;
+        }
+        let ours = ranges(&bytes);
+        assert_eq!(ours, goblin_read_only(&bytes), "{}", path.display());
+        real += usize::from(!ours.is_empty());
+    }
+    eprintln!("{real} real files with read-only data");
+    assert!(real >= 20, "only {real} real files with read-only segments");
+    let (name, lib) = small_library();
+    for cut in (0..lib.len().min(4096)).step_by(7).chain([lib.len() - 1]) {
+        for (offset, size) in ranges(&lib[..cut]) {
+            assert!(offset + size <= cut as u64, "{name} cut at {cut}");
+        }
+    }
+    // Not ELF, or no program headers: nothing.
+    assert!(ranges(b"#!/bin/sh\n").is_empty());
+    assert!(ranges(&[]).is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // (d) malformed input never panics
 // ---------------------------------------------------------------------------

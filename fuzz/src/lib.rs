@@ -78,6 +78,13 @@ pub fn elf(data: &[u8]) {
         // it: parsing must not depend on the file position.
         f.seek(std::io::SeekFrom::Start(64.min(data.len() as u64)))
             .expect("seek scratch file");
+        // The interpreter search's read-only ranges lie inside the file.
+        for (offset, size) in elf::read_only_data(f, data.len() as u64) {
+            assert!(
+                size > 0 && offset + size <= data.len() as u64,
+                "range past the file"
+            );
+        }
         let from_file = elf::parse_file(f);
         if let Ok(info) = &from_file {
             check_info(info);

@@ -34,6 +34,86 @@ pub(crate) fn read_vec_at(file: &std::fs::File, n: usize, offset: u64) -> std::i
     Ok(buf)
 }
 
+/// The file ranges `(offset, size)` of `file`'s loadable segments that are
+/// neither writable nor executable, where linkers put read-only data (with
+/// `-z separate-code`, the default of current binutils), in program-header
+/// order. Empty when `file` (`len` bytes) is no ELF file or its program
+/// headers cannot be read; ranges past the end of the file are cut. At
+/// most 256 headers are looked at.
+pub fn read_only_data(file: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    const PT_LOAD: u64 = 1;
+    const PF_X: u64 = 1;
+    const PF_W: u64 = 2;
+    let Ok(head) = read_vec_at(file, 64.min(len as usize), 0) else {
+        return Vec::new();
+    };
+    if head.len() < 6 || head[..4] != *b"\x7fELF" {
+        return Vec::new();
+    }
+    let (is64, big) = match (head[4], head[5]) {
+        (c @ 1..=2, d @ 1..=2) => (c == 2, d == 2),
+        _ => return Vec::new(),
+    };
+    // The whole file header: 64 bytes for ELFCLASS64, 52 for ELFCLASS32.
+    if head.len() < if is64 { 64 } else { 52 } {
+        return Vec::new();
+    }
+    let uint = |b: &[u8]| {
+        let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
+        if big {
+            b.iter().fold(0, fold)
+        } else {
+            b.iter().rev().fold(0, fold)
+        }
+    };
+    let (phoff, phentsize, phnum) = if is64 {
+        (
+            uint(&head[32..40]),
+            uint(&head[54..56]),
+            uint(&head[56..58]),
+        )
+    } else {
+        (
+            uint(&head[28..32]),
+            uint(&head[42..44]),
+            uint(&head[44..46]),
+        )
+    };
+    let entry = if is64 { 56 } else { 32 };
+    if phentsize < entry || phnum == 0 || phnum > 256 {
+        return Vec::new();
+    }
+    let Some(table) = phentsize
+        .checked_mul(phnum)
+        .filter(|&n| phoff.checked_add(n).is_some_and(|end| end <= len))
+        .and_then(|n| read_vec_at(file, n as usize, phoff).ok())
+    else {
+        return Vec::new();
+    };
+    table
+        .chunks_exact(phentsize as usize)
+        .filter_map(|p| {
+            let (kind, flags, offset, size) = if is64 {
+                (
+                    uint(&p[0..4]),
+                    uint(&p[4..8]),
+                    uint(&p[8..16]),
+                    uint(&p[32..40]),
+                )
+            } else {
+                (
+                    uint(&p[0..4]),
+                    uint(&p[24..28]),
+                    uint(&p[4..8]),
+                    uint(&p[16..20]),
+                )
+            };
+            let size = size.min(len.saturating_sub(offset));
+            (kind == PT_LOAD && flags & (PF_X | PF_W) == 0 && size > 0).then_some((offset, size))
+        })
+        .collect()
+}
+
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
 pub const DF_1_NODEFLIB: u64 = 0x800;
 /// `VER_FLG_WEAK` on a version requirement.

@@ -413,7 +413,7 @@ pub struct Resolver<'fs> {
     caches: Mutex<Map<bool, Arc<Option<ldcache::LdCache>>>>,
     cache_problem: Mutex<Option<String>>,
     /// One cell per key, filled once: threads asking at the same time wait
-    /// for the first (detection reads the whole interpreter).
+    /// for the first (detection may read much of the interpreter).
     targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Arc<Target>>>>>,
     /// Read far more often than written (a lookup per name of every
     /// trace): readers do not wait for each other.
@@ -425,6 +425,10 @@ pub struct Resolver<'fs> {
     interps: Mutex<Map<Vec<u8>, Loaded>>,
     /// What is preloaded, with where it is named ([`Self::preloads`]).
     preloads: std::sync::OnceLock<Arc<Preloads>>,
+    /// [`file_contains`] answers by interpreter file and needle: programs
+    /// that name one interpreter by several paths, or differ in OS ABI,
+    /// ask about the same file.
+    interp_scans: Mutex<Map<(FileId, Vec<u8>), bool>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -443,6 +447,7 @@ impl<'fs> Resolver<'fs> {
             hwcaps_dirs: Mutex::new(Map::default()),
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
+            interp_scans: Mutex::new(Map::default()),
         }
     }
 
@@ -532,7 +537,7 @@ impl<'fs> Resolver<'fs> {
         Target::detect(
             info.ident,
             interp,
-            &|needle: &[u8]| interp.is_some_and(|i| file_contains(fs, &bytes_path(i), needle)),
+            &|needle: &[u8]| interp.is_some_and(|i| self.interp_has(&bytes_path(i), needle)),
             &|d: &str| fs.is_dir(Path::new(d)),
             &|p: &[u8]| match fs.read(&bytes_path(p), 1 << 20) {
                 Ok(b) => Some(b),
@@ -540,6 +545,21 @@ impl<'fs> Resolver<'fs> {
                 Err(_) => Some(Vec::new()),
             },
         )
+    }
+
+    /// Whether the interpreter at `path` holds `needle` ([`file_contains`]),
+    /// asked once per file and needle.
+    fn interp_has(&self, path: &Path, needle: &[u8]) -> bool {
+        let Ok(f) = self.fs.open(path) else {
+            return false;
+        };
+        let key = ((f.meta.dev(), f.meta.ino()), needle.to_vec());
+        if let Some(&known) = lock(&self.interp_scans).get(&key) {
+            return known;
+        }
+        let has = file_contains(&f, needle);
+        lock(&self.interp_scans).insert(key, has);
+        has
     }
 
     /// Opens and parses `path` (a root or an interpreter): the canonical
@@ -1618,42 +1638,53 @@ fn memo_key(
     }
 }
 
-/// Whether the regular file at `path` (at most 64 MiB) holds `needle`: read
-/// in windows of 64 KiB (overlapping by the needle), so an interpreter is
-/// not read whole, and not at all past the first match.
-fn file_contains(fs: &RootFs, path: &Path, needle: &[u8]) -> bool {
-    const WINDOW: usize = 64 << 10;
-    let Ok(f) = fs.open(path) else {
-        return false;
-    };
+/// Whether the open regular file `f` (at most 64 MiB) holds `needle`.
+/// The loader's built-in strings lie in its read-only data: the file's
+/// read-only, non-executable `PT_LOAD` segments are searched first (40 KiB
+/// of glibc 2.36's 210 KiB `ld.so`); without a match there, or without
+/// such segments, the whole file, so the answer is the same either way.
+fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
     let len = f.meta.len();
-    if len > 64 << 20 || needle.is_empty() || needle.len() > WINDOW {
+    if len > 64 << 20 || needle.is_empty() || needle.len() > SCAN_WINDOW {
         return false;
     }
     let finder = memchr::memmem::Finder::new(needle);
-    // Read into spare capacity: a zeroed 64 KiB buffer cost as many
-    // instructions as the rest of target detection.
-    let mut buf: Vec<u8> = Vec::with_capacity(WINDOW);
-    let mut at = 0u64;
-    while at < len {
-        let n = (len - at).min(WINDOW as u64) as usize;
-        buf.clear();
-        while buf.len() < n {
-            let from = at + buf.len() as u64;
-            match rustix::io::pread(&f.file, rustix::buffer::spare_capacity(&mut buf), from) {
-                Ok(0) | Err(_) => return false,
-                Ok(_) => {}
-            }
+    let likely = crate::elf::read_only_data(&f.file, len);
+    likely
+        .iter()
+        .any(|&(at, size)| range_contains(&f.file, at, size, &finder) == Some(true))
+        || range_contains(&f.file, 0, len, &finder) == Some(true)
+}
+
+/// [`file_contains`]'s read size.
+const SCAN_WINDOW: usize = 64 << 10;
+
+/// Whether bytes `at..at + size` of `file` hold the needle of `finder`:
+/// read in windows (overlapping by the needle), not past the first match.
+/// `None` when a read fails or ends early.
+fn range_contains(
+    file: &std::fs::File,
+    at: u64,
+    size: u64,
+    finder: &memchr::memmem::Finder<'_>,
+) -> Option<bool> {
+    let overlap = finder.needle().len() - 1;
+    let end = at.checked_add(size)?;
+    let mut at = at;
+    while at < end {
+        let n = (end - at).min(SCAN_WINDOW as u64) as usize;
+        // Exactly the window, into spare capacity: a zeroed 64 KiB buffer
+        // cost as many instructions as the rest of target detection.
+        let buf = crate::elf::read_vec_at(file, n, at).ok()?;
+        if finder.find(&buf).is_some() {
+            return Some(true);
         }
-        if finder.find(&buf[..n]).is_some() {
-            return true;
-        }
-        if at + n as u64 >= len {
+        if at + n as u64 >= end {
             break;
         }
-        at += (n - (needle.len() - 1)) as u64;
+        at += (n - overlap) as u64;
     }
-    false
+    Some(false)
 }
 
 /// An in-root path from bytes.
@@ -1788,6 +1819,8 @@ mod tests {
     fn file_contains_sees_needles_across_windows() {
         let t = tempfile::tempdir().unwrap();
         let fs = RootFs::new(t.path()).unwrap();
+        let file_contains =
+            |fs: &RootFs, p: &Path, n: &[u8]| fs.open(p).is_ok_and(|f| file_contains(&f, n));
         let needle = b"/lib/x86_64-linux-gnu/\0/usr/lib/x86_64-linux-gnu/\0";
         let window = 64 << 10;
         let sizes = [3 * window + 123, window, 100];
@@ -1827,5 +1860,73 @@ mod tests {
         big.set_len((64 << 20) + 1).unwrap();
         std::os::unix::fs::FileExt::write_all_at(&big, needle, 0).unwrap();
         assert!(!file_contains(&fs, Path::new("/big"), needle));
+    }
+
+    /// A 64-bit little-endian ELF file of `len` bytes whose program headers
+    /// are the given `(p_flags, p_offset, p_filesz)` loadable segments.
+    fn elf_with_segments(len: usize, segments: &[(u32, u64, u64)]) -> Vec<u8> {
+        let mut b = vec![b'x'; len];
+        b[..64].fill(0);
+        b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        b[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+        b[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        b[56..58].copy_from_slice(&(segments.len() as u16).to_le_bytes());
+        for (i, &(flags, offset, size)) in segments.iter().enumerate() {
+            let p = &mut b[64 + 56 * i..64 + 56 * (i + 1)];
+            p.fill(0);
+            p[0..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+            p[4..8].copy_from_slice(&flags.to_le_bytes());
+            p[8..16].copy_from_slice(&offset.to_le_bytes());
+            p[32..40].copy_from_slice(&size.to_le_bytes());
+        }
+        b
+    }
+
+    /// The interpreter search looks at the read-only data first but answers
+    /// for the whole file: a needle in the read-only segment, in the
+    /// executable one, outside every segment, or running past the end of
+    /// the read-only segment is found; one changed byte is not. Fails if
+    /// the search stops at the read-only segments.
+    #[test]
+    fn file_contains_answers_for_the_whole_file_of_an_elf() {
+        let t = tempfile::tempdir().unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let needle = b"/lib/x86_64-linux-gnu/\0/usr/lib/x86_64-linux-gnu/\0";
+        let (ro, rx) = ((0x1000u64, 0x800u64), (0x3000u64, 0x21000u64));
+        // PF_R; PF_R|PF_X; PF_R|PF_W.
+        let segments = [(4, ro.0, ro.1), (5, rx.0, rx.1), (6, 0x30000, 0x100)];
+        let len = 0x40000;
+        let base = elf_with_segments(len, &segments);
+        let f = std::fs::File::open({
+            std::fs::write(t.path().join("ld.so"), &base).unwrap();
+            t.path().join("ld.so")
+        })
+        .unwrap();
+        assert_eq!(
+            crate::elf::read_only_data(&f, len as u64),
+            vec![ro],
+            "only the read-only, non-executable segment"
+        );
+        let end_of_ro = (ro.0 + ro.1) as usize;
+        let spots = [
+            ro.0 as usize + 16,
+            rx.0 as usize + 0x20000,
+            0x2800,
+            end_of_ro - needle.len() / 2,
+            len - needle.len(),
+        ];
+        for at in spots {
+            let mut bytes = base.clone();
+            bytes[at..at + needle.len()].copy_from_slice(needle);
+            std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
+            let f = fs.open(Path::new("/ld.so")).unwrap();
+            assert!(file_contains(&f, needle), "needle at {at:#x}");
+            bytes[at + 3] = b'#';
+            std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
+            let f = fs.open(Path::new("/ld.so")).unwrap();
+            assert!(!file_contains(&f, needle), "broken needle at {at:#x}");
+        }
     }
 }
