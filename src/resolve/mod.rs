@@ -425,9 +425,9 @@ pub struct Resolver<'fs> {
     interps: Mutex<Map<Vec<u8>, Loaded>>,
     /// What is preloaded, with where it is named ([`Self::preloads`]).
     preloads: std::sync::OnceLock<Arc<Preloads>>,
-    /// [`file_contains`] answers by interpreter file and needle: programs
-    /// that name one interpreter by several paths, or differ in OS ABI,
-    /// ask about the same file.
+    /// [`file_contains`] answers by interpreter file and needle: targets
+    /// are per identity (OS ABI, file type), so programs of several kinds,
+    /// or naming one interpreter by several paths, ask about one file.
     interp_scans: Mutex<Map<(FileId, Vec<u8>), bool>>,
 }
 
