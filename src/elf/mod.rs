@@ -7,8 +7,10 @@
 //! on first use, an index of the version definitions by hash, which takes no
 //! part in comparisons). Strings stay bytes, exactly as stored. Reading is in
 //! [`parse`](mod@parse); whether one object may load another is in
-//! [`compat`]. Nothing here touches the file system: callers hand in something
-//! that implements `object::ReadRef`.
+//! [`compat`]; the read-only data ranges of the program headers, where the
+//! interpreter search looks first, in [`read_only_data`]. Nothing here
+//! touches the file system beyond the file or `object::ReadRef` the caller
+//! hands in.
 
 pub mod compat;
 pub mod notes;
