@@ -366,7 +366,7 @@ impl<'a> Reader<'a> {
     fn cstr(&self, base: usize, off: u32) -> Option<&'a [u8]> {
         let start = base.checked_add(usize::try_from(off).ok()?)?;
         let tail = self.bytes.get(start..)?;
-        let len = tail.iter().position(|&b| b == 0)?;
+        let len = memchr::memchr(0, tail)?;
         tail.get(..len)
     }
 
@@ -1589,6 +1589,51 @@ mod tests {
         ] {
             assert!(e.to_string().len() > 20);
         }
+    }
+
+    #[test]
+    fn strings_end_at_their_first_nul_and_need_one() {
+        let entries = sample_entries();
+        let bytes = write_new(&entries, false, None);
+        let strings = |c: &LdCache| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = c
+                .entries
+                .iter()
+                .flat_map(|e| [e.key.clone(), e.value.clone()])
+                .collect();
+            v.sort();
+            v
+        };
+        let mut want: Vec<Vec<u8>> = entries
+            .iter()
+            .flat_map(|e| [e.key.clone(), e.value.clone()])
+            .collect();
+        want.sort();
+        assert_eq!(strings(&parse(&bytes, false).unwrap()), want);
+        // The string table ends the file: without its last NUL the last
+        // string runs off the end, and the file is corrupt.
+        assert_eq!(bytes.last(), Some(&0));
+        let cut = &bytes[..bytes.len() - 1];
+        assert!(
+            matches!(parse(cut, false), Err(CacheError::Corrupt(m)) if m.contains("unterminated"))
+        );
+        // A NUL put inside a string ends every string that runs through it
+        // there (the writer shares tails: `libc.so.6` ends both a key and
+        // paths); the others are whole.
+        let at = bytes
+            .windows(10)
+            .rposition(|w| w == b"libc.so.6\0")
+            .unwrap();
+        let mut m = bytes.clone();
+        m[at + 4] = 0;
+        let got = strings(&parse(&m, false).unwrap());
+        assert_eq!(got.len(), want.len());
+        let changed: Vec<&Vec<u8>> = got.iter().filter(|s| !want.contains(s)).collect();
+        assert!(changed.iter().any(|s| s.as_slice() == b"libc"));
+        assert!(changed.iter().any(|s| s.ends_with(b"/libc")));
+        assert!(changed
+            .iter()
+            .all(|s| s.ends_with(b"libc") && want.iter().any(|w| w.starts_with(s))));
     }
 
     #[test]
