@@ -6,9 +6,13 @@
 //! component by this module itself (never by the host kernel), absolute link
 //! targets restart at the sysroot, `..` never climbs above it, and more than
 //! [`MAX_SYMLINK_HOPS`] links in one lookup is a loop error (the kernel's own
-//! limit). Only the final, symlink-free host path is ever handed to the OS, and
+//! limit). Only the final, symlink-free path is ever handed to the OS, and
 //! files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they are
 //! regular files, so a FIFO or device posing as a library can never block.
+//! The open is made beneath a descriptor of the sysroot with no link followed
+//! on the way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else one
+//! `openat` per component), so a directory swapped for a link after the walk
+//! checked it fails the open instead of leading outside the sysroot.
 //!
 //! It never writes, never executes, and never reads anything of the host
 //! outside the sysroot (when the sysroot is `/`, the host *is* the root).
@@ -17,7 +21,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -99,6 +102,10 @@ pub struct Resolved {
 #[derive(Debug, Clone)]
 pub struct RootFs {
     host_root: PathBuf,
+    /// The sysroot directory itself, held open (`O_PATH`): every file is
+    /// opened beneath it, so the kernel enforces the confinement the walk
+    /// computed ([`open_beneath`]).
+    root_dir: std::sync::Arc<std::os::fd::OwnedFd>,
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
     /// Read on every component of every lookup, written once per path:
@@ -137,8 +144,15 @@ impl RootFs {
         // The sysroot itself may be given through a symlink on the host; the
         // host resolves that one path, nothing below it.
         let host_root = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        let root_dir = rustix::fs::open(
+            &host_root,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::io(&host_root, io::Error::from(e)))?;
         Ok(RootFs {
             host_root,
+            root_dir: std::sync::Arc::new(root_dir),
             seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
                 1024,
                 Default::default(),
@@ -420,12 +434,13 @@ impl RootFs {
         if !meta.file_type().is_file() {
             return Err(OpenError::NotRegular(describe_type(&meta)));
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.host_path(&resolved.canonical))
-            .map_err(|e| OpenError::Lookup(LookupError::from_io(e)))?;
-        // Re-check after opening: the path may have been swapped meanwhile.
+        let file = open_beneath(
+            &self.root_dir,
+            resolved.canonical.as_os_str().as_bytes(),
+            Beneath::Kernel,
+        )
+        .map_err(|e| OpenError::Lookup(changed_or(e)))?;
+        // Re-check after opening: the file may have been swapped meanwhile.
         let opened = file
             .metadata()
             .map_err(|e| OpenError::Lookup(LookupError::Io(e)))?;
@@ -492,6 +507,105 @@ impl RootFs {
     pub fn in_root_of_host(&self, host: &Path) -> Option<PathBuf> {
         let rel = host.strip_prefix(&self.host_root).ok()?;
         Some(Path::new("/").join(rel))
+    }
+}
+
+/// How [`open_beneath`] keeps an open below the sysroot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beneath {
+    /// `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+    /// RESOLVE_NO_MAGICLINKS`, falling back to [`Beneath::Walk`] where the
+    /// kernel has no `openat2` (before Linux 5.6, or a seccomp filter that
+    /// refuses it).
+    Kernel,
+    /// One `openat` per component from the sysroot's descriptor, each
+    /// directory with `O_DIRECTORY | O_NOFOLLOW`.
+    Walk,
+}
+
+/// Set once `openat2` has been refused as unknown: later opens walk.
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens the canonical in-root path `path` (absolute, symlink-free, as the
+/// walk resolved it) for reading, beneath the sysroot's descriptor `root`,
+/// without following any symbolic link: `O_RDONLY | O_NOFOLLOW |
+/// O_NONBLOCK | O_CLOEXEC`. The walk checked each component with `lstat`;
+/// if one has since been replaced by a link (to a file outside the
+/// sysroot, say), the open fails with `ELOOP` instead of following it.
+fn open_beneath(root: &std::os::fd::OwnedFd, path: &[u8], how: Beneath) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let rel = &path[path.iter().position(|&b| b != b'/').unwrap_or(path.len())..];
+    if rel.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    if how == Beneath::Kernel && !NO_OPENAT2.load(relaxed) {
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(File::from(fd)),
+            // Unknown to this kernel, or refused by a seccomp filter (older
+            // container runtimes answer EPERM): the walk decides.
+            Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
+                let walked = open_beneath(root, path, Beneath::Walk);
+                if e == rustix::io::Errno::NOSYS || walked.is_ok() {
+                    NO_OPENAT2.store(true, relaxed);
+                }
+                return walked;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut parts = rel
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .peekable();
+    let mut dir: Option<std::os::fd::OwnedFd> = None;
+    while let Some(part) = parts.next() {
+        let last = parts.peek().is_none();
+        let at = match &dir {
+            Some(d) => std::os::fd::AsFd::as_fd(d),
+            None => std::os::fd::AsFd::as_fd(root),
+        };
+        if part == b".." {
+            // Canonical paths have none; never climb.
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        }
+        if last {
+            return Ok(File::from(rustix::fs::openat(
+                at,
+                part,
+                flags,
+                Mode::empty(),
+            )?));
+        }
+        // `O_PATH` needs no read permission (traversal is what counts); a
+        // link there is then "not a directory": the walk saw one, so it changed.
+        let next = rustix::fs::openat(
+            at,
+            part,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOTDIR => io::Error::from_raw_os_error(libc::ELOOP),
+            e => e.into(),
+        })?;
+        dir = Some(next);
+    }
+    Err(io::Error::from_raw_os_error(libc::EISDIR))
+}
+
+/// The lookup error of a failed [`open_beneath`]: `ELOOP` and `EXDEV` mean
+/// a component of the checked path became a symbolic link (or left the
+/// sysroot) after the walk, i.e. the sysroot changed during the run.
+fn changed_or(e: io::Error) -> LookupError {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::EXDEV) => LookupError::Io(io::Error::other(
+            "the path changed during the run: a directory on it became a symbolic link",
+        )),
+        _ => LookupError::from_io(e),
     }
 }
 
@@ -577,6 +691,82 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let fs = RootFs::new(t.path()).unwrap();
         (t, fs)
+    }
+
+    /// A sysroot whose `lib` directory holds `libx.so.1`, and beside it an
+    /// `outside` directory with a file of the same name.
+    fn swap_fixture() -> (tempfile::TempDir, std::path::PathBuf, RootFs) {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        std::fs::create_dir_all(sysroot.join("lib")).unwrap();
+        std::fs::create_dir_all(t.path().join("outside")).unwrap();
+        std::fs::write(sysroot.join("lib/libx.so.1"), b"inside").unwrap();
+        std::fs::write(t.path().join("outside/libx.so.1"), b"outside").unwrap();
+        let fs = RootFs::new(&sysroot).unwrap();
+        (t, sysroot, fs)
+    }
+
+    /// Replaces the sysroot's `lib` by a link to the directory outside it.
+    fn swap_lib_for_a_link(t: &tempfile::TempDir, sysroot: &Path) {
+        std::fs::rename(sysroot.join("lib"), sysroot.join("lib.old")).unwrap();
+        symlink(t.path().join("outside"), sysroot.join("lib")).unwrap();
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_link_during_the_run_is_not_followed() {
+        let (t, sysroot, fs) = swap_fixture();
+        let read = |fs: &RootFs| -> Result<Vec<u8>, OpenError> {
+            let f = fs.open(Path::new("/lib/libx.so.1"))?;
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut &f.file, &mut v).unwrap();
+            Ok(v)
+        };
+        assert_eq!(read(&fs).unwrap(), b"inside");
+        // The walk remembers `/lib` as a directory for the run; someone
+        // swaps it for a link to a directory outside the sysroot. The
+        // host's own path lookup would follow it to the outside file.
+        swap_lib_for_a_link(&t, &sysroot);
+        assert_eq!(
+            std::fs::read(sysroot.join("lib/libx.so.1")).unwrap(),
+            b"outside"
+        );
+        let err = read(&fs).unwrap_err();
+        assert!(err.to_string().contains("changed during the run"), "{err}");
+        // A fresh run walks again: the link is followed inside the root
+        // (its absolute target re-rooted), where there is no such file.
+        let fresh = RootFs::new(&sysroot).unwrap();
+        assert!(matches!(
+            read(&fresh),
+            Err(OpenError::Lookup(LookupError::NotFound))
+        ));
+    }
+
+    #[test]
+    fn opens_beneath_the_root_refuse_links_both_ways() {
+        for how in [Beneath::Kernel, Beneath::Walk] {
+            let (t, sysroot, fs) = swap_fixture();
+            let root = &fs.root_dir;
+            let mut f = open_beneath(root, b"/lib/libx.so.1", how).unwrap();
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut v).unwrap();
+            assert_eq!(v, b"inside", "{how:?}");
+            // A final link, a link on the way, `..`, the root itself.
+            symlink("libx.so.1", sysroot.join("lib/liby.so.1")).unwrap();
+            let e = open_beneath(root, b"/lib/liby.so.1", how).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{how:?}");
+            swap_lib_for_a_link(&t, &sysroot);
+            let e = open_beneath(root, b"/lib/libx.so.1", how).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{how:?}");
+            let e = open_beneath(root, b"/../outside/libx.so.1", how).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EXDEV), "{how:?}");
+            assert!(open_beneath(root, b"/", how).is_err(), "{how:?}");
+            // What is still a directory is entered as before.
+            let v = std::fs::read(sysroot.join("lib.old/libx.so.1")).unwrap();
+            let mut f = open_beneath(root, b"/lib.old/libx.so.1", how).unwrap();
+            let mut w = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut w).unwrap();
+            assert_eq!(w, v, "{how:?}");
+        }
     }
 
     #[test]
