@@ -20,6 +20,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -105,7 +106,7 @@ pub struct RootFs {
     /// The sysroot directory itself, held open (`O_PATH`): every file is
     /// opened beneath it, so the kernel enforces the confinement the walk
     /// computed ([`open_beneath`]).
-    root_dir: std::sync::Arc<std::os::fd::OwnedFd>,
+    root_dir: std::sync::Arc<OwnedFd>,
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
     /// Read on every component of every lookup, written once per path:
@@ -512,7 +513,7 @@ impl RootFs {
 
 /// How [`open_beneath`] keeps an open below the sysroot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Beneath {
+pub(crate) enum Beneath {
     /// `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
     /// RESOLVE_NO_MAGICLINKS`, falling back to [`Beneath::Walk`] where the
     /// kernel has no `openat2` (before Linux 5.6, or a seccomp filter that
@@ -532,59 +533,66 @@ static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 /// O_NONBLOCK | O_CLOEXEC`. The walk checked each component with `lstat`;
 /// if one has since been replaced by a link (to a file outside the
 /// sysroot, say), the open fails with `ELOOP` instead of following it.
-fn open_beneath(root: &std::os::fd::OwnedFd, path: &[u8], how: Beneath) -> io::Result<File> {
+fn open_beneath(root: &OwnedFd, path: &[u8], how: Beneath) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    open_below(root.as_fd(), path, flags, how).map(File::from)
+}
+
+/// Opens `path` (its components taken relative to `dir`; empty, `.` and a
+/// leading `/` are skipped, `..` is refused with `EXDEV`) beneath the
+/// directory `dir`, following no symbolic link on the way or at the end,
+/// with the open flags `flags` for the last component. A link on the way
+/// fails with `ELOOP`. Used for every read of the sysroot and every write
+/// below `--out` (`stage::copy`).
+pub(crate) fn open_below(
+    dir: BorrowedFd<'_>,
+    path: &[u8],
+    flags: rustix::fs::OFlags,
+    how: Beneath,
+) -> io::Result<OwnedFd> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let rel = &path[path.iter().position(|&b| b != b'/').unwrap_or(path.len())..];
-    if rel.is_empty() {
+    let parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    if parts.is_empty() {
         return Err(io::Error::from_raw_os_error(libc::EISDIR));
     }
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if parts.iter().any(|c| *c == b"..") {
+        // Checked paths have none; never climb.
+        return Err(io::Error::from_raw_os_error(libc::EXDEV));
+    }
+    let flags = flags | OFlags::NOFOLLOW;
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     if how == Beneath::Kernel && !NO_OPENAT2.load(relaxed) {
+        let rel = parts.join(&b'/');
         let resolve =
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-        match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
-            Ok(fd) => return Ok(File::from(fd)),
+        return match rustix::fs::openat2(dir, rel.as_slice(), flags, Mode::empty(), resolve) {
+            Ok(fd) => Ok(fd),
             // Unknown to this kernel, or refused by a seccomp filter (older
             // container runtimes answer EPERM): the walk decides.
             Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
-                let walked = open_beneath(root, path, Beneath::Walk);
+                let walked = open_below(dir, path, flags, Beneath::Walk);
                 if e == rustix::io::Errno::NOSYS || walked.is_ok() {
                     NO_OPENAT2.store(true, relaxed);
                 }
-                return walked;
+                walked
             }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut parts = rel
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .peekable();
-    let mut dir: Option<std::os::fd::OwnedFd> = None;
-    while let Some(part) = parts.next() {
-        let last = parts.peek().is_none();
-        let at = match &dir {
-            Some(d) => std::os::fd::AsFd::as_fd(d),
-            None => std::os::fd::AsFd::as_fd(root),
+            Err(e) => Err(e.into()),
         };
-        if part == b".." {
-            // Canonical paths have none; never climb.
-            return Err(io::Error::from_raw_os_error(libc::EXDEV));
-        }
-        if last {
-            return Ok(File::from(rustix::fs::openat(
-                at,
-                part,
-                flags,
-                Mode::empty(),
-            )?));
-        }
+    }
+    let (last, dirs) = parts.split_last().expect("not empty");
+    let mut at: Option<OwnedFd> = None;
+    for part in dirs {
+        let from = at.as_ref().map_or(dir, |d| d.as_fd());
         // `O_PATH` needs no read permission (traversal is what counts); a
-        // link there is then "not a directory": the walk saw one, so it changed.
+        // link there is then "not a directory": it was checked to be a
+        // directory, so it changed.
         let next = rustix::fs::openat(
-            at,
-            part,
+            from,
+            *part,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
@@ -592,9 +600,10 @@ fn open_beneath(root: &std::os::fd::OwnedFd, path: &[u8], how: Beneath) -> io::R
             rustix::io::Errno::NOTDIR => io::Error::from_raw_os_error(libc::ELOOP),
             e => e.into(),
         })?;
-        dir = Some(next);
+        at = Some(next);
     }
-    Err(io::Error::from_raw_os_error(libc::EISDIR))
+    let from = at.as_ref().map_or(dir, |d| d.as_fd());
+    Ok(rustix::fs::openat(from, *last, flags, Mode::empty())?)
 }
 
 /// The lookup error of a failed [`open_beneath`]: `ELOOP` and `EXDEV` mean

@@ -7,7 +7,12 @@
 //! A non-empty output is refused unless `force`, and then written in place:
 //! an existing symlink inside it is never followed or replaced, an existing
 //! regular file at a staged path is replaced atomically. Every destination
-//! is the output directory joined with a normal, `..`-free relative path.
+//! is the output directory joined with a normal, `..`-free relative path,
+//! and every write is made by name in its directory opened beneath the
+//! output's held descriptor with no link followed ([`open_below`]): a
+//! directory swapped for a link during the run fails the write. The
+//! temporary directory is owner-only (0700) until complete, and is made,
+//! renamed and removed through its parent's descriptor.
 //!
 //! Directories and symlinks are made first, in plan order; regular files
 //! are then written on all cores (rayon), hard links last. File contents
@@ -19,15 +24,21 @@
 //! (`security.capability`) last, after its contents and mode; those that
 //! cannot be set are reported in [`CopyReport::caps_lost`].
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::{Item, Plan};
 use crate::error::{Error, Result};
 use crate::observe::Observer;
-use crate::rootfs::RootFs;
+use crate::rootfs::{open_below, Beneath, RootFs};
 
 /// Options of copying.
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,7 +137,8 @@ fn materialize_inner(
         return Err(out_err(out, "contains the sysroot"));
     }
     if in_place {
-        return write_all(fs, plan, out, true, opts, observer);
+        let top = OutDir::open(out)?;
+        return write_all(fs, plan, &top, true, opts, observer);
     }
     let name = out
         .file_name()
@@ -142,24 +154,39 @@ fn materialize_inner(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let tmp = parent.join(format!(
+    // The parent is held open: the temporary directory is made, filled,
+    // renamed and (on failure) removed through descriptors, by name only
+    // within it.
+    let parent_fd = rustix::fs::openat(
+        rustix::fs::CWD,
+        parent.as_path(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io(&parent, e.into()))?;
+    let tmp_name = std::ffi::OsString::from(format!(
         ".{}.closure-tmp-{}-{stamp}",
         name.to_string_lossy(),
         std::process::id()
     ));
-    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_all(fs, plan, &tmp, false, opts, observer).and_then(|report| {
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io(&tmp, e))?;
+    let tmp = parent.join(&tmp_name);
+    // Owner-only while it is built; opened to all (0755) when complete.
+    rustix::fs::mkdirat(&parent_fd, tmp_name.as_os_str(), Mode::from_raw_mode(0o700))
+        .map_err(|e| Error::io(&tmp, e.into()))?;
+    let top = OutDir::open_in(parent_fd.as_fd(), &tmp_name, &tmp);
+    let result = top.and_then(|top| {
+        let report = write_all(fs, plan, &top, false, opts, observer)?;
+        chmod_dir_at(parent_fd.as_fd(), &tmp_name, 0o755).map_err(|e| Error::io(&tmp, e))?;
         if existing.is_some() {
-            fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
+            rustix::fs::unlinkat(&parent_fd, name, AtFlags::REMOVEDIR)
+                .map_err(|e| Error::io(out, e.into()))?;
         }
-        fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        rustix::fs::renameat(&parent_fd, tmp_name.as_os_str(), &parent_fd, name)
+            .map_err(|e| Error::io(out, e.into()))?;
         Ok(report)
     });
     if result.is_err() {
-        let _ = make_writable(&tmp);
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(parent_fd.as_fd(), &tmp_name, 0);
     }
     result
 }
@@ -179,23 +206,41 @@ fn contains(outer: &Path, inner: &Path) -> bool {
     }
 }
 
-/// Restores owner write permission on directories below `dir` so a failed
-/// temporary tree can be removed.
-fn make_writable(dir: &Path) -> io::Result<()> {
-    for e in walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-    {
-        if e.file_type().is_dir() {
-            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o755));
+/// Removes `name` in `dir` and, when it is a directory, everything below
+/// it — all through descriptors, following no link (a link is removed, not
+/// followed). Directories are made owner-writable first (staged modes may
+/// deny that). Used on the temporary tree after a failure; gives up below
+/// 4,096 levels.
+fn remove_tree(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr, depth: usize) -> io::Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
+    }
+    if depth >= 4096 {
+        return Err(io::Error::other("directory tree too deep to remove"));
+    }
+    chmod_dir_at(dir, name, 0o700)?;
+    let sub = rustix::fs::openat(dir, name, dir_flags(), Mode::empty())?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&sub)? {
+        let n = entry?.file_name().to_bytes().to_vec();
+        if n != b"." && n != b".." {
+            names.push(n);
         }
     }
-    Ok(())
+    for n in names {
+        remove_tree(sub.as_fd(), OsStr::from_bytes(&n), depth + 1)?;
+    }
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
+}
+
+/// Flags to open a directory of the output for `fchmod`.
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 /// The destination of in-root `p` below `base`, refusing anything but
-/// normal components.
+/// normal components (for messages; writes go through [`OutDir::at`]).
 fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
     let mut d = base.to_path_buf();
     for c in p.components() {
@@ -208,10 +253,141 @@ fn dest(base: &Path, p: &Path) -> Result<PathBuf> {
     Ok(d)
 }
 
+/// The top directory of the output, held open: every write below it is
+/// made in a directory opened beneath it with no link followed
+/// ([`open_below`]), so a directory of the output that someone swaps for a
+/// link during the run makes the write fail instead of leading it
+/// elsewhere.
+struct OutDir {
+    /// The directory as given (for messages).
+    path: PathBuf,
+    /// Opened `O_PATH | O_DIRECTORY | O_NOFOLLOW`.
+    fd: OwnedFd,
+}
+
+/// A destination: its directory, held open, and its name there.
+struct At<'p> {
+    dir: Arc<OwnedFd>,
+    name: &'p OsStr,
+    /// Its host path, for messages.
+    shown: PathBuf,
+}
+
+impl OutDir {
+    fn open(path: &Path) -> Result<OutDir> {
+        let fd = rustix::fs::openat(
+            rustix::fs::CWD,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(path, e.into()))?;
+        Ok(OutDir {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// Directory `name` in `dir` (no link followed), shown as `path`.
+    fn open_in(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<OutDir> {
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(path, e.into()))?;
+        Ok(OutDir {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// The directory of in-root path `p` (opened beneath the output, no
+    /// link followed) and `p`'s last name.
+    fn at<'p>(&self, p: &'p Path) -> Result<At<'p>> {
+        self.at_after(p, &mut None)
+    }
+
+    /// [`at`](Self::at), reusing the directory of the previous call when
+    /// it is the same (`last`): plan paths come sorted, so runs of items
+    /// share a directory.
+    fn at_after<'p>(
+        &self,
+        p: &'p Path,
+        last: &mut Option<(&'p [u8], Arc<OwnedFd>)>,
+    ) -> Result<At<'p>> {
+        let shown = dest(&self.path, p)?;
+        let name = p
+            .file_name()
+            .ok_or_else(|| out_err(p, "plan path is not normalised"))?;
+        let parent = p.parent().unwrap_or(Path::new("/")).as_os_str().as_bytes();
+        if let Some((dir, fd)) = last {
+            if *dir == parent {
+                return Ok(At {
+                    dir: fd.clone(),
+                    name,
+                    shown,
+                });
+            }
+        }
+        let dir = if parent.iter().all(|&b| b == b'/') {
+            rustix::fs::openat(
+                &self.fd,
+                ".",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(io::Error::from)
+        } else {
+            open_below(
+                self.fd.as_fd(),
+                parent,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Beneath::Kernel,
+            )
+        }
+        .map_err(|e| Error::io(&shown, changed(e)))?;
+        let dir = Arc::new(dir);
+        *last = Some((parent, dir.clone()));
+        Ok(At { dir, name, shown })
+    }
+}
+
+impl At<'_> {
+    /// `lstat` of the destination; `None` when absent.
+    fn lstat(&self) -> Result<Option<rustix::fs::Stat>> {
+        match rustix::fs::statat(&self.dir, self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io(&self.shown, e.into())),
+        }
+    }
+
+    /// The destination with `suffix` added to its name.
+    fn sibling(&self, suffix: &str) -> std::ffi::OsString {
+        let mut n = self.name.to_os_string();
+        n.push(suffix);
+        n
+    }
+}
+
+/// An error of a write beneath the output: `ELOOP`, `EXDEV` and (for a
+/// directory made or checked earlier in the run) `ENOTDIR` mean a
+/// directory of the output became a link during the run.
+fn changed(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::EXDEV) | Some(libc::ENOTDIR) => io::Error::other(
+            "a directory on this path in the output changed during the run \
+             (it is now a symbolic link); refusing to write through it",
+        ),
+        _ => e,
+    }
+}
+
 /// One regular file to write: its destination, what goes in it, and
 /// whether something is already there (`--force`).
 struct FileJob<'p> {
-    d: PathBuf,
     /// The plan's (in-root) path.
     path: &'p Path,
     item: &'p Item,
@@ -232,68 +408,66 @@ struct Written {
 fn write_all(
     fs: &RootFs,
     plan: &Plan,
-    base: &Path,
+    top: &OutDir,
     in_place: bool,
     opts: CopyOptions,
     observer: &dyn Observer,
 ) -> Result<CopyReport> {
     let mut report = CopyReport::default();
-    let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let mut dir_modes: Vec<(&Path, u32)> = Vec::new();
     let mut files: Vec<FileJob<'_>> = Vec::new();
-    let mut links: Vec<(PathBuf, &Path, bool)> = Vec::new();
+    let mut links: Vec<(&Path, &Path, bool)> = Vec::new();
     // Directories and symlinks first, in plan order (parents before
     // children); regular files are then written on all cores, hard links
     // (to files sorting earlier) last.
+    let mut last = None;
     for (p, item) in &plan.items {
-        let d = dest(base, p)?;
-        let existing = if in_place {
-            match fs::symlink_metadata(&d) {
-                Ok(m) => Some(m),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(&d, e)),
+        let at = top.at_after(p, &mut last)?;
+        let d = &at.shown;
+        let existing = if in_place { at.lstat()? } else { None };
+        let kind = existing
+            .as_ref()
+            .map(|m| FileType::from_raw_mode(m.st_mode));
+        if kind == Some(FileType::Symlink) {
+            // Only an identical link may already be there.
+            let same = matches!(item, Item::Symlink { target }
+                if rustix::fs::readlinkat(&at.dir, at.name, Vec::new())
+                    .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_bytes()));
+            if !same {
+                return Err(out_err(
+                    d,
+                    "already exists as a symbolic link in the output; refusing to follow or replace it",
+                ));
             }
-        } else {
-            None
-        };
-        if let Some(m) = &existing {
-            if m.file_type().is_symlink() {
-                // Only an identical link may already be there.
-                let same = matches!(item, Item::Symlink { target } if fs::read_link(&d).ok().as_ref() == Some(target));
-                if !same {
-                    return Err(out_err(
-                        &d,
-                        "already exists as a symbolic link in the output; refusing to follow or replace it",
-                    ));
-                }
-                continue;
-            }
+            continue;
         }
         match item {
             Item::Dir { mode } => {
-                match &existing {
-                    Some(m) if m.is_dir() => {}
-                    Some(_) => return Err(out_err(&d, "exists and is not a directory")),
-                    None => fs::create_dir(&d).map_err(|e| Error::io(&d, e))?,
+                match kind {
+                    Some(FileType::Directory) => {}
+                    Some(_) => return Err(out_err(d, "exists and is not a directory")),
+                    None => rustix::fs::mkdirat(&at.dir, at.name, Mode::from_raw_mode(0o777))
+                        .map_err(|e| Error::io(d, e.into()))?,
                 }
-                dir_modes.push((d, *mode));
+                dir_modes.push((p, *mode));
             }
             Item::File { .. } | Item::Generated { .. } => {
-                if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                    return Err(out_err(&d, "exists as a directory"));
+                if kind == Some(FileType::Directory) {
+                    return Err(out_err(d, "exists as a directory"));
                 }
                 files.push(FileJob {
-                    d,
                     path: p,
                     item,
                     replace: existing.is_some(),
                 });
             }
-            Item::Hardlink { to } => links.push((d, to, existing.is_some())),
+            Item::Hardlink { to } => links.push((p, to, existing.is_some())),
             Item::Symlink { target } => {
                 if existing.is_some() {
-                    return Err(out_err(&d, "exists in the output and is not the same link"));
+                    return Err(out_err(d, "exists in the output and is not the same link"));
                 }
-                std::os::unix::fs::symlink(target, &d).map_err(|e| Error::io(&d, e))?;
+                rustix::fs::symlinkat(target.as_path(), &at.dir, at.name)
+                    .map_err(|e| Error::io(d, e.into()))?;
             }
         }
     }
@@ -304,7 +478,7 @@ fn write_all(
         files
             .par_iter()
             .with_max_len(1)
-            .map(|job| write_one(fs, job, opts, observer))
+            .map(|job| write_one(fs, top, job, opts, observer))
             .collect()
     };
     for (w, job) in written.into_iter().zip(&files) {
@@ -317,27 +491,61 @@ fn write_all(
             Err(why) => report.caps_lost.push((job.path.to_path_buf(), why)),
         }
     }
-    for (d, to, replace) in links {
-        let t = dest(base, to)?;
+    for (p, to, replace) in links {
+        let at = top.at(p)?;
+        let t = top.at(to)?;
         if replace {
-            fs::remove_file(&d).map_err(|e| Error::io(&d, e))?;
+            rustix::fs::unlinkat(&at.dir, at.name, AtFlags::empty())
+                .map_err(|e| Error::io(&at.shown, e.into()))?;
         }
-        fs::hard_link(&t, &d).map_err(|e| Error::io(&d, e))?;
+        rustix::fs::linkat(&t.dir, t.name, &at.dir, at.name, AtFlags::empty())
+            .map_err(|e| Error::io(&at.shown, e.into()))?;
     }
-    for (d, mode) in dir_modes.into_iter().rev() {
-        fs::set_permissions(&d, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(&d, e))?;
+    let mut last = None;
+    for (p, mode) in dir_modes.into_iter().rev() {
+        let at = top.at_after(p, &mut last)?;
+        set_dir_mode(&at, mode).map_err(|e| Error::io(&at.shown, changed(e)))?;
     }
     Ok(report)
+}
+
+/// Sets the mode of the directory `at` through a descriptor opened without
+/// following a link (`chmod` by path would follow one). A directory the
+/// writer may not read is reached through its `O_PATH` descriptor's
+/// `/proc/self/fd` entry instead.
+fn set_dir_mode(at: &At<'_>, mode: u32) -> io::Result<()> {
+    chmod_dir_at(at.dir.as_fd(), at.name, mode)
+}
+
+/// Sets the mode of directory `name` in `dir` without following a link.
+fn chmod_dir_at(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {
+    let mode = Mode::from_raw_mode(mode);
+    match rustix::fs::openat(dir, name, dir_flags(), Mode::empty()) {
+        Ok(d) => Ok(rustix::fs::fchmod(&d, mode)?),
+        Err(rustix::io::Errno::ACCESS) => {
+            use std::os::fd::AsRawFd;
+            let d = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let proc_path = format!("/proc/self/fd/{}", d.as_raw_fd());
+            Ok(rustix::fs::chmod(proc_path.as_str(), mode)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes one regular file of the plan.
 fn write_one(
     fs: &RootFs,
+    top: &OutDir,
     job: &FileJob<'_>,
     opts: CopyOptions,
     observer: &dyn Observer,
 ) -> Result<Written> {
-    let d = &job.d;
+    let at = top.at(job.path)?;
     match job.item {
         Item::File { source, mode, size } => {
             let src = fs.open(source).map_err(|e| Error::Output {
@@ -347,7 +555,7 @@ fn write_one(
             let linked = opts.link
                 && !job.replace
                 && src.meta.mode() & 0o7777 == *mode
-                && hard_link_open(&src.file, d);
+                && hard_link_open(&src.file, &at);
             let mut caps = Ok(false);
             if !linked {
                 let len = src.meta.len();
@@ -355,7 +563,7 @@ fn write_one(
                     path: source.clone(),
                     reason: format!("cannot read its file capabilities in the sysroot: {e}"),
                 })?;
-                caps = write_file(d, job.replace, *mode, value.as_deref(), |f| {
+                caps = write_file(&at, job.replace, *mode, value.as_deref(), |f| {
                     copy_contents(&src.file, len, f)
                 })?;
             }
@@ -368,7 +576,7 @@ fn write_one(
         }
         Item::Generated { bytes, mode } => {
             // No capabilities to set: the answer is always Ok(false).
-            let _ = write_file(d, job.replace, *mode, None, |f| {
+            let _ = write_file(&at, job.replace, *mode, None, |f| {
                 io::Write::write_all(f, bytes)
             })?;
             observer.stage_file(bytes.len() as u64);
@@ -397,47 +605,47 @@ fn set_caps(f: &File, value: &[u8]) -> std::result::Result<(), String> {
     .map_err(|e| io::Error::from(e).to_string())
 }
 
-/// Creates `d` (never following a link), fills it, sets its mode, then its
+/// Creates `at` (never following a link), fills it, sets its mode, then its
 /// file capabilities `caps` (last: the kernel drops them when the file is
 /// written to). An existing regular file is replaced atomically through a
 /// sibling temp file. Returns whether capabilities were set, or why setting
 /// them failed (the file is written either way).
 fn write_file(
-    d: &Path,
+    at: &At<'_>,
     replace: bool,
     mode: u32,
     caps: Option<&[u8]>,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<std::result::Result<bool, String>> {
-    let target = if replace {
-        let mut name = d.file_name().unwrap_or_default().to_os_string();
-        name.push(".closure-new");
-        d.with_file_name(name)
-    } else {
-        d.to_path_buf()
-    };
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .mode(0o600)
-        .open(&target)
-        .map_err(|e| Error::io(&target, e))?;
+    let d = &at.shown;
+    let temp = replace.then(|| at.sibling(".closure-new"));
+    let name: &OsStr = temp.as_deref().unwrap_or(at.name);
+    let shown = d.with_file_name(name);
+    let mut f = File::from(
+        rustix::fs::openat(
+            &at.dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| Error::io(&shown, e.into()))?,
+    );
     let filled = fill(&mut f);
     if let Err(e) = filled {
-        let _ = fs::remove_file(&target);
+        let _ = rustix::fs::unlinkat(&at.dir, name, AtFlags::empty());
         return Err(Error::io(d, e));
     }
     // Through the descriptor: the file just created, whatever its path.
     f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(&target, e))?;
+        .map_err(|e| Error::io(&shown, e))?;
     let kept = match caps {
         Some(value) => set_caps(&f, value).map(|()| true),
         None => Ok(false),
     };
     drop(f);
     if replace {
-        fs::rename(&target, d).map_err(|e| Error::io(d, e))?;
+        rustix::fs::renameat(&at.dir, name, &at.dir, at.name)
+            .map_err(|e| Error::io(d, e.into()))?;
     }
     Ok(kept)
 }
@@ -494,15 +702,203 @@ fn copy_contents(from: &File, len: u64, to: &mut File) -> io::Result<()> {
 /// linked, whatever its path has become since. False when the link is not
 /// possible (another file system, a refused link, no `/proc`): the caller
 /// copies instead.
-fn hard_link_open(file: &File, d: &Path) -> bool {
+fn hard_link_open(file: &File, at: &At<'_>) -> bool {
     use std::os::fd::AsRawFd;
     let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
     rustix::fs::linkat(
         rustix::fs::CWD,
         proc_path.as_str(),
-        rustix::fs::CWD,
-        d,
+        &at.dir,
+        at.name,
         rustix::fs::AtFlags::SYMLINK_FOLLOW,
     )
     .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Swaps `out/<dir>` for a link to `victim` once the first file is
+    /// written: what someone writing into `--out` during the run could do.
+    struct Swapper<'a> {
+        out: &'a Path,
+        dir: &'a str,
+        victim: &'a Path,
+        done: AtomicBool,
+    }
+
+    impl Observer for Swapper<'_> {
+        fn stage_file(&self, _bytes: u64) {
+            if !self.done.swap(true, Ordering::SeqCst) {
+                let d = self.out.join(self.dir);
+                fs::rename(&d, self.out.join(format!("{}.moved", self.dir))).unwrap();
+                symlink(self.victim, &d).unwrap();
+            }
+        }
+    }
+
+    /// Stages `plan` from `sysroot` into the existing, non-empty `out` with
+    /// `--force`, on one thread (files in plan order), swapping `dir`.
+    fn stage_with_swap(
+        sysroot: &Path,
+        plan: &Plan,
+        out: &Path,
+        dir: &str,
+        victim: &Path,
+    ) -> Result<CopyReport> {
+        let fs = RootFs::new(sysroot).unwrap();
+        let swapper = Swapper {
+            out,
+            dir,
+            victim,
+            done: AtomicBool::new(false),
+        };
+        let opts = CopyOptions {
+            force: true,
+            link: false,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| materialize(&fs, plan, out, opts, &swapper))
+    }
+
+    #[test]
+    fn an_output_directory_swapped_for_a_link_is_not_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        let out = t.path().join("out");
+        let victim = t.path().join("victim");
+        fs::create_dir_all(sysroot.join("lib")).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        fs::write(
+            out.join("keep"),
+            b"an earlier file: --force writes in place",
+        )
+        .unwrap();
+        fs::create_dir(&victim).unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
+        let mut plan = Plan::default();
+        plan.items.insert("/lib".into(), Item::Dir { mode: 0o755 });
+        for n in ["a", "b", "c"] {
+            let p = format!("/lib/lib{n}.so");
+            fs::write(sysroot.join(&p[1..]), n).unwrap();
+            let item = Item::File {
+                source: p.clone().into(),
+                mode: 0o644,
+                size: 1,
+            };
+            plan.items.insert(p.into(), item);
+        }
+        let victim_state = |v: &Path| {
+            let names: Vec<_> = fs::read_dir(v)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            (names, fs::metadata(v).unwrap().mode() & 0o7777)
+        };
+        let before = victim_state(&victim);
+        // Files after the swap would go into the victim through the link.
+        let err = stage_with_swap(&sysroot, &plan, &out, "lib", &victim).unwrap_err();
+        assert!(err.to_string().contains("changed during the run"), "{err}");
+        assert_eq!(victim_state(&victim), before);
+        assert!(out.join("lib.moved/liba.so").exists());
+
+        // The directory's mode, set last, is not set through the link either.
+        let out = t.path().join("out2");
+        fs::create_dir_all(out.join("etc")).unwrap();
+        let mut plan = Plan::default();
+        plan.items.insert("/etc".into(), Item::Dir { mode: 0o755 });
+        plan.items.insert("/lib".into(), Item::Dir { mode: 0o755 });
+        plan.items.insert(
+            "/etc/passwd".into(),
+            Item::Generated {
+                bytes: b"root:x:0:0::/:/\n".to_vec(),
+                mode: 0o644,
+            },
+        );
+        let err = stage_with_swap(&sysroot, &plan, &out, "lib", &victim).unwrap_err();
+        assert!(err.to_string().contains("changed during the run"), "{err}");
+        assert_eq!(victim_state(&victim), before);
+    }
+
+    /// For a fresh output: notes the temporary directory's mode when the
+    /// first file is written, then swaps its `lib` for a link to `victim`.
+    struct TmpSwapper<'a> {
+        parent: &'a Path,
+        victim: &'a Path,
+        mode: std::sync::Mutex<Option<u32>>,
+    }
+
+    impl Observer for TmpSwapper<'_> {
+        fn stage_file(&self, _bytes: u64) {
+            let mut mode = self.mode.lock().unwrap();
+            if mode.is_some() {
+                return;
+            }
+            let tmp = fs::read_dir(self.parent)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().contains(".closure-tmp-"))
+                .expect("a temporary directory while staging");
+            *mode = Some(fs::symlink_metadata(&tmp).unwrap().mode() & 0o7777);
+            fs::rename(tmp.join("lib"), tmp.join("lib.moved")).unwrap();
+            symlink(self.victim, tmp.join("lib")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_fresh_output_is_built_owner_only_and_removed_without_following_links() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        let parent = t.path().join("parent");
+        let victim = t.path().join("victim");
+        fs::create_dir_all(sysroot.join("lib")).unwrap();
+        fs::create_dir_all(&parent).unwrap();
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("precious"), b"kept").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o750)).unwrap();
+        let mut plan = Plan::default();
+        plan.items.insert("/lib".into(), Item::Dir { mode: 0o555 });
+        for n in ["a", "b"] {
+            let p = format!("/lib/lib{n}.so");
+            fs::write(sysroot.join(&p[1..]), n).unwrap();
+            let item = Item::File {
+                source: p.clone().into(),
+                mode: 0o644,
+                size: 1,
+            };
+            plan.items.insert(p.into(), item);
+        }
+        let fs_ = RootFs::new(&sysroot).unwrap();
+        let observer = TmpSwapper {
+            parent: &parent,
+            victim: &victim,
+            mode: Default::default(),
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let out = parent.join("out");
+        let err = pool
+            .install(|| materialize(&fs_, &plan, &out, CopyOptions::default(), &observer))
+            .unwrap_err();
+        assert!(err.to_string().contains("changed during the run"), "{err}");
+        // Nobody else could look in while it was built.
+        assert_eq!(*observer.mode.lock().unwrap(), Some(0o700));
+        // The failed tree is gone, the link in it removed, not followed.
+        let left: Vec<_> = fs::read_dir(&parent).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        let names: Vec<_> = fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["precious"]);
+        assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o750);
+    }
 }
