@@ -9,7 +9,7 @@
 //! regular file at a staged path is replaced atomically. Every destination
 //! is the output directory joined with a normal, `..`-free relative path,
 //! and every write is made by name in its directory opened beneath the
-//! output's held descriptor with no link followed ([`open_below`]): a
+//! output's held descriptor with no link followed (`rootfs::open_below`): a
 //! directory swapped for a link during the run fails the write. The
 //! temporary directory is owner-only (0700) until complete, and is made,
 //! renamed and removed through its parent's descriptor.
