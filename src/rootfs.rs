@@ -21,6 +21,9 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -105,8 +108,13 @@ pub struct RootFs {
     host_root: PathBuf,
     /// The sysroot directory itself, held open (`O_PATH`): every file is
     /// opened beneath it, so the kernel enforces the confinement the walk
-    /// computed ([`open_beneath`]).
-    root_dir: std::sync::Arc<OwnedFd>,
+    /// computed ([`open_below`]).
+    root_dir: Arc<OwnedFd>,
+    /// Directories the walk has looked into, held open: every `lstat`,
+    /// link read, listing and open is made by name in one of them, so it
+    /// cannot be led outside the sysroot, and a directory once entered is
+    /// the same directory for the rest of the run.
+    dirs: Arc<std::sync::RwLock<DirMap>>,
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
     /// Read on every component of every lookup, written once per path:
@@ -124,10 +132,18 @@ type SeenMap = std::collections::HashMap<OsString, Seen, foldhash::quality::Rand
 enum Seen {
     Dir,
     Link(PathBuf),
-    /// Neither directory nor link, with its `lstat` (never cached).
-    Other(std::sync::Arc<Metadata>),
+    /// Neither directory nor link: its type.
+    Other(FileType),
     Missing,
 }
+
+/// Directories held open (`O_PATH`), by canonical in-root path.
+type DirMap = std::collections::HashMap<OsString, Arc<OwnedFd>, foldhash::quality::RandomState>;
+
+/// At most this many directories are held open by one [`RootFs`]; beyond,
+/// a directory is opened for each use (the process's descriptor limit is
+/// often 1,024).
+const MAX_HELD_DIRS: usize = 256;
 
 impl RootFs {
     /// Opens `dir` as a root. Fails if it does not exist or is not a directory.
@@ -153,7 +169,8 @@ impl RootFs {
         .map_err(|e| Error::io(&host_root, io::Error::from(e)))?;
         Ok(RootFs {
             host_root,
-            root_dir: std::sync::Arc::new(root_dir),
+            root_dir: Arc::new(root_dir),
+            dirs: Default::default(),
             seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
                 1024,
                 Default::default(),
@@ -215,7 +232,7 @@ impl RootFs {
         path: &Path,
         follow_last: bool,
         want_dirs: bool,
-    ) -> Result<(Resolved, Option<std::sync::Arc<Metadata>>), LookupError> {
+    ) -> Result<(Resolved, FileType), LookupError> {
         /// Where the bytes of a pending string are: the path asked for, or
         /// the target of a hop taken.
         #[derive(Clone, Copy)]
@@ -235,7 +252,7 @@ impl RootFs {
                 .any(|c| !c.is_empty() && c != b".")
         }
         let path_bytes = path.as_os_str().as_bytes();
-        let mut last_meta = None;
+        let mut last_kind = FileType::Directory;
         // Strings still to walk, the innermost (latest link) last, each
         // with how much of it is consumed.
         let mut pending: Vec<(From, usize)> = vec![(From::Path, 0)];
@@ -322,11 +339,12 @@ impl RootFs {
                 if !is_last && want_dirs {
                     dirs.push(PathBuf::from(OsString::from_vec(candidate.clone())));
                 }
-                last_meta = None;
+                last_kind = FileType::Directory;
             } else {
-                last_meta = match seen {
-                    Seen::Other(m) => Some(m),
-                    _ => None,
+                last_kind = match seen {
+                    Seen::Other(k) => k,
+                    Seen::Link(_) => FileType::Symlink,
+                    _ => FileType::Directory,
                 };
             }
             std::mem::swap(&mut current, &mut candidate);
@@ -337,7 +355,7 @@ impl RootFs {
                 hops,
                 dirs,
             },
-            last_meta,
+            last_kind,
         ))
     }
 
@@ -379,15 +397,15 @@ impl RootFs {
                 s => Ok(s),
             };
         }
-        let host = self.host_path(candidate);
-        let seen = match std::fs::symlink_metadata(&host) {
-            Ok(m) if m.file_type().is_symlink() => {
-                Seen::Link(std::fs::read_link(&host).map_err(LookupError::from_io)?)
-            }
-            Ok(m) if m.is_dir() => Seen::Dir,
-            Ok(m) => Seen::Other(std::sync::Arc::new(m)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Seen::Missing,
-            Err(e) => return Err(LookupError::from_io(e)),
+        let (dir, name) = self.parent_of(candidate.as_os_str().as_bytes())?;
+        let seen = match rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::Symlink => Seen::Link(read_link_at(&dir, name)?),
+                FileType::Directory => Seen::Dir,
+                k => Seen::Other(k),
+            },
+            Err(rustix::io::Errno::NOENT) => Seen::Missing,
+            Err(e) => return Err(LookupError::from_io(e.into())),
         };
         // Directories, links and files that exist are remembered (the
         // sysroot is taken as unchanging during a run): every lookup walks
@@ -408,39 +426,199 @@ impl RootFs {
     /// `stat` inside the root: resolves all links and returns the metadata of
     /// what they lead to.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, m) = self.walk_meta(path, true, false)?;
-        let m = match m {
-            Some(m) => (*m).clone(),
-            None => std::fs::symlink_metadata(self.host_path(&r.canonical))
-                .map_err(LookupError::from_io)?,
-        };
+        let (r, _) = self.walk_meta(path, true, false)?;
+        let m = self.lstat_canonical(&r.canonical)?;
         Ok((r, m))
     }
 
     /// `lstat` inside the root.
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, m) = self.walk_meta(path, false, false)?;
-        let m = match m {
-            Some(m) => (*m).clone(),
-            None => std::fs::symlink_metadata(self.host_path(&r.canonical))
-                .map_err(LookupError::from_io)?,
-        };
+        let (r, _) = self.walk_meta(path, false, false)?;
+        let m = self.lstat_canonical(&r.canonical)?;
         Ok((r, m))
+    }
+
+    /// `lstat` of a canonical in-root path (one a [`Resolved`] gave: no
+    /// link on the way, no `.` or `..`), made on a descriptor opened
+    /// beneath the sysroot with no link followed, the last one included.
+    /// A directory on the way that became a link since it was checked
+    /// fails the call ("the path changed during the run").
+    pub fn lstat_canonical(&self, canonical: &Path) -> Result<Metadata, LookupError> {
+        let f = self.open_at(canonical.as_os_str().as_bytes(), OFlags::PATH)?;
+        f.metadata().map_err(LookupError::from_io)
+    }
+
+    /// The `lstat` fields of canonical in-root path `canonical` that
+    /// staging needs, from one `fstatat` by name in its directory held
+    /// open (cheaper than [`lstat_canonical`](Self::lstat_canonical), which
+    /// opens the file to give a [`Metadata`]).
+    pub fn stat_canonical(&self, canonical: &Path) -> Result<FileStat, LookupError> {
+        let (dir, name) = self.parent_of(canonical.as_os_str().as_bytes())?;
+        let st = rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| LookupError::from_io(e.into()))?;
+        Ok(FileStat {
+            kind: EntryKind::of(FileType::from_raw_mode(st.st_mode)),
+            mode: st.st_mode & 0o7777,
+            size: st.st_size as u64,
+            nlink: st.st_nlink as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+
+    /// The target of the link at canonical in-root path `canonical`, read
+    /// by name in its directory held open (as
+    /// [`lstat_canonical`](Self::lstat_canonical)).
+    pub fn read_link_canonical(&self, canonical: &Path) -> Result<PathBuf, LookupError> {
+        let (dir, name) = self.parent_of(canonical.as_os_str().as_bytes())?;
+        read_link_at(&dir, name)
+    }
+
+    /// The directory of canonical in-root path `canonical`, held open, and
+    /// its last name (`.` for the root itself).
+    fn parent_of<'p>(&self, canonical: &'p [u8]) -> Result<(Arc<OwnedFd>, &'p [u8]), LookupError> {
+        let end = canonical.len() - canonical.iter().rev().take_while(|&&b| b == b'/').count();
+        let trimmed = &canonical[..end];
+        let Some(slash) = trimmed.iter().rposition(|&b| b == b'/') else {
+            let name: &[u8] = if trimmed.is_empty() { b"." } else { trimmed };
+            return Ok((self.root_dir.clone(), name));
+        };
+        let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
+        Ok((self.dir_fd(parent)?, name))
+    }
+
+    /// Directory `dir` (canonical, in-root) opened beneath the sysroot with
+    /// no link followed, or held open from an earlier call.
+    fn dir_fd(&self, dir: &[u8]) -> Result<Arc<OwnedFd>, LookupError> {
+        if dir.iter().all(|&b| b == b'/') {
+            return Ok(self.root_dir.clone());
+        }
+        let held = self.dirs.read().ok();
+        if let Some(fd) = held.and_then(|m| m.get(OsStr::from_bytes(dir)).cloned()) {
+            return Ok(fd);
+        }
+        let fd = open_below(
+            self.root_dir.as_fd(),
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Beneath::Kernel,
+        )
+        .map_err(|e| match e.raw_os_error() {
+            // Checked as a directory, no longer one (a link, say).
+            Some(libc::ENOTDIR) => changed_or(io::Error::from_raw_os_error(libc::ELOOP)),
+            _ => changed_or(e),
+        })?;
+        let fd = Arc::new(fd);
+        if let Ok(mut m) = self.dirs.write() {
+            if m.len() < MAX_HELD_DIRS {
+                let key = OsStr::from_bytes(dir).to_os_string();
+                return Ok(m.entry(key).or_insert(fd).clone());
+            }
+        }
+        Ok(fd)
+    }
+
+    /// Opens canonical in-root path `canonical` by name in its directory
+    /// held open, with `flags` and no link followed (the last one
+    /// included: with `O_PATH` a link is opened as itself).
+    fn open_at(&self, canonical: &[u8], flags: OFlags) -> Result<File, LookupError> {
+        let (dir, name) = self.parent_of(canonical)?;
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::openat(&*dir, name, flags, Mode::empty())
+            .map(File::from)
+            .map_err(|e| changed_or(e.into()))
+    }
+
+    /// Opens directory `canonical` for listing.
+    fn open_dir_beneath(&self, canonical: &[u8]) -> Result<OwnedFd, LookupError> {
+        let f = self
+            .open_at(canonical, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|e| match e {
+                LookupError::NotADirectory => changed_or(io::Error::from_raw_os_error(libc::ELOOP)),
+                e => e,
+            })?;
+        Ok(OwnedFd::from(f))
+    }
+
+    /// Every entry below directory `dir` (followed if a link), depth
+    /// first, each directory's names in byte order, a directory before
+    /// what it holds; links are listed, not followed. Each directory is
+    /// opened beneath the sysroot with no link followed (as files are), so
+    /// the walk stays inside the sysroot even if the tree changes meanwhile.
+    pub fn walk_tree(&self, dir: &Path) -> Result<Vec<(PathBuf, EntryKind)>, LookupError> {
+        self.walk_tree_with(dir, TreeWalk::default())
+    }
+
+    /// [`walk_tree`](Self::walk_tree) with options.
+    pub fn walk_tree_with(
+        &self,
+        dir: &Path,
+        opts: TreeWalk,
+    ) -> Result<Vec<(PathBuf, EntryKind)>, LookupError> {
+        use std::os::unix::fs::MetadataExt;
+        let (r, meta) = self.metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(LookupError::NotADirectory);
+        }
+        let device = meta.dev();
+        let list = |p: &Path| -> Result<_, LookupError> {
+            let fd = self.open_dir_beneath(p.as_os_str().as_bytes())?;
+            if opts.one_file_system {
+                let st = rustix::fs::fstat(&fd).map_err(|e| LookupError::from_io(e.into()))?;
+                if st.st_dev != device {
+                    return Ok(Vec::new());
+                }
+            }
+            list_dir(&fd)
+        };
+        let mut out = Vec::new();
+        // Directories still being visited, innermost last, each with the
+        // names still to visit (sorted, the next one last).
+        let mut stack = vec![(r.canonical.clone(), list(&r.canonical)?)];
+        while let Some((path, names)) = stack.last_mut() {
+            if out.len() >= opts.limit {
+                break;
+            }
+            let Some((name, kind)) = names.pop() else {
+                stack.pop();
+                continue;
+            };
+            let child = path.join(OsStr::from_bytes(&name));
+            let kind = match kind {
+                Some(k) => k,
+                None => match self.lstat_canonical(&child) {
+                    Ok(m) => EntryKind::of_std(m.file_type()),
+                    Err(_) if opts.skip_unreadable => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            out.push((child.clone(), kind));
+            if kind == EntryKind::Dir {
+                match list(&child) {
+                    Ok(names) => stack.push((child, names)),
+                    Err(_) if opts.skip_unreadable => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Opens a regular file for reading. Anything else (directory, FIFO,
     /// socket, device) is refused without being opened, so nothing blocks.
     pub fn open(&self, path: &Path) -> Result<OpenFile, OpenError> {
-        let (resolved, meta) = self.metadata(path).map_err(OpenError::Lookup)?;
-        if !meta.file_type().is_file() {
-            return Err(OpenError::NotRegular(describe_type(&meta)));
+        let (resolved, kind) = self
+            .walk_meta(path, true, false)
+            .map_err(OpenError::Lookup)?;
+        if kind != FileType::RegularFile {
+            return Err(OpenError::NotRegular(describe_kind(kind)));
         }
-        let file = open_beneath(
-            &self.root_dir,
-            resolved.canonical.as_os_str().as_bytes(),
-            Beneath::Kernel,
-        )
-        .map_err(|e| OpenError::Lookup(changed_or(e)))?;
+        let file = self
+            .open_at(
+                resolved.canonical.as_os_str().as_bytes(),
+                OFlags::RDONLY | OFlags::NONBLOCK,
+            )
+            .map_err(OpenError::Lookup)?;
         // Re-check after opening: the file may have been swapped meanwhile.
         let opened = file
             .metadata()
@@ -488,20 +666,26 @@ impl RootFs {
         if !meta.is_dir() {
             return Err(LookupError::NotADirectory);
         }
-        let mut names = Vec::new();
-        for entry in
-            std::fs::read_dir(self.host_path(&r.canonical)).map_err(LookupError::from_io)?
-        {
-            let entry = entry.map_err(LookupError::from_io)?;
-            names.push(entry.file_name());
-        }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let fd = self.open_dir_beneath(r.canonical.as_os_str().as_bytes())?;
+        let names = list_dir(&fd)?
+            .into_iter()
+            .rev()
+            .map(|(n, _)| OsString::from_vec(n))
+            .collect();
         Ok((r, names))
     }
 
     /// Whether `path` names an existing directory (after following links).
     pub fn is_dir(&self, path: &Path) -> bool {
-        matches!(self.metadata(path), Ok((_, m)) if m.is_dir())
+        matches!(self.kind(path), Ok((_, EntryKind::Dir)))
+    }
+
+    /// What `path` leads to (following links), from the walk alone: no
+    /// `stat` of its own when the walk has seen it (cheaper than
+    /// [`metadata`](Self::metadata) when the type is all that is needed).
+    pub fn kind(&self, path: &Path) -> Result<(Resolved, EntryKind), LookupError> {
+        let (r, k) = self.walk_meta(path, true, false)?;
+        Ok((r, EntryKind::of(k)))
     }
 
     /// Maps a host path below the root back to its in-root path.
@@ -511,7 +695,7 @@ impl RootFs {
     }
 }
 
-/// How [`open_beneath`] keeps an open below the sysroot.
+/// How [`open_below`] keeps an open below the sysroot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Beneath {
     /// `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
@@ -533,6 +717,7 @@ static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 /// O_NONBLOCK | O_CLOEXEC`. The walk checked each component with `lstat`;
 /// if one has since been replaced by a link (to a file outside the
 /// sysroot, say), the open fails with `ELOOP` instead of following it.
+#[cfg(test)]
 fn open_beneath(root: &OwnedFd, path: &[u8], how: Beneath) -> io::Result<File> {
     use rustix::fs::OFlags;
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -606,7 +791,114 @@ pub(crate) fn open_below(
     Ok(rustix::fs::openat(from, *last, flags, Mode::empty())?)
 }
 
-/// The lookup error of a failed [`open_beneath`]: `ELOOP` and `EXDEV` mean
+/// The kind of an entry of [`RootFs::walk_tree`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+/// What [`RootFs::stat_canonical`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// The file's type.
+    pub kind: EntryKind,
+    /// Permission bits, with set-user-ID, set-group-ID and sticky.
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of hard links.
+    pub nlink: u64,
+    /// Device of the file system.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// How [`RootFs::walk_tree_with`] walks.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeWalk {
+    /// Do not list directories on another file system than the top one
+    /// (they are still listed as entries themselves).
+    pub one_file_system: bool,
+    /// Pass over directories that cannot be listed instead of failing.
+    pub skip_unreadable: bool,
+    /// Stop after this many entries.
+    pub limit: usize,
+}
+
+impl Default for TreeWalk {
+    fn default() -> Self {
+        TreeWalk {
+            one_file_system: false,
+            skip_unreadable: false,
+            limit: usize::MAX,
+        }
+    }
+}
+
+impl EntryKind {
+    fn of_std(t: std::fs::FileType) -> EntryKind {
+        if t.is_dir() {
+            EntryKind::Dir
+        } else if t.is_file() {
+            EntryKind::File
+        } else if t.is_symlink() {
+            EntryKind::Symlink
+        } else {
+            EntryKind::Other
+        }
+    }
+
+    fn of(t: rustix::fs::FileType) -> EntryKind {
+        use rustix::fs::FileType;
+        match t {
+            FileType::Directory => EntryKind::Dir,
+            FileType::RegularFile => EntryKind::File,
+            FileType::Symlink => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        }
+    }
+}
+
+/// Names of a directory, each with its kind when the file system gave it.
+type Listing = Vec<(Vec<u8>, Option<EntryKind>)>;
+
+/// The names in open directory `dir` (without `.` and `..`), in
+/// *descending* byte order (callers pop the next one from the end), each
+/// with its kind when the file system reports it (`d_type`).
+fn list_dir(dir: &OwnedFd) -> Result<Listing, LookupError> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir).map_err(|e| LookupError::from_io(e.into()))? {
+        let entry = entry.map_err(|e| LookupError::from_io(e.into()))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            rustix::fs::FileType::Unknown => None,
+            t => Some(EntryKind::of(t)),
+        };
+        names.push((name.to_vec(), kind));
+    }
+    names.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(names)
+}
+
+/// The target of link `name` in directory `dir`.
+fn read_link_at(dir: &OwnedFd, name: &[u8]) -> Result<PathBuf, LookupError> {
+    let target = rustix::fs::readlinkat(dir, name, Vec::new())
+        .map_err(|e| LookupError::from_io(e.into()))?;
+    Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
+}
+
+/// The lookup error of a failed [`open_below`]: `ELOOP` and `EXDEV` mean
 /// a component of the checked path became a symbolic link (or left the
 /// sysroot) after the walk, i.e. the sysroot changed during the run.
 fn changed_or(e: io::Error) -> LookupError {
@@ -641,6 +933,19 @@ pub enum OpenError {
     /// The file is larger than the caller allows.
     #[error("file too large ({0} bytes)")]
     TooLarge(u64),
+}
+
+/// [`describe_type`] of a type.
+fn describe_kind(k: FileType) -> &'static str {
+    match k {
+        FileType::Directory => "directory",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::BlockDevice => "block device",
+        FileType::CharacterDevice => "character device",
+        FileType::Symlink => "symbolic link",
+        _ => "regular file",
+    }
 }
 
 /// A short word for a file's type, for messages.
@@ -723,22 +1028,28 @@ mod tests {
 
     #[test]
     fn a_directory_swapped_for_a_link_during_the_run_is_not_followed() {
-        let (t, sysroot, fs) = swap_fixture();
         let read = |fs: &RootFs| -> Result<Vec<u8>, OpenError> {
             let f = fs.open(Path::new("/lib/libx.so.1"))?;
             let mut v = Vec::new();
             std::io::Read::read_to_end(&mut &f.file, &mut v).unwrap();
             Ok(v)
         };
+        // A directory the walk has looked into is held open: after the
+        // swap, lookups in it still see it (now `lib.old`), never the
+        // directory the link leads to.
+        let (t, sysroot, fs) = swap_fixture();
         assert_eq!(read(&fs).unwrap(), b"inside");
-        // The walk remembers `/lib` as a directory for the run; someone
-        // swaps it for a link to a directory outside the sysroot. The
-        // host's own path lookup would follow it to the outside file.
         swap_lib_for_a_link(&t, &sysroot);
         assert_eq!(
             std::fs::read(sysroot.join("lib/libx.so.1")).unwrap(),
             b"outside"
         );
+        assert_eq!(read(&fs).unwrap(), b"inside");
+        // One the walk has only seen as a directory, not looked into: the
+        // open beneath the sysroot meets the link and fails.
+        let (t, sysroot, fs) = swap_fixture();
+        assert!(fs.is_dir(Path::new("/lib")));
+        swap_lib_for_a_link(&t, &sysroot);
         let err = read(&fs).unwrap_err();
         assert!(err.to_string().contains("changed during the run"), "{err}");
         // A fresh run walks again: the link is followed inside the root
@@ -747,6 +1058,156 @@ mod tests {
         assert!(matches!(
             read(&fresh),
             Err(OpenError::Lookup(LookupError::NotFound))
+        ));
+    }
+
+    #[test]
+    fn metadata_links_and_listings_after_a_swap_describe_nothing_outside() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        let outside = t.path().join("outside");
+        for d in [sysroot.join("usr/lib/sub"), outside.join("lib/sub")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(sysroot.join("usr/lib/libx.so.1"), b"inside").unwrap();
+        for (name, link) in [
+            ("libonly.so", "libx.so.1"),
+            ("sub/libdeep.so", "../libx.so.1"),
+        ] {
+            std::fs::write(outside.join("lib").join(name), b"outside").unwrap();
+            symlink(link, outside.join("lib").join(format!("{name}.link"))).unwrap();
+        }
+        std::fs::write(outside.join("lib/libx.so.1"), b"outside, longer").unwrap();
+        let fs = RootFs::new(&sysroot).unwrap();
+        // The walk looks into / and /usr and /usr/lib (held open from now
+        // on) and lists /usr/lib; /usr/lib/sub it has not entered.
+        assert!(fs.metadata(Path::new("/usr/lib/libx.so.1")).is_ok());
+        let (_, names) = fs.read_dir(Path::new("/usr/lib")).unwrap();
+        assert_eq!(names, ["libx.so.1", "sub"]);
+        // Someone swaps /usr for a link to a directory outside: the host's
+        // own lookups of these paths would now describe the outside.
+        std::fs::rename(sysroot.join("usr"), sysroot.join("usr.old")).unwrap();
+        symlink(&outside, sysroot.join("usr")).unwrap();
+        assert!(std::fs::symlink_metadata(sysroot.join("usr/lib/libonly.so")).is_ok());
+        let changed = |e: LookupError| {
+            assert!(e.to_string().contains("changed during the run"), "{e}");
+        };
+        let not_found = |e: LookupError| assert!(matches!(e, LookupError::NotFound), "{e}");
+        // In the held directory: the sysroot's own entries, nothing else.
+        let (_, m) = fs.metadata(Path::new("/usr/lib/libx.so.1")).unwrap();
+        assert_eq!(m.len(), b"inside".len() as u64);
+        not_found(
+            fs.symlink_metadata(Path::new("/usr/lib/libonly.so"))
+                .unwrap_err(),
+        );
+        not_found(
+            fs.resolve(Path::new("/usr/lib/libonly.so.link"))
+                .unwrap_err(),
+        );
+        not_found(
+            fs.read_link_canonical(Path::new("/usr/lib/libonly.so.link"))
+                .unwrap_err(),
+        );
+        let (_, names) = fs.read_dir(Path::new("/usr/lib")).unwrap();
+        assert_eq!(names, ["libx.so.1", "sub"]);
+        let walked: Vec<_> = fs
+            .walk_tree(Path::new("/usr/lib"))
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            walked,
+            [Path::new("/usr/lib/libx.so.1"), Path::new("/usr/lib/sub")]
+        );
+        // Below it, a directory not yet entered is opened beneath the
+        // sysroot, meets the link and fails.
+        changed(
+            fs.metadata(Path::new("/usr/lib/sub/libdeep.so"))
+                .unwrap_err(),
+        );
+        changed(
+            fs.lstat_canonical(Path::new("/usr/lib/sub/libdeep.so.link"))
+                .unwrap_err(),
+        );
+    }
+
+    #[test]
+    fn lookups_beyond_the_held_directories_still_work() {
+        let t = tempfile::tempdir().unwrap();
+        let n = MAX_HELD_DIRS + 40;
+        for i in 0..n {
+            let d = t.path().join(format!("d{i}"));
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("f"), i.to_string()).unwrap();
+        }
+        let fs = RootFs::new(t.path()).unwrap();
+        for round in 0..2 {
+            for i in 0..n {
+                let f = fs.open(Path::new(&format!("/d{i}/f"))).unwrap();
+                let mut v = String::new();
+                std::io::Read::read_to_string(&mut &f.file, &mut v).unwrap();
+                assert_eq!(v, i.to_string(), "round {round}");
+            }
+        }
+        assert_eq!(fs.dirs.read().unwrap().len(), MAX_HELD_DIRS);
+    }
+
+    #[test]
+    fn tree_walks_list_in_order_without_following_links() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        std::fs::create_dir_all(sysroot.join("opt/b/deep")).unwrap();
+        std::fs::create_dir_all(sysroot.join("opt/a")).unwrap();
+        std::fs::create_dir_all(t.path().join("outside")).unwrap();
+        std::fs::write(t.path().join("outside/secret"), b"").unwrap();
+        std::fs::write(sysroot.join("opt/b/deep/f"), b"").unwrap();
+        std::fs::write(sysroot.join("opt/a/z"), b"").unwrap();
+        std::fs::write(sysroot.join("opt/c"), b"").unwrap();
+        symlink(t.path().join("outside"), sysroot.join("opt/b/out")).unwrap();
+        symlink("b", sysroot.join("opt/link")).unwrap();
+        let fs = RootFs::new(&sysroot).unwrap();
+        let walked: Vec<(String, EntryKind)> = fs
+            .walk_tree(Path::new("/opt"))
+            .unwrap()
+            .into_iter()
+            .map(|(p, k)| (p.to_string_lossy().into_owned(), k))
+            .collect();
+        let want = [
+            ("/opt/a", EntryKind::Dir),
+            ("/opt/a/z", EntryKind::File),
+            ("/opt/b", EntryKind::Dir),
+            ("/opt/b/deep", EntryKind::Dir),
+            ("/opt/b/deep/f", EntryKind::File),
+            ("/opt/b/out", EntryKind::Symlink),
+            ("/opt/c", EntryKind::File),
+            ("/opt/link", EntryKind::Symlink),
+        ];
+        let want: Vec<(String, EntryKind)> =
+            want.iter().map(|(p, k)| (p.to_string(), *k)).collect();
+        assert_eq!(walked, want);
+        // Through a link to a directory, the walk lists the directory it
+        // leads to, under the canonical path.
+        let via: Vec<_> = fs
+            .walk_tree(Path::new("/opt/link"))
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(via[0], Path::new("/opt/b/deep"));
+        let limited = fs
+            .walk_tree_with(
+                Path::new("/opt"),
+                TreeWalk {
+                    limit: 3,
+                    ..TreeWalk::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(limited.len(), 3);
+        assert!(matches!(
+            fs.walk_tree(Path::new("/opt/c")),
+            Err(LookupError::NotADirectory)
         ));
     }
 

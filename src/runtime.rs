@@ -95,7 +95,7 @@ pub fn gconv_dirs(lib: &[u8]) -> Vec<PathBuf> {
 /// a `gconv-modules` file or directory.
 pub fn gconv_select(fs: &RootFs, dirs: &[PathBuf], spec: &GconvSpec) -> Result<GconvSelection> {
     let Some(dir) = dirs.iter().find(|d| {
-        fs.metadata(&d.join("gconv-modules")).is_ok() || fs.is_dir(&d.join("gconv-modules.d"))
+        fs.kind(&d.join("gconv-modules")).is_ok() || fs.is_dir(&d.join("gconv-modules.d"))
     }) else {
         return Err(Error::Usage(format!(
             "--gconv: no gconv directory in the sysroot (looked in {})",
@@ -111,7 +111,10 @@ pub fn gconv_select(fs: &RootFs, dirs: &[PathBuf], spec: &GconvSpec) -> Result<G
     };
     for name in ["gconv-modules", "gconv-modules.cache"] {
         let p = dir.join(name);
-        if fs.metadata(&p).is_ok_and(|(_, m)| m.is_file()) {
+        if fs
+            .kind(&p)
+            .is_ok_and(|(_, k)| k == crate::rootfs::EntryKind::File)
+        {
             sel.config.push(p);
         }
     }
@@ -173,7 +176,7 @@ pub fn gconv_select(fs: &RootFs, dirs: &[PathBuf], spec: &GconvSpec) -> Result<G
         } else {
             dir.join(format!("{f}.so"))
         };
-        if fs.metadata(Path::new(&p)).is_ok() {
+        if fs.kind(Path::new(&p)).is_ok() {
             sel.modules.push(p);
         }
     }

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::graph::{self, BuildOptions, DepGraph, MissingVersion, NodeKind, UndefinedSymbol};
 use crate::resolve::{self, Resolver, Via};
-use crate::rootfs::RootFs;
+use crate::rootfs::{EntryKind, RootFs};
 use crate::util::show;
 
 /// `e_type` of an executable.
@@ -95,21 +95,18 @@ impl Verification {
 pub fn elf_files(fs: &RootFs) -> Vec<Vec<u8>> {
     let mut regular: BTreeSet<PathBuf> = BTreeSet::new();
     let mut links: Vec<PathBuf> = Vec::new();
-    let walker = walkdir::WalkDir::new(fs.host_root())
-        .same_file_system(true)
-        .follow_links(false)
-        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
-    for entry in walker.into_iter().flatten() {
-        let Some(in_root) = fs.in_root_of_host(entry.path()) else {
-            continue;
-        };
-        let ft = entry.file_type();
-        if ft.is_file() {
-            if is_elf(fs, &in_root) {
+    let walk = crate::rootfs::TreeWalk {
+        one_file_system: true,
+        skip_unreadable: true,
+        limit: usize::MAX,
+    };
+    for (in_root, kind) in fs.walk_tree_with(Path::new("/"), walk).unwrap_or_default() {
+        match kind {
+            EntryKind::File if is_elf(fs, &in_root) => {
                 regular.insert(in_root);
             }
-        } else if ft.is_symlink() {
-            links.push(in_root);
+            EntryKind::Symlink => links.push(in_root),
+            _ => {}
         }
     }
     let mut out: BTreeSet<Vec<u8>> = regular
@@ -323,7 +320,7 @@ pub fn check_staged(sysroot_graph: &DepGraph, out: &Path, opts: &Options) -> Res
     let mut include_roots = Vec::new();
     let mut absent = Vec::new();
     for (i, r) in sysroot_graph.roots.iter().enumerate() {
-        if fs.metadata(&resolve::bytes_path(r)).is_err() {
+        if fs.kind(&resolve::bytes_path(r)).is_err() {
             absent.push(Divergence::RootAbsent { root: r.clone() });
             continue;
         }

@@ -213,8 +213,8 @@ struct Entry {
     kind: Kind,
     /// Permission bits (`0o7777` part).
     mode: u32,
-    /// Host file whose extended attributes are this entry's.
-    xattrs: Option<PathBuf>,
+    /// The raw `security.capability` value of a regular file, if any.
+    caps: Option<Vec<u8>>,
     /// For a symlink: the stored target, and where it leads (canonical,
     /// in-root) when it resolves.
     link: Option<(PathBuf, Option<PathBuf>)>,
@@ -239,6 +239,27 @@ fn kind_of(meta: &Metadata) -> Kind {
     }
 }
 
+/// The capabilities of sysroot file `source`, read through a descriptor
+/// opened beneath the sysroot (as staging reads them); `Err(())` when it
+/// is not a regular file.
+#[allow(clippy::result_unit_err)]
+fn source_caps(fs: &RootFs, source: &Path) -> Result<std::result::Result<Option<Vec<u8>>, ()>> {
+    let f = match fs.open(source) {
+        Ok(f) => f,
+        Err(crate::rootfs::OpenError::NotRegular(_)) => return Ok(Err(())),
+        Err(crate::rootfs::OpenError::Lookup(e)) => {
+            return Err(Error::Lookup {
+                path: source.to_path_buf(),
+                source: e,
+            })
+        }
+        Err(other) => return Err(Error::io(source, std::io::Error::other(other.to_string()))),
+    };
+    caps::read_fd(&f.file)
+        .map(Ok)
+        .map_err(|err| Error::io(source, err))
+}
+
 /// Audits what a staging plan would write. Regular files are inspected at
 /// their source in the sysroot (file type, extended attributes); modes are
 /// the plan's. Nothing is written.
@@ -249,7 +270,7 @@ pub fn of_plan(fs: &RootFs, plan: &Plan, credit: &Attribution) -> Result<Audit> 
             path: path.clone(),
             kind: Kind::File,
             mode: 0,
-            xattrs: None,
+            caps: None,
             link: None,
             group: None,
         };
@@ -259,20 +280,26 @@ pub fn of_plan(fs: &RootFs, plan: &Plan, credit: &Attribution) -> Result<Audit> 
                 e.mode = *mode;
             }
             Item::File { source, mode, .. } => {
-                let host = fs.host_path(source);
-                let meta =
-                    std::fs::symlink_metadata(&host).map_err(|err| Error::io(source, err))?;
-                e.kind = kind_of(&meta);
                 e.mode = *mode;
-                if e.kind == Kind::File {
-                    e.xattrs = Some(host);
-                    e.group = Some(path.clone());
+                // Opened (a regular file) for its capabilities, else looked at.
+                match source_caps(fs, source)? {
+                    Ok(caps) => {
+                        e.caps = caps;
+                        e.group = Some(path.clone());
+                    }
+                    Err(()) => {
+                        let meta = fs.lstat_canonical(source).map_err(|err| Error::Lookup {
+                            path: source.clone(),
+                            source: err,
+                        })?;
+                        e.kind = kind_of(&meta);
+                    }
                 }
             }
             Item::Hardlink { to } => {
                 if let Some(Item::File { source, mode, .. }) = plan.items.get(to) {
                     e.mode = *mode;
-                    e.xattrs = Some(fs.host_path(source));
+                    e.caps = source_caps(fs, source)?.unwrap_or_default();
                 }
                 e.group = Some(to.clone());
             }
@@ -339,13 +366,13 @@ pub fn of_dir(fs: &RootFs) -> Result<Audit> {
             path: path.clone(),
             kind,
             mode: meta.mode() & 0o7777,
-            xattrs: None,
+            caps: None,
             link: None,
             group: None,
         };
         match kind {
             Kind::File => {
-                e.xattrs = Some(item.path().to_path_buf());
+                e.caps = caps::read_raw(item.path(), &path)?;
                 let first = inodes
                     .entry((meta.dev(), meta.ino()))
                     .or_insert_with(|| path.clone());
@@ -430,10 +457,8 @@ fn inspect(entries: &[Entry], credit: impl Fn(&Path) -> Vec<Origin>) -> Result<A
                 if e.mode & 0o2000 != 0 {
                     push(Category::Setgid, &e.path, format!("mode {octal}"));
                 }
-                if let Some(host) = &e.xattrs {
-                    if let Some(raw) = caps::read_raw(host, &e.path)? {
-                        push(Category::Capabilities, &e.path, caps::describe(&raw));
-                    }
+                if let Some(raw) = &e.caps {
+                    push(Category::Capabilities, &e.path, caps::describe(raw));
                 }
                 if e.mode & 0o002 != 0 {
                     push(
@@ -579,7 +604,7 @@ mod tests {
             path: PathBuf::from(path),
             kind,
             mode,
-            xattrs: None,
+            caps: None,
             link: None,
             group: None,
         }

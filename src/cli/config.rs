@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph::BuildOptions;
 use crate::report::Format;
 use crate::resolve::{Hwcaps, Options};
-use crate::rootfs::RootFs;
+use crate::rootfs::{EntryKind, RootFs};
 
 /// Validated settings of one run.
 #[derive(Debug, Clone)]
@@ -159,40 +159,35 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Resu
     // loop below keeps their order and reports the first bad one.
     let metas: Vec<_> = if roots.len() >= 64 {
         use rayon::prelude::*;
-        roots.par_iter().map(|r| fs.metadata(r)).collect()
+        roots.par_iter().map(|r| fs.kind(r)).collect()
     } else {
-        roots.iter().map(|r| fs.metadata(r)).collect()
+        roots.iter().map(|r| fs.kind(r)).collect()
     };
     let mut out = Vec::new();
     for (r, meta) in roots.iter().zip(metas) {
-        let (resolved, meta) = meta.map_err(|e| Error::Lookup {
+        let (resolved, kind) = meta.map_err(|e| Error::Lookup {
             path: r.clone(),
             source: e,
         })?;
-        if !meta.is_dir() {
+        if kind != EntryKind::Dir {
             if !only_programs || is_program(r) {
                 out.push(r.as_os_str().as_bytes().to_vec());
             }
             continue;
         }
         let before = out.len();
-        let host = fs.host_path(&resolved.canonical);
-        let walker = walkdir::WalkDir::new(&host)
-            .follow_links(false)
-            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::Io {
+        let entries = fs
+            .walk_tree(&resolved.canonical)
+            .map_err(|e| Error::Lookup {
                 path: r.clone(),
-                source: e.into(),
+                source: e,
             })?;
+        for (in_root, kind) in entries {
             // Regular files and symlinks (kept as links when staging);
             // what a link leads to is checked below, inside the root.
-            if !entry.file_type().is_file() && !entry.file_type().is_symlink() {
+            if !matches!(kind, EntryKind::File | EntryKind::Symlink) {
                 continue;
             }
-            let Some(in_root) = fs.in_root_of_host(entry.path()) else {
-                continue;
-            };
             // Only ELF files and scripts are entry points.
             if is_program(&in_root) {
                 out.push(in_root.as_os_str().as_bytes().to_vec());

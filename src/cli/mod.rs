@@ -399,7 +399,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         let staged = includes
             .iter()
             .any(|i| i.as_slice() == b"/etc/nsswitch.conf")
-            || (cfg.base_files && fs.metadata(nss).is_ok());
+            || (cfg.base_files && fs.kind(nss).is_ok());
         if staged {
             if let Ok(conf) = fs.read(nss, 1 << 20) {
                 build.nss_services = Some(crate::runtime::nss_services(&conf));

@@ -1704,16 +1704,18 @@ fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
     }
     let fs = resolver.fs();
     let mut hits: Vec<(Vec<u8>, std::path::PathBuf)> = Vec::new();
-    let walker = walkdir::WalkDir::new(fs.host_root())
-        .same_file_system(true)
-        .follow_links(false)
-        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
-    for entry in walker.into_iter().take(HINT_WALK_LIMIT).flatten() {
-        let name = entry.file_name().as_encoded_bytes();
-        if wanted.contains(name) && !entry.file_type().is_dir() {
-            if let Some(p) = fs.in_root_of_host(entry.path()) {
-                hits.push((name.to_vec(), p));
-            }
+    let walk = crate::rootfs::TreeWalk {
+        one_file_system: true,
+        skip_unreadable: true,
+        limit: HINT_WALK_LIMIT,
+    };
+    let entries = fs
+        .walk_tree_with(std::path::Path::new("/"), walk)
+        .unwrap_or_default();
+    for (p, kind) in entries {
+        let name = p.file_name().map_or(&b""[..], |n| n.as_encoded_bytes());
+        if wanted.contains(name) && kind != crate::rootfs::EntryKind::Dir {
+            hits.push((name.to_vec(), p));
         }
     }
     let ids: Vec<_> = g.index.values().copied().collect();

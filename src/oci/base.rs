@@ -298,7 +298,7 @@ fn at_base(base: &RootFs, p: &Path) -> AtBase {
     if ft.is_dir() {
         AtBase::Dir(m.mode() & 0o7777)
     } else if ft.is_symlink() {
-        let target = std::fs::read_link(base.host_path(&r.canonical)).unwrap_or_default();
+        let target = base.read_link_canonical(&r.canonical).unwrap_or_default();
         if base.is_dir(p) {
             AtBase::LinkToDir(target)
         } else {

@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::rootfs::{LookupError, OpenError, RootFs};
+use crate::rootfs::{EntryKind, LookupError, OpenError, RootFs};
 
 /// Largest configuration file read, in bytes.
 pub const MAX_CONF_SIZE: u64 = 1 << 20;
@@ -109,8 +109,8 @@ impl Parser<'_> {
         let via = from
             .map(|o| format!(" (included from {o})"))
             .unwrap_or_default();
-        let canonical = match self.fs.metadata(&path) {
-            Ok((_, meta)) if meta.is_dir() => return, // ldconfig reads nothing from it
+        let canonical = match self.fs.kind(&path) {
+            Ok((_, EntryKind::Dir)) => return, // ldconfig reads nothing from it
             Ok((r, _)) => r.canonical,
             Err(LookupError::NotFound) => return,
             Err(e) => {
@@ -258,8 +258,8 @@ impl Parser<'_> {
             return;
         }
         let path = bytes_path(dir);
-        let canonical = match self.fs.metadata(&path) {
-            Ok((r, meta)) if meta.is_dir() => r.canonical,
+        let canonical = match self.fs.kind(&path) {
+            Ok((r, EntryKind::Dir)) => r.canonical,
             Ok(_) => {
                 self.warn(format!("{origin}: {shown} is not a directory, ignored"));
                 return;

@@ -14,14 +14,13 @@ pub mod include;
 pub mod layer;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::graph::{DepGraph, NodeKind};
 use crate::resolve::{bytes_path, ldcache, Via};
-use crate::rootfs::RootFs;
+use crate::rootfs::{EntryKind, FileStat, RootFs};
 
 /// One thing to create in the staged root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +106,11 @@ impl Plan {
             if self.items.contains_key(&acc) {
                 continue;
             }
-            let meta = std::fs::symlink_metadata(fs.host_path(&acc))
-                .map_err(|e| Error::io(acc.clone(), e))?;
-            self.items.insert(
-                acc.clone(),
-                Item::Dir {
-                    mode: meta.mode() & 0o7777,
-                },
-            );
+            let st = fs.stat_canonical(&acc).map_err(|e| Error::Lookup {
+                path: acc.clone(),
+                source: e,
+            })?;
+            self.items.insert(acc.clone(), Item::Dir { mode: st.mode });
         }
         Ok(())
     }
@@ -140,25 +136,27 @@ impl Plan {
                 },
             );
         }
-        let meta = std::fs::symlink_metadata(fs.host_path(&r.canonical))
-            .map_err(|e| Error::io(r.canonical.clone(), e))?;
-        if meta.is_dir() {
+        let st = fs.stat_canonical(&r.canonical).map_err(|e| Error::Lookup {
+            path: r.canonical.clone(),
+            source: e,
+        })?;
+        if st.kind == EntryKind::Dir {
             return self.add_tree(fs, &r.canonical);
         }
         if let Some(parent) = r.canonical.parent() {
             self.add_dirs(fs, parent)?;
         }
-        self.add_file(&r.canonical, &meta);
+        self.add_file(&r.canonical, &st);
         Ok(())
     }
 
-    fn add_file(&mut self, canonical: &Path, meta: &std::fs::Metadata) {
+    fn add_file(&mut self, canonical: &Path, st: &FileStat) {
         if self.items.contains_key(canonical) {
             return;
         }
-        if meta.nlink() > 1 {
+        if st.nlink > 1 {
             self.inodes
-                .entry((meta.dev(), meta.ino()))
+                .entry((st.dev, st.ino))
                 .or_default()
                 .push(canonical.to_path_buf());
         }
@@ -166,8 +164,8 @@ impl Plan {
             canonical.to_path_buf(),
             Item::File {
                 source: canonical.to_path_buf(),
-                mode: meta.mode() & 0o7777,
-                size: meta.len(),
+                mode: st.mode,
+                size: st.size,
             },
         );
     }
@@ -194,27 +192,25 @@ impl Plan {
     /// special files skipped), sorted.
     pub fn add_tree(&mut self, fs: &RootFs, dir: &Path) -> Result<()> {
         self.add_dirs(fs, dir)?;
-        let host = fs.host_path(dir);
-        let walker = walkdir::WalkDir::new(&host)
-            .follow_links(false)
-            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::io(dir.to_path_buf(), e.into()))?;
-            let Some(in_root) = fs.in_root_of_host(entry.path()) else {
-                continue;
-            };
-            let meta = entry
-                .metadata()
-                .map_err(|e| Error::io(in_root.clone(), e.into()))?;
-            let ft = entry.file_type();
-            if ft.is_dir() {
-                self.add_dirs(fs, &in_root)?;
-            } else if ft.is_symlink() {
-                let target =
-                    std::fs::read_link(entry.path()).map_err(|e| Error::io(in_root.clone(), e))?;
-                self.items.insert(in_root, Item::Symlink { target });
-            } else if ft.is_file() {
-                self.add_file(&in_root, &meta);
+        let lookup = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Lookup { path, source }
+        };
+        for (in_root, kind) in fs.walk_tree(dir).map_err(lookup(dir))? {
+            match kind {
+                EntryKind::Dir => self.add_dirs(fs, &in_root)?,
+                EntryKind::Symlink => {
+                    let target = fs.read_link_canonical(&in_root).map_err(lookup(&in_root))?;
+                    self.items.insert(in_root, Item::Symlink { target });
+                }
+                EntryKind::File => {
+                    let st = fs.stat_canonical(&in_root).map_err(lookup(&in_root))?;
+                    // Checked again: it may have changed since it was listed.
+                    if st.kind == EntryKind::File {
+                        self.add_file(&in_root, &st);
+                    }
+                }
+                EntryKind::Other => {}
             }
         }
         Ok(())
@@ -228,8 +224,9 @@ impl Plan {
             for c in parent.components().skip(1) {
                 acc.push(c);
                 if !self.items.contains_key(&acc) {
-                    let mode = std::fs::metadata(fs.host_path(&acc))
-                        .map(|m| m.mode() & 0o7777)
+                    let mode = fs
+                        .metadata(&acc)
+                        .map(|(_, m)| m.mode() & 0o7777)
                         .unwrap_or(0o755);
                     self.items.insert(acc.clone(), Item::Dir { mode });
                 }
@@ -266,8 +263,12 @@ impl Plan {
                 .keys()
                 .any(|k| k != &prefix && k.starts_with(&prefix));
             if used && !self.items.contains_key(&r.canonical) {
-                let target = std::fs::read_link(fs.host_path(&r.canonical))
-                    .map_err(|e| Error::io(link.clone(), e))?;
+                let target = fs
+                    .read_link_canonical(&r.canonical)
+                    .map_err(|e| Error::Lookup {
+                        path: link.clone(),
+                        source: e,
+                    })?;
                 self.items.insert(r.canonical, Item::Symlink { target });
             }
         }
@@ -353,7 +354,7 @@ fn add_base_files(p: &mut Plan, fs: &RootFs) -> Result<()> {
     p.items
         .insert(PathBuf::from("/tmp"), Item::Dir { mode: 0o1777 });
     for extra in ["/etc/ssl/certs/ca-certificates.crt", "/etc/nsswitch.conf"] {
-        if fs.metadata(Path::new(extra)).is_ok() {
+        if fs.kind(Path::new(extra)).is_ok() {
             p.add_path(fs, Path::new(extra))?;
         }
     }
