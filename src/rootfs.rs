@@ -6,13 +6,18 @@
 //! component by this module itself (never by the host kernel), absolute link
 //! targets restart at the sysroot, `..` never climbs above it, and more than
 //! [`MAX_SYMLINK_HOPS`] links in one lookup is a loop error (the kernel's own
-//! limit). Only the final, symlink-free path is ever handed to the OS, and
-//! files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they are
-//! regular files, so a FIFO or device posing as a library can never block.
-//! The open is made beneath a descriptor of the sysroot with no link followed
-//! on the way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else one
-//! `openat` per component), so a directory swapped for a link after the walk
-//! checked it fails the open instead of leading outside the sysroot.
+//! limit). Files are opened with `O_NOFOLLOW | O_NONBLOCK` after checking they
+//! are regular files, so a FIFO or device posing as a library can never block.
+//!
+//! No path is handed to the host kernel to resolve. Every `lstat`, link
+//! read, listing and open is made *by one name* in a directory descriptor:
+//! the sysroot's own, or a directory of it opened beneath it with no link
+//! followed on the way (`openat2` with `RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS`, else one `openat` per component) and then held
+//! open for the run (up to [`MAX_HELD_DIRS`]). So a directory swapped for a
+//! link while `closure` runs can never lead a read outside the sysroot: one
+//! the walk has looked into stays the directory it was, and one it has not
+//! fails to open ("the path changed during the run").
 //!
 //! It never writes, never executes, and never reads anything of the host
 //! outside the sysroot (when the sysroot is `/`, the host *is* the root).
@@ -143,7 +148,7 @@ type DirMap = std::collections::HashMap<OsString, Arc<OwnedFd>, foldhash::qualit
 /// At most this many directories are held open by one [`RootFs`]; beyond,
 /// a directory is opened for each use (the process's descriptor limit is
 /// often 1,024).
-const MAX_HELD_DIRS: usize = 256;
+pub const MAX_HELD_DIRS: usize = 256;
 
 impl RootFs {
     /// Opens `dir` as a root. Fails if it does not exist or is not a directory.
