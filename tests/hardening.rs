@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::chroot::mounts_below;
 use crate::support::elfgen::{self, Arch, ElfSpec, HashStyle, Kind};
 use crate::support::fakeroot::{closure_bin, FakeRoot, Layout};
 
@@ -2024,6 +2025,46 @@ fn exit_line(stdout: &str) -> i32 {
         .find_map(|l| l.strip_prefix("closure-exit="))
         .and_then(|c| c.trim().parse().ok())
         .unwrap_or_else(|| panic!("no exit line in:\n{stdout}"))
+}
+
+/// The search for where a missing library lives walks the sysroot on its
+/// own file system only: a copy on a file system mounted inside it (here a
+/// tmpfs, in a private mount namespace) is not named, one beside it is.
+#[test]
+fn hints_for_a_missing_library_stay_on_the_sysroots_file_system() {
+    const NAME: &str = "hints_for_a_missing_library_stay_on_the_sysroots_file_system";
+    if needs_root(NAME) {
+        return;
+    }
+    let root = host_tempdir("closure-hardening-hints-");
+    let sysroot = root.path();
+    for d in ["bin", "opt/x", "mnt"] {
+        fs::create_dir_all(sysroot.join(d)).unwrap();
+    }
+    let exe = ElfSpec {
+        kind: Kind::Exec,
+        needed: vec!["libmissing.so.1".into()],
+        ..Default::default()
+    };
+    fs::write(sysroot.join("bin/prog"), elfgen::build(&exe)).unwrap();
+    fs::write(sysroot.join("opt/x/libmissing.so.1"), b"beside").unwrap();
+    let script = r#"set -u
+mount -t tmpfs tmpfs "$1/mnt" || exit 90
+mkdir -p "$1/mnt/y" && echo mounted > "$1/mnt/y/libmissing.so.1" || exit 91
+"$2" --sysroot "$1" --root /bin/prog
+echo "closure-exit=$?"
+"#;
+    let run = in_mount_namespace(script, &[sysroot.as_os_str(), OsStr::new(closure_bin())]);
+    assert_eq!(run.code, Some(0), "namespace set-up failed: {run:?}");
+    assert_eq!(exit_line(&run.stdout), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("libmissing.so.1 exists at /opt/x/libmissing.so.1"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("/mnt/y"), "{}", run.stderr);
+    assert!(mounts_below(sysroot).is_empty(), "the tmpfs leaked");
 }
 
 #[test]
