@@ -485,10 +485,24 @@ impl RootFs {
         let end = canonical.len() - canonical.iter().rev().take_while(|&&b| b == b'/').count();
         let trimmed = &canonical[..end];
         let Some(slash) = trimmed.iter().rposition(|&b| b == b'/') else {
+            // The root itself, or a relative name (taken from the root).
             let name: &[u8] = if trimmed.is_empty() { b"." } else { trimmed };
+            if matches!(name, b"..") {
+                return Err(LookupError::Io(io::Error::other(
+                    "..: not a canonical path",
+                )));
+            }
             return Ok((self.root_dir.clone(), name));
         };
         let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
+        if matches!(name, b"" | b"." | b"..") {
+            // Not canonical: never look up `..` (from the sysroot's own
+            // descriptor it would name its parent on the host).
+            return Err(LookupError::Io(io::Error::other(format!(
+                "{}: not a canonical path",
+                String::from_utf8_lossy(canonical)
+            ))));
+        }
         Ok((self.dir_fd(parent)?, name))
     }
 
@@ -1135,6 +1149,30 @@ mod tests {
             fs.lstat_canonical(Path::new("/usr/lib/sub/libdeep.so.link"))
                 .unwrap_err(),
         );
+    }
+
+    #[test]
+    fn canonical_lookups_refuse_dot_dot() {
+        let (t, sysroot, fs) = swap_fixture();
+        std::fs::write(t.path().join("beside"), b"outside").unwrap();
+        let lib = sysroot.join("lib");
+        for p in [
+            "/..",
+            "..",
+            "/lib/..",
+            "/lib/../..",
+            "/lib/.",
+            "/lib/../beside",
+        ] {
+            let p = Path::new(p);
+            assert!(fs.lstat_canonical(p).is_err(), "{p:?}");
+            assert!(fs.stat_canonical(p).is_err(), "{p:?}");
+            assert!(fs.read_link_canonical(p).is_err(), "{p:?}");
+        }
+        // What the walk gives is canonical and works.
+        assert!(fs.lstat_canonical(Path::new("/lib/libx.so.1")).is_ok());
+        assert!(fs.lstat_canonical(Path::new("/")).unwrap().is_dir());
+        assert!(lib.is_dir());
     }
 
     #[test]
