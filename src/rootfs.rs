@@ -150,6 +150,10 @@ type DirMap = std::collections::HashMap<OsString, Arc<OwnedFd>, foldhash::qualit
 /// often 1,024).
 pub const MAX_HELD_DIRS: usize = 256;
 
+/// [`RootFs::visit_tree`] holds one descriptor per level it is in, and
+/// goes at most this deep.
+pub const MAX_TREE_DEPTH: usize = 256;
+
 impl RootFs {
     /// Opens `dir` as a root. Fails if it does not exist or is not a directory.
     pub fn new(dir: &Path) -> Result<RootFs> {
@@ -461,14 +465,7 @@ impl RootFs {
         let (dir, name) = self.parent_of(canonical.as_os_str().as_bytes())?;
         let st = rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| LookupError::from_io(e.into()))?;
-        Ok(FileStat {
-            kind: EntryKind::of(FileType::from_raw_mode(st.st_mode)),
-            mode: st.st_mode & 0o7777,
-            size: st.st_size as u64,
-            nlink: st.st_nlink as u64,
-            dev: st.st_dev,
-            ino: st.st_ino,
-        })
+        Ok(FileStat::of(&st))
     }
 
     /// The target of the link at canonical in-root path `canonical`, read
@@ -574,28 +571,62 @@ impl RootFs {
         dir: &Path,
         opts: TreeWalk,
     ) -> Result<Vec<(PathBuf, EntryKind)>, LookupError> {
+        let mut out = Vec::new();
+        self.visit_tree(dir, opts, &mut |e| {
+            out.push((e.path.to_path_buf(), e.kind));
+            Ok(())
+        })
+        .map_err(|(_, e)| e)?;
+        Ok(out)
+    }
+
+    /// [`walk_tree_with`](Self::walk_tree_with), handing each entry to
+    /// `visit` while its directory is held open (so the entry can be looked
+    /// at by name: [`TreeEntry`]). An error from `visit` ends the walk.
+    /// Directories deeper than [`MAX_TREE_DEPTH`] below `dir` are treated
+    /// as unreadable. An error comes with the path it concerns.
+    pub fn visit_tree(
+        &self,
+        dir: &Path,
+        opts: TreeWalk,
+        visit: &mut dyn FnMut(&TreeEntry<'_>) -> Result<(), LookupError>,
+    ) -> Result<(), (PathBuf, LookupError)> {
         use std::os::unix::fs::MetadataExt;
-        let (r, meta) = self.metadata(dir)?;
+        let at = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| (p, e)
+        };
+        let (r, meta) = self.metadata(dir).map_err(at(dir))?;
         if !meta.is_dir() {
-            return Err(LookupError::NotADirectory);
+            return Err((dir.to_path_buf(), LookupError::NotADirectory));
         }
         let device = meta.dev();
-        let list = |p: &Path| -> Result<_, LookupError> {
-            let fd = self.open_dir_beneath(p.as_os_str().as_bytes())?;
+        let skip = |e: &LookupError| {
+            opts.skip_unreadable || (opts.skip_vanished && matches!(e, LookupError::NotFound))
+        };
+        let list = |fd: &OwnedFd| -> Result<_, LookupError> {
             if opts.one_file_system {
-                let st = rustix::fs::fstat(&fd).map_err(|e| LookupError::from_io(e.into()))?;
+                let st = rustix::fs::fstat(fd).map_err(|e| LookupError::from_io(e.into()))?;
                 if st.st_dev != device {
                     return Ok(Vec::new());
                 }
             }
-            list_dir(&fd)
+            list_dir(fd)
         };
-        let mut out = Vec::new();
-        // Directories still being visited, innermost last, each with the
-        // names still to visit (sorted, the next one last).
-        let mut stack = vec![(r.canonical.clone(), list(&r.canonical)?)];
-        while let Some((path, names)) = stack.last_mut() {
-            if out.len() >= opts.limit {
+        let mut seen = 0usize;
+        let top = self
+            .open_dir_beneath(r.canonical.as_os_str().as_bytes())
+            .map_err(at(&r.canonical))?;
+        // Directories being visited, innermost last, each held open with
+        // its path and the names still to visit (sorted, the next one last).
+        let names = list(&top).map_err(at(&r.canonical))?;
+        let mut stack = vec![(r.canonical.clone(), names, top)];
+        loop {
+            let depth = stack.len();
+            let Some((path, names, fd)) = stack.last_mut() else {
+                break;
+            };
+            if seen >= opts.limit {
                 break;
             }
             let Some((name, kind)) = names.pop() else {
@@ -605,22 +636,57 @@ impl RootFs {
             let child = path.join(OsStr::from_bytes(&name));
             let kind = match kind {
                 Some(k) => k,
-                None => match self.lstat_canonical(&child) {
-                    Ok(m) => EntryKind::of_std(m.file_type()),
-                    Err(_) if opts.skip_unreadable => continue,
-                    Err(e) => return Err(e),
-                },
-            };
-            out.push((child.clone(), kind));
-            if kind == EntryKind::Dir {
-                match list(&child) {
-                    Ok(names) => stack.push((child, names)),
-                    Err(_) if opts.skip_unreadable => {}
-                    Err(e) => return Err(e),
+                None => {
+                    match rustix::fs::statat(&*fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) => EntryKind::of(FileType::from_raw_mode(st.st_mode)),
+                        Err(e) => {
+                            let e = LookupError::from_io(e.into());
+                            if skip(&e) {
+                                continue;
+                            }
+                            return Err((child, e));
+                        }
+                    }
                 }
+            };
+            seen += 1;
+            visit(&TreeEntry {
+                path: &child,
+                kind,
+                dir: fd,
+                name: &name,
+            })
+            .map_err(at(&child))?;
+            if kind != EntryKind::Dir {
+                continue;
+            }
+            let opened = if depth > MAX_TREE_DEPTH {
+                Err(LookupError::Io(io::Error::other(format!(
+                    "more than {MAX_TREE_DEPTH} directory levels"
+                ))))
+            } else {
+                rustix::fs::openat(
+                    &*fd,
+                    name.as_slice(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| match e {
+                    // Listed as a directory, now something else.
+                    rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP => {
+                        changed_or(io::Error::from_raw_os_error(libc::ELOOP))
+                    }
+                    e => LookupError::from_io(e.into()),
+                })
+                .and_then(|sub| Ok((list(&sub)?, sub)))
+            };
+            match opened {
+                Ok((names, sub)) => stack.push((child, names, sub)),
+                Err(e) if skip(&e) => {}
+                Err(e) => return Err((child, e)),
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Opens a regular file for reading. Anything else (directory, FIFO,
@@ -819,7 +885,11 @@ pub enum EntryKind {
     File,
     /// A symbolic link.
     Symlink,
-    /// A FIFO, socket or device.
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A FIFO or socket.
     Other,
 }
 
@@ -838,6 +908,61 @@ pub struct FileStat {
     pub dev: u64,
     /// Inode number.
     pub ino: u64,
+    /// The device a device node stands for.
+    pub rdev: u64,
+}
+
+impl FileStat {
+    // The field types of `stat` differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(st: &rustix::fs::Stat) -> FileStat {
+        FileStat {
+            kind: EntryKind::of(FileType::from_raw_mode(st.st_mode)),
+            mode: st.st_mode & 0o7777,
+            size: st.st_size as u64,
+            nlink: st.st_nlink as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rdev: st.st_rdev,
+        }
+    }
+}
+
+/// One entry met by [`RootFs::visit_tree`]: its path and kind, and access
+/// to it by name in the directory that lists it (held open meanwhile).
+pub struct TreeEntry<'a> {
+    /// Its canonical in-root path.
+    pub path: &'a Path,
+    /// Its type, as the listing gave it.
+    pub kind: EntryKind,
+    dir: &'a OwnedFd,
+    name: &'a [u8],
+}
+
+impl TreeEntry<'_> {
+    /// Its `lstat` fields (`fstatat` by name, no link followed).
+    pub fn stat(&self) -> Result<FileStat, LookupError> {
+        rustix::fs::statat(self.dir, self.name, AtFlags::SYMLINK_NOFOLLOW)
+            .map(|st| FileStat::of(&st))
+            .map_err(|e| LookupError::from_io(e.into()))
+    }
+
+    /// The target of this link.
+    pub fn read_link(&self) -> Result<PathBuf, LookupError> {
+        read_link_at(self.dir, self.name)
+    }
+
+    /// A host path naming exactly this entry while the visit of it runs:
+    /// `/proc/self/fd/<directory>/<name>`, whose directory the kernel takes
+    /// from the held descriptor (for `l…` calls such as `lgetxattr`, which
+    /// do not follow the name itself). `None` without `/proc`.
+    pub fn pinned_path(&self) -> Option<PathBuf> {
+        use std::os::fd::AsRawFd;
+        let mut p = format!("/proc/self/fd/{}/", self.dir.as_raw_fd()).into_bytes();
+        p.extend_from_slice(self.name);
+        let p = PathBuf::from(OsString::from_vec(p));
+        p.parent().is_some_and(|d| d.is_dir()).then_some(p)
+    }
 }
 
 /// How [`RootFs::walk_tree_with`] walks.
@@ -848,6 +973,9 @@ pub struct TreeWalk {
     pub one_file_system: bool,
     /// Pass over directories that cannot be listed instead of failing.
     pub skip_unreadable: bool,
+    /// Pass over entries removed while the walk runs (a live root)
+    /// instead of failing.
+    pub skip_vanished: bool,
     /// Stop after this many entries.
     pub limit: usize,
 }
@@ -857,30 +985,21 @@ impl Default for TreeWalk {
         TreeWalk {
             one_file_system: false,
             skip_unreadable: false,
+            skip_vanished: false,
             limit: usize::MAX,
         }
     }
 }
 
 impl EntryKind {
-    fn of_std(t: std::fs::FileType) -> EntryKind {
-        if t.is_dir() {
-            EntryKind::Dir
-        } else if t.is_file() {
-            EntryKind::File
-        } else if t.is_symlink() {
-            EntryKind::Symlink
-        } else {
-            EntryKind::Other
-        }
-    }
-
     fn of(t: rustix::fs::FileType) -> EntryKind {
         use rustix::fs::FileType;
         match t {
             FileType::Directory => EntryKind::Dir,
             FileType::RegularFile => EntryKind::File,
             FileType::Symlink => EntryKind::Symlink,
+            FileType::CharacterDevice => EntryKind::CharDevice,
+            FileType::BlockDevice => EntryKind::BlockDevice,
             _ => EntryKind::Other,
         }
     }
@@ -1173,6 +1292,104 @@ mod tests {
         assert!(fs.lstat_canonical(Path::new("/lib/libx.so.1")).is_ok());
         assert!(fs.lstat_canonical(Path::new("/")).unwrap().is_dir());
         assert!(lib.is_dir());
+    }
+
+    #[test]
+    fn tree_visits_never_follow_a_directory_swapped_during_the_visit() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        let outside = t.path().join("outside");
+        for d in [
+            sysroot.join("opt/a"),
+            sysroot.join("opt/b"),
+            outside.clone(),
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(sysroot.join("opt/a/in-a"), b"").unwrap();
+        std::fs::write(sysroot.join("opt/b/in-b"), b"").unwrap();
+        std::fs::write(outside.join("secret"), b"").unwrap();
+        let fs = RootFs::new(&sysroot).unwrap();
+        let mut met = Vec::new();
+        // When the visit meets /opt/a (before entering it), /opt/a and
+        // /opt/b are swapped for links to the outside directory.
+        let swap = |name: &str| {
+            let d = sysroot.join("opt").join(name);
+            std::fs::rename(&d, sysroot.join(format!("{name}.old"))).unwrap();
+            symlink(&outside, &d).unwrap();
+        };
+        let err = fs
+            .visit_tree(Path::new("/opt"), TreeWalk::default(), &mut |e| {
+                if e.path == Path::new("/opt/a") {
+                    swap("a");
+                    swap("b");
+                    // What the entry is looked at by name now is the link.
+                    assert_eq!(e.stat().unwrap().kind, EntryKind::Symlink);
+                    assert_eq!(e.read_link().unwrap(), outside);
+                }
+                met.push(e.path.to_path_buf());
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.0, Path::new("/opt/a"));
+        assert!(
+            err.1.to_string().contains("changed during the run"),
+            "{}",
+            err.1
+        );
+        assert_eq!(met, [Path::new("/opt/a")]);
+        // Skipping what cannot be entered, the visit goes on to /opt/b,
+        // now a link: listed, not followed.
+        let (t2, sysroot2) = (t, sysroot);
+        let fs = RootFs::new(&sysroot2).unwrap();
+        let walk = TreeWalk {
+            skip_unreadable: true,
+            ..TreeWalk::default()
+        };
+        let all = fs.walk_tree_with(Path::new("/opt"), walk).unwrap();
+        assert_eq!(
+            all,
+            [
+                (PathBuf::from("/opt/a"), EntryKind::Symlink),
+                (PathBuf::from("/opt/b"), EntryKind::Symlink)
+            ]
+        );
+        drop(t2);
+    }
+
+    #[test]
+    fn tree_entries_are_looked_at_by_name_in_their_directory() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("d")).unwrap();
+        std::fs::write(t.path().join("d/f"), b"12345").unwrap();
+        symlink("f", t.path().join("d/l")).unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let mut seen = Vec::new();
+        fs.visit_tree(Path::new("/"), TreeWalk::default(), &mut |e| {
+            let st = e.stat()?;
+            let pinned = e.pinned_path().expect("/proc is mounted");
+            let host = std::fs::symlink_metadata(&pinned).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!((host.dev(), host.ino()), (st.dev, st.ino), "{pinned:?}");
+            let link = (e.kind == EntryKind::Symlink).then(|| e.read_link().unwrap());
+            seen.push((e.path.to_path_buf(), e.kind, st.size, link));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen[0],
+            (PathBuf::from("/d"), EntryKind::Dir, seen[0].2, None)
+        );
+        assert_eq!(seen[1], (PathBuf::from("/d/f"), EntryKind::File, 5, None));
+        assert_eq!(
+            seen[2],
+            (
+                PathBuf::from("/d/l"),
+                EntryKind::Symlink,
+                1,
+                Some(PathBuf::from("f"))
+            )
+        );
     }
 
     #[test]

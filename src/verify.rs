@@ -98,6 +98,7 @@ pub fn elf_files(fs: &RootFs) -> Vec<Vec<u8>> {
     let walk = crate::rootfs::TreeWalk {
         one_file_system: true,
         skip_unreadable: true,
+        skip_vanished: true,
         limit: usize::MAX,
     };
     for (in_root, kind) in fs.walk_tree_with(Path::new("/"), walk).unwrap_or_default() {

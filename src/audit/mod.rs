@@ -28,7 +28,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::rootfs::RootFs;
+use crate::rootfs::{EntryKind, LookupError, RootFs, TreeWalk};
 use crate::stage::{Item, Plan};
 
 pub use origin::{Attribution, Origin};
@@ -325,64 +325,71 @@ pub fn of_plan(fs: &RootFs, plan: &Plan, credit: &Attribution) -> Result<Audit> 
 /// An entry that cannot be read is an error: an audit that skipped it
 /// would claim a surface it did not see.
 pub fn of_dir(fs: &RootFs) -> Result<Audit> {
-    let mut entries = Vec::new();
+    let root = Path::new("/");
+    let lookup = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Lookup { path, source }
+    };
+    let top = fs.lstat_canonical(root).map_err(lookup(root))?;
+    let mut entries = vec![Entry {
+        path: root.to_path_buf(),
+        kind: Kind::Dir,
+        mode: top.mode() & 0o7777,
+        caps: None,
+        link: None,
+        group: None,
+    }];
     let mut inodes: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
-    let walker = walkdir::WalkDir::new(fs.host_root())
-        .follow_links(false)
-        .same_file_system(true)
-        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-    // A path removed while the walk runs (a live root) is simply gone.
-    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    for item in walker {
-        let item = match item {
-            Ok(item) => item,
-            Err(err) => {
-                let path = err
-                    .path()
-                    .and_then(|p| fs.in_root_of_host(p))
-                    .unwrap_or_else(|| PathBuf::from("/"));
-                let err: std::io::Error = err.into();
-                if gone(&err) {
-                    continue;
-                }
-                return Err(Error::io(path, err));
-            }
+    let walk = TreeWalk {
+        one_file_system: true,
+        skip_vanished: true,
+        ..TreeWalk::default()
+    };
+    let mut failed: Option<Error> = None;
+    let walked = fs.visit_tree(root, walk, &mut |t| {
+        // A path removed while the walk runs (a live root) is simply gone.
+        let st = match t.stat() {
+            Ok(st) => st,
+            Err(LookupError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
         };
-        let Some(path) = fs.in_root_of_host(item.path()) else {
-            continue;
+        let kind = match st.kind {
+            EntryKind::Dir => Kind::Dir,
+            EntryKind::File => Kind::File,
+            EntryKind::Symlink => Kind::Symlink,
+            EntryKind::CharDevice => Kind::CharDevice(st.rdev),
+            EntryKind::BlockDevice => Kind::BlockDevice(st.rdev),
+            EntryKind::Other => Kind::Other,
         };
-        let meta = match item.metadata() {
-            Ok(m) => m,
-            Err(err) => {
-                let err: std::io::Error = err.into();
-                if gone(&err) {
-                    continue;
-                }
-                return Err(Error::io(path, err));
-            }
-        };
-        let kind = kind_of(&meta);
+        let path = t.path.to_path_buf();
         let mut e = Entry {
             path: path.clone(),
             kind,
-            mode: meta.mode() & 0o7777,
+            mode: st.mode,
             caps: None,
             link: None,
             group: None,
         };
         match kind {
             Kind::File => {
-                e.caps = caps::read_raw(item.path(), &path)?;
+                let host = t.pinned_path().unwrap_or_else(|| fs.host_path(&path));
+                match caps::read_raw(&host, &path) {
+                    Ok(c) => e.caps = c,
+                    Err(err) => {
+                        failed = Some(err);
+                        return Err(LookupError::Io(std::io::Error::other("capabilities")));
+                    }
+                }
                 let first = inodes
-                    .entry((meta.dev(), meta.ino()))
+                    .entry((st.dev, st.ino))
                     .or_insert_with(|| path.clone());
                 e.group = Some(first.clone());
             }
             Kind::Symlink => {
-                let target = match std::fs::read_link(item.path()) {
-                    Ok(t) => t,
-                    Err(err) if gone(&err) => continue,
-                    Err(err) => return Err(Error::io(path, err)),
+                let target = match t.read_link() {
+                    Ok(target) => target,
+                    Err(LookupError::NotFound) => return Ok(()),
+                    Err(err) => return Err(err),
                 };
                 let resolved = fs.resolve(&path).ok().map(|r| r.canonical);
                 e.link = Some((target, resolved));
@@ -390,7 +397,12 @@ pub fn of_dir(fs: &RootFs) -> Result<Audit> {
             _ => {}
         }
         entries.push(e);
+        Ok(())
+    });
+    if let Some(err) = failed {
+        return Err(err);
     }
+    walked.map_err(|(path, source)| Error::Lookup { path, source })?;
     inspect(&entries, |_| Vec::new())
 }
 

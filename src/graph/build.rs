@@ -1707,6 +1707,7 @@ fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
     let walk = crate::rootfs::TreeWalk {
         one_file_system: true,
         skip_unreadable: true,
+        skip_vanished: true,
         limit: HINT_WALK_LIMIT,
     };
     let entries = fs

@@ -210,7 +210,7 @@ impl Plan {
                         self.add_file(&in_root, &st);
                     }
                 }
-                EntryKind::Other => {}
+                _ => {}
             }
         }
         Ok(())
