@@ -13,8 +13,10 @@
 //! root ([`of_dir`], `closure audit DIR`). Shells and package managers are
 //! recognised by file name, by the name a symlink resolves to (inside the
 //! root), and through hard links (`ls` hard-linked to `busybox` is
-//! busybox). It reads metadata and extended attributes only; it never
-//! writes, executes or prints ([`render`] writes to a `&mut dyn Write`).
+//! busybox). It reads metadata and extended attributes only, all through
+//! [`RootFs`] (a directory is walked with [`RootFs::visit_tree`], each entry
+//! looked at by name in its held directory); it never writes, executes or
+//! prints ([`render`] writes to a `&mut dyn Write`).
 
 pub mod caps;
 pub mod cli;
