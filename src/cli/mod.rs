@@ -563,7 +563,7 @@ fn stage_to(
         std::io::IsTerminal::is_terminal(&io::stderr()),
         out,
     ) {
-        let total = report::size::sysroot_bytes(fs.host_root());
+        let total = report::size::sysroot_bytes(fs);
         let share = if total > 0 {
             format!(
                 ", {:.2}% of the sysroot's {} bytes",
@@ -609,7 +609,10 @@ fn print_report(
             None => report::render(g, Format::Audit, out),
         },
         Format::Size => {
-            report::size::render(g, Some(report::size::sysroot_bytes(&cfg.sysroot)), out)
+            let total = crate::rootfs::RootFs::new(&cfg.sysroot)
+                .map(|fs| report::size::sysroot_bytes(&fs))
+                .ok();
+            report::size::render(g, total, out)
         }
         f => report::render(g, f, out),
     }?;

@@ -257,7 +257,12 @@ fn print(g: &DepGraph, format: FormatArg, dir: &Path, out: &mut dyn Write) -> Re
         .unwrap_or_default();
     let written = match name.as_str() {
         "json" => report::json::render_with_sysroot(g, &dir.display().to_string(), out),
-        "size" => report::size::render(g, Some(report::size::sysroot_bytes(dir)), out),
+        "size" => {
+            let total = crate::rootfs::RootFs::new(dir)
+                .map(|fs| report::size::sysroot_bytes(&fs))
+                .ok();
+            report::size::render(g, total, out)
+        }
         "tree" => report::render(g, Format::Tree, out),
         "list" => report::render(g, Format::List, out),
         "ldd" => report::render(g, Format::Ldd, out),

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::graph::DepGraph;
+use crate::rootfs::{EntryKind, RootFs, TreeWalk};
 use crate::util::show;
 
 /// One file of the closure.
@@ -185,31 +186,51 @@ pub fn human(bytes: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// Bytes of a sysroot given by its host path: for the host's `/` the used
-/// bytes of its file system (a walk of a whole host would take seconds),
-/// else the sizes of all regular files below it on one file system.
-/// Unreadable parts count as zero.
-pub fn sysroot_bytes(host_root: &Path) -> u64 {
-    let root = std::fs::canonicalize(host_root).unwrap_or_else(|_| host_root.to_path_buf());
-    if root == Path::new("/") {
+/// Bytes of a sysroot: for the host's `/` the used bytes of its file
+/// system (a walk of a whole host would take seconds), else the sizes of
+/// all regular files below it on one file system, walked through
+/// [`RootFs::visit_tree`]. Unreadable parts count as zero.
+pub fn sysroot_bytes(fs: &RootFs) -> u64 {
+    if fs.host_root() == Path::new("/") {
         return rustix::fs::statvfs("/")
             .map(|s| (s.f_blocks.saturating_sub(s.f_bfree)).saturating_mul(s.f_frsize))
             .unwrap_or(0);
     }
-    walkdir::WalkDir::new(&root)
-        .same_file_system(true)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
+    let walk = TreeWalk {
+        one_file_system: true,
+        skip_unreadable: true,
+        skip_vanished: true,
+        ..TreeWalk::default()
+    };
+    let mut total = 0u64;
+    let _ = fs.visit_tree(Path::new("/"), walk, &mut |e| {
+        if e.kind == EntryKind::File {
+            total = total.saturating_add(e.stat().map_or(0, |s| s.size));
+        }
+        Ok(())
+    });
+    total
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysroot_bytes_sum_regular_files_inside_only() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(t.path().join("outside")).unwrap();
+        std::fs::write(root.join("a/one"), vec![0u8; 100]).unwrap();
+        std::fs::write(root.join("a/b/two"), vec![0u8; 20]).unwrap();
+        std::fs::write(t.path().join("outside/big"), vec![0u8; 5000]).unwrap();
+        // Links are not followed: neither to a file nor to a directory.
+        std::os::unix::fs::symlink("one", root.join("a/link")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("outside"), root.join("out")).unwrap();
+        let fs = RootFs::new(&root).unwrap();
+        assert_eq!(sysroot_bytes(&fs), 120);
+    }
 
     #[test]
     fn human_sizes() {
