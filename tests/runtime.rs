@@ -1735,7 +1735,8 @@ int main(int c, char **v) { if (c < 2) return 97;\n\
 /// which is not secure). musl drops the program's own search path when it
 /// holds `$ORIGIN` (its path came from the caller of execve), and a
 /// library's when the library was opened by a relative path, keeps other
-/// libraries', and does not read `LD_LIBRARY_PATH`. `closure --secure` must
+/// libraries', and reads neither `LD_LIBRARY_PATH` nor `LD_PRELOAD` (not
+/// even a set-user-ID library by name, which glibc would preload). `closure --secure` must
 /// say what the program loads or which library stops it, and plain
 /// `closure` must say otherwise where the rule applies.
 #[test]
@@ -1787,6 +1788,22 @@ fn musl_secure_mode_matches_musl() {
     // liba opened by a relative path (from `/`, the working directory):
     // its own $ORIGIN list is dropped too.
     program("/app/bin/rel", "/app/lib/liba.so.1", Some("app/lib"));
+    // Preloads: one by path, and one by name that is set-user-ID root in a
+    // directory of musl's path file (glibc's secure mode would load that
+    // one).
+    program("/app/bin/pre", "/app/lib/liba.so.1", Some("/app/lib"));
+    s.lib(
+        "musl-gcc",
+        "/usr/lib/x86_64-linux-musl/libsu.so.1",
+        "libsu.so.1",
+        "int su(void) { return 1; }\n",
+        &[],
+    );
+    fs::set_permissions(
+        s.host("/usr/lib/x86_64-linux-musl/libsu.so.1"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
 
     // (what it loaded, or the library that stopped it)
     let musl = |prog: &str, env: &[(&str, &str)]| -> (BTreeSet<String>, BTreeSet<String>) {
@@ -1823,6 +1840,18 @@ fn musl_secure_mode_matches_musl() {
             true,
         ),
         ("/app/bin/rel", &[][..], &[][..], true),
+        (
+            "/app/bin/pre",
+            &[("LD_PRELOAD", "/app/lp/libd.so.1")][..],
+            &["--preload", "/app/lp/libd.so.1"][..],
+            true,
+        ),
+        (
+            "/app/bin/pre",
+            &[("LD_PRELOAD", "libsu.so.1")][..],
+            &["--preload", "libsu.so.1"][..],
+            true,
+        ),
     ] {
         let real = musl(prog, env);
         let mut secure_args = vec!["--secure"];
@@ -1835,6 +1864,24 @@ fn musl_secure_mode_matches_musl() {
     // The library kept its own $ORIGIN search path.
     let (fixed, _) = musl("/app/bin/fixed", &[]);
     assert!(fixed.contains("/app/lib/../lib2/libb.so.1"), "{fixed:?}");
+    // Outside secure mode (run by root) musl loads both preloads, as plain
+    // `closure --preload` says.
+    for (preload, lib) in [
+        ("/app/lp/libd.so.1", "/app/lp/libd.so.1"),
+        ("libsu.so.1", "/lib/x86_64-linux-musl/libsu.so.1"),
+    ] {
+        let (status, out, err) =
+            run_in_root(s.path(), &["/app/bin/pre"], &[("LD_PRELOAD", preload)]);
+        assert!(status.success(), "{out}{err}");
+        let real: BTreeSet<String> = out
+            .lines()
+            .filter(|l| *l != "/app/bin/pre")
+            .map(String::from)
+            .collect();
+        assert!(real.contains(lib), "{preload}: {real:?}");
+        let plain = closure("/app/bin/pre", &["--preload", preload]);
+        assert_eq!(plain, (real, BTreeSet::new()), "{preload}");
+    }
 }
 
 /// musl's loader does not read `/etc/ld.so.preload` (only glibc's does): a musl program in a

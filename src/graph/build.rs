@@ -1123,7 +1123,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
 /// names with `/` or of 255 bytes or more, and searches a name without `/`
 /// with no ld.so.cache, taking only set-user-ID files (`Request::preload`);
 /// a path with `/` from `/etc/ld.so.preload` is opened as it is. musl
-/// ignores `LD_PRELOAD` then.
+/// ignores `LD_PRELOAD` then, a set-user-ID library by name included (also
+/// checked against the loader).
 fn add_preloads(
     resolver: &Resolver<'_>,
     target: &Target,
