@@ -7,6 +7,8 @@
 //!   `--dlopen-priority`, `--dlopen-feature`, alternatives, missing
 //!   required vs. optional entries, the dlopen'd library's own closure, and
 //!   the staged program really `dlopen`ing its plugin in the staged root.
+//! * `--dlopen-strings`: library names in the read-only data of objects
+//!   that call `dlopen`, against the program's link map after its calls.
 //! * NSS: exactly the `libnss_<service>.so.2` modules that `nsswitch.conf`
 //!   names and the sysroot has; glibc really loads them in the staged root.
 //! * musl: reserved names, RUNPATH with `$ORIGIN`, `/etc/ld-musl-*.path`,
@@ -866,6 +868,166 @@ fn dlopen_note_in_synthetic_objects_of_every_architecture() {
         }
         assert!(missing_names(&v).is_empty(), "{ctx}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. Library names in read-only data (--dlopen-strings)
+// ---------------------------------------------------------------------------------------------
+
+/// Loads its plugins by name with no `.note.dlopen`: `libplug.so.1` (found
+/// through the program's RUNPATH) and `/opt/plugins/libabs.so` (a path);
+/// then lets the plugin load its own (`plug_init`); prints the link map.
+/// Its read-only data also holds a library name it never loads and a
+/// format string.
+const STRINGS_PROG_C: &str = "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <link.h>\n#include <stdio.h>\n\
+static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n\
+  if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
+int main(int argc, char **argv) {\n\
+  if (argc > 1) { printf(\"lib%s.so\\n\", argv[1]); puts(\"libdecoy.so.2\"); }\n\
+  void *p = dlopen(\"libplug.so.1\", RTLD_NOW);\n\
+  if (!p) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n\
+  if (!dlopen(\"/opt/plugins/libabs.so\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n\
+  int (*init)(void) = (int (*)(void))dlsym(p, \"plug_init\");\n\
+  if (!init || init()) { fprintf(stderr, \"plug_init failed\\n\"); return 4; }\n\
+  dl_iterate_phdr(each, 0);\n\
+  return 0;\n\
+}\n";
+
+/// The plugin: needs `libplugdep.so.1`, and loads `libinner.so.1`, which
+/// only its own RUNPATH finds (as `dlopen` from it searches).
+const STRINGS_PLUG_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
+const char *plugdep_word(void);\n\
+int plug_init(void) { if (!plugdep_word()) return 1;\n\
+  if (!dlopen(\"libinner.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); return 1; }\n\
+  return 0; }\n";
+
+/// `--dlopen-strings` against glibc: the program's link map after its
+/// `dlopen` calls, run in the root, is exactly what `closure
+/// --dlopen-strings` lists (each name loaded as `dlopen` from the object
+/// that spells it: the plugin's own RUNPATH for its name, a path as it is,
+/// the plugin's `DT_NEEDED`); the name it never loads is a warning and the
+/// format string nothing; a program that spells a library name but does
+/// not call `dlopen` gets nothing; without the flag the plugins are not
+/// listed. Staged with the flag, the program runs in the staged root;
+/// staged without it, it does not.
+#[test]
+fn dlopen_strings_match_what_the_program_loads() {
+    let name = "dlopen_strings_match_what_the_program_loads";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = Sys::glibc();
+    s.lib(
+        "gcc",
+        "/app/lib/libplugdep.so.1",
+        "libplugdep.so.1",
+        "const char *plugdep_word(void) { return \"dep\"; }\n",
+        &[],
+    );
+    s.lib(
+        "gcc",
+        "/app/inner/libinner.so.1",
+        "libinner.so.1",
+        "int inner(void) { return 1; }\n",
+        &[],
+    );
+    let mut plug_args = s.link("/app/lib/libplugdep.so.1");
+    plug_args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,$ORIGIN:$ORIGIN/../inner".into(),
+    ]);
+    let plug_args: Vec<&str> = plug_args.iter().map(String::as_str).collect();
+    s.lib(
+        "gcc",
+        "/app/lib/libplug.so.1",
+        "libplug.so.1",
+        STRINGS_PLUG_C,
+        &plug_args,
+    );
+    s.lib(
+        "gcc",
+        "/opt/plugins/libabs.so",
+        "libabs.so",
+        "int abs_fn(void) { return 1; }\n",
+        &[],
+    );
+    let rpath = ["-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib"];
+    s.cc("gcc", "/app/bin/strings", &[("c", STRINGS_PROG_C)], &rpath);
+    s.cc(
+        "gcc",
+        "/app/bin/no-dlopen",
+        &[(
+            "c",
+            "#include <stdio.h>\nint main(void) { puts(\"libplug.so.1\"); return 0; }\n",
+        )],
+        &rpath,
+    );
+    let plugins = [
+        "/app/bin/../lib/libplug.so.1",
+        "/app/bin/../lib/libplugdep.so.1",
+        "/app/bin/../lib/../inner/libinner.so.1",
+        "/opt/plugins/libabs.so",
+    ];
+
+    let (code, with, err) = s.json(&["--root", "/app/bin/strings", "--dlopen-strings"]);
+    assert_eq!(code, 0, "{err}");
+    let listed = paths(&with);
+    for p in plugins {
+        assert!(listed.contains(p), "{p} not in {listed:?}");
+    }
+    assert_eq!(
+        via_of(&with, "/app/bin/../lib/libplug.so.1").as_deref(),
+        Some("dlopen-string")
+    );
+    assert_eq!(
+        via_of(&with, "/app/bin/../lib/../inner/libinner.so.1").as_deref(),
+        Some("dlopen-string")
+    );
+    let warned = format!("{}\n{err}", warnings(&with));
+    assert!(warned.contains("libdecoy.so.2 not found"), "{warned}");
+    assert!(!warned.contains("%s"), "{warned}");
+    assert!(
+        with["missing"].as_array().is_some_and(Vec::is_empty),
+        "{with}"
+    );
+
+    let (_, without, _) = s.json(&["--root", "/app/bin/strings"]);
+    let plain = paths(&without);
+    assert!(plugins.iter().all(|p| !plain.contains(*p)), "{plain:?}");
+    assert_eq!(
+        listed.difference(&plain).cloned().collect::<BTreeSet<_>>(),
+        plugins
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<BTreeSet<_>>(),
+        "the flag adds exactly the plugins"
+    );
+
+    // Spelled, but never passed to dlopen: the program does not call it.
+    let (_, nd_with, _) = s.json(&["--root", "/app/bin/no-dlopen", "--dlopen-strings"]);
+    let (_, nd_plain, _) = s.json(&["--root", "/app/bin/no-dlopen"]);
+    assert_eq!(paths(&nd_with), paths(&nd_plain));
+
+    if !can_run(&format!("{name} (running the program)")) {
+        return;
+    }
+    // The loader's answer: the link map after the dlopen calls.
+    let (status, out, err) = run_in_root(s.path(), &["/app/bin/strings"], &[]);
+    assert!(status.success(), "{out}{err}");
+    let real: BTreeSet<String> = out.lines().map(String::from).collect();
+    let mut ours = listed.clone();
+    ours.remove("/app/bin/strings");
+    assert_eq!(ours, real, "closure --dlopen-strings against the link map");
+
+    let staged = s
+        .stage(&["--root", "/app/bin/strings", "--dlopen-strings"])
+        .ok("--dlopen-strings");
+    let (code, staged_out, err) = staged.run(&["/app/bin/strings"], &[]);
+    assert_eq!((code, staged_out.as_str()), (0, out.as_str()), "{err}");
+    let bare = s.stage(&["--root", "/app/bin/strings"]).ok("plain");
+    let (code, _, err) = bare.run(&["/app/bin/strings"], &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("libplug.so.1"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

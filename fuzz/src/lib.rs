@@ -85,9 +85,24 @@ pub fn elf(data: &[u8]) {
                 "range past the file"
             );
         }
+        // `--dlopen-strings`: at most the cap, sorted and unique, each a
+        // library name that the file holds followed by its NUL.
+        let names = elf::libnames::library_names(f, data.len() as u64);
+        assert!(names.len() <= elf::libnames::MAX_NAMES);
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "names not sorted");
+        for n in &names {
+            assert!(elf::libnames::is_library_name(n));
+            let mut z = n.clone();
+            z.push(0);
+            assert!(
+                data.windows(z.len()).any(|w| w == z.as_slice()),
+                "a name the file does not hold"
+            );
+        }
         let from_file = elf::parse_file(f);
         if let Ok(info) = &from_file {
             check_info(info);
+            let _ = elf::libnames::calls_dlopen(f, info);
             let syms = elf::symbols::read(f, info);
             for r in &syms.refs {
                 assert!(r.index < syms.syms.len(), "reference past the symbol table");
@@ -673,12 +688,17 @@ pub fn resolver(data: &[u8]) {
         secure: flags & 16 != 0,
         ..Options::default()
     };
+    // Library names in read-only data, loaded as dlopen would.
+    let build_opts = graph::BuildOptions {
+        dlopen_strings: flags & 32 != 0,
+        ..Default::default()
+    };
     if twin {
-        twin_agrees(&fs_root, &make_opts);
+        twin_agrees(&fs_root, &make_opts, &build_opts);
     }
     let resolver = Resolver::new(&fs_root, make_opts());
     let roots = vec![b"/app/bin/prog".to_vec()];
-    let Ok(mut g) = graph::build(&resolver, &roots, &graph::BuildOptions::default()) else {
+    let Ok(mut g) = graph::build(&resolver, &roots, &build_opts) else {
         return;
     };
     graph::symbols::check(&fs_root, &mut g);
@@ -749,7 +769,11 @@ pub fn resolver(data: &[u8]) {
 /// objects and missing names it has traced alone. The build of both takes
 /// the parallel paths (read-ahead, parallel traces, shared templates), the
 /// one of the twin alone the single-threaded one.
-fn twin_agrees(fs_root: &RootFs, make_opts: &dyn Fn() -> closure::resolve::Options) {
+fn twin_agrees(
+    fs_root: &RootFs,
+    make_opts: &dyn Fn() -> closure::resolve::Options,
+    build_opts: &closure::graph::BuildOptions,
+) {
     use closure::graph;
     use closure::resolve::Resolver;
     let twin = b"/app/bin/prog-twin".to_vec();
@@ -757,7 +781,7 @@ fn twin_agrees(fs_root: &RootFs, make_opts: &dyn Fn() -> closure::resolve::Optio
         let resolver = Resolver::new(fs_root, make_opts());
         let opts = graph::BuildOptions {
             parallel_roots: Some(2),
-            ..Default::default()
+            ..build_opts.clone()
         };
         let g = graph::build(&resolver, &roots, &opts).ok()?;
         let mut seen: Vec<String> = Vec::new();

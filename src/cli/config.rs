@@ -97,6 +97,7 @@ impl Config {
             build: BuildOptions {
                 dlopen_priority: dlopen_priority(a.dlopen_priority),
                 dlopen_features: a.dlopen_features.clone(),
+                dlopen_strings: a.dlopen_strings,
                 libgcc: true,
                 gconv: a.gconv.as_deref().map(crate::runtime::GconvSpec::parse),
                 ..BuildOptions::default()

@@ -208,6 +208,13 @@ pub struct Args {
     #[arg(long = "dlopen-feature", value_name = "FEATURE")]
     pub dlopen_features: Vec<String>,
 
+    /// Also load, as dlopen would, the library names (`libfoo.so.1`,
+    /// `/opt/app/plugin.so`) spelled in the read-only data of each object
+    /// that calls dlopen: a heuristic for plugins loaded by name without a
+    /// `.note.dlopen` (a name not found is a warning).
+    #[arg(long)]
+    pub dlopen_strings: bool,
+
     /// Stage gconv modules (for iconv): `all`, or character sets such as
     /// `EUC-JP,ISO-8859-15`, with the gconv configuration files.
     #[arg(long, value_name = "all|CHARSET,...")]
@@ -408,6 +415,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     if args.startup_only {
         build.dlopen_priority = None;
+        build.dlopen_strings = false;
         build.libgcc = false;
         build.nss_services = None;
         build.gconv = None;

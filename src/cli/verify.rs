@@ -71,6 +71,12 @@ pub struct VerifyArgs {
     #[arg(long = "dlopen-feature", value_name = "FEATURE")]
     pub dlopen_features: Vec<String>,
 
+    /// Also check the library names spelled in the read-only data of each
+    /// object that calls dlopen (a heuristic; a name not found is a
+    /// warning).
+    #[arg(long)]
+    pub dlopen_strings: bool,
+
     /// Check that these gconv modules (for iconv) load: `all`, or
     /// character sets such as `EUC-JP,ISO-8859-15`.
     #[arg(long, value_name = "all|CHARSET,...")]
@@ -143,6 +149,7 @@ pub fn run_flag(a: &Args, dir: &Path) -> Result<ExitCode, Error> {
         platform: a.platform.clone(),
         dlopen_priority: a.dlopen_priority,
         dlopen_features: a.dlopen_features.clone(),
+        dlopen_strings: a.dlopen_strings,
         gconv: a.gconv.clone(),
         startup_only: a.startup_only,
         hwcaps: a.hwcaps.clone(),
@@ -184,7 +191,8 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
 }
 
 /// The run-time loads `closure verify` checks, as the tracer follows them:
-/// `.note.dlopen` entries, libgcc_s for `pthread_cancel` users, the NSS
+/// `.note.dlopen` entries, with `--dlopen-strings` the library names in
+/// read-only data, libgcc_s for `pthread_cancel` users, the NSS
 /// modules of DIR's own `/etc/nsswitch.conf` (read through the root), and
 /// `--gconv` modules; none with `--startup-only`.
 fn build_options(a: &VerifyArgs) -> crate::graph::BuildOptions {
@@ -194,6 +202,7 @@ fn build_options(a: &VerifyArgs) -> crate::graph::BuildOptions {
     }
     b.dlopen_priority = super::config::dlopen_priority(a.dlopen_priority);
     b.dlopen_features = a.dlopen_features.clone();
+    b.dlopen_strings = a.dlopen_strings;
     b.libgcc = true;
     b.gconv = a.gconv.as_deref().map(crate::runtime::GconvSpec::parse);
     // A DIR that cannot be opened is reported by the verification itself.

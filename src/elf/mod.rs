@@ -8,11 +8,13 @@
 //! part in comparisons). Strings stay bytes, exactly as stored. Reading is in
 //! [`parse`](mod@parse); whether one object may load another is in
 //! [`compat`]; the read-only data ranges of the program headers, where the
-//! interpreter search looks first, in [`read_only_data`]. Nothing here
+//! interpreter search looks first, in [`read_only_data`]; the library
+//! names that read-only data spells (`--dlopen-strings`) in [`libnames`]. Nothing here
 //! touches the file system beyond the file or `object::ReadRef` the caller
 //! hands in.
 
 pub mod compat;
+pub mod libnames;
 pub mod notes;
 pub mod parse;
 pub mod symbols;
@@ -43,9 +45,20 @@ pub(crate) fn read_vec_at(file: &std::fs::File, n: usize, offset: u64) -> std::i
 /// headers cannot be read; ranges past the end of the file are cut. At
 /// most 256 headers are looked at.
 pub fn read_only_data(file: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    loadable_ranges(file, len, PF_X | PF_W)
+}
+
+/// `PF_X`.
+const PF_X: u64 = 1;
+/// `PF_W`.
+const PF_W: u64 = 2;
+
+/// The file ranges of `file`'s loadable segments that have none of the
+/// flags `without` ([`read_only_data`]: neither `PF_X` nor `PF_W`; without
+/// `-z separate-code`, read-only data shares the `PF_R | PF_X` segment
+/// with the code, and `PF_W` alone finds it there).
+pub(crate) fn loadable_ranges(file: &std::fs::File, len: u64, without: u64) -> Vec<(u64, u64)> {
     const PT_LOAD: u64 = 1;
-    const PF_X: u64 = 1;
-    const PF_W: u64 = 2;
     let Ok(head) = read_vec_at(file, 64.min(len as usize), 0) else {
         return Vec::new();
     };
@@ -111,7 +124,7 @@ pub fn read_only_data(file: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
                 )
             };
             let size = size.min(len.saturating_sub(offset));
-            (kind == PT_LOAD && flags & (PF_X | PF_W) == 0 && size > 0).then_some((offset, size))
+            (kind == PT_LOAD && flags & without == 0 && size > 0).then_some((offset, size))
         })
         .collect()
 }

@@ -34,6 +34,10 @@ pub struct BuildOptions {
     pub dlopen_priority: Option<Priority>,
     /// Only `.note.dlopen` entries of these features (empty: all).
     pub dlopen_features: Vec<String>,
+    /// Load, as `dlopen` from the object, the library names spelled in
+    /// the read-only data of each object that calls `dlopen`
+    /// (`--dlopen-strings`; a heuristic, so a name not found is a warning).
+    pub dlopen_strings: bool,
     /// NSS services named by the `/etc/nsswitch.conf` that will be staged.
     pub nss_services: Option<Vec<Vec<u8>>>,
     /// Add `libgcc_s.so.1` when the closure uses `pthread_cancel` & co.
@@ -630,8 +634,9 @@ fn root_warnings(root: &[u8], info: &ElfInfo) -> Vec<String> {
 /// same searches, with the same run-time additions. `None` for a root
 /// whose path can show up in its trace other than as object 0 and the
 /// requester of its own names: a search path (RPATH/RUNPATH), `-z
-/// nodefaultlib`, a name with `/`, `.note.dlopen` entries, a use of the
-/// libgcc_s symbols, or an `LD_LIBRARY_PATH` (its `$ORIGIN`); or a static
+/// nodefaultlib`, a name with `/`, `.note.dlopen` entries, library names
+/// for `--dlopen-strings`, a use of the libgcc_s symbols, or an
+/// `LD_LIBRARY_PATH` (its `$ORIGIN`); or a static
 /// program. Its own version requirements are paired per root.
 fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> Option<Vec<u8>> {
     let i = &found.info;
@@ -644,6 +649,7 @@ fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> 
         || resolver.options().library_path.is_some()
         || names.clone().any(|n| n.contains(&b'/'))
         || (opts.libgcc && found.unwind.is_some())
+        || (opts.dlopen_strings && !resolver.dlopen_strings(found).is_empty())
     {
         return None;
     }
@@ -987,6 +993,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
         if q >= queue.len() {
             while notes_done < t.objs.len() {
                 add_dlopen_notes(resolver, &target, opts, &mut t, notes_done, &mut queue);
+                add_dlopen_strings(resolver, &target, opts, &mut t, notes_done, &mut queue);
                 notes_done += 1;
             }
             if !extras_done {
@@ -1425,6 +1432,40 @@ fn add_dlopen_notes(
                 ),
                 e.priority == Priority::Required,
             );
+        }
+    }
+}
+
+/// The library names spelled in the read-only data of object `k`, when it
+/// calls `dlopen` and `--dlopen-strings` is given ([`Resolver::dlopen_strings`]),
+/// each loaded as `dlopen` from `k` would load it. Nothing tells which of
+/// them the object really passes to `dlopen`, so one that cannot be loaded
+/// is a warning.
+fn add_dlopen_strings(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    opts: &BuildOptions,
+    t: &mut RootTrace,
+    k: usize,
+    queue: &mut Vec<usize>,
+) {
+    if !opts.dlopen_strings {
+        return;
+    }
+    let names = resolver.dlopen_strings(&t.objs[k].found);
+    for name in names.iter() {
+        if let Err(res) = load_runtime(
+            resolver,
+            target,
+            t,
+            k,
+            name,
+            (Via::DlopenString, "in read-only data".into()),
+            queue,
+        ) {
+            let why =
+                "spelled in its read-only data; it calls dlopen, perhaps never with this name";
+            runtime_missing(t, k, name, Some(res), why.into(), false);
         }
     }
 }

@@ -40,7 +40,12 @@ fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
             // objects are not in the global scope) do not count.
             let runtime = matches!(
                 e.via,
-                Via::Interpreter | Via::DlopenNote | Via::Nsswitch | Via::Libgcc | Via::Gconv
+                Via::Interpreter
+                    | Via::DlopenNote
+                    | Via::DlopenString
+                    | Via::Nsswitch
+                    | Via::Libgcc
+                    | Via::Gconv
             );
             if runtime || g.graph[c].kind == NodeKind::Missing {
                 continue;

@@ -73,12 +73,15 @@ pub fn edge_label(e: &Edge) -> String {
         Via::Direct => "path".into(),
         Via::Root => "root".into(),
         Via::Include => "include".into(),
-        Via::DlopenNote | Via::Nsswitch | Via::Libgcc | Via::Gconv | Via::Preload => {
-            match &e.detail {
-                Some(d) => format!("{} {d}", e.via.as_str()),
-                None => e.via.as_str().into(),
-            }
-        }
+        Via::DlopenNote
+        | Via::DlopenString
+        | Via::Nsswitch
+        | Via::Libgcc
+        | Via::Gconv
+        | Via::Preload => match &e.detail {
+            Some(d) => format!("{} {d}", e.via.as_str()),
+            None => e.via.as_str().into(),
+        },
     }
 }
 

@@ -118,6 +118,9 @@ pub enum Via {
     Include,
     /// Declared in a `.note.dlopen` of an object in the closure.
     DlopenNote,
+    /// Spelled in the read-only data of an object in the closure that
+    /// calls `dlopen` (`--dlopen-strings`).
+    DlopenString,
     /// An NSS module named in the staged `/etc/nsswitch.conf`.
     Nsswitch,
     /// `libgcc_s.so.1`, which glibc dlopens to unwind (`pthread_cancel`, …).
@@ -144,6 +147,7 @@ impl Via {
             Via::Default => "default",
             Via::Include => "include",
             Via::DlopenNote => "dlopen-note",
+            Via::DlopenString => "dlopen-string",
             Via::Nsswitch => "nsswitch",
             Via::Libgcc => "libgcc_s",
             Via::Gconv => "gconv",
@@ -429,6 +433,8 @@ pub struct Resolver<'fs> {
     /// are per identity (OS ABI, file type), so programs of several kinds,
     /// or naming one interpreter by several paths, ask about one file.
     interp_scans: Mutex<Map<(FileId, Vec<u8>), bool>>,
+    /// [`Self::dlopen_strings`] answers by file.
+    dlopen_strings: Mutex<Map<FileId, Arc<[Vec<u8>]>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -448,7 +454,31 @@ impl<'fs> Resolver<'fs> {
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
             interp_scans: Mutex::new(Map::default()),
+            dlopen_strings: Mutex::new(Map::default()),
         }
+    }
+
+    /// The library names `found`'s read-only data spells when it calls
+    /// `dlopen` or `dlmopen` ([`elf::libnames`]), worked out once per file;
+    /// nothing for an object that does not call them, or whose file is no
+    /// longer the one that was parsed.
+    pub fn dlopen_strings(&self, found: &Found) -> Arc<[Vec<u8>]> {
+        if let Some(known) = lock(&self.dlopen_strings).get(&found.file_id) {
+            return known.clone();
+        }
+        let names: Arc<[Vec<u8>]> = match self.fs.open(&found.canonical) {
+            Ok(f)
+                if (f.meta.dev(), f.meta.ino()) == found.file_id
+                    && elf::libnames::calls_dlopen(&f.file, &found.info) =>
+            {
+                elf::libnames::library_names(&f.file, f.meta.len()).into()
+            }
+            _ => Arc::from(Vec::new()),
+        };
+        lock(&self.dlopen_strings)
+            .entry(found.file_id)
+            .or_insert(names)
+            .clone()
     }
 
     /// What glibc's loader preloads into every program, in its order, each

@@ -1,0 +1,298 @@
+//! Library names an object's read-only data spells (`--dlopen-strings`).
+//!
+//! Owns the heuristic for plugins that application code loads with
+//! `dlopen("libfoo.so.1", …)` and declares nowhere (no `DT_NEEDED`, no
+//! `.note.dlopen`). The name is a string literal, which the linker puts in
+//! read-only data: a loadable segment that is neither writable nor
+//! executable (`-z separate-code`, the default of current binutils on
+//! x86), else the read-only, executable one it shares with the code. Only
+//! an object that calls `dlopen` or `dlmopen` is looked at
+//! ([`calls_dlopen`]). Its segments are read in windows, so memory stays
+//! flat whatever their size, and every NUL-terminated string there that
+//! looks like a library file name is a candidate ([`is_library_name`]): a
+//! file name ending in `.so` or `.so.` and dot-separated numbers, without
+//! `/` or as an absolute path, made only of the bytes such names use
+//! (letters, digits, `._+-`). Nothing here can tell whether the object
+//! really passes the string to `dlopen`; the caller treats the names as
+//! candidates (a missing one is a warning, never a problem).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+
+use super::ElfInfo;
+
+/// Longest name kept (`NAME_MAX` for a file name without `/`; also the
+/// longest absolute path looked at).
+pub const MAX_NAME: usize = 255;
+/// Most names kept per object.
+pub const MAX_NAMES: usize = 256;
+/// Bytes read at once.
+const WINDOW: usize = 64 << 10;
+/// Most bytes of one object looked at.
+const MAX_SCAN: u64 = 256 << 20;
+
+/// Whether `file` has `dlopen` or `dlmopen` as an undefined dynamic symbol
+/// that a relocation uses (it calls it, through the PLT or a pointer).
+pub fn calls_dlopen(file: &File, info: &ElfInfo) -> bool {
+    super::symbols::first_undefined_of(file, info, &[b"dlopen", b"dlmopen"]).is_some()
+}
+
+/// The library names spelled in `file`'s read-only data (`len` bytes in
+/// all), sorted, at most [`MAX_NAMES`]. Does not check whether the object
+/// calls `dlopen` ([`calls_dlopen`]).
+pub fn library_names(file: &File, len: u64) -> Vec<Vec<u8>> {
+    let mut ranges = super::read_only_data(file, len);
+    if ranges.is_empty() {
+        ranges = super::loadable_ranges(file, len, super::PF_W);
+    }
+    let mut found = BTreeSet::new();
+    let mut budget = MAX_SCAN;
+    for (at, size) in ranges {
+        let end = at.saturating_add(size).min(len);
+        let mut pos = at;
+        while pos < end && budget > 0 {
+            let n = (end - pos).min(WINDOW as u64).min(budget) as usize;
+            let Ok(buf) = super::read_vec_at(file, n, pos) else {
+                break;
+            };
+            budget -= n as u64;
+            let last = pos + n as u64 >= end;
+            scan(&buf, pos == at, &mut found);
+            if last || found.len() >= MAX_NAMES {
+                break;
+            }
+            // Windows overlap by a whole name and its NUL, so a name cut by
+            // the end of one window lies whole in the next.
+            pos += (n - (MAX_NAME + 1)) as u64;
+        }
+    }
+    found.into_iter().take(MAX_NAMES).collect()
+}
+
+/// Adds to `out` every library name in `buf`, a window of a segment:
+/// strings run from a NUL (or the segment's start, `first`) to a NUL. A
+/// string the window cuts is left to the window that holds it whole; one
+/// that the segment's end cuts is no C string.
+fn scan(buf: &[u8], first: bool, out: &mut BTreeSet<Vec<u8>>) {
+    for hit in memchr::memmem::find_iter(buf, b".so") {
+        let from = hit.saturating_sub(MAX_NAME);
+        let start = match memchr::memrchr(0, &buf[from..hit]) {
+            Some(z) => from + z + 1,
+            None if from == 0 && first => 0,
+            None => continue,
+        };
+        let to = (hit + MAX_NAME + 1).min(buf.len());
+        let Some(z) = memchr::memchr(0, &buf[hit..to]) else {
+            continue;
+        };
+        let s = &buf[start..hit + z];
+        if out.len() < MAX_NAMES && is_library_name(s) {
+            out.insert(s.to_vec());
+        }
+    }
+}
+
+/// Whether `s` looks like a library a program would `dlopen`: at most
+/// [`MAX_NAME`] bytes of letters, digits and `._+-/`; no `/`, or an
+/// absolute path; its file name a stem that starts with a letter, digit or
+/// `_`, then `.so`, then nothing or `.N` groups of digits (`libfoo.so`,
+/// `libfoo.so.1.2`, `/usr/lib/app/plugin.so`).
+pub fn is_library_name(s: &[u8]) -> bool {
+    if s.is_empty() || s.len() > MAX_NAME {
+        return false;
+    }
+    if !s
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'/'))
+    {
+        return false;
+    }
+    if s.contains(&b'/') && (s[0] != b'/' || s.ends_with(b"/")) {
+        return false;
+    }
+    let base = s.rsplit(|&b| b == b'/').next().unwrap_or(s);
+    if !base
+        .first()
+        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return false;
+    }
+    memchr::memmem::find_iter(base, b".so").any(|i| {
+        let rest = &base[i + 3..];
+        i > 0
+            && (rest.is_empty()
+                || rest.strip_prefix(b".").is_some_and(|r| {
+                    r.split(|&b| b == b'.')
+                        .all(|g| !g.is_empty() && g.iter().all(u8::is_ascii_digit))
+                }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names_are_told_from_other_strings() {
+        for yes in [
+            "libfoo.so",
+            "libfoo.so.1",
+            "libGL.so.1.7.0",
+            "libstdc++.so.6",
+            "pam_unix.so",
+            "ld-linux-x86-64.so.2",
+            "/usr/lib/app/plugin.so",
+            "/opt/x/lib/libz.so.1",
+            "libfoo.so.so",
+            "a.so",
+        ] {
+            assert!(is_library_name(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "",
+            ".so",
+            "lib.so.",
+            "libfoo.so.1.",
+            "libfoo.so..1",
+            "libfoo.so.1a",
+            "libfoo.sox",
+            "libfoo.so1",
+            "lib%s.so",
+            "libfoo.so.%d",
+            "plugins/libfoo.so",
+            "./libfoo.so",
+            "/usr/lib/",
+            "/usr/lib/.so",
+            "lib foo.so",
+            "libfoo.so\n",
+            "-libfoo.so",
+            ".libfoo.so",
+            "error loading libfoo.so",
+        ] {
+            assert!(!is_library_name(no.as_bytes()), "{no:?}");
+        }
+        let long = format!("lib{}.so", "x".repeat(MAX_NAME - 6));
+        assert_eq!(long.len(), MAX_NAME);
+        assert!(is_library_name(long.as_bytes()));
+        let longer = format!("lib{}.so", "x".repeat(MAX_NAME - 5));
+        assert!(!is_library_name(longer.as_bytes()));
+    }
+
+    /// A 64-bit little-endian ELF file of `len` bytes (filled with `fill`)
+    /// whose program headers are the given `(p_flags, p_offset, p_filesz)`
+    /// loadable segments.
+    fn elf(len: usize, fill: u8, segments: &[(u32, u64, u64)]) -> Vec<u8> {
+        let mut b = vec![fill; len];
+        b[..64 + 56 * segments.len()].fill(0);
+        b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        b[16..18].copy_from_slice(&3u16.to_le_bytes());
+        b[18..20].copy_from_slice(&62u16.to_le_bytes());
+        b[32..40].copy_from_slice(&64u64.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[56..58].copy_from_slice(&(segments.len() as u16).to_le_bytes());
+        for (i, &(flags, offset, size)) in segments.iter().enumerate() {
+            let p = &mut b[64 + 56 * i..64 + 56 * (i + 1)];
+            p[0..4].copy_from_slice(&1u32.to_le_bytes());
+            p[4..8].copy_from_slice(&flags.to_le_bytes());
+            p[8..16].copy_from_slice(&offset.to_le_bytes());
+            p[32..40].copy_from_slice(&size.to_le_bytes());
+        }
+        b
+    }
+
+    fn names_of(bytes: &[u8]) -> Vec<String> {
+        let t = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(t.path(), bytes).unwrap();
+        let f = File::open(t.path()).unwrap();
+        library_names(&f, bytes.len() as u64)
+            .into_iter()
+            .map(|n| String::from_utf8(n).unwrap())
+            .collect()
+    }
+
+    fn put(b: &mut [u8], at: usize, s: &str) {
+        b[at - 1] = 0;
+        b[at..at + s.len()].copy_from_slice(s.as_bytes());
+        b[at + s.len()] = 0;
+    }
+
+    /// Names are found anywhere in the read-only segment, across window
+    /// boundaries and at its very start, and nowhere else; strings the
+    /// segment cuts, unterminated ones and other strings are not names.
+    /// Fails if windows do not overlap by a name, or the code segment is
+    /// searched when a read-only one exists.
+    #[test]
+    fn names_are_read_from_read_only_data_only() {
+        let (ro, rx) = ((0x1000u64, 0x30000u64), (0x40000u64, 0x1000u64));
+        let len = 0x50000;
+        // PF_R; PF_R|PF_X; PF_R|PF_W.
+        let mut b = elf(
+            len,
+            b'x',
+            &[(4, ro.0, ro.1), (5, rx.0, rx.1), (6, 0x48000, 0x100)],
+        );
+        let w = WINDOW;
+        let spots = [
+            (ro.0 as usize, "libstart.so.1"),
+            (ro.0 as usize + 100, "libplain.so"),
+            (ro.0 as usize + w - 5, "libcut.so.2"),
+            (
+                ro.0 as usize + w - (MAX_NAME + 1) - 3,
+                "/usr/lib/app/libedge.so",
+            ),
+            (ro.0 as usize + 2 * w - 300, "libtwo.so.3.4"),
+            (ro.0 as usize + 3000, "lib%s.so"),
+            (rx.0 as usize + 16, "libcode.so.1"),
+            (0x48010, "libdata.so.1"),
+            (0x800, "libnoseg.so.1"),
+        ];
+        for (at, s) in spots {
+            put(&mut b, at, s);
+        }
+        // The segment's last bytes: a name with no NUL after it.
+        let tail = (ro.0 + ro.1) as usize - 10;
+        b[tail - 1] = 0;
+        b[tail..tail + 10].copy_from_slice(b"libtail.so");
+        assert_eq!(
+            names_of(&b),
+            [
+                "/usr/lib/app/libedge.so",
+                "libcut.so.2",
+                "libplain.so",
+                "libstart.so.1",
+                "libtwo.so.3.4",
+            ]
+        );
+        // Without a read-only segment, the read-only code segment is looked at.
+        let mut c = elf(len, b'x', &[(5, rx.0, rx.1), (6, 0x48000, 0x100)]);
+        put(&mut c, rx.0 as usize + 16, "libcode.so.1");
+        put(&mut c, 0x48010, "libdata.so.1");
+        assert_eq!(names_of(&c), ["libcode.so.1"]);
+        // Not an ELF file: nothing.
+        assert!(names_of(b"\0libfoo.so.1\0").is_empty());
+    }
+
+    /// A segment full of `.so` hits costs bounded work per hit and keeps
+    /// at most [`MAX_NAMES`] names.
+    #[test]
+    fn many_names_are_capped() {
+        let len = 0x40000;
+        let mut b = elf(len, 0, &[(4, 0x1000, 0x3f000)]);
+        let mut at = 0x1001;
+        let mut n = 0;
+        while at + 20 < len {
+            put(&mut b, at, &format!("lib{n:05}.so"));
+            at += 12;
+            n += 1;
+        }
+        let got = names_of(&b);
+        assert_eq!(got.len(), MAX_NAMES);
+        assert!(got.windows(2).all(|w| w[0] < w[1]));
+        // A region of `.so.so.so…` with no NUL: no name, and quickly.
+        let mut c = elf(len, 0, &[(4, 0x1000, 0x3f000)]);
+        for (i, x) in c[0x1000..].iter_mut().enumerate() {
+            *x = b".so"[i % 3];
+        }
+        assert!(names_of(&c).is_empty());
+    }
+}
