@@ -991,6 +991,22 @@ fn dlopen_strings_match_what_the_program_loads() {
         "{with}"
     );
 
+    // In the tree, exactly the plugins' names are dlopen-string edges (not
+    // the names each object's dynamic string table holds: its own
+    // DT_NEEDED, SONAME, version files, nor its interpreter).
+    let (_, tree, _) = s.closure(&["--root", "/app/bin/strings", "--dlopen-strings"]);
+    let edges: BTreeSet<&str> = tree
+        .lines()
+        .filter(|l| l.contains("dlopen-string"))
+        .filter_map(|l| l.split(" => ").next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        edges,
+        BTreeSet::from(["libplug.so.1", "/opt/plugins/libabs.so", "libinner.so.1"]),
+        "{tree}"
+    );
+
     let (_, without, _) = s.json(&["--root", "/app/bin/strings"]);
     let plain = paths(&without);
     assert!(plugins.iter().all(|p| !plain.contains(*p)), "{plain:?}");

@@ -87,7 +87,7 @@ pub fn elf(data: &[u8]) {
         }
         // `--dlopen-strings`: at most the cap, sorted and unique, each a
         // library name that the file holds followed by its NUL.
-        let names = elf::libnames::library_names(f, data.len() as u64);
+        let names = elf::libnames::library_names(f, data.len() as u64, &[]);
         assert!(names.len() <= elf::libnames::MAX_NAMES);
         assert!(names.windows(2).all(|w| w[0] < w[1]), "names not sorted");
         for n in &names {
@@ -103,6 +103,13 @@ pub fn elf(data: &[u8]) {
         if let Ok(info) = &from_file {
             check_info(info);
             let _ = elf::libnames::calls_dlopen(f, info);
+            let candidates = elf::libnames::dlopen_candidates(f, info, data.len() as u64);
+            if names.len() < elf::libnames::MAX_NAMES {
+                assert!(
+                    candidates.iter().all(|c| names.contains(c)),
+                    "a candidate not found"
+                );
+            }
             let syms = elf::symbols::read(f, info);
             for r in &syms.refs {
                 assert!(r.index < syms.syms.len(), "reference past the symbol table");

@@ -9,7 +9,9 @@
 //! an object that calls `dlopen` or `dlmopen` is looked at
 //! ([`calls_dlopen`]). Its segments are read in windows, so memory stays
 //! flat whatever their size, and every NUL-terminated string there that
-//! looks like a library file name is a candidate ([`is_library_name`]): a
+//! looks like a library file name is a candidate ([`is_library_name`]),
+//! except in the dynamic string table (the object's own `DT_NEEDED` names
+//! and SONAME) and the `PT_INTERP` string ([`dlopen_candidates`]): a
 //! file name ending in `.so` or `.so.` and dot-separated numbers, without
 //! `/` or as an absolute path, made only of the bytes such names use
 //! (letters, digits, `._+-`). Nothing here can tell whether the object
@@ -37,10 +39,22 @@ pub fn calls_dlopen(file: &File, info: &ElfInfo) -> bool {
     super::symbols::first_undefined_of(file, info, &[b"dlopen", b"dlmopen"]).is_some()
 }
 
+/// The library names `file` (described by `info`) spells in its read-only
+/// data, for [`library_names`]: its dynamic string table, which holds its
+/// own `DT_NEEDED` names and SONAME, is no data, and its `PT_INTERP`
+/// string is its interpreter.
+pub fn dlopen_candidates(file: &File, info: &ElfInfo, len: u64) -> Vec<Vec<u8>> {
+    let skip: Vec<(u64, u64)> = info.tables.strtab.into_iter().collect();
+    let mut names = library_names(file, len, &skip);
+    names.retain(|n| info.interp.as_deref() != Some(n.as_slice()));
+    names
+}
+
 /// The library names spelled in `file`'s read-only data (`len` bytes in
-/// all), sorted, at most [`MAX_NAMES`]. Does not check whether the object
-/// calls `dlopen` ([`calls_dlopen`]).
-pub fn library_names(file: &File, len: u64) -> Vec<Vec<u8>> {
+/// all), except strings that start inside one of the file ranges `skip`
+/// (`(start, end)`), sorted, at most [`MAX_NAMES`]. Does not check whether
+/// the object calls `dlopen` ([`calls_dlopen`]).
+pub fn library_names(file: &File, len: u64, skip: &[(u64, u64)]) -> Vec<Vec<u8>> {
     let mut ranges = super::read_only_data(file, len);
     if ranges.is_empty() {
         ranges = super::loadable_ranges(file, len, super::PF_W);
@@ -57,7 +71,7 @@ pub fn library_names(file: &File, len: u64) -> Vec<Vec<u8>> {
             };
             budget -= n as u64;
             let last = pos + n as u64 >= end;
-            scan(&buf, pos == at, &mut found);
+            scan(&buf, pos, pos == at, skip, &mut found);
             if last || found.len() >= MAX_NAMES {
                 break;
             }
@@ -69,11 +83,12 @@ pub fn library_names(file: &File, len: u64) -> Vec<Vec<u8>> {
     found.into_iter().take(MAX_NAMES).collect()
 }
 
-/// Adds to `out` every library name in `buf`, a window of a segment:
-/// strings run from a NUL (or the segment's start, `first`) to a NUL. A
-/// string the window cuts is left to the window that holds it whole; one
-/// that the segment's end cuts is no C string.
-fn scan(buf: &[u8], first: bool, out: &mut BTreeSet<Vec<u8>>) {
+/// Adds to `out` every library name in `buf`, a window of a segment read
+/// from file offset `base`: strings run from a NUL (or the segment's
+/// start, `first`) to a NUL. A string the window cuts is left to the
+/// window that holds it whole; one that the segment's end cuts is no C
+/// string. Strings that start in a `skip` range are passed over.
+fn scan(buf: &[u8], base: u64, first: bool, skip: &[(u64, u64)], out: &mut BTreeSet<Vec<u8>>) {
     for hit in memchr::memmem::find_iter(buf, b".so") {
         let from = hit.saturating_sub(MAX_NAME);
         let start = match memchr::memrchr(0, &buf[from..hit]) {
@@ -85,6 +100,10 @@ fn scan(buf: &[u8], first: bool, out: &mut BTreeSet<Vec<u8>>) {
         let Some(z) = memchr::memchr(0, &buf[hit..to]) else {
             continue;
         };
+        let at = base + start as u64;
+        if skip.iter().any(|&(from, to)| (from..to).contains(&at)) {
+            continue;
+        }
         let s = &buf[start..hit + z];
         if out.len() < MAX_NAMES && is_library_name(s) {
             out.insert(s.to_vec());
@@ -201,10 +220,14 @@ mod tests {
     }
 
     fn names_of(bytes: &[u8]) -> Vec<String> {
+        names_skipping(bytes, &[])
+    }
+
+    fn names_skipping(bytes: &[u8], skip: &[(u64, u64)]) -> Vec<String> {
         let t = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(t.path(), bytes).unwrap();
         let f = File::open(t.path()).unwrap();
-        library_names(&f, bytes.len() as u64)
+        library_names(&f, bytes.len() as u64, skip)
             .into_iter()
             .map(|n| String::from_utf8(n).unwrap())
             .collect()
@@ -263,6 +286,18 @@ mod tests {
                 "libtwo.so.3.4",
             ]
         );
+        // Strings that start in a skipped range (a dynamic string table).
+        let at = ro.0 + 100;
+        assert_eq!(
+            names_skipping(&b, &[(at - 1, at + 1)]),
+            [
+                "/usr/lib/app/libedge.so",
+                "libcut.so.2",
+                "libstart.so.1",
+                "libtwo.so.3.4",
+            ]
+        );
+        assert_eq!(names_skipping(&b, &[(at + 1, at + 11)]).len(), 5);
         // Without a read-only segment, the read-only code segment is looked at.
         let mut c = elf(len, b'x', &[(5, rx.0, rx.1), (6, 0x48000, 0x100)]);
         put(&mut c, rx.0 as usize + 16, "libcode.so.1");

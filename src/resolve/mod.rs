@@ -471,7 +471,7 @@ impl<'fs> Resolver<'fs> {
                 if (f.meta.dev(), f.meta.ino()) == found.file_id
                     && elf::libnames::calls_dlopen(&f.file, &found.info) =>
             {
-                elf::libnames::library_names(&f.file, f.meta.len()).into()
+                elf::libnames::dlopen_candidates(&f.file, &found.info, f.meta.len()).into()
             }
             _ => Arc::from(Vec::new()),
         };
