@@ -874,6 +874,84 @@ fn dlopen_note_in_synthetic_objects_of_every_architecture() {
 // 1b. Library names in read-only data (--dlopen-strings)
 // ---------------------------------------------------------------------------------------------
 
+/// `--dlopen-strings` in synthetic objects of every architecture, both
+/// byte orders and both classes: a program and a library that have
+/// `dlopen` as an undefined symbol get the library names of their
+/// read-only data loaded (found by the usual search, `dlopen-string`); a
+/// program that spells a name but has no `dlopen` gets nothing.
+#[test]
+fn dlopen_strings_in_synthetic_objects_of_every_architecture() {
+    for &arch in Arch::all() {
+        let r = FakeRoot::new();
+        r.debian_base(arch, Layout::DEBIAN12);
+        let dir = format!("/usr/lib/{}", arch.triplet());
+        for lib in ["libmod.so.1", "libinner.so.2", "libunused.so.3"] {
+            r.lib(&format!("{dir}/{lib}"), arch, lib, &[]);
+        }
+        let dlopen = vec![("dlopen".to_string(), None)];
+        r.elf(
+            &format!("{dir}/libloader.so.1"),
+            &ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Shared,
+                soname: Some("libloader.so.1".into()),
+                needed: vec!["libc.so.6".into()],
+                undefined: dlopen.clone(),
+                rodata: vec!["libinner.so.2".into(), "lib%s.so".into()],
+                no_section_headers: true,
+                ..Default::default()
+            },
+        );
+        let prog = |path: &str, undefined: Vec<(String, Option<(String, String)>)>| {
+            r.elf(
+                path,
+                &ElfSpec {
+                    arch: Some(arch),
+                    kind: Kind::Exec,
+                    interp: Some(arch.interp().into()),
+                    needed: vec!["libloader.so.1".into(), "libc.so.6".into()],
+                    undefined,
+                    rodata: vec!["usage: prog".into(), "libmod.so.1".into()],
+                    ..Default::default()
+                },
+            );
+        };
+        prog("/usr/bin/prog", dlopen.clone());
+        prog("/usr/bin/quiet", Vec::new());
+        let libdir = format!("/lib/{}", arch.triplet());
+        let run = |root: &str, flag: bool| {
+            let mut args = vec!["--root", root];
+            if flag {
+                args.push("--dlopen-strings");
+            }
+            let (code, v, err) = r.json_run(&args);
+            let ctx = format!("{} {root}: stderr:\n{err}\nreport:\n{v:#}", arch.name());
+            assert_eq!(code, 0, "{ctx}");
+            assert!(missing_names(&v).is_empty(), "{ctx}");
+            (v, ctx)
+        };
+        let (v, ctx) = run("/usr/bin/prog", true);
+        for base in ["libmod.so.1", "libinner.so.2"] {
+            let found = with_base(&v, base);
+            assert_eq!(found, [format!("{libdir}/{base}")], "{base}: {ctx}");
+            assert_eq!(
+                via_of(&v, &found[0]).as_deref(),
+                Some("dlopen-string"),
+                "{base}: {ctx}"
+            );
+        }
+        assert!(with_base(&v, "libunused.so.3").is_empty(), "{ctx}");
+        // Without the flag, or without dlopen in the program, only the
+        // library's name is loaded, or none.
+        let (plain, ctx) = run("/usr/bin/prog", false);
+        assert!(with_base(&plain, "libmod.so.1").is_empty(), "{ctx}");
+        assert!(with_base(&plain, "libinner.so.2").is_empty(), "{ctx}");
+        let (quiet, ctx) = run("/usr/bin/quiet", true);
+        assert!(with_base(&quiet, "libmod.so.1").is_empty(), "{ctx}");
+        assert_eq!(with_base(&quiet, "libinner.so.2").len(), 1, "{ctx}");
+    }
+}
+
 /// Loads its plugins by name with no `.note.dlopen`: `libplug.so.1` (found
 /// through the program's RUNPATH) and `/opt/plugins/libabs.so` (a path);
 /// then lets the plugin load its own (`plug_init`); prints the link map.

@@ -279,6 +279,10 @@ pub struct ElfSpec {
     pub note_dlopen: Option<String>,
     /// Symbol hash tables to emit (default: both SysV and GNU).
     pub hash_style: HashStyle,
+    /// Strings placed, each NUL-terminated, at the end of the read-only
+    /// `PT_LOAD` segment (after the version tables; no section names
+    /// them), as string literals of a program's `.rodata`.
+    pub rodata: Vec<String>,
 }
 
 /// A planned dynamic symbol (dynsym order: null, undefined..., defined...).
@@ -601,6 +605,13 @@ pub fn build(spec: &ElfSpec) -> Vec<u8> {
     let vernaux_count: usize = need_plan.iter().map(|(_, a)| a.len()).sum();
     let verneed_off =
         has_verneed.then(|| w.reserve_gnu_verneed(need_plan.len(), vernaux_count) as u64);
+    let rodata_bytes: Vec<u8> = spec
+        .rodata
+        .iter()
+        .flat_map(|t| std::iter::once(0).chain(t.bytes()))
+        .chain((!spec.rodata.is_empty()).then_some(0))
+        .collect();
+    let rodata_off = (!rodata_bytes.is_empty()).then(|| w.reserve(rodata_bytes.len(), 1) as u64);
     let ro_end = w.reserved_len() as u64;
 
     // ---- Text page -----------------------------------------------------------
@@ -862,6 +873,10 @@ pub fn build(spec: &ElfSpec) -> Vec<u8> {
                 });
             }
         }
+    }
+    if let Some(off) = rodata_off {
+        w.pad_until(off as usize);
+        w.write(&rodata_bytes);
     }
     w.pad_until(text_off as usize);
     w.write(&text);
