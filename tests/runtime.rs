@@ -1085,6 +1085,33 @@ fn dlopen_strings_match_what_the_program_loads() {
         "{tree}"
     );
 
+    // `--why` says which edges are run-time loads.
+    let (code, why, err) = s.closure(&[
+        "--root",
+        "/app/bin/strings",
+        "--dlopen-strings",
+        "--why",
+        "libinner.so.1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        why,
+        "/app/bin/strings -> libplug.so.1 (/app/bin/../lib/libplug.so.1, dlopen-string) \
+         -> libinner.so.1 (/app/bin/../lib/../inner/libinner.so.1, dlopen-string)\n"
+    );
+    let (_, why, _) = s.closure(&[
+        "--root",
+        "/app/bin/strings",
+        "--dlopen-strings",
+        "--why",
+        "libplugdep.so.1",
+    ]);
+    assert_eq!(
+        why,
+        "/app/bin/strings -> libplug.so.1 (/app/bin/../lib/libplug.so.1, dlopen-string) \
+         -> libplugdep.so.1 (/app/bin/../lib/libplugdep.so.1)\n"
+    );
+
     let (_, without, _) = s.json(&["--root", "/app/bin/strings"]);
     let plain = paths(&without);
     assert!(plugins.iter().all(|p| !plain.contains(*p)), "{plain:?}");

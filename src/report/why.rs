@@ -1,16 +1,19 @@
-//! `--why SONAME|PATH`: every chain of `DT_NEEDED` edges from a root to an
-//! object, so a person can see who drags a library in.
+//! `--why SONAME|PATH`: every chain of edges from a root to an object, so a
+//! person can see who drags a library in.
 //!
 //! A target matches a node by its path, canonical path, SONAME, or (for a
 //! missing node) the name sought. Chains are simple paths (no object twice),
 //! enumerated depth-first in `DT_NEEDED` order from each root, at most
-//! [`MAX_CHAINS`] of them.
+//! [`MAX_CHAINS`] of them. Edges are `DT_NEEDED` names and the run-time
+//! loads the tracer follows; a run-time edge says which (`dlopen-note`,
+//! `dlopen-string`, `nsswitch`, `libgcc_s`, `gconv`, `preload`).
 
 use std::io::{self, Write};
 
 use petgraph::stable_graph::NodeIndex;
 
 use crate::graph::DepGraph;
+use crate::resolve::Via;
 use crate::util::show;
 
 /// Most chains printed.
@@ -32,11 +35,16 @@ pub fn matches(g: &DepGraph, target: &[u8]) -> Vec<NodeIndex> {
         .collect()
 }
 
-/// Every chain from a root to one of `targets`, as lists of (node, name).
-pub fn chains(g: &DepGraph, targets: &[NodeIndex]) -> Vec<Vec<(NodeIndex, Vec<u8>)>> {
+/// One step of a chain: the node reached, the name it was asked for by,
+/// and how the edge was followed.
+pub type Step = (NodeIndex, Vec<u8>, Via);
+
+/// Every chain from a root to one of `targets` (the root's own step says
+/// [`Via::Root`]).
+pub fn chains(g: &DepGraph, targets: &[NodeIndex]) -> Vec<Vec<Step>> {
     let mut out = Vec::new();
     for &root in &g.root_nodes {
-        let mut path = vec![(root, g.graph[root].path.clone())];
+        let mut path = vec![(root, g.graph[root].path.clone(), Via::Root)];
         dfs(g, targets, &mut path, &mut out);
     }
     out.sort();
@@ -44,31 +52,42 @@ pub fn chains(g: &DepGraph, targets: &[NodeIndex]) -> Vec<Vec<(NodeIndex, Vec<u8
     out
 }
 
-fn dfs(
-    g: &DepGraph,
-    targets: &[NodeIndex],
-    path: &mut Vec<(NodeIndex, Vec<u8>)>,
-    out: &mut Vec<Vec<(NodeIndex, Vec<u8>)>>,
-) {
+fn dfs(g: &DepGraph, targets: &[NodeIndex], path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
     if out.len() >= MAX_CHAINS {
         return;
     }
-    let (last, _) = path[path.len() - 1];
+    let last = path[path.len() - 1].0;
     if targets.contains(&last) && path.len() > 1 {
         out.push(path.clone());
         return;
     }
     for (child, e) in g.children(last) {
-        if path.iter().any(|(n, _)| *n == child) {
+        if path.iter().any(|(n, _, _)| *n == child) {
             continue;
         }
-        path.push((child, e.name.clone()));
+        path.push((child, e.name.clone(), e.via));
         dfs(g, targets, path, out);
         path.pop();
     }
 }
 
-/// Writes the chains to `target`, one per line: `root -> name (path) -> …`.
+/// The name of a run-time load, for an edge the loader does not follow at
+/// start-up.
+fn runtime(via: Via) -> Option<&'static str> {
+    matches!(
+        via,
+        Via::DlopenNote
+            | Via::DlopenString
+            | Via::Nsswitch
+            | Via::Libgcc
+            | Via::Gconv
+            | Via::Preload
+    )
+    .then(|| via.as_str())
+}
+
+/// Writes the chains to `target`, one per line: `root -> name (path) -> …`,
+/// a run-time edge as `name (path, dlopen-note)`.
 /// Returns whether anything matched.
 pub fn render(g: &DepGraph, target: &[u8], out: &mut dyn Write) -> io::Result<bool> {
     let nodes = matches(g, target);
@@ -78,16 +97,20 @@ pub fn render(g: &DepGraph, target: &[u8], out: &mut dyn Write) -> io::Result<bo
     let found = chains(g, &nodes);
     for chain in &found {
         let mut parts = Vec::new();
-        for (k, (n, name)) in chain.iter().enumerate() {
+        for (k, (n, name, via)) in chain.iter().enumerate() {
             let node = &g.graph[*n];
+            let how = runtime(*via).map(|v| format!(", {v}")).unwrap_or_default();
             if k == 0 {
                 parts.push(show(&node.path));
             } else if node.missing.is_some() {
-                parts.push(format!("{} (not found)", show(name)));
+                parts.push(format!("{} (not found{how})", show(name)));
             } else if *name == node.path {
-                parts.push(show(name));
+                match runtime(*via) {
+                    Some(v) => parts.push(format!("{} ({v})", show(name))),
+                    None => parts.push(show(name)),
+                }
             } else {
-                parts.push(format!("{} ({})", show(name), show(&node.path)));
+                parts.push(format!("{} ({}{how})", show(name), show(&node.path)));
             }
         }
         writeln!(out, "{}", parts.join(" -> "))?;
