@@ -1085,6 +1085,33 @@ fn dlopen_strings_match_what_the_program_loads() {
         "{tree}"
     );
 
+    // `closure verify` follows them with the flag too: the plugins are
+    // traced as the program loads them (without it, each on its own, as a
+    // library no program loads), and the decoy is a warning.
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", s.sysroot(), "--format", "list"];
+        args.extend_from_slice(extra);
+        run_raw(&args)
+    };
+    let (plain_code, plain_list, plain_err) = verify(&[]);
+    let (code, list, err) = verify(&["--dlopen-strings"]);
+    assert_eq!(code, plain_code, "{err}");
+    assert!(err.contains("libdecoy.so.2 not found"), "{err}");
+    assert!(!plain_err.contains("libdecoy"), "{plain_err}");
+    for p in plugins {
+        assert!(list.lines().any(|l| l == p), "{p} not in:\n{list}");
+    }
+    for p in &plugins[..3] {
+        assert!(
+            !plain_list.lines().any(|l| l == *p),
+            "{p} in:\n{plain_list}"
+        );
+    }
+    assert!(
+        plain_list.lines().any(|l| l == "/app/lib/libplug.so.1"),
+        "{plain_list}"
+    );
+
     // `--why` says which edges are run-time loads.
     let (code, why, err) = s.closure(&[
         "--root",
