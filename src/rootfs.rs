@@ -952,6 +952,25 @@ impl TreeEntry<'_> {
         read_link_at(self.dir, self.name)
     }
 
+    /// Opens this entry for reading by name in its held directory, following
+    /// no link (`O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`), and
+    /// checks on the descriptor that it is a regular file (else
+    /// [`OpenError::NotRegular`]): the entry the visit is looking at, even
+    /// if its directory's path has been swapped since.
+    pub fn open_file(&self) -> Result<File, OpenError> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(self.dir, self.name, flags, Mode::empty())
+            .map_err(|e| OpenError::Lookup(LookupError::from_io(e.into())))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| OpenError::Lookup(LookupError::Io(e)))?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::NotRegular(describe_type(&meta)));
+        }
+        Ok(file)
+    }
+
     /// A host path naming exactly this entry while the visit of it runs:
     /// `/proc/self/fd/<directory>/<name>`, whose directory the kernel takes
     /// from the held descriptor (for `l…` calls such as `lgetxattr`, which
@@ -1389,6 +1408,67 @@ mod tests {
                 1,
                 Some(PathBuf::from("f"))
             )
+        );
+    }
+
+    /// `TreeEntry::open_file` opens the entry in the directory the visit
+    /// holds: after the directory's path is swapped for a link to another
+    /// directory, the file read is still the listed one; a name replaced
+    /// by a link is refused (not followed); a FIFO is refused without
+    /// blocking. Fails if the open goes by host path or follows links.
+    #[test]
+    fn tree_entries_open_by_name_in_their_held_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let sysroot = t.path().join("sysroot");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(sysroot.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        for name in ["f", "g"] {
+            std::fs::write(sysroot.join("d").join(name), b"inside").unwrap();
+            std::fs::write(outside.join(name), b"outside").unwrap();
+        }
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            sysroot.join("d/p"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let fs = RootFs::new(&sysroot).unwrap();
+        let mut seen = Vec::new();
+        fs.visit_tree(Path::new("/"), TreeWalk::default(), &mut |e| {
+            let name = e.path.to_string_lossy().into_owned();
+            if name == "/d/f" {
+                // The directory's path now leads outside; `g` is a link.
+                std::fs::rename(sysroot.join("d"), sysroot.join("d.old")).unwrap();
+                symlink(&outside, sysroot.join("d")).unwrap();
+                std::fs::remove_file(sysroot.join("d.old/g")).unwrap();
+                symlink(outside.join("g"), sysroot.join("d.old/g")).unwrap();
+            }
+            let got = match e.open_file() {
+                Ok(f) => {
+                    let mut v = String::new();
+                    std::io::Read::read_to_string(&mut &f, &mut v).unwrap();
+                    v
+                }
+                Err(OpenError::NotRegular(k)) => format!("not regular: {k}"),
+                Err(OpenError::Lookup(LookupError::Loop)) => "loop".into(),
+                Err(e) => format!("{e}"),
+            };
+            seen.push((name, got));
+            Ok(())
+        })
+        .unwrap();
+        let seen: Vec<(&str, &str)> = seen.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("/d", "not regular: directory"),
+                ("/d/f", "inside"),
+                ("/d/g", "loop"),
+                ("/d/p", "not regular: FIFO"),
+            ]
         );
     }
 

@@ -654,6 +654,56 @@ fn audit_dir_reports_device_nodes_and_capabilities() {
     );
 }
 
+/// Without `/proc` (unmounted in a private mount namespace) the audit
+/// still reads a file's capabilities, from the file opened by name in its
+/// held directory instead of through `/proc/self/fd`.
+#[test]
+fn audit_dir_reads_capabilities_without_proc() {
+    let name = "audit_dir_reads_capabilities_without_proc";
+    if skip_unless_root(name) {
+        return;
+    }
+    let d = image_dir();
+    let ping = d.path().join("usr/bin/ping");
+    fs::write(&ping, "x").expect("write");
+    fs::set_permissions(&ping, fs::Permissions::from_mode(0o755)).expect("chmod");
+    if let Err(why) = set_cap_net_raw(&ping) {
+        println!("skipping {name}: cannot set a file capability here ({why})");
+        return;
+    }
+    let run = |umount: bool| {
+        let script = if umount {
+            "umount -l /proc && test ! -e /proc/self && exec \"$0\" \"$@\""
+        } else {
+            "exec \"$0\" \"$@\""
+        };
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script])
+            .arg(crate::support::oracle::closure_bin())
+            .args(["audit", s(d.path())])
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .expect("run unshare")
+    };
+    let with = run(false);
+    if !with.status.success() {
+        println!(
+            "skipping {name}: no private mount namespace here: {}",
+            String::from_utf8_lossy(&with.stderr)
+        );
+        return;
+    }
+    let without = run(true);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(without.status.success(), "{stderr}");
+    let report = String::from_utf8_lossy(&without.stdout);
+    assert!(
+        report.contains("capabilities: /usr/bin/ping (cap_net_raw=ep)\n"),
+        "{report}{stderr}"
+    );
+    assert_eq!(report, String::from_utf8_lossy(&with.stdout));
+}
+
 #[test]
 fn capabilities_in_the_closure_are_read_from_the_sysroot() {
     let name = "capabilities_in_the_closure_are_read_from_the_sysroot";

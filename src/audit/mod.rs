@@ -30,7 +30,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::rootfs::{EntryKind, LookupError, RootFs, TreeWalk};
+use crate::rootfs::{EntryKind, LookupError, OpenError, RootFs, TreeWalk};
 use crate::stage::{Item, Plan};
 
 pub use origin::{Attribution, Origin};
@@ -374,8 +374,23 @@ pub fn of_dir(fs: &RootFs) -> Result<Audit> {
         };
         match kind {
             Kind::File => {
-                let host = t.pinned_path().unwrap_or_else(|| fs.host_path(&path));
-                match caps::read_raw(&host, &path) {
+                // Through `/proc/self/fd/<directory>/<name>` when `/proc`
+                // is mounted (no open); else the file opened by name in
+                // its held directory.
+                let read = match t.pinned_path() {
+                    Some(host) => caps::read_raw(&host, &path),
+                    None => match t.open_file() {
+                        Ok(f) => caps::read_fd(&f).map_err(|e| Error::io(&path, e)),
+                        // Removed, or replaced (by a link, say) since it
+                        // was listed.
+                        Err(
+                            OpenError::NotRegular(_)
+                            | OpenError::Lookup(LookupError::NotFound | LookupError::Loop),
+                        ) => Ok(None),
+                        Err(e) => Err(Error::io(&path, std::io::Error::other(e.to_string()))),
+                    },
+                };
+                match read {
                     Ok(c) => e.caps = c,
                     Err(err) => {
                         failed = Some(err);
