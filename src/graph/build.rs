@@ -1453,20 +1453,25 @@ fn add_dlopen_strings(
         return;
     }
     let names = resolver.dlopen_strings(&t.objs[k].found);
+    let mut absent = Vec::new();
     for name in names.iter() {
-        if let Err(res) = load_runtime(
-            resolver,
-            target,
-            t,
-            k,
-            name,
-            (Via::DlopenString, "in read-only data".into()),
-            queue,
-        ) {
-            let why =
-                "spelled in its read-only data; it calls dlopen, perhaps never with this name";
-            runtime_missing(t, k, name, Some(res), why.into(), false);
+        let how = (Via::DlopenString, "in read-only data".to_string());
+        if load_runtime(resolver, target, t, k, name, how, queue).is_err() {
+            absent.push(show(name));
         }
+    }
+    // One warning per object: a program may spell many names it never
+    // loads (other systems' loaders, optional plugins).
+    if !absent.is_empty() {
+        let (n, these) = match absent.len() {
+            1 => ("a library name", "this name"),
+            _ => ("library names", "these names"),
+        };
+        t.warnings.push(format!(
+            "{}: {n} in its read-only data not found (it calls dlopen, perhaps never with {these}): {}",
+            show(&t.objs[k].found.path),
+            absent.join(", ")
+        ));
     }
 }
 
