@@ -1977,3 +1977,54 @@ fn staging_keeps_file_capabilities() {
         "{err}"
     );
 }
+
+/// Staging warns, naming the directory, when someone else could replace
+/// the finished tree: `--out`'s parent writable by every user with no
+/// sticky bit (or, with `--force` into an existing `--out`, that directory
+/// itself); not for a sticky or private parent. The tree is staged either way.
+#[test]
+fn staging_warns_when_others_could_replace_the_output() {
+    let work = tempdir("closure-exposed-");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-rootfs");
+    let stage_into = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--sysroot",
+            s(&sample),
+            "--root",
+            "/app/bin/server",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, err) = closure(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.join("app/bin/server").is_file(), "{err}");
+        err
+    };
+    let warning = |dir: &Path| {
+        format!(
+            "warning: {}: writable by every user, with no sticky bit: someone else could replace",
+            dir.display()
+        )
+    };
+    for (mode, warned) in [
+        (0o777, true),
+        (0o1777, false),
+        (0o755, false),
+        (0o700, false),
+    ] {
+        let parent = work.path().join(format!("p{mode:o}"));
+        fs::create_dir(&parent).unwrap();
+        fs::set_permissions(&parent, fs::Permissions::from_mode(mode)).unwrap();
+        let err = stage_into(&parent.join("out"), &[]);
+        assert_eq!(err.contains(&warning(&parent)), warned, "{mode:o}: {err}");
+        if !warned {
+            assert!(!err.contains("warning:"), "{mode:o}: {err}");
+        }
+    }
+    // Into an existing, world-writable --out with --force: --out is named.
+    let out = work.path().join("p755/out");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = stage_into(&out, &["--force"]);
+    assert!(err.contains(&warning(&out)), "{err}");
+}

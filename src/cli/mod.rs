@@ -531,6 +531,14 @@ fn stage_to(
         for w in g.warnings.iter().chain(&prepared.warnings) {
             let _ = writeln!(err, "warning: {w}");
         }
+        if let Some((dir, why)) = &written.exposed {
+            let _ = writeln!(
+                err,
+                "warning: {}: {why}: someone else could replace the staged tree before it is used \
+                 (stage below a directory only you can write)",
+                dir.display()
+            );
+        }
         for (path, why) in &written.caps_lost {
             let _ = writeln!(
                 err,

@@ -27,7 +27,7 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -70,6 +70,10 @@ pub struct CopyReport {
     /// in-root path in plan order, with the reason: the staged file runs
     /// without them.
     pub caps_lost: Vec<(PathBuf, String)>,
+    /// The directory whose entries others could replace (`--out`'s
+    /// parent, or `--out` itself when staging into it with `--force`), and
+    /// why ([`exposure`]): someone else could swap the staged tree.
+    pub exposed: Option<(PathBuf, String)>,
 }
 
 fn out_err(path: &Path, reason: impl Into<String>) -> Error {
@@ -138,7 +142,10 @@ fn materialize_inner(
     }
     if in_place {
         let top = OutDir::open(out)?;
-        return write_all(fs, plan, &top, true, opts, observer);
+        let exposed = exposure_of(top.fd.as_fd()).map(|why| (out.to_path_buf(), why));
+        let mut report = write_all(fs, plan, &top, true, opts, observer)?;
+        report.exposed = exposed;
+        return Ok(report);
     }
     let name = out
         .file_name()
@@ -174,8 +181,10 @@ fn materialize_inner(
     rustix::fs::mkdirat(&parent_fd, tmp_name.as_os_str(), Mode::from_raw_mode(0o700))
         .map_err(|e| Error::io(&tmp, e.into()))?;
     let top = OutDir::open_in(parent_fd.as_fd(), &tmp_name, &tmp);
+    let exposed = exposure_of(parent_fd.as_fd()).map(|why| (parent.clone(), why));
     let result = top.and_then(|top| {
-        let report = write_all(fs, plan, &top, false, opts, observer)?;
+        let mut report = write_all(fs, plan, &top, false, opts, observer)?;
+        report.exposed = exposed;
         chmod_dir_at(parent_fd.as_fd(), &tmp_name, 0o755).map_err(|e| Error::io(&tmp, e))?;
         if existing.is_some() {
             rustix::fs::unlinkat(&parent_fd, name, AtFlags::REMOVEDIR)
@@ -189,6 +198,46 @@ fn materialize_inner(
         let _ = remove_tree(parent_fd.as_fd(), &tmp_name, 0);
     }
     result
+}
+
+/// [`exposure`] of the open directory `dir` (nothing when it cannot be
+/// `fstat`ed).
+fn exposure_of(dir: BorrowedFd<'_>) -> Option<String> {
+    let st = rustix::fs::fstat(dir).ok()?;
+    exposure(
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+}
+
+/// Why users other than `uid` (and root) could rename or remove entries
+/// of a directory with this mode, owner and group, if they could: it is
+/// writable by every user, or by a group not `gid` (a user's own group is
+/// taken as private), and no sticky bit protects the entries (one does
+/// when the directory belongs to `uid` or root); or it belongs to another
+/// user who can write it.
+pub fn exposure(mode: u32, owner: u32, group: u32, uid: u32, gid: u32) -> Option<String> {
+    let others = if mode & 0o002 != 0 {
+        Some("writable by every user".to_string())
+    } else if mode & 0o020 != 0 && group != gid {
+        Some(format!("writable by group {group}"))
+    } else {
+        None
+    };
+    let foreign = owner != uid && owner != 0;
+    match others {
+        Some(w) if mode & 0o1000 == 0 => Some(format!("{w}, with no sticky bit")),
+        Some(w) if foreign => Some(format!(
+            "{w}, and its owner, user {owner}, may rename entries despite its sticky bit"
+        )),
+        Some(_) => None,
+        None => {
+            (mode & 0o200 != 0 && foreign).then(|| format!("owned and writable by user {owner}"))
+        }
+    }
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -717,6 +766,42 @@ fn hard_link_open(file: &File, at: &At<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Who else could replace entries of a directory, by mode and owner,
+    /// for user 1000 (group 1000).
+    #[test]
+    fn exposure_names_who_else_can_rename_entries() {
+        let e = |mode: u32, owner: u32, group: u32| exposure(mode, owner, group, 1000, 1000);
+        // Private, or shared only with root or the user's own group.
+        for (mode, owner, group) in [
+            (0o755, 1000, 1000),
+            (0o700, 1000, 1000),
+            (0o775, 1000, 1000),
+            (0o755, 0, 0),
+            (0o1777, 0, 0),
+            (0o1777, 1000, 1000),
+            (0o1770, 0, 50),
+            (0o555, 2000, 2000),
+        ] {
+            assert_eq!(e(mode, owner, group), None, "{mode:o} {owner} {group}");
+        }
+        assert_eq!(
+            e(0o777, 0, 0).as_deref(),
+            Some("writable by every user, with no sticky bit")
+        );
+        assert_eq!(
+            e(0o770, 1000, 50).as_deref(),
+            Some("writable by group 50, with no sticky bit")
+        );
+        assert_eq!(
+            e(0o1777, 2000, 2000).as_deref(),
+            Some("writable by every user, and its owner, user 2000, may rename entries despite its sticky bit")
+        );
+        assert_eq!(
+            e(0o755, 2000, 2000).as_deref(),
+            Some("owned and writable by user 2000")
+        );
+    }
+
     use super::*;
     use std::os::unix::fs::symlink;
     use std::sync::atomic::{AtomicBool, Ordering};
