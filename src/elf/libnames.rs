@@ -8,15 +8,15 @@
 //! x86), else the read-only, executable one it shares with the code. Only
 //! an object that calls `dlopen` or `dlmopen` is looked at
 //! ([`calls_dlopen`]). Its segments are read in windows, so memory stays
-//! flat whatever their size, and every NUL-terminated string there that
-//! looks like a library file name is a candidate ([`is_library_name`]),
+//! flat whatever their size. Every NUL-terminated string there that looks
+//! like a library file name ([`is_library_name`]: a file name ending in
+//! `.so`, or `.so.` and dot-separated numbers, without `/` or as an
+//! absolute path, made only of letters, digits and `._+-`) is a candidate,
 //! except in the dynamic string table (the object's own `DT_NEEDED` names
-//! and SONAME) and the `PT_INTERP` string ([`dlopen_candidates`]): a
-//! file name ending in `.so` or `.so.` and dot-separated numbers, without
-//! `/` or as an absolute path, made only of the bytes such names use
-//! (letters, digits, `._+-`). Nothing here can tell whether the object
-//! really passes the string to `dlopen`; the caller treats the names as
-//! candidates (a missing one is a warning, never a problem).
+//! and SONAME) and the `PT_INTERP` string ([`dlopen_candidates`]). Nothing
+//! here can tell whether the object really passes the string to `dlopen`;
+//! the caller treats the names as candidates (one not found is a warning,
+//! never a problem).
 
 use std::collections::BTreeSet;
 use std::fs::File;
