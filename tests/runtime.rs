@@ -2361,3 +2361,94 @@ fn verify_checks_run_time_loads() {
         );
     }
 }
+
+/// A library that `dlopen`s two names at the program's request and says
+/// which loaded (bit 0: `libinner.so.1`, bit 1: `libplug.so.1`).
+const MUSL_DLOPENER_C: &str = "#include <dlfcn.h>\n\
+int a(void) { int m = 0;\n\
+  if (dlopen(\"libinner.so.1\", RTLD_NOW)) m |= 1;\n\
+  if (dlopen(\"libplug.so.1\", RTLD_NOW)) m |= 2;\n\
+  return m; }\n";
+
+/// Calls `a()` and prints its answer, then the link map.
+const MUSL_DLOPEN_PROG_C: &str = "#define _GNU_SOURCE\n#include <link.h>\n#include <stdio.h>\n\
+int a(void);\n\
+static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n\
+  if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
+int main(void) { printf(\"mask %d\\n\", a()); dl_iterate_phdr(each, 0); return 0; }\n";
+
+/// musl's `dlopen` searches as if the main program asked
+/// (`load_library(file, head)`): the program's RUNPATH, never the calling
+/// library's. A library whose RUNPATH holds `libinner.so.1` cannot
+/// `dlopen` it; `libplug.so.1`, in the program's RUNPATH, loads. `closure
+/// --dlopen-strings` must list exactly musl's link map, and name
+/// `libinner.so.1` as not found.
+#[test]
+fn musl_dlopen_searches_as_the_program() {
+    let name = "musl_dlopen_searches_as_the_program";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/inner/libinner.so.1",
+        "libinner.so.1",
+        "int inner(void) { return 1; }\n",
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/plug/libplug.so.1",
+        "libplug.so.1",
+        "int plug(void) { return 1; }\n",
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/lib/liba.so.1",
+        "liba.so.1",
+        MUSL_DLOPENER_C,
+        &["-Wl,--enable-new-dtags", "-Wl,-rpath,/app/inner"],
+    );
+    let mut args = s.link("/app/lib/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib:/app/plug".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/prog",
+        &[("c", MUSL_DLOPEN_PROG_C)],
+        &args,
+    );
+
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
+    assert_eq!(code, 0, "{err}");
+    let ours: BTreeSet<String> = paths(&v)
+        .into_iter()
+        .filter(|p| p != "/app/bin/prog")
+        .collect();
+    if can_run(&format!("{name} (running the program)")) {
+        let (status, out, err) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
+        assert!(status.success(), "{out}{err}");
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("mask 2"), "musl's answer: {out}");
+        let real: BTreeSet<String> = lines
+            .filter(|l| *l != "/app/bin/prog")
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            ours, real,
+            "closure --dlopen-strings against musl's link map"
+        );
+    }
+    assert!(ours.contains("/app/plug/libplug.so.1"), "{ours:?}");
+    assert!(!ours.iter().any(|p| p.contains("libinner")), "{ours:?}");
+    let warned = format!("{}\n{err}", warnings(&v));
+    assert!(
+        warned.contains("perhaps never with this name): libinner.so.1"),
+        "{warned}"
+    );
+}

@@ -1261,8 +1261,12 @@ fn preload_ignored(name: &[u8], from: &str, why: &str) -> String {
 /// Loads `name` on behalf of object `from` the way `dlopen` would: an
 /// object already loaded under that name is reused; otherwise it is
 /// searched with `from`'s rules and joins the load list with no loader
-/// (its own dependencies see its RPATH, then the program's). Returns the
-/// object index, or the failed resolution.
+/// (its own dependencies see its RPATH, then the program's). musl's
+/// `dlopen` searches as if the program asked (`load_library(file, head)`:
+/// the program's RPATH/RUNPATH, never the caller's; checked against musl
+/// in `runtime::musl_dlopen_searches_as_the_program`), and matches loaded
+/// objects by the names they were loaded under. Returns the object index,
+/// or the failed resolution.
 fn load_runtime(
     resolver: &Resolver<'_>,
     target: &Target,
@@ -1273,12 +1277,16 @@ fn load_runtime(
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::Own(name.to_vec()), via, None, Some(detail.clone()));
-    if let Some(j) = find_loaded(&t.objs, name) {
+    if let Some(j) = find_loaded_for(target, &t.objs, name) {
         t.objs[j].latent = false;
         t.edges.push((from, To::Obj(j), edge(name)));
         return Ok(j);
     }
-    let chain = chain_of(&t.objs, from);
+    let searcher = match target.flavor {
+        Flavor::Musl => 0,
+        _ => from,
+    };
+    let chain = chain_of(&t.objs, searcher);
     let res = resolver.resolve(
         target,
         &Request {
