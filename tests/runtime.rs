@@ -2452,3 +2452,96 @@ fn musl_dlopen_searches_as_the_program() {
         "{warned}"
     );
 }
+
+/// A library that `dlopen`s `libplug.so.1` when asked (1 when it loaded).
+const CALLER_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
+int caller(void) { void *h = dlopen(\"libplug.so.1\", RTLD_NOW);\n\
+  if (!h) fprintf(stderr, \"%s\\n\", dlerror()); return h != 0; }\n";
+
+/// Calls `caller()`, prints its answer, then the link map.
+const CALLER_PROG_C: &str = "#define _GNU_SOURCE\n#include <link.h>\n#include <stdio.h>\n\
+int caller(void);\n\
+static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n\
+  if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
+int main(void) { printf(\"loaded %d\\n\", caller()); dl_iterate_phdr(each, 0); return 0; }\n";
+
+/// glibc: the dependencies of an object loaded by `dlopen` are searched
+/// through its own RPATH and then the program's, not through the RPATH of
+/// the object that called `dlopen` (checked here against the loader). Only
+/// the caller's `DT_RPATH` holds the plugin's dependency: the `dlopen`
+/// fails, naming it, and `closure --dlopen-strings` reports it missing for
+/// the plugin. With the program's RPATH holding it, the call succeeds and
+/// the link map is exactly what `closure` lists.
+#[test]
+fn glibc_dlopen_dependencies_skip_the_callers_rpath() {
+    let name = "glibc_dlopen_dependencies_skip_the_callers_rpath";
+    if !glibc_ready(name) {
+        return;
+    }
+    let s = Sys::glibc();
+    s.lib(
+        "gcc",
+        "/app/deps/libdep.so.1",
+        "libdep.so.1",
+        "int dep(void) { return 1; }\n",
+        &[],
+    );
+    let dep = s.link("/app/deps/libdep.so.1");
+    let dep: Vec<&str> = dep.iter().map(String::as_str).collect();
+    s.lib(
+        "gcc",
+        "/app/plug/libplug.so.1",
+        "libplug.so.1",
+        "int dep(void);\nint plug(void) { return dep(); }\n",
+        &dep,
+    );
+    s.lib(
+        "gcc",
+        "/app/lib/libcaller.so.1",
+        "libcaller.so.1",
+        CALLER_C,
+        &["-Wl,--disable-new-dtags", "-Wl,-rpath,/app/plug:/app/deps"],
+    );
+    for (prog, rpath, loads) in [
+        ("/app/bin/prog", "/app/lib", false),
+        ("/app/bin/prog-deps", "/app/lib:/app/deps", true),
+    ] {
+        let mut args = s.link("/app/lib/libcaller.so.1");
+        args.extend([
+            "-Wl,--disable-new-dtags".into(),
+            format!("-Wl,-rpath,{rpath}"),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.cc("gcc", prog, &[("c", CALLER_PROG_C)], &args);
+        let (code, v, err) = s.json(&["--root", prog, "--dlopen-strings"]);
+        let ours: BTreeSet<String> = paths(&v).into_iter().filter(|p| p != prog).collect();
+        if can_run(&format!("{name} (running {prog})")) {
+            let (status, out, stderr) = run_in_root(s.path(), &[prog], &[]);
+            assert!(status.success(), "{out}{stderr}");
+            let mut lines = out.lines();
+            let real: BTreeSet<String> = lines.by_ref().skip(1).map(String::from).collect();
+            if loads {
+                assert!(out.starts_with("loaded 1\n"), "{prog}: {out}{stderr}");
+                assert_eq!(ours, real, "{prog}: against the link map; {err}");
+            } else {
+                assert!(out.starts_with("loaded 0\n"), "{prog}: {out}{stderr}");
+                assert!(stderr.contains("libdep.so.1: cannot open"), "{stderr}");
+            }
+        }
+        if loads {
+            assert_eq!(code, 0, "{prog}: {err}");
+            assert!(ours.contains("/app/deps/libdep.so.1"), "{prog}: {ours:?}");
+        } else {
+            assert_eq!(code, 1, "{prog}: {err}");
+            assert_eq!(
+                missing_names(&v),
+                vec!["libdep.so.1".to_string()],
+                "{prog}: {v:#}"
+            );
+            assert!(
+                v["missing"][0]["needed_by"] == "/app/plug/libplug.so.1",
+                "{prog}: {v:#}"
+            );
+        }
+    }
+}
