@@ -953,7 +953,8 @@ fn dlopen_strings_in_synthetic_objects_of_every_architecture() {
 }
 
 /// Loads its plugins by name with no `.note.dlopen`: `libplug.so.1` (found
-/// through the program's RUNPATH) and `/opt/plugins/libabs.so` (a path);
+/// through the program's RUNPATH), `/opt/plugins/libabs.so` (a path) and
+/// `$ORIGIN/../opt2/libtok.so` (a path relative to the program);
 /// then lets the plugin load its own (`plug_init`); prints the link map.
 /// Its read-only data also holds a library name it never loads and a
 /// format string.
@@ -965,6 +966,7 @@ int main(int argc, char **argv) {\n\
   void *p = dlopen(\"libplug.so.1\", RTLD_NOW);\n\
   if (!p) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n\
   if (!dlopen(\"/opt/plugins/libabs.so\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n\
+  if (!dlopen(\"$ORIGIN/../opt2/libtok.so\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n\
   int (*init)(void) = (int (*)(void))dlsym(p, \"plug_init\");\n\
   if (!init || init()) { fprintf(stderr, \"plug_init failed\\n\"); return 4; }\n\
   dl_iterate_phdr(each, 0);\n\
@@ -1029,6 +1031,13 @@ fn dlopen_strings_match_what_the_program_loads() {
         "int abs_fn(void) { return 1; }\n",
         &[],
     );
+    s.lib(
+        "gcc",
+        "/app/opt2/libtok.so",
+        "libtok.so",
+        "int tok_fn(void) { return 1; }\n",
+        &[],
+    );
     let rpath = ["-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib"];
     s.cc("gcc", "/app/bin/strings", &[("c", STRINGS_PROG_C)], &rpath);
     s.cc(
@@ -1045,6 +1054,7 @@ fn dlopen_strings_match_what_the_program_loads() {
         "/app/bin/../lib/libplugdep.so.1",
         "/app/bin/../lib/../inner/libinner.so.1",
         "/opt/plugins/libabs.so",
+        "/app/bin/../opt2/libtok.so",
     ];
 
     let (code, with, err) = s.json(&["--root", "/app/bin/strings", "--dlopen-strings"]);
@@ -1087,7 +1097,12 @@ fn dlopen_strings_match_what_the_program_loads() {
         .collect();
     assert_eq!(
         edges,
-        BTreeSet::from(["libplug.so.1", "/opt/plugins/libabs.so", "libinner.so.1"]),
+        BTreeSet::from([
+            "libplug.so.1",
+            "/opt/plugins/libabs.so",
+            "$ORIGIN/../opt2/libtok.so",
+            "libinner.so.1"
+        ]),
         "{tree}"
     );
 

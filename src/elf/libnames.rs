@@ -11,7 +11,8 @@
 //! flat whatever their size. Every NUL-terminated string there that looks
 //! like a library file name ([`is_library_name`]: a file name ending in
 //! `.so`, or `.so.` and dot-separated numbers, without `/` or as an
-//! absolute path, made only of letters, digits and `._+-`) is a candidate,
+//! absolute path or one that starts with `$ORIGIN/`, made only of letters,
+//! digits and `._+-`) is a candidate,
 //! except in the dynamic string table (the object's own `DT_NEEDED` names
 //! and SONAME) and the `PT_INTERP` string ([`dlopen_candidates`]). Nothing
 //! here can tell whether the object really passes the string to `dlopen`;
@@ -111,25 +112,61 @@ fn scan(buf: &[u8], base: u64, first: bool, skip: &[(u64, u64)], out: &mut BTree
     }
 }
 
+/// The dynamic string tokens a `dlopen` name may hold in its directory
+/// part (glibc expands them relative to the caller), each followed there
+/// by `/`.
+const TOKENS: [&[u8]; 6] = [
+    b"${ORIGIN}",
+    b"$ORIGIN",
+    b"${PLATFORM}",
+    b"$PLATFORM",
+    b"${LIB}",
+    b"$LIB",
+];
+
 /// Whether `s` looks like a library a program would `dlopen`: at most
-/// [`MAX_NAME`] bytes of letters, digits and `._+-/`; no `/`, or an
-/// absolute path; its file name a stem that starts with a letter, digit or
-/// `_`, then `.so`, then nothing or `.N` groups of digits (`libfoo.so`,
-/// `libfoo.so.1.2`, `/usr/lib/app/plugin.so`).
+/// [`MAX_NAME`] bytes of letters, digits and `._+-/`; no `/`, or a path
+/// that is absolute or starts with a token (`$ORIGIN/`, and `$LIB` or
+/// `$PLATFORM` as a directory anywhere in it, braced or not); its file
+/// name a stem that starts with a letter, digit or `_`, then `.so`, then
+/// nothing or `.N` groups of digits (`libfoo.so`, `libfoo.so.1.2`,
+/// `/usr/lib/app/plugin.so`, `$ORIGIN/../lib/plugin.so`).
 pub fn is_library_name(s: &[u8]) -> bool {
     if s.is_empty() || s.len() > MAX_NAME {
         return false;
     }
-    if !s
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'/'))
-    {
+    let (dir, base) = match s.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&s[..=i], &s[i + 1..]),
+        None => (&s[..0], s),
+    };
+    // The directory with each token folded to one letter.
+    let mut plain = Vec::with_capacity(dir.len());
+    let mut rest = dir;
+    let mut leading_token = false;
+    while let Some(&b) = rest.first() {
+        let token = TOKENS
+            .iter()
+            .find(|t| rest.starts_with(t) && rest.get(t.len()) == Some(&b'/'));
+        match token {
+            Some(t) => {
+                leading_token |= plain.is_empty();
+                plain.push(b'T');
+                rest = &rest[t.len()..];
+            }
+            None => {
+                plain.push(b);
+                rest = &rest[1..];
+            }
+        }
+    }
+    let allowed =
+        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'/');
+    if !plain.iter().chain(base).all(allowed) {
         return false;
     }
-    if s.contains(&b'/') && (s[0] != b'/' || s.ends_with(b"/")) {
+    if !dir.is_empty() && dir[0] != b'/' && !leading_token {
         return false;
     }
-    let base = s.rsplit(|&b| b == b'/').next().unwrap_or(s);
     if !base
         .first()
         .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
@@ -164,6 +201,10 @@ mod tests {
             "/opt/x/lib/libz.so.1",
             "libfoo.so.so",
             "a.so",
+            "$ORIGIN/libp.so",
+            "${ORIGIN}/../lib/libp.so.1",
+            "/opt/$LIB/libp.so",
+            "$ORIGIN/../${PLATFORM}/libp.so",
         ] {
             assert!(is_library_name(yes.as_bytes()), "{yes}");
         }
@@ -187,6 +228,12 @@ mod tests {
             "-libfoo.so",
             ".libfoo.so",
             "error loading libfoo.so",
+            "$ORIGIN",
+            "$ORIGINAL/libp.so",
+            "$HOME/libp.so",
+            "lib$LIB.so",
+            "$ORIGINlibp.so",
+            "x/$ORIGIN/libp.so",
         ] {
             assert!(!is_library_name(no.as_bytes()), "{no:?}");
         }
