@@ -5,15 +5,16 @@
 //!
 //! `host_sweep_matches_loader` compares closure with the host loader (`ld.so --list`, in its
 //! `LD_TRACE_LOADED_OBJECTS=1 ld.so FILE` form) over the host's own
-//! /usr/bin, /usr/sbin and /usr/lib/x86_64-linux-gnu.
+//! /usr/bin, /usr/sbin and /usr/lib/x86_64-linux-gnu. Both also compare `--format ldd` with
+//! the loader's lines, in order (`support::oracle::assert_same_ldd_lines`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::oracle::{
-    assert_same, check, check_multi, closure_trace, host_list, loader_list, loader_trace,
-    run_closure, sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot,
-    INTERP, SYSTEM_DIRS,
+    assert_same, assert_same_ldd_lines, check, check_multi, closure_ldd_lines, closure_trace,
+    host_list, ldd_lines, loader_list, loader_trace, run_closure, sweep_candidates, sweep_compare,
+    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -363,6 +364,55 @@ fn s26_needed_with_origin_token() {
     r.patchelf(PROG, &["--add-needed", "$ORIGIN/../lib/libo.so"]);
     r.ldconfig();
     check(name, &r, PROG, &[], &[]);
+}
+
+#[test]
+fn s26c_missing_needed_path_is_named_as_expanded() {
+    // A DT_NEEDED path with tokens that opens nothing: the loader names it by what it expanded
+    // to (`/app/bin/../lib/libgone.so => not found`), and so do `--format ldd` and the places
+    // searched on stderr; JSON keeps the name as spelled, with the expansion under `tried`.
+    let name = "s26c_missing_needed_path_is_named_as_expanded";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.exe(PROG).build();
+    r.patchelf(
+        PROG,
+        &[
+            "--add-needed",
+            "$ORIGIN/../lib/libgone.so",
+            "--add-needed",
+            "/opt/$LIB/libgone2.so",
+        ],
+    );
+    r.ldconfig();
+    let trace = loader_trace(&r, PROG, &[]);
+    let run = closure_trace(&r, PROG, &[]);
+    println!("{name}: ld.so not found {:?}", trace.not_found);
+    assert_eq!(trace.status, 0, "{}", trace.dump());
+    assert_eq!(trace.not_found.len(), 2, "{}", trace.dump());
+    assert_eq!(trace.loaded, run.loaded(), "{}", run.dump());
+    assert_eq!(run.status, 1, "{}", run.dump());
+    let spelled: BTreeSet<String> = run.missing_names();
+    assert_eq!(
+        spelled,
+        BTreeSet::from([
+            "$ORIGIN/../lib/libgone.so".into(),
+            "/opt/$LIB/libgone2.so".into()
+        ]),
+        "{}",
+        run.dump()
+    );
+    let expanded: BTreeSet<String> = run
+        .missing
+        .iter()
+        .filter_map(|m| m.raw["tried"][0]["path"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(trace.not_found, expanded, "{}", run.dump());
+    for path in &trace.not_found {
+        let line = format!("    {path}  [path given in DT_NEEDED]");
+        assert!(run.stderr.contains(&line), "no `{line}` in\n{}", run.stderr);
+    }
+    assert_same_ldd_lines(name, &r, PROG, &trace, &[]);
 }
 
 #[test]
@@ -1143,6 +1193,18 @@ fn host_sweep_matches_loader() {
             .map(|f| (f.clone(), traces[f].clone()))
             .collect();
         sweep_compare(&part, &run, &mut mismatches);
+        // And `--format ldd` prints the loader's lines, in its order.
+        let ldd = closure_ldd_lines(Path::new("/"), &roots, &extra);
+        for f in batch {
+            let ours = ldd.get(f).cloned().unwrap_or_default();
+            let theirs = ldd_lines(&traces[f].stdout);
+            if ours != theirs {
+                mismatches.push(SweepMismatch {
+                    file: f.clone(),
+                    detail: format!("--format ldd prints {ours:?}, the loader {theirs:?}"),
+                });
+            }
+        }
     }
     let compared = files.len();
     println!(

@@ -38,16 +38,10 @@ fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
         for (c, e) in g.children(n) {
             // The program's interpreter edge and run-time loads (dlopen'd
             // objects are not in the global scope) do not count.
-            let runtime = matches!(
-                e.via,
-                Via::Interpreter
-                    | Via::DlopenNote
-                    | Via::DlopenString
-                    | Via::Nsswitch
-                    | Via::Libgcc
-                    | Via::Gconv
-            );
-            if runtime || g.graph[c].kind == NodeKind::Missing {
+            if e.via == Via::Interpreter
+                || e.via.is_runtime()
+                || g.graph[c].kind == NodeKind::Missing
+            {
                 continue;
             }
             if seen.insert(c) {

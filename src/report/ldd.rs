@@ -1,7 +1,8 @@
 //! `--format ldd`: the lines `ldd` prints, so scripts that parse them keep working.
 //!
 //! Load addresses are not printed (nothing is loaded) and the vDSO line is
-//! left out. With several roots each block starts with `root:` as `ldd`
+//! left out. The lines are the loader's, in its order and with its names
+//! ([`load_order`]). With several roots each block starts with `root:` as `ldd`
 //! does for several files.
 
 use std::io::{self, Write};

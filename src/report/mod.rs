@@ -85,31 +85,73 @@ pub fn edge_label(e: &Edge) -> String {
     }
 }
 
-/// The load order of one root: breadth-first over edges in `DT_NEEDED`
-/// order, with the first name each object was reached by; the interpreter
-/// last (as `ld.so` lists it).
+/// The objects one root loads at start-up, in the order the loader's link
+/// map holds them (what `ld.so` lists when tracing), each with the name the
+/// loader knows it by: the name it was first loaded by, for a `DT_NEEDED`
+/// path the path its tokens expanded to, for the interpreter its own path.
+///
+/// The map is filled breadth-first over edges in `DT_NEEDED` order
+/// (preloads first), a name not found taking its place where it was asked
+/// for. Run-time loads are not in it. The interpreter is in it only when a
+/// start-up edge other than `PT_INTERP` leads to it (a `DT_NEEDED` naming
+/// it, as libc's does): glibc takes itself out of the map while loading
+/// and puts itself back right after the object before it in the search
+/// order, which leaves out names not found (`rtld.c`, checked against the
+/// loader: `support::oracle::assert_same_ldd_lines`). An interpreter that
+/// cannot be used comes last, as not found.
 pub fn load_order(g: &DepGraph, root: NodeIndex) -> Vec<(NodeIndex, Vec<u8>)> {
-    let mut seen = vec![root];
+    let mut seen = std::collections::BTreeSet::from([root]);
     let mut order: Vec<(NodeIndex, Vec<u8>)> = Vec::new();
-    let mut interp: Option<(NodeIndex, Vec<u8>)> = None;
     let mut q = std::collections::VecDeque::from([root]);
+    // A program's interpreter that cannot be used: no loader runs at all,
+    // but the name is listed last as not found.
+    let mut no_interp = None;
     while let Some(n) = q.pop_front() {
         for (child, e) in g.children(n) {
-            if seen.contains(&child) {
+            if e.via == Via::Interpreter && g.graph[child].kind == NodeKind::Missing {
+                no_interp = Some((child, e.name.clone()));
+            }
+            if e.via == Via::Interpreter || e.via.is_runtime() || !seen.insert(child) {
                 continue;
             }
-            seen.push(child);
-            match g.graph[child].kind {
-                NodeKind::Interpreter if e.via == Via::Interpreter => {
-                    interp = Some((child, e.name.clone()));
-                    continue;
-                }
-                NodeKind::Missing => {}
-                _ => q.push_back(child),
+            let node = &g.graph[child];
+            if node.kind != NodeKind::Missing {
+                q.push_back(child);
             }
-            order.push((child, e.name.clone()));
+            // A `DT_NEEDED` path has its tokens expanded before the loader
+            // opens it, and is known by what it expanded to (a preload
+            // keeps the name as given).
+            let name = match (e.via, node.kind) {
+                (_, NodeKind::Missing) if e.name.contains(&b'/') => {
+                    opened_path(node).unwrap_or(&e.name)
+                }
+                (Via::Direct, _) => &node.path,
+                _ => &e.name,
+            };
+            order.push((child, name.clone()));
         }
     }
-    order.extend(interp);
+    let interp = order
+        .iter()
+        .position(|&(n, _)| g.graph[n].kind == NodeKind::Interpreter);
+    if let Some(at) = interp {
+        // Known first by its own path (`PT_INTERP`), whatever names it.
+        let (n, _) = order.remove(at);
+        let entry = (n, g.graph[n].path.clone());
+        let after = order[..at]
+            .iter()
+            .rposition(|&(n, _)| g.graph[n].kind != NodeKind::Missing)
+            .map_or(0, |p| p + 1);
+        order.insert(after, entry);
+    }
+    order.extend(no_interp);
     order
+}
+
+/// The path a name with a `/` expanded to, for a missing node: what the
+/// loader tried to open.
+fn opened_path(node: &crate::graph::Node) -> Option<&Vec<u8>> {
+    let m = node.missing.as_ref()?;
+    let s = m.searched.iter().find(|s| s.via == Via::Direct)?;
+    s.candidates.first().map(|(p, _)| p)
 }

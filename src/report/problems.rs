@@ -68,6 +68,11 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 } else {
                     "ld.so.cache".to_string()
                 }
+            } else if s.via == Via::Direct {
+                // The path the name expanded to (its tokens replaced).
+                s.candidates
+                    .first()
+                    .map_or_else(|| show(&s.dir), |(p, _)| show(p))
             } else if s.dir.is_empty() {
                 "(empty entry: the working directory)".to_string()
             } else {

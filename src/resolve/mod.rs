@@ -154,6 +154,17 @@ impl Via {
             Via::Preload => "preload",
         }
     }
+
+    /// Whether the edge is a load made after start-up, by `dlopen` (from
+    /// a note, a string, NSS, libc's unwinder or iconv): not part of the
+    /// link map the loader builds before the program runs, nor of its
+    /// global scope.
+    pub fn is_runtime(self) -> bool {
+        matches!(
+            self,
+            Via::DlopenNote | Via::DlopenString | Via::Nsswitch | Via::Libgcc | Via::Gconv
+        )
+    }
 }
 
 /// One object of a loader chain, as the search sees it.

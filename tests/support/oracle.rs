@@ -1312,7 +1312,88 @@ pub fn check(
         trace.loaded, trace.not_found
     );
     assert_same(name, &trace, &run);
+    assert_same_ldd_lines(name, root, prog, &trace, closure_args);
     (trace, run)
+}
+
+/// The loader's trace as `--format ldd` prints it: its lines in order,
+/// without the vDSO line and the load addresses.
+pub fn ldd_lines(stdout: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in stdout.lines() {
+        let line = match raw.strip_prefix('\t') {
+            Some(l) => strip_address(l).unwrap_or(l),
+            None => raw,
+        };
+        if matches!(line, "linux-vdso.so.1" | "linux-gate.so.1") {
+            continue;
+        }
+        if let Some((name, rhs)) = line.split_once(" => ") {
+            out.push(format!("{name} => {}", strip_address(rhs).unwrap_or(rhs)));
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// `closure --sysroot SYSROOT --root R... --format ldd --startup-only
+/// [extra]`: each root's lines (tab removed), by root.
+pub fn closure_ldd_lines(
+    sysroot: &Path,
+    roots: &[&str],
+    extra: &[&str],
+) -> BTreeMap<String, Vec<String>> {
+    let mut cmd = Command::new(closure_bin());
+    cmd.arg("--sysroot").arg(sysroot);
+    for r in roots {
+        cmd.arg("--root").arg(r);
+    }
+    let out = cmd
+        .args(["--format", "ldd", "--startup-only", "--quiet"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut blocks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current = roots.first().map(|r| r.to_string()).unwrap_or_default();
+    for line in stdout.lines() {
+        match line.strip_prefix('\t') {
+            Some(l) => blocks
+                .entry(current.clone())
+                .or_default()
+                .push(l.to_string()),
+            // With several roots each block starts with `ROOT:`.
+            None if roots.len() > 1 => current = line.strip_suffix(':').unwrap_or(line).to_string(),
+            None => blocks
+                .entry(current.clone())
+                .or_default()
+                .push(line.to_string()),
+        }
+    }
+    blocks
+}
+
+/// `closure --format ldd` for `prog` prints exactly the loader's lines
+/// (addresses and the vDSO aside), in its order.
+pub fn assert_same_ldd_lines(
+    name: &str,
+    root: &TestRoot,
+    prog: &str,
+    trace: &LoaderTrace,
+    closure_args: &[&str],
+) {
+    let ours = closure_ldd_lines(root.path(), &[prog], closure_args)
+        .remove(prog)
+        .unwrap_or_default();
+    let theirs = ldd_lines(&trace.stdout);
+    assert_eq!(
+        ours, theirs,
+        "{name}: `closure --format ldd` (left) differs from the loader's lines (right)\n\
+         ===== real loader =====\n{}",
+        trace.stdout
+    );
 }
 
 /// Run the loader for each program and closure ONCE with all of them as roots; assert that each
