@@ -40,7 +40,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::support::chroot::{is_root, run_in_root};
-use crate::support::oracle::{parse_trace, run_closure, ClosureRun, LoaderTrace};
+use crate::support::oracle::{
+    closure_ldd_lines, ldd_lines, parse_trace, run_closure, ClosureRun, LoaderTrace,
+};
 
 /// One foreign architecture.
 struct Foreign {
@@ -351,6 +353,11 @@ fn qemu(f: &Foreign, root: &Path, argv: &[&str], env: &[(&str, &str)]) -> (Strin
 /// the program's own `PT_INTERP` with `LD_TRACE_LOADED_OBJECTS=1`; they
 /// must agree with each other.
 fn loader_loaded(f: &Foreign, root: &Path) -> BTreeSet<String> {
+    loader_answer(f, root).0
+}
+
+/// [`loader_loaded`], and the trace's own lines.
+fn loader_answer(f: &Foreign, root: &Path) -> (BTreeSet<String>, String) {
     let clean = |t: &LoaderTrace| -> BTreeSet<String> {
         assert!(
             t.not_found.is_empty(),
@@ -374,7 +381,7 @@ fn loader_loaded(f: &Foreign, root: &Path) -> BTreeSet<String> {
     );
     assert!(list.contains(f.interp), "{out}");
     assert!(list.len() > 20, "suspiciously short list:\n{out}");
-    list
+    (list, out2)
 }
 
 /// closure's loaded paths without the run-time loads, and those loads.
@@ -395,7 +402,7 @@ fn closure_loaded(run: &ClosureRun) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// Asserts closure agrees with the loader on `root`.
 fn compare(f: &Foreign, root: &Path, what: &str) -> BTreeSet<String> {
-    let want = loader_loaded(f, root);
+    let (want, trace) = loader_answer(f, root);
     let run = run_closure(root, &[CURL], &[]);
     assert_eq!(
         run.status,
@@ -419,6 +426,17 @@ fn compare(f: &Foreign, root: &Path, what: &str) -> BTreeSet<String> {
         f.arch,
         want.difference(&got).collect::<Vec<_>>(),
         got.difference(&want).collect::<Vec<_>>()
+    );
+    // `--format ldd` prints the loader's lines in its order (the link map
+    // of this architecture's glibc: where it puts its interpreter back).
+    let ours = closure_ldd_lines(root, &[CURL], &[])
+        .remove(CURL)
+        .unwrap_or_default();
+    assert_eq!(
+        ours,
+        ldd_lines(&trace),
+        "{} {what}: `closure --format ldd` (left) differs from the loader's lines (right)",
+        f.arch
     );
     // What closure adds beyond ld.so --list is libgcc_s (for libldap's
     // pthread_exit), from the same multiarch directory.

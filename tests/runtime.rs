@@ -30,7 +30,9 @@ use serde_json::Value;
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::elfgen::{Arch, ElfSpec, Kind};
 use crate::support::fakeroot::{missing_names, object, run_raw, FakeRoot, Layout};
-use crate::support::oracle::{parse_trace, resolve_in_root, run_closure};
+use crate::support::oracle::{
+    closure_ldd_lines, ldd_lines, parse_trace, resolve_in_root, run_closure,
+};
 
 const HOST_LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
 const HOST_LDSO: &str = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
@@ -1435,10 +1437,19 @@ fn musl_list(s: &Sys, prog: &str) -> (BTreeSet<String>, BTreeSet<String>, i32, S
     )
 }
 
-/// Asserts closure's loaded and missing sets for `prog` equal musl's.
+/// Asserts closure's loaded and missing sets for `prog` equal musl's, and
+/// `--format ldd` prints musl's lines.
 fn same_as_musl(s: &Sys, prog: &str) {
     let run = run_closure(s.path(), &[prog], &[]);
     let (loaded, missing, code, raw) = musl_list(s, prog);
+    let (_, out, _) = run_in_root(s.path(), &[MUSL_INTERP, "--list", prog], &[]);
+    assert_eq!(
+        closure_ldd_lines(s.path(), &[prog], &[])
+            .remove(prog)
+            .unwrap_or_default(),
+        ldd_lines(&out),
+        "{prog}: `--format ldd` (left) differs from musl's lines (right)\nmusl:\n{raw}"
+    );
     assert_eq!(
         run.loaded(),
         loaded,
@@ -1458,6 +1469,43 @@ fn same_as_musl(s: &Sys, prog: &str) {
         run.stdout,
         run.stderr
     );
+}
+
+/// musl answers `libc.so`, `libc.so.6`, `libm.so`, `libpthread.so.0`, …
+/// with its own loader and lists the first name of each family only (it
+/// remembers which family it reported). `--format ldd` must print exactly
+/// musl's lines, in its order, for a program that asks for several.
+#[test]
+fn musl_ldd_lines_name_each_reserved_family_once() {
+    let name = "musl_ldd_lines_name_each_reserved_family_once";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/libgreet.so.1",
+        "libgreet.so.1",
+        GREET_C,
+        &[],
+    );
+    let mut args = s.link("/app/lib/libgreet.so.1");
+    args.push("-Wl,-rpath,/app/lib".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc("musl-gcc", "/app/bin/fam", &[("c", CALL_GREET_C)], &args);
+    let status = std::process::Command::new("patchelf")
+        .args(["--add-needed", "libm.so", "--add-needed", "libc.so.6"])
+        .args(["--add-needed", "libpthread.so.0"])
+        .arg(s.host("/app/bin/fam"))
+        .status()
+        .expect("run patchelf");
+    assert!(status.success(), "patchelf failed");
+    let (_, out, err) = run_in_root(s.path(), &[MUSL_INTERP, "--list", "/app/bin/fam"], &[]);
+    let lines = ldd_lines(&out);
+    // The case tests what it says: three families, one of them asked twice.
+    let self_lines = lines.iter().filter(|l| l.ends_with(MUSL_INTERP)).count();
+    assert_eq!(self_lines, 4, "musl:\n{out}{err}");
+    same_as_musl(&s, "/app/bin/fam");
 }
 
 #[test]

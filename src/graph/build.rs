@@ -272,6 +272,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                         }
                     }
                     g.root_via.push(via);
+                    g.root_musl.push(is_musl(sh.template.target.as_deref()));
                     merge_shared(&mut g, root, sh, &mut memo);
                     return Ok(());
                 }
@@ -322,6 +323,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 }
             }
             g.root_via.push(via);
+            g.root_musl.push(is_musl(trace.target.as_deref()));
             merge(&mut g, root, &trace, &mut memo);
             // Freed here, as soon as it is merged: later traces reuse its
             // memory instead of touching fresh pages.
@@ -414,6 +416,10 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
 /// Whether `t` is a glibc target.
 fn is_glibc(t: Option<&Target>) -> bool {
     t.is_some_and(|t| t.flavor == Flavor::Glibc)
+}
+
+fn is_musl(t: Option<&Target>) -> bool {
+    t.is_some_and(|t| t.flavor == Flavor::Musl)
 }
 
 /// A warning when the root has an `/etc/ld.so.preload` that names

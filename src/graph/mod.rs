@@ -163,6 +163,9 @@ pub struct DepGraph {
     pub warnings: Vec<String>,
     /// How each root entered (`Root` for `--root`, `Include` for included ELF files).
     pub root_via: Vec<Via>,
+    /// Whether each root is a musl program (its loader lists what it loads
+    /// in musl's own way: `report::ldd`).
+    pub root_musl: Vec<bool>,
     /// Default directories of every target seen.
     pub system_dirs: BTreeSet<Vec<u8>>,
     /// Byte order of the first dynamic root's target.

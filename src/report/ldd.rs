@@ -2,13 +2,18 @@
 //!
 //! Load addresses are not printed (nothing is loaded) and the vDSO line is
 //! left out. The lines are the loader's, in its order and with its names
-//! ([`load_order`]). With several roots each block starts with `root:` as `ldd`
-//! does for several files.
+//! ([`load_order`]); for a musl program, musl's (`ld-musl --list`). With
+//! several roots each block starts with `root:` as `ldd` does for several
+//! files.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Write};
+
+use petgraph::stable_graph::NodeIndex;
 
 use super::load_order;
 use crate::graph::{DepGraph, NodeKind};
+use crate::resolve::Via;
 
 /// Writes `ldd`-style lines per root.
 pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
@@ -21,6 +26,10 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         let info = g.graph[root].info.as_ref();
         if info.is_none_or(|i| !i.is_dynamic() && i.interp.is_none()) {
             out.write_all(b"\tnot a dynamic executable\n")?;
+            continue;
+        }
+        if g.root_musl.get(i).copied().unwrap_or(false) {
+            musl(g, root, out)?;
             continue;
         }
         let order = load_order(g, root);
@@ -45,4 +54,73 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// musl's lines for a musl program: the loader first, by its own path, then
+/// each object in the order musl loads it (breadth-first, as `load_deps`
+/// walks its list), `name => path` even when the name is the path. A name
+/// musl answers with itself (`libc.so`, `libm.so`, …: a reserved name)
+/// shows as `name => loader` the first time a name of its family is asked
+/// for (musl remembers each family it reported). Names musl cannot load
+/// are on its stderr only, as ours are.
+fn musl(g: &DepGraph, root: NodeIndex, out: &mut dyn Write) -> io::Result<()> {
+    let loader = g
+        .children(root)
+        .into_iter()
+        .find(|(n, e)| e.via == Via::Interpreter && g.graph[*n].kind != NodeKind::Missing)
+        .map(|(n, _)| &g.graph[n].path);
+    if let Some(path) = loader {
+        out.write_all(b"\t")?;
+        out.write_all(path)?;
+        out.write_all(b"\n")?;
+    }
+    let mut seen = BTreeSet::from([root]);
+    let mut reported: BTreeSet<&[u8]> = BTreeSet::new();
+    let mut q = VecDeque::from([root]);
+    while let Some(n) = q.pop_front() {
+        for (child, e) in g.children(n) {
+            if e.via == Via::Interpreter || e.via.is_runtime() {
+                continue;
+            }
+            let node = &g.graph[child];
+            let line = match node.kind {
+                NodeKind::Missing => continue,
+                NodeKind::Interpreter => match musl_reserved(&e.name) {
+                    Some(family) => reported.insert(family),
+                    None => false,
+                },
+                _ => {
+                    let new = seen.insert(child);
+                    if new {
+                        q.push_back(child);
+                    }
+                    new
+                }
+            };
+            if line {
+                out.write_all(b"\t")?;
+                out.write_all(&e.name)?;
+                out.write_all(b" => ")?;
+                out.write_all(&node.path)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The family of a name musl's loader answers with itself (`load_library`:
+/// `lib` followed by one of its reserved stems and a `.`), if it is one.
+fn musl_reserved(name: &[u8]) -> Option<&'static [u8]> {
+    const STEMS: [&[u8]; 7] = [
+        b"c.",
+        b"pthread.",
+        b"rt.",
+        b"m.",
+        b"dl.",
+        b"util.",
+        b"xnet.",
+    ];
+    let rest = name.strip_prefix(b"lib")?;
+    STEMS.into_iter().find(|s| rest.starts_with(s))
 }

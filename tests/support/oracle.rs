@@ -1325,7 +1325,8 @@ pub fn ldd_lines(stdout: &str) -> Vec<String> {
             Some(l) => strip_address(l).unwrap_or(l),
             None => raw,
         };
-        if matches!(line, "linux-vdso.so.1" | "linux-gate.so.1") {
+        // (qemu-user's vDSO line has no name.)
+        if matches!(line, "" | "linux-vdso.so.1" | "linux-gate.so.1") {
             continue;
         }
         if let Some((name, rhs)) = line.split_once(" => ") {
