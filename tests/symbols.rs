@@ -31,8 +31,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::support::oracle::{
-    compile, elf_summary, loader_list, loader_trace, parse_hwcaps_help, run_closure,
-    sweep_candidates, ClosureRun, Oracle, TestRoot, INTERP,
+    assert_same_ldd_lines, compile, elf_summary, loader_list, loader_trace, parse_hwcaps_help,
+    run_closure, sweep_candidates, ClosureRun, Oracle, TestRoot, INTERP,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -263,6 +263,7 @@ fn check_symbols(
             run.dump()
         );
     }
+    assert_same_ldd_lines(name, r, prog, &trace, &[]);
     (loader, run)
 }
 
