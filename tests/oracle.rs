@@ -13,8 +13,9 @@ use std::path::Path;
 
 use crate::support::oracle::{
     assert_same, assert_same_ldd_lines, check, check_multi, closure_ldd_lines, closure_trace,
-    host_list, ldd_lines, loader_list, loader_trace, run_closure, sweep_candidates, sweep_compare,
-    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
+    compared_logs, host_list, host_search_log, ldd_lines, loader_list, loader_trace, run_closure,
+    sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP,
+    SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -1193,6 +1194,38 @@ fn host_sweep_matches_loader() {
             .map(|f| (f.clone(), traces[f].clone()))
             .collect();
         sweep_compare(&part, &run, &mut mismatches);
+        // `--verbose` tries the files the loader tries (its LD_DEBUG=libs).
+        let out = std::process::Command::new(crate::support::oracle::closure_bin())
+            .args(["--sysroot", "/"])
+            .args(roots.iter().flat_map(|r| ["--root", r]))
+            .args(["--format", "list", "--startup-only", "--verbose"])
+            .args(&extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run closure --verbose");
+        let verbose = String::from_utf8_lossy(&out.stderr).into_owned();
+        let mut logs: BTreeMap<&str, String> = BTreeMap::new();
+        let mut current = "";
+        for line in verbose.lines() {
+            if let Some(r) = line.strip_prefix("search: loading ") {
+                current = batch.iter().find(|f| *f == r).map_or("", String::as_str);
+            } else if !current.is_empty() {
+                let log = logs.entry(current).or_default();
+                log.push_str(line);
+                log.push('\n');
+            }
+        }
+        for f in batch {
+            let theirs = host_search_log(Path::new(f));
+            let mine = logs.get(f.as_str()).map_or("", String::as_str);
+            let (mine, theirs) = compared_logs(mine, &theirs, Path::new("/"));
+            if mine != theirs {
+                mismatches.push(SweepMismatch {
+                    file: f.clone(),
+                    detail: format!("--verbose tries {mine:?}, the loader {theirs:?}"),
+                });
+            }
+        }
         // And `--format ldd` prints the loader's lines, in its order.
         let ldd = closure_ldd_lines(Path::new("/"), &roots, &extra);
         for f in batch {

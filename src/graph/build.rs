@@ -990,7 +990,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     // dependencies go through the same walk.
     let mut q = 0;
     let mut queue = vec![0usize];
-    add_preloads(resolver, &target, &mut t, &mut queue);
+    add_preloads(resolver, &target, &mut t, &mut queue, opts.keep_search);
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1143,6 +1143,7 @@ fn add_preloads(
     target: &Target,
     t: &mut RootTrace,
     queue: &mut Vec<usize>,
+    keep_search: bool,
 ) {
     let names = resolver.preloads();
     // musl reads only `LD_PRELOAD`, and loads each name for no requester:
@@ -1211,7 +1212,12 @@ fn add_preloads(
             },
         );
         let mut f = match &res.outcome {
-            Outcome::Found(f) => f.clone(),
+            Outcome::Found(f) => {
+                if keep_search {
+                    t.searches.push((0, name.clone(), res.searched.clone()));
+                }
+                f.clone()
+            }
             Outcome::Fatal { reason, .. } => {
                 t.warnings.push(preload_ignored(name, from, reason));
                 continue;

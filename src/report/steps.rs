@@ -27,10 +27,16 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         let mut queue = VecDeque::from([root]);
         while let Some(n) = queue.pop_front() {
             let requester = &g.graph[n].path;
+            // Each name once per requester: the merged graph can hold an
+            // edge per way other roots' loads satisfied it.
+            let mut names: BTreeSet<&[u8]> = BTreeSet::new();
             for (child, e) in g.children(n) {
                 let c = &g.graph[child];
                 if !c.roots.contains(&ri) {
                     continue; // an edge of another root's load
+                }
+                if !names.insert(&e.name) {
+                    continue;
                 }
                 if e.via == Via::Interpreter {
                     match &c.missing {
@@ -71,14 +77,27 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                         for note in &m.notes {
                             writeln!(out, "    note: {note}")?;
                         }
-                    } else if e.via == Via::Loaded {
-                        writeln!(out, "    => already loaded as {}", show(&c.path))?;
                     } else {
+                        // Whether this root's load searched for the name
+                        // (the edge's own step may be another root's: a
+                        // library one program loads first is already
+                        // loaded when another program's dependency asks).
                         let key = (ri, requester.clone(), e.name.clone());
-                        if let Some(s) = g.searches.get(&key) {
-                            steps(s, out)?;
+                        match g.searches.get(&key) {
+                            Some(s) => {
+                                steps(s, out)?;
+                                let via = s
+                                    .iter()
+                                    .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
+                                    .map_or(e.via, |s| s.via);
+                                writeln!(out, "    => {} [{}]", show(&c.path), via.as_str())?;
+                            }
+                            // Run-time loads keep no search record.
+                            None if e.via.is_runtime() => {
+                                writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())?
+                            }
+                            None => writeln!(out, "    => already loaded as {}", show(&c.path))?,
                         }
-                        writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())?;
                     }
                 }
                 if c.kind != NodeKind::Missing && seen.insert(child) {

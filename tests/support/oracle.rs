@@ -991,6 +991,21 @@ pub fn host_list(file: &Path) -> LoaderTrace {
     t
 }
 
+/// The host loader's `LD_DEBUG=libs` log (its stderr) for FILE, traced as
+/// [`host_list`] traces it.
+pub fn host_search_log(file: &Path) -> String {
+    let out = Command::new(INTERP)
+        .arg(file)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .env("LD_DEBUG", "libs")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the host ld.so with LD_DEBUG=libs");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 // ---------------------------------------------------------------------------------------------
 // closure's answer
 // ---------------------------------------------------------------------------------------------
@@ -1313,7 +1328,179 @@ pub fn check(
     );
     assert_same(name, &trace, &run);
     assert_same_ldd_lines(name, root, prog, &trace, closure_args);
+    assert_same_search_log(name, root, prog, ld_env, closure_args);
     (trace, run)
+}
+
+/// One library search of a load: the name, and the steps in order —
+/// `dir D (WHERE)` for each directory of a search list, `cache` for the
+/// ld.so.cache, `try F` for each file tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Find {
+    /// The name searched for.
+    pub name: String,
+    /// Its steps.
+    pub steps: Vec<String>,
+}
+
+/// The searches in the loader's `LD_DEBUG=libs` log, in order.
+pub fn loader_search_log(stderr: &str) -> Vec<Find> {
+    let mut finds: Vec<Find> = Vec::new();
+    for raw in stderr.lines() {
+        // "  12345:\t<message>"
+        let Some((pid, line)) = raw.split_once(":\t") else {
+            continue;
+        };
+        if !pid.trim().chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("find library=") {
+            let name = rest.split(" [").next().unwrap_or(rest);
+            finds.push(Find {
+                name: name.to_string(),
+                steps: Vec::new(),
+            });
+            continue;
+        }
+        let Some(f) = finds.last_mut() else { continue };
+        if let Some(rest) = line.strip_prefix(" search path=") {
+            let (dirs, from) = rest.split_once("\t\t").unwrap_or((rest, ""));
+            let from = from.trim_start_matches('(').trim_end_matches(')');
+            for d in dirs.split(':') {
+                f.steps.push(format!("dir {d} ({from})"));
+            }
+        } else if line.starts_with(" search cache=") {
+            f.steps.push("cache".to_string());
+        } else if let Some(file) = line.strip_prefix("  trying file=") {
+            f.steps.push(format!("try {file}"));
+        }
+    }
+    finds
+}
+
+/// The searches in `closure --verbose`'s log, in order: names matched to
+/// an object already loaded and paths (which the loader opens without a
+/// search, and does not log as one) left out.
+pub fn closure_search_log(stderr: &str) -> Vec<Find> {
+    let mut finds: Vec<Find> = Vec::new();
+    let mut skip = false;
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("  find library=") {
+            let name = rest.split("; needed by ").next().unwrap_or(rest);
+            skip = name.contains('/');
+            finds.push(Find {
+                name: name.to_string(),
+                steps: Vec::new(),
+            });
+            continue;
+        }
+        if line.starts_with("  ") && !line.starts_with("    ") {
+            skip = true; // "  interpreter …"
+            continue;
+        }
+        if skip {
+            continue;
+        }
+        let Some(f) = finds.last_mut() else { continue };
+        if line.starts_with("    => already loaded as ") {
+            finds.pop();
+            skip = true;
+        } else if let Some(rest) = line.strip_prefix("    search path=") {
+            let (dir, from) = rest.split_once("  (").unwrap_or((rest, ""));
+            f.steps
+                .push(format!("dir {dir} ({})", from.trim_end_matches(')')));
+        } else if line.starts_with("    search cache=") {
+            f.steps.push("cache".to_string());
+        } else if let Some(rest) = line.strip_prefix("      trying file=") {
+            let file = rest.split_once(": ").map_or(rest, |(f, _)| f);
+            f.steps.push(format!("try {file}"));
+        }
+    }
+    finds.retain(|f| !f.name.contains('/'));
+    finds
+}
+
+/// The files each search tried, in order, leaving out those in
+/// directories that do not exist in `root` (the loader tries them until it
+/// has found a directory absent, then skips it; closure knows at once).
+///
+/// The directory lines themselves are not compared: the loader lists a
+/// whole list before trying it, even the part after the file it finds, and
+/// labels a directory by the first list that named it — glibc shares one
+/// record per directory string, so a `DT_RUNPATH` directory that an
+/// earlier `DT_RPATH` (or the default list) also named shows as that
+/// one's. Nor is the cache line: the loader prints it when there is no
+/// cache to look in.
+fn tried_files(finds: Vec<Find>, root: &Path) -> Vec<Find> {
+    let exists = |d: &str| resolve_in_root(root, d).is_dir();
+    finds
+        .into_iter()
+        .map(|f| Find {
+            steps: f
+                .steps
+                .into_iter()
+                .filter(|s| {
+                    s.strip_prefix("try ")
+                        .is_some_and(|file| exists(file.rsplit_once('/').map_or("/", |(d, _)| d)))
+                })
+                .collect(),
+            name: f.name,
+        })
+        .collect()
+}
+
+/// closure's `--verbose` log and the loader's `LD_DEBUG=libs` log of one
+/// program in `root`, as compared: the files each search tried.
+pub fn compared_logs(ours: &str, loader: &str, root: &Path) -> (Vec<Find>, Vec<Find>) {
+    let mine = tried_files(closure_search_log(ours), root);
+    let mut theirs = tried_files(loader_search_log(loader), root);
+    // A preload that cannot be loaded is a warning of closure's, not part
+    // of its log; the loader searched for it first, before any DT_NEEDED.
+    for line in ours.lines().filter(|l| l.contains("cannot be preloaded")) {
+        let ignored = line.split('\'').nth(1).unwrap_or_default();
+        if let Some(i) = theirs.iter().position(|f| f.name == ignored) {
+            theirs.remove(i);
+        }
+    }
+    (mine, theirs)
+}
+
+/// `closure --verbose` searches the places the loader's `LD_DEBUG=libs`
+/// log says it searches, in its order: the same names searched for, each
+/// trying the same files ([`tried_files`]).
+pub fn assert_same_search_log(
+    name: &str,
+    root: &TestRoot,
+    prog: &str,
+    ld_env: &[(&str, &str)],
+    closure_args: &[&str],
+) {
+    let mut env = vec![("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "libs")];
+    env.extend_from_slice(ld_env);
+    let loader = root.run_in_root(&env, &[prog]);
+    let out = Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(root.path())
+        .args([
+            "--root",
+            prog,
+            "--format",
+            "list",
+            "--startup-only",
+            "--verbose",
+        ])
+        .args(closure_args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
+    let ours_raw = String::from_utf8_lossy(&out.stderr);
+    let (ours, theirs) = compared_logs(&ours_raw, &loader.stderr, root.path());
+    assert_eq!(
+        ours, theirs,
+        "{name}: `closure --verbose` (left) searches otherwise than the loader's LD_DEBUG=libs \
+         (right)\n===== loader =====\n{}\n===== closure =====\n{ours_raw}",
+        loader.stderr
+    );
 }
 
 /// The loader's trace as `--format ldd` prints it: its lines in order,
