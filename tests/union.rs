@@ -330,3 +330,106 @@ fn roots_of_one_shape_keep_what_is_their_own() {
     );
     assert!(one == many, "the report depends on the number of threads");
 }
+
+/// Runs `closure ARGS` and returns (stdout, stderr).
+fn run_text(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_closure"))
+        .args(args)
+        .env_remove("RAYON_NUM_THREADS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot spawn closure");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Splits a report into per-root blocks at lines `starts(line)` names.
+fn blocks(text: &str, starts: &dyn Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(root) = starts(line) {
+            current = Some(root);
+            continue;
+        }
+        if let Some(r) = &current {
+            let b = m.entry(r.clone()).or_default();
+            b.push_str(line);
+            b.push('\n');
+        }
+    }
+    m
+}
+
+/// What a root's own load is like does not depend on the other roots of the
+/// call: its tree (which edge loaded each object, which found it already
+/// loaded, with which search step), its `ldd` lines and its `--verbose`
+/// searches are the same alone as among many. In the merged graph an edge
+/// can come from another root's load, where the object was loaded already
+/// while this root searched for it (`dbus-monitor` after `dbus-daemon`).
+#[test]
+fn union_call_shows_every_root_its_own_load() {
+    let progs = programs();
+    if progs.len() < closure::graph::build::PARALLEL_ROOTS {
+        println!(
+            "skipping union_call_shows_every_root_its_own_load: only {} of the programs are installed",
+            progs.len()
+        );
+        return;
+    }
+    let mut args: Vec<&str> = Vec::new();
+    for p in &progs {
+        args.push("--root");
+        args.push(p);
+    }
+    // Tree blocks start at a root's own line (the name given, unindented).
+    let tree_start =
+        |l: &str| (!l.starts_with(' ')).then(|| l.split(" (").next().unwrap_or(l).to_string());
+    let ldd_start = |l: &str| (!l.starts_with('\t')).then(|| l.trim_end_matches(':').to_string());
+    let steps_start = |l: &str| l.strip_prefix("search: loading ").map(str::to_string);
+    let (tree, _) = run_text(&[&args[..], &["--format", "tree", "--startup-only"]].concat());
+    let (ldd, _) = run_text(&[&args[..], &["--format", "ldd", "--startup-only"]].concat());
+    let (_, steps) = run_text(&[&args[..], &["--format", "list", "--startup-only", "-v"]].concat());
+    let (tree, ldd, steps) = (
+        blocks(&tree, &tree_start),
+        blocks(&ldd, &ldd_start),
+        blocks(&steps, &steps_start),
+    );
+    let mut differ = Vec::new();
+    for p in &progs {
+        let one = ["--root", p.as_str(), "--startup-only"];
+        let (alone_tree, _) = run_text(&[&one[..], &["--format", "tree"]].concat());
+        let (alone_ldd, _) = run_text(&[&one[..], &["--format", "ldd"]].concat());
+        let (_, alone_steps) = run_text(&[&one[..], &["--format", "list", "-v"]].concat());
+        // (Alone, `ldd` prints no `ROOT:` line: its whole output is the block.)
+        let canonical = |text: &str, f: &dyn Fn(&str) -> Option<String>| {
+            blocks(text, f).remove(p.as_str()).unwrap_or_default()
+        };
+        for (what, together, alone) in [
+            ("tree", &tree, canonical(&alone_tree, &tree_start)),
+            ("ldd", &ldd, alone_ldd.clone()),
+            ("--verbose", &steps, canonical(&alone_steps, &steps_start)),
+        ] {
+            let together = together.get(p.as_str()).cloned().unwrap_or_default();
+            if together != alone {
+                differ.push(format!(
+                    "{p} ({what}):\n--- alone\n{alone}--- in the union call\n{together}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} roots show another load in the union call:\n{}",
+        differ.len(),
+        progs.len(),
+        differ
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

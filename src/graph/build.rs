@@ -158,6 +158,7 @@ impl TEdge {
         Edge {
             name: name.to_vec(),
             via: self.via,
+            already_loaded: self.via == Via::Loaded,
             owner,
             detail,
         }
@@ -374,6 +375,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Edge {
                     name: prog,
                     via: Via::Interpreter,
+                    already_loaded: false,
                     owner: None,
                     detail: None,
                 },
@@ -2209,12 +2211,25 @@ fn add_edge(
     if memo.needed_by_seen.insert((b, a)) {
         memo.needed_by.push((b, a));
     }
-    let exists = g
+    let existing = g
         .graph
         .edges_connecting(a, b)
-        .any(|e| e.weight().name == name);
-    if !exists {
-        g.graph.add_edge(a, b, edge.edge(name));
+        .find(|e| e.weight().name == name)
+        .map(|e| petgraph::visit::EdgeRef::id(&e));
+    match existing {
+        None => {
+            g.graph.add_edge(a, b, edge.edge(name));
+        }
+        // Another root's load took the same edge: it keeps the search
+        // step if any load searched, and whether any found it loaded.
+        Some(id) if edge.via == Via::Loaded => g.graph[id].already_loaded = true,
+        Some(id) if g.graph[id].via == Via::Loaded => {
+            g.graph[id] = Edge {
+                already_loaded: true,
+                ..edge.edge(name)
+            };
+        }
+        Some(_) => {}
     }
 }
 

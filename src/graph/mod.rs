@@ -89,8 +89,14 @@ pub struct Node {
 pub struct Edge {
     /// The `DT_NEEDED` string (or `PT_INTERP`).
     pub name: Vec<u8>,
-    /// The search step that satisfied it.
+    /// The search step that satisfied it: `Loaded` only when, in every
+    /// root's load that has the edge, the object was loaded already.
     pub via: Via,
+    /// Whether in some root's load the object was loaded already when
+    /// this edge asked for it (the merged graph has one edge for all
+    /// roots; which root loads the object first through it is
+    /// `report::tree`'s to work out, breadth-first).
+    pub already_loaded: bool,
     /// Whose RPATH/RUNPATH supplied the directory.
     pub owner: Option<Vec<u8>>,
     /// More about a run-time edge (dlopen priority and feature, the symbol
