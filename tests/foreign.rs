@@ -41,7 +41,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::oracle::{
-    closure_ldd_lines, ldd_lines, parse_trace, run_closure, ClosureRun, LoaderTrace,
+    closure_bin, closure_ldd_lines, compared_logs, ldd_lines, parse_trace, run_closure, ClosureRun,
+    LoaderTrace,
 };
 
 /// One foreign architecture.
@@ -436,6 +437,39 @@ fn compare(f: &Foreign, root: &Path, what: &str) -> BTreeSet<String> {
         ours,
         ldd_lines(&trace),
         "{} {what}: `closure --format ldd` (left) differs from the loader's lines (right)",
+        f.arch
+    );
+    // `--verbose` tries the files this architecture's loader tries.
+    let (_, log) = qemu(
+        f,
+        root,
+        &[CURL],
+        &[("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "libs")],
+    );
+    let out = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(root)
+        .args([
+            "--root",
+            CURL,
+            "--format",
+            "list",
+            "--startup-only",
+            "--verbose",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run closure --verbose");
+    let verbose = String::from_utf8_lossy(&out.stderr);
+    let (mine, theirs) = compared_logs(&verbose, &log, root);
+    assert!(
+        theirs.len() > 20,
+        "{} {what}: a short search log:\n{log}",
+        f.arch
+    );
+    assert_eq!(
+        mine, theirs,
+        "{} {what}: `closure --verbose` (left) tries other files than the loader (right)",
         f.arch
     );
     // What closure adds beyond ld.so --list is libgcc_s (for libldap's
