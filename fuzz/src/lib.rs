@@ -698,6 +698,8 @@ pub fn resolver(data: &[u8]) {
     // Library names in read-only data, loaded as dlopen would.
     let build_opts = graph::BuildOptions {
         dlopen_strings: flags & 32 != 0,
+        // `--verbose`'s search records (rendered below).
+        keep_search: flags & 64 != 0,
         ..Default::default()
     };
     if twin {
@@ -730,6 +732,10 @@ pub fn resolver(data: &[u8]) {
     }
     let mut problems = Vec::new();
     let _ = closure::report::problems::render(&g, &mut problems);
+    if build_opts.keep_search {
+        let mut steps = Vec::new();
+        closure::report::steps::render(&g, &mut steps).expect("render to memory");
+    }
 
     if let Ok(plan) = closure::stage::plan(&fs_root, &g, &closure::stage::PlanOptions::default()) {
         let out = base.join("out");
