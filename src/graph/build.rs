@@ -215,6 +215,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     if let Some(p) = resolver.cache_problem() {
         g.warnings.push(p);
     }
+    g.preloads = resolver.preloads().to_vec();
     let mut pending: Vec<(Vec<u8>, Via)> = roots.iter().map(|r| (r.clone(), Via::Root)).collect();
     pending.extend(opts.include_roots.iter().map(|r| (r.clone(), Via::Include)));
     // A small run is done on the calling thread alone: the pool is never
@@ -1221,10 +1222,16 @@ fn add_preloads(
                 f.clone()
             }
             Outcome::Fatal { reason, .. } => {
+                if keep_search {
+                    t.searches.push((0, name.clone(), res.searched.clone()));
+                }
                 t.warnings.push(preload_ignored(name, from, reason));
                 continue;
             }
             Outcome::Missing | Outcome::Ignored(_) => {
+                if keep_search {
+                    t.searches.push((0, name.clone(), res.searched.clone()));
+                }
                 t.warnings.push(preload_ignored(
                     name,
                     from,

@@ -182,6 +182,12 @@ pub struct DepGraph {
     /// requester path, `DT_NEEDED` name); filled only with
     /// [`BuildOptions::keep_search`] (`--verbose`).
     pub searches: BTreeMap<(usize, Vec<u8>, Vec<u8>), Vec<Searched>>,
+    /// The names preloaded into every program (`LD_PRELOAD`, then
+    /// `/etc/ld.so.preload`), in the order the loader takes them, with
+    /// where each comes from. A preload that cannot be loaded has no edge;
+    /// with [`BuildOptions::keep_search`] its search is in
+    /// [`Self::searches`] under the root.
+    pub preloads: Vec<(Vec<u8>, &'static str)>,
 }
 
 impl DepGraph {

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::graph::{DepGraph, NodeKind};
+use crate::graph::{DepGraph, Edge, NodeKind};
 use crate::resolve::{Searched, Tried, Via};
 use crate::util::show;
 
@@ -27,86 +27,129 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         let mut queue = VecDeque::from([root]);
         while let Some(n) = queue.pop_front() {
             let requester = &g.graph[n].path;
-            // Each name once per requester: the merged graph can hold an
-            // edge per way other roots' loads satisfied it.
+            // This root's edges from `n`, each name once: the merged graph
+            // can hold an edge per way other roots' loads satisfied it.
             let mut names: BTreeSet<&[u8]> = BTreeSet::new();
-            for (child, e) in g.children(n) {
-                let c = &g.graph[child];
-                if !c.roots.contains(&ri) {
-                    continue; // an edge of another root's load
+            let mut edges: Vec<(NodeIndex, &Edge)> = g
+                .children(n)
+                .into_iter()
+                .filter(|&(child, e)| g.graph[child].roots.contains(&ri) && names.insert(&e.name))
+                .collect();
+            if n == root {
+                // The interpreter, then the preloads in the loader's order
+                // (one that cannot be loaded has only its search record),
+                // then the program's own names.
+                let (preloads, rest): (Vec<_>, Vec<_>) =
+                    edges.into_iter().partition(|(_, e)| e.via == Via::Preload);
+                let (interp, needed): (Vec<_>, Vec<_>) = rest
+                    .into_iter()
+                    .partition(|(_, e)| e.via == Via::Interpreter);
+                edges = interp;
+                for &(child, e) in &edges {
+                    edge(g, ri, requester, child, e, out)?;
                 }
-                if !names.insert(&e.name) {
-                    continue;
-                }
-                if e.via == Via::Interpreter {
-                    match &c.missing {
-                        Some(m) => {
-                            writeln!(
-                                out,
-                                "  interpreter {} (needed by {}): cannot be used",
-                                show(&e.name),
-                                show(requester)
-                            )?;
-                            for note in &m.notes {
-                                writeln!(out, "    note: {note}")?;
-                            }
-                        }
-                        None => writeln!(
-                            out,
-                            "  interpreter {} (needed by {}) => {}",
-                            show(&e.name),
-                            show(requester),
-                            show(&c.path)
-                        )?,
+                let mut done: BTreeSet<&[u8]> = BTreeSet::new();
+                for (name, from) in &g.preloads {
+                    if !done.insert(name) {
+                        continue; // loaded already, under this very name
                     }
-                } else {
-                    writeln!(
-                        out,
-                        "  find library={}; needed by {}",
-                        show(&e.name),
-                        show(requester)
-                    )?;
-                    if let Some(m) = &c.missing {
-                        steps(&m.searched, out)?;
-                        match &m.fatal {
-                            Some((p, why)) => {
-                                writeln!(out, "    => the loader aborts on {}: {why}", show(p))?
-                            }
-                            None => writeln!(out, "    => not found")?,
-                        }
-                        for note in &m.notes {
-                            writeln!(out, "    note: {note}")?;
-                        }
-                    } else {
-                        // Whether this root's load searched for the name
-                        // (the edge's own step may be another root's: a
-                        // library one program loads first is already
-                        // loaded when another program's dependency asks).
-                        let key = (ri, requester.clone(), e.name.clone());
-                        match g.searches.get(&key) {
-                            Some(s) => {
-                                steps(s, out)?;
-                                let via = s
-                                    .iter()
-                                    .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
-                                    .map_or(e.via, |s| s.via);
-                                writeln!(out, "    => {} [{}]", show(&c.path), via.as_str())?;
-                            }
-                            // Run-time loads keep no search record.
-                            None if e.via.is_runtime() => {
-                                writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())?
-                            }
-                            None => writeln!(out, "    => already loaded as {}", show(&c.path))?,
-                        }
+                    if let Some(&(child, e)) = preloads.iter().find(|(_, e)| e.name == *name) {
+                        edge(g, ri, requester, child, e, out)?;
+                        edges.push((child, e));
+                    } else if let Some(s) = g.searches.get(&(ri, requester.clone(), name.clone())) {
+                        writeln!(out, "  find library={}; preloaded from {from}", show(name))?;
+                        steps(s, out)?;
+                        writeln!(out, "    => cannot be preloaded: ignored")?;
                     }
                 }
-                if c.kind != NodeKind::Missing && seen.insert(child) {
+                for &(child, e) in &needed {
+                    edge(g, ri, requester, child, e, out)?;
+                }
+                edges.extend(needed);
+            } else {
+                for &(child, e) in &edges {
+                    edge(g, ri, requester, child, e, out)?;
+                }
+            }
+            for (child, _) in edges {
+                if g.graph[child].kind != NodeKind::Missing && seen.insert(child) {
                     queue.push_back(child);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The steps of one edge of root `ri`'s load, asked for by `requester`.
+fn edge(
+    g: &DepGraph,
+    ri: usize,
+    requester: &[u8],
+    child: NodeIndex,
+    e: &Edge,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let c = &g.graph[child];
+    if e.via == Via::Interpreter {
+        match &c.missing {
+            Some(m) => {
+                writeln!(
+                    out,
+                    "  interpreter {} (needed by {}): cannot be used",
+                    show(&e.name),
+                    show(requester)
+                )?;
+                for note in &m.notes {
+                    writeln!(out, "    note: {note}")?;
+                }
+            }
+            None => writeln!(
+                out,
+                "  interpreter {} (needed by {}) => {}",
+                show(&e.name),
+                show(requester),
+                show(&c.path)
+            )?,
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  find library={}; needed by {}",
+        show(&e.name),
+        show(requester)
+    )?;
+    if let Some(m) = &c.missing {
+        steps(&m.searched, out)?;
+        match &m.fatal {
+            Some((p, why)) => writeln!(out, "    => the loader aborts on {}: {why}", show(p))?,
+            None => writeln!(out, "    => not found")?,
+        }
+        for note in &m.notes {
+            writeln!(out, "    note: {note}")?;
+        }
+        return Ok(());
+    }
+    // Whether this root's load searched for the name (the edge's own step
+    // may be another root's: a library one program loads first is already
+    // loaded when another program's dependency asks).
+    let key = (ri, requester.to_vec(), e.name.clone());
+    match g.searches.get(&key) {
+        Some(s) => {
+            steps(s, out)?;
+            let via = s
+                .iter()
+                .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
+                .map_or(e.via, |s| s.via);
+            writeln!(out, "    => {} [{}]", show(&c.path), via.as_str())
+        }
+        // Run-time loads keep no search record.
+        None if e.via.is_runtime() => {
+            writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())
+        }
+        None => writeln!(out, "    => already loaded as {}", show(&c.path)),
+    }
 }
 
 /// The directories of one search and the verdict on each candidate.

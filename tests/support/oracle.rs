@@ -1386,7 +1386,7 @@ pub fn closure_search_log(stderr: &str) -> Vec<Find> {
     let mut skip = false;
     for line in stderr.lines() {
         if let Some(rest) = line.strip_prefix("  find library=") {
-            let name = rest.split("; needed by ").next().unwrap_or(rest);
+            let name = rest.split("; ").next().unwrap_or(rest);
             skip = name.contains('/');
             finds.push(Find {
                 name: name.to_string(),
@@ -1452,17 +1452,10 @@ fn tried_files(finds: Vec<Find>, root: &Path) -> Vec<Find> {
 /// closure's `--verbose` log and the loader's `LD_DEBUG=libs` log of one
 /// program in `root`, as compared: the files each search tried.
 pub fn compared_logs(ours: &str, loader: &str, root: &Path) -> (Vec<Find>, Vec<Find>) {
-    let mine = tried_files(closure_search_log(ours), root);
-    let mut theirs = tried_files(loader_search_log(loader), root);
-    // A preload that cannot be loaded is a warning of closure's, not part
-    // of its log; the loader searched for it first, before any DT_NEEDED.
-    for line in ours.lines().filter(|l| l.contains("cannot be preloaded")) {
-        let ignored = line.split('\'').nth(1).unwrap_or_default();
-        if let Some(i) = theirs.iter().position(|f| f.name == ignored) {
-            theirs.remove(i);
-        }
-    }
-    (mine, theirs)
+    (
+        tried_files(closure_search_log(ours), root),
+        tried_files(loader_search_log(loader), root),
+    )
 }
 
 /// `closure --verbose` searches the places the loader's `LD_DEBUG=libs`
