@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::oracle::{
-    assert_same, assert_same_ldd_lines, check, check_multi, closure_ldd_lines, closure_trace,
-    compared_logs, host_list, host_search_log, ldd_lines, loader_list, loader_trace, run_closure,
-    sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP,
-    SYSTEM_DIRS,
+    assert_same, assert_same_ldd_lines, check, check_multi, closure_ldd_lines,
+    closure_loading_edges, closure_trace, compared_logs, host_debug_log, host_list, ldd_lines,
+    loader_list, loader_loading_edges, loader_trace, run_closure, sweep_candidates, sweep_compare,
+    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -1124,6 +1124,22 @@ fn s24_missing_reports_search_dirs() {
 // ---------------------------------------------------------------------------------------------
 
 /// `--hwcaps` / `--platform` for the host loader, from `ld.so --help` / `--list-diagnostics`.
+/// `closure --sysroot / --root R… EXTRA ARGS`: (stdout, stderr).
+fn closure_text(roots: &[&str], extra: &[&str], args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(crate::support::oracle::closure_bin())
+        .args(["--sysroot", "/"])
+        .args(roots.iter().flat_map(|r| ["--root", r]))
+        .args(args)
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run closure");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn host_loader_args() -> Vec<String> {
     let mut args = Vec::new();
     let run = |arg: &str| {
@@ -1195,15 +1211,11 @@ fn host_sweep_matches_loader() {
             .collect();
         sweep_compare(&part, &run, &mut mismatches);
         // `--verbose` tries the files the loader tries (its LD_DEBUG=libs).
-        let out = std::process::Command::new(crate::support::oracle::closure_bin())
-            .args(["--sysroot", "/"])
-            .args(roots.iter().flat_map(|r| ["--root", r]))
-            .args(["--format", "list", "--startup-only", "--verbose"])
-            .args(&extra)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run closure --verbose");
-        let verbose = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (_, verbose) = closure_text(
+            &roots,
+            &extra,
+            &["--format", "list", "--startup-only", "--verbose"],
+        );
         let mut logs: BTreeMap<&str, String> = BTreeMap::new();
         let mut current = "";
         for line in verbose.lines() {
@@ -1215,8 +1227,38 @@ fn host_sweep_matches_loader() {
                 log.push('\n');
             }
         }
+        // The tree expands each object under the edge the loader mapped it
+        // through (its LD_DEBUG=files).
+        let (tree, _) = closure_text(&roots, &extra, &["--format", "tree", "--startup-only"]);
+        let mut trees: BTreeMap<&str, String> = BTreeMap::new();
+        let mut current = "";
+        for line in tree.lines() {
+            if !line.starts_with(' ') {
+                let r = line.split(" (").next().unwrap_or(line);
+                current = batch.iter().find(|f| *f == r).map_or("", String::as_str);
+            }
+            if !current.is_empty() {
+                let t = trees.entry(current).or_default();
+                t.push_str(line);
+                t.push('\n');
+            }
+        }
         for f in batch {
-            let theirs = host_search_log(Path::new(f));
+            let mine = closure_loading_edges(trees.get(f.as_str()).map_or("", String::as_str));
+            let theirs = loader_loading_edges(&host_debug_log(Path::new(f), "files"));
+            if mine != theirs {
+                mismatches.push(SweepMismatch {
+                    file: f.clone(),
+                    detail: format!(
+                        "the tree loads {:?} where the loader loads {:?}",
+                        mine.difference(&theirs).collect::<Vec<_>>(),
+                        theirs.difference(&mine).collect::<Vec<_>>()
+                    ),
+                });
+            }
+        }
+        for f in batch {
+            let theirs = host_debug_log(Path::new(f), "libs");
             let mine = logs.get(f.as_str()).map_or("", String::as_str);
             let (mine, theirs) = compared_logs(mine, &theirs, Path::new("/"));
             if mine != theirs {

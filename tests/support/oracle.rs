@@ -991,15 +991,15 @@ pub fn host_list(file: &Path) -> LoaderTrace {
     t
 }
 
-/// The host loader's `LD_DEBUG=libs` log (its stderr) for FILE, traced as
-/// [`host_list`] traces it.
-pub fn host_search_log(file: &Path) -> String {
+/// The host loader's `LD_DEBUG=<what>` log (its stderr) for FILE, traced
+/// as [`host_list`] traces it.
+pub fn host_debug_log(file: &Path, what: &str) -> String {
     let out = Command::new(INTERP)
         .arg(file)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("LD_TRACE_LOADED_OBJECTS", "1")
-        .env("LD_DEBUG", "libs")
+        .env("LD_DEBUG", what)
         .stdin(Stdio::null())
         .output()
         .expect("run the host ld.so with LD_DEBUG=libs");
@@ -1329,7 +1329,114 @@ pub fn check(
     assert_same(name, &trace, &run);
     assert_same_ldd_lines(name, root, prog, &trace, closure_args);
     assert_same_search_log(name, root, prog, ld_env, closure_args);
+    assert_same_loading_edges(name, root, prog, ld_env, closure_args);
     (trace, run)
+}
+
+/// (name, requester) of every object the loader's `LD_DEBUG=files` log
+/// says it mapped: the name it was asked for (a path's tokens expanded)
+/// and the object that asked.
+pub fn loader_loading_edges(stderr: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    // The last request: it mapped a file if "generating link map" follows
+    // (a name not found is logged as asked for, and nothing more).
+    let mut asked: Option<(String, String)> = None;
+    for raw in stderr.lines() {
+        let Some((_, line)) = raw.split_once(":\t") else {
+            continue;
+        };
+        let Some(rest) = line.strip_prefix("file=") else {
+            continue;
+        };
+        if let Some((name, by)) = rest.split_once(" [0];  needed by ") {
+            let by = by.strip_suffix(" [0]").unwrap_or(by);
+            asked = Some((name.to_string(), by.to_string()));
+        } else if let Some(name) = rest.strip_suffix(" [0];  generating link map") {
+            if let Some(a) = asked.take().filter(|(n, _)| n == name) {
+                out.insert(a);
+            }
+        }
+    }
+    out
+}
+
+/// (name, requester) of every object `closure --format tree` expands: the
+/// edge that loaded it, under its requester (a `DT_NEEDED` path by the path
+/// it expanded to). Interpreter lines and names not found are left out.
+pub fn closure_loading_edges(tree: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    // (indent, path) of the lines above, innermost last.
+    let mut parents: Vec<(usize, String)> = Vec::new();
+    for line in tree.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let body = line.trim_start();
+        if indent == 0 {
+            parents = vec![(0, body.split(" (").next().unwrap_or(body).to_string())];
+            continue;
+        }
+        while parents.last().is_some_and(|(i, _)| *i >= indent) {
+            parents.pop();
+        }
+        let Some((name, rest)) = body.split_once(" => ") else {
+            continue;
+        };
+        let Some((path, label)) = rest.split_once(" [") else {
+            continue; // not found
+        };
+        let loads = !label.starts_with("already loaded")
+            && !label.starts_with("interpreter")
+            && !label.ends_with("(see above)");
+        if loads {
+            let by = parents.last().map(|(_, p)| p.clone()).unwrap_or_default();
+            // A `DT_NEEDED` path is logged expanded, a preload as given.
+            let name = if label.starts_with("path]") {
+                path
+            } else {
+                name
+            };
+            out.insert((name.to_string(), by));
+        }
+        parents.push((indent, path.to_string()));
+    }
+    out
+}
+
+/// `closure --format tree` expands each object under the edge through
+/// which the loader mapped it: the same (name, requester) pairs as the
+/// loader's `LD_DEBUG=files` log.
+pub fn assert_same_loading_edges(
+    name: &str,
+    root: &TestRoot,
+    prog: &str,
+    ld_env: &[(&str, &str)],
+    closure_args: &[&str],
+) {
+    let mut env = vec![("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "files")];
+    env.extend_from_slice(ld_env);
+    let loader = root.run_in_root(&env, &[prog]);
+    let out = Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(root.path())
+        .args([
+            "--root",
+            prog,
+            "--format",
+            "tree",
+            "--startup-only",
+            "--quiet",
+        ])
+        .args(closure_args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        closure_loading_edges(&tree),
+        loader_loading_edges(&loader.stderr),
+        "{name}: the tree (left) expands objects under other edges than the loader mapped them \
+         through (right)\n===== tree =====\n{tree}\n===== loader =====\n{}",
+        loader.stderr
+    );
 }
 
 /// One library search of a load: the name, and the steps in order —
