@@ -2369,6 +2369,19 @@ fn musl_preload_matches_musl() {
             loads_something,
             "{name}: LD_PRELOAD={env}: the case does not test what it says"
         );
+        // `--format ldd` prints musl's lines, preloads first.
+        let (_, out, _) = run_in_root(
+            s.path(),
+            &[MUSL_INTERP, "--list", "/app/bin/plain"],
+            &[("LD_PRELOAD", env)],
+        );
+        assert_eq!(
+            closure_ldd_lines(s.path(), &["/app/bin/plain"], &["--preload", env])
+                .remove("/app/bin/plain")
+                .unwrap_or_default(),
+            ldd_lines(&out),
+            "{name}: LD_PRELOAD={env}: `--format ldd` (left) differs from musl's lines (right)"
+        );
     }
 }
 
