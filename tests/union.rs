@@ -433,3 +433,98 @@ fn union_call_shows_every_root_its_own_load() {
             .join("\n")
     );
 }
+
+/// A library two programs share finds its dependency through each
+/// program's `DT_RPATH` (it has no search path of its own): `/a/libdep.so.1`
+/// for one, `/b/libdep.so.1` for the other. The merged graph then has two
+/// edges of the same name from the shared library; each root's tree, `ldd`
+/// lines and `--verbose` log must show its own, exactly as alone.
+#[test]
+fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
+    use crate::support::elfgen::{Arch, ElfSpec, Kind};
+    use crate::support::fakeroot::{FakeRoot, Layout};
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    r.lib(
+        "/usr/lib/x86_64-linux-gnu/libshared.so.1",
+        Arch::X86_64,
+        "libshared.so.1",
+        &["libdep.so.1", "libc.so.6"],
+    );
+    r.lib(
+        "/a/libdep.so.1",
+        Arch::X86_64,
+        "libdep.so.1",
+        &["libc.so.6"],
+    );
+    r.lib(
+        "/b/libdep.so.1",
+        Arch::X86_64,
+        "libdep.so.1",
+        &["libc.so.6"],
+    );
+    for (prog, rpath) in [("/app/bin/a", "/a"), ("/app/bin/b", "/b")] {
+        r.elf(
+            prog,
+            &ElfSpec {
+                arch: Some(Arch::X86_64),
+                kind: Kind::Exec,
+                needed: vec!["libshared.so.1".into(), "libc.so.6".into()],
+                rpath: Some(rpath.into()),
+                ..Default::default()
+            },
+        );
+    }
+    let sysroot = r.sysroot();
+    let run = |args: &[&str]| -> (String, String) {
+        let mut all = vec!["--sysroot", sysroot.as_str(), "--startup-only"];
+        all.extend_from_slice(args);
+        run_text(&all)
+    };
+    // Both programs in one call, and each in the order that puts the other
+    // first (the merged edge is the first root's).
+    for order in [["/app/bin/a", "/app/bin/b"], ["/app/bin/b", "/app/bin/a"]] {
+        let roots = ["--root", order[0], "--root", order[1]];
+        let (tree, _) = run(&[&roots[..], &["--format", "tree"]].concat());
+        let (ldd, _) = run(&[&roots[..], &["--format", "ldd"]].concat());
+        let (_, steps) = run(&[&roots[..], &["--format", "list", "-v"]].concat());
+        let tree_start = |l: &str| (!l.starts_with(' ')).then(|| l.to_string());
+        let ldd_start =
+            |l: &str| (!l.starts_with('\t')).then(|| l.trim_end_matches(':').to_string());
+        let steps_start = |l: &str| l.strip_prefix("search: loading ").map(str::to_string);
+        let (tree, ldd, steps) = (
+            blocks(&tree, &tree_start),
+            blocks(&ldd, &ldd_start),
+            blocks(&steps, &steps_start),
+        );
+        for (prog, dir) in [("/app/bin/a", "/a"), ("/app/bin/b", "/b")] {
+            let (t, _) = run(&["--root", prog, "--format", "tree"]);
+            let (l, _) = run(&["--root", prog, "--format", "ldd"]);
+            let (_, s) = run(&["--root", prog, "--format", "list", "-v"]);
+            assert_eq!(
+                tree[prog],
+                blocks(&t, &tree_start)[prog],
+                "{prog} tree, order {order:?}"
+            );
+            assert_eq!(ldd[prog], l, "{prog} ldd lines, order {order:?}");
+            assert_eq!(
+                steps[prog],
+                blocks(&s, &steps_start)[prog],
+                "{prog} --verbose, order {order:?}"
+            );
+            // The case tests what it says: each loads its own libdep.
+            let own = format!("libdep.so.1 => {dir}/libdep.so.1");
+            assert!(l.contains(&own), "{prog}: {l}");
+            assert!(
+                !ldd[prog].contains("libdep.so.1 => /a") || dir == "/a",
+                "{}",
+                ldd[prog]
+            );
+            assert!(
+                !ldd[prog].contains("libdep.so.1 => /b") || dir == "/b",
+                "{}",
+                ldd[prog]
+            );
+        }
+    }
+}

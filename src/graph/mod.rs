@@ -220,17 +220,31 @@ impl DepGraph {
             && self.undefined_symbols.is_empty()
     }
 
-    /// Outgoing edges of a node in insertion (DT_NEEDED) order.
+    /// Outgoing edges of a node in the order a load takes them: the
+    /// interpreter and preloads, then `DT_NEEDED` (and filter) order, then
+    /// run-time loads; within each, insertion order. (Insertion order alone
+    /// is not enough: another root's load can add an edge for the same
+    /// name, resolved elsewhere, after the node's other edges.)
     pub fn children(&self, n: NodeIndex) -> Vec<(NodeIndex, &Edge)> {
-        let mut v: Vec<(NodeIndex, &Edge, usize)> = self
+        let info = self.graph[n].info.as_deref();
+        let rank = |e: &Edge| -> (u8, usize) {
+            if matches!(e.via, Via::Interpreter | Via::Preload) {
+                return (0, 0);
+            }
+            let listed = info
+                .filter(|_| !e.via.is_runtime())
+                .and_then(|i| i.needed.iter().chain(&i.filters).position(|x| *x == e.name));
+            listed.map_or((2, 0), |p| (1, p))
+        };
+        let mut v: Vec<(NodeIndex, &Edge, (u8, usize), usize)> = self
             .graph
             .edges(n)
             .map(|e| {
                 use petgraph::visit::EdgeRef;
-                (e.target(), e.weight(), e.id().index())
+                (e.target(), e.weight(), rank(e.weight()), e.id().index())
             })
             .collect();
-        v.sort_by_key(|&(_, _, id)| id);
-        v.into_iter().map(|(t, e, _)| (t, e)).collect()
+        v.sort_by_key(|&(_, _, rank, id)| (rank, id));
+        v.into_iter().map(|(t, e, _, _)| (t, e)).collect()
     }
 }

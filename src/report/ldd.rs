@@ -29,10 +29,10 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             continue;
         }
         if g.root_musl.get(i).copied().unwrap_or(false) {
-            musl(g, root, out)?;
+            musl(g, root, i, out)?;
             continue;
         }
-        let order = load_order(g, root);
+        let order = load_order(g, root, i);
         if order.is_empty() {
             out.write_all(b"\tstatically linked\n")?;
         }
@@ -63,7 +63,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
 /// shows as `name => loader` the first time a name of its family is asked
 /// for (musl remembers each family it reported). Names musl cannot load
 /// are on its stderr only, as ours are.
-fn musl(g: &DepGraph, root: NodeIndex, out: &mut dyn Write) -> io::Result<()> {
+fn musl(g: &DepGraph, root: NodeIndex, ri: usize, out: &mut dyn Write) -> io::Result<()> {
     let loader = g
         .children(root)
         .into_iter()
@@ -78,8 +78,13 @@ fn musl(g: &DepGraph, root: NodeIndex, out: &mut dyn Write) -> io::Result<()> {
     let mut reported: BTreeSet<&[u8]> = BTreeSet::new();
     let mut q = VecDeque::from([root]);
     while let Some(n) = q.pop_front() {
+        let mut names = BTreeSet::new();
         for (child, e) in g.children(n) {
-            if e.via == Via::Interpreter || e.via.is_runtime() {
+            if e.via == Via::Interpreter
+                || e.via.is_runtime()
+                || !g.graph[child].roots.contains(&ri)
+                || !names.insert(&e.name)
+            {
                 continue;
             }
             let node = &g.graph[child];

@@ -99,7 +99,7 @@ pub fn edge_label(e: &Edge) -> String {
 /// order, which leaves out names not found (`rtld.c`, checked against the
 /// loader: `support::oracle::assert_same_ldd_lines`). An interpreter that
 /// cannot be used comes last, as not found.
-pub fn load_order(g: &DepGraph, root: NodeIndex) -> Vec<(NodeIndex, Vec<u8>)> {
+pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, Vec<u8>)> {
     let mut seen = std::collections::BTreeSet::from([root]);
     let mut order: Vec<(NodeIndex, Vec<u8>)> = Vec::new();
     let mut q = std::collections::VecDeque::from([root]);
@@ -107,7 +107,13 @@ pub fn load_order(g: &DepGraph, root: NodeIndex) -> Vec<(NodeIndex, Vec<u8>)> {
     // but the name is listed last as not found.
     let mut no_interp = None;
     while let Some(n) = q.pop_front() {
+        let mut names = std::collections::BTreeSet::new();
         for (child, e) in g.children(n) {
+            // Root `ri`'s edges, each name once: another root's load can
+            // have resolved the same name from `n` elsewhere.
+            if !g.graph[child].roots.contains(&ri) || !names.insert(&e.name) {
+                continue;
+            }
             if e.via == Via::Interpreter && g.graph[child].kind == NodeKind::Missing {
                 no_interp = Some((child, e.name.clone()));
             }
