@@ -445,17 +445,29 @@ fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
     use crate::support::fakeroot::{FakeRoot, Layout};
     let r = FakeRoot::new();
     r.debian_base(Arch::X86_64, Layout::DEBIAN12);
-    r.lib(
+    // libshared uses a symbol only /a's libdep defines: with b's libdep it
+    // is unbound (`--check-symbols`), whatever a's load has.
+    r.elf(
         "/usr/lib/x86_64-linux-gnu/libshared.so.1",
-        Arch::X86_64,
-        "libshared.so.1",
-        &["libdep.so.1", "libc.so.6"],
+        &ElfSpec {
+            arch: Some(Arch::X86_64),
+            kind: Kind::Shared,
+            soname: Some("libshared.so.1".into()),
+            needed: vec!["libdep.so.1".into(), "libc.so.6".into()],
+            undefined: vec![("only_in_a".into(), None)],
+            ..Default::default()
+        },
     );
-    r.lib(
+    r.elf(
         "/a/libdep.so.1",
-        Arch::X86_64,
-        "libdep.so.1",
-        &["libc.so.6"],
+        &ElfSpec {
+            arch: Some(Arch::X86_64),
+            kind: Kind::Shared,
+            soname: Some("libdep.so.1".into()),
+            needed: vec!["libc.so.6".into()],
+            defined: vec![("only_in_a".into(), None)],
+            ..Default::default()
+        },
     );
     r.lib(
         "/b/libdep.so.1",
@@ -526,5 +538,22 @@ fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
                 ldd[prog]
             );
         }
+        // The symbol check of each root's own scope: b's leaves the symbol
+        // unbound, in either order.
+        let unbound = |args: &[&str]| -> bool {
+            let v: serde_json::Value = serde_json::from_str(
+                &run(&[args, &["--check-symbols", "--format", "json"]].concat()).0,
+            )
+            .expect("JSON");
+            v["undefined_symbols"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|u| u["symbol"] == "only_in_a"))
+        };
+        assert!(!unbound(&["--root", "/app/bin/a"]), "a alone");
+        assert!(unbound(&["--root", "/app/bin/b"]), "b alone");
+        assert!(
+            unbound(&roots),
+            "order {order:?}: b's scope borrowed a's libdep"
+        );
     }
 }

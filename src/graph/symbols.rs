@@ -30,7 +30,7 @@ fn allowed_type(kind: u8) -> bool {
 }
 
 /// The objects one root's load brings into its global scope.
-fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
+fn scope(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
     let mut seen = BTreeSet::from([root]);
     let mut order = vec![root];
     let mut q = VecDeque::from([root]);
@@ -38,9 +38,12 @@ fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
         for (c, e) in g.children(n) {
             // The program's interpreter edge and run-time loads (dlopen'd
             // objects are not in the global scope) do not count.
+            // (Only this root's edges: another root's load may have found
+            // the same name elsewhere.)
             if e.via == Via::Interpreter
                 || e.via.is_runtime()
                 || g.graph[c].kind == NodeKind::Missing
+                || !g.graph[c].roots.contains(&ri)
             {
                 continue;
             }
@@ -57,8 +60,8 @@ fn scope(g: &DepGraph, root: NodeIndex) -> Vec<NodeIndex> {
 pub fn check(fs: &RootFs, g: &mut DepGraph) {
     let mut tables: BTreeMap<NodeIndex, Arc<Symbols>> = BTreeMap::new();
     let mut found: BTreeSet<UndefinedSymbol> = BTreeSet::new();
-    for &root in &g.root_nodes.clone() {
-        let members = scope(g, root);
+    for (ri, &root) in g.root_nodes.clone().iter().enumerate() {
+        let members = scope(g, root, ri);
         for &m in &members {
             if tables.contains_key(&m) {
                 continue;
