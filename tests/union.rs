@@ -538,6 +538,18 @@ fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
                 ldd[prog]
             );
         }
+        // `--why` names each root's own chain to its libdep only.
+        let (why, _) = run(&[&roots[..], &["--why", "libdep.so.1"]].concat());
+        for (prog, dir) in [("/app/bin/a", "/a"), ("/app/bin/b", "/b")] {
+            let lines: Vec<&str> = why.lines().filter(|l| l.starts_with(prog)).collect();
+            assert!(!lines.is_empty(), "{prog}: no chain in\n{why}");
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.ends_with(&format!("({dir}/libdep.so.1)"))),
+                "{prog}: another root's chain in\n{why}"
+            );
+        }
         // The symbol check of each root's own scope: b's leaves the symbol
         // unbound, in either order.
         let unbound = |args: &[&str]| -> bool {

@@ -43,16 +43,24 @@ pub type Step = (NodeIndex, Vec<u8>, Via);
 /// [`Via::Root`]).
 pub fn chains(g: &DepGraph, targets: &[NodeIndex]) -> Vec<Vec<Step>> {
     let mut out = Vec::new();
-    for &root in &g.root_nodes {
+    for (ri, &root) in g.root_nodes.iter().enumerate() {
         let mut path = vec![(root, g.graph[root].path.clone(), Via::Root)];
-        dfs(g, targets, &mut path, &mut out);
+        dfs(g, ri, targets, &mut path, &mut out);
     }
     out.sort();
     out.dedup();
     out
 }
 
-fn dfs(g: &DepGraph, targets: &[NodeIndex], path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+/// Chains of root `ri`'s load only: another root's may have resolved a
+/// name of a shared object elsewhere.
+fn dfs(
+    g: &DepGraph,
+    ri: usize,
+    targets: &[NodeIndex],
+    path: &mut Vec<Step>,
+    out: &mut Vec<Vec<Step>>,
+) {
     if out.len() >= MAX_CHAINS {
         return;
     }
@@ -62,11 +70,11 @@ fn dfs(g: &DepGraph, targets: &[NodeIndex], path: &mut Vec<Step>, out: &mut Vec<
         return;
     }
     for (child, e) in g.children(last) {
-        if path.iter().any(|(n, _, _)| *n == child) {
+        if !g.graph[child].roots.contains(&ri) || path.iter().any(|(n, _, _)| *n == child) {
             continue;
         }
         path.push((child, e.name.clone(), e.via));
-        dfs(g, targets, path, out);
+        dfs(g, ri, targets, path, out);
         path.pop();
     }
 }
