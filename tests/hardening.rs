@@ -1748,6 +1748,78 @@ fn sparse_8gib_files_cost_little_memory() {
     assert!(leftovers(st.path()).is_empty());
 }
 
+/// Staging copies a sparse file's data and leaves its holes holes: a
+/// library with a 1 GiB hole and data on either side, and an included data
+/// file of 4 GiB with 4 KiB of data in its middle, stage in about the space
+/// their data takes, byte for byte equal where they hold data.
+#[test]
+fn staging_keeps_holes_of_sparse_files() {
+    use std::os::unix::fs::FileExt;
+    const GIB: u64 = 1 << 30;
+    let r = app_root();
+    let lib = r.host("/app/lib/libfoo.so.1");
+    let head = fs::read(&lib).expect("read libfoo");
+    sparse(&lib, &head, 2 * GIB);
+    let marker = b"data past the hole";
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&lib)
+        .and_then(|f| f.write_all_at(marker, GIB + 12_345))
+        .expect("write past the hole");
+    r.dir("/srv");
+    let img = r.host("/srv/disk.img");
+    sparse(&img, &[], 4 * GIB);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .and_then(|f| f.write_all_at(&[0x5a; 4096], 2 * GIB))
+        .expect("write the middle");
+    let st = host_tempdir("closure-hardening-out-");
+    let out = st.path().join("out");
+    let run = run_in(
+        &r,
+        &[
+            "--root",
+            APP,
+            "--include",
+            "/srv/disk.img",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    run.assert_sane("staging sparse files");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for (path, len, at, want) in [
+        ("app/lib/libfoo.so.1", 2 * GIB, 0, &head[..]),
+        ("app/lib/libfoo.so.1", 2 * GIB, GIB + 12_345, &marker[..]),
+        ("srv/disk.img", 4 * GIB, 2 * GIB, &[0x5a; 4096][..]),
+    ] {
+        let staged = out.join(path);
+        let m = fs::metadata(&staged).expect("staged file");
+        assert_eq!(m.len(), len, "{path}: length");
+        let mut got = vec![0u8; want.len()];
+        fs::File::open(&staged)
+            .and_then(|f| f.read_exact_at(&mut got, at))
+            .expect("read staged");
+        assert_eq!(got, want, "{path}: bytes at {at}");
+        let source = fs::metadata(r.host(&format!("/{path}"))).expect("source");
+        // Allocated space: the source's, give or take a few blocks (a file
+        // system may round a data range up to its own extents).
+        let (mine, theirs) = (m.blocks() * 512, source.blocks() * 512);
+        assert!(
+            mine <= theirs + (4 << 20),
+            "{path}: {mine} bytes allocated staged, {theirs} in the sysroot"
+        );
+    }
+    // Nothing left beside the output (`leftovers` would read the 6 GiB).
+    let beside: Vec<_> = fs::read_dir(st.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(beside, ["out"], "{beside:?}");
+}
+
 /// The exact peak RSS of a run, from `/usr/bin/time -f %M`, when available.
 fn exact_peak_kb(r: &FakeRoot, args: &[&str]) -> Option<u64> {
     if !Path::new("/usr/bin/time").exists() {

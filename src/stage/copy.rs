@@ -706,8 +706,8 @@ static TRY_CLONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 
 /// Fills `to` with the `len` bytes of `from`: a clone of its extents where
 /// the file system can share them (`FICLONE`), else an in-kernel copy
-/// (`copy_file_range`), else (old kernels, special file systems) a plain
-/// read/write copy.
+/// (`copy_file_range`) of its data, holes left holes, else (old kernels,
+/// special file systems) a plain read/write copy of the data.
 fn copy_contents(from: &File, len: u64, to: &mut File) -> io::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     if TRY_CLONE.load(Relaxed) {
@@ -728,22 +728,70 @@ fn copy_contents(from: &File, len: u64, to: &mut File) -> io::Result<()> {
             Err(_) => {}
         }
     }
-    let mut done = 0u64;
-    while done < len {
-        let chunk = usize::try_from(len - done)
+    // Only the data of a sparse file is copied; its holes stay holes
+    // (`SEEK_DATA`/`SEEK_HOLE`, the length set at the end). A file system
+    // that cannot tell reports the whole file as data.
+    use rustix::fs::SeekFrom;
+    let mut at = 0u64;
+    let mut end_of_data = 0u64;
+    while at < len {
+        let data = match rustix::fs::seek(from, SeekFrom::Data(at)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break, // a hole to the end
+            Err(_) => at,
+        };
+        if data >= len {
+            break;
+        }
+        let hole = rustix::fs::seek(from, SeekFrom::Hole(data))
+            .ok()
+            .filter(|&h| h > data)
+            .map_or(len, |h| h.min(len));
+        let copied = copy_range(from, to, data, hole)?;
+        end_of_data = data + copied;
+        if copied < hole - data {
+            break; // shorter than it was: copy what is there
+        }
+        at = hole;
+    }
+    // The trailing hole, unless the file got shorter meanwhile.
+    let now = from.metadata().map_or(len, |m| m.len());
+    to.set_len(len.min(now).max(end_of_data))
+}
+
+/// Copies bytes `[start, end)` of `from` to the same offsets of `to`,
+/// in the kernel where it can (`copy_file_range`), else through memory.
+/// Returns how many were copied (fewer when `from` ends earlier).
+fn copy_range(from: &File, to: &File, start: u64, end: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let chunk = usize::try_from(end - off_in)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
-        match rustix::fs::copy_file_range(from, None, &*to, None, chunk) {
-            Ok(0) => break, // shorter than it was: copy what is there
-            Ok(n) => done += n as u64,
-            Err(_) if done == 0 => {
+        match rustix::fs::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) if off_in == start => {
                 // Not supported between these files: copy through memory.
-                return io::copy(&mut &*from, to).map(|_| ());
+                let mut buf = vec![0u8; 64 << 10];
+                while off_in < end {
+                    let want = usize::try_from(end - off_in)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.len());
+                    let n = from.read_at(&mut buf[..want], off_in)?;
+                    if n == 0 {
+                        break;
+                    }
+                    to.write_all_at(&buf[..n], off_in)?;
+                    off_in += n as u64;
+                }
+                break;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(off_in - start)
 }
 
 /// Makes `d` a hard link to the already opened (and checked) `file`,
