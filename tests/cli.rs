@@ -825,3 +825,171 @@ fn truncated_loadable_segment_is_not_a_clean_closure() {
         clean.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------
+// --timings
+// ---------------------------------------------------------------------------
+
+/// The rows of a `--timings` table: (phase, wall ms, CPU ms, faults).
+/// Panics unless stderr holds exactly one well-formed table.
+fn timing_rows(err: &str) -> Vec<(String, f64, f64, u64)> {
+    let lines: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("timings: "))
+        .collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|h| h.split_whitespace().next() == Some("phase")),
+        "no table header on stderr:\n{err}"
+    );
+    lines[1..]
+        .iter()
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            assert!(cols.len() >= 4, "short row {l:?}");
+            let n = cols.len();
+            let num = |s: &str| -> f64 { s.parse().unwrap_or_else(|_| panic!("{s:?} in {l:?}")) };
+            (
+                cols[..n - 3].join(" "),
+                num(cols[n - 3]),
+                num(cols[n - 2]),
+                cols[n - 1]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("faults in {l:?}")),
+            )
+        })
+        .collect()
+}
+
+/// Checks a table: the phases `want` in that order, then the total, whose
+/// page faults are the rows' sum and whose times are the rows' sums (each
+/// row rounded to the microsecond).
+fn assert_timings(err: &str, want: &[&str], ctx: &str) {
+    let rows = timing_rows(err);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let mut expected: Vec<&str> = want.to_vec();
+    expected.push("total (from main)");
+    assert_eq!(names, expected, "{ctx}: phases\n{err}");
+    let (body, total) = rows.split_at(rows.len() - 1);
+    let total = &total[0];
+    let sum = |f: fn(&(String, f64, f64, u64)) -> f64| body.iter().map(f).sum::<f64>();
+    let slack = 0.0005 * body.len() as f64 + 1e-9;
+    assert!(
+        (sum(|r| r.1) - total.1).abs() <= slack,
+        "{ctx}: wall rows do not add up\n{err}"
+    );
+    assert!(
+        (sum(|r| r.2) - total.2).abs() <= slack,
+        "{ctx}: CPU rows do not add up\n{err}"
+    );
+    assert_eq!(
+        body.iter().map(|r| r.3).sum::<u64>(),
+        total.3,
+        "{ctx}: faults\n{err}"
+    );
+    assert!(
+        total.1 > 0.0 && total.2 > 0.0 && total.3 > 0,
+        "{ctx}: empty totals\n{err}"
+    );
+}
+
+#[test]
+fn timings_name_each_phase_and_leave_stdout_alone() {
+    let r = clean_root();
+    let (code, plain, plain_err) = r.run(&["--root", APP, "--format", "list"]);
+    assert_eq!(code, 0, "{plain_err}");
+    assert!(!plain_err.contains("timings:"), "{plain_err}");
+    let (code, out, err) = r.run(&["--root", APP, "--format", "list", "--timings"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, plain, "--timings changed stdout");
+    // One root: traced on the calling thread, no read-ahead.
+    let one = [
+        "start-up and arguments",
+        "setup",
+        "traces and merge",
+        "graph",
+        "report",
+    ];
+    assert_timings(&err, &one, "one root");
+    // Asked for explicitly, so --quiet does not hide it.
+    let (_, _, err) = r.run(&["--root", APP, "--format", "list", "--timings", "--quiet"]);
+    assert_timings(&err, &one, "--quiet");
+
+    // Many roots: read ahead on the pool first.
+    let mut args: Vec<String> = Vec::new();
+    for i in 0..40 {
+        let p = format!("/app/bin/app{i}");
+        r.exe(&p, X, &["libapp.so.1", "libc.so.6"], Some("$ORIGIN/../lib"));
+        args.extend(["--root".to_string(), p]);
+    }
+    args.extend(["--format", "list", "--timings", "--check-symbols"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = r.run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_timings(
+        &err,
+        &[
+            "start-up and arguments",
+            "setup",
+            "read-ahead",
+            "traces and merge",
+            "graph",
+            "symbol check",
+            "report",
+        ],
+        "40 roots",
+    );
+
+    // Staging: planned, copied, checked.
+    let out_dir = tempfile::tempdir().unwrap();
+    let staged = out_dir.path().join("staging");
+    let (code, _, err) = r.run(&[
+        "--root",
+        APP,
+        "--out",
+        staged.to_str().unwrap(),
+        "--timings",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_timings(
+        &err,
+        &[
+            "start-up and arguments",
+            "setup",
+            "traces and merge",
+            "graph",
+            "staging plan",
+            "copy",
+            "verify",
+        ],
+        "staging",
+    );
+    // An image layer alone: planned and written, nothing staged to check.
+    let layer = out_dir.path().join("layer.tar");
+    let (code, _, err) = r.run(&[
+        "--root",
+        APP,
+        "--layer",
+        layer.to_str().unwrap(),
+        "--timings",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(layer.is_file(), "no layer written: {err}");
+    assert_timings(
+        &err,
+        &[
+            "start-up and arguments",
+            "setup",
+            "traces and merge",
+            "graph",
+            "staging plan",
+            "image",
+        ],
+        "layer",
+    );
+    // A run that fails still says how far it got.
+    let (code, _, err) = r.run(&["--root", "/app/bin/none", "--timings"]);
+    assert_eq!(code, 2, "{err}");
+    assert_timings(&err, &["start-up and arguments"], "bad root");
+}

@@ -20,6 +20,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::error::Error;
 use crate::graph::{self, DepGraph};
+use crate::observe::timings;
 use crate::report::{self, Format};
 use crate::resolve::Resolver;
 use crate::rootfs::RootFs;
@@ -230,6 +231,11 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// At the end, print on stderr where the run's time went: each
+    /// phase's wall time, CPU time (all threads) and page faults.
+    #[arg(long)]
+    pub timings: bool,
+
     /// Print each search step on stderr, like LD_DEBUG=libs: every
     /// directory tried for every DT_NEEDED and the verdict on each file.
     #[arg(long, short, conflicts_with = "quiet")]
@@ -248,6 +254,7 @@ pub struct Args {
 
 /// Parses the process arguments, runs, and returns the exit code.
 pub fn main() -> ExitCode {
+    timings::begin();
     // Collected once: each `args_os()` copies every argument (1,300 of
     // them for a whole `/usr/bin`).
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -262,13 +269,20 @@ pub fn main() -> ExitCode {
         return docs::main(argv.into_iter().skip(1));
     }
     let args = parse_args(argv);
-    match run(&args) {
+    if args.timings {
+        timings::start();
+    }
+    let code = match run(&args) {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(io::stderr(), "closure: {e}");
             ExitCode::from(2)
         }
+    };
+    if args.timings {
+        let _ = timings::render(&mut io::stderr().lock());
     }
+    code
 }
 
 /// Parses the command line as clap would, faster for many roots.
@@ -420,15 +434,19 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         build.nss_services = None;
         build.gconv = None;
     }
+    timings::mark("setup");
     let mut g = graph::build(&resolver, &roots, &build)?;
     if args.check_symbols {
         graph::symbols::check(&fs, &mut g);
+        timings::mark("symbol check");
     }
     if let Some(base) = &cfg.oci.base {
         crate::oci::base::check_versions(&fs, &crate::oci::open_base(base)?, &mut g);
+        timings::mark("base image check");
     }
     if cfg.verbose {
         let _ = report::steps::render(&g, &mut style::stderr());
+        timings::mark("search log");
     }
     if cfg.out.is_some() || cfg.oci.wants_plan() {
         return stage_to(&fs, &g, &cfg, &build, includes, cfg.out.as_deref());
@@ -446,6 +464,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let audit = crate::audit::cli::for_report(&fs, &mut g, &cfg, &includes)?;
+    if audit.is_some() {
+        timings::mark("audit");
+    }
     let written = {
         let mut buffered = io::BufWriter::with_capacity(64 << 10, &mut out);
         print_report(&g, &cfg, audit.as_ref(), &mut buffered).and_then(|()| buffered.flush())
@@ -457,6 +478,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     let mut err = style::stderr();
     let _ = report::problems::render(&g, &mut err);
+    timings::mark("report");
     if let Some(a) = &audit {
         let _ = crate::audit::render::problems(a, &mut err);
     }
@@ -509,6 +531,7 @@ fn stage_to(
     let Some(surface) = crate::audit::cli::before_staging(fs, g, &plan, cfg, &mut err)? else {
         return Ok(ExitCode::from(1));
     };
+    timings::mark("staging plan");
     let progress = progress::Progress::new(cfg.quiet);
     let written = match out {
         Some(out) => stage::copy::materialize(
@@ -523,7 +546,13 @@ fn stage_to(
         )?,
         None => stage::copy::CopyReport::default(),
     };
+    if out.is_some() {
+        timings::mark("copy");
+    }
     let emitted = crate::oci::emit(fs, g, &plan, &prepared, &cfg.oci)?;
+    if cfg.oci.wants_plan() {
+        timings::mark("image");
+    }
     if let Some(digest) = &emitted.manifest_digest {
         let _ = writeln!(io::stdout(), "{digest}");
     }
@@ -550,16 +579,19 @@ fn stage_to(
     }
     // A root staged for --base holds only what the base lacks.
     if let (true, Some(out), None) = (cfg.verify, out, &cfg.oci.base) {
-        let check = crate::verify::check_staged(
-            g,
-            out,
-            &crate::verify::Options {
-                resolve: cfg.resolve.clone(),
-                build: build.clone(),
-                check_symbols: cfg.check_symbols,
-                keep_search: false,
-            },
-        )?;
+        let check = timings::quietly(|| {
+            crate::verify::check_staged(
+                g,
+                out,
+                &crate::verify::Options {
+                    resolve: cfg.resolve.clone(),
+                    build: build.clone(),
+                    check_symbols: cfg.check_symbols,
+                    keep_search: false,
+                },
+            )
+        })?;
+        timings::mark("verify");
         if !check.divergences.is_empty() {
             for d in &check.divergences {
                 let _ = writeln!(err, "error: {d}");

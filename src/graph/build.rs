@@ -24,6 +24,7 @@ use super::{DepGraph, Edge, MissingInfo, MissingVersion, Node, NodeKind, Refused
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck};
 use crate::error::{Error, Result};
+use crate::observe::timings;
 use crate::resolve::{dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via};
 use crate::util::show;
 
@@ -227,6 +228,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         // below then mostly find their files parsed.
         let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
         resolver.prefetch_closure(&prefetch);
+        timings::mark("read-ahead");
     }
     // Sized once from what was read ahead (grown by doubling, the node and
     // edge vectors touched twice their memory in page faults): a few
@@ -365,6 +367,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             merged?;
         }
     }
+    timings::mark("traces and merge");
     memo.finish(&mut g, parallel);
     add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
@@ -413,6 +416,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     if parallel {
         rayon::spawn(move || drop((templates, queued, traced, pending)));
     }
+    timings::mark("graph");
     Ok(g)
 }
 
