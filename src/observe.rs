@@ -29,8 +29,10 @@ pub mod timings {
     //! hot path. Each mark takes the wall time since the recorder was
     //! created ([`begin`], at the top of `main`), the CPU time of the whole
     //! process (every thread; `CLOCK_PROCESS_CPUTIME_ID`) and its minor page
-    //! faults (field 10 of `/proc/self/stat`: this process's own statistics,
-    //! never a file of a sysroot, read only while recording).
+    //! faults (field 10 of `/proc/self/stat`, the process's own statistics).
+    //! The faults are read only when the sysroot is the host's `/`: with
+    //! another sysroot nothing of the host is read (the contract), so that
+    //! column stays empty.
 
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, OnceLock};
@@ -50,6 +52,7 @@ pub mod timings {
     }
 
     static ON: AtomicBool = AtomicBool::new(false);
+    static FAULTS: AtomicBool = AtomicBool::new(false);
     static T0: OnceLock<Instant> = OnceLock::new();
     static MARKS: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
 
@@ -60,9 +63,12 @@ pub mod timings {
     }
 
     /// Turns recording on; what happened since [`begin`] (process
-    /// start-up and argument parsing) is the first phase.
-    pub fn start() {
+    /// start-up and argument parsing) is the first phase. `faults`:
+    /// whether page faults may be read from `/proc` (only when the
+    /// sysroot is the host's `/`).
+    pub fn start(faults: bool) {
         begin();
+        FAULTS.store(faults, Ordering::Relaxed);
         ON.store(true, Ordering::Relaxed);
         mark("start-up and arguments");
     }
@@ -93,7 +99,11 @@ pub mod timings {
             u64::try_from(t.tv_sec).unwrap_or(0),
             u32::try_from(t.tv_nsec).unwrap_or(0),
         );
-        let faults = minor_faults();
+        let faults = if FAULTS.load(Ordering::Relaxed) {
+            minor_faults()
+        } else {
+            None
+        };
         let mut marks = MARKS.lock().unwrap_or_else(|e| e.into_inner());
         marks.push(Mark {
             phase,

@@ -270,7 +270,14 @@ pub fn main() -> ExitCode {
     }
     let args = parse_args(argv);
     if args.timings {
-        timings::start();
+        // Page faults come from /proc, a host file: read only when the
+        // host is the sysroot (canonicalising the sysroot path is the one
+        // host lookup made anyway).
+        let host = args
+            .sysroot
+            .canonicalize()
+            .is_ok_and(|p| p == std::path::Path::new("/"));
+        timings::start(host);
     }
     let code = match run(&args) {
         Ok(code) => code,
