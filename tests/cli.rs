@@ -830,10 +830,13 @@ fn truncated_loadable_segment_is_not_a_clean_closure() {
 // --timings
 // ---------------------------------------------------------------------------
 
+/// A row of a `--timings` table: (phase, wall ms, CPU ms, faults).
+type TimingRow = (String, f64, f64, Option<u64>);
+
 /// The rows of a `--timings` table: (phase, wall ms, CPU ms, faults;
 /// `None` where the column is `-`). Panics unless stderr holds exactly one
 /// well-formed table.
-fn timing_rows(err: &str) -> Vec<(String, f64, f64, Option<u64>)> {
+fn timing_rows(err: &str) -> Vec<TimingRow> {
     let lines: Vec<&str> = err
         .lines()
         .filter_map(|l| l.strip_prefix("timings: "))
@@ -877,7 +880,7 @@ fn assert_timings(err: &str, want: &[&str], host: bool, ctx: &str) {
     assert_eq!(names, expected, "{ctx}: phases\n{err}");
     let (body, total) = rows.split_at(rows.len() - 1);
     let total = &total[0];
-    let sum = |f: fn(&(String, f64, f64, Option<u64>)) -> f64| body.iter().map(f).sum::<f64>();
+    let sum = |f: fn(&TimingRow) -> f64| body.iter().map(f).sum::<f64>();
     let slack = 0.0005 * body.len() as f64 + 1e-9;
     assert!(
         (sum(|r| r.1) - total.1).abs() <= slack,
