@@ -15,6 +15,7 @@
 
 mod ab;
 mod bench;
+mod sweep;
 
 use std::process::{Command, ExitCode};
 
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "floor" => bench::floor(&std::env::args().skip(2).collect::<Vec<_>>()),
         "ab" => ab::run(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "sweep" => sweep::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         // `fuzz [TARGET] [SECONDS]` (see SECURITY.md): cargo-fuzz on stable;
         // new inputs go to target/fuzz-corpus/, the seeds are only read.
         "fuzz" => {
@@ -128,7 +130,7 @@ fn main() -> ExitCode {
             cargo(&all, &[("RUSTC_BOOTSTRAP", "1"), ("TMPDIR", "/dev/shm")])
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]|floor LIST|ab [RUNS] BIN...|fuzz [TARGET] [SECONDS]>");
+            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]|floor LIST|ab [RUNS] BIN...|sweep ROOT [--loader PATH] [--bin PATH]|fuzz [TARGET] [SECONDS]>");
             false
         }
     };

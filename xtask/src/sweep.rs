@@ -1,0 +1,386 @@
+//! `cargo xtask sweep ROOT [--loader PATH] [--bin PATH]`: every dynamic ELF
+//! file of a root filesystem, `closure` against that root's own loader.
+//!
+//! The test suite compares `closure` with the real loader on fixtures it
+//! builds and on the host's own files (`oracle::host_sweep_matches_loader`).
+//! This task does the same for any other root a maintainer has at hand — a
+//! `debootstrap` root with the packages a user reported, an unpacked image —
+//! so a claim of exactness can be checked on files the suite never saw.
+//!
+//! Candidates: the regular files (not symlinks) below `usr/bin`, `usr/sbin`,
+//! `bin`, `sbin`, `usr/libexec` and, for names holding `.so`, `lib`,
+//! `usr/lib` and `usr/lib64`, recursively, in sorted order, that are ELF
+//! files of the loader's class, byte order and machine with a `PT_INTERP`
+//! (programs) or a `PT_DYNAMIC` in an `ET_DYN` (libraries).
+//!
+//! For each, the loader runs the way `ldd` runs it — `LD_TRACE_LOADED_OBJECTS=1
+//! LOADER FILE` with an otherwise empty environment — inside a `chroot` into
+//! ROOT (as root; for ROOT `/` directly), through the root's `/usr/bin/env`
+//! so no host program runs with the variable set. A root without that `env`,
+//! and musl's loader (which ignores the variable and would run the program),
+//! get `LOADER --list FILE`, which stops at the first missing library
+//! instead of listing it. Files the loader fails on (exit status not 0)
+//! are skipped and listed.
+//! `closure --sysroot ROOT --root FILE --format ldd --startup-only` must
+//! print the same lines in the same order (load addresses and the vDSO line
+//! left out), with the loader's glibc-hwcaps subdirectories (`--help`) and
+//! platform (`--list-diagnostics`) passed as `--hwcaps` and `--platform`.
+//! Exit status 1 on any difference, each shown with both outputs.
+//!
+//! Executing the root's loader is the point of this task (it is the oracle);
+//! `closure` itself never does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Directories whose every ELF file is a candidate.
+const PROGRAM_DIRS: &[&str] = &["usr/bin", "usr/sbin", "bin", "sbin", "usr/libexec"];
+/// Directories whose files with `.so` in their name are candidates.
+const LIBRARY_DIRS: &[&str] = &["lib", "usr/lib", "usr/lib64"];
+
+/// What identifies a loader's files: class, byte order, machine.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Kind {
+    class: u8,
+    data: u8,
+    machine: u16,
+}
+
+/// The facts of an ELF file's header and program headers the sweep needs.
+struct Summary {
+    kind: Kind,
+    e_type: u16,
+    interp: bool,
+    dynamic: bool,
+}
+
+/// Reads the ELF header and program headers of `path`, or `None` for
+/// anything that is not a well-formed ELF file.
+fn summary(path: &Path) -> Option<Summary> {
+    let data = read_head(path, 64 << 10)?;
+    if data.len() < 52 || &data[..4] != b"\x7fELF" {
+        return None;
+    }
+    let (class, endian) = (data[4], data[5]);
+    let big = match endian {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let uint = |off: usize, size: usize| -> Option<u64> {
+        let b = data.get(off..off + size)?;
+        let mut v = 0u64;
+        for i in 0..size {
+            let byte = if big { b[i] } else { b[size - 1 - i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        Some(v)
+    };
+    let e_type = uint(16, 2)? as u16;
+    let machine = uint(18, 2)? as u16;
+    let (phoff, phentsize, phnum) = match class {
+        1 => (uint(28, 4)?, uint(42, 2)?, uint(44, 2)?),
+        2 => (uint(32, 8)?, uint(54, 2)?, uint(56, 2)?),
+        _ => return None,
+    };
+    let (mut interp, mut dynamic) = (false, false);
+    for i in 0..phnum {
+        let at = usize::try_from(phoff + i * phentsize).ok()?;
+        match uint(at, 4)? {
+            2 => dynamic = true,
+            3 => interp = true,
+            _ => {}
+        }
+    }
+    Some(Summary {
+        kind: Kind {
+            class,
+            data: endian,
+            machine,
+        },
+        e_type,
+        interp,
+        dynamic,
+    })
+}
+
+/// At most `max` bytes from the start of a regular file.
+fn read_head(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = fs::File::open(path).ok()?;
+    let mut data = Vec::new();
+    f.take(max).read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
+/// The candidates below `root` (in-root paths, sorted, without duplicates).
+fn candidates(root: &Path, kind: Kind) -> Vec<String> {
+    let mut out = Vec::new();
+    let dirs = PROGRAM_DIRS
+        .iter()
+        .map(|d| (*d, false))
+        .chain(LIBRARY_DIRS.iter().map(|d| (*d, true)));
+    for (dir, only_so) in dirs {
+        let top = root.join(dir);
+        // `bin` is often a link to `usr/bin`: its files are found there.
+        if fs::symlink_metadata(&top).map_or(true, |m| !m.is_dir()) {
+            continue;
+        }
+        walk(&top, &mut |path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if only_so && !name.is_some_and(|n| n.contains(".so")) {
+                return;
+            }
+            let Some(s) = summary(path) else { return };
+            let dynamic = s.interp || (s.e_type == 3 && s.dynamic);
+            if dynamic && s.kind == kind {
+                if let Ok(rel) = path.strip_prefix(root) {
+                    out.push(format!("/{}", rel.display()));
+                }
+            }
+        });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Calls `f` on every regular file below `dir`, in sorted order, without
+/// following symbolic links.
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, f);
+        } else if meta.is_file() {
+            f(&p);
+        }
+    }
+}
+
+/// How the loader is run.
+struct Loader<'a> {
+    root: &'a Path,
+    path: &'a str,
+    /// The `ldd` way is possible: the root has `/usr/bin/env` and the
+    /// loader is glibc's (musl's ignores the variable and would run the
+    /// program).
+    env: bool,
+}
+
+impl Loader<'_> {
+    /// `LOADER ARGS…` inside the root, the environment empty but `vars`.
+    fn run(&self, vars: &[&str], args: &[&str]) -> Option<Output> {
+        let mut c;
+        if self.root == Path::new("/") {
+            c = Command::new(self.path);
+            c.env_clear();
+            for v in vars {
+                if let Some((k, val)) = v.split_once('=') {
+                    c.env(k, val);
+                }
+            }
+        } else {
+            c = Command::new("chroot");
+            c.arg(self.root);
+            if !vars.is_empty() {
+                c.args(["/usr/bin/env", "-i"]).args(vars);
+            }
+            c.arg(self.path);
+            // chroot itself is a host program: it must not see the variables.
+            c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        }
+        c.args(args).stdin(Stdio::null()).output().ok()
+    }
+
+    /// What the loader prints for `file`, as `ldd` would show it, and its
+    /// exit status.
+    fn trace(&self, file: &str) -> Option<(i32, Vec<String>, String)> {
+        let out = if self.env || (self.root == Path::new("/") && !self.path.contains("ld-musl")) {
+            self.run(&["LD_TRACE_LOADED_OBJECTS=1"], &[file])?
+        } else {
+            self.run(&[], &["--list", file])?
+        };
+        Some((
+            out.status.code().unwrap_or(-1),
+            lines(&out.stdout),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+
+    /// `--hwcaps` and `--platform` for `closure`, from the loader itself.
+    fn closure_args(&self) -> Vec<String> {
+        let text = |arg: &str| {
+            self.run(&[], &[arg])
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let mut args = Vec::new();
+        let mut hwcaps = Vec::new();
+        let mut section = false;
+        for line in text("--help").lines() {
+            if line.starts_with("Subdirectories of glibc-hwcaps") {
+                section = true;
+            } else if section {
+                let t = line.trim();
+                if t.is_empty() || !line.starts_with(' ') {
+                    break;
+                }
+                if let Some((name, rest)) = t.split_once(' ') {
+                    if rest.contains("searched") && !rest.contains("not searched") {
+                        hwcaps.push(name.to_string());
+                    }
+                }
+            }
+        }
+        if !hwcaps.is_empty() {
+            args.push("--hwcaps".to_string());
+            args.push(hwcaps.join(","));
+        }
+        let platform = text("--list-diagnostics").lines().find_map(|l| {
+            l.strip_prefix("dl_platform=\"")?
+                .strip_suffix('"')
+                .map(String::from)
+        });
+        if let Some(p) = platform {
+            args.push("--platform".to_string());
+            args.push(p);
+        }
+        args
+    }
+}
+
+/// The lines of an `ldd` listing without load addresses and the vDSO line.
+fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("linux-vdso.so") && !l.starts_with("linux-gate.so")
+        })
+        .map(|l| match l.rfind(" (0x") {
+            Some(at) if l.ends_with(')') => l[..at].to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+/// `cargo xtask sweep ROOT [--loader PATH] [--bin PATH]`.
+pub fn run(args: &[String]) -> bool {
+    let mut root = None;
+    let mut loader = "/lib64/ld-linux-x86-64.so.2".to_string();
+    let mut bin = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--loader" => loader = it.next().cloned().unwrap_or_default(),
+            "--bin" => bin = it.next().map(PathBuf::from),
+            _ if root.is_none() && !a.starts_with('-') => root = Some(PathBuf::from(a)),
+            _ => {
+                eprintln!("xtask sweep: unexpected argument {a}");
+                return false;
+            }
+        }
+    }
+    let Some(root) = root else {
+        eprintln!("usage: cargo xtask sweep ROOT [--loader PATH] [--bin PATH]");
+        return false;
+    };
+    let Ok(root) = fs::canonicalize(&root) else {
+        eprintln!("xtask sweep: {}: no such directory", root.display());
+        return false;
+    };
+    let Some(kind) = summary(&root.join(loader.trim_start_matches('/'))).map(|s| s.kind) else {
+        eprintln!(
+            "xtask sweep: {loader} is not an ELF file in {}",
+            root.display()
+        );
+        return false;
+    };
+    let bin = match bin {
+        Some(b) => b,
+        None => {
+            let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            if !crate::cargo(&["build", "--release", "-p", "closure"], &[]) {
+                return false;
+            }
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| top.join("target"));
+            target.join("release/closure")
+        }
+    };
+    let loader = Loader {
+        root: &root,
+        path: &loader,
+        env: root.join("usr/bin/env").is_file() && !loader.contains("ld-musl"),
+    };
+    let extra = loader.closure_args();
+    let files = candidates(&root, kind);
+    eprintln!(
+        "xtask sweep: {} files in {}, closure args {extra:?}{}",
+        files.len(),
+        root.display(),
+        if loader.env || root == Path::new("/") {
+            ""
+        } else {
+            " (no /usr/bin/env in the root: `--list`, files the loader fails on are skipped)"
+        }
+    );
+    let (mut same, mut differ, mut skipped) = (0usize, 0usize, Vec::new());
+    for file in &files {
+        let Some((status, want, err)) = loader.trace(file) else {
+            eprintln!("xtask sweep: cannot run the loader (chroot needs root)");
+            return false;
+        };
+        // Traced the `ldd` way, a missing library is a line and the exit
+        // status 0; a failure is something else (not loadable at all).
+        if status != 0 {
+            skipped.push(format!(
+                "{file}: exit {status}: {}",
+                err.lines().next().unwrap_or("")
+            ));
+            continue;
+        }
+        let out = Command::new(&bin)
+            .arg("--sysroot")
+            .arg(&root)
+            .args(["--root", file, "--format", "ldd", "--startup-only"])
+            .args(&extra)
+            .env_remove("LD_LIBRARY_PATH")
+            .stdin(Stdio::null())
+            .output();
+        let Ok(out) = out else {
+            eprintln!("xtask sweep: cannot run {}", bin.display());
+            return false;
+        };
+        let got = lines(&out.stdout);
+        if got == want {
+            same += 1;
+        } else {
+            differ += 1;
+            println!("DIFFERS {file}");
+            println!("  loader  (exit {status}): {want:?}");
+            println!(
+                "  closure (exit {}): {got:?}",
+                out.status.code().unwrap_or(-1)
+            );
+        }
+    }
+    for s in &skipped {
+        println!("skipped {s}");
+    }
+    println!(
+        "sweep of {}: {} files, {same} the same, {differ} different, {} skipped (the loader could not list them)",
+        root.display(),
+        files.len(),
+        skipped.len()
+    );
+    differ == 0
+}
