@@ -114,6 +114,41 @@ fn read_head(path: &Path, max: u64) -> Option<Vec<u8>> {
     Some(data)
 }
 
+/// The host path of the in-root path `path`, its symbolic links followed as
+/// inside a `chroot` at `root` (an absolute target starts again at `root`,
+/// `..` stops there).
+fn in_root(root: &Path, path: &str) -> PathBuf {
+    let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
+    let mut at: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                at.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here: PathBuf = at
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&c);
+        match fs::read_link(&here) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    at.clear();
+                }
+                todo.extend(target.split('/').rev().map(String::from));
+            }
+            _ => at.push(c),
+        }
+    }
+    at.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
 /// The candidates below `root` (in-root paths, sorted, without duplicates).
 fn candidates(root: &Path, kind: Kind) -> Vec<String> {
     let mut out = Vec::new();
@@ -296,7 +331,7 @@ pub fn run(args: &[String]) -> bool {
         eprintln!("xtask sweep: {}: no such directory", root.display());
         return false;
     };
-    let Some(kind) = summary(&root.join(loader.trim_start_matches('/'))).map(|s| s.kind) else {
+    let Some(kind) = summary(&in_root(&root, &loader)).map(|s| s.kind) else {
         eprintln!(
             "xtask sweep: {loader} is not an ELF file in {}",
             root.display()
