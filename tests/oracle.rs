@@ -1065,6 +1065,110 @@ fn s23b_glibc_hwcaps_through_cache() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 23c–e: legacy hwcap subdirectories (glibc 2.36 and earlier)
+// ---------------------------------------------------------------------------------------------
+
+/// `--platform` and `--hwcaps` of the loader's own CPU, and whether it searches legacy hwcap
+/// subdirectories (its `--help` lists them; glibc 2.37 removed them).
+fn cpu_args(r: &TestRoot, name: &str) -> (Vec<String>, String) {
+    let platform = r.loader_platform();
+    let help = r.run_in_root(&[], &[INTERP, "--help"]).stdout;
+    let legacy = help.contains("Legacy HWCAP subdirectories");
+    println!("{name}: loader platform {platform:?}, legacy hwcap subdirectories: {legacy}");
+    let mut args = hwcaps_args(r, name);
+    args.extend(["--platform".to_string(), platform.clone()]);
+    (args, platform)
+}
+
+#[test]
+fn s23c_legacy_hwcap_subdirectories_of_a_search_path() {
+    // glibc 2.36 tries every combination of `tls`, the platform and the CPU's important
+    // capabilities below each directory before the directory itself, most specific first;
+    // `tls` and `x86_64` are active on every x86-64 CPU, the platform is the loader's.
+    let name = "s23c_legacy_hwcap_subdirectories_of_a_search_path";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (args, platform) = cpu_args(&r, name);
+    let mut needed = Vec::new();
+    let mut real = |path: &str, soname: &str| {
+        r.lib(path, soname).build();
+        needed.push(path.to_string());
+    };
+    real("/opt/l/tls/liba.so.1", "liba.so.1");
+    real("/opt/l/x86_64/libb.so.1", "libb.so.1");
+    real(&format!("/opt/l/{platform}/libp.so.1"), "libp.so.1");
+    real("/opt/l/tls/x86_64/libd.so.1", "libd.so.1");
+    real("/opt/l/glibc-hwcaps/x86-64-v2/libe.so.1", "libe.so.1");
+    for base in ["liba", "libb", "libp", "libd", "libe"] {
+        decoy(&r, &format!("/opt/l/{base}.so.1"), &format!("{base}.so.1"));
+    }
+    decoy(&r, "/opt/l/x86_64/libd.so.1", "libd.so.1");
+    decoy(&r, "/opt/l/tls/libd.so.1", "libd.so.1");
+    decoy(&r, "/opt/l/tls/libe.so.1", "libe.so.1");
+    // Which of these wins depends on the CPU (xeon_phi, or x86_64 as the platform too): the
+    // loader says.
+    r.lib("/opt/l/xeon_phi/libf.so.1", "libf.so.1").build();
+    r.lib("/opt/l/x86_64/x86_64/libf.so.1", "libf.so.1").build();
+    r.lib("/opt/l/libf.so.1", "libf.so.1").build();
+    needed.push("/opt/l/libf.so.1".to_string());
+    let needed: Vec<&str> = needed.iter().map(String::as_str).collect();
+    r.exe(PROG).rpath("/opt/l").needs(&needed).build();
+    r.ldconfig();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+#[test]
+fn s23d_legacy_hwcap_cache_entries() {
+    // ldconfig (2.36) records libraries of /usr/local/lib/tls, …/<platform> and …/x86_64 with
+    // legacy hwcap bits; the loader takes the first entry whose bits the CPU has.
+    let name = "s23d_legacy_hwcap_cache_entries";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (args, platform) = cpu_args(&r, name);
+    r.lib("/usr/local/lib/tls/libca.so.1", "libca.so.1").build();
+    r.lib(
+        &format!("/usr/local/lib/{platform}/libcb.so.1"),
+        "libcb.so.1",
+    )
+    .build();
+    r.lib("/usr/local/lib/x86_64/libcc.so.1", "libcc.so.1")
+        .build();
+    r.lib("/usr/local/lib/xeon_phi/libcd.so.1", "libcd.so.1")
+        .build();
+    r.lib("/usr/local/lib/libcd.so.1", "libcd.so.1").build();
+    for base in ["libca", "libcb", "libcc"] {
+        decoy(
+            &r,
+            &format!("/usr/local/lib/{base}.so.1"),
+            &format!("{base}.so.1"),
+        );
+    }
+    r.exe(PROG)
+        .needs_names(&["libca.so.1", "libcb.so.1", "libcc.so.1", "libcd.so.1"])
+        .build();
+    r.ldconfig();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+#[test]
+fn s23e_legacy_hwcap_subdirectory_of_a_default_dir() {
+    // Not in the cache (added after ldconfig ran): the default-directory search tries
+    // /usr/lib/tls before /usr/lib.
+    let name = "s23e_legacy_hwcap_subdirectory_of_a_default_dir";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (args, _) = cpu_args(&r, name);
+    r.exe(PROG).needs_names(&["libdt.so.1"]).build();
+    r.ldconfig();
+    r.lib("/usr/lib/tls/libdt.so.1", "libdt.so.1").build();
+    decoy(&r, "/usr/lib/libdt.so.1", "libdt.so.1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(name, &r, PROG, &[], &args);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 24: what closure says about a missing library
 // ---------------------------------------------------------------------------------------------
 

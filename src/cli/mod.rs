@@ -120,7 +120,8 @@ pub struct Args {
     pub preload: Option<String>,
 
     /// Value of $PLATFORM (default: the architecture's usual AT_PLATFORM,
-    /// e.g. x86_64).
+    /// e.g. x86_64), also the platform of the legacy hwcap subdirectories
+    /// that glibc 2.36 and earlier search (e.g. haswell).
     #[arg(long, value_name = "NAME")]
     pub platform: Option<String>,
 

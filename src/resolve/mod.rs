@@ -14,6 +14,7 @@
 
 pub mod ldcache;
 pub mod ldconf;
+pub mod legacy;
 pub mod target;
 pub mod tokens;
 
@@ -376,6 +377,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 type Parsed = (Arc<ElfInfo>, Option<Vec<u8>>);
 /// A list of names (directory entries).
 type Names = Vec<Vec<u8>>;
+/// A search directory and a target's `e_machine`.
+type DirOfMachine = (Vec<u8>, u16);
 
 /// The memo maps: hashed with foldhash (SipHash showed in profiles).
 type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
@@ -436,6 +439,10 @@ pub struct Resolver<'fs> {
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
+    /// The legacy hwcap subdirectories that exist, by search directory and
+    /// machine ([`Self::legacy_subdirs`]; the list of them is a function
+    /// of the machine and the options).
+    legacy_dirs: Mutex<Map<DirOfMachine, Arc<Names>>>,
     /// Interpreters by `PT_INTERP` string ([`Self::load_interpreter`]).
     interps: Mutex<Map<Vec<u8>, Loaded>>,
     /// What is preloaded, with where it is named ([`Self::preloads`]).
@@ -462,6 +469,7 @@ impl<'fs> Resolver<'fs> {
             memo: std::sync::RwLock::new(Map::default()),
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
+            legacy_dirs: Mutex::new(Map::default()),
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
             interp_scans: Mutex::new(Map::default()),
@@ -573,6 +581,22 @@ impl<'fs> Resolver<'fs> {
     }
 
     fn detect_target(&self, info: &ElfInfo) -> Target {
+        let mut target = self.detect_loader(info);
+        let platform = self
+            .opts
+            .platform
+            .clone()
+            .or_else(|| target.arch.platform.map(|p| p.as_bytes().to_vec()))
+            .unwrap_or_default();
+        let active: &[Vec<u8>] = match &self.opts.hwcaps {
+            Hwcaps::Active(v) => v,
+            Hwcaps::Baseline => &[],
+        };
+        target.legacy = legacy::Legacy::new(&target, &platform, active);
+        target
+    }
+
+    fn detect_loader(&self, info: &ElfInfo) -> Target {
         let interp = info.interp.as_deref();
         let fs = self.fs;
         Target::detect(
@@ -1361,7 +1385,7 @@ impl<'fs> Resolver<'fs> {
         res: &mut Resolution,
     ) -> bool {
         let active: &[Vec<u8>] = match (&self.opts.hwcaps, target.flavor) {
-            (Hwcaps::Active(v), Flavor::Glibc) => v,
+            (Hwcaps::Active(v), Flavor::Glibc) if target.glibc_hwcaps => v,
             _ => &[],
         };
         for dir in dirs {
@@ -1380,6 +1404,9 @@ impl<'fs> Resolver<'fs> {
                     s
                 })
                 .collect();
+            if !target.legacy.subdirs.is_empty() {
+                subdirs.extend(self.legacy_subdirs(target, dir).iter().cloned());
+            }
             subdirs.push(Vec::new());
             for sub in subdirs {
                 let mut path = dir.clone();
@@ -1436,6 +1463,40 @@ impl<'fs> Resolver<'fs> {
         false
     }
 
+    /// The legacy hwcap subdirectories of `dir` the loader would find, in
+    /// its order (see [`legacy`]): only those that exist, as the loader
+    /// remembers a missing one after its first failed open and tries it no
+    /// more, so reports list no dozen absent directories per search.
+    /// Looked up once per directory: a subdirectory's first component is
+    /// checked before the longer paths below it.
+    fn legacy_subdirs(&self, target: &Target, dir: &[u8]) -> Arc<Names> {
+        let key = (dir.to_vec(), target.ident.machine);
+        if let Some(known) = lock(&self.legacy_dirs).get(&key) {
+            return known.clone();
+        }
+        let is_dir = |sub: &[u8]| {
+            let mut p = dir.to_vec();
+            if !p.is_empty() && !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            p.extend_from_slice(sub);
+            self.fs.is_dir(&bytes_path(&p))
+        };
+        let mut first: Map<Vec<u8>, bool> = Map::default();
+        let mut found = Vec::new();
+        for sub in &target.legacy.subdirs {
+            let head = sub.split(|&b| b == b'/').next().unwrap_or_default();
+            let head_exists = *first.entry(head.to_vec()).or_insert_with(|| is_dir(head));
+            let deeper = sub.len() > head.len() + 1;
+            if head_exists && (!deeper || is_dir(sub)) {
+                found.push(sub.clone());
+            }
+        }
+        let found = Arc::new(found);
+        lock(&self.legacy_dirs).insert(key, found.clone());
+        found
+    }
+
     /// Consults `/etc/ld.so.cache`. Returns true when the search is over.
     fn search_cache(
         &self,
@@ -1466,6 +1527,11 @@ impl<'fs> Resolver<'fs> {
                 continue;
             }
             if let Some(idx) = e.hwcaps_index() {
+                // A loader before glibc 2.33 takes the extension bit for a
+                // capability no CPU has.
+                if !target.glibc_hwcaps {
+                    continue;
+                }
                 let Some(hw_name) = cache.hwcaps_names.get(idx as usize) else {
                     continue;
                 };
@@ -1476,7 +1542,10 @@ impl<'fs> Resolver<'fs> {
                 }
                 continue;
             }
-            if e.is_legacy_hwcap() {
+            // glibc 2.36 and earlier take the first entry whose legacy
+            // bits the CPU has (ldconfig lists the most specific first);
+            // later loaders skip every tagged entry.
+            if e.is_legacy_hwcap() && !target.legacy.accepts(e.hwcap) {
                 continue;
             }
             plain = Some(e);

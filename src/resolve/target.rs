@@ -225,6 +225,17 @@ pub struct Target {
     /// Files of the sysroot the loader reads at start-up and a staged root
     /// needs (musl's `ld-musl-<arch>.path`).
     pub config_files: Vec<Vec<u8>>,
+    /// The loader searches `glibc-hwcaps` subdirectories and takes the
+    /// cache's entries for them (glibc 2.33 and later; also assumed when
+    /// the interpreter cannot be read).
+    pub glibc_hwcaps: bool,
+    /// The loader searches the legacy hwcap subdirectories (`tls`, the
+    /// platform, capability names) and takes cache entries tagged with them
+    /// (glibc 2.36 and earlier): see [`super::legacy`].
+    pub legacy_hwcaps: bool,
+    /// The legacy subdirectories and cache rule for the modelled CPU
+    /// (filled by the resolver, which knows `--platform` and `--hwcaps`).
+    pub legacy: super::legacy::Legacy,
 }
 
 impl Target {
@@ -256,6 +267,9 @@ impl Target {
                 config_files: path_file.into_iter().collect(),
                 lib: arch.upstream_lib.as_bytes().to_vec(),
                 arch,
+                glibc_hwcaps: false,
+                legacy_hwcaps: false,
+                legacy: Default::default(),
             };
         }
         let triplet = arch.triplet;
@@ -295,6 +309,13 @@ impl Target {
         } else {
             (upstream, DirsSource::Upstream, upstream_lib)
         };
+        // Which hwcap subdirectories the loader knows, from strings only
+        // some generations hold: `LD_HWCAP_MASK` (the variable whose mask
+        // applied to the legacy subdirectories; gone in glibc 2.37 with them)
+        // and `glibc-hwcaps` (since 2.33). An interpreter that cannot be
+        // read holds neither and is taken for a current one.
+        let legacy_hwcaps = interp_has(b"LD_HWCAP_MASK");
+        let glibc_hwcaps = !legacy_hwcaps || interp_has(b"glibc-hwcaps");
         Target {
             ident,
             flavor: Flavor::Glibc,
@@ -304,6 +325,9 @@ impl Target {
             lib,
             arch,
             config_files: Vec::new(),
+            glibc_hwcaps,
+            legacy_hwcaps,
+            legacy: Default::default(),
         }
     }
 
