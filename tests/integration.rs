@@ -11,6 +11,7 @@ mod explain;
 mod foreign;
 mod hardening;
 mod hwcaps;
+mod layouts;
 mod oci;
 mod oracle;
 mod progress;

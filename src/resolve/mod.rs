@@ -2,7 +2,8 @@
 //!
 //! Owns the per-name search of glibc's `_dl_map_object` (names with `/`,
 //! the `DT_RPATH` chain, `LD_LIBRARY_PATH`, `DT_RUNPATH`, `/etc/ld.so.cache`,
-//! the default directories, `DF_1_NODEFLIB`, glibc-hwcaps subdirectories,
+//! the default directories, `DF_1_NODEFLIB`, glibc-hwcaps and legacy hwcap
+//! subdirectories (`legacy`),
 //! skip-versus-fatal candidate checks) and musl's simpler order. It records
 //! every directory and candidate tried, with the reason each was passed over,
 //! so a missing library can be explained. The breadth-first load order and

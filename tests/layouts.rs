@@ -1,0 +1,357 @@
+//! Random layouts against the real loader.
+//!
+//! The scenario tests in `oracle.rs` check one rule each. These build
+//! roots where the rules meet: libraries placed in several directories at
+//! once (search paths, legacy hwcap and glibc-hwcaps subdirectories, the
+//! cache's directories, default directories, a directory reached through a
+//! symbolic link), `DT_RPATH` and `DT_RUNPATH` with `$ORIGIN`, `$PLATFORM`,
+//! `$LIB` and absent directories on the program and on libraries (so
+//! inherited chains matter), `-z nodefaultlib`, a `DT_NEEDED` path,
+//! `LD_LIBRARY_PATH`, `LD_PRELOAD`, a cache that misses files added after
+//! `ldconfig` ran, candidates for another machine (skipped) or not ELF at
+//! all (fatal), and names found nowhere. Each layout comes from a fixed
+//! seed (the same roots on every run) and is compared with the root's own
+//! `ld.so` by [`check`]: loaded and missing sets, `ldd` lines in order, the
+//! files tried (`LD_DEBUG=libs`) and the requester of every object
+//! (`LD_DEBUG=files`). A failure prints the seed and the layout.
+
+use crate::support::oracle::{check, closure_trace, loader_trace, Oracle, TestRoot};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const PROG: &str = "/app/bin/prog";
+/// Libraries per layout.
+const LIBS: usize = 6;
+/// Layouts per test (four tests run side by side): 120 in all, unless
+/// `CLOSURE_LAYOUTS` asks for more per test (a longer hunt: the seeds
+/// that run by default come first).
+const PER_TEST: u64 = 30;
+
+fn per_test() -> u64 {
+    std::env::var("CLOSURE_LAYOUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PER_TEST)
+}
+
+/// Where a library may be placed. `{p}` is the loader's platform; `/opt/c`
+/// is a symbolic link to `/opt/b`.
+const DIRS: &[&str] = &[
+    "/opt/a",
+    "/opt/b",
+    "/opt/c",
+    "/opt/a/tls",
+    "/opt/b/x86_64",
+    "/opt/a/{p}",
+    "/opt/b/glibc-hwcaps/x86-64-v2",
+    "/opt/{p}",
+    "/app/lib",
+    "/app/lib/tls",
+    "/usr/local/lib",
+    "/usr/local/lib/tls",
+    "/usr/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/opt/lib/x86_64-linux-gnu",
+];
+
+/// Elements of search paths.
+const PATHS: &[&str] = &[
+    "/opt/a",
+    "/opt/b",
+    "/opt/c",
+    "$ORIGIN",
+    "$ORIGIN/../lib",
+    "/opt/$PLATFORM",
+    "/nonexistent",
+    "/app/lib",
+    "/opt/$LIB",
+];
+
+/// A search-path value of one to three elements.
+fn search_path(rng: &mut Rng) -> String {
+    let n = 1 + rng.below(3);
+    (0..n)
+        .map(|_| *rng.pick(PATHS))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `DT_RPATH` (25%), `DT_RUNPATH` (25%) or neither.
+#[derive(Debug, Clone)]
+enum Path {
+    None,
+    Rpath(String),
+    Runpath(String),
+}
+
+fn path_tag(rng: &mut Rng) -> Path {
+    match rng.below(4) {
+        0 => Path::Rpath(search_path(rng)),
+        1 => Path::Runpath(search_path(rng)),
+        _ => Path::None,
+    }
+}
+
+/// Builds the layout of `seed` in a fresh root and compares it.
+fn layout(o: &Oracle, seed: u64) {
+    let name = format!("layout_{seed}");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let r = TestRoot::new(o);
+    let platform = r.loader_platform();
+    let mut hwcaps = r.loader_hwcaps();
+    hwcaps.truncate(3);
+    let mut args: Vec<String> = vec!["--platform".into(), platform.clone()];
+    if !hwcaps.is_empty() {
+        args.extend(["--hwcaps".into(), hwcaps.join(",")]);
+    }
+    r.mkdir("/opt/b");
+    // Relative: the test writes through it on the host as well.
+    r.symlink("b", "/opt/c");
+    let mut plan: Vec<String> = vec![format!("seed {seed}: /opt/c -> /opt/b")];
+    // Libraries from the last to the first, so each may need later ones
+    // (already built somewhere to link against).
+    let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
+    let mut late: Vec<(String, String, Vec<String>, Path)> = Vec::new();
+    for i in (0..LIBS).rev() {
+        let soname = format!("librand{i}.so.1");
+        let copies = 1 + rng.below(3);
+        let mut dirs: Vec<String> = Vec::new();
+        while dirs.len() < copies {
+            let d = rng.pick(DIRS).replace("{p}", &platform);
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        for d in dirs {
+            let file = format!("{d}/{soname}");
+            let needs: Vec<String> = (i + 1..LIBS)
+                .filter(|_| rng.chance(30))
+                .filter_map(|j| placed[j].first().cloned())
+                .collect();
+            let tag = path_tag(&mut rng);
+            let after_ldconfig = rng.chance(20);
+            plan.push(format!(
+                "{file}: needs {needs:?}, {tag:?}{}",
+                if after_ldconfig {
+                    ", added after ldconfig"
+                } else {
+                    ""
+                }
+            ));
+            if after_ldconfig {
+                late.push((file.clone(), soname.clone(), needs, tag));
+            } else {
+                build_lib(&r, &file, &soname, &needs, &tag);
+            }
+            placed[i].push(file);
+        }
+    }
+    // The program needs two to four of them and sometimes a name that
+    // exists nowhere.
+    let mut needs: Vec<String> = Vec::new();
+    for _ in 0..2 + rng.below(3) {
+        let lib = &placed[rng.below(LIBS)][0];
+        if !needs.contains(lib) {
+            needs.push(lib.clone());
+        }
+    }
+    let missing = rng.chance(15);
+    let tag = path_tag(&mut rng);
+    plan.push(format!(
+        "{PROG}: needs {needs:?}{}, {tag:?}",
+        if missing { " and libnowhere.so.1" } else { "" }
+    ));
+    let mut exe = link(&r, r.exe(PROG), &needs);
+    if missing {
+        exe = exe.needs_names(&["libnowhere.so.1"]);
+    }
+    exe = match &tag {
+        Path::Rpath(v) => exe.rpath(v),
+        Path::Runpath(v) => exe.runpath(v),
+        Path::None => exe,
+    };
+    if rng.chance(10) {
+        plan.push(format!("{PROG}: -z nodefaultlib"));
+        exe = exe.arg("-Wl,-z,nodefaultlib");
+    }
+    exe.build();
+    if rng.chance(10) {
+        // The first DT_NEEDED becomes a path to one copy of it.
+        let first = &needs[0];
+        let soname = first.rsplit('/').next().unwrap_or(first);
+        let copies: Vec<&String> = placed
+            .iter()
+            .flatten()
+            .filter(|p| p.ends_with(soname))
+            .collect();
+        let path = *rng.pick(&copies);
+        plan.push(format!("{PROG}: DT_NEEDED {soname} -> {path}"));
+        r.patchelf(PROG, &["--replace-needed", soname, path]);
+    }
+    r.ldconfig();
+    for (file, soname, needs, tag) in &late {
+        build_lib(&r, file, soname, needs, tag);
+    }
+    // A candidate the loader skips (another machine: e_machine patched to
+    // AArch64) or that ends the search (not ELF), in a directory a search
+    // may pass through first.
+    for (percent, what) in [(15, "aarch64"), (5, "not ELF")] {
+        if rng.chance(percent) {
+            let i = rng.below(LIBS);
+            let d = rng.pick(DIRS).replace("{p}", &platform);
+            let file = format!("{d}/librand{i}.so.1");
+            if r.host(&file).exists() {
+                continue;
+            }
+            plan.push(format!("{file}: {what}"));
+            if what == "not ELF" {
+                r.write(&file, "/* GNU ld script */\nGROUP ( libc.so.6 )\n");
+            } else {
+                r.copy(&placed[i][0], &file);
+                r.patch_bytes(&file, 18, &[183, 0]);
+            }
+        }
+    }
+    let mut env: Vec<(&str, String)> = Vec::new();
+    if rng.chance(30) {
+        let llp = search_path(&mut rng);
+        plan.push(format!("LD_LIBRARY_PATH={llp}"));
+        args.extend(["--library-path".into(), llp.clone()]);
+        env.push(("LD_LIBRARY_PATH", llp));
+    }
+    if rng.chance(15) {
+        let i = rng.below(LIBS);
+        let preload = match rng.below(3) {
+            0 => format!("librand{i}.so.1"),
+            1 => placed[i][rng.below(placed[i].len())].clone(),
+            _ => "libnope.so.7".to_string(),
+        };
+        plan.push(format!("LD_PRELOAD={preload}"));
+        args.extend(["--preload".into(), preload.clone()]);
+        env.push(("LD_PRELOAD", preload));
+    }
+    println!("{name}:\n  {}", plan.join("\n  "));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let trace = loader_trace(&r, PROG, &env);
+    if trace.status != 0 {
+        // The loader gave up on a candidate (not ELF): `closure` must stop
+        // at the same file, as a problem.
+        let at = "error while loading shared libraries: ";
+        let path = trace
+            .stderr
+            .lines()
+            .find_map(|l| l.split_once(at).and_then(|(_, rest)| rest.split_once(": ")))
+            .map(|(path, _)| path.to_string())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name}: the loader failed without naming a file\n{}",
+                    trace.dump()
+                )
+            });
+        let run = closure_trace(&r, PROG, &args);
+        let fatal: Vec<&str> = run
+            .json
+            .as_ref()
+            .and_then(|j| j["missing"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["fatal"]["path"].as_str())
+            .collect();
+        assert!(
+            run.status == 1 && fatal.contains(&path.as_str()),
+            "{name}: the loader aborted on {path}; closure's fatal paths {fatal:?}, exit {}\n{}\n{}",
+            run.status,
+            trace.dump(),
+            run.dump()
+        );
+        println!("{name}: ld.so aborted on {path}, and so does closure");
+        return;
+    }
+    check(&name, &r, PROG, &env, &args);
+}
+
+/// Links `b` against each of `needs` (in-root paths) in order: the file
+/// when it exists, else a stub of the same SONAME (a library added after
+/// `ldconfig` ran is built last), so the `DT_NEEDED` names are the same.
+fn link<'r>(
+    r: &TestRoot,
+    mut b: crate::support::oracle::ElfBuild<'r>,
+    needs: &[String],
+) -> crate::support::oracle::ElfBuild<'r> {
+    for n in needs {
+        if r.host(n).exists() {
+            b = b.needs(&[n.as_str()]);
+        } else {
+            b = b.needs_names(&[n.rsplit('/').next().unwrap_or(n)]);
+        }
+    }
+    b
+}
+
+/// One library at `file`.
+fn build_lib(r: &TestRoot, file: &str, soname: &str, needs: &[String], tag: &Path) {
+    let mut b = link(r, r.lib(file, soname), needs);
+    b = match tag {
+        Path::Rpath(v) => b.rpath(v),
+        Path::Runpath(v) => b.runpath(v),
+        Path::None => b,
+    };
+    b.build();
+}
+
+fn run(part: u64) {
+    let name = format!("random_layouts_match_the_loader_{part}");
+    let Some(o) = Oracle::start(&name) else {
+        return;
+    };
+    // Seeds part, part + 4, part + 8, …: the default ones are a prefix of
+    // any longer run.
+    for k in 0..per_test() {
+        layout(&o, part + 4 * k);
+    }
+}
+
+#[test]
+fn random_layouts_match_the_loader_0() {
+    run(0);
+}
+
+#[test]
+fn random_layouts_match_the_loader_1() {
+    run(1);
+}
+
+#[test]
+fn random_layouts_match_the_loader_2() {
+    run(2);
+}
+
+#[test]
+fn random_layouts_match_the_loader_3() {
+    run(3);
+}
