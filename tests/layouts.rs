@@ -4,7 +4,8 @@
 //! roots where the rules meet: libraries placed in several directories at
 //! once (search paths, legacy hwcap and glibc-hwcaps subdirectories, the
 //! cache's directories, default directories, a directory reached through a
-//! symbolic link), `DT_RPATH` and `DT_RUNPATH` with `$ORIGIN`, `$PLATFORM`,
+//! symbolic link; versioned files behind their SONAME link, files whose
+//! SONAME is another name), dependencies between them (cycles too), `DT_RPATH` and `DT_RUNPATH` with `$ORIGIN`, `$PLATFORM`,
 //! `$LIB` and absent directories on the program and on libraries (so
 //! inherited chains matter), `-z nodefaultlib`, a `DT_NEEDED` path,
 //! `LD_LIBRARY_PATH`, `LD_PRELOAD`, a cache that misses files added after
@@ -135,37 +136,70 @@ fn layout(o: &Oracle, seed: u64) {
     // Libraries from the last to the first, so each may need later ones
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
-    let mut late: Vec<(String, String, Vec<String>, Path)> = Vec::new();
+    let mut late: Vec<Lib> = Vec::new();
     for i in (0..LIBS).rev() {
         let soname = format!("librand{i}.so.1");
         let copies = 1 + rng.below(3);
         let mut dirs: Vec<String> = Vec::new();
         while dirs.len() < copies {
             let d = rng.pick(DIRS).replace("{p}", &platform);
-            if !dirs.contains(&d) {
+            // /opt/c is /opt/b: one file, placed once.
+            let same = |a: &str| a.replacen("/opt/c", "/opt/b", 1);
+            if !dirs.iter().any(|x| same(x) == same(&d)) {
                 dirs.push(d);
             }
         }
-        for d in dirs {
+        for (k, d) in dirs.into_iter().enumerate() {
             let file = format!("{d}/{soname}");
-            let needs: Vec<String> = (i + 1..LIBS)
+            // Later libraries by path; now and then an earlier one by name
+            // (a stub at link time), so dependencies can form cycles.
+            let mut needs: Vec<String> = (i + 1..LIBS)
                 .filter(|_| rng.chance(30))
                 .filter_map(|j| placed[j].first().cloned())
                 .collect();
+            needs.extend(
+                (0..i)
+                    .filter(|_| rng.chance(8))
+                    .map(|j| format!("/not-built-yet/librand{j}.so.1")),
+            );
             let tag = path_tag(&mut rng);
             let after_ldconfig = rng.chance(20);
+            // A versioned file behind its SONAME link, as packages ship
+            // them; or a file whose SONAME is another name.
+            let real = if rng.chance(15) {
+                format!("{file}.0.{k}")
+            } else {
+                file.clone()
+            };
+            let own = if rng.chance(10) {
+                format!("libalias{i}.so.1")
+            } else {
+                soname.clone()
+            };
             plan.push(format!(
-                "{file}: needs {needs:?}, {tag:?}{}",
+                "{real} (SONAME {own}): needs {needs:?}, {tag:?}{}{}",
+                if real == file {
+                    String::new()
+                } else {
+                    format!(", linked from {file}")
+                },
                 if after_ldconfig {
                     ", added after ldconfig"
                 } else {
                     ""
                 }
             ));
+            let lib = Lib {
+                real,
+                file: file.clone(),
+                soname: own,
+                needs,
+                tag,
+            };
             if after_ldconfig {
-                late.push((file.clone(), soname.clone(), needs, tag));
+                late.push(lib);
             } else {
-                build_lib(&r, &file, &soname, &needs, &tag);
+                lib.build(&r);
             }
             placed[i].push(file);
         }
@@ -213,8 +247,8 @@ fn layout(o: &Oracle, seed: u64) {
         r.patchelf(PROG, &["--replace-needed", soname, path]);
     }
     r.ldconfig();
-    for (file, soname, needs, tag) in &late {
-        build_lib(&r, file, soname, needs, tag);
+    for lib in &late {
+        lib.build(&r);
     }
     // A candidate the loader skips (another machine: e_machine patched to
     // AArch64) or that ends the search (not ELF), in a directory a search
@@ -313,15 +347,31 @@ fn link<'r>(
     b
 }
 
-/// One library at `file`.
-fn build_lib(r: &TestRoot, file: &str, soname: &str, needs: &[String], tag: &Path) {
-    let mut b = link(r, r.lib(file, soname), needs);
-    b = match tag {
-        Path::Rpath(v) => b.rpath(v),
-        Path::Runpath(v) => b.runpath(v),
-        Path::None => b,
-    };
-    b.build();
+/// One library to build.
+struct Lib {
+    /// The file built.
+    real: String,
+    /// The name it is placed under: `real`, or a link to it.
+    file: String,
+    soname: String,
+    needs: Vec<String>,
+    tag: Path,
+}
+
+impl Lib {
+    fn build(&self, r: &TestRoot) {
+        let mut b = link(r, r.lib(&self.real, &self.soname), &self.needs);
+        b = match &self.tag {
+            Path::Rpath(v) => b.rpath(v),
+            Path::Runpath(v) => b.runpath(v),
+            Path::None => b,
+        };
+        b.build();
+        if self.real != self.file {
+            let target = self.real.rsplit('/').next().unwrap_or(&self.real);
+            r.symlink(target, &self.file);
+        }
+    }
 }
 
 fn run(part: u64) {
