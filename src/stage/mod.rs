@@ -13,7 +13,7 @@ pub mod copy;
 pub mod include;
 pub mod layer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -288,7 +288,10 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
         for other in &n.also_opened {
             p.add_path(fs, &bytes_path(other))?;
         }
-        if n.kind == NodeKind::Library && n.via == Via::Cache {
+        // A preload's node says `Preload`, not the step that found it: it
+        // may have come from the cache too (a reduced cache is written
+        // then; it changes nothing for a name found elsewhere).
+        if n.kind == NodeKind::Library && matches!(n.via, Via::Cache | Via::Preload) {
             let dir = crate::resolve::dirname(&n.path);
             let default = g.system_dirs.iter().any(|d| d.as_slice() == dir.as_slice());
             if !default {
@@ -315,20 +318,51 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
     Ok(p)
 }
 
-/// The sysroot's cache, reduced to the entries whose path is staged.
+/// The sysroot's cache, reduced to the entries whose path is staged, in
+/// its order. Entries for glibc-hwcaps variants and legacy hwcap
+/// subdirectories stay, with their capability bits (a glibc-hwcaps entry's
+/// index renumbered into the reduced name table), so the loader of the
+/// staged root chooses among the staged files as the sysroot's does: an
+/// entry it would take first is staged (it was loaded), and dropping
+/// unstaged ones only removes entries it would not reach or could not open.
 fn staged_cache(fs: &RootFs, g: &DepGraph, p: &Plan) -> Option<Vec<u8>> {
     let big = g.big_endian;
     let bytes = fs.read(Path::new("/etc/ld.so.cache"), 256 << 20).ok()?;
     let cache = ldcache::parse(&bytes, big).ok()?;
-    let staged: BTreeSet<&[u8]> = g.objects().into_iter().map(|n| n.path.as_slice()).collect();
+    let staged = |e: &&ldcache::CacheEntry| p.items.contains_key(&bytes_path(&e.value));
+    let name_of = |e: &ldcache::CacheEntry| {
+        e.hwcaps_index()
+            .and_then(|i| cache.hwcaps_names.get(i as usize))
+    };
+    let mut names: Vec<Vec<u8>> = cache
+        .entries
+        .iter()
+        .filter(staged)
+        .filter_map(|e| name_of(e).cloned())
+        .collect();
+    names.sort();
+    names.dedup();
     let entries: Vec<ldcache::CacheEntry> = cache
         .entries
         .iter()
-        .filter(|e| staged.contains(e.value.as_slice()) && e.hwcap == 0)
-        .cloned()
+        .filter(staged)
+        .filter_map(|e| {
+            let mut e = e.clone();
+            if e.hwcaps_index().is_some() {
+                // An index past the name table: the loader cannot use it.
+                let name = name_of(&e)?;
+                let at = names.iter().position(|n| n == name)? as u64;
+                e.hwcap = (e.hwcap & !0xffff_ffff) | at;
+            }
+            Some(e)
+        })
         .collect();
-    let _ = p;
-    Some(ldcache::write_new(&entries, big, Some(b"closure")))
+    Some(ldcache::write_new_with_hwcaps(
+        &entries,
+        &names,
+        big,
+        Some(b"closure"),
+    ))
 }
 
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
