@@ -2623,3 +2623,203 @@ fn glibc_dlopen_dependencies_skip_the_callers_rpath() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3b. musl: random layouts
+// ---------------------------------------------------------------------------------------------
+
+/// xorshift64*: deterministic layouts.
+struct MuslRng(u64);
+
+impl MuslRng {
+    fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Where a library may be placed in a musl root (`/opt/c` links to `/opt/b`;
+/// `/lib/x86_64-linux-musl` is in musl's path file).
+const MUSL_DIRS: &[&str] = &[
+    "/opt/a",
+    "/opt/b",
+    "/opt/c",
+    "/app/lib",
+    "/usr/lib/x86_64-linux-musl",
+    "/usr/local/lib",
+];
+/// Elements of search paths.
+const MUSL_PATHS: &[&str] = &[
+    "/opt/a",
+    "/opt/b",
+    "/opt/c",
+    "$ORIGIN",
+    "$ORIGIN/../lib",
+    "/nonexistent",
+    "/app/lib",
+];
+
+fn musl_search_path(rng: &mut MuslRng) -> String {
+    let n = 1 + rng.below(3);
+    (0..n)
+        .map(|_| rng.pick(MUSL_PATHS))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `-Wl,…` arguments for a random `DT_RPATH`, `DT_RUNPATH` or neither, and
+/// how the plan shows it.
+fn musl_path_args(rng: &mut MuslRng) -> (Vec<String>, String) {
+    match rng.below(4) {
+        0 => {
+            let p = musl_search_path(rng);
+            (
+                vec!["-Wl,--disable-new-dtags".into(), format!("-Wl,-rpath,{p}")],
+                format!("RPATH {p}"),
+            )
+        }
+        1 => {
+            let p = musl_search_path(rng);
+            (
+                vec!["-Wl,--enable-new-dtags".into(), format!("-Wl,-rpath,{p}")],
+                format!("RUNPATH {p}"),
+            )
+        }
+        _ => (Vec::new(), String::new()),
+    }
+}
+
+/// One random musl layout: five libraries in one to three places each,
+/// each needing later ones, search paths on the program and the libraries
+/// (musl follows every requester's up the chain, `DT_RUNPATH` or not),
+/// versioned files behind SONAME links, and `LD_LIBRARY_PATH`. musl's own
+/// `--list` must give the same loaded and missing sets and the same lines.
+fn musl_layout(seed: u64) {
+    const LIBS: usize = 5;
+    let mut rng = MuslRng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let s = Sys::musl();
+    s.mkdir("/opt/b");
+    s.symlink("b", "/opt/c");
+    let mut plan = vec![format!("musl seed {seed}")];
+    let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
+    for i in (0..LIBS).rev() {
+        let soname = format!("libmr{i}.so.1");
+        let mut dirs: Vec<&str> = Vec::new();
+        while dirs.len() < 1 + rng.below(3) {
+            let d = rng.pick(MUSL_DIRS);
+            let same = |a: &str| a.replacen("/opt/c", "/opt/b", 1);
+            if !dirs.iter().any(|x| same(x) == same(d)) {
+                dirs.push(d);
+            }
+        }
+        for (k, d) in dirs.into_iter().enumerate() {
+            let file = format!("{d}/{soname}");
+            let real = if rng.chance(15) {
+                format!("{file}.0.{k}")
+            } else {
+                file.clone()
+            };
+            let mut args: Vec<String> = Vec::new();
+            let mut needs = Vec::new();
+            for later in &placed[i + 1..] {
+                if rng.chance(35) {
+                    let dep = later[0].clone();
+                    args.extend(s.link(&dep));
+                    needs.push(dep);
+                }
+            }
+            let (path_args, shown) = musl_path_args(&mut rng);
+            args.extend(path_args);
+            plan.push(format!("{real}: needs {needs:?} {shown}"));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            s.lib("musl-gcc", &real, &soname, GREET_C, &args);
+            if real != file {
+                s.symlink(real.rsplit('/').next().unwrap_or(&real), &file);
+            }
+            placed[i].push(file);
+        }
+    }
+    let mut args: Vec<String> = Vec::new();
+    let mut needs = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let lib = placed[rng.below(LIBS)][0].clone();
+        if !needs.contains(&lib) {
+            args.extend(s.link(&lib));
+            needs.push(lib);
+        }
+    }
+    let (path_args, shown) = musl_path_args(&mut rng);
+    args.extend(path_args);
+    plan.push(format!("/app/bin/prog: needs {needs:?} {shown}"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc("musl-gcc", "/app/bin/prog", &[("c", CALL_GREET_C)], &args);
+    // The libraries were linked from where they were built: some are now
+    // reachable only by a search, some by none.
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut extra: Vec<String> = Vec::new();
+    if rng.chance(30) {
+        let llp = musl_search_path(&mut rng);
+        plan.push(format!("LD_LIBRARY_PATH={llp}"));
+        extra.extend(["--library-path".into(), llp.clone()]);
+        env.push(("LD_LIBRARY_PATH", llp));
+    }
+    println!("{}", plan.join("\n  "));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let prog = "/app/bin/prog";
+    let (status, out, err) = run_in_root(s.path(), &[MUSL_INTERP, "--list", prog], &env);
+    let t = parse_trace(&out);
+    let missing: BTreeSet<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("Error loading shared library "))
+        .filter_map(|rest| rest.split(':').next())
+        .map(str::to_string)
+        .collect();
+    let raw = format!("--- stdout ---\n{out}--- stderr ---\n{err}");
+    let run = run_closure(s.path(), &[prog], &extra);
+    let code = status.code().unwrap_or(-1);
+    assert_eq!(
+        (run.loaded(), run.missing_names(), run.status),
+        (t.loaded, missing, if code == 0 { 0 } else { 1 }),
+        "musl seed {seed}: closure (left) and musl (right): loaded, missing, exit\n  {}\nmusl:\n{raw}\nclosure:\n{}\n{}",
+        plan.join("\n  "),
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(
+        closure_ldd_lines(s.path(), &[prog], &extra)
+            .remove(prog)
+            .unwrap_or_default(),
+        ldd_lines(&out),
+        "musl seed {seed}: `--format ldd` (left) and musl's lines (right)\n  {}\nmusl:\n{raw}",
+        plan.join("\n  ")
+    );
+}
+
+/// 40 musl layouts (`CLOSURE_LAYOUTS=N`: N instead), against musl's loader.
+#[test]
+fn musl_random_layouts_match_musl() {
+    let name = "musl_random_layouts_match_musl";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let n = std::env::var("CLOSURE_LAYOUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40u64);
+    for seed in 0..n {
+        musl_layout(seed);
+    }
+}
