@@ -88,8 +88,17 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 }
             }
         }
+        // Names this root's load does not find: the loader (tracing) stands
+        // a stub object in for each.
+        let stubs: BTreeSet<&[u8]> = g
+            .graph
+            .node_indices()
+            .filter(|&n| g.graph[n].kind == NodeKind::Missing && g.graph[n].roots.contains(&ri))
+            .filter_map(|n| g.graph[n].missing.as_ref().map(|m| m.soname.as_slice()))
+            .collect();
         for &x in &members {
             let xs = &tables[&x];
+            let kept = kept_versions(g.graph[x].info.as_deref(), &stubs);
             for r in &xs.refs {
                 let s = &xs.syms[r.index];
                 if s.bind == STB_WEAK {
@@ -98,7 +107,7 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 let want = s
                     .versym
                     .map(|v| v & 0x7fff)
-                    .filter(|&v| v >= 2)
+                    .filter(|&v| v >= 2 && v <= kept)
                     .and_then(|v| xs.versions.get(&v));
                 let ok = defs.get(s.name.as_slice()).is_some_and(|cands| {
                     // A copy relocation is looked up in every object but this one.
@@ -120,6 +129,27 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
         }
     }
     g.undefined_symbols = found.into_iter().collect();
+}
+
+/// The highest version index the loader keeps for an object (`ndx_high` of
+/// glibc's `_dl_check_map_versions`): its own definitions' indices and
+/// those of its requirements, except requirements of a library it did not
+/// find. Tracing, the loader stands a stub in for that library and skips
+/// its requirements when it counts; an index above the count is never
+/// stored, so a symbol carrying it is looked up without a version (and
+/// `ldd -r` names it without one). Requirements below the count keep their
+/// version.
+fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) -> u16 {
+    let Some(info) = info else {
+        return u16::MAX;
+    };
+    let defined = info.verdef.iter().map(|d| d.index & 0x7fff);
+    let required = info
+        .verneed
+        .iter()
+        .filter(|n| !stubs.contains(n.file.as_slice()))
+        .flat_map(|n| n.versions.iter().map(|a| a.other & 0x7fff));
+    defined.chain(required).max().unwrap_or(0)
 }
 
 /// Whether any object among `cands` offers a definition the reference binds to.
