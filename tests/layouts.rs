@@ -21,32 +21,7 @@ use crate::support::chroot::run_in_root;
 use crate::support::oracle::{
     check, closure_bin, closure_trace, loader_trace, parse_trace, Oracle, TestRoot,
 };
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use crate::support::rng::Rng;
 
 const PROG: &str = "/app/bin/prog";
 /// Libraries per layout.
@@ -131,7 +106,7 @@ fn path_tag(rng: &mut Rng) -> Path {
 /// Builds the layout of `seed` in a fresh root and compares it.
 fn layout(o: &Oracle, seed: u64) {
     let name = format!("layout_{seed}");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = Rng::new(seed);
     let r = TestRoot::new(o);
     let platform = r.loader_platform();
     let mut hwcaps = r.loader_hwcaps();

@@ -33,6 +33,7 @@ use crate::support::fakeroot::{missing_names, object, run_raw, FakeRoot, Layout}
 use crate::support::oracle::{
     closure_ldd_lines, ldd_lines, parse_trace, resolve_in_root, run_closure,
 };
+use crate::support::rng::Rng;
 
 const HOST_LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
 const HOST_LDSO: &str = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
@@ -2628,28 +2629,6 @@ fn glibc_dlopen_dependencies_skip_the_callers_rpath() {
 // 3b. musl: random layouts
 // ---------------------------------------------------------------------------------------------
 
-/// xorshift64*: deterministic layouts.
-struct MuslRng(u64);
-
-impl MuslRng {
-    fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
 /// Where a library may be placed in a musl root (`/opt/c` links to `/opt/b`;
 /// `/lib/x86_64-linux-musl` is in musl's path file).
 const MUSL_DIRS: &[&str] = &[
@@ -2671,17 +2650,17 @@ const MUSL_PATHS: &[&str] = &[
     "/app/lib",
 ];
 
-fn musl_search_path(rng: &mut MuslRng) -> String {
+fn musl_search_path(rng: &mut Rng) -> String {
     let n = 1 + rng.below(3);
     (0..n)
-        .map(|_| rng.pick(MUSL_PATHS))
+        .map(|_| *rng.pick(MUSL_PATHS))
         .collect::<Vec<_>>()
         .join(":")
 }
 
 /// `-Wl,…` arguments for a random `DT_RPATH`, `DT_RUNPATH` or neither, and
 /// how the plan shows it.
-fn musl_path_args(rng: &mut MuslRng) -> (Vec<String>, String) {
+fn musl_path_args(rng: &mut Rng) -> (Vec<String>, String) {
     match rng.below(4) {
         0 => {
             let p = musl_search_path(rng);
@@ -2708,7 +2687,7 @@ fn musl_path_args(rng: &mut MuslRng) -> (Vec<String>, String) {
 /// `--list` must give the same loaded and missing sets and the same lines.
 fn musl_layout(seed: u64) {
     const LIBS: usize = 5;
-    let mut rng = MuslRng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = Rng::new(seed);
     let s = Sys::musl();
     s.mkdir("/opt/b");
     s.symlink("b", "/opt/c");
@@ -2718,7 +2697,7 @@ fn musl_layout(seed: u64) {
         let soname = format!("libmr{i}.so.1");
         let mut dirs: Vec<&str> = Vec::new();
         while dirs.len() < 1 + rng.below(3) {
-            let d = rng.pick(MUSL_DIRS);
+            let d = *rng.pick(MUSL_DIRS);
             let same = |a: &str| a.replacen("/opt/c", "/opt/b", 1);
             if !dirs.iter().any(|x| same(x) == same(d)) {
                 dirs.push(d);

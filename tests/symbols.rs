@@ -30,6 +30,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::support::rng::Rng;
+
 use crate::support::oracle::{
     assert_same_ldd_lines, compile, elf_summary, loader_list, loader_trace, parse_hwcaps_help,
     run_closure, sweep_candidates, ClosureRun, Oracle, TestRoot, INTERP,
@@ -1389,4 +1391,313 @@ fn host_symbols_match_loader() {
             shown.join("\n  ")
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random symbol layouts
+// ---------------------------------------------------------------------------------------------
+
+/// Libraries per symbol layout.
+const SYM_LIBS: usize = 4;
+/// Symbol layouts per test (two tests run side by side), unless
+/// `CLOSURE_SYMBOL_LAYOUTS` asks for more (the default seeds come first).
+const SYM_PER_TEST: u64 = 12;
+/// Where copies of a library go: the program's RPATH, a cache directory and
+/// a default directory that is in the cache too.
+const SYM_DIRS: &[&str] = &["/opt/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu"];
+/// The functions a library may define besides `sN_base` (always defined:
+/// it holds the library's calls into its dependencies).
+const SYM_FUNCS: &[&str] = &["a", "b", "c"];
+
+/// How one build of a library exports what it defines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Exports {
+    /// `VN_1` (base, a, b) and `VN_2` (c, common) inheriting it.
+    Two,
+    /// Everything in `VN_1`.
+    One,
+    /// No version script (`DT_VERSYM` still there for its versioned
+    /// references).
+    Plain,
+    /// No version script and, linked `--as-needed` without libc, possibly no
+    /// `DT_VERSYM` at all (glibc asserts when a versioned lookup reaches it).
+    Bare,
+}
+
+/// One build of library `i`.
+#[derive(Debug, Clone)]
+struct SymBuild {
+    i: usize,
+    /// Which of [`SYM_FUNCS`] it defines.
+    funcs: Vec<&'static str>,
+    /// Whether it defines `common` (several may: the first in scope binds).
+    common: bool,
+    exports: Exports,
+}
+
+impl SymBuild {
+    fn source(&self, calls: &[String]) -> String {
+        let i = self.i;
+        let mut s = String::new();
+        for c in calls {
+            let _ = writeln!(s, "int {c}(void);");
+        }
+        let body: String = calls.iter().map(|c| format!(" + {c}()")).collect();
+        let _ = writeln!(s, "int s{i}_base(void) {{ return 0{body}; }}");
+        for f in &self.funcs {
+            let _ = writeln!(s, "int s{i}_{f}(void) {{ return {}; }}", f.len());
+        }
+        if self.common {
+            let _ = writeln!(s, "int common(void) {{ return {i}; }}");
+        }
+        s
+    }
+
+    fn script(&self) -> Option<String> {
+        let i = self.i;
+        let mut one = vec![format!("s{i}_base")];
+        let mut two = Vec::new();
+        for f in &self.funcs {
+            let sym = format!("s{i}_{f}");
+            if *f == "c" {
+                two.push(sym);
+            } else {
+                one.push(sym);
+            }
+        }
+        if self.common {
+            two.push("common".to_string());
+        }
+        match self.exports {
+            Exports::Two if two.is_empty() => Some(format!(
+                "V{i}_1 {{ global: {}; local: *; }};\n",
+                one.join("; ")
+            )),
+            Exports::Two => Some(format!(
+                "V{i}_1 {{ global: {}; local: *; }};\nV{i}_2 {{ global: {}; }} V{i}_1;\n",
+                one.join("; "),
+                two.join("; ")
+            )),
+            Exports::One => {
+                one.extend(two);
+                Some(format!(
+                    "V{i}_1 {{ global: {}; local: *; }};\n",
+                    one.join("; ")
+                ))
+            }
+            Exports::Plain | Exports::Bare => None,
+        }
+    }
+
+    /// Builds it at `path`, linked against the dependencies' files `deps`.
+    fn build(&self, r: &TestRoot, path: &str, deps: &[String], calls: &[String]) {
+        let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+        let mut cc = Cc::lib(r, path, &format!("libsy{}.so.1", self.i)).link(&deps);
+        if let Some(script) = self.script() {
+            cc = cc.script(&script);
+        }
+        if self.exports == Exports::Bare {
+            cc = cc.arg("-Wl,--as-needed");
+        }
+        cc.build(&self.source(calls));
+    }
+}
+
+fn sym_per_test() -> u64 {
+    std::env::var("CLOSURE_SYMBOL_LAYOUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SYM_PER_TEST)
+}
+
+/// A random build of library `i`: `full` defines everything and exports
+/// it in two versions (what programs are linked against).
+fn sym_build(rng: &mut Rng, i: usize, full: bool) -> SymBuild {
+    if full {
+        return SymBuild {
+            i,
+            funcs: SYM_FUNCS.to_vec(),
+            common: rng.chance(40),
+            exports: Exports::Two,
+        };
+    }
+    let funcs = SYM_FUNCS
+        .iter()
+        .copied()
+        .filter(|_| rng.chance(70))
+        .collect();
+    let exports = match rng.below(20) {
+        0 => Exports::Bare,
+        1..=3 => Exports::Plain,
+        4..=7 => Exports::One,
+        _ => Exports::Two,
+    };
+    SymBuild {
+        i,
+        funcs,
+        common: rng.chance(40),
+        exports,
+    }
+}
+
+/// Builds the symbol layout of `seed` and compares `--check-symbols` with
+/// the loader run as `ldd -r` runs it.
+fn symbol_layout(o: &Oracle, seed: u64) {
+    let name = format!("symbol_layout_{seed}");
+    let mut rng = Rng::new(seed ^ 0x5EED_5EED);
+    let r = TestRoot::new(o);
+    // The plan is printed as it is made: a build that fails shows it.
+    println!("{name}:");
+    let plan = |line: String| println!("  {line}");
+    // Libraries from the last to the first: each may call later ones.
+    let mut first: Vec<String> = vec![String::new(); SYM_LIBS];
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); SYM_LIBS];
+    let mut calls: Vec<Vec<String>> = vec![Vec::new(); SYM_LIBS];
+    let mut later: Vec<(String, SymBuild)> = Vec::new();
+    let mut defines_common = [false; SYM_LIBS];
+    for i in (0..SYM_LIBS).rev() {
+        deps[i] = (i + 1..SYM_LIBS).filter(|_| rng.chance(40)).collect();
+        calls[i] = deps[i]
+            .iter()
+            .flat_map(|&j| {
+                let mut c = vec![format!("s{j}_base")];
+                c.extend(
+                    SYM_FUNCS
+                        .iter()
+                        .filter(|_| rng.chance(30))
+                        .map(|f| format!("s{j}_{f}")),
+                );
+                c
+            })
+            .collect();
+        if !deps[i].is_empty() && rng.chance(30) {
+            calls[i].push("common".to_string());
+        }
+        let copies = 1 + rng.below(2);
+        let mut dirs: Vec<&str> = Vec::new();
+        while dirs.len() < copies {
+            let d = *rng.pick(SYM_DIRS);
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        first[i] = format!("{}/libsy{i}.so.1", dirs[0]);
+        let dep_files: Vec<String> = deps[i].iter().map(|&j| first[j].clone()).collect();
+        let full = sym_build(&mut rng, i, true);
+        defines_common[i] = full.common;
+        plan(format!("{}: {full:?}, calls {:?}", first[i], calls[i]));
+        full.build(&r, &first[i], &dep_files, &calls[i]);
+        // Copies installed after everything was linked: another build
+        // elsewhere, and now and then a downgrade of the first.
+        for d in &dirs[1..] {
+            later.push((format!("{d}/libsy{i}.so.1"), sym_build(&mut rng, i, false)));
+        }
+        if rng.chance(50) {
+            later.push((first[i].clone(), sym_build(&mut rng, i, false)));
+        }
+    }
+    // The program calls some functions of two or three libraries, a few
+    // through weak references, and may define `common` itself (exported).
+    let mut needs: Vec<usize> = Vec::new();
+    for _ in 0..2 + rng.below(2) {
+        let i = rng.below(SYM_LIBS);
+        if !needs.contains(&i) {
+            needs.push(i);
+        }
+    }
+    let mut src = String::new();
+    let mut body = String::new();
+    for &i in &needs {
+        for f in ["base", "a", "b", "c"] {
+            if f != "base" && !rng.chance(60) {
+                continue;
+            }
+            if rng.chance(15) {
+                let _ = writeln!(src, "extern int s{i}_{f}(void) __attribute__((weak));");
+                let _ = write!(body, " + (s{i}_{f} ? s{i}_{f}() : 0)");
+            } else {
+                let _ = writeln!(src, "int s{i}_{f}(void);");
+                let _ = write!(body, " + s{i}_{f}()");
+            }
+        }
+    }
+    let own_common = rng.chance(20);
+    if own_common {
+        src.push_str("int common(void) { return 7; }\n");
+    } else if rng.chance(30) && needs.iter().any(|&i| defines_common[i]) {
+        // (Only when a library linked against defines it: ld refuses even a
+        // weak reference that a library's strong one makes undefined.)
+        src.push_str("int common(void);\n");
+        body.push_str(" + common()");
+    }
+    let _ = writeln!(src, "int main(void) {{ return 0{body}; }}");
+    let files: Vec<&str> = needs.iter().map(|&i| first[i].as_str()).collect();
+    let mut exe = Cc::exe(&r, PROG).link(&files);
+    if own_common {
+        exe = exe.arg("-rdynamic");
+    }
+    plan(format!("{PROG}: needs {files:?}, own common {own_common}"));
+    exe.build(&src);
+    for (path, b) in &later {
+        let i = b.i;
+        let dep_files: Vec<String> = deps[i].iter().map(|&j| first[j].clone()).collect();
+        plan(format!("{path}: {b:?}"));
+        b.build(&r, path, &dep_files, &calls[i]);
+    }
+    r.ldconfig();
+    let trace = loader_trace(&r, PROG, &BIND);
+    if trace.status != 0 {
+        // Only glibc's assertion on a versioned lookup that reaches a
+        // library without version information is expected: the program can
+        // never start, and closure must say it is broken.
+        let loader = parse_loader_stderr(&trace.stderr);
+        assert!(
+            loader
+                .other
+                .iter()
+                .any(|l| l.contains("Inconsistency detected by ld.so")),
+            "{name}: the loader failed unexpectedly\n{}",
+            trace.dump()
+        );
+        let run = run_closure(r.path(), &[PROG], &["--check-symbols"]);
+        let mine = closure_problems(run.json.as_ref().expect("json"));
+        assert!(
+            run.status == 1 && !mine.is_clean(),
+            "{name}: the loader aborts, closure --check-symbols exits {} with {mine:?}\n{}\n{}",
+            run.status,
+            trace.dump(),
+            run.dump()
+        );
+        println!("{name}: ld.so asserted, closure reports problems");
+        return;
+    }
+    check_symbols(&name, &r, PROG, false);
+}
+
+fn symbol_layouts(part: u64) {
+    let name = format!("random_symbol_layouts_match_the_loader_{part}");
+    let o = oracle!(&name);
+    // `CLOSURE_SYMBOL_LAYOUT_SEED=N` replays one layout (the first test runs it).
+    if let Some(seed) = std::env::var("CLOSURE_SYMBOL_LAYOUT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        if part == 0 {
+            symbol_layout(&o, seed);
+        }
+        return;
+    }
+    for k in 0..sym_per_test() {
+        symbol_layout(&o, part + 2 * k);
+    }
+}
+
+#[test]
+fn random_symbol_layouts_match_the_loader_0() {
+    symbol_layouts(0);
+}
+
+#[test]
+fn random_symbol_layouts_match_the_loader_1() {
+    symbol_layouts(1);
 }

@@ -6,4 +6,5 @@ pub mod chroot;
 pub mod elfgen;
 pub mod fakeroot;
 pub mod oracle;
+pub mod rng;
 pub mod sample;
