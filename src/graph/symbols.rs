@@ -138,7 +138,8 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
 /// its requirements when it counts; an index above the count is never
 /// stored, so a symbol carrying it is looked up without a version (and
 /// `ldd -r` names it without one). Requirements below the count keep their
-/// version.
+/// version. (glibc reads such an entry past the end of its table: zeros as
+/// a rule, which is what this models; other heap contents crash `ldd -r`.)
 fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) -> u16 {
     let Some(info) = info else {
         return u16::MAX;
