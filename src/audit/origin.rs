@@ -107,7 +107,7 @@ impl Attribution {
             paths.extend(n.variants.iter().map(|v| v.path.clone()));
             paths.extend(n.also_opened.iter().cloned());
             for p in paths {
-                a.credit_lookup(fs, &bytes_path(&p), &credit);
+                a.credit_lookup(fs, &g.in_root(&p), &credit);
             }
         }
         for inc in &includes {

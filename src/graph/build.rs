@@ -212,7 +212,10 @@ type FastSet<T> = HashSet<T, foldhash::quality::RandomState>;
 
 /// Builds the merged graph of `roots` (in-root paths, as given).
 pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) -> Result<DepGraph> {
-    let mut g = DepGraph::default();
+    let mut g = DepGraph {
+        cwd: resolver.options().cwd.clone(),
+        ..DepGraph::default()
+    };
     if let Some(p) = resolver.cache_problem() {
         g.warnings.push(p);
     }

@@ -188,9 +188,39 @@ pub struct DepGraph {
     /// with [`BuildOptions::keep_search`] its search is in
     /// [`Self::searches`] under the root.
     pub preloads: Vec<(Vec<u8>, &'static str)>,
+    /// The working directory (`--cwd`) that relative paths are taken
+    /// from: a node's `path` is the string the loader opens, relative when
+    /// a search-path element was.
+    pub cwd: Vec<u8>,
 }
 
 impl DepGraph {
+    /// The in-root path the loader's system calls reach for `path` (a
+    /// node's, a variant's or an also-opened path): an absolute one as it
+    /// is, a relative one taken from [`Self::cwd`] (its `.` and empty
+    /// components dropped; `..` stays, as a link may come before it).
+    pub fn in_root(&self, path: &[u8]) -> std::path::PathBuf {
+        crate::resolve::bytes_path(&self.in_root_bytes(path))
+    }
+
+    /// [`Self::in_root`] as bytes.
+    pub fn in_root_bytes(&self, path: &[u8]) -> Vec<u8> {
+        if path.first() == Some(&b'/') {
+            return path.to_vec();
+        }
+        let mut out = self.cwd.clone();
+        for c in path.split(|&b| b == b'/') {
+            if c.is_empty() || c == b"." {
+                continue;
+            }
+            if !out.ends_with(b"/") {
+                out.push(b'/');
+            }
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
     /// Every node except missing ones, sorted by path.
     pub fn objects(&self) -> Vec<&Node> {
         let mut v: Vec<&Node> = self
@@ -246,5 +276,35 @@ impl DepGraph {
             .collect();
         v.sort_by_key(|&(_, _, rank, id)| (rank, id));
         v.into_iter().map(|(t, e, _, _)| (t, e)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DepGraph;
+
+    fn at(cwd: &str) -> DepGraph {
+        DepGraph {
+            cwd: cwd.as_bytes().to_vec(),
+            ..DepGraph::default()
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_working_directory() {
+        let cases = [
+            ("/opt", "./tls/libx.so.1", "/opt/tls/libx.so.1"),
+            ("/opt", "l//haswell/./libp.so.1", "/opt/l/haswell/libp.so.1"),
+            ("/opt/a", "../b/libx.so.1", "/opt/a/../b/libx.so.1"),
+            ("/", "lib/libx.so.1", "/lib/libx.so.1"),
+            ("/", "libx.so.1", "/libx.so.1"),
+            ("/app/", "libx.so.1", "/app/libx.so.1"),
+            ("/opt", "/usr/lib/libx.so.1", "/usr/lib/libx.so.1"),
+            ("/opt", "/usr/./lib//libx.so.1", "/usr/./lib//libx.so.1"),
+        ];
+        for (cwd, path, want) in cases {
+            let got = at(cwd).in_root_bytes(path.as_bytes());
+            assert_eq!(String::from_utf8_lossy(&got), want, "{path} from {cwd}");
+        }
     }
 }

@@ -37,7 +37,6 @@ use petgraph::Direction;
 use crate::elf::{ElfInfo, VersionCheck};
 use crate::error::Result;
 use crate::graph::{DepGraph, MissingVersion, NodeKind};
-use crate::resolve::bytes_path;
 use crate::rootfs::RootFs;
 use crate::stage::{Item, Plan};
 
@@ -116,7 +115,7 @@ pub fn provided(fs: &RootFs, base: &RootFs, g: &DepGraph) -> Vec<Provided> {
         let (Some(canonical), Some(ours)) = (&n.canonical, &n.info) else {
             continue;
         };
-        let Ok((r, meta)) = base.metadata(&bytes_path(&n.path)) else {
+        let Ok((r, meta)) = base.metadata(&g.in_root(&n.path)) else {
             continue;
         };
         if !meta.is_file() {
@@ -329,13 +328,13 @@ pub fn apply(fs: &RootFs, base: &RootFs, g: &DepGraph, plan: &mut Plan) -> Resul
             base_owned.insert(hop.link.clone());
         }
         for other in &n.also_opened {
-            if let Ok(r) = fs.resolve(&bytes_path(other)) {
+            if let Ok(r) = fs.resolve(&g.in_root(other)) {
                 base_owned.insert(r.canonical);
                 base_owned.extend(r.hops.into_iter().map(|h| h.link));
             }
         }
         for v in &n.variants {
-            if let Ok(r) = fs.resolve(&bytes_path(&v.path)) {
+            if let Ok(r) = fs.resolve(&g.in_root(&v.path)) {
                 variants.insert(r.canonical);
                 variants.extend(r.hops.into_iter().map(|h| h.link));
             }

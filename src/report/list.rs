@@ -1,4 +1,6 @@
-//! `--format list`: every object of the closure, one path per line, sorted.
+//! `--format list`: every object of the closure, one sysroot path per
+//! line, sorted (a path the loader opens relative to the working directory
+//! is listed from `--cwd`).
 
 use std::io::{self, Write};
 
@@ -6,8 +8,13 @@ use crate::graph::DepGraph;
 
 /// Writes the sorted, unique paths of every object (roots, libraries, interpreters).
 pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
-    for n in g.objects() {
-        out.write_all(&n.path)?;
+    let paths: std::collections::BTreeSet<Vec<u8>> = g
+        .objects()
+        .iter()
+        .map(|n| g.in_root_bytes(&n.path))
+        .collect();
+    for p in paths {
+        out.write_all(&p)?;
         out.write_all(b"\n")?;
     }
     Ok(())

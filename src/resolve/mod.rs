@@ -288,16 +288,19 @@ impl Found {
     /// [`Self::link`], made on first use.
     pub fn link(&self) -> Arc<ChainLink> {
         self.link
-            .get_or_init(|| {
-                Arc::new(ChainLink {
-                    name: self.path.clone(),
-                    rpath: self.info.effective_rpath().map(<[u8]>::to_vec),
-                    runpath: self.info.effective_runpath().map(<[u8]>::to_vec),
-                    origin: dirname(&self.path),
-                    nodeflib: self.info.nodeflib(),
-                })
-            })
+            .get_or_init(|| self.link_with_origin(dirname(&self.path)))
             .clone()
+    }
+
+    /// Its chain link with `$ORIGIN` standing for `origin`.
+    fn link_with_origin(&self, origin: Vec<u8>) -> Arc<ChainLink> {
+        Arc::new(ChainLink {
+            name: self.path.clone(),
+            rpath: self.info.effective_rpath().map(<[u8]>::to_vec),
+            runpath: self.info.effective_runpath().map(<[u8]>::to_vec),
+            origin,
+            nodeflib: self.info.nodeflib(),
+        })
     }
 }
 
@@ -898,7 +901,14 @@ impl<'fs> Resolver<'fs> {
         }
     }
 
-    fn found(&self, path: Vec<u8>, o: &Opened, via: Via, owner: Option<Vec<u8>>) -> Found {
+    fn found(
+        &self,
+        target: &Target,
+        path: Vec<u8>,
+        o: &Opened,
+        via: Via,
+        owner: Option<Vec<u8>>,
+    ) -> Found {
         let info = o.info.as_ref().cloned().unwrap_or_else(|_| {
             unreachable!("a used candidate always parsed") // guarded by try_candidate
         });
@@ -907,7 +917,7 @@ impl<'fs> Resolver<'fs> {
         } else {
             Vec::new()
         };
-        Found {
+        let f = Found {
             path,
             canonical: o.canonical.clone(),
             hops: o.hops.clone(),
@@ -919,7 +929,22 @@ impl<'fs> Resolver<'fs> {
             variants,
             link: std::sync::OnceLock::new(),
             unwind: o.unwind.clone(),
+        };
+        if target.flavor == Flavor::Glibc && f.path.first() != Some(&b'/') {
+            // glibc's `$ORIGIN` of an object opened by a relative path is
+            // `getcwd()` (symbolic links resolved), a slash, the path,
+            // less its last component; nothing else is normalised.
+            let mut origin = match self.fs.resolve(&bytes_path(&self.opts.cwd)) {
+                Ok(r) => r.canonical.into_os_string().into_encoded_bytes(),
+                Err(_) => self.opts.cwd.clone(),
+            };
+            if !origin.ends_with(b"/") {
+                origin.push(b'/');
+            }
+            origin.extend_from_slice(&f.path);
+            let _ = f.link.set(f.link_with_origin(dirname(&origin)));
         }
+        f
     }
 
     /// Lists `dir/glibc-hwcaps/*/name` for a library found at `dir/name`.
@@ -932,7 +957,10 @@ impl<'fs> Resolver<'fs> {
         hw.extend_from_slice(b"/glibc-hwcaps");
         let listed = lock(&self.hwcaps_dirs).get(dir).cloned();
         let subdirs = listed.unwrap_or_else(|| {
-            let names = match self.fs.read_dir(&bytes_path(&hw)) {
+            let names = match self
+                .fs
+                .read_dir(&bytes_path(&from_cwd(&self.opts.cwd, &hw)))
+            {
                 Ok((_, subdirs)) => subdirs.into_iter().map(|s| s.into_vec()).collect(),
                 Err(_) => Vec::new(),
             };
@@ -1065,7 +1093,7 @@ impl<'fs> Resolver<'fs> {
             });
             res.outcome = match (tried, opened) {
                 (Tried::Used, Some(o)) => {
-                    Outcome::Found(Arc::new(self.found(path, &o, Via::Direct, None)))
+                    Outcome::Found(Arc::new(self.found(target, path, &o, Via::Direct, None)))
                 }
                 (Tried::Fatal(reason), _) => Outcome::Fatal { path, reason },
                 _ => Outcome::Missing,
@@ -1405,7 +1433,14 @@ impl<'fs> Resolver<'fs> {
                     s
                 })
                 .collect();
-            if !target.legacy.subdirs.is_empty() {
+            // glibc never marks a relative directory (or any of its
+            // subdirectories) as absent: the working directory may change.
+            // Each is tried every time, and the directory counts as present
+            // when the list's errors are weighed (below).
+            let relative = !dir.starts_with(b"/");
+            if relative {
+                subdirs.extend(target.legacy.subdirs.iter().cloned());
+            } else if !target.legacy.subdirs.is_empty() {
                 subdirs.extend(self.legacy_subdirs(target, dir).iter().cloned());
             }
             subdirs.push(Vec::new());
@@ -1417,6 +1452,11 @@ impl<'fs> Resolver<'fs> {
                 path.extend_from_slice(&sub);
                 path.extend_from_slice(name);
                 let (mut tried, mut opened) = self.try_candidate(target, &path);
+                if relative && sub.is_empty() && tried == Tried::Absent && self.not_a_dir(&path) {
+                    // ENOTDIR is not ENOENT: for a directory glibc holds
+                    // present it ends the list.
+                    tried = Tried::ListEnded("Not a directory".into());
+                }
                 if suid_only && tried == Tried::Used && opened.as_ref().is_some_and(|o| !o.setuid) {
                     tried = Tried::Skipped(
                         "not set-user-ID: in secure mode a preload found by a search must be"
@@ -1429,6 +1469,7 @@ impl<'fs> Resolver<'fs> {
                     (Tried::Used, Some(o)) => {
                         res.searched.push(entry);
                         res.outcome = Outcome::Found(Arc::new(self.found(
+                            target,
                             path,
                             &o,
                             via,
@@ -1442,18 +1483,26 @@ impl<'fs> Resolver<'fs> {
                         return true;
                     }
                     (Tried::ListEnded(why), _) => {
-                        // glibc stats the directory after a failed open: a
-                        // directory that does not stat as one is simply
-                        // nonexistent; only an error inside a real
-                        // directory abandons the list.
-                        let mut d = dir.clone();
-                        d.extend_from_slice(&sub);
-                        if self.fs.is_dir(&bytes_path(&d)) {
+                        // glibc weighs the error of the last file it
+                        // tried in a directory (the directory's own, as
+                        // subdirectories come first), once all of them
+                        // failed: other than ENOENT or EACCES, it abandons
+                        // the list if the directory is present (stats as
+                        // one after a failed open, or is relative).
+                        let last = sub.is_empty();
+                        if last
+                            && (relative
+                                || self.fs.is_dir(&bytes_path(&from_cwd(&self.opts.cwd, dir))))
+                        {
                             res.searched.push(entry);
                             return false;
                         }
-                        if let Some(last) = entry.candidates.last_mut() {
-                            last.1 = Tried::Skipped(format!("directory unusable ({why})"));
+                        if let Some(c) = entry.candidates.last_mut() {
+                            c.1 = Tried::Skipped(if last {
+                                format!("directory unusable ({why})")
+                            } else {
+                                format!("{why}; the loader goes on")
+                            });
                         }
                     }
                     _ => {}
@@ -1462,6 +1511,15 @@ impl<'fs> Resolver<'fs> {
             res.searched.push(entry);
         }
         false
+    }
+
+    /// Whether looking `path` up fails on a component that is not a
+    /// directory (ENOTDIR rather than ENOENT).
+    fn not_a_dir(&self, path: &[u8]) -> bool {
+        matches!(
+            self.fs.kind(&bytes_path(&from_cwd(&self.opts.cwd, path))),
+            Err(LookupError::NotADirectory)
+        )
     }
 
     /// The legacy hwcap subdirectories of `dir` the loader would find, in
@@ -1481,7 +1539,7 @@ impl<'fs> Resolver<'fs> {
                 p.push(b'/');
             }
             p.extend_from_slice(sub);
-            self.fs.is_dir(&bytes_path(&p))
+            self.fs.is_dir(&bytes_path(&from_cwd(&self.opts.cwd, &p)))
         };
         let mut first: Map<Vec<u8>, bool> = Map::default();
         let mut found = Vec::new();
@@ -1571,7 +1629,8 @@ impl<'fs> Resolver<'fs> {
         res.searched.push(entry);
         match (tried, opened) {
             (Tried::Used, Some(o)) => {
-                res.outcome = Outcome::Found(Arc::new(self.found(value, &o, Via::Cache, None)));
+                res.outcome =
+                    Outcome::Found(Arc::new(self.found(target, value, &o, Via::Cache, None)));
                 true
             }
             (Tried::Fatal(reason), _) => {
@@ -1586,6 +1645,20 @@ impl<'fs> Resolver<'fs> {
     }
 }
 
+/// `path` as the loader's system calls see it: a relative path is taken
+/// from the working directory `cwd`.
+pub fn from_cwd<'a>(cwd: &[u8], path: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    if path.first() == Some(&b'/') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut v = cwd.to_vec();
+    if !v.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(path);
+    std::borrow::Cow::Owned(v)
+}
+
 /// Opens and parses one candidate path (relative paths are taken from
 /// `cwd`). `cached` may supply an already parsed file by its identity.
 fn probe_file(
@@ -1594,17 +1667,7 @@ fn probe_file(
     path: &[u8],
     cached: &dyn Fn(&FileId) -> Option<Parsed>,
 ) -> Probe {
-    let full = if path.first() == Some(&b'/') {
-        path.to_vec()
-    } else {
-        let mut v = cwd.to_vec();
-        if !v.ends_with(b"/") {
-            v.push(b'/');
-        }
-        v.extend_from_slice(path);
-        v
-    };
-    let open = match fs.open(&bytes_path(&full)) {
+    let open = match fs.open(&bytes_path(&from_cwd(cwd, path))) {
         Ok(f) => f,
         Err(OpenError::Lookup(e)) => {
             return Probe::Lookup {

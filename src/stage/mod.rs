@@ -281,12 +281,12 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
     let mut p = Plan::default();
     let mut via_cache_outside_defaults = false;
     for n in g.objects() {
-        p.add_path(fs, &bytes_path(&n.path))?;
+        p.add_path(fs, &g.in_root(&n.path))?;
         for v in &n.variants {
-            p.add_path(fs, &bytes_path(&v.path))?;
+            p.add_path(fs, &g.in_root(&v.path))?;
         }
         for other in &n.also_opened {
-            p.add_path(fs, &bytes_path(other))?;
+            p.add_path(fs, &g.in_root(other))?;
         }
         // A preload's node says `Preload`, not the step that found it: it
         // may have come from the cache too (a reduced cache is written
