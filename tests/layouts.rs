@@ -7,7 +7,9 @@
 //! symbolic link; versioned files behind their SONAME link, files whose
 //! SONAME is another name), dependencies between them (cycles too), `DT_RPATH` and `DT_RUNPATH` with `$ORIGIN`, `$PLATFORM`,
 //! `$LIB` and absent directories on the program and on libraries (so
-//! inherited chains matter), `-z nodefaultlib`, a `DT_NEEDED` path,
+//! inherited chains matter), relative and empty elements resolved from a
+//! working directory (`--cwd`) and a file where a directory should be,
+//! `-z nodefaultlib`, a `DT_NEEDED` path,
 //! `LD_LIBRARY_PATH`, `LD_PRELOAD`, `/etc/ld.so.preload`, a cache that misses files added after
 //! `ldconfig` ran, candidates for another machine (skipped) or not ELF at
 //! all (fatal), and names found nowhere. Each layout comes from a fixed
@@ -17,9 +19,8 @@
 //! (`LD_DEBUG=files`). A failure prints the seed and the layout;
 //! `CLOSURE_LAYOUT_SEED=N` replays that one layout.
 
-use crate::support::chroot::run_in_root;
 use crate::support::oracle::{
-    check, closure_bin, closure_trace, loader_trace, parse_trace, Oracle, TestRoot,
+    check, closure_trace, loader_trace, staged_root_loads_the_same, Oracle, TestRoot,
 };
 use crate::support::rng::Rng;
 
@@ -78,13 +79,56 @@ const PATHS: &[&str] = &[
     "/opt/$LIB",
 ];
 
-/// A search-path value of one to three elements.
-fn search_path(rng: &mut Rng) -> String {
+/// Search-path elements the second generator mixes in: relative ones,
+/// resolved from the working directory (empty: the working directory
+/// itself), and the program file, a directory's place taken by a file.
+const EXTRA_ELEMENTS: &[&str] = &[
+    "",
+    ".",
+    "a",
+    "b",
+    "lib",
+    "../b",
+    "opt/c",
+    "./x86_64",
+    "bin/prog",
+    "/app/bin/prog",
+];
+
+/// Working directories of a layout whose search paths hold a relative
+/// element.
+const CWDS: &[&str] = &["/", "/opt", "/opt/a", "/opt/b", "/app", "/usr"];
+
+/// Draws that a layout adds to what its first generator built: a second
+/// generator of the same seed, so each seed's placements, tags and
+/// dependencies stay what they were before these draws existed.
+struct Extra {
+    rng: Rng,
+    /// Some search path got a relative element.
+    relative: bool,
+}
+
+impl Extra {
+    fn new(seed: u64) -> Extra {
+        Extra {
+            rng: Rng::new(seed.wrapping_add(1 << 40)),
+            relative: false,
+        }
+    }
+}
+
+/// A search-path value of one to three elements, now and then with a
+/// relative one among them.
+fn search_path(rng: &mut Rng, extra: &mut Extra) -> String {
     let n = 1 + rng.below(3);
-    (0..n)
-        .map(|_| *rng.pick(PATHS))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut elements: Vec<&str> = (0..n).map(|_| *rng.pick(PATHS)).collect();
+    if extra.rng.chance(12) {
+        let at = extra.rng.below(elements.len() + 1);
+        let element = *extra.rng.pick(EXTRA_ELEMENTS);
+        elements.insert(at, element);
+        extra.relative |= !element.starts_with('/');
+    }
+    elements.join(":")
 }
 
 /// `DT_RPATH` (25%), `DT_RUNPATH` (25%) or neither.
@@ -95,10 +139,10 @@ enum Path {
     Runpath(String),
 }
 
-fn path_tag(rng: &mut Rng) -> Path {
+fn path_tag(rng: &mut Rng, extra: &mut Extra) -> Path {
     match rng.below(4) {
-        0 => Path::Rpath(search_path(rng)),
-        1 => Path::Runpath(search_path(rng)),
+        0 => Path::Rpath(search_path(rng, extra)),
+        1 => Path::Runpath(search_path(rng, extra)),
         _ => Path::None,
     }
 }
@@ -107,6 +151,7 @@ fn path_tag(rng: &mut Rng) -> Path {
 fn layout(o: &Oracle, seed: u64) {
     let name = format!("layout_{seed}");
     let mut rng = Rng::new(seed);
+    let mut extra = Extra::new(seed);
     let r = TestRoot::new(o);
     let platform = r.loader_platform();
     let mut hwcaps = r.loader_hwcaps();
@@ -148,7 +193,7 @@ fn layout(o: &Oracle, seed: u64) {
                     .filter(|_| rng.chance(8))
                     .map(|j| format!("/not-built-yet/librand{j}.so.1")),
             );
-            let tag = path_tag(&mut rng);
+            let tag = path_tag(&mut rng, &mut extra);
             let after_ldconfig = rng.chance(20);
             // A versioned file behind its SONAME link, as packages ship
             // them; or a file whose SONAME is another name.
@@ -200,7 +245,7 @@ fn layout(o: &Oracle, seed: u64) {
         }
     }
     let missing = rng.chance(15);
-    let tag = path_tag(&mut rng);
+    let tag = path_tag(&mut rng, &mut extra);
     plan.push(format!(
         "{PROG}: needs {needs:?}{}, {tag:?}",
         if missing { " and libnowhere.so.1" } else { "" }
@@ -258,7 +303,7 @@ fn layout(o: &Oracle, seed: u64) {
     }
     let mut env: Vec<(&str, String)> = Vec::new();
     if rng.chance(30) {
-        let llp = search_path(&mut rng);
+        let llp = search_path(&mut rng, &mut extra);
         plan.push(format!("LD_LIBRARY_PATH={llp}"));
         args.extend(["--library-path".into(), llp.clone()]);
         env.push(("LD_LIBRARY_PATH", llp));
@@ -286,6 +331,17 @@ fn layout(o: &Oracle, seed: u64) {
         };
         plan.push(format!("/etc/ld.so.preload: {text:?}"));
         r.write("/etc/ld.so.preload", &text);
+    }
+    // A relative element is looked up from the working directory: the
+    // program runs in one of a few (made when missing, as a container
+    // runtime makes its `WORKDIR`), and `closure` is told which.
+    if extra.relative {
+        let cwd = *extra.rng.pick(CWDS);
+        if cwd != "/" {
+            plan.push(format!("working directory {cwd}"));
+            r.set_cwd(cwd);
+            args.extend(["--cwd".into(), cwd.into()]);
+        }
     }
     println!("{name}:\n  {}", plan.join("\n  "));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -327,50 +383,8 @@ fn layout(o: &Oracle, seed: u64) {
     }
     let (trace, _) = check(&name, &r, PROG, &env, &args);
     if !preload_file {
-        staged_root_loads_the_same(&name, &r, &env, &args, &trace);
+        staged_root_loads_the_same(&name, &r, PROG, &env, &args, &trace);
     }
-}
-
-/// Stages the program with the same options (`--allow-missing`: names
-/// found nowhere stay missing) and runs the loader in the staged root: it
-/// must map the same objects for the same names, in the same order, and
-/// miss the same names.
-fn staged_root_loads_the_same(
-    name: &str,
-    r: &TestRoot,
-    env: &[(&str, &str)],
-    args: &[&str],
-    trace: &crate::support::oracle::LoaderTrace,
-) {
-    let dir = tempfile::tempdir().expect("staging dir");
-    let out = dir.path().join("root");
-    let staged = std::process::Command::new(closure_bin())
-        .arg("--sysroot")
-        .arg(r.path())
-        .args(["--root", PROG, "--allow-missing", "--out"])
-        .arg(&out)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run closure");
-    let code = staged.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || (code == 1 && !trace.not_found.is_empty()),
-        "{name}: staging exit {code}\n{}",
-        String::from_utf8_lossy(&staged.stderr)
-    );
-    let mut vars = vec![("LD_TRACE_LOADED_OBJECTS", "1")];
-    vars.extend_from_slice(env);
-    let (status, stdout, stderr) = run_in_root(&out, &[PROG], &vars);
-    let inside = parse_trace(&stdout);
-    assert!(
-        status.success() && inside.pairs == trace.pairs && inside.not_found == trace.not_found,
-        "{name}: the loader in the staged root differs ({status})\n  sysroot: {:?} missing {:?}\n  staged:  {:?} missing {:?}\n{stderr}",
-        trace.pairs,
-        trace.not_found,
-        inside.pairs,
-        inside.not_found
-    );
 }
 
 /// Links `b` against each of `needs` (in-root paths) in order: the file

@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::oracle::{
-    assert_same, assert_same_ldd_lines, check, check_multi, closure_ldd_lines,
+    assert_same, assert_same_ldd_lines, check, check_multi, closure_bin, closure_ldd_lines,
     closure_loading_edges, closure_trace, compared_logs, host_debug_log, host_list, ldd_lines,
-    loader_list, loader_loading_edges, loader_trace, run_closure, sweep_candidates, sweep_compare,
-    LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
+    loader_list, loader_loading_edges, loader_trace, run_closure, staged_root_loads_the_same,
+    sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP,
+    SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -1624,6 +1625,115 @@ fn s41_relative_rpath_element_is_cwd_relative() {
         .build();
     r.ldconfig();
     check(name, &r, PROG, &[], &["--cwd", "/"]);
+}
+
+#[test]
+fn s41b_relative_elements_from_another_working_directory() {
+    // Relative and empty RUNPATH elements of the program and of a library, run from /opt:
+    // the loader looks in /opt, /opt/l and below them (glibc-hwcaps, and on glibc 2.36 the
+    // legacy subdirectories, which exist or not below the working directory, not below /).
+    // The staged root, run from the same directory, loads the same files.
+    let name = "s41b_relative_elements_from_another_working_directory";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (mut args, platform) = cpu_args(&r, name);
+    r.set_cwd("/opt");
+    args.extend(["--cwd".to_string(), "/opt".to_string()]);
+    r.lib("/opt/tls/liba.so.1", "liba.so.1").build();
+    r.lib(&format!("/opt/l/{platform}/libp.so.1"), "libp.so.1")
+        .build();
+    r.lib("/opt/l/glibc-hwcaps/x86-64-v2/libe.so.1", "libe.so.1")
+        .build();
+    r.lib("/opt/l/libe.so.1", "libe.so.1").build();
+    // Found by the library's empty element (the working directory again),
+    // and by its `$ORIGIN`: for an object opened as `l/libb.so.1` that is
+    // the working directory joined to `l` (`/opt/l`), not `l`.
+    r.lib("/opt/libc2.so.1", "libc2.so.1").build();
+    r.lib("/opt/l/sub/libd.so.1", "libd.so.1").build();
+    r.lib("/opt/l/libb.so.1", "libb.so.1")
+        .runpath("/nonexistent::$ORIGIN/sub")
+        .needs(&["/opt/libc2.so.1", "/opt/l/sub/libd.so.1"])
+        .build();
+    // Where a search from / would look instead.
+    for (path, soname) in [
+        ("/liba.so.1", "liba.so.1"),
+        ("/l/libp.so.1", "libp.so.1"),
+        ("/l/libe.so.1", "libe.so.1"),
+    ] {
+        decoy(&r, path, soname);
+    }
+    r.exe(PROG)
+        .runpath(".:l")
+        .needs(&[
+            "/opt/tls/liba.so.1",
+            &format!("/opt/l/{platform}/libp.so.1"),
+            "/opt/l/libe.so.1",
+            "/opt/l/libb.so.1",
+        ])
+        .build();
+    r.ldconfig();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (trace, _) = check(name, &r, PROG, &[], &args);
+    // `--format list` names each object by its path in the root: the
+    // loader's relative paths taken from the working directory.
+    let list = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", PROG, "--format", "list", "--startup-only"])
+        .args(&args)
+        .output()
+        .expect("run closure");
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut expected: BTreeSet<String> = trace
+        .loaded
+        .iter()
+        .map(|p| match p.strip_prefix('/') {
+            Some(_) => p.clone(),
+            None => format!("/opt/{}", p.trim_start_matches("./")),
+        })
+        .collect();
+    expected.insert(PROG.to_string());
+    assert!(
+        trace.loaded.iter().any(|p| !p.starts_with('/')),
+        "{name}: the loader opened nothing by a relative path: {:?}",
+        trace.loaded
+    );
+    assert_eq!(listed, expected, "{name}: --format list");
+    staged_root_loads_the_same(name, &r, PROG, &[], &args, &trace);
+}
+
+#[test]
+fn s41c_a_file_in_a_relative_search_directory_ends_the_list() {
+    // The program file where a directory should be: opening `bin/prog/libx.so.1` fails with
+    // ENOTDIR. For a relative directory glibc counts that as an error inside a present
+    // directory and gives up the rest of that RUNPATH; the same file named by an absolute
+    // path is an absent directory, and the search goes on.
+    let name = "s41c_a_file_in_a_relative_search_directory_ends_the_list";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    r.set_cwd("/app");
+    r.lib("/app/lib/liba.so.1", "liba.so.1").build();
+    r.lib("/app/lib/libb.so.1", "libb.so.1")
+        .runpath("bin/prog:/app/lib")
+        .needs(&["/app/lib/liba.so.1"])
+        .build();
+    r.exe(PROG)
+        .runpath("/app/bin/prog:lib")
+        .needs(&["/app/lib/libb.so.1"])
+        .build();
+    r.ldconfig();
+    // The program's RUNPATH: `/app/bin/prog` absent, `lib` present: libb from /app/lib.
+    // libb's RUNPATH: `bin/prog` ends the list before `/app/lib`, so liba comes from
+    // nowhere in it, and is missing (the cache does not name it).
+    let (trace, _) = check(name, &r, PROG, &[], &["--cwd", "/app"]);
+    assert!(
+        trace.not_found.contains("liba.so.1"),
+        "{name}: the loader found liba after all: {:?}",
+        trace.loaded
+    );
 }
 
 #[test]

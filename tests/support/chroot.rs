@@ -61,7 +61,8 @@ pub fn skip_unless_root(name: &str) -> bool {
     true
 }
 
-/// C source of the last step: `chroot-exec ROOT [K=V ...] -- PROG [ARG ...]`.
+/// C source of the last step: `chroot-exec ROOT [-C DIR] [K=V ...] -- PROG [ARG ...]`
+/// (`DIR`: the working directory inside the root, `/` without `-C`).
 /// Linked statically, so no loader and no `LD_*` variable ever affects it.
 const CHROOT_EXEC_C: &str = r#"
 #define _GNU_SOURCE
@@ -71,16 +72,19 @@ const CHROOT_EXEC_C: &str = r#"
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "chroot-exec: usage: chroot-exec ROOT [K=V...] -- PROG [ARGS...]\n");
+        fprintf(stderr, "chroot-exec: usage: chroot-exec ROOT [-C DIR] [K=V...] -- PROG [ARGS...]\n");
         return 125;
     }
-    int i = 2;
+    int env = 2;
+    const char *cwd = "/";
+    if (env + 1 < argc && strcmp(argv[env], "-C") == 0) { cwd = argv[env + 1]; env += 2; }
+    int i = env;
     while (i < argc && strcmp(argv[i], "--") != 0) i++;
     if (i + 1 >= argc) { fprintf(stderr, "chroot-exec: no program\n"); return 125; }
-    argv[i] = NULL; /* argv[2..i] is now the NULL-terminated environment */
+    argv[i] = NULL; /* argv[env..i] is now the NULL-terminated environment */
     if (chroot(argv[1]) != 0) { perror("chroot-exec: chroot"); return 125; }
-    if (chdir("/") != 0) { perror("chroot-exec: chdir /"); return 125; }
-    execve(argv[i + 1], &argv[i + 1], &argv[2]);
+    if (chdir(cwd) != 0) { perror("chroot-exec: chdir"); return 125; }
+    execve(argv[i + 1], &argv[i + 1], &argv[env]);
     fprintf(stderr, "chroot-exec: execve %s: ", argv[i + 1]);
     perror("");
     return 127;
@@ -169,6 +173,17 @@ pub fn run_in_root(
     argv: &[&str],
     env: &[(&str, &str)],
 ) -> (ExitStatus, String, String) {
+    run_in_root_at(root, "/", argv, env)
+}
+
+/// [`run_in_root`] with the working directory `cwd` (an in-root path that
+/// must exist), as a container's `WORKDIR`.
+pub fn run_in_root_at(
+    root: &Path,
+    cwd: &str,
+    argv: &[&str],
+    env: &[(&str, &str)],
+) -> (ExitStatus, String, String) {
     assert!(!argv.is_empty(), "run_in_root: empty argv");
     let root =
         fs::canonicalize(root).unwrap_or_else(|e| panic!("run_in_root: {}: {e}", root.display()));
@@ -201,12 +216,16 @@ pub fn run_in_root(
         .arg(&root);
     match chroot_exec() {
         Some(helper) => {
-            cmd.arg(helper).arg(&root).args(&vars).arg("--").args(argv);
+            cmd.arg(helper).arg(&root);
+            if cwd != "/" {
+                cmd.args(["-C", cwd]);
+            }
+            cmd.args(&vars).arg("--").args(argv);
         }
         None => {
             assert!(
-                env.iter().all(|(k, _)| !k.starts_with("LD_")),
-                "run_in_root: LD_* variables need the static helper (gcc -static failed)"
+                env.iter().all(|(k, _)| !k.starts_with("LD_")) && cwd == "/",
+                "run_in_root: LD_* variables and a working directory need the static helper (gcc -static failed)"
             );
             cmd.arg("env")
                 .arg("-i")

@@ -119,7 +119,8 @@ impl Oracle {
 /// `LD_TRACE_LOADED_OBJECTS`) ever touches it: the environment given after the root is passed
 /// only to the final `execve`.
 ///
-/// usage: runner ROOT [NAME=VALUE ...] -- PROGRAM [ARG ...]
+/// usage: runner ROOT [-C DIR] [NAME=VALUE ...] -- PROGRAM [ARG ...] (`DIR`: the working
+/// directory inside the root, `/` without `-C`)
 const RUNNER_C: &str = r#"
 #define _GNU_SOURCE
 #include <sched.h>
@@ -131,7 +132,7 @@ const RUNNER_C: &str = r#"
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "oracle-runner: usage: runner ROOT [K=V...] -- PROG [ARGS...]\n");
+        fprintf(stderr, "oracle-runner: usage: runner ROOT [-C DIR] [K=V...] -- PROG [ARGS...]\n");
         return 120;
     }
     /* A private mount namespace: the /proc mount below dies with this process tree. */
@@ -146,11 +147,14 @@ int main(int argc, char **argv) {
     if (mount("proc", proc, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) != 0) {
         perror("oracle-runner: mount proc"); return 123;
     }
+    int i = 2;
+    const char *cwd = "/";
+    if (i + 1 < argc && strcmp(argv[i], "-C") == 0) { cwd = argv[i + 1]; i += 2; }
     if (chroot(argv[1]) != 0) { perror("oracle-runner: chroot"); return 124; }
-    if (chdir("/") != 0) { perror("oracle-runner: chdir /"); return 125; }
+    if (chdir(cwd) != 0) { perror("oracle-runner: chdir"); return 125; }
     char **envp = calloc((size_t)argc + 1, sizeof *envp);
     if (envp == NULL) return 120;
-    int n = 0, i = 2;
+    int n = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) envp[n++] = argv[i];
     envp[n] = NULL;
     if (i + 1 >= argc) { fprintf(stderr, "oracle-runner: no program\n"); return 120; }
@@ -224,6 +228,8 @@ pub struct TestRoot {
     /// Scratch space outside the root for C sources.
     work: tempfile::TempDir,
     oracle: Oracle,
+    /// The working directory programs run in (`/` unless [`TestRoot::set_cwd`]).
+    cwd: std::cell::RefCell<String>,
 }
 
 /// Debian 12's `/etc/ld.so.conf` and its two `ld.so.conf.d` files.
@@ -249,6 +255,7 @@ impl TestRoot {
             dir,
             work,
             oracle: oracle.clone(),
+            cwd: std::cell::RefCell::new("/".to_string()),
         };
         for d in [
             "usr/lib/x86_64-linux-gnu",
@@ -446,10 +453,27 @@ impl TestRoot {
         parse_hwcaps_help(&out.stdout)
     }
 
-    /// Run `argv` inside the root (private mount ns, /proc mounted, chroot), with exactly `env`.
+    /// Programs run in the root from now on start in `dir` (an in-root
+    /// path, made if missing), as a container's working directory.
+    pub fn set_cwd(&self, dir: &str) {
+        self.mkdir(dir);
+        *self.cwd.borrow_mut() = dir.to_string();
+    }
+
+    /// The working directory programs run in.
+    pub fn cwd(&self) -> String {
+        self.cwd.borrow().clone()
+    }
+
+    /// Run `argv` inside the root (private mount ns, /proc mounted, chroot), with exactly `env`,
+    /// in the working directory of [`TestRoot::set_cwd`].
     pub fn run_in_root(&self, env: &[(&str, &str)], argv: &[&str]) -> RunOutput {
         let mut cmd = Command::new(&self.oracle.runner);
         cmd.arg(self.path());
+        let cwd = self.cwd.borrow();
+        if cwd.as_str() != "/" {
+            cmd.args(["-C", cwd.as_str()]);
+        }
         for (k, v) in env {
             cmd.arg(format!("{k}={v}"));
         }
@@ -1333,6 +1357,53 @@ pub fn check(
     (trace, run)
 }
 
+/// Stages the program with the same options (`--allow-missing`: names
+/// found nowhere stay missing) and runs the loader in the staged root: it
+/// must map the same objects for the same names, in the same order, and
+/// miss the same names.
+pub fn staged_root_loads_the_same(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    trace: &LoaderTrace,
+) {
+    let dir = tempfile::tempdir().expect("staging dir");
+    let out = dir.path().join("root");
+    let staged = Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", prog, "--allow-missing", "--out"])
+        .arg(&out)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run closure");
+    let code = staged.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || (code == 1 && !trace.not_found.is_empty()),
+        "{name}: staging exit {code}\n{}",
+        String::from_utf8_lossy(&staged.stderr)
+    );
+    let mut vars = vec![("LD_TRACE_LOADED_OBJECTS", "1")];
+    vars.extend_from_slice(env);
+    // The runtime makes the working directory when the image lacks it.
+    let cwd = r.cwd();
+    std::fs::create_dir_all(out.join(cwd.trim_start_matches('/'))).expect("working directory");
+    let (status, stdout, stderr) =
+        crate::support::chroot::run_in_root_at(&out, &cwd, &[prog], &vars);
+    let inside = parse_trace(&stdout);
+    assert!(
+        status.success() && inside.pairs == trace.pairs && inside.not_found == trace.not_found,
+        "{name}: the loader in the staged root differs ({status})\n  sysroot: {:?} missing {:?}\n  staged:  {:?} missing {:?}\n{stderr}",
+        trace.pairs,
+        trace.not_found,
+        inside.pairs,
+        inside.not_found
+    );
+}
+
 /// (name, requester) of every object the loader's `LD_DEBUG=files` log
 /// says it mapped: the name it was asked for (a path's tokens expanded)
 /// and the object that asked.
@@ -1538,18 +1609,25 @@ pub fn closure_search_log(stderr: &str) -> Vec<Find> {
 /// earlier `DT_RPATH` (or the default list) also named shows as that
 /// one's. Nor is the cache line: the loader prints it when there is no
 /// cache to look in.
-fn tried_files(finds: Vec<Find>, root: &Path) -> Vec<Find> {
-    let exists = |d: &str| resolve_in_root(root, d).is_dir();
+fn tried_files(finds: Vec<Find>, root: &Path, cwd: &str) -> Vec<Find> {
+    // A relative file is opened from the working directory (a bare name:
+    // in it).
+    let exists = |file: &str| {
+        let dir = file.rsplit_once('/').map_or(".", |(d, _)| d);
+        let dir = if dir.starts_with('/') {
+            dir.to_string()
+        } else {
+            format!("{cwd}/{dir}")
+        };
+        resolve_in_root(root, &dir).is_dir()
+    };
     finds
         .into_iter()
         .map(|f| Find {
             steps: f
                 .steps
                 .into_iter()
-                .filter(|s| {
-                    s.strip_prefix("try ")
-                        .is_some_and(|file| exists(file.rsplit_once('/').map_or("/", |(d, _)| d)))
-                })
+                .filter(|s| s.strip_prefix("try ").is_some_and(exists))
                 .collect(),
             name: f.name,
         })
@@ -1559,9 +1637,19 @@ fn tried_files(finds: Vec<Find>, root: &Path) -> Vec<Find> {
 /// closure's `--verbose` log and the loader's `LD_DEBUG=libs` log of one
 /// program in `root`, as compared: the files each search tried.
 pub fn compared_logs(ours: &str, loader: &str, root: &Path) -> (Vec<Find>, Vec<Find>) {
+    compared_logs_in(ours, loader, root, "/")
+}
+
+/// [`compared_logs`] of a program run in the working directory `cwd`.
+pub fn compared_logs_in(
+    ours: &str,
+    loader: &str,
+    root: &Path,
+    cwd: &str,
+) -> (Vec<Find>, Vec<Find>) {
     (
-        tried_files(closure_search_log(ours), root),
-        tried_files(loader_search_log(loader), root),
+        tried_files(closure_search_log(ours), root, cwd),
+        tried_files(loader_search_log(loader), root, cwd),
     )
 }
 
@@ -1594,7 +1682,7 @@ pub fn assert_same_search_log(
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
     let ours_raw = String::from_utf8_lossy(&out.stderr);
-    let (ours, theirs) = compared_logs(&ours_raw, &loader.stderr, root.path());
+    let (ours, theirs) = compared_logs_in(&ours_raw, &loader.stderr, root.path(), &root.cwd());
     assert_eq!(
         ours, theirs,
         "{name}: `closure --verbose` (left) searches otherwise than the loader's LD_DEBUG=libs \
