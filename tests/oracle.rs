@@ -1737,6 +1737,41 @@ fn s41c_a_file_in_a_relative_search_directory_ends_the_list() {
 }
 
 #[test]
+fn s41d_an_error_in_a_subdirectory_does_not_end_the_list() {
+    // A symbolic-link loop in a glibc-hwcaps subdirectory: opening it fails with ELOOP, an
+    // error that ends a search list, but glibc weighs only the last file it tried in a
+    // directory (the directory's own), so it goes on and takes /opt/l/liba.so.1. In the
+    // legacy `tls` subdirectory (glibc 2.36) the same.
+    let name = "s41d_an_error_in_a_subdirectory_does_not_end_the_list";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (args, _) = cpu_args(&r, name);
+    let Some(first) = r.loader_hwcaps().first().cloned() else {
+        println!("skipping {name}: the loader searches no glibc-hwcaps subdirectory");
+        return;
+    };
+    r.lib("/opt/l/liba.so.1", "liba.so.1").build();
+    r.lib("/opt/l/libb.so.1", "libb.so.1").build();
+    r.symlink(
+        "liba.so.1",
+        &format!("/opt/l/glibc-hwcaps/{first}/liba.so.1"),
+    );
+    r.symlink("libb.so.1", "/opt/l/tls/libb.so.1");
+    r.exe(PROG)
+        .runpath("/opt/l")
+        .needs(&["/opt/l/liba.so.1", "/opt/l/libb.so.1"])
+        .build();
+    r.ldconfig();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (trace, _) = check(name, &r, PROG, &[], &args);
+    assert!(
+        trace.loaded.contains("/opt/l/liba.so.1"),
+        "{name}: the loader did not take /opt/l/liba.so.1: {:?}",
+        trace.loaded
+    );
+}
+
+#[test]
 fn s43_main_program_soname_satisfies_a_need() {
     // The executable carries DT_SONAME libself.so.1; liba needs libself.so.1 (no such file).
     let name = "s43_main_program_soname_satisfies_a_need";
