@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::chroot::{is_root, run_in_root};
+use crate::support::chroot::{is_root, run_in_root, run_in_root_at};
 use crate::support::elfgen::{Arch, ElfSpec, Kind};
 use crate::support::fakeroot::{missing_names, object, run_raw, FakeRoot, Layout};
 use crate::support::oracle::{
@@ -2650,27 +2650,47 @@ const MUSL_PATHS: &[&str] = &[
     "/app/lib",
 ];
 
-fn musl_search_path(rng: &mut Rng) -> String {
+/// Elements a second generator mixes in: relative ones (musl skips empty
+/// elements and opens the rest from the working directory, `$ORIGIN` of
+/// an object opened by a relative path staying relative), and the program
+/// file where a directory should be (ENOTDIR: musl goes on).
+const MUSL_EXTRA_ELEMENTS: &[&str] = &["", ".", "a", "b", "lib", "../b", "opt/c", "bin/prog"];
+
+/// Working directories of a musl layout with a relative element.
+const MUSL_CWDS: &[&str] = &["/", "/opt", "/opt/a", "/app", "/usr"];
+
+/// Draws added after the first layouts: a second generator of the same
+/// seed, so the first one's draws, and each seed's layout, stay as they were.
+struct MuslExtra {
+    rng: Rng,
+    relative: bool,
+}
+
+fn musl_search_path(rng: &mut Rng, extra: &mut MuslExtra) -> String {
     let n = 1 + rng.below(3);
-    (0..n)
-        .map(|_| *rng.pick(MUSL_PATHS))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut elements: Vec<&str> = (0..n).map(|_| *rng.pick(MUSL_PATHS)).collect();
+    if extra.rng.chance(15) {
+        let at = extra.rng.below(elements.len() + 1);
+        let element = *extra.rng.pick(MUSL_EXTRA_ELEMENTS);
+        elements.insert(at, element);
+        extra.relative = true;
+    }
+    elements.join(":")
 }
 
 /// `-Wl,…` arguments for a random `DT_RPATH`, `DT_RUNPATH` or neither, and
 /// how the plan shows it.
-fn musl_path_args(rng: &mut Rng) -> (Vec<String>, String) {
+fn musl_path_args(rng: &mut Rng, extra: &mut MuslExtra) -> (Vec<String>, String) {
     match rng.below(4) {
         0 => {
-            let p = musl_search_path(rng);
+            let p = musl_search_path(rng, extra);
             (
                 vec!["-Wl,--disable-new-dtags".into(), format!("-Wl,-rpath,{p}")],
                 format!("RPATH {p}"),
             )
         }
         1 => {
-            let p = musl_search_path(rng);
+            let p = musl_search_path(rng, extra);
             (
                 vec!["-Wl,--enable-new-dtags".into(), format!("-Wl,-rpath,{p}")],
                 format!("RUNPATH {p}"),
@@ -2683,11 +2703,17 @@ fn musl_path_args(rng: &mut Rng) -> (Vec<String>, String) {
 /// One random musl layout: five libraries in one to three places each,
 /// each needing later ones, search paths on the program and the libraries
 /// (musl follows every requester's up the chain, `DT_RUNPATH` or not),
-/// versioned files behind SONAME links, and `LD_LIBRARY_PATH`. musl's own
-/// `--list` must give the same loaded and missing sets and the same lines.
+/// versioned files behind SONAME links, `LD_LIBRARY_PATH`, and now and then
+/// a relative or empty element with the program run from a working
+/// directory (`--cwd`). musl's own `--list` must give the same loaded and
+/// missing sets and the same lines.
 fn musl_layout(seed: u64) {
     const LIBS: usize = 5;
     let mut rng = Rng::new(seed);
+    let mut more = MuslExtra {
+        rng: Rng::new(seed.wrapping_add(1 << 40)),
+        relative: false,
+    };
     let s = Sys::musl();
     s.mkdir("/opt/b");
     s.symlink("b", "/opt/c");
@@ -2719,7 +2745,7 @@ fn musl_layout(seed: u64) {
                     needs.push(dep);
                 }
             }
-            let (path_args, shown) = musl_path_args(&mut rng);
+            let (path_args, shown) = musl_path_args(&mut rng, &mut more);
             args.extend(path_args);
             plan.push(format!("{real}: needs {needs:?} {shown}"));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -2739,7 +2765,7 @@ fn musl_layout(seed: u64) {
             needs.push(lib);
         }
     }
-    let (path_args, shown) = musl_path_args(&mut rng);
+    let (path_args, shown) = musl_path_args(&mut rng, &mut more);
     args.extend(path_args);
     plan.push(format!("/app/bin/prog: needs {needs:?} {shown}"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -2749,16 +2775,25 @@ fn musl_layout(seed: u64) {
     let mut env: Vec<(&str, String)> = Vec::new();
     let mut extra: Vec<String> = Vec::new();
     if rng.chance(30) {
-        let llp = musl_search_path(&mut rng);
+        let llp = musl_search_path(&mut rng, &mut more);
         plan.push(format!("LD_LIBRARY_PATH={llp}"));
         extra.extend(["--library-path".into(), llp.clone()]);
         env.push(("LD_LIBRARY_PATH", llp));
+    }
+    let mut cwd = "/";
+    if more.relative {
+        cwd = *more.rng.pick(MUSL_CWDS);
+        if cwd != "/" {
+            plan.push(format!("working directory {cwd}"));
+            s.mkdir(cwd);
+            extra.extend(["--cwd".into(), cwd.into()]);
+        }
     }
     println!("{}", plan.join("\n  "));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let prog = "/app/bin/prog";
-    let (status, out, err) = run_in_root(s.path(), &[MUSL_INTERP, "--list", prog], &env);
+    let (status, out, err) = run_in_root_at(s.path(), cwd, &[MUSL_INTERP, "--list", prog], &env);
     let t = parse_trace(&out);
     let missing: BTreeSet<String> = err
         .lines()
