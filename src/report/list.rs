@@ -8,11 +8,17 @@ use crate::graph::DepGraph;
 
 /// Writes the sorted, unique paths of every object (roots, libraries, interpreters).
 pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
-    let paths: std::collections::BTreeSet<Vec<u8>> = g
-        .objects()
-        .iter()
-        .map(|n| g.in_root_bytes(&n.path))
-        .collect();
+    let objects = g.objects();
+    if objects.iter().all(|n| n.path.first() == Some(&b'/')) {
+        // The usual case: already sorted and unique.
+        for n in objects {
+            out.write_all(&n.path)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
+    let paths: std::collections::BTreeSet<Vec<u8>> =
+        objects.iter().map(|n| g.in_root_bytes(&n.path)).collect();
     for p in paths {
         out.write_all(&p)?;
         out.write_all(b"\n")?;
