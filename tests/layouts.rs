@@ -147,6 +147,17 @@ fn path_tag(rng: &mut Rng, extra: &mut Extra) -> Path {
     }
 }
 
+/// `path` (absolute) spelled relative to the directory `cwd`: below it
+/// without it, elsewhere through `..`.
+fn relative_to(cwd: &str, path: &str) -> String {
+    let cwd = cwd.trim_end_matches('/');
+    if let Some(rest) = path.strip_prefix(&format!("{cwd}/")) {
+        return rest.to_string();
+    }
+    let ups = cwd.split('/').filter(|c| !c.is_empty()).count();
+    format!("{}{}", "../".repeat(ups), path.trim_start_matches('/'))
+}
+
 /// Builds the layout of `seed` in a fresh root and compares it.
 fn layout(o: &Oracle, seed: u64) {
     let name = format!("layout_{seed}");
@@ -264,10 +275,13 @@ fn layout(o: &Oracle, seed: u64) {
         exe = exe.arg("-Wl,-z,nodefaultlib");
     }
     exe.build();
+    // The program's first DT_NEEDED string, as it stands.
+    let first = &needs[0];
+    let first_soname = first.rsplit('/').next().unwrap_or(first).to_string();
+    let mut first_needed = first_soname.clone();
     if rng.chance(10) {
         // The first DT_NEEDED becomes a path to one copy of it.
-        let first = &needs[0];
-        let soname = first.rsplit('/').next().unwrap_or(first);
+        let soname = first_soname.as_str();
         let copies: Vec<&String> = placed
             .iter()
             .flatten()
@@ -276,6 +290,7 @@ fn layout(o: &Oracle, seed: u64) {
         let path = *rng.pick(&copies);
         plan.push(format!("{PROG}: DT_NEEDED {soname} -> {path}"));
         r.patchelf(PROG, &["--replace-needed", soname, path]);
+        first_needed = path.clone();
     }
     r.ldconfig();
     for lib in &late {
@@ -335,13 +350,32 @@ fn layout(o: &Oracle, seed: u64) {
     // A relative element is looked up from the working directory: the
     // program runs in one of a few (made when missing, as a container
     // runtime makes its `WORKDIR`), and `closure` is told which.
+    let mut cwd = "/";
     if extra.relative {
-        let cwd = *extra.rng.pick(CWDS);
-        if cwd != "/" {
-            plan.push(format!("working directory {cwd}"));
-            r.set_cwd(cwd);
-            args.extend(["--cwd".into(), cwd.into()]);
+        cwd = *extra.rng.pick(CWDS);
+    }
+    // A third generator: now and then the program's first DT_NEEDED is a
+    // path relative to the working directory (glibc opens it from there,
+    // and its `$ORIGIN` is the working directory joined to it).
+    let mut third = Rng::new(seed.wrapping_add(2 << 40));
+    if third.chance(8) {
+        if !extra.relative {
+            cwd = *third.pick(CWDS);
         }
+        let copies: Vec<&String> = placed
+            .iter()
+            .flatten()
+            .filter(|p| p.ends_with(&format!("/{first_soname}")))
+            .collect();
+        let path = *third.pick(&copies);
+        let rel = relative_to(cwd, path);
+        plan.push(format!("{PROG}: DT_NEEDED {first_needed} -> {rel}"));
+        r.patchelf(PROG, &["--replace-needed", &first_needed, &rel]);
+    }
+    if cwd != "/" {
+        plan.push(format!("working directory {cwd}"));
+        r.set_cwd(cwd);
+        args.extend(["--cwd".into(), cwd.into()]);
     }
     println!("{name}:\n  {}", plan.join("\n  "));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
