@@ -372,6 +372,17 @@ fn layout(o: &Oracle, seed: u64) {
         plan.push(format!("{PROG}: DT_NEEDED {first_needed} -> {rel}"));
         r.patchelf(PROG, &["--replace-needed", &first_needed, &rel]);
     }
+    // And now and then a preload by a relative path, when no other is set.
+    if third.chance(6) && !env.iter().any(|(k, _)| *k == "LD_PRELOAD") {
+        if cwd == "/" {
+            cwd = *third.pick(CWDS);
+        }
+        let i = third.below(LIBS);
+        let preload = relative_to(cwd, &placed[i][third.below(placed[i].len())]);
+        plan.push(format!("LD_PRELOAD={preload}"));
+        args.extend(["--preload".into(), preload.clone()]);
+        env.push(("LD_PRELOAD", preload));
+    }
     if cwd != "/" {
         plan.push(format!("working directory {cwd}"));
         r.set_cwd(cwd);
