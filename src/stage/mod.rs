@@ -329,7 +329,16 @@ fn staged_cache(fs: &RootFs, g: &DepGraph, p: &Plan) -> Option<Vec<u8>> {
     let big = g.big_endian;
     let bytes = fs.read(Path::new("/etc/ld.so.cache"), 256 << 20).ok()?;
     let cache = ldcache::parse(&bytes, big).ok()?;
-    let staged = |e: &&ldcache::CacheEntry| p.items.contains_key(&bytes_path(&e.value));
+    // An entry may name its file through a link to a directory (a
+    // directory of ld.so.conf reached through one): it stays when the file
+    // and every link on its way are staged.
+    let staged = |e: &&ldcache::CacheEntry| match fs.resolve(&bytes_path(&e.value)) {
+        Ok(r) => {
+            p.items.contains_key(&r.canonical)
+                && r.hops.iter().all(|h| p.items.contains_key(&h.link))
+        }
+        Err(_) => false,
+    };
     let name_of = |e: &ldcache::CacheEntry| {
         e.hwcaps_index()
             .and_then(|i| cache.hwcaps_names.get(i as usize))
