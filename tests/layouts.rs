@@ -10,7 +10,8 @@
 //! inherited chains matter), relative and empty elements resolved from a
 //! working directory (`--cwd`) and a file where a directory should be,
 //! `-z nodefaultlib`, a `DT_NEEDED` path,
-//! `LD_LIBRARY_PATH`, `LD_PRELOAD`, `/etc/ld.so.preload`, a cache that misses files added after
+//! `LD_LIBRARY_PATH`, `LD_PRELOAD`, `/etc/ld.so.preload`, `ld.so.conf.d` directories of
+//! their own, a cache that misses files added after
 //! `ldconfig` ran, candidates for another machine (skipped) or not ELF at
 //! all (fatal), and names found nowhere. Each layout comes from a fixed
 //! seed (the same roots on every run) and is compared with the root's own
@@ -146,6 +147,16 @@ fn path_tag(rng: &mut Rng, extra: &mut Extra) -> Path {
         _ => Path::None,
     }
 }
+
+/// Directories an ld.so.conf.d file may add to the cache.
+const CONF_DIRS: &[&str] = &[
+    "/opt/a",
+    "/opt/b",
+    "/opt/c",
+    "/opt/b/x86_64",
+    "/app/lib",
+    "/opt/lib/x86_64-linux-gnu",
+];
 
 /// `path` (absolute) spelled relative to the directory `cwd`: below it
 /// without it, elsewhere through `..`.
@@ -291,6 +302,21 @@ fn layout(o: &Oracle, seed: u64) {
         plan.push(format!("{PROG}: DT_NEEDED {soname} -> {path}"));
         r.patchelf(PROG, &["--replace-needed", soname, path]);
         first_needed = path.clone();
+    }
+    // A fourth generator: now and then an ld.so.conf.d file puts some of
+    // the search-path directories into the cache, in a random order (a
+    // directory reached through a link, and a legacy subdirectory, too).
+    let mut fourth = Rng::new(seed.wrapping_add(3 << 40));
+    if fourth.chance(25) {
+        let mut conf: Vec<&str> = Vec::new();
+        for _ in 0..1 + fourth.below(3) {
+            let d = *fourth.pick(CONF_DIRS);
+            if !conf.contains(&d) {
+                conf.push(d);
+            }
+        }
+        plan.push(format!("/etc/ld.so.conf.d/opt.conf: {conf:?}"));
+        r.write("/etc/ld.so.conf.d/opt.conf", &(conf.join("\n") + "\n"));
     }
     r.ldconfig();
     for lib in &late {

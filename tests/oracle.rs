@@ -1809,6 +1809,45 @@ fn s44_ld_so_conf_order_decides_between_cache_duplicates() {
 }
 
 #[test]
+fn s44b_cache_directory_reached_through_a_link_is_staged_with_its_cache() {
+    // ld.so.conf names /opt/link, a link to /opt/real: ldconfig records the libraries under
+    // /opt/link/..., and the loader opens them by that path. The staged root gets a cache
+    // (the directory is not a default one) that must keep those entries: the file and the
+    // link on its way are both staged.
+    let name = "s44b_cache_directory_reached_through_a_link_is_staged_with_its_cache";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let hw = r.loader_hwcaps();
+    r.mkdir("/opt/real");
+    r.symlink("real", "/opt/link");
+    r.lib("/opt/real/liba.so.1", "liba.so.1").build();
+    if let Some(first) = hw.first() {
+        r.lib(
+            &format!("/opt/real/glibc-hwcaps/{first}/libh.so.1"),
+            "libh.so.1",
+        )
+        .build();
+    } else {
+        r.lib("/opt/real/libh.so.1", "libh.so.1").build();
+    }
+    r.exe(PROG)
+        .needs(&["/opt/link/liba.so.1"])
+        .needs_names(&["libh.so.1"])
+        .build();
+    r.set_ld_so_conf("/opt/link\n");
+    r.ldconfig();
+    let args = hwcaps_args(&r, name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (trace, _) = check(name, &r, PROG, &[], &args);
+    assert!(
+        trace.loaded.contains("/opt/link/liba.so.1"),
+        "{name}: the loader did not take liba through the link: {:?}",
+        trace.loaded
+    );
+    staged_root_loads_the_same(name, &r, PROG, &[], &args, &trace);
+}
+
+#[test]
 fn s45_needed_with_lib_token() {
     let name = "s45_needed_with_lib_token";
     let o = oracle!(name);
