@@ -2703,9 +2703,9 @@ fn musl_path_args(rng: &mut Rng, extra: &mut MuslExtra) -> (Vec<String>, String)
 /// One random musl layout: five libraries in one to three places each,
 /// each needing later ones, search paths on the program and the libraries
 /// (musl follows every requester's up the chain, `DT_RUNPATH` or not),
-/// versioned files behind SONAME links, `LD_LIBRARY_PATH`, and now and then
+/// versioned files behind SONAME links, `LD_LIBRARY_PATH`, now and then
 /// a relative or empty element with the program run from a working
-/// directory (`--cwd`). musl's own `--list` must give the same loaded and
+/// directory (`--cwd`), and a path file of other directories, or none. musl's own `--list` must give the same loaded and
 /// missing sets and the same lines.
 fn musl_layout(seed: u64) {
     const LIBS: usize = 5;
@@ -2779,6 +2779,27 @@ fn musl_layout(seed: u64) {
         plan.push(format!("LD_LIBRARY_PATH={llp}"));
         extra.extend(["--library-path".into(), llp.clone()]);
         env.push(("LD_LIBRARY_PATH", llp));
+    }
+    // A third generator: now and then musl's path file lists some of the
+    // layout's directories too (newline- or colon-separated), or is gone
+    // (musl's default path then).
+    let mut third = Rng::new(seed.wrapping_add(2 << 40));
+    if third.chance(30) {
+        if third.chance(30) {
+            plan.push(format!("no {MUSL_PATH_FILE}"));
+            s.remove(MUSL_PATH_FILE);
+        } else {
+            let mut dirs = vec!["/lib/x86_64-linux-musl", "/usr/lib/x86_64-linux-musl"];
+            for _ in 0..1 + third.below(3) {
+                let d = *third.pick(MUSL_DIRS);
+                let at = third.below(dirs.len() + 1);
+                dirs.insert(at, d);
+            }
+            let sep = if third.chance(50) { "\n" } else { ":" };
+            let text = dirs.join(sep) + "\n";
+            plan.push(format!("{MUSL_PATH_FILE}: {text:?}"));
+            s.write(MUSL_PATH_FILE, &text);
+        }
     }
     let mut cwd = "/";
     if more.relative {
