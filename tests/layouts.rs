@@ -35,8 +35,9 @@ const PER_TEST: u64 = 30;
 
 /// Seeds past the default range that once found a bug, replayed on every
 /// run: 332 and 950 (a preload found through the cache, staged without a
-/// cache).
-const KEPT: &[u64] = &[332, 950];
+/// cache), 2774 (a name preloaded twice and found neither time: the
+/// loader searches twice).
+const KEPT: &[u64] = &[332, 950, 2774];
 
 fn per_test() -> u64 {
     std::env::var("CLOSURE_LAYOUTS")
@@ -520,7 +521,13 @@ fn run(part: u64) {
     }
     // Seeds part, part + 4, part + 8, …: the default ones are a prefix of
     // any longer run.
-    for k in 0..per_test() {
+    // `CLOSURE_LAYOUTS_FROM=K` starts a longer hunt at the K-th seed of
+    // each test, past seeds already hunted.
+    let from = std::env::var("CLOSURE_LAYOUTS_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for k in from..per_test() {
         layout(&o, part + 4 * k);
     }
     for &seed in KEPT {

@@ -50,13 +50,15 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 }
                 let mut done: BTreeSet<&[u8]> = BTreeSet::new();
                 for (name, from) in &g.preloads {
-                    if !done.insert(name) {
-                        continue; // loaded already, under this very name
-                    }
                     if let Some(&(child, e)) = preloads.iter().find(|(_, e)| e.name == *name) {
+                        if !done.insert(name) {
+                            continue; // loaded already, under this very name
+                        }
                         edge(g, ri, requester, child, e, out)?;
                         edges.push((child, e));
                     } else if let Some(s) = g.searches.get(&(ri, requester.clone(), name.clone())) {
+                        // Not loaded: the loader searches again each time
+                        // the name is preloaded.
                         writeln!(out, "  find library={}; preloaded from {from}", show(name))?;
                         steps(s, out)?;
                         writeln!(out, "    => cannot be preloaded: ignored")?;
