@@ -13,7 +13,8 @@
 //! `LD_LIBRARY_PATH`, `LD_PRELOAD`, `/etc/ld.so.preload`, `ld.so.conf.d` directories of
 //! their own, a cache that misses files added after
 //! `ldconfig` ran, candidates for another machine (skipped) or not ELF at
-//! all (fatal), and names found nowhere. Each layout comes from a fixed
+//! all (fatal), and names found nowhere; a quarter of them also run in
+//! secure mode. Each layout comes from a fixed
 //! seed (the same roots on every run) and is compared with the root's own
 //! `ld.so` by [`check`]: loaded and missing sets, `ldd` lines in order, the
 //! files tried (`LD_DEBUG=libs`) and the requester of every object
@@ -21,9 +22,11 @@
 //! `CLOSURE_LAYOUT_SEED=N` replays that one layout.
 
 use crate::support::oracle::{
-    check, closure_trace, loader_trace, staged_root_loads_the_same, Oracle, TestRoot,
+    check, closure_ldd_lines, closure_trace, loader_trace, staged_root_loads_the_same, Oracle,
+    TestRoot,
 };
 use crate::support::rng::Rng;
+use crate::support::setuid::{add_runas, clear_setuid, run_secure, setuid, Seen, LISTER};
 
 const PROG: &str = "/app/bin/prog";
 /// Libraries per layout.
@@ -187,6 +190,11 @@ fn layout(o: &Oracle, seed: u64) {
     // Relative: the test writes through it on the host as well.
     r.symlink("b", "/opt/c");
     let mut plan: Vec<String> = vec![format!("seed {seed}: /opt/c -> /opt/b")];
+    // A fifth generator: now and then the program is also run in secure
+    // mode (setuid root, by uid 1000), which the loader does not trace: the
+    // program lists its own link map.
+    let mut fifth = Rng::new(seed.wrapping_add(4 << 40));
+    let secure = fifth.chance(25);
     // Libraries from the last to the first, so each may need later ones
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
@@ -274,6 +282,12 @@ fn layout(o: &Oracle, seed: u64) {
         if missing { " and libnowhere.so.1" } else { "" }
     ));
     let mut exe = link(&r, r.exe(PROG), &needs);
+    if secure {
+        plan.push(format!(
+            "{PROG}: lists its link map, run in secure mode too"
+        ));
+        exe = exe.source(LISTER);
+    }
     if missing {
         exe = exe.needs_names(&["libnowhere.so.1"]);
     }
@@ -410,6 +424,28 @@ fn layout(o: &Oracle, seed: u64) {
         args.extend(["--preload".into(), preload.clone()]);
         env.push(("LD_PRELOAD", preload));
     }
+    // In secure mode a preload is a name, searched without the cache and
+    // taken only from a set-user-ID file: a secure layout may preload one
+    // (when nothing else is) and make some copies set-user-ID for its
+    // secure run.
+    let mut setuid_files: Vec<String> = Vec::new();
+    if secure {
+        let i = fifth.below(LIBS);
+        if fifth.chance(50) && !env.iter().any(|(k, _)| *k == "LD_PRELOAD") {
+            let preload = format!("librand{i}.so.1");
+            plan.push(format!("LD_PRELOAD={preload}"));
+            args.extend(["--preload".into(), preload.clone()]);
+            env.push(("LD_PRELOAD", preload));
+        }
+        for file in &placed[i] {
+            if fifth.chance(50) {
+                setuid_files.push(file.clone());
+            }
+        }
+        if !setuid_files.is_empty() {
+            plan.push(format!("set-user-ID in the secure run: {setuid_files:?}"));
+        }
+    }
     if cwd != "/" {
         plan.push(format!("working directory {cwd}"));
         r.set_cwd(cwd);
@@ -418,6 +454,9 @@ fn layout(o: &Oracle, seed: u64) {
     println!("{name}:\n  {}", plan.join("\n  "));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if secure {
+        check_secure(&name, &r, &env, &args, &setuid_files);
+    }
     let trace = loader_trace(&r, PROG, &env);
     if trace.status != 0 {
         // The loader gave up on a candidate (not ELF): `closure` must stop
@@ -457,6 +496,56 @@ fn layout(o: &Oracle, seed: u64) {
     if !preload_file {
         staged_root_loads_the_same(&name, &r, PROG, &env, &args, &trace);
     }
+}
+
+/// Runs the program setuid root by uid 1000 (`AT_SECURE`) with `env` and
+/// compares what it loaded, or the name it stopped at, with `closure
+/// --secure` and `args`. The loader stops at the first name it cannot
+/// load, in load order: `closure`'s first `not found` line. The program and
+/// `setuid_files` are set-user-ID for this run only.
+fn check_secure(
+    name: &str,
+    r: &TestRoot,
+    env: &[(&str, &str)],
+    args: &[&str],
+    setuid_files: &[String],
+) {
+    add_runas(r);
+    for file in std::iter::once(PROG).chain(setuid_files.iter().map(String::as_str)) {
+        setuid(r, file);
+    }
+    let real = run_secure(r, PROG, env);
+    let mut secure_args = vec!["--secure"];
+    secure_args.extend_from_slice(args);
+    let run = closure_trace(r, PROG, &secure_args);
+    let ldd = closure_ldd_lines(r.path(), &[PROG], &secure_args)
+        .remove(PROG)
+        .unwrap_or_default();
+    for file in std::iter::once(PROG).chain(setuid_files.iter().map(String::as_str)) {
+        clear_setuid(r, file);
+    }
+    let first_not_found = ldd
+        .iter()
+        .find_map(|l| l.strip_suffix(" => not found"))
+        .map(str::to_string);
+    let agree = match &real {
+        Seen::Loaded(loaded) => run.missing.is_empty() && run.loaded() == *loaded,
+        Seen::Missing(n) => first_not_found.as_ref() == Some(n),
+        Seen::Fatal(what, _) => {
+            run.status == 1
+                && run.missing.iter().any(|m| {
+                    let fatal = &m.raw["fatal"];
+                    !fatal.is_null()
+                        && (m.soname == *what || fatal["path"].as_str() == Some(what.as_str()))
+                })
+        }
+    };
+    println!("{name}: secure mode: the loader {real:?}");
+    assert!(
+        agree,
+        "{name}: in secure mode the loader saw {real:?}; closure --secure's ldd lines {ldd:?}\n{}",
+        run.dump()
+    );
 }
 
 /// Links `b` against each of `needs` (in-root paths) in order: the file

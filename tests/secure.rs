@@ -9,10 +9,8 @@
 //! `closure` without `--secure` answers differently, so the rule is what
 //! the scenario tests.
 
-use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
-
 use crate::support::oracle::{closure_bin, compile, run_closure, ClosureRun, Oracle, TestRoot};
+use crate::support::setuid::{add_runas, by_closure, run_secure, setuid, Seen, LISTER};
 
 macro_rules! oracle {
     ($name:expr) => {
@@ -23,53 +21,10 @@ macro_rules! oracle {
     };
 }
 
-/// Prints the path of every object in the link map (the program itself and
-/// the vDSO have no path).
-const LISTER: &str = r#"
-#define _GNU_SOURCE
-#include <link.h>
-#include <stdio.h>
-static int each(struct dl_phdr_info *i, size_t n, void *d) {
-    (void)n; (void)d;
-    if (i->dlpi_name && i->dlpi_name[0] == '/') printf("%s\n", i->dlpi_name);
-    return 0;
-}
-int main(void) { dl_iterate_phdr(each, 0); return 0; }
-"#;
-
-/// Drops every privilege to uid/gid 1000 and execs its arguments.
-const RUNAS: &str = r#"
-#define _GNU_SOURCE
-#include <grp.h>
-#include <stdio.h>
-#include <unistd.h>
-int main(int c, char **v) {
-    if (c < 2) return 97;
-    if (setgroups(0, 0) || setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) {
-        perror("runas");
-        return 99;
-    }
-    execv(v[1], v + 1);
-    perror("execv");
-    return 98;
-}
-"#;
-
-/// What the loader did for a setuid program run by uid 1000.
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    /// It ran: these objects were loaded.
-    Loaded(BTreeSet<String>),
-    /// It did not start: this library could not be found.
-    Missing(String),
-    /// It did not start: the loader refused this name for this reason.
-    Fatal(String, String),
-}
-
 /// A root with the helper in it.
 fn root(o: &Oracle) -> TestRoot {
     let r = TestRoot::new(o);
-    compile(&r, "/runas", RUNAS, &["-static".into()]);
+    add_runas(&r);
     r
 }
 
@@ -77,8 +32,7 @@ fn root(o: &Oracle) -> TestRoot {
 /// by root and setuid.
 fn program(r: &TestRoot, prog: &str, args: &[String]) {
     compile(r, prog, LISTER, args);
-    let host = r.host(prog);
-    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    setuid(r, prog);
 }
 
 /// `-L`/`-l:` arguments linking against an in-root library file.
@@ -88,42 +42,6 @@ fn link(r: &TestRoot, lib: &str) -> Vec<String> {
         format!("-L{}", host.parent().unwrap().display()),
         format!("-l:{}", host.file_name().unwrap().to_string_lossy()),
     ]
-}
-
-/// Runs `prog` in secure mode with `env`.
-fn run_secure(r: &TestRoot, prog: &str, env: &[(&str, &str)]) -> Seen {
-    let out = r.run_in_root(env, &["/runas", prog]);
-    if out.status == 0 {
-        return Seen::Loaded(out.stdout.lines().map(String::from).collect());
-    }
-    let message = out
-        .stderr
-        .split("error while loading shared libraries: ")
-        .nth(1)
-        .map(str::trim_end)
-        .unwrap_or_else(|| {
-            panic!(
-                "{prog} failed without the loader's message (exit {}): {}{}",
-                out.status, out.stdout, out.stderr
-            )
-        });
-    if let Some((name, _)) = message.split_once(": cannot open shared object file") {
-        return Seen::Missing(name.to_string());
-    }
-    let (name, why) = message.rsplit_once(": ").expect("NAME: REASON");
-    Seen::Fatal(name.to_string(), why.to_string())
-}
-
-/// What `closure` says in the same terms.
-fn by_closure(run: &ClosureRun) -> Seen {
-    match &run.missing[..] {
-        [] => Seen::Loaded(run.loaded()),
-        [m] => match m.raw.get("fatal").and_then(|f| f.get("reason")) {
-            Some(why) => Seen::Fatal(m.soname.clone(), why.as_str().unwrap_or_default().into()),
-            None => Seen::Missing(m.soname.clone()),
-        },
-        more => panic!("several missing: {more:?}\n{}", run.stderr),
-    }
 }
 
 /// The loader's answer against `closure --secure`'s (and not `closure`'s).
@@ -355,11 +273,6 @@ fn warnings(run: &ClosureRun) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Makes an in-root file set-user-ID.
-fn setuid(r: &TestRoot, path: &str) {
-    std::fs::set_permissions(r.host(path), std::fs::Permissions::from_mode(0o4755)).unwrap();
 }
 
 #[test]

@@ -8,3 +8,4 @@ pub mod fakeroot;
 pub mod oracle;
 pub mod rng;
 pub mod sample;
+pub mod setuid;

@@ -578,6 +578,8 @@ pub struct ElfBuild<'r> {
     rpath: Option<String>,
     runpath: Option<String>,
     extra: Vec<String>,
+    /// The C source of a program, instead of an empty `main`.
+    source: Option<String>,
 }
 
 impl<'r> ElfBuild<'r> {
@@ -590,7 +592,15 @@ impl<'r> ElfBuild<'r> {
             rpath: None,
             runpath: None,
             extra: Vec::new(),
+            source: None,
         }
+    }
+
+    /// A program built from this C source (its libraries, search paths and
+    /// `DT_NEEDED` entries are set as for any other).
+    pub fn source(mut self, c_source: &str) -> Self {
+        self.source = Some(c_source.to_string());
+        self
     }
 
     /// Link against these already-built in-root library files, in this order (each becomes a
@@ -643,7 +653,10 @@ impl<'r> ElfBuild<'r> {
                     .collect();
                 format!("int closure_oracle_{ident}(void) {{ return 42; }}\n")
             }
-            None => "int main(void) { return 0; }\n".to_string(),
+            None => self
+                .source
+                .clone()
+                .unwrap_or_else(|| "int main(void) { return 0; }\n".to_string()),
         };
         match (&self.rpath, &self.runpath) {
             (Some(rp), Some(rup)) => {
