@@ -146,6 +146,10 @@ fn cache_dir(arch: &str) -> PathBuf {
 
 const STAMP: &str = "packages.list";
 
+/// Packages fetched besides curl's closure: `libc-bin` for the
+/// architecture's own `ldconfig`, run under qemu to write a native cache.
+const EXTRA_PACKAGES: &[&str] = &["libc-bin"];
+
 /// The cached `.deb` files, when a previous run downloaded them all.
 fn cached_debs(dir: &Path) -> Option<Vec<PathBuf>> {
     let list = fs::read_to_string(dir.join(STAMP)).ok()?;
@@ -163,7 +167,7 @@ fn cached_debs(dir: &Path) -> Option<Vec<PathBuf>> {
                 .is_some_and(|n| n.starts_with(&format!("{pkg}_")))
         })
     };
-    if names.is_empty() || !names.iter().all(|n| has(n)) {
+    if names.is_empty() || !names.iter().chain(EXTRA_PACKAGES).all(|n| has(n)) {
         return None;
     }
     let mut debs = debs;
@@ -196,11 +200,12 @@ fn closure_packages(arch: &str) -> Vec<String> {
         return Vec::new();
     }
     let suffix = format!(":{arch}");
-    let set: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+    let mut set: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with(' ') && !l.starts_with('<'))
         .filter_map(|l| l.trim().strip_suffix(&suffix).map(str::to_string))
         .collect();
+    set.extend(EXTRA_PACKAGES.iter().map(|p| p.to_string()));
     if !set.contains("libc6") || !set.contains("curl") {
         return Vec::new();
     }
@@ -611,4 +616,159 @@ fn arm64_debian_root_matches_qemu_loader() {
 #[test]
 fn s390x_debian_root_matches_qemu_loader() {
     foreign_root_matches_qemu_loader("s390x_debian_root_matches_qemu_loader", &S390X);
+}
+
+/// The object named `file` that `--list` under qemu's `cpu` loads for curl.
+fn loader_pick(f: &Foreign, root: &Path, cpu: &str, file: &str) -> String {
+    let (out, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+    let t = parse_trace(&out);
+    assert!(
+        t.not_found.is_empty(),
+        "the loader misses {:?}",
+        t.not_found
+    );
+    t.loaded
+        .iter()
+        .find(|p| p.ends_with(&format!("/{file}")))
+        .cloned()
+        .unwrap_or_else(|| panic!("the loader loads no {file}:\n{out}"))
+}
+
+/// The object named `file` that `closure` loads for curl with `args`.
+fn closure_pick(root: &Path, args: &[&str], file: &str) -> String {
+    let run = run_closure(root, &[CURL], args);
+    assert!(run.missing.is_empty(), "{}", run.dump());
+    run.loaded()
+        .into_iter()
+        .find(|p| p.ends_with(&format!("/{file}")))
+        .unwrap_or_else(|| panic!("closure loads no {file}:\n{}", run.dump()))
+}
+
+/// glibc 2.36's legacy hwcap subdirectories on a foreign architecture: a
+/// copy of `libz.so.1` in each of `subdirs` of the multiarch directory;
+/// for each (qemu CPU, closure options), the loader's pick must be
+/// closure's, then that copy is removed and the next one compared, down to
+/// the directory itself. Then the same with an `ld.so.cache` written by
+/// the architecture's own `ldconfig` (under qemu), which tags the copies
+/// in capability and `tls` subdirectories with their bits; removing a pick
+/// leaves its entry stale, and the search goes on. Returns each CPU's
+/// chains of picks (without and with the cache).
+fn legacy_chains(
+    name: &str,
+    f: &Foreign,
+    subdirs: &[&str],
+    cpus: &[(&str, &[&str])],
+) -> Option<Vec<Vec<String>>> {
+    if let Some(why) = unavailable(f) {
+        println!("skipping {name}: {why}");
+        return None;
+    }
+    let debs = match debs(f.arch) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return None;
+        }
+    };
+    let dir = sysroot(f, &debs);
+    let root = dir.path();
+    add_qemu(f, root);
+    let lib = format!("/lib/{}", f.triplet);
+    let base = format!("{lib}/libz.so.1");
+    let mut chains = Vec::new();
+    for (cached, (cpu, args)) in [false, true]
+        .into_iter()
+        .flat_map(|c| cpus.iter().map(move |cpu| (c, cpu)))
+    {
+        for sub in subdirs {
+            let d = root.join(format!("{}/{sub}", lib.trim_start_matches('/')));
+            fs::create_dir_all(&d).expect("mkdir");
+            fs::copy(root.join(base.trim_start_matches('/')), d.join("libz.so.1"))
+                .expect("copy libz");
+        }
+        if cached {
+            let _ = fs::remove_file(root.join("etc/ld.so.cache"));
+            qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
+            let (listed, _) = qemu(f, root, &["/sbin/ldconfig", "-p"], &[]);
+            let tagged = listed
+                .lines()
+                .filter(|l| l.contains("libz.so.1 ") && l.contains("hwcap:"))
+                .count();
+            assert!(tagged > 0, "{name}: ldconfig tagged no copy:\n{listed}");
+        }
+        let mut chain = Vec::new();
+        loop {
+            let real = loader_pick(f, root, cpu, "libz.so.1");
+            let ours = closure_pick(root, args, "libz.so.1");
+            assert_eq!(
+                ours, real,
+                "{name}: qemu -cpu {cpu}, cache {cached}: closure {args:?} picks {ours}, the loader {real} (after {chain:?})"
+            );
+            chain.push(real.clone());
+            if real == base {
+                break;
+            }
+            fs::remove_file(root.join(real.trim_start_matches('/'))).expect("remove the pick");
+        }
+        let with = if cached { "with" } else { "without" };
+        println!("{name}: qemu -cpu {cpu}, closure {args:?}, {with} ld.so.cache: {chain:?}");
+        chains.push(chain);
+    }
+    Some(chains)
+}
+
+#[test]
+fn arm64_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "arm64_legacy_hwcap_subdirectories_match_qemu_loader";
+    // Cortex-A72 has no LSE atomics (the baseline); qemu's `max` has.
+    let subdirs = [
+        "tls/aarch64/atomics",
+        "tls/aarch64",
+        "tls/atomics",
+        "tls",
+        "aarch64/atomics",
+        "aarch64",
+        "atomics",
+    ];
+    let cpus: [(&str, &[&str]); 2] = [("cortex-a72", &[]), ("max", &["--hwcaps", "atomics"])];
+    let Some(chains) = legacy_chains(name, &ARM64, &subdirs, &cpus) else {
+        return;
+    };
+    // Each CPU went through several copies, and the CPU with atomics
+    // through more: the capability and the flag both count. With the
+    // cache the first pick is a tagged entry's.
+    assert!(chains[0].len() > 2, "{chains:?}");
+    assert!(chains[1].len() > chains[0].len(), "{chains:?}");
+    assert_eq!(chains.len(), 4);
+}
+
+#[test]
+fn s390x_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "s390x_legacy_hwcap_subdirectories_match_qemu_loader";
+    // qemu's s390x CPU: zarch, ldisp, eimm, vx and vxe among the important
+    // capabilities (no dfp, no vxe2), and no AT_PLATFORM.
+    let subdirs = [
+        "tls/vxe/vx/eimm/ldisp/zarch",
+        "tls/vxe",
+        "tls/dfp",
+        "tls",
+        "vxe/ldisp",
+        "vx/eimm",
+        "dfp",
+        "eimm",
+        "zarch",
+    ];
+    let cpus: [(&str, &[&str]); 1] = [(
+        "max",
+        &[
+            "--platform=",
+            "--hwcaps",
+            "z15,z14,z13,zarch,ldisp,eimm,vx,vxe",
+        ],
+    )];
+    let Some(chains) = legacy_chains(name, &S390X, &subdirs, &cpus) else {
+        return;
+    };
+    assert!(chains[0].len() > 2, "{chains:?}");
+    assert_eq!(chains.len(), 2);
 }

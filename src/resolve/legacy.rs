@@ -18,9 +18,12 @@
 //! `avx512_1` is active when `x86-64-v4` is and the platform is `haswell`
 //! (glibc sets the bit only on Intel CPUs, whose platform is then
 //! `haswell`; `xeon_phi` CPUs do not get it). i386 is modelled with SSE2.
-//! Other architectures' capability names come from the CPU's `AT_HWCAP`
-//! bits, which no file in the root tells: they are not modelled (see the
-//! README's known limits).
+//! On AArch64 and s390x the important capabilities come from the CPU's
+//! `AT_HWCAP` bits, which no file in the root tells: a capability counts
+//! when `--hwcaps` names it (`atomics`; `zarch`, `ldisp`, `eimm`, `dfp`,
+//! `vx`, `vxe`, `vxe2`), and such a name is no `glibc-hwcaps`
+//! subdirectory. `tls` and the platform are there on every CPU. Other
+//! architectures are not modelled (see the README's known limits).
 
 use super::target::Target;
 use crate::elf::machine;
@@ -71,6 +74,15 @@ impl Legacy {
                 (caps, 2..4)
             }
             machine::I386 => (vec![(b"sse2", 1 << 0)], 0..2),
+            machine::AARCH64 | machine::S390 => {
+                let caps = capability_names(id.machine)
+                    .iter()
+                    .filter(|(name, _)| hwcaps.iter().any(|h| h == name))
+                    .map(|&(name, bit)| (name, 1u64 << bit))
+                    .collect();
+                // No platform field in their cache entries.
+                (caps, 0..0)
+            }
             _ => return Legacy::default(),
         };
         let mut components: Vec<&[u8]> = caps.iter().map(|(n, _)| *n).collect();
@@ -105,6 +117,33 @@ impl Legacy {
         let platform = hwcap & self.platform_mask;
         platform == 0 || platform == self.platform_bit
     }
+}
+
+/// The important capabilities of glibc 2.36's legacy model that `--hwcaps`
+/// may name for an architecture, with their `AT_HWCAP` bits, in bit order
+/// (`HWCAP_IMPORTANT`, as the loader's `--list-diagnostics` shows it:
+/// `dl_hwcap_important`). Empty where the model derives them (x86) or has
+/// none.
+pub fn capability_names(machine: u16) -> &'static [(&'static [u8], u32)] {
+    match machine {
+        machine::AARCH64 => &[(b"atomics", 8)],
+        machine::S390 => &[
+            (b"zarch", 1),
+            (b"ldisp", 4),
+            (b"eimm", 5),
+            (b"dfp", 6),
+            (b"vx", 11),
+            (b"vxe", 13),
+            (b"vxe2", 15),
+        ],
+        _ => &[],
+    }
+}
+
+/// Whether `name`, given to `--hwcaps`, is a legacy capability of
+/// `machine` rather than a `glibc-hwcaps` subdirectory.
+pub fn is_capability(machine: u16, name: &[u8]) -> bool {
+    capability_names(machine).iter().any(|(n, _)| *n == name)
 }
 
 /// Every non-empty subset of `components` as a subdirectory, most
@@ -242,15 +281,66 @@ mod tests {
         assert_eq!(detect(&[]), (false, true));
     }
 
-    /// A loader without legacy support (glibc 2.37 and later), or another
-    /// architecture, tries no subdirectory and accepts no tagged entry.
+    /// A loader without legacy support (glibc 2.37 and later), or an
+    /// architecture not modelled, tries no subdirectory and accepts no
+    /// tagged entry.
     #[test]
     fn inactive_models_do_nothing() {
         let new = Legacy::new(&target(machine::X86_64, true, false), b"haswell", &[]);
         assert!(new.subdirs.is_empty());
         assert!(!new.accepts(TLS_BIT));
-        let arm = Legacy::new(&target(machine::AARCH64, true, true), b"aarch64", &[]);
+        let arm = Legacy::new(&target(machine::AARCH64, true, false), b"aarch64", &[]);
         assert!(arm.subdirs.is_empty());
-        assert!(!arm.accepts(TLS_BIT));
+        let riscv = Legacy::new(&target(machine::RISCV, true, true), b"", &[]);
+        assert!(riscv.subdirs.is_empty());
+        assert!(!riscv.accepts(TLS_BIT));
+    }
+
+    /// glibc 2.36 on AArch64 (its `ld.so --help` under qemu): `aarch64`
+    /// (the platform) and `tls` on every CPU, `atomics` when the CPU has
+    /// LSE; the same subset order as on x86.
+    #[test]
+    fn aarch64_has_platform_tls_and_atomics_when_named() {
+        let t = target(machine::AARCH64, true, true);
+        let plain = Legacy::new(&t, b"aarch64", &[]);
+        assert_eq!(shown(&plain), ["tls/aarch64/", "tls/", "aarch64/"]);
+        assert!(plain.accepts(TLS_BIT));
+        assert!(!plain.accepts(1 << 8), "atomics is not active");
+        let lse = Legacy::new(&t, b"aarch64", &[b"atomics".to_vec()]);
+        assert_eq!(
+            shown(&lse),
+            [
+                "tls/aarch64/atomics/",
+                "tls/aarch64/",
+                "tls/atomics/",
+                "tls/",
+                "aarch64/atomics/",
+                "aarch64/",
+                "atomics/"
+            ]
+        );
+        assert!(lse.accepts(TLS_BIT | 1 << 8));
+        assert!(!lse.accepts(1 << 49), "no platform field");
+        assert!(is_capability(machine::AARCH64, b"atomics"));
+        assert!(!is_capability(machine::X86_64, b"atomics"));
+    }
+
+    /// s390x: the named capabilities in bit order, then `tls` (qemu's
+    /// loader has no platform).
+    #[test]
+    fn s390x_capabilities_come_in_bit_order() {
+        let t = target(machine::S390, true, true);
+        let names: Vec<Vec<u8>> = ["z13", "vx", "zarch", "eimm"]
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect();
+        let l = Legacy::new(&t, b"", &names);
+        let got = shown(&l);
+        assert_eq!(got.len(), 15);
+        assert_eq!(got[0], "tls/vx/eimm/zarch/");
+        assert_eq!(got[7], "tls/");
+        assert_eq!(got[14], "zarch/");
+        assert!(l.accepts(1 << 1 | 1 << 5 | 1 << 11 | TLS_BIT));
+        assert!(!l.accepts(1 << 4), "ldisp is not named");
     }
 }

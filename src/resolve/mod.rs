@@ -1426,6 +1426,7 @@ impl<'fs> Resolver<'fs> {
             };
             let mut subdirs: Vec<Vec<u8>> = active
                 .iter()
+                .filter(|h| !legacy::is_capability(target.ident.machine, h))
                 .map(|h| {
                     let mut s = b"glibc-hwcaps/".to_vec();
                     s.extend_from_slice(h);
