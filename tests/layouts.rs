@@ -21,6 +21,7 @@
 //! (`LD_DEBUG=files`). A failure prints the seed and the layout;
 //! `CLOSURE_LAYOUT_SEED=N` replays that one layout.
 
+use crate::support::glibc::{glibc, Glibc};
 use crate::support::oracle::{
     check, closure_ldd_lines, closure_trace, loader_trace, staged_root_loads_the_same, Oracle,
     TestRoot,
@@ -173,12 +174,19 @@ fn relative_to(cwd: &str, path: &str) -> String {
     format!("{}{}", "../".repeat(ups), path.trim_start_matches('/'))
 }
 
-/// Builds the layout of `seed` in a fresh root and compares it.
-fn layout(o: &Oracle, seed: u64) {
-    let name = format!("layout_{seed}");
+/// Builds the layout of `seed` in a fresh root (around this machine's
+/// glibc, or `glibc`) and compares it.
+fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
+    let name = match glibc {
+        Some(g) => format!("layout_{seed} (glibc {})", g.version),
+        None => format!("layout_{seed}"),
+    };
     let mut rng = Rng::new(seed);
     let mut extra = Extra::new(seed);
-    let r = TestRoot::new(o);
+    let r = match glibc {
+        Some(g) => TestRoot::with_glibc(o, g),
+        None => TestRoot::new(o),
+    };
     let platform = r.loader_platform();
     let mut hwcaps = r.loader_hwcaps();
     hwcaps.truncate(3);
@@ -194,7 +202,9 @@ fn layout(o: &Oracle, seed: u64) {
     // mode (setuid root, by uid 1000), which the loader does not trace: the
     // program lists its own link map.
     let mut fifth = Rng::new(seed.wrapping_add(4 << 40));
-    let secure = fifth.chance(25);
+    // (Not with another glibc: the lister is linked against this
+    // machine's, which an older one cannot run.)
+    let secure = fifth.chance(25) && glibc.is_none();
     // Libraries from the last to the first, so each may need later ones
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
@@ -604,7 +614,7 @@ fn run(part: u64) {
         .and_then(|v| v.parse().ok())
     {
         if part == 0 {
-            layout(&o, seed);
+            layout(&o, seed, None);
         }
         return;
     }
@@ -617,13 +627,55 @@ fn run(part: u64) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     for k in from..per_test() {
-        layout(&o, part + 4 * k);
+        layout(&o, part + 4 * k, None);
     }
     for &seed in KEPT {
         if seed % 4 == part && seed >= 4 * per_test() {
-            layout(&o, seed);
+            layout(&o, seed, None);
         }
     }
+}
+
+/// The same layouts (seeds `0..30`, or as `CLOSURE_LAYOUTS`,
+/// `CLOSURE_LAYOUTS_FROM` and `CLOSURE_LAYOUT_SEED` say) around the glibc
+/// of another Debian release, fetched by apt (skipped, with the reason,
+/// when it cannot be).
+fn run_release(name: &str, release: &'static str) {
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    let g = match glibc(release) {
+        Ok(g) => g,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    println!("{name}: glibc {} of {release}", g.version);
+    if let Some(seed) = std::env::var("CLOSURE_LAYOUT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        layout(&o, seed, Some(&g));
+        return;
+    }
+    let from = std::env::var("CLOSURE_LAYOUTS_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for seed in from..per_test() {
+        layout(&o, seed, Some(&g));
+    }
+}
+
+#[test]
+fn random_layouts_match_the_glibc_2_31_loader() {
+    run_release("random_layouts_match_the_glibc_2_31_loader", "bullseye");
+}
+
+#[test]
+fn random_layouts_match_the_glibc_2_41_loader() {
+    run_release("random_layouts_match_the_glibc_2_41_loader", "trixie");
 }
 
 #[test]

@@ -280,6 +280,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                     }
                     g.root_via.push(via);
                     g.root_musl.push(is_musl(sh.template.target.as_deref()));
+                    g.root_rtld_alone
+                        .push(rtld_alone(sh.template.target.as_deref()));
                     merge_shared(&mut g, root, sh, &mut memo);
                     return Ok(());
                 }
@@ -331,6 +333,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             }
             g.root_via.push(via);
             g.root_musl.push(is_musl(trace.target.as_deref()));
+            g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
             merge(&mut g, root, &trace, &mut memo);
             // Freed here, as soon as it is merged: later traces reuse its
             // memory instead of touching fresh pages.
@@ -430,6 +433,10 @@ fn is_glibc(t: Option<&Target>) -> bool {
 
 fn is_musl(t: Option<&Target>) -> bool {
     t.is_some_and(|t| t.flavor == Flavor::Musl)
+}
+
+fn rtld_alone(t: Option<&Target>) -> bool {
+    t.is_some_and(|t| t.rtld_listed_alone)
 }
 
 /// A warning when the root has an `/etc/ld.so.preload` that names

@@ -172,6 +172,9 @@ pub struct DepGraph {
     /// Whether each root is a musl program (its loader lists what it loads
     /// in musl's own way: `report::ldd`).
     pub root_musl: Vec<bool>,
+    /// Whether each root's loader lists itself first when no `DT_NEEDED`
+    /// names it (glibc 2.41: `report::load_order`).
+    pub root_rtld_alone: Vec<bool>,
     /// Default directories of every target seen.
     pub system_dirs: BTreeSet<Vec<u8>>,
     /// Byte order of the first dynamic root's target.

@@ -97,8 +97,10 @@ pub fn edge_label(e: &Edge) -> String {
 /// it, as libc's does): glibc takes itself out of the map while loading
 /// and puts itself back right after the object before it in the search
 /// order, which leaves out names not found (`rtld.c`, checked against the
-/// loader: `support::oracle::assert_same_ldd_lines`). An interpreter that
-/// cannot be used comes last, as not found.
+/// loader: `support::oracle::assert_same_ldd_lines`). When nothing names
+/// it, glibc 2.36 and earlier leave it out and glibc 2.41 lists it first
+/// (`DepGraph::root_rtld_alone`). An interpreter that cannot be used comes
+/// last, as not found.
 pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, Vec<u8>)> {
     let mut seen = std::collections::BTreeSet::from([root]);
     let mut order: Vec<(NodeIndex, Vec<u8>)> = Vec::new();
@@ -149,6 +151,14 @@ pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, V
             .rposition(|&(n, _)| g.graph[n].kind != NodeKind::Missing)
             .map_or(0, |p| p + 1);
         order.insert(after, entry);
+    } else if g.root_rtld_alone.get(ri).copied().unwrap_or(false) {
+        let own = g
+            .children(root)
+            .into_iter()
+            .find(|(c, e)| e.via == Via::Interpreter && g.graph[*c].kind == NodeKind::Interpreter);
+        if let Some((n, _)) = own {
+            order.insert(0, (n, g.graph[n].path.clone()));
+        }
     }
     order.extend(no_interp);
     order

@@ -443,6 +443,8 @@ pub struct Resolver<'fs> {
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
+    /// Each glibc interpreter's minor version, by file.
+    interp_versions: Mutex<Map<(u64, u64), Option<u32>>>,
     /// The legacy hwcap subdirectories that exist, by search directory and
     /// machine ([`Self::legacy_subdirs`]; the list of them is a function
     /// of the machine and the options).
@@ -473,6 +475,7 @@ impl<'fs> Resolver<'fs> {
             memo: std::sync::RwLock::new(Map::default()),
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
+            interp_versions: Mutex::new(Map::default()),
             legacy_dirs: Mutex::new(Map::default()),
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
@@ -597,7 +600,27 @@ impl<'fs> Resolver<'fs> {
             Hwcaps::Baseline => &[],
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
+        target.rtld_listed_alone = target.flavor == Flavor::Glibc
+            && info
+                .interp
+                .as_deref()
+                .and_then(|i| self.interp_minor_version(&bytes_path(i)))
+                .is_some_and(|minor| minor >= RTLD_LISTED_ALONE_SINCE);
         target
+    }
+
+    /// The minor version of the glibc interpreter at `path`, from its
+    /// "release version 2.N" string (glibc 2.31's has none), read once per
+    /// file.
+    fn interp_minor_version(&self, path: &Path) -> Option<u32> {
+        let f = self.fs.open(path).ok()?;
+        let key = (f.meta.dev(), f.meta.ino());
+        if let Some(&known) = lock(&self.interp_versions).get(&key) {
+            return known;
+        }
+        let found = glibc_minor_version(&f);
+        lock(&self.interp_versions).insert(key, found);
+        found
     }
 
     fn detect_loader(&self, info: &ElfInfo) -> Target {
@@ -912,7 +935,12 @@ impl<'fs> Resolver<'fs> {
         let info = o.info.as_ref().cloned().unwrap_or_else(|_| {
             unreachable!("a used candidate always parsed") // guarded by try_candidate
         });
-        let variants = if matches!(self.opts.hwcaps, Hwcaps::Baseline) {
+        // Only a loader that searches `glibc-hwcaps` (glibc 2.33 and
+        // later) can take a variant.
+        let variants = if matches!(self.opts.hwcaps, Hwcaps::Baseline)
+            && target.flavor == Flavor::Glibc
+            && target.glibc_hwcaps
+        {
             self.variants_beside(&path)
         } else {
             Vec::new()
@@ -1831,6 +1859,50 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
         || range_contains(&f.file, 0, len, &finder) == Some(true)
 }
 
+/// The first glibc minor version whose loader lists itself when no
+/// `DT_NEEDED` names it (checked: 2.36 does not, 2.41 does; 2.37 to 2.40
+/// are taken to be like 2.36).
+const RTLD_LISTED_ALONE_SINCE: u32 = 41;
+
+/// The `N` of the first "release version 2.N" in `f` (its read-only data
+/// first, as [`file_contains`] looks).
+fn glibc_minor_version(f: &crate::rootfs::OpenFile) -> Option<u32> {
+    const NEEDLE: &[u8] = b"release version 2.";
+    let len = f.meta.len();
+    if len > 64 << 20 {
+        return None;
+    }
+    let finder = memchr::memmem::Finder::new(NEEDLE);
+    let mut ranges = crate::elf::read_only_data(&f.file, len);
+    ranges.push((0, len));
+    for (start, size) in ranges {
+        let end = start.saturating_add(size).min(len);
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(SCAN_WINDOW as u64) as usize;
+            let buf = crate::elf::read_vec_at(&f.file, n, at).ok()?;
+            // A match must leave room for its digits in this window;
+            // windows overlap by the needle and three digits.
+            if let Some(i) = finder.find(&buf) {
+                let digits: Vec<u8> = buf[i + NEEDLE.len()..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .take(3)
+                    .copied()
+                    .collect();
+                if i + NEEDLE.len() + digits.len() < buf.len() || at + (n as u64) >= end {
+                    return std::str::from_utf8(&digits).ok()?.parse().ok();
+                }
+            }
+            if at + n as u64 >= end {
+                break;
+            }
+            at += (n - NEEDLE.len() - 3) as u64;
+        }
+    }
+    None
+}
+
 /// [`file_contains`]'s read size.
 const SCAN_WINDOW: usize = 64 << 10;
 
@@ -1985,6 +2057,37 @@ mod tests {
             tally,
             vec![(46, 34, 0), (0, 0, 80), (6, 0, 74), (10, 0, 70)]
         );
+    }
+
+    /// The interpreter's glibc version, wherever its string falls against
+    /// the read windows; none without the string.
+    #[test]
+    fn glibc_version_is_read_across_windows() {
+        let t = tempfile::tempdir().unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let text = b"ld.so (Debian GLIBC 2.41-12) stable release version 2.41.\n";
+        let window = 64 << 10;
+        let version_at = |size: usize, at: usize| {
+            let mut bytes = vec![b'x'; size];
+            bytes[at..at + text.len()].copy_from_slice(text);
+            std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
+            let f = fs.open(Path::new("/ld.so")).unwrap();
+            glibc_minor_version(&f)
+        };
+        let cut = text.len() - 3; // the digits start at the window's end
+        for at in [
+            0,
+            window - cut,
+            window - cut + 1,
+            window - cut - 1,
+            window - text.len(),
+        ] {
+            assert_eq!(version_at(2 * window + 5, at), Some(41), "{at}");
+        }
+        assert_eq!(version_at(100, 100 - text.len()), Some(41));
+        std::fs::write(t.path().join("old"), b"GNU C Library stable release 2.31").unwrap();
+        let f = fs.open(Path::new("/old")).unwrap();
+        assert_eq!(glibc_minor_version(&f), None);
     }
 
     /// The interpreter search finds its needle wherever it lies, including

@@ -236,6 +236,11 @@ pub struct Target {
     /// The legacy subdirectories and cache rule for the modelled CPU
     /// (filled by the resolver, which knows `--platform` and `--hwcaps`).
     pub legacy: super::legacy::Legacy,
+    /// A glibc loader that lists itself first (right after the program)
+    /// when no `DT_NEEDED` names it, as glibc 2.41 does; 2.36 and earlier
+    /// leave it out then (filled by the resolver, which reads the
+    /// interpreter's version).
+    pub rtld_listed_alone: bool,
 }
 
 impl Target {
@@ -270,6 +275,7 @@ impl Target {
                 glibc_hwcaps: false,
                 legacy_hwcaps: false,
                 legacy: Default::default(),
+                rtld_listed_alone: false,
             };
         }
         let triplet = arch.triplet;
@@ -328,6 +334,7 @@ impl Target {
             glibc_hwcaps,
             legacy_hwcaps,
             legacy: Default::default(),
+            rtld_listed_alone: false,
         }
     }
 

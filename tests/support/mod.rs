@@ -5,6 +5,7 @@
 pub mod chroot;
 pub mod elfgen;
 pub mod fakeroot;
+pub mod glibc;
 pub mod oracle;
 pub mod rng;
 pub mod sample;

@@ -230,6 +230,12 @@ pub struct TestRoot {
     oracle: Oracle,
     /// The working directory programs run in (`/` unless [`TestRoot::set_cwd`]).
     cwd: std::cell::RefCell<String>,
+    /// The `ldconfig` of the root's glibc when it is not the host's.
+    ldconfig: Option<PathBuf>,
+    /// Programs are linked without the C start files (another glibc's
+    /// loader traces them; the host's `crt1.o` would require symbol
+    /// versions an older libc lacks).
+    no_startfiles: bool,
 }
 
 /// Debian 12's `/etc/ld.so.conf` and its two `ld.so.conf.d` files.
@@ -256,6 +262,8 @@ impl TestRoot {
             work,
             oracle: oracle.clone(),
             cwd: std::cell::RefCell::new("/".to_string()),
+            ldconfig: None,
+            no_startfiles: false,
         };
         for d in [
             "usr/lib/x86_64-linux-gnu",
@@ -290,6 +298,33 @@ impl TestRoot {
             DEBIAN_MULTIARCH_CONF,
         );
         root
+    }
+
+    /// [`TestRoot::new`] around another release's glibc: its `libc.so.6`
+    /// and `ld.so` in place of the host's, its `ldconfig` for
+    /// [`TestRoot::ldconfig`], programs linked without start files.
+    pub fn with_glibc(oracle: &Oracle, glibc: &super::glibc::Glibc) -> TestRoot {
+        let mut root = TestRoot::new(oracle);
+        for (from, to) in [
+            (&glibc.libc, "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            (
+                &glibc.ldso,
+                "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            ),
+        ] {
+            fs::copy(from, root.host(to))
+                .unwrap_or_else(|e| panic!("copy {} into the root: {e}", from.display()));
+        }
+        root.ldconfig = Some(glibc.ldconfig.clone());
+        root.no_startfiles = true;
+        root
+    }
+
+    /// The `ldconfig` binary for this root's glibc.
+    fn ldconfig_binary(&self) -> PathBuf {
+        self.ldconfig
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(ldconfig_path()))
     }
 
     /// The root directory on the host (the `--sysroot`).
@@ -357,7 +392,7 @@ impl TestRoot {
     /// `/etc/ld.so.cache` from the root's `/etc/ld.so.conf`). `-X`: create no links, so the
     /// layout stays exactly as the scenario wrote it.
     pub fn ldconfig(&self) {
-        let out = Command::new(ldconfig_path())
+        let out = Command::new(self.ldconfig_binary())
             .arg("-X")
             .arg("-r")
             .arg(self.path())
@@ -380,7 +415,7 @@ impl TestRoot {
     /// Like [`TestRoot::ldconfig`] but let ldconfig create the SONAME symlinks, as a package
     /// install on a real system does.
     pub fn ldconfig_with_links(&self) {
-        let out = Command::new(ldconfig_path())
+        let out = Command::new(self.ldconfig_binary())
             .arg("-r")
             .arg(self.path())
             .env_clear()
@@ -432,7 +467,16 @@ impl TestRoot {
     /// The loader's `$PLATFORM` value: `dl_platform="..."` from `ld.so --list-diagnostics`,
     /// run inside the root.
     pub fn loader_platform(&self) -> String {
-        let out = self.run_in_root(&[], &[INTERP, "--list-diagnostics"]);
+        let mut out = self.run_in_root(&[], &[INTERP, "--list-diagnostics"]);
+        if !out.stdout.contains("dl_platform=") {
+            // glibc before 2.33 has no `--list-diagnostics`; its platform
+            // comes from the same CPU tests, so the host's loader tells.
+            let host = Command::new(HOST_LDSO)
+                .arg("--list-diagnostics")
+                .output()
+                .expect("run the host's ld.so");
+            out.stdout = String::from_utf8_lossy(&host.stdout).into_owned();
+        }
         out.stdout
             .lines()
             .find_map(|l| l.strip_prefix("dl_platform=\""))
@@ -685,6 +729,9 @@ impl<'r> ElfBuild<'r> {
             let file = host.file_name().expect("library file").to_string_lossy();
             args.push(format!("-L{}", dir.display()));
             args.push(format!("-l:{file}"));
+        }
+        if self.soname.is_none() && self.root.no_startfiles {
+            args.push("-nostartfiles".into());
         }
         args.extend(self.extra.iter().cloned());
         compile(self.root, &self.out, &source, &args);

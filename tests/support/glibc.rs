@@ -1,0 +1,182 @@
+//! Other generations of glibc for the loader oracle: Debian's `libc6` and
+//! `libc-bin` (its static `ldconfig`) of another release, fetched with a
+//! private apt configuration (its own sources, lists and cache below
+//! `$CARGO_TARGET_TMPDIR/glibc/RELEASE`, so the host's apt state is never
+//! touched) and unpacked once. [`super::oracle::TestRoot::with_glibc`] then
+//! builds a root around that release's `libc.so.6`, `ld.so` and `ldconfig`.
+//!
+//! bullseye has glibc 2.31 (legacy hwcap subdirectories, no
+//! `glibc-hwcaps`), trixie 2.41 (`glibc-hwcaps` only); this machine's
+//! bookworm 2.36 has both.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// One unpacked glibc release.
+#[derive(Clone, Debug)]
+pub struct Glibc {
+    /// Debian release name.
+    pub release: &'static str,
+    /// The package version (`2.31-13+deb11u11`).
+    pub version: String,
+    /// Host paths of the unpacked files.
+    pub libc: PathBuf,
+    pub ldso: PathBuf,
+    pub ldconfig: PathBuf,
+}
+
+/// One fetch at a time (apt's locks are per directory, the cache too).
+static FETCH: Mutex<()> = Mutex::new(());
+
+fn cache_dir(release: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("glibc")
+        .join(release)
+}
+
+/// The apt options that make every state and cache directory private.
+fn apt_options(dir: &Path) -> Vec<String> {
+    let d = |sub: &str| dir.join(sub).display().to_string();
+    vec![
+        "-q".into(),
+        "-o".into(),
+        format!("Dir::Etc::SourceList={}", d("sources.list")),
+        "-o".into(),
+        "Dir::Etc::SourceParts=/dev/null".into(),
+        "-o".into(),
+        format!("Dir::State::Lists={}", d("lists")),
+        "-o".into(),
+        format!("Dir::Cache={}", d("cache")),
+        "-o".into(),
+        "APT::Architectures=amd64".into(),
+        "-o".into(),
+        "APT::Sandbox::User=root".into(),
+    ]
+}
+
+fn run(program: &str, args: &[String], cwd: &Path) -> Result<(), String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{program} {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// `path` (relative to `root`) with every symbolic link followed inside
+/// `root`: an absolute target is taken from `root`.
+fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut current = PathBuf::from(path.trim_start_matches('/'));
+    for _ in 0..16 {
+        let host = root.join(&current);
+        let meta = fs::symlink_metadata(&host).ok()?;
+        if !meta.file_type().is_symlink() {
+            return Some(host);
+        }
+        let target = fs::read_link(&host).ok()?;
+        current = if target.is_absolute() {
+            target.strip_prefix("/").ok()?.to_path_buf()
+        } else {
+            current.parent()?.join(target)
+        };
+    }
+    None
+}
+
+/// The first of `paths` that exists in `root`, links followed.
+fn first_in(root: &Path, paths: &[&str]) -> Option<PathBuf> {
+    paths.iter().find_map(|p| resolve_in(root, p))
+}
+
+/// The glibc of Debian `release`, fetched and unpacked when not cached.
+/// Err: why it cannot be had here (no apt, no mirror).
+pub fn glibc(release: &'static str) -> Result<Glibc, String> {
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_dir(release);
+    let root = dir.join("root");
+    let stamp = dir.join("version");
+    if !stamp.is_file() {
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
+            fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
+        }
+        fs::write(
+            dir.join("sources.list"),
+            format!("deb http://deb.debian.org/debian {release} main\n"),
+        )
+        .map_err(|e| format!("write sources.list: {e}"))?;
+        let mut args = apt_options(&dir);
+        args.push("update".into());
+        run("apt-get", &args, &dir)?;
+        let mut args = apt_options(&dir);
+        // `/release`: the installed version is newer than an older
+        // release's, and no source of these lists has it.
+        args.extend([
+            "download".into(),
+            format!("libc6/{release}"),
+            format!("libc-bin/{release}"),
+        ]);
+        run("apt-get", &args, &dir.join("debs"))?;
+        let mut version = String::new();
+        let mut debs: Vec<PathBuf> = fs::read_dir(dir.join("debs"))
+            .map_err(|e| format!("read debs: {e}"))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        debs.sort();
+        for deb in &debs {
+            let name = deb.file_name().unwrap_or_default().to_string_lossy();
+            if let Some(rest) = name.strip_prefix("libc6_") {
+                version = rest.split('_').next().unwrap_or_default().to_string();
+            }
+            run(
+                "dpkg-deb",
+                &[
+                    "-x".into(),
+                    deb.display().to_string(),
+                    root.display().to_string(),
+                ],
+                &dir,
+            )?;
+        }
+        if version.is_empty() {
+            return Err(format!("apt-get download fetched no libc6 for {release}"));
+        }
+        fs::write(&stamp, &version).map_err(|e| format!("write stamp: {e}"))?;
+    }
+    let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
+    let find = |what: &str, paths: &[&str]| {
+        first_in(&root, paths).ok_or_else(|| format!("libc6 of {release} has no {what}"))
+    };
+    Ok(Glibc {
+        release,
+        version: version.trim().to_string(),
+        libc: find(
+            "libc.so.6",
+            &[
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            ],
+        )?,
+        ldso: find(
+            "ld-linux-x86-64.so.2",
+            &[
+                "/lib64/ld-linux-x86-64.so.2",
+                "/usr/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            ],
+        )?,
+        ldconfig: find("ldconfig", &["/sbin/ldconfig", "/usr/sbin/ldconfig"])?,
+    })
+}
