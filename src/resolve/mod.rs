@@ -600,12 +600,15 @@ impl<'fs> Resolver<'fs> {
             Hwcaps::Baseline => &[],
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
-        target.rtld_listed_alone = target.flavor == Flavor::Glibc
-            && info
+        if target.flavor == Flavor::Glibc {
+            let current = info
                 .interp
                 .as_deref()
                 .and_then(|i| self.interp_minor_version(&bytes_path(i)))
-                .is_some_and(|minor| minor >= RTLD_LISTED_ALONE_SINCE);
+                .is_some_and(|minor| minor >= GLIBC_2_41);
+            target.rtld_listed_alone = current;
+            target.enotdir_ends_list = !current;
+        }
         target
     }
 
@@ -1483,8 +1486,12 @@ impl<'fs> Resolver<'fs> {
                 let (mut tried, mut opened) = self.try_candidate(target, &path);
                 if relative && sub.is_empty() && tried == Tried::Absent && self.not_a_dir(&path) {
                     // ENOTDIR is not ENOENT: for a directory glibc holds
-                    // present it ends the list.
-                    tried = Tried::ListEnded("Not a directory".into());
+                    // present it ends the list (up to 2.36; 2.41 goes on).
+                    tried = if target.enotdir_ends_list {
+                        Tried::ListEnded("Not a directory".into())
+                    } else {
+                        Tried::Skipped("Not a directory; the loader goes on".into())
+                    };
                 }
                 if suid_only && tried == Tried::Used && opened.as_ref().is_some_and(|o| !o.setuid) {
                     tried = Tried::Skipped(
@@ -1860,9 +1867,10 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
 }
 
 /// The first glibc minor version whose loader lists itself when no
-/// `DT_NEEDED` names it (checked: 2.36 does not, 2.41 does; 2.37 to 2.40
-/// are taken to be like 2.36).
-const RTLD_LISTED_ALONE_SINCE: u32 = 41;
+/// `DT_NEEDED` names it and goes on past an ENOTDIR in a search list
+/// (checked: 2.31 and 2.36 do neither, 2.41 both; 2.37 to 2.40 are taken
+/// to be like 2.36).
+const GLIBC_2_41: u32 = 41;
 
 /// The `N` of the first "release version 2.N" in `f` (its read-only data
 /// first, as [`file_contains`] looks).

@@ -241,6 +241,11 @@ pub struct Target {
     /// leave it out then (filled by the resolver, which reads the
     /// interpreter's version).
     pub rtld_listed_alone: bool,
+    /// A glibc loader that ends a search list when the candidate in a
+    /// directory it holds present fails with ENOTDIR (a file where the
+    /// directory should be), as 2.36 and earlier do; 2.41 goes on to the
+    /// next directory.
+    pub enotdir_ends_list: bool,
 }
 
 impl Target {
@@ -276,6 +281,7 @@ impl Target {
                 legacy_hwcaps: false,
                 legacy: Default::default(),
                 rtld_listed_alone: false,
+                enotdir_ends_list: false,
             };
         }
         let triplet = arch.triplet;
@@ -335,6 +341,7 @@ impl Target {
             legacy_hwcaps,
             legacy: Default::default(),
             rtld_listed_alone: false,
+            enotdir_ends_list: true,
         }
     }
 
