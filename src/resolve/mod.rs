@@ -601,13 +601,12 @@ impl<'fs> Resolver<'fs> {
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
         if target.flavor == Flavor::Glibc {
-            let current = info
+            let minor = info
                 .interp
                 .as_deref()
-                .and_then(|i| self.interp_minor_version(&bytes_path(i)))
-                .is_some_and(|minor| minor >= GLIBC_2_41);
-            target.rtld_listed_alone = current;
-            target.enotdir_ends_list = !current;
+                .and_then(|i| self.interp_minor_version(&bytes_path(i)));
+            target.rtld_listed_alone = minor.is_some_and(|m| m >= RTLD_LISTED_ALONE_SINCE);
+            target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
         }
         target
     }
@@ -1486,7 +1485,7 @@ impl<'fs> Resolver<'fs> {
                 let (mut tried, mut opened) = self.try_candidate(target, &path);
                 if relative && sub.is_empty() && tried == Tried::Absent && self.not_a_dir(&path) {
                     // ENOTDIR is not ENOENT: for a directory glibc holds
-                    // present it ends the list (up to 2.36; 2.41 goes on).
+                    // present it ends the list (up to 2.36; 2.39 goes on).
                     tried = if target.enotdir_ends_list {
                         Tried::ListEnded("Not a directory".into())
                     } else {
@@ -1867,10 +1866,14 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
 }
 
 /// The first glibc minor version whose loader lists itself when no
-/// `DT_NEEDED` names it and goes on past an ENOTDIR in a search list
-/// (checked: 2.31 and 2.36 do neither, 2.41 both; 2.37 to 2.40 are taken
-/// to be like 2.36).
-const GLIBC_2_41: u32 = 41;
+/// `DT_NEEDED` names it (checked: 2.31, 2.36 and 2.39 do not, 2.41 does;
+/// 2.40 is taken to be like 2.39).
+const RTLD_LISTED_ALONE_SINCE: u32 = 41;
+
+/// The first glibc minor version whose loader goes on past an ENOTDIR in
+/// a search list (checked: 2.31 and 2.36 end the list, 2.39 and 2.41 go
+/// on; 2.37 and 2.38 are taken to be like 2.36).
+const ENOTDIR_SKIPPED_SINCE: u32 = 39;
 
 /// The `N` of the first "release version 2.N" in `f` (its read-only data
 /// first, as [`file_contains`] looks).

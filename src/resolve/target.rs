@@ -237,14 +237,14 @@ pub struct Target {
     /// (filled by the resolver, which knows `--platform` and `--hwcaps`).
     pub legacy: super::legacy::Legacy,
     /// A glibc loader that lists itself first (right after the program)
-    /// when no `DT_NEEDED` names it, as glibc 2.41 does; 2.36 and earlier
+    /// when no `DT_NEEDED` names it, as glibc 2.41 does; 2.39 and earlier
     /// leave it out then (filled by the resolver, which reads the
     /// interpreter's version).
     pub rtld_listed_alone: bool,
     /// A glibc loader that ends a search list when the candidate in a
     /// directory it holds present fails with ENOTDIR (a file where the
-    /// directory should be), as 2.36 and earlier do; 2.41 goes on to the
-    /// next directory.
+    /// directory should be), as 2.36 and earlier do; 2.39 and later go on
+    /// to the next directory.
     pub enotdir_ends_list: bool,
 }
 
