@@ -202,9 +202,9 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
     // mode (setuid root, by uid 1000), which the loader does not trace: the
     // program lists its own link map.
     let mut fifth = Rng::new(seed.wrapping_add(4 << 40));
-    // (Not with another glibc: the lister is linked against this
-    // machine's, which an older one cannot run.)
-    let secure = fifth.chance(25) && glibc.is_none();
+    // (Not with a glibc older than 2.34: the lister is linked with this
+    // machine's start files, which need 2.34.)
+    let secure = fifth.chance(25) && glibc.is_none_or(|g| !g.before_2_34);
     // Libraries from the last to the first, so each may need later ones
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];

@@ -25,6 +25,9 @@ pub struct Glibc {
     pub libc: PathBuf,
     pub ldso: PathBuf,
     pub ldconfig: PathBuf,
+    /// Older than 2.34: a program linked with this machine's start files
+    /// (`__libc_start_main@GLIBC_2.34`) cannot run on it.
+    pub before_2_34: bool,
 }
 
 /// One fetch at a time (apt's locks are per directory, the cache too).
@@ -159,9 +162,16 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
     let find = |what: &str, paths: &[&str]| {
         first_in(&root, paths).ok_or_else(|| format!("libc6 of {release} has no {what}"))
     };
+    let minor: u32 = version
+        .trim()
+        .strip_prefix("2.")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| format!("libc6 of {release} has an odd version {version:?}"))?;
     Ok(Glibc {
         release,
         version: version.trim().to_string(),
+        before_2_34: minor < 34,
         libc: find(
             "libc.so.6",
             &[

@@ -302,7 +302,8 @@ impl TestRoot {
 
     /// [`TestRoot::new`] around another release's glibc: its `libc.so.6`
     /// and `ld.so` in place of the host's, its `ldconfig` for
-    /// [`TestRoot::ldconfig`], programs linked without start files.
+    /// [`TestRoot::ldconfig`], programs linked without start files when it
+    /// is older than 2.34.
     pub fn with_glibc(oracle: &Oracle, glibc: &super::glibc::Glibc) -> TestRoot {
         let mut root = TestRoot::new(oracle);
         for (from, to) in [
@@ -316,7 +317,7 @@ impl TestRoot {
                 .unwrap_or_else(|e| panic!("copy {} into the root: {e}", from.display()));
         }
         root.ldconfig = Some(glibc.ldconfig.clone());
-        root.no_startfiles = true;
+        root.no_startfiles = glibc.before_2_34;
         root
     }
 
