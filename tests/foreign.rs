@@ -1,5 +1,5 @@
-//! Real foreign roots (issue 5): Debian 12 arm64 and s390x sysroots made
-//! from the distribution's own packages, compared with the real glibc
+//! Real foreign roots (issue 5): Debian 12 arm64, s390x, armhf, ppc64el
+//! and mips64el sysroots made from the distribution's own packages, compared with the real glibc
 //! loader of that architecture running under qemu-user.
 //!
 //! For each architecture: `dpkg --add-architecture`, `apt-get update` when
@@ -8,8 +8,10 @@
 //! packages, ~11 MB; cached in `$CARGO_TARGET_TMPDIR/foreign-debs/ARCH`, so
 //! reruns need no network), `dpkg-deb -x` of each into a fresh sysroot.
 //! Debian 12 packages install into `/lib/<triplet>` and
-//! `/usr/lib/<triplet>` and ship `/lib/ld-linux-aarch64.so.1` (resp.
-//! `/lib/ld64.so.1`) as a link into `/lib/<triplet>`; `dpkg-deb -x` leaves
+//! `/usr/lib/<triplet>` and ship the interpreter's `PT_INTERP` path
+//! (`/lib/ld-linux-aarch64.so.1`, `/lib/ld64.so.1`,
+//! `/lib/ld-linux-armhf.so.3`, `/lib64/ld64.so.2`, `/lib64/ld.so.1`) as a link into
+//! `/lib/<triplet>` or as the file there; `dpkg-deb -x` leaves
 //! `/lib` a real directory (no usrmerge links), which the loader does not
 //! care about, so none are added.
 //!
@@ -73,6 +75,30 @@ const S390X: Foreign = Foreign {
     interp: "/lib/ld64.so.1",
     triplet: "s390x-linux-gnu",
     host_tag: "(s390x-ibm-linux-gnu)",
+};
+
+const ARMHF: Foreign = Foreign {
+    arch: "armhf",
+    qemu: "qemu-arm-static",
+    interp: "/lib/ld-linux-armhf.so.3",
+    triplet: "arm-linux-gnueabihf",
+    host_tag: "(arm-unknown-linux-gnueabihf)",
+};
+
+const PPC64EL: Foreign = Foreign {
+    arch: "ppc64el",
+    qemu: "qemu-ppc64le-static",
+    interp: "/lib64/ld64.so.2",
+    triplet: "powerpc64le-linux-gnu",
+    host_tag: "(powerpc64le-unknown-linux-gnu)",
+};
+
+const MIPS64EL: Foreign = Foreign {
+    arch: "mips64el",
+    qemu: "qemu-mips64el-static",
+    interp: "/lib64/ld.so.1",
+    triplet: "mips64el-linux-gnuabi64",
+    host_tag: "(mips64el-unknown-linux-gnuabi64)",
 };
 
 const CURL: &str = "/usr/bin/curl";
@@ -618,6 +644,21 @@ fn s390x_debian_root_matches_qemu_loader() {
     foreign_root_matches_qemu_loader("s390x_debian_root_matches_qemu_loader", &S390X);
 }
 
+#[test]
+fn armhf_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("armhf_debian_root_matches_qemu_loader", &ARMHF);
+}
+
+#[test]
+fn ppc64el_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("ppc64el_debian_root_matches_qemu_loader", &PPC64EL);
+}
+
+#[test]
+fn mips64el_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("mips64el_debian_root_matches_qemu_loader", &MIPS64EL);
+}
+
 /// The object named `file` that `--list` under qemu's `cpu` loads for curl.
 fn loader_pick(f: &Foreign, root: &Path, cpu: &str, file: &str) -> String {
     let (out, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
@@ -771,4 +812,91 @@ fn s390x_legacy_hwcap_subdirectories_match_qemu_loader() {
     };
     assert!(chains[0].len() > 2, "{chains:?}");
     assert_eq!(chains.len(), 2);
+}
+
+#[test]
+fn armhf_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "armhf_legacy_hwcap_subdirectories_match_qemu_loader";
+    // Cortex-R5F has VFP and no NEON (every hard-float CPU has VFP, so
+    // closure's default model does), Cortex-A15 both (platform `v7l`),
+    // qemu's `max` both as an ARMv8 CPU (platform `v8l`). The layout
+    // Debian's armhf packages used for NEON builds is `neon/vfp/`.
+    let subdirs = [
+        "tls/v7l/neon/vfp",
+        "tls/v8l",
+        "tls/neon/vfp",
+        "tls/vfp",
+        "tls",
+        "v7l/neon",
+        "neon/vfp",
+        "v8l",
+        "vfp",
+        "neon",
+    ];
+    let cpus: [(&str, &[&str]); 3] = [
+        ("cortex-r5f", &[]),
+        ("cortex-a15", &["--hwcaps", "neon"]),
+        ("max", &["--platform", "v8l", "--hwcaps", "neon"]),
+    ];
+    let Some(chains) = legacy_chains(name, &ARMHF, &subdirs, &cpus) else {
+        return;
+    };
+    // Without NEON fewer copies are tried than with it; the cache (whose
+    // `tls/` entries carry Arm's own TLS capability bit, which the loader
+    // does not take) changes the first pick.
+    assert!(chains[0].len() > 2, "{chains:?}");
+    assert!(chains[1].len() > chains[0].len(), "{chains:?}");
+    assert_ne!(chains[1][0], chains[4][0], "{chains:?}");
+    assert_eq!(chains.len(), 6);
+}
+
+#[test]
+fn ppc64el_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "ppc64el_legacy_hwcap_subdirectories_match_qemu_loader";
+    // qemu's POWER9 has `dfp` and `altivec` (as every POWER8 and later
+    // CPU, so closure's default model does) and gives no AT_PLATFORM:
+    // `power9/` is never searched, and the platform-tagged cache entries
+    // POWER's `ldconfig` writes for `power9/` and `tls/power9/` are not
+    // taken.
+    let subdirs = [
+        "tls/power9/altivec/dfp",
+        "tls/altivec",
+        "tls/power9",
+        "tls/dfp",
+        "tls",
+        "power9",
+        "altivec/dfp",
+        "altivec",
+        "dfp",
+    ];
+    let cpus: [(&str, &[&str]); 1] = [("power9", &["--platform=", "--hwcaps", "power9"])];
+    let Some(chains) = legacy_chains(name, &PPC64EL, &subdirs, &cpus) else {
+        return;
+    };
+    assert!(chains[0].len() > 2, "{chains:?}");
+    assert!(
+        chains.iter().flatten().all(|p| !p.contains("power9")),
+        "{chains:?}"
+    );
+    assert_eq!(chains.len(), 2);
+}
+
+#[test]
+fn mips64el_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "mips64el_legacy_hwcap_subdirectories_match_qemu_loader";
+    // MIPS has no important capabilities (a Loongson CPU's AT_HWCAP bits
+    // change nothing), and its kernel (like qemu) gives no AT_PLATFORM on
+    // most CPUs: `tls/` is the only legacy subdirectory, which closure's
+    // default model has too. Its loader takes no cache entry tagged `tls`
+    // (its `ldconfig` writes one): with the cache the plain library is
+    // the first pick.
+    let subdirs = ["tls/mips64", "tls", "mips64", "octeon"];
+    let cpus: [(&str, &[&str]); 2] = [("MIPS64R2-generic", &[]), ("Loongson-3A4000", &[])];
+    let Some(chains) = legacy_chains(name, &MIPS64EL, &subdirs, &cpus) else {
+        return;
+    };
+    let lib = "/lib/mips64el-linux-gnuabi64";
+    let searched = vec![format!("{lib}/tls/libz.so.1"), format!("{lib}/libz.so.1")];
+    let cached = vec![format!("{lib}/libz.so.1")];
+    assert_eq!(chains, [searched.clone(), searched, cached.clone(), cached]);
 }

@@ -707,3 +707,26 @@ fn random_layouts_match_the_loader_2() {
 fn random_layouts_match_the_loader_3() {
     run(3);
 }
+
+/// Debian testing (forky: glibc 2.43 when this test was written), the
+/// newest loader a user is likely to build images from; its version is
+/// printed. A later glibc that behaves otherwise fails here first.
+#[test]
+fn random_layouts_match_the_glibc_of_debian_testing() {
+    run_release("random_layouts_match_the_glibc_of_debian_testing", "forky");
+}
+
+/// `CLOSURE_GLIBC_RELEASE=NAME` runs the same layouts around the glibc of
+/// any Debian release apt can fetch (`experimental` had 2.44 when this was
+/// written); without it, nothing runs.
+#[test]
+fn random_layouts_match_the_glibc_of_a_named_release() {
+    let Ok(release) = std::env::var("CLOSURE_GLIBC_RELEASE") else {
+        println!(
+            "random_layouts_match_the_glibc_of_a_named_release: CLOSURE_GLIBC_RELEASE not set"
+        );
+        return;
+    };
+    let release: &'static str = Box::leak(release.into_boxed_str());
+    run_release("random_layouts_match_the_glibc_of_a_named_release", release);
+}

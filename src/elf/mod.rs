@@ -348,6 +348,10 @@ pub struct DynTables {
     pub rel: Option<(u64, u64)>,
     /// `DT_JMPREL`, `DT_PLTRELSZ`, and whether `DT_PLTREL` is `DT_RELA`.
     pub jmprel: Option<(u64, u64, bool)>,
+    /// MIPS `DT_MIPS_GOTSYM`: the index of the first dynamic symbol with a
+    /// global GOT entry. The loader binds every such symbol itself (at
+    /// start-up, or lazily through its stub), with no relocation naming it.
+    pub mips_gotsym: Option<u64>,
 }
 
 impl ElfInfo {

@@ -645,6 +645,10 @@ where
             elf::DT_JMPREL => t.jmprel = Some(val),
             elf::DT_PLTRELSZ => t.pltrelsz = val,
             elf::DT_PLTREL => t.pltrel = val,
+            // A processor-specific tag: its meaning is MIPS's only there.
+            elf::DT_MIPS_GOTSYM if info.ident.machine == super::machine::MIPS => {
+                t.mips_gotsym = Some(val)
+            }
             _ => {}
         }
     }
@@ -743,6 +747,7 @@ where
             .jmprel
             .and_then(map)
             .map(|o| (o, t.pltrelsz, t.pltrel == elf::DT_RELA as u64)),
+        mips_gotsym: t.mips_gotsym,
     };
     if let Some(v) = verneed {
         match map(v) {
@@ -801,6 +806,7 @@ struct RawTables {
     jmprel: Option<u64>,
     pltrelsz: u64,
     pltrel: u64,
+    mips_gotsym: Option<u64>,
 }
 
 /// The dynamic string table, as a bounded file range.

@@ -4,7 +4,9 @@
 //! count comes from `DT_HASH`'s `nchain`, else from walking `DT_GNU_HASH`),
 //! `DT_VERSYM`, and the `DT_RELA`/`DT_REL`/`DT_JMPREL` tables, to list the
 //! undefined symbols the loader will look up (with `LD_BIND_NOW`, every
-//! relocation) and the definitions an object offers. Also answers the
+//! relocation, and on MIPS every symbol of the global GOT, which the loader
+//! binds without a relocation: from `DT_MIPS_GOTSYM` on) and the
+//! definitions an object offers. Also answers the
 //! libgcc_s question (does an object use `pthread_cancel`, `pthread_exit` or
 //! `backtrace`?) without reading whole tables: by string-table offsets, or
 //! by `DT_GNU_HASH` lookups ([`first_undefined_hashed`]). Reads are
@@ -39,6 +41,8 @@ pub const STB_GLOBAL: u8 = 1;
 pub const STB_WEAK: u8 = 2;
 /// `STB_GNU_UNIQUE`.
 pub const STB_GNU_UNIQUE: u8 = 10;
+/// `STT_FUNC`.
+pub const STT_FUNC: u8 = 2;
 /// `STT_TLS`.
 pub const STT_TLS: u8 = 6;
 
@@ -334,6 +338,19 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     }
     if let Some((o, s, rela)) = t.jmprel {
         walk(o, s, rela, true, &out.syms);
+    }
+    if let Some(first) = t.mips_gotsym {
+        // MIPS binds the symbols of the global GOT without relocations: an
+        // undefined function with a stub (`st_value` set) lazily, like a
+        // PLT entry, the others at start-up.
+        let first = usize::try_from(first).unwrap_or(usize::MAX).max(1);
+        for (i, s) in out.syms.iter().enumerate().skip(first) {
+            if s.shndx == SHN_UNDEF && s.bind != STB_LOCAL && !s.name.is_empty() {
+                let lazy = s.kind == STT_FUNC && s.value != 0;
+                let e = used.entry(i).or_insert((true, false));
+                e.0 = e.0 && lazy;
+            }
+        }
     }
     if !any_table {
         // No relocation tables: every undefined global symbol is a reference.
@@ -807,7 +824,8 @@ pub fn first_undefined_in(
 }
 
 /// The first of `hits` (undefined symbols by index, with their names, in
-/// index order) that a relocation uses: what the loader would look up.
+/// index order) that a relocation uses, or on MIPS the global GOT: what
+/// the loader would look up.
 fn confirm_by_relocation(
     read: &ReadAt<'_, '_>,
     info: &ElfInfo,
@@ -817,6 +835,12 @@ fn confirm_by_relocation(
         return None;
     }
     let t = &info.tables;
+    if let Some(&(_, name)) = t
+        .mips_gotsym
+        .and_then(|first| hits.iter().find(|(i, _)| *i >= first))
+    {
+        return Some(name.to_vec());
+    }
     let big = info.ident.big_endian;
     let is64 = info.ident.is_64;
     let uint = |b: &[u8]| fixed_uint(b, big);

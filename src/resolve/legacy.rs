@@ -1,4 +1,4 @@
-//! glibc's legacy hwcap subdirectories (glibc 2.36 and earlier, x86).
+//! glibc's legacy hwcap subdirectories (glibc 2.36 and earlier).
 //!
 //! Owns which subdirectories of a search directory an older glibc loader
 //! tries before the directory itself, and which `ld.so.cache` entries
@@ -18,22 +18,70 @@
 //! `avx512_1` is active when `x86-64-v4` is and the platform is `haswell`
 //! (glibc sets the bit only on Intel CPUs, whose platform is then
 //! `haswell`; `xeon_phi` CPUs do not get it). i386 is modelled with SSE2.
-//! On AArch64 and s390x the important capabilities come from the CPU's
-//! `AT_HWCAP` bits, which no file in the root tells: a capability counts
-//! when `--hwcaps` names it (`atomics`; `zarch`, `ldisp`, `eimm`, `dfp`,
-//! `vx`, `vxe`, `vxe2`), and such a name is no `glibc-hwcaps`
-//! subdirectory. `tls` and the platform are there on every CPU. Other
-//! architectures are not modelled (see the README's known limits).
+//! On the other architectures the important capabilities come from the
+//! CPU's `AT_HWCAP` bits, which no file in the root tells: a capability
+//! counts when `--hwcaps` names it (`atomics` on AArch64; `vfp`, `neon` on
+//! 32-bit Arm; `dfp`, `altivec` on 64-bit POWER; `zarch`, `ldisp`, `eimm`,
+//! `dfp`, `vx`, `vxe`, `vxe2` on s390x), or when every CPU of the ABI has
+//! it (`vfp` for hard-float Arm, `dfp` and `altivec` for little-endian
+//! POWER, whose baseline is POWER8), and such a name is no `glibc-hwcaps`
+//! subdirectory. `tls` and the platform are there on every CPU; on MIPS
+//! they are all there is. Cache entries carry a platform field on x86,
+//! POWER and MIPS (their `ldconfig` knows platform names), and MIPS's
+//! loader takes no entry tagged `tls`. Other architectures (RISC-V,
+//! LoongArch, …) are not modelled (see the README's known limits).
 
 use super::target::Target;
 use crate::elf::machine;
 
 /// Bit of a cache entry's `hwcap` that marks a `tls` subdirectory.
 const TLS_BIT: u64 = 1 << 63;
-/// First bit of the platform field of a cache entry's `hwcap` (x86).
-const FIRST_PLATFORM: u32 = 48;
-/// The x86 platform names, by their index in the platform field.
+/// The x86 platform names, by their index in the platform field, which
+/// starts at bit 48 (`_DL_FIRST_PLATFORM`).
 const X86_PLATFORMS: [&str; 4] = ["i586", "i686", "haswell", "xeon_phi"];
+/// The POWER platform names (`AT_PLATFORM` values), by their index in the
+/// platform field, which starts at bit 32: the bits POWER's own `ldconfig`
+/// gives a platform subdirectory (`power9/` bit 46).
+const POWER_PLATFORMS: [&str; 16] = [
+    "power4",
+    "ppc970",
+    "power5",
+    "power5+",
+    "power6",
+    "ppc-cell-be",
+    "power6x",
+    "power7",
+    "ppca2",
+    "ppc405",
+    "ppc440",
+    "ppc464",
+    "ppc476",
+    "power8",
+    "power9",
+    "power10",
+];
+/// The MIPS platform names, by their bit in a cache entry's `hwcap` (from
+/// bit 0; the names MIPS's loader compares `AT_PLATFORM` with, and the bits
+/// its `ldconfig` gives `octeon/` and the others).
+const MIPS_PLATFORMS: [&str; 4] = ["loongson2e", "loongson2f", "octeon", "octeon2"];
+/// EF_ARM_ABI_FLOAT_HARD: a hard-float program needs VFP.
+const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
+
+/// The platform field of an architecture's cache entries: the names the
+/// loader knows, the first bit, and the part of the table the ABI uses.
+struct PlatformField {
+    names: &'static [&'static str],
+    first_bit: u32,
+    usable: std::ops::Range<usize>,
+}
+
+impl PlatformField {
+    const NONE: PlatformField = PlatformField {
+        names: &[],
+        first_bit: 0,
+        usable: 0..0,
+    };
+}
 
 /// The legacy hwcap model of one target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,44 +92,81 @@ pub struct Legacy {
     /// Capability bits a cache entry may carry (besides `tls` and the
     /// platform field).
     hwcap_bits: u64,
+    /// The `tls` bit when the loader takes entries that carry it, else 0.
+    tls_bit: u64,
     /// The platform field's mask.
     platform_mask: u64,
     /// The modelled platform's bit in that field (0: a platform the
     /// loader has no bit for, so no tagged entry matches).
     platform_bit: u64,
-    /// Whether the model applies (a glibc 2.36 or older loader on x86).
+    /// Whether the model applies (a glibc 2.36 or older loader).
     active: bool,
 }
 
 impl Legacy {
     /// The model for `target` on the CPU that `platform` and `hwcaps`
     /// (the active glibc-hwcaps names) describe. Inactive unless the
-    /// target's loader searches legacy subdirectories and is x86.
+    /// target's loader searches legacy subdirectories.
     pub fn new(target: &Target, platform: &[u8], hwcaps: &[Vec<u8>]) -> Legacy {
         if !target.legacy_hwcaps {
             return Legacy::default();
         }
         let id = &target.ident;
-        // (capability names with their bits, the platform names the loader
-        // knows with their index range)
-        let (caps, platforms): (Vec<(&[u8], u64)>, std::ops::Range<usize>) = match id.machine {
+        let named = |name: &[u8]| hwcaps.iter().any(|h| h == name);
+        // Capabilities every CPU of the ABI has, whatever `--hwcaps` says.
+        let always: &[&[u8]] = match id.machine {
+            machine::ARM if id.e_flags & EF_ARM_ABI_FLOAT_HARD != 0 => &[b"vfp"],
+            machine::PPC64 if !id.big_endian => &[b"dfp", b"altivec"],
+            _ => &[],
+        };
+        // (capability names with their bits, the platform field)
+        let (caps, field): (Vec<(&[u8], u64)>, PlatformField) = match id.machine {
             machine::X86_64 => {
                 let mut caps: Vec<(&[u8], u64)> = vec![(b"x86_64", 1 << 1)];
-                let v4 = hwcaps.iter().any(|h| h == b"x86-64-v4");
-                if v4 && platform == b"haswell" {
+                if named(b"x86-64-v4") && platform == b"haswell" {
                     caps.push((b"avx512_1", 1 << 2));
                 }
-                (caps, 2..4)
+                let field = PlatformField {
+                    names: &X86_PLATFORMS,
+                    first_bit: 48,
+                    usable: 2..4,
+                };
+                (caps, field)
             }
-            machine::I386 => (vec![(b"sse2", 1 << 0)], 0..2),
-            machine::AARCH64 | machine::S390 => {
+            machine::I386 => {
+                let field = PlatformField {
+                    names: &X86_PLATFORMS,
+                    first_bit: 48,
+                    usable: 0..2,
+                };
+                (vec![(b"sse2", 1 << 0)], field)
+            }
+            machine::AARCH64 | machine::S390 | machine::ARM | machine::PPC64 => {
                 let caps = capability_names(id.machine)
                     .iter()
-                    .filter(|(name, _)| hwcaps.iter().any(|h| h == name))
+                    .filter(|(name, _)| named(name) || always.contains(name))
                     .map(|&(name, bit)| (name, 1u64 << bit))
                     .collect();
-                // No platform field in their cache entries.
-                (caps, 0..0)
+                let field = if id.machine == machine::PPC64 {
+                    PlatformField {
+                        names: &POWER_PLATFORMS,
+                        first_bit: 32,
+                        usable: 0..POWER_PLATFORMS.len(),
+                    }
+                } else {
+                    PlatformField::NONE
+                };
+                (caps, field)
+            }
+            // No important capabilities: `tls` and the platform, if the
+            // kernel gives one (Octeon and Loongson CPUs do).
+            machine::MIPS => {
+                let field = PlatformField {
+                    names: &MIPS_PLATFORMS,
+                    first_bit: 0,
+                    usable: 0..MIPS_PLATFORMS.len(),
+                };
+                (Vec::new(), field)
             }
             _ => return Legacy::default(),
         };
@@ -90,14 +175,27 @@ impl Legacy {
             components.push(platform);
         }
         components.push(b"tls");
-        let platform_bit = X86_PLATFORMS[platforms.clone()]
+        let platform_bit = field.names[field.usable.clone()]
             .iter()
             .position(|p| p.as_bytes() == platform)
-            .map_or(0, |i| 1 << (FIRST_PLATFORM + (platforms.start + i) as u32));
+            .map_or(0, |i| {
+                1 << (field.first_bit + (field.usable.start + i) as u32)
+            });
+        let platform_mask = match field.names.len() {
+            0 => 0,
+            n => ((1u64 << n) - 1) << field.first_bit,
+        };
         Legacy {
             subdirs: subsets(&components),
             hwcap_bits: caps.iter().fold(0, |acc, (_, bit)| acc | bit),
-            platform_mask: ((1u64 << platforms.end) - 1) << FIRST_PLATFORM,
+            // MIPS's loader takes an entry only when its bits are none or
+            // exactly the platform's: never a `tls/` one.
+            tls_bit: if id.machine == machine::MIPS {
+                0
+            } else {
+                TLS_BIT
+            },
+            platform_mask,
             platform_bit,
             active: true,
         }
@@ -111,7 +209,7 @@ impl Legacy {
         if !self.active {
             return false;
         }
-        if hwcap & !(self.hwcap_bits | self.platform_mask | TLS_BIT) != 0 {
+        if hwcap & !(self.hwcap_bits | self.platform_mask | self.tls_bit) != 0 {
             return false;
         }
         let platform = hwcap & self.platform_mask;
@@ -127,6 +225,8 @@ impl Legacy {
 pub fn capability_names(machine: u16) -> &'static [(&'static [u8], u32)] {
     match machine {
         machine::AARCH64 => &[(b"atomics", 8)],
+        machine::ARM => &[(b"vfp", 6), (b"neon", 12)],
+        machine::PPC64 => &[(b"dfp", 10), (b"altivec", 28)],
         machine::S390 => &[
             (b"zarch", 1),
             (b"ldisp", 4),
@@ -281,9 +381,8 @@ mod tests {
         assert_eq!(detect(&[]), (false, true));
     }
 
-    /// A loader without legacy support (glibc 2.37 and later), or an
-    /// architecture not modelled, tries no subdirectory and accepts no
-    /// tagged entry.
+    /// A loader without legacy support (glibc 2.37 and later) tries no
+    /// subdirectory and accepts no tagged entry.
     #[test]
     fn inactive_models_do_nothing() {
         let new = Legacy::new(&target(machine::X86_64, true, false), b"haswell", &[]);
@@ -291,9 +390,31 @@ mod tests {
         assert!(!new.accepts(TLS_BIT));
         let arm = Legacy::new(&target(machine::AARCH64, true, false), b"aarch64", &[]);
         assert!(arm.subdirs.is_empty());
-        let riscv = Legacy::new(&target(machine::RISCV, true, true), b"", &[]);
+        let riscv = Legacy::new(&target(machine::RISCV, true, false), b"", &[]);
         assert!(riscv.subdirs.is_empty());
         assert!(!riscv.accepts(TLS_BIT));
+    }
+
+    /// glibc 2.36 on mips64el (under qemu: no important capabilities, no
+    /// `AT_PLATFORM`): `tls/`, and the platform when the kernel gives one.
+    /// Its `ldconfig` tags `tls/` with bit 63 and `octeon/` with bit 2, and
+    /// its loader takes an entry only when the bits are none or exactly the
+    /// platform's.
+    #[test]
+    fn mips_has_tls_and_the_platform_and_takes_no_tls_entry() {
+        let mips = target(machine::MIPS, true, true);
+        let l = Legacy::new(&mips, b"", &[b"neon".to_vec()]);
+        assert_eq!(shown(&l), ["tls/"]);
+        assert!(!l.accepts(TLS_BIT));
+        assert!(!l.accepts(1 << 2), "no platform: a platform entry fails");
+        assert_eq!(mips.arch.platform, None, "MIPS kernels give no AT_PLATFORM");
+        let octeon = Legacy::new(&mips, b"octeon", &[]);
+        assert_eq!(shown(&octeon), ["tls/octeon/", "tls/", "octeon/"]);
+        assert!(octeon.accepts(1 << 2));
+        assert!(!octeon.accepts(1 << 3), "octeon2 is another platform");
+        assert!(!octeon.accepts(TLS_BIT | 1 << 2));
+        let riscv = Legacy::new(&target(machine::RISCV, true, true), b"", &[]);
+        assert!(riscv.subdirs.is_empty(), "RISC-V is not modelled");
     }
 
     /// glibc 2.36 on AArch64 (its `ld.so --help` under qemu): `aarch64`
@@ -342,5 +463,88 @@ mod tests {
         assert_eq!(got[14], "zarch/");
         assert!(l.accepts(1 << 1 | 1 << 5 | 1 << 11 | TLS_BIT));
         assert!(!l.accepts(1 << 4), "ldisp is not named");
+    }
+
+    /// glibc 2.36 on armhf (its loader under qemu, `cortex-a15` and
+    /// `max`): `vfp` (bit 6) on every hard-float CPU, `neon` (bit 12) when
+    /// named, then the platform and `tls`. Its `ldconfig` tags `tls/` with
+    /// `HWCAP_ARM_TLS` (bit 15), which is not important: such an entry is
+    /// never taken.
+    #[test]
+    fn arm_hard_float_has_vfp_and_neon_when_named() {
+        let mut t = target(machine::ARM, false, true);
+        t.ident.e_flags = EF_ARM_ABI_FLOAT_HARD;
+        let plain = Legacy::new(&t, b"v7l", &[]);
+        assert_eq!(
+            shown(&plain),
+            [
+                "tls/v7l/vfp/",
+                "tls/v7l/",
+                "tls/vfp/",
+                "tls/",
+                "v7l/vfp/",
+                "v7l/",
+                "vfp/"
+            ]
+        );
+        let neon = Legacy::new(&t, b"v7l", &[b"neon".to_vec()]);
+        let got = shown(&neon);
+        assert_eq!(got.len(), 15);
+        assert_eq!(got[0], "tls/v7l/neon/vfp/");
+        assert_eq!(got[3], "tls/v7l/");
+        assert_eq!(got[4], "tls/neon/vfp/");
+        assert_eq!(got[12], "neon/vfp/");
+        assert!(neon.accepts(1 << 6 | 1 << 12 | TLS_BIT));
+        assert!(
+            !neon.accepts(1 << 15),
+            "ldconfig's tls bit is not important"
+        );
+        assert!(!plain.accepts(1 << 12), "neon is not named");
+        // Soft-float: VFP only when named.
+        let soft = Legacy::new(&target(machine::ARM, false, true), b"v5l", &[]);
+        assert_eq!(shown(&soft), ["tls/v5l/", "tls/", "v5l/"]);
+        assert!(is_capability(machine::ARM, b"neon"));
+    }
+
+    /// glibc 2.36 on ppc64el (its loader under qemu, which gives no
+    /// `AT_PLATFORM`): `dfp` (bit 10) and `altivec` (bit 28), which every
+    /// little-endian CPU (POWER8 and later) has, then the platform and
+    /// `tls`; cache entries carry a platform field from bit 32, `power9`
+    /// at bit 46 (what POWER's own `ldconfig` writes).
+    #[test]
+    fn power_little_endian_has_dfp_and_altivec_and_a_platform_field() {
+        let t = target(machine::PPC64, true, true);
+        let qemu = Legacy::new(&t, b"", &[]);
+        assert_eq!(
+            shown(&qemu),
+            [
+                "tls/altivec/dfp/",
+                "tls/altivec/",
+                "tls/dfp/",
+                "tls/",
+                "altivec/dfp/",
+                "altivec/",
+                "dfp/"
+            ]
+        );
+        assert!(qemu.accepts(TLS_BIT | 1 << 10 | 1 << 28));
+        assert!(
+            !qemu.accepts(TLS_BIT | 1 << 46),
+            "no platform: tagged ones fail"
+        );
+        let p9 = Legacy::new(&t, b"power9", &[]);
+        assert_eq!(shown(&p9)[0], "tls/power9/altivec/dfp/");
+        assert!(p9.accepts(TLS_BIT | 1 << 46));
+        assert!(!p9.accepts(1 << 47), "power10 is another platform");
+        assert!(
+            !p9.accepts(1 << 18),
+            "power5's capability bit is not important"
+        );
+        // Big-endian: only what is named.
+        let mut be = target(machine::PPC64, true, true);
+        be.ident.big_endian = true;
+        let named = Legacy::new(&be, b"power8", &[b"altivec".to_vec()]);
+        assert_eq!(shown(&named)[0], "tls/power8/altivec/");
+        assert!(named.accepts(1 << 45));
     }
 }

@@ -141,7 +141,7 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
         (machine::MIPS, true) if !id.big_endian => f(
             "mips64el-linux-gnuabi64",
             "lib64",
-            Some("mips64"),
+            None,
             &[],
             "mips64el",
             "mips64le",
@@ -149,20 +149,15 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
         (machine::MIPS, true) => f(
             "mips64-linux-gnuabi64",
             "lib64",
-            Some("mips64"),
+            None,
             &[],
             "mips64",
             "mips64",
         ),
-        (machine::MIPS, false) if !id.big_endian => f(
-            "mipsel-linux-gnu",
-            "lib",
-            Some("mips"),
-            &[],
-            "mipsel",
-            "mipsle",
-        ),
-        (machine::MIPS, false) => f("mips-linux-gnu", "lib", Some("mips"), &[], "mips", "mips"),
+        (machine::MIPS, false) if !id.big_endian => {
+            f("mipsel-linux-gnu", "lib", None, &[], "mipsel", "mipsle")
+        }
+        (machine::MIPS, false) => f("mips-linux-gnu", "lib", None, &[], "mips", "mips"),
         (machine::LOONGARCH, _) => f(
             "loongarch64-linux-gnu",
             "lib64",

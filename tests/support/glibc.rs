@@ -6,8 +6,9 @@
 //! builds a root around that release's `libc.so.6`, `ld.so` and `ldconfig`.
 //!
 //! bullseye has glibc 2.31 (legacy hwcap subdirectories, no
-//! `glibc-hwcaps`), trixie 2.41 (`glibc-hwcaps` only); this machine's
-//! bookworm 2.36 has both.
+//! `glibc-hwcaps`), trixie 2.41 (`glibc-hwcaps` only), forky (testing)
+//! 2.43 and experimental 2.44 when this was written; this machine's
+//! bookworm 2.36 has both kinds of subdirectory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
