@@ -27,7 +27,9 @@ use crate::support::oracle::{
     TestRoot,
 };
 use crate::support::rng::Rng;
-use crate::support::setuid::{add_runas, clear_setuid, run_secure, setuid, Seen, LISTER};
+use crate::support::setuid::{
+    add_runas, clear_setuid, run_secure, setuid, Seen, LISTER, LISTER_OWN_START,
+};
 
 const PROG: &str = "/app/bin/prog";
 /// Libraries per layout.
@@ -202,9 +204,9 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
     // mode (setuid root, by uid 1000), which the loader does not trace: the
     // program lists its own link map.
     let mut fifth = Rng::new(seed.wrapping_add(4 << 40));
-    // (Not with a glibc older than 2.34: the lister is linked with this
-    // machine's start files, which need 2.34.)
-    let secure = fifth.chance(25) && glibc.is_none_or(|g| !g.before_2_34);
+    // (With a glibc older than 2.34, which this machine's start files
+    // need, the lister brings its own entry point.)
+    let secure = fifth.chance(25);
     // Libraries from the last to the first, so each may need later ones
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
@@ -296,7 +298,8 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
         plan.push(format!(
             "{PROG}: lists its link map, run in secure mode too"
         ));
-        exe = exe.source(LISTER);
+        let own_start = glibc.is_some_and(|g| g.before_2_34);
+        exe = exe.source(if own_start { LISTER_OWN_START } else { LISTER });
     }
     if missing {
         exe = exe.needs_names(&["libnowhere.so.1"]);

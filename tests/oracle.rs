@@ -1558,6 +1558,34 @@ fn s38_library_as_root() {
 }
 
 #[test]
+fn s38b_library_as_root_searches_legacy_subdirectories() {
+    // A library has no PT_INTERP: `ldd lib.so` runs the system's loader on it, and that
+    // loader's generation (2.36: legacy subdirectories) decides the search. Until the
+    // twenty-first stop closure took a library root's loader for a current one, and
+    // reported libvpx's `vfp/neon/` variant on Debian armhf as the plain library.
+    let name = "s38b_library_as_root_searches_legacy_subdirectories";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let (args, _) = cpu_args(&r, name);
+    r.lib("/opt/deps/tls/libb.so.1", "libb.so.1").build();
+    decoy(&r, "/opt/deps/libb.so.1", "libb.so.1");
+    r.lib("/opt/a/liba.so.1", "liba.so.1")
+        .runpath("/opt/deps")
+        .needs(&["/opt/deps/tls/libb.so.1"])
+        .build();
+    r.ldconfig();
+    let trace = loader_list(&r, "/opt/a/liba.so.1", &[]);
+    assert!(
+        trace.loaded.contains("/opt/deps/tls/libb.so.1"),
+        "{name}: the loader took another libb: {:?}",
+        trace.loaded
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = closure_trace(&r, "/opt/a/liba.so.1", &args);
+    assert_same(name, &trace, &run);
+}
+
+#[test]
 fn s08c_main_in_symlinked_directory() {
     // /app/bin -> /opt/real/bin: /proc/self/exe is fully resolved, so $ORIGIN is /opt/real/bin.
     let name = "s08c_main_in_symlinked_directory";

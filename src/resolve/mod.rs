@@ -601,10 +601,7 @@ impl<'fs> Resolver<'fs> {
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
         if target.flavor == Flavor::Glibc {
-            let minor = info
-                .interp
-                .as_deref()
-                .and_then(|i| self.interp_minor_version(&bytes_path(i)));
+            let minor = self.interp_minor_version(&bytes_path(&Self::loader_of(info)));
             target.rtld_listed_alone = minor.is_some_and(|m| m >= RTLD_LISTED_ALONE_SINCE);
             target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
         }
@@ -627,11 +624,12 @@ impl<'fs> Resolver<'fs> {
 
     fn detect_loader(&self, info: &ElfInfo) -> Target {
         let interp = info.interp.as_deref();
+        let loader = Self::loader_of(info);
         let fs = self.fs;
         Target::detect(
             info.ident,
             interp,
-            &|needle: &[u8]| interp.is_some_and(|i| self.interp_has(&bytes_path(i), needle)),
+            &|needle: &[u8]| self.interp_has(&bytes_path(&loader), needle),
             &|d: &str| fs.is_dir(Path::new(d)),
             &|p: &[u8]| match fs.read(&bytes_path(p), 1 << 20) {
                 Ok(b) => Some(b),
@@ -639,6 +637,18 @@ impl<'fs> Resolver<'fs> {
                 Err(_) => Some(Vec::new()),
             },
         )
+    }
+
+    /// The loader that loads `info`'s file: its `PT_INTERP`, or for a library
+    /// (no `PT_INTERP`) the architecture's usual glibc one, which `ldd` and
+    /// `ld.so --list` run on it. Its strings tell the loader's generation.
+    fn loader_of(info: &ElfInfo) -> Vec<u8> {
+        info.interp.clone().unwrap_or_else(|| {
+            target::arch_facts(&info.ident)
+                .glibc_interp
+                .as_bytes()
+                .to_vec()
+        })
     }
 
     /// Whether the interpreter at `path` holds `needle` ([`file_contains`]),

@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             cargo(&all, &[("RUSTC_BOOTSTRAP", "1"), ("TMPDIR", "/dev/shm")])
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]|floor LIST|ab [RUNS] BIN...|sweep ROOT [--loader PATH] [--bin PATH]|fuzz [TARGET] [SECONDS]>");
+            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist|bench [--quick]|floor LIST|ab [RUNS] BIN...|sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU]|fuzz [TARGET] [SECONDS]>");
             false
         }
     };

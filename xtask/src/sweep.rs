@@ -1,5 +1,6 @@
-//! `cargo xtask sweep ROOT [--loader PATH] [--bin PATH]`: every dynamic ELF
-//! file of a root filesystem, `closure` against that root's own loader.
+//! `cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH]
+//! [--qemu-cpu CPU]`: every dynamic ELF file of a root filesystem,
+//! `closure` against that root's own loader.
 //!
 //! The test suite compares `closure` with the real loader on fixtures it
 //! builds and on the host's own files (`oracle::host_sweep_matches_loader`).
@@ -26,6 +27,13 @@
 //! left out), with the loader's glibc-hwcaps subdirectories (`--help`) and
 //! platform (`--list-diagnostics`) passed as `--hwcaps` and `--platform`.
 //! Exit status 1 on any difference, each shown with both outputs.
+//!
+//! A root of another architecture (`debootstrap --foreign --arch=arm64`, its
+//! packages unpacked) is swept with `--qemu /usr/bin/qemu-aarch64-static`:
+//! the static qemu-user binary is copied into the root for the run (and
+//! removed after it) and runs the loader there, the variable passed with
+//! qemu's `-E` (no binfmt_misc registration is needed, as nothing is
+//! exec'd through the kernel); `--qemu-cpu` picks the CPU it emulates.
 //!
 //! Executing the root's loader is the point of this task (it is the oracle);
 //! `closure` itself never does.
@@ -207,6 +215,9 @@ struct Loader<'a> {
     /// loader is glibc's (musl's ignores the variable and would run the
     /// program).
     env: bool,
+    /// qemu-user's in-root path and CPU, for a root of another
+    /// architecture.
+    qemu: Option<(String, Option<String>)>,
 }
 
 impl Loader<'_> {
@@ -221,6 +232,17 @@ impl Loader<'_> {
                     c.env(k, val);
                 }
             }
+        } else if let Some((qemu, cpu)) = &self.qemu {
+            c = Command::new("chroot");
+            c.arg(self.root).arg(qemu);
+            if let Some(cpu) = cpu {
+                c.args(["-cpu", cpu]);
+            }
+            for v in vars {
+                c.args(["-E", v]);
+            }
+            c.args(["-U", "PATH"]).arg(self.path);
+            c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         } else {
             c = Command::new("chroot");
             c.arg(self.root);
@@ -237,7 +259,8 @@ impl Loader<'_> {
     /// What the loader prints for `file`, as `ldd` would show it, and its
     /// exit status.
     fn trace(&self, file: &str) -> Option<(i32, Vec<String>, String)> {
-        let out = if self.env || (self.root == Path::new("/") && !self.path.contains("ld-musl")) {
+        let glibc = !self.path.contains("ld-musl");
+        let out = if self.env || (glibc && (self.root == Path::new("/") || self.qemu.is_some())) {
             self.run(&["LD_TRACE_LOADED_OBJECTS=1"], &[file])?
         } else {
             self.run(&[], &["--list", file])?
@@ -249,8 +272,12 @@ impl Loader<'_> {
         ))
     }
 
-    /// `--hwcaps` and `--platform` for `closure`, from the loader itself.
-    fn closure_args(&self) -> Vec<String> {
+    /// `--hwcaps` and `--platform` for `closure`, from the loader itself:
+    /// the glibc-hwcaps subdirectories it searches, and (outside x86,
+    /// where `closure` derives them) the legacy hwcap capabilities it
+    /// searches, both from `--help`; the platform from
+    /// `--list-diagnostics`.
+    fn closure_args(&self, kind: Kind) -> Vec<String> {
         let text = |arg: &str| {
             self.run(&[], &[arg])
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -258,17 +285,25 @@ impl Loader<'_> {
         };
         let mut args = Vec::new();
         let mut hwcaps = Vec::new();
-        let mut section = false;
+        let x86 = matches!(kind.machine, 3 | 62);
+        // 1: glibc-hwcaps names, 2: legacy names.
+        let mut section = 0;
         for line in text("--help").lines() {
             if line.starts_with("Subdirectories of glibc-hwcaps") {
-                section = true;
-            } else if section {
+                section = 1;
+            } else if line.starts_with("Legacy HWCAP subdirectories") {
+                section = 2;
+            } else if section != 0 {
                 let t = line.trim();
                 if t.is_empty() || !line.starts_with(' ') {
-                    break;
+                    section = 0;
+                    continue;
                 }
                 if let Some((name, rest)) = t.split_once(' ') {
-                    if rest.contains("searched") && !rest.contains("not searched") {
+                    let searched = rest.contains("searched") && !rest.contains("not searched");
+                    let capability =
+                        section == 2 && !x86 && name != "tls" && !rest.contains("AT_PLATFORM");
+                    if searched && (section == 1 || capability) {
                         hwcaps.push(name.to_string());
                     }
                 }
@@ -306,16 +341,20 @@ fn lines(out: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// `cargo xtask sweep ROOT [--loader PATH] [--bin PATH]`.
+/// `cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH]
+/// [--qemu-cpu CPU]`.
 pub fn run(args: &[String]) -> bool {
     let mut root = None;
     let mut loader = "/lib64/ld-linux-x86-64.so.2".to_string();
     let mut bin = None;
+    let (mut qemu, mut qemu_cpu) = (None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--loader" => loader = it.next().cloned().unwrap_or_default(),
             "--bin" => bin = it.next().map(PathBuf::from),
+            "--qemu" => qemu = it.next().map(PathBuf::from),
+            "--qemu-cpu" => qemu_cpu = it.next().cloned(),
             _ if root.is_none() && !a.starts_with('-') => root = Some(PathBuf::from(a)),
             _ => {
                 eprintln!("xtask sweep: unexpected argument {a}");
@@ -324,7 +363,9 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     let Some(root) = root else {
-        eprintln!("usage: cargo xtask sweep ROOT [--loader PATH] [--bin PATH]");
+        eprintln!(
+            "usage: cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU]"
+        );
         return false;
     };
     let Ok(root) = fs::canonicalize(&root) else {
@@ -351,18 +392,50 @@ pub fn run(args: &[String]) -> bool {
             target.join("release/closure")
         }
     };
+    // qemu-user copied into the root for the run, removed on every way out.
+    struct Copied(PathBuf);
+    impl Drop for Copied {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+    let mut _copied = None;
+    let qemu = match qemu {
+        Some(q) if root != Path::new("/") => {
+            let Some(name) = q.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                eprintln!("xtask sweep: --qemu needs a file");
+                return false;
+            };
+            let to = root.join(format!(".closure-sweep-{name}"));
+            if let Err(e) = fs::copy(&q, &to) {
+                eprintln!(
+                    "xtask sweep: cannot copy {} into the root: {e}",
+                    q.display()
+                );
+                return false;
+            }
+            _copied = Some(Copied(to));
+            Some((format!("/.closure-sweep-{name}"), qemu_cpu))
+        }
+        Some(_) => {
+            eprintln!("xtask sweep: --qemu needs a root other than /");
+            return false;
+        }
+        None => None,
+    };
     let loader = Loader {
         root: &root,
         path: &loader,
-        env: root.join("usr/bin/env").is_file() && !loader.contains("ld-musl"),
+        env: qemu.is_none() && root.join("usr/bin/env").is_file() && !loader.contains("ld-musl"),
+        qemu,
     };
-    let extra = loader.closure_args();
+    let extra = loader.closure_args(kind);
     let files = candidates(&root, kind);
     eprintln!(
         "xtask sweep: {} files in {}, closure args {extra:?}{}",
         files.len(),
         root.display(),
-        if loader.env || root == Path::new("/") {
+        if loader.env || root == Path::new("/") || loader.qemu.is_some() {
             ""
         } else {
             " (no /usr/bin/env in the root: `--list`, files the loader fails on are skipped)"
