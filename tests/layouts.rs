@@ -190,7 +190,7 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
         None => TestRoot::new(o),
     };
     let platform = r.loader_platform();
-    let mut hwcaps = r.loader_hwcaps();
+    let mut hwcaps = r.cpu_hwcaps();
     hwcaps.truncate(3);
     let mut args: Vec<String> = vec!["--platform".into(), platform.clone()];
     if !hwcaps.is_empty() {

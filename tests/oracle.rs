@@ -1153,6 +1153,78 @@ fn s23d_legacy_hwcap_cache_entries() {
     check(name, &r, PROG, &[], &args);
 }
 
+/// A baseline run on `r`: the legacy-tagged cache entries of a library are
+/// recorded as variants and staged with a cache that keeps them, so the
+/// staged root's loader takes on this CPU what the sysroot's takes. With
+/// `hwcaps_copy`, a glibc-hwcaps copy is there too, which must be a variant
+/// only for a loader that searches glibc-hwcaps (`glibc_hwcaps`).
+fn baseline_stages_variants(name: &str, r: &TestRoot, hwcaps_copy: bool, glibc_hwcaps: bool) {
+    // In a default directory, so only the variants make the staged root need a cache; the
+    // loader reaches `avx512_1/haswell/` (a spelling its directory search never tries) only
+    // through its cache entry, on an Intel CPU with AVX-512.
+    let lib = "/usr/lib";
+    let legacy: Vec<String> = ["xeon_phi", "haswell", "avx512_1/haswell", "tls/xeon_phi"]
+        .iter()
+        .map(|d| format!("{lib}/{d}/libvz.so.1"))
+        .collect();
+    let hwcaps = format!("{lib}/glibc-hwcaps/x86-64-v2/libvz.so.1");
+    let copies = legacy.iter().chain(hwcaps_copy.then_some(&hwcaps));
+    for v in copies {
+        r.lib(v, "libvz.so.1").build();
+    }
+    r.lib(&format!("{lib}/libvz.so.1"), "libvz.so.1").build();
+    r.exe(PROG).needs_names(&["libvz.so.1"]).build();
+    r.ldconfig();
+    let trace = loader_trace(r, PROG, &[]);
+    println!("{name}: ld.so loaded {:?}", trace.loaded);
+    let run = closure_trace(r, PROG, &[]);
+    let json = run.json.as_ref().expect("closure's JSON");
+    // (The cache names them through `/lib`, a link to `usr/lib`.)
+    let recorded: BTreeSet<String> = json["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(|p| p.trim_start_matches("/usr").to_string()))
+        .collect();
+    let mut want: BTreeSet<String> = legacy
+        .iter()
+        .map(|p| p.trim_start_matches("/usr").to_string())
+        .collect();
+    if hwcaps_copy && glibc_hwcaps {
+        want.insert(hwcaps.trim_start_matches("/usr").to_string());
+    }
+    assert_eq!(recorded, want, "{name}: variants recorded\n{}", run.dump());
+    staged_root_loads_the_same(name, r, PROG, &[], &[], &trace);
+}
+
+#[test]
+fn s23f_baseline_stages_legacy_variants_of_cache_entries() {
+    // Under baseline `--hwcaps`, the cache entries of a library tagged for other CPUs (a
+    // platform's, AVX-512's) are variants, as glibc-hwcaps copies are. Debian armhf's libvpx7
+    // ships such a variant (`vfp/neon/`).
+    let name = "s23f_baseline_stages_legacy_variants_of_cache_entries";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    baseline_stages_variants(name, &r, false, true);
+}
+
+#[test]
+fn s23g_baseline_on_glibc_2_31_stages_legacy_variants_only() {
+    // glibc 2.31 (Debian bullseye) searches no glibc-hwcaps: its copy is no variant there.
+    let name = "s23g_baseline_on_glibc_2_31_stages_legacy_variants_only";
+    let o = oracle!(name);
+    let g = match crate::support::glibc::glibc("bullseye") {
+        Ok(g) => g,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let r = TestRoot::with_glibc(&o, &g);
+    baseline_stages_variants(name, &r, true, false);
+}
+
 #[test]
 fn s23e_legacy_hwcap_subdirectory_of_a_default_dir() {
     // Not in the cache (added after ldconfig ran): the default-directory search tries

@@ -4,7 +4,9 @@
 //! left out. The lines are the loader's, in its order and with its names
 //! ([`load_order`]); for a musl program, musl's (`ld-musl --list`). With
 //! several roots each block starts with `root:` as `ldd` does for several
-//! files.
+//! files. Only the roots asked for (`--root`) have blocks: files that are
+//! roots only to be staged (`--include`, a baseline run's hwcaps variants)
+//! are not what `ldd` was asked about.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Write};
@@ -17,8 +19,12 @@ use crate::resolve::Via;
 
 /// Writes `ldd`-style lines per root.
 pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
-    let many = g.root_nodes.len() > 1;
+    let asked = |i: usize| g.root_via.get(i).is_none_or(|v| *v != Via::Include);
+    let many = (0..g.root_nodes.len()).filter(|&i| asked(i)).count() > 1;
     for (i, &root) in g.root_nodes.iter().enumerate() {
+        if !asked(i) {
+            continue;
+        }
         if many {
             out.write_all(&g.roots[i])?;
             out.write_all(b":\n")?;

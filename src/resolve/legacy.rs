@@ -101,6 +101,9 @@ pub struct Legacy {
     platform_bit: u64,
     /// Whether the model applies (a glibc 2.36 or older loader).
     active: bool,
+    /// Every capability bit the architecture's loader may count, on any
+    /// CPU.
+    any_cpu_bits: u64,
 }
 
 impl Legacy {
@@ -195,6 +198,13 @@ impl Legacy {
             } else {
                 TLS_BIT
             },
+            any_cpu_bits: match id.machine {
+                machine::X86_64 => 1 << 1 | 1 << 2,
+                machine::I386 => 1 << 0,
+                m => capability_names(m)
+                    .iter()
+                    .fold(0, |acc, (_, bit)| acc | 1u64 << bit),
+            },
             platform_mask,
             platform_bit,
             active: true,
@@ -214,6 +224,16 @@ impl Legacy {
         }
         let platform = hwcap & self.platform_mask;
         platform == 0 || platform == self.platform_bit
+    }
+
+    /// Whether the loader accepts an entry with these legacy bits on some
+    /// CPU of the architecture: known capability bits, `tls` where it is
+    /// taken, and at most one platform of the table.
+    pub fn possible(&self, hwcap: u64) -> bool {
+        if !self.active || hwcap & !(self.any_cpu_bits | self.platform_mask | self.tls_bit) != 0 {
+            return false;
+        }
+        (hwcap & self.platform_mask).count_ones() <= 1
     }
 }
 
@@ -546,5 +566,32 @@ mod tests {
         let named = Legacy::new(&be, b"power8", &[b"altivec".to_vec()]);
         assert_eq!(shown(&named)[0], "tls/power8/altivec/");
         assert!(named.accepts(1 << 45));
+    }
+
+    /// Which tagged cache entries some CPU's loader would take: the
+    /// variants a baseline run stages.
+    #[test]
+    fn possible_entries_are_those_some_cpu_takes() {
+        let x86 = Legacy::new(&target(machine::X86_64, true, true), b"x86_64", &[]);
+        assert!(x86.possible(1 << 50), "haswell");
+        assert!(
+            x86.possible(TLS_BIT | 1 << 2 | 1 << 51),
+            "tls/xeon_phi/avx512_1"
+        );
+        assert!(!x86.possible(1 << 50 | 1 << 51), "two platforms");
+        assert!(!x86.possible(1 << 5), "no such capability");
+        let mut t = target(machine::ARM, false, true);
+        t.ident.e_flags = EF_ARM_ABI_FLOAT_HARD;
+        let arm = Legacy::new(&t, b"v7l", &[]);
+        assert!(
+            arm.possible(1 << 6 | 1 << 12),
+            "vfp/neon, though neon is not modelled"
+        );
+        assert!(!arm.possible(1 << 15), "ldconfig's tls bit on Arm");
+        let mips = Legacy::new(&target(machine::MIPS, true, true), b"", &[]);
+        assert!(mips.possible(1 << 2), "octeon");
+        assert!(!mips.possible(TLS_BIT));
+        let new = Legacy::new(&target(machine::X86_64, true, false), b"x86_64", &[]);
+        assert!(!new.possible(1 << 50), "glibc 2.37 and later take none");
     }
 }

@@ -235,13 +235,19 @@ pub struct Searched {
     pub candidates: Vec<(Vec<u8>, Tried)>,
 }
 
-/// A glibc-hwcaps variant of a library found beside it.
+/// A variant of a library that another CPU's loader would take instead:
+/// a glibc-hwcaps one beside it, or (glibc 2.36 and earlier) another
+/// `ld.so.cache` entry of its name tagged with legacy hwcap bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
-    /// The subdirectory name, e.g. `x86-64-v3`.
+    /// The subdirectory name, e.g. `x86-64-v3`; for a legacy one its
+    /// directory below the library's (`vfp/neon`), else its whole
+    /// directory.
     pub name: Vec<u8>,
     /// The in-root path of the variant.
     pub path: Vec<u8>,
+    /// A legacy hwcap variant, which the loader reaches through the cache.
+    pub legacy: bool,
 }
 
 /// An interpreter loaded once ([`Resolver::load_interpreter`]), or why it cannot be.
@@ -1019,6 +1025,7 @@ impl<'fs> Resolver<'fs> {
                 out.push(Variant {
                     name: sub.clone(),
                     path: p,
+                    legacy: false,
                 });
             }
         }
@@ -1601,6 +1608,44 @@ impl<'fs> Resolver<'fs> {
         found
     }
 
+    /// The cache entries of `name` tagged with legacy hwcap bits that the
+    /// target's loader takes on some CPU, other than `chosen`, whose file
+    /// is there.
+    fn legacy_variants(
+        &self,
+        target: &Target,
+        cache: &ldcache::LdCache,
+        name: &[u8],
+        chosen: &[u8],
+    ) -> Vec<Variant> {
+        let id = &target.ident;
+        let base = dirname(chosen);
+        let mut out: Vec<Variant> = Vec::new();
+        for e in cache.lookup(name) {
+            if !e.is_legacy_hwcap()
+                || e.value.as_slice() == chosen
+                || !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags)
+                || !target.legacy.possible(e.hwcap)
+                || out.iter().any(|v| v.path == e.value)
+            {
+                continue;
+            }
+            if let Probe::Opened(_) = self.probe(&e.value) {
+                let dir = dirname(&e.value);
+                let name = match dir.strip_prefix(base.as_slice()) {
+                    Some(rest) if rest.first() == Some(&b'/') => rest[1..].to_vec(),
+                    _ => dir.clone(),
+                };
+                out.push(Variant {
+                    name,
+                    path: e.value.clone(),
+                    legacy: true,
+                });
+            }
+        }
+        out
+    }
+
     /// Consults `/etc/ld.so.cache`. Returns true when the search is over.
     fn search_cache(
         &self,
@@ -1674,8 +1719,16 @@ impl<'fs> Resolver<'fs> {
         res.searched.push(entry);
         match (tried, opened) {
             (Tried::Used, Some(o)) => {
-                res.outcome =
-                    Outcome::Found(Arc::new(self.found(target, value, &o, Via::Cache, None)));
+                let mut found = self.found(target, value, &o, Via::Cache, None);
+                // Under baseline, the entries another CPU's loader would
+                // take first are recorded for staging, as glibc-hwcaps
+                // variants are.
+                if matches!(self.opts.hwcaps, Hwcaps::Baseline) {
+                    found
+                        .variants
+                        .extend(self.legacy_variants(target, cache, name, &found.path));
+                }
+                res.outcome = Outcome::Found(Arc::new(found));
                 true
             }
             (Tried::Fatal(reason), _) => {

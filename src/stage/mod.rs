@@ -284,6 +284,10 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
         p.add_path(fs, &g.in_root(&n.path))?;
         for v in &n.variants {
             p.add_path(fs, &g.in_root(&v.path))?;
+            // A legacy variant is reached through its cache entry (a
+            // directory search may spell its subdirectory otherwise:
+            // `neon/vfp/`, not `vfp/neon/`).
+            via_cache_outside_defaults |= v.legacy;
         }
         for other in &n.also_opened {
             p.add_path(fs, &g.in_root(other))?;

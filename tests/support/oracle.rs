@@ -498,6 +498,22 @@ impl TestRoot {
         parse_hwcaps_help(&out.stdout)
     }
 
+    /// [`TestRoot::loader_hwcaps`], or for a loader without glibc-hwcaps
+    /// (before 2.33) the host loader's names: they describe the same CPU,
+    /// and `closure` models that loader's legacy capabilities from them
+    /// (`avx512_1` needs `x86-64-v4`) without searching glibc-hwcaps.
+    pub fn cpu_hwcaps(&self) -> Vec<String> {
+        let own = self.loader_hwcaps();
+        if !own.is_empty() {
+            return own;
+        }
+        let host = Command::new(HOST_LDSO)
+            .arg("--help")
+            .output()
+            .expect("run the host's ld.so");
+        parse_hwcaps_help(&String::from_utf8_lossy(&host.stdout))
+    }
+
     /// Programs run in the root from now on start in `dir` (an in-root
     /// path, made if missing), as a container's working directory.
     pub fn set_cwd(&self, dir: &str) {
@@ -1146,6 +1162,8 @@ pub struct ClosureRun {
     pub objects: Vec<ClosureObject>,
     /// `missing[]`.
     pub missing: Vec<ClosureMissing>,
+    /// The roots the command named (`--root`); empty when not known.
+    pub requested: Vec<String>,
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -1247,12 +1265,14 @@ pub fn run_closure(sysroot: &Path, roots: &[&str], extra: &[&str]) -> ClosureRun
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
-    parse_closure_output(
+    let mut run = parse_closure_output(
         shown,
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    );
+    run.requested = roots.iter().map(|r| r.to_string()).collect();
+    run
 }
 
 /// closure over one program of a test root.
@@ -1261,18 +1281,34 @@ pub fn closure_trace(root: &TestRoot, prog: &str, extra: &[&str]) -> ClosureRun 
 }
 
 impl ClosureRun {
-    /// Paths of all objects except roots (`found_via == "root"`).
+    /// Whether an object or missing name with these `roots` belongs to a
+    /// root the command named: not only to a variant that `closure` traced
+    /// for staging (a baseline run's glibc-hwcaps and legacy variants are
+    /// roots of their own).
+    fn requested_reach(&self, roots: &Option<Vec<String>>) -> bool {
+        match roots {
+            Some(rs) if !self.requested.is_empty() => rs.iter().any(|r| self.requested.contains(r)),
+            _ => true,
+        }
+    }
+
+    /// Paths of all objects except roots (`found_via == "root"`) that the
+    /// named roots load.
     pub fn loaded(&self) -> BTreeSet<String> {
         self.objects
             .iter()
-            .filter(|o| o.found_via != "root")
+            .filter(|o| o.found_via != "root" && self.requested_reach(&o.roots))
             .map(|o| o.path.clone())
             .collect()
     }
 
-    /// `missing[].soname`.
+    /// `missing[].soname` of the named roots.
     pub fn missing_names(&self) -> BTreeSet<String> {
-        self.missing.iter().map(|m| m.soname.clone()).collect()
+        self.missing
+            .iter()
+            .filter(|m| self.requested_reach(&m.roots))
+            .map(|m| m.soname.clone())
+            .collect()
     }
 
     /// The part of a multi-root run that belongs to `root`: (loaded paths without the root
