@@ -1,5 +1,5 @@
-//! Real foreign roots (issue 5): Debian 12 arm64, s390x, armhf, ppc64el
-//! and mips64el sysroots made from the distribution's own packages, compared with the real glibc
+//! Real foreign roots (issue 5): Debian 12 arm64, s390x, armhf, armel,
+//! ppc64el and mips64el sysroots made from the distribution's own packages, compared with the real glibc
 //! loader of that architecture running under qemu-user.
 //!
 //! For each architecture: `dpkg --add-architecture`, `apt-get update` when
@@ -83,6 +83,14 @@ const ARMHF: Foreign = Foreign {
     interp: "/lib/ld-linux-armhf.so.3",
     triplet: "arm-linux-gnueabihf",
     host_tag: "(arm-unknown-linux-gnueabihf)",
+};
+
+const ARMEL: Foreign = Foreign {
+    arch: "armel",
+    qemu: "qemu-arm-static",
+    interp: "/lib/ld-linux.so.3",
+    triplet: "arm-linux-gnueabi",
+    host_tag: "(arm-unknown-linux-gnueabi)",
 };
 
 const PPC64EL: Foreign = Foreign {
@@ -899,4 +907,32 @@ fn mips64el_legacy_hwcap_subdirectories_match_qemu_loader() {
     let searched = vec![format!("{lib}/tls/libz.so.1"), format!("{lib}/libz.so.1")];
     let cached = vec![format!("{lib}/libz.so.1")];
     assert_eq!(chains, [searched.clone(), searched, cached.clone(), cached]);
+}
+
+#[test]
+fn armel_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "armel_legacy_hwcap_subdirectories_match_qemu_loader";
+    // Soft-float Arm: VFP is not implied. The ARM926 has VFP (`v5l`, the default platform),
+    // the ARM1176 too (`v6l`), the Cortex-A15 VFP and NEON (`v7l`); closure counts each
+    // capability only when `--hwcaps` names it.
+    let subdirs = [
+        "tls/v7l/neon/vfp",
+        "tls/vfp",
+        "tls",
+        "v5l",
+        "v6l/vfp",
+        "neon/vfp",
+        "vfp",
+    ];
+    let cpus: [(&str, &[&str]); 3] = [
+        ("arm926", &["--hwcaps", "vfp"]),
+        ("arm1176", &["--platform", "v6l", "--hwcaps", "vfp"]),
+        ("cortex-a15", &["--platform", "v7l", "--hwcaps", "neon,vfp"]),
+    ];
+    let Some(chains) = legacy_chains(name, &ARMEL, &subdirs, &cpus) else {
+        return;
+    };
+    assert!(chains[0].len() > 2, "{chains:?}");
+    assert!(chains[2].len() > chains[0].len(), "{chains:?}");
+    assert_eq!(chains.len(), 6);
 }
