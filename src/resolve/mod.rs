@@ -1608,23 +1608,19 @@ impl<'fs> Resolver<'fs> {
         found
     }
 
-    /// The cache entries of `name` tagged with legacy hwcap bits that the
-    /// target's loader takes on some CPU, other than `chosen`, whose file
-    /// is there.
+    /// Of the cache entries tagged with legacy hwcap bits that the search
+    /// for `chosen` passed over (`passed`, with accepted flags), those the
+    /// target's loader takes on some CPU and whose file is there.
     fn legacy_variants(
         &self,
         target: &Target,
-        cache: &ldcache::LdCache,
-        name: &[u8],
+        passed: &[&ldcache::CacheEntry],
         chosen: &[u8],
     ) -> Vec<Variant> {
-        let id = &target.ident;
         let base = dirname(chosen);
         let mut out: Vec<Variant> = Vec::new();
-        for e in cache.lookup(name) {
-            if !e.is_legacy_hwcap()
-                || e.value.as_slice() == chosen
-                || !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags)
+        for e in passed {
+            if e.value.as_slice() == chosen
                 || !target.legacy.possible(e.hwcap)
                 || out.iter().any(|v| v.path == e.value)
             {
@@ -1671,6 +1667,10 @@ impl<'fs> Resolver<'fs> {
         };
         let mut best_hw: Option<(usize, &ldcache::CacheEntry)> = None;
         let mut plain: Option<&ldcache::CacheEntry> = None;
+        // Tagged entries the modelled CPU passed over: another CPU may
+        // take them (a baseline run's variants). Those after the chosen
+        // one never are: it carries no bit a CPU of the architecture lacks.
+        let mut passed: Vec<&ldcache::CacheEntry> = Vec::new();
         for e in cache.lookup(name) {
             if !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags) {
                 continue;
@@ -1695,6 +1695,7 @@ impl<'fs> Resolver<'fs> {
             // bits the CPU has (ldconfig lists the most specific first);
             // later loaders skip every tagged entry.
             if e.is_legacy_hwcap() && !target.legacy.accepts(e.hwcap) {
+                passed.push(e);
                 continue;
             }
             plain = Some(e);
@@ -1723,10 +1724,10 @@ impl<'fs> Resolver<'fs> {
                 // Under baseline, the entries another CPU's loader would
                 // take first are recorded for staging, as glibc-hwcaps
                 // variants are.
-                if matches!(self.opts.hwcaps, Hwcaps::Baseline) {
+                if matches!(self.opts.hwcaps, Hwcaps::Baseline) && !passed.is_empty() {
                     found
                         .variants
-                        .extend(self.legacy_variants(target, cache, name, &found.path));
+                        .extend(self.legacy_variants(target, &passed, &found.path));
                 }
                 res.outcome = Outcome::Found(Arc::new(found));
                 true
