@@ -269,8 +269,10 @@ pub fn is_capability(machine: u16, name: &[u8]) -> bool {
 /// Every non-empty subset of `components` as a subdirectory, most
 /// specific first: subset bit patterns from the largest down, each
 /// spelled from its last component to its first. A name twice (the
-/// platform `x86_64` and the capability `x86_64`) gives repeated paths,
-/// which the loader tries twice to the same end: kept once.
+/// platform `x86_64`, which is what a non-Intel CPU has, and the
+/// capability `x86_64`) gives repeated paths: the loader tries each of
+/// them in its turn (each has its own slot in the list, and its own
+/// record of whether the directory exists), so they are kept.
 fn subsets(components: &[&[u8]]) -> Vec<Vec<u8>> {
     let n = components.len();
     let mut out: Vec<Vec<u8>> = Vec::new();
@@ -280,9 +282,7 @@ fn subsets(components: &[&[u8]]) -> Vec<Vec<u8>> {
             path.extend_from_slice(components[i]);
             path.push(b'/');
         }
-        if !out.contains(&path) {
-            out.push(path);
-        }
+        out.push(path);
     }
     out
 }
@@ -321,7 +321,8 @@ mod tests {
 
     /// The order glibc 2.36 showed on a baseline x86-64 CPU
     /// (loader-semantics.md §3.2): `tls/x86_64/x86_64, tls/x86_64,
-    /// tls/x86_64, tls, x86_64/x86_64, x86_64, x86_64`, repeats kept once.
+    /// tls/x86_64, tls, x86_64/x86_64, x86_64, x86_64`, repeats and all
+    /// (`LD_DEBUG=libs` shows each repeated file tried twice).
     #[test]
     fn baseline_x86_64_order_is_the_loaders() {
         let l = Legacy::new(&target(machine::X86_64, true, true), b"x86_64", &[]);
@@ -330,8 +331,10 @@ mod tests {
             [
                 "tls/x86_64/x86_64/",
                 "tls/x86_64/",
+                "tls/x86_64/",
                 "tls/",
                 "x86_64/x86_64/",
+                "x86_64/",
                 "x86_64/"
             ]
         );
