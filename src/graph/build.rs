@@ -8,8 +8,9 @@
 //! they were opened by, the names they were requested under, and their
 //! SONAME), then searched for with that object as the requester. A file found
 //! again under another path (same device and inode) is the same object. The
-//! per-root results are merged into one [`DepGraph`], in root order, by the
-//! calling thread while rayon's pool traces the roots after them;
+//! per-root results are merged into one [`DepGraph`], in root order, by
+//! whichever pool thread finishes the trace the merge waits for, while the
+//! other traces the roots after it;
 //! symbol-version requirements are checked against the object each name
 //! resolved to. Roots of one shape (see `template_key`) share the first
 //! one's trace with themselves substituted as object 0, and are merged by
@@ -247,7 +248,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut memo = MergeMemo::default();
     let templates = Templates::new();
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
-    let glibc = std::cell::Cell::new(false);
+    let mut glibc = false;
     let mut i = 0;
     while i < pending.len() {
         // The roots queued so far are traced on all cores, then merged one
@@ -270,7 +271,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Traced::Own(t) => *t,
                 Traced::Shared(sh) => {
                     note_target(&mut g, sh.template.target.as_deref());
-                    glibc.set(glibc.get() || is_glibc(sh.template.target.as_deref()));
+                    glibc |= is_glibc(sh.template.target.as_deref());
                     for o in sh.template.objs[1..].iter().chain([&sh.root]) {
                         for v in &o.found.variants {
                             if queued.insert(v.path.clone()) {
@@ -320,7 +321,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 }
             }
             note_target(&mut g, trace.target.as_deref());
-            glibc.set(glibc.get() || is_glibc(trace.target.as_deref()));
+            glibc |= is_glibc(trace.target.as_deref());
             // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
             // its own dependencies must be there too: trace it like an
             // included library.
@@ -347,29 +348,32 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 merge_one((root, via), trace)?;
             }
         } else {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let mut merged: Result<()> = Ok(());
+            // Whichever thread finishes the trace the merge waits for merges
+            // it and every finished one after it, in order: no thread waits
+            // for traces, and none is woken for each of them.
+            let ready = Mutex::new(Ready {
+                done: BTreeMap::new(),
+                next: 0,
+            });
+            let merger = Mutex::new(Merger {
+                merge: &mut merge_one,
+                result: Ok(()),
+            });
             rayon::in_place_scope(|s| {
-                let templates = &templates;
+                let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
                 for (i, (root, _)) in batch.iter().enumerate() {
-                    let tx = tx.clone();
                     s.spawn(move |_| {
-                        let _ = tx.send((i, trace_root(resolver, root, opts, templates)));
+                        let trace = trace_root(resolver, root, opts, templates);
+                        lock(ready).done.insert(i, trace);
+                        merge_ready(ready, merger, batch);
                     });
                 }
-                drop(tx);
-                let mut done: BTreeMap<usize, Result<Traced>> = BTreeMap::new();
-                let mut next = 0;
-                for (i, trace) in rx {
-                    done.insert(i, trace);
-                    while let Some(trace) = done.remove(&next) {
-                        if merged.is_ok() {
-                            merged = merge_one(batch[next].clone(), trace);
-                        }
-                        next += 1;
-                    }
-                }
             });
+            debug_assert_eq!(lock(&ready).next, batch.len());
+            let merged = merger
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .result;
             merged?;
         }
     }
@@ -397,7 +401,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             g.warnings.push(p);
         }
     }
-    if glibc.get() {
+    if glibc {
         g.warnings.extend(preload_warning(resolver));
     }
 
@@ -641,6 +645,55 @@ fn trace_root(
 /// Locks a mutex, ignoring poisoning (every insert is one call).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Finished traces not merged yet, by queue position, and the position the
+/// merge takes next.
+struct Ready {
+    done: BTreeMap<usize, Result<Traced>>,
+    next: usize,
+}
+
+/// The merge of one batch and its first error.
+struct Merger<'a, F> {
+    merge: &'a mut F,
+    result: Result<()>,
+}
+
+/// Merges the finished traces that are next in queue order, unless another
+/// thread is merging: that thread looks again after it lets go of the
+/// merge, so a trace finished meanwhile is not left behind.
+fn merge_ready<F>(ready: &Mutex<Ready>, merger: &Mutex<Merger<'_, F>>, batch: &[(Vec<u8>, Via)])
+where
+    F: FnMut((Vec<u8>, Via), Result<Traced>) -> Result<()>,
+{
+    loop {
+        let mut m = match merger.try_lock() {
+            Ok(m) => m,
+            Err(std::sync::TryLockError::WouldBlock) => return,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        loop {
+            let taken = {
+                let mut r = lock(ready);
+                let n = r.next;
+                let t = r.done.remove(&n);
+                if t.is_some() {
+                    r.next += 1;
+                }
+                t.map(|t| (n, t))
+            };
+            let Some((n, trace)) = taken else { break };
+            if m.result.is_ok() {
+                m.result = (m.merge)(batch[n].clone(), trace);
+            }
+        }
+        drop(m);
+        let r = lock(ready);
+        if !r.done.contains_key(&r.next) {
+            return;
+        }
+    }
 }
 
 /// The root's own warnings, as its trace lists them.
