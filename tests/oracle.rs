@@ -1226,6 +1226,123 @@ fn s23g_baseline_on_glibc_2_31_stages_legacy_variants_only() {
 }
 
 #[test]
+fn s23h_baseline_stages_legacy_variants_found_by_a_directory_search() {
+    // Copies in legacy subdirectories of a DT_RUNPATH directory, with no cache entry: under
+    // baseline `--hwcaps` each copy that some CPU takes first is a variant. `haswell/` is
+    // none: every CPU that tries it tries `tls/haswell/` first. The loaders judge: the one of
+    // this machine's CPU and the one of qemu's Haswell model (an Intel CPU with AVX2, so the
+    // platform `haswell`) must each take a file closure reports, and the root staged from
+    // closure's answer must load under each CPU what the sysroot loads.
+    let name = "s23h_baseline_stages_legacy_variants_found_by_a_directory_search";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let help = r.run_in_root(&[], &[INTERP, "--help"]).stdout;
+    if !help.contains("Legacy HWCAP subdirectories") {
+        println!("skipping {name}: the loader searches no legacy hwcap subdirectories (glibc 2.37 and later)");
+        return;
+    }
+    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
+    if !qemu.is_file() {
+        println!(
+            "skipping {name}: no {} (Debian package qemu-user-static)",
+            qemu.display()
+        );
+        return;
+    }
+    r.exe(PROG)
+        .runpath("/opt/l")
+        .needs_names(&["libvs.so.1"])
+        .build();
+    for d in ["tls/haswell", "haswell", "xeon_phi"] {
+        r.lib(&format!("/opt/l/{d}/libvs.so.1"), "libvs.so.1")
+            .build();
+    }
+    r.lib("/opt/l/libvs.so.1", "libvs.so.1").build();
+    r.ldconfig();
+    let run = closure_trace(&r, PROG, &[]);
+    let json = run.json.as_ref().expect("closure's JSON");
+    let recorded: BTreeSet<String> = json["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        recorded,
+        BTreeSet::from([
+            "/opt/l/tls/haswell/libvs.so.1".to_string(),
+            "/opt/l/xeon_phi/libvs.so.1".to_string()
+        ]),
+        "{name}: variants recorded\n{}",
+        run.dump()
+    );
+    let reported: BTreeSet<String> = run.loaded().into_iter().chain(recorded.clone()).collect();
+    let dir = tempfile::tempdir().expect("staging dir");
+    let out = dir.path().join("root");
+    let staged = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", PROG, "--out"])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run closure");
+    assert!(
+        staged.status.success(),
+        "{name}: staging failed\n{}",
+        String::from_utf8_lossy(&staged.stderr)
+    );
+    for root in [r.path(), out.as_path()] {
+        let to = root.join("qemu-x86_64-static");
+        std::fs::copy(qemu, &to).expect("copy qemu into the root");
+    }
+    for cpu in [None, Some("Haswell")] {
+        let mut argv = Vec::new();
+        if let Some(cpu) = cpu {
+            argv.extend(["/qemu-x86_64-static", "-cpu", cpu]);
+        }
+        argv.extend([INTERP, "--list", PROG]);
+        let full = r.run_in_root(&[], &argv);
+        assert_eq!(full.status, 0, "{name}: {argv:?}\n{}", full.stderr);
+        let (status, stdout, stderr) =
+            crate::support::chroot::run_in_root_at(&out, "/", &argv, &[]);
+        assert!(
+            status.success(),
+            "{name}: {argv:?} in the staged root\n{stderr}"
+        );
+        let (full, inside) = (
+            crate::support::oracle::parse_trace(&full.stdout),
+            crate::support::oracle::parse_trace(&stdout),
+        );
+        assert_eq!(
+            full.pairs, inside.pairs,
+            "{name}: {argv:?}: the staged root loads otherwise"
+        );
+        let pick = full
+            .loaded
+            .iter()
+            .find(|p| p.ends_with("/libvs.so.1"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {argv:?} loads no libvs.so.1"));
+        println!(
+            "{name}: CPU {}: the loader takes {pick}",
+            cpu.unwrap_or("of this machine")
+        );
+        assert!(
+            reported.contains(&pick),
+            "{name}: {argv:?} takes {pick}, which closure does not report: {reported:?}"
+        );
+        if cpu == Some("Haswell") {
+            assert!(
+                pick.contains("/haswell/"),
+                "{name}: qemu's Haswell took {pick}"
+            );
+        }
+    }
+}
+
+#[test]
 fn s23e_legacy_hwcap_subdirectory_of_a_default_dir() {
     // Not in the cache (added after ldconfig ran): the default-directory search tries
     // /usr/lib/tls before /usr/lib.
@@ -1303,7 +1420,7 @@ fn s24_missing_reports_search_dirs() {
 /// `--hwcaps` / `--platform` for the host loader, from `ld.so --help` / `--list-diagnostics`.
 /// `closure --sysroot / --root R… EXTRA ARGS`: (stdout, stderr).
 fn closure_text(roots: &[&str], extra: &[&str], args: &[&str]) -> (String, String) {
-    let out = std::process::Command::new(crate::support::oracle::closure_bin())
+    let out = std::process::Command::new(closure_bin())
         .args(["--sysroot", "/"])
         .args(roots.iter().flat_map(|r| ["--root", r]))
         .args(args)
@@ -2262,7 +2379,7 @@ fn s47j_verify_with_simulated_ld_preload() {
         "{name}: the loader without LD_PRELOAD: {without:?}"
     );
     let verify = |extra: &[&str]| {
-        let out = std::process::Command::new(crate::support::oracle::closure_bin())
+        let out = std::process::Command::new(closure_bin())
             .arg("verify")
             .arg(r.path())
             .args(["--format", "list"])

@@ -2,7 +2,10 @@
 //!
 //! Owns which subdirectories of a search directory an older glibc loader
 //! tries before the directory itself, and which `ld.so.cache` entries
-//! tagged with legacy hwcap bits it accepts. glibc 2.37 removed both; 2.33
+//! tagged with legacy hwcap bits it accepts — on the modelled CPU, and, for
+//! a baseline run's variants, on any CPU of the architecture (which tagged
+//! entries, which existing subdirectories, and which copy each CPU takes
+//! first). glibc 2.37 removed both; 2.33
 //! to 2.36 try them after the glibc-hwcaps subdirectories.
 //!
 //! The loader builds a list of *components*: the names of the "important"
@@ -87,7 +90,8 @@ impl PlatformField {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Legacy {
     /// Subdirectories (each ending in `/`) tried before a search
-    /// directory itself, in the loader's order, without repeats.
+    /// directory itself, in the loader's order (a repeated name gives
+    /// repeated paths, as the loader tries them).
     pub subdirs: Vec<Vec<u8>>,
     /// Capability bits a cache entry may carry (besides `tls` and the
     /// platform field).
@@ -104,6 +108,16 @@ pub struct Legacy {
     /// Every capability bit the architecture's loader may count, on any
     /// CPU.
     any_cpu_bits: u64,
+    /// The names of those capabilities, with their bits, in bit order.
+    any_caps: Vec<(&'static [u8], u64)>,
+    /// The capabilities every CPU of the ABI has.
+    always_caps: Vec<&'static [u8]>,
+    /// Platform names a CPU may have: the modelled one, the
+    /// architecture's usual one and those of the loader's platform table
+    /// (and `x86_64`, a non-Intel x86-64 CPU's).
+    any_platforms: Vec<Vec<u8>>,
+    /// x86-64, where `avx512_1` comes only with the `haswell` platform.
+    x86_64: bool,
 }
 
 impl Legacy {
@@ -173,6 +187,34 @@ impl Legacy {
             }
             _ => return Legacy::default(),
         };
+        let any_caps: Vec<(&'static [u8], u64)> = match id.machine {
+            machine::X86_64 => vec![(b"x86_64", 1 << 1), (b"avx512_1", 1 << 2)],
+            machine::I386 => vec![(b"sse2", 1 << 0)],
+            m => capability_names(m)
+                .iter()
+                .map(|&(name, bit)| (name, 1u64 << bit))
+                .collect(),
+        };
+        let mut always_caps: Vec<&'static [u8]> = always.to_vec();
+        if id.machine == machine::X86_64 {
+            always_caps.push(b"x86_64");
+        }
+        let mut any_platforms: Vec<Vec<u8>> = Vec::new();
+        let usual = target.arch.platform.map(str::as_bytes);
+        let x86_64_name: Option<&[u8]> = (id.machine == machine::X86_64).then_some(b"x86_64");
+        for p in [Some(platform), usual, x86_64_name]
+            .into_iter()
+            .flatten()
+            .chain(
+                field.names[field.usable.clone()]
+                    .iter()
+                    .map(|n| n.as_bytes()),
+            )
+        {
+            if !p.is_empty() && !any_platforms.iter().any(|q| q == p) {
+                any_platforms.push(p.to_vec());
+            }
+        }
         let mut components: Vec<&[u8]> = caps.iter().map(|(n, _)| *n).collect();
         if !platform.is_empty() {
             components.push(platform);
@@ -208,7 +250,109 @@ impl Legacy {
             platform_mask,
             platform_bit,
             active: true,
+            any_caps,
+            always_caps,
+            any_platforms,
+            x86_64: id.machine == machine::X86_64,
         }
+    }
+
+    /// Whether the model applies (a glibc 2.36 or older loader).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// The subdirectories below a search directory that the loader tries
+    /// on some CPU of the architecture, among those `is_dir` says exist:
+    /// each spelled as the loader spells it (`tls`, then the platform, then
+    /// capabilities from the highest bit down) and ending in `/`, sorted.
+    /// Only directories that exist are descended into, so a directory
+    /// without any costs one question per name.
+    pub fn possible_subdirs(&self, is_dir: &mut dyn FnMut(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        if !self.active {
+            return Vec::new();
+        }
+        // (name, rank): a subdirectory's components in falling rank.
+        let mut names: Vec<(&[u8], (u8, u64))> = vec![(b"tls", (3, 0))];
+        names.extend(self.any_platforms.iter().map(|p| (p.as_slice(), (2, 0))));
+        names.extend(self.any_caps.iter().map(|&(c, bit)| (c, (1, bit))));
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut stack: Vec<(Vec<u8>, (u8, u64))> = vec![(Vec::new(), (4, 0))];
+        while let Some((prefix, above)) = stack.pop() {
+            for &(name, rank) in &names {
+                if rank >= above {
+                    continue;
+                }
+                let mut path = prefix.clone();
+                path.extend_from_slice(name);
+                path.push(b'/');
+                // `x86_64` is a platform and a capability: the platform's
+                // subtree holds the capability's.
+                if out.contains(&path) {
+                    continue;
+                }
+                if is_dir(&path) {
+                    out.push(path.clone());
+                    stack.push((path, rank));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The orders in which CPUs of the architecture try subdirectories,
+    /// for every CPU that differs from the others in the components
+    /// `present` names (the components of the subdirectories that matter;
+    /// the others change no CPU's choice among them): each order most
+    /// specific first, as [`subsets`] gives it, then `""`, the directory
+    /// itself. Capabilities every CPU of the ABI has are always there, and
+    /// on x86-64 `avx512_1` only with the `haswell` platform.
+    pub fn cpu_orders(&self, present: &std::collections::BTreeSet<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+        let has = |n: &[u8]| present.contains(n);
+        let caps: Vec<&[u8]> = self
+            .any_caps
+            .iter()
+            .map(|&(c, _)| c)
+            .filter(|c| has(c))
+            .collect();
+        let platforms: Vec<Option<&[u8]>> = self
+            .any_platforms
+            .iter()
+            .map(Vec::as_slice)
+            .filter(|p| has(p))
+            .map(Some)
+            .chain([None])
+            .collect();
+        let mut orders = Vec::new();
+        for platform in platforms {
+            for mask in 0..(1u64 << caps.len()) {
+                let mut components: Vec<&[u8]> = caps
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, c)| *c)
+                    .collect();
+                if caps
+                    .iter()
+                    .any(|c| self.always_caps.contains(c) && !components.contains(c))
+                {
+                    continue;
+                }
+                if self.x86_64
+                    && components.contains(&&b"avx512_1"[..])
+                    && platform != Some(&b"haswell"[..])
+                {
+                    continue;
+                }
+                components.extend(platform);
+                components.push(b"tls");
+                let mut order = subsets(&components);
+                order.push(Vec::new());
+                orders.push(order);
+            }
+        }
+        orders
     }
 
     /// Whether the loader accepts an `ld.so.cache` entry whose `hwcap`
@@ -402,6 +546,105 @@ mod tests {
         assert_eq!(detect(&[b"LD_HWCAP_MASK", b"glibc-hwcaps"]), (true, true));
         assert_eq!(detect(&[b"glibc-hwcaps"]), (false, true));
         assert_eq!(detect(&[]), (false, true));
+    }
+
+    /// The subdirectories some x86-64 CPU tries are found among those
+    /// that exist, spelled in the loader's order only: `haswell/tls/` and
+    /// `foo/` are no CPU's, and nothing below an absent directory is asked.
+    #[test]
+    fn possible_subdirectories_are_the_existing_ones_any_cpu_tries() {
+        let l = Legacy::new(&target(machine::X86_64, true, true), b"x86_64", &[]);
+        let existing = [
+            "tls/",
+            "tls/haswell/",
+            "tls/haswell/avx512_1/",
+            "haswell/",
+            "haswell/tls/",
+            "xeon_phi/",
+            "x86_64/",
+            "x86_64/x86_64/",
+            "foo/",
+        ];
+        let mut asked: Vec<String> = Vec::new();
+        let mut is_dir = |p: &[u8]| {
+            let p = String::from_utf8_lossy(p).into_owned();
+            let parent = p
+                .trim_end_matches('/')
+                .rsplit_once('/')
+                .map(|(d, _)| format!("{d}/"));
+            if let Some(parent) = parent {
+                assert!(
+                    existing.contains(&parent.as_str()),
+                    "asked below absent {parent}"
+                );
+            }
+            asked.push(p.clone());
+            existing.contains(&p.as_str())
+        };
+        let got: Vec<String> = l
+            .possible_subdirs(&mut is_dir)
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "haswell/",
+                "tls/",
+                "tls/haswell/",
+                "tls/haswell/avx512_1/",
+                "x86_64/",
+                "x86_64/x86_64/",
+                "xeon_phi/"
+            ]
+        );
+        assert!(!asked.iter().any(|p| p.starts_with("foo")));
+        let inactive = Legacy::new(&target(machine::X86_64, true, false), b"x86_64", &[]);
+        assert!(inactive.possible_subdirs(&mut |_| true).is_empty());
+    }
+
+    /// Each CPU takes the first present subdirectory in its own order: an
+    /// Intel CPU with AVX2 `tls/haswell/` (it tries that before
+    /// `haswell/`, which then no CPU takes), a Xeon Phi `xeon_phi/`, and
+    /// only a haswell CPU with AVX-512 `tls/haswell/avx512_1/`.
+    #[test]
+    fn each_cpu_takes_its_first_present_subdirectory() {
+        let l = Legacy::new(&target(machine::X86_64, true, true), b"x86_64", &[]);
+        let present = [
+            "tls/haswell/avx512_1/",
+            "tls/haswell/",
+            "haswell/",
+            "xeon_phi/",
+            "",
+        ];
+        let components: std::collections::BTreeSet<Vec<u8>> = present
+            .iter()
+            .flat_map(|p| p.split('/'))
+            .filter(|c| !c.is_empty())
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
+        let picks: std::collections::BTreeSet<String> = l
+            .cpu_orders(&components)
+            .iter()
+            .map(|order| {
+                let first = order
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .find(|s| present.contains(&s.as_str()));
+                first.expect("every order ends with the directory itself")
+            })
+            .collect();
+        let want: std::collections::BTreeSet<String> =
+            ["tls/haswell/avx512_1/", "tls/haswell/", "xeon_phi/", ""]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        assert_eq!(picks, want);
+        // avx512_1 without haswell is no CPU's.
+        assert!(l.cpu_orders(&components).iter().all(|o| {
+            let avx = o.iter().any(|s| s.windows(8).any(|w| w == b"avx512_1"));
+            !avx || o.iter().any(|s| s.starts_with(b"tls/haswell/"))
+        }));
     }
 
     /// A loader without legacy support (glibc 2.37 and later) tries no

@@ -246,8 +246,10 @@ pub struct Variant {
     pub name: Vec<u8>,
     /// The in-root path of the variant.
     pub path: Vec<u8>,
-    /// A legacy hwcap variant, which the loader reaches through the cache.
-    pub legacy: bool,
+    /// Reached through its own `ld.so.cache` entry (a legacy hwcap
+    /// variant the cache names: a directory search may spell its
+    /// subdirectory otherwise), not by the staged root's directories.
+    pub via_cache: bool,
 }
 
 /// An interpreter loaded once ([`Resolver::load_interpreter`]), or why it cannot be.
@@ -455,6 +457,10 @@ pub struct Resolver<'fs> {
     /// machine ([`Self::legacy_subdirs`]; the list of them is a function
     /// of the machine and the options).
     legacy_dirs: Mutex<Map<DirOfMachine, Arc<Names>>>,
+    /// The legacy hwcap subdirectories some CPU's loader tries, among
+    /// those that exist, by search directory and machine
+    /// ([`Self::possible_legacy_subdirs`], baseline runs).
+    legacy_possible: Mutex<Map<DirOfMachine, Arc<Names>>>,
     /// Interpreters by `PT_INTERP` string ([`Self::load_interpreter`]).
     interps: Mutex<Map<Vec<u8>, Loaded>>,
     /// What is preloaded, with where it is named ([`Self::preloads`]).
@@ -483,6 +489,7 @@ impl<'fs> Resolver<'fs> {
             hwcaps_dirs: Mutex::new(Map::default()),
             interp_versions: Mutex::new(Map::default()),
             legacy_dirs: Mutex::new(Map::default()),
+            legacy_possible: Mutex::new(Map::default()),
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
             interp_scans: Mutex::new(Map::default()),
@@ -1025,7 +1032,7 @@ impl<'fs> Resolver<'fs> {
                 out.push(Variant {
                     name: sub.clone(),
                     path: p,
-                    legacy: false,
+                    via_cache: false,
                 });
             }
         }
@@ -1150,7 +1157,8 @@ impl<'fs> Resolver<'fs> {
 
         match target.flavor {
             Flavor::Glibc => {
-                self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res)
+                self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res);
+                self.add_legacy_search_variants(target, req.name, &mut res);
             }
             Flavor::Musl => self.search_musl(target, req, exe, &mut res),
         }
@@ -1608,6 +1616,119 @@ impl<'fs> Resolver<'fs> {
         found
     }
 
+    /// Under baseline, for a loader that searches legacy hwcap
+    /// subdirectories (glibc 2.36 and earlier): the copies of the name that
+    /// another CPU's loader takes first in a legacy subdirectory of a
+    /// directory the search went through — one before the pick's, where the
+    /// baseline CPU found nothing, or the pick's own — recorded as variants
+    /// of the pick, as `glibc-hwcaps` copies beside it and tagged cache
+    /// entries are. Each CPU's choice is worked out over the components of
+    /// the subdirectories that hold a usable copy ([`legacy::Legacy::cpu_orders`]).
+    fn add_legacy_search_variants(&self, target: &Target, name: &[u8], res: &mut Resolution) {
+        if !matches!(self.opts.hwcaps, Hwcaps::Baseline) || !target.legacy.is_active() {
+            return;
+        }
+        let Outcome::Found(found) = &res.outcome else {
+            return;
+        };
+        let chosen = found.path.clone();
+        let dirs: Vec<&[u8]> = res
+            .searched
+            .iter()
+            .filter(|s| s.via != Via::Cache)
+            .map(|s| s.dir.as_slice())
+            .collect();
+        let join = |dir: &[u8], sub: &[u8]| {
+            let mut p = dir.to_vec();
+            if !p.is_empty() && !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            p.extend_from_slice(sub);
+            p.extend_from_slice(name);
+            p
+        };
+        // Per directory, the subdirectories (and `""`, the directory
+        // itself) that hold a copy the loader would use.
+        let mut usable: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut components = std::collections::BTreeSet::new();
+        for dir in &dirs {
+            let mut here = Vec::new();
+            for sub in self.possible_legacy_subdirs(target, dir).iter() {
+                if let (Tried::Used, Some(_)) = self.try_candidate(target, &join(dir, sub)) {
+                    components.extend(
+                        sub.split(|&b| b == b'/')
+                            .filter(|c| !c.is_empty())
+                            .map(<[u8]>::to_vec),
+                    );
+                    here.push(sub.clone());
+                }
+            }
+            if !here.is_empty() {
+                if let (Tried::Used, Some(_)) = self.try_candidate(target, &join(dir, b"")) {
+                    here.push(Vec::new());
+                }
+            }
+            usable.push(here);
+        }
+        if components.is_empty() {
+            return;
+        }
+        let base = dirname(&chosen);
+        let mut variants: Vec<Variant> = Vec::new();
+        for order in target.legacy.cpu_orders(&components) {
+            let pick = dirs.iter().zip(&usable).find_map(|(dir, here)| {
+                order
+                    .iter()
+                    .find(|sub| here.contains(sub))
+                    .map(|sub| join(dir, sub))
+            });
+            let Some(path) = pick else { continue };
+            if path == chosen || variants.iter().any(|v| v.path == path) {
+                continue;
+            }
+            // Named by its directory below the pick's, else by its whole
+            // directory (a copy in an earlier search directory).
+            let dir = dirname(&path);
+            let name = match dir.strip_prefix(base.as_slice()) {
+                Some(rest) if rest.first() == Some(&b'/') => rest[1..].to_vec(),
+                _ => dir.clone(),
+            };
+            variants.push(Variant {
+                name,
+                path,
+                via_cache: false,
+            });
+        }
+        if variants.is_empty() {
+            return;
+        }
+        variants.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Outcome::Found(found) = &mut res.outcome {
+            Arc::make_mut(found).variants.extend(variants);
+        }
+    }
+
+    /// The legacy hwcap subdirectories of `dir` that some CPU's loader
+    /// tries and that exist ([`legacy::Legacy::possible_subdirs`]),
+    /// looked up once per directory and machine.
+    fn possible_legacy_subdirs(&self, target: &Target, dir: &[u8]) -> Arc<Names> {
+        let key = (dir.to_vec(), target.ident.machine);
+        if let Some(known) = lock(&self.legacy_possible).get(&key) {
+            return known.clone();
+        }
+        let mut is_dir = |sub: &[u8]| {
+            let mut p = dir.to_vec();
+            if !p.is_empty() && !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            p.extend_from_slice(sub);
+            self.fs.is_dir(&bytes_path(&from_cwd(&self.opts.cwd, &p)))
+        };
+        let found = Arc::new(target.legacy.possible_subdirs(&mut is_dir));
+        lock(&self.legacy_possible).insert(key, found.clone());
+        found
+    }
+
     /// Of the cache entries tagged with legacy hwcap bits that the search
     /// for `chosen` passed over (`passed`, with accepted flags), those the
     /// target's loader takes on some CPU and whose file is there.
@@ -1635,7 +1756,7 @@ impl<'fs> Resolver<'fs> {
                 out.push(Variant {
                     name,
                     path: e.value.clone(),
-                    legacy: true,
+                    via_cache: true,
                 });
             }
         }

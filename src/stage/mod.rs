@@ -287,7 +287,7 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
             // A legacy variant is reached through its cache entry (a
             // directory search may spell its subdirectory otherwise:
             // `neon/vfp/`, not `vfp/neon/`).
-            via_cache_outside_defaults |= v.legacy;
+            via_cache_outside_defaults |= v.via_cache;
         }
         for other in &n.also_opened {
             p.add_path(fs, &g.in_root(other))?;
