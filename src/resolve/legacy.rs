@@ -305,7 +305,7 @@ impl Legacy {
     /// for every CPU that differs from the others in the components
     /// `present` names (the components of the subdirectories that matter;
     /// the others change no CPU's choice among them): each order most
-    /// specific first, as [`subsets`] gives it, then `""`, the directory
+    /// specific first, as the loader orders subsets, then `""`, the directory
     /// itself. Capabilities every CPU of the ABI has are always there, and
     /// on x86-64 `avx512_1` only with the `haswell` platform.
     pub fn cpu_orders(&self, present: &std::collections::BTreeSet<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
