@@ -890,6 +890,76 @@ fn ppc64el_legacy_hwcap_subdirectories_match_qemu_loader() {
 }
 
 #[test]
+fn ppc64el_baseline_stages_what_a_cpu_of_another_platform_takes() {
+    let name = "ppc64el_baseline_stages_what_a_cpu_of_another_platform_takes";
+    // closure's default POWER model is a POWER9 (platform `power9`): with a
+    // copy of libz in `power9/`, tagged with that platform's bit by POWER's
+    // own `ldconfig`, its baseline pick is that copy. A CPU of another
+    // platform (qemu's POWER8 and POWER9 give no AT_PLATFORM at all) skips
+    // the entry and takes the plain one after it, so under baseline both
+    // are staged, and the staged root's loader loads what the sysroot's
+    // does on each of those CPUs.
+    let f = &PPC64EL;
+    if let Some(why) = unavailable(f) {
+        println!("skipping {name}: {why}");
+        return;
+    }
+    let debs = match debs(f.arch) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let dir = sysroot(f, &debs);
+    let root = dir.path();
+    add_qemu(f, root);
+    let lib = format!("lib/{}", f.triplet);
+    fs::create_dir_all(root.join(format!("{lib}/power9"))).expect("mkdir");
+    fs::copy(
+        root.join(format!("{lib}/libz.so.1")),
+        root.join(format!("{lib}/power9/libz.so.1")),
+    )
+    .expect("copy libz");
+    qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
+    let ours = closure_pick(root, &[], "libz.so.1");
+    assert!(
+        ours.ends_with("/power9/libz.so.1"),
+        "{name}: the premise: closure's baseline pick is the power9 copy, not {ours}"
+    );
+    let out_dir = tempfile::Builder::new()
+        .prefix("closure-foreign-out-")
+        .tempdir()
+        .expect("tempdir");
+    let out = out_dir.path().join("out");
+    let run = crate::support::fakeroot::run_raw(&[
+        "--sysroot",
+        root.to_str().expect("UTF-8"),
+        "--root",
+        CURL,
+        "--out",
+        out.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
+    add_qemu(f, &out);
+    for cpu in ["power8", "power9"] {
+        let real = loader_pick(f, root, cpu, "libz.so.1");
+        assert!(
+            !real.contains("power9"),
+            "{name}: qemu's {cpu} has no platform, yet took {real}"
+        );
+        let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+        let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+        assert_eq!(
+            parse_trace(&staged).loaded,
+            parse_trace(&full).loaded,
+            "{name}: on {cpu} the staged root loads otherwise"
+        );
+        println!("{name}: {cpu} takes {real}; the staged root loads the same");
+    }
+}
+
+#[test]
 fn mips64el_legacy_hwcap_subdirectories_match_qemu_loader() {
     let name = "mips64el_legacy_hwcap_subdirectories_match_qemu_loader";
     // MIPS has no important capabilities (a Loongson CPU's AT_HWCAP bits

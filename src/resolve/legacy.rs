@@ -370,6 +370,18 @@ impl Legacy {
         platform == 0 || platform == self.platform_bit
     }
 
+    /// Whether every CPU of the architecture's loader accepts an entry
+    /// with these legacy bits: `tls` where it is taken, capabilities every
+    /// CPU of the ABI has, and no platform.
+    pub fn universal(&self, hwcap: u64) -> bool {
+        let always = self
+            .any_caps
+            .iter()
+            .filter(|(name, _)| self.always_caps.contains(name))
+            .fold(0, |acc, (_, bit)| acc | bit);
+        self.active && hwcap & !(self.tls_bit | always) == 0
+    }
+
     /// Whether the loader accepts an entry with these legacy bits on some
     /// CPU of the architecture: known capability bits, `tls` where it is
     /// taken, and at most one platform of the table.
@@ -806,6 +818,15 @@ mod tests {
             !p9.accepts(1 << 18),
             "power5's capability bit is not important"
         );
+        // Every CPU takes `tls`, `dfp` and `altivec`; a platform's bit only
+        // that platform's CPUs (a baseline pick tagged with it leaves the
+        // others to later entries).
+        assert!(p9.universal(TLS_BIT | 1 << 10 | 1 << 28));
+        assert!(!p9.universal(TLS_BIT | 1 << 46));
+        let x86 = Legacy::new(&target(machine::X86_64, true, true), b"haswell", &[]);
+        assert!(x86.universal(TLS_BIT | 1 << 1));
+        assert!(!x86.universal(1 << 50), "haswell");
+        assert!(!x86.universal(1 << 2), "avx512_1");
         // Big-endian: only what is named.
         let mut be = target(machine::PPC64, true, true);
         be.ident.big_endian = true;

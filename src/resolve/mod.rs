@@ -1729,8 +1729,9 @@ impl<'fs> Resolver<'fs> {
         found
     }
 
-    /// Of the cache entries tagged with legacy hwcap bits that the search
-    /// for `chosen` passed over (`passed`, with accepted flags), those the
+    /// Of the cache entries of `chosen`'s name that another CPU may take
+    /// instead (`passed`, with accepted flags: tagged ones the search
+    /// passed over, and those after a pick not every CPU takes), those the
     /// target's loader takes on some CPU and whose file is there.
     fn legacy_variants(
         &self,
@@ -1790,9 +1791,10 @@ impl<'fs> Resolver<'fs> {
         let mut plain: Option<&ldcache::CacheEntry> = None;
         // Tagged entries the modelled CPU passed over: another CPU may
         // take them (a baseline run's variants). Those after the chosen
-        // one never are: it carries no bit a CPU of the architecture lacks.
+        // one only when it carries a bit some CPU lacks (below).
         let mut passed: Vec<&ldcache::CacheEntry> = Vec::new();
-        for e in cache.lookup(name) {
+        let mut entries = cache.lookup(name);
+        for e in entries.by_ref() {
             if !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags) {
                 continue;
             }
@@ -1821,6 +1823,27 @@ impl<'fs> Resolver<'fs> {
             }
             plain = Some(e);
             break;
+        }
+        // A pick tagged with bits some CPU lacks (a platform's: POWER's
+        // default model is a POWER9) leaves those CPUs to the entries
+        // after it, down to the first every CPU takes: under baseline they
+        // are variants too.
+        if plain.is_some_and(|e| {
+            matches!(self.opts.hwcaps, Hwcaps::Baseline)
+                && e.is_legacy_hwcap()
+                && !target.legacy.universal(e.hwcap)
+        }) {
+            for later in entries {
+                if !ldcache::flags_accepted(later.flags, id.machine, id.is_64, id.e_flags)
+                    || later.hwcaps_index().is_some()
+                {
+                    continue;
+                }
+                passed.push(later);
+                if !later.is_legacy_hwcap() || target.legacy.universal(later.hwcap) {
+                    break;
+                }
+            }
         }
         let chosen = best_hw.map(|(_, e)| e).or(plain);
         let Some(e) = chosen else {
