@@ -20,6 +20,7 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod runtime;
+pub mod shard;
 pub mod stage;
 pub mod util;
 pub mod verify;

@@ -123,14 +123,15 @@ pub struct RootFs {
     /// What each in-root path looked like the first time it was walked
     /// through (the sysroot is taken as unchanging for one run).
     /// Read on every component of every lookup, written once per path:
-    /// readers do not wait for each other.
-    seen: std::sync::Arc<std::sync::RwLock<SeenMap>>,
+    /// readers do not wait for each other, and writers of paths in other
+    /// shards do not wait either.
+    seen: Arc<SeenMap>,
 }
 
 /// What the walk has seen, by in-root path (foldhash: SipHash showed in
 /// profiles).
 /// Keyed by the path's bytes (`Path`'s own hash goes component by component).
-type SeenMap = std::collections::HashMap<OsString, Seen, foldhash::quality::RandomState>;
+type SeenMap = crate::shard::ShardedMap<OsString, Seen>;
 
 /// The kind of one path component, as the walk needs it.
 #[derive(Debug, Clone)]
@@ -180,10 +181,7 @@ impl RootFs {
             host_root,
             root_dir: Arc::new(root_dir),
             dirs: Default::default(),
-            seen: std::sync::Arc::new(std::sync::RwLock::new(SeenMap::with_capacity_and_hasher(
-                1024,
-                Default::default(),
-            ))),
+            seen: Arc::new(SeenMap::with_capacity(2048)),
         })
     }
 
@@ -389,18 +387,13 @@ impl RootFs {
         if !plain {
             return None;
         }
-        let m = self.seen.read().ok()?;
-        matches!(m.get(OsStr::from_bytes(parent)), Some(Seen::Dir)).then_some(parent)
+        let parent_os = OsStr::from_bytes(parent);
+        matches!(self.seen.read(parent_os).get(parent_os), Some(Seen::Dir)).then_some(parent)
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.
     fn lstat(&self, candidate: &Path) -> Result<Seen, LookupError> {
-        if let Some(s) = self
-            .seen
-            .read()
-            .ok()
-            .and_then(|m| m.get(candidate.as_os_str()).cloned())
-        {
+        if let Some(s) = self.seen.get_cloned(candidate.as_os_str()) {
             return match s {
                 Seen::Missing => Err(LookupError::NotFound),
                 s => Ok(s),
@@ -422,9 +415,8 @@ impl RootFs {
         // each look at every staged file. Absent names are not: a run may
         // look for a name, and a caller create it, between two lookups.
         if matches!(seen, Seen::Dir | Seen::Link(_) | Seen::Other(_)) {
-            if let Ok(mut m) = self.seen.write() {
-                m.insert(candidate.as_os_str().to_os_string(), seen.clone());
-            }
+            self.seen
+                .insert(candidate.as_os_str().to_os_string(), seen.clone());
         }
         match seen {
             Seen::Missing => Err(LookupError::NotFound),

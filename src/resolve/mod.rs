@@ -29,6 +29,7 @@ use std::sync::Mutex;
 
 use crate::elf::{self, compat::Verdict, ElfInfo};
 use crate::rootfs::{Hop, LookupError, OpenError, RootFs};
+use crate::shard::ShardedMap;
 use crate::util::show;
 
 pub use target::{Flavor, Target};
@@ -428,8 +429,9 @@ struct Ahead {
     bytes: Option<Vec<u8>>,
     /// Its parse, per byte order.
     caches: [std::sync::OnceLock<Option<ldcache::LdCache>>; 2],
-    /// Paths queued so far.
-    seen: Mutex<std::collections::HashSet<Vec<u8>, foldhash::quality::RandomState>>,
+    /// Paths queued so far, and how many.
+    seen: ShardedMap<Vec<u8>, ()>,
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
@@ -437,9 +439,9 @@ struct Ahead {
 pub struct Resolver<'fs> {
     fs: &'fs RootFs,
     opts: Options,
-    probes: Mutex<Map<Vec<u8>, Probe>>,
+    probes: ShardedMap<Vec<u8>, Probe>,
     /// Parsed files by identity, with their unwind fact (see `unwind_user`).
-    infos: Mutex<Map<FileId, Parsed>>,
+    infos: ShardedMap<FileId, Parsed>,
     caches: Mutex<Map<bool, Arc<Option<ldcache::LdCache>>>>,
     cache_problem: Mutex<Option<String>>,
     /// One cell per key, filled once: threads asking at the same time wait
@@ -447,7 +449,7 @@ pub struct Resolver<'fs> {
     targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Arc<Target>>>>>,
     /// Read far more often than written (a lookup per name of every
     /// trace): readers do not wait for each other.
-    memo: std::sync::RwLock<Map<Vec<u8>, Arc<Resolution>>>,
+    memo: ShardedMap<Vec<u8>, Arc<Resolution>>,
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
@@ -479,12 +481,12 @@ impl<'fs> Resolver<'fs> {
         Resolver {
             fs,
             opts,
-            probes: Mutex::new(Map::default()),
-            infos: Mutex::new(Map::default()),
+            probes: ShardedMap::default(),
+            infos: ShardedMap::default(),
             caches: Mutex::new(Map::default()),
             cache_problem: Mutex::new(None),
             targets: Mutex::new(Map::default()),
-            memo: std::sync::RwLock::new(Map::default()),
+            memo: ShardedMap::default(),
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
             interp_versions: Mutex::new(Map::default()),
@@ -575,7 +577,7 @@ impl<'fs> Resolver<'fs> {
 
     /// How many distinct files were parsed so far.
     pub fn files_read(&self) -> usize {
-        lock(&self.infos).len()
+        self.infos.len()
     }
 
     /// Derives the target of a program from its identity and `PT_INTERP`
@@ -722,16 +724,16 @@ impl<'fs> Resolver<'fs> {
     }
 
     fn probe(&self, path: &[u8]) -> Probe {
-        if let Some(p) = lock(&self.probes).get(path) {
-            return p.clone();
+        if let Some(p) = self.probes.get_cloned(path) {
+            return p;
         }
         let p = self.probe_uncached(path);
-        lock(&self.probes).insert(path.to_vec(), p.clone());
+        self.probes.insert(path.to_vec(), p.clone());
         p
     }
 
     fn probe_uncached(&self, path: &[u8]) -> Probe {
-        let cached = |id: &FileId| lock(&self.infos).get(id).cloned();
+        let cached = |id: &FileId| self.infos.get_cloned(id);
         let p = probe_file(self.fs, &self.opts.cwd, path, &cached);
         self.remember(&p);
         p
@@ -742,9 +744,10 @@ impl<'fs> Resolver<'fs> {
     fn remember(&self, p: &Probe) {
         if let Probe::Opened(o) = p {
             if let Ok(i) = &o.info {
-                lock(&self.infos)
-                    .entry(o.file_id)
-                    .or_insert_with(|| (i.clone(), o.unwind.clone()));
+                if !self.infos.contains_key(&o.file_id) {
+                    self.infos
+                        .get_or_insert(o.file_id, (i.clone(), o.unwind.clone()));
+                }
             }
         }
     }
@@ -769,11 +772,18 @@ impl<'fs> Resolver<'fs> {
         let ahead = Ahead {
             bytes,
             caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
-            seen: Mutex::new(roots.iter().cloned().collect()),
+            seen: ShardedMap::with_capacity(roots.len()),
+            queued: std::sync::atomic::AtomicUsize::new(0),
         };
         let mut todo: Vec<&Vec<u8>> = roots.iter().collect();
         todo.sort_unstable();
         todo.dedup();
+        for p in &todo {
+            ahead.seen.insert((*p).clone(), ());
+        }
+        ahead
+            .queued
+            .store(todo.len(), std::sync::atomic::Ordering::Relaxed);
         rayon::scope(|s| {
             let ahead = &ahead;
             for p in todo {
@@ -796,13 +806,13 @@ impl<'fs> Resolver<'fs> {
 
     /// Probes one path of [`Self::prefetch_closure`] and queues what it leads to.
     fn prefetch_one<'s>(&'s self, path: Vec<u8>, ahead: &'s Ahead, s: &rayon::Scope<'s>) {
-        let known = lock(&self.probes).get(path.as_slice()).cloned();
+        let known = self.probes.get_cloned(path.as_slice());
         let probe = match known {
             Some(p) => p,
             None => {
                 let p = probe_file(self.fs, &self.opts.cwd, &path, &|_| None);
                 self.remember(&p);
-                lock(&self.probes).entry(path.clone()).or_insert(p).clone()
+                self.probes.get_or_insert(path.clone(), p)
             }
         };
         let Probe::Opened(o) = probe else { return };
@@ -857,22 +867,36 @@ impl<'fs> Resolver<'fs> {
                 }
             }
         }
-        let mut seen = lock(&ahead.seen);
-        let mut new = Vec::new();
         for p in next {
             // Speculation is bounded whatever the search paths do.
-            if seen.len() >= PREFETCH_LIMIT {
+            if ahead.queued.load(std::sync::atomic::Ordering::Relaxed) >= PREFETCH_LIMIT {
                 break;
             }
-            if !seen.contains(p.as_ref()) {
-                let p = p.into_owned();
-                seen.insert(p.clone());
-                new.push(p);
+            if ahead.seen.contains_key(p.as_ref()) {
+                continue;
             }
-        }
-        drop(seen);
-        for p in new {
-            s.spawn(move |s| self.prefetch_one(p, ahead, s));
+            // Owned before the shard is locked: no allocation under it.
+            let p = p.into_owned();
+            let key = p.clone();
+            let new = {
+                let mut shard = ahead.seen.write(&key);
+                match shard.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(());
+                        true
+                    }
+                }
+            };
+            if new {
+                let before = ahead
+                    .queued
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if before >= PREFETCH_LIMIT {
+                    break;
+                }
+                s.spawn(move |s| self.prefetch_one(p, ahead, s));
+            }
         }
     }
 
@@ -1055,13 +1079,12 @@ impl<'fs> Resolver<'fs> {
             static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let hit = KEY.with_borrow_mut(|k| {
-            let memo = self.memo.read().unwrap_or_else(|e| e.into_inner());
             memo_key(k, target, req, lp, false, secure);
-            if let Some(r) = memo.get(k.as_slice()) {
-                return Some(r.clone());
+            if let Some(r) = self.memo.get_cloned(k.as_slice()) {
+                return Some(r);
             }
             memo_key(k, target, req, lp, true, secure);
-            memo.get(k.as_slice()).cloned()
+            self.memo.get_cloned(k.as_slice())
         });
         if let Some(r) = hit {
             return r;
@@ -1074,10 +1097,7 @@ impl<'fs> Resolver<'fs> {
         let mut key = Vec::new();
         memo_key(&mut key, target, req, lp, !found, secure);
         let r = Arc::new(r);
-        self.memo
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, r.clone());
+        self.memo.insert(key, r.clone());
         r
     }
 
