@@ -471,6 +471,10 @@ pub struct Resolver<'fs> {
     /// are per identity (OS ABI, file type), so programs of several kinds,
     /// or naming one interpreter by several paths, ask about one file.
     interp_scans: Mutex<Map<(FileId, Vec<u8>), bool>>,
+    /// Interpreter files' read-only data, read once per `PT_INTERP`
+    /// string: detection asks several needles and the version of one file
+    /// (it was opened and its 40 KiB read four times per program kind).
+    interp_data: Mutex<Map<Vec<u8>, Option<Arc<InterpData>>>>,
     /// [`Self::dlopen_strings`] answers by file.
     dlopen_strings: Mutex<Map<FileId, Arc<[Vec<u8>]>>>,
 }
@@ -495,6 +499,7 @@ impl<'fs> Resolver<'fs> {
             interps: Mutex::new(Map::default()),
             preloads: std::sync::OnceLock::new(),
             interp_scans: Mutex::new(Map::default()),
+            interp_data: Mutex::new(Map::default()),
             dlopen_strings: Mutex::new(Map::default()),
         }
     }
@@ -627,14 +632,59 @@ impl<'fs> Resolver<'fs> {
     /// "release version 2.N" string (glibc 2.31's has none), read once per
     /// file.
     fn interp_minor_version(&self, path: &Path) -> Option<u32> {
-        let f = self.fs.open(path).ok()?;
-        let key = (f.meta.dev(), f.meta.ino());
-        if let Some(&known) = lock(&self.interp_versions).get(&key) {
+        let data = self.interp_data(path)?;
+        if let Some(&known) = lock(&self.interp_versions).get(&data.id) {
             return known;
         }
-        let found = glibc_minor_version(&f);
-        lock(&self.interp_versions).insert(key, found);
+        // The first "release version 2." decides, as the windowed scan's
+        // first match does, even when no digits follow it.
+        let found = match data.rodata.iter().find_map(|b| version_in(b)) {
+            Some(v) => v,
+            None => self
+                .fs
+                .open(path)
+                .ok()
+                .and_then(|f| glibc_minor_version(&f)),
+        };
+        lock(&self.interp_versions).insert(data.id, found);
         found
+    }
+
+    /// The file at `path`'s identity and read-only data, read once per
+    /// path ([`InterpData`]); `None` when it cannot be opened.
+    fn interp_data(&self, path: &Path) -> Option<Arc<InterpData>> {
+        let key = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+        if let Some(known) = lock(&self.interp_data).get(key) {
+            return known.clone();
+        }
+        let data = self.fs.open(path).ok().map(|f| {
+            let len = f.meta.len();
+            let ranges = if len > 64 << 20 {
+                Vec::new()
+            } else {
+                crate::elf::read_only_data(&f.file, len)
+            };
+            let total: u64 = ranges.iter().map(|&(_, size)| size).sum();
+            let rodata = if total <= INTERP_DATA_MAX {
+                ranges
+                    .iter()
+                    .filter_map(|&(at, size)| {
+                        let end = at.checked_add(size)?.min(len);
+                        crate::elf::read_vec_at(&f.file, end.checked_sub(at)? as usize, at).ok()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Arc::new(InterpData {
+                id: (f.meta.dev(), f.meta.ino()),
+                rodata,
+            })
+        });
+        lock(&self.interp_data)
+            .entry(key.to_vec())
+            .or_insert(data)
+            .clone()
     }
 
     fn detect_loader(&self, info: &ElfInfo) -> Target {
@@ -669,14 +719,20 @@ impl<'fs> Resolver<'fs> {
     /// Whether the interpreter at `path` holds `needle` ([`file_contains`]),
     /// asked once per file and needle.
     fn interp_has(&self, path: &Path, needle: &[u8]) -> bool {
-        let Ok(f) = self.fs.open(path) else {
+        let Some(data) = self.interp_data(path) else {
             return false;
         };
-        let key = ((f.meta.dev(), f.meta.ino()), needle.to_vec());
+        let key = (data.id, needle.to_vec());
         if let Some(&known) = lock(&self.interp_scans).get(&key) {
             return known;
         }
-        let has = file_contains(&f, needle);
+        // The read-only data in memory first; without a match there, the
+        // whole file as `file_contains` reads it (the same answer).
+        let finder = memchr::memmem::Finder::new(needle);
+        let has = (!needle.is_empty()
+            && needle.len() <= SCAN_WINDOW
+            && data.rodata.iter().any(|b| finder.find(b).is_some()))
+            || self.fs.open(path).is_ok_and(|f| file_contains(&f, needle));
         lock(&self.interp_scans).insert(key, has);
         has
     }
@@ -2075,6 +2131,39 @@ fn memo_key(
     }
 }
 
+/// An interpreter file's identity and the bytes of its read-only,
+/// non-executable `PT_LOAD` segments ([`crate::elf::read_only_data`]),
+/// where glibc keeps its built-in strings; empty when they are larger
+/// than [`INTERP_DATA_MAX`] or the file is not ELF.
+#[derive(Debug)]
+struct InterpData {
+    id: FileId,
+    rodata: Vec<Vec<u8>>,
+}
+
+/// At most this much of an interpreter's read-only data is kept in
+/// memory (glibc 2.36's `ld.so` has 43 KiB).
+const INTERP_DATA_MAX: u64 = 4 << 20;
+
+/// At the first "release version 2." in `bytes`, the `N` after it (`None`
+/// inside when no number follows); `None` without one (see
+/// [`glibc_minor_version`]).
+fn version_in(bytes: &[u8]) -> Option<Option<u32>> {
+    const NEEDLE: &[u8] = b"release version 2.";
+    let i = memchr::memmem::find(bytes, NEEDLE)?;
+    let digits: Vec<u8> = bytes[i + NEEDLE.len()..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .take(3)
+        .copied()
+        .collect();
+    Some(
+        std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|d| d.parse().ok()),
+    )
+}
+
 /// Whether the open regular file `f` (at most 64 MiB) holds `needle`.
 /// The loader's built-in strings lie in its read-only data: the file's
 /// read-only, non-executable `PT_LOAD` segments are searched first (40 KiB
@@ -2444,6 +2533,66 @@ mod tests {
             std::fs::write(t.path().join("ld.so"), &bytes).unwrap();
             let f = fs.open(Path::new("/ld.so")).unwrap();
             assert!(!file_contains(&f, needle), "broken needle at {at:#x}");
+        }
+    }
+
+    /// The resolver reads an interpreter's read-only data once and answers
+    /// from it what the file scans answer: each needle and the version,
+    /// wherever they lie (in the read-only data, in code, at the end),
+    /// asked twice, for a synthetic ELF and for the host's own `ld.so`.
+    /// Fails if the memo answered from the read-only data alone, or for
+    /// the wrong file.
+    #[test]
+    fn interpreter_answers_from_memory_match_the_file_scans() {
+        let t = tempfile::tempdir().unwrap();
+        let needle = b"/lib/x86_64-linux-gnu/\0/usr/lib/x86_64-linux-gnu/\0";
+        let other = b"glibc-hwcaps\0";
+        let version = b"stable release version 2.36.\n";
+        let ro = (0x1000u64, 0x800u64);
+        let segments = [(4, ro.0, ro.1), (5, 0x3000, 0x21000), (6, 0x30000, 0x100)];
+        let len = 0x40000;
+        let base = elf_with_segments(len, &segments);
+        let spots = [ro.0 as usize + 16, 0x3000 + 0x20000, len - 200];
+        let mut checked = 0;
+        for (i, &at) in spots.iter().enumerate() {
+            for (j, &vat) in spots.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let mut bytes = base.clone();
+                bytes[at..at + needle.len()].copy_from_slice(needle);
+                bytes[vat + 100..vat + 100 + version.len()].copy_from_slice(version);
+                let dir = t.path().join(format!("r{i}{j}"));
+                std::fs::create_dir(&dir).unwrap();
+                std::fs::write(dir.join("ld.so"), &bytes).unwrap();
+                let fs = RootFs::new(&dir).unwrap();
+                let r = Resolver::new(&fs, Options::default());
+                let p = Path::new("/ld.so");
+                let f = fs.open(p).unwrap();
+                for _ in 0..2 {
+                    assert_eq!(r.interp_has(p, needle), file_contains(&f, needle));
+                    assert!(r.interp_has(p, needle), "{at:#x}");
+                    assert!(!r.interp_has(p, other), "{at:#x}");
+                    assert_eq!(r.interp_minor_version(p), glibc_minor_version(&f));
+                    assert_eq!(r.interp_minor_version(p), Some(36), "{vat:#x}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 6);
+        let host = RootFs::new(Path::new("/")).unwrap();
+        let ld = Path::new("/lib64/ld-linux-x86-64.so.2");
+        if let Ok(f) = host.open(ld) {
+            let r = Resolver::new(&host, Options::default());
+            for n in [
+                needle.as_slice(),
+                other,
+                b"LD_HWCAP_MASK\0",
+                b"no such string in ld.so\0",
+            ] {
+                assert_eq!(r.interp_has(ld, n), file_contains(&f, n), "{n:?}");
+            }
+            assert_eq!(r.interp_minor_version(ld), glibc_minor_version(&f));
         }
     }
 }
