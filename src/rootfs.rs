@@ -388,7 +388,9 @@ impl RootFs {
             return None;
         }
         let parent_os = OsStr::from_bytes(parent);
-        matches!(self.seen.read(parent_os).get(parent_os), Some(Seen::Dir)).then_some(parent)
+        self.seen
+            .with(parent_os, |s| matches!(s, Some(Seen::Dir)))
+            .then_some(parent)
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.

@@ -11,22 +11,27 @@
 //! the same shard.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 
 /// Shards per map: a power of two.
 pub const SHARDS: usize = 16;
 
 type Hasher = foldhash::quality::RandomState;
+type Shard<K, V> = HashTable<(K, V)>;
 
-/// A `HashMap<K, V>` whose keys are spread over [`SHARDS`] maps by hash.
+/// A `HashMap<K, V>` whose keys are spread over [`SHARDS`] tables by hash.
+/// A key is hashed once: bits 32–35 of its hash pick the shard, and the
+/// shard's table uses the same hash (its bucket index comes from the low
+/// bits, its tag from the top seven, so the shard's keys still differ
+/// in both).
 #[derive(Debug)]
 pub struct ShardedMap<K, V> {
-    shards: Box<[RwLock<HashMap<K, V, Hasher>>]>,
-    /// Picks the shard; independent of the shards' own hashers, so a
-    /// shard's keys are not alike in the bits its table uses.
-    pick: Hasher,
+    shards: Box<[RwLock<Shard<K, V>>]>,
+    hasher: Hasher,
 }
 
 impl<K: Hash + Eq, V> Default for ShardedMap<K, V> {
@@ -41,65 +46,105 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         let each = total.div_ceil(SHARDS);
         ShardedMap {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(each, Hasher::default())))
+                .map(|_| RwLock::new(HashTable::with_capacity(each)))
                 .collect(),
-            pick: Hasher::default(),
+            hasher: Hasher::default(),
         }
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V, Hasher>> {
-        let h = self.pick.hash_one(key);
-        &self.shards[(h >> 32) as usize & (SHARDS - 1)]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
     }
 
-    /// The shard of `key`, read-locked (a poisoned lock is used as is:
-    /// every write is one insert, so a panic elsewhere cannot leave a map
+    /// Shard of hash `h`, read-locked (a poisoned lock is used as is: every
+    /// write is one insert, so a panic elsewhere cannot leave a table
     /// half-written).
-    pub fn read<Q: Hash + ?Sized>(&self, key: &Q) -> RwLockReadGuard<'_, HashMap<K, V, Hasher>>
-    where
-        K: Borrow<Q>,
-    {
-        self.shard(key).read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self, h: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+        self.shards[(h >> 32) as usize & (SHARDS - 1)]
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The shard of `key`, write-locked.
-    pub fn write<Q: Hash + ?Sized>(&self, key: &Q) -> RwLockWriteGuard<'_, HashMap<K, V, Hasher>>
+    /// Shard of hash `h`, write-locked.
+    fn write(&self, h: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
+        self.shards[(h >> 32) as usize & (SHARDS - 1)]
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the value under `key`, under the shard's read lock.
+    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(Option<&V>) -> R) -> R
     where
         K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
     {
-        self.shard(key).write().unwrap_or_else(|e| e.into_inner())
+        let h = self.hash(key);
+        let shard = self.read(h);
+        f(shard.find(h, |(k, _)| k.borrow() == key).map(|(_, v)| v))
     }
 
     /// A copy of the value under `key`.
-    pub fn get_cloned<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.read(key).get(key).cloned()
+        self.with(key, |v| v.cloned())
     }
 
     /// Whether `key` is present.
-    pub fn contains_key<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
     {
-        self.read(key).contains_key(key)
+        self.with(key, |v| v.is_some())
     }
 
     /// Inserts `value` under `key` unless a value is there; returns the
     /// value the map holds afterwards. `key` is built before the lock is
-    /// taken, so no allocation happens while it is held.
+    /// taken, so no allocation happens while it is held (beyond the
+    /// table's own growth).
     pub fn get_or_insert(&self, key: K, value: V) -> V
     where
         V: Clone,
     {
-        self.write(&key).entry(key).or_insert(value).clone()
+        let h = self.hash(&key);
+        let mut shard = self.write(h);
+        let entry = shard.entry(h, |(k, _)| *k == key, |(k, _)| self.hash(k));
+        match entry {
+            Entry::Occupied(e) => e.get().1.clone(),
+            Entry::Vacant(e) => e.insert((key, value)).get().1.clone(),
+        }
+    }
+
+    /// Inserts `value` under `key` unless a value is there; whether it
+    /// was inserted.
+    pub fn insert_new(&self, key: K, value: V) -> bool {
+        let h = self.hash(&key);
+        let mut shard = self.write(h);
+        let entry = shard.entry(h, |(k, _)| *k == key, |(k, _)| self.hash(k));
+        match entry {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(e) => {
+                e.insert((key, value));
+                true
+            }
+        }
     }
 
     /// Inserts `value` under `key`, replacing what was there.
     pub fn insert(&self, key: K, value: V) {
-        self.write(&key).insert(key, value);
+        let h = self.hash(&key);
+        let mut shard = self.write(h);
+        let entry = shard.entry(h, |(k, _)| *k == key, |(k, _)| self.hash(k));
+        match entry {
+            Entry::Occupied(mut e) => e.get_mut().1 = value,
+            Entry::Vacant(e) => {
+                e.insert((key, value));
+            }
+        }
     }
 
     /// Number of entries (locks each shard in turn).
@@ -132,6 +177,11 @@ mod tests {
         }
         assert_eq!(m.get_or_insert(b"5".to_vec(), 99), 5);
         assert_eq!(m.get_or_insert(b"x".to_vec(), 7), 7);
+        assert!(!m.insert_new(b"x".to_vec(), 8));
+        assert!(m.insert_new(b"z".to_vec(), 9));
+        m.insert(b"z".to_vec(), 10);
+        assert_eq!(m.get_cloned(b"z".as_slice()), Some(10));
+        assert_eq!(m.len(), 1002);
         assert!(m.contains_key(b"x".as_slice()));
         assert!(!m.contains_key(b"y".as_slice()));
         // The keys are spread: no shard holds most of them.

@@ -933,18 +933,7 @@ impl<'fs> Resolver<'fs> {
             }
             // Owned before the shard is locked: no allocation under it.
             let p = p.into_owned();
-            let key = p.clone();
-            let new = {
-                let mut shard = ahead.seen.write(&key);
-                match shard.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(_) => false,
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(());
-                        true
-                    }
-                }
-            };
-            if new {
+            if ahead.seen.insert_new(p.clone(), ()) {
                 let before = ahead
                     .queued
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
