@@ -445,7 +445,24 @@ pub fn first_undefined_hashed(
     if str_start.checked_add(str_size).is_none_or(|end| end > len) {
         return Some(None);
     }
-    let head = r.bytes(g, 16)?;
+    // The header, the bloom filter, the buckets and often the start of
+    // the chains and of `.dynsym` (linkers put it next) lie in the few KiB
+    // after `g`: one read serves the lookups' words there, which were a
+    // `pread64` each (libc: 15 reads for the three names).
+    let block = r.bytes(g, HASH_BLOCK.min(len.saturating_sub(g)))?;
+    let near = |off: u64, n: u64| -> Option<&[u8]> {
+        let from = usize::try_from(off.checked_sub(g)?).ok()?;
+        block.get(from..from.checked_add(usize::try_from(n).ok()?)?)
+    };
+    let word_at = |off: u64, n: u64| match near(off, n) {
+        Some(b) => Some(uint(b)),
+        None => r.word(off, n),
+    };
+    let bytes_at = |off: u64, n: u64| match near(off, n) {
+        Some(b) => Some(std::borrow::Cow::Borrowed(b)),
+        None => r.bytes(off, n).map(std::borrow::Cow::Owned),
+    };
+    let head = near(g, 16)?;
     let (nbuckets, symoffset, bloom_size, shift) = (
         uint(&head[0..4]),
         uint(&head[4..8]),
@@ -535,7 +552,7 @@ pub fn first_undefined_hashed(
     // Hashed symbols: each name looked up as the loader does.
     for &name in names {
         let h = gnu_hash(name);
-        let word = r.word(
+        let word = word_at(
             blooms + u64::from(h / bloom_bits) % bloom_size * u64::from(bloom_bits / 8),
             u64::from(bloom_bits / 8),
         )?;
@@ -544,7 +561,7 @@ pub fn first_undefined_hashed(
         if word & mask != mask {
             continue;
         }
-        let mut index = r.word(buckets + u64::from(h) % nbuckets * 4, 4)?;
+        let mut index = word_at(buckets + u64::from(h) % nbuckets * 4, 4)?;
         if index < symoffset {
             continue;
         }
@@ -557,9 +574,8 @@ pub fn first_undefined_hashed(
             if index - start >= MAX_CHAIN {
                 return None;
             }
-            let raw = r
-                .bytes(chains + (index - symoffset) * 4, piece * 4)
-                .or_else(|| r.bytes(chains + (index - symoffset) * 4, 4))?;
+            let raw = bytes_at(chains + (index - symoffset) * 4, piece * 4)
+                .or_else(|| bytes_at(chains + (index - symoffset) * 4, 4))?;
             piece = (piece * 4).min(MAX_CHAIN);
             for c in raw.chunks_exact(4) {
                 let c = uint(c) as u32;
@@ -568,7 +584,7 @@ pub fn first_undefined_hashed(
                     if matches > MAX_CHAIN_MATCHES {
                         return None;
                     }
-                    let e = r.bytes(symtab + index * syment, syment)?;
+                    let e = bytes_at(symtab + index * syment, syment)?;
                     if let Some(at) = undefined(&e).filter(|&at| at < str_size) {
                         let to = (at + name.len() as u64 + 1).min(str_size);
                         let bytes = match strtab.filter(|t| t.len() as u64 == str_size) {
@@ -701,6 +717,9 @@ const NAME_GAP: u64 = 4 << 10;
 const NAME_SPAN: u64 = 64 << 10;
 /// Chain words read first.
 const CHAIN_PIECE: u64 = 16;
+/// How much [`first_undefined_hashed`] reads at the GNU hash table's start
+/// (a few KiB hold the header, bloom filter and buckets of most files).
+const HASH_BLOCK: u64 = 8 << 10;
 /// Longest chain followed (real ones hold a handful of symbols).
 const MAX_CHAIN: u64 = 1 << 12;
 /// Most entries of one hash on one chain (real ones: one, or a collision).
