@@ -6,7 +6,10 @@
 //! one run at a time (the order reversed every other round), so a machine
 //! whose speed drifts — the benchmark VM drifts by 10-20% within an hour —
 //! slows each of them alike, which back-to-back blocks of runs do not.
-//! Prints each binary's median, quartiles and ratio to the first one.
+//! Prints each binary's median, quartiles and ratio to the first one, and
+//! for the others a 95% interval of that ratio (the rounds resampled, so a
+//! ratio "at the edge" is told apart from one that is clearly over or
+//! under) and the median of the per-round ratios.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -98,16 +101,129 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     let mut first = None;
-    for (bin, t) in bins.iter().zip(&mut times) {
+    for (i, bin) in bins.iter().enumerate() {
+        let mut t = times[i].clone();
         t.sort_by(f64::total_cmp);
-        let median = quantile(t, 0.5);
+        let median = quantile(&t, 0.5);
         let base = *first.get_or_insert(median);
         println!(
             "{bin}: median {median:.2} ms (quartiles {:.2}–{:.2}), {:.3}× the first",
-            quantile(t, 0.25),
-            quantile(t, 0.75),
+            quantile(&t, 0.25),
+            quantile(&t, 0.75),
             median / base
         );
+        if i > 0 {
+            let (lo, hi) = ratio_interval(&times[0], &times[i]);
+            let mut paired: Vec<f64> = times[i].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
+            paired.sort_by(f64::total_cmp);
+            println!(
+                "  ratio to the first: 95% interval {lo:.3}–{hi:.3}× (rounds resampled); \
+                 median of the per-round ratios {:.3}×",
+                quantile(&paired, 0.5)
+            );
+        }
     }
     true
+}
+
+/// Median of `v`, sorted in place.
+fn median_of(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    quantile(v, 0.5)
+}
+
+/// A 95% percentile-bootstrap interval of `median(b) / median(a)`, where
+/// `a[k]` and `b[k]` were measured in the same round: whole rounds are
+/// drawn with replacement (2,000 times, a fixed seed, so the same times
+/// give the same interval).
+fn ratio_interval(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    // xorshift64*: enough for drawing indices, and no dependency.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let (mut ra, mut rb) = (vec![0.0; n], vec![0.0; n]);
+    let mut ratios = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        for k in 0..n {
+            let j = (next() % n as u64) as usize;
+            ra[k] = a[j];
+            rb[k] = b[j];
+        }
+        ratios.push(median_of(&mut rb) / median_of(&mut ra));
+    }
+    ratios.sort_by(f64::total_cmp);
+    (quantile(&ratios, 0.025), quantile(&ratios, 0.975))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ratio_interval;
+
+    #[test]
+    fn an_exact_ratio_has_no_width() {
+        let a: Vec<f64> = (1..=50).map(f64::from).collect();
+        let b: Vec<f64> = a.iter().map(|x| x * 0.5).collect();
+        let (lo, hi) = ratio_interval(&a, &b);
+        assert!(
+            (lo - 0.5).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+    }
+
+    /// Times of `n` rounds on a drifting machine (both binaries slow down
+    /// alike) with each run's own noise; `b` takes `ratio` of `a`'s time.
+    fn rounds(n: usize, ratio: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut state = seed;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for k in 0..n {
+            let drift = 1.0 + 0.2 * ((k as f64) / 25.0).sin();
+            a.push(60.0 * drift * (1.0 + 0.1 * noise()));
+            b.push(60.0 * ratio * drift * (1.0 + 0.1 * noise()));
+        }
+        (a, b)
+    }
+
+    fn median(v: &[f64]) -> f64 {
+        let mut v = v.to_vec();
+        super::median_of(&mut v)
+    }
+
+    #[test]
+    fn the_interval_tells_under_the_target_from_at_the_edge() {
+        let (a, b) = rounds(300, 0.45, 7);
+        let (lo, hi) = ratio_interval(&a, &b);
+        let r = median(&b) / median(&a);
+        assert!(lo <= r && r <= hi, "{lo} {r} {hi}");
+        assert!(hi < 0.5, "clearly under half: {lo}-{hi}");
+        let (a, b) = rounds(300, 0.5, 7);
+        let (lo, hi) = ratio_interval(&a, &b);
+        assert!(lo < 0.5 && 0.5 < hi, "at the edge: {lo}-{hi}");
+    }
+
+    #[test]
+    fn more_rounds_give_a_narrower_interval_and_the_same_times_the_same_one() {
+        let (a, b) = rounds(40, 0.45, 3);
+        let (lo40, hi40) = ratio_interval(&a, &b);
+        let (a, b) = rounds(400, 0.45, 3);
+        let (lo400, hi400) = ratio_interval(&a, &b);
+        assert!(
+            hi400 - lo400 < hi40 - lo40,
+            "{lo40}-{hi40} vs {lo400}-{hi400}"
+        );
+        assert_eq!(ratio_interval(&a, &b), (lo400, hi400));
+    }
 }
