@@ -192,6 +192,46 @@ fn script_root_reports_the_shell_and_the_root_that_brought_it() {
 }
 
 #[test]
+fn an_interpreter_the_user_gave_is_credited_to_itself_not_to_the_script() {
+    // start.sh runs `#!/bin/sh`. Given too — itself, or through a directory
+    // above it (`/bin`: a root counts as given when a given path is one of
+    // its ancestors) — `/bin/sh` is credited to itself; the script that
+    // names it gets the credit only when the user did not give it
+    // (`script_root_reports_the_shell_and_the_root_that_brought_it`).
+    let sysroot = sample();
+    let shells = |args: &[&str]| {
+        let mut all = vec!["--sysroot", &sysroot, "--root", "/app/bin/start.sh"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let (code, stdout, err) = run_raw(&all);
+        assert_eq!(code, 0, "{err}");
+        findings(&json(&stdout)["audit"])
+    };
+    assert_eq!(
+        shells(&["--root", "/bin/sh"]),
+        vec![
+            finding("shell", "/usr/bin/dash", &["root /bin/sh"]),
+            finding("shell", "/usr/bin/sh", &["root /bin/sh"]),
+        ]
+    );
+    assert_eq!(
+        shells(&["--root", "/bin"]),
+        vec![
+            finding(
+                "shell",
+                "/usr/bin/dash",
+                &["root /bin/sh", "root /usr/bin/dash", "root /usr/bin/sh"]
+            ),
+            finding(
+                "shell",
+                "/usr/bin/sh",
+                &["root /bin/sh", "root /usr/bin/sh"]
+            ),
+        ]
+    );
+}
+
+#[test]
 fn forbid_shell_fails_before_anything_is_written() {
     let sysroot = sample();
     let (dir, out) = out_dir();

@@ -266,58 +266,74 @@ fn source_caps(fs: &RootFs, source: &Path) -> Result<std::result::Result<Option<
 /// their source in the sysroot (file type, extended attributes); modes are
 /// the plan's. Nothing is written.
 pub fn of_plan(fs: &RootFs, plan: &Plan, credit: &Attribution) -> Result<Audit> {
-    let mut entries = Vec::with_capacity(plan.items.len());
-    for (path, item) in &plan.items {
-        let mut e = Entry {
-            path: path.clone(),
-            kind: Kind::File,
-            mode: 0,
-            caps: None,
-            link: None,
-            group: None,
-        };
-        match item {
-            Item::Dir { mode } => {
-                e.kind = Kind::Dir;
-                e.mode = *mode;
-            }
-            Item::File { source, mode, .. } => {
-                e.mode = *mode;
-                // Opened (a regular file) for its capabilities, else looked at.
-                match source_caps(fs, source)? {
-                    Ok(caps) => {
-                        e.caps = caps;
-                        e.group = Some(path.clone());
-                    }
-                    Err(()) => {
-                        let meta = fs.lstat_canonical(source).map_err(|err| Error::Lookup {
-                            path: source.clone(),
-                            source: err,
-                        })?;
-                        e.kind = kind_of(&meta);
-                    }
+    // Each regular file is opened for its capabilities (four system calls):
+    // a large plan is looked at on all cores, the entries kept in plan order
+    // and the first error in that order returned, as one by one.
+    let items: Vec<(&PathBuf, &Item)> = plan.items.iter().collect();
+    let entry = |&(path, item): &(&PathBuf, &Item)| plan_entry(fs, plan, path, item);
+    let entries: Vec<Result<Entry>> = if items.len() >= PARALLEL_ENTRIES {
+        use rayon::prelude::*;
+        items.par_iter().map(entry).collect()
+    } else {
+        items.iter().map(entry).collect()
+    };
+    let entries = entries.into_iter().collect::<Result<Vec<Entry>>>()?;
+    inspect(&entries, |p| credit.of(p))
+}
+
+/// Plans with fewer entries are audited on the calling thread alone.
+const PARALLEL_ENTRIES: usize = 256;
+
+/// What the audit looks at of one planned path.
+fn plan_entry(fs: &RootFs, plan: &Plan, path: &Path, item: &Item) -> Result<Entry> {
+    let mut e = Entry {
+        path: path.to_path_buf(),
+        kind: Kind::File,
+        mode: 0,
+        caps: None,
+        link: None,
+        group: None,
+    };
+    match item {
+        Item::Dir { mode } => {
+            e.kind = Kind::Dir;
+            e.mode = *mode;
+        }
+        Item::File { source, mode, .. } => {
+            e.mode = *mode;
+            // Opened (a regular file) for its capabilities, else looked at.
+            match source_caps(fs, source)? {
+                Ok(caps) => {
+                    e.caps = caps;
+                    e.group = Some(path.to_path_buf());
                 }
-            }
-            Item::Hardlink { to } => {
-                if let Some(Item::File { source, mode, .. }) = plan.items.get(to) {
-                    e.mode = *mode;
-                    e.caps = source_caps(fs, source)?.unwrap_or_default();
+                Err(()) => {
+                    let meta = fs.lstat_canonical(source).map_err(|err| Error::Lookup {
+                        path: source.clone(),
+                        source: err,
+                    })?;
+                    e.kind = kind_of(&meta);
                 }
-                e.group = Some(to.clone());
-            }
-            Item::Symlink { target } => {
-                e.kind = Kind::Symlink;
-                e.mode = 0o777;
-                let resolved = fs.resolve(path).ok().map(|r| r.canonical);
-                e.link = Some((target.clone(), resolved));
-            }
-            Item::Generated { mode, .. } => {
-                e.mode = *mode;
             }
         }
-        entries.push(e);
+        Item::Hardlink { to } => {
+            if let Some(Item::File { source, mode, .. }) = plan.items.get(to) {
+                e.mode = *mode;
+                e.caps = source_caps(fs, source)?.unwrap_or_default();
+            }
+            e.group = Some(to.clone());
+        }
+        Item::Symlink { target } => {
+            e.kind = Kind::Symlink;
+            e.mode = 0o777;
+            let resolved = fs.resolve(path).ok().map(|r| r.canonical);
+            e.link = Some((target.clone(), resolved));
+        }
+        Item::Generated { mode, .. } => {
+            e.mode = *mode;
+        }
     }
-    inspect(&entries, |p| credit.of(p))
+    Ok(e)
 }
 
 /// Audits every path below the directory that `fs` is rooted at (the
@@ -450,9 +466,15 @@ pub fn is_package_manager_name(name: &[u8]) -> bool {
 
 /// Runs every check over `entries` (sorted by path); `credit` names what
 /// pulled a path in.
+/// Hard-link groups: first path → every path of that file.
+type Groups<'a> =
+    std::collections::HashMap<&'a Path, Vec<&'a Path>, foldhash::quality::RandomState>;
+
 fn inspect(entries: &[Entry], credit: impl Fn(&Path) -> Vec<Origin>) -> Result<Audit> {
     // Hard-link groups: first path → every path of that file.
-    let mut groups: BTreeMap<&Path, Vec<&Path>> = BTreeMap::new();
+    // Looked up once per executable file: hashed, not compared component
+    // by component.
+    let mut groups: Groups<'_> = Groups::default();
     for e in entries {
         if let Some(g) = &e.group {
             groups.entry(g.as_path()).or_default().push(&e.path);
@@ -547,7 +569,7 @@ fn inspect(entries: &[Entry], credit: impl Fn(&Path) -> Vec<Origin>) -> Result<A
 fn named(
     e: &Entry,
     name: &[u8],
-    groups: &BTreeMap<&Path, Vec<&Path>>,
+    groups: &Groups<'_>,
     matches: fn(&[u8]) -> bool,
 ) -> Option<String> {
     let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -556,6 +578,10 @@ fn named(
         Kind::Symlink => {
             let (target, resolved) = e.link.as_ref()?;
             let leads = resolved.as_deref().map(file_name).unwrap_or_default();
+            // Most links name neither: nothing to describe.
+            if !matches(leads) && !matches(name) {
+                return None;
+            }
             let to = match resolved {
                 Some(r) if r.as_os_str() != target.as_os_str() => {
                     format!(

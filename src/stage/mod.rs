@@ -100,6 +100,14 @@ impl Plan {
     /// Adds every directory from `/` down to `dir` (canonical), with the
     /// sysroot's modes.
     fn add_dirs(&mut self, fs: &RootFs, dir: &Path) -> Result<()> {
+        // Directories are only added here and in `add_generated`, each with
+        // every ancestor before it, and nothing is removed while planning:
+        // a directory already planned has its ancestors. (Most calls are
+        // for a directory planned before: one lookup instead of one per
+        // component, each a component-wise path comparison.)
+        if matches!(self.items.get(dir), Some(Item::Dir { .. })) {
+            return Ok(());
+        }
         let mut acc = PathBuf::from("/");
         for c in dir.components().skip(1) {
             acc.push(c);
@@ -151,23 +159,23 @@ impl Plan {
     }
 
     fn add_file(&mut self, canonical: &Path, st: &FileStat) {
-        if self.items.contains_key(canonical) {
+        // One search of the map (paths compare component by component).
+        let std::collections::btree_map::Entry::Vacant(slot) =
+            self.items.entry(canonical.to_path_buf())
+        else {
             return;
-        }
+        };
+        slot.insert(Item::File {
+            source: canonical.to_path_buf(),
+            mode: st.mode,
+            size: st.size,
+        });
         if st.nlink > 1 {
             self.inodes
                 .entry((st.dev, st.ino))
                 .or_default()
                 .push(canonical.to_path_buf());
         }
-        self.items.insert(
-            canonical.to_path_buf(),
-            Item::File {
-                source: canonical.to_path_buf(),
-                mode: st.mode,
-                size: st.size,
-            },
-        );
     }
 
     /// Turns every file that shares its inode with a path sorting before it
