@@ -228,51 +228,17 @@ const CHUNK: u64 = 1 << 10;
 /// string and version tables too.
 const FIRST_CHUNK: u64 = 2 << 10;
 
-/// Read buffers kept for the next file (per thread): a fresh allocation per
-/// read costs page faults and zeroing that dwarf the read itself.
-const POOL_BUFFERS: usize = 8;
-/// Buffers larger than this are not kept (memory stays flat).
-const POOL_MAX_BUFFER: usize = 1 << 20;
-
-thread_local! {
-    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// `n` bytes of `file` at `at`, in a buffer reused when one of at least
-/// `n` bytes is free (its bytes beyond `n` are whatever the last user
-/// left); otherwise in a new buffer of exactly `n` bytes, read into
-/// directly (never zero-filled first: that showed in profiles).
+/// `n` bytes of `file` at `at` in a buffer from this thread's pool
+/// ([`super::pool::take`]).
 fn read_pooled(file: &File, n: usize, at: u64) -> Result<Vec<u8>, ()> {
-    let pooled = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        // The smallest that fits: a small read must not take the
-        // buffer a large one needs next.
-        let (i, _) = p
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.len() >= n)
-            .min_by_key(|(_, b)| b.len())?;
-        Some(p.swap_remove(i))
-    });
-    match pooled {
-        Some(mut buf) => {
-            std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..n], at).map_err(|_| ())?;
-            Ok(buf)
-        }
-        None => super::read_vec_at(file, n, at).map_err(|_| ()),
-    }
+    super::pool::take(file, n, at).map_err(|_| ())
 }
 
 /// Returns an arena's buffers to this thread's pool.
 fn give_back(arena: typed_arena::Arena<Vec<u8>>) {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        for b in arena.into_vec() {
-            if p.len() < POOL_BUFFERS && b.len() <= POOL_MAX_BUFFER {
-                p.push(b);
-            }
-        }
-    });
+    for b in arena.into_vec() {
+        super::pool::give(b);
+    }
 }
 
 /// A lazily read file: reads go to the file in aligned chunks (one

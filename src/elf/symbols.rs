@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 
+use super::pool::Pooled;
 use super::{machine, ElfInfo};
 
 /// Most symbols read from one object.
@@ -112,49 +113,20 @@ struct Reader<'a> {
     len: u64,
 }
 
-thread_local! {
-    /// A read buffer reused by [`Reader::with_bytes`] from file to file:
-    /// fresh buffers for the pieces of large tables cost page faults that
-    /// outweighed the reads.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The largest scratch buffer kept for the next read (memory stays flat).
-const SCRATCH_KEPT: usize = 1 << 20;
-
 impl Reader<'_> {
-    fn bytes(&self, off: u64, n: u64) -> Option<Vec<u8>> {
+    /// The `n` bytes at `off`, in a buffer of this thread's read pool
+    /// (it goes back there when dropped).
+    fn bytes(&self, off: u64, n: u64) -> Option<Pooled> {
         if off.checked_add(n)? > self.len {
             return None;
         }
-        super::read_vec_at(self.file, usize::try_from(n).ok()?, off).ok()
+        Pooled::read(self.file, usize::try_from(n).ok()?, off).ok()
     }
 
-    /// `f` of the `n` bytes at `off`, read into this thread's reused
-    /// buffer (a fresh one when that is in use). `f` must not read.
+    /// `f` of the `n` bytes at `off`, read into a buffer of this thread's
+    /// read pool. `f` must not read.
     fn with_bytes<T>(&self, off: u64, n: u64, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
-        if off.checked_add(n)? > self.len {
-            return None;
-        }
-        let n = usize::try_from(n).ok()?;
-        let read = |buf: &mut Vec<u8>| -> Option<T> {
-            if buf.len() < n {
-                // Zeroed once when it grows, then reused as it is.
-                buf.resize(n, 0);
-            }
-            std::os::unix::fs::FileExt::read_exact_at(self.file, &mut buf[..n], off).ok()?;
-            Some(f(&buf[..n]))
-        };
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut buf) => {
-                let out = read(&mut buf);
-                if buf.len() > SCRATCH_KEPT {
-                    *buf = Vec::new();
-                }
-                out
-            }
-            Err(_) => read(&mut Vec::new()),
-        })
+        self.bytes(off, n).map(|b| f(&b))
     }
     fn uint(&self, b: &[u8]) -> u64 {
         let mut v = 0u64;
@@ -406,7 +378,7 @@ pub fn first_undefined_at(
     };
     let syment: u64 = if info.ident.is_64 { 24 } else { 16 };
     let count = symbol_count(&r, info).min(MAX_SYMBOLS).min(len / syment);
-    let read = |off: u64, n: u64| r.bytes(off, n).map(std::borrow::Cow::Owned);
+    let read = |off: u64, n: u64| r.bytes(off, n).map(Bytes::Read);
     first_undefined_in(&read, info, at, 1..count)
 }
 
@@ -436,7 +408,7 @@ pub fn first_undefined_hashed(
     let big = info.ident.big_endian;
     let is64 = info.ident.is_64;
     let r = Reader { file, big, len };
-    let read = |off: u64, n: u64| r.bytes(off, n).map(std::borrow::Cow::Owned);
+    let read = |off: u64, n: u64| r.bytes(off, n).map(Bytes::Read);
     let uint = |b: &[u8]| fixed_uint(b, big);
     let str_size = str_end.saturating_sub(str_start).min(64 << 20);
     let syment: u64 = if is64 { 24 } else { 16 };
@@ -459,8 +431,8 @@ pub fn first_undefined_hashed(
         None => r.word(off, n),
     };
     let bytes_at = |off: u64, n: u64| match near(off, n) {
-        Some(b) => Some(std::borrow::Cow::Borrowed(b)),
-        None => r.bytes(off, n).map(std::borrow::Cow::Owned),
+        Some(b) => Some(Bytes::Borrowed(b)),
+        None => r.bytes(off, n).map(Bytes::Read),
     };
     let head = near(g, 16)?;
     let (nbuckets, symoffset, bloom_size, shift) = (
@@ -588,8 +560,8 @@ pub fn first_undefined_hashed(
                     if let Some(at) = undefined(&e).filter(|&at| at < str_size) {
                         let to = (at + name.len() as u64 + 1).min(str_size);
                         let bytes = match strtab.filter(|t| t.len() as u64 == str_size) {
-                            Some(t) => std::borrow::Cow::Borrowed(&t[at as usize..to as usize]),
-                            None => std::borrow::Cow::Owned(r.bytes(str_start + at, to - at)?),
+                            Some(t) => Bytes::Borrowed(&t[at as usize..to as usize]),
+                            None => Bytes::Read(r.bytes(str_start + at, to - at)?),
                         };
                         if named(&bytes, at, at).is_some_and(|n| n == name) {
                             hits.push((index, name));
@@ -789,13 +761,30 @@ fn cached_searcher(names: &[&[u8]]) -> Result<std::rc::Rc<Searcher>, ()> {
     })
 }
 
+/// Bytes of a file: a slice of a table already in memory, or read
+/// through the pool.
+pub(crate) enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Read(Pooled),
+}
+
+impl std::ops::Deref for Bytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(b) => b,
+            Bytes::Read(p) => p,
+        }
+    }
+}
+
 /// Byte ranges of a file, read on demand (`None` past its end).
-pub type ReadAt<'r, 'a> = dyn Fn(u64, u64) -> Option<std::borrow::Cow<'a, [u8]>> + 'r;
+pub(crate) type ReadAt<'r, 'a> = dyn Fn(u64, u64) -> Option<Bytes<'a>> + 'r;
 
 /// [`first_undefined_of`] looking only at symbols in `range`, with names
 /// matched by string-table offset: `at` holds every offset where one of the
 /// names starts, NUL-terminated ([`name_offsets`]), so no name is read.
-pub fn first_undefined_in(
+pub(crate) fn first_undefined_in(
     read: &ReadAt<'_, '_>,
     info: &ElfInfo,
     at: &[(u64, &[u8])],
