@@ -6,10 +6,11 @@
 //! itself. So a read takes the smallest free buffer of this thread that
 //! holds it, or else a new one of exactly its size, read into without
 //! zeroing; a buffer given back is kept for the next read. At most
-//! [`BUFFERS`] buffers of at most [`MAX_BUFFER`] bytes each are kept per
-//! thread (memory stays flat); when all places are taken, a buffer given
-//! back replaces the smallest kept one if it is larger, so the pool comes
-//! to hold the sizes that large tables need instead of dropping them.
+//! [`BUFFERS`] buffers of at most [`MAX_BUFFER`] bytes each, [`MAX_KEPT`]
+//! bytes in all, are kept per thread (memory stays flat); when all places
+//! are taken, a buffer given back replaces the smallest kept one if it is
+//! larger, so the pool comes to hold the sizes that large tables need
+//! instead of dropping them.
 
 use std::fs::File;
 
@@ -17,6 +18,8 @@ use std::fs::File;
 const BUFFERS: usize = 8;
 /// Buffers larger than this are not kept.
 const MAX_BUFFER: usize = 1 << 20;
+/// Bytes kept per thread, all buffers together.
+const MAX_KEPT: usize = 4 << 20;
 
 thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -49,8 +52,9 @@ pub(crate) fn take(file: &File, n: usize, at: u64) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// Keeps `buf` for a later [`take`] on this thread, in place of the
-/// smallest kept buffer when all places are taken and it is larger.
+/// Keeps `buf` for a later [`take`] on this thread: in a free place, or
+/// in place of the smallest kept buffer when it is larger (all places
+/// taken, or the bytes kept would pass [`MAX_KEPT`]); else it is freed.
 pub(crate) fn give(buf: Vec<u8>) {
     if buf.is_empty() || buf.len() > MAX_BUFFER {
         return;
@@ -58,15 +62,16 @@ pub(crate) fn give(buf: Vec<u8>) {
     // During thread teardown the pool may be gone: the buffer is freed.
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if p.len() < BUFFERS {
+        let kept: usize = p.iter().map(Vec::len).sum();
+        if p.len() < BUFFERS && kept + buf.len() <= MAX_KEPT {
             p.push(buf);
-        } else if let Some((i, _)) = p
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.len() < buf.len())
-            .min_by_key(|(_, b)| b.len())
-        {
-            p[i] = buf;
+            return;
+        }
+        let smallest = p.iter().enumerate().min_by_key(|(_, b)| b.len());
+        if let Some((i, old)) = smallest {
+            if old.len() < buf.len() && kept - old.len() + buf.len() <= MAX_KEPT {
+                p[i] = buf;
+            }
         }
     });
 }
@@ -150,6 +155,25 @@ mod tests {
             let mut want: Vec<usize> = (2..=BUFFERS).map(|l| l * 100).collect();
             want.push(5_000);
             assert_eq!(kept, want);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_bytes_kept_stay_within_the_bound() {
+        std::thread::spawn(|| {
+            // Buffers of the largest kept size fill the budget, not every place.
+            for _ in 0..BUFFERS {
+                give(vec![0; MAX_BUFFER]);
+            }
+            let lens =
+                || -> Vec<usize> { POOL.with(|p| p.borrow().iter().map(Vec::len).collect()) };
+            assert_eq!(lens(), vec![MAX_BUFFER; MAX_KEPT / MAX_BUFFER]);
+            // A small one does not fit either, nor replace a larger one.
+            give(vec![0; 10]);
+            assert_eq!(lens().iter().sum::<usize>(), MAX_KEPT);
+            assert!(!lens().contains(&10));
         })
         .join()
         .unwrap();
