@@ -138,8 +138,8 @@ type SeenMap = crate::shard::ShardedMap<OsString, Seen>;
 enum Seen {
     Dir,
     Link(PathBuf),
-    /// Neither directory nor link: its type.
-    Other(FileType),
+    /// Neither directory nor link: its `lstat` fields.
+    Other(FileMeta),
     Missing,
 }
 
@@ -225,7 +225,7 @@ impl RootFs {
     }
 
     fn walk(&self, path: &Path, follow_last: bool) -> Result<Resolved, LookupError> {
-        self.walk_meta(path, follow_last, true).map(|(r, _)| r)
+        self.walk_meta(path, follow_last, true).map(|(r, _, _)| r)
     }
 
     /// [`walk`](Self::walk), also giving the final component's `lstat` when
@@ -239,7 +239,7 @@ impl RootFs {
         path: &Path,
         follow_last: bool,
         want_dirs: bool,
-    ) -> Result<(Resolved, FileType), LookupError> {
+    ) -> Result<(Resolved, FileType, Option<FileMeta>), LookupError> {
         /// Where the bytes of a pending string are: the path asked for, or
         /// the target of a hop taken.
         #[derive(Clone, Copy)]
@@ -260,6 +260,7 @@ impl RootFs {
         }
         let path_bytes = path.as_os_str().as_bytes();
         let mut last_kind = FileType::Directory;
+        let mut last_meta = None;
         // Strings still to walk, the innermost (latest link) last, each
         // with how much of it is consumed.
         let mut pending: Vec<(From, usize)> = vec![(From::Path, 0)];
@@ -348,8 +349,12 @@ impl RootFs {
                 }
                 last_kind = FileType::Directory;
             } else {
+                last_meta = None;
                 last_kind = match seen {
-                    Seen::Other(k) => k,
+                    Seen::Other(m) => {
+                        last_meta = Some(m);
+                        m.file_type
+                    }
                     Seen::Link(_) => FileType::Symlink,
                     _ => FileType::Directory,
                 };
@@ -363,6 +368,7 @@ impl RootFs {
                 dirs,
             },
             last_kind,
+            last_meta,
         ))
     }
 
@@ -406,7 +412,7 @@ impl RootFs {
             Ok(st) => match FileType::from_raw_mode(st.st_mode) {
                 FileType::Symlink => Seen::Link(read_link_at(&dir, name)?),
                 FileType::Directory => Seen::Dir,
-                k => Seen::Other(k),
+                _ => Seen::Other(FileMeta::of_stat(&st)),
             },
             Err(rustix::io::Errno::NOENT) => Seen::Missing,
             Err(e) => return Err(LookupError::from_io(e.into())),
@@ -429,14 +435,14 @@ impl RootFs {
     /// `stat` inside the root: resolves all links and returns the metadata of
     /// what they lead to.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, _) = self.walk_meta(path, true, false)?;
+        let (r, _, _) = self.walk_meta(path, true, false)?;
         let m = self.lstat_canonical(&r.canonical)?;
         Ok((r, m))
     }
 
     /// `lstat` inside the root.
     pub fn symlink_metadata(&self, path: &Path) -> Result<(Resolved, Metadata), LookupError> {
-        let (r, _) = self.walk_meta(path, false, false)?;
+        let (r, _, _) = self.walk_meta(path, false, false)?;
         let m = self.lstat_canonical(&r.canonical)?;
         Ok((r, m))
     }
@@ -685,8 +691,11 @@ impl RootFs {
 
     /// Opens a regular file for reading. Anything else (directory, FIFO,
     /// socket, device) is refused without being opened, so nothing blocks.
+    /// The metadata is the open descriptor's (`fstat`), checked again to be
+    /// a regular file's: the file as it is now, even if it was replaced
+    /// since the walk looked at it.
     pub fn open(&self, path: &Path) -> Result<OpenFile, OpenError> {
-        let (resolved, kind) = self
+        let (resolved, kind, _) = self
             .walk_meta(path, true, false)
             .map_err(OpenError::Lookup)?;
         if kind != FileType::RegularFile {
@@ -708,7 +717,36 @@ impl RootFs {
         Ok(OpenFile {
             file,
             resolved,
-            meta: opened,
+            meta: FileMeta::of(&opened),
+        })
+    }
+
+    /// [`open`](Self::open) for a reader that takes the sysroot as
+    /// unchanging for the run (the tracer's parse): the metadata is the
+    /// walk's `lstat` of the file, remembered from the first walk to it,
+    /// and the descriptor is not asked again — one system call fewer per
+    /// file. Refuses the same files without opening them. A file replaced
+    /// after the walk looked at it is read as what it now is (still by
+    /// name in its held directory, no link followed, never blocking: a
+    /// FIFO or directory put there fails the first read), with the size and
+    /// identity the walk saw.
+    pub fn open_walked(&self, path: &Path) -> Result<OpenFile, OpenError> {
+        let (resolved, kind, meta) = self
+            .walk_meta(path, true, false)
+            .map_err(OpenError::Lookup)?;
+        let (FileType::RegularFile, Some(meta)) = (kind, meta) else {
+            return Err(OpenError::NotRegular(describe_kind(kind)));
+        };
+        let file = self
+            .open_at(
+                resolved.canonical.as_os_str().as_bytes(),
+                OFlags::RDONLY | OFlags::NONBLOCK,
+            )
+            .map_err(OpenError::Lookup)?;
+        Ok(OpenFile {
+            file,
+            resolved,
+            meta,
         })
     }
 
@@ -763,7 +801,7 @@ impl RootFs {
     /// `stat` of its own when the walk has seen it (cheaper than
     /// [`metadata`](Self::metadata) when the type is all that is needed).
     pub fn kind(&self, path: &Path) -> Result<(Resolved, EntryKind), LookupError> {
-        let (r, k) = self.walk_meta(path, true, false)?;
+        let (r, k, _) = self.walk_meta(path, true, false)?;
         Ok((r, EntryKind::of(k)))
     }
 
@@ -1068,8 +1106,71 @@ pub struct OpenFile {
     pub file: File,
     /// How its path was resolved.
     pub resolved: Resolved,
-    /// Its metadata, taken from the open descriptor.
-    pub meta: Metadata,
+    /// Its metadata: the descriptor's ([`RootFs::open`]) or the walk's
+    /// ([`RootFs::open_walked`]).
+    pub meta: FileMeta,
+}
+
+/// The `stat` fields of an opened file that readers use, with
+/// [`std::os::unix::fs::MetadataExt`]'s names; also what the walk keeps
+/// for a path that is neither a directory nor a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    file_type: FileType,
+    mode: u32,
+    size: u64,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileMeta {
+    // The field types of `stat` differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    fn of_stat(st: &rustix::fs::Stat) -> FileMeta {
+        FileMeta {
+            file_type: FileType::from_raw_mode(st.st_mode),
+            mode: st.st_mode as u32,
+            size: st.st_size as u64,
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        }
+    }
+
+    fn of(m: &Metadata) -> FileMeta {
+        use std::os::unix::fs::MetadataExt;
+        FileMeta {
+            file_type: FileType::from_raw_mode(m.mode()),
+            mode: m.mode(),
+            size: m.len(),
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Type and permission bits (`st_mode`).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// Device of the file system.
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// Inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
 }
 
 /// Why a file could not be opened for reading.
@@ -1543,6 +1644,39 @@ mod tests {
             fs.walk_tree(Path::new("/opt/c")),
             Err(LookupError::NotADirectory)
         ));
+    }
+
+    /// `open_walked` gives the walk's metadata: the descriptor's for a file
+    /// unchanged since (followed through a link), but the size first
+    /// walked for one grown in place since, where `open` sees it now
+    /// (fails if `open_walked` asks the descriptor). What is not a regular
+    /// file is refused, as by `open`.
+    #[test]
+    fn open_walked_takes_the_walks_metadata() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("lib.so"), b"12345").unwrap();
+        symlink("lib.so", t.path().join("link.so")).unwrap();
+        std::fs::create_dir(t.path().join("dir")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            t.path().join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let walked = fs.open_walked(Path::new("/link.so")).unwrap();
+        assert_eq!(walked.resolved.canonical, Path::new("/lib.so"));
+        assert_eq!(walked.meta, fs.open(Path::new("/lib.so")).unwrap().meta);
+        assert_eq!(walked.meta.len(), 5);
+        std::fs::write(t.path().join("lib.so"), b"1234567890").unwrap();
+        assert_eq!(fs.open(Path::new("/lib.so")).unwrap().meta.len(), 10);
+        assert_eq!(fs.open_walked(Path::new("/lib.so")).unwrap().meta.len(), 5);
+        for p in ["/dir", "/fifo"] {
+            let err = fs.open_walked(Path::new(p)).err();
+            assert!(matches!(err, Some(OpenError::NotRegular(_))), "{p}");
+        }
     }
 
     #[test]

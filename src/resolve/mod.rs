@@ -22,7 +22,6 @@ pub mod tokens;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -1975,7 +1974,7 @@ fn probe_file(
     path: &[u8],
     cached: &dyn Fn(&FileId) -> Option<Parsed>,
 ) -> Probe {
-    let open = match fs.open(&bytes_path(&from_cwd(cwd, path))) {
+    let open = match fs.open_walked(&bytes_path(&from_cwd(cwd, path))) {
         Ok(f) => f,
         Err(OpenError::Lookup(e)) => {
             return Probe::Lookup {
@@ -2010,7 +2009,7 @@ fn probe_file(
         None => {
             let facts = elf::read_file(&open.file, open.meta.len(), UNWIND_USERS);
             if let Err(elf::ParseError::Read(msg)) = &facts.info {
-                if facts.head.is_empty() && open.meta.len() > 0 {
+                if facts.head.is_empty() && !open.meta.is_empty() {
                     return Probe::Lookup {
                         soft: false,
                         denied: false,
