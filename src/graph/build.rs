@@ -1963,7 +1963,8 @@ impl MergeMemo {
 
     /// Moves what was collected into the graph: each node's roots and
     /// requesters, and the index. Every set is built from sorted input in
-    /// one go, the three kinds side by side on the pool when `parallel`.
+    /// one go; the requesters' order comes from the index (one sort of
+    /// the paths for both), beside the roots on the pool when `parallel`.
     fn finish(self, g: &mut DepGraph, parallel: bool) {
         let MergeMemo {
             versions_checked,
@@ -1974,39 +1975,36 @@ impl MergeMemo {
             templates,
         } = self;
         let graph = &g.graph;
-        let (index, (roots, needed_by_sets)) = join(
+        let ((index, needed_by_sets), roots) = join(
             parallel,
-            || nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>(),
             || {
-                join(
-                    parallel,
-                    || {
-                        roots
-                            .into_iter()
-                            .map(|r| r.into_iter().collect::<BTreeSet<usize>>())
-                            .collect::<Vec<_>>()
-                    },
-                    || {
-                        // Requesters ordered by path through one sort of all
-                        // nodes: each set then gets its paths in order.
-                        let mut by_path: Vec<NodeIndex> = graph.node_indices().collect();
-                        by_path.sort_unstable_by(|&x, &y| graph[x].path.cmp(&graph[y].path));
-                        let mut rank =
-                            vec![0usize; petgraph::visit::NodeIndexable::node_bound(graph)];
-                        for (r, n) in by_path.iter().enumerate() {
-                            rank[n.index()] = r;
-                        }
-                        needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
-                        needed_by
-                            .chunk_by(|x, y| x.0 == y.0)
-                            .map(|group| {
-                                let set: BTreeSet<Vec<u8>> =
-                                    group.iter().map(|&(_, a)| graph[a].path.clone()).collect();
-                                (group[0].0, set)
-                            })
-                            .collect::<Vec<_>>()
-                    },
-                )
+                let index = nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>();
+                // Requesters ordered by path, taken from the index (an
+                // object's key is its path; a missing entry, never a
+                // requester, keeps its place without disturbing the order
+                // of the others): each set then gets its paths in order
+                // with no sort of its own. A node of an earlier merge has
+                // no rank here; its set sorts itself (same set, slower).
+                let mut rank = vec![usize::MAX; petgraph::visit::NodeIndexable::node_bound(graph)];
+                for (r, n) in index.values().enumerate() {
+                    rank[n.index()] = r;
+                }
+                needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
+                let sets = needed_by
+                    .chunk_by(|x, y| x.0 == y.0)
+                    .map(|group| {
+                        let set: BTreeSet<Vec<u8>> =
+                            group.iter().map(|&(_, a)| graph[a].path.clone()).collect();
+                        (group[0].0, set)
+                    })
+                    .collect::<Vec<_>>();
+                (index, sets)
+            },
+            || {
+                roots
+                    .into_iter()
+                    .map(|r| r.into_iter().collect::<BTreeSet<usize>>())
+                    .collect::<Vec<_>>()
             },
         );
         for (i, roots) in roots.into_iter().enumerate() {
