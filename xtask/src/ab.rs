@@ -82,24 +82,13 @@ pub fn run(args: &[String]) -> bool {
         files.len(),
         bins.join(", ")
     );
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); bins.len()];
-    // Three rounds to warm the page cache, then the measured ones.
-    for round in 0..runs + 3 {
-        let mut order: Vec<usize> = (0..bins.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
+    let times = match interleaved(bins, &files, runs) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
         }
-        for i in order {
-            match once(&bins[i], &files) {
-                Ok(ms) if round >= 3 => times[i].push(ms),
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("xtask: {e}");
-                    return false;
-                }
-            }
-        }
-    }
+    };
     let mut first = None;
     for (i, bin) in bins.iter().enumerate() {
         let mut t = times[i].clone();
@@ -124,6 +113,39 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     true
+}
+
+/// `runs` union runs of each of `bins` on `files`, taking turns one run
+/// at a time (the order reversed every other round), after three rounds
+/// that warm the page cache: each binary's times in milliseconds, by round.
+pub fn interleaved(
+    bins: &[String],
+    files: &[String],
+    runs: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); bins.len()];
+    for round in 0..runs + 3 {
+        let mut order: Vec<usize> = (0..bins.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let ms = once(&bins[i], files)?;
+            if round >= 3 {
+                times[i].push(ms);
+            }
+        }
+    }
+    Ok(times)
+}
+
+/// The median of `b` over the median of `a` (times of the same rounds),
+/// with its 95% interval ([`ratio_interval`]).
+pub fn ratio_of_medians(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let (mut sa, mut sb) = (a.to_vec(), b.to_vec());
+    let r = median_of(&mut sb) / median_of(&mut sa);
+    let (lo, hi) = ratio_interval(a, b);
+    (r, lo, hi)
 }
 
 /// Median of `v`, sorted in place.

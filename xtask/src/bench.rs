@@ -925,6 +925,21 @@ pub fn run(args: &[String]) -> bool {
         }
         ratios.sort_by(f64::total_cmp);
     }
+    // And `cargo xtask ab`'s way: one run at a time each, many rounds, the
+    // ratio of the medians with a 95% interval (rounds resampled).
+    let interleaved_runs = if quick { 10 } else { 100 };
+    let interleaved = if libtree {
+        let bins = [bin.clone(), "libtree".to_string()];
+        match crate::ab::interleaved(&bins, &files, interleaved_runs) {
+            Ok(t) => Some(crate::ab::ratio_of_medians(&t[1], &t[0])),
+            Err(e) => {
+                eprintln!("xtask: interleaved runs: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     // (b) staging the biggest closure.
     let (biggest, nobj) = programs
@@ -1206,6 +1221,12 @@ pub fn run(args: &[String]) -> bool {
             ratios[ratios.len() / 2],
             lo,
             hi
+        );
+    }
+    if let Some((r, lo, hi)) = interleaved {
+        let _ = writeln!(
+            md,
+            "closure / libtree in {interleaved_runs} interleaved runs each (`cargo xtask ab`'s method): {r:.3}× (95% interval {lo:.3}–{hi:.3}×).\n"
         );
     }
     if !agreement.is_empty() {
