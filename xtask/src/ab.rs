@@ -187,7 +187,29 @@ fn ratio_interval(a: &[f64], b: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::ratio_interval;
+    use super::{interleaved, ratio_interval, ratio_of_medians};
+
+    /// Every binary gets exactly `runs` measured times, the warm-up rounds
+    /// left out, each a real run's; a binary that fails stops the set with
+    /// its name. Fails if the warm-up rounds are counted or a failure is
+    /// ignored.
+    #[test]
+    fn interleaved_runs_give_each_binary_its_rounds() {
+        let bins = ["/bin/true".to_string(), "/bin/true".to_string()];
+        let files = ["/a".to_string()];
+        let times = interleaved(&bins, &files, 4).unwrap();
+        assert_eq!(times.len(), 2);
+        assert!(times.iter().all(|t| t.len() == 4), "{times:?}");
+        assert!(times.iter().flatten().all(|&ms| ms > 0.0), "{times:?}");
+        let (r, lo, hi) = ratio_of_medians(&times[0], &times[1]);
+        assert!(
+            r > 0.0 && lo <= hi && lo.is_finite() && hi.is_finite(),
+            "{lo} {r} {hi}"
+        );
+        let bins = ["/bin/true".to_string(), "/bin/false".to_string()];
+        let err = interleaved(&bins, &files, 2).unwrap_err();
+        assert!(err.contains("/bin/false"), "{err}");
+    }
 
     #[test]
     fn an_exact_ratio_has_no_width() {
