@@ -32,7 +32,9 @@
 //! Every tool runs without the `LD_LIBRARY_PATH` cargo sets for `cargo run`
 //! (libtree and lddtree would search it).
 //!
-//! Options: `--quick` (few runs, for trying the task out).
+//! Options: `--quick` (few runs, for trying the task out); `--bin PATH`
+//! measures that binary (`target/dist/closure` from `cargo xtask dist`,
+//! say) instead of building and measuring `target/release/closure`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -619,6 +621,23 @@ fn table(md: &mut String, rows: &[Row]) {
 /// `cargo xtask bench [--quick]`.
 pub fn run(args: &[String]) -> bool {
     let quick = args.iter().any(|a| a == "--quick");
+    // `--bin PATH`: measure that binary (the one `cargo xtask dist` built,
+    // say) instead of building `target/release/closure`.
+    let given = args
+        .iter()
+        .position(|a| a == "--bin")
+        .map(|i| args.get(i + 1).map(PathBuf::from));
+    if given == Some(None) {
+        eprintln!("xtask: bench: --bin needs a path");
+        return false;
+    }
+    if let Some(other) = args.iter().enumerate().find_map(|(i, a)| {
+        let value_of_bin = i > 0 && args[i - 1] == "--bin";
+        (a != "--quick" && a != "--bin" && !value_of_bin).then_some(a)
+    }) {
+        eprintln!("xtask: bench: unknown argument {other}");
+        return false;
+    }
     let runs = if quick {
         Runs {
             fast_warmup: 1,
@@ -642,19 +661,28 @@ pub fn run(args: &[String]) -> bool {
     // on LD_LIBRARY_PATH; libtree and lddtree search it, closure does not,
     // so every tool runs without it (with it, libtree took ≈ 25% longer).
     std::env::remove_var("LD_LIBRARY_PATH");
-    let p = paths();
-    if !crate::cargo(
-        &[
-            "build",
-            "--release",
-            "--package",
-            "closure",
-            "--bin",
-            "closure",
-        ],
-        &[],
-    ) {
-        return false;
+    let mut p = paths();
+    match given.flatten() {
+        Some(bin) if bin.is_file() => p.bin = fs::canonicalize(&bin).unwrap_or(bin),
+        Some(bin) => {
+            eprintln!("xtask: bench: no file {}", bin.display());
+            return false;
+        }
+        None => {
+            if !crate::cargo(
+                &[
+                    "build",
+                    "--release",
+                    "--package",
+                    "closure",
+                    "--bin",
+                    "closure",
+                ],
+                &[],
+            ) {
+                return false;
+            }
+        }
     }
     if !fresh_dir(&p.bench) {
         eprintln!("xtask: cannot create {}", p.bench.display());
@@ -1188,7 +1216,7 @@ pub fn run(args: &[String]) -> bool {
     let _ = writeln!(md, "# closure benchmarks\n");
     let _ = writeln!(
         md,
-        "{} · {} · nproc {} · load average {} before, {} after · Linux {} · closure {}\n",
+        "{} · {} · nproc {} · load average {} before, {} after · Linux {} · closure {} (`{}`)\n",
         now_utc(),
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -1198,6 +1226,7 @@ pub fn run(args: &[String]) -> bool {
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
         commit(&p.workspace),
+        p.bin.display(),
     );
     let _ = writeln!(
         md,
