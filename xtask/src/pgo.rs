@@ -7,7 +7,7 @@
 //!    the host's build scripts and proc-macros;
 //! 2. run it on a fixed workload ([`training_runs`]): the bundled
 //!    `sample-rootfs` (staging, audit, JSON, the symbol check, an OCI
-//!    layout) and a few programs of the host taken one at a time. It only
+//!    layout) and a few programs of the host, one at a time and together. It only
 //!    reads ELF files, as always; nothing of the host is run. The union run
 //!    of `cargo xtask bench` is left out on purpose, so that the benchmark
 //!    does not measure its own training input (a profile trained on it gave
@@ -126,13 +126,28 @@ pub fn training_runs(repo: &Path, scratch: &Path, host_programs: &[&str]) -> Vec
         on_sample(&["--check-symbols".as_ref()]),
         on_sample(&["--oci".as_ref(), oci.as_os_str()]),
     ];
-    for p in host_programs.iter().filter(|p| Path::new(p).is_file()) {
+    let present: Vec<&str> = host_programs
+        .iter()
+        .copied()
+        .filter(|p| Path::new(p).is_file())
+        .collect();
+    for p in &present {
         for format in ["list", "json"] {
             runs.push(Run {
                 args: vec!["--root".into(), p.into(), "--format".into(), format.into()],
                 may_fail: true,
             });
         }
+    }
+    // Several roots in one call (the merge of their traces).
+    if present.len() > 1 {
+        runs.push(Run {
+            args: present
+                .iter()
+                .flat_map(|p| ["--root".into(), OsString::from(p)])
+                .collect(),
+            may_fail: true,
+        });
     }
     runs
 }
@@ -276,8 +291,16 @@ mod tests {
             assert!(!r.may_fail);
         }
         let exe = std::env::current_exe().unwrap();
-        let host = training_runs(&repo, scratch, &[exe.to_str().unwrap()]);
-        assert_eq!(host.len(), 7);
-        assert!(host[5..].iter().all(|r| r.may_fail));
+        let exe = exe.to_str().unwrap();
+        let one = training_runs(&repo, scratch, &[exe, "/usr/bin/no-such-program-here"]);
+        assert_eq!(one.len(), 7, "one present program: list and JSON, no union");
+        assert!(one[5..].iter().all(|r| r.may_fail));
+        let two = training_runs(&repo, scratch, &[exe, "/usr/bin/no-such-program-here", exe]);
+        assert_eq!(
+            two.len(),
+            10,
+            "two present: list and JSON each, then both at once"
+        );
+        assert_eq!(two[9].args, ["--root", exe, "--root", exe]);
     }
 }
