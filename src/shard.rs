@@ -159,6 +159,14 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Entries the shards hold room for without growing, together.
+    pub fn capacity(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).capacity())
+            .sum()
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +190,9 @@ mod tests {
         m.insert(b"z".to_vec(), 10);
         assert_eq!(m.get_cloned(b"z".as_slice()), Some(10));
         assert_eq!(m.len(), 1002);
+        assert!(m.capacity() >= 1002);
+        assert_eq!(ShardedMap::<u8, u8>::with_capacity(0).capacity(), 0);
+        assert!(ShardedMap::<u8, u8>::with_capacity(100).capacity() >= 100);
         assert!(m.contains_key(b"x".as_slice()));
         assert!(!m.contains_key(b"y".as_slice()));
         // The keys are spread: no shard holds most of them.

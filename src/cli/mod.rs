@@ -396,6 +396,10 @@ fn fold_roots(
     folded_any.then_some((short, kept))
 }
 
+/// Room made in the walk's map for each root past the first
+/// ([`RootFs::with_capacity`]).
+const WALK_PATHS_PER_ROOT: usize = 3;
+
 /// Runs one invocation. `Err` means unusable input (exit 2).
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
     if let Some(dir) = &args.verify {
@@ -411,7 +415,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     // Never freed: what the walk remembered (one entry per path it
     // looked at) is handed back with the process, not entry by entry.
-    let fs = std::mem::ManuallyDrop::new(RootFs::new(&cfg.sysroot)?);
+    // About three entries per root when roots are many (a program, the
+    // libraries it adds to the union, their links and directories).
+    let fs = std::mem::ManuallyDrop::new(RootFs::with_capacity(
+        &cfg.sysroot,
+        WALK_PATHS_PER_ROOT * cfg.roots.len().saturating_sub(1),
+    )?);
     let resolver = Resolver::new(&fs, cfg.resolve.clone());
     let roots = config::expand_roots(&fs, &cfg.roots, false)?;
     let includes = stage::include::expand(&fs, &cfg.includes)?;
