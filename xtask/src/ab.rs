@@ -1,7 +1,9 @@
-//! `cargo xtask ab [RUNS] BIN...`: compares builds on the union run.
+//! `cargo xtask ab [RUNS] [--files LIST] BIN...`: compares builds on the
+//! union run.
 //!
 //! Each binary traces every program of `target/bench/programs.txt` (the
-//! list `cargo xtask bench` writes) in one call, `--format list`; `libtree`
+//! list `cargo xtask bench` writes), or of LIST (one path a line: a single
+//! program compares the one-program run), in one call, `--format list`; `libtree`
 //! as a BIN runs `libtree -p` on the same files. The binaries take turns
 //! one run at a time (the order reversed every other round), so a machine
 //! whose speed drifts — the benchmark VM drifts by 10-20% within an hour —
@@ -55,20 +57,50 @@ fn quantile(v: &[f64], q: f64) -> f64 {
     v[i]
 }
 
-pub fn run(args: &[String]) -> bool {
-    let (runs, bins) = match args.first().and_then(|a| a.parse::<usize>().ok()) {
-        Some(n) => (n.max(1), &args[1..]),
-        None => (100, args),
-    };
-    if bins.is_empty() {
-        eprintln!("usage: cargo xtask ab [RUNS] BIN... (BIN may be `libtree`)");
-        return false;
+/// RUNS, the `--files` list and the binaries of `ab`'s command line.
+fn parse_args(args: &[String]) -> Result<(usize, Option<&str>, Vec<&str>), String> {
+    let mut runs = None;
+    let mut list = None;
+    let mut bins = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--files" {
+            list = Some(it.next().ok_or("--files needs a path")?.as_str());
+        } else if let (None, true, Ok(n)) = (runs, bins.is_empty(), a.parse::<usize>()) {
+            runs = Some(n.max(1));
+        } else {
+            bins.push(a.as_str());
+        }
     }
-    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/programs.txt");
+    if bins.is_empty() {
+        return Err("no binary given".into());
+    }
+    Ok((runs.unwrap_or(100), list, bins))
+}
+
+pub fn run(args: &[String]) -> bool {
+    let (runs, given, bins) = match parse_args(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: ab: {e}\nusage: cargo xtask ab [RUNS] [--files LIST] BIN... (BIN may be `libtree`)");
+            return false;
+        }
+    };
+    let bins: Vec<String> = bins.into_iter().map(String::from).collect();
+    let bins = &bins[..];
+    let list = match given {
+        Some(l) => Path::new(l).to_path_buf(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/programs.txt"),
+    };
     let Ok(text) = std::fs::read_to_string(&list) else {
         eprintln!(
-            "xtask: {} is missing: run `cargo xtask bench` first",
-            list.display()
+            "xtask: {} cannot be read{}",
+            list.display(),
+            if given.is_none() {
+                ": run `cargo xtask bench` first, or give `--files LIST`"
+            } else {
+                ""
+            }
         );
         return false;
     };
@@ -187,7 +219,27 @@ fn ratio_interval(a: &[f64], b: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{interleaved, ratio_interval, ratio_of_medians};
+    use super::{interleaved, parse_args, ratio_interval, ratio_of_medians};
+
+    /// RUNS only as the first number before any binary; `--files` anywhere.
+    #[test]
+    fn arguments_give_runs_list_and_binaries() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_args(&a(&["300", "x", "libtree"])).unwrap(),
+            (300, None, vec!["x", "libtree"])
+        );
+        assert_eq!(
+            parse_args(&a(&["--files", "one.txt", "40", "x", "7"])).unwrap(),
+            (40, Some("one.txt"), vec!["x", "7"])
+        );
+        assert_eq!(
+            parse_args(&a(&["x", "--files", "l"])).unwrap(),
+            (100, Some("l"), vec!["x"])
+        );
+        assert!(parse_args(&a(&["300"])).is_err());
+        assert!(parse_args(&a(&["x", "--files"])).is_err());
+    }
 
     /// Every binary gets exactly `runs` measured times, the warm-up rounds
     /// left out, each a real run's; a binary that fails stops the set with

@@ -12,7 +12,7 @@
 //!   hyperfine (see `bench.rs`); writes `target/bench/results.md`.
 //! - `floor LIST`: open, read the first 4 KiB of, and close each file of LIST on
 //!   every core (the floor row of `bench`).
-//! - `ab [RUNS] BIN...`: two or more builds (or `libtree`) on the union run, one run at a
+//! - `ab [RUNS] [--files LIST] BIN...`: two or more builds (or `libtree`) on the union run (or LIST), one run at a
 //!   time in turn (see `ab.rs`).
 
 mod ab;
@@ -312,7 +312,7 @@ fn main() -> ExitCode {
             cargo(&all, &[("RUSTC_BOOTSTRAP", "1"), ("TMPDIR", "/dev/shm")])
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist [--dynamic] [--no-pgo]|bench [--quick] [--bin PATH]|floor LIST|ab [RUNS] BIN...|sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU]|fuzz [TARGET] [SECONDS]>");
+            eprintln!("usage: cargo xtask <ci|sample-rootfs|dist [--dynamic] [--no-pgo]|bench [--quick] [--bin PATH]|floor LIST|ab [RUNS] [--files LIST] BIN...|sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU]|fuzz [TARGET] [SECONDS]>");
             false
         }
     };
