@@ -7,11 +7,11 @@
 //!    the host's build scripts and proc-macros;
 //! 2. run it on a fixed workload ([`training_runs`]): the bundled
 //!    `sample-rootfs` (staging, audit, JSON, the symbol check, an OCI
-//!    layout) and a few programs of the host, one at a time and together. It only
-//!    reads ELF files, as always; nothing of the host is run. The union run
-//!    of `cargo xtask bench` is left out on purpose, so that the benchmark
-//!    does not measure its own training input (a profile trained on it gave
-//!    the same gain there, ARCHITECTURE.md);
+//!    layout) and a few programs of the host, one at a time and together.
+//!    It only reads ELF files, as always; nothing of the host is run. The
+//!    union run of `cargo xtask bench` is left out on purpose, so that the
+//!    benchmark does not measure its own training input (a profile trained
+//!    on it gave the same gain on the union, ARCHITECTURE.md);
 //! 3. merge the raw profiles with the toolchain's own `llvm-profdata`
 //!    ([`find_profdata`]: the profile format follows rustc's LLVM version),
 //!    for the final build's `-C profile-use`.
@@ -23,7 +23,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Host programs traced one at a time during training, those present.
+/// Host programs traced during training (one at a time, then together),
+/// those present.
 const HOST_PROGRAMS: &[&str] = &[
     "/usr/bin/ls",
     "/usr/bin/tar",
