@@ -8,6 +8,9 @@
 //! one run at a time (the order reversed every other round), so a machine
 //! whose speed drifts — the benchmark VM drifts by 10-20% within an hour —
 //! slows each of them alike, which back-to-back blocks of runs do not.
+//! Each binary runs from a copy made at the start into `target/ab/` (all
+//! copies together: the same bytes in files made at different times can
+//! run a short command 4-7% apart on the benchmark VM).
 //! Prints each binary's median, quartiles and ratio to the first one, and
 //! for the others a 95% interval of that ratio (the rounds resampled, so a
 //! ratio "at the edge" is told apart from one that is clearly over or
@@ -114,7 +117,17 @@ pub fn run(args: &[String]) -> bool {
         files.len(),
         bins.join(", ")
     );
-    let times = match interleaved(bins, &files, runs) {
+    // Fresh copies made together: two files with the same bytes can run a
+    // short command 4-7% apart on the benchmark VM (docs/benchmarks.md).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ab");
+    let runnable = match fresh_copies(bins, &dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
+        }
+    };
+    let times = match interleaved(&runnable, &files, runs) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("xtask: {e}");
@@ -145,6 +158,28 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     true
+}
+
+/// Copies of `bins` (but `libtree`) made one after the other into `dir`,
+/// which is emptied first: the paths to run. Each copy keeps the file name
+/// after an index, so two builds of the same name stay apart.
+pub fn fresh_copies(bins: &[String], dir: &Path) -> Result<Vec<String>, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    bins.iter()
+        .enumerate()
+        .map(|(i, bin)| {
+            if bin == "libtree" {
+                return Ok(bin.clone());
+            }
+            let name = Path::new(bin)
+                .file_name()
+                .map_or_else(|| "bin".into(), |n| n.to_string_lossy().into_owned());
+            let copy = dir.join(format!("{i}-{name}"));
+            std::fs::copy(bin, &copy).map_err(|e| format!("copy {bin}: {e}"))?;
+            Ok(copy.display().to_string())
+        })
+        .collect()
 }
 
 /// `runs` union runs of each of `bins` on `files`, taking turns one run
@@ -219,7 +254,32 @@ fn ratio_interval(a: &[f64], b: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{interleaved, parse_args, ratio_interval, ratio_of_medians};
+    use super::{fresh_copies, interleaved, parse_args, ratio_interval, ratio_of_medians};
+
+    /// Each binary is run from a copy of its own, libtree as itself; two
+    /// binaries of one name get two copies; a missing binary is an error
+    /// that names it.
+    #[test]
+    fn binaries_run_from_fresh_copies() {
+        let dir = std::env::temp_dir().join(format!("xtask-ab-{}", std::process::id()));
+        let bins = [
+            "/bin/true".to_string(),
+            "libtree".to_string(),
+            "/usr/bin/true".to_string(),
+        ];
+        let copies = fresh_copies(&bins, &dir).unwrap();
+        assert_eq!(copies[1], "libtree");
+        assert_ne!(copies[0], copies[2]);
+        for (bin, copy) in [(&bins[0], &copies[0]), (&bins[2], &copies[2])] {
+            assert!(std::path::Path::new(copy).starts_with(&dir), "{copy}");
+            assert_eq!(std::fs::read(bin).unwrap(), std::fs::read(copy).unwrap());
+        }
+        let times = interleaved(&[copies[0].clone()], &["/a".to_string()], 1).unwrap();
+        assert_eq!(times[0].len(), 1);
+        let err = fresh_copies(&["/no/such/binary".to_string()], &dir).unwrap_err();
+        assert!(err.contains("/no/such/binary"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// RUNS only as the first number before any binary; `--files` anywhere.
     #[test]
