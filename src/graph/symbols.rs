@@ -4,7 +4,9 @@
 //! `ldd -r` shows): for each root, the global scope is the set of objects
 //! its load brings in (the program first, so it can provide symbols to its
 //! libraries); every undefined, non-weak symbol that a relocation of an
-//! object in that scope uses is looked up by name across the scope with
+//! object in that scope uses (and a weak one whose lookup would reach a
+//! definition in the library its version names, built without version
+//! information: glibc's assertion) is looked up by name across the scope with
 //! glibc's `check_match`/`do_lookup_x` rules — allowed symbol types, no
 //! zero-valued definitions, PLT relocations not satisfied by another
 //! object's PLT stub, exact version match or a non-hidden unversioned
@@ -131,14 +133,19 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
             let kept = kept_versions(g.graph[x].info.as_deref(), &stubs);
             for r in &xs.refs {
                 let s = &xs.syms[r.index];
-                if s.bind == STB_WEAK {
-                    continue;
-                }
                 let want = s
                     .versym
                     .map(|v| v & 0x7fff)
                     .filter(|&v| v >= 2 && v <= kept)
                     .and_then(|v| xs.versions.get(&v));
+                // A weak reference left unbound is no error, but the loader
+                // looks it up all the same, and a lookup that reaches the
+                // library its version names, built without version
+                // information, stops the loader (below).
+                let weak = s.bind == STB_WEAK;
+                if weak && want.is_none_or(|w| w.file.is_none()) {
+                    continue;
+                }
                 // The definitions in this root's scope; a copy relocation
                 // is looked up in every object but this one.
                 cands.clear();
@@ -149,7 +156,8 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                             .filter(|&(o, _)| in_scope[o.index()] && !(r.copy && o == x)),
                     );
                 }
-                if cands.is_empty() || !binds(&cands, &tables, r.plt_only, want) {
+                let unbound = cands.is_empty() || !binds(&cands, &tables, r.plt_only, want);
+                if unbound && (!weak || trips_assertion(&cands, &tables, r.plt_only, want)) {
                     found.insert(UndefinedSymbol {
                         symbol: s.name.clone(),
                         version: want.map(|w| w.name.clone()),
@@ -185,6 +193,37 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
         .filter(|n| !stubs.contains(n.file.as_slice()))
         .flat_map(|n| n.versions.iter().map(|a| a.other & 0x7fff));
     defined.chain(required).max().unwrap_or(0)
+}
+
+/// Whether a definition among `cands` would be matched against `want` in
+/// a library built without version information that `want` names: glibc's
+/// `check_match` then fails an assertion and the loader exits (127), so
+/// the program cannot start whatever the reference's binding.
+fn trips_assertion(
+    cands: &[(NodeIndex, usize)],
+    tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
+    plt_only: bool,
+    want: Option<&VersionName>,
+) -> bool {
+    let Some(file) = want.and_then(|w| w.file.as_deref()) else {
+        return false;
+    };
+    cands.iter().any(|&(o, i)| {
+        let t = &tables[&o];
+        let d = &t.syms[i];
+        matchable(d, plt_only)
+            && (d.versym.is_none() || !t.has_versym)
+            && t.soname.as_deref() == Some(file)
+    })
+}
+
+/// The first tests of glibc's `check_match`: a definition (not a zero
+/// value unless absolute or TLS), not the PLT stub of an undefined symbol
+/// for a PLT relocation, of an allowed type.
+fn matchable(d: &symbols::Symbol, plt_only: bool) -> bool {
+    let unset = d.value == 0 && d.shndx != SHN_ABS && d.kind != STT_TLS;
+    let stub = plt_only && d.shndx == SHN_UNDEF;
+    !unset && !stub && allowed_type(d.kind)
 }
 
 /// Whether any object among `cands` (sorted by object) offers a definition
