@@ -12,7 +12,10 @@
 //! object's PLT stub, exact version match or a non-hidden unversioned
 //! definition, unversioned references taking version index ≤ 2 or the one
 //! versioned candidate of an object. Which definition wins does not matter
-//! here, only whether one exists, so scope order is not needed.
+//! here, only whether one binds before the lookup reaches the library a
+//! version names built without version information (glibc's assertion), so
+//! the objects are asked in scope order and the first that binds or stops
+//! the loader decides.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -114,11 +117,12 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
     }
     let mut found: BTreeSet<UndefinedSymbol> = BTreeSet::new();
     let bound = petgraph::visit::NodeIndexable::node_bound(&g.graph);
-    let mut in_scope = vec![false; bound];
+    // Each object's place in this root's scope, from 1 (0: not in it).
+    let mut place = vec![0u32; bound];
     let mut cands: Vec<(NodeIndex, usize)> = Vec::new();
     for (ri, members) in scopes.iter().enumerate() {
-        for &m in members {
-            in_scope[m.index()] = true;
+        for (k, &m) in members.iter().enumerate() {
+            place[m.index()] = k as u32 + 1;
         }
         // Names this root's load does not find: the loader (tracing) stands
         // a stub object in for each.
@@ -146,18 +150,19 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 if weak && want.is_none_or(|w| w.file.is_none()) {
                     continue;
                 }
-                // The definitions in this root's scope; a copy relocation
-                // is looked up in every object but this one.
+                // The definitions in this root's scope, in scope order; a
+                // copy relocation is looked up in every object but this one.
                 cands.clear();
                 if let Some(all) = defs.get(s.name.as_slice()) {
                     cands.extend(
                         all.iter()
                             .copied()
-                            .filter(|&(o, _)| in_scope[o.index()] && !(r.copy && o == x)),
+                            .filter(|&(o, _)| place[o.index()] != 0 && !(r.copy && o == x)),
                     );
                 }
-                let unbound = cands.is_empty() || !binds(&cands, &tables, r.plt_only, want);
-                if unbound && (!weak || trips_assertion(&cands, &tables, r.plt_only, want)) {
+                cands.sort_by_key(|&(o, i)| (place[o.index()], i));
+                let found_by = lookup(&cands, &tables, r.plt_only, want);
+                if found_by == Lookup::Asserts || (found_by == Lookup::Unbound && !weak) {
                     found.insert(UndefinedSymbol {
                         symbol: s.name.clone(),
                         version: want.map(|w| w.name.clone()),
@@ -167,7 +172,7 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
             }
         }
         for &m in members {
-            in_scope[m.index()] = false;
+            place[m.index()] = 0;
         }
     }
     g.undefined_symbols = found.into_iter().collect();
@@ -195,28 +200,6 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
     defined.chain(required).max().unwrap_or(0)
 }
 
-/// Whether a definition among `cands` would be matched against `want` in
-/// a library built without version information that `want` names: glibc's
-/// `check_match` then fails an assertion and the loader exits (127), so
-/// the program cannot start whatever the reference's binding.
-fn trips_assertion(
-    cands: &[(NodeIndex, usize)],
-    tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
-    plt_only: bool,
-    want: Option<&VersionName>,
-) -> bool {
-    let Some(file) = want.and_then(|w| w.file.as_deref()) else {
-        return false;
-    };
-    cands.iter().any(|&(o, i)| {
-        let t = &tables[&o];
-        let d = &t.syms[i];
-        matchable(d, plt_only)
-            && (d.versym.is_none() || !t.has_versym)
-            && t.soname.as_deref() == Some(file)
-    })
-}
-
 /// The first tests of glibc's `check_match`: a definition (not a zero
 /// value unless absolute or TLS), not the PLT stub of an undefined symbol
 /// for a PLT relocation, of an allowed type.
@@ -226,70 +209,94 @@ fn matchable(d: &symbols::Symbol, plt_only: bool) -> bool {
     !unset && !stub && allowed_type(d.kind)
 }
 
-/// Whether any object among `cands` (sorted by object) offers a definition
-/// the reference binds to.
-fn binds(
+/// How a lookup ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// An object binds the reference.
+    Bound,
+    /// The lookup reaches a definition in the library the reference's
+    /// version names, built without version information, before any object
+    /// binds: glibc's `check_match` fails an assertion and the loader exits
+    /// (127), so the program cannot start whatever the reference's binding.
+    Asserts,
+    /// No object binds it.
+    Unbound,
+}
+
+/// The lookup of a reference through `cands`, its definitions in scope
+/// order (grouped by object): the first object that binds it or stops the
+/// loader decides, as in glibc's `do_lookup_x`, which asks the objects of
+/// the scope in turn.
+fn lookup(
     cands: &[(NodeIndex, usize)],
     tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
     plt_only: bool,
     want: Option<&VersionName>,
-) -> bool {
-    // Per object: the "one versioned candidate" rule is per object. (The
-    // candidates of one object are next to each other: `check` lists them
-    // object by object.)
-    debug_assert!(cands.is_sorted_by_key(|c| c.0));
-    cands.chunk_by(|a, b| a.0 == b.0).any(|group| {
+) -> Lookup {
+    for group in cands.chunk_by(|a, b| a.0 == b.0) {
         let t = &tables[&group[0].0];
-        let mut versioned = 0;
-        for &(_, i) in group {
-            let d = &t.syms[i];
-            if d.value == 0 && d.shndx != SHN_ABS && d.kind != STT_TLS {
-                continue;
+        // A library the version names, without version information: its
+        // first definition that passes the first tests stops the loader.
+        let named =
+            want.is_some_and(|w| w.file.is_some() && w.file.as_deref() == t.soname.as_deref());
+        if named && !t.has_versym {
+            if group.iter().any(|&(_, i)| matchable(&t.syms[i], plt_only)) {
+                return Lookup::Asserts;
             }
-            if plt_only && d.shndx == SHN_UNDEF {
-                continue;
-            }
-            if !allowed_type(d.kind) {
-                continue;
-            }
-            let Some(vs) = d.versym.filter(|_| t.has_versym) else {
-                // No version information: accepted — unless this is the very
-                // library the version requirement names, where glibc stops
-                // with an assertion (`check_match`) instead of binding.
-                let named = want
-                    .is_some_and(|w| w.file.is_some() && w.file.as_deref() == t.soname.as_deref());
-                if named {
-                    continue;
+            continue;
+        }
+        if binds(group, t, plt_only, want) {
+            return Lookup::Bound;
+        }
+    }
+    Lookup::Unbound
+}
+
+/// Whether one object's definitions (`group`, of the table `t`) bind the
+/// reference.
+fn binds(
+    group: &[(NodeIndex, usize)],
+    t: &Symbols,
+    plt_only: bool,
+    want: Option<&VersionName>,
+) -> bool {
+    // The "one versioned candidate" rule is per object.
+    let mut versioned = 0;
+    for &(_, i) in group {
+        let d = &t.syms[i];
+        if !matchable(d, plt_only) {
+            continue;
+        }
+        let Some(vs) = d.versym.filter(|_| t.has_versym) else {
+            // No version information: accepted (the library the version
+            // names is handled by `lookup`).
+            return true;
+        };
+        let ndx = vs & 0x7fff;
+        let hidden = vs & 0x8000 != 0;
+        match want {
+            Some(w) => {
+                // glibc's `check_match`: the same version (hash and name),
+                // or, for a reference that is not hidden, a visible
+                // definition whose version hash is 0 (index 0 or 1, which
+                // have none, or a version stored with hash 0).
+                let def = t.versions.get(&ndx);
+                if def.is_some_and(|v| v.hash == w.hash && v.name == w.name) {
+                    return true;
                 }
-                return true;
-            };
-            let ndx = vs & 0x7fff;
-            let hidden = vs & 0x8000 != 0;
-            match want {
-                Some(w) => {
-                    // glibc's `check_match`: the same version (hash and
-                    // name), or, for a reference that is not hidden, a
-                    // visible definition whose version hash is 0 (index
-                    // 0 or 1, which have none, or a version stored with
-                    // hash 0).
-                    let def = t.versions.get(&ndx);
-                    if def.is_some_and(|v| v.hash == w.hash && v.name == w.name) {
-                        return true;
-                    }
-                    if !w.hidden && def.map_or(0, |v| v.hash) == 0 && !hidden {
-                        return true;
-                    }
+                if !w.hidden && def.map_or(0, |v| v.hash) == 0 && !hidden {
+                    return true;
                 }
-                None => {
-                    if ndx < 3 {
-                        return true;
-                    }
-                    if !hidden {
-                        versioned += 1;
-                    }
+            }
+            None => {
+                if ndx < 3 {
+                    return true;
+                }
+                if !hidden {
+                    versioned += 1;
                 }
             }
         }
-        want.is_none() && versioned == 1
-    })
+    }
+    want.is_none() && versioned == 1
 }
