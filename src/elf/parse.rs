@@ -469,6 +469,7 @@ where
         tables: super::DynTables::default(),
         dlopen: Vec::new(),
         verdef_index: Default::default(),
+        verneed_met: Default::default(),
     };
 
     // Program headers: bound their size by the file before reading.

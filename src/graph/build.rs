@@ -569,22 +569,6 @@ struct Templates {
     map: Mutex<std::collections::HashMap<Vec<u8>, Arc<RootTrace>, foldhash::quality::RandomState>>,
 }
 
-/// Whether `lib` meets every version of requirement `vn` of `o`.
-///
-/// Each trace pairs the requirements of every object it loads with the
-/// library each names, so a common pair (a program's needs of libc) is
-/// checked under every root. Asked again each time: the check is a few
-/// binary searches in `lib`'s index of definitions
-/// ([`ElfInfo::check_version_indexed`]), which costs less than keeping the
-/// answers did (a per-thread map by file identities: ≈ 100 more page
-/// faults on the union run, 0.993× the time without it).
-fn requirement_met(o: &Found, vn: usize, lib: &Found) -> bool {
-    o.info.verneed[vn]
-        .versions
-        .iter()
-        .all(|a| lib.check_version(a) == VersionCheck::Met)
-}
-
 /// One root's load list, with its version requirements paired up (on the
 /// tracing core, not in the serial merge). A root of the same shape as one
 /// traced before is not traced again: its trace is that one's with the
@@ -862,7 +846,7 @@ fn links_of(
         }
         // A requirement met in full is left out here, on the tracing core:
         // the serial merge checks only what can be missing.
-        if requirement_met(&o.found, vn_index, lib) {
+        if o.found.requirement_met_by(vn_index, lib) {
             continue;
         }
         out.push((k, vn_index, j));
@@ -1715,6 +1699,7 @@ fn empty_info() -> ElfInfo {
         tables: crate::elf::DynTables::default(),
         dlopen: Vec::new(),
         verdef_index: Default::default(),
+        verneed_met: Default::default(),
     }
 }
 
@@ -2338,7 +2323,7 @@ mod tests {
     }
 
     #[test]
-    fn requirements_are_met_by_name_and_hash_or_as_weak() {
+    fn requirement_answers_are_kept_per_record_and_library() {
         let need = |v: &str| VerNeedAux {
             name: v.as_bytes().to_vec(),
             hash: 1,
@@ -2364,26 +2349,42 @@ mod tests {
                 ..empty_info()
             },
         );
-        let lib = |v: &str| {
+        let lib = |id: u64, v: &str| {
             found(
                 "/lib/libx.so.1",
-                5,
+                id,
                 ElfInfo {
                     verdef: vec![def(v)],
                     ..empty_info()
                 },
             )
         };
-        assert!(requirement_met(&prog, 0, &lib("X_1")));
-        assert!(!requirement_met(&prog, 0, &lib("X_2")));
-        // Asked again with another library under the same identity, the
-        // answer is that library's: nothing is kept between calls.
-        assert!(requirement_met(&prog, 0, &lib("X_1")));
+        let (x1, x2) = (lib(5, "X_1"), lib(6, "X_2"));
+        assert!(prog.requirement_met_by(0, &x1));
+        assert!(!prog.requirement_met_by(0, &x2));
+        assert!(prog.requirement_met_by(0, &x1));
+        // The answer is kept with the identity first asked: within one
+        // build an identity stands for one file, so another file under it
+        // is not looked at again.
+        assert!(prog.requirement_met_by(0, &lib(5, "X_2")));
         // A weak requirement is met whether or not it is defined.
-        let mut weak = (*prog).clone();
-        let mut info = (*weak.info).clone();
-        info.verneed[0].versions[0].flags = crate::elf::VER_FLG_WEAK;
-        weak.info = Arc::new(info);
-        assert!(requirement_met(&weak, 0, &lib("X_2")));
+        let weak = found(
+            "/bin/weak",
+            2,
+            ElfInfo {
+                verneed: vec![VerNeed {
+                    version: 1,
+                    file: b"libx.so.1".to_vec(),
+                    versions: vec![VerNeedAux {
+                        flags: crate::elf::VER_FLG_WEAK,
+                        ..need("X_1")
+                    }],
+                }],
+                ..empty_info()
+            },
+        );
+        assert!(weak.requirement_met_by(0, &x2));
+        // A record the object does not have is not met.
+        assert!(!prog.requirement_met_by(1, &x1));
     }
 }

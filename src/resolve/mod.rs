@@ -287,6 +287,12 @@ pub struct Found {
 }
 
 impl Found {
+    /// Whether `lib` meets every version of this object's `Verneed` record
+    /// `vn`: [`elf::ElfInfo::requirement_met_by`], with `lib`'s identity.
+    pub fn requirement_met_by(&self, vn: usize, lib: &Found) -> bool {
+        self.info.requirement_met_by(vn, lib.file_id, &lib.info)
+    }
+
     /// Whether the object meets a version requirement:
     /// [`elf::ElfInfo::check_version_indexed`].
     pub fn check_version(&self, aux: &elf::VerNeedAux) -> elf::VersionCheck {
@@ -2322,6 +2328,7 @@ mod tests {
                 tables: elf::DynTables::default(),
                 dlopen: Vec::new(),
                 verdef_index: Default::default(),
+                verneed_met: Default::default(),
             };
             let found = Found {
                 path: b"/lib/libx.so.1".to_vec(),
