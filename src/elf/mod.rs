@@ -329,7 +329,10 @@ impl Eq for VerdefCache {}
 /// of libc) is asked about under every root; the object is shared by every
 /// path it is found by.
 #[derive(Debug, Clone, Default)]
-pub struct VerneedCache(std::sync::OnceLock<Box<[std::sync::OnceLock<((u64, u64), bool)>]>>);
+pub struct VerneedCache(std::sync::OnceLock<Box<[std::sync::OnceLock<MetBy>]>>);
+
+/// A library's file identity and whether it meets a requirement.
+type MetBy = ((u64, u64), bool);
 
 impl PartialEq for VerneedCache {
     fn eq(&self, _: &Self) -> bool {
