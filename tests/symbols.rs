@@ -834,38 +834,47 @@ fn g3_versioned_reference_into_library_without_version_info() {
 
 #[test]
 fn g4_the_assertion_needs_the_lookup_to_reach_the_library_first() {
-    // Both programs need wf1@VW_1 and wf2@VW_1 of libw.so.1 and also need libx.so.1, which
+    // The programs need wf1@VW_1 and wf2@VW_1 of libw.so.1 and also need libx.so.1, which
     // defined nothing of theirs when they were linked. Then libx is rebuilt to define both at
     // VW_1, and libw without version information (no DT_VERSYM). glibc's lookup asks the
     // objects of the scope in turn and stops at the first that binds (dl-lookup.c
     // `do_lookup_x`), so the check_match assertion of g3 fires only when libw comes first:
-    // prog needs libw before libx and the loader exits 127; prog_b needs libx first, binds
-    // there and never looks into libw: clean (the loader only warns about libw).
+    // a program that needs libw before libx cannot start (exit 127); one that needs libx
+    // first binds there and never looks into libw: clean (the loader only warns about libw).
+    // The same for weak references, which the loader looks up all the same.
     let name = "g4_the_assertion_needs_the_lookup_to_reach_the_library_first";
     let o = oracle!(name);
     let r = TestRoot::new(&o);
-    let (w, x, prog_b) = (
-        "/opt/lib/libw.so.1",
-        "/opt/lib/libx.so.1",
-        "/app/bin/prog_b",
-    );
+    let (w, x) = ("/opt/lib/libw.so.1", "/opt/lib/libx.so.1");
+    let weak_src = "extern int wf1(void) __attribute__((weak));\n\
+                    extern int wf2(void) __attribute__((weak));\n\
+                    int main(void) { return (wf1 ? wf1() : 0) + (wf2 ? wf2() : 0); }\n";
+    // (program, its DT_NEEDED order, source)
+    let progs = [
+        (PROG, [w, x], W_PROG),
+        ("/app/bin/prog_b", [x, w], W_PROG),
+        ("/app/bin/prog_weak", [w, x], weak_src),
+        ("/app/bin/prog_weak_b", [x, w], weak_src),
+    ];
     Cc::lib(&r, w, "libw.so.1").script(W_MAP).build(W_SRC);
     Cc::lib(&r, x, "libx.so.1").build("int xf(void) { return 0; }\n");
-    Cc::exe(&r, PROG).link(&[w, x]).build(W_PROG);
-    Cc::exe(&r, prog_b).link(&[x, w]).build(W_PROG);
+    for (p, libs, src) in progs {
+        Cc::exe(&r, p).link(&libs).build(src);
+    }
     Cc::lib(&r, x, "libx.so.1").script(W_MAP).build(W_SRC);
     Cc::lib(&r, w, "libw.so.1")
         .arg("-Wl,--as-needed")
         .build(W_SRC);
     r.ldconfig();
     assert_versym(&r, w, false, name);
-    // The order of each program's DT_NEEDED list is the point of the scenario.
-    for (p, want) in [
-        (PROG, ["libw.so.1", "libx.so.1"]),
-        (prog_b, ["libx.so.1", "libw.so.1"]),
-    ] {
+    for (p, libs, _) in progs {
+        // The order of each program's DT_NEEDED list is the point of the scenario.
         let bytes = fs::read(r.host(p)).expect("program");
         let elf = goblin::elf::Elf::parse(&bytes).expect("goblin parses the program");
+        let want: Vec<&str> = libs
+            .iter()
+            .map(|l| l.trim_start_matches("/opt/lib/"))
+            .collect();
         let ours: Vec<&str> = (elf.libraries.iter().copied())
             .filter(|l| want.contains(l))
             .collect();
@@ -874,43 +883,53 @@ fn g4_the_assertion_needs_the_lookup_to_reach_the_library_first() {
             "{name}: scenario broken, {p} needs {:?}",
             elf.libraries
         );
+        let undefined = dyn_syms(&r, p);
+        if !undefined.is_empty() {
+            assert!(
+                undefined
+                    .lines()
+                    .any(|l| l.contains("UND") && l.contains("wf1@VW_1")),
+                "{name}: scenario broken, {p} has no versioned reference to wf1:\n{undefined}"
+            );
+        }
+        if libs[0] == x {
+            let (loader, run) = check_symbols(&format!("{name} ({p}, libx first)"), &r, p, false);
+            assert!(loader.is_clean(), "{loader:?}");
+            assert_eq!(run.status, 0, "{}", run.dump());
+            continue;
+        }
+        let trace = loader_trace(&r, p, &BIND);
+        let loader = parse_loader_stderr(&trace.stderr);
+        assert!(
+            trace.status != 0
+                && loader
+                    .other
+                    .iter()
+                    .any(|l| l.contains("Inconsistency detected by ld.so")),
+            "{name}: scenario broken, expected the loader to abort on {p}:\n{}",
+            trace.dump()
+        );
+        let started = r.run_in_root(&[], &[p]);
+        assert_eq!(started.status, 127, "{p}: {started:?}");
+        let run = run_closure(r.path(), &[p], &["--check-symbols"]);
+        let mine = closure_problems(run.json.as_ref().expect("json"));
+        let named: BTreeSet<_> = mine
+            .undefined
+            .iter()
+            .filter(|(_, v, obj)| v.as_deref() == Some("VW_1") && obj == p)
+            .map(|(sym, _, _)| sym.as_str())
+            .collect();
+        assert!(
+            run.status == 1 && !named.is_empty(),
+            "{name}: the real loader aborts (exit {}) on {p}'s lookups of wf1@VW_1 / wf2@VW_1, \
+             which reach libw.so.1 (no DT_VERSYM) before libx.so.1, but closure --check-symbols \
+             does not report them (exit {})\n===== real loader =====\n{}\n===== closure =====\n{}",
+            trace.status,
+            run.status,
+            trace.dump(),
+            run.dump()
+        );
     }
-
-    let (loader, run) = check_symbols(&format!("{name} (libx first)"), &r, prog_b, false);
-    assert!(loader.is_clean(), "{loader:?}");
-    assert_eq!(run.status, 0, "{}", run.dump());
-
-    let trace = loader_trace(&r, PROG, &BIND);
-    let loader = parse_loader_stderr(&trace.stderr);
-    assert!(
-        trace.status != 0
-            && loader
-                .other
-                .iter()
-                .any(|l| l.contains("Inconsistency detected by ld.so")),
-        "{name}: scenario broken, expected the loader to abort on prog:\n{}",
-        trace.dump()
-    );
-    let started = r.run_in_root(&[], &[PROG]);
-    assert_eq!(started.status, 127, "{started:?}");
-    let run = run_closure(r.path(), &[PROG], &["--check-symbols"]);
-    let mine = closure_problems(run.json.as_ref().expect("json"));
-    let named: BTreeSet<_> = mine
-        .undefined
-        .iter()
-        .filter(|(_, v, obj)| v.as_deref() == Some("VW_1") && obj == PROG)
-        .map(|(sym, _, _)| sym.as_str())
-        .collect();
-    assert!(
-        run.status == 1 && !named.is_empty(),
-        "{name}: the real loader aborts (exit {}) on prog's lookups of wf1@VW_1 / wf2@VW_1, \
-         which reach libw.so.1 (no DT_VERSYM) before libx.so.1, but closure --check-symbols \
-         does not report them (exit {})\n===== real loader =====\n{}\n===== closure =====\n{}",
-        trace.status,
-        run.status,
-        trace.dump(),
-        run.dump()
-    );
 }
 
 #[test]
