@@ -108,11 +108,18 @@ struct RootTrace {
     root_warnings: usize,
     target: Option<Arc<Target>>,
     /// (requester index, name, search record) of names found by a search,
-    /// kept only with `BuildOptions::keep_search`.
+    /// kept only with `BuildOptions::keep_search`; a preload's search has
+    /// [`PRELOAD_SEARCH`] for its requester.
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
     /// Non-ELF files the run-time loads need (gconv configuration).
     extra_files: Vec<Vec<u8>>,
 }
+
+/// The requester of a preload's search in [`RootTrace::searches`]: the
+/// loader preloads for no object, and the program may need the same name
+/// itself (the graph keys it with an empty requester path,
+/// [`DepGraph::searches`]).
+const PRELOAD_SEARCH: usize = usize::MAX;
 
 /// An edge of a trace. Most are named by an entry of the requester's
 /// `DT_NEEDED` list, kept as its index: no copy of the name per edge (a
@@ -1237,20 +1244,23 @@ fn add_preloads(
         let mut f = match &res.outcome {
             Outcome::Found(f) => {
                 if keep_search {
-                    t.searches.push((0, name.clone(), res.searched.clone()));
+                    t.searches
+                        .push((PRELOAD_SEARCH, name.clone(), res.searched.clone()));
                 }
                 f.clone()
             }
             Outcome::Fatal { reason, .. } => {
                 if keep_search {
-                    t.searches.push((0, name.clone(), res.searched.clone()));
+                    t.searches
+                        .push((PRELOAD_SEARCH, name.clone(), res.searched.clone()));
                 }
                 t.warnings.push(preload_ignored(name, from, reason));
                 continue;
             }
             Outcome::Missing | Outcome::Ignored(_) => {
                 if keep_search {
-                    t.searches.push((0, name.clone(), res.searched.clone()));
+                    t.searches
+                        .push((PRELOAD_SEARCH, name.clone(), res.searched.clone()));
                 }
                 t.warnings.push(preload_ignored(
                     name,
@@ -1991,7 +2001,10 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
     g.warnings.extend(t.warnings.iter().cloned());
     g.extra_files.extend(t.extra_files.iter().cloned());
     for (k, name, searched) in &t.searches {
-        let requester = t.objs[*k].found.path.clone();
+        let requester = match *k {
+            PRELOAD_SEARCH => Vec::new(),
+            k => t.objs[k].found.path.clone(),
+        };
         g.searches
             .insert((root_idx, requester, name.clone()), searched.clone());
     }
@@ -2073,15 +2086,13 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
     let old_root = &t.objs[0].found.path;
     let new_root = &sh.root.found.path;
     for (k, name, searched) in &t.searches {
-        let requester = if *k == 0 {
-            new_root
-        } else {
-            &t.objs[*k].found.path
+        let requester = match *k {
+            PRELOAD_SEARCH => Vec::new(),
+            0 => new_root.clone(),
+            k => t.objs[k].found.path.clone(),
         };
-        g.searches.insert(
-            (root_idx, requester.clone(), name.clone()),
-            searched.clone(),
-        );
+        g.searches
+            .insert((root_idx, requester, name.clone()), searched.clone());
     }
     let a = obj_node(g, memo, &sh.root, root_idx, None);
     g.root_nodes.push(a);

@@ -182,8 +182,11 @@ pub struct DepGraph {
     /// OCI architecture name of the first dynamic root's target.
     pub goarch: Option<&'static str>,
     /// Search records of names found by a search, keyed by (root index,
-    /// requester path, `DT_NEEDED` name); filled only with
-    /// [`BuildOptions::keep_search`] (`--verbose`).
+    /// requester path, `DT_NEEDED` name); a preload's search (found or not)
+    /// has an empty requester path, apart from a `DT_NEEDED` of the program
+    /// with the same name (which the loader may match to another object
+    /// without searching). Filled only with [`BuildOptions::keep_search`]
+    /// (`--verbose`).
     pub searches: BTreeMap<(usize, Vec<u8>, Vec<u8>), Vec<Searched>>,
     /// The names preloaded into every program (`LD_PRELOAD`, then
     /// `/etc/ld.so.preload`), in the order the loader takes them, with

@@ -56,7 +56,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                         }
                         edge(g, ri, requester, child, e, out)?;
                         edges.push((child, e));
-                    } else if let Some(s) = g.searches.get(&(ri, requester.clone(), name.clone())) {
+                    } else if let Some(s) = g.searches.get(&(ri, Vec::new(), name.clone())) {
                         // Not loaded: the loader searches again each time
                         // the name is preloaded.
                         writeln!(out, "  find library={}; preloaded from {from}", show(name))?;
@@ -135,8 +135,14 @@ fn edge(
     }
     // Whether this root's load searched for the name (the edge's own step
     // may be another root's: a library one program loads first is already
-    // loaded when another program's dependency asks).
-    let key = (ri, requester.to_vec(), e.name.clone());
+    // loaded when another program's dependency asks). A preload's search is
+    // the loader's own, kept apart from the program's names.
+    let by = if e.via == Via::Preload {
+        &[][..]
+    } else {
+        requester
+    };
+    let key = (ri, by.to_vec(), e.name.clone());
     match g.searches.get(&key) {
         Some(s) => {
             steps(s, out)?;
