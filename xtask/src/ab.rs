@@ -127,6 +127,7 @@ pub fn run(args: &[String]) -> bool {
             return false;
         }
     };
+    let before = kernel_costs(Path::new(&files[0]));
     let times = match interleaved(&runnable, &files, runs) {
         Ok(t) => t,
         Err(e) => {
@@ -134,6 +135,12 @@ pub fn run(args: &[String]) -> bool {
             return false;
         }
     };
+    let after = kernel_costs(Path::new(&files[0]));
+    println!(
+        "machine: a fresh page touched {:.2} µs, a path looked up {:.2} µs before the set; \
+         {:.2} and {:.2} µs after",
+        before.0, before.1, after.0, after.1
+    );
     let mut first = None;
     for (i, bin) in bins.iter().enumerate() {
         let mut t = times[i].clone();
@@ -158,6 +165,39 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     true
+}
+
+/// What the machine charges now, in µs, for the two kernel costs a union
+/// run pays most: a page of fresh memory touched for the first time (its
+/// page fault: ≈ 2,300 a run for `closure`, ≈ 110 for `libtree`) and a
+/// path looked up (`lstat` of `path`; ≈ 1,250 for `closure`, ≈ 4,000 for
+/// `libtree`). The benchmark VM's page faults cost 2.5–3.5 µs and drift with
+/// its speed; printed with each set so a ratio can be read against them.
+pub fn kernel_costs(path: &Path) -> (f64, f64) {
+    // Above glibc's largest mmap threshold (32 MiB), so every allocation is
+    // a fresh mapping that `calloc` need not clear: the writes take the
+    // faults.
+    const BYTES: usize = 40 << 20;
+    let mut faults: Vec<f64> = (0..3).map(|_| touch_pages(&mut vec![0u8; BYTES])).collect();
+    const LOOKUPS: u32 = 20_000;
+    let start = Instant::now();
+    for _ in 0..LOOKUPS {
+        std::hint::black_box(std::fs::symlink_metadata(path).is_ok());
+    }
+    let lookup = start.elapsed().as_secs_f64() * 1e6 / f64::from(LOOKUPS);
+    (median_of(&mut faults), lookup)
+}
+
+/// Writes one byte in each 4 KiB page of `buf`: µs per page.
+fn touch_pages(buf: &mut [u8]) -> f64 {
+    const PAGE: usize = 4096;
+    let start = Instant::now();
+    for page in buf.chunks_mut(PAGE) {
+        page[0] = page[0].wrapping_add(1);
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / buf.len().div_ceil(PAGE) as f64;
+    std::hint::black_box(&buf);
+    us
 }
 
 /// Copies of `bins` (but `libtree`) made one after the other into `dir`,
@@ -259,6 +299,21 @@ mod tests {
     /// Each binary is run from a copy of its own, libtree as itself; two
     /// binaries of one name get two copies; a missing binary is an error
     /// that names it.
+    #[test]
+    fn the_machine_probe_times_page_faults_and_lookups() {
+        // A fresh page costs its fault; the same pages again cost a write.
+        let mut buf = vec![0u8; 40 << 20];
+        let fresh = super::touch_pages(&mut buf);
+        let again = super::touch_pages(&mut buf);
+        assert!(
+            fresh > 2.0 * again,
+            "fresh pages {fresh:.3} µs, touched ones {again:.3} µs"
+        );
+        let (fault, lookup) = super::kernel_costs(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert!(fault.is_finite() && fault > 0.0, "{fault}");
+        assert!(lookup.is_finite() && lookup > 0.0, "{lookup}");
+    }
+
     #[test]
     fn binaries_run_from_fresh_copies() {
         let dir = std::env::temp_dir().join(format!("xtask-ab-{}", std::process::id()));
