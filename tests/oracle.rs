@@ -2199,6 +2199,20 @@ fn s47b_ld_so_preload_by_path_and_by_name() {
         "{name}: the warning is not on stderr: {}",
         run.stderr
     );
+    // `--verbose` says where each preload comes from, a path's too (not
+    // "needed by" the program, not "given in DT_NEEDED").
+    let verbose = run_closure(r.path(), &[PROG], &["--verbose"]);
+    for line in [
+        "  find library=/opt/pre/libp.so; preloaded from /etc/ld.so.preload",
+        "    search path=(path given)  (path given in /etc/ld.so.preload)",
+        "  find library=libq.so.1; preloaded from /etc/ld.so.preload",
+    ] {
+        assert!(
+            verbose.stderr.lines().any(|l| l == line),
+            "{name}: no line {line:?} in the search log:\n{}",
+            verbose.stderr
+        );
+    }
 }
 
 /// A preload answers to its SONAME: the program's DT_NEEDED of that name takes it, and the

@@ -46,7 +46,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                     .partition(|(_, e)| e.via == Via::Interpreter);
                 edges = interp;
                 for &(child, e) in &edges {
-                    edge(g, ri, requester, child, e, out)?;
+                    edge(g, ri, requester, child, e, None, out)?;
                 }
                 let mut done: BTreeSet<&[u8]> = BTreeSet::new();
                 for (name, from) in &g.preloads {
@@ -54,23 +54,23 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                         if !done.insert(name) {
                             continue; // loaded already, under this very name
                         }
-                        edge(g, ri, requester, child, e, out)?;
+                        edge(g, ri, requester, child, e, Some(from), out)?;
                         edges.push((child, e));
                     } else if let Some(s) = g.searches.get(&(ri, Vec::new(), name.clone())) {
                         // Not loaded: the loader searches again each time
                         // the name is preloaded.
                         writeln!(out, "  find library={}; preloaded from {from}", show(name))?;
-                        steps(s, out)?;
+                        steps(s, Some(from), out)?;
                         writeln!(out, "    => cannot be preloaded: ignored")?;
                     }
                 }
                 for &(child, e) in &needed {
-                    edge(g, ri, requester, child, e, out)?;
+                    edge(g, ri, requester, child, e, None, out)?;
                 }
                 edges.extend(needed);
             } else {
                 for &(child, e) in &edges {
-                    edge(g, ri, requester, child, e, out)?;
+                    edge(g, ri, requester, child, e, None, out)?;
                 }
             }
             for (child, _) in edges {
@@ -83,13 +83,15 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The steps of one edge of root `ri`'s load, asked for by `requester`.
+/// The steps of one edge of root `ri`'s load, asked for by `requester`,
+/// or `preloaded` from `LD_PRELOAD` or `/etc/ld.so.preload`.
 fn edge(
     g: &DepGraph,
     ri: usize,
     requester: &[u8],
     child: NodeIndex,
     e: &Edge,
+    preloaded: Option<&str>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let c = &g.graph[child];
@@ -116,14 +118,21 @@ fn edge(
         }
         return Ok(());
     }
-    writeln!(
-        out,
-        "  find library={}; needed by {}",
-        show(&e.name),
-        show(requester)
-    )?;
+    match preloaded {
+        Some(from) => writeln!(
+            out,
+            "  find library={}; preloaded from {from}",
+            show(&e.name)
+        )?,
+        None => writeln!(
+            out,
+            "  find library={}; needed by {}",
+            show(&e.name),
+            show(requester)
+        )?,
+    }
     if let Some(m) = &c.missing {
-        steps(&m.searched, out)?;
+        steps(&m.searched, None, out)?;
         match &m.fatal {
             Some((p, why)) => writeln!(out, "    => the loader aborts on {}: {why}", show(p))?,
             None => writeln!(out, "    => not found")?,
@@ -145,7 +154,7 @@ fn edge(
     let key = (ri, by.to_vec(), e.name.clone());
     match g.searches.get(&key) {
         Some(s) => {
-            steps(s, out)?;
+            steps(s, preloaded, out)?;
             let via = s
                 .iter()
                 .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
@@ -160,8 +169,9 @@ fn edge(
     }
 }
 
-/// The directories of one search and the verdict on each candidate.
-fn steps(searched: &[Searched], out: &mut dyn Write) -> io::Result<()> {
+/// The directories of one search and the verdict on each candidate (a
+/// path `preloaded` from a list is given there, not in `DT_NEEDED`).
+fn steps(searched: &[Searched], preloaded: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     for s in searched {
         if s.via == Via::Cache {
             if s.candidates.is_empty() {
@@ -175,7 +185,11 @@ fn steps(searched: &[Searched], out: &mut dyn Write) -> io::Result<()> {
             } else {
                 show(&s.dir)
             };
-            writeln!(out, "    search path={dir}  ({})", source(s))?;
+            let source = match (s.via, preloaded) {
+                (Via::Direct, Some(from)) => format!("path given in {from}"),
+                _ => source(s),
+            };
+            writeln!(out, "    search path={dir}  ({source})")?;
         }
         for (path, tried) in &s.candidates {
             writeln!(out, "      trying file={}: {}", show(path), verdict(tried))?;
