@@ -2843,18 +2843,18 @@ fn musl_layout(seed: u64) {
     );
 }
 
-/// 40 musl layouts (`CLOSURE_LAYOUTS=N`: N instead), against musl's loader.
+/// 40 musl layouts (`CLOSURE_LAYOUTS=N`: seeds up to N instead;
+/// `CLOSURE_LAYOUTS_FROM=K` starts at seed K, past seeds already hunted),
+/// against musl's loader.
 #[test]
 fn musl_random_layouts_match_musl() {
     let name = "musl_random_layouts_match_musl";
     if !musl_ready(name) || !can_run(name) {
         return;
     }
-    let n = std::env::var("CLOSURE_LAYOUTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40u64);
-    for seed in 0..n {
+    let var = |v: &str| std::env::var(v).ok().and_then(|v| v.parse::<u64>().ok());
+    let n = var("CLOSURE_LAYOUTS").unwrap_or(40);
+    for seed in var("CLOSURE_LAYOUTS_FROM").unwrap_or(0)..n {
         musl_layout(seed);
     }
 }
