@@ -260,8 +260,8 @@ fn root_origins(
     // roots themselves, so follow their root indices (bounded, in case of
     // a cycle of scripts naming each other).
     if out.is_empty() && depth < 16 {
-        if let Some(node) = g.index.get(root).and_then(|&ix| g.graph.node_weight(ix)) {
-            for requester in &node.needed_by {
+        if let Some(&ix) = g.index.get(root) {
+            for requester in g.needed_by(ix) {
                 let Some(j) = g.roots.iter().position(|r| r == requester) else {
                     continue;
                 };

@@ -389,7 +389,6 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     add_elsewhere_hints(resolver, &mut g);
     for (script, prog) in script_edges {
         if let (Some(&a), Some(&b)) = (g.index.get(&script), g.index.get(&prog)) {
-            g.graph[b].needed_by.insert(script.clone());
             g.graph.add_edge(
                 a,
                 b,
@@ -1874,7 +1873,6 @@ fn node_for(found: &Found, kind: NodeKind) -> Node {
         variants: found.variants.clone(),
         roots: BTreeSet::new(),
         missing: None,
-        needed_by: BTreeSet::new(),
         script: None,
         also_opened: BTreeSet::new(),
     }
@@ -1890,11 +1888,6 @@ struct MergeMemo {
     /// Node by path (or missing-entry key): `g.index`, hashed; it becomes
     /// `g.index` at the end.
     nodes: std::collections::HashMap<Vec<u8>, NodeIndex, foldhash::quality::RandomState>,
-    /// (needed, needer) pairs seen, and in order first seen: the
-    /// `needed_by` sets are built from them in bulk at the end (inserting
-    /// paths one by one into ordered sets was a tenth of the merge).
-    needed_by_seen: FastSet<(NodeIndex, NodeIndex)>,
-    needed_by: Vec<(NodeIndex, NodeIndex)>,
     /// The roots of each node (by node index), in merge order: ascending,
     /// so they become each node's ordered set in one go at the end.
     roots: Vec<Vec<usize>>,
@@ -1918,45 +1911,19 @@ impl MergeMemo {
         }
     }
 
-    /// Moves what was collected into the graph: each node's roots and
-    /// requesters, and the index. Every set is built from sorted input in
-    /// one go; the requesters' order comes from the index (one sort of
-    /// the paths for both), beside the roots on the pool when `parallel`.
+    /// Moves what was collected into the graph: each node's roots and the
+    /// index, built beside each other on the pool when `parallel`. Every
+    /// set is built from sorted input in one go.
     fn finish(self, g: &mut DepGraph, parallel: bool) {
         let MergeMemo {
             versions_checked,
             nodes,
-            needed_by_seen,
-            mut needed_by,
             roots,
             templates,
         } = self;
-        let graph = &g.graph;
-        let ((index, needed_by_sets), roots) = join(
+        let (index, roots) = join(
             parallel,
-            || {
-                let index = nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>();
-                // Requesters ordered by path, taken from the index (an
-                // object's key is its path; a missing entry, never a
-                // requester, keeps its place without disturbing the order
-                // of the others): each set then gets its paths in order
-                // with no sort of its own. A node of an earlier merge has
-                // no rank here; its set sorts itself (same set, slower).
-                let mut rank = vec![usize::MAX; petgraph::visit::NodeIndexable::node_bound(graph)];
-                for (r, n) in index.values().enumerate() {
-                    rank[n.index()] = r;
-                }
-                needed_by.sort_unstable_by_key(|&(b, a)| (b, rank[a.index()]));
-                let sets = needed_by
-                    .chunk_by(|x, y| x.0 == y.0)
-                    .map(|group| {
-                        let set: BTreeSet<Vec<u8>> =
-                            group.iter().map(|&(_, a)| graph[a].path.clone()).collect();
-                        (group[0].0, set)
-                    })
-                    .collect::<Vec<_>>();
-                (index, sets)
-            },
+            || nodes.into_iter().collect::<BTreeMap<Vec<u8>, NodeIndex>>(),
             || {
                 roots
                     .into_iter()
@@ -1973,20 +1940,12 @@ impl MergeMemo {
                 }
             }
         }
-        for (b, set) in needed_by_sets {
-            let have = &mut g.graph[b].needed_by;
-            if have.is_empty() {
-                *have = set;
-            } else {
-                have.extend(set);
-            }
-        }
         if g.index.is_empty() {
             g.index = index;
         } else {
             g.index.extend(index);
         }
-        let garbage = (templates, versions_checked, needed_by_seen);
+        let garbage = (templates, versions_checked);
         if parallel {
             rayon::spawn(move || drop(garbage));
         }
@@ -2035,7 +1994,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
         ) else {
             continue;
         };
-        add_edge(g, memo, a, b, edge.name(&t.objs, *from), edge);
+        add_edge(g, a, b, edge.name(&t.objs, *from), edge);
     }
     // Symbol versions: each Verneed names a DT_NEEDED string; check it
     // against the object that string resolved to for this requester.
@@ -2064,7 +2023,7 @@ struct TemplateNodes {
 /// merged in full; later ones add only what involves the root itself (its
 /// node, its edges, its missing names, its version requirements) and join
 /// the template's other nodes: the rest of the template is in the graph
-/// already, exactly as a full merge would put it (edges, `needed_by`,
+/// already, exactly as a full merge would put it (edges,
 /// version checks and warnings are sets or deduplicated).
 fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut MergeMemo) {
     let key = Arc::as_ptr(&sh.template) as usize;
@@ -2119,7 +2078,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut Merg
         };
         if let Some(b) = b {
             // The template's root has this root's `DT_NEEDED` list.
-            add_edge(g, memo, a, b, edge.name(&t.objs, 0), edge);
+            add_edge(g, a, b, edge.name(&t.objs, 0), edge);
         }
     }
     for &(_, vn_index, j) in sh.version_links.iter().filter(|(k, _, _)| *k == 0) {
@@ -2223,7 +2182,6 @@ fn missing_node(
                 variants: Vec::new(),
                 roots: BTreeSet::new(),
                 missing: Some(m.clone()),
-                needed_by: BTreeSet::new(),
                 script: None,
                 also_opened: BTreeSet::new(),
             };
@@ -2237,17 +2195,7 @@ fn missing_node(
 }
 
 /// Adds the edge `a → b` named like `edge` unless the graph has it.
-fn add_edge(
-    g: &mut DepGraph,
-    memo: &mut MergeMemo,
-    a: NodeIndex,
-    b: NodeIndex,
-    name: &[u8],
-    edge: &TEdge,
-) {
-    if memo.needed_by_seen.insert((b, a)) {
-        memo.needed_by.push((b, a));
-    }
+fn add_edge(g: &mut DepGraph, a: NodeIndex, b: NodeIndex, name: &[u8], edge: &TEdge) {
     let existing = g
         .graph
         .edges_connecting(a, b)

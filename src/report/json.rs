@@ -204,7 +204,11 @@ pub fn render_with_audit(
                 .map(|i| i.needed.iter().map(|s| show(s)).collect())
                 .unwrap_or_default(),
             found_via: n.via.as_str(),
-            needed_by: n.needed_by.iter().map(|s| show(s)).collect(),
+            needed_by: g
+                .index
+                .get(&n.path)
+                .map(|&ix| g.needed_by(ix).into_iter().map(show).collect())
+                .unwrap_or_default(),
             roots: root_names(&n.roots),
             size: n.size,
             hwcaps_variants: n.variants.iter().map(|v| show(&v.path)).collect(),
