@@ -80,6 +80,56 @@ struct Obj {
     /// as a root has no `PT_INTERP`): part of the closure only once some
     /// `DT_NEEDED` names it.
     latent: bool,
+    /// One bit ([`name_bit`]) for each name [`find_loaded`] can match
+    /// this object by: `l_name`, the names, the SONAME. A name whose bit is
+    /// clear is none of them, so the "already loaded" scan compares
+    /// strings only where the bit is set (set by [`Obj::masked`] and
+    /// [`Obj::add_name`]).
+    mask: u64,
+}
+
+impl Obj {
+    /// The object with [`Obj::mask`] filled in from its fields.
+    fn masked(mut self) -> Obj {
+        self.mask = self.names_mask();
+        self
+    }
+
+    fn names_mask(&self) -> u64 {
+        let mut m = self.names.iter().fold(0, |m, n| m | name_bit(n));
+        if self.l_name && !self.found.path.is_empty() {
+            m |= name_bit(&self.found.path);
+        }
+        if let Some(s) = &self.found.info.soname {
+            m |= name_bit(s);
+        }
+        m
+    }
+
+    /// Registers `name` as one this object was requested under.
+    fn add_name(&mut self, name: Vec<u8>) {
+        self.mask |= name_bit(&name);
+        self.names.push(name);
+    }
+}
+
+/// The bit of [`Obj::mask`] that stands for `name`: from its length and
+/// its first and last eight bytes (the parts in which library names and
+/// paths differ), a few instructions whatever its length.
+fn name_bit(name: &[u8]) -> u64 {
+    let word = |b: &[u8]| -> u64 {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let n = name.len();
+    let (head, tail) = if n >= 8 {
+        (word(&name[..8]), word(&name[n - 8..]))
+    } else {
+        (word(name), 0)
+    };
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    1 << (h >> 58)
 }
 
 /// Where an edge leads in a root's trace.
@@ -759,7 +809,9 @@ fn shared_trace(
         found: Arc::new(found),
         link,
         latent: false,
-    };
+        mask: 0,
+    }
+    .masked();
     let musl = template
         .target
         .as_ref()
@@ -909,7 +961,9 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             nodeflib: false,
                         }),
                         latent: false,
-                    }],
+                        mask: 0,
+                    }
+                    .masked()],
                     missing: Vec::new(),
                     edges: Vec::new(),
                     resolved_names: Vec::new(),
@@ -944,16 +998,20 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
-    t.objs.push(Obj {
-        names: Vec::new(),
-        l_name: false,
-        kind: NodeKind::Root,
-        loader: None,
-        also_opened: Vec::new(),
-        found: Arc::new(found),
-        link,
-        latent: false,
-    });
+    t.objs.push(
+        Obj {
+            names: Vec::new(),
+            l_name: false,
+            kind: NodeKind::Root,
+            loader: None,
+            also_opened: Vec::new(),
+            found: Arc::new(found),
+            link,
+            latent: false,
+            mask: 0,
+        }
+        .masked(),
+    );
     if !info.is_dynamic() && info.interp.is_none() {
         return Ok(t); // static: nothing to resolve
     }
@@ -983,16 +1041,20 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
                 ));
             }
-            t.objs.push(Obj {
-                found: f,
-                kind: NodeKind::Interpreter,
-                names,
-                l_name: true,
-                loader: None,
-                also_opened: Vec::new(),
-                link,
-                latent,
-            });
+            t.objs.push(
+                Obj {
+                    found: f,
+                    kind: NodeKind::Interpreter,
+                    names,
+                    l_name: true,
+                    loader: None,
+                    also_opened: Vec::new(),
+                    link,
+                    latent,
+                    mask: 0,
+                }
+                .masked(),
+            );
         }
         Err(reason) if info.interp.is_some() => {
             t.missing.push(MissingInfo {
@@ -1076,7 +1138,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
                     let j = match existing {
                         Some(j) => {
-                            t.objs[j].names.push(name.clone());
+                            t.objs[j].add_name(name.clone());
                             t.objs[j].latent = false;
                             if f.path != t.objs[j].found.path {
                                 t.objs[j].also_opened.push(f.path.clone());
@@ -1092,16 +1154,20 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .map(|w| format!("{}: {w}", show(&f.path)))
                                 .collect();
                             t.warnings.extend(w);
-                            t.objs.push(Obj {
-                                l_name: true,
-                                names: vec![name.clone()],
-                                kind: NodeKind::Library,
-                                loader: Some(cur),
-                                also_opened: Vec::new(),
-                                link,
-                                found: f,
-                                latent: false,
-                            });
+                            t.objs.push(
+                                Obj {
+                                    l_name: true,
+                                    names: vec![name.clone()],
+                                    kind: NodeKind::Library,
+                                    loader: Some(cur),
+                                    also_opened: Vec::new(),
+                                    link,
+                                    found: f,
+                                    latent: false,
+                                    mask: 0,
+                                }
+                                .masked(),
+                            );
                             queue.push(t.objs.len() - 1);
                             t.objs.len() - 1
                         }
@@ -1271,22 +1337,26 @@ fn add_preloads(
         };
         let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
             Some(j) => {
-                t.objs[j].names.push(name.clone());
+                t.objs[j].add_name(name.clone());
                 j
             }
             None => {
                 Arc::make_mut(&mut f).via = Via::Preload;
                 let link = f.link();
-                t.objs.push(Obj {
-                    l_name: true,
-                    names: vec![name.clone()],
-                    kind: NodeKind::Library,
-                    loader: (!musl).then_some(0),
-                    also_opened: Vec::new(),
-                    link,
-                    found: f,
-                    latent: false,
-                });
+                t.objs.push(
+                    Obj {
+                        l_name: true,
+                        names: vec![name.clone()],
+                        kind: NodeKind::Library,
+                        loader: (!musl).then_some(0),
+                        also_opened: Vec::new(),
+                        link,
+                        found: f,
+                        latent: false,
+                        mask: 0,
+                    }
+                    .masked(),
+                );
                 queue.push(t.objs.len() - 1);
                 t.objs.len() - 1
             }
@@ -1352,7 +1422,7 @@ fn load_runtime(
     let mut f = f.clone();
     let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
         Some(j) => {
-            t.objs[j].names.push(name.to_vec());
+            t.objs[j].add_name(name.to_vec());
             j
         }
         None => {
@@ -1360,16 +1430,20 @@ fn load_runtime(
             // search result, rare).
             Arc::make_mut(&mut f).via = via;
             let link = f.link();
-            t.objs.push(Obj {
-                l_name: true,
-                names: vec![name.to_vec()],
-                kind: NodeKind::Library,
-                loader: None,
-                also_opened: Vec::new(),
-                link,
-                found: f,
-                latent: false,
-            });
+            t.objs.push(
+                Obj {
+                    l_name: true,
+                    names: vec![name.to_vec()],
+                    kind: NodeKind::Library,
+                    loader: None,
+                    also_opened: Vec::new(),
+                    link,
+                    found: f,
+                    latent: false,
+                    mask: 0,
+                }
+                .masked(),
+            );
             queue.push(t.objs.len() - 1);
             t.objs.len() - 1
         }
@@ -1740,10 +1814,13 @@ fn is_musl_reserved(name: &[u8]) -> bool {
 
 /// glibc's `_dl_name_match_p` plus the SONAME check of `_dl_map_object`.
 fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
+    let bit = name_bit(name);
     objs.iter().position(|o| {
-        (o.l_name && !o.found.path.is_empty() && o.found.path == name)
-            || o.names.iter().any(|n| n == name)
-            || o.found.info.soname.as_deref() == Some(name)
+        debug_assert_eq!(o.mask, o.names_mask(), "{}", show(&o.found.path));
+        o.mask & bit != 0
+            && ((o.l_name && !o.found.path.is_empty() && o.found.path == name)
+                || o.names.iter().any(|n| n == name)
+                || o.found.info.soname.as_deref() == Some(name))
     })
 }
 
@@ -2279,6 +2356,77 @@ mod tests {
             link: std::sync::OnceLock::new(),
             unwind: None,
         })
+    }
+
+    /// An object of a load list, as `load_list` registers it.
+    fn obj(found: Arc<Found>, names: &[&str], l_name: bool) -> Obj {
+        let link = found.link();
+        Obj {
+            found,
+            kind: NodeKind::Library,
+            names: names.iter().map(|n| n.as_bytes().to_vec()).collect(),
+            l_name,
+            loader: None,
+            also_opened: Vec::new(),
+            link,
+            latent: false,
+            mask: 0,
+        }
+        .masked()
+    }
+
+    #[test]
+    fn already_loaded_objects_are_found_by_each_name_and_only_those() {
+        let so = |soname: &str| ElfInfo {
+            soname: Some(soname.as_bytes().to_vec()),
+            ..empty_info()
+        };
+        let mut objs = vec![
+            obj(found("/bin/prog", 1, empty_info()), &[], false),
+            obj(
+                found("/lib/liba.so.1", 2, so("liba.so.1")),
+                &["liba.so.1"],
+                true,
+            ),
+            obj(
+                found("/opt/libb.so.2.0", 3, so("libb.so.2")),
+                &["libb.so"],
+                true,
+            ),
+        ];
+        // A name added later (a second DT_NEEDED spelling of the same file).
+        objs[2].add_name(b"../opt/libb.so.2.0".to_vec());
+        let at = |objs: &[Obj], name: &str| find_loaded(objs, name.as_bytes());
+        assert_eq!(at(&objs, "liba.so.1"), Some(1));
+        assert_eq!(at(&objs, "/lib/liba.so.1"), Some(1), "l_name");
+        assert_eq!(at(&objs, "libb.so.2"), Some(2), "SONAME");
+        assert_eq!(at(&objs, "libb.so"), Some(2));
+        assert_eq!(at(&objs, "../opt/libb.so.2.0"), Some(2), "added name");
+        assert_eq!(at(&objs, "/opt/libb.so.2.0"), Some(2));
+        // The program's own path is not a name it is loaded under.
+        assert_eq!(at(&objs, "/bin/prog"), None);
+        for other in ["liba.so", "libb.so.2.0", "libc.so.6", "", "liba.so.1 "] {
+            assert_eq!(at(&objs, other), None, "{other:?}");
+        }
+        // The first object in load order wins when two answer to a name.
+        objs.push(obj(
+            found("/usr/lib/liba.so.1", 4, so("liba.so.1")),
+            &[],
+            true,
+        ));
+        assert_eq!(at(&objs, "liba.so.1"), Some(1));
+        // Every name of every object sets its bit: no name is filtered out
+        // by the mask wrongly, whatever bits its neighbours have.
+        for o in &objs {
+            let mut all: Vec<&[u8]> = o.names.iter().map(Vec::as_slice).collect();
+            all.extend(o.found.info.soname.as_deref());
+            if o.l_name {
+                all.push(&o.found.path);
+            }
+            for n in all {
+                assert_ne!(o.mask & name_bit(n), 0, "{}", show(n));
+            }
+        }
     }
 
     #[test]
