@@ -474,8 +474,15 @@ pub fn first_undefined_hashed(
     };
     let mut hits: Vec<(u64, &[u8])> = Vec::new();
 
-    // The unhashed symbols, read in pieces.
-    let mut wanted: Vec<(u64, u64)> = Vec::new();
+    // The unhashed symbols, read in pieces. Each is kept as one word,
+    // its name's offset above its index (both fit in 32 bits: the string
+    // table is capped at 64 MiB, the symbol count at `MAX_SYMBOLS`), so a
+    // table of thousands of undefined symbols takes half the memory and
+    // sorts as plain integers.
+    let pack = |at: u64, index: u64| at << 32 | index;
+    let at_of = |w: u64| w >> 32;
+    let index_of = |w: u64| w & 0xffff_ffff;
+    let mut wanted: Vec<u64> = Vec::new();
     let mut first = 1;
     while first < symoffset {
         let k = (symoffset - first).min(SYMBOL_PIECE);
@@ -484,7 +491,8 @@ pub fn first_undefined_hashed(
                 raw.chunks_exact(syment as usize)
                     .enumerate()
                     .filter_map(|(i, e)| Some((undefined(e)?, first + i as u64)))
-                    .filter(|&(at, _)| at < str_size),
+                    .filter(|&(at, _)| at < str_size)
+                    .map(|(at, index)| pack(at, index)),
             );
         })?;
         first += k;
@@ -495,26 +503,26 @@ pub fn first_undefined_hashed(
         hits.extend(
             wanted
                 .iter()
-                .filter_map(|&(at, index)| Some((index, named(table, 0, at)?))),
+                .filter_map(|&w| Some((index_of(w), named(table, 0, at_of(w))?))),
         );
         wanted.clear();
     }
     wanted.sort_unstable();
     let mut i = 0;
     while i < wanted.len() {
-        let from = wanted[i].0;
+        let from = at_of(wanted[i]);
         let mut j = i + 1;
         while j < wanted.len()
-            && wanted[j].0 <= wanted[j - 1].0 + NAME_GAP
-            && wanted[j].0 + longest - from <= NAME_SPAN
+            && at_of(wanted[j]) <= at_of(wanted[j - 1]) + NAME_GAP
+            && at_of(wanted[j]) + longest - from <= NAME_SPAN
         {
             j += 1;
         }
-        let to = (wanted[j - 1].0 + longest).min(str_size);
+        let to = (at_of(wanted[j - 1]) + longest).min(str_size);
         r.with_bytes(str_start + from, to - from, |bytes| {
-            for &(at, index) in &wanted[i..j] {
-                if let Some(n) = named(bytes, from, at) {
-                    hits.push((index, n));
+            for &w in &wanted[i..j] {
+                if let Some(n) = named(bytes, from, at_of(w)) {
+                    hits.push((index_of(w), n));
                 }
             }
         })?;
