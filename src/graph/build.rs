@@ -2258,7 +2258,7 @@ fn missing_node(
                 info: None,
                 variants: Vec::new(),
                 roots: BTreeSet::new(),
-                missing: Some(m.clone()),
+                missing: Some(Box::new(m.clone())),
                 script: None,
                 also_opened: BTreeSet::new(),
             };

@@ -73,8 +73,9 @@ pub struct Node {
     pub variants: Vec<Variant>,
     /// Indices (into [`DepGraph::roots`]) of the roots that load it.
     pub roots: BTreeSet<usize>,
-    /// For missing nodes: why.
-    pub missing: Option<MissingInfo>,
+    /// For missing nodes: why (boxed: most nodes are not missing, and a
+    /// node of every object is kept for the whole run).
+    pub missing: Option<Box<MissingInfo>>,
     /// For a root that is a `#!` script: its interpreter line.
     pub script: Option<Vec<u8>>,
     /// Other paths the loader opens and then recognises as this same file
