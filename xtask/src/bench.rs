@@ -23,6 +23,12 @@
 //!   time on a shared machine is not) and a `callgrind_annotate` profile of
 //!   the union run.
 //!
+//! The union's wall times (both tools' rows, the alternating rounds and the
+//! interleaved ratio) are taken first, before the steps that allocate and
+//! free much memory (the lddtree check, callgrind), which on a VM that
+//! hands freed memory back to its host make the next runs' fresh pages
+//! dearer (docs/benchmarks.md).
+//!
 //! Everything goes to `target/bench/`; the table is `target/bench/results.md`
 //! and is printed at the end. Only `hyperfine` is required; rows whose tool
 //! is absent say so. Programs are kept only if every tool resolves them
@@ -778,6 +784,88 @@ pub fn run(args: &[String]) -> bool {
         .lines()
         .map(str::to_string)
         .collect();
+    if libtree {
+        let ok = capture(Command::new("libtree").args(&libtree_argv[1..]))
+            .is_some_and(|o| o.status.success());
+        if !ok {
+            eprintln!("xtask: libtree failed on the program list");
+            return false;
+        }
+    }
+    // The ratios to libtree come first, before anything that allocates
+    // and frees much memory (the lddtree check, callgrind): on a VM that
+    // hands freed memory back to its host, the runs after such a step pay
+    // for fresh pages more, and `closure` touches far more of them than
+    // libtree (docs/benchmarks.md).
+    // The ratio to libtree in alternating rounds: on a VM whose speed
+    // drifts within a minute, one block of runs per tool can put the drift
+    // into the ratio; the median of several short alternating blocks does
+    // not.
+    let rounds = if quick { 2 } else { 5 };
+    let mut ratios: Vec<f64> = Vec::new();
+    if libtree {
+        let ours = hyperfine_command(&p.bench, "round-closure", &closure_argv, via_script);
+        let theirs = hyperfine_command(&p.bench, "round-libtree", &libtree_argv, via_script);
+        for _ in 0..rounds {
+            let a = hyperfine(
+                &p.bench,
+                "round-closure",
+                &ours,
+                None,
+                1,
+                runs.fast_runs / 2,
+            );
+            let b = hyperfine(
+                &p.bench,
+                "round-libtree",
+                &theirs,
+                None,
+                1,
+                runs.fast_runs / 2,
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                ratios.push(a.mean / b.mean);
+            }
+        }
+        ratios.sort_by(f64::total_cmp);
+    }
+    // And `cargo xtask ab`'s way: one run at a time each, many rounds, the
+    // ratio of the medians with a 95% interval (rounds resampled).
+    let interleaved_runs = if quick { 10 } else { 100 };
+    let interleaved = if libtree {
+        let bins = [bin.clone(), "libtree".to_string()];
+        match crate::ab::interleaved(&bins, &files, interleaved_runs) {
+            Ok(t) => Some(crate::ab::ratio_of_medians(&t[1], &t[0])),
+            Err(e) => {
+                eprintln!("xtask: interleaved runs: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    // The two tools' own timings too, before the memory-heavy steps.
+    let closure_timing = hyperfine(
+        &p.bench,
+        "union-closure",
+        &hyperfine_command(&p.bench, "union-closure", &closure_argv, via_script),
+        None,
+        runs.fast_warmup,
+        runs.fast_runs,
+    );
+    let libtree_timing = if libtree {
+        hyperfine(
+            &p.bench,
+            "union-libtree",
+            &hyperfine_command(&p.bench, "union-libtree", &libtree_argv, via_script),
+            None,
+            runs.fast_warmup,
+            runs.fast_runs,
+        )
+    } else {
+        None
+    };
     let mut agreement = String::new();
     if let Some(argv) = &lddtree_argv {
         eprintln!("xtask: one checked run of lddtree ({} files)", files.len());
@@ -806,27 +894,12 @@ pub fn run(args: &[String]) -> bool {
             }
         }
     }
-    if libtree {
-        let ok = capture(Command::new("libtree").args(&libtree_argv[1..]))
-            .is_some_and(|o| o.status.success());
-        if !ok {
-            eprintln!("xtask: libtree failed on the program list");
-            return false;
-        }
-    }
 
     let mut union_rows = Vec::new();
     let cmd = hyperfine_command(&p.bench, "union-closure", &closure_argv, via_script);
     union_rows.push(Row {
         name: "closure --format list".into(),
-        timing: hyperfine(
-            &p.bench,
-            "union-closure",
-            &cmd,
-            None,
-            runs.fast_warmup,
-            runs.fast_runs,
-        ),
+        timing: closure_timing,
         command: cmd,
         instructions: instructions(&p.bench, "union-closure", &closure_argv, true),
         rss_kib: peak_rss(&p.bench, &closure_argv),
@@ -836,14 +909,7 @@ pub fn run(args: &[String]) -> bool {
         let cmd = hyperfine_command(&p.bench, "union-libtree", &libtree_argv, via_script);
         union_rows.push(Row {
             name: "libtree -p".into(),
-            timing: hyperfine(
-                &p.bench,
-                "union-libtree",
-                &cmd,
-                None,
-                runs.fast_warmup,
-                runs.fast_runs,
-            ),
+            timing: libtree_timing,
             command: cmd,
             instructions: instructions(&p.bench, "union-libtree", &libtree_argv, false),
             rss_kib: peak_rss(&p.bench, &libtree_argv),
@@ -920,54 +986,6 @@ pub fn run(args: &[String]) -> bool {
             note: "lddtree or python3-pyelftools not installed".into(),
         }),
     }
-
-    // The ratio to libtree in alternating rounds: on a VM whose speed
-    // drifts within a minute, one block of runs per tool can put the drift
-    // into the ratio; the median of several short alternating blocks does
-    // not.
-    let rounds = if quick { 2 } else { 5 };
-    let mut ratios: Vec<f64> = Vec::new();
-    if libtree {
-        let ours = hyperfine_command(&p.bench, "round-closure", &closure_argv, via_script);
-        let theirs = hyperfine_command(&p.bench, "round-libtree", &libtree_argv, via_script);
-        for _ in 0..rounds {
-            let a = hyperfine(
-                &p.bench,
-                "round-closure",
-                &ours,
-                None,
-                1,
-                runs.fast_runs / 2,
-            );
-            let b = hyperfine(
-                &p.bench,
-                "round-libtree",
-                &theirs,
-                None,
-                1,
-                runs.fast_runs / 2,
-            );
-            if let (Some(a), Some(b)) = (a, b) {
-                ratios.push(a.mean / b.mean);
-            }
-        }
-        ratios.sort_by(f64::total_cmp);
-    }
-    // And `cargo xtask ab`'s way: one run at a time each, many rounds, the
-    // ratio of the medians with a 95% interval (rounds resampled).
-    let interleaved_runs = if quick { 10 } else { 100 };
-    let interleaved = if libtree {
-        let bins = [bin.clone(), "libtree".to_string()];
-        match crate::ab::interleaved(&bins, &files, interleaved_runs) {
-            Ok(t) => Some(crate::ab::ratio_of_medians(&t[1], &t[0])),
-            Err(e) => {
-                eprintln!("xtask: interleaved runs: {e}");
-                None
-            }
-        }
-    } else {
-        None
-    };
 
     // (b) staging the biggest closure.
     let (biggest, nobj) = programs
