@@ -83,16 +83,48 @@ struct Obj {
     /// One bit ([`name_bit`]) for each name [`find_loaded`] can match
     /// this object by: `l_name`, the names, the SONAME. A name whose bit is
     /// clear is none of them, so the "already loaded" scan compares
-    /// strings only where the bit is set (set by [`Obj::masked`] and
+    /// strings only where the bit is set (set by [`Obj::linked`] and
     /// [`Obj::add_name`]).
     mask: u64,
 }
 
 impl Obj {
-    /// The object with [`Obj::mask`] filled in from its fields.
-    fn masked(mut self) -> Obj {
-        self.mask = self.names_mask();
-        self
+    /// A newly loaded object, [`Obj::mask`] made from its names.
+    fn new(found: Arc<Found>, kind: NodeKind, names: Vec<Vec<u8>>, l_name: bool) -> Obj {
+        let link = found.link();
+        Obj::linked(found, kind, names, l_name, link)
+    }
+
+    /// [`Obj::new`] with a chain link of the caller's (the root's, whose
+    /// origin is its own directory; a script's).
+    fn linked(
+        found: Arc<Found>,
+        kind: NodeKind,
+        names: Vec<Vec<u8>>,
+        l_name: bool,
+        link: Arc<ChainLink>,
+    ) -> Obj {
+        let mut o = Obj {
+            found,
+            kind,
+            names,
+            l_name,
+            loader: None,
+            also_opened: Vec::new(),
+            link,
+            latent: false,
+            mask: 0,
+        };
+        o.mask = o.names_mask();
+        o
+    }
+
+    /// A library loaded under `name`, first by `loader`.
+    fn library(found: Arc<Found>, name: Vec<u8>, loader: Option<usize>) -> Obj {
+        Obj {
+            loader,
+            ..Obj::new(found, NodeKind::Library, vec![name], true)
+        }
     }
 
     fn names_mask(&self) -> u64 {
@@ -800,18 +832,7 @@ fn shared_trace(
     let root_warnings = root_warnings(root, &found.info);
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
-    let obj = Obj {
-        names: Vec::new(),
-        l_name: false,
-        kind: NodeKind::Root,
-        loader: None,
-        also_opened: Vec::new(),
-        found: Arc::new(found),
-        link,
-        latent: false,
-        mask: 0,
-    }
-    .masked();
+    let obj = Obj::linked(Arc::new(found), NodeKind::Root, Vec::new(), false, link);
     let musl = template
         .target
         .as_ref()
@@ -934,8 +955,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             let parsed = crate::elf::parse_file(&file.file);
             return match parsed {
                 Err(ParseError::NotElf(NotElf::Script(line))) => Ok(RootTrace {
-                    objs: vec![Obj {
-                        found: Arc::new(Found {
+                    objs: vec![Obj::linked(
+                        Arc::new(Found {
                             path: root.to_vec(),
                             canonical: file.resolved.canonical,
                             hops: file.resolved.hops,
@@ -948,22 +969,17 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             link: std::sync::OnceLock::new(),
                             unwind: None,
                         }),
-                        kind: NodeKind::Root,
-                        names: Vec::new(),
-                        l_name: false,
-                        loader: None,
-                        also_opened: Vec::new(),
-                        link: Arc::new(ChainLink {
+                        NodeKind::Root,
+                        Vec::new(),
+                        false,
+                        Arc::new(ChainLink {
                             name: root.to_vec(),
                             rpath: None,
                             runpath: None,
                             origin: Vec::new(),
                             nodeflib: false,
                         }),
-                        latent: false,
-                        mask: 0,
-                    }
-                    .masked()],
+                    )],
                     missing: Vec::new(),
                     edges: Vec::new(),
                     resolved_names: Vec::new(),
@@ -998,20 +1014,13 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
-    t.objs.push(
-        Obj {
-            names: Vec::new(),
-            l_name: false,
-            kind: NodeKind::Root,
-            loader: None,
-            also_opened: Vec::new(),
-            found: Arc::new(found),
-            link,
-            latent: false,
-            mask: 0,
-        }
-        .masked(),
-    );
+    t.objs.push(Obj::linked(
+        Arc::new(found),
+        NodeKind::Root,
+        Vec::new(),
+        false,
+        link,
+    ));
     if !info.is_dynamic() && info.interp.is_none() {
         return Ok(t); // static: nothing to resolve
     }
@@ -1041,20 +1050,10 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     TEdge::new(TName::Own(interp.clone()), Via::Interpreter, None, None),
                 ));
             }
-            t.objs.push(
-                Obj {
-                    found: f,
-                    kind: NodeKind::Interpreter,
-                    names,
-                    l_name: true,
-                    loader: None,
-                    also_opened: Vec::new(),
-                    link,
-                    latent,
-                    mask: 0,
-                }
-                .masked(),
-            );
+            t.objs.push(Obj {
+                latent,
+                ..Obj::linked(f, NodeKind::Interpreter, names, true, link)
+            });
         }
         Err(reason) if info.interp.is_some() => {
             t.missing.push(MissingInfo {
@@ -1146,7 +1145,6 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                             j
                         }
                         None => {
-                            let link = f.link();
                             let w: Vec<String> = f
                                 .info
                                 .warnings
@@ -1154,20 +1152,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .map(|w| format!("{}: {w}", show(&f.path)))
                                 .collect();
                             t.warnings.extend(w);
-                            t.objs.push(
-                                Obj {
-                                    l_name: true,
-                                    names: vec![name.clone()],
-                                    kind: NodeKind::Library,
-                                    loader: Some(cur),
-                                    also_opened: Vec::new(),
-                                    link,
-                                    found: f,
-                                    latent: false,
-                                    mask: 0,
-                                }
-                                .masked(),
-                            );
+                            t.objs.push(Obj::library(f, name.clone(), Some(cur)));
                             queue.push(t.objs.len() - 1);
                             t.objs.len() - 1
                         }
@@ -1342,21 +1327,8 @@ fn add_preloads(
             }
             None => {
                 Arc::make_mut(&mut f).via = Via::Preload;
-                let link = f.link();
-                t.objs.push(
-                    Obj {
-                        l_name: true,
-                        names: vec![name.clone()],
-                        kind: NodeKind::Library,
-                        loader: (!musl).then_some(0),
-                        also_opened: Vec::new(),
-                        link,
-                        found: f,
-                        latent: false,
-                        mask: 0,
-                    }
-                    .masked(),
-                );
+                t.objs
+                    .push(Obj::library(f, name.clone(), (!musl).then_some(0)));
                 queue.push(t.objs.len() - 1);
                 t.objs.len() - 1
             }
@@ -1429,21 +1401,7 @@ fn load_runtime(
             // Loaded at run time: the node says how (a copy of the shared
             // search result, rare).
             Arc::make_mut(&mut f).via = via;
-            let link = f.link();
-            t.objs.push(
-                Obj {
-                    l_name: true,
-                    names: vec![name.to_vec()],
-                    kind: NodeKind::Library,
-                    loader: None,
-                    also_opened: Vec::new(),
-                    link,
-                    found: f,
-                    latent: false,
-                    mask: 0,
-                }
-                .masked(),
-            );
+            t.objs.push(Obj::library(f, name.to_vec(), None));
             queue.push(t.objs.len() - 1);
             t.objs.len() - 1
         }
@@ -1940,18 +1898,13 @@ fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
 
 fn node_for(found: &Found, kind: NodeKind) -> Node {
     Node {
-        kind,
-        path: found.path.clone(),
         canonical: Some(found.canonical.clone()),
         hops: found.hops.clone(),
         size: found.size,
         via: found.via,
         info: Some(found.info.clone()),
         variants: found.variants.clone(),
-        roots: BTreeSet::new(),
-        missing: None,
-        script: None,
-        also_opened: BTreeSet::new(),
+        ..Node::new(kind, found.path.clone())
     }
 }
 
@@ -2249,18 +2202,8 @@ fn missing_node(
         Some(&i) => i,
         None => {
             let n = Node {
-                kind: NodeKind::Missing,
-                path: m.soname.clone(),
-                canonical: None,
-                hops: Vec::new(),
-                size: 0,
-                via: Via::Default,
-                info: None,
-                variants: Vec::new(),
-                roots: BTreeSet::new(),
                 missing: Some(Box::new(m.clone())),
-                script: None,
-                also_opened: BTreeSet::new(),
+                ..Node::new(NodeKind::Missing, m.soname.clone())
             };
             let i = g.graph.add_node(n);
             memo.nodes.insert(key, i);
@@ -2360,19 +2303,8 @@ mod tests {
 
     /// An object of a load list, as `load_list` registers it.
     fn obj(found: Arc<Found>, names: &[&str], l_name: bool) -> Obj {
-        let link = found.link();
-        Obj {
-            found,
-            kind: NodeKind::Library,
-            names: names.iter().map(|n| n.as_bytes().to_vec()).collect(),
-            l_name,
-            loader: None,
-            also_opened: Vec::new(),
-            link,
-            latent: false,
-            mask: 0,
-        }
-        .masked()
+        let names = names.iter().map(|n| n.as_bytes().to_vec()).collect();
+        Obj::new(found, NodeKind::Library, names, l_name)
     }
 
     #[test]

@@ -83,6 +83,27 @@ pub struct Node {
     pub also_opened: BTreeSet<Vec<u8>>,
 }
 
+impl Node {
+    /// A node of `kind` for `path` with nothing else known yet: no file,
+    /// no roots, found by the default search.
+    pub fn new(kind: NodeKind, path: Vec<u8>) -> Node {
+        Node {
+            kind,
+            path,
+            canonical: None,
+            hops: Vec::new(),
+            size: 0,
+            via: Via::Default,
+            info: None,
+            variants: Vec::new(),
+            roots: BTreeSet::new(),
+            missing: None,
+            script: None,
+            also_opened: BTreeSet::new(),
+        }
+    }
+}
+
 /// One edge: `from` needs `to` under the name `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
@@ -305,20 +326,7 @@ mod tests {
     use crate::resolve::Via;
 
     fn node(path: &str) -> Node {
-        Node {
-            kind: NodeKind::Library,
-            path: path.as_bytes().to_vec(),
-            canonical: None,
-            hops: Vec::new(),
-            size: 0,
-            via: Via::Default,
-            info: None,
-            variants: Vec::new(),
-            roots: Default::default(),
-            missing: None,
-            script: None,
-            also_opened: Default::default(),
-        }
+        Node::new(NodeKind::Library, path.as_bytes().to_vec())
     }
 
     fn edge(name: &str) -> Edge {
