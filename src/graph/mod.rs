@@ -104,11 +104,13 @@ impl Node {
     }
 }
 
-/// One edge: `from` needs `to` under the name `name`.
+/// One edge: `from` needs `to` under the name `name`. 32 bytes (its
+/// owner and detail, both rare, boxed together): the graph has a few per
+/// object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     /// The `DT_NEEDED` string (or `PT_INTERP`).
-    pub name: Vec<u8>,
+    pub name: Box<[u8]>,
     /// The search step that satisfied it: `Loaded` only when, in every
     /// root's load that has the edge, the object was loaded already.
     pub via: Via,
@@ -117,11 +119,41 @@ pub struct Edge {
     /// roots; which root loads the object first through it is
     /// `report::tree`'s to work out, breadth-first).
     pub already_loaded: bool,
+    /// [`Edge::owner`] and [`Edge::detail`], when either is set.
+    extra: Option<Box<EdgeExtra>>,
+}
+
+/// [`Edge::owner`] and [`Edge::detail`] of an edge that has either.
+pub(crate) type EdgeExtra = (Option<Vec<u8>>, Option<String>);
+
+impl Edge {
+    /// An edge named `name`, satisfied by step `via` (not loaded already),
+    /// with the RPATH/RUNPATH owner and run-time detail if any.
+    pub fn new(name: &[u8], via: Via, owner: Option<Vec<u8>>, detail: Option<String>) -> Edge {
+        let extra = (owner.is_some() || detail.is_some()).then(|| Box::new((owner, detail)));
+        Edge::with_extra(name, via, extra)
+    }
+
+    /// [`Edge::new`] with the rare parts as a build keeps them.
+    pub(crate) fn with_extra(name: &[u8], via: Via, extra: Option<Box<EdgeExtra>>) -> Edge {
+        Edge {
+            name: name.into(),
+            via,
+            already_loaded: via == Via::Loaded,
+            extra,
+        }
+    }
+
     /// Whose RPATH/RUNPATH supplied the directory.
-    pub owner: Option<Vec<u8>>,
+    pub fn owner(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.0.as_deref()
+    }
+
     /// More about a run-time edge (dlopen priority and feature, the symbol
     /// that makes glibc load libgcc_s, …).
-    pub detail: Option<String>,
+    pub fn detail(&self) -> Option<&str> {
+        self.extra.as_ref()?.1.as_deref()
+    }
 }
 
 /// A problem with a symbol version.
@@ -302,9 +334,12 @@ impl DepGraph {
             if matches!(e.via, Via::Interpreter | Via::Preload) {
                 return (0, 0);
             }
-            let listed = info
-                .filter(|_| !e.via.is_runtime())
-                .and_then(|i| i.needed.iter().chain(&i.filters).position(|x| *x == e.name));
+            let listed = info.filter(|_| !e.via.is_runtime()).and_then(|i| {
+                i.needed
+                    .iter()
+                    .chain(&i.filters)
+                    .position(|x| **x == *e.name)
+            });
             listed.map_or((2, 0), |p| (1, p))
         };
         let mut v: Vec<(NodeIndex, &Edge, (u8, usize), usize)> = self
@@ -330,13 +365,29 @@ mod tests {
     }
 
     fn edge(name: &str) -> Edge {
-        Edge {
-            name: name.as_bytes().to_vec(),
-            via: Via::Default,
-            already_loaded: false,
-            owner: None,
-            detail: None,
-        }
+        Edge::new(name.as_bytes(), Via::Default, None, None)
+    }
+
+    /// The graph has a few edges per object, each kept for the whole run:
+    /// 32 bytes (the rare owner and detail boxed together). Fails if a
+    /// field added makes it larger; weigh that first.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_edge_stays_small_and_keeps_its_rare_parts() {
+        assert!(
+            std::mem::size_of::<Edge>() <= 32,
+            "{}",
+            std::mem::size_of::<Edge>()
+        );
+        let plain = edge("libx.so.1");
+        assert_eq!((plain.owner(), plain.detail()), (None, None));
+        assert!(!plain.already_loaded);
+        let e = Edge::new(b"liby.so", Via::Rpath, Some(b"/bin/prog".to_vec()), None);
+        assert_eq!(e.owner(), Some(&b"/bin/prog"[..]));
+        assert_eq!(e.detail(), None);
+        let e = Edge::new(b"libz.so", Via::DlopenNote, None, Some("required".into()));
+        assert_eq!((e.owner(), e.detail()), (None, Some("required")));
+        assert!(Edge::new(b"libc.so.6", Via::Loaded, None, None).already_loaded);
     }
 
     #[test]

@@ -210,7 +210,7 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
             let Some(req) = &g.graph[from].info else {
                 continue;
             };
-            for vn in req.verneed.iter().filter(|v| v.file == e.weight().name) {
+            for vn in req.verneed.iter().filter(|v| *v.file == *e.weight().name) {
                 for (aux, unsupported_verdef) in lacking(&vn.versions, theirs) {
                     found.push(MissingVersion {
                         version: aux.name.clone(),
@@ -234,7 +234,11 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
             let Some(defs) = &g.graph[to].info else {
                 continue;
             };
-            for vn in theirs.verneed.iter().filter(|v| v.file == e.weight().name) {
+            for vn in theirs
+                .verneed
+                .iter()
+                .filter(|v| *v.file == *e.weight().name)
+            {
                 for (aux, unsupported_verdef) in lacking(&vn.versions, defs) {
                     found.push(MissingVersion {
                         version: aux.name.clone(),

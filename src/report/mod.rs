@@ -61,7 +61,7 @@ pub fn render(g: &DepGraph, format: Format, out: &mut dyn Write) -> io::Result<(
 
 /// A short bracketed description of how an edge was satisfied.
 pub fn edge_label(e: &Edge) -> String {
-    let owner = e.owner.as_deref().map(show).unwrap_or_default();
+    let owner = e.owner().map(show).unwrap_or_default();
     match e.via {
         Via::Rpath => format!("rpath of {owner}"),
         Via::Runpath => format!("runpath of {owner}"),
@@ -78,7 +78,7 @@ pub fn edge_label(e: &Edge) -> String {
         | Via::Nsswitch
         | Via::Libgcc
         | Via::Gconv
-        | Via::Preload => match &e.detail {
+        | Via::Preload => match e.detail() {
             Some(d) => format!("{} {d}", e.via.as_str()),
             None => e.via.as_str().into(),
         },
@@ -117,7 +117,7 @@ pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, V
                 continue;
             }
             if e.via == Via::Interpreter && g.graph[child].kind == NodeKind::Missing {
-                no_interp = Some((child, e.name.clone()));
+                no_interp = Some((child, e.name.to_vec()));
             }
             if e.via == Via::Interpreter || e.via.is_runtime() || !seen.insert(child) {
                 continue;
@@ -131,12 +131,12 @@ pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, V
             // keeps the name as given).
             let name = match (e.via, node.kind) {
                 (_, NodeKind::Missing) if e.name.contains(&b'/') => {
-                    opened_path(node).unwrap_or(&e.name)
+                    opened_path(node).map_or(&*e.name, Vec::as_slice)
                 }
-                (Via::Direct, _) => &node.path,
-                _ => &e.name,
+                (Via::Direct, _) => &node.path[..],
+                _ => &e.name[..],
             };
-            order.push((child, name.clone()));
+            order.push((child, name.to_vec()));
         }
     }
     let interp = order

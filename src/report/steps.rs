@@ -50,7 +50,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 }
                 let mut done: BTreeSet<&[u8]> = BTreeSet::new();
                 for (name, from) in &g.preloads {
-                    if let Some(&(child, e)) = preloads.iter().find(|(_, e)| e.name == *name) {
+                    if let Some(&(child, e)) = preloads.iter().find(|(_, e)| *e.name == **name) {
                         if !done.insert(name) {
                             continue; // loaded already, under this very name
                         }
@@ -151,7 +151,7 @@ fn edge(
     } else {
         requester
     };
-    let key = (ri, by.to_vec(), e.name.clone());
+    let key = (ri, by.to_vec(), e.name.to_vec());
     match g.searches.get(&key) {
         Some(s) => {
             steps(s, preloaded, out)?;

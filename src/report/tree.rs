@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use petgraph::stable_graph::NodeIndex;
 
 use super::edge_label;
-use crate::graph::{DepGraph, Edge, NodeKind};
+use crate::graph::{DepGraph, NodeKind};
 use crate::resolve::Via;
 use crate::util::show;
 
@@ -82,7 +82,7 @@ fn loading_edges(
                 }
                 loaded_by
                     .entry(child)
-                    .or_insert_with(|| (n, e.name.clone()));
+                    .or_insert_with(|| (n, e.name.to_vec()));
                 if seen.insert(child) {
                     q.push_back(child);
                 }
@@ -131,14 +131,13 @@ impl<'g> Tree<'g> {
             let loads = self
                 .loaded_by
                 .get(&child)
-                .is_some_and(|(from, name)| *from == n && *name == e.name);
+                .is_some_and(|(from, name)| *from == n && **name == *e.name);
             let label = if loads || !e.already_loaded {
                 edge_label(e)
             } else {
-                edge_label(&Edge {
-                    via: Via::Loaded,
-                    ..e.clone()
-                })
+                let mut loaded = e.clone();
+                loaded.via = Via::Loaded;
+                edge_label(&loaded)
             };
             let again = !loads || shown.contains(&child);
             let see_above = again && (loads || !e.already_loaded) && !g.children(child).is_empty();

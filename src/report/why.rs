@@ -73,7 +73,7 @@ fn dfs(
         if !g.graph[child].roots.contains(&ri) || path.iter().any(|(n, _, _)| *n == child) {
             continue;
         }
-        path.push((child, e.name.clone(), e.via));
+        path.push((child, e.name.to_vec(), e.via));
         dfs(g, ri, targets, path, out);
         path.pop();
     }
