@@ -567,6 +567,86 @@ fn staged_check_through_the_library() {
     );
 }
 
+/// A found name's search record through the library: whole with
+/// `found_searches` (what `--verbose` prints: every directory and
+/// candidate), else only its last step without candidates (the step and
+/// owner the graph reads, the rest dropped to save memory). The graph is
+/// the same either way. Fails if the record is trimmed when asked whole,
+/// or kept whole when not.
+#[test]
+fn found_searches_are_kept_whole_only_when_asked() {
+    use closure::graph;
+    use closure::resolve::{Options, Resolver, Tried, Via};
+    use closure::rootfs::RootFs;
+
+    let root = clean_root();
+    let fs_ = RootFs::new(root.path()).expect("rootfs");
+    let build = |found_searches: bool| {
+        let resolver = Resolver::new(
+            &fs_,
+            Options {
+                found_searches,
+                ..Options::default()
+            },
+        );
+        let opts = graph::BuildOptions {
+            keep_search: true,
+            ..Default::default()
+        };
+        graph::build(&resolver, &[APP.as_bytes().to_vec()], &opts).expect("graph")
+    };
+    let whole = build(true);
+    let last = build(false);
+    let key = (0, APP.as_bytes().to_vec(), b"libapp.so.1".to_vec());
+    // RUNPATH /opt/override (nothing there), then $ORIGIN/../lib.
+    let w = &whole.searches[&key];
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert_eq!(w[0].dir, b"/opt/override");
+    assert_eq!(w[0].candidates.len(), 1);
+    assert_eq!(w[0].candidates[0].1, Tried::Absent);
+    assert_eq!(w[1].candidates.len(), 1);
+    assert_eq!(w[1].candidates[0].1, Tried::Used);
+    let l = &last.searches[&key];
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].dir, w[1].dir);
+    assert_eq!(l[0].via, Via::Runpath);
+    assert_eq!(l[0].owner, w[1].owner);
+    assert!(l[0].owner.is_some());
+    assert!(l[0].candidates.is_empty());
+    // The same graph: objects, and each edge's name, step and owner.
+    let edges = |g: &graph::DepGraph| {
+        let mut v: Vec<_> = g
+            .graph
+            .edge_indices()
+            .map(|e| {
+                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                let x = &g.graph[e];
+                let path = |n: petgraph::graph::NodeIndex| g.graph[n].path.clone();
+                (
+                    path(a),
+                    path(b),
+                    x.name.clone(),
+                    x.via,
+                    x.owner().map(<[u8]>::to_vec),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let paths = |g: &graph::DepGraph| {
+        g.objects()
+            .iter()
+            .map(|n| n.path.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(paths(&whole), paths(&last));
+    assert_eq!(edges(&whole), edges(&last));
+    assert!(edges(&last)
+        .iter()
+        .any(|e| e.3 == Via::Runpath && e.4.is_some()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // --format size, --verbose, colour (snapshots on sample-rootfs)
 // ---------------------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ impl Config {
                 cwd: a.cwd.as_bytes().to_vec(),
                 use_cache: !a.inhibit_cache,
                 secure: a.secure,
+                // Only `--verbose` prints a found name's search.
+                found_searches: a.verbose,
             },
             build: BuildOptions {
                 dlopen_priority: dlopen_priority(a.dlopen_priority),

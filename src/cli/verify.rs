@@ -187,6 +187,7 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
         cwd: a.cwd.as_bytes().to_vec(),
         use_cache: !a.inhibit_cache,
         secure: a.secure,
+        found_searches: a.verbose,
     })
 }
 

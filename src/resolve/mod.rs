@@ -79,6 +79,11 @@ pub struct Options {
     /// holding any token; musl ignores a search path with `$ORIGIN` of the
     /// program or of a library opened by a relative path.
     pub secure: bool,
+    /// Whether a found name's search record is kept whole, every
+    /// directory and candidate tried (what `--verbose` prints); otherwise
+    /// only its last step, without candidates: the step and owner the
+    /// graph reads. The memo keeps each record for the whole run.
+    pub found_searches: bool,
 }
 
 impl Default for Options {
@@ -91,6 +96,7 @@ impl Default for Options {
             cwd: b"/".to_vec(),
             use_cache: true,
             secure: false,
+            found_searches: true,
         }
     }
 }
@@ -1143,6 +1149,17 @@ impl<'fs> Resolver<'fs> {
         let found = matches!(r.outcome, Outcome::Found(_));
         if found {
             r.notes = Vec::new();
+            if !self.opts.found_searches {
+                r.searched = r
+                    .searched
+                    .pop()
+                    .map(|s| Searched {
+                        candidates: Vec::new(),
+                        ..s
+                    })
+                    .into_iter()
+                    .collect();
+            }
         }
         let mut key = Vec::new();
         memo_key(&mut key, target, req, lp, !found, secure);
