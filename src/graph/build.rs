@@ -406,7 +406,10 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     // a linear scan per root would be quadratic).
     let mut queued: FastSet<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
     let mut traced: FastSet<Vec<u8>> = FastSet::default();
+    traced.reserve(pending.len());
     let mut memo = MergeMemo::default();
+    memo.nodes.reserve(objects);
+    memo.roots.reserve(objects);
     let templates = Templates::default();
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let mut glibc = false;

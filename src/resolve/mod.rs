@@ -836,6 +836,13 @@ impl<'fs> Resolver<'fs> {
         } else {
             None
         };
+        // Room for what a run of this many roots is likely to remember (the
+        // union of /usr/bin and /usr/sbin: 1.4 paths probed and files
+        // parsed, 0.7 searches, per root), so the tables are not grown by
+        // doubling on the way (each growth touches the new table's memory).
+        self.probes.reserve(roots.len() * 3 / 2);
+        self.infos.reserve(roots.len() * 3 / 2);
+        self.memo.reserve(roots.len());
         let ahead = Ahead {
             bytes,
             caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
