@@ -237,7 +237,7 @@ pub enum VersionCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerNeedAux {
     /// Version name, e.g. `GLIBC_2.34`.
-    pub name: Vec<u8>,
+    pub name: ShortName,
     /// `vna_hash` as the file stores it: the loader compares it with the
     /// definition's `vd_hash` before the names (a requirement whose
     /// hash is wrong is not met even when a definition has its name).
@@ -246,6 +246,119 @@ pub struct VerNeedAux {
     pub flags: u16,
     /// `vna_other`: the versym index that refers to this requirement.
     pub other: u16,
+}
+
+/// A version name, held in place when it has at most
+/// [`ShortName::INLINE`] bytes (`GLIBC_2.2.5`, `GLIBCXX_3.4.21`: nearly
+/// all), else on the heap: a file's requirements name a handful of
+/// versions each, and a separate allocation per name was ≈ 125 KB of
+/// fresh memory on a whole-`/usr/bin` run. 24 bytes either way. Compares,
+/// orders and hashes as its bytes.
+#[derive(Clone)]
+pub struct ShortName(ShortRepr);
+
+#[derive(Clone)]
+enum ShortRepr {
+    Inline {
+        len: u8,
+        bytes: [u8; ShortName::INLINE],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl ShortName {
+    /// The longest name held in place.
+    pub const INLINE: usize = 22;
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            ShortRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ShortRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl From<&[u8]> for ShortName {
+    fn from(name: &[u8]) -> Self {
+        if name.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..name.len()].copy_from_slice(name);
+            ShortName(ShortRepr::Inline {
+                len: name.len() as u8,
+                bytes,
+            })
+        } else {
+            ShortName(ShortRepr::Heap(name.into()))
+        }
+    }
+}
+
+impl From<Vec<u8>> for ShortName {
+    fn from(name: Vec<u8>) -> Self {
+        if name.len() <= Self::INLINE {
+            ShortName::from(name.as_slice())
+        } else {
+            ShortName(ShortRepr::Heap(name.into_boxed_slice()))
+        }
+    }
+}
+
+impl Default for ShortName {
+    fn default() -> Self {
+        ShortName::from(&b""[..])
+    }
+}
+
+impl std::ops::Deref for ShortName {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for ShortName {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for ShortName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ShortName {}
+
+impl PartialEq<[u8]> for ShortName {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl PartialOrd for ShortName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ShortName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for ShortName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl std::fmt::Debug for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
 }
 
 /// One version definition (`Verdef`, first `Verdaux` name).
@@ -419,7 +532,7 @@ impl ElfInfo {
             if d.version != 1 {
                 return VersionCheck::Unsupported(d.version);
             }
-            if d.hash == aux.hash && d.name == aux.name {
+            if d.hash == aux.hash && *d.name == *aux.name {
                 return VersionCheck::Met;
             }
         }
@@ -453,7 +566,7 @@ impl ElfInfo {
         let first = index.by_hash[from..]
             .iter()
             .take_while(|&&(h, _)| h == aux.hash)
-            .find(|&&(_, i)| self.verdef[i as usize].name == aux.name)
+            .find(|&&(_, i)| *self.verdef[i as usize].name == *aux.name)
             .map(|&(_, i)| i);
         match (first, index.unsupported) {
             (_, Some((bad, v))) if first.is_none_or(|i| bad <= i) => VersionCheck::Unsupported(v),
@@ -520,7 +633,52 @@ impl ElfInfo {
 
 #[cfg(test)]
 mod tests {
-    use super::ElfInfo;
+    use super::{ElfInfo, ShortName, ShortRepr, VerNeedAux};
+
+    /// A version name is its bytes whether held in place or on the heap:
+    /// equal, ordered and hashed as bytes across the boundary, 24 bytes
+    /// in all (so a `Vernaux` record stays 32). Fails if a name of
+    /// [`ShortName::INLINE`] bytes goes to the heap, or one byte more stays
+    /// in place (it cannot), or the two kinds compare by their layout.
+    #[test]
+    fn short_names_are_their_bytes() {
+        use std::hash::BuildHasher;
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<ShortName>(), 24);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<VerNeedAux>(), 32);
+        let at_limit = vec![b'v'; ShortName::INLINE];
+        let over = [b'v'; ShortName::INLINE + 1];
+        let (a, b) = (
+            ShortName::from(at_limit.clone()),
+            ShortName::from(&over[..]),
+        );
+        assert!(matches!(a.0, ShortRepr::Inline { .. }));
+        assert!(matches!(b.0, ShortRepr::Heap(_)));
+        assert_eq!(&*a, &at_limit[..]);
+        assert_eq!(&*b, &over[..]);
+        assert!(a < b, "a prefix orders first, whatever the kinds");
+        let h = std::hash::RandomState::new();
+        let long = ShortName::from(&b"GLIBCXX_3.4.21_and_much_more"[..]);
+        assert_eq!(
+            h.hash_one(&long),
+            h.hash_one(&b"GLIBCXX_3.4.21_and_much_more"[..])
+        );
+        assert_eq!(h.hash_one(&a), h.hash_one(&at_limit[..]));
+        for n in [&b""[..], b"GLIBC_2.2.5", b"GLIBC_2.34"] {
+            let x = ShortName::from(n);
+            assert_eq!(x, ShortName::from(n.to_vec()));
+            assert_eq!(&*x, n);
+            assert_eq!(x, *n);
+        }
+        let (x, y) = (
+            ShortName::from(&b"GLIBC_2.3"[..]),
+            ShortName::from(&b"GLIBC_2.34"[..]),
+        );
+        assert!(x < y);
+        assert_eq!(ShortName::default(), ShortName::from(&b""[..]));
+        assert_eq!(format!("{:?}", ShortName::from(&b"V_1"[..])), "\"V_1\"");
+    }
 
     /// Every file's `ElfInfo` is kept, behind an `Arc` (two counts before
     /// it), for the whole run: at 512 bytes or less it comes from

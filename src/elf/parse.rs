@@ -18,7 +18,7 @@ use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, ReadRef};
 
-use super::{ElfInfo, Ident, VerDef, VerNeed, VerNeedAux};
+use super::{ElfInfo, Ident, ShortName, VerDef, VerNeed, VerNeedAux};
 
 /// Largest dynamic section read (entries beyond it are ignored with a warning).
 const MAX_DYNAMIC: u64 = 1 << 20;
@@ -783,6 +783,17 @@ struct Strings {
 }
 
 impl Strings {
+    /// The version name at `off` (empty when it cannot be read), without
+    /// an allocation of its own ([`ShortName`]).
+    fn version_name<'data, R: ReadRef<'data>>(&self, data: R, off: u64) -> ShortName {
+        let Some(at) = self.start.checked_add(off).filter(|&at| at < self.end) else {
+            return ShortName::default();
+        };
+        data.read_bytes_at_until(at..self.end, 0)
+            .map(ShortName::from)
+            .unwrap_or_default()
+    }
+
     fn get<'data, R: ReadRef<'data>>(&self, data: R, off: u64) -> Option<Vec<u8>> {
         let at = self.start.checked_add(off)?;
         if at >= self.end {
@@ -876,7 +887,7 @@ fn read_verneed<'data, R: ReadRef<'data>>(
                 break;
             };
             versions.push(VerNeedAux {
-                name: strings.get(data, name as u64).unwrap_or_default(),
+                name: strings.version_name(data, name as u64),
                 hash,
                 flags,
                 other,

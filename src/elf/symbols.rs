@@ -229,7 +229,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             out.versions.insert(
                 a.other & 0x7fff,
                 VersionName {
-                    name: a.name.clone(),
+                    name: a.name.to_vec(),
                     hash: a.hash,
                     file: Some(n.file.clone()),
                     hidden: a.other & 0x8000 != 0,

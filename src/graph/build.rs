@@ -2345,7 +2345,7 @@ fn check_versions(
             .copied()
             .collect();
         g.missing_versions.push(MissingVersion {
-            version: aux.name.clone(),
+            version: aux.name.to_vec(),
             library: vn.file.clone(),
             library_path: lib_obj.found.path.clone(),
             object: o.found.path.clone(),
@@ -2511,7 +2511,7 @@ mod tests {
     #[test]
     fn requirement_answers_are_kept_per_record_and_library() {
         let need = |v: &str| VerNeedAux {
-            name: v.as_bytes().to_vec(),
+            name: v.as_bytes().into(),
             hash: 1,
             flags: 0,
             other: 2,

@@ -213,7 +213,7 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
             for vn in req.verneed.iter().filter(|v| *v.file == *e.weight().name) {
                 for (aux, unsupported_verdef) in lacking(&vn.versions, theirs) {
                     found.push(MissingVersion {
-                        version: aux.name.clone(),
+                        version: aux.name.to_vec(),
                         library: vn.file.clone(),
                         library_path: where_(p),
                         object: g.graph[from].path.clone(),
@@ -241,7 +241,7 @@ pub fn check_versions(fs: &RootFs, base: &RootFs, g: &mut DepGraph) {
             {
                 for (aux, unsupported_verdef) in lacking(&vn.versions, defs) {
                     found.push(MissingVersion {
-                        version: aux.name.clone(),
+                        version: aux.name.to_vec(),
                         library: vn.file.clone(),
                         library_path: g.graph[to].path.clone(),
                         object: where_(p),

@@ -2372,7 +2372,7 @@ mod tests {
                 for hash in [0, 7, 40, 90, 41] {
                     for flags in [0, elf::VER_FLG_WEAK] {
                         let aux = elf::VerNeedAux {
-                            name: name.as_bytes().to_vec(),
+                            name: name.as_bytes().into(),
                             hash,
                             flags,
                             other: 2,
