@@ -88,7 +88,7 @@ fn bench_parse(c: &mut Criterion) {
     let largest = (0..infos.len()).max_by_key(|&i| {
         infos[i]
             .tables
-            .strtab
+            .strtab()
             .map_or(0, |(s, e)| e.saturating_sub(s))
     });
     let mut group = c.benchmark_group("unwind");

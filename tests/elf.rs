@@ -833,14 +833,14 @@ fn unwind_names_found_through_the_gnu_hash_table() {
         (&plain, None),
     ] {
         let (got, exhaustive, info) = unwind_use(path);
-        let (start, end) = info.tables.strtab.unwrap();
+        let (start, end) = info.tables.strtab().unwrap();
         assert!(
             end - start > 64 << 10,
             "{}: string table of {} bytes is read whole, not looked up",
             path.display(),
             end - start
         );
-        assert!(info.tables.gnu_hash.is_some(), "{}", path.display());
+        assert!(info.tables.gnu_hash().is_some(), "{}", path.display());
         assert_eq!(got.as_deref(), want, "{}", path.display());
         assert_eq!(got, exhaustive, "{}: lookup vs exhaustive", path.display());
         let f = std::fs::File::open(path).unwrap();
@@ -925,8 +925,8 @@ fn unwind_answers_of_real_files_match_the_exhaustive_scan() {
         if got != exhaustive {
             mismatches.push(format!("{}: {got:?} vs {exhaustive:?}", p.display()));
         }
-        if info.tables.gnu_hash.is_some()
-            && info.tables.strtab.is_some_and(|(s, e)| e - s > 64 << 10)
+        if info.tables.gnu_hash().is_some()
+            && info.tables.strtab().is_some_and(|(s, e)| e - s > 64 << 10)
         {
             large += 1;
         }
@@ -982,7 +982,7 @@ fn unwind_hash_lookups_on_every_architecture() {
         let f = std::fs::File::open(tmp.path()).unwrap();
         let len = bytes.len() as u64;
         let info = closure::elf::parse_file(&f).unwrap();
-        let (start, end) = info.tables.strtab.unwrap();
+        let (start, end) = info.tables.strtab().unwrap();
         assert!(end - start > 64 << 10, "{}", arch.name());
         for name in [&b"pthread_cancel"[..], b"pthread_exit"] {
             let names = [name];

@@ -407,7 +407,7 @@ fn regression_gnu_hash_offsets_saturate() {
     let mut f = tempfile::tempfile().unwrap();
     f.write_all(&bytes).unwrap();
     let info = closure::elf::parse_file(&f).expect("parses");
-    let gnu = info.tables.gnu_hash.expect("the input has DT_GNU_HASH");
+    let gnu = info.tables.gnu_hash().expect("the input has DT_GNU_HASH");
     assert!(
         gnu > u64::MAX - 16,
         "{gnu:#x}: the input no longer reaches the overflow"
@@ -2611,7 +2611,7 @@ fn hash_lookups_of_a_hostile_chain_are_capped() {
     fs::write(r.host("/app/lib/libfoo.so.1"), &e.b).unwrap();
     let lib = fs::File::open(r.host("/app/lib/libfoo.so.1")).unwrap();
     let info = closure::elf::parse_file(&lib).unwrap();
-    let (s, end) = info.tables.strtab.unwrap();
+    let (s, end) = info.tables.strtab().unwrap();
     assert!(end - s > 64 << 10, "the string table must be large");
     const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
     let fast = closure::elf::read_file(&lib, e.b.len() as u64, NAMES).uses;

@@ -45,7 +45,7 @@ pub fn calls_dlopen(file: &File, info: &ElfInfo) -> bool {
 /// own `DT_NEEDED` names and SONAME, is no data, and its `PT_INTERP`
 /// string is its interpreter.
 pub fn dlopen_candidates(file: &File, info: &ElfInfo, len: u64) -> Vec<Vec<u8>> {
-    let skip: Vec<(u64, u64)> = info.tables.strtab.into_iter().collect();
+    let skip: Vec<(u64, u64)> = info.tables.strtab().into_iter().collect();
     let mut names = library_names(file, len, &skip);
     names.retain(|n| info.interp.as_deref() != Some(n.as_slice()));
     names

@@ -469,9 +469,10 @@ struct VerdefIndex {
     unsupported: Option<(u32, u16)>,
 }
 
-/// File offsets of the tables the dynamic section points at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DynTables {
+/// File offsets of the tables the dynamic section points at, as the parse
+/// finds them ([`DynTables::from`] packs them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOffsets {
     /// `DT_STRTAB` as a (start, end) file range.
     pub strtab: Option<(u64, u64)>,
     /// `DT_SYMTAB`.
@@ -492,6 +493,142 @@ pub struct DynTables {
     /// global GOT entry. The loader binds every such symbol itself (at
     /// start-up, or lazily through its stub), with no relocation naming it.
     pub mips_gotsym: Option<u64>,
+}
+
+/// [`TableOffsets`] packed: every file's are kept for the whole run, and
+/// an `Option` of each made them 176 bytes (which put each `ElfInfo` in
+/// mimalloc's 512-byte class instead of the 448-byte one); the tables
+/// present are bits of one word. Read through the methods of the same
+/// names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynTables {
+    /// Bit `1 << k` for each table present ([`Table`]).
+    present: u16,
+    /// `DT_PLTREL` is `DT_RELA`.
+    jmprel_rela: bool,
+    strtab: (u64, u64),
+    symtab: u64,
+    hash: u64,
+    gnu_hash: u64,
+    versym: u64,
+    rela: (u64, u64),
+    rel: (u64, u64),
+    jmprel: (u64, u64),
+    mips_gotsym: u64,
+}
+
+/// The bits of [`DynTables::present`].
+#[derive(Clone, Copy)]
+enum Table {
+    Strtab,
+    Symtab,
+    Hash,
+    GnuHash,
+    Versym,
+    Rela,
+    Rel,
+    Jmprel,
+    MipsGotsym,
+}
+
+impl From<TableOffsets> for DynTables {
+    fn from(o: TableOffsets) -> Self {
+        let mut t = DynTables::default();
+        let mut mark = |table: Table, here: bool| {
+            if here {
+                t.present |= 1 << table as u16;
+            }
+        };
+        mark(Table::Strtab, o.strtab.is_some());
+        mark(Table::Symtab, o.symtab.is_some());
+        mark(Table::Hash, o.hash.is_some());
+        mark(Table::GnuHash, o.gnu_hash.is_some());
+        mark(Table::Versym, o.versym.is_some());
+        mark(Table::Rela, o.rela.is_some());
+        mark(Table::Rel, o.rel.is_some());
+        mark(Table::Jmprel, o.jmprel.is_some());
+        mark(Table::MipsGotsym, o.mips_gotsym.is_some());
+        t.strtab = o.strtab.unwrap_or_default();
+        t.symtab = o.symtab.unwrap_or_default();
+        t.hash = o.hash.unwrap_or_default();
+        t.gnu_hash = o.gnu_hash.unwrap_or_default();
+        t.versym = o.versym.unwrap_or_default();
+        t.rela = o.rela.unwrap_or_default();
+        t.rel = o.rel.unwrap_or_default();
+        if let Some((off, size, rela)) = o.jmprel {
+            t.jmprel = (off, size);
+            t.jmprel_rela = rela;
+        }
+        t.mips_gotsym = o.mips_gotsym.unwrap_or_default();
+        t
+    }
+}
+
+impl DynTables {
+    fn has(&self, table: Table) -> bool {
+        self.present & (1 << table as u16) != 0
+    }
+
+    /// All of them, as the parse found them.
+    pub fn offsets(&self) -> TableOffsets {
+        TableOffsets {
+            strtab: self.strtab(),
+            symtab: self.symtab(),
+            hash: self.hash(),
+            gnu_hash: self.gnu_hash(),
+            versym: self.versym(),
+            rela: self.rela(),
+            rel: self.rel(),
+            jmprel: self.jmprel(),
+            mips_gotsym: self.mips_gotsym(),
+        }
+    }
+
+    /// `DT_STRTAB` as a (start, end) file range.
+    pub fn strtab(&self) -> Option<(u64, u64)> {
+        self.has(Table::Strtab).then_some(self.strtab)
+    }
+
+    /// `DT_SYMTAB`.
+    pub fn symtab(&self) -> Option<u64> {
+        self.has(Table::Symtab).then_some(self.symtab)
+    }
+
+    /// `DT_HASH`.
+    pub fn hash(&self) -> Option<u64> {
+        self.has(Table::Hash).then_some(self.hash)
+    }
+
+    /// `DT_GNU_HASH`.
+    pub fn gnu_hash(&self) -> Option<u64> {
+        self.has(Table::GnuHash).then_some(self.gnu_hash)
+    }
+
+    /// `DT_VERSYM`.
+    pub fn versym(&self) -> Option<u64> {
+        self.has(Table::Versym).then_some(self.versym)
+    }
+
+    /// `DT_RELA` and `DT_RELASZ`.
+    pub fn rela(&self) -> Option<(u64, u64)> {
+        self.has(Table::Rela).then_some(self.rela)
+    }
+
+    /// `DT_REL` and `DT_RELSZ`.
+    pub fn rel(&self) -> Option<(u64, u64)> {
+        self.has(Table::Rel).then_some(self.rel)
+    }
+
+    /// `DT_JMPREL`, `DT_PLTRELSZ`, and whether `DT_PLTREL` is `DT_RELA`.
+    pub fn jmprel(&self) -> Option<(u64, u64, bool)> {
+        self.has(Table::Jmprel)
+            .then_some((self.jmprel.0, self.jmprel.1, self.jmprel_rela))
+    }
+
+    /// MIPS `DT_MIPS_GOTSYM` ([`TableOffsets::mips_gotsym`]).
+    pub fn mips_gotsym(&self) -> Option<u64> {
+        self.has(Table::MipsGotsym).then_some(self.mips_gotsym)
+    }
 }
 
 impl ElfInfo {
@@ -633,7 +770,7 @@ impl ElfInfo {
 
 #[cfg(test)]
 mod tests {
-    use super::{ElfInfo, ShortName, ShortRepr, VerNeedAux};
+    use super::{DynTables, ElfInfo, ShortName, ShortRepr, TableOffsets, VerNeedAux};
 
     /// A version name is its bytes whether held in place or on the heap:
     /// equal, ordered and hashed as bytes across the boundary, 24 bytes
@@ -681,14 +818,67 @@ mod tests {
     }
 
     /// Every file's `ElfInfo` is kept, behind an `Arc` (two counts before
-    /// it), for the whole run: at 512 bytes or less it comes from
-    /// mimalloc's 512-byte class; a few bytes more move it to the 640-byte
-    /// one, 128 bytes and about 30 fresh pages more on a whole-`/usr/bin`
-    /// run. A field added here should be weighed against that.
+    /// it), for the whole run: at 448 bytes or less it comes from
+    /// mimalloc's 448-byte class; a few bytes more move it to the 512-byte
+    /// one, 64 bytes and about 15 fresh pages more on a whole-`/usr/bin`
+    /// run (the 640-byte one, 45 pages). A field added here should be
+    /// weighed against that.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn an_elf_info_in_its_arc_fits_the_512_byte_class() {
+    fn an_elf_info_in_its_arc_fits_the_448_byte_class() {
         let in_arc = std::mem::size_of::<ElfInfo>() + 2 * std::mem::size_of::<usize>();
-        assert!(in_arc <= 512, "Arc<ElfInfo> takes {in_arc} bytes");
+        assert!(in_arc <= 448, "Arc<ElfInfo> takes {in_arc} bytes");
+    }
+
+    /// The packed tables give back exactly what they were made from: each
+    /// table present or absent on its own, offset 0 a present table, and
+    /// whether `DT_PLTREL` is `DT_RELA` kept with `DT_JMPREL`.
+    #[test]
+    fn dyn_tables_keep_each_offset_and_its_absence() {
+        let all = TableOffsets {
+            strtab: Some((0, 9)),
+            symtab: Some(1),
+            hash: Some(2),
+            gnu_hash: Some(0),
+            versym: Some(4),
+            rela: Some((5, 6)),
+            rel: Some((7, 8)),
+            jmprel: Some((9, 10, true)),
+            mips_gotsym: Some(0),
+        };
+        assert_eq!(DynTables::from(all).offsets(), all);
+        assert_eq!(
+            DynTables::from(TableOffsets::default()).offsets(),
+            TableOffsets::default()
+        );
+        let some = TableOffsets {
+            symtab: Some(0),
+            jmprel: Some((3, 4, false)),
+            ..TableOffsets::default()
+        };
+        let t = DynTables::from(some);
+        assert_eq!(t.offsets(), some);
+        assert_eq!(
+            (t.symtab(), t.strtab(), t.gnu_hash()),
+            (Some(0), None, None)
+        );
+        assert_eq!(t.jmprel(), Some((3, 4, false)));
+        // One table at a time: no bit stands for another.
+        let one: [fn(&mut TableOffsets); 9] = [
+            |o| o.strtab = Some((1, 2)),
+            |o| o.symtab = Some(1),
+            |o| o.hash = Some(1),
+            |o| o.gnu_hash = Some(1),
+            |o| o.versym = Some(1),
+            |o| o.rela = Some((1, 2)),
+            |o| o.rel = Some((1, 2)),
+            |o| o.jmprel = Some((1, 2, true)),
+            |o| o.mips_gotsym = Some(1),
+        ];
+        for set in one {
+            let mut o = TableOffsets::default();
+            set(&mut o);
+            assert_eq!(DynTables::from(o).offsets(), o);
+        }
     }
 }

@@ -156,7 +156,7 @@ fn undefined_use<'a>(
     info: &ElfInfo,
     names: &[&[u8]],
 ) -> Option<Vec<u8>> {
-    let (start, end) = info.tables.strtab?;
+    let (start, end) = info.tables.strtab()?;
     let size = end.saturating_sub(start).min(64 << 20);
     if size > WHOLE_STRTAB {
         // Not read yet, and large: the GNU hash table avoids reading it.
@@ -702,7 +702,7 @@ where
         }
     }
 
-    info.tables = super::DynTables {
+    info.tables = super::DynTables::from(super::TableOffsets {
         strtab: Some((str_off, str_end)),
         symtab: t.symtab.and_then(map),
         hash: t.hash.and_then(map),
@@ -715,7 +715,7 @@ where
             .and_then(map)
             .map(|o| (o, t.pltrelsz, t.pltrel == elf::DT_RELA as u64)),
         mips_gotsym: t.mips_gotsym,
-    };
+    });
     if let Some(v) = verneed {
         match map(v) {
             Some(off) => read_verneed(data, endian, off, verneednum, &strings, &mut info),

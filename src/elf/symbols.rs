@@ -156,7 +156,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     };
     let t = &info.tables;
     let mut out = Symbols::default();
-    let (Some(symtab), Some((str_start, str_end))) = (t.symtab, t.strtab) else {
+    let (Some(symtab), Some((str_start, str_end))) = (t.symtab(), t.strtab()) else {
         return out;
     };
     let is64 = info.ident.is_64;
@@ -167,7 +167,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     };
     let strtab_len = str_end.saturating_sub(str_start).min(64 << 20);
     let strtab = r.bytes(str_start, strtab_len).unwrap_or_default();
-    let versym = t.versym.and_then(|v| r.bytes(v, count * 2)).map(|b| {
+    let versym = t.versym().and_then(|v| r.bytes(v, count * 2)).map(|b| {
         b.chunks_exact(2)
             .map(|c| r.uint(c) as u16)
             .collect::<Vec<u16>>()
@@ -302,16 +302,16 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             done += k;
         }
     };
-    if let Some((o, s)) = t.rela {
+    if let Some((o, s)) = t.rela() {
         walk(o, s, true, false, &out.syms);
     }
-    if let Some((o, s)) = t.rel {
+    if let Some((o, s)) = t.rel() {
         walk(o, s, false, false, &out.syms);
     }
-    if let Some((o, s, rela)) = t.jmprel {
+    if let Some((o, s, rela)) = t.jmprel() {
         walk(o, s, rela, true, &out.syms);
     }
-    if let Some(first) = t.mips_gotsym {
+    if let Some(first) = t.mips_gotsym() {
         // MIPS binds the symbols of the global GOT without relocations: an
         // undefined function with a stub (`st_value` set) lazily, like a
         // PLT entry, the others at start-up.
@@ -347,7 +347,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
 /// symbol which a relocation uses. One pass over `.dynsym` comparing names
 /// in place; only a hit (rare) reads the relocation tables to confirm it.
 pub fn first_undefined_of(file: &File, info: &ElfInfo, names: &[&[u8]]) -> Option<Vec<u8>> {
-    let (str_start, str_end) = info.tables.strtab?;
+    let (str_start, str_end) = info.tables.strtab()?;
     let len = file.metadata().ok()?.len();
     let r = Reader {
         file,
@@ -404,7 +404,7 @@ pub fn first_undefined_hashed(
     strtab: Option<&[u8]>,
 ) -> Option<Option<Vec<u8>>> {
     let t = &info.tables;
-    let (g, symtab, (str_start, str_end)) = (t.gnu_hash?, t.symtab?, t.strtab?);
+    let (g, symtab, (str_start, str_end)) = (t.gnu_hash()?, t.symtab()?, t.strtab()?);
     let big = info.ident.big_endian;
     let is64 = info.ident.is_64;
     let r = Reader { file, big, len };
@@ -597,8 +597,8 @@ pub fn first_undefined_hashed(
 /// is no GNU hash table (the fast path is not taken).
 pub fn gnu_hash_consistent(file: &File, info: &ElfInfo, names: &[&[u8]]) -> bool {
     let t = &info.tables;
-    let Some(g) = t.gnu_hash else { return true };
-    let (Some(symtab), Some((str_start, str_end))) = (t.symtab, t.strtab) else {
+    let Some(g) = t.gnu_hash() else { return true };
+    let (Some(symtab), Some((str_start, str_end))) = (t.symtab(), t.strtab()) else {
         return true;
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -799,7 +799,7 @@ pub(crate) fn first_undefined_in(
     range: std::ops::Range<u64>,
 ) -> Option<Vec<u8>> {
     let t = &info.tables;
-    let symtab = t.symtab?;
+    let symtab = t.symtab()?;
     let big = info.ident.big_endian;
     let uint = |b: &[u8]| fixed_uint(b, big);
     if at.is_empty() || range.start >= range.end {
@@ -852,7 +852,7 @@ fn confirm_by_relocation(
     }
     let t = &info.tables;
     if let Some(&(_, name)) = t
-        .mips_gotsym
+        .mips_gotsym()
         .and_then(|first| hits.iter().find(|(i, _)| *i >= first))
     {
         return Some(name.to_vec());
@@ -874,9 +874,9 @@ fn confirm_by_relocation(
     // PLT relocations first: a called function is almost always there, and
     // that table is small next to `DT_RELA`.
     let tables = [
-        t.jmprel,
-        t.rela.map(|(o, s)| (o, s, true)),
-        t.rel.map(|(o, s)| (o, s, false)),
+        t.jmprel(),
+        t.rela().map(|(o, s)| (o, s, true)),
+        t.rel().map(|(o, s)| (o, s, false)),
     ];
     if tables.iter().all(Option::is_none) {
         return Some(hits[0].1.to_vec());
@@ -936,7 +936,7 @@ fn copy_reloc_type(m: u16) -> Option<u64> {
 /// highest `DT_GNU_HASH` chain.
 fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
     let t = &info.tables;
-    if let Some(h) = t.hash {
+    if let Some(h) = t.hash() {
         // 64-bit s390 (and Alpha) use 8-byte hash words.
         let w = if info.ident.machine == machine::S390 && info.ident.is_64 {
             8
@@ -947,7 +947,7 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
             return n;
         }
     }
-    let Some(g) = t.gnu_hash else {
+    let Some(g) = t.gnu_hash() else {
         return 0;
     };
     let (Some(nbuckets), Some(symoffset), Some(bloom_size)) = (
