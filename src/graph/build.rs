@@ -2443,16 +2443,9 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn trace_records_stay_small() {
-        assert!(
-            std::mem::size_of::<TEdge>() <= 40,
-            "{}",
-            std::mem::size_of::<TEdge>()
-        );
-        assert!(
-            std::mem::size_of::<Obj>() <= 64,
-            "{}",
-            std::mem::size_of::<Obj>()
-        );
+        let (edge, obj) = (std::mem::size_of::<TEdge>(), std::mem::size_of::<Obj>());
+        assert!(edge <= 40, "a trace edge takes {edge} bytes");
+        assert!(obj <= 64, "a load-list object takes {obj} bytes");
         assert_eq!(std::mem::size_of::<Triple>(), 12);
     }
 

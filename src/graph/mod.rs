@@ -374,11 +374,8 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_edge_stays_small_and_keeps_its_rare_parts() {
-        assert!(
-            std::mem::size_of::<Edge>() <= 32,
-            "{}",
-            std::mem::size_of::<Edge>()
-        );
+        let size = std::mem::size_of::<Edge>();
+        assert!(size <= 32, "an edge takes {size} bytes");
         let plain = edge("libx.so.1");
         assert_eq!((plain.owner(), plain.detail()), (None, None));
         assert!(!plain.already_loaded);
