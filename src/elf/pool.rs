@@ -9,8 +9,8 @@
 //! without a `memset`, and only the pages read into are touched); a buffer
 //! given back is kept for the next read. Buffers of exactly the size read
 //! made each slightly larger read miss the pool and take fresh memory of
-//! yet another size class (≈ 100 of a whole-`/usr/bin` run's 1,850 page
-//! faults). A read larger than [`MAX_BUFFER`] gets a buffer of exactly its
+//! yet another size class (rounding saves ≈ 30 of a whole-`/usr/bin`
+//! run's ≈ 1,700 page faults). A read larger than [`MAX_BUFFER`] gets a buffer of exactly its
 //! size, read into without zeroing (it is not kept). At most
 //! [`BUFFERS`] buffers of at most [`MAX_BUFFER`] bytes each, [`MAX_KEPT`]
 //! bytes in all, are kept per thread (memory stays flat); when all places
