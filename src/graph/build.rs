@@ -267,7 +267,10 @@ impl TName {
     }
 }
 
-/// A trace index as stored in a [`TEdge`].
+/// A trace index as stored in a [`TEdge`], an [`Obj`]'s loader or a
+/// [`Triple`]. Past 2^31 − 1 it panics, which no trace reaches: each entry
+/// takes memory (40 bytes an edge at least), and a file names at most
+/// 65,536 libraries (its dynamic section is read up to 1 MiB).
 fn index32(i: usize) -> u32 {
     let i = u32::try_from(i).expect("a trace has fewer than 2^31 entries");
     assert!(i < TO_MISSING, "a trace has fewer than 2^31 entries");
@@ -314,7 +317,7 @@ impl TEdge {
         }
     }
 
-    /// The name, given the trace's objects and the requester's index.
+    /// The name, given the trace's objects (the requester is [`TEdge::from`]).
     fn name<'a>(&'a self, objs: &'a [Obj]) -> &'a [u8] {
         match &self.name {
             TName::Needed(i) => needed_name(&objs[self.from()], *i as usize),
