@@ -221,6 +221,10 @@ fn triple(a: usize, b: usize, c: usize) -> Triple {
     (index32(a), index32(b), index32(c))
 }
 
+/// Room a trace starts with, in objects (edges and resolutions: four
+/// times as many): most programs load a dozen or two.
+const TRACE_OBJS: usize = 16;
+
 /// The requester of a preload's search in [`RootTrace::searches`]: the
 /// loader preloads for no object, and the program may need the same name
 /// itself (the graph keys it with an empty requester path,
@@ -1076,10 +1080,10 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     };
     let info = found.info.clone();
     let mut t = RootTrace {
-        objs: Vec::new(),
+        objs: Vec::with_capacity(TRACE_OBJS),
         missing: Vec::new(),
-        edges: Vec::new(),
-        resolved_names: Vec::new(),
+        edges: Vec::with_capacity(4 * TRACE_OBJS),
+        resolved_names: Vec::with_capacity(4 * TRACE_OBJS),
         version_links: Vec::new(),
         script: None,
         target: None,
