@@ -176,8 +176,27 @@ pub fn notes(data: &[u8]) {
 /// written again and re-read.
 pub fn ldcache(data: &[u8]) {
     for big in [false, true] {
-        let Ok(cache) = ldcache::parse(data, big) else {
-            continue;
+        // The borrowed decoding the resolver uses agrees with the owned
+        // one: the same error, or the same entries and lookups.
+        let index = ldcache::CacheIndex::parse(std::sync::Arc::new(data.to_vec()), big);
+        let cache = match (ldcache::parse(data, big), index) {
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "the two decodings fail differently");
+                continue;
+            }
+            (Ok(cache), Ok(index)) => {
+                let viewed: Vec<ldcache::CacheEntry> =
+                    index.entries().map(|e| e.to_owned_entry()).collect();
+                assert_eq!(viewed, cache.entries, "the two decodings differ");
+                for e in &cache.entries {
+                    let got: Vec<ldcache::CacheEntry> =
+                        index.lookup(&e.key).map(|x| x.to_owned_entry()).collect();
+                    let want: Vec<ldcache::CacheEntry> = cache.lookup(&e.key).cloned().collect();
+                    assert_eq!(got, want, "the two lookups differ");
+                }
+                cache
+            }
+            (a, b) => panic!("parse: {:?}, CacheIndex: {:?}", a.err(), b.err()),
         };
         for e in &cache.entries {
             assert!(!e.key.contains(&0) && !e.value.contains(&0));

@@ -437,9 +437,9 @@ fn lexical(path: &[u8]) -> Vec<u8> {
 /// What a prefetch shares between its tasks.
 struct Ahead {
     /// The sysroot's `ld.so.cache`, read once.
-    bytes: Option<Vec<u8>>,
+    bytes: Option<Arc<Vec<u8>>>,
     /// Its parse, per byte order.
-    caches: [std::sync::OnceLock<Option<ldcache::LdCache>>; 2],
+    caches: [std::sync::OnceLock<Option<ldcache::CacheIndex>>; 2],
     /// Paths queued so far, and how many.
     seen: ShardedMap<Vec<u8>, ()>,
     queued: std::sync::atomic::AtomicUsize,
@@ -453,7 +453,7 @@ pub struct Resolver<'fs> {
     probes: ShardedMap<Vec<u8>, Probe>,
     /// Parsed files by identity, with their unwind fact (see `unwind_user`).
     infos: ShardedMap<FileId, Parsed>,
-    caches: Mutex<Map<bool, Arc<Option<ldcache::LdCache>>>>,
+    caches: Mutex<Map<bool, Arc<Option<ldcache::CacheIndex>>>>,
     cache_problem: Mutex<Option<String>>,
     /// One cell per key, filled once: threads asking at the same time wait
     /// for the first (detection may read much of the interpreter).
@@ -832,7 +832,10 @@ impl<'fs> Resolver<'fs> {
         // Read here on its own, so a broken cache is reported (or not) by the
         // walk exactly as without speculation.
         let bytes = if self.opts.use_cache {
-            self.fs.read(Path::new("/etc/ld.so.cache"), 256 << 20).ok()
+            self.fs
+                .read(Path::new("/etc/ld.so.cache"), 256 << 20)
+                .ok()
+                .map(Arc::new)
         } else {
             None
         };
@@ -902,7 +905,7 @@ impl<'fs> Resolver<'fs> {
             ahead
                 .bytes
                 .as_ref()
-                .and_then(|b| ldcache::parse(b, big).ok())
+                .and_then(|b| ldcache::CacheIndex::parse(b.clone(), big).ok())
         });
         if let Some(cache) = cache {
             for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
@@ -913,7 +916,7 @@ impl<'fs> Resolver<'fs> {
                         info.ident.is_64,
                         info.ident.e_flags,
                     ) {
-                        next.push(e.value.as_slice().into());
+                        next.push(e.value.into());
                     }
                 }
             }
@@ -963,14 +966,14 @@ impl<'fs> Resolver<'fs> {
         }
     }
 
-    fn cache_for(&self, target: &Target) -> Arc<Option<ldcache::LdCache>> {
+    fn cache_for(&self, target: &Target) -> Arc<Option<ldcache::CacheIndex>> {
         let big = target.ident.big_endian;
         if let Some(c) = lock(&self.caches).get(&big) {
             return c.clone();
         }
         let parsed = if self.opts.use_cache {
             match self.fs.read(Path::new("/etc/ld.so.cache"), 256 << 20) {
-                Ok(bytes) => match ldcache::parse(&bytes, big) {
+                Ok(bytes) => match ldcache::CacheIndex::parse(Arc::new(bytes), big) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         *lock(&self.cache_problem) =
@@ -1830,27 +1833,27 @@ impl<'fs> Resolver<'fs> {
     fn legacy_variants(
         &self,
         target: &Target,
-        passed: &[&ldcache::CacheEntry],
+        passed: &[ldcache::Entry<'_>],
         chosen: &[u8],
     ) -> Vec<Variant> {
         let base = dirname(chosen);
         let mut out: Vec<Variant> = Vec::new();
         for e in passed {
-            if e.value.as_slice() == chosen
+            if e.value == chosen
                 || !target.legacy.possible(e.hwcap)
                 || out.iter().any(|v| v.path == e.value)
             {
                 continue;
             }
-            if let Probe::Opened(_) = self.probe(&e.value) {
-                let dir = dirname(&e.value);
+            if let Probe::Opened(_) = self.probe(e.value) {
+                let dir = dirname(e.value);
                 let name = match dir.strip_prefix(base.as_slice()) {
                     Some(rest) if rest.first() == Some(&b'/') => rest[1..].to_vec(),
                     _ => dir.clone(),
                 };
                 out.push(Variant {
                     name,
-                    path: e.value.clone(),
+                    path: e.value.to_vec(),
                     via_cache: true,
                 });
             }
@@ -1881,12 +1884,12 @@ impl<'fs> Resolver<'fs> {
             Hwcaps::Active(v) => v,
             Hwcaps::Baseline => &[],
         };
-        let mut best_hw: Option<(usize, &ldcache::CacheEntry)> = None;
-        let mut plain: Option<&ldcache::CacheEntry> = None;
+        let mut best_hw: Option<(usize, ldcache::Entry<'_>)> = None;
+        let mut plain: Option<ldcache::Entry<'_>> = None;
         // Tagged entries the modelled CPU passed over: another CPU may
         // take them (a baseline run's variants). Those after the chosen
         // one only when it carries a bit some CPU lacks (below).
-        let mut passed: Vec<&ldcache::CacheEntry> = Vec::new();
+        let mut passed: Vec<ldcache::Entry<'_>> = Vec::new();
         let mut entries = cache.lookup(name);
         for e in entries.by_ref() {
             if !ldcache::flags_accepted(e.flags, id.machine, id.is_64, id.e_flags) {
@@ -1944,7 +1947,7 @@ impl<'fs> Resolver<'fs> {
             res.searched.push(entry);
             return false;
         };
-        let value = e.value.clone();
+        let value = e.value.to_vec();
         if nodeflib && target.in_system_dir(&value) {
             entry.candidates.push((
                 value,
