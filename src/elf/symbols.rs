@@ -465,11 +465,20 @@ pub fn first_undefined_hashed(
     };
     let longest = names.iter().map(|n| n.len() as u64 + 1).max().unwrap_or(1);
     // The name at `at` (a string-table offset) in `bytes` read from `from`.
+    // The first byte is compared before the rest: nearly every undefined
+    // name differs from all wanted ones there, and a call to `memcmp` per
+    // name and symbol was ≈ 1.5% of a whole-`/usr/bin` run's instructions.
     let named = |bytes: &[u8], from: u64, at: u64| -> Option<&[u8]> {
         let rest = bytes.get(usize::try_from(at - from).ok()?..)?;
+        let first = *rest.first()?;
         names
             .iter()
-            .find(|n| rest.len() > n.len() && rest.starts_with(n) && rest[n.len()] == 0)
+            .find(|n| {
+                n.first().map_or(first == 0, |&c| c == first)
+                    && rest.len() > n.len()
+                    && rest.starts_with(n)
+                    && rest[n.len()] == 0
+            })
             .copied()
     };
     let mut hits: Vec<(u64, &[u8])> = Vec::new();
