@@ -12,7 +12,9 @@
 //!
 //! It never touches the file system and never decides which entry the loader
 //! would pick for a name: callers hand in bytes, get entries back (in file
-//! order) and apply the lookup rules themselves. Every offset read from the
+//! order) and apply the lookup rules themselves. [`parse`] copies the
+//! entries out ([`LdCache`]); [`CacheIndex`], what the resolver uses, keeps
+//! the bytes and lends entries out ([`Entry`]); one decoder checks both. Every offset read from the
 //! input is validated; malformed input yields a [`CacheError`], never a panic.
 
 use std::cmp::Ordering;
