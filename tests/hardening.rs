@@ -2438,6 +2438,23 @@ fn one_root_starts_no_threads_and_many_roots_do() {
     assert!(clones(&roots) > 0, "{n} roots never started the pool");
 }
 
+/// A Debian 12 base with `/app/bin/server`, which needs only libc: the
+/// smallest usual run.
+fn server_root() -> FakeRoot {
+    let r = FakeRoot::new();
+    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
+    r.elf(
+        "/app/bin/server",
+        &ElfSpec {
+            arch: Some(Arch::X86_64),
+            kind: Kind::Exec,
+            needed: vec!["libc.so.6".into()],
+            ..Default::default()
+        },
+    );
+    r
+}
+
 /// A process about to exit need not hand its heap back to the kernel: the
 /// allocator is built without its collect-at-exit pass (`.cargo/config.toml`
 /// sets `MI_SKIP_COLLECT_ON_EXIT`), which cost a run 0.1–0.3 ms of serial
@@ -2452,17 +2469,7 @@ fn exit_returns_no_memory_to_the_kernel() {
         eprintln!("skipping {name}: strace is not usable here");
         return;
     }
-    let r = FakeRoot::new();
-    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
-    r.elf(
-        "/app/bin/server",
-        &ElfSpec {
-            arch: Some(Arch::X86_64),
-            kind: Kind::Exec,
-            needed: vec!["libc.so.6".into()],
-            ..Default::default()
-        },
-    );
+    let r = server_root();
     let trace = tempfile::tempdir().expect("tempdir");
     let log = trace.path().join("strace.log");
     let out = Command::new("strace")
@@ -2651,17 +2658,7 @@ fn hash_lookups_of_a_hostile_chain_are_capped() {
 /// its statistics at exit on standard error.
 #[test]
 fn the_allocator_reads_no_environment() {
-    let r = FakeRoot::new();
-    r.debian_base(Arch::X86_64, Layout::DEBIAN12);
-    r.elf(
-        "/app/bin/server",
-        &ElfSpec {
-            arch: Some(Arch::X86_64),
-            kind: Kind::Exec,
-            needed: vec!["libc.so.6".into()],
-            ..Default::default()
-        },
-    );
+    let r = server_root();
     let out = Command::new(closure_bin())
         .arg("--sysroot")
         .arg(r.path())

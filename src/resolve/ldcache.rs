@@ -247,27 +247,34 @@ pub struct CacheEntry {
     pub hwcap: u64,
 }
 
+/// The capability-bit questions, for [`CacheEntry`] and [`Entry`] alike.
+macro_rules! hwcap_methods {
+    () => {
+        /// `Some(index into hwcaps_names)` for a glibc-hwcaps extension entry:
+        /// `((hwcap >> 32) & !0x3ff) == 1 << 30`. The index is not checked
+        /// against [`LdCache::hwcaps_names`]; use `get()` on it (the loader skips
+        /// entries whose index is out of range).
+        pub fn hwcaps_index(&self) -> Option<u32> {
+            hwcaps_index(self.hwcap)
+        }
+
+        /// The x86 ISA level (bits 32..41) of an extension entry: the index of the
+        /// highest bit set in the library's `GNU_PROPERTY_X86_ISA_1_NEEDED`.
+        /// 0 for entries that are not extension entries.
+        pub fn isa_level(&self) -> u32 {
+            isa_level(self.hwcap)
+        }
+
+        /// A non-zero `hwcap` that is not an extension entry: legacy hwcap or
+        /// platform bits (bit 63 = `tls`), which glibc 2.37 and later ignore.
+        pub fn is_legacy_hwcap(&self) -> bool {
+            is_legacy_hwcap(self.hwcap)
+        }
+    };
+}
+
 impl CacheEntry {
-    /// `Some(index into hwcaps_names)` for a glibc-hwcaps extension entry:
-    /// `((hwcap >> 32) & !0x3ff) == 1 << 30`. The index is not checked
-    /// against [`LdCache::hwcaps_names`]; use `get()` on it (the loader skips
-    /// entries whose index is out of range).
-    pub fn hwcaps_index(&self) -> Option<u32> {
-        hwcaps_index(self.hwcap)
-    }
-
-    /// The x86 ISA level (bits 32..41) of an extension entry: the index of the
-    /// highest bit set in the library's `GNU_PROPERTY_X86_ISA_1_NEEDED`.
-    /// 0 for entries that are not extension entries.
-    pub fn isa_level(&self) -> u32 {
-        isa_level(self.hwcap)
-    }
-
-    /// A non-zero `hwcap` that is not an extension entry: legacy hwcap or
-    /// platform bits (bit 63 = `tls`), which glibc 2.37 and later ignore.
-    pub fn is_legacy_hwcap(&self) -> bool {
-        is_legacy_hwcap(self.hwcap)
-    }
+    hwcap_methods!();
 }
 
 /// [`CacheEntry::hwcaps_index`] of an entry with these capability bits.
@@ -308,20 +315,7 @@ pub struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    /// See [`CacheEntry::hwcaps_index`].
-    pub fn hwcaps_index(&self) -> Option<u32> {
-        hwcaps_index(self.hwcap)
-    }
-
-    /// See [`CacheEntry::isa_level`].
-    pub fn isa_level(&self) -> u32 {
-        isa_level(self.hwcap)
-    }
-
-    /// See [`CacheEntry::is_legacy_hwcap`].
-    pub fn is_legacy_hwcap(&self) -> bool {
-        is_legacy_hwcap(self.hwcap)
-    }
+    hwcap_methods!();
 
     /// An owned copy.
     pub fn to_owned_entry(&self) -> CacheEntry {
