@@ -1,5 +1,6 @@
 //! A hash map split into shards, each behind its own lock, for the memo
-//! maps every pool thread reads and writes during a run.
+//! maps every pool thread reads and writes during a run; and
+//! [`get_or_compute`], a once-cell read that never waits.
 //!
 //! Owns no I/O and no policy: only the locking. One map behind one lock
 //! made the two pool threads of a large run wait for each other about
@@ -12,10 +13,33 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+
+/// The value of `cell`, computed by `f` when it has none yet, without
+/// waiting for another thread that is computing it at that moment: both
+/// compute, the first value stored is kept and the other dropped. For
+/// values that are the same whoever computes them (parses, indexes).
+///
+/// [`OnceLock::get_or_init`] makes the second thread sleep in the kernel
+/// until the first is done, and the first one's wake-up puts it in the
+/// waker's run queue: on a VM whose scheduler packs woken threads onto
+/// busy vCPUs (the benchmark VM's `kernel.sched_vcpu_pack`) it then waited
+/// up to a few milliseconds more while the other vCPU idled, in about one
+/// run in eight of the union of `/usr/bin` (ARCHITECTURE.md, thirty-third
+/// stop). Computing the value again costs that thread the time it would
+/// have waited.
+pub fn get_or_compute<T>(cell: &OnceLock<T>, f: impl FnOnce() -> T) -> &T {
+    if let Some(v) = cell.get() {
+        return v;
+    }
+    let v = f();
+    // `get_or_init` with a value already made: it waits only while another
+    // thread stores its own (a move), never while one computes.
+    cell.get_or_init(|| v)
+}
 
 /// Shards per map: a power of two.
 pub const SHARDS: usize = 16;
@@ -230,5 +254,41 @@ mod tests {
         // The keys are spread: no shard holds most of them.
         let biggest = m.shards.iter().map(|s| s.read().unwrap().len()).max();
         assert!(biggest.unwrap() < 1001 / 4, "{biggest:?}");
+    }
+
+    /// A thread that finds the cell being filled computes its own value
+    /// instead of waiting (with `OnceLock::get_or_init` the second thread
+    /// here would wait for the first, which waits for the second's answer,
+    /// and the test would time out); the first value stored is the one
+    /// every caller gets, and a filled cell is not computed again.
+    #[test]
+    fn a_cell_being_filled_is_not_waited_for() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let cell: OnceLock<u32> = OnceLock::new();
+        let (go_on, wait) = channel::<()>();
+        let (second_done, second) = channel::<u32>();
+        let (entered, inside) = channel::<()>();
+        let filled = &cell;
+        std::thread::scope(|s| {
+            let first = s.spawn(move || {
+                *super::get_or_compute(filled, || {
+                    // Filling, until the second caller has its answer.
+                    entered.send(()).ok();
+                    wait.recv_timeout(Duration::from_secs(30)).ok();
+                    1
+                })
+            });
+            inside.recv().unwrap();
+            s.spawn(move || {
+                let v = *super::get_or_compute(filled, || 2);
+                second_done.send(v).ok();
+            });
+            let got = second.recv_timeout(Duration::from_secs(10));
+            go_on.send(()).ok();
+            assert_eq!(got, Ok(2), "the second caller waited for the first");
+            assert_eq!(first.join().unwrap(), 2, "the value stored first wins");
+        });
+        assert_eq!(*super::get_or_compute(&cell, || unreachable!()), 2);
     }
 }

@@ -685,7 +685,7 @@ impl ElfInfo {
     /// the hash and name, unless a record the loader cannot read comes
     /// before it. The same answer, in a logarithmic number of steps.
     pub fn check_version_indexed(&self, aux: &VerNeedAux) -> VersionCheck {
-        let index = self.verdef_index.0.get_or_init(|| {
+        let index = crate::shard::get_or_compute(&self.verdef_index.0, || {
             let defs = &self.verdef;
             let mut by_hash: Vec<(u32, u32)> = (defs.iter().enumerate())
                 .map(|(i, d)| (d.hash, i as u32))
@@ -730,7 +730,7 @@ impl ElfInfo {
                     .all(|a| lib.check_version_indexed(a) == VersionCheck::Met)
             })
         };
-        let slots = self.verneed_met.0.get_or_init(|| {
+        let slots = crate::shard::get_or_compute(&self.verneed_met.0, || {
             (0..self.verneed.len())
                 .map(|_| std::sync::OnceLock::new())
                 .collect()
@@ -738,7 +738,7 @@ impl ElfInfo {
         let Some(slot) = slots.get(vn) else {
             return check();
         };
-        let &(id, met) = slot.get_or_init(|| (lib_id, check()));
+        let &(id, met) = crate::shard::get_or_compute(slot, || (lib_id, check()));
         if id == lib_id {
             met
         } else {

@@ -409,9 +409,9 @@ impl CacheIndex {
 
     /// Entries whose key equals `name`, in file order.
     pub fn lookup<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = Entry<'a>> + 'a {
-        let index = self
-            .index
-            .get_or_init(|| Positions::new(self.entries.iter().map(|p| p.entry(&self.bytes).key)));
+        let index = crate::shard::get_or_compute(&self.index, || {
+            Positions::new(self.entries.iter().map(|p| p.entry(&self.bytes).key))
+        });
         index
             .candidates(name)
             .filter_map(|i| self.entries.get(i as usize))
@@ -423,7 +423,7 @@ impl CacheIndex {
 impl LdCache {
     /// Entries whose key equals `name`, in file order.
     pub fn lookup<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a CacheEntry> + 'a {
-        let (len, index) = self.index.0.get_or_init(|| {
+        let (len, index) = crate::shard::get_or_compute(&self.index.0, || {
             let keys = self.entries.iter().map(|e| e.key.as_slice());
             (self.entries.len(), Positions::new(keys))
         });

@@ -307,8 +307,7 @@ impl Found {
 
     /// [`Self::link`], made on first use.
     pub fn link(&self) -> Arc<ChainLink> {
-        self.link
-            .get_or_init(|| self.link_with_origin(dirname(&self.path)))
+        crate::shard::get_or_compute(&self.link, || self.link_with_origin(dirname(&self.path)))
             .clone()
     }
 
@@ -544,26 +543,25 @@ impl<'fs> Resolver<'fs> {
     /// the root's `/etc/ld.so.preload` ([`ldconf::preload_names`]; read once,
     /// nothing without the file).
     pub fn preloads(&self) -> Arc<Preloads> {
-        self.preloads
-            .get_or_init(|| {
-                let mut all: Vec<(Vec<u8>, &'static str)> = Vec::new();
-                if let Some(env) = &self.opts.preload {
-                    all.extend(
-                        env.split(|&b| b == b' ' || b == b':')
-                            .filter(|n| !n.is_empty())
-                            .map(|n| (n.to_vec(), PRELOAD_ENV)),
-                    );
-                }
-                if let Ok(f) = self.fs.read(Path::new(PRELOAD_FILE), ldconf::MAX_CONF_SIZE) {
-                    all.extend(
-                        ldconf::preload_names(&f)
-                            .into_iter()
-                            .map(|n| (n, PRELOAD_FILE)),
-                    );
-                }
-                Arc::new(all)
-            })
-            .clone()
+        crate::shard::get_or_compute(&self.preloads, || {
+            let mut all: Vec<(Vec<u8>, &'static str)> = Vec::new();
+            if let Some(env) = &self.opts.preload {
+                all.extend(
+                    env.split(|&b| b == b' ' || b == b':')
+                        .filter(|n| !n.is_empty())
+                        .map(|n| (n.to_vec(), PRELOAD_ENV)),
+                );
+            }
+            if let Ok(f) = self.fs.read(Path::new(PRELOAD_FILE), ldconf::MAX_CONF_SIZE) {
+                all.extend(
+                    ldconf::preload_names(&f)
+                        .into_iter()
+                        .map(|n| (n, PRELOAD_FILE)),
+                );
+            }
+            Arc::new(all)
+        })
+        .clone()
     }
 
     /// The file system searched.
@@ -607,8 +605,7 @@ impl<'fs> Resolver<'fs> {
     pub fn shared_target(&self, info: &ElfInfo) -> Arc<Target> {
         let key = (info.interp.clone(), info.ident);
         let cell = lock(&self.targets).entry(key).or_default().clone();
-        cell.get_or_init(|| Arc::new(self.detect_target(info)))
-            .clone()
+        crate::shard::get_or_compute(&cell, || Arc::new(self.detect_target(info))).clone()
     }
 
     /// The first of `pthread_cancel`, `pthread_exit`, `backtrace` that a
@@ -901,7 +898,7 @@ impl<'fs> Resolver<'fs> {
             next.push(i.as_slice().into());
         }
         let big = info.ident.big_endian;
-        let cache = ahead.caches[usize::from(big)].get_or_init(|| {
+        let cache = crate::shard::get_or_compute(&ahead.caches[usize::from(big)], || {
             ahead
                 .bytes
                 .as_ref()

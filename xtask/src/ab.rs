@@ -11,7 +11,10 @@
 //! Each binary runs from a copy made at the start into `target/ab/` (all
 //! copies together: the same bytes in files made at different times can
 //! run a short command 4-7% apart on the benchmark VM).
-//! Prints each binary's median, quartiles and ratio to the first one, and
+//! Prints each binary's median, quartiles and ratio to the first one, its
+//! mean, 90th percentile and how many runs took over 1.2× its median (a
+//! program whose threads wait for each other can have a fast median and
+//! slow outliers, which a mean of a few runs picks up), and
 //! for the others a 95% interval of that ratio (the rounds resampled, so a
 //! ratio "at the edge" is told apart from one that is clearly over or
 //! under) and the median of the per-round ratios.
@@ -147,11 +150,16 @@ pub fn run(args: &[String]) -> bool {
         t.sort_by(f64::total_cmp);
         let median = quantile(&t, 0.5);
         let base = *first.get_or_insert(median);
+        let mean = t.iter().sum::<f64>() / t.len().max(1) as f64;
+        let slow = t.iter().filter(|&&x| x > 1.2 * median).count();
         println!(
-            "{bin}: median {median:.2} ms (quartiles {:.2}–{:.2}), {:.3}× the first",
+            "{bin}: median {median:.2} ms (quartiles {:.2}–{:.2}), {:.3}× the first; \
+             mean {mean:.2} ms, 90th percentile {:.2} ms, {slow} of {} runs over 1.2× the median",
             quantile(&t, 0.25),
             quantile(&t, 0.75),
-            median / base
+            median / base,
+            quantile(&t, 0.9),
+            t.len()
         );
         if i > 0 {
             let (lo, hi) = ratio_interval(&times[0], &times[i]);
