@@ -138,6 +138,10 @@ pub fn parse_hwcaps(arg: &str) -> Result<Hwcaps> {
     Ok(Hwcaps::Active(names))
 }
 
+/// Roots from this many on are looked up on all cores ([`expand_roots`]);
+/// `cli::main` starts the thread pool early for such a command line.
+pub const PARALLEL_LOOKUPS: usize = 64;
+
 /// Expands roots: a directory stands for every ELF file or script below it
 /// (sorted by path; symlinks to such files count, links to directories are
 /// not descended); anything else is kept as given. A root that does not
@@ -160,7 +164,7 @@ pub fn expand_roots(fs: &RootFs, roots: &[PathBuf], only_programs: bool) -> Resu
     };
     // Many roots (a whole /usr/bin) are looked up on all cores first; the
     // loop below keeps their order and reports the first bad one.
-    let metas: Vec<_> = if roots.len() >= 64 {
+    let metas: Vec<_> = if roots.len() >= PARALLEL_LOOKUPS {
         use rayon::prelude::*;
         roots.par_iter().map(|r| fs.kind(r)).collect()
     } else {

@@ -273,6 +273,13 @@ pub fn main() -> ExitCode {
         return docs::main(argv.into_iter().skip(1));
     }
     let args = parse_args(argv);
+    if args.roots.len() >= config::PARALLEL_LOOKUPS {
+        // The roots will be looked up on the pool: its threads are started
+        // now, so that their first scheduling (on a VM, the other vCPU
+        // coming back from idle, at times milliseconds late) overlaps the
+        // set-up below instead of holding up the first parallel step.
+        rayon::spawn(|| ());
+    }
     if args.timings {
         // Page faults come from /proc, a host file: read only when the
         // host is the sysroot (canonicalising the sysroot path is the one
