@@ -58,6 +58,33 @@ fn once(bin: &str, files: &[String]) -> Result<f64, String> {
 }
 
 /// The value below which a `q` share of the sorted `v` lies.
+/// What a binary's row says about its times (ms): median, quartiles,
+/// mean, 90th percentile, and how many runs took over 1.2× the median.
+#[derive(Debug, PartialEq)]
+struct Row {
+    median: f64,
+    quartiles: (f64, f64),
+    mean: f64,
+    p90: f64,
+    slow: usize,
+}
+
+impl Row {
+    /// The row of `times` (at least one).
+    fn of(times: &[f64]) -> Row {
+        let mut t = times.to_vec();
+        t.sort_by(f64::total_cmp);
+        let median = quantile(&t, 0.5);
+        Row {
+            median,
+            quartiles: (quantile(&t, 0.25), quantile(&t, 0.75)),
+            mean: t.iter().sum::<f64>() / t.len() as f64,
+            p90: quantile(&t, 0.9),
+            slow: t.iter().filter(|&&x| x > 1.2 * median).count(),
+        }
+    }
+}
+
 fn quantile(v: &[f64], q: f64) -> f64 {
     let i = ((v.len() - 1) as f64 * q).round() as usize;
     v[i]
@@ -146,20 +173,19 @@ pub fn run(args: &[String]) -> bool {
     );
     let mut first = None;
     for (i, bin) in bins.iter().enumerate() {
-        let mut t = times[i].clone();
-        t.sort_by(f64::total_cmp);
-        let median = quantile(&t, 0.5);
-        let base = *first.get_or_insert(median);
-        let mean = t.iter().sum::<f64>() / t.len().max(1) as f64;
-        let slow = t.iter().filter(|&&x| x > 1.2 * median).count();
+        let r = Row::of(&times[i]);
+        let base = *first.get_or_insert(r.median);
         println!(
-            "{bin}: median {median:.2} ms (quartiles {:.2}–{:.2}), {:.3}× the first; \
-             mean {mean:.2} ms, 90th percentile {:.2} ms, {slow} of {} runs over 1.2× the median",
-            quantile(&t, 0.25),
-            quantile(&t, 0.75),
-            median / base,
-            quantile(&t, 0.9),
-            t.len()
+            "{bin}: median {:.2} ms (quartiles {:.2}–{:.2}), {:.3}× the first; \
+             mean {:.2} ms, 90th percentile {:.2} ms, {} of {} runs over 1.2× the median",
+            r.median,
+            r.quartiles.0,
+            r.quartiles.1,
+            r.median / base,
+            r.mean,
+            r.p90,
+            r.slow,
+            times[i].len()
         );
         if i > 0 {
             let (lo, hi) = ratio_interval(&times[0], &times[i]);
@@ -302,7 +328,29 @@ fn ratio_interval(a: &[f64], b: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{fresh_copies, interleaved, parse_args, ratio_interval, ratio_of_medians};
+    use super::{fresh_copies, interleaved, parse_args, ratio_interval, ratio_of_medians, Row};
+
+    /// A row's statistics: order does not matter, the mean counts the
+    /// slow runs that the median ignores, and a run counts as slow only
+    /// above 1.2× the median.
+    #[test]
+    fn a_row_reports_the_slow_runs_its_median_hides() {
+        // Nine runs of 10 ms, 11 ms (1.1×: not slow) and two slow ones.
+        let mut t = vec![10.0; 9];
+        t.extend([11.0, 12.5, 20.0]);
+        t.reverse();
+        let r = Row::of(&t);
+        assert_eq!(r.median, 10.0);
+        assert_eq!(r.quartiles, (10.0, 10.0));
+        assert_eq!(r.slow, 2);
+        assert_eq!(r.p90, 12.5);
+        assert!((r.mean - 133.5 / 12.0).abs() < 1e-9, "{}", r.mean);
+        let even = Row::of(&[4.0, 1.0, 3.0, 2.0, 5.0]);
+        assert_eq!(
+            (even.median, even.quartiles, even.slow),
+            (3.0, (2.0, 4.0), 2)
+        );
+    }
 
     /// Each binary is run from a copy of its own, libtree as itself; two
     /// binaries of one name get two copies; a missing binary is an error
