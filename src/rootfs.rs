@@ -129,6 +129,11 @@ pub struct RootFs {
     /// readers do not wait for each other, and writers of paths in other
     /// shards do not wait either.
     seen: Arc<SeenMap>,
+    /// Where each plain directory path that the walk reached through a
+    /// link led (`/lib/x86_64-linux-gnu`, below the merged-`/usr` link
+    /// `/lib`), so that a walk below it starts at its last component as a
+    /// walk below a canonical directory does ([`RootFs::known_parent`]).
+    walked: Arc<WalkedMap>,
     /// Set once `O_NOATIME` has been refused (a file of another user,
     /// without `CAP_FOWNER`): later opens go without it.
     no_noatime: Arc<std::sync::atomic::AtomicBool>,
@@ -138,6 +143,20 @@ pub struct RootFs {
 /// profiles).
 /// Keyed by the path's bytes (`Path`'s own hash goes component by component).
 type SeenMap = crate::shard::ShardedMap<OsString, Seen>;
+
+/// The walks of directories reached through links, by the path walked.
+type WalkedMap = crate::shard::ShardedMap<OsString, Arc<WalkedDir>>;
+
+/// A directory path's walk, as it stood when the walk went on below it.
+#[derive(Debug)]
+struct WalkedDir {
+    /// Its canonical path.
+    canonical: Vec<u8>,
+    /// The links taken to reach it (at least one), in order.
+    hops: Vec<Hop>,
+    /// The directories entered on the way, when that walk kept them.
+    dirs: Option<Vec<PathBuf>>,
+}
 
 /// The kind of one path component, as the walk needs it.
 #[derive(Debug, Clone)]
@@ -160,6 +179,32 @@ pub const MAX_HELD_DIRS: usize = 256;
 /// [`RootFs::visit_tree`] holds one descriptor per level it is in, and
 /// goes at most this deep.
 pub const MAX_TREE_DEPTH: usize = 256;
+
+/// The directory part of `path` when `path` is absolute and plain (no
+/// empty, `.` or `..` component, no trailing `/`) and that directory has at
+/// least one component: the walk of such a path is the walk of its
+/// directory, then one name.
+fn plain_parent(path: &[u8]) -> Option<&[u8]> {
+    let slash = memchr::memrchr(b'/', path)?;
+    let (parent, name) = (&path[..slash], &path[slash + 1..]);
+    if slash == 0 || path[0] != b'/' || matches!(name, b"" | b"." | b"..") {
+        return None;
+    }
+    // One pass: each component's length, and whether it is all dots.
+    let (mut len, mut dots) = (0usize, true);
+    for &b in &parent[1..] {
+        if b == b'/' {
+            if len == 0 || (dots && len <= 2) {
+                return None;
+            }
+            (len, dots) = (0, true);
+        } else {
+            len += 1;
+            dots &= b == b'.';
+        }
+    }
+    (len != 0 && !(dots && len <= 2)).then_some(parent)
+}
 
 impl RootFs {
     /// Opens `dir` as a root. Fails if it does not exist or is not a directory.
@@ -198,6 +243,7 @@ impl RootFs {
             root_dir: Arc::new(root_dir),
             dirs: Default::default(),
             seen: Arc::new(SeenMap::with_capacity(paths)),
+            walked: Default::default(),
             no_noatime: Default::default(),
         })
     }
@@ -288,8 +334,14 @@ impl RootFs {
         let mut dirs = Vec::new();
         // A plain path whose directory is one the walk already entered
         // starts at its last component: the walk from the root would
-        // reach exactly that state (see `known_dir`).
-        if let Some(parent) = self.known_dir(path_bytes) {
+        // reach exactly that state (see `known_parent`).
+        let plain_parent = plain_parent(path_bytes);
+        // A plain path below a directory reached through links before
+        // starts there too, with the links that walk took: the walk from
+        // the root would take the same links and enter the same
+        // directories (see `walked`).
+        let mut from_walked = false;
+        if let Some(parent) = plain_parent.and_then(|p| self.known_parent(p)) {
             current.clear();
             current.extend_from_slice(parent);
             pending[0].1 = parent.len();
@@ -300,6 +352,21 @@ impl RootFs {
                     }
                 }
                 dirs.push(PathBuf::from(OsStr::from_bytes(parent)));
+            }
+        } else if let Some(parent) = plain_parent {
+            let start = self.walked.with(OsStr::from_bytes(parent), |w| {
+                let w = w.filter(|w| !want_dirs || w.dirs.is_some())?;
+                current.clear();
+                current.extend_from_slice(&w.canonical);
+                hops.extend_from_slice(&w.hops);
+                if let Some(d) = &w.dirs {
+                    dirs.extend_from_slice(d);
+                }
+                Some(())
+            });
+            if start.is_some() {
+                pending[0].1 = parent.len();
+                from_walked = true;
             }
         }
         while let Some(&mut (from, ref mut at)) = pending.last_mut() {
@@ -319,6 +386,28 @@ impl RootFs {
             let comp = &all[c0..c1];
             if comp == b"." {
                 continue;
+            }
+            // About to take the last component of a plain path, having
+            // reached its directory through links: remembered (once).
+            if let (Some(parent), From::Path, 1, false) =
+                (plain_parent, from, pending.len(), hops.is_empty())
+            {
+                if c0 == parent.len() + 1 && !from_walked {
+                    from_walked = true;
+                    let key = OsStr::from_bytes(parent).to_os_string();
+                    let walked = Arc::new(WalkedDir {
+                        canonical: current.clone(),
+                        hops: hops.clone(),
+                        dirs: want_dirs.then(|| dirs.clone()),
+                    });
+                    // A walk that kept its directories replaces one that
+                    // did not (the rest is the same).
+                    if want_dirs {
+                        self.walked.insert(key, walked);
+                    } else {
+                        self.walked.insert_new(key, walked);
+                    }
+                }
             }
             if comp == b".." {
                 // `..` is clamped at the root.
@@ -389,27 +478,20 @@ impl RootFs {
         ))
     }
 
-    /// The directory part of `path` when the walk can start at its last
-    /// component: `path` is absolute and plain (no empty, `.` or `..`
-    /// component, no trailing `/`), below a directory of at least one
-    /// component, and that directory is remembered as [`Seen::Dir`]. Only
-    /// canonical paths are remembered, each reached from the root through
-    /// directories alone, so walking the directory part from the root
-    /// (the sysroot being unchanged during a run) enters each of its
-    /// prefixes and ends in it with no link taken.
+    /// [`known_parent`](Self::known_parent) of `path`'s plain directory
+    /// part (tests).
+    #[cfg(test)]
     fn known_dir<'p>(&self, path: &'p [u8]) -> Option<&'p [u8]> {
-        let rest = path.strip_prefix(b"/")?;
-        let slash = path.iter().rposition(|&b| b == b'/')?;
-        let (parent, name) = (&path[..slash], &path[slash + 1..]);
-        if slash == 0 || matches!(name, b"" | b"." | b"..") {
-            return None;
-        }
-        let plain = rest[..slash - 1]
-            .split(|&b| b == b'/')
-            .all(|c| !matches!(c, b"" | b"." | b".."));
-        if !plain {
-            return None;
-        }
+        self.known_parent(plain_parent(path)?)
+    }
+
+    /// The directory `parent` (a path's [`plain_parent`]) when a walk
+    /// below it can start at the path's last component: it is remembered
+    /// as [`Seen::Dir`]. Only canonical paths are remembered, each reached
+    /// from the root through directories alone, so walking `parent` from
+    /// the root (the sysroot being unchanged during a run) enters each of
+    /// its prefixes and ends in it with no link taken.
+    fn known_parent<'p>(&self, parent: &'p [u8]) -> Option<&'p [u8]> {
         let parent_os = OsStr::from_bytes(parent);
         self.seen
             .with(parent_os, |s| matches!(s, Some(Seen::Dir)))
@@ -1952,6 +2034,16 @@ mod tests {
             paths.extend(next);
         }
         paths.extend(["/usr//lib/f", "/usr/lib/f/", "/usr/lib/./f", "usr/lib/f"].map(String::from));
+        // Deeper plain paths below links.
+        paths.extend(
+            [
+                "/usr/lib/s/g",
+                "/usr/lib/sub/up/f",
+                "/lib/sub/up/sub/g",
+                "/lib/s/up/ff",
+            ]
+            .map(String::from),
+        );
         paths.sort();
         paths.dedup();
         let show = |x: Result<Resolved, LookupError>| match x {
@@ -1962,33 +2054,76 @@ mod tests {
             Ok((r, m)) => format!("{:?} {:?} {}", r.canonical, r.hops, m.len()),
             Err(e) => format!("error {e}"),
         };
+        // One root warmed by walks that keep their directories, one by
+        // walks that do not (its remembered walks then lack them, and the
+        // first `resolve` below a directory reached through links fills
+        // them in).
+        let meta_warm = RootFs::new(r).unwrap();
         for p in &paths {
             let _ = warm.resolve(Path::new(p));
+            let _ = meta_warm.metadata(Path::new(p));
         }
-        let mut fast = 0;
+        let (mut fast, mut through_links) = (0, 0);
         for p in &paths {
             let path = Path::new(p);
             fast += usize::from(warm.known_dir(p.as_bytes()).is_some());
-            let cold = RootFs::new(r).unwrap();
-            assert_eq!(show(warm.resolve(path)), show(cold.resolve(path)), "{p}");
-            let cold = RootFs::new(r).unwrap();
-            assert_eq!(
-                show(warm.resolve_nofollow(path)),
-                show(cold.resolve_nofollow(path)),
-                "{p}"
-            );
-            let cold = RootFs::new(r).unwrap();
-            assert_eq!(meta(warm.metadata(path)), meta(cold.metadata(path)), "{p}");
-            let cold = RootFs::new(r).unwrap();
-            assert_eq!(
-                meta(warm.symlink_metadata(path)),
-                meta(cold.symlink_metadata(path)),
-                "{p}"
-            );
+            let walked = |fs: &RootFs| {
+                plain_parent(p.as_bytes())
+                    .is_some_and(|d| fs.walked.contains_key(OsStr::from_bytes(d)))
+            };
+            through_links += usize::from(walked(&warm) && walked(&meta_warm));
+            for warm in [&warm, &meta_warm] {
+                let cold = RootFs::new(r).unwrap();
+                assert_eq!(meta(warm.metadata(path)), meta(cold.metadata(path)), "{p}");
+                let cold = RootFs::new(r).unwrap();
+                assert_eq!(show(warm.resolve(path)), show(cold.resolve(path)), "{p}");
+                let cold = RootFs::new(r).unwrap();
+                assert_eq!(
+                    show(warm.resolve_nofollow(path)),
+                    show(cold.resolve_nofollow(path)),
+                    "{p}"
+                );
+                let cold = RootFs::new(r).unwrap();
+                assert_eq!(
+                    meta(warm.symlink_metadata(path)),
+                    meta(cold.symlink_metadata(path)),
+                    "{p}"
+                );
+            }
         }
         // The fast start was taken for every plain path below `/usr` and
         // `/usr/lib` (ten names each), and never for what is not plain.
         assert!(fast >= 20, "{fast}");
+        // Directories reached through links were remembered by both
+        // kinds of walk: `/lib`, `/lib/sub`
+        // and `/lib/s` (ten names below each), and those of the deeper
+        // paths.
+        assert!(through_links >= 34, "{through_links}");
+        for d in [
+            "/lib",
+            "/lib/sub",
+            "/lib/s",
+            "/usr/lib/s",
+            "/usr/lib/sub/up",
+            "/lib/sub/up/sub",
+            "/lib/s/up",
+        ] {
+            let w = warm.walked.get_cloned(OsStr::new(d)).expect(d);
+            assert!(!w.hops.is_empty() && w.dirs.is_some(), "{d}");
+            let m = meta_warm.walked.get_cloned(OsStr::new(d)).expect(d);
+            assert_eq!((&m.canonical, &m.hops), (&w.canonical, &w.hops), "{d}");
+        }
+        // Canonical directories are not kept there, nor what is not a
+        // directory.
+        for d in [
+            "/usr",
+            "/usr/lib",
+            "/usr/lib/sub",
+            "/lib/f",
+            "/lib/dangling",
+        ] {
+            assert!(!warm.walked.contains_key(OsStr::new(d)), "{d}");
+        }
         for p in [
             "/usr//lib/f",
             "/usr/./lib/f",
@@ -1999,6 +2134,45 @@ mod tests {
         ] {
             assert!(warm.known_dir(p.as_bytes()).is_none(), "{p}");
         }
+    }
+
+    /// `plain_parent`'s one pass agrees with splitting the path into
+    /// components, on every path of up to eight bytes of `/`, `.` and `a`.
+    #[test]
+    fn plain_parents_are_found_in_one_pass() {
+        fn by_components(path: &[u8]) -> Option<&[u8]> {
+            let rest = path.strip_prefix(b"/")?;
+            let slash = path.iter().rposition(|&b| b == b'/')?;
+            let (parent, name) = (&path[..slash], &path[slash + 1..]);
+            if slash == 0 || matches!(name, b"" | b"." | b"..") {
+                return None;
+            }
+            rest[..slash - 1]
+                .split(|&b| b == b'/')
+                .all(|c| !matches!(c, b"" | b"." | b".."))
+                .then_some(parent)
+        }
+        let mut paths: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut all = Vec::new();
+        for _ in 0..8 {
+            paths = paths
+                .iter()
+                .flat_map(|p| b"/.a".iter().map(move |&b| [p.as_slice(), &[b]].concat()))
+                .collect();
+            all.extend(paths.iter().cloned());
+        }
+        let mut plain = 0;
+        for p in &all {
+            let want = by_components(p);
+            assert_eq!(plain_parent(p), want, "{:?}", String::from_utf8_lossy(p));
+            plain += usize::from(want.is_some());
+        }
+        assert!(plain > 100, "{plain}");
+        assert_eq!(
+            plain_parent(b"/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            Some(&b"/usr/lib/x86_64-linux-gnu"[..])
+        );
+        assert_eq!(plain_parent(b"/usr/.../x"), Some(&b"/usr/..."[..]));
     }
 
     /// `host_path` on bytes is what `Path::strip_prefix` and `join` give,
