@@ -6,6 +6,7 @@
 //! (0 clean, 1 problems in the closure, 2 usage or unreadable input). The
 //! contract this must keep is `docs/cli-contract.md`.
 
+pub mod awake;
 pub mod config;
 pub mod docs;
 pub mod progress;
@@ -273,13 +274,13 @@ pub fn main() -> ExitCode {
         return docs::main(argv.into_iter().skip(1));
     }
     let args = parse_args(argv);
-    if args.roots.len() >= config::PARALLEL_LOOKUPS {
-        // The roots will be looked up on the pool: its threads are started
-        // now, so that their first scheduling (on a VM, the other vCPU
-        // coming back from idle, at times milliseconds late) overlaps the
-        // set-up below instead of holding up the first parallel step.
-        rayon::spawn(|| ());
-    }
+    // The roots will be looked up on the pool: its threads are started
+    // now, so that their first scheduling (on a VM, the other vCPU coming
+    // back from idle, at times milliseconds late) overlaps the set-up below
+    // instead of holding up the first parallel step; and one of them is
+    // kept from sleeping between the phases that follow.
+    let _awake = (args.roots.len() >= config::PARALLEL_LOOKUPS)
+        .then(|| awake::KeepAwake::start(awake::IDLE_LIMIT));
     if args.timings {
         // Page faults come from /proc, a host file: read only when the
         // host is the sysroot (canonicalising the sysroot path is the one
