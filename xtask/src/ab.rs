@@ -166,10 +166,15 @@ pub fn run(args: &[String]) -> bool {
         }
     };
     let after = kernel_costs(Path::new(&files[0]));
+    let memory = memory_costs();
     println!(
         "machine: a fresh page touched {:.2} µs, a path looked up {:.2} µs before the set; \
-         {:.2} and {:.2} µs after",
-        before.0, before.1, after.0, after.1
+         {:.2} and {:.2} µs after; {}",
+        before.0,
+        before.1,
+        after.0,
+        after.1,
+        memory.describe()
     );
     let mut first = None;
     for (i, bin) in bins.iter().enumerate() {
@@ -220,6 +225,90 @@ pub fn kernel_costs(path: &Path) -> (f64, f64) {
     }
     let lookup = start.elapsed().as_secs_f64() * 1e6 / f64::from(LOOKUPS);
     (median_of(&mut faults), lookup)
+}
+
+/// What memory costs user-mode code now: a dependent load from a 16 MiB
+/// block (past the private caches: about the last-level cache's latency
+/// when this VM has that cache to itself), and a cache line passed back
+/// and forth between two threads. In the benchmark VM's slow spells both
+/// grow several times over while page faults and system calls do not, and
+/// `closure`'s user time doubles (ARCHITECTURE.md, *thirty-fourth stop*):
+/// printed with each set so a ratio can be read against them.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryCosts {
+    /// ns per load, chasing a random cycle through 16 MiB.
+    pub load_16m: f64,
+    /// ns per round trip of a cache line between two threads.
+    pub round_trip: f64,
+}
+
+impl MemoryCosts {
+    /// One clause for a machine line.
+    pub fn describe(&self) -> String {
+        format!(
+            "a load from 16 MiB {:.1} ns, a cache line between two threads {:.0} ns",
+            self.load_16m, self.round_trip
+        )
+    }
+}
+
+/// Measures [`MemoryCosts`] (≈ 0.1–0.3 s).
+pub fn memory_costs() -> MemoryCosts {
+    MemoryCosts {
+        load_16m: chase_ns(16 << 20, 2_000_000),
+        round_trip: round_trip_ns(20_000),
+    }
+}
+
+/// ns per load following one random cycle through a block of `bytes`
+/// (Sattolo's shuffle of the indices; a fixed generator, so every call
+/// walks the same cycle).
+fn chase_ns(bytes: usize, loads: u32) -> f64 {
+    let n = (bytes / std::mem::size_of::<usize>()).max(2);
+    let mut next: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..n).rev() {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let j = usize::try_from(x >> 33).unwrap_or(0) % i;
+        next.swap(i, j);
+    }
+    let mut at = 0;
+    let start = Instant::now();
+    for _ in 0..loads {
+        at = next[at];
+    }
+    std::hint::black_box(at);
+    start.elapsed().as_secs_f64() * 1e9 / f64::from(loads)
+}
+
+/// ns per round trip of one atomic counter between two threads, each
+/// adding one when it is its turn (spinning, yielding now and then so a
+/// machine with one CPU still finishes).
+fn round_trip_ns(trips: u64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let turn = AtomicU64::new(0);
+    let play = |me: u64| {
+        for _ in 0..trips {
+            let mut spins = 0u32;
+            while turn.load(Ordering::Acquire) % 2 != me {
+                spins += 1;
+                if spins % 1024 == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            turn.fetch_add(1, Ordering::AcqRel);
+        }
+    };
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| play(1));
+        play(0);
+    });
+    start.elapsed().as_secs_f64() * 1e9 / trips as f64
 }
 
 /// Writes one byte in each 4 KiB page of `buf`: µs per page.
@@ -368,6 +457,23 @@ mod tests {
         let (fault, lookup) = super::kernel_costs(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
         assert!(fault.is_finite() && fault > 0.0, "{fault}");
         assert!(lookup.is_finite() && lookup > 0.0, "{lookup}");
+    }
+
+    /// A load that misses the private caches costs more than one that
+    /// hits them, and a cache line that two threads pass back and forth
+    /// costs more than a load from the first cache.
+    #[test]
+    fn the_machine_probe_times_memory() {
+        let near = super::chase_ns(16 << 10, 2_000_000);
+        let far = super::chase_ns(16 << 20, 2_000_000);
+        assert!(
+            far > 1.5 * near,
+            "16 KiB {near:.2} ns, 16 MiB {far:.2} ns a load"
+        );
+        let trip = super::round_trip_ns(2_000);
+        assert!(trip.is_finite() && trip > near, "{trip:.1} ns a round trip");
+        let m = super::memory_costs();
+        assert!(m.describe().contains("16 MiB"), "{}", m.describe());
     }
 
     #[test]

@@ -1230,16 +1230,18 @@ pub fn run(args: &[String]) -> bool {
 
     // The table.
     let load_after = loadavg();
+    let mem_costs = crate::ab::memory_costs();
     let mut md = String::new();
     let _ = writeln!(md, "# closure benchmarks\n");
     let _ = writeln!(
         md,
-        "{} · {} · nproc {} · load average {} before, {} after · Linux {} · closure {} (`{}`)\n",
+        "{} · {} · nproc {} · load average {} before, {} after · {} (after) · Linux {} · closure {} (`{}`)\n",
         now_utc(),
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_before,
         load_after,
+        mem_costs.describe(),
         fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
