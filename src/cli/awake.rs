@@ -103,16 +103,23 @@ mod tests {
         }
     }
 
+    /// A pool of its own, of `threads` threads, with the keeping job
+    /// started on it (ending after `idle` without a job).
+    fn kept(threads: usize, idle: Duration) -> (rayon::ThreadPool, KeepAwake) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let keep = pool.install(|| KeepAwake::start(idle));
+        (pool, keep)
+    }
+
     /// On a pool of one thread, that thread is the kept worker: work put
     /// on the pool meanwhile runs only because the keeping job takes it.
     /// Dropping the handle ends the job.
     #[test]
     fn the_kept_worker_runs_the_pools_jobs_until_dropped() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let keep = pool.install(|| KeepAwake::start(Duration::from_secs(3600)));
+        let (pool, keep) = kept(1, Duration::from_secs(3600));
         wait_for("the keeping job starts", || keep.running());
         let (tx, rx) = mpsc::channel();
         for i in 0..10 {
@@ -139,11 +146,7 @@ mod tests {
     /// A job that finds nothing to do for the idle limit ends by itself.
     #[test]
     fn the_keeping_job_ends_when_idle() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let keep = pool.install(|| KeepAwake::start(Duration::from_millis(20)));
+        let (_pool, keep) = kept(2, Duration::from_millis(20));
         // The job holds a reference to the state until it returns.
         wait_for("the keeping job ends when idle", || {
             Arc::strong_count(&keep.state) == 1
