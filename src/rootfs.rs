@@ -134,6 +134,12 @@ pub struct RootFs {
     /// `/lib`), so that a walk below it starts at its last component as a
     /// walk below a canonical directory does ([`RootFs::known_parent`]).
     walked: Arc<WalkedMap>,
+    /// Per thread, the directories it has been handed and the ones it
+    /// found to be canonical: after its first use of a directory a thread
+    /// neither takes `dirs`' lock nor touches `seen`'s, and the reference
+    /// count it changes is its own. Every lookup reads these, from every
+    /// thread: shared, their lines went from core to core on each use.
+    local: Arc<crate::shard::PerThread<ThreadView>>,
     /// Set once `O_NOATIME` has been refused (a file of another user,
     /// without `CAP_FOWNER`): later opens go without it.
     no_noatime: Arc<std::sync::atomic::AtomicBool>,
@@ -166,6 +172,18 @@ enum Seen {
     /// Neither directory nor link: its `lstat` fields.
     Other(FileMeta),
     Missing,
+}
+
+/// A directory held open, as one thread holds it.
+type HeldDir = crate::shard::Held<OwnedFd>;
+
+/// What one thread keeps of a [`RootFs`] for itself.
+#[derive(Debug, Default)]
+struct ThreadView {
+    /// Directories held open (those `dirs` holds), by canonical path.
+    fds: hashbrown::HashMap<Box<[u8]>, HeldDir, foldhash::quality::RandomState>,
+    /// Directories `seen` holds as [`Seen::Dir`].
+    dirs: hashbrown::HashSet<Box<[u8]>, foldhash::quality::RandomState>,
 }
 
 /// Directories held open (`O_PATH`), by canonical in-root path.
@@ -244,6 +262,7 @@ impl RootFs {
             dirs: Default::default(),
             seen: Arc::new(SeenMap::with_capacity(paths)),
             walked: Default::default(),
+            local: Default::default(),
             no_noatime: Default::default(),
         })
     }
@@ -492,10 +511,15 @@ impl RootFs {
     /// the root (the sysroot being unchanged during a run) enters each of
     /// its prefixes and ends in it with no link taken.
     fn known_parent<'p>(&self, parent: &'p [u8]) -> Option<&'p [u8]> {
+        if self.local.with(|v| v.dirs.contains(parent)) {
+            return Some(parent);
+        }
         let parent_os = OsStr::from_bytes(parent);
-        self.seen
-            .with(parent_os, |s| matches!(s, Some(Seen::Dir)))
-            .then_some(parent)
+        let known = self.seen.with(parent_os, |s| matches!(s, Some(Seen::Dir)));
+        if known {
+            self.local.with(|v| v.dirs.insert(parent.into()));
+        }
+        known.then_some(parent)
     }
 
     /// `lstat` of one in-root path whose parents are canonical, memoised.
@@ -577,7 +601,7 @@ impl RootFs {
 
     /// The directory of canonical in-root path `canonical`, held open, and
     /// its last name (`.` for the root itself).
-    fn parent_of<'p>(&self, canonical: &'p [u8]) -> Result<(Arc<OwnedFd>, &'p [u8]), LookupError> {
+    fn parent_of<'p>(&self, canonical: &'p [u8]) -> Result<(HeldDir, &'p [u8]), LookupError> {
         let end = canonical.len() - canonical.iter().rev().take_while(|&&b| b == b'/').count();
         let trimmed = &canonical[..end];
         let Some(slash) = trimmed.iter().rposition(|&b| b == b'/') else {
@@ -588,7 +612,7 @@ impl RootFs {
                     "..: not a canonical path",
                 )));
             }
-            return Ok((self.root_dir.clone(), name));
+            return Ok((self.dir_fd(b"/")?, name));
         };
         let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
         if matches!(name, b"" | b"." | b"..") {
@@ -604,13 +628,27 @@ impl RootFs {
 
     /// Directory `dir` (canonical, in-root) opened beneath the sysroot with
     /// no link followed, or held open from an earlier call.
-    fn dir_fd(&self, dir: &[u8]) -> Result<Arc<OwnedFd>, LookupError> {
+    fn dir_fd(&self, dir: &[u8]) -> Result<HeldDir, LookupError> {
+        if let Some(fd) = self.local.with(|v| v.fds.get(dir).cloned()) {
+            return Ok(fd);
+        }
+        let (fd, held) = self.shared_dir_fd(dir)?;
+        let fd = HeldDir::new(fd);
+        if held {
+            self.local.with(|v| v.fds.insert(dir.into(), fd.clone()));
+        }
+        Ok(fd)
+    }
+
+    /// [`dir_fd`](Self::dir_fd) from the map all threads share, and
+    /// whether the map holds it.
+    fn shared_dir_fd(&self, dir: &[u8]) -> Result<(Arc<OwnedFd>, bool), LookupError> {
         if dir.iter().all(|&b| b == b'/') {
-            return Ok(self.root_dir.clone());
+            return Ok((self.root_dir.clone(), true));
         }
         let held = self.dirs.read().ok();
         if let Some(fd) = held.and_then(|m| m.get(OsStr::from_bytes(dir)).cloned()) {
-            return Ok(fd);
+            return Ok((fd, true));
         }
         let fd = open_below(
             self.root_dir.as_fd(),
@@ -627,10 +665,10 @@ impl RootFs {
         if let Ok(mut m) = self.dirs.write() {
             if m.len() < MAX_HELD_DIRS {
                 let key = OsStr::from_bytes(dir).to_os_string();
-                return Ok(m.entry(key).or_insert(fd).clone());
+                return Ok((m.entry(key).or_insert(fd).clone(), true));
             }
         }
-        Ok(fd)
+        Ok((fd, false))
     }
 
     /// Opens canonical in-root path `canonical` by name in its directory
@@ -1703,6 +1741,56 @@ mod tests {
             }
         }
         assert_eq!(fs.dirs.read().unwrap().len(), MAX_HELD_DIRS);
+    }
+
+    /// A held directory is taken from the shared map once per thread and
+    /// then from the thread's own view: the shared descriptor's count
+    /// grows by one per thread, not per lookup, and every thread opens by
+    /// name in that same directory (the answers are the files').
+    #[test]
+    fn each_thread_takes_a_held_directory_once() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("usr/lib")).unwrap();
+        for f in ["a", "b", "c"] {
+            std::fs::write(t.path().join("usr/lib").join(f), f).unwrap();
+        }
+        let fs = RootFs::new(t.path()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        pool.broadcast(|_| {
+            barrier.wait();
+            let (a, _) = fs.parent_of(b"/usr/lib/a").unwrap();
+            let (b, _) = fs.parent_of(b"/usr/lib/b").unwrap();
+            assert!(HeldDir::same_hold(&a, &b), "the thread's view was not used");
+            for _ in 0..4 {
+                for f in ["a", "b", "c"] {
+                    let o = fs.open(Path::new(&format!("/usr/lib/{f}"))).unwrap();
+                    let mut v = String::new();
+                    std::io::Read::read_to_string(&mut &o.file, &mut v).unwrap();
+                    assert_eq!(v, f);
+                }
+            }
+            // Its walks below `/usr/lib` start there without asking `seen`.
+            assert!(fs.local.with(|v| v.dirs.contains(b"/usr/lib".as_slice())));
+        });
+        let held = |fs: &RootFs| -> Arc<OwnedFd> {
+            fs.dirs.read().unwrap()[OsStr::new("/usr/lib")].clone()
+        };
+        let shared = held(&fs);
+        // The map, the two threads' views, `shared` here.
+        assert_eq!(Arc::strong_count(&shared), 4);
+        // A thread outside the pool has a view of its own too.
+        fs.open(Path::new("/usr/lib/a")).unwrap();
+        fs.open(Path::new("/usr/lib/b")).unwrap();
+        assert_eq!(Arc::strong_count(&shared), 5);
+        drop(shared);
+        // The views go with the root.
+        let weak = Arc::downgrade(&held(&fs));
+        drop(fs);
+        assert!(weak.upgrade().is_none(), "a view outlived its root");
     }
 
     #[test]
