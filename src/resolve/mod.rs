@@ -442,6 +442,12 @@ struct Ahead {
     /// Paths queued so far, and how many.
     seen: ShardedMap<Vec<u8>, ()>,
     queued: std::sync::atomic::AtomicUsize,
+    /// Per thread, the hashes of the paths that thread has found in
+    /// `seen` or put there: most candidates (libc, the interpreter) come up
+    /// again and again, and asking this first leaves `seen`'s locks, which
+    /// every lookup writes, to the paths new to the thread. A hash that
+    /// collides only skips a speculative read.
+    known: crate::shard::PerThread<hashbrown::HashSet<u64, foldhash::fast::FixedState>>,
 }
 
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
@@ -452,7 +458,9 @@ pub struct Resolver<'fs> {
     probes: ShardedMap<Vec<u8>, Probe>,
     /// Parsed files by identity, with their unwind fact (see `unwind_user`).
     infos: ShardedMap<FileId, Parsed>,
-    caches: Mutex<Map<bool, Arc<Option<ldcache::CacheIndex>>>>,
+    /// The parsed `ld.so.cache`, per byte order (read without a lock:
+    /// every search of every thread asks).
+    caches: [std::sync::OnceLock<Option<ldcache::CacheIndex>>; 2],
     cache_problem: Mutex<Option<String>>,
     /// One cell per key, filled once: threads asking at the same time wait
     /// for the first (detection may read much of the interpreter).
@@ -463,6 +471,10 @@ pub struct Resolver<'fs> {
     ld_conf: Mutex<Option<Arc<ldconf::LdConf>>>,
     /// `glibc-hwcaps` subdirectory names by library directory.
     hwcaps_dirs: Mutex<Map<Vec<u8>, Arc<Names>>>,
+    /// Per thread, copies of the `hwcaps_dirs` answers it has used (most
+    /// are empty): asked for every library found, from every thread, the
+    /// shared map's lock went from core to core on each.
+    hwcaps_known: crate::shard::PerThread<Map<Vec<u8>, Names>>,
     /// Each glibc interpreter's minor version, by file.
     interp_versions: Mutex<Map<(u64, u64), Option<u32>>>,
     /// The legacy hwcap subdirectories that exist, by search directory and
@@ -497,12 +509,13 @@ impl<'fs> Resolver<'fs> {
             opts,
             probes: ShardedMap::default(),
             infos: ShardedMap::default(),
-            caches: Mutex::new(Map::default()),
+            caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
             cache_problem: Mutex::new(None),
             targets: Mutex::new(Map::default()),
             memo: ShardedMap::default(),
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
+            hwcaps_known: Default::default(),
             interp_versions: Mutex::new(Map::default()),
             legacy_dirs: Mutex::new(Map::default()),
             legacy_possible: Mutex::new(Map::default()),
@@ -808,10 +821,9 @@ impl<'fs> Resolver<'fs> {
     fn remember(&self, p: &Probe) {
         if let Probe::Opened(o) = p {
             if let Ok(i) = &o.info {
-                if !self.infos.contains_key(&o.file_id) {
-                    self.infos
-                        .get_or_insert(o.file_id, (i.clone(), o.unwind.clone()));
-                }
+                // The value is made before the shard is locked; one lock.
+                self.infos
+                    .insert_new(o.file_id, (i.clone(), o.unwind.clone()));
             }
         }
     }
@@ -848,6 +860,7 @@ impl<'fs> Resolver<'fs> {
             caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
             seen: ShardedMap::with_capacity(roots.len()),
             queued: std::sync::atomic::AtomicUsize::new(0),
+            known: crate::shard::PerThread::new(),
         };
         let mut todo: Vec<&Vec<u8>> = roots.iter().collect();
         todo.sort_unstable();
@@ -871,9 +884,8 @@ impl<'fs> Resolver<'fs> {
         let [little, big] = ahead.caches;
         for (big, cell) in [(false, little), (true, big)] {
             if let Some(Some(cache)) = cell.into_inner() {
-                lock(&self.caches)
-                    .entry(big)
-                    .or_insert_with(|| Arc::new(Some(cache)));
+                // Unless the walk parsed it first (the same bytes).
+                let _ = self.caches[usize::from(big)].set(Some(cache));
             }
         }
     }
@@ -946,7 +958,11 @@ impl<'fs> Resolver<'fs> {
             if ahead.queued.load(std::sync::atomic::Ordering::Relaxed) >= PREFETCH_LIMIT {
                 break;
             }
-            if ahead.seen.contains_key(p.as_ref()) {
+            let h = std::hash::BuildHasher::hash_one(
+                &foldhash::fast::FixedState::default(),
+                p.as_ref(),
+            );
+            if !ahead.known.with(|k| k.insert(h)) || ahead.seen.contains_key(p.as_ref()) {
                 continue;
             }
             // Owned before the shard is locked: no allocation under it.
@@ -963,12 +979,15 @@ impl<'fs> Resolver<'fs> {
         }
     }
 
-    fn cache_for(&self, target: &Target) -> Arc<Option<ldcache::CacheIndex>> {
+    fn cache_for(&self, target: &Target) -> &Option<ldcache::CacheIndex> {
         let big = target.ident.big_endian;
-        if let Some(c) = lock(&self.caches).get(&big) {
-            return c.clone();
-        }
-        let parsed = if self.opts.use_cache {
+        crate::shard::get_or_compute(&self.caches[usize::from(big)], || self.read_cache(big))
+    }
+
+    /// The sysroot's `ld.so.cache` parsed for byte order `big`; `None`
+    /// (the problem noted) when it cannot be used.
+    fn read_cache(&self, big: bool) -> Option<ldcache::CacheIndex> {
+        if self.opts.use_cache {
             match self.fs.read(Path::new("/etc/ld.so.cache"), 256 << 20) {
                 Ok(bytes) => match ldcache::CacheIndex::parse(Arc::new(bytes), big) {
                     Ok(c) => Some(c),
@@ -987,10 +1006,7 @@ impl<'fs> Resolver<'fs> {
             }
         } else {
             None
-        };
-        let rc = Arc::new(parsed);
-        lock(&self.caches).insert(big, rc.clone());
-        rc
+        }
     }
 
     /// Tries one candidate path for `target`.
@@ -1095,17 +1111,24 @@ impl<'fs> Resolver<'fs> {
         let (dir, name) = (&path[..slash], &path[slash + 1..]);
         let mut hw = dir.to_vec();
         hw.extend_from_slice(b"/glibc-hwcaps");
-        let listed = lock(&self.hwcaps_dirs).get(dir).cloned();
-        let subdirs = listed.unwrap_or_else(|| {
-            let names = match self
-                .fs
-                .read_dir(&bytes_path(&from_cwd(&self.opts.cwd, &hw)))
-            {
-                Ok((_, subdirs)) => subdirs.into_iter().map(|s| s.into_vec()).collect(),
-                Err(_) => Vec::new(),
-            };
-            let names = Arc::new(names);
-            lock(&self.hwcaps_dirs).insert(dir.to_vec(), names.clone());
+        let known = self.hwcaps_known.with(|m| m.get(dir).cloned());
+        let subdirs = known.unwrap_or_else(|| {
+            let listed = lock(&self.hwcaps_dirs).get(dir).cloned();
+            let names = listed.unwrap_or_else(|| {
+                let names = match self
+                    .fs
+                    .read_dir(&bytes_path(&from_cwd(&self.opts.cwd, &hw)))
+                {
+                    Ok((_, subdirs)) => subdirs.into_iter().map(|s| s.into_vec()).collect(),
+                    Err(_) => Vec::new(),
+                };
+                let names = Arc::new(names);
+                lock(&self.hwcaps_dirs).insert(dir.to_vec(), names.clone());
+                names
+            });
+            let names = Names::clone(&names);
+            self.hwcaps_known
+                .with(|m| m.insert(dir.to_vec(), names.clone()));
             names
         });
         let mut out = Vec::new();
