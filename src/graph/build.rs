@@ -19,6 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
+use crate::shard::Padded;
+
 use petgraph::stable_graph::NodeIndex;
 
 use super::{DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion, Node, NodeKind, Refused};
@@ -437,91 +439,97 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         // while the other roots are still being traced: the merge (serial)
         // overlaps the traces (parallel). The order of merging, and so the
         // graph, is the queue order whatever the timing.
-        let mut merge_one = |(root, via): (Vec<u8>, Via), trace: Result<Traced>| -> Result<()> {
-            let mut trace = match trace? {
-                Traced::Own(t) => *t,
-                Traced::Shared(sh) => {
-                    note_target(&mut g, sh.template.target.as_deref());
-                    glibc |= is_glibc(sh.template.target.as_deref());
-                    for o in sh.template.objs[1..].iter().chain([&sh.root]) {
-                        for v in &o.found.variants {
-                            if queued.insert(v.path.clone()) {
-                                pending.push((v.path.clone(), Via::Include));
+        // Returns the merged trace for the caller to free.
+        let mut merge_one =
+            |(root, via): (Vec<u8>, Via), trace: Result<Traced>| -> Result<Traced> {
+                let mut trace = match trace? {
+                    Traced::Own(t) => t,
+                    Traced::Shared(mut sh) => {
+                        note_target(&mut g, sh.template.target.as_deref());
+                        glibc |= is_glibc(sh.template.target.as_deref());
+                        for o in sh.template.objs[1..].iter().chain([&sh.root]) {
+                            for v in &o.found.variants {
+                                if queued.insert(v.path.clone()) {
+                                    pending.push((v.path.clone(), Via::Include));
+                                }
+                            }
+                        }
+                        g.root_via.push(via);
+                        g.root_musl.push(is_musl(sh.template.target.as_deref()));
+                        g.root_rtld_alone
+                            .push(rtld_alone(sh.template.target.as_deref()));
+                        merge_shared(&mut g, root, &mut sh, &mut memo);
+                        return Ok(Traced::Shared(sh));
+                    }
+                };
+                // A script's interpreter (and for `env NAME`, NAME) is traced as a
+                // program of its own; one that cannot be found is a missing node.
+                if let Some(line) = trace.script.clone() {
+                    for step in script_programs(resolver, &line, opts) {
+                        match step {
+                            Ok(prog) => {
+                                script_edges.push((root.clone(), prog.clone()));
+                                if queued.insert(prog.clone()) {
+                                    pending.push((prog, via));
+                                }
+                            }
+                            Err((name, why)) if via == Via::Include => {
+                                // An included script is data the user asked for; its
+                                // interpreter being absent is worth a warning only.
+                                trace.warnings.push(format!("{}: {why}", show(&name)));
+                            }
+                            Err((name, why)) => {
+                                trace.missing.push(MissingInfo {
+                                    soname: name.clone(),
+                                    needed_by: root.clone(),
+                                    searched: Vec::new(),
+                                    notes: vec![why],
+                                    fatal: None,
+                                });
+                                trace.push_edge(
+                                    0,
+                                    To::Missing(trace.missing.len() - 1),
+                                    TEdge::new(TName::own(&name), Via::Interpreter, None, None),
+                                );
                             }
                         }
                     }
-                    g.root_via.push(via);
-                    g.root_musl.push(is_musl(sh.template.target.as_deref()));
-                    g.root_rtld_alone
-                        .push(rtld_alone(sh.template.target.as_deref()));
-                    merge_shared(&mut g, root, sh, &mut memo);
-                    return Ok(());
                 }
+                note_target(&mut g, trace.target.as_deref());
+                glibc |= is_glibc(trace.target.as_deref());
+                // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
+                // its own dependencies must be there too: trace it like an
+                // included library.
+                for o in &trace.objs {
+                    for v in &o.found.variants {
+                        if queued.insert(v.path.clone()) {
+                            pending.push((v.path.clone(), Via::Include));
+                        }
+                    }
+                }
+                g.root_via.push(via);
+                g.root_musl.push(is_musl(trace.target.as_deref()));
+                g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
+                merge(&mut g, root, &trace, &mut memo);
+                // Freed as soon as it is merged, by the thread that built it
+                // (`merge_ready`): later traces reuse its memory instead of
+                // touching fresh pages.
+                Ok(Traced::Own(trace))
             };
-            // A script's interpreter (and for `env NAME`, NAME) is traced as a
-            // program of its own; one that cannot be found is a missing node.
-            if let Some(line) = trace.script.clone() {
-                for step in script_programs(resolver, &line, opts) {
-                    match step {
-                        Ok(prog) => {
-                            script_edges.push((root.clone(), prog.clone()));
-                            if queued.insert(prog.clone()) {
-                                pending.push((prog, via));
-                            }
-                        }
-                        Err((name, why)) if via == Via::Include => {
-                            // An included script is data the user asked for; its
-                            // interpreter being absent is worth a warning only.
-                            trace.warnings.push(format!("{}: {why}", show(&name)));
-                        }
-                        Err((name, why)) => {
-                            trace.missing.push(MissingInfo {
-                                soname: name.clone(),
-                                needed_by: root.clone(),
-                                searched: Vec::new(),
-                                notes: vec![why],
-                                fatal: None,
-                            });
-                            trace.push_edge(
-                                0,
-                                To::Missing(trace.missing.len() - 1),
-                                TEdge::new(TName::own(&name), Via::Interpreter, None, None),
-                            );
-                        }
-                    }
-                }
-            }
-            note_target(&mut g, trace.target.as_deref());
-            glibc |= is_glibc(trace.target.as_deref());
-            // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
-            // its own dependencies must be there too: trace it like an
-            // included library.
-            for o in &trace.objs {
-                for v in &o.found.variants {
-                    if queued.insert(v.path.clone()) {
-                        pending.push((v.path.clone(), Via::Include));
-                    }
-                }
-            }
-            g.root_via.push(via);
-            g.root_musl.push(is_musl(trace.target.as_deref()));
-            g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
-            merge(&mut g, root, &trace, &mut memo);
-            // Freed here, as soon as it is merged: later traces reuse its
-            // memory instead of touching fresh pages.
-            drop(trace);
-            Ok(())
-        };
         if batch.len() < 2 || !parallel {
             // Not worth starting the thread pool for.
             for (root, via) in batch {
                 let trace = trace_root(resolver, &root, opts, &templates);
-                merge_one((root, via), trace)?;
+                drop(merge_one((root, via), trace)?);
             }
         } else {
-            // Whichever thread finishes the trace the merge waits for merges
-            // it and every finished one after it, in order: no thread waits
-            // for traces, and none is woken for each of them.
+            // The pool's first thread merges, after each trace it finishes,
+            // every finished trace next in order; the calling thread merges
+            // what is left once all are traced. So no thread waits for
+            // traces, none is woken for each of them, and the graph and the
+            // merge's memos stay in one core's cache: merged by whichever
+            // thread finished, they went from core to core, line by line
+            // (ARCHITECTURE.md, thirty-fifth stop).
             let ready = Mutex::new(Ready {
                 done: BTreeMap::new(),
                 next: 0,
@@ -530,17 +538,29 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 merge: &mut merge_one,
                 result: Ok(()),
             });
+            let merged: Merged = (0..rayon::current_num_threads())
+                .map(|_| Padded(Mutex::new(Vec::new())))
+                .collect();
             rayon::in_place_scope(|s| {
                 let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
+                let merged = &merged;
                 for (i, (root, _)) in batch.iter().enumerate() {
                     s.spawn(move |_| {
+                        let me = rayon::current_thread_index();
+                        if let Some(slot) = me.and_then(|t| merged.get(t)) {
+                            drop(std::mem::take(&mut *lock(slot)));
+                        }
                         let trace = trace_root(resolver, root, opts, templates);
-                        lock(ready).done.insert(i, trace);
-                        merge_ready(ready, merger, batch);
+                        lock(ready).done.insert(i, (me, trace));
+                        if me.is_none_or(|t| t == 0) {
+                            merge_ready(ready, merger, batch, merged);
+                        }
                     });
                 }
             });
+            merge_ready(&ready, &merger, &batch, &merged);
             debug_assert_eq!(lock(&ready).next, batch.len());
+            rayon::spawn(move || drop(merged));
             let merged = merger
                 .into_inner()
                 .unwrap_or_else(|e| e.into_inner())
@@ -771,10 +791,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Finished traces not merged yet, by queue position, and the position the
-/// merge takes next.
+/// Finished traces not merged yet, by queue position (with the pool
+/// thread that made each), and the position the merge takes next.
 struct Ready {
-    done: BTreeMap<usize, Result<Traced>>,
+    done: BTreeMap<usize, (Option<usize>, Result<Traced>)>,
     next: usize,
 }
 
@@ -784,12 +804,23 @@ struct Merger<'a, F> {
     result: Result<()>,
 }
 
+/// Per pool thread, the merged traces it made, for it to free when it
+/// takes its next root. A block freed by a thread other than the one that
+/// allocated it goes back to that thread's heap through an atomic list on
+/// its page: ≈ 5,000 such frees on the union run when the merging thread
+/// freed every trace, each moving a line between cores.
+type Merged = Box<[Padded<Mutex<Vec<Traced>>>]>;
+
 /// Merges the finished traces that are next in queue order, unless another
 /// thread is merging: that thread looks again after it lets go of the
 /// merge, so a trace finished meanwhile is not left behind.
-fn merge_ready<F>(ready: &Mutex<Ready>, merger: &Mutex<Merger<'_, F>>, batch: &[(Vec<u8>, Via)])
-where
-    F: FnMut((Vec<u8>, Via), Result<Traced>) -> Result<()>,
+fn merge_ready<F>(
+    ready: &Mutex<Ready>,
+    merger: &Mutex<Merger<'_, F>>,
+    batch: &[(Vec<u8>, Via)],
+    merged: &Merged,
+) where
+    F: FnMut((Vec<u8>, Via), Result<Traced>) -> Result<Traced>,
 {
     loop {
         let mut m = match merger.try_lock() {
@@ -807,9 +838,17 @@ where
                 }
                 t.map(|t| (n, t))
             };
-            let Some((n, trace)) = taken else { break };
+            let Some((n, (maker, trace))) = taken else {
+                break;
+            };
             if m.result.is_ok() {
-                m.result = (m.merge)(batch[n].clone(), trace);
+                match (m.merge)(batch[n].clone(), trace) {
+                    Ok(t) => match maker.and_then(|k| merged.get(k)) {
+                        Some(slot) if maker != rayon::current_thread_index() => lock(slot).push(t),
+                        _ => drop(t),
+                    },
+                    Err(e) => m.result = Err(e),
+                }
             }
         }
         drop(m);
@@ -1213,7 +1252,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             );
             match &res.outcome {
                 Outcome::Found(f) => {
-                    let f = f.clone();
+                    // Cloned only for a new object: the count is shared by
+                    // every thread's traces.
                     let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
                     let j = match existing {
                         Some(j) => {
@@ -1232,7 +1272,8 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                                 .map(|w| format!("{}: {w}", show(&f.path)))
                                 .collect();
                             t.warnings.extend(w);
-                            t.objs.push(Obj::library(f, name.clone(), Some(cur)));
+                            t.objs
+                                .push(Obj::library(f.clone(), name.clone(), Some(cur)));
                             queue.push(t.objs.len() - 1);
                             t.objs.len() - 1
                         }
@@ -2137,14 +2178,14 @@ struct TemplateNodes {
 /// the template's other nodes: the rest of the template is in the graph
 /// already, exactly as a full merge would put it (edges,
 /// version checks and warnings are sets or deduplicated).
-fn merge_shared(g: &mut DepGraph, root: Vec<u8>, mut sh: Shared, memo: &mut MergeMemo) {
+fn merge_shared(g: &mut DepGraph, root: Vec<u8>, sh: &mut Shared, memo: &mut MergeMemo) {
     let key = Arc::as_ptr(&sh.template) as usize;
     let t = &*sh.template;
     let Some(nodes) = memo.templates.get(&key).map(|(_, n)| n.clone()) else {
         let nodes = if Arc::ptr_eq(&sh.root.found, &t.objs[0].found) {
             merge(g, root, t, memo)
         } else {
-            let full = substitute(&sh);
+            let full = substitute(sh);
             merge(g, root, &full, memo)
         };
         memo.templates
