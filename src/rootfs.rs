@@ -1755,13 +1755,7 @@ mod tests {
             std::fs::write(t.path().join("usr/lib").join(f), f).unwrap();
         }
         let fs = RootFs::new(t.path()).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let barrier = std::sync::Barrier::new(2);
-        pool.broadcast(|_| {
-            barrier.wait();
+        crate::shard::on_every_thread_at_once(2, |_| {
             let (a, _) = fs.parent_of(b"/usr/lib/a").unwrap();
             let (b, _) = fs.parent_of(b"/usr/lib/b").unwrap();
             assert!(HeldDir::same_hold(&a, &b), "the thread's view was not used");

@@ -311,6 +311,21 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     }
 }
 
+/// Runs `f` with its thread's index on every thread of a new pool of
+/// `threads`, all of them at once (none can run another's turn).
+#[cfg(test)]
+pub(crate) fn on_every_thread_at_once(threads: usize, f: impl Fn(usize) + Sync) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+    let barrier = std::sync::Barrier::new(threads);
+    pool.broadcast(|ctx| {
+        barrier.wait();
+        f(ctx.index());
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,16 +371,9 @@ mod tests {
     #[test]
     fn each_pool_thread_has_its_own_value() {
         let per: PerThread<Vec<usize>> = PerThread::new();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let barrier = std::sync::Barrier::new(3);
-        pool.broadcast(|ctx| {
-            // All three at once: none can run another's turn.
-            barrier.wait();
+        on_every_thread_at_once(3, |i| {
             for _ in 0..5 {
-                per.with(|v| v.push(ctx.index()));
+                per.with(|v| v.push(i));
             }
         });
         per.with(|v| v.push(99));
