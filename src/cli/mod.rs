@@ -10,6 +10,7 @@ pub mod awake;
 pub mod config;
 pub mod docs;
 pub mod progress;
+pub mod spread;
 pub mod style;
 pub mod verify;
 
@@ -278,9 +279,13 @@ pub fn main() -> ExitCode {
     // now, so that their first scheduling (on a VM, the other vCPU coming
     // back from idle, at times milliseconds late) overlaps the set-up below
     // instead of holding up the first parallel step; and one of them is
-    // kept from sleeping between the phases that follow.
-    let _awake = (args.roots.len() >= config::PARALLEL_LOOKUPS)
-        .then(|| awake::KeepAwake::start(awake::IDLE_LIMIT));
+    // kept from sleeping between the phases that follow. Each starts on a
+    // CPU of its own (`spread`).
+    let many = args.roots.len() >= config::PARALLEL_LOOKUPS;
+    if many {
+        spread::start_global();
+    }
+    let _awake = many.then(|| awake::KeepAwake::start(awake::IDLE_LIMIT));
     if args.timings {
         // Page faults come from /proc, a host file: read only when the
         // host is the sysroot (canonicalising the sysroot path is the one
