@@ -1010,3 +1010,52 @@ fn timings_name_each_phase_and_leave_stdout_alone() {
     assert_eq!(code, 0, "{err}");
     assert_timings(&err, &one, true, "host sysroot");
 }
+
+/// Valgrind runs the binary as it is: with many roots (the pool started,
+/// its threads moved to their CPUs) and `--timings` (the process CPU clock,
+/// read through the vDSO), the output is the same as without it. rustix
+/// once found the vDSO from the kernel's own auxiliary vector, which
+/// valgrind's client does not have mapped, and crashed (the bench's
+/// callgrind step failed on it); it now asks libc for the vector.
+#[test]
+fn runs_under_valgrind_with_the_pool_and_timings() {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: valgrind is not installed");
+        return;
+    }
+    let r = clean_root();
+    let mut args: Vec<String> = vec!["--sysroot".into(), r.path().display().to_string()];
+    for i in 0..70 {
+        let p = format!("/app/bin/app{i}");
+        r.exe(&p, X, &["libapp.so.1", "libc.so.6"], Some("$ORIGIN/../lib"));
+        args.extend(["--root".to_string(), p]);
+    }
+    args.extend(["--format", "list", "--timings"].map(String::from));
+    let plain = run_raw(&args);
+    assert_eq!(plain.0, 0, "{}", plain.2);
+    let out = std::process::Command::new("valgrind")
+        .args(["--tool=none", "--quiet", closure_bin()])
+        .args(&args)
+        .output()
+        .expect("valgrind runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{err}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), plain.1);
+    assert_timings(
+        &err,
+        &[
+            "start-up and arguments",
+            "setup",
+            "read-ahead",
+            "traces and merge",
+            "graph",
+            "report",
+        ],
+        false,
+        "under valgrind",
+    );
+}

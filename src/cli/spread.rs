@@ -43,41 +43,48 @@ pub fn cpus(set: &CpuSet) -> Vec<usize> {
     (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect()
 }
 
-/// Moves the calling thread to `cpu` and then allows it `allowed` again.
-/// Returns the CPU it ran on while it could run on `cpu` alone (`None` if
-/// the kernel refused, say for a CPU gone offline: it is then left where
-/// it was).
-pub fn move_to(cpu: usize, allowed: &CpuSet) -> Option<usize> {
+/// Allows the calling thread `cpu` alone, which moves it there before
+/// this returns. False if the kernel refused (say for a CPU gone offline):
+/// the thread is then where it was.
+fn pin_to(cpu: usize) -> bool {
     let mut one = CpuSet::new();
     one.set(cpu);
-    let on = sched_setaffinity(None, &one)
-        .ok()
-        .map(|()| rustix::thread::sched_getcpu());
-    // Widening the mask moves nothing: the thread stays on `cpu` until the
-    // kernel has a reason to move it.
+    sched_setaffinity(None, &one).is_ok()
+}
+
+/// Moves the calling thread to `cpu` and then allows it `allowed` again
+/// (widening the mask moves nothing: the thread stays on `cpu` until the
+/// kernel has a reason to move it). Whether it was moved.
+pub fn move_to(cpu: usize, allowed: &CpuSet) -> bool {
+    let moved = pin_to(cpu);
     let _ = sched_setaffinity(None, allowed);
-    on
+    moved
 }
 
 /// A pool builder whose threads start on the CPUs [`plan`] gives them,
 /// given the CPUs the process may use (read once, before any thread
 /// starts).
 pub fn builder(allowed: CpuSet) -> rayon::ThreadPoolBuilder {
-    builder_with(allowed, |_, _| {})
+    builder_with(allowed, |_| {})
 }
 
-/// [`builder`], calling `started` with each thread's index and the CPU it
-/// was moved to (`None`: not moved).
+/// [`builder`], calling `while_pinned` with a thread's index while the
+/// thread may run on its CPU alone (the threads it does not move never
+/// call it).
 fn builder_with(
     allowed: CpuSet,
-    started: impl Fn(usize, Option<usize>) + Send + Sync + 'static,
+    while_pinned: impl Fn(usize) + Send + Sync + 'static,
 ) -> rayon::ThreadPoolBuilder {
     let list = cpus(&allowed);
     rayon::ThreadPoolBuilder::new().start_handler(move |i| {
         // Inside a pool thread, the pool's own size.
         let n = rayon::current_num_threads();
-        let cpu = plan(&list, n).and_then(|p| p.get(i).copied());
-        started(i, cpu.and_then(|c| move_to(c, &allowed)));
+        if let Some(cpu) = plan(&list, n).and_then(|p| p.get(i).copied()) {
+            if pin_to(cpu) {
+                while_pinned(i);
+            }
+            let _ = sched_setaffinity(None, &allowed);
+        }
     })
 }
 
@@ -105,16 +112,33 @@ mod tests {
         assert_eq!(plan(&[], 0), None);
     }
 
-    /// A thread moved to each allowed CPU in turn runs there, and is
-    /// allowed every CPU again.
+    /// The CPU the calling thread is running on, from
+    /// `/proc/thread-self/stat` (its 39th field; the command name, field 2,
+    /// is in parentheses and may hold spaces).
+    fn current_cpu() -> usize {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        rest.split_ascii_whitespace()
+            .nth(36)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// A thread moved to each allowed CPU in turn runs there while it is
+    /// held there, and is allowed every CPU again afterwards.
     #[test]
-    fn a_moved_thread_runs_on_its_cpu_and_stays_free() {
+    fn a_moved_thread_runs_on_its_cpu_and_is_freed() {
         let all = allowed().expect("the allowed CPUs");
         let list = cpus(&all);
         std::thread::scope(|s| {
             s.spawn(|| {
                 for &cpu in &list {
-                    assert_eq!(move_to(cpu, &all), Some(cpu));
+                    assert!(pin_to(cpu));
+                    assert_eq!(current_cpu(), cpu);
+                    assert_eq!(allowed().map(|s| cpus(&s)), Some(vec![cpu]));
+                    let _ = sched_setaffinity(None, &all);
+                    assert!(move_to(cpu, &all));
                     assert_eq!(allowed().map(|s| cpus(&s)), Some(list.clone()));
                 }
             });
@@ -125,7 +149,7 @@ mod tests {
     /// different CPUs and are then allowed all of them; those of a smaller
     /// pool are not moved; the calling thread is left alone.
     #[test]
-    fn pool_threads_start_apart_and_stay_free() {
+    fn pool_threads_start_apart_and_are_freed() {
         let all = allowed().expect("the allowed CPUs");
         let list = cpus(&all);
         if list.len() < 2 {
@@ -135,10 +159,10 @@ mod tests {
             );
             return;
         }
-        let started = |threads: usize| -> Vec<(usize, Option<usize>)> {
+        let started = |threads: usize| -> Vec<(usize, usize)> {
             let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let log = seen.clone();
-            let pool = builder_with(all, move |i, cpu| log.lock().unwrap().push((i, cpu)))
+            let pool = builder_with(all, move |i| log.lock().unwrap().push((i, current_cpu())))
                 .num_threads(threads)
                 .build()
                 .unwrap();
@@ -149,14 +173,9 @@ mod tests {
             seen.sort_unstable();
             seen
         };
-        let want: Vec<(usize, Option<usize>)> = list
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i, Some(c)))
-            .collect();
+        let want: Vec<(usize, usize)> = list.iter().copied().enumerate().collect();
         assert_eq!(started(list.len()), want);
-        let fewer: Vec<(usize, Option<usize>)> = (0..list.len() - 1).map(|i| (i, None)).collect();
-        assert_eq!(started(list.len() - 1), fewer);
+        assert_eq!(started(list.len() - 1), Vec::new());
         assert_eq!(allowed().map(|s| cpus(&s)), Some(list));
     }
 }
