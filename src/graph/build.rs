@@ -16,7 +16,7 @@
 //! one's trace with themselves substituted as object 0, and are merged by
 //! adding only what is their own.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::shard::Padded;
@@ -396,12 +396,14 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     // A small run is done on the calling thread alone: the pool is never
     // started (see `PARALLEL_ROOTS`).
     let parallel = pending.len() >= opts.parallel_roots.unwrap_or(PARALLEL_ROOTS);
+    // The pool thread that read each of the first roots ahead.
+    let mut read_by: Vec<Option<usize>> = Vec::new();
     if parallel {
         // Open and parse the roots, and transitively the libraries the
         // ld.so.cache names for them, on every core first: the traces
         // below then mostly find their files parsed.
         let prefetch: Vec<Vec<u8>> = pending.iter().map(|(p, _)| p.clone()).collect();
-        resolver.prefetch_closure(&prefetch);
+        read_by = resolver.prefetch_closure(&prefetch);
         timings::mark("read-ahead");
     }
     // Sized once from what was read ahead (grown by doubling, the node and
@@ -429,9 +431,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         // walk's. Roots a trace adds (script interpreters, hwcaps
         // variants) form the next batch.
         let mut batch: Vec<(Vec<u8>, Via)> = Vec::new();
-        for (root, via) in &pending[i..] {
+        let mut batch_read_by: Vec<Option<usize>> = Vec::new();
+        for (k, (root, via)) in pending.iter().enumerate().skip(i) {
             if traced.insert(root.clone()) {
                 batch.push((root.clone(), *via));
+                batch_read_by.push(read_by.get(k).copied().flatten());
             }
         }
         i = pending.len();
@@ -523,6 +527,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 drop(merge_one((root, via), trace)?);
             }
         } else {
+            // Each pool thread traces the roots it read ahead, in queue
+            // order (their parses are in its caches: read by the other
+            // thread, each went from core to core, line by line), then
+            // takes the others' from the far end (ARCHITECTURE.md,
+            // thirty-sixth stop).
             // The pool's first thread merges, after each trace it finishes,
             // every finished trace next in order; the calling thread merges
             // what is left once all are traced. So no thread waits for
@@ -541,22 +550,26 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             let merged: Merged = (0..rayon::current_num_threads())
                 .map(|_| Padded(Mutex::new(Vec::new())))
                 .collect();
+            let shares: Shares = deal(&batch_read_by, rayon::current_num_threads())
+                .into_iter()
+                .map(|l| Padded(Mutex::new(l)))
+                .collect();
             rayon::in_place_scope(|s| {
                 let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
-                let merged = &merged;
-                for (i, (root, _)) in batch.iter().enumerate() {
-                    s.spawn(move |_| {
-                        let me = rayon::current_thread_index();
-                        if let Some(slot) = me.and_then(|t| merged.get(t)) {
+                let (merged, shares) = (&merged, &shares);
+                s.spawn_broadcast(move |_, ctx| {
+                    let me = ctx.index();
+                    while let Some(i) = take(shares, me) {
+                        if let Some(slot) = merged.get(me) {
                             drop(std::mem::take(&mut *lock(slot)));
                         }
-                        let trace = trace_root(resolver, root, opts, templates);
-                        lock(ready).done.insert(i, (me, trace));
-                        if me.is_none_or(|t| t == 0) {
+                        let trace = trace_root(resolver, &batch[i].0, opts, templates);
+                        lock(ready).done.insert(i, (Some(me), trace));
+                        if me == 0 {
                             merge_ready(ready, merger, batch, merged);
                         }
-                    });
-                }
+                    }
+                });
             });
             merge_ready(&ready, &merger, &batch, &merged);
             debug_assert_eq!(lock(&ready).next, batch.len());
@@ -810,6 +823,40 @@ struct Merger<'a, F> {
 /// its page: ≈ 5,000 such frees on the union run when the merging thread
 /// freed every trace, each moving a line between cores.
 type Merged = Box<[Padded<Mutex<Vec<Traced>>>]>;
+
+/// Per pool thread, the batch positions it traces first; a thread with
+/// none left takes from the back of another's.
+type Shares = Box<[Padded<Mutex<VecDeque<usize>>>]>;
+
+/// Deals the positions of a batch to `threads` pool threads: each root to
+/// the thread that read it ahead (`read_by`), the others in turn, every
+/// share in queue order.
+fn deal(read_by: &[Option<usize>], threads: usize) -> Vec<VecDeque<usize>> {
+    let threads = threads.max(1);
+    let mut shares = vec![VecDeque::new(); threads];
+    let mut turn = 0;
+    for (i, t) in read_by.iter().enumerate() {
+        let t = match t {
+            Some(t) => t % threads,
+            None => {
+                turn = (turn + 1) % threads;
+                turn
+            }
+        };
+        shares[t].push_back(i);
+    }
+    shares
+}
+
+/// The next position for thread `me`: the front of its own share, else
+/// the back of the next share after it that has any (the positions its
+/// owner would reach last).
+fn take(shares: &[Padded<Mutex<VecDeque<usize>>>], me: usize) -> Option<usize> {
+    let n = shares.len();
+    lock(&shares[me % n])
+        .pop_front()
+        .or_else(|| (1..n).find_map(|d| lock(&shares[(me + d) % n]).pop_back()))
+}
 
 /// Merges the finished traces that are next in queue order, unless another
 /// thread is merging: that thread looks again after it lets go of the
@@ -2407,6 +2454,29 @@ fn check_versions(
 mod tests {
     use super::*;
     use crate::elf::{VerDef, VerNeed, VerNeedAux};
+
+    /// Each root goes to the thread that read it ahead (modulo the pool's
+    /// size), the others in turn, every share in queue order; a thread
+    /// takes the front of its own share, then the back of another's, and
+    /// every position exactly once.
+    #[test]
+    fn roots_are_dealt_to_their_readers_and_taken_from_the_far_end() {
+        let read_by = [Some(1), Some(0), None, Some(1), None, Some(0), Some(3)];
+        let dealt = deal(&read_by, 2);
+        assert_eq!(
+            dealt,
+            [VecDeque::from([1, 4, 5]), VecDeque::from([0, 2, 3, 6])]
+        );
+        assert_eq!(deal(&read_by, 0), [VecDeque::from_iter(0..7)]);
+        let shares: Shares = dealt.into_iter().map(|l| Padded(Mutex::new(l))).collect();
+        let order: Vec<Option<usize>> = [0, 0, 0, 0, 1, 1, 0, 0, 1]
+            .into_iter()
+            .map(|me| take(&shares, me))
+            .collect();
+        let want = [1, 4, 5, 6, 0, 2, 3].map(Some);
+        assert_eq!(order[..7], want);
+        assert_eq!(order[7..], [None, None]);
+    }
 
     /// A library found at `path`, with file identity `id`.
     fn found(path: &str, id: u64, info: ElfInfo) -> Arc<Found> {

@@ -834,9 +834,16 @@ impl<'fs> Resolver<'fs> {
     /// libraries it leads to (no waves, no waiting for the slowest file of
     /// a wave). Speculative and harmless: the walk decides what is used; a
     /// path read here is just found ready.
-    pub fn prefetch_closure(&self, roots: &[Vec<u8>]) {
+    ///
+    /// Every pool thread takes the roots in the order given, the next one
+    /// as it is free, and reads what each leads to before its next root.
+    /// Returns, per root, the pool thread that read it (`None` for a
+    /// repeat of an earlier root, and for all of them when the pool has one
+    /// thread, which reads nothing ahead): the caller traces a root on
+    /// that thread, whose caches hold its parse.
+    pub fn prefetch_closure(&self, roots: &[Vec<u8>]) -> Vec<Option<usize>> {
         if rayon::current_num_threads() < 2 {
-            return;
+            return vec![None; roots.len()];
         }
         // Read here on its own, so a broken cache is reported (or not) by the
         // walk exactly as without speculation.
@@ -862,20 +869,43 @@ impl<'fs> Resolver<'fs> {
             queued: std::sync::atomic::AtomicUsize::new(0),
             known: crate::shard::PerThread::new(),
         };
-        let mut todo: Vec<&Vec<u8>> = roots.iter().collect();
-        todo.sort_unstable();
-        todo.dedup();
-        for p in &todo {
-            ahead.seen.insert((*p).clone(), ());
+        // Each root once, at its first place.
+        let mut order: Vec<usize> = (0..roots.len()).collect();
+        order.sort_unstable_by(|&a, &b| roots[a].cmp(&roots[b]).then(a.cmp(&b)));
+        let mut first = vec![false; roots.len()];
+        for (n, &k) in order.iter().enumerate() {
+            if n == 0 || roots[order[n - 1]] != roots[k] {
+                first[k] = true;
+                ahead.seen.insert(roots[k].clone(), ());
+            }
         }
+        let queued = first.iter().filter(|&&f| f).count();
         ahead
             .queued
-            .store(todo.len(), std::sync::atomic::Ordering::Relaxed);
+            .store(queued, std::sync::atomic::Ordering::Relaxed);
+        // 1 + the reading thread's index; 0 until read.
+        let read_by: Vec<std::sync::atomic::AtomicUsize> = (0..roots.len())
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
         rayon::scope(|s| {
-            let ahead = &ahead;
-            for p in todo {
-                s.spawn(move |s| self.prefetch_one(p.clone(), ahead, s));
-            }
+            let (ahead, read_by, next, first) = (&ahead, &read_by, &next, &first);
+            // One taker per pool thread: the roots are dealt in order as
+            // the threads come free, so each thread's share is spread over
+            // the whole list (the traces then merge in order without
+            // holding many back).
+            s.spawn_broadcast(move |s, ctx| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(root) = roots.get(k) else { break };
+                if !first[k] {
+                    continue;
+                }
+                read_by[k].store(ctx.index() + 1, std::sync::atomic::Ordering::Relaxed);
+                self.prefetch_one(root.clone(), ahead, s);
+                // What the root led to (queued on this thread, the other
+                // threads may take some) before the next root.
+                while rayon::yield_local() == Some(rayon::Yield::Executed) {}
+            });
         });
         // A cache that parsed here parses the same for the walk (same
         // bytes): it is handed over with its lookup index, not read and
@@ -888,6 +918,10 @@ impl<'fs> Resolver<'fs> {
                 let _ = self.caches[usize::from(big)].set(Some(cache));
             }
         }
+        read_by
+            .into_iter()
+            .map(|t| t.into_inner().checked_sub(1))
+            .collect()
     }
 
     /// Probes one path of [`Self::prefetch_closure`] and queues what it leads to.
@@ -2427,6 +2461,38 @@ mod tests {
             tally,
             vec![(46, 34, 0), (0, 0, 80), (6, 0, 74), (10, 0, 70)]
         );
+    }
+
+    /// The read-ahead names, for each root, the pool thread that read it:
+    /// every first occurrence one of the pool's threads, every repeat none;
+    /// a pool of one thread reads nothing ahead. (Paths that do not exist
+    /// are read too: probing them is the read.)
+    #[test]
+    fn the_read_ahead_says_which_thread_read_each_root() {
+        let t = tempfile::tempdir().unwrap();
+        let fs = RootFs::new(t.path()).unwrap();
+        let roots: Vec<Vec<u8>> = (0..60)
+            .map(|i| format!("/bin/p{}", i % 45).into_bytes())
+            .collect();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let r = Resolver::new(&fs, Options::default());
+            let read_by = pool.install(|| r.prefetch_closure(&roots));
+            assert_eq!(read_by.len(), roots.len());
+            for (k, t) in read_by.iter().enumerate() {
+                if threads == 1 || k >= 45 {
+                    assert_eq!(*t, None, "{threads} threads, root {k}");
+                } else {
+                    assert!(
+                        t.is_some_and(|t| t < threads),
+                        "{threads} threads, root {k}: {t:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// The interpreter's glibc version, wherever its string falls against
