@@ -557,19 +557,23 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             rayon::in_place_scope(|s| {
                 let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
                 let (merged, shares) = (&merged, &shares);
-                s.spawn_broadcast(move |_, ctx| {
-                    let me = ctx.index();
-                    while let Some(i) = take(shares, me) {
-                        if let Some(slot) = merged.get(me) {
-                            drop(std::mem::take(&mut *lock(slot)));
+                // One taker per pool thread (a thread that runs two runs
+                // them one after the other; none waits for a given thread).
+                for _ in 0..shares.len() {
+                    s.spawn(move |_| {
+                        let me = rayon::current_thread_index().unwrap_or(0);
+                        while let Some(i) = take(shares, me) {
+                            if let Some(slot) = merged.get(me) {
+                                drop(std::mem::take(&mut *lock(slot)));
+                            }
+                            let trace = trace_root(resolver, &batch[i].0, opts, templates);
+                            lock(ready).done.insert(i, (Some(me), trace));
+                            if me == 0 {
+                                merge_ready(ready, merger, batch, merged);
+                            }
                         }
-                        let trace = trace_root(resolver, &batch[i].0, opts, templates);
-                        lock(ready).done.insert(i, (Some(me), trace));
-                        if me == 0 {
-                            merge_ready(ready, merger, batch, merged);
-                        }
-                    }
-                });
+                    });
+                }
             });
             merge_ready(&ready, &merger, &batch, &merged);
             debug_assert_eq!(lock(&ready).next, batch.len());

@@ -888,24 +888,35 @@ impl<'fs> Resolver<'fs> {
             .map(|_| std::sync::atomic::AtomicUsize::new(0))
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = rayon::current_num_threads();
         rayon::scope(|s| {
             let (ahead, read_by, next, first) = (&ahead, &read_by, &next, &first);
             // One taker per pool thread: the roots are dealt in order as
             // the threads come free, so each thread's share is spread over
             // the whole list (the traces then merge in order without
-            // holding many back).
-            s.spawn_broadcast(move |s, ctx| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(root) = roots.get(k) else { break };
-                if !first[k] {
-                    continue;
-                }
-                read_by[k].store(ctx.index() + 1, std::sync::atomic::Ordering::Relaxed);
-                self.prefetch_one(root.clone(), ahead, s);
-                // What the root led to (queued on this thread, the other
-                // threads may take some) before the next root.
-                while rayon::yield_local() == Some(rayon::Yield::Executed) {}
-            });
+            // holding many back). A thread that runs two takers runs them
+            // one after the other (the second finds the list taken); none
+            // waits for a given thread.
+            for _ in 0..threads {
+                s.spawn(move |_| {
+                    let me = rayon::current_thread_index().unwrap_or(0);
+                    let mut stack: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(root) = roots.get(k) else { break };
+                        if !first[k] {
+                            continue;
+                        }
+                        read_by[k].store(me + 1, std::sync::atomic::Ordering::Relaxed);
+                        // The root, then what it leads to, depth first,
+                        // before the next root.
+                        stack.push(root.clone());
+                        while let Some(p) = stack.pop() {
+                            self.prefetch_one(p, ahead, &mut stack);
+                        }
+                    }
+                });
+            }
         });
         // A cache that parsed here parses the same for the walk (same
         // bytes): it is handed over with its lookup index, not read and
@@ -924,8 +935,9 @@ impl<'fs> Resolver<'fs> {
             .collect()
     }
 
-    /// Probes one path of [`Self::prefetch_closure`] and queues what it leads to.
-    fn prefetch_one<'s>(&'s self, path: Vec<u8>, ahead: &'s Ahead, s: &rayon::Scope<'s>) {
+    /// Probes one path of [`Self::prefetch_closure`] and pushes what it
+    /// leads to, if not queued before, onto `todo`.
+    fn prefetch_one(&self, path: Vec<u8>, ahead: &Ahead, todo: &mut Vec<Vec<u8>>) {
         let known = self.probes.get_cloned(path.as_slice());
         let probe = match known {
             Some(p) => p,
@@ -1008,7 +1020,7 @@ impl<'fs> Resolver<'fs> {
                 if before >= PREFETCH_LIMIT {
                     break;
                 }
-                s.spawn(move |s| self.prefetch_one(p, ahead, s));
+                todo.push(p);
             }
         }
     }
