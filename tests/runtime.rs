@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ use crate::support::chroot::{is_root, run_in_root, run_in_root_at};
 use crate::support::elfgen::{Arch, ElfSpec, Kind};
 use crate::support::fakeroot::{missing_names, object, run_raw, FakeRoot, Layout};
 use crate::support::oracle::{
-    closure_ldd_lines, ldd_lines, parse_trace, resolve_in_root, run_closure,
+    closure_ldd_lines, ldd_lines, parse_trace, resolve_in_root, run_closure, tool_runs,
 };
 use crate::support::rng::Rng;
 
@@ -46,17 +46,6 @@ const GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
 // ---------------------------------------------------------------------------------------------
 // Preconditions
 // ---------------------------------------------------------------------------------------------
-
-fn tool_runs(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
 
 /// Prints why and returns false when gcc or the host glibc files are missing.
 fn glibc_ready(name: &str) -> bool {

@@ -53,7 +53,8 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn tool_runs(program: &str, arg: &str) -> bool {
+/// Whether `program arg` runs and exits 0 (a tool being there).
+pub fn tool_runs(program: &str, arg: &str) -> bool {
     Command::new(program)
         .arg(arg)
         .stdin(Stdio::null())
