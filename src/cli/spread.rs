@@ -12,7 +12,7 @@
 //! its affinity to that CPU alone, which migrates the calling thread at
 //! once) and then allows it every CPU again. Kept pinned, a worker beside
 //! a busy process could not leave that process's CPU, and the process's
-//! exit would wait for its turn there (runs up to 1.4× slower beside a
+//! exit would wait for its turn there (runs ≈ 1.26× slower beside a
 //! busy loop); started apart and left free, the workers stay apart while
 //! they are busy and the kernel may still move them.
 //!
