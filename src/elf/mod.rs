@@ -17,7 +17,7 @@ pub mod compat;
 pub mod libnames;
 pub mod notes;
 pub mod parse;
-mod pool;
+pub(crate) mod pool;
 pub mod symbols;
 
 pub use parse::{parse, parse_file, read_file, FileFacts, NotElf, ParseError};

@@ -295,7 +295,12 @@ impl<'a> ChunkReader<'a> {
             (at, end - at)
         };
         let n = usize::try_from(n).map_err(|_| ())?;
-        let chunk = read_pooled(self.file, n, at)?;
+        let chunk = if first {
+            // Notes whether the file was in the page cache.
+            super::pool::take_first(self.file, n, at).map_err(|_| ())?
+        } else {
+            read_pooled(self.file, n, at)?
+        };
         // The arena owns the buffer from now on; it never moves.
         let buf: &'a [u8] = &self.arena.alloc(chunk)[..n];
         self.chunks.borrow_mut().push((at, buf));

@@ -22,6 +22,12 @@
 //! are taken, a buffer given back replaces the smallest kept one if it is
 //! larger, so the pool comes to hold the sizes that large tables need
 //! instead of dropping them.
+//!
+//! A file's first read ([`take_first`]) also tells whether the page cache
+//! held its bytes: it asks with `RWF_NOWAIT` first, and when that comes up
+//! short it sets the thread's [`waited`] flag before reading the rest the
+//! usual way. The read-ahead of [`crate::resolve`] watches the flag to put
+//! more reads in flight when the files are on the disk, not in memory.
 
 use std::fs::File;
 
@@ -33,6 +39,9 @@ const MAX_BUFFER: usize = 1 << 20;
 const MAX_KEPT: usize = 4 << 20;
 
 thread_local! {
+    /// Set when a [`take_first`] on this thread found bytes outside the
+    /// page cache; read and cleared by [`waited`].
+    static WAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -49,6 +58,68 @@ fn room(n: usize) -> usize {
 /// least `n` (its bytes beyond `n`, if any, are whatever the last user
 /// left). An error when the file ends first.
 pub(crate) fn take(file: &File, n: usize, at: u64) -> std::io::Result<Vec<u8>> {
+    let Some(mut buf) = pick(n) else {
+        return super::read_vec_at(file, n, at);
+    };
+    match std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..n], at) {
+        Ok(()) => Ok(buf),
+        Err(e) => {
+            give(buf);
+            Err(e)
+        }
+    }
+}
+
+/// [`take`] for the first read of a file, which also notes whether it
+/// waited for the disk. The bytes are asked for with `RWF_NOWAIT`, which
+/// copies only what the page cache holds; when that falls short the
+/// thread's [`waited`] flag is set and the rest is read the usual way. A
+/// kernel or file system without `RWF_NOWAIT` refuses the flag: the read
+/// is then made as by [`take`] and nothing is noted.
+pub(crate) fn take_first(file: &File, n: usize, at: u64) -> std::io::Result<Vec<u8>> {
+    let Some(mut buf) = pick(n) else {
+        return super::read_vec_at(file, n, at);
+    };
+    let got = match rustix::io::preadv2(
+        file,
+        &mut [std::io::IoSliceMut::new(&mut buf[..n])],
+        at,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    ) {
+        Ok(got) => got,
+        Err(rustix::io::Errno::AGAIN) => 0,
+        Err(_) => {
+            // Unsupported here: no answer, and no flag.
+            return match std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..n], at) {
+                Ok(()) => Ok(buf),
+                Err(e) => {
+                    give(buf);
+                    Err(e)
+                }
+            };
+        }
+    };
+    if got < n {
+        WAITED.with(|w| w.set(true));
+        let rest = &mut buf[got..n];
+        if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(file, rest, at + got as u64) {
+            give(buf);
+            return Err(e);
+        }
+    }
+    Ok(buf)
+}
+
+/// Whether a [`take_first`] on this thread found bytes outside the page
+/// cache since the last call; clears the flag.
+pub(crate) fn waited() -> bool {
+    WAITED.with(|w| w.replace(false))
+}
+
+/// A buffer of at least `n` bytes whose first `n` may be read over: the
+/// smallest of this thread's pool that holds them, else a new one; None
+/// when `n` is beyond [`MAX_BUFFER`] and no kept buffer holds it.
+fn pick(n: usize) -> Option<Vec<u8>> {
     let pooled = POOL.with(|p| {
         let mut p = p.borrow_mut();
         // The smallest that fits: a small read must not take the buffer a
@@ -62,7 +133,7 @@ pub(crate) fn take(file: &File, n: usize, at: u64) -> std::io::Result<Vec<u8>> {
     });
     let mut buf = match pooled {
         Some(buf) => buf,
-        None if n > MAX_BUFFER => return super::read_vec_at(file, n, at),
+        None if n > MAX_BUFFER => return None,
         None => Vec::with_capacity(room(n)),
     };
     // Within the capacity: no reallocation, and only the bytes about to
@@ -70,13 +141,7 @@ pub(crate) fn take(file: &File, n: usize, at: u64) -> std::io::Result<Vec<u8>> {
     if buf.len() < n {
         buf.resize(n, 0);
     }
-    match std::os::unix::fs::FileExt::read_exact_at(file, &mut buf[..n], at) {
-        Ok(()) => Ok(buf),
-        Err(e) => {
-            give(buf);
-            Err(e)
-        }
-    }
+    Some(buf)
 }
 
 /// Keeps `buf` for a later [`take`] on this thread: in a free place, or
@@ -132,6 +197,54 @@ impl Drop for Pooled {
     }
 }
 
+/// Test helpers for reads that wait for the disk.
+#[cfg(test)]
+pub(crate) mod cold {
+    use std::path::Path;
+
+    /// A temporary directory on the disk the crate was built on (beneath
+    /// its `target`), not the system's temporary directory, which may be
+    /// `tmpfs` (whose pages never leave memory).
+    pub(crate) fn disk_dir() -> tempfile::TempDir {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        tempfile::Builder::new()
+            .prefix("closure-cold")
+            .tempdir_in(target)
+            .unwrap()
+    }
+
+    /// Writes `path` out and drops its pages from the page cache
+    /// (`POSIX_FADV_DONTNEED`, no privilege needed). Not checked here: a
+    /// read without waiting, the only check without mapping the file,
+    /// starts reading the pages back (see [`drops_pages`]).
+    pub(crate) fn evict(path: &Path) {
+        let f = std::fs::File::open(path).unwrap();
+        f.sync_all().unwrap();
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    }
+
+    /// Whether [`evict`] takes the pages of a file in `dir` out of memory
+    /// (not on `tmpfs`, say): tried on a file of its own, since the check
+    /// (`RWF_NOWAIT` finding nothing) makes the kernel read the file
+    /// ahead again.
+    pub(crate) fn drops_pages(dir: &Path) -> bool {
+        let probe = dir.join(".evict-probe");
+        std::fs::write(&probe, [1u8; 8192]).unwrap();
+        evict(&probe);
+        let f = std::fs::File::open(&probe).unwrap();
+        let mut b = [0u8; 1];
+        let r = rustix::io::preadv2(
+            &f,
+            &mut [std::io::IoSliceMut::new(&mut b)],
+            0,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        );
+        std::fs::remove_file(&probe).unwrap();
+        matches!(r, Err(rustix::io::Errno::AGAIN))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +262,56 @@ mod tests {
             .unwrap();
         let f = File::open(&path).unwrap();
         (path, f)
+    }
+
+    #[test]
+    fn a_first_read_says_when_it_waited_for_the_disk() {
+        let dir = cold::disk_dir();
+        if !cold::drops_pages(dir.path()) {
+            eprintln!(
+                "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
+                dir.path().display()
+            );
+            return;
+        }
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let f = File::open(&path).unwrap();
+        // A page or two may stay behind (held for a moment elsewhere):
+        // a few tries.
+        let from_disk = |read: &dyn Fn()| {
+            (0..5).any(|_| {
+                cold::evict(&path);
+                waited();
+                read();
+                waited()
+            })
+        };
+        // From the disk: the bytes, and the flag (cleared once read).
+        assert!(from_disk(&|| {
+            let b = take_first(&f, 2_000, 3_000).unwrap();
+            assert_eq!(&b[..2_000], &data[3_000..5_000]);
+            give(b);
+        }));
+        assert!(!waited());
+        // In memory now: the same bytes, no flag.
+        let b = take_first(&f, 2_000, 3_000).unwrap();
+        assert_eq!(&b[..2_000], &data[3_000..5_000]);
+        give(b);
+        assert!(!waited());
+        // A plain read from the disk sets no flag.
+        assert!(!from_disk(&|| drop(Pooled::read(&f, 100, 40_000).unwrap())));
+        // Partly in memory (the head, and what the kernel read ahead of
+        // it): the rest is read, and the flag is set.
+        assert!(from_disk(&|| {
+            drop(Pooled::read(&f, 4_096, 0).unwrap());
+            let b = take_first(&f, 900_000, 0).unwrap();
+            assert_eq!(&b[..900_000], &data[..900_000]);
+            give(b);
+        }));
+        // Past the end: an error.
+        assert!(take_first(&f, 10, 999_995).is_err());
     }
 
     #[test]
