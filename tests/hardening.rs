@@ -2370,7 +2370,9 @@ fn unsafe_code_is_forbidden_everywhere() {
 /// program) is traced on the calling thread and never starts the thread
 /// pool; a run with that many roots does start it. Counted as `clone`
 /// system calls under `strace -f`; fails if the pool is started for one
-/// root (the cost this rule removes) or never started for many.
+/// root (the cost this rule removes) or never started for many. (The
+/// files here were just written, so in memory: files on the disk start
+/// helper threads even for one root, `disk.rs`.)
 #[test]
 fn one_root_starts_no_threads_and_many_roots_do() {
     let name = "one_root_starts_no_threads_and_many_roots_do";

@@ -5,6 +5,7 @@ mod support;
 mod audit;
 mod cli;
 mod crossarch;
+mod disk;
 mod elf;
 mod everyday;
 mod explain;

@@ -569,3 +569,74 @@ fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
         );
     }
 }
+
+/// Drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`, no
+/// privilege needed).
+fn evict(path: &str) {
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+    }
+}
+
+/// Whether `path`'s first page is out of memory. The check (a read with
+/// `RWF_NOWAIT` that finds nothing) makes the kernel read the file ahead
+/// again.
+fn on_the_disk(path: &str) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut b = [0u8; 1];
+    let r = rustix::io::preadv2(
+        &f,
+        &mut [std::io::IoSliceMut::new(&mut b)],
+        0,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    );
+    matches!(r, Err(rustix::io::Errno::AGAIN))
+}
+
+/// With the files on the disk, not in the page cache (as after a reboot,
+/// or once memory pressure pushed them out), the read-ahead reads with
+/// more threads than cores; the report is byte for byte the one of a
+/// single thread, which reads nothing ahead.
+#[test]
+fn union_call_with_its_files_on_the_disk_gives_the_same_report() {
+    let progs = programs();
+    if progs.len() < closure::graph::build::PARALLEL_ROOTS {
+        println!(
+            "skipping union_call_with_its_files_on_the_disk_gives_the_same_report: only {} of the programs are installed",
+            progs.len()
+        );
+        return;
+    }
+    let mut args: Vec<&str> = Vec::new();
+    for p in &progs {
+        args.push("--root");
+        args.push(p);
+    }
+    let one = report_text(&args, Some("1"));
+    let mut list_args = args.clone();
+    list_args.extend(["--format", "list"]);
+    let (list, _) = run_text(&list_args);
+    let files: BTreeSet<&str> = list
+        .lines()
+        .chain(progs.iter().map(String::as_str))
+        .collect();
+    for f in &files {
+        evict(f);
+    }
+    // One of them checked (it is then read ahead again).
+    if !files.last().is_some_and(|f| on_the_disk(f)) {
+        println!(
+            "skipping union_call_with_its_files_on_the_disk_gives_the_same_report: the files stay in memory after POSIX_FADV_DONTNEED"
+        );
+        return;
+    }
+    let cold = report_text(&args, Some("2"));
+    assert!(
+        cold == one,
+        "the report read from the disk differs ({} vs {} bytes)",
+        cold.len(),
+        one.len()
+    );
+}

@@ -363,6 +363,8 @@ const DEFAULT_PATH: &[&str] = &[
 /// (2 cores, warm page cache): one root of 5 or of 91 objects, 4 and 16
 /// roots were 10-20% faster on one thread; at 48 roots both were even;
 /// at 128 roots and beyond the pool wins (the union of `/usr/bin`: 40%).
+/// (With the first root's file on the disk, helper threads read ahead
+/// while the calling thread traces: `Resolver::reading_ahead_from_disk`.)
 pub const PARALLEL_ROOTS: usize = 32;
 
 /// `rayon::join` when `parallel`, else both on the calling thread.
@@ -521,11 +523,16 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 Ok(Traced::Own(trace))
             };
         if batch.len() < 2 || !parallel {
-            // Not worth starting the thread pool for.
-            for (root, via) in batch {
-                let trace = trace_root(resolver, &root, opts, &templates);
-                drop(merge_one((root, via), trace)?);
-            }
+            // Not worth starting the thread pool for; helper threads read
+            // ahead only when the files are on the disk.
+            let batch_roots: Vec<Vec<u8>> = batch.iter().map(|(r, _)| r.clone()).collect();
+            resolver.reading_ahead_from_disk(&batch_roots, || -> Result<()> {
+                for (root, via) in batch {
+                    let trace = trace_root(resolver, &root, opts, &templates);
+                    drop(merge_one((root, via), trace)?);
+                }
+                Ok(())
+            })?;
         } else {
             // Each pool thread traces the roots it read ahead, in queue
             // order (their parses are in its caches: read by the other

@@ -11,7 +11,10 @@
 //! request at a time and memoises file probes, parses and searches. The
 //! `Resolver` is `Sync`: roots are traced on several threads at once, and
 //! every memo holds a pure function of its key, so which thread fills it
-//! first never changes an answer.
+//! first never changes an answer. It also reads ahead, speculatively, what
+//! a set of roots will need (`prefetch_closure` on the thread pool for
+//! many roots; `reading_ahead_from_disk` with helper threads when a small
+//! run's files are not in the page cache).
 
 pub mod ldcache;
 pub mod ldconf;
@@ -409,6 +412,13 @@ type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 /// Most paths one prefetch queues.
 const PREFETCH_LIMIT: usize = 1 << 16;
 
+/// Threads reading ahead, the pool's included, once a file read ahead was
+/// found outside the page cache: the reads then wait for the disk, and
+/// more of them in flight end sooner (on the 2-core VM with the page cache
+/// dropped, the union's read-ahead took ≈ 85 ms with the pool's two
+/// threads, ≈ 47 ms with 16, ≈ 46 ms with 32).
+const READERS_WHEN_WAITING: usize = 16;
+
 /// `path` without `.` components, empty components and `x/..` pairs
 /// (lexically; only for speculation, which the walk checks).
 fn lexical(path: &[u8]) -> Vec<u8> {
@@ -435,10 +445,15 @@ fn lexical(path: &[u8]) -> Vec<u8> {
 
 /// What a prefetch shares between its tasks.
 struct Ahead {
-    /// The sysroot's `ld.so.cache`, read once.
-    bytes: Option<Arc<Vec<u8>>>,
+    /// The sysroot's `ld.so.cache`, read once (before the read-ahead
+    /// starts, or by its first reader that needs it).
+    bytes: std::sync::OnceLock<Option<Arc<Vec<u8>>>>,
     /// Its parse, per byte order.
     caches: [std::sync::OnceLock<Option<ldcache::CacheIndex>>; 2],
+    /// Whether a thread that needs the cache's parse while another makes
+    /// it waits for that one (many helpers, waiting for the disk anyway)
+    /// instead of parsing it too (a pool thread: see `get_or_compute`).
+    wait_for_cache: bool,
     /// Paths queued so far, and how many.
     seen: ShardedMap<Vec<u8>, ()>,
     queued: std::sync::atomic::AtomicUsize,
@@ -448,6 +463,77 @@ struct Ahead {
     /// every lookup writes, to the paths new to the thread. A hash that
     /// collides only skips a speculative read.
     known: crate::shard::PerThread<hashbrown::HashSet<u64, foldhash::fast::FixedState>>,
+}
+
+/// What the takers of one read-ahead share.
+struct Takers<'r> {
+    roots: &'r [Vec<u8>],
+    /// Whether each root is the first of its path (the others are skipped).
+    first: Vec<bool>,
+    ahead: Ahead,
+    /// The position of the next root to take.
+    next: std::sync::atomic::AtomicUsize,
+    /// Per root, 1 + the index of the pool thread that read it; 0 until
+    /// read, or read by a helper.
+    read_by: Vec<std::sync::atomic::AtomicUsize>,
+    /// Set when the takers are to stop after the file at hand.
+    stop: std::sync::atomic::AtomicBool,
+    /// The paths the helpers of [`Resolver::reading_ahead_from_disk`]
+    /// share, and when more may come.
+    queue: Mutex<Queue>,
+    more: std::sync::Condvar,
+}
+
+/// Paths queued for any helper to read, the next root, and how many
+/// helpers are reading (and may queue more).
+#[derive(Default)]
+struct Queue {
+    paths: Vec<Vec<u8>>,
+    next_root: usize,
+    busy: usize,
+}
+
+impl<'r> Takers<'r> {
+    /// Takers of `roots`, each queued once, at its first place.
+    fn new(
+        roots: &'r [Vec<u8>],
+        bytes: std::sync::OnceLock<Option<Arc<Vec<u8>>>>,
+        wait_for_cache: bool,
+    ) -> Self {
+        let ahead = Ahead {
+            bytes,
+            caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+            wait_for_cache,
+            seen: ShardedMap::with_capacity(roots.len()),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            known: crate::shard::PerThread::new(),
+        };
+        let mut order: Vec<usize> = (0..roots.len()).collect();
+        order.sort_unstable_by(|&a, &b| roots[a].cmp(&roots[b]).then(a.cmp(&b)));
+        let mut first = vec![false; roots.len()];
+        for (n, &k) in order.iter().enumerate() {
+            if n == 0 || roots[order[n - 1]] != roots[k] {
+                first[k] = true;
+                ahead.seen.insert(roots[k].clone(), ());
+            }
+        }
+        let queued = first.iter().filter(|&&f| f).count();
+        ahead
+            .queued
+            .store(queued, std::sync::atomic::Ordering::Relaxed);
+        Takers {
+            roots,
+            first,
+            ahead,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            read_by: (0..roots.len())
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+            stop: std::sync::atomic::AtomicBool::new(false),
+            queue: Mutex::new(Queue::default()),
+            more: std::sync::Condvar::new(),
+        }
+    }
 }
 
 /// The resolver for one sysroot: holds the file probes and the parsed cache.
@@ -837,8 +923,12 @@ impl<'fs> Resolver<'fs> {
     ///
     /// Every pool thread takes the roots in the order given, the next one
     /// as it is free, and reads what each leads to before its next root.
-    /// Returns, per root, the pool thread that read it (`None` for a
-    /// repeat of an earlier root, and for all of them when the pool has one
+    /// When a file's first read finds it outside the page cache, the reads
+    /// wait for the disk, not the CPU: helper threads (up to
+    /// [`READERS_WHEN_WAITING`] readers in all) then take roots the same
+    /// way, so that more reads are in flight. Returns, per root, the pool
+    /// thread that read it (`None` for a repeat of an earlier root, for a
+    /// root a helper read, and for all of them when the pool has one
     /// thread, which reads nothing ahead): the caller traces a root on
     /// that thread, whose caches hold its parse.
     pub fn prefetch_closure(&self, roots: &[Vec<u8>]) -> Vec<Option<usize>> {
@@ -847,14 +937,7 @@ impl<'fs> Resolver<'fs> {
         }
         // Read here on its own, so a broken cache is reported (or not) by the
         // walk exactly as without speculation.
-        let bytes = if self.opts.use_cache {
-            self.fs
-                .read(Path::new("/etc/ld.so.cache"), 256 << 20)
-                .ok()
-                .map(Arc::new)
-        } else {
-            None
-        };
+        let bytes = self.cache_bytes();
         // Room for what a run of this many roots is likely to remember (the
         // union of /usr/bin and /usr/sbin: 1.4 paths probed and files
         // parsed, 0.7 searches, per root), so the tables are not grown by
@@ -862,66 +945,99 @@ impl<'fs> Resolver<'fs> {
         self.probes.reserve(roots.len() * 3 / 2);
         self.infos.reserve(roots.len() * 3 / 2);
         self.memo.reserve(roots.len());
-        let ahead = Ahead {
-            bytes,
-            caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
-            seen: ShardedMap::with_capacity(roots.len()),
-            queued: std::sync::atomic::AtomicUsize::new(0),
-            known: crate::shard::PerThread::new(),
-        };
-        // Each root once, at its first place.
-        let mut order: Vec<usize> = (0..roots.len()).collect();
-        order.sort_unstable_by(|&a, &b| roots[a].cmp(&roots[b]).then(a.cmp(&b)));
-        let mut first = vec![false; roots.len()];
-        for (n, &k) in order.iter().enumerate() {
-            if n == 0 || roots[order[n - 1]] != roots[k] {
-                first[k] = true;
-                ahead.seen.insert(roots[k].clone(), ());
-            }
-        }
-        let queued = first.iter().filter(|&&f| f).count();
-        ahead
-            .queued
-            .store(queued, std::sync::atomic::Ordering::Relaxed);
-        // 1 + the reading thread's index; 0 until read.
-        let read_by: Vec<std::sync::atomic::AtomicUsize> = (0..roots.len())
-            .map(|_| std::sync::atomic::AtomicUsize::new(0))
-            .collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let t = Takers::new(roots, std::sync::OnceLock::from(bytes), false);
         let threads = rayon::current_num_threads();
-        rayon::scope(|s| {
-            let (ahead, read_by, next, first) = (&ahead, &read_by, &next, &first);
-            // One taker per pool thread: the roots are dealt in order as
-            // the threads come free, so each thread's share is spread over
-            // the whole list (the traces then merge in order without
-            // holding many back). A thread that runs two takers runs them
-            // one after the other (the second finds the list taken); none
-            // waits for a given thread.
-            for _ in 0..threads {
-                s.spawn(move |_| {
-                    let me = rayon::current_thread_index().unwrap_or(0);
-                    let mut stack: Vec<Vec<u8>> = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(root) = roots.get(k) else { break };
-                        if !first[k] {
-                            continue;
+        let helped = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|helpers| {
+            rayon::scope(|s| {
+                let (t, helped) = (&t, &helped);
+                // One taker per pool thread: the roots are dealt in order
+                // as the threads come free, so each thread's share is
+                // spread over the whole list (the traces then merge in
+                // order without holding many back). A thread that runs two
+                // takers runs them one after the other (the second finds
+                // the list taken); none waits for a given thread.
+                for _ in 0..threads {
+                    s.spawn(move |_| {
+                        let me = rayon::current_thread_index();
+                        if !self.take(t, me, true) {
+                            return;
                         }
-                        read_by[k].store(me + 1, std::sync::atomic::Ordering::Relaxed);
-                        // The root, then what it leads to, depth first,
-                        // before the next root.
-                        stack.push(root.clone());
-                        while let Some(p) = stack.pop() {
-                            self.prefetch_one(p, ahead, &mut stack);
+                        // The files are on the disk: more reads in flight
+                        // (threads that mostly wait), once per run.
+                        if !helped.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            for _ in threads..READERS_WHEN_WAITING {
+                                let _ = std::thread::Builder::new()
+                                    .name("closure-read".into())
+                                    .spawn_scoped(helpers, move || self.take(t, None, false));
+                            }
                         }
-                    }
-                });
-            }
+                        self.take(t, me, false);
+                    });
+                }
+            });
         });
-        // A cache that parsed here parses the same for the walk (same
-        // bytes): it is handed over with its lookup index, not read and
-        // parsed again. One that did not is left for the walk to read and
-        // report.
+        self.hand_over(t.ahead);
+        t.read_by
+            .into_iter()
+            .map(|t| t.into_inner().checked_sub(1))
+            .collect()
+    }
+
+    /// Runs `work` (the trace of `roots`, on the calling thread) with the
+    /// closure of `roots` read ahead by helper threads when the files are
+    /// on the disk: the first root is probed here (memoised, so `work`
+    /// finds it done), and when its first read waited for the disk,
+    /// [`READERS_WHEN_WAITING`] threads read ahead as
+    /// [`Self::prefetch_closure`] does while `work` runs, and stop once it
+    /// is done. With the files in memory, `work` alone runs: a small run
+    /// is fastest on one thread.
+    pub fn reading_ahead_from_disk<R>(&self, roots: &[Vec<u8>], work: impl FnOnce() -> R) -> R {
+        let Some(root) = roots.first() else {
+            return work();
+        };
+        crate::elf::pool::waited(); // an earlier read's
+        let _ = self.probe(root);
+        if !crate::elf::pool::waited() {
+            return work();
+        }
+        // The cache is read by the first helper that needs it, not here.
+        let t = Takers::new(roots, std::sync::OnceLock::new(), true);
+        let out = std::thread::scope(|helpers| {
+            let t = &t;
+            for _ in 0..READERS_WHEN_WAITING {
+                let _ = std::thread::Builder::new()
+                    .name("closure-read".into())
+                    .spawn_scoped(helpers, move || self.help(t));
+            }
+            let out = work();
+            t.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            drop(lock(&t.queue)); // no helper between its check and its wait
+            t.more.notify_all();
+            out
+        });
+        self.hand_over(t.ahead);
+        out
+    }
+
+    /// The bytes of the sysroot's `ld.so.cache` for a read-ahead, if it
+    /// is used and can be read.
+    fn cache_bytes(&self) -> Option<Arc<Vec<u8>>> {
+        if self.opts.use_cache {
+            self.fs
+                .read(Path::new("/etc/ld.so.cache"), 256 << 20)
+                .ok()
+                .map(Arc::new)
+        } else {
+            None
+        }
+    }
+
+    /// Hands a read-ahead's parse of the cache to the walk. A cache that
+    /// parsed there parses the same for the walk (same bytes): it is
+    /// handed over with its lookup index, not read and parsed again. One
+    /// that did not is left for the walk to read and report.
+    fn hand_over(&self, ahead: Ahead) {
         let [little, big] = ahead.caches;
         for (big, cell) in [(false, little), (true, big)] {
             if let Some(Some(cache)) = cell.into_inner() {
@@ -929,10 +1045,85 @@ impl<'fs> Resolver<'fs> {
                 let _ = self.caches[usize::from(big)].set(Some(cache));
             }
         }
-        read_by
-            .into_iter()
-            .map(|t| t.into_inner().checked_sub(1))
-            .collect()
+    }
+
+    /// One helper of [`Self::reading_ahead_from_disk`]: a few roots lead
+    /// to many files, so every path found goes to the queue all helpers
+    /// share; a helper takes the last queued path, else the next root,
+    /// else waits while others read (they may queue more), and ends when
+    /// nothing is queued or being read, or the read-ahead is stopped.
+    fn help(&self, t: &Takers<'_>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let path = {
+                let mut q = lock(&t.queue);
+                loop {
+                    if t.stop.load(Relaxed) {
+                        return;
+                    }
+                    if let Some(p) = q.paths.pop() {
+                        q.busy += 1;
+                        break p;
+                    }
+                    let mut root = None;
+                    while root.is_none() && q.next_root < t.roots.len() {
+                        let k = q.next_root;
+                        q.next_root += 1;
+                        root = t.first[k].then(|| t.roots[k].clone());
+                    }
+                    if let Some(r) = root {
+                        q.busy += 1;
+                        break r;
+                    }
+                    if q.busy == 0 {
+                        drop(q);
+                        t.more.notify_all();
+                        return;
+                    }
+                    q = t.more.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            self.prefetch_one(path, &t.ahead, &mut found);
+            let mut q = lock(&t.queue);
+            q.paths.append(&mut found);
+            q.busy -= 1;
+            drop(q);
+            t.more.notify_all();
+        }
+    }
+
+    /// One taker of a read-ahead: the next root in order, then what it
+    /// leads to, depth first, before the next root, until the roots run
+    /// out or the read-ahead is stopped; `me` is the pool thread's index
+    /// (None on a helper). With `watch`, it stops (true) after a root one
+    /// of whose files was not in the page cache.
+    fn take(&self, t: &Takers<'_>, me: Option<usize>, watch: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut stack: Vec<Vec<u8>> = Vec::new();
+        if watch {
+            crate::elf::pool::waited(); // an earlier read's
+        }
+        loop {
+            let k = t.next.fetch_add(1, Relaxed);
+            let Some(root) = t.roots.get(k) else {
+                return false;
+            };
+            if !t.first[k] {
+                continue;
+            }
+            t.read_by[k].store(me.map_or(0, |i| i + 1), Relaxed);
+            stack.push(root.clone());
+            while let Some(p) = stack.pop() {
+                if t.stop.load(Relaxed) {
+                    return false;
+                }
+                self.prefetch_one(p, &t.ahead, &mut stack);
+            }
+            if watch && crate::elf::pool::waited() {
+                return true;
+            }
+        }
     }
 
     /// Probes one path of [`Self::prefetch_closure`] and pushes what it
@@ -956,12 +1147,19 @@ impl<'fs> Resolver<'fs> {
             next.push(i.as_slice().into());
         }
         let big = info.ident.big_endian;
-        let cache = crate::shard::get_or_compute(&ahead.caches[usize::from(big)], || {
+        let parse = || {
             ahead
                 .bytes
+                .get_or_init(|| self.cache_bytes())
                 .as_ref()
                 .and_then(|b| ldcache::CacheIndex::parse(b.clone(), big).ok())
-        });
+        };
+        let cell = &ahead.caches[usize::from(big)];
+        let cache = if ahead.wait_for_cache {
+            cell.get_or_init(parse)
+        } else {
+            crate::shard::get_or_compute(cell, parse)
+        };
         if let Some(cache) = cache {
             for name in info.needed.iter().filter(|n| !n.contains(&b'/')) {
                 for e in cache.lookup(name) {
@@ -2505,6 +2703,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Files outside the page cache start helpers, which read roots of
+    /// their own (`None` in the answer); files in memory start none.
+    #[test]
+    fn the_read_ahead_reads_with_more_threads_from_the_disk() {
+        let t = crate::elf::pool::cold::disk_dir();
+        std::fs::create_dir(t.path().join("bin")).unwrap();
+        let n = 400;
+        let files: Vec<std::path::PathBuf> = (0..n)
+            .map(|i| {
+                let p = t.path().join(format!("bin/p{i}"));
+                std::fs::write(&p, vec![i as u8; 6000]).unwrap();
+                p
+            })
+            .collect();
+        let roots: Vec<Vec<u8>> = (0..n).map(|i| format!("/bin/p{i}").into_bytes()).collect();
+        let fs = RootFs::new(t.path()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let read_ahead = || {
+            let r = Resolver::new(&fs, Options::default());
+            let read_by = pool.install(|| r.prefetch_closure(&roots));
+            let probed = roots
+                .iter()
+                .filter(|p| matches!(r.probes.get_cloned(p.as_slice()), Some(Probe::Opened(_))))
+                .count();
+            (read_by, probed)
+        };
+        // In memory (just written): the pool's threads read every root.
+        let (read_by, probed) = read_ahead();
+        assert_eq!(probed, n);
+        assert!(
+            read_by.iter().all(|t| t.is_some_and(|t| t < 2)),
+            "{read_by:?}"
+        );
+        if !crate::elf::pool::cold::drops_pages(t.path()) {
+            eprintln!(
+                "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
+                t.path().display()
+            );
+            return;
+        }
+        for f in &files {
+            crate::elf::pool::cold::evict(f);
+        }
+        let (read_by, probed) = read_ahead();
+        assert_eq!(probed, n, "every root read all the same");
+        let helped = read_by.iter().filter(|t| t.is_none()).count();
+        assert!(helped > 0, "no root read by a helper: {read_by:?}");
+        assert!(read_by.iter().flatten().all(|&t| t < 2), "{read_by:?}");
     }
 
     /// The interpreter's glibc version, wherever its string falls against
