@@ -294,7 +294,7 @@ fn round_trip_ns(trips: u64) -> f64 {
             let mut spins = 0u32;
             while turn.load(Ordering::Acquire) % 2 != me {
                 spins += 1;
-                if spins % 1024 == 0 {
+                if spins.is_multiple_of(1024) {
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();

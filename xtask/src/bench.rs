@@ -66,6 +66,8 @@ struct Runs {
     fast_runs: u32,
     slow_warmup: u32,
     slow_runs: u32,
+    /// Runs with the page cache dropped before each (no warm-up).
+    cold_runs: u32,
 }
 
 /// What hyperfine reports for one command (seconds).
@@ -342,6 +344,15 @@ fn json_number(text: &str, key: &str) -> Option<f64> {
         .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
+}
+
+/// Whether this process may drop the kernel's caches (root, with a
+/// writable `/proc/sys`).
+fn can_drop_caches() -> bool {
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/vm/drop_caches")
+        .is_ok()
 }
 
 /// Benchmarks one command with hyperfine (no shell); None when it failed.
@@ -650,6 +661,7 @@ pub fn run(args: &[String]) -> bool {
             fast_runs: 3,
             slow_warmup: 0,
             slow_runs: 1,
+            cold_runs: 2,
         }
     } else {
         Runs {
@@ -657,6 +669,7 @@ pub fn run(args: &[String]) -> bool {
             fast_runs: 20,
             slow_warmup: 1,
             slow_runs: 3,
+            cold_runs: 10,
         }
     };
     if !have("hyperfine") {
@@ -957,6 +970,29 @@ pub fn run(args: &[String]) -> bool {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             ),
         });
+    }
+    // The union again with every file on the disk: the page cache and the
+    // kernel's directory and inode caches dropped before each run (root
+    // only). After the warm rows, and before lddtree's, whose warm-up
+    // fills the caches again for the steps after it.
+    let mut cold_rows = Vec::new();
+    if can_drop_caches() {
+        let drop = "sh -c \"sync; echo 3 > /proc/sys/vm/drop_caches\"";
+        let mut tools = vec![("closure --format list", "cold-closure", &closure_argv)];
+        if libtree {
+            tools.push(("libtree -p", "cold-libtree", &libtree_argv));
+        }
+        for (name, tag, argv) in tools {
+            let cmd = hyperfine_command(&p.bench, tag, argv, via_script);
+            cold_rows.push(Row {
+                name: name.into(),
+                timing: hyperfine(&p.bench, tag, &cmd, Some(drop), 0, runs.cold_runs),
+                command: cmd,
+                instructions: None,
+                rss_kib: None,
+                note: String::new(),
+            });
+        }
     }
     match &lddtree_argv {
         Some(argv) => {
@@ -1277,6 +1313,14 @@ pub fn run(args: &[String]) -> bool {
             md,
             "closure / libtree in {interleaved_runs} interleaved runs each (`cargo xtask ab`'s method): {r:.3}× (95% interval {lo:.3}–{hi:.3}×).\n"
         );
+    }
+    if cold_rows.is_empty() {
+        md.push_str(
+            "The union with the page cache dropped was not measured (dropping it needs root).\n\n",
+        );
+    } else {
+        md.push_str("The same union with every file on the disk (`sync; echo 3 > /proc/sys/vm/drop_caches` before each run, no warm-up: the page cache and the kernel's directory and inode caches dropped, the tools' own binaries included):\n\n");
+        table(&mut md, &cold_rows);
     }
     if !agreement.is_empty() {
         let _ = writeln!(md, "{agreement}\n");
