@@ -964,12 +964,17 @@ impl<'fs> Resolver<'fs> {
                             return;
                         }
                         // The files are on the disk: more reads in flight
-                        // (threads that mostly wait), once per run.
+                        // (threads that mostly wait), once per run, and
+                        // only the pages asked for.
+                        let _on_disk = crate::elf::pool::OnDisk::enter();
                         if !helped.swap(true, std::sync::atomic::Ordering::Relaxed) {
                             for _ in threads..READERS_WHEN_WAITING {
                                 let _ = std::thread::Builder::new()
                                     .name("closure-read".into())
-                                    .spawn_scoped(helpers, move || self.take(t, None, false));
+                                    .spawn_scoped(helpers, move || {
+                                        let _on_disk = crate::elf::pool::OnDisk::enter();
+                                        self.take(t, None, false)
+                                    });
                             }
                         }
                         self.take(t, me, false);
@@ -1008,9 +1013,14 @@ impl<'fs> Resolver<'fs> {
             for _ in 0..READERS_WHEN_WAITING {
                 let _ = std::thread::Builder::new()
                     .name("closure-read".into())
-                    .spawn_scoped(helpers, move || self.help(t));
+                    .spawn_scoped(helpers, move || {
+                        let _on_disk = crate::elf::pool::OnDisk::enter();
+                        self.help(t)
+                    });
             }
+            let on_disk = crate::elf::pool::OnDisk::enter();
             let out = work();
+            drop(on_disk);
             t.stop.store(true, std::sync::atomic::Ordering::Relaxed);
             drop(lock(&t.queue)); // no helper between its check and its wait
             t.more.notify_all();
@@ -2756,6 +2766,18 @@ mod tests {
         let helped = read_by.iter().filter(|t| t.is_none()).count();
         assert!(helped > 0, "no root read by a helper: {read_by:?}");
         assert!(read_by.iter().flatten().all(|&t| t < 2), "{read_by:?}");
+        // A helper reads the pages it asks for, no more: the kernel's
+        // read-ahead would have brought each file's second page in with
+        // its first. (A few files keep a page the eviction missed.)
+        let ahead: Vec<_> = (0..n)
+            .filter(|&i| read_by[i].is_none())
+            .filter(|&i| crate::elf::pool::cold::in_memory(&files[i], 4096))
+            .collect();
+        assert!(
+            ahead.len() * 4 < helped,
+            "{} of {helped} roots read ahead by helpers: {ahead:?}",
+            ahead.len()
+        );
     }
 
     /// The interpreter's glibc version, wherever its string falls against
