@@ -42,6 +42,9 @@ thread_local! {
     /// Set when a [`take_first`] on this thread found bytes outside the
     /// page cache; read and cleared by [`waited`].
     static WAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The last 32 [`take_first`]s on this thread, newest in the lowest
+    /// bit: 1 for one that waited ([`recent_waits`]).
+    static RECENT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// Set while this thread reads files it expects on the disk
     /// ([`OnDisk`]).
     static ON_DISK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -106,6 +109,7 @@ pub(crate) fn take_first(file: &File, n: usize, at: u64) -> std::io::Result<Vec<
             };
         }
     };
+    RECENT.set(RECENT.get() << 1 | u32::from(got < n));
     if got < n {
         WAITED.with(|w| w.set(true));
         let rest = &mut buf[got..n];
@@ -147,6 +151,19 @@ impl Drop for OnDisk {
 /// cache since the last call; clears the flag.
 pub(crate) fn waited() -> bool {
     WAITED.with(|w| w.replace(false))
+}
+
+/// How many of the last 32 [`take_first`]s on this thread (since
+/// [`forget_recent`]) found bytes outside the page cache: a few files
+/// paged out of a warm set make a few, files on the disk most.
+pub(crate) fn recent_waits() -> u32 {
+    RECENT.get().count_ones()
+}
+
+/// Clears what [`recent_waits`] counts, and the [`waited`] flag.
+pub(crate) fn forget_recent() {
+    RECENT.set(0);
+    WAITED.set(false);
 }
 
 /// A buffer of at least `n` bytes whose first `n` may be read over: the
@@ -336,12 +353,14 @@ mod tests {
             })
         };
         // From the disk: the bytes, and the flag (cleared once read).
+        forget_recent();
         assert!(from_disk(&|| {
             let b = take_first(&f, 2_000, 3_000).unwrap();
             assert_eq!(&b[..2_000], &data[3_000..5_000]);
             give(b);
         }));
         assert!(!waited());
+        assert!(recent_waits() >= 1, "counted among the recent first reads");
         // In memory now: the same bytes, no flag.
         let b = take_first(&f, 2_000, 3_000).unwrap();
         assert_eq!(&b[..2_000], &data[3_000..5_000]);
@@ -359,6 +378,14 @@ mod tests {
         }));
         // Past the end: an error.
         assert!(take_first(&f, 10, 999_995).is_err());
+        // The count is of the last 32 first reads: 32 from memory push
+        // the waits out.
+        for _ in 0..32 {
+            give(take_first(&f, 100, 0).unwrap());
+        }
+        assert_eq!(recent_waits(), 0);
+        forget_recent();
+        assert!(!waited());
     }
 
     /// With [`OnDisk`], a first read from the disk fetches the pages

@@ -419,6 +419,14 @@ const PREFETCH_LIMIT: usize = 1 << 16;
 /// threads, ≈ 47 ms with 16, ≈ 46 ms with 32).
 const READERS_WHEN_WAITING: usize = 16;
 
+/// How many of a pool thread's last 32 first reads must have waited for
+/// the disk before helpers join the read-ahead. A few files paged out of a
+/// warm set (this VM's DAMON monitor pages out some within seconds) are
+/// not worth 14 threads competing with the pool for the cores: with the
+/// first wait as the trigger, a union run with 5 of its 928 files paged
+/// out took ≈ 15 ms instead of ≈ 11 ms.
+const ON_DISK_WAITS: u32 = 4;
+
 /// `path` without `.` components, empty components and `x/..` pairs
 /// (lexically; only for speculation, which the walk checks).
 fn lexical(path: &[u8]) -> Vec<u8> {
@@ -948,7 +956,8 @@ impl<'fs> Resolver<'fs> {
     ///
     /// Every pool thread takes the roots in the order given, the next one
     /// as it is free, and reads what each leads to before its next root.
-    /// When a file's first read finds it outside the page cache, the reads
+    /// When files' first reads find them outside the page cache (a
+    /// quarter of a thread's recent ones: [`ON_DISK_WAITS`]), the reads
     /// wait for the disk, not the CPU: helper threads (up to
     /// [`READERS_WHEN_WAITING`] readers in all) then take roots the same
     /// way, so that more reads are in flight. Returns, per root, the pool
@@ -985,24 +994,23 @@ impl<'fs> Resolver<'fs> {
                 for _ in 0..threads {
                     s.spawn(move |_| {
                         let me = rayon::current_thread_index();
-                        if !self.take(t, me, true) {
-                            return;
-                        }
                         // The files are on the disk: more reads in flight
                         // (threads that mostly wait), once per run, and
                         // only the pages asked for.
-                        let _on_disk = crate::elf::pool::OnDisk::enter();
-                        if !helped.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        let start = || {
+                            if helped.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                                return;
+                            }
                             for _ in threads..READERS_WHEN_WAITING {
                                 let _ = std::thread::Builder::new()
                                     .name("closure-read".into())
                                     .spawn_scoped(helpers, move || {
                                         let _on_disk = crate::elf::pool::OnDisk::enter();
-                                        self.take(t, None, false)
+                                        self.take(t, None, None)
                                     });
                             }
-                        }
-                        self.take(t, me, false);
+                        };
+                        self.take(t, me, Some(&start));
                     });
                 }
             });
@@ -1041,7 +1049,10 @@ impl<'fs> Resolver<'fs> {
             // of three objects made its run 1.3 ms slower).
             lock(&t.queue).alive = 1;
             start_helpers(self, t, helpers, 1);
+            // The trace reads what the helpers have not reached yet.
+            let on_disk = crate::elf::pool::OnDisk::enter();
             let out = work();
+            drop(on_disk);
             t.stop.store(true, std::sync::atomic::Ordering::Relaxed);
             drop(lock(&t.queue)); // no helper between its check and its wait
             t.more.notify_all();
@@ -1083,9 +1094,10 @@ impl<'fs> Resolver<'fs> {
     /// share; a helper takes the last queued path, else the next root,
     /// else waits while others read (they may queue more), and ends when
     /// nothing is queued or being read, or the read-ahead is stopped. When
-    /// it queues more paths than there are idle helpers, it asks `more`
-    /// to start that many (up to [`READERS_WHEN_WAITING`] alive): a small
-    /// closure gets few threads.
+    /// the file it read waited for the disk and it queues more paths than
+    /// there are idle helpers, it asks `more` to start that many (up to
+    /// [`READERS_WHEN_WAITING`] alive): a small closure, or one in
+    /// memory, gets few threads.
     fn help(&self, t: &Takers<'_>, more: &dyn Fn(usize)) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut found: Vec<Vec<u8>> = Vec::new();
@@ -1121,15 +1133,20 @@ impl<'fs> Resolver<'fs> {
                 }
             };
             self.prefetch_one(path, &t.ahead, &mut found);
+            // More helpers only while the files come from the disk.
+            let waited = crate::elf::pool::waited();
             let mut q = lock(&t.queue);
             q.paths.append(&mut found);
             q.busy -= 1;
             let idle = q.alive - q.busy;
-            let start = q
-                .paths
-                .len()
-                .saturating_sub(idle)
-                .min(READERS_WHEN_WAITING.saturating_sub(q.alive));
+            let start = if waited {
+                q.paths
+                    .len()
+                    .saturating_sub(idle)
+                    .min(READERS_WHEN_WAITING.saturating_sub(q.alive))
+            } else {
+                0
+            };
             q.alive += start;
             drop(q);
             t.more.notify_all();
@@ -1142,18 +1159,22 @@ impl<'fs> Resolver<'fs> {
     /// One taker of a read-ahead: the next root in order, then what it
     /// leads to, depth first, before the next root, until the roots run
     /// out or the read-ahead is stopped; `me` is the pool thread's index
-    /// (None on a helper). With `watch`, it stops (true) after a root one
-    /// of whose files was not in the page cache.
-    fn take(&self, t: &Takers<'_>, me: Option<usize>, watch: bool) -> bool {
+    /// (None on a helper). With `on_disk`, a pool thread's taker watches
+    /// its first reads: once [`ON_DISK_WAITS`] of its last 32 waited for
+    /// the disk, it calls `on_disk` (to start helpers) and reads its
+    /// files from then on as [`crate::elf::pool::OnDisk`] says.
+    fn take(&self, t: &Takers<'_>, me: Option<usize>, on_disk: Option<&dyn Fn()>) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut stack: Vec<Vec<u8>> = Vec::new();
-        if watch {
-            crate::elf::pool::waited(); // an earlier read's
+        let mut watch = on_disk;
+        let mut _reading_from_disk = None;
+        if watch.is_some() {
+            crate::elf::pool::forget_recent(); // earlier reads'
         }
         loop {
             let k = t.next.fetch_add(1, Relaxed);
             let Some(root) = t.roots.get(k) else {
-                return false;
+                return;
             };
             if !t.first[k] {
                 continue;
@@ -1162,12 +1183,16 @@ impl<'fs> Resolver<'fs> {
             stack.push(root.clone());
             while let Some(p) = stack.pop() {
                 if t.stop.load(Relaxed) {
-                    return false;
+                    return;
                 }
                 self.prefetch_one(p, &t.ahead, &mut stack);
-            }
-            if watch && crate::elf::pool::waited() {
-                return true;
+                if let Some(start) = watch {
+                    if crate::elf::pool::recent_waits() >= ON_DISK_WAITS {
+                        _reading_from_disk = Some(crate::elf::pool::OnDisk::enter());
+                        start();
+                        watch = None;
+                    }
+                }
             }
         }
     }
@@ -2752,7 +2777,8 @@ mod tests {
     }
 
     /// Files outside the page cache start helpers, which read roots of
-    /// their own (`None` in the answer); files in memory start none.
+    /// their own (`None` in the answer); files in memory start none, nor
+    /// do a few files paged out of a warm set.
     #[test]
     fn the_read_ahead_reads_with_more_threads_from_the_disk() {
         let t = crate::elf::pool::cold::disk_dir();
@@ -2794,6 +2820,17 @@ mod tests {
             );
             return;
         }
+        // A few files paged out of a warm set (one root in a hundred,
+        // each thread's reads of them never close together): no helper.
+        for f in files.iter().step_by(100) {
+            crate::elf::pool::cold::evict(f);
+        }
+        let (read_by, probed) = read_ahead();
+        assert_eq!(probed, n);
+        assert!(
+            read_by.iter().all(|t| t.is_some_and(|t| t < 2)),
+            "a helper for a few files: {read_by:?}"
+        );
         for f in &files {
             crate::elf::pool::cold::evict(f);
         }
