@@ -22,6 +22,8 @@ pub mod rootfs;
 pub mod runtime;
 pub mod shard;
 pub mod stage;
+#[doc(hidden)]
+pub mod testing;
 pub mod util;
 pub mod verify;
 

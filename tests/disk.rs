@@ -50,30 +50,23 @@ fn app_root(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Writes `path` out and drops its pages from the page cache.
+/// Drops `path`'s pages from the page cache.
 fn evict(path: &Path) {
-    let f = std::fs::File::open(path).unwrap();
-    f.sync_all().unwrap();
-    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    closure::testing::evict(path).unwrap();
 }
 
-/// Whether [`evict`] takes a file of `dir` out of memory, tried on a file
-/// of its own: the check (a read with `RWF_NOWAIT` that finds nothing)
-/// makes the kernel read the file ahead again.
-fn drops_pages(dir: &Path) -> bool {
-    let probe = dir.join(".evict-probe");
-    std::fs::write(&probe, [1u8; 8192]).unwrap();
-    evict(&probe);
-    let f = std::fs::File::open(&probe).unwrap();
-    let mut b = [0u8; 1];
-    let r = rustix::io::preadv2(
-        &f,
-        &mut [std::io::IoSliceMut::new(&mut b)],
-        0,
-        rustix::io::ReadWriteFlags::NOWAIT,
+/// A temporary directory beneath `target`, unless files there stay in
+/// memory after `POSIX_FADV_DONTNEED` (then `test` says it skips).
+fn disk_dir_or_skip(test: &str) -> Option<tempfile::TempDir> {
+    let dir = disk_dir();
+    if closure::testing::drops_pages(dir.path()) {
+        return Some(dir);
+    }
+    println!(
+        "skipping {test}: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
+        dir.path().display()
     );
-    std::fs::remove_file(&probe).unwrap();
-    matches!(r, Err(rustix::io::Errno::AGAIN))
+    None
 }
 
 fn disk_dir() -> tempfile::TempDir {
@@ -88,14 +81,9 @@ fn disk_dir() -> tempfile::TempDir {
 /// read the whole closure, many files at once.
 #[test]
 fn one_root_on_the_disk_is_read_ahead_by_helpers() {
-    let dir = disk_dir();
-    if !drops_pages(dir.path()) {
-        println!(
-            "skipping one_root_on_the_disk_is_read_ahead_by_helpers: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
-            dir.path().display()
-        );
+    let Some(dir) = disk_dir_or_skip("one_root_on_the_disk_is_read_ahead_by_helpers") else {
         return;
-    }
+    };
     let files = app_root(dir.path());
     let fs = RootFs::new(dir.path()).unwrap();
     let roots = vec![b"/bin/app".to_vec()];
@@ -137,7 +125,10 @@ fn one_root_on_the_disk_is_read_ahead_by_helpers() {
     // read-ahead would have brought in the read-only data after the
     // tables with a library's first read. (A few files may keep a page
     // the eviction missed.)
-    let ahead = files[1..].iter().filter(|f| in_memory(f, 8 << 10)).count();
+    let ahead = files[1..]
+        .iter()
+        .filter(|f| closure::testing::in_memory(f, 8 << 10).unwrap())
+        .count();
     assert!(ahead * 4 < LIBS, "{ahead} of {LIBS} libraries read ahead");
 }
 
@@ -152,33 +143,14 @@ fn helper_threads() -> usize {
         .count()
 }
 
-/// Whether the page of `path` at `offset` is in memory (asking starts the
-/// kernel reading it ahead when it is not).
-fn in_memory(path: &Path, offset: u64) -> bool {
-    let f = std::fs::File::open(path).unwrap();
-    let mut b = [0u8; 1];
-    let r = rustix::io::preadv2(
-        &f,
-        &mut [std::io::IoSliceMut::new(&mut b)],
-        offset,
-        rustix::io::ReadWriteFlags::NOWAIT,
-    );
-    r == Ok(1)
-}
-
 /// `closure`'s report of one root, and of every file of its closure as a
 /// root (enough roots for the parallel paths), the same with the files on
 /// the disk as in memory.
 #[test]
 fn reports_of_files_on_the_disk_are_the_same() {
-    let dir = disk_dir();
-    if !drops_pages(dir.path()) {
-        println!(
-            "skipping reports_of_files_on_the_disk_are_the_same: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
-            dir.path().display()
-        );
+    let Some(dir) = disk_dir_or_skip("reports_of_files_on_the_disk_are_the_same") else {
         return;
-    }
+    };
     let files = app_root(dir.path());
     let sysroot = dir.path().to_str().unwrap();
     let report = |roots: &[String]| {

@@ -127,21 +127,31 @@ fn programs() -> Vec<String> {
     progs
 }
 
-#[test]
-fn union_call_gives_every_root_its_own_closure() {
+/// [`programs`], when there are enough of them for the parallel paths;
+/// else `test` says it skips.
+fn enough_programs(test: &str) -> Option<Vec<String>> {
     let progs = programs();
     if progs.len() < closure::graph::build::PARALLEL_ROOTS {
         println!(
-            "skipping union_call_gives_every_root_its_own_closure: only {} of the programs are installed",
+            "skipping {test}: only {} of the programs are installed",
             progs.len()
         );
+        return None;
+    }
+    Some(progs)
+}
+
+/// `--root P` for each program.
+fn root_args(progs: &[String]) -> Vec<&str> {
+    progs.iter().flat_map(|p| ["--root", p.as_str()]).collect()
+}
+
+#[test]
+fn union_call_gives_every_root_its_own_closure() {
+    let Some(progs) = enough_programs("union_call_gives_every_root_its_own_closure") else {
         return;
-    }
-    let mut args: Vec<&str> = Vec::new();
-    for p in &progs {
-        args.push("--root");
-        args.push(p);
-    }
+    };
+    let args = root_args(&progs);
     let union = per_root(&report(&args));
     // The same call again: parallel work must not make the answer vary.
     assert_eq!(
@@ -371,19 +381,10 @@ fn blocks(text: &str, starts: &dyn Fn(&str) -> Option<String>) -> BTreeMap<Strin
 /// while this root searched for it (`dbus-monitor` after `dbus-daemon`).
 #[test]
 fn union_call_shows_every_root_its_own_load() {
-    let progs = programs();
-    if progs.len() < closure::graph::build::PARALLEL_ROOTS {
-        println!(
-            "skipping union_call_shows_every_root_its_own_load: only {} of the programs are installed",
-            progs.len()
-        );
+    let Some(progs) = enough_programs("union_call_shows_every_root_its_own_load") else {
         return;
-    }
-    let mut args: Vec<&str> = Vec::new();
-    for p in &progs {
-        args.push("--root");
-        args.push(p);
-    }
+    };
+    let args = root_args(&progs);
     // Tree blocks start at a root's own line (the name given, unindented).
     let tree_start =
         |l: &str| (!l.starts_with(' ')).then(|| l.split(" (").next().unwrap_or(l).to_string());
@@ -570,50 +571,18 @@ fn a_shared_library_resolving_per_program_shows_each_root_its_own() {
     }
 }
 
-/// Drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`, no
-/// privilege needed).
-fn evict(path: &str) {
-    if let Ok(f) = std::fs::File::open(path) {
-        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-    }
-}
-
-/// Whether `path`'s first page is out of memory. The check (a read with
-/// `RWF_NOWAIT` that finds nothing) makes the kernel read the file ahead
-/// again.
-fn on_the_disk(path: &str) -> bool {
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut b = [0u8; 1];
-    let r = rustix::io::preadv2(
-        &f,
-        &mut [std::io::IoSliceMut::new(&mut b)],
-        0,
-        rustix::io::ReadWriteFlags::NOWAIT,
-    );
-    matches!(r, Err(rustix::io::Errno::AGAIN))
-}
-
 /// With the files on the disk, not in the page cache (as after a reboot,
 /// or once memory pressure pushed them out), the read-ahead reads with
 /// more threads than cores; the report is byte for byte the one of a
 /// single thread, which reads nothing ahead.
 #[test]
 fn union_call_with_its_files_on_the_disk_gives_the_same_report() {
-    let progs = programs();
-    if progs.len() < closure::graph::build::PARALLEL_ROOTS {
-        println!(
-            "skipping union_call_with_its_files_on_the_disk_gives_the_same_report: only {} of the programs are installed",
-            progs.len()
-        );
+    let Some(progs) =
+        enough_programs("union_call_with_its_files_on_the_disk_gives_the_same_report")
+    else {
         return;
-    }
-    let mut args: Vec<&str> = Vec::new();
-    for p in &progs {
-        args.push("--root");
-        args.push(p);
-    }
+    };
+    let args = root_args(&progs);
     let one = report_text(&args, Some("1"));
     let mut list_args = args.clone();
     list_args.extend(["--format", "list"]);
@@ -623,10 +592,13 @@ fn union_call_with_its_files_on_the_disk_gives_the_same_report() {
         .chain(progs.iter().map(String::as_str))
         .collect();
     for f in &files {
-        evict(f);
+        let _ = closure::testing::evict(std::path::Path::new(f));
     }
     // One of them checked (it is then read ahead again).
-    if !files.last().is_some_and(|f| on_the_disk(f)) {
+    let last_on_disk = files
+        .last()
+        .is_some_and(|f| closure::testing::in_memory(std::path::Path::new(f), 0).is_ok_and(|m| !m));
+    if !last_on_disk {
         println!(
             "skipping union_call_with_its_files_on_the_disk_gives_the_same_report: the files stay in memory after POSIX_FADV_DONTNEED"
         );

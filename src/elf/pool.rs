@@ -264,48 +264,28 @@ pub(crate) mod cold {
             .unwrap()
     }
 
-    /// Writes `path` out and drops its pages from the page cache
-    /// (`POSIX_FADV_DONTNEED`, no privilege needed). Not checked here: a
-    /// read without waiting, the only check without mapping the file,
-    /// starts reading the pages back (see [`drops_pages`]).
+    /// [`disk_dir`], unless files there stay in memory after
+    /// `POSIX_FADV_DONTNEED` (then the test says it skips).
+    pub(crate) fn disk_dir_or_skip() -> Option<tempfile::TempDir> {
+        let dir = disk_dir();
+        if crate::testing::drops_pages(dir.path()) {
+            return Some(dir);
+        }
+        eprintln!(
+            "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
+            dir.path().display()
+        );
+        None
+    }
+
+    /// Drops `path`'s pages from the page cache.
     pub(crate) fn evict(path: &Path) {
-        let f = std::fs::File::open(path).unwrap();
-        f.sync_all().unwrap();
-        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        crate::testing::evict(path).unwrap();
     }
 
-    /// Whether the page of `path` at `offset` is in memory (asking starts
-    /// the kernel reading it ahead when it is not).
+    /// Whether the page of `path` at `offset` is in memory.
     pub(crate) fn in_memory(path: &Path, offset: u64) -> bool {
-        let f = std::fs::File::open(path).unwrap();
-        let mut b = [0u8; 1];
-        let r = rustix::io::preadv2(
-            &f,
-            &mut [std::io::IoSliceMut::new(&mut b)],
-            offset,
-            rustix::io::ReadWriteFlags::NOWAIT,
-        );
-        r == Ok(1)
-    }
-
-    /// Whether [`evict`] takes the pages of a file in `dir` out of memory
-    /// (not on `tmpfs`, say): tried on a file of its own, since the check
-    /// (`RWF_NOWAIT` finding nothing) makes the kernel read the file
-    /// ahead again.
-    pub(crate) fn drops_pages(dir: &Path) -> bool {
-        let probe = dir.join(".evict-probe");
-        std::fs::write(&probe, [1u8; 8192]).unwrap();
-        evict(&probe);
-        let f = std::fs::File::open(&probe).unwrap();
-        let mut b = [0u8; 1];
-        let r = rustix::io::preadv2(
-            &f,
-            &mut [std::io::IoSliceMut::new(&mut b)],
-            0,
-            rustix::io::ReadWriteFlags::NOWAIT,
-        );
-        std::fs::remove_file(&probe).unwrap();
-        matches!(r, Err(rustix::io::Errno::AGAIN))
+        crate::testing::in_memory(path, offset).unwrap()
     }
 }
 
@@ -330,14 +310,9 @@ mod tests {
 
     #[test]
     fn a_first_read_says_when_it_waited_for_the_disk() {
-        let dir = cold::disk_dir();
-        if !cold::drops_pages(dir.path()) {
-            eprintln!(
-                "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
-                dir.path().display()
-            );
+        let Some(dir) = cold::disk_dir_or_skip() else {
             return;
-        }
+        };
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
         std::fs::write(&path, &data).unwrap();
@@ -392,14 +367,9 @@ mod tests {
     /// asked for, not the kernel's read-ahead window after them.
     #[test]
     fn reads_on_the_disk_fetch_only_the_pages_asked_for() {
-        let dir = cold::disk_dir();
-        if !cold::drops_pages(dir.path()) {
-            eprintln!(
-                "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
-                dir.path().display()
-            );
+        let Some(dir) = cold::disk_dir_or_skip() else {
             return;
-        }
+        };
         let path = dir.path().join("f");
         std::fs::write(&path, vec![5u8; 1 << 20]).unwrap();
         // Whether the third page came in with a first read of the
@@ -412,14 +382,7 @@ mod tests {
             give(take_first(&f, 2_048, 0).unwrap());
             drop(guard);
             waited();
-            let mut b = [0u8; 1];
-            let r = rustix::io::preadv2(
-                &f,
-                &mut [std::io::IoSliceMut::new(&mut b)],
-                2 * 4096,
-                rustix::io::ReadWriteFlags::NOWAIT,
-            );
-            r == Ok(1)
+            cold::in_memory(&path, 2 * 4096)
         };
         if !third_page_read(false) {
             eprintln!("skipped: this kernel reads no further than a first read asks here");

@@ -2781,7 +2781,9 @@ mod tests {
     /// do a few files paged out of a warm set.
     #[test]
     fn the_read_ahead_reads_with_more_threads_from_the_disk() {
-        let t = crate::elf::pool::cold::disk_dir();
+        let Some(t) = crate::elf::pool::cold::disk_dir_or_skip() else {
+            return;
+        };
         std::fs::create_dir(t.path().join("bin")).unwrap();
         let n = 400;
         let files: Vec<std::path::PathBuf> = (0..n)
@@ -2813,13 +2815,6 @@ mod tests {
             read_by.iter().all(|t| t.is_some_and(|t| t < 2)),
             "{read_by:?}"
         );
-        if !crate::elf::pool::cold::drops_pages(t.path()) {
-            eprintln!(
-                "skipped: files in {} stay in memory after POSIX_FADV_DONTNEED (tmpfs?)",
-                t.path().display()
-            );
-            return;
-        }
         // A few files paged out of a warm set (one root in a hundred,
         // each thread's reads of them never close together): no helper.
         for f in files.iter().step_by(100) {
