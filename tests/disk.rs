@@ -88,20 +88,17 @@ fn one_root_on_the_disk_is_read_ahead_by_helpers() {
     let fs = RootFs::new(dir.path()).unwrap();
     let roots = vec![b"/bin/app".to_vec()];
     // Files read by the time `work` has waited for all of them (at most
-    // `patience`), and the most helper threads seen meanwhile.
+    // `patience`), and the helper threads started.
     let read_during = |patience: Duration| {
         let r = Resolver::new(&fs, Options::default());
-        r.reading_ahead_from_disk(&roots, || {
+        let read = r.reading_ahead_from_disk(&roots, || {
             let start = Instant::now();
-            let mut most = 0;
-            // Looked at without pause: helpers in memory live briefly.
             while r.files_read() < LIBS + 1 && start.elapsed() < patience {
-                most = most.max(helper_threads());
+                std::thread::sleep(Duration::from_millis(1));
             }
-            // And once more when all is read (helpers still ending).
-            most = most.max(helper_threads());
-            (r.files_read(), most)
-        })
+            r.files_read()
+        });
+        (read, r.helpers_started())
     };
     assert_eq!(
         read_during(Duration::from_millis(200)),
@@ -111,16 +108,14 @@ fn one_root_on_the_disk_is_read_ahead_by_helpers() {
     // The program alone on the disk: one helper, which finds the
     // libraries in memory and starts no other.
     evict(&files[0]);
-    let (read, most) = read_during(Duration::from_secs(20));
-    assert_eq!(read, LIBS + 1);
-    assert!(most <= 1, "{most} helpers for libraries in memory");
+    assert_eq!(read_during(Duration::from_secs(20)), (LIBS + 1, 1));
     for f in &files {
         evict(f);
     }
-    let (read, most) = read_during(Duration::from_secs(20));
+    let (read, helpers) = read_during(Duration::from_secs(20));
     assert_eq!(read, LIBS + 1, "on the disk: the helpers read the closure");
     // The first helper starts more as it finds files, 16 at most.
-    assert!((2..=16).contains(&most), "{most} helpers");
+    assert!((2..=16).contains(&helpers), "{helpers} helpers");
     // They read the pages the parse asks for, no more: the kernel's
     // read-ahead would have brought in the read-only data after the
     // tables with a library's first read. (A few files may keep a page
@@ -130,17 +125,6 @@ fn one_root_on_the_disk_is_read_ahead_by_helpers() {
         .filter(|f| closure::testing::in_memory(f, 8 << 10).unwrap())
         .count();
     assert!(ahead * 4 < LIBS, "{ahead} of {LIBS} libraries read ahead");
-}
-
-/// Threads of this process named as the read-ahead's helpers.
-fn helper_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "closure-read")
-        })
-        .count()
 }
 
 /// `closure`'s report of one root, and of every file of its closure as a

@@ -507,7 +507,9 @@ fn start_helpers<'scope, 'env>(
                 let _on_disk = crate::elf::pool::OnDisk::enter();
                 r.help(t, &|k| start_helpers(r, t, scope, k));
             });
-        if started.is_err() {
+        if started.is_ok() {
+            r.helpers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
             // Counted as alive: no longer.
             lock(&t.queue).alive -= 1;
             t.more.notify_all();
@@ -581,6 +583,8 @@ pub struct Resolver<'fs> {
     /// every search of every thread asks).
     caches: [std::sync::OnceLock<Option<ldcache::CacheIndex>>; 2],
     cache_problem: Mutex<Option<String>>,
+    /// Helper threads the read-aheads started (files on the disk).
+    helpers: std::sync::atomic::AtomicUsize,
     /// One cell per key, filled once: threads asking at the same time wait
     /// for the first (detection may read much of the interpreter).
     targets: Mutex<Map<TargetKey, Arc<std::sync::OnceLock<Arc<Target>>>>>,
@@ -635,6 +639,7 @@ impl<'fs> Resolver<'fs> {
             ld_conf: Mutex::new(None),
             hwcaps_dirs: Mutex::new(Map::default()),
             hwcaps_known: Default::default(),
+            helpers: Default::default(),
             interp_versions: Mutex::new(Map::default()),
             legacy_dirs: Mutex::new(Map::default()),
             legacy_possible: Mutex::new(Map::default()),
@@ -719,6 +724,13 @@ impl<'fs> Resolver<'fs> {
     /// Why the sysroot's `ld.so.cache` could not be used, if it could not.
     pub fn cache_problem(&self) -> Option<String> {
         lock(&self.cache_problem).clone()
+    }
+
+    /// How many helper threads the read-aheads started because files were
+    /// on the disk (see [`Self::prefetch_closure`] and
+    /// [`Self::reading_ahead_from_disk`]); 0 when all were in memory.
+    pub fn helpers_started(&self) -> usize {
+        self.helpers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many distinct files were parsed so far.
@@ -1002,12 +1014,16 @@ impl<'fs> Resolver<'fs> {
                                 return;
                             }
                             for _ in threads..READERS_WHEN_WAITING {
-                                let _ = std::thread::Builder::new()
+                                let started = std::thread::Builder::new()
                                     .name("closure-read".into())
                                     .spawn_scoped(helpers, move || {
                                         let _on_disk = crate::elf::pool::OnDisk::enter();
                                         self.take(t, None, None)
                                     });
+                                if started.is_ok() {
+                                    self.helpers
+                                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
                         };
                         self.take(t, me, Some(&start));
