@@ -968,11 +968,11 @@ impl<'fs> Resolver<'fs> {
     ///
     /// Every pool thread takes the roots in the order given, the next one
     /// as it is free, and reads what each leads to before its next root.
-    /// When files' first reads find them outside the page cache (a
-    /// quarter of a thread's recent ones: [`ON_DISK_WAITS`]), the reads
-    /// wait for the disk, not the CPU: helper threads (up to
-    /// [`READERS_WHEN_WAITING`] readers in all) then take roots the same
-    /// way, so that more reads are in flight. Returns, per root, the pool
+    /// When files' first reads find them outside the page cache (4 of a
+    /// pool thread's last 32), the reads wait for the disk, not the CPU:
+    /// helper threads (16 readers in all) then take roots the same way,
+    /// so that more reads are in flight, and every file is read without
+    /// the kernel's read-ahead (only the pages asked for). Returns, per root, the pool
     /// thread that read it (`None` for a repeat of an earlier root, for a
     /// root a helper read, and for all of them when the pool has one
     /// thread, which reads nothing ahead): the caller traces a root on
@@ -1041,11 +1041,11 @@ impl<'fs> Resolver<'fs> {
     /// Runs `work` (the trace of `roots`, on the calling thread) with the
     /// closure of `roots` read ahead by helper threads when the files are
     /// on the disk: the first root is probed here (memoised, so `work`
-    /// finds it done), and when its first read waited for the disk,
-    /// [`READERS_WHEN_WAITING`] threads read ahead as
-    /// [`Self::prefetch_closure`] does while `work` runs, and stop once it
-    /// is done. With the files in memory, `work` alone runs: a small run
-    /// is fastest on one thread.
+    /// finds it done), and when its first read waited for the disk, a
+    /// helper thread reads the closure ahead while `work` runs, starting
+    /// more (16 at most) while the files it reads come from the disk, and
+    /// all stop once `work` is done. With the files in memory, `work` alone
+    /// runs: a small run is fastest on one thread.
     pub fn reading_ahead_from_disk<R>(&self, roots: &[Vec<u8>], work: impl FnOnce() -> R) -> R {
         let Some(root) = roots.first() else {
             return work();
