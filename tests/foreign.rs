@@ -1,5 +1,5 @@
 //! Real foreign roots (issue 5): Debian 12 arm64, s390x, armhf, armel,
-//! ppc64el and mips64el sysroots made from the distribution's own packages, compared with the real glibc
+//! ppc64el, mips64el, i386 and mipsel sysroots made from the distribution's own packages, compared with the real glibc
 //! loader of that architecture running under qemu-user.
 //!
 //! For each architecture: `dpkg --add-architecture`, `apt-get update` when
@@ -10,7 +10,8 @@
 //! Debian 12 packages install into `/lib/<triplet>` and
 //! `/usr/lib/<triplet>` and ship the interpreter's `PT_INTERP` path
 //! (`/lib/ld-linux-aarch64.so.1`, `/lib/ld64.so.1`,
-//! `/lib/ld-linux-armhf.so.3`, `/lib64/ld64.so.2`, `/lib64/ld.so.1`) as a link into
+//! `/lib/ld-linux-armhf.so.3`, `/lib64/ld64.so.2`, `/lib64/ld.so.1`,
+//! `/lib/ld-linux.so.2`, `/lib/ld.so.1`) as a link into
 //! `/lib/<triplet>` or as the file there; `dpkg-deb -x` leaves
 //! `/lib` a real directory (no usrmerge links), which the loader does not
 //! care about, so none are added.
@@ -19,7 +20,9 @@
 //! libraries of another architecture (it writes a cache with no entries),
 //! so the first comparison is cache-less (the loader falls back to its
 //! default directories); a second one runs with that empty cache written by
-//! the host `ldconfig`, which both the loader and closure must ignore.
+//! the host `ldconfig`, which both the loader and closure must ignore. The
+//! host's x86-64 `ldconfig` does index i386 libraries, so for i386 that
+//! second cache is a real one.
 //!
 //! The loader's answer: the static `qemu-ARCH-static` is copied into the
 //! sysroot and run in a chroot (private mount and PID namespaces, see
@@ -107,6 +110,22 @@ const MIPS64EL: Foreign = Foreign {
     interp: "/lib64/ld.so.1",
     triplet: "mips64el-linux-gnuabi64",
     host_tag: "(mips64el-unknown-linux-gnuabi64)",
+};
+
+const I386: Foreign = Foreign {
+    arch: "i386",
+    qemu: "qemu-i386-static",
+    interp: "/lib/ld-linux.so.2",
+    triplet: "i386-linux-gnu",
+    host_tag: "(i686-pc-linux-gnu)",
+};
+
+const MIPSEL: Foreign = Foreign {
+    arch: "mipsel",
+    qemu: "qemu-mipsel-static",
+    interp: "/lib/ld.so.1",
+    triplet: "mipsel-linux-gnu",
+    host_tag: "(mipsel-unknown-linux-gnu)",
 };
 
 const CURL: &str = "/usr/bin/curl";
@@ -667,6 +686,16 @@ fn mips64el_debian_root_matches_qemu_loader() {
     foreign_root_matches_qemu_loader("mips64el_debian_root_matches_qemu_loader", &MIPS64EL);
 }
 
+#[test]
+fn i386_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("i386_debian_root_matches_qemu_loader", &I386);
+}
+
+#[test]
+fn mipsel_debian_root_matches_qemu_loader() {
+    foreign_root_matches_qemu_loader("mipsel_debian_root_matches_qemu_loader", &MIPSEL);
+}
+
 /// The object named `file` that `--list` under qemu's `cpu` loads for curl.
 fn loader_pick(f: &Foreign, root: &Path, cpu: &str, file: &str) -> String {
     let (out, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
@@ -1005,4 +1034,135 @@ fn armel_legacy_hwcap_subdirectories_match_qemu_loader() {
     assert!(chains[0].len() > 2, "{chains:?}");
     assert!(chains[2].len() > chains[0].len(), "{chains:?}");
     assert_eq!(chains.len(), 6);
+}
+
+#[test]
+fn i386_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "i386_legacy_hwcap_subdirectories_match_qemu_loader";
+    // glibc's i386 loader takes its platform from `cpuid` (`i686` with
+    // CMOV, which Debian's i386 baseline needs: qemu's `pentium` dies on
+    // the loader's first CMOV) and counts `sse2`, its one important
+    // capability, when the CPU has SSE2: qemu's `max` and `coreduo` have
+    // it, the `pentium3` not. closure counts it when `--hwcaps` names it.
+    // The `i586/` and `i386/` copies are for platforms no such CPU has.
+    let subdirs = [
+        "tls/i686/sse2",
+        "tls/i586/sse2",
+        "tls/sse2",
+        "tls/i686",
+        "tls",
+        "i686/sse2",
+        "i586/sse2",
+        "sse2",
+        "i686",
+        "i586",
+        "i386",
+    ];
+    let cpus: [(&str, &[&str]); 3] = [
+        ("max", &["--hwcaps", "sse2"]),
+        ("coreduo", &["--hwcaps", "sse2"]),
+        ("pentium3", &[]),
+    ];
+    let Some(chains) = legacy_chains(name, &I386, &subdirs, &cpus) else {
+        return;
+    };
+    assert_eq!(chains.len(), 6);
+    let has = |c: &Vec<String>, part: &str| c.iter().any(|p| p.contains(part));
+    for (i, c) in chains.iter().enumerate() {
+        assert!(c.len() > 2, "{chains:?}");
+        assert!(!has(c, "/i586/") && !has(c, "/i386/"), "{chains:?}");
+        // The CPU without SSE2 (the third of each three) takes no sse2 copy.
+        assert_eq!(has(c, "/sse2/"), i % 3 != 2, "{chains:?}");
+    }
+    assert!(chains[0].len() > chains[2].len(), "{chains:?}");
+}
+
+#[test]
+fn mipsel_legacy_hwcap_subdirectories_match_qemu_loader() {
+    let name = "mipsel_legacy_hwcap_subdirectories_match_qemu_loader";
+    // 32-bit MIPS as 64-bit MIPS: no important capabilities, no
+    // AT_PLATFORM from qemu's CPUs, `tls/` the only legacy subdirectory;
+    // no cache entry tagged `tls` is taken.
+    let subdirs = ["tls/mips32", "tls", "mips32", "loongson2f", "octeon"];
+    let cpus: [(&str, &[&str]); 2] = [("24Kf", &[]), ("74Kf", &[])];
+    let Some(chains) = legacy_chains(name, &MIPSEL, &subdirs, &cpus) else {
+        return;
+    };
+    let lib = "/lib/mipsel-linux-gnu";
+    let searched = vec![format!("{lib}/tls/libz.so.1"), format!("{lib}/libz.so.1")];
+    let cached = vec![format!("{lib}/libz.so.1")];
+    assert_eq!(chains, [searched.clone(), searched, cached.clone(), cached]);
+}
+
+#[test]
+fn i386_baseline_stages_what_either_cpu_takes() {
+    let name = "i386_baseline_stages_what_either_cpu_takes";
+    // closure's baseline i386 CPU has no SSE2, so its pick is the plain
+    // libz; a CPU with SSE2 takes the `sse2/` copy. Staged under baseline,
+    // the root holds both, and its loader loads what the sysroot's does on
+    // either CPU, with and without the cache of i386's own `ldconfig`.
+    let f = &I386;
+    if let Some(why) = unavailable(f) {
+        println!("skipping {name}: {why}");
+        return;
+    }
+    let debs = match debs(f.arch) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let dir = sysroot(f, &debs);
+    let root = dir.path();
+    add_qemu(f, root);
+    let lib = format!("lib/{}", f.triplet);
+    fs::create_dir_all(root.join(format!("{lib}/sse2"))).expect("mkdir");
+    fs::copy(
+        root.join(format!("{lib}/libz.so.1")),
+        root.join(format!("{lib}/sse2/libz.so.1")),
+    )
+    .expect("copy libz");
+    for cached in [false, true] {
+        if cached {
+            qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
+        }
+        let ours = closure_pick(root, &[], "libz.so.1");
+        assert_eq!(
+            ours,
+            format!("/{lib}/libz.so.1"),
+            "{name}: the premise: closure's baseline pick is the plain copy"
+        );
+        let out_dir = tempfile::Builder::new()
+            .prefix("closure-foreign-out-")
+            .tempdir()
+            .expect("tempdir");
+        let out = out_dir.path().join("out");
+        let run = crate::support::fakeroot::run_raw(&[
+            "--sysroot",
+            root.to_str().expect("UTF-8"),
+            "--root",
+            CURL,
+            "--out",
+            out.to_str().expect("UTF-8"),
+        ]);
+        assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
+        add_qemu(f, &out);
+        for (cpu, copy) in [("pentium3", "libz.so.1"), ("max", "sse2/libz.so.1")] {
+            let real = loader_pick(f, root, cpu, "libz.so.1");
+            assert_eq!(
+                real,
+                format!("/{lib}/{copy}"),
+                "{name}: {cpu}, cache {cached}"
+            );
+            let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+            let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+            assert_eq!(
+                parse_trace(&staged).loaded,
+                parse_trace(&full).loaded,
+                "{name}: on {cpu} (cache {cached}) the staged root loads otherwise"
+            );
+            println!("{name}: {cpu}, cache {cached}: takes {real}; the staged root loads the same");
+        }
+    }
 }

@@ -20,10 +20,11 @@
 //! The modelled CPU is the one `--platform` and `--hwcaps` describe:
 //! `avx512_1` is active when `x86-64-v4` is and the platform is `haswell`
 //! (glibc sets the bit only on Intel CPUs, whose platform is then
-//! `haswell`; `xeon_phi` CPUs do not get it). i386 is modelled with SSE2.
-//! On the other architectures the important capabilities come from the
-//! CPU's `AT_HWCAP` bits, which no file in the root tells: a capability
-//! counts when `--hwcaps` names it (`atomics` on AArch64; `vfp`, `neon` on
+//! `haswell`; `xeon_phi` CPUs do not get it). On the other architectures
+//! the important capabilities come from the CPU's `AT_HWCAP` bits (on
+//! i386 from its `cpuid`), which no file in the root tells: a capability
+//! counts when `--hwcaps` names it (`sse2` on i386, whose Debian baseline
+//! is an i686 without it; `atomics` on AArch64; `vfp`, `neon` on
 //! 32-bit Arm; `dfp`, `altivec` on 64-bit POWER; `zarch`, `ldisp`, `eimm`,
 //! `dfp`, `vx`, `vxe`, `vxe2` on s390x), or when every CPU of the ABI has
 //! it (`vfp` for hard-float Arm, `dfp` and `altivec` for little-endian
@@ -150,28 +151,25 @@ impl Legacy {
                 };
                 (caps, field)
             }
-            machine::I386 => {
-                let field = PlatformField {
-                    names: &X86_PLATFORMS,
-                    first_bit: 48,
-                    usable: 0..2,
-                };
-                (vec![(b"sse2", 1 << 0)], field)
-            }
-            machine::AARCH64 | machine::S390 | machine::ARM | machine::PPC64 => {
+            machine::I386 | machine::AARCH64 | machine::S390 | machine::ARM | machine::PPC64 => {
                 let caps = capability_names(id.machine)
                     .iter()
                     .filter(|(name, _)| named(name) || always.contains(name))
                     .map(|&(name, bit)| (name, 1u64 << bit))
                     .collect();
-                let field = if id.machine == machine::PPC64 {
-                    PlatformField {
+                let field = match id.machine {
+                    machine::PPC64 => PlatformField {
                         names: &POWER_PLATFORMS,
                         first_bit: 32,
                         usable: 0..POWER_PLATFORMS.len(),
-                    }
-                } else {
-                    PlatformField::NONE
+                    },
+                    // i386's loader has bits for `i586` and `i686`.
+                    machine::I386 => PlatformField {
+                        names: &X86_PLATFORMS,
+                        first_bit: 48,
+                        usable: 0..2,
+                    },
+                    _ => PlatformField::NONE,
                 };
                 (caps, field)
             }
@@ -189,7 +187,6 @@ impl Legacy {
         };
         let any_caps: Vec<(&'static [u8], u64)> = match id.machine {
             machine::X86_64 => vec![(b"x86_64", 1 << 1), (b"avx512_1", 1 << 2)],
-            machine::I386 => vec![(b"sse2", 1 << 0)],
             m => capability_names(m)
                 .iter()
                 .map(|&(name, bit)| (name, 1u64 << bit))
@@ -242,7 +239,6 @@ impl Legacy {
             },
             any_cpu_bits: match id.machine {
                 machine::X86_64 => 1 << 1 | 1 << 2,
-                machine::I386 => 1 << 0,
                 m => capability_names(m)
                     .iter()
                     .fold(0, |acc, (_, bit)| acc | 1u64 << bit),
@@ -396,10 +392,13 @@ impl Legacy {
 /// The important capabilities of glibc 2.36's legacy model that `--hwcaps`
 /// may name for an architecture, with their `AT_HWCAP` bits, in bit order
 /// (`HWCAP_IMPORTANT`, as the loader's `--list-diagnostics` shows it:
-/// `dl_hwcap_important`). Empty where the model derives them (x86) or has
-/// none.
+/// `dl_hwcap_important`). Empty where the model derives them (x86-64) or
+/// has none.
 pub fn capability_names(machine: u16) -> &'static [(&'static [u8], u32)] {
     match machine {
+        // `HWCAP_X86_SSE2`: not every CPU that runs i386 code has it
+        // (Debian's i386 baseline is an i686 without it).
+        machine::I386 => &[(b"sse2", 0)],
         machine::AARCH64 => &[(b"atomics", 8)],
         machine::ARM => &[(b"vfp", 6), (b"neon", 12)],
         machine::PPC64 => &[(b"dfp", 10), (b"altivec", 28)],
@@ -532,10 +531,21 @@ mod tests {
         let plain = Legacy::new(&t, b"x86_64", &[]);
         assert!(plain.accepts(1 << 1));
         assert!(!plain.accepts(1 << 50), "x86_64 has no platform bit");
-        let i386 = Legacy::new(&target(machine::I386, false, true), b"i686", &[]);
-        assert!(i386.accepts(1 << 0 | 1 << 49));
-        assert!(!i386.accepts(1 << 48));
-        assert_eq!(shown(&i386)[0], "tls/i686/sse2/");
+        // i386: `sse2` counts when `--hwcaps` names it (an i686 without
+        // SSE2 is Debian's baseline); the platform field has i586 and i686.
+        let i386 = target(machine::I386, false, true);
+        let sse2 = Legacy::new(&i386, b"i686", &[b"sse2".to_vec()]);
+        assert!(sse2.accepts(1 << 0 | 1 << 49));
+        assert!(!sse2.accepts(1 << 48));
+        assert_eq!(shown(&sse2)[0], "tls/i686/sse2/");
+        let plain = Legacy::new(&i386, b"i686", &[]);
+        assert!(!plain.accepts(1 << 0), "sse2 not named");
+        assert!(plain.accepts(1 << 49));
+        assert_eq!(shown(&plain)[0], "tls/i686/");
+        assert!(
+            plain.possible(1 << 0 | 1 << 48),
+            "a CPU with SSE2 may take it"
+        );
     }
 
     /// Which subdirectories a glibc loader knows, from its strings:

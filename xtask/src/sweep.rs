@@ -273,7 +273,7 @@ impl Loader<'_> {
     }
 
     /// `--hwcaps` and `--platform` for `closure`, from the loader itself:
-    /// the glibc-hwcaps subdirectories it searches, and (outside x86,
+    /// the glibc-hwcaps subdirectories it searches, and (outside x86-64,
     /// where `closure` derives them) the legacy hwcap capabilities it
     /// searches, both from `--help`; the platform from
     /// `--list-diagnostics`.
@@ -283,47 +283,56 @@ impl Loader<'_> {
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default()
         };
-        let mut args = Vec::new();
-        let mut hwcaps = Vec::new();
-        let x86 = matches!(kind.machine, 3 | 62);
-        // 1: glibc-hwcaps names, 2: legacy names.
-        let mut section = 0;
-        for line in text("--help").lines() {
-            if line.starts_with("Subdirectories of glibc-hwcaps") {
-                section = 1;
-            } else if line.starts_with("Legacy HWCAP subdirectories") {
-                section = 2;
-            } else if section != 0 {
-                let t = line.trim();
-                if t.is_empty() || !line.starts_with(' ') {
-                    section = 0;
-                    continue;
-                }
-                if let Some((name, rest)) = t.split_once(' ') {
-                    let searched = rest.contains("searched") && !rest.contains("not searched");
-                    let capability =
-                        section == 2 && !x86 && name != "tls" && !rest.contains("AT_PLATFORM");
-                    if searched && (section == 1 || capability) {
-                        hwcaps.push(name.to_string());
-                    }
+        closure_args_from(&text("--help"), &text("--list-diagnostics"), kind.machine)
+    }
+}
+
+/// [`Loader::closure_args`] from the loader's `--help` and
+/// `--list-diagnostics` output, for a loader of ELF machine `machine`.
+fn closure_args_from(help: &str, diagnostics: &str, machine: u16) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut hwcaps = Vec::new();
+    // x86-64's legacy capabilities follow from the platform and the
+    // glibc-hwcaps names; i386's `sse2` is named like other
+    // architectures' capabilities.
+    let x86_64 = machine == 62;
+    // 1: glibc-hwcaps names, 2: legacy names.
+    let mut section = 0;
+    for line in help.lines() {
+        if line.starts_with("Subdirectories of glibc-hwcaps") {
+            section = 1;
+        } else if line.starts_with("Legacy HWCAP subdirectories") {
+            section = 2;
+        } else if section != 0 {
+            let t = line.trim();
+            if t.is_empty() || !line.starts_with(' ') {
+                section = 0;
+                continue;
+            }
+            if let Some((name, rest)) = t.split_once(' ') {
+                let searched = rest.contains("searched") && !rest.contains("not searched");
+                let capability =
+                    section == 2 && !x86_64 && name != "tls" && !rest.contains("AT_PLATFORM");
+                if searched && (section == 1 || capability) {
+                    hwcaps.push(name.to_string());
                 }
             }
         }
-        if !hwcaps.is_empty() {
-            args.push("--hwcaps".to_string());
-            args.push(hwcaps.join(","));
-        }
-        let platform = text("--list-diagnostics").lines().find_map(|l| {
-            l.strip_prefix("dl_platform=\"")?
-                .strip_suffix('"')
-                .map(String::from)
-        });
-        if let Some(p) = platform {
-            args.push("--platform".to_string());
-            args.push(p);
-        }
-        args
     }
+    if !hwcaps.is_empty() {
+        args.push("--hwcaps".to_string());
+        args.push(hwcaps.join(","));
+    }
+    let platform = diagnostics.lines().find_map(|l| {
+        l.strip_prefix("dl_platform=\"")?
+            .strip_suffix('"')
+            .map(String::from)
+    });
+    if let Some(p) = platform {
+        args.push("--platform".to_string());
+        args.push(p);
+    }
+    args
 }
 
 /// The lines of an `ldd` listing without load addresses and the vDSO line.
@@ -491,4 +500,39 @@ pub fn run(args: &[String]) -> bool {
         skipped.len()
     );
     differ == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closure_args_from;
+
+    /// The legacy part of i386's `ld.so --help` (glibc 2.36 under qemu),
+    /// on a CPU with SSE2 and on one without.
+    const I386_WITH: &str = "Legacy HWCAP subdirectories under library search path directories:\n  i686 (AT_PLATFORM; supported, searched)\n  tls (supported, searched)\n  sse2 (supported, searched)\n";
+    const I386_WITHOUT: &str = "Legacy HWCAP subdirectories under library search path directories:\n  i686 (AT_PLATFORM; supported, searched)\n  tls (supported, searched)\n  sse2\n";
+    /// The host's (glibc 2.36, x86-64) on an AMD CPU.
+    const X86_64: &str = "Subdirectories of glibc-hwcaps directories, in priority order:\n  x86-64-v4 (supported, searched)\n  x86-64-v3 (supported, searched)\n  x86-64-v2 (supported, searched)\n\nLegacy HWCAP subdirectories under library search path directories:\n  x86_64 (AT_PLATFORM; supported, searched)\n  tls (supported, searched)\n  avx512_1\n  x86_64 (supported, searched)\n";
+
+    #[test]
+    fn searched_legacy_capabilities_are_named_except_on_x86_64() {
+        let i686 = "dl_hwcap=0x0\ndl_platform=\"i686\"\n";
+        assert_eq!(
+            closure_args_from(I386_WITH, i686, 3),
+            ["--hwcaps", "sse2", "--platform", "i686"]
+        );
+        assert_eq!(
+            closure_args_from(I386_WITHOUT, i686, 3),
+            ["--platform", "i686"]
+        );
+        // x86-64: the glibc-hwcaps names only (`x86_64` follows from them).
+        assert_eq!(
+            closure_args_from(X86_64, "dl_platform=\"x86_64\"\n", 62),
+            [
+                "--hwcaps",
+                "x86-64-v4,x86-64-v3,x86-64-v2",
+                "--platform",
+                "x86_64"
+            ]
+        );
+    }
 }
