@@ -33,6 +33,13 @@
 //! libldap uses, and `ld.so --list` cannot show that). Then curl is staged
 //! and `curl --version` runs in the staged root under qemu.
 //!
+//! Ports Debian 12 does not ship (riscv64, big-endian ppc64, 32-bit
+//! powerpc, big-endian 32-bit MIPS) are checked through its
+//! `libc6-ARCH-cross` packages: the same glibc 2.36, built natively for the
+//! port and repackaged under `/usr/TRIPLET`, laid out as a port's root
+//! would hold it; their loaders list `libm.so.6`, whose `libc.so.6` has
+//! copies in legacy subdirectories and in a cache (see `cross_chains`).
+//!
 //! Skips, with the reason printed, when not root, when qemu-user-static,
 //! dpkg or apt are absent, or when the packages cannot be fetched.
 
@@ -43,6 +50,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use closure::resolve::ldcache::{self, CacheEntry};
 
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::oracle::{
@@ -1164,5 +1173,400 @@ fn i386_baseline_stages_what_either_cpu_takes() {
             );
             println!("{name}: {cpu}, cache {cached}: takes {real}; the staged root loads the same");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// glibc 2.36 of architectures without a Debian 12 port: `libc6-ARCH-cross`
+// ---------------------------------------------------------------------------------------------
+
+/// A glibc of another architecture from Debian 12's `libc6-PKG-cross`
+/// package: the distribution's own build of glibc 2.36, repackaged under
+/// `/usr/TRIPLET/lib`. Its loader searches the paths of a native build
+/// (`/lib/TRIPLET`, …), so a root with the libraries in `/lib/TRIPLET` and
+/// the loader at its `PT_INTERP` path is what a root of that port would
+/// hold of glibc. There is no program: the loader lists `libm.so.6`, which
+/// needs `libc.so.6`, and closure is given the same library as its root.
+struct Cross {
+    /// `libc6-{pkg}-cross`.
+    pkg: &'static str,
+    qemu: &'static str,
+    triplet: &'static str,
+    /// The loader's `PT_INTERP` path.
+    interp: &'static str,
+}
+
+const CROSS_RISCV64: Cross = Cross {
+    pkg: "riscv64",
+    qemu: "qemu-riscv64-static",
+    triplet: "riscv64-linux-gnu",
+    interp: "/lib/ld-linux-riscv64-lp64d.so.1",
+};
+
+const CROSS_PPC64: Cross = Cross {
+    pkg: "ppc64",
+    qemu: "qemu-ppc64-static",
+    triplet: "powerpc64-linux-gnu",
+    interp: "/lib64/ld64.so.1",
+};
+
+const CROSS_POWERPC: Cross = Cross {
+    pkg: "powerpc",
+    qemu: "qemu-ppc-static",
+    triplet: "powerpc-linux-gnu",
+    interp: "/lib/ld.so.1",
+};
+
+const CROSS_MIPS: Cross = Cross {
+    pkg: "mips",
+    qemu: "qemu-mips-static",
+    triplet: "mips-linux-gnu",
+    interp: "/lib/ld.so.1",
+};
+
+/// The `.deb` of `libc6-{pkg}-cross`: cached, else downloaded (an `all`
+/// package: no foreign architecture needed). Err: why not.
+fn cross_deb(c: &Cross) -> Result<PathBuf, String> {
+    let dir = cache_dir(&format!("cross-{}", c.pkg));
+    let pkg = format!("libc6-{}-cross", c.pkg);
+    let _guard = APT.lock().unwrap_or_else(|e| e.into_inner());
+    let find = || -> Option<PathBuf> {
+        fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb"))
+            })
+    };
+    if let Some(d) = find() {
+        return Ok(d);
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let args = [
+        "-q",
+        "-o",
+        "APT::Sandbox::User=root",
+        "download",
+        pkg.as_str(),
+    ];
+    if let Err(first) = apt("apt-get", &args, Some(&dir)) {
+        println!("{pkg}: download failed ({first}); updating the lists and retrying");
+        apt("apt-get", &["update", "-qq"], None)
+            .map_err(|e| format!("apt-get update failed (is the Debian mirror reachable?): {e}"))?;
+        apt("apt-get", &args, Some(&dir))
+            .map_err(|e| format!("apt-get download {pkg} failed: {e}"))?;
+    }
+    find().ok_or_else(|| format!("apt-get download left no {pkg} in {}", dir.display()))
+}
+
+/// Skips (with the reason) or gives a fresh root holding the cross glibc
+/// in `/lib/TRIPLET`, its loader linked at `PT_INTERP`, `/etc`, and qemu.
+fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
+    let why = if !is_root() {
+        Some("needs root (chroot)".to_string())
+    } else if !Path::new("/usr/bin").join(c.qemu).is_file() {
+        Some(format!(
+            "/usr/bin/{} is not installed (apt-get install qemu-user-static)",
+            c.qemu
+        ))
+    } else if !runs("dpkg-deb", "--version") || !runs("apt-get", "--version") {
+        Some("dpkg-deb or apt-get is not available (not a Debian host?)".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        println!("skipping {name}: {why}");
+        return None;
+    }
+    let deb = match cross_deb(c) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return None;
+        }
+    };
+    let unpacked = tempfile::Builder::new()
+        .prefix("closure-cross-deb-")
+        .tempdir()
+        .expect("tempdir");
+    let out = tool(
+        "dpkg-deb",
+        &[
+            "-x",
+            deb.to_str().expect("UTF-8 path"),
+            unpacked.path().to_str().expect("UTF-8 path"),
+        ],
+        None,
+    )
+    .expect("run dpkg-deb");
+    assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("closure-cross-{}-", c.pkg))
+        .tempdir()
+        .expect("tempdir");
+    let root = dir.path();
+    let lib = root.join("lib").join(c.triplet);
+    fs::create_dir_all(&lib).expect("mkdir lib");
+    fs::create_dir_all(root.join("etc")).expect("mkdir etc");
+    let from = unpacked.path().join("usr").join(c.triplet).join("lib");
+    for e in fs::read_dir(&from).expect("the package's lib").flatten() {
+        if e.file_type().is_ok_and(|t| t.is_file()) {
+            fs::copy(e.path(), lib.join(e.file_name())).expect("copy a library");
+        }
+    }
+    let interp_name = Path::new(c.interp).file_name().expect("a file name");
+    assert!(
+        lib.join(interp_name).is_file(),
+        "{name}: the package has no {}",
+        interp_name.to_string_lossy()
+    );
+    let link = root.join(c.interp.trim_start_matches('/'));
+    if !link.exists() {
+        fs::create_dir_all(link.parent().expect("a parent")).expect("mkdir");
+        std::os::unix::fs::symlink(Path::new("/lib").join(c.triplet).join(interp_name), &link)
+            .expect("link the loader");
+    }
+    let to = root.join(c.qemu);
+    fs::copy(Path::new("/usr/bin").join(c.qemu), &to).expect("copy qemu into the root");
+    fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).expect("chmod qemu");
+    Some(dir)
+}
+
+/// The `libc.so.6` the root's loader, under qemu's `cpu`, loads for
+/// `libm.so.6`.
+fn cross_loader_pick(c: &Cross, root: &Path, cpu: &str) -> String {
+    let q = format!("/{}", c.qemu);
+    let libm = format!("/lib/{}/libm.so.6", c.triplet);
+    let argv = [q.as_str(), "-cpu", cpu, c.interp, "--list", libm.as_str()];
+    let (status, out, err) = run_in_root(root, &argv, &[]);
+    assert!(status.success(), "{argv:?} failed:\n{out}\n{err}");
+    let t = parse_trace(&out);
+    assert!(
+        t.not_found.is_empty(),
+        "the loader misses {:?}",
+        t.not_found
+    );
+    t.loaded
+        .iter()
+        .find(|p| p.ends_with("/libc.so.6"))
+        .cloned()
+        .unwrap_or_else(|| panic!("the loader loads no libc.so.6:\n{out}"))
+}
+
+/// closure's `libc.so.6` for `libm.so.6` with `args`.
+fn cross_closure_pick(c: &Cross, root: &Path, args: &[&str]) -> String {
+    let libm = format!("/lib/{}/libm.so.6", c.triplet);
+    let run = run_closure(root, &[libm.as_str()], args);
+    assert!(run.missing.is_empty(), "{}", run.dump());
+    run.loaded()
+        .into_iter()
+        .find(|p| p.ends_with("/libc.so.6"))
+        .unwrap_or_else(|| panic!("closure loads no libc.so.6:\n{}", run.dump()))
+}
+
+/// The legacy subdirectories of a cross glibc: for each (qemu CPU,
+/// closure options), a copy of `libc.so.6` in each of `subdirs` of
+/// `/lib/TRIPLET`; the loader's pick must be closure's, then it is removed
+/// and the next compared, down to the directory itself. Then a cache
+/// (written with `closure`'s own writer, in the layout `ldconfig` writes)
+/// with copies outside the default directories, one entry per tag in
+/// `tags` (a legacy hwcap value, e.g. `tls`'s bit 63) beside the plain
+/// entry: which the loader takes on that CPU must be closure's. Returns,
+/// per CPU, the chain of picks and the cache pick.
+fn cross_chains(
+    name: &str,
+    c: &Cross,
+    subdirs: &[&str],
+    cpus: &[(&str, &[&str])],
+    tags: &[(&str, u64)],
+) -> Option<Vec<(Vec<String>, String)>> {
+    let dir = cross_root(name, c)?;
+    let root = dir.path();
+    let lib = format!("/lib/{}", c.triplet);
+    let base = format!("{lib}/libc.so.6");
+    let libc = root.join(base.trim_start_matches('/'));
+    // The cache's flags come from libc's own header.
+    let head = fs::read(&libc).expect("read libc");
+    let is_64 = head[4] == 2;
+    let big = head[5] == 2;
+    let u16_at = |o: usize| {
+        let b = [head[o], head[o + 1]];
+        if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let u32_at = |o: usize| {
+        let b = [head[o], head[o + 1], head[o + 2], head[o + 3]];
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let flags = ldcache::flags_for(u16_at(18), is_64, u32_at(if is_64 { 48 } else { 36 }));
+    let mut out = Vec::new();
+    for (cpu, args) in cpus {
+        for sub in subdirs {
+            let d = root.join(format!("{}/{sub}", lib.trim_start_matches('/')));
+            fs::create_dir_all(&d).expect("mkdir");
+            fs::copy(&libc, d.join("libc.so.6")).expect("copy libc");
+        }
+        let mut chain = Vec::new();
+        loop {
+            let real = cross_loader_pick(c, root, cpu);
+            let ours = cross_closure_pick(c, root, args);
+            assert_eq!(
+                ours, real,
+                "{name}: qemu -cpu {cpu}: closure {args:?} picks {ours}, the loader {real} (after {chain:?})"
+            );
+            chain.push(real.clone());
+            if real == base {
+                break;
+            }
+            fs::remove_file(root.join(real.trim_start_matches('/'))).expect("remove the pick");
+        }
+        // The cache: the plain entry and one per tag, each tagged copy in
+        // a directory of its own outside the default ones.
+        let mut entries = vec![CacheEntry {
+            flags,
+            key: b"libc.so.6".to_vec(),
+            value: base.clone().into_bytes(),
+            hwcap: 0,
+        }];
+        for (tag, bits) in tags {
+            let d = root.join(format!("opt/{tag}"));
+            fs::create_dir_all(&d).expect("mkdir");
+            fs::copy(&libc, d.join("libc.so.6")).expect("copy libc");
+            entries.push(CacheEntry {
+                flags,
+                key: b"libc.so.6".to_vec(),
+                value: format!("/opt/{tag}/libc.so.6").into_bytes(),
+                hwcap: *bits,
+            });
+        }
+        let cache = root.join("etc/ld.so.cache");
+        fs::write(&cache, ldcache::write_new(&entries, big, None)).expect("write the cache");
+        let real = cross_loader_pick(c, root, cpu);
+        let ours = cross_closure_pick(c, root, args);
+        assert_eq!(
+            ours, real,
+            "{name}: qemu -cpu {cpu} with a cache tagged {tags:?}: closure {args:?} picks {ours}, the loader {real}"
+        );
+        fs::remove_file(&cache).expect("remove the cache");
+        println!("{name}: qemu -cpu {cpu}, closure {args:?}: {chain:?}; with the cache {real}");
+        out.push((chain, real));
+    }
+    Some(out)
+}
+
+/// bit 63 of a cache entry's hwcap: a copy in a `tls/` subdirectory.
+const TLS: u64 = 1 << 63;
+
+#[test]
+fn riscv64_glibc_2_36_searches_tls_subdirectories() {
+    let name = "riscv64_glibc_2_36_searches_tls_subdirectories";
+    // glibc 2.36 for RISC-V: no important capabilities, no AT_PLATFORM,
+    // `tls/` searched before each directory (closure searched none until
+    // the thirty-eighth stop), and a cache entry tagged `tls` taken.
+    let subdirs = ["tls/riscv64", "tls", "riscv64", "rv64"];
+    let cpus: [(&str, &[&str]); 1] = [("rv64", &[])];
+    let Some(r) = cross_chains(name, &CROSS_RISCV64, &subdirs, &cpus, &[("tls", TLS)]) else {
+        return;
+    };
+    let lib = "/lib/riscv64-linux-gnu";
+    assert_eq!(
+        r[0].0,
+        [format!("{lib}/tls/libc.so.6"), format!("{lib}/libc.so.6")]
+    );
+    assert_eq!(r[0].1, "/opt/tls/libc.so.6");
+}
+
+#[test]
+fn big_endian_ppc64_legacy_subdirectories_match_qemu_loader() {
+    let name = "big_endian_ppc64_legacy_subdirectories_match_qemu_loader";
+    // Big-endian POWER (ELFv1): `dfp` and `altivec` count only on CPUs that
+    // have them (POWER5+ neither, the 970 AltiVec, POWER9 both); qemu gives
+    // no AT_PLATFORM.
+    let subdirs = [
+        "tls/altivec/dfp",
+        "tls/altivec",
+        "tls/dfp",
+        "tls",
+        "altivec/dfp",
+        "altivec",
+        "dfp",
+        "power9",
+    ];
+    let cpus: [(&str, &[&str]); 3] = [
+        ("power5+", &["--platform="]),
+        ("970", &["--platform=", "--hwcaps", "altivec"]),
+        ("power9", &["--platform=", "--hwcaps", "dfp,altivec"]),
+    ];
+    let tags = [("altivec", 1 << 28)];
+    let Some(r) = cross_chains(name, &CROSS_PPC64, &subdirs, &cpus, &tags) else {
+        return;
+    };
+    // More copies tried with each capability more; the cache's AltiVec
+    // entry taken only where the CPU has AltiVec.
+    assert!(
+        r[0].0.len() < r[1].0.len() && r[1].0.len() < r[2].0.len(),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().flat_map(|x| &x.0).all(|p| !p.contains("power9")),
+        "{r:?}"
+    );
+    assert_eq!(r[0].1, "/lib/powerpc64-linux-gnu/libc.so.6");
+    assert_eq!(r[1].1, "/opt/altivec/libc.so.6");
+    assert_eq!(r[2].1, "/opt/altivec/libc.so.6");
+}
+
+#[test]
+fn powerpc_legacy_subdirectories_match_qemu_loader() {
+    let name = "powerpc_legacy_subdirectories_match_qemu_loader";
+    // 32-bit PowerPC: the same capabilities as 64-bit POWER (the e500mc
+    // has neither, the 7400 AltiVec); closure modelled no legacy
+    // subdirectory for it until the thirty-eighth stop.
+    let subdirs = ["tls/altivec", "tls/dfp", "tls", "altivec", "dfp", "ppc"];
+    let cpus: [(&str, &[&str]); 2] = [
+        ("e500mc", &["--platform="]),
+        ("7400", &["--platform=", "--hwcaps", "altivec"]),
+    ];
+    let tags = [("altivec", 1 << 28)];
+    let Some(r) = cross_chains(name, &CROSS_POWERPC, &subdirs, &cpus, &tags) else {
+        return;
+    };
+    let lib = "/lib/powerpc-linux-gnu";
+    assert_eq!(
+        r[0].0,
+        [format!("{lib}/tls/libc.so.6"), format!("{lib}/libc.so.6")]
+    );
+    assert!(r[1].0.len() > r[0].0.len(), "{r:?}");
+    assert_eq!(r[0].1, format!("{lib}/libc.so.6"));
+    assert_eq!(r[1].1, "/opt/altivec/libc.so.6");
+}
+
+#[test]
+fn big_endian_mips_legacy_subdirectories_match_qemu_loader() {
+    let name = "big_endian_mips_legacy_subdirectories_match_qemu_loader";
+    // 32-bit big-endian MIPS as mipsel: `tls/` searched, no cache entry
+    // tagged `tls` taken.
+    let subdirs = ["tls/mips32", "tls", "mips32", "octeon"];
+    let cpus: [(&str, &[&str]); 2] = [("24Kf", &[]), ("74Kf", &[])];
+    let Some(r) = cross_chains(name, &CROSS_MIPS, &subdirs, &cpus, &[("tls", TLS)]) else {
+        return;
+    };
+    let lib = "/lib/mips-linux-gnu";
+    for (chain, cached) in &r {
+        assert_eq!(
+            *chain,
+            [format!("{lib}/tls/libc.so.6"), format!("{lib}/libc.so.6")]
+        );
+        assert_eq!(*cached, format!("{lib}/libc.so.6"));
     }
 }

@@ -32,8 +32,12 @@
 //! subdirectory. `tls` and the platform are there on every CPU; on MIPS
 //! they are all there is. Cache entries carry a platform field on x86,
 //! POWER and MIPS (their `ldconfig` knows platform names), and MIPS's
-//! loader takes no entry tagged `tls`. Other architectures (RISC-V,
-//! LoongArch, …) are not modelled (see the README's known limits).
+//! loader takes no entry tagged `tls`. Every other architecture (RISC-V,
+//! LoongArch, m68k, …) gets `tls` and a platform `--platform` names, no
+//! capability: glibc 2.36 defines none for RISC-V, and its loader under
+//! qemu searches `tls/` and takes a cache entry tagged `tls` (SPARC's
+//! `v9v`, `v9v2` and `ultra3` are not modelled; see the README's known
+//! limits).
 
 use super::target::Target;
 use crate::elf::machine;
@@ -151,14 +155,20 @@ impl Legacy {
                 };
                 (caps, field)
             }
-            machine::I386 | machine::AARCH64 | machine::S390 | machine::ARM | machine::PPC64 => {
+            machine::I386
+            | machine::AARCH64
+            | machine::S390
+            | machine::ARM
+            | machine::PPC64
+            | machine::PPC => {
                 let caps = capability_names(id.machine)
                     .iter()
                     .filter(|(name, _)| named(name) || always.contains(name))
                     .map(|&(name, bit)| (name, 1u64 << bit))
                     .collect();
                 let field = match id.machine {
-                    machine::PPC64 => PlatformField {
+                    // 32- and 64-bit POWER share the loader's platform table.
+                    machine::PPC64 | machine::PPC => PlatformField {
                         names: &POWER_PLATFORMS,
                         first_bit: 32,
                         usable: 0..POWER_PLATFORMS.len(),
@@ -183,7 +193,11 @@ impl Legacy {
                 };
                 (Vec::new(), field)
             }
-            _ => return Legacy::default(),
+            // Every other architecture (RISC-V, LoongArch, …): glibc 2.36
+            // defines no important capabilities for them and their kernels
+            // give no AT_PLATFORM, so `tls` (and a platform `--platform`
+            // names) is what the loader searches.
+            _ => (Vec::new(), PlatformField::NONE),
         };
         let any_caps: Vec<(&'static [u8], u64)> = match id.machine {
             machine::X86_64 => vec![(b"x86_64", 1 << 1), (b"avx512_1", 1 << 2)],
@@ -401,7 +415,7 @@ pub fn capability_names(machine: u16) -> &'static [(&'static [u8], u32)] {
         machine::I386 => &[(b"sse2", 0)],
         machine::AARCH64 => &[(b"atomics", 8)],
         machine::ARM => &[(b"vfp", 6), (b"neon", 12)],
-        machine::PPC64 => &[(b"dfp", 10), (b"altivec", 28)],
+        machine::PPC64 | machine::PPC => &[(b"dfp", 10), (b"altivec", 28)],
         machine::S390 => &[
             (b"zarch", 1),
             (b"ldisp", 4),
@@ -701,8 +715,27 @@ mod tests {
         assert!(octeon.accepts(1 << 2));
         assert!(!octeon.accepts(1 << 3), "octeon2 is another platform");
         assert!(!octeon.accepts(TLS_BIT | 1 << 2));
-        let riscv = Legacy::new(&target(machine::RISCV, true, true), b"", &[]);
-        assert!(riscv.subdirs.is_empty(), "RISC-V is not modelled");
+    }
+
+    /// Architectures without a model of their own (RISC-V, LoongArch, …):
+    /// `tls` and a platform `--platform` names, no capability, and a cache
+    /// entry tagged `tls` taken (glibc 2.36 for RISC-V under qemu, as
+    /// `foreign::riscv64_glibc_2_36_searches_tls_subdirectories` checks).
+    #[test]
+    fn other_architectures_have_tls_and_the_named_platform() {
+        let riscv = target(machine::RISCV, true, true);
+        let l = Legacy::new(&riscv, b"", &[b"atomics".to_vec()]);
+        assert_eq!(shown(&l), ["tls/"]);
+        assert!(l.accepts(TLS_BIT));
+        assert!(!l.accepts(1 << 8), "no capability counts");
+        assert_eq!(
+            riscv.arch.platform, None,
+            "RISC-V kernels give no AT_PLATFORM"
+        );
+        let named = Legacy::new(&riscv, b"sifive", &[]);
+        assert_eq!(shown(&named), ["tls/sifive/", "tls/", "sifive/"]);
+        assert!(!l.possible(1 << 8));
+        assert!(l.possible(TLS_BIT));
     }
 
     /// glibc 2.36 on AArch64 (its `ld.so --help` under qemu): `aarch64`
