@@ -1311,10 +1311,13 @@ fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
     let lib = root.join("lib").join(c.triplet);
     fs::create_dir_all(&lib).expect("mkdir lib");
     fs::create_dir_all(root.join("etc")).expect("mkdir etc");
-    let from = unpacked.path().join("usr").join(c.triplet).join("lib");
-    for e in fs::read_dir(&from).expect("the package's lib").flatten() {
-        if e.file_type().is_ok_and(|t| t.is_file()) {
-            fs::copy(e.path(), lib.join(e.file_name())).expect("copy a library");
+    // `lib` holds the libraries; `lib64` only a loader on some ports.
+    for sub in ["lib", "lib64"] {
+        let from = unpacked.path().join("usr").join(c.triplet).join(sub);
+        for e in fs::read_dir(&from).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                fs::copy(e.path(), lib.join(e.file_name())).expect("copy a library");
+            }
         }
     }
     let interp_name = Path::new(c.interp).file_name().expect("a file name");
@@ -1338,11 +1341,7 @@ fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
 /// The `libc.so.6` the root's loader, under qemu's `cpu`, loads for
 /// `libm.so.6`.
 fn cross_loader_pick(c: &Cross, root: &Path, cpu: &str) -> String {
-    let q = format!("/{}", c.qemu);
-    let libm = format!("/lib/{}/libm.so.6", c.triplet);
-    let argv = [q.as_str(), "-cpu", cpu, c.interp, "--list", libm.as_str()];
-    let (status, out, err) = run_in_root(root, &argv, &[]);
-    assert!(status.success(), "{argv:?} failed:\n{out}\n{err}");
+    let out = cross_loader_list(c, root, cpu);
     let t = parse_trace(&out);
     assert!(
         t.not_found.is_empty(),
@@ -1354,6 +1353,21 @@ fn cross_loader_pick(c: &Cross, root: &Path, cpu: &str) -> String {
         .find(|p| p.ends_with("/libc.so.6"))
         .cloned()
         .unwrap_or_else(|| panic!("the loader loads no libc.so.6:\n{out}"))
+}
+
+/// What the root's loader, under qemu's `cpu` (qemu's default CPU when
+/// empty), prints for `ld.so --list /lib/TRIPLET/libm.so.6`.
+fn cross_loader_list(c: &Cross, root: &Path, cpu: &str) -> String {
+    let q = format!("/{}", c.qemu);
+    let libm = format!("/lib/{}/libm.so.6", c.triplet);
+    let mut argv = vec![q.as_str()];
+    if !cpu.is_empty() {
+        argv.extend(["-cpu", cpu]);
+    }
+    argv.extend([c.interp, "--list", libm.as_str()]);
+    let (status, out, err) = run_in_root(root, &argv, &[]);
+    assert!(status.success(), "{argv:?} failed:\n{out}\n{err}");
+    out
 }
 
 /// closure's `libc.so.6` for `libm.so.6` with `args`.
@@ -1568,5 +1582,85 @@ fn big_endian_mips_legacy_subdirectories_match_qemu_loader() {
             [format!("{lib}/tls/libc.so.6"), format!("{lib}/libc.so.6")]
         );
         assert_eq!(*cached, format!("{lib}/libc.so.6"));
+    }
+}
+
+const CROSS_M68K: Cross = Cross {
+    pkg: "m68k",
+    qemu: "qemu-m68k-static",
+    triplet: "m68k-linux-gnu",
+    interp: "/lib/ld.so.1",
+};
+
+const CROSS_HPPA: Cross = Cross {
+    pkg: "hppa",
+    qemu: "qemu-hppa-static",
+    triplet: "hppa-linux-gnu",
+    interp: "/lib/ld.so.1",
+};
+
+const CROSS_SPARC64: Cross = Cross {
+    pkg: "sparc64",
+    qemu: "qemu-sparc64-static",
+    triplet: "sparc64-linux-gnu",
+    interp: "/lib64/ld-linux.so.2",
+};
+
+#[test]
+fn debian_ports_glibc_roots_match_qemu_loader() {
+    let name = "debian_ports_glibc_roots_match_qemu_loader";
+    // m68k, PA-RISC and 64-bit SPARC glibc 2.36 (Debian ports): the
+    // loader's lines for `libm.so.6` must be closure's, in order — its
+    // default directories are `/lib/TRIPLET` and the rest, which closure
+    // knew for none of them until the thirty-eighth stop ("libc.so.6 =>
+    // not found"). Then the legacy subdirectories: `tls`, and on PA-RISC
+    // the platform `PARISC` the kernel (and qemu) gives.
+    for (c, platform) in [
+        (&CROSS_M68K, None),
+        (&CROSS_HPPA, Some("PARISC")),
+        (&CROSS_SPARC64, None),
+    ] {
+        let Some(dir) = cross_root(name, c) else {
+            return;
+        };
+        let root = dir.path();
+        let listed = cross_loader_list(c, root, "");
+        let theirs = ldd_lines(&listed);
+        let libm = format!("/lib/{}/libm.so.6", c.triplet);
+        let ours = closure_ldd_lines(root, &[libm.as_str()], &[])
+            .remove(&libm)
+            .unwrap_or_default();
+        assert_eq!(
+            ours, theirs,
+            "{name}: {}: the loader printed:\n{listed}",
+            c.pkg
+        );
+        assert!(
+            theirs
+                .iter()
+                .any(|l| l == &format!("libc.so.6 => /lib/{}/libc.so.6", c.triplet)),
+            "{theirs:?}"
+        );
+        drop(dir);
+        let mut subdirs = vec!["tls/v9v", "tls", "v9v", "ultra3"];
+        if let Some(p) = platform {
+            subdirs.extend([format!("tls/{p}").leak() as &str, p]);
+        }
+        let cpus: [(&str, &[&str]); 1] = [("", &[])];
+        let Some(r) = cross_chains(name, c, &subdirs, &cpus, &[("tls", TLS)]) else {
+            return;
+        };
+        let lib = format!("/lib/{}", c.triplet);
+        let mut want = vec![];
+        if let Some(p) = platform {
+            want.push(format!("{lib}/tls/{p}/libc.so.6"));
+        }
+        want.push(format!("{lib}/tls/libc.so.6"));
+        if let Some(p) = platform {
+            want.push(format!("{lib}/{p}/libc.so.6"));
+        }
+        want.push(format!("{lib}/libc.so.6"));
+        assert_eq!(r[0].0, want, "{name}: {}", c.pkg);
+        assert_eq!(r[0].1, "/opt/tls/libc.so.6", "{name}: {}", c.pkg);
     }
 }

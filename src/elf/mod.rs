@@ -141,8 +141,12 @@ pub const VER_FLG_BASE: u16 = 0x1;
 pub mod machine {
     /// Intel 80386.
     pub const I386: u16 = 3;
+    /// Motorola 68000.
+    pub const M68K: u16 = 4;
     /// MIPS.
     pub const MIPS: u16 = 8;
+    /// HP PA-RISC.
+    pub const PARISC: u16 = 15;
     /// PowerPC (32-bit).
     pub const PPC: u16 = 20;
     /// PowerPC 64.
@@ -151,6 +155,10 @@ pub mod machine {
     pub const S390: u16 = 22;
     /// ARM 32-bit.
     pub const ARM: u16 = 40;
+    /// Renesas SuperH.
+    pub const SH: u16 = 42;
+    /// SPARC V9 (64-bit).
+    pub const SPARCV9: u16 = 43;
     /// AMD x86-64.
     pub const X86_64: u16 = 62;
     /// ARM 64-bit.
@@ -159,6 +167,8 @@ pub mod machine {
     pub const RISCV: u16 = 243;
     /// LoongArch.
     pub const LOONGARCH: u16 = 258;
+    /// DEC Alpha (the number Linux uses; no official one was assigned).
+    pub const ALPHA: u16 = 0x9026;
 }
 
 /// Identity of an ELF object: what decides whether a loader can map it.

@@ -174,6 +174,23 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
             "powerpc",
             "ppc",
         ),
+        // Debian ports (their glibc 2.36 builds are Debian's
+        // `libc6-ARCH-cross` packages): the kernel gives PA-RISC programs
+        // the platform `PARISC`; m68k and 64-bit SPARC none (qemu neither).
+        // musl has no port for these but SuperH (`sh`); OCI and Go have no
+        // names for most, so Debian's architecture names stand in.
+        (machine::M68K, false) => f("m68k-linux-gnu", "lib", None, &[], "m68k", "m68k"),
+        (machine::PARISC, false) => f("hppa-linux-gnu", "lib", Some("PARISC"), &[], "hppa", "hppa"),
+        (machine::SH, false) if !id.big_endian => f("sh4-linux-gnu", "lib", None, &[], "sh", "sh4"),
+        (machine::SPARCV9, true) => f(
+            "sparc64-linux-gnu",
+            "lib64",
+            None,
+            &[],
+            "sparc64",
+            "sparc64",
+        ),
+        (machine::ALPHA, true) => f("alpha-linux-gnu", "lib", None, &[], "alpha", "alpha"),
         _ => f("unknown-linux-gnu", "lib", None, &[], "unknown", "unknown"),
     }
 }
@@ -196,6 +213,9 @@ fn glibc_interp(triplet: &str) -> &'static str {
         "mipsel-linux-gnu" | "mips-linux-gnu" => "/lib/ld.so.1",
         "loongarch64-linux-gnu" => "/lib64/ld-linux-loongarch-lp64d.so.1",
         "powerpc-linux-gnu" => "/lib/ld.so.1",
+        "m68k-linux-gnu" | "hppa-linux-gnu" => "/lib/ld.so.1",
+        "sh4-linux-gnu" | "alpha-linux-gnu" => "/lib/ld-linux.so.2",
+        "sparc64-linux-gnu" => "/lib64/ld-linux.so.2",
         _ => "/lib/ld-linux.so.2",
     }
 }
