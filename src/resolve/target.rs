@@ -166,14 +166,9 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
             "loongarch64",
             "loong64",
         ),
-        (machine::PPC, _) => f(
-            "powerpc-linux-gnu",
-            "lib",
-            Some("ppc"),
-            &[],
-            "powerpc",
-            "ppc",
-        ),
+        // 32-bit PowerPC kernels name the CPU (`ppc7400`, `ppce500mc`, …);
+        // none is common to all, and qemu gives none.
+        (machine::PPC, _) => f("powerpc-linux-gnu", "lib", None, &[], "powerpc", "ppc"),
         // Debian ports (their glibc 2.36 builds are Debian's
         // `libc6-ARCH-cross` packages): the kernel gives PA-RISC programs
         // the platform `PARISC`; m68k and 64-bit SPARC none (qemu neither).
