@@ -25,8 +25,9 @@
 //! i386 from its `cpuid`), which no file in the root tells: a capability
 //! counts when `--hwcaps` names it (`sse2` on i386, whose Debian baseline
 //! is an i686 without it; `atomics` on AArch64; `vfp`, `neon` on
-//! 32-bit Arm; `dfp`, `altivec` on 64-bit POWER; `zarch`, `ldisp`, `eimm`,
-//! `dfp`, `vx`, `vxe`, `vxe2` on s390x), or when every CPU of the ABI has
+//! 32-bit Arm; `dfp`, `altivec` on POWER; `zarch`, `ldisp`, `eimm`,
+//! `dfp`, `vx`, `vxe`, `vxe2` on s390x; `ultra3`, `v9v`, `v9v2` on 64-bit
+//! SPARC), or when every CPU of the ABI has
 //! it (`vfp` for hard-float Arm, `dfp` and `altivec` for little-endian
 //! POWER, whose baseline is POWER8), and such a name is no `glibc-hwcaps`
 //! subdirectory. `tls` and the platform are there on every CPU; on MIPS
@@ -35,9 +36,10 @@
 //! loader takes no entry tagged `tls`. Every other architecture (RISC-V,
 //! LoongArch, m68k, …) gets `tls` and a platform `--platform` names, no
 //! capability: glibc 2.36 defines none for RISC-V, and its loader under
-//! qemu searches `tls/` and takes a cache entry tagged `tls` (SPARC's
-//! `v9v`, `v9v2` and `ultra3` are not modelled; see the README's known
-//! limits).
+//! qemu searches `tls/` and takes a cache entry tagged `tls`. 64-bit
+//! SPARC's capabilities (`ultra3`, `v9v`, `v9v2`) count when `--hwcaps`
+//! names them; qemu's SPARC CPUs have none of them, so only their absence
+//! was checked against a loader (see the README's known limits).
 
 use super::target::Target;
 use crate::elf::machine;
@@ -160,7 +162,8 @@ impl Legacy {
             | machine::S390
             | machine::ARM
             | machine::PPC64
-            | machine::PPC => {
+            | machine::PPC
+            | machine::SPARCV9 => {
                 let caps = capability_names(id.machine)
                     .iter()
                     .filter(|(name, _)| named(name) || always.contains(name))
@@ -416,6 +419,9 @@ pub fn capability_names(machine: u16) -> &'static [(&'static [u8], u32)] {
         machine::AARCH64 => &[(b"atomics", 8)],
         machine::ARM => &[(b"vfp", 6), (b"neon", 12)],
         machine::PPC64 | machine::PPC => &[(b"dfp", 10), (b"altivec", 28)],
+        // `HWCAP_SPARC_ULTRA3`, `_BLKINIT` and `_N2` (64-bit SPARC's loader
+        // shows `dl_hwcap_important=0xe0` and these names under qemu).
+        machine::SPARCV9 => &[(b"ultra3", 5), (b"v9v", 6), (b"v9v2", 7)],
         machine::S390 => &[
             (b"zarch", 1),
             (b"ldisp", 4),
@@ -715,6 +721,21 @@ mod tests {
         assert!(octeon.accepts(1 << 2));
         assert!(!octeon.accepts(1 << 3), "octeon2 is another platform");
         assert!(!octeon.accepts(TLS_BIT | 1 << 2));
+    }
+
+    /// 64-bit SPARC: `ultra3`, `v9v`, `v9v2` count when named, in bit order.
+    #[test]
+    fn sparc64_capabilities_count_when_named() {
+        let sparc = target(machine::SPARCV9, true, true);
+        let plain = Legacy::new(&sparc, b"", &[]);
+        assert_eq!(shown(&plain), ["tls/"]);
+        assert!(!plain.accepts(1 << 6));
+        assert!(plain.possible(1 << 6 | TLS_BIT));
+        let t2 = Legacy::new(&sparc, b"", &[b"v9v".to_vec(), b"v9v2".to_vec()]);
+        assert_eq!(shown(&t2)[0], "tls/v9v2/v9v/");
+        assert!(t2.accepts(1 << 6 | 1 << 7));
+        assert!(!t2.accepts(1 << 5), "ultra3 not named");
+        assert!(is_capability(machine::SPARCV9, b"ultra3"));
     }
 
     /// Architectures without a model of their own (RISC-V, LoongArch, …):
