@@ -1662,3 +1662,70 @@ fn debian_ports_glibc_roots_match_qemu_loader() {
         assert_eq!(r[0].1, "/opt/tls/libc.so.6", "{name}: {}", c.pkg);
     }
 }
+
+#[test]
+fn armhf_baseline_stages_what_a_cpu_skipping_the_platform_copy_takes_later() {
+    let name = "armhf_baseline_stages_what_a_cpu_skipping_the_platform_copy_takes_later";
+    // The baseline armhf CPU's platform is `v7l`; an ARMv8 CPU running
+    // 32-bit code (qemu's `max`) is `v8l` and skips `v7l/`. With libz only
+    // in `/lib/TRIPLET/v7l/` and in `/usr/lib/TRIPLET/` (a later default
+    // directory), the baseline pick is the `v7l` copy and the `v8l` CPU's
+    // the `/usr/lib` one, which a search of the pick's directory alone
+    // does not find: the search is run again as that CPU, so both are
+    // staged and the staged root loads what the sysroot does on both.
+    let f = &ARMHF;
+    if let Some(why) = unavailable(f) {
+        println!("skipping {name}: {why}");
+        return;
+    }
+    let debs = match debs(f.arch) {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let dir = sysroot(f, &debs);
+    let root = dir.path();
+    add_qemu(f, root);
+    let lib = format!("lib/{}", f.triplet);
+    let usr = format!("usr/lib/{}", f.triplet);
+    let real = fs::canonicalize(root.join(format!("{lib}/libz.so.1"))).expect("libz");
+    fs::create_dir_all(root.join(format!("{lib}/v7l"))).expect("mkdir");
+    fs::copy(&real, root.join(format!("{lib}/v7l/libz.so.1"))).expect("copy libz");
+    fs::copy(&real, root.join(format!("{usr}/libz.so.1"))).expect("copy libz");
+    fs::remove_file(root.join(format!("{lib}/libz.so.1"))).expect("remove the link");
+    fs::remove_file(&real).expect("remove libz");
+    let ours = closure_pick(root, &[], "libz.so.1");
+    assert_eq!(ours, format!("/{lib}/v7l/libz.so.1"), "{name}: the premise");
+    let out_dir = tempfile::Builder::new()
+        .prefix("closure-foreign-out-")
+        .tempdir()
+        .expect("tempdir");
+    let out = out_dir.path().join("out");
+    let run = crate::support::fakeroot::run_raw(&[
+        "--sysroot",
+        root.to_str().expect("UTF-8"),
+        "--root",
+        CURL,
+        "--out",
+        out.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
+    add_qemu(f, &out);
+    for (cpu, takes) in [
+        ("cortex-a15", format!("/{lib}/v7l/libz.so.1")),
+        ("max", format!("/{usr}/libz.so.1")),
+    ] {
+        let real = loader_pick(f, root, cpu, "libz.so.1");
+        assert_eq!(real, takes, "{name}: the premise on {cpu}");
+        let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+        let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+        assert_eq!(
+            parse_trace(&staged).loaded,
+            parse_trace(&full).loaded,
+            "{name}: on {cpu} the staged root loads otherwise"
+        );
+        println!("{name}: {cpu} takes {real}; the staged root loads the same");
+    }
+}

@@ -93,6 +93,19 @@ impl PlatformField {
     };
 }
 
+/// One CPU of [`Legacy::cpu_models`]: the order in which it tries
+/// subdirectories (most specific first, then `""`), its platform (empty:
+/// none) and the `--hwcaps` names of its capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuModel {
+    /// Subdirectories in the CPU's order, then `""`.
+    pub order: Vec<Vec<u8>>,
+    /// Its platform (empty for none).
+    pub platform: Vec<u8>,
+    /// Its capabilities as `--hwcaps` names them.
+    pub hwcaps: Vec<Vec<u8>>,
+}
+
 /// The legacy hwcap model of one target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Legacy {
@@ -125,6 +138,9 @@ pub struct Legacy {
     any_platforms: Vec<Vec<u8>>,
     /// x86-64, where `avx512_1` comes only with the `haswell` platform.
     x86_64: bool,
+    /// A model of another CPU than the run's ([`Legacy::for_cpu`]): its
+    /// subdirectory lookups are not memoised under the run's.
+    other_cpu: bool,
 }
 
 impl Legacy {
@@ -267,7 +283,22 @@ impl Legacy {
             always_caps,
             any_platforms,
             x86_64: id.machine == machine::X86_64,
+            other_cpu: false,
         }
+    }
+
+    /// The model of one of [`Self::cpu_models`]'s CPUs, for a search run
+    /// again as that CPU.
+    pub fn for_cpu(target: &Target, cpu: &CpuModel) -> Legacy {
+        Legacy {
+            other_cpu: true,
+            ..Legacy::new(target, &cpu.platform, &cpu.hwcaps)
+        }
+    }
+
+    /// Whether this models another CPU than the run's.
+    pub fn is_other_cpu(&self) -> bool {
+        self.other_cpu
     }
 
     /// Whether the model applies (a glibc 2.36 or older loader).
@@ -322,6 +353,18 @@ impl Legacy {
     /// itself. Capabilities every CPU of the ABI has are always there, and
     /// on x86-64 `avx512_1` only with the `haswell` platform.
     pub fn cpu_orders(&self, present: &std::collections::BTreeSet<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+        self.cpus(present).into_iter().map(|c| c.order).collect()
+    }
+
+    /// The CPUs [`Self::cpu_orders`] enumerates, in its order, each with
+    /// its platform and the `--hwcaps` names that make [`Legacy::new`]
+    /// model it: for a CPU that takes no copy in the directories the
+    /// baseline search went through, the search is run again as that CPU.
+    pub fn cpu_models(&self, present: &std::collections::BTreeSet<Vec<u8>>) -> Vec<CpuModel> {
+        self.cpus(present)
+    }
+
+    fn cpus(&self, present: &std::collections::BTreeSet<Vec<u8>>) -> Vec<CpuModel> {
         let has = |n: &[u8]| present.contains(n);
         let caps: Vec<&[u8]> = self
             .any_caps
@@ -358,11 +401,29 @@ impl Legacy {
                 {
                     continue;
                 }
+                // The names `Legacy::new` takes for these capabilities:
+                // on x86-64 `avx512_1` comes with `x86-64-v4` (and the
+                // `haswell` platform), `x86_64` always.
+                let named: Vec<Vec<u8>> = components
+                    .iter()
+                    .filter(|c| !self.always_caps.contains(c))
+                    .map(|c| {
+                        if self.x86_64 && *c == b"avx512_1" {
+                            b"x86-64-v4".to_vec()
+                        } else {
+                            c.to_vec()
+                        }
+                    })
+                    .collect();
                 components.extend(platform);
                 components.push(b"tls");
                 let mut order = subsets(&components);
                 order.push(Vec::new());
-                orders.push(order);
+                orders.push(CpuModel {
+                    order,
+                    platform: platform.unwrap_or_default().to_vec(),
+                    hwcaps: named,
+                });
             }
         }
         orders

@@ -1606,7 +1606,7 @@ impl<'fs> Resolver<'fs> {
         match target.flavor {
             Flavor::Glibc => {
                 self.search_glibc(target, req, loader, exe, platform.as_deref(), &mut res);
-                self.add_legacy_search_variants(target, req.name, &mut res);
+                self.add_legacy_search_variants(target, req, loader, exe, &mut res);
             }
             Flavor::Musl => self.search_musl(target, req, exe, &mut res),
         }
@@ -2037,9 +2037,15 @@ impl<'fs> Resolver<'fs> {
     /// Looked up once per directory: a subdirectory's first component is
     /// checked before the longer paths below it.
     fn legacy_subdirs(&self, target: &Target, dir: &[u8]) -> Arc<Names> {
+        // The memo holds the run's CPU's lists; another CPU's search (a
+        // baseline variant's) looks its own up.
+        let memo = !target.legacy.is_other_cpu();
         let key = (dir.to_vec(), target.ident.machine);
-        if let Some(known) = lock(&self.legacy_dirs).get(&key) {
-            return known.clone();
+        if let Some(known) = memo
+            .then(|| lock(&self.legacy_dirs).get(&key).cloned())
+            .flatten()
+        {
+            return known;
         }
         let is_dir = |sub: &[u8]| {
             let mut p = dir.to_vec();
@@ -2060,7 +2066,9 @@ impl<'fs> Resolver<'fs> {
             }
         }
         let found = Arc::new(found);
-        lock(&self.legacy_dirs).insert(key, found.clone());
+        if memo {
+            lock(&self.legacy_dirs).insert(key, found.clone());
+        }
         found
     }
 
@@ -2071,11 +2079,20 @@ impl<'fs> Resolver<'fs> {
     /// baseline CPU found nothing, or the pick's own — recorded as variants
     /// of the pick, as `glibc-hwcaps` copies beside it and tagged cache
     /// entries are. Each CPU's choice is worked out over the components of
-    /// the subdirectories that hold a usable copy ([`legacy::Legacy::cpu_orders`]).
-    fn add_legacy_search_variants(&self, target: &Target, name: &[u8], res: &mut Resolution) {
+    /// the subdirectories that hold a usable copy ([`legacy::Legacy::cpu_models`]);
+    /// a CPU that takes none of them searches on, as [`Self::search_as_cpu`].
+    fn add_legacy_search_variants(
+        &self,
+        target: &Target,
+        req: &Request<'_>,
+        loader: &ChainLink,
+        exe: &ChainLink,
+        res: &mut Resolution,
+    ) {
         if !matches!(self.opts.hwcaps, Hwcaps::Baseline) || !target.legacy.is_active() {
             return;
         }
+        let name = req.name;
         let Outcome::Found(found) = &res.outcome else {
             return;
         };
@@ -2123,14 +2140,21 @@ impl<'fs> Resolver<'fs> {
         }
         let base = dirname(&chosen);
         let mut variants: Vec<Variant> = Vec::new();
-        for order in target.legacy.cpu_orders(&components) {
+        for cpu in target.legacy.cpu_models(&components) {
             let pick = dirs.iter().zip(&usable).find_map(|(dir, here)| {
-                order
+                cpu.order
                     .iter()
                     .find(|sub| here.contains(sub))
-                    .map(|sub| join(dir, sub))
+                    .map(|sub| (join(dir, sub), false))
             });
-            let Some(path) = pick else { continue };
+            // A CPU that takes no copy there (it skips the subdirectory of
+            // the pick, say another platform's, and the directory itself
+            // holds none) goes on to the directories after it: its search
+            // is run again as that CPU.
+            let pick = pick.or_else(|| self.search_as_cpu(target, req, loader, exe, &cpu));
+            let Some((path, via_cache)) = pick else {
+                continue;
+            };
             if path == chosen || variants.iter().any(|v| v.path == path) {
                 continue;
             }
@@ -2144,7 +2168,7 @@ impl<'fs> Resolver<'fs> {
             variants.push(Variant {
                 name,
                 path,
-                via_cache: false,
+                via_cache,
             });
         }
         if variants.is_empty() {
@@ -2153,6 +2177,32 @@ impl<'fs> Resolver<'fs> {
         variants.sort_by(|a, b| a.path.cmp(&b.path));
         if let Outcome::Found(found) = &mut res.outcome {
             Arc::make_mut(found).variants.extend(variants);
+        }
+    }
+
+    /// Where `cpu`'s loader finds `req` (its path, and whether through the
+    /// cache): the glibc search run again with that CPU's legacy model and
+    /// platform. None when it finds nothing.
+    fn search_as_cpu(
+        &self,
+        target: &Target,
+        req: &Request<'_>,
+        loader: &ChainLink,
+        exe: &ChainLink,
+        cpu: &legacy::CpuModel,
+    ) -> Option<(Vec<u8>, bool)> {
+        let mut as_cpu = target.clone();
+        as_cpu.legacy = legacy::Legacy::for_cpu(target, cpu);
+        let mut res = Resolution {
+            outcome: Outcome::Missing,
+            searched: Vec::new(),
+            notes: Vec::new(),
+        };
+        let platform = (!cpu.platform.is_empty()).then_some(cpu.platform.as_slice());
+        self.search_glibc(&as_cpu, req, loader, exe, platform, &mut res);
+        match res.outcome {
+            Outcome::Found(f) => Some((f.path.clone(), f.via == Via::Cache)),
+            _ => None,
         }
     }
 
