@@ -579,30 +579,28 @@ fn unavailable(f: &Foreign) -> Option<String> {
     None
 }
 
-fn foreign_root_matches_qemu_loader(name: &str, f: &Foreign) {
-    let started = Instant::now();
+/// Skips (printing why) or gives a fresh sysroot of `f`'s packages with
+/// qemu in it.
+fn prepared_root(name: &str, f: &Foreign) -> Option<tempfile::TempDir> {
     if let Some(why) = unavailable(f) {
         println!("skipping {name}: {why}");
-        return;
+        return None;
     }
     let debs = match debs(f.arch) {
         Ok(d) => d,
         Err(why) => {
             println!("skipping {name}: {why}");
-            return;
+            return None;
         }
     };
     let dir = sysroot(f, &debs);
-    let root = dir.path();
-    add_qemu(f, root);
+    add_qemu(f, dir.path());
+    Some(dir)
+}
 
-    // 1. No ld.so.cache.
-    assert!(!root.join("etc/ld.so.cache").exists());
-    let want = compare(f, root, "without ld.so.cache");
-
-    // 2. Stage curl (with closure's own check of the staged root); the
-    //    staged root runs `curl --version` and its loader loads the same
-    //    paths.
+/// curl staged from `root` (under the baseline) into a fresh directory,
+/// with qemu added: the directory to keep and the staged root in it.
+fn staged_curl(name: &str, f: &Foreign, root: &Path) -> (tempfile::TempDir, PathBuf) {
     let out_dir = tempfile::Builder::new()
         .prefix("closure-foreign-out-")
         .tempdir()
@@ -616,13 +614,43 @@ fn foreign_root_matches_qemu_loader(name: &str, f: &Foreign) {
         "--out",
         out.to_str().expect("UTF-8"),
     ]);
-    assert_eq!(run.0, 0, "staging failed:\n{}\n{}", run.1, run.2);
+    assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
+    add_qemu(f, &out);
+    (out_dir, out)
+}
+
+/// Asserts that on qemu's `cpu` the loader of the staged root `out` loads
+/// for curl what the loader of `root` does (`what` says which case).
+fn loads_the_same(f: &Foreign, root: &Path, out: &Path, cpu: &str, what: &str) {
+    let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+    let (staged, _) = qemu(f, out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
+    assert_eq!(
+        parse_trace(&staged).loaded,
+        parse_trace(&full).loaded,
+        "{what}"
+    );
+}
+
+fn foreign_root_matches_qemu_loader(name: &str, f: &Foreign) {
+    let started = Instant::now();
+    let Some(dir) = prepared_root(name, f) else {
+        return;
+    };
+    let root = dir.path();
+
+    // 1. No ld.so.cache.
+    assert!(!root.join("etc/ld.so.cache").exists());
+    let want = compare(f, root, "without ld.so.cache");
+
+    // 2. Stage curl (with closure's own check of the staged root); the
+    //    staged root runs `curl --version` and its loader loads the same
+    //    paths.
+    let (_out_dir, out) = staged_curl(name, f, root);
     assert!(
         out.join(format!("lib/{}/libgcc_s.so.1", f.triplet))
             .is_file(),
         "libgcc_s.so.1 (for pthread_exit) not staged"
     );
-    add_qemu(f, &out);
     let (version, _) = qemu(f, &out, &[CURL, "--version"], &[]);
     assert!(
         version.starts_with("curl ") && version.contains(f.host_tag),
@@ -746,20 +774,10 @@ fn legacy_chains(
     subdirs: &[&str],
     cpus: &[(&str, &[&str])],
 ) -> Option<Vec<Vec<String>>> {
-    if let Some(why) = unavailable(f) {
-        println!("skipping {name}: {why}");
+    let Some(dir) = prepared_root(name, f) else {
         return None;
-    }
-    let debs = match debs(f.arch) {
-        Ok(d) => d,
-        Err(why) => {
-            println!("skipping {name}: {why}");
-            return None;
-        }
     };
-    let dir = sysroot(f, &debs);
     let root = dir.path();
-    add_qemu(f, root);
     let lib = format!("/lib/{}", f.triplet);
     let base = format!("{lib}/libz.so.1");
     let mut chains = Vec::new();
@@ -938,20 +956,10 @@ fn ppc64el_baseline_stages_what_a_cpu_of_another_platform_takes() {
     // are staged, and the staged root's loader loads what the sysroot's
     // does on each of those CPUs.
     let f = &PPC64EL;
-    if let Some(why) = unavailable(f) {
-        println!("skipping {name}: {why}");
+    let Some(dir) = prepared_root(name, f) else {
         return;
-    }
-    let debs = match debs(f.arch) {
-        Ok(d) => d,
-        Err(why) => {
-            println!("skipping {name}: {why}");
-            return;
-        }
     };
-    let dir = sysroot(f, &debs);
     let root = dir.path();
-    add_qemu(f, root);
     let lib = format!("lib/{}", f.triplet);
     fs::create_dir_all(root.join(format!("{lib}/power9"))).expect("mkdir");
     fs::copy(
@@ -965,33 +973,19 @@ fn ppc64el_baseline_stages_what_a_cpu_of_another_platform_takes() {
         ours.ends_with("/power9/libz.so.1"),
         "{name}: the premise: closure's baseline pick is the power9 copy, not {ours}"
     );
-    let out_dir = tempfile::Builder::new()
-        .prefix("closure-foreign-out-")
-        .tempdir()
-        .expect("tempdir");
-    let out = out_dir.path().join("out");
-    let run = crate::support::fakeroot::run_raw(&[
-        "--sysroot",
-        root.to_str().expect("UTF-8"),
-        "--root",
-        CURL,
-        "--out",
-        out.to_str().expect("UTF-8"),
-    ]);
-    assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
-    add_qemu(f, &out);
+    let (_out_dir, out) = staged_curl(name, f, root);
     for cpu in ["power8", "power9"] {
         let real = loader_pick(f, root, cpu, "libz.so.1");
         assert!(
             !real.contains("power9"),
             "{name}: qemu's {cpu} has no platform, yet took {real}"
         );
-        let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-        let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-        assert_eq!(
-            parse_trace(&staged).loaded,
-            parse_trace(&full).loaded,
-            "{name}: on {cpu} the staged root loads otherwise"
+        loads_the_same(
+            f,
+            root,
+            &out,
+            cpu,
+            &format!("{name}: on {cpu} the staged root loads otherwise"),
         );
         println!("{name}: {cpu} takes {real}; the staged root loads the same");
     }
@@ -1111,20 +1105,10 @@ fn i386_baseline_stages_what_either_cpu_takes() {
     // the root holds both, and its loader loads what the sysroot's does on
     // either CPU, with and without the cache of i386's own `ldconfig`.
     let f = &I386;
-    if let Some(why) = unavailable(f) {
-        println!("skipping {name}: {why}");
+    let Some(dir) = prepared_root(name, f) else {
         return;
-    }
-    let debs = match debs(f.arch) {
-        Ok(d) => d,
-        Err(why) => {
-            println!("skipping {name}: {why}");
-            return;
-        }
     };
-    let dir = sysroot(f, &debs);
     let root = dir.path();
-    add_qemu(f, root);
     let lib = format!("lib/{}", f.triplet);
     fs::create_dir_all(root.join(format!("{lib}/sse2"))).expect("mkdir");
     fs::copy(
@@ -1142,21 +1126,7 @@ fn i386_baseline_stages_what_either_cpu_takes() {
             format!("/{lib}/libz.so.1"),
             "{name}: the premise: closure's baseline pick is the plain copy"
         );
-        let out_dir = tempfile::Builder::new()
-            .prefix("closure-foreign-out-")
-            .tempdir()
-            .expect("tempdir");
-        let out = out_dir.path().join("out");
-        let run = crate::support::fakeroot::run_raw(&[
-            "--sysroot",
-            root.to_str().expect("UTF-8"),
-            "--root",
-            CURL,
-            "--out",
-            out.to_str().expect("UTF-8"),
-        ]);
-        assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
-        add_qemu(f, &out);
+        let (_out_dir, out) = staged_curl(name, f, root);
         for (cpu, copy) in [("pentium3", "libz.so.1"), ("max", "sse2/libz.so.1")] {
             let real = loader_pick(f, root, cpu, "libz.so.1");
             assert_eq!(
@@ -1164,12 +1134,12 @@ fn i386_baseline_stages_what_either_cpu_takes() {
                 format!("/{lib}/{copy}"),
                 "{name}: {cpu}, cache {cached}"
             );
-            let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-            let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-            assert_eq!(
-                parse_trace(&staged).loaded,
-                parse_trace(&full).loaded,
-                "{name}: on {cpu} (cache {cached}) the staged root loads otherwise"
+            loads_the_same(
+                f,
+                root,
+                &out,
+                cpu,
+                &format!("{name}: on {cpu} (cache {cached}) the staged root loads otherwise"),
             );
             println!("{name}: {cpu}, cache {cached}: takes {real}; the staged root loads the same");
         }
@@ -1674,20 +1644,10 @@ fn armhf_baseline_stages_what_a_cpu_skipping_the_platform_copy_takes_later() {
     // does not find: the search is run again as that CPU, so both are
     // staged and the staged root loads what the sysroot does on both.
     let f = &ARMHF;
-    if let Some(why) = unavailable(f) {
-        println!("skipping {name}: {why}");
+    let Some(dir) = prepared_root(name, f) else {
         return;
-    }
-    let debs = match debs(f.arch) {
-        Ok(d) => d,
-        Err(why) => {
-            println!("skipping {name}: {why}");
-            return;
-        }
     };
-    let dir = sysroot(f, &debs);
     let root = dir.path();
-    add_qemu(f, root);
     let lib = format!("lib/{}", f.triplet);
     let usr = format!("usr/lib/{}", f.triplet);
     let real = fs::canonicalize(root.join(format!("{lib}/libz.so.1"))).expect("libz");
@@ -1698,33 +1658,19 @@ fn armhf_baseline_stages_what_a_cpu_skipping_the_platform_copy_takes_later() {
     fs::remove_file(&real).expect("remove libz");
     let ours = closure_pick(root, &[], "libz.so.1");
     assert_eq!(ours, format!("/{lib}/v7l/libz.so.1"), "{name}: the premise");
-    let out_dir = tempfile::Builder::new()
-        .prefix("closure-foreign-out-")
-        .tempdir()
-        .expect("tempdir");
-    let out = out_dir.path().join("out");
-    let run = crate::support::fakeroot::run_raw(&[
-        "--sysroot",
-        root.to_str().expect("UTF-8"),
-        "--root",
-        CURL,
-        "--out",
-        out.to_str().expect("UTF-8"),
-    ]);
-    assert_eq!(run.0, 0, "{name}: staging failed:\n{}\n{}", run.1, run.2);
-    add_qemu(f, &out);
+    let (_out_dir, out) = staged_curl(name, f, root);
     for (cpu, takes) in [
         ("cortex-a15", format!("/{lib}/v7l/libz.so.1")),
         ("max", format!("/{usr}/libz.so.1")),
     ] {
         let real = loader_pick(f, root, cpu, "libz.so.1");
         assert_eq!(real, takes, "{name}: the premise on {cpu}");
-        let (full, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-        let (staged, _) = qemu(f, &out, &["-cpu", cpu, f.interp, "--list", CURL], &[]);
-        assert_eq!(
-            parse_trace(&staged).loaded,
-            parse_trace(&full).loaded,
-            "{name}: on {cpu} the staged root loads otherwise"
+        loads_the_same(
+            f,
+            root,
+            &out,
+            cpu,
+            &format!("{name}: on {cpu} the staged root loads otherwise"),
         );
         println!("{name}: {cpu} takes {real}; the staged root loads the same");
     }
