@@ -579,6 +579,13 @@ fn unavailable(f: &Foreign) -> Option<String> {
     None
 }
 
+/// Copies the root's `libz.so.1` into `sub` below its multiarch directory.
+fn copy_libz_into(f: &Foreign, root: &Path, sub: &str) {
+    let lib = root.join(format!("lib/{}", f.triplet));
+    fs::create_dir_all(lib.join(sub)).expect("mkdir");
+    fs::copy(lib.join("libz.so.1"), lib.join(sub).join("libz.so.1")).expect("copy libz");
+}
+
 /// Skips (printing why) or gives a fresh sysroot of `f`'s packages with
 /// qemu in it.
 fn prepared_root(name: &str, f: &Foreign) -> Option<tempfile::TempDir> {
@@ -751,12 +758,41 @@ fn loader_pick(f: &Foreign, root: &Path, cpu: &str, file: &str) -> String {
 
 /// The object named `file` that `closure` loads for curl with `args`.
 fn closure_pick(root: &Path, args: &[&str], file: &str) -> String {
-    let run = run_closure(root, &[CURL], args);
+    closure_pick_for(root, CURL, args, file)
+}
+
+/// The object named `file` that `closure` loads for the root `program`.
+fn closure_pick_for(root: &Path, program: &str, args: &[&str], file: &str) -> String {
+    let run = run_closure(root, &[program], args);
     assert!(run.missing.is_empty(), "{}", run.dump());
     run.loaded()
         .into_iter()
         .find(|p| p.ends_with(&format!("/{file}")))
         .unwrap_or_else(|| panic!("closure loads no {file}:\n{}", run.dump()))
+}
+
+/// The chain of picks as each is removed: `real` (the loader's) must
+/// equal `ours` (closure's) every time, down to `base`, which ends it.
+fn pick_chain(
+    root: &Path,
+    base: &str,
+    real: impl Fn() -> String,
+    ours: impl Fn() -> String,
+    what: &str,
+) -> Vec<String> {
+    let mut chain = Vec::new();
+    loop {
+        let (real, ours) = (real(), ours());
+        assert_eq!(
+            ours, real,
+            "{what} picks {ours}, the loader {real} (after {chain:?})"
+        );
+        chain.push(real.clone());
+        if real == base {
+            return chain;
+        }
+        fs::remove_file(root.join(real.trim_start_matches('/'))).expect("remove the pick");
+    }
 }
 
 /// glibc 2.36's legacy hwcap subdirectories on a foreign architecture: a
@@ -774,9 +810,7 @@ fn legacy_chains(
     subdirs: &[&str],
     cpus: &[(&str, &[&str])],
 ) -> Option<Vec<Vec<String>>> {
-    let Some(dir) = prepared_root(name, f) else {
-        return None;
-    };
+    let dir = prepared_root(name, f)?;
     let root = dir.path();
     let lib = format!("/lib/{}", f.triplet);
     let base = format!("{lib}/libz.so.1");
@@ -801,20 +835,13 @@ fn legacy_chains(
                 .count();
             assert!(tagged > 0, "{name}: ldconfig tagged no copy:\n{listed}");
         }
-        let mut chain = Vec::new();
-        loop {
-            let real = loader_pick(f, root, cpu, "libz.so.1");
-            let ours = closure_pick(root, args, "libz.so.1");
-            assert_eq!(
-                ours, real,
-                "{name}: qemu -cpu {cpu}, cache {cached}: closure {args:?} picks {ours}, the loader {real} (after {chain:?})"
-            );
-            chain.push(real.clone());
-            if real == base {
-                break;
-            }
-            fs::remove_file(root.join(real.trim_start_matches('/'))).expect("remove the pick");
-        }
+        let chain = pick_chain(
+            root,
+            &base,
+            || loader_pick(f, root, cpu, "libz.so.1"),
+            || closure_pick(root, args, "libz.so.1"),
+            &format!("{name}: qemu -cpu {cpu}, cache {cached}: closure {args:?}"),
+        );
         let with = if cached { "with" } else { "without" };
         println!("{name}: qemu -cpu {cpu}, closure {args:?}, {with} ld.so.cache: {chain:?}");
         chains.push(chain);
@@ -960,13 +987,7 @@ fn ppc64el_baseline_stages_what_a_cpu_of_another_platform_takes() {
         return;
     };
     let root = dir.path();
-    let lib = format!("lib/{}", f.triplet);
-    fs::create_dir_all(root.join(format!("{lib}/power9"))).expect("mkdir");
-    fs::copy(
-        root.join(format!("{lib}/libz.so.1")),
-        root.join(format!("{lib}/power9/libz.so.1")),
-    )
-    .expect("copy libz");
+    copy_libz_into(f, root, "power9");
     qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
     let ours = closure_pick(root, &[], "libz.so.1");
     assert!(
@@ -1110,12 +1131,7 @@ fn i386_baseline_stages_what_either_cpu_takes() {
     };
     let root = dir.path();
     let lib = format!("lib/{}", f.triplet);
-    fs::create_dir_all(root.join(format!("{lib}/sse2"))).expect("mkdir");
-    fs::copy(
-        root.join(format!("{lib}/libz.so.1")),
-        root.join(format!("{lib}/sse2/libz.so.1")),
-    )
-    .expect("copy libz");
+    copy_libz_into(f, root, "sse2");
     for cached in [false, true] {
         if cached {
             qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
@@ -1166,33 +1182,43 @@ struct Cross {
     interp: &'static str,
 }
 
-const CROSS_RISCV64: Cross = Cross {
-    pkg: "riscv64",
-    qemu: "qemu-riscv64-static",
-    triplet: "riscv64-linux-gnu",
-    interp: "/lib/ld-linux-riscv64-lp64d.so.1",
-};
+/// A [`Cross`] from its four facts.
+const fn cross(
+    pkg: &'static str,
+    qemu: &'static str,
+    triplet: &'static str,
+    interp: &'static str,
+) -> Cross {
+    Cross {
+        pkg,
+        qemu,
+        triplet,
+        interp,
+    }
+}
 
-const CROSS_PPC64: Cross = Cross {
-    pkg: "ppc64",
-    qemu: "qemu-ppc64-static",
-    triplet: "powerpc64-linux-gnu",
-    interp: "/lib64/ld64.so.1",
-};
+const CROSS_RISCV64: Cross = cross(
+    "riscv64",
+    "qemu-riscv64-static",
+    "riscv64-linux-gnu",
+    "/lib/ld-linux-riscv64-lp64d.so.1",
+);
 
-const CROSS_POWERPC: Cross = Cross {
-    pkg: "powerpc",
-    qemu: "qemu-ppc-static",
-    triplet: "powerpc-linux-gnu",
-    interp: "/lib/ld.so.1",
-};
+const CROSS_PPC64: Cross = cross(
+    "ppc64",
+    "qemu-ppc64-static",
+    "powerpc64-linux-gnu",
+    "/lib64/ld64.so.1",
+);
 
-const CROSS_MIPS: Cross = Cross {
-    pkg: "mips",
-    qemu: "qemu-mips-static",
-    triplet: "mips-linux-gnu",
-    interp: "/lib/ld.so.1",
-};
+const CROSS_POWERPC: Cross = cross(
+    "powerpc",
+    "qemu-ppc-static",
+    "powerpc-linux-gnu",
+    "/lib/ld.so.1",
+);
+
+const CROSS_MIPS: Cross = cross("mips", "qemu-mips-static", "mips-linux-gnu", "/lib/ld.so.1");
 
 /// The `.deb` of `libc6-{pkg}-cross`: cached, else downloaded (an `all`
 /// package: no foreign architecture needed). Err: why not.
@@ -1343,12 +1369,7 @@ fn cross_loader_list(c: &Cross, root: &Path, cpu: &str) -> String {
 /// closure's `libc.so.6` for `libm.so.6` with `args`.
 fn cross_closure_pick(c: &Cross, root: &Path, args: &[&str]) -> String {
     let libm = format!("/lib/{}/libm.so.6", c.triplet);
-    let run = run_closure(root, &[libm.as_str()], args);
-    assert!(run.missing.is_empty(), "{}", run.dump());
-    run.loaded()
-        .into_iter()
-        .find(|p| p.ends_with("/libc.so.6"))
-        .unwrap_or_else(|| panic!("closure loads no libc.so.6:\n{}", run.dump()))
+    closure_pick_for(root, &libm, args, "libc.so.6")
 }
 
 /// The legacy subdirectories of a cross glibc: for each (qemu CPU,
@@ -1400,20 +1421,13 @@ fn cross_chains(
             fs::create_dir_all(&d).expect("mkdir");
             fs::copy(&libc, d.join("libc.so.6")).expect("copy libc");
         }
-        let mut chain = Vec::new();
-        loop {
-            let real = cross_loader_pick(c, root, cpu);
-            let ours = cross_closure_pick(c, root, args);
-            assert_eq!(
-                ours, real,
-                "{name}: qemu -cpu {cpu}: closure {args:?} picks {ours}, the loader {real} (after {chain:?})"
-            );
-            chain.push(real.clone());
-            if real == base {
-                break;
-            }
-            fs::remove_file(root.join(real.trim_start_matches('/'))).expect("remove the pick");
-        }
+        let chain = pick_chain(
+            root,
+            &base,
+            || cross_loader_pick(c, root, cpu),
+            || cross_closure_pick(c, root, args),
+            &format!("{name}: qemu -cpu {cpu}: closure {args:?}"),
+        );
         // The cache: the plain entry and one per tag, each tagged copy in
         // a directory of its own outside the default ones.
         let mut entries = vec![CacheEntry {
@@ -1553,26 +1567,16 @@ fn big_endian_mips_legacy_subdirectories_match_qemu_loader() {
     }
 }
 
-const CROSS_M68K: Cross = Cross {
-    pkg: "m68k",
-    qemu: "qemu-m68k-static",
-    triplet: "m68k-linux-gnu",
-    interp: "/lib/ld.so.1",
-};
+const CROSS_M68K: Cross = cross("m68k", "qemu-m68k-static", "m68k-linux-gnu", "/lib/ld.so.1");
 
-const CROSS_HPPA: Cross = Cross {
-    pkg: "hppa",
-    qemu: "qemu-hppa-static",
-    triplet: "hppa-linux-gnu",
-    interp: "/lib/ld.so.1",
-};
+const CROSS_HPPA: Cross = cross("hppa", "qemu-hppa-static", "hppa-linux-gnu", "/lib/ld.so.1");
 
-const CROSS_SPARC64: Cross = Cross {
-    pkg: "sparc64",
-    qemu: "qemu-sparc64-static",
-    triplet: "sparc64-linux-gnu",
-    interp: "/lib64/ld-linux.so.2",
-};
+const CROSS_SPARC64: Cross = cross(
+    "sparc64",
+    "qemu-sparc64-static",
+    "sparc64-linux-gnu",
+    "/lib64/ld-linux.so.2",
+);
 
 #[test]
 fn debian_ports_glibc_roots_match_qemu_loader() {
