@@ -55,8 +55,8 @@ use closure::resolve::ldcache::{self, CacheEntry};
 
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::oracle::{
-    closure_bin, closure_ldd_lines, compared_logs, ldd_lines, parse_trace, run_closure, ClosureRun,
-    LoaderTrace,
+    closure_bin, closure_ldd_lines, compared_logs, hwcaps_help_lines, ldd_lines, parse_trace,
+    run_closure, ClosureRun, LoaderTrace,
 };
 
 /// One foreign architecture.
@@ -1662,4 +1662,233 @@ fn armhf_baseline_stages_what_a_cpu_skipping_the_platform_copy_takes_later() {
             ("max", format!("/{usr}/libz.so.1")),
         ],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// glibc-hwcaps names
+// ---------------------------------------------------------------------------------------------
+
+/// Names a loader of this suite may not know: a newer glibc's (`z17`:
+/// s390x since 2.42; `z16` since 2.36), another architecture's, or none's.
+const OTHER_HWCAPS: [&str; 5] = ["z17", "z16", "power10", "x86-64-v3", "haswell"];
+
+/// closure run on a test's root with the arguments given.
+type ClosureWith<'a> = Box<dyn Fn(&[&str]) -> ClosureRun + 'a>;
+
+/// How a test compares one loader's `glibc-hwcaps` names with closure's.
+struct HwcapsCase<'a> {
+    /// For messages.
+    what: String,
+    root: &'a Path,
+    /// The loader's `ld.so --help` on the CPU that `real` runs it on.
+    help: String,
+    /// The in-root directory of `file`, the library compared.
+    dir: String,
+    file: &'a str,
+    /// The loader's pick of `file`.
+    real: Box<dyn Fn() -> String + 'a>,
+    /// closure's run with these arguments.
+    ours: ClosureWith<'a>,
+    /// Writes the root's `ld.so.cache` with its own `ldconfig`, if it has one.
+    ldconfig: Option<Box<dyn Fn() + 'a>>,
+}
+
+/// A copy of `file` goes into `dir/glibc-hwcaps/N/` for each name N the
+/// loader's `--help` lists and each of [`OTHER_HWCAPS`] it does not. Then
+/// closure with `--hwcaps N` must take that copy exactly when the loader
+/// lists N (those are the names it searches on a CPU that has them; it
+/// never searches another), and warn of the others; with the names this
+/// CPU has, in reverse order, and all the others, take what the loader
+/// takes; and under the baseline record exactly the listed copies as
+/// variants. The same again with the root's own `ld.so.cache`, which
+/// indexes every `glibc-hwcaps` subdirectory `ldconfig` finds. Returns
+/// the listed names.
+fn hwcaps_names_match(c: &HwcapsCase<'_>) -> Vec<String> {
+    let lines = hwcaps_help_lines(&c.help);
+    let listed: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    let has: Vec<&str> = lines
+        .iter()
+        .filter(|(_, searched)| *searched)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let others: Vec<&str> = OTHER_HWCAPS
+        .into_iter()
+        .filter(|o| !listed.contains(o))
+        .collect();
+    let base = format!("{}/{}", c.dir, c.file);
+    let copy = |n: &str| format!("{}/glibc-hwcaps/{n}/{}", c.dir, c.file);
+    let at = |p: &str| c.root.join(p.trim_start_matches('/'));
+    for n in listed.iter().chain(&others) {
+        let to = at(&copy(n));
+        fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
+        fs::copy(at(&base), &to).expect("copy the library");
+    }
+    let pick = |run: &ClosureRun| {
+        assert!(run.missing.is_empty(), "{}", run.dump());
+        run.loaded()
+            .into_iter()
+            .find(|p| p.ends_with(&format!("/{}", c.file)))
+            .unwrap_or_else(|| panic!("closure loads no {}:\n{}", c.file, run.dump()))
+    };
+    let warned = |run: &ClosureRun, n: &str| {
+        run.json.as_ref().expect("JSON")["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| {
+                w.as_str()
+                    .is_some_and(|w| w.starts_with(&format!("--hwcaps {n}:")))
+            })
+    };
+    let what = &c.what;
+    for cached in [false, true] {
+        if cached {
+            let Some(ldconfig) = &c.ldconfig else {
+                break;
+            };
+            ldconfig();
+        }
+        for n in listed.iter().chain(&others) {
+            let run = (c.ours)(&["--hwcaps", n]);
+            let known = listed.contains(n);
+            let want = if known { copy(n) } else { base.clone() };
+            assert_eq!(
+                pick(&run),
+                want,
+                "{what}, cache {cached}: --hwcaps {n} (the loader lists {listed:?})"
+            );
+            assert_eq!(
+                warned(&run, n),
+                !known,
+                "{what}: --hwcaps {n}:\n{}",
+                run.stderr
+            );
+        }
+        let mut named: Vec<&str> = has.iter().rev().copied().collect();
+        named.extend(&others);
+        let named = named.join(",");
+        let real = (c.real)();
+        let ours = pick(&(c.ours)(&["--hwcaps", &named]));
+        assert_eq!(
+            ours, real,
+            "{what}, cache {cached}: closure --hwcaps {named} picks {ours}, the loader {real}"
+        );
+        let run = (c.ours)(&[]);
+        let json = run.json.as_ref().expect("JSON");
+        let object = json["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .find(|o| o["path"] == base.as_str())
+            .unwrap_or_else(|| panic!("{what}: no {base} under the baseline:\n{}", run.dump()));
+        let variants: BTreeSet<String> = object["hwcaps_variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let want: BTreeSet<String> = listed.iter().map(|n| copy(n)).collect();
+        assert_eq!(
+            variants, want,
+            "{what}, cache {cached}: the baseline's variants"
+        );
+        println!("{what}, cache {cached}: the loader lists {listed:?}, takes {real} with {has:?}");
+    }
+    listed.into_iter().map(str::to_string).collect()
+}
+
+/// [`hwcaps_names_match`] for `libz.so.1` of curl in a Debian root of
+/// `f`, the loader run on qemu's `cpu`, and the root's own `ldconfig`.
+fn debian_hwcaps_names(name: &str, f: &Foreign, cpu: &str) -> Option<Vec<String>> {
+    let dir = prepared_root(name, f)?;
+    let root = dir.path();
+    let (help, _) = qemu(f, root, &["-cpu", cpu, f.interp, "--help"], &[]);
+    let listed = hwcaps_names_match(&HwcapsCase {
+        what: format!("{name}: {}", f.arch),
+        root,
+        help,
+        dir: format!("/lib/{}", f.triplet),
+        file: "libz.so.1",
+        real: Box::new(|| loader_pick(f, root, cpu, "libz.so.1")),
+        ours: Box::new(|args| run_closure(root, &[CURL], args)),
+        ldconfig: Some(Box::new(|| {
+            let _ = fs::remove_file(root.join("etc/ld.so.cache"));
+            qemu(f, root, &["/sbin/ldconfig", "-X"], &[]);
+            let (listed, _) = qemu(f, root, &["/sbin/ldconfig", "-p"], &[]);
+            assert!(
+                listed.contains("/glibc-hwcaps/z17/libz.so.1"),
+                "{name}: ldconfig indexed no glibc-hwcaps copy:\n{listed}"
+            );
+        })),
+    });
+    Some(listed)
+}
+
+#[test]
+fn glibc_hwcaps_names_are_each_debian_loaders_own() {
+    let name = "glibc_hwcaps_names_are_each_debian_loaders_own";
+    // A loader searches only the glibc-hwcaps names compiled into it, and
+    // in its own order. closure searched every name `--hwcaps` gave, in
+    // the order given, and recorded every subdirectory as a variant; now
+    // it reads the loader's names from its bytes. s390x's glibc 2.36 knows
+    // `z16` but not `z17` (2.42); POWER's knows `power10` first; the
+    // others know none.
+    let cases = [
+        (&S390X, "max"),
+        (&PPC64EL, "power10"),
+        (&ARM64, "max"),
+        (&ARMHF, "max"),
+        (&I386, "max"),
+        (&MIPS64EL, "MIPS64R2-generic"),
+        (&MIPSEL, "74Kf"),
+    ];
+    for (f, cpu) in cases {
+        let Some(listed) = debian_hwcaps_names(name, f, cpu) else {
+            return;
+        };
+        match f.arch {
+            "s390x" => assert!(
+                listed.iter().any(|n| n == "z16") && !listed.iter().any(|n| n == "z17"),
+                "{name}: the premise: {listed:?}"
+            ),
+            "ppc64el" => assert_eq!(listed, ["power10", "power9"], "{name}: the premise"),
+            _ => assert!(listed.is_empty(), "{name}: {}: {listed:?}", f.arch),
+        }
+    }
+}
+
+#[test]
+fn glibc_hwcaps_names_are_each_cross_loaders_own() {
+    let name = "glibc_hwcaps_names_are_each_cross_loaders_own";
+    // The ports' glibc 2.36 (Debian's cross packages): no names at all,
+    // so no `--hwcaps` name is searched and no subdirectory is a variant.
+    for c in [
+        &CROSS_RISCV64,
+        &CROSS_PPC64,
+        &CROSS_POWERPC,
+        &CROSS_MIPS,
+        &CROSS_M68K,
+        &CROSS_HPPA,
+        &CROSS_SPARC64,
+    ] {
+        let Some(dir) = cross_root(name, c) else {
+            return;
+        };
+        let root = dir.path();
+        let q = format!("/{}", c.qemu);
+        let (status, help, err) = run_in_root(root, &[q.as_str(), c.interp, "--help"], &[]);
+        assert!(status.success(), "{name}: {}: --help: {err}", c.pkg);
+        let libm = format!("/lib/{}/libm.so.6", c.triplet);
+        let listed = hwcaps_names_match(&HwcapsCase {
+            what: format!("{name}: {}", c.pkg),
+            root,
+            help,
+            dir: format!("/lib/{}", c.triplet),
+            file: "libc.so.6",
+            real: Box::new(|| cross_loader_pick(c, root, "")),
+            ours: Box::new(|args| run_closure(root, &[libm.as_str()], args)),
+            ldconfig: None,
+        });
+        assert!(listed.is_empty(), "{name}: {}: {listed:?}", c.pkg);
+    }
 }

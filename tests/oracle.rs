@@ -1044,6 +1044,85 @@ fn s23_glibc_hwcaps_subdirectory() {
     check(name, &r, PROG, &[], &args);
 }
 
+/// glibc-hwcaps copies of `libh.so.1` in a `DT_RUNPATH` directory, one in every subdirectory
+/// the root's loader lists in `--help` and in names it does not know (another architecture's, a
+/// newer glibc's), each needing a library of its own; closure is given the names this CPU has
+/// in reverse order, and the unknown ones: the loader searches its own names in its own order
+/// and no other, so the traces must be the same. Then under the baseline, the listed copies
+/// alone are variants.
+fn only_the_loaders_own_hwcaps_names(name: &str, r: &TestRoot) {
+    let help = r.run_in_root(&[], &[INTERP, "--help"]).stdout;
+    let lines = crate::support::oracle::hwcaps_help_lines(&help);
+    let listed: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    let mut named: Vec<&str> = lines
+        .iter()
+        .rev()
+        .filter(|(_, searched)| *searched)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(
+        named.len() > 1,
+        "{name}: the premise: a CPU with two levels:\n{help}"
+    );
+    let others = ["z17", "power10", "haswell", "x86-64-v5"];
+    for n in listed.iter().chain(&others) {
+        let dep = format!("/usr/lib/lib{}.so.1", n.replace('-', "_"));
+        r.lib(&dep, &format!("lib{}.so.1", n.replace('-', "_")))
+            .build();
+        r.lib(&format!("/opt/h/glibc-hwcaps/{n}/libh.so.1"), "libh.so.1")
+            .needs(&[dep.as_str()])
+            .build();
+    }
+    r.lib("/opt/h/libh.so.1", "libh.so.1").build();
+    r.exe(PROG)
+        .runpath("/opt/h")
+        .needs_names(&["libh.so.1"])
+        .build();
+    r.ldconfig();
+    named.extend(others);
+    let named = named.join(",");
+    check(name, r, PROG, &[], &["--hwcaps", &named]);
+    let run = closure_trace(r, PROG, &[]);
+    let json = run.json.as_ref().expect("closure's JSON");
+    let recorded: BTreeSet<String> = json["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = listed
+        .iter()
+        .map(|n| format!("/opt/h/glibc-hwcaps/{n}/libh.so.1"))
+        .collect();
+    assert_eq!(recorded, want, "{name}: variants recorded\n{}", run.dump());
+}
+
+#[test]
+fn s23i_only_the_loaders_own_hwcaps_names_in_its_order() {
+    let name = "s23i_only_the_loaders_own_hwcaps_names_in_its_order";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    only_the_loaders_own_hwcaps_names(name, &r);
+}
+
+#[test]
+fn s23j_only_the_loaders_own_hwcaps_names_on_glibc_2_41_and_2_43() {
+    let name = "s23j_only_the_loaders_own_hwcaps_names_on_glibc_2_41_and_2_43";
+    let o = oracle!(name);
+    for release in ["trixie", "forky"] {
+        let g = match crate::support::glibc::glibc(release) {
+            Ok(g) => g,
+            Err(why) => {
+                println!("skipping {name} on {release}: {why}");
+                continue;
+            }
+        };
+        let r = TestRoot::with_glibc(&o, &g);
+        only_the_loaders_own_hwcaps_names(&format!("{name} ({release})"), &r);
+    }
+}
+
 #[test]
 fn s23b_glibc_hwcaps_through_cache() {
     let name = "s23b_glibc_hwcaps_through_cache";

@@ -606,6 +606,11 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             g.warnings.push(p);
         }
     }
+    for w in resolver.target_warnings() {
+        if !g.warnings.contains(&w) {
+            g.warnings.push(w);
+        }
+    }
     if glibc {
         g.warnings.extend(preload_warning(resolver));
     }

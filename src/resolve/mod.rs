@@ -583,6 +583,9 @@ pub struct Resolver<'fs> {
     /// every search of every thread asks).
     caches: [std::sync::OnceLock<Option<ldcache::CacheIndex>>; 2],
     cache_problem: Mutex<Option<String>>,
+    /// One warning per loader that ignores some `--hwcaps` names
+    /// ([`Self::target_warnings`]).
+    hwcaps_ignored: Mutex<std::collections::BTreeSet<String>>,
     /// Helper threads the read-aheads started (files on the disk).
     helpers: std::sync::atomic::AtomicUsize,
     /// One cell per key, filled once: threads asking at the same time wait
@@ -634,6 +637,7 @@ impl<'fs> Resolver<'fs> {
             infos: ShardedMap::default(),
             caches: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
             cache_problem: Mutex::new(None),
+            hwcaps_ignored: Mutex::default(),
             targets: Mutex::new(Map::default()),
             memo: ShardedMap::default(),
             ld_conf: Mutex::new(None),
@@ -773,7 +777,15 @@ impl<'fs> Resolver<'fs> {
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
         if target.flavor == Flavor::Glibc {
-            let minor = self.interp_minor_version(&bytes_path(&Self::loader_of(info)));
+            let loader = bytes_path(&Self::loader_of(info));
+            if target.hwcaps_known.is_none() {
+                target.hwcaps_known = self.interp_hwcaps_names(&loader, target.arch.hwcaps);
+            }
+            let ignored = target.model_hwcaps(active);
+            if !ignored.is_empty() {
+                lock(&self.hwcaps_ignored).insert(ignored_hwcaps_warning(&target, &ignored));
+            }
+            let minor = self.interp_minor_version(&loader);
             target.rtld_listed_alone = minor.is_some_and(|m| m >= RTLD_LISTED_ALONE_SINCE);
             target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
         }
@@ -800,6 +812,34 @@ impl<'fs> Resolver<'fs> {
         };
         lock(&self.interp_versions).insert(data.id, found);
         found
+    }
+
+    /// The `glibc-hwcaps` names compiled into the glibc loader at `path`
+    /// ([`target::hwcaps_names_in`]; `known` the architecture's), from its
+    /// read-only data, or from the whole file (at most 8 MiB) when that has
+    /// none; `None` when the file cannot be read or holds no such string.
+    fn interp_hwcaps_names(&self, path: &Path, known: &[&str]) -> Option<Vec<Vec<u8>>> {
+        let data = self.interp_data(path)?;
+        if let Some(names) = data
+            .rodata
+            .iter()
+            .find_map(|b| target::hwcaps_names_in(b, known))
+        {
+            return Some(names);
+        }
+        let f = self.fs.open(path).ok()?;
+        let len = f.meta.len();
+        if len > 8 << 20 {
+            return None;
+        }
+        let whole = crate::elf::read_vec_at(&f.file, len as usize, 0).ok()?;
+        target::hwcaps_names_in(&whole, known)
+    }
+
+    /// The warnings of the targets derived so far: `--hwcaps` names a
+    /// loader does not know, one line per loader, sorted.
+    pub fn target_warnings(&self) -> Vec<String> {
+        lock(&self.hwcaps_ignored).iter().cloned().collect()
     }
 
     /// The file at `path`'s identity and read-only data, read once per
@@ -1400,7 +1440,7 @@ impl<'fs> Resolver<'fs> {
             && target.flavor == Flavor::Glibc
             && target.glibc_hwcaps
         {
-            self.variants_beside(&path)
+            self.variants_beside(&path, target.hwcaps_known.as_deref())
         } else {
             Vec::new()
         };
@@ -1434,8 +1474,10 @@ impl<'fs> Resolver<'fs> {
         f
     }
 
-    /// Lists `dir/glibc-hwcaps/*/name` for a library found at `dir/name`.
-    fn variants_beside(&self, path: &[u8]) -> Vec<Variant> {
+    /// Lists `dir/glibc-hwcaps/*/name` for a library found at `dir/name`:
+    /// only subdirectories the loader knows by name when `loader_knows` says
+    /// which (no CPU's loader takes a library from another).
+    fn variants_beside(&self, path: &[u8], loader_knows: Option<&[Vec<u8>]>) -> Vec<Variant> {
         let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
             return Vec::new();
         };
@@ -1464,6 +1506,9 @@ impl<'fs> Resolver<'fs> {
         });
         let mut out = Vec::new();
         for sub in subdirs.iter() {
+            if loader_knows.is_some_and(|k| !k.contains(sub)) {
+                continue;
+            }
             let mut p = hw.clone();
             p.push(b'/');
             p.extend_from_slice(sub);
@@ -1916,10 +1961,7 @@ impl<'fs> Resolver<'fs> {
         suid_only: bool,
         res: &mut Resolution,
     ) -> bool {
-        let active: &[Vec<u8>] = match (&self.opts.hwcaps, target.flavor) {
-            (Hwcaps::Active(v), Flavor::Glibc) if target.glibc_hwcaps => v,
-            _ => &[],
-        };
+        let active = &target.hwcaps_active;
         for dir in dirs {
             let mut entry = Searched {
                 dir: dir.clone(),
@@ -1929,7 +1971,6 @@ impl<'fs> Resolver<'fs> {
             };
             let mut subdirs: Vec<Vec<u8>> = active
                 .iter()
-                .filter(|h| !legacy::is_capability(target.ident.machine, h))
                 .map(|h| {
                     let mut s = b"glibc-hwcaps/".to_vec();
                     s.extend_from_slice(h);
@@ -2281,10 +2322,7 @@ impl<'fs> Resolver<'fs> {
             candidates: Vec::new(),
         };
         let id = &target.ident;
-        let active: &[Vec<u8>] = match &self.opts.hwcaps {
-            Hwcaps::Active(v) => v,
-            Hwcaps::Baseline => &[],
-        };
+        let active = &target.hwcaps_active;
         let mut best_hw: Option<(usize, ldcache::Entry<'_>)> = None;
         let mut plain: Option<ldcache::Entry<'_>> = None;
         // Tagged entries the modelled CPU passed over: another CPU may
@@ -2551,6 +2589,28 @@ fn memo_key(
     if let (true, Some(exe)) = (library_path, req.chain.last()) {
         push(k, &exe.origin);
     }
+}
+
+/// The warning for `--hwcaps` names that `target`'s loader does not know.
+fn ignored_hwcaps_warning(target: &Target, ignored: &[Vec<u8>]) -> String {
+    let list = |v: &[Vec<u8>]| {
+        v.iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let loader = target
+        .interp
+        .as_deref()
+        .map_or_else(|| target.arch.glibc_interp.into(), String::from_utf8_lossy);
+    let knows = match target.hwcaps_known.as_deref() {
+        Some([]) | None => "no glibc-hwcaps subdirectory".to_string(),
+        Some(k) => format!("only the glibc-hwcaps subdirectories {}", list(k)),
+    };
+    format!(
+        "--hwcaps {}: ignored: the loader {loader} searches {knows}",
+        list(ignored)
+    )
 }
 
 /// An interpreter file's identity and the bytes of its read-only,

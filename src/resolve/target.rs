@@ -42,7 +42,9 @@ pub struct ArchFacts {
     pub upstream_lib: &'static str,
     /// A typical `AT_PLATFORM` (None: the kernel provides none).
     pub platform: Option<&'static str>,
-    /// glibc-hwcaps subdirectory names, most capable first.
+    /// The `glibc-hwcaps` subdirectory names of the newest glibc this
+    /// table knows, most capable first (a loader's own list is read from
+    /// its bytes: [`hwcaps_names_in`]).
     pub hwcaps: &'static [&'static str],
     /// musl's `LDSO_ARCH` (as in `ld-musl-<arch>.so.1`).
     pub musl_arch: &'static str,
@@ -72,11 +74,12 @@ pub fn arch_facts(id: &Ident) -> ArchFacts {
             "x86_64",
             "amd64",
         ),
+        // x32's loader is built from x86-64's sources: the same names.
         (machine::X86_64, false) => f(
             "x86_64-linux-gnux32",
             "libx32",
             Some("x86_64"),
-            &[],
+            &["x86-64-v4", "x86-64-v3", "x86-64-v2"][..],
             "x32",
             "amd64",
         ),
@@ -243,6 +246,17 @@ pub struct Target {
     /// platform, capability names) and takes cache entries tagged with them
     /// (glibc 2.36 and earlier): see [`super::legacy`].
     pub legacy_hwcaps: bool,
+    /// The `glibc-hwcaps` subdirectory names the loader knows, most capable
+    /// first: read from its bytes by the resolver ([`hwcaps_names_in`]);
+    /// empty when it searches no `glibc-hwcaps` (musl, glibc before 2.33,
+    /// architectures without names); `None` when they cannot be read (an
+    /// unreadable interpreter, or one without the string), and then
+    /// `--hwcaps` names are taken as given.
+    pub hwcaps_known: Option<Vec<Vec<u8>>>,
+    /// The `glibc-hwcaps` subdirectories the modelled CPU's loader
+    /// searches, most capable first: the `--hwcaps` names the loader knows,
+    /// in its order ([`Target::model_hwcaps`]; empty under baseline).
+    pub hwcaps_active: Vec<Vec<u8>>,
     /// The legacy subdirectories and cache rule for the modelled CPU
     /// (filled by the resolver, which knows `--platform` and `--hwcaps`).
     pub legacy: super::legacy::Legacy,
@@ -289,6 +303,8 @@ impl Target {
                 arch,
                 glibc_hwcaps: false,
                 legacy_hwcaps: false,
+                hwcaps_known: Some(Vec::new()),
+                hwcaps_active: Vec::new(),
                 legacy: Default::default(),
                 rtld_listed_alone: false,
                 enotdir_ends_list: false,
@@ -349,10 +365,45 @@ impl Target {
             config_files: Vec::new(),
             glibc_hwcaps,
             legacy_hwcaps,
+            hwcaps_known: (!glibc_hwcaps || arch.hwcaps.is_empty()).then(Vec::new),
+            hwcaps_active: Vec::new(),
             legacy: Default::default(),
             rtld_listed_alone: false,
             enotdir_ends_list: true,
         }
+    }
+
+    /// Sets [`Self::hwcaps_active`] from the `--hwcaps` names `named` (in
+    /// any order): those the loader knows, in its order; all of them as
+    /// given when its names are unknown. Legacy capability names (`sse2`,
+    /// `atomics`, …) are never `glibc-hwcaps` subdirectories. Returns the
+    /// other names the loader ignores (for a warning).
+    pub fn model_hwcaps(&mut self, named: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let machine = self.ident.machine;
+        let wanted: Vec<&Vec<u8>> = named
+            .iter()
+            .filter(|n| !super::legacy::is_capability(machine, n))
+            .collect();
+        if !self.glibc_hwcaps || self.flavor != Flavor::Glibc {
+            self.hwcaps_active.clear();
+            return Vec::new();
+        }
+        let Some(known) = &self.hwcaps_known else {
+            self.hwcaps_active = wanted.into_iter().cloned().collect();
+            return Vec::new();
+        };
+        self.hwcaps_active = known
+            .iter()
+            .filter(|k| wanted.contains(k))
+            .cloned()
+            .collect();
+        let mut ignored: Vec<Vec<u8>> = Vec::new();
+        for n in wanted {
+            if !known.contains(n) && !ignored.contains(n) {
+                ignored.push(n.clone());
+            }
+        }
+        ignored
     }
 
     /// Whether `path` lies in one of the default directories (prefix compare
@@ -362,6 +413,42 @@ impl Target {
             .iter()
             .any(|d| path.len() > d.len() && path.starts_with(d) && path[d.len()] == b'/')
     }
+}
+
+/// The `glibc-hwcaps` subdirectory names compiled into a glibc loader, most
+/// capable first, found in `bytes` (its read-only data). glibc keeps them as
+/// one string of names joined by `:` (`"z16:z15:z14:z13"`). `known` are the
+/// architecture's names as the newest glibc this table knows has them
+/// ([`ArchFacts::hwcaps`]); the string is found by a least capable one of
+/// them after a `:` and before the string's NUL, and read back to its
+/// start, which follows a NUL — so names a newer glibc added in front are
+/// read too. `None` when no such string is there.
+pub fn hwcaps_names_in(bytes: &[u8], known: &[&str]) -> Option<Vec<Vec<u8>>> {
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    for last in known.iter().rev() {
+        let mut needle = Vec::with_capacity(last.len() + 2);
+        needle.push(b':');
+        needle.extend_from_slice(last.as_bytes());
+        needle.push(0);
+        for at in memchr::memmem::find_iter(bytes, &needle) {
+            let end = at + needle.len() - 1;
+            let mut start = at;
+            while start > 0 && (name_byte(bytes[start - 1]) || bytes[start - 1] == b':') {
+                start -= 1;
+            }
+            if start == 0 || bytes[start - 1] != 0 {
+                continue;
+            }
+            let names: Vec<Vec<u8>> = bytes[start..end]
+                .split(|&b| b == b':')
+                .map(<[u8]>::to_vec)
+                .collect();
+            if names.iter().all(|n| !n.is_empty()) {
+                return Some(names);
+            }
+        }
+    }
+    None
 }
 
 /// musl's system path: `<prefix>/etc/ld-musl-<arch>.path` where the prefix is
@@ -405,5 +492,136 @@ fn musl_dirs(
                 .collect(),
             Some(file),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S390X: &[&str] = &["z17", "z16", "z15", "z14", "z13"];
+
+    fn names(v: Option<Vec<Vec<u8>>>) -> Option<Vec<String>> {
+        v.map(|v| {
+            v.into_iter()
+                .map(|n| String::from_utf8(n).unwrap())
+                .collect()
+        })
+    }
+
+    /// glibc 2.36's s390x loader knows z16 but not yet z17; the string
+    /// sits between other strings of the read-only data.
+    #[test]
+    fn a_loaders_names_are_read_to_the_start_of_its_string() {
+        let data = b"\0tls\0z16:z15:z14:z13\0zarch\0";
+        assert_eq!(
+            names(hwcaps_names_in(data, S390X)).unwrap(),
+            ["z16", "z15", "z14", "z13"]
+        );
+        // A newer glibc's name in front, unknown to the table, is read too.
+        let data = b"\x00\x00\x00\x00z18:z17:z16:z15:z14:z13\0";
+        assert_eq!(
+            names(hwcaps_names_in(data, S390X)).unwrap(),
+            ["z18", "z17", "z16", "z15", "z14", "z13"]
+        );
+        let x86 = &["x86-64-v4", "x86-64-v3", "x86-64-v2"];
+        let data = b"\0x86-64-v4:x86-64-v3:x86-64-v2\0";
+        assert_eq!(
+            names(hwcaps_names_in(data, x86)).unwrap(),
+            ["x86-64-v4", "x86-64-v3", "x86-64-v2"]
+        );
+    }
+
+    /// A least capable name alone, or a list that does not start after a
+    /// NUL (bytes of something else before it), or one with an empty
+    /// name, is not the loader's list; a later occurrence may be.
+    #[test]
+    fn only_a_whole_string_of_names_counts() {
+        let power = &["power10", "power9"];
+        // POWER's platform table holds "power9" on its own.
+        assert_eq!(hwcaps_names_in(b"\0power9\0power8\0", power), None);
+        assert_eq!(hwcaps_names_in(b"\x01power10:power9\0", power), None);
+        assert_eq!(hwcaps_names_in(b"power10:power9\0", power), None);
+        assert_eq!(hwcaps_names_in(b"\0power10::power9\0", power), None);
+        assert_eq!(hwcaps_names_in(b"\0power10:power9", power), None);
+        assert_eq!(
+            names(hwcaps_names_in(b"\x07p:power9\0\0power10:power9\0", power)).unwrap(),
+            ["power10", "power9"]
+        );
+        // Without the least capable name (a glibc that dropped it), the
+        // next one finds the string.
+        assert_eq!(
+            names(hwcaps_names_in(b"\0z17:z16:z15:z14\0", S390X)).unwrap(),
+            ["z17", "z16", "z15", "z14"]
+        );
+        assert_eq!(hwcaps_names_in(b"\0a:b\0", &[]), None);
+    }
+
+    fn glibc_target(machine: u16, known: Option<&[&str]>) -> Target {
+        let id = Ident {
+            is_64: true,
+            big_endian: machine == machine::S390,
+            osabi: 0,
+            abiversion: 0,
+            e_type: 3,
+            machine,
+            e_flags: 0,
+        };
+        let mut t = Target::detect(id, None, &|_| false, &|_| false, &|_| None);
+        t.hwcaps_known = known.map(|k| k.iter().map(|n| n.as_bytes().to_vec()).collect());
+        t
+    }
+
+    fn given(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|n| n.as_bytes().to_vec()).collect()
+    }
+
+    fn shown(v: &[Vec<u8>]) -> Vec<String> {
+        v.iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect()
+    }
+
+    /// The loader searches the names it knows that the CPU has, in its own
+    /// order, whatever order `--hwcaps` gave them in; the others are
+    /// returned for the warning, capability names of the legacy model
+    /// aside.
+    #[test]
+    fn the_modelled_cpu_searches_the_names_the_loader_knows_in_its_order() {
+        let mut t = glibc_target(machine::S390, Some(&["z16", "z15", "z14", "z13"]));
+        let ignored = t.model_hwcaps(&given(&["z13", "z17", "vx", "z15", "z17"]));
+        assert_eq!(shown(&t.hwcaps_active), ["z15", "z13"]);
+        assert_eq!(shown(&ignored), ["z17"]);
+        // Unknown names (the interpreter could not be read): as given.
+        let mut t = glibc_target(machine::S390, None);
+        let ignored = t.model_hwcaps(&given(&["z13", "z17", "vx"]));
+        assert_eq!(shown(&t.hwcaps_active), ["z13", "z17"]);
+        assert!(ignored.is_empty());
+        // A loader without glibc-hwcaps (glibc 2.32 and earlier) searches
+        // none and warns of none: the names still describe the CPU to the
+        // legacy model.
+        let mut t = glibc_target(machine::X86_64, Some(&[]));
+        t.glibc_hwcaps = false;
+        assert!(t.model_hwcaps(&given(&["x86-64-v4"])).is_empty());
+        assert!(t.hwcaps_active.is_empty());
+        // AArch64's glibc knows no names: each is ignored, `atomics` is a
+        // legacy capability.
+        let mut t = glibc_target(machine::AARCH64, Some(&[]));
+        let ignored = t.model_hwcaps(&given(&["atomics", "foo"]));
+        assert!(t.hwcaps_active.is_empty());
+        assert_eq!(shown(&ignored), ["foo"]);
+    }
+
+    /// Where the table has no names, detection knows the loader has none;
+    /// elsewhere the resolver reads them from the loader.
+    #[test]
+    fn detection_leaves_the_names_to_the_loaders_bytes() {
+        let t = glibc_target(machine::AARCH64, None);
+        let d = Target::detect(t.ident, None, &|_| false, &|_| false, &|_| None);
+        assert_eq!(d.hwcaps_known, Some(Vec::new()));
+        let t = glibc_target(machine::X86_64, None);
+        let d = Target::detect(t.ident, None, &|_| false, &|_| false, &|_| None);
+        assert_eq!(d.hwcaps_known, None);
+        assert_eq!(arch_facts(&d.ident).hwcaps.len(), 3);
     }
 }

@@ -1041,6 +1041,17 @@ pub fn resolve_in_root(root: &Path, path: &str) -> PathBuf {
 
 /// Parse the glibc-hwcaps names marked "searched" in `ld.so --help`, in printed order.
 pub fn parse_hwcaps_help(help: &str) -> Vec<String> {
+    hwcaps_help_lines(help)
+        .into_iter()
+        .filter(|(_, searched)| *searched)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Every glibc-hwcaps subdirectory name `ld.so --help` lists, in its
+/// priority order, and whether it is searched on this CPU ("(supported,
+/// searched)"); the names a loader knows, whatever the CPU.
+pub fn hwcaps_help_lines(help: &str) -> Vec<(String, bool)> {
     let mut in_section = false;
     let mut names = Vec::new();
     for line in help.lines() {
@@ -1053,11 +1064,9 @@ pub fn parse_hwcaps_help(help: &str) -> Vec<String> {
             if t.is_empty() || !line.starts_with(' ') {
                 break;
             }
-            if let Some((name, rest)) = t.split_once(' ') {
-                if rest.contains("searched") && !rest.contains("not searched") {
-                    names.push(name.to_string());
-                }
-            }
+            let (name, rest) = t.split_once(' ').unwrap_or((t, ""));
+            let searched = rest.contains("searched") && !rest.contains("not searched");
+            names.push((name.to_string(), searched));
         }
     }
     names
