@@ -1123,6 +1123,206 @@ fn s23j_only_the_loaders_own_hwcaps_names_on_glibc_2_41_and_2_43() {
     }
 }
 
+/// qemu's CPU models of the x86-64 levels and the `--hwcaps` that model each (TCG has no
+/// AVX-512: `x86-64-v4` is never among them).
+const ISA_CPUS: [(&str, &str); 3] = [
+    ("qemu64", "baseline"),
+    ("Nehalem", "x86-64-v2"),
+    ("Haswell", "x86-64-v3,x86-64-v2"),
+];
+
+/// x86 ISA levels (`GNU_PROPERTY_X86_ISA_1_NEEDED`, set with `ld -z x86-64-vN`): programs
+/// that exit at once (their own `_start`, no start files: any glibc runs them), each mapping
+/// one object marked with a level — the program itself, a library, a library from a
+/// `glibc-hwcaps/x86-64-v2/` subdirectory marked `x86-64-v3` found by a directory search, one
+/// found through the cache (whose entry carries the level: the loader passes over it) — run
+/// under qemu's CPU of each level. The loader either runs the program or stops it with
+/// "OBJECT: CPU ISA level is lower than required" (glibc 2.33 and later); closure, told that
+/// CPU's levels, must refuse exactly that object, or nothing, and list what the loader lists.
+fn isa_levels_match(name: &str, r: &TestRoot) {
+    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
+    if !qemu.is_file() {
+        println!(
+            "skipping {name}: no {} (Debian package qemu-user-static)",
+            qemu.display()
+        );
+        return;
+    }
+    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
+    let exits = "void _start(void) { __asm__ volatile (\"mov $60, %eax\\n xor %edi, %edi\\n syscall\"); }\n";
+    let marked = |level: &str| format!("-Wl,-z,{level}");
+    r.lib("/opt/i/libplain.so.1", "libplain.so.1").build();
+    for level in ["x86-64-v2", "x86-64-v3", "x86-64-v4"] {
+        let soname = format!("lib{}.so.1", level.replace('-', "_"));
+        r.lib(&format!("/opt/i/{soname}"), &soname)
+            .arg(&marked(level))
+            .build();
+    }
+    r.lib("/opt/h/glibc-hwcaps/x86-64-v2/libhv.so.1", "libhv.so.1")
+        .arg(&marked("x86-64-v3"))
+        .build();
+    r.lib("/opt/h/libhv.so.1", "libhv.so.1").build();
+    r.lib(
+        "/usr/local/lib/glibc-hwcaps/x86-64-v2/libhc.so.1",
+        "libhc.so.1",
+    )
+    .arg(&marked("x86-64-v3"))
+    .build();
+    r.lib("/usr/local/lib/libhc.so.1", "libhc.so.1").build();
+    let program = |path: &str, needs: &str, extra: Option<&str>| {
+        let mut b = r
+            .exe(path)
+            .source(exits)
+            .arg("-nostartfiles")
+            .runpath("/opt/i:/opt/h");
+        if let Some(e) = extra {
+            b = b.arg(e);
+        }
+        if needs.starts_with('/') {
+            b.needs(&[needs]).build();
+        } else {
+            b.needs_names(&[needs]).build();
+        }
+    };
+    let programs = [
+        "/app/bin/plain",
+        "/app/bin/v2",
+        "/app/bin/v3",
+        "/app/bin/v4",
+        "/app/bin/self3",
+        "/app/bin/hwcaps",
+        "/app/bin/cached",
+    ];
+    program(programs[0], "/opt/i/libplain.so.1", None);
+    program(programs[1], "/opt/i/libx86_64_v2.so.1", None);
+    program(programs[2], "/opt/i/libx86_64_v3.so.1", None);
+    program(programs[3], "/opt/i/libx86_64_v4.so.1", None);
+    program(
+        programs[4],
+        "/opt/i/libplain.so.1",
+        Some(&marked("x86-64-v3")),
+    );
+    program(programs[5], "libhv.so.1", None);
+    program(programs[6], "libhc.so.1", None);
+    r.ldconfig();
+    let mut refusals = 0;
+    for (cpu, hwcaps) in ISA_CPUS {
+        for prog in programs {
+            let run = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", cpu, prog]);
+            let stopped: BTreeSet<String> = run
+                .stderr
+                .lines()
+                .filter_map(|l| l.strip_suffix(": CPU ISA level is lower than required"))
+                .map(str::to_string)
+                .collect();
+            assert!(
+                run.status == 0 || !stopped.is_empty(),
+                "{name}: {prog} on {cpu} exited {}:\n{}",
+                run.status,
+                run.stderr
+            );
+            let listed = r.run_in_root(
+                &[],
+                &["/qemu-x86_64-static", "-cpu", cpu, INTERP, "--list", prog],
+            );
+            let theirs = crate::support::oracle::parse_trace(&listed.stdout);
+            let ours = closure_trace(r, prog, &["--hwcaps", hwcaps]);
+            let json = ours.json.as_ref().expect("closure's JSON");
+            let refused: BTreeSet<String> = json["refused"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x["object"].as_str().map(str::to_string))
+                .collect();
+            assert_eq!(
+                refused, stopped,
+                "{name}: {prog} on {cpu} (--hwcaps {hwcaps}): closure refuses {refused:?}, the loader stopped at {stopped:?}\n{}",
+                ours.dump()
+            );
+            assert_eq!(
+                ours.status,
+                i32::from(!stopped.is_empty()),
+                "{name}: {prog} on {cpu}: exit status"
+            );
+            let listed_paths: BTreeSet<String> = theirs
+                .loaded
+                .iter()
+                .filter(|p| p.starts_with('/') && p.as_str() != INTERP)
+                .cloned()
+                .collect();
+            let our_paths: BTreeSet<String> =
+                ours.loaded().into_iter().filter(|p| p != INTERP).collect();
+            assert_eq!(
+                our_paths, listed_paths,
+                "{name}: {prog} on {cpu}: the lists"
+            );
+            println!("{name}: {prog} on {cpu}: stopped at {stopped:?}");
+            refusals += stopped.len();
+        }
+    }
+    let checks = refusals > 0;
+    if r.loader_hwcaps().is_empty()
+        && !r
+            .run_in_root(&[], &[INTERP, "--help"])
+            .stdout
+            .contains("glibc-hwcaps")
+    {
+        assert!(
+            !checks,
+            "{name}: a loader before glibc 2.33 checks no ISA level"
+        );
+    } else {
+        assert!(
+            refusals >= 6,
+            "{name}: the premise: the loader stops programs ({refusals})"
+        );
+    }
+    // Under the baseline the `x86-64-v2/` copy is a variant (no CPU of the baseline takes
+    // it); the Nehalem above, an x86-64-v2 CPU, was stopped by it: a warning says so.
+    let run = closure_trace(r, "/app/bin/hwcaps", &[]);
+    let warned = run.json.as_ref().expect("closure's JSON")["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .any(|w| w.starts_with("/opt/h/glibc-hwcaps/x86-64-v2/libhv.so.1 needs x86-64-v3"));
+    assert_eq!(
+        warned,
+        checks,
+        "{name}: the variant's warning\n{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.status, 0,
+        "{name}: the baseline CPU takes the plain copy"
+    );
+}
+
+#[test]
+fn s23k_x86_isa_levels_the_cpu_lacks_stop_the_program() {
+    let name = "s23k_x86_isa_levels_the_cpu_lacks_stop_the_program";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    isa_levels_match(name, &r);
+}
+
+#[test]
+fn s23l_x86_isa_levels_on_glibc_2_31_2_41_and_2_43() {
+    let name = "s23l_x86_isa_levels_on_glibc_2_31_2_41_and_2_43";
+    let o = oracle!(name);
+    for release in ["bullseye", "trixie", "forky"] {
+        let g = match crate::support::glibc::glibc(release) {
+            Ok(g) => g,
+            Err(why) => {
+                println!("skipping {name} on {release}: {why}");
+                continue;
+            }
+        };
+        let r = TestRoot::with_glibc(&o, &g);
+        isa_levels_match(&format!("{name} ({release})"), &r);
+    }
+}
+
 #[test]
 fn s23b_glibc_hwcaps_through_cache() {
     let name = "s23b_glibc_hwcaps_through_cache";

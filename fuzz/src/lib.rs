@@ -155,8 +155,8 @@ fn check_info(info: &elf::ElfInfo) {
 // .note.dlopen
 // ---------------------------------------------------------------------------
 
-/// `elf::notes::parse_segment` on a note segment and `parse_payload` on the
-/// same bytes as JSON. The first byte picks the byte order and `p_align`.
+/// `elf::notes::parse_segment` and `x86_isa_needed` on a note segment and
+/// `parse_payload` on the same bytes as JSON. The first byte picks the byte order and `p_align`.
 pub fn notes(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
@@ -165,6 +165,7 @@ pub fn notes(data: &[u8]) {
     let align = [0u64, 1, 4, 8, 16, 3, u64::MAX][(sel >> 1) as usize % 7];
     let (entries, _warnings) = elf::notes::parse_segment(rest, big, align);
     assert!(entries.len() <= rest.len(), "more entries than bytes");
+    let _ = elf::notes::x86_isa_needed(rest, big, align);
     let _ = elf::notes::parse_payload(rest);
 }
 

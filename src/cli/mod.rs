@@ -131,7 +131,9 @@ pub struct Args {
     /// program (e.g. x86-64-v3,x86-64-v2), or `baseline` (the default):
     /// model a baseline CPU and record every variant its loader could take.
     /// Only the names the root's loader knows count, searched in its order
-    /// (a warning names the others). On i386, AArch64, 32-bit Arm, POWER, s390x and
+    /// (a warning names the others). On x86 the highest x86-64-vN named is
+    /// also the CPU's ISA level, which glibc 2.33 and later check every
+    /// object against (i386: also with x86-64-vN). On i386, AArch64, 32-bit Arm, POWER, s390x and
     /// 64-bit SPARC the list may also name the CPU's legacy hwcap
     /// capabilities that glibc 2.36 and earlier search (sse2; atomics; vfp,
     /// neon; dfp, altivec; zarch, ldisp, eimm, dfp, vx, vxe, vxe2; ultra3,

@@ -421,6 +421,10 @@ pub struct ElfInfo {
     pub tables: DynTables,
     /// `.note.dlopen` entries.
     pub dlopen: Vec<notes::DlopenEntry>,
+    /// An x86 object's `GNU_PROPERTY_X86_ISA_1_NEEDED` bits (0 without
+    /// them): the ISA levels a CPU must have for glibc 2.33 and later to
+    /// run it ([`notes::x86_isa_needed`]).
+    pub x86_isa_needed: u32,
     /// [`Self::verdef`] indexed for [`Self::check_version_indexed`], made
     /// on first use (a cache: not part of the value, equal in any two).
     pub verdef_index: VerdefCache,

@@ -1,11 +1,14 @@
-//! `.note.dlopen`: the libraries an object says it may `dlopen`.
+//! `.note.dlopen`: the libraries an object says it may `dlopen`; and the
+//! x86 ISA levels a GNU property note says an object needs.
 //!
 //! Owns parsing of ELF dlopen metadata (UAPI.12): notes with owner `FDO`
 //! and type `0x407c0c0a` whose descriptor is NUL-terminated JSON — an array
 //! of objects with `soname` (array of alternatives, or one string in the
 //! older single-object form), `feature`, `description` and `priority`
 //! (`required`, `recommended` (default), `suggested`). Unknown keys are
-//! ignored; malformed notes become warnings. Input parsing only: it uses
+//! ignored; malformed notes become warnings. GNU property notes (owner
+//! `GNU`, `NT_GNU_PROPERTY_TYPE_0`): only `GNU_PROPERTY_X86_ISA_1_NEEDED`
+//! is read ([`x86_isa_needed`]). Input parsing only: it uses
 //! `serde_json::Value`, no report types.
 
 /// The note type of dlopen metadata.
@@ -60,12 +63,11 @@ fn pad(n: usize, align: usize) -> Option<usize> {
     n.checked_add(align - 1).map(|v| v / align * align)
 }
 
-/// Parses the notes in one `PT_NOTE` segment (or `SHT_NOTE` section) of
-/// alignment `align` (4 or 8), returning the dlopen entries and warnings.
-pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, Vec<String>) {
+/// Calls `f(name, type, descriptor)` for each note of one `PT_NOTE`
+/// segment (or `SHT_NOTE` section) of alignment `align` (4 or 8), in
+/// order, the name without its NUL; stops at the first malformed header.
+fn for_each_note(bytes: &[u8], big: bool, align: u64, mut f: impl FnMut(&[u8], u32, &[u8])) {
     let align = if align == 8 { 8 } else { 4 };
-    let mut out = Vec::new();
-    let mut warnings = Vec::new();
     let mut off = 0usize;
     while off + 12 <= bytes.len() {
         let (Some(namesz), Some(descsz), Some(ntype)) = (
@@ -92,14 +94,7 @@ pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, 
         }
         let name = &bytes[name_start..name_end];
         let name = name.strip_suffix(b"\0").unwrap_or(name);
-        if name == b"FDO" && ntype == NT_FDO_DLOPEN_METADATA {
-            let desc = &bytes[desc_start..desc_end];
-            let json = desc.split(|&b| b == 0).next().unwrap_or_default();
-            match parse_payload(json) {
-                Ok(mut v) => out.append(&mut v),
-                Err(e) => warnings.push(format!("malformed .note.dlopen: {e}")),
-            }
-        }
+        f(name, ntype, &bytes[desc_start..desc_end]);
         let Some(next) = pad(desc_end, align) else {
             break;
         };
@@ -108,7 +103,68 @@ pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, 
         }
         off = next;
     }
+}
+
+/// Parses the notes in one `PT_NOTE` segment (or `SHT_NOTE` section) of
+/// alignment `align` (4 or 8), returning the dlopen entries and warnings.
+pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for_each_note(bytes, big, align, |name, ntype, desc| {
+        if name == b"FDO" && ntype == NT_FDO_DLOPEN_METADATA {
+            let json = desc.split(|&b| b == 0).next().unwrap_or_default();
+            match parse_payload(json) {
+                Ok(mut v) => out.append(&mut v),
+                Err(e) => warnings.push(format!("malformed .note.dlopen: {e}")),
+            }
+        }
+    });
     (out, warnings)
+}
+
+/// The note type of GNU program properties (`.note.gnu.property`).
+pub const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
+
+/// `GNU_PROPERTY_X86_ISA_1_NEEDED`: the x86 ISA levels an object needs,
+/// one bit each (`GNU_PROPERTY_X86_ISA_1_BASELINE` 1, `_V2` 2, `_V3` 4,
+/// `_V4` 8), as binutils 2.36 and later write it.
+pub const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
+
+/// The `GNU_PROPERTY_X86_ISA_1_NEEDED` bits of the first GNU property note
+/// in one note segment of alignment `align` (an x86 object's; properties
+/// are padded to 8 bytes in a 64-bit object, 4 in a 32-bit one, which the
+/// segment's alignment is). `None` without that note or property, as the
+/// loader takes only the first property note of an object.
+pub fn x86_isa_needed(bytes: &[u8], big: bool, align: u64) -> Option<Option<u32>> {
+    let align = if align == 8 { 8 } else { 4 };
+    let mut found: Option<Option<u32>> = None;
+    for_each_note(bytes, big, align as u64, |name, ntype, desc| {
+        if found.is_some() || name != b"GNU" || ntype != NT_GNU_PROPERTY_TYPE_0 {
+            return;
+        }
+        let mut value = None;
+        let mut off = 0usize;
+        while off + 8 <= desc.len() {
+            let (Some(kind), Some(size)) = (u32_at(desc, off, big), u32_at(desc, off + 4, big))
+            else {
+                break;
+            };
+            let data = off + 8;
+            let Some(end) = data.checked_add(size as usize).filter(|&e| e <= desc.len()) else {
+                break;
+            };
+            if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size == 4 {
+                value = u32_at(desc, data, big);
+                break;
+            }
+            let Some(next) = pad(end, align) else {
+                break;
+            };
+            off = next;
+        }
+        found = Some(value);
+    });
+    found
 }
 
 /// Parses one JSON payload (array of objects, or a single object).
@@ -210,5 +266,68 @@ mod tests {
             let seg = note(r#"[{"soname":["libx.so"]}]"#, 4);
             let _ = parse_segment(&seg[..cut.min(seg.len())], false, 4);
         }
+    }
+
+    /// A GNU property note: `props` as (type, data) pairs, each padded to
+    /// `align`, in the byte order `big` says.
+    fn properties(props: &[(u32, &[u8])], align: usize, big: bool) -> Vec<u8> {
+        let w = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let mut desc = Vec::new();
+        for (kind, data) in props {
+            w(&mut desc, *kind);
+            w(&mut desc, data.len() as u32);
+            desc.extend_from_slice(data);
+            while desc.len() % align != 0 {
+                desc.push(0);
+            }
+        }
+        let mut v = Vec::new();
+        w(&mut v, 4);
+        w(&mut v, desc.len() as u32);
+        w(&mut v, NT_GNU_PROPERTY_TYPE_0);
+        v.extend_from_slice(b"GNU\0");
+        v.extend_from_slice(&desc);
+        v
+    }
+
+    /// The ISA property is found among others (an 8-byte-aligned 64-bit
+    /// note, a 4-byte 32-bit one, either byte order), after a dlopen
+    /// note; the first property note decides, with or without the ISA
+    /// property; a property running past its note ends the search.
+    #[test]
+    fn the_x86_isa_property_is_read_from_the_first_property_note() {
+        let feature = (0xc000_0002u32, &3u32.to_le_bytes()[..]);
+        let isa = (GNU_PROPERTY_X86_ISA_1_NEEDED, &4u32.to_le_bytes()[..]);
+        let seg = properties(&[feature, isa], 8, false);
+        assert_eq!(x86_isa_needed(&seg, false, 8), Some(Some(4)));
+        let mut seg = note(r#"[{"soname":["a.so"]}]"#, 4);
+        seg.extend(properties(&[isa], 4, false));
+        assert_eq!(x86_isa_needed(&seg, false, 4), Some(Some(4)));
+        let be = (GNU_PROPERTY_X86_ISA_1_NEEDED, &2u32.to_be_bytes()[..]);
+        assert_eq!(
+            x86_isa_needed(&properties(&[be], 8, true), true, 8),
+            Some(Some(2))
+        );
+        let mut seg = properties(&[feature], 8, false);
+        seg.extend(properties(&[isa], 8, false));
+        assert_eq!(x86_isa_needed(&seg, false, 8), Some(None));
+        assert_eq!(x86_isa_needed(&note("[]", 4), false, 4), None);
+        let mut cut = properties(&[isa], 8, false);
+        cut[4] = 0; // descsz 0: the property lies outside its note
+        assert_eq!(x86_isa_needed(&cut, false, 8), Some(None));
+        let odd = (
+            GNU_PROPERTY_X86_ISA_1_NEEDED,
+            &[1u8, 0, 0, 0, 0, 0, 0, 0][..],
+        );
+        assert_eq!(
+            x86_isa_needed(&properties(&[odd], 8, false), false, 8),
+            Some(None)
+        );
     }
 }

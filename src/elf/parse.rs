@@ -473,6 +473,7 @@ where
         warnings: Vec::new(),
         tables: super::DynTables::default(),
         dlopen: Vec::new(),
+        x86_isa_needed: 0,
         verdef_index: Default::default(),
         verneed_met: Default::default(),
     };
@@ -538,6 +539,8 @@ where
             }
         }
     }
+    let x86 = matches!(ident.machine, super::machine::X86_64 | super::machine::I386);
+    let mut properties_seen = false;
     for (off, size, align) in notes {
         let size = size.min(MAX_NOTES).min(len.saturating_sub(off));
         if let Ok(bytes) = data.read_bytes_at(off, size) {
@@ -545,6 +548,12 @@ where
                 super::notes::parse_segment(bytes, ident.big_endian, align);
             info.dlopen.append(&mut entries);
             info.warnings.extend(warnings);
+            if x86 && !properties_seen {
+                if let Some(isa) = super::notes::x86_isa_needed(bytes, ident.big_endian, align) {
+                    properties_seen = true;
+                    info.x86_isa_needed = isa.unwrap_or(0);
+                }
+            }
         }
     }
 

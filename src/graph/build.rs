@@ -23,7 +23,9 @@ use crate::shard::Padded;
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::{DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion, Node, NodeKind, Refused};
+use super::{
+    DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion, Node, NodeKind, Refused, RefusedWhy,
+};
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck};
 use crate::error::{Error, Result};
@@ -623,10 +625,13 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         .filter_map(|n| {
             Some(Refused {
                 object: n.path.clone(),
-                verneed_version: n.info.as_ref()?.unsupported_verneed()?,
+                why: RefusedWhy::Verneed(n.info.as_ref()?.unsupported_verneed()?),
             })
         })
         .collect();
+    g.refused.extend(isa_refusals(resolver, &g));
+    let warnings = isa_variant_warnings(resolver, &g);
+    g.warnings.extend(warnings);
     g.refused.sort();
     g.refused.dedup();
     g.warnings.sort();
@@ -1900,6 +1905,79 @@ fn add_libgcc(
     }
 }
 
+/// The objects each program maps at start-up that need x86 ISA levels
+/// the modelled CPU lacks ([`RefusedWhy::IsaLevel`]): glibc 2.33 and later
+/// check the program, its preloads and every library it maps (not the
+/// loader itself) against the CPU once all are loaded, whichever CPU's
+/// glibc-hwcaps subdirectory the library came from. Only the roots run as
+/// programs count: included files and the variants traced for staging are
+/// loaded by no program of this run.
+fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
+    let mut out = Vec::new();
+    for (ri, &root) in g.root_nodes.iter().enumerate() {
+        if g.root_via.get(ri) != Some(&Via::Root) {
+            continue;
+        }
+        let Some(info) = g.graph[root].info.as_deref().filter(|i| i.dynamic) else {
+            continue;
+        };
+        let Some(cpu) = resolver.shared_target(info).x86_isa else {
+            continue;
+        };
+        for n in g.startup_objects(root, ri) {
+            let node = &g.graph[n];
+            let needed = node.info.as_ref().map_or(0, |i| i.x86_isa_needed);
+            if node.kind != NodeKind::Interpreter && needed & !cpu != 0 {
+                out.push(Refused {
+                    object: node.path.clone(),
+                    why: RefusedWhy::IsaLevel { needed, cpu },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Copies in a `glibc-hwcaps/x86-64-vN/` subdirectory that need x86 ISA
+/// levels above N (and are not refused already): a CPU of level N that
+/// finds one by a directory search loads it and is stopped ("CPU ISA level
+/// is lower than required"); through the cache it is passed over, as
+/// `ldconfig` records the level.
+fn isa_variant_warnings(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in g.graph.node_weights() {
+        let Some(info) = n.info.as_deref().filter(|i| i.x86_isa_needed != 0) else {
+            continue;
+        };
+        let Some(level) = n
+            .path
+            .windows(b"/glibc-hwcaps/".len())
+            .position(|w| w == b"/glibc-hwcaps/")
+            .map(|at| &n.path[at + b"/glibc-hwcaps/".len()..])
+            .and_then(|rest| rest.split(|&b| b == b'/').next())
+            .and_then(crate::resolve::target::x86_isa_level)
+        else {
+            continue;
+        };
+        let promised = (1..level).fold(1u32, |bits, l| bits | 1 << l);
+        let beyond = info.x86_isa_needed & !promised;
+        if beyond == 0
+            || resolver.shared_target(info).x86_isa.is_none()
+            || g.refused.iter().any(|r| r.object == n.path)
+        {
+            continue;
+        }
+        out.push(format!(
+            "{} needs {}, beyond its subdirectory's x86-64-v{level}: a CPU with x86-64-v{level} \
+             and no more that finds it by a directory search loads it and stops (CPU ISA level is \
+             lower than required)",
+            show(&n.path),
+            crate::resolve::target::x86_isa_names(beyond).join(", ")
+        ));
+    }
+    out
+}
+
 fn empty_info() -> ElfInfo {
     ElfInfo {
         ident: crate::elf::Ident {
@@ -1925,6 +2003,7 @@ fn empty_info() -> ElfInfo {
         warnings: Vec::new(),
         tables: crate::elf::DynTables::default(),
         dlopen: Vec::new(),
+        x86_isa_needed: 0,
         verdef_index: Default::default(),
         verneed_met: Default::default(),
     }

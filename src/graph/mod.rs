@@ -176,15 +176,54 @@ pub struct MissingVersion {
     pub unsupported_verdef: Option<u16>,
 }
 
-/// An object glibc refuses to load at all: the first record of its version
-/// requirements has a format version (`vn_version`) other than 1
-/// ("unsupported version N of Verneed record"; fatal even when tracing).
+/// An object of the closure the loader refuses, so the program cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Refused {
     /// The object's path (as its node's).
     pub object: Vec<u8>,
-    /// The `vn_version` of its first `Verneed` record.
-    pub verneed_version: u16,
+    /// Why.
+    pub why: RefusedWhy,
+}
+
+/// Why the loader refuses an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefusedWhy {
+    /// The first record of its version requirements has this format
+    /// version (`vn_version`), not 1: glibc refuses to load it at all
+    /// ("unsupported version N of Verneed record"; fatal even when
+    /// tracing).
+    Verneed(u16),
+    /// It needs x86 ISA levels the modelled CPU lacks: glibc 2.33 and
+    /// later stop the program with "CPU ISA level is lower than required"
+    /// once everything is loaded (a trace, `ldd`, lists it as usual).
+    IsaLevel {
+        /// The object's `GNU_PROPERTY_X86_ISA_1_NEEDED` bits.
+        needed: u32,
+        /// The modelled CPU's ([`crate::resolve::target::Target::x86_isa`]).
+        cpu: u32,
+    },
+}
+
+impl RefusedWhy {
+    /// The loader's words, and for an ISA level what the CPU lacks.
+    pub fn describe(&self) -> String {
+        match *self {
+            RefusedWhy::Verneed(v) => format!("unsupported version {v} of Verneed record"),
+            RefusedWhy::IsaLevel { needed, cpu } => {
+                let has = crate::resolve::target::x86_isa_names(cpu);
+                format!(
+                    "CPU ISA level is lower than required: it needs {}, the CPU modelled has {} \
+                     (--hwcaps names the CPU's levels)",
+                    crate::resolve::target::x86_isa_names(needed & !cpu).join(", "),
+                    if has.is_empty() {
+                        "none".to_string()
+                    } else {
+                        has.join(", ")
+                    }
+                )
+            }
+        }
+    }
 }
 
 /// An undefined symbol no object in scope defines.
@@ -313,6 +352,32 @@ impl DepGraph {
             .map(|&i| &self.graph[i])
             .filter(|n| n.kind == NodeKind::Missing)
             .collect()
+    }
+
+    /// The objects root `ri` (its node `root`) maps at start-up: the root
+    /// and, breadth-first, every object its start-up edges lead to
+    /// (preloads and `DT_NEEDED`, not run-time loads nor its `PT_INTERP`),
+    /// each once; missing ones left out.
+    pub fn startup_objects(&self, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
+        let mut seen = BTreeSet::from([root]);
+        let mut order = vec![root];
+        let mut q = std::collections::VecDeque::from([root]);
+        while let Some(n) = q.pop_front() {
+            for (child, e) in self.children(n) {
+                let node = &self.graph[child];
+                if !node.roots.contains(&ri)
+                    || e.via == Via::Interpreter
+                    || e.via.is_runtime()
+                    || node.kind == NodeKind::Missing
+                    || !seen.insert(child)
+                {
+                    continue;
+                }
+                order.push(child);
+                q.push_back(child);
+            }
+        }
+        order
     }
 
     /// Whether the closure is complete and consistent.

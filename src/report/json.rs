@@ -277,10 +277,7 @@ pub fn render_with_audit(
             .iter()
             .map(|r| Refused {
                 object: show(&r.object),
-                reason: format!(
-                    "unsupported version {} of Verneed record",
-                    r.verneed_version
-                ),
+                reason: r.why.describe(),
             })
             .collect(),
         warnings: g.warnings.clone(),

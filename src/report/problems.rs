@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use crate::graph::DepGraph;
+use crate::graph::{DepGraph, RefusedWhy};
 use crate::resolve::{Tried, Via};
 use crate::util::show;
 
@@ -89,11 +89,15 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     for r in &g.refused {
+        let then = match r.why {
+            RefusedWhy::Verneed(_) => "glibc refuses to load it",
+            RefusedWhy::IsaLevel { .. } => "the loader stops the program",
+        };
         writeln!(
             out,
-            "error: {}: unsupported version {} of Verneed record: glibc refuses to load it",
+            "error: {}: {}: {then}",
             show(&r.object),
-            r.verneed_version
+            r.why.describe()
         )?;
     }
     for v in &g.missing_versions {

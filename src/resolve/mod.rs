@@ -782,6 +782,7 @@ impl<'fs> Resolver<'fs> {
                 target.hwcaps_known = self.interp_hwcaps_names(&loader, target.arch.hwcaps);
             }
             let ignored = target.model_hwcaps(active);
+            target.model_x86_isa(active);
             if !ignored.is_empty() {
                 lock(&self.hwcaps_ignored).insert(ignored_hwcaps_warning(&target, &ignored));
             }
@@ -2340,6 +2341,15 @@ impl<'fs> Resolver<'fs> {
                 if !target.glibc_hwcaps {
                     continue;
                 }
+                // x86's loader passes over an entry whose ISA level (the
+                // library's highest needed one, which ldconfig records)
+                // the CPU lacks.
+                if let Some(cpu) = target.x86_isa {
+                    let bit = 1u32.checked_shl(e.isa_level()).unwrap_or(0);
+                    if cpu & bit == 0 {
+                        continue;
+                    }
+                }
                 let Some(hw_name) = cache.hwcaps_names.get(idx as usize) else {
                     continue;
                 };
@@ -2815,6 +2825,7 @@ mod tests {
                 warnings: Vec::new(),
                 tables: elf::DynTables::default(),
                 dlopen: Vec::new(),
+                x86_isa_needed: 0,
                 verdef_index: Default::default(),
                 verneed_met: Default::default(),
             };

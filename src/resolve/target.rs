@@ -257,6 +257,10 @@ pub struct Target {
     /// searches, most capable first: the `--hwcaps` names the loader knows,
     /// in its order ([`Target::model_hwcaps`]; empty under baseline).
     pub hwcaps_active: Vec<Vec<u8>>,
+    /// The modelled CPU's x86 ISA levels (`GNU_PROPERTY_X86_ISA_1_*` bits)
+    /// when the loader checks each object's needed levels against them
+    /// (glibc 2.33 and later on x86): [`Target::model_x86_isa`].
+    pub x86_isa: Option<u32>,
     /// The legacy subdirectories and cache rule for the modelled CPU
     /// (filled by the resolver, which knows `--platform` and `--hwcaps`).
     pub legacy: super::legacy::Legacy,
@@ -305,6 +309,7 @@ impl Target {
                 legacy_hwcaps: false,
                 hwcaps_known: Some(Vec::new()),
                 hwcaps_active: Vec::new(),
+                x86_isa: None,
                 legacy: Default::default(),
                 rtld_listed_alone: false,
                 enotdir_ends_list: false,
@@ -367,6 +372,7 @@ impl Target {
             legacy_hwcaps,
             hwcaps_known: (!glibc_hwcaps || arch.hwcaps.is_empty()).then(Vec::new),
             hwcaps_active: Vec::new(),
+            x86_isa: None,
             legacy: Default::default(),
             rtld_listed_alone: false,
             enotdir_ends_list: true,
@@ -399,11 +405,42 @@ impl Target {
             .collect();
         let mut ignored: Vec<Vec<u8>> = Vec::new();
         for n in wanted {
-            if !known.contains(n) && !ignored.contains(n) {
+            // On i386 an x86-64 level names the CPU's ISA level
+            // ([`Self::model_x86_isa`]), not a subdirectory.
+            let isa_name = machine == crate::elf::machine::I386 && x86_isa_level(n).is_some();
+            if !known.contains(n) && !ignored.contains(n) && !isa_name {
                 ignored.push(n.clone());
             }
         }
         ignored
+    }
+
+    /// Sets [`Self::x86_isa`]: on x86 with a glibc loader that searches
+    /// `glibc-hwcaps` (2.33 and later, which also check each object's
+    /// `GNU_PROPERTY_X86_ISA_1_NEEDED`), the ISA levels of the CPU the
+    /// `--hwcaps` names `named` describe: every level up to the highest
+    /// `x86-64-vN` named, and the baseline (SSE2 and the rest), which every
+    /// x86-64 CPU has and an i386 CPU when `sse2` or a level is named —
+    /// the baseline i386 CPU, an i686 without SSE2, has none.
+    pub fn model_x86_isa(&mut self, named: &[Vec<u8>]) {
+        use crate::elf::machine;
+        let m = self.ident.machine;
+        if self.flavor != Flavor::Glibc
+            || !self.glibc_hwcaps
+            || !(m == machine::X86_64 || m == machine::I386)
+        {
+            self.x86_isa = None;
+            return;
+        }
+        let level = named.iter().filter_map(|n| x86_isa_level(n)).max();
+        let baseline = m == machine::X86_64
+            || level.is_some()
+            || named.iter().any(|n| n.as_slice() == b"sse2");
+        let mut bits = u32::from(baseline);
+        for l in 2..=level.unwrap_or(1) {
+            bits |= 1 << (l - 1);
+        }
+        self.x86_isa = Some(bits);
     }
 
     /// Whether `path` lies in one of the default directories (prefix compare
@@ -413,6 +450,30 @@ impl Target {
             .iter()
             .any(|d| path.len() > d.len() && path.starts_with(d) && path[d.len()] == b'/')
     }
+}
+
+/// The x86-64 ISA level a `glibc-hwcaps` name stands for: 2 for
+/// `x86-64-v2` up to 4 for `x86-64-v4`.
+pub fn x86_isa_level(name: &[u8]) -> Option<u32> {
+    match name {
+        b"x86-64-v2" => Some(2),
+        b"x86-64-v3" => Some(3),
+        b"x86-64-v4" => Some(4),
+        _ => None,
+    }
+}
+
+/// The names of x86 ISA level bits (`GNU_PROPERTY_X86_ISA_1_*`), lowest
+/// first, for messages: `x86-64-baseline`, `x86-64-v2`, …
+pub fn x86_isa_names(bits: u32) -> Vec<String> {
+    (0..32)
+        .filter(|b| bits & (1 << b) != 0)
+        .map(|b| match b {
+            0 => "x86-64-baseline".to_string(),
+            1..=3 => format!("x86-64-v{}", b + 1),
+            _ => format!("ISA bit {b}"),
+        })
+        .collect()
 }
 
 /// The `glibc-hwcaps` subdirectory names compiled into a glibc loader, most
@@ -623,5 +684,41 @@ mod tests {
         let d = Target::detect(t.ident, None, &|_| false, &|_| false, &|_| None);
         assert_eq!(d.hwcaps_known, None);
         assert_eq!(arch_facts(&d.ident).hwcaps.len(), 3);
+    }
+
+    /// x86-64 has the baseline on every CPU and each level up to the
+    /// highest named; i386's baseline CPU (no SSE2) has none until `sse2`
+    /// or a level is named; other machines, musl and loaders before glibc
+    /// 2.33 check no level.
+    #[test]
+    fn the_modelled_cpus_x86_isa_levels() {
+        let isa = |machine: u16, named: &[&str], glibc_hwcaps: bool| {
+            let mut t = glibc_target(machine, Some(&[]));
+            if machine == machine::I386 {
+                t.ident.is_64 = false;
+            }
+            t.glibc_hwcaps = glibc_hwcaps;
+            t.model_x86_isa(&given(named));
+            t.x86_isa
+        };
+        assert_eq!(isa(machine::X86_64, &[], true), Some(0b1));
+        assert_eq!(isa(machine::X86_64, &["x86-64-v3"], true), Some(0b111));
+        assert_eq!(
+            isa(machine::X86_64, &["x86-64-v2", "x86-64-v4"], true),
+            Some(0b1111)
+        );
+        assert_eq!(isa(machine::I386, &[], true), Some(0));
+        assert_eq!(isa(machine::I386, &["sse2"], true), Some(0b1));
+        assert_eq!(isa(machine::I386, &["x86-64-v2"], true), Some(0b11));
+        assert_eq!(isa(machine::X86_64, &["x86-64-v3"], false), None);
+        assert_eq!(isa(machine::AARCH64, &["x86-64-v3"], true), None);
+        assert_eq!(
+            x86_isa_names(0b1101),
+            ["x86-64-baseline", "x86-64-v3", "x86-64-v4"]
+        );
+        // On i386 a level names the CPU, not a subdirectory: no warning.
+        let mut t = glibc_target(machine::I386, Some(&[]));
+        assert!(t.model_hwcaps(&given(&["x86-64-v3", "sse2"])).is_empty());
+        assert_eq!(shown(&t.model_hwcaps(&given(&["z13"]))), ["z13"]);
     }
 }
