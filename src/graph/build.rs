@@ -1913,8 +1913,27 @@ fn add_libgcc(
 /// programs count: included files and the variants traced for staging are
 /// loaded by no program of this run.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
+    // Every CPU has the x86-64 baseline but i386's: only roots that load
+    // an object needing more (or an i386 one needing any) are walked.
+    let mut roots: BTreeSet<usize> = BTreeSet::new();
+    for n in g.graph.node_weights() {
+        let Some(info) = n.info.as_deref() else {
+            continue;
+        };
+        let above = if info.ident.machine == crate::elf::machine::I386 {
+            info.x86_isa_needed
+        } else {
+            info.x86_isa_needed & !1
+        };
+        if above != 0 {
+            roots.extend(n.roots.iter().copied());
+        }
+    }
     let mut out = Vec::new();
-    for (ri, &root) in g.root_nodes.iter().enumerate() {
+    for ri in roots {
+        let Some(&root) = g.root_nodes.get(ri) else {
+            continue;
+        };
         if g.root_via.get(ri) != Some(&Via::Root) {
             continue;
         }
@@ -1946,7 +1965,8 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
 fn isa_variant_warnings(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<String> {
     let mut out = Vec::new();
     for n in g.graph.node_weights() {
-        let Some(info) = n.info.as_deref().filter(|i| i.x86_isa_needed != 0) else {
+        // Every level's subdirectory promises the baseline.
+        let Some(info) = n.info.as_deref().filter(|i| i.x86_isa_needed & !1 != 0) else {
             continue;
         };
         let Some(level) = n
