@@ -1296,6 +1296,14 @@ fn isa_levels_match(name: &str, r: &TestRoot) {
         run.status, 0,
         "{name}: the baseline CPU takes the plain copy"
     );
+    // Libraries given as roots (a directory of them) are run by no one: not refused.
+    let run = closure_trace(r, "/opt/i", &[]);
+    let refused = &run.json.as_ref().expect("closure's JSON")["refused"];
+    assert!(
+        run.status == 0 && refused.as_array().is_none_or(Vec::is_empty),
+        "{name}: libraries as roots\n{}",
+        run.dump()
+    );
 }
 
 #[test]

@@ -1910,8 +1910,8 @@ fn add_libgcc(
 /// check the program, its preloads and every library it maps (not the
 /// loader itself) against the CPU once all are loaded, whichever CPU's
 /// glibc-hwcaps subdirectory the library came from. Only the roots run as
-/// programs count: included files and the variants traced for staging are
-/// loaded by no program of this run.
+/// programs count: included files, the variants traced for staging and
+/// libraries given as roots are loaded by no program of this run.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
     // Every CPU has the x86-64 baseline but i386's: only roots that load
     // an object needing more (or an i386 one needing any) are walked.
@@ -1937,7 +1937,14 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
         if g.root_via.get(ri) != Some(&Via::Root) {
             continue;
         }
-        let Some(info) = g.graph[root].info.as_deref().filter(|i| i.dynamic) else {
+        // A program: a library given as a root (no `PT_INTERP`; a
+        // directory root lists `glibc-hwcaps/x86-64-v3/` copies too) is
+        // run by no one, only loaded by programs, which are checked.
+        let Some(info) = g.graph[root]
+            .info
+            .as_deref()
+            .filter(|i| i.dynamic && i.interp.is_some())
+        else {
             continue;
         };
         let Some(cpu) = resolver.shared_target(info).x86_isa else {
