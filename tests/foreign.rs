@@ -55,8 +55,8 @@ use closure::resolve::ldcache::{self, CacheEntry};
 
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::oracle::{
-    closure_bin, closure_ldd_lines, compared_logs, hwcaps_help_lines, ldd_lines, parse_trace,
-    run_closure, ClosureRun, LoaderTrace,
+    closure_bin, closure_ldd_lines, compared_logs, hwcaps_help_lines, isa_stops, ldd_lines,
+    parse_trace, run_closure, ClosureRun, LoaderTrace,
 };
 
 /// One foreign architecture.
@@ -1988,18 +1988,9 @@ fn i386_isa_levels_match_qemu_loader() {
         for (cpu, args) in cpus {
             let q = format!("/{}", f.qemu);
             let (_, _, err) = run_in_root(root, &[q.as_str(), "-cpu", cpu, CURL, "--version"], &[]);
-            let stopped: BTreeSet<String> = err
-                .lines()
-                .filter_map(|l| l.strip_suffix(": CPU ISA level is lower than required"))
-                .map(str::to_string)
-                .collect();
+            let stopped = isa_stops(&err);
             let run = run_closure(root, &[CURL], args);
-            let refused: BTreeSet<String> = run.json.as_ref().expect("JSON")["refused"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x["object"].as_str().map(str::to_string))
-                .collect();
+            let refused = run.refused_objects();
             assert_eq!(
                 refused,
                 stopped,

@@ -1083,14 +1083,8 @@ fn only_the_loaders_own_hwcaps_names(name: &str, r: &TestRoot) {
     let named = named.join(",");
     check(name, r, PROG, &[], &["--hwcaps", &named]);
     let run = closure_trace(r, PROG, &[]);
-    let json = run.json.as_ref().expect("closure's JSON");
-    let recorded: BTreeSet<String> = json["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    assert!(run.json.is_some(), "{name}: closure's JSON\n{}", run.dump());
+    let recorded = run.hwcaps_variants();
     let want: BTreeSet<String> = listed
         .iter()
         .map(|n| format!("/opt/h/glibc-hwcaps/{n}/libh.so.1"))
@@ -1102,25 +1096,12 @@ fn only_the_loaders_own_hwcaps_names(name: &str, r: &TestRoot) {
 fn s23i_only_the_loaders_own_hwcaps_names_in_its_order() {
     let name = "s23i_only_the_loaders_own_hwcaps_names_in_its_order";
     let o = oracle!(name);
-    let r = TestRoot::new(&o);
-    only_the_loaders_own_hwcaps_names(name, &r);
-}
-
-#[test]
-fn s23j_only_the_loaders_own_hwcaps_names_on_glibc_2_41_and_2_43() {
-    let name = "s23j_only_the_loaders_own_hwcaps_names_on_glibc_2_41_and_2_43";
-    let o = oracle!(name);
-    for release in ["trixie", "forky"] {
-        let g = match crate::support::glibc::glibc(release) {
-            Ok(g) => g,
-            Err(why) => {
-                println!("skipping {name} on {release}: {why}");
-                continue;
-            }
-        };
-        let r = TestRoot::with_glibc(&o, &g);
-        only_the_loaders_own_hwcaps_names(&format!("{name} ({release})"), &r);
-    }
+    on_host_and_releases(
+        name,
+        &o,
+        &["trixie", "forky"],
+        only_the_loaders_own_hwcaps_names,
+    );
 }
 
 /// qemu's CPU models of the x86-64 levels and the `--hwcaps` that model each (TCG has no
@@ -1209,12 +1190,7 @@ fn isa_levels_match(name: &str, r: &TestRoot) {
     for (cpu, hwcaps) in ISA_CPUS {
         for prog in programs {
             let run = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", cpu, prog]);
-            let stopped: BTreeSet<String> = run
-                .stderr
-                .lines()
-                .filter_map(|l| l.strip_suffix(": CPU ISA level is lower than required"))
-                .map(str::to_string)
-                .collect();
+            let stopped = crate::support::oracle::isa_stops(&run.stderr);
             assert!(
                 run.status == 0 || !stopped.is_empty(),
                 "{name}: {prog} on {cpu} exited {}:\n{}",
@@ -1227,13 +1203,7 @@ fn isa_levels_match(name: &str, r: &TestRoot) {
             );
             let theirs = crate::support::oracle::parse_trace(&listed.stdout);
             let ours = closure_trace(r, prog, &["--hwcaps", hwcaps]);
-            let json = ours.json.as_ref().expect("closure's JSON");
-            let refused: BTreeSet<String> = json["refused"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x["object"].as_str().map(str::to_string))
-                .collect();
+            let refused = ours.refused_objects();
             assert_eq!(
                 refused, stopped,
                 "{name}: {prog} on {cpu} (--hwcaps {hwcaps}): closure refuses {refused:?}, the loader stopped at {stopped:?}\n{}",
@@ -1298,9 +1268,8 @@ fn isa_levels_match(name: &str, r: &TestRoot) {
     );
     // Libraries given as roots (a directory of them) are run by no one: not refused.
     let run = closure_trace(r, "/opt/i", &[]);
-    let refused = &run.json.as_ref().expect("closure's JSON")["refused"];
     assert!(
-        run.status == 0 && refused.as_array().is_none_or(Vec::is_empty),
+        run.status == 0 && run.refused_objects().is_empty(),
         "{name}: libraries as roots\n{}",
         run.dump()
     );
@@ -1310,15 +1279,20 @@ fn isa_levels_match(name: &str, r: &TestRoot) {
 fn s23k_x86_isa_levels_the_cpu_lacks_stop_the_program() {
     let name = "s23k_x86_isa_levels_the_cpu_lacks_stop_the_program";
     let o = oracle!(name);
-    let r = TestRoot::new(&o);
-    isa_levels_match(name, &r);
+    on_host_and_releases(name, &o, &["bullseye", "trixie", "forky"], isa_levels_match);
 }
 
-#[test]
-fn s23l_x86_isa_levels_on_glibc_2_31_2_41_and_2_43() {
-    let name = "s23l_x86_isa_levels_on_glibc_2_31_2_41_and_2_43";
-    let o = oracle!(name);
-    for release in ["bullseye", "trixie", "forky"] {
+/// `check(name, root)` on a root around this machine's glibc, then `check(name (release),
+/// root)` around each Debian release's that apt can fetch (the others are skipped, saying
+/// why).
+fn on_host_and_releases(
+    name: &str,
+    o: &Oracle,
+    releases: &[&'static str],
+    check: fn(&str, &TestRoot),
+) {
+    check(name, &TestRoot::new(o));
+    for release in releases {
         let g = match crate::support::glibc::glibc(release) {
             Ok(g) => g,
             Err(why) => {
@@ -1326,8 +1300,8 @@ fn s23l_x86_isa_levels_on_glibc_2_31_2_41_and_2_43() {
                 continue;
             }
         };
-        let r = TestRoot::with_glibc(&o, &g);
-        isa_levels_match(&format!("{name} ({release})"), &r);
+        let r = TestRoot::with_glibc(o, &g);
+        check(&format!("{name} ({release})"), &r);
     }
 }
 
@@ -1465,14 +1439,12 @@ fn baseline_stages_variants(name: &str, r: &TestRoot, hwcaps_copy: bool, glibc_h
     let trace = loader_trace(r, PROG, &[]);
     println!("{name}: ld.so loaded {:?}", trace.loaded);
     let run = closure_trace(r, PROG, &[]);
-    let json = run.json.as_ref().expect("closure's JSON");
+    assert!(run.json.is_some(), "{name}: closure's JSON\n{}", run.dump());
     // (The cache names them through `/lib`, a link to `usr/lib`.)
-    let recorded: BTreeSet<String> = json["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(|p| p.trim_start_matches("/usr").to_string()))
+    let recorded: BTreeSet<String> = run
+        .hwcaps_variants()
+        .iter()
+        .map(|p| p.trim_start_matches("/usr").to_string())
         .collect();
     let mut want: BTreeSet<String> = legacy
         .iter()
@@ -1547,14 +1519,8 @@ fn s23h_baseline_stages_legacy_variants_found_by_a_directory_search() {
     r.lib("/opt/l/libvs.so.1", "libvs.so.1").build();
     r.ldconfig();
     let run = closure_trace(&r, PROG, &[]);
-    let json = run.json.as_ref().expect("closure's JSON");
-    let recorded: BTreeSet<String> = json["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    assert!(run.json.is_some(), "{name}: closure's JSON\n{}", run.dump());
+    let recorded = run.hwcaps_variants();
     assert_eq!(
         recorded,
         BTreeSet::from([

@@ -1290,7 +1290,40 @@ pub fn closure_trace(root: &TestRoot, prog: &str, extra: &[&str]) -> ClosureRun 
     run_closure(root.path(), &[prog], extra)
 }
 
+/// The objects a loader's stderr says stopped the program: "OBJECT: CPU ISA level is lower
+/// than required" (glibc 2.33 and later, an x86 ISA level the CPU lacks).
+pub fn isa_stops(stderr: &str) -> BTreeSet<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_suffix(": CPU ISA level is lower than required"))
+        .map(str::to_string)
+        .collect()
+}
+
 impl ClosureRun {
+    /// Every object's `hwcaps_variants`: the copies other CPUs take, recorded for staging.
+    pub fn hwcaps_variants(&self) -> BTreeSet<String> {
+        self.json
+            .as_ref()
+            .and_then(|j| j["objects"].as_array())
+            .into_iter()
+            .flatten()
+            .flat_map(|o| o["hwcaps_variants"].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// `refused[].object`: what closure says the loader refuses.
+    pub fn refused_objects(&self) -> BTreeSet<String> {
+        self.json
+            .as_ref()
+            .and_then(|j| j["refused"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["object"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Whether an object or missing name with these `roots` belongs to a
     /// root the command named: not only to a variant that `closure` traced
     /// for staging (a baseline run's glibc-hwcaps and legacy variants are
