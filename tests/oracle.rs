@@ -1282,6 +1282,82 @@ fn s23k_x86_isa_levels_the_cpu_lacks_stop_the_program() {
     on_host_and_releases(name, &o, &["bullseye", "trixie", "forky"], isa_levels_match);
 }
 
+#[test]
+fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
+    // A program that dlopens a library marked `x86-64-v3` by a string literal
+    // (`--dlopen-strings` finds it): on a CPU without the level the dlopen fails with the
+    // loader's message, and the program goes on — a warning, not a refusal.
+    let name = "s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
+    if !qemu.is_file() {
+        println!(
+            "skipping {name}: no {} (Debian package qemu-user-static)",
+            qemu.display()
+        );
+        return;
+    }
+    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
+    r.lib("/opt/d/libdl3.so.1", "libdl3.so.1")
+        .arg("-Wl,-z,x86-64-v3")
+        .build();
+    let source = "#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  if (!dlopen(\"libdl3.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); return 3; }\n  return 0;\n}\n";
+    r.exe(PROG).source(source).runpath("/opt/d").build();
+    for (cpu, hwcaps) in ISA_CPUS.iter().skip(1) {
+        let run = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", cpu, PROG]);
+        let stopped = crate::support::oracle::isa_stops(&run.stderr);
+        // Run-time loads included (no `--startup-only`).
+        let out = std::process::Command::new(closure_bin())
+            .arg("--sysroot")
+            .arg(r.path())
+            .args([
+                "--root",
+                PROG,
+                "--format",
+                "json",
+                "--dlopen-strings",
+                "--hwcaps",
+                hwcaps,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run closure");
+        let ours = crate::support::oracle::parse_closure_output(
+            format!("closure --root {PROG} --dlopen-strings --hwcaps {hwcaps}"),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        let warned: BTreeSet<String> = ours.json.as_ref().expect("closure's JSON")["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("CPU ISA level is lower than required"))
+            .filter_map(|w| w.split(" (loaded at run time").next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            warned,
+            stopped,
+            "{name}: on {cpu}:\n{}\n{}",
+            run.stderr,
+            ours.dump()
+        );
+        assert_eq!(
+            run.status,
+            if stopped.is_empty() { 0 } else { 3 },
+            "{name}: on {cpu}"
+        );
+        assert!(
+            ours.refused_objects().is_empty(),
+            "{name}: on {cpu}: a dlopen is no refusal"
+        );
+        println!("{name}: on {cpu}: the dlopen failed for {stopped:?}");
+    }
+}
+
 /// `check(name, root)` on a root around this machine's glibc, then `check(name (release),
 /// root)` around each Debian release's that apt can fetch (the others are skipped, saying
 /// why).

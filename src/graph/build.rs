@@ -629,7 +629,9 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             })
         })
         .collect();
-    g.refused.extend(isa_refusals(resolver, &g));
+    let (refused, warnings) = isa_refusals(resolver, &g);
+    g.refused.extend(refused);
+    g.warnings.extend(warnings);
     let warnings = isa_variant_warnings(resolver, &g);
     g.warnings.extend(warnings);
     g.refused.sort();
@@ -1911,8 +1913,10 @@ fn add_libgcc(
 /// loader itself) against the CPU once all are loaded, whichever CPU's
 /// glibc-hwcaps subdirectory the library came from. Only the roots run as
 /// programs count: included files, the variants traced for staging and
-/// libraries given as roots are loaded by no program of this run.
-fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
+/// libraries given as roots are loaded by no program of this run. An
+/// object only a run-time load brings in is a warning: that `dlopen`
+/// fails, and the program goes on.
+fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
     // Every CPU has the x86-64 baseline but i386's: only roots that load
     // an object needing more (or an i386 one needing any) are walked.
     let mut roots: BTreeSet<usize> = BTreeSet::new();
@@ -1930,6 +1934,7 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
         }
     }
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     for ri in roots {
         let Some(&root) = g.root_nodes.get(ri) else {
             continue;
@@ -1950,18 +1955,30 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
         let Some(cpu) = resolver.shared_target(info).x86_isa else {
             continue;
         };
-        for n in g.startup_objects(root, ri) {
+        let startup = g.startup_objects(root, ri, false);
+        for n in g.startup_objects(root, ri, true) {
             let node = &g.graph[n];
             let needed = node.info.as_ref().map_or(0, |i| i.x86_isa_needed);
-            if node.kind != NodeKind::Interpreter && needed & !cpu != 0 {
+            if node.kind == NodeKind::Interpreter || needed & !cpu == 0 {
+                continue;
+            }
+            let why = RefusedWhy::IsaLevel { needed, cpu };
+            if startup.contains(&n) {
                 out.push(Refused {
                     object: node.path.clone(),
-                    why: RefusedWhy::IsaLevel { needed, cpu },
+                    why,
                 });
+            } else {
+                warnings.push(format!(
+                    "{} (loaded at run time by {}): {}: that dlopen fails",
+                    show(&node.path),
+                    show(&g.graph[root].path),
+                    why.describe()
+                ));
             }
         }
     }
-    out
+    (out, warnings)
 }
 
 /// Copies in a `glibc-hwcaps/x86-64-vN/` subdirectory that need x86 ISA

@@ -357,8 +357,9 @@ impl DepGraph {
     /// The objects root `ri` (its node `root`) maps at start-up: the root
     /// and, breadth-first, every object its start-up edges lead to
     /// (preloads and `DT_NEEDED`, not run-time loads nor its `PT_INTERP`),
-    /// each once; missing ones left out.
-    pub fn startup_objects(&self, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
+    /// each once; missing ones left out. With `run_time`, also what its
+    /// run-time loads (`dlopen`) lead to.
+    pub fn startup_objects(&self, root: NodeIndex, ri: usize, run_time: bool) -> Vec<NodeIndex> {
         let mut seen = BTreeSet::from([root]);
         let mut order = vec![root];
         let mut q = std::collections::VecDeque::from([root]);
@@ -367,7 +368,7 @@ impl DepGraph {
                 let node = &self.graph[child];
                 if !node.roots.contains(&ri)
                     || e.via == Via::Interpreter
-                    || e.via.is_runtime()
+                    || (e.via.is_runtime() && !run_time)
                     || node.kind == NodeKind::Missing
                     || !seen.insert(child)
                 {
