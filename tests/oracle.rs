@@ -1358,6 +1358,104 @@ fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     }
 }
 
+/// Two libraries that need an executable stack, one by `PT_GNU_STACK` with `PF_X`
+/// (`-z execstack`), one by having no `PT_GNU_STACK` at all (x86's default stack is
+/// executable), each dlopened by a string literal: glibc 2.36 makes the stack executable,
+/// 2.41 and later fail the `dlopen` ("cannot enable executable stack as shared object
+/// requires"); the same library as a `DT_NEEDED` loads everywhere. closure must warn of
+/// exactly the dlopens the loader fails.
+fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
+    r.lib("/opt/e/libexs.so.1", "libexs.so.1")
+        .arg("-Wl,-z,execstack")
+        .build();
+    r.lib("/opt/e/libnos.so.1", "libnos.so.1").build();
+    // PT_GNU_STACK becomes PT_NULL.
+    let nos = r.host("/opt/e/libnos.so.1");
+    let mut bytes = std::fs::read(&nos).expect("read libnos");
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let (size, count) = (
+        u16::from_le_bytes([bytes[0x36], bytes[0x37]]) as usize,
+        u16::from_le_bytes([bytes[0x38], bytes[0x39]]) as usize,
+    );
+    let stack = (0..count)
+        .map(|i| phoff + i * size)
+        .find(|&o| bytes[o..o + 4] == 0x6474_e551u32.to_le_bytes())
+        .expect("a PT_GNU_STACK");
+    bytes[stack..stack + 4].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&nos, bytes).expect("write libnos");
+    let source = "#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  int failed = 0;\n  if (!dlopen(\"libexs.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); failed++; }\n  if (!dlopen(\"libnos.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); failed++; }\n  return failed;\n}\n";
+    r.exe(PROG).source(source).runpath("/opt/e").build();
+    r.exe("/app/bin/needs")
+        .runpath("/opt/e")
+        .needs(&["/opt/e/libexs.so.1", "/opt/e/libnos.so.1"])
+        .build();
+    let run = r.run_in_root(&[], &[PROG]);
+    let failed: BTreeSet<String> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_suffix(
+                ": cannot enable executable stack as shared object requires: Invalid argument",
+            )
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(run.status as usize, failed.len(), "{name}: {}", run.stderr);
+    let needs = r.run_in_root(&[], &["/app/bin/needs"]);
+    assert_eq!(
+        needs.status, 0,
+        "{name}: start-up loads get an executable stack: {}",
+        needs.stderr
+    );
+    let ours = |prog: &str| {
+        let out = std::process::Command::new(closure_bin())
+            .arg("--sysroot")
+            .arg(r.path())
+            .args(["--root", prog, "--format", "json", "--dlopen-strings"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run closure");
+        crate::support::oracle::parse_closure_output(
+            format!("closure --root {prog} --dlopen-strings"),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let warned = |run: &crate::support::oracle::ClosureRun| -> BTreeSet<String> {
+        run.json.as_ref().expect("closure's JSON")["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("cannot enable executable stack"))
+            .filter_map(|w| w.split(" (loaded at run time").next())
+            .filter_map(|p| p.rsplit('/').next())
+            .map(str::to_string)
+            .collect()
+    };
+    let dlopened = ours(PROG);
+    assert_eq!(
+        warned(&dlopened),
+        failed,
+        "{name}: {}\n{}",
+        run.stderr,
+        dlopened.dump()
+    );
+    assert!(
+        warned(&ours("/app/bin/needs")).is_empty(),
+        "{name}: start-up loads"
+    );
+    println!("{name}: the dlopens of {failed:?} failed");
+}
+
+#[test]
+fn s23m_exec_stack_dlopens_fail_on_glibc_2_41_and_later() {
+    let name = "s23m_exec_stack_dlopens_fail_on_glibc_2_41_and_later";
+    let o = oracle!(name);
+    on_host_and_releases(name, &o, &["trixie", "forky"], exec_stack_dlopens_match);
+}
+
 /// `check(name, root)` on a root around this machine's glibc, then `check(name (release),
 /// root)` around each Debian release's that apt can fetch (the others are skipped, saying
 /// why).

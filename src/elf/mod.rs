@@ -425,6 +425,11 @@ pub struct ElfInfo {
     /// them): the ISA levels a CPU must have for glibc 2.33 and later to
     /// run it ([`notes::x86_isa_needed`]).
     pub x86_isa_needed: u32,
+    /// Whether the object needs an executable stack: its `PT_GNU_STACK`
+    /// has `PF_X`, or it has none and the machine is x86, where glibc's
+    /// default stack is executable (`DEFAULT_STACK_PERMS`; AArch64's and
+    /// others' are not).
+    pub exec_stack: bool,
     /// [`Self::verdef`] indexed for [`Self::check_version_indexed`], made
     /// on first use (a cache: not part of the value, equal in any two).
     pub verdef_index: VerdefCache,

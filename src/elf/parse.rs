@@ -474,6 +474,7 @@ where
         tables: super::DynTables::default(),
         dlopen: Vec::new(),
         x86_isa_needed: 0,
+        exec_stack: false,
         verdef_index: Default::default(),
         verneed_met: Default::default(),
     };
@@ -497,6 +498,7 @@ where
 
     let mut dyn_range: Option<(u64, u64)> = None;
     let mut notes: Vec<(u64, u64, u64)> = Vec::new();
+    let mut gnu_stack: Option<bool> = None;
     for ph in phdrs {
         let off: u64 = ph.p_offset(endian).into();
         let filesz: u64 = ph.p_filesz(endian).into();
@@ -519,6 +521,7 @@ where
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 info.interp = Some(bytes[..end].to_vec());
             }
+            elf::PT_GNU_STACK => gnu_stack = Some(ph.p_flags(endian) & elf::PF_X != 0),
             elf::PT_DYNAMIC if dyn_range.is_none() => {
                 dyn_range = Some((ph.p_offset(endian).into(), ph.p_filesz(endian).into()));
             }
@@ -540,6 +543,7 @@ where
         }
     }
     let x86 = matches!(ident.machine, super::machine::X86_64 | super::machine::I386);
+    info.exec_stack = gnu_stack.unwrap_or(x86);
     let mut properties_seen = false;
     for (off, size, align) in notes {
         let size = size.min(MAX_NOTES).min(len.saturating_sub(off));

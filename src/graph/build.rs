@@ -1915,10 +1915,13 @@ fn add_libgcc(
 /// programs count: included files, the variants traced for staging and
 /// libraries given as roots are loaded by no program of this run. An
 /// object only a run-time load brings in is a warning: that `dlopen`
-/// fails, and the program goes on.
+/// fails, and the program goes on. So is, with glibc 2.41 and later, one
+/// only a run-time load brings in that needs an executable stack.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
-    // Every CPU has the x86-64 baseline but i386's: only roots that load
-    // an object needing more (or an i386 one needing any) are walked.
+    // Every CPU has the x86-64 baseline but i386's, and nearly no object
+    // needs an executable stack: only roots that load an object needing
+    // more (an i386 one needing any level) or an executable stack are
+    // walked.
     let mut roots: BTreeSet<usize> = BTreeSet::new();
     for n in g.graph.node_weights() {
         let Some(info) = n.info.as_deref() else {
@@ -1929,7 +1932,7 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         } else {
             info.x86_isa_needed & !1
         };
-        if above != 0 {
+        if above != 0 || info.exec_stack {
             roots.extend(n.roots.iter().copied());
         }
     }
@@ -1952,28 +1955,46 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         else {
             continue;
         };
-        let Some(cpu) = resolver.shared_target(info).x86_isa else {
+        let target = resolver.shared_target(info);
+        if target.x86_isa.is_none() && !target.dlopen_refuses_exec_stack {
             continue;
-        };
+        }
         let startup = g.startup_objects(root, ri, false);
         for n in g.startup_objects(root, ri, true) {
             let node = &g.graph[n];
-            let needed = node.info.as_ref().map_or(0, |i| i.x86_isa_needed);
-            if node.kind == NodeKind::Interpreter || needed & !cpu == 0 {
+            let Some(obj) = node.info.as_deref() else {
+                continue;
+            };
+            if node.kind == NodeKind::Interpreter {
                 continue;
             }
-            let why = RefusedWhy::IsaLevel { needed, cpu };
-            if startup.contains(&n) {
-                out.push(Refused {
-                    object: node.path.clone(),
-                    why,
-                });
-            } else {
-                warnings.push(format!(
-                    "{} (loaded at run time by {}): {}: that dlopen fails",
+            let at_run_time = !startup.contains(&n);
+            let run_time_warning = |what: String| {
+                format!(
+                    "{} (loaded at run time by {}): {what}: that dlopen fails",
                     show(&node.path),
-                    show(&g.graph[root].path),
-                    why.describe()
+                    show(&g.graph[root].path)
+                )
+            };
+            if let Some(cpu) = target.x86_isa.filter(|c| obj.x86_isa_needed & !c != 0) {
+                let why = RefusedWhy::IsaLevel {
+                    needed: obj.x86_isa_needed,
+                    cpu,
+                };
+                if at_run_time {
+                    warnings.push(run_time_warning(why.describe()));
+                } else {
+                    out.push(Refused {
+                        object: node.path.clone(),
+                        why,
+                    });
+                }
+            }
+            if at_run_time && obj.exec_stack && target.dlopen_refuses_exec_stack {
+                warnings.push(run_time_warning(
+                    "cannot enable executable stack as shared object requires (glibc 2.41 and \
+                     later refuse a dlopen that needs one)"
+                        .into(),
                 ));
             }
         }
@@ -2048,6 +2069,7 @@ fn empty_info() -> ElfInfo {
         tables: crate::elf::DynTables::default(),
         dlopen: Vec::new(),
         x86_isa_needed: 0,
+        exec_stack: false,
         verdef_index: Default::default(),
         verneed_met: Default::default(),
     }

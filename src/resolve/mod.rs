@@ -788,6 +788,8 @@ impl<'fs> Resolver<'fs> {
             }
             let minor = self.interp_minor_version(&loader);
             target.rtld_listed_alone = minor.is_some_and(|m| m >= RTLD_LISTED_ALONE_SINCE);
+            target.dlopen_refuses_exec_stack =
+                minor.is_some_and(|m| m >= EXEC_STACK_DLOPEN_REFUSED_SINCE);
             target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
         }
         target
@@ -2679,6 +2681,11 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
 /// 2.40 is taken to be like 2.39).
 const RTLD_LISTED_ALONE_SINCE: u32 = 41;
 
+/// The first glibc minor version whose `dlopen` refuses an object that
+/// needs an executable stack (checked: 2.36 makes the stack executable,
+/// 2.41 and 2.43 refuse; 2.37 to 2.40 are taken to be like 2.36).
+const EXEC_STACK_DLOPEN_REFUSED_SINCE: u32 = 41;
+
 /// The first glibc minor version whose loader goes on past an ENOTDIR in
 /// a search list (checked: 2.31 and 2.36 end the list, 2.39 and 2.41 go
 /// on; 2.37 and 2.38 are taken to be like 2.36).
@@ -2826,6 +2833,7 @@ mod tests {
                 tables: elf::DynTables::default(),
                 dlopen: Vec::new(),
                 x86_isa_needed: 0,
+                exec_stack: false,
                 verdef_index: Default::default(),
                 verneed_met: Default::default(),
             };

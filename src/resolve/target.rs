@@ -269,6 +269,11 @@ pub struct Target {
     /// leave it out then (filled by the resolver, which reads the
     /// interpreter's version).
     pub rtld_listed_alone: bool,
+    /// A glibc loader whose `dlopen` fails for an object that needs an
+    /// executable stack ("cannot enable executable stack as shared object
+    /// requires"), as 2.41 and later do; start-up loads still get one
+    /// (filled by the resolver, from the interpreter's version).
+    pub dlopen_refuses_exec_stack: bool,
     /// A glibc loader that ends a search list when the candidate in a
     /// directory it holds present fails with ENOTDIR (a file where the
     /// directory should be), as 2.36 and earlier do; 2.39 and later go on
@@ -312,6 +317,7 @@ impl Target {
                 x86_isa: None,
                 legacy: Default::default(),
                 rtld_listed_alone: false,
+                dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
             };
         }
@@ -375,6 +381,7 @@ impl Target {
             x86_isa: None,
             legacy: Default::default(),
             rtld_listed_alone: false,
+            dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
         }
     }
