@@ -1283,6 +1283,78 @@ fn s23k_x86_isa_levels_the_cpu_lacks_stop_the_program() {
 }
 
 #[test]
+fn s23n_x86_isa_levels_the_baseline_is_what_runs_the_roots_libc() {
+    // A glibc built for x86-64-v2 (RHEL 9's) marks libc.so.6 as needing it; no CPU below runs
+    // any program of such a root. The root's libc here is patched to say so (its property
+    // `x86-64-baseline` becomes `x86-64-baseline, x86-64-v2`): qemu's x86-64-v1 CPU stops
+    // every program at libc, Nehalem (v2) runs them but for one needing v3. Under the
+    // baseline closure models the least CPU that runs the root's libc: Nehalem's answers.
+    let name = "s23n_x86_isa_levels_the_baseline_is_what_runs_the_roots_libc";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
+    if !qemu.is_file() {
+        println!(
+            "skipping {name}: no {} (Debian package qemu-user-static)",
+            qemu.display()
+        );
+        return;
+    }
+    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
+    let libc = std::fs::canonicalize(r.host("/lib/x86_64-linux-gnu/libc.so.6")).expect("libc");
+    let mut bytes = std::fs::read(&libc).expect("read libc");
+    let property: Vec<u8> = [0xc000_8002u32, 4, 1]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let Some(at) = bytes
+        .windows(property.len())
+        .position(|w| w == property.as_slice())
+    else {
+        println!("skipping {name}: this libc.so.6 has no x86-64-baseline ISA property to patch");
+        return;
+    };
+    bytes[at + 8..at + 12].copy_from_slice(&3u32.to_le_bytes());
+    std::fs::write(&libc, bytes).expect("write libc");
+    let exits = "void _start(void) { __asm__ volatile (\"mov $60, %eax\\n xor %edi, %edi\\n syscall\"); }\n";
+    for level in ["x86-64-v2", "x86-64-v3"] {
+        let soname = format!("lib{}.so.1", level.replace('-', "_"));
+        r.lib(&format!("/opt/i/{soname}"), &soname)
+            .arg(&format!("-Wl,-z,{level}"))
+            .build();
+        r.exe(&format!("/app/bin/{level}"))
+            .source(exits)
+            .arg("-nostartfiles")
+            .needs(&[format!("/opt/i/{soname}").as_str()])
+            .runpath("/opt/i")
+            .build();
+    }
+    for prog in ["/app/bin/x86-64-v2", "/app/bin/x86-64-v3"] {
+        let v1 = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", "qemu64", prog]);
+        assert!(
+            crate::support::oracle::isa_stops(&v1.stderr)
+                .iter()
+                .any(|o| o.ends_with("/libc.so.6")),
+            "{name}: the premise: a v1 CPU stops at libc\n{}",
+            v1.stderr
+        );
+        let v2 = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", "Nehalem", prog]);
+        let stopped = crate::support::oracle::isa_stops(&v2.stderr);
+        for args in [&[][..], &["--hwcaps", "x86-64-v2"][..]] {
+            let ours = closure_trace(&r, prog, args);
+            assert_eq!(
+                ours.refused_objects(),
+                stopped,
+                "{name}: {prog} ({args:?}), Nehalem:\n{}\n{}",
+                v2.stderr,
+                ours.dump()
+            );
+        }
+        println!("{name}: {prog}: Nehalem stopped at {stopped:?}");
+    }
+}
+
+#[test]
 fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     // A program that dlopens a library marked `x86-64-v3` by a string literal
     // (`--dlopen-strings` finds it): on a CPU without the level the dlopen fails with the

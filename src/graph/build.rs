@@ -1960,6 +1960,26 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
             continue;
         }
         let startup = g.startup_objects(root, ri, false);
+        // Under the baseline the CPU is the least that runs the root's C
+        // library: a glibc built for x86-64-v2 (RHEL 9's) or v3 marks
+        // libc.so.6 so, and no CPU below runs any program of that root.
+        let cpu = target.x86_isa.map(|c| {
+            if !matches!(resolver.options().hwcaps, crate::resolve::Hwcaps::Baseline) {
+                return c;
+            }
+            let libc = g
+                .children(root)
+                .into_iter()
+                .filter(|(_, e)| e.via == Via::Interpreter)
+                .map(|(n, _)| n)
+                .chain(startup.iter().copied().filter(|&n| {
+                    g.graph[n].info.as_ref().and_then(|i| i.soname.as_deref())
+                        == Some(&b"libc.so.6"[..])
+                }))
+                .filter_map(|n| g.graph[n].info.as_ref())
+                .fold(0, |bits, i| bits | i.x86_isa_needed);
+            c | levels_up_to(libc)
+        });
         for n in g.startup_objects(root, ri, true) {
             let node = &g.graph[n];
             let Some(obj) = node.info.as_deref() else {
@@ -1976,7 +1996,7 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                     show(&g.graph[root].path)
                 )
             };
-            if let Some(cpu) = target.x86_isa.filter(|c| obj.x86_isa_needed & !c != 0) {
+            if let Some(cpu) = cpu.filter(|c| obj.x86_isa_needed & !c != 0) {
                 let why = RefusedWhy::IsaLevel {
                     needed: obj.x86_isa_needed,
                     cpu,
@@ -2000,6 +2020,16 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         }
     }
     (out, warnings)
+}
+
+/// Every x86 ISA level bit up to the highest in `bits`: a CPU of a level
+/// has those below it.
+fn levels_up_to(bits: u32) -> u32 {
+    match 32 - bits.leading_zeros() {
+        0 => 0,
+        32 => u32::MAX,
+        n => (1 << n) - 1,
+    }
 }
 
 /// Copies in a `glibc-hwcaps/x86-64-vN/` subdirectory that need x86 ISA
