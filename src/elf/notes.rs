@@ -108,8 +108,22 @@ fn for_each_note(bytes: &[u8], big: bool, align: u64, mut f: impl FnMut(&[u8], u
 /// Parses the notes in one `PT_NOTE` segment (or `SHT_NOTE` section) of
 /// alignment `align` (4 or 8), returning the dlopen entries and warnings.
 pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, Vec<String>) {
+    let (out, warnings, _) = parse_notes(bytes, big, align, false);
+    (out, warnings)
+}
+
+/// [`parse_segment`], and with `x86` in the same walk
+/// [`x86_isa_needed`]'s answer (`None` without `x86`).
+pub fn parse_notes(
+    bytes: &[u8],
+    big: bool,
+    align: u64,
+    x86: bool,
+) -> (Vec<DlopenEntry>, Vec<String>, Option<Option<u32>>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
+    let mut isa = None;
+    let prop_align = if align == 8 { 8 } else { 4 };
     for_each_note(bytes, big, align, |name, ntype, desc| {
         if name == b"FDO" && ntype == NT_FDO_DLOPEN_METADATA {
             let json = desc.split(|&b| b == 0).next().unwrap_or_default();
@@ -117,9 +131,31 @@ pub fn parse_segment(bytes: &[u8], big: bool, align: u64) -> (Vec<DlopenEntry>, 
                 Ok(mut v) => out.append(&mut v),
                 Err(e) => warnings.push(format!("malformed .note.dlopen: {e}")),
             }
+        } else if x86 && isa.is_none() && name == b"GNU" && ntype == NT_GNU_PROPERTY_TYPE_0 {
+            isa = Some(isa_property(desc, big, prop_align));
         }
     });
-    (out, warnings)
+    (out, warnings, isa)
+}
+
+/// The `GNU_PROPERTY_X86_ISA_1_NEEDED` value among the properties of one
+/// property note's descriptor, each padded to `align`.
+fn isa_property(desc: &[u8], big: bool, align: usize) -> Option<u32> {
+    let mut off = 0usize;
+    while off + 8 <= desc.len() {
+        let (Some(kind), Some(size)) = (u32_at(desc, off, big), u32_at(desc, off + 4, big)) else {
+            break;
+        };
+        let data = off + 8;
+        let end = data
+            .checked_add(size as usize)
+            .filter(|&e| e <= desc.len())?;
+        if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size == 4 {
+            return u32_at(desc, data, big);
+        }
+        off = pad(end, align)?;
+    }
+    None
 }
 
 /// The note type of GNU program properties (`.note.gnu.property`).
@@ -136,35 +172,7 @@ pub const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
 /// segment's alignment is). `None` without that note or property, as the
 /// loader takes only the first property note of an object.
 pub fn x86_isa_needed(bytes: &[u8], big: bool, align: u64) -> Option<Option<u32>> {
-    let align = if align == 8 { 8 } else { 4 };
-    let mut found: Option<Option<u32>> = None;
-    for_each_note(bytes, big, align as u64, |name, ntype, desc| {
-        if found.is_some() || name != b"GNU" || ntype != NT_GNU_PROPERTY_TYPE_0 {
-            return;
-        }
-        let mut value = None;
-        let mut off = 0usize;
-        while off + 8 <= desc.len() {
-            let (Some(kind), Some(size)) = (u32_at(desc, off, big), u32_at(desc, off + 4, big))
-            else {
-                break;
-            };
-            let data = off + 8;
-            let Some(end) = data.checked_add(size as usize).filter(|&e| e <= desc.len()) else {
-                break;
-            };
-            if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size == 4 {
-                value = u32_at(desc, data, big);
-                break;
-            }
-            let Some(next) = pad(end, align) else {
-                break;
-            };
-            off = next;
-        }
-        found = Some(value);
-    });
-    found
+    parse_notes(bytes, big, align, true).2
 }
 
 /// Parses one JSON payload (array of objects, or a single object).

@@ -548,15 +548,13 @@ where
     for (off, size, align) in notes {
         let size = size.min(MAX_NOTES).min(len.saturating_sub(off));
         if let Ok(bytes) = data.read_bytes_at(off, size) {
-            let (mut entries, warnings) =
-                super::notes::parse_segment(bytes, ident.big_endian, align);
+            let (mut entries, warnings, isa) =
+                super::notes::parse_notes(bytes, ident.big_endian, align, x86 && !properties_seen);
             info.dlopen.append(&mut entries);
             info.warnings.extend(warnings);
-            if x86 && !properties_seen {
-                if let Some(isa) = super::notes::x86_isa_needed(bytes, ident.big_endian, align) {
-                    properties_seen = true;
-                    info.x86_isa_needed = isa.unwrap_or(0);
-                }
+            if let Some(isa) = isa {
+                properties_seen = true;
+                info.x86_isa_needed = isa.unwrap_or(0);
             }
         }
     }
