@@ -1104,6 +1104,44 @@ fn s23i_only_the_loaders_own_hwcaps_names_in_its_order() {
     );
 }
 
+/// Copies the static qemu-x86_64 into `r` (run as `/qemu-x86_64-static -cpu CPU …` to model
+/// CPUs of each x86-64 level); false, saying why, when it is not installed.
+fn qemu_x86_in(name: &str, r: &TestRoot) -> bool {
+    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
+    if !qemu.is_file() {
+        println!(
+            "skipping {name}: no {} (Debian package qemu-user-static)",
+            qemu.display()
+        );
+        return false;
+    }
+    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
+    true
+}
+
+/// closure's JSON report of `prog` in `r` with `args`, run-time loads included (no
+/// `--startup-only`).
+fn closure_with_run_time(
+    r: &TestRoot,
+    prog: &str,
+    args: &[&str],
+) -> crate::support::oracle::ClosureRun {
+    let out = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", prog, "--format", "json"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run closure");
+    crate::support::oracle::parse_closure_output(
+        format!("closure --root {prog} {}", args.join(" ")),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// qemu's CPU models of the x86-64 levels and the `--hwcaps` that model each (TCG has no
 /// AVX-512: `x86-64-v4` is never among them).
 const ISA_CPUS: [(&str, &str); 3] = [
@@ -1121,15 +1159,9 @@ const ISA_CPUS: [(&str, &str); 3] = [
 /// "OBJECT: CPU ISA level is lower than required" (glibc 2.33 and later); closure, told that
 /// CPU's levels, must refuse exactly that object, or nothing, and list what the loader lists.
 fn isa_levels_match(name: &str, r: &TestRoot) {
-    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
-    if !qemu.is_file() {
-        println!(
-            "skipping {name}: no {} (Debian package qemu-user-static)",
-            qemu.display()
-        );
+    if !qemu_x86_in(name, r) {
         return;
     }
-    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
     let exits = "void _start(void) { __asm__ volatile (\"mov $60, %eax\\n xor %edi, %edi\\n syscall\"); }\n";
     let marked = |level: &str| format!("-Wl,-z,{level}");
     r.lib("/opt/i/libplain.so.1", "libplain.so.1").build();
@@ -1292,15 +1324,9 @@ fn s23n_x86_isa_levels_the_baseline_is_what_runs_the_roots_libc() {
     let name = "s23n_x86_isa_levels_the_baseline_is_what_runs_the_roots_libc";
     let o = oracle!(name);
     let r = TestRoot::new(&o);
-    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
-    if !qemu.is_file() {
-        println!(
-            "skipping {name}: no {} (Debian package qemu-user-static)",
-            qemu.display()
-        );
+    if !qemu_x86_in(name, &r) {
         return;
     }
-    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
     let libc = std::fs::canonicalize(r.host("/lib/x86_64-linux-gnu/libc.so.6")).expect("libc");
     let mut bytes = std::fs::read(&libc).expect("read libc");
     let property: Vec<u8> = [0xc000_8002u32, 4, 1]
@@ -1362,15 +1388,9 @@ fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     let name = "s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen";
     let o = oracle!(name);
     let r = TestRoot::new(&o);
-    let qemu = Path::new("/usr/bin/qemu-x86_64-static");
-    if !qemu.is_file() {
-        println!(
-            "skipping {name}: no {} (Debian package qemu-user-static)",
-            qemu.display()
-        );
+    if !qemu_x86_in(name, &r) {
         return;
     }
-    std::fs::copy(qemu, r.path().join("qemu-x86_64-static")).expect("copy qemu into the root");
     r.lib("/opt/d/libdl3.so.1", "libdl3.so.1")
         .arg("-Wl,-z,x86-64-v3")
         .build();
@@ -1379,28 +1399,7 @@ fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     for (cpu, hwcaps) in ISA_CPUS.iter().skip(1) {
         let run = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", cpu, PROG]);
         let stopped = crate::support::oracle::isa_stops(&run.stderr);
-        // Run-time loads included (no `--startup-only`).
-        let out = std::process::Command::new(closure_bin())
-            .arg("--sysroot")
-            .arg(r.path())
-            .args([
-                "--root",
-                PROG,
-                "--format",
-                "json",
-                "--dlopen-strings",
-                "--hwcaps",
-                hwcaps,
-            ])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run closure");
-        let ours = crate::support::oracle::parse_closure_output(
-            format!("closure --root {PROG} --dlopen-strings --hwcaps {hwcaps}"),
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
+        let ours = closure_with_run_time(&r, PROG, &["--dlopen-strings", "--hwcaps", hwcaps]);
         let warned: BTreeSet<String> = ours.json.as_ref().expect("closure's JSON")["warnings"]
             .as_array()
             .into_iter()
@@ -1479,21 +1478,7 @@ fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
         "{name}: start-up loads get an executable stack: {}",
         needs.stderr
     );
-    let ours = |prog: &str| {
-        let out = std::process::Command::new(closure_bin())
-            .arg("--sysroot")
-            .arg(r.path())
-            .args(["--root", prog, "--format", "json", "--dlopen-strings"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run closure");
-        crate::support::oracle::parse_closure_output(
-            format!("closure --root {prog} --dlopen-strings"),
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ours = |prog: &str| closure_with_run_time(r, prog, &["--dlopen-strings"]);
     let warned = |run: &crate::support::oracle::ClosureRun| -> BTreeSet<String> {
         run.json.as_ref().expect("closure's JSON")["warnings"]
             .as_array()
