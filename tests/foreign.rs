@@ -56,7 +56,7 @@ use closure::resolve::ldcache::{self, CacheEntry};
 use crate::support::chroot::{is_root, run_in_root};
 use crate::support::oracle::{
     closure_bin, closure_ldd_lines, compared_logs, hwcaps_help_lines, isa_stops, ldd_lines,
-    parse_trace, run_closure, ClosureRun, LoaderTrace,
+    parse_trace, run_closure, run_closure_with_run_time, ClosureRun, LoaderTrace,
 };
 
 /// One foreign architecture.
@@ -2003,4 +2003,179 @@ fn i386_isa_levels_match_qemu_loader() {
     }
     // pentium3 for every level, coreduo for two, max for none.
     assert_eq!(stops, 5, "{name}: the premise");
+}
+
+/// `bytes` (an ELF object) with its `PT_GNU_STACK` header dropped (made
+/// `PT_NULL`, which the loader skips) or given `PF_X`.
+fn with_stack(mut bytes: Vec<u8>, drop: bool) -> Vec<u8> {
+    let is_64 = bytes[4] == 2;
+    let big = bytes[5] == 2;
+    let read = |b: &[u8], o: usize, n: usize| -> u64 {
+        let mut v = 0u64;
+        for i in 0..n {
+            let byte = u64::from(b[o + if big { i } else { n - 1 - i }]);
+            v = (v << 8) | byte;
+        }
+        v
+    };
+    let (phoff, entsize, count) = if is_64 {
+        (
+            read(&bytes, 0x20, 8),
+            read(&bytes, 0x36, 2),
+            read(&bytes, 0x38, 2),
+        )
+    } else {
+        (
+            read(&bytes, 0x1c, 4),
+            read(&bytes, 0x2a, 2),
+            read(&bytes, 0x2c, 2),
+        )
+    };
+    let header = (0..count as usize)
+        .map(|i| phoff as usize + i * entsize as usize)
+        .find(|&o| read(&bytes, o, 4) == 0x6474_e551)
+        .expect("a PT_GNU_STACK");
+    let write = |b: &mut [u8], o: usize, v: u32| {
+        let v = if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        b[o..o + 4].copy_from_slice(&v);
+    };
+    if drop {
+        write(&mut bytes, header, 0);
+    } else {
+        // p_flags: right after p_type in ELF64, the seventh word in ELF32.
+        let at = header + if is_64 { 4 } else { 24 };
+        let flags = read(&bytes, at, 4) as u32;
+        write(&mut bytes, at, flags | 1);
+    }
+    bytes
+}
+
+/// Whether glibc 2.41 and later take an object without `PT_GNU_STACK` to
+/// need an executable stack depends on the architecture (its
+/// `DEFAULT_STACK_PERMS`): each Debian loader of those releases that the
+/// mirror has and qemu runs loads three copies of a small library of its own
+/// package — as built, without `PT_GNU_STACK`, with `PF_X` added — through
+/// `LD_AUDIT`, which loads the way a `dlopen` does (the same refusal:
+/// "cannot enable executable stack as shared object requires"). A program
+/// (synthetic, for that architecture, with a non-executable stack) names
+/// the three in its `.note.dlopen`: closure must warn of exactly the copies
+/// the loader refuses. The built copy loads everywhere and the `PF_X` one
+/// nowhere, so each loader is shown to check at all.
+#[test]
+fn exec_stack_defaults_are_each_loaders_own() {
+    use crate::support::elfgen::{self, Arch, ElfSpec, Kind};
+    let name = "exec_stack_defaults_are_each_loaders_own";
+    let arches = [
+        ("amd64", Arch::X86_64, "qemu-x86_64-static"),
+        ("i386", Arch::I386, "qemu-i386-static"),
+        ("arm64", Arch::Aarch64, "qemu-aarch64-static"),
+        ("armhf", Arch::Armhf, "qemu-arm-static"),
+        ("riscv64", Arch::Riscv64, "qemu-riscv64-static"),
+        ("ppc64el", Arch::Ppc64le, "qemu-ppc64le-static"),
+        ("s390x", Arch::S390x, "qemu-s390x-static"),
+    ];
+    if !is_root() {
+        println!("skipping {name}: needs root (chroot)");
+        return;
+    }
+    let mut checked = Vec::new();
+    for release in ["trixie", "forky"] {
+        for (debian, arch, qemu) in arches {
+            if !Path::new("/usr/bin").join(qemu).is_file() {
+                println!("skipping {name} on {debian}: /usr/bin/{qemu} is not installed");
+                continue;
+            }
+            let (unpacked, version) = match crate::support::glibc::foreign_libc6(release, debian) {
+                Ok(found) => found,
+                Err(why) => {
+                    println!("skipping {name} on {release} {debian}: {why}");
+                    continue;
+                }
+            };
+            let what = format!("{name}: {release} {debian} ({version})");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path();
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(unpacked.join("."))
+                .arg(root)
+                .status()
+                .expect("cp");
+            assert!(copied.success(), "{what}: cp -a");
+            for (link, to) in [("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+                if !root.join(link).exists() && root.join(to).is_dir() {
+                    std::os::unix::fs::symlink(to, root.join(link)).expect("symlink");
+                }
+            }
+            let to = root.join(qemu);
+            fs::copy(Path::new("/usr/bin").join(qemu), &to).expect("copy qemu");
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).expect("chmod qemu");
+            let libdir = format!("/usr/lib/{}", arch.triplet());
+            let small = fs::read(root.join(&libdir[1..]).join("libBrokenLocale.so.1"))
+                .unwrap_or_else(|e| panic!("{what}: libBrokenLocale.so.1: {e}"));
+            let copies = [
+                ("libbuilt.so", small.clone()),
+                ("libnostack.so", with_stack(small.clone(), true)),
+                ("libexecstack.so", with_stack(small, false)),
+            ];
+            for (file, bytes) in &copies {
+                fs::write(root.join(&libdir[1..]).join(file), bytes).expect("write copy");
+            }
+            let mut refused = BTreeSet::new();
+            for (file, _) in &copies {
+                let audit = format!("{libdir}/{file}");
+                let argv = [
+                    &format!("/{qemu}")[..],
+                    arch.interp(),
+                    &format!("{libdir}/libc.so.6")[..],
+                ];
+                let (_, out, err) = run_in_root(root, &argv, &[("LD_AUDIT", &audit)]);
+                assert!(
+                    err.contains(&format!("object '{audit}' cannot be loaded as audit")),
+                    "{what}: {file}: the loader did not try the audit object:\n{out}\n{err}"
+                );
+                if err.contains("cannot enable executable stack") {
+                    refused.insert(file.to_string());
+                }
+            }
+            assert!(
+                !refused.contains("libbuilt.so") && refused.contains("libexecstack.so"),
+                "{what}: the loader refused {refused:?}"
+            );
+            let note = copies
+                .iter()
+                .map(|(file, _)| format!(r#"{{"soname":["{file}"],"priority":"required"}}"#))
+                .collect::<Vec<_>>()
+                .join(",");
+            let prog = elfgen::build(&ElfSpec {
+                arch: Some(arch),
+                kind: Kind::Exec,
+                interp: Some(arch.interp().into()),
+                needed: vec!["libc.so.6".into()],
+                note_dlopen: Some(format!("[{note}]")),
+                ..Default::default()
+            });
+            fs::create_dir_all(root.join("app")).expect("mkdir app");
+            fs::write(root.join("app/prog"), prog).expect("write prog");
+            let ours = run_closure_with_run_time(root, "/app/prog", &[]);
+            let warned: BTreeSet<String> = ours.json.as_ref().expect("closure's JSON")["warnings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+                .filter(|w| w.contains("cannot enable executable stack"))
+                .filter_map(|w| w.split(" (loaded at run time").next())
+                .filter_map(|p| p.rsplit('/').next())
+                .map(str::to_string)
+                .collect();
+            assert_eq!(warned, refused, "{what}:\n{}", ours.dump());
+            println!("{what}: the loader refuses {refused:?}");
+            checked.push(format!("{release} {debian}"));
+        }
+    }
+    println!("{name}: checked {checked:?}");
 }

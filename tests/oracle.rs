@@ -1119,27 +1119,13 @@ fn qemu_x86_in(name: &str, r: &TestRoot) -> bool {
     true
 }
 
-/// closure's JSON report of `prog` in `r` with `args`, run-time loads included (no
-/// `--startup-only`).
+/// closure's JSON report of `prog` in `r` with `args`, run-time loads included.
 fn closure_with_run_time(
     r: &TestRoot,
     prog: &str,
     args: &[&str],
 ) -> crate::support::oracle::ClosureRun {
-    let out = std::process::Command::new(closure_bin())
-        .arg("--sysroot")
-        .arg(r.path())
-        .args(["--root", prog, "--format", "json"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run closure");
-    crate::support::oracle::parse_closure_output(
-        format!("closure --root {prog} {}", args.join(" ")),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::oracle::run_closure_with_run_time(r.path(), prog, args)
 }
 
 /// qemu's CPU models of the x86-64 levels and the `--hwcaps` that model each (TCG has no
@@ -1433,8 +1419,9 @@ fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
 /// (`-z execstack`), one by having no `PT_GNU_STACK` at all (x86's default stack is
 /// executable), each dlopened by a string literal: glibc 2.36 makes the stack executable,
 /// 2.41 and later fail the `dlopen` ("cannot enable executable stack as shared object
-/// requires"); the same library as a `DT_NEEDED` loads everywhere. closure must warn of
-/// exactly the dlopens the loader fails.
+/// requires"); the same library as a `DT_NEEDED` loads everywhere, and a program whose stack
+/// is executable already (by its own `PT_GNU_STACK`, or a start-up library's) dlopens both
+/// everywhere. closure must warn of exactly the dlopens the loader fails.
 fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
     r.lib("/opt/e/libexs.so.1", "libexs.so.1")
         .arg("-Wl,-z,execstack")
@@ -1455,23 +1442,24 @@ fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
     bytes[stack..stack + 4].copy_from_slice(&0u32.to_le_bytes());
     std::fs::write(&nos, bytes).expect("write libnos");
     let source = "#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  int failed = 0;\n  if (!dlopen(\"libexs.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); failed++; }\n  if (!dlopen(\"libnos.so.1\", RTLD_NOW)) { fprintf(stderr, \"%s\\n\", dlerror()); failed++; }\n  return failed;\n}\n";
+    // The same dlopens from a program whose stack is executable already: its own
+    // `PT_GNU_STACK` says so, or a library it maps at start-up needs one (the loader made
+    // the stack executable then). glibc refuses only to *make* it executable in a dlopen.
     r.exe(PROG).source(source).runpath("/opt/e").build();
+    r.exe("/app/bin/xstack")
+        .source(source)
+        .runpath("/opt/e")
+        .arg("-Wl,-z,execstack")
+        .build();
+    r.exe("/app/bin/after")
+        .source(source)
+        .runpath("/opt/e")
+        .needs(&["/opt/e/libexs.so.1"])
+        .build();
     r.exe("/app/bin/needs")
         .runpath("/opt/e")
         .needs(&["/opt/e/libexs.so.1", "/opt/e/libnos.so.1"])
         .build();
-    let run = r.run_in_root(&[], &[PROG]);
-    let failed: BTreeSet<String> = run
-        .stderr
-        .lines()
-        .filter_map(|l| {
-            l.strip_suffix(
-                ": cannot enable executable stack as shared object requires: Invalid argument",
-            )
-        })
-        .map(str::to_string)
-        .collect();
-    assert_eq!(run.status as usize, failed.len(), "{name}: {}", run.stderr);
     let needs = r.run_in_root(&[], &["/app/bin/needs"]);
     assert_eq!(
         needs.status, 0,
@@ -1491,19 +1479,41 @@ fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
             .map(str::to_string)
             .collect()
     };
-    let dlopened = ours(PROG);
-    assert_eq!(
-        warned(&dlopened),
-        failed,
-        "{name}: {}\n{}",
-        run.stderr,
-        dlopened.dump()
-    );
     assert!(
         warned(&ours("/app/bin/needs")).is_empty(),
         "{name}: start-up loads"
     );
-    println!("{name}: the dlopens of {failed:?} failed");
+    for prog in [PROG, "/app/bin/xstack", "/app/bin/after"] {
+        let run = r.run_in_root(&[], &[prog]);
+        let failed: BTreeSet<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| {
+                l.strip_suffix(
+                    ": cannot enable executable stack as shared object requires: Invalid argument",
+                )
+            })
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            run.status as usize,
+            failed.len(),
+            "{name}: {prog}: {}",
+            run.stderr
+        );
+        let dlopened = ours(prog);
+        assert_eq!(
+            warned(&dlopened),
+            failed,
+            "{name}: {prog}: {}\n{}",
+            run.stderr,
+            dlopened.dump()
+        );
+        if prog != PROG {
+            assert!(failed.is_empty(), "{name}: {prog}: {}", run.stderr);
+        }
+        println!("{name}: {prog}: the dlopens of {failed:?} failed");
+    }
 }
 
 #[test]

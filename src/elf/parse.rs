@@ -542,8 +542,8 @@ where
             }
         }
     }
+    info.exec_stack = gnu_stack.unwrap_or_else(|| ident.stack_executable_by_default());
     let x86 = matches!(ident.machine, super::machine::X86_64 | super::machine::I386);
-    info.exec_stack = gnu_stack.unwrap_or(x86);
     let mut properties_seen = false;
     for (off, size, align) in notes {
         let size = size.min(MAX_NOTES).min(len.saturating_sub(off));

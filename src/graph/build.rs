@@ -1916,7 +1916,9 @@ fn add_libgcc(
 /// libraries given as roots are loaded by no program of this run. An
 /// object only a run-time load brings in is a warning: that `dlopen`
 /// fails, and the program goes on. So is, with glibc 2.41 and later, one
-/// only a run-time load brings in that needs an executable stack.
+/// only a run-time load brings in that needs an executable stack, unless
+/// the stack is executable already (the program or a start-up library
+/// needs one).
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
     // Every CPU has the x86-64 baseline but i386's, and nearly no object
     // needs an executable stack: only roots that load an object needing
@@ -1960,6 +1962,14 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
             continue;
         }
         let startup = g.startup_objects(root, ri, false);
+        // glibc 2.41 refuses only to *make* the stack executable in a
+        // dlopen: when the program or a library it maps at start-up needs
+        // one, the loader made it so before `main`, and every dlopen that
+        // needs one succeeds (the loader itself does not count).
+        let stack_executable = startup.iter().any(|&n| {
+            g.graph[n].kind != NodeKind::Interpreter
+                && g.graph[n].info.as_deref().is_some_and(|i| i.exec_stack)
+        });
         // Under the baseline the CPU is the least that runs the root's C
         // library: a glibc built for x86-64-v2 (RHEL 9's) or v3 marks
         // libc.so.6 so, and no CPU below runs any program of that root.
@@ -2010,7 +2020,11 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                     });
                 }
             }
-            if at_run_time && obj.exec_stack && target.dlopen_refuses_exec_stack {
+            if at_run_time
+                && obj.exec_stack
+                && !stack_executable
+                && target.dlopen_refuses_exec_stack
+            {
                 warnings.push(run_time_warning(
                     "cannot enable executable stack as shared object requires (glibc 2.41 and \
                      later refuse a dlopen that needs one)"

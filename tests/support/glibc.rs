@@ -40,8 +40,14 @@ fn cache_dir(release: &str) -> PathBuf {
         .join(release)
 }
 
-/// The apt options that make every state and cache directory private.
+/// The apt options that make every state and cache directory private
+/// (packages of the host's architecture).
 fn apt_options(dir: &Path) -> Vec<String> {
+    apt_options_for(dir, "amd64")
+}
+
+/// [`apt_options`] for packages of Debian architecture `arch`.
+fn apt_options_for(dir: &Path, arch: &str) -> Vec<String> {
     let d = |sub: &str| dir.join(sub).display().to_string();
     vec![
         "-q".into(),
@@ -54,7 +60,7 @@ fn apt_options(dir: &Path) -> Vec<String> {
         "-o".into(),
         format!("Dir::Cache={}", d("cache")),
         "-o".into(),
-        "APT::Architectures=amd64".into(),
+        format!("APT::Architectures={arch}"),
         "-o".into(),
         "APT::Sandbox::User=root".into(),
     ]
@@ -190,4 +196,57 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
         )?,
         ldconfig: find("ldconfig", &["/sbin/ldconfig", "/usr/sbin/ldconfig"])?,
     })
+}
+
+/// The `libc6` package of Debian `release` for architecture `arch`
+/// (`arm64`, `s390x`, …), fetched with its own private apt state below
+/// `$CARGO_TARGET_TMPDIR/glibc/RELEASE-ARCH` and unpacked there once: the
+/// unpacked tree (`usr/lib/TRIPLET/…`, the loader) and the package
+/// version. Err: why it cannot be had (no apt, no mirror, a mirror
+/// without that architecture's file).
+pub fn foreign_libc6(release: &str, arch: &str) -> Result<(PathBuf, String), String> {
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_dir(&format!("{release}-{arch}"));
+    let root = dir.join("root");
+    let stamp = dir.join("version");
+    if !stamp.is_file() {
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
+            fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
+        }
+        fs::write(
+            dir.join("sources.list"),
+            format!("deb http://deb.debian.org/debian {release} main\n"),
+        )
+        .map_err(|e| format!("write sources.list: {e}"))?;
+        let mut args = apt_options_for(&dir, arch);
+        args.push("update".into());
+        run("apt-get", &args, &dir)?;
+        let mut args = apt_options_for(&dir, arch);
+        args.extend(["download".into(), format!("libc6:{arch}/{release}")]);
+        run("apt-get", &args, &dir.join("debs"))?;
+        let deb = fs::read_dir(dir.join("debs"))
+            .map_err(|e| format!("read debs: {e}"))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("libc6_"))
+            })
+            .ok_or_else(|| format!("apt-get download fetched no libc6:{arch} for {release}"))?;
+        let name = deb.file_name().unwrap_or_default().to_string_lossy();
+        let version = name.split('_').nth(1).unwrap_or_default().to_string();
+        run(
+            "dpkg-deb",
+            &[
+                "-x".into(),
+                deb.display().to_string(),
+                root.display().to_string(),
+            ],
+            &dir,
+        )?;
+        fs::write(&stamp, &version).map_err(|e| format!("write stamp: {e}"))?;
+    }
+    let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
+    Ok((root, version.trim().to_string()))
 }

@@ -1285,6 +1285,25 @@ pub fn run_closure(sysroot: &Path, roots: &[&str], extra: &[&str]) -> ClosureRun
     run
 }
 
+/// closure's JSON report of `prog` in `sysroot` with `args`, run-time loads included (no
+/// `--startup-only`).
+pub fn run_closure_with_run_time(sysroot: &Path, prog: &str, args: &[&str]) -> ClosureRun {
+    let out = Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(sysroot)
+        .args(["--root", prog, "--format", "json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", closure_bin()));
+    parse_closure_output(
+        format!("closure --root {prog} {}", args.join(" ")),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// closure over one program of a test root.
 pub fn closure_trace(root: &TestRoot, prog: &str, extra: &[&str]) -> ClosureRun {
     run_closure(root.path(), &[prog], extra)
