@@ -1367,6 +1367,55 @@ fn s23n_x86_isa_levels_the_baseline_is_what_runs_the_roots_libc() {
 }
 
 #[test]
+fn s23o_x86_isa_levels_static_programs_are_not_checked() {
+    // glibc checks ISA levels in the dynamic loader only: a static program (and a static PIE)
+    // marked `x86-64-v3` runs on qemu's x86-64-v1 CPU, and closure refuses neither.
+    let name = "s23o_x86_isa_levels_static_programs_are_not_checked";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    if !qemu_x86_in(name, &r) {
+        return;
+    }
+    let source = "#include <stdio.h>\nint main(void) { puts(\"ran\"); return 0; }\n";
+    for (prog, kind) in [
+        ("/app/bin/static", "-static"),
+        ("/app/bin/spie", "-static-pie"),
+    ] {
+        crate::support::oracle::compile(
+            &r,
+            prog,
+            source,
+            &[kind.to_string(), "-Wl,-z,x86-64-v3".to_string()],
+        );
+        let notes = std::process::Command::new("readelf")
+            .arg("-n")
+            .arg(r.host(prog))
+            .output()
+            .expect("readelf");
+        assert!(
+            String::from_utf8_lossy(&notes.stdout).contains("x86-64-v3"),
+            "{name}: the premise: {prog} is marked x86-64-v3"
+        );
+        let run = r.run_in_root(&[], &["/qemu-x86_64-static", "-cpu", "qemu64", prog]);
+        assert_eq!(
+            (run.status, run.stdout.as_str()),
+            (0, "ran\n"),
+            "{name}: {prog} on qemu64: {}",
+            run.stderr
+        );
+        for args in [&[][..], &["--hwcaps", "x86-64-v2"][..]] {
+            let ours = closure_trace(&r, prog, args);
+            assert!(
+                ours.refused_objects().is_empty() && ours.status == 0,
+                "{name}: {prog} ({args:?}):\n{}",
+                ours.dump()
+            );
+        }
+        println!("{name}: {prog} marked x86-64-v3 runs on qemu64");
+    }
+}
+
+#[test]
 fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     // A program that dlopens a library marked `x86-64-v3` by a string literal
     // (`--dlopen-strings` finds it): on a CPU without the level the dlopen fails with the
