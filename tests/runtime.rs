@@ -142,13 +142,23 @@ impl Sys {
 
     /// Debian 12 merged-/usr with the host's musl: `/lib/ld-musl-x86_64.so.1
     /// -> x86_64-linux-musl/libc.so` and musl's search path file.
+    /// (`CLOSURE_MUSL_LIBC=PATH` puts another musl's `libc.so` in instead, to run every musl
+    /// test against it.)
     fn musl() -> Sys {
+        match std::env::var_os("CLOSURE_MUSL_LIBC") {
+            Some(libc) => Sys::musl_with(Path::new(&libc)),
+            None => Sys::musl_with(Path::new(HOST_MUSL)),
+        }
+    }
+
+    /// [`Sys::musl`] with the musl (`libc.so`, also its loader) at `libc` on the host.
+    fn musl_with(libc: &Path) -> Sys {
         let s = Sys::empty();
         s.mkdir("/usr/lib/x86_64-linux-musl");
         s.mkdir("/usr/bin");
         s.symlink("usr/lib", "/lib");
         s.symlink("usr/bin", "/bin");
-        s.copy_host(HOST_MUSL, "/usr/lib/x86_64-linux-musl/libc.so");
+        s.copy_host(libc, "/usr/lib/x86_64-linux-musl/libc.so");
         s.symlink("x86_64-linux-musl/libc.so", "/usr/lib/ld-musl-x86_64.so.1");
         s.write(
             MUSL_PATH_FILE,
@@ -190,10 +200,11 @@ impl Sys {
             .unwrap_or_else(|e| panic!("symlink {link} -> {target}: {e}"));
     }
 
-    fn copy_host(&self, host: &str, in_root: &str) {
+    fn copy_host(&self, host: impl AsRef<Path>, in_root: &str) {
+        let host = host.as_ref();
         self.mkparent(in_root);
         fs::copy(host, self.host(in_root))
-            .unwrap_or_else(|e| panic!("copy {host} -> {in_root}: {e}"));
+            .unwrap_or_else(|e| panic!("copy {} -> {in_root}: {e}", host.display()));
     }
 
     fn remove(&self, in_root: &str) {
@@ -2696,17 +2707,17 @@ fn musl_path_args(rng: &mut Rng, extra: &mut MuslExtra) -> (Vec<String>, String)
 /// a relative or empty element with the program run from a working
 /// directory (`--cwd`), and a path file of other directories, or none. musl's own `--list` must give the same loaded and
 /// missing sets and the same lines.
-fn musl_layout(seed: u64) {
+fn musl_layout(seed: u64, libc: &Path) {
     const LIBS: usize = 5;
     let mut rng = Rng::new(seed);
     let mut more = MuslExtra {
         rng: Rng::new(seed.wrapping_add(1 << 40)),
         relative: false,
     };
-    let s = Sys::musl();
+    let s = Sys::musl_with(libc);
     s.mkdir("/opt/b");
     s.symlink("b", "/opt/c");
-    let mut plan = vec![format!("musl seed {seed}")];
+    let mut plan = vec![format!("musl seed {seed} ({})", libc.display())];
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
     for i in (0..LIBS).rev() {
         let soname = format!("libmr{i}.so.1");
@@ -2844,6 +2855,39 @@ fn musl_random_layouts_match_musl() {
     let var = |v: &str| std::env::var(v).ok().and_then(|v| v.parse::<u64>().ok());
     let n = var("CLOSURE_LAYOUTS").unwrap_or(40);
     for seed in var("CLOSURE_LAYOUTS_FROM").unwrap_or(0)..n {
-        musl_layout(seed);
+        musl_layout(seed, Path::new(HOST_MUSL));
+    }
+}
+
+/// The same layouts (`CLOSURE_LAYOUTS`, `CLOSURE_LAYOUTS_FROM` as there) against the musl of
+/// Debian 13 (1.2.5) and of Debian testing (1.2.6 when this was written): the programs are
+/// built with this machine's musl (1.2.3), the answers come from the newer one's loader.
+#[test]
+fn musl_random_layouts_match_newer_musl() {
+    let name = "musl_random_layouts_match_newer_musl";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let var = |v: &str| std::env::var(v).ok().and_then(|v| v.parse::<u64>().ok());
+    let n = var("CLOSURE_LAYOUTS").unwrap_or(40);
+    for release in ["trixie", "forky"] {
+        let (root, version) = match crate::support::glibc::debian_package(release, "amd64", "musl")
+        {
+            Ok(found) => found,
+            Err(why) => {
+                println!("skipping {name} on {release}: {why}");
+                continue;
+            }
+        };
+        let libc = root.join("usr/lib/x86_64-linux-musl/libc.so");
+        assert!(
+            libc.is_file(),
+            "{name}: musl {version} of {release} has no {}",
+            libc.display()
+        );
+        for seed in var("CLOSURE_LAYOUTS_FROM").unwrap_or(0)..n {
+            musl_layout(seed, &libc);
+        }
+        println!("{name}: musl {version} of {release}: seeds up to {n} agree");
     }
 }

@@ -5,6 +5,10 @@
 //! touched) and unpacked once. [`super::oracle::TestRoot::with_glibc`] then
 //! builds a root around that release's `libc.so.6`, `ld.so` and `ldconfig`.
 //!
+//! [`debian_package`] fetches one package of any release and
+//! architecture the same way (another architecture's `libc6`, a newer
+//! `musl`).
+//!
 //! bullseye has glibc 2.31 (legacy hwcap subdirectories, no
 //! `glibc-hwcaps`), trixie 2.41 (`glibc-hwcaps` only), forky (testing)
 //! 2.43 and experimental 2.44 when this was written; this machine's
@@ -199,14 +203,23 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
 }
 
 /// The `libc6` package of Debian `release` for architecture `arch`
-/// (`arm64`, `s390x`, …), fetched with its own private apt state below
-/// `$CARGO_TARGET_TMPDIR/glibc/RELEASE-ARCH` and unpacked there once: the
-/// unpacked tree (`usr/lib/TRIPLET/…`, the loader) and the package
-/// version. Err: why it cannot be had (no apt, no mirror, a mirror
-/// without that architecture's file).
+/// (`arm64`, `s390x`, …): [`debian_package`].
 pub fn foreign_libc6(release: &str, arch: &str) -> Result<(PathBuf, String), String> {
+    debian_package(release, arch, "libc6")
+}
+
+/// Package `package` of Debian `release` for architecture `arch`, fetched
+/// with its own private apt state below
+/// `$CARGO_TARGET_TMPDIR/glibc/RELEASE-ARCH-PACKAGE` and unpacked there
+/// once: the unpacked tree and the package version. Err: why it cannot be
+/// had (no apt, no mirror, a mirror without that architecture's file).
+pub fn debian_package(
+    release: &str,
+    arch: &str,
+    package: &str,
+) -> Result<(PathBuf, String), String> {
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = cache_dir(&format!("{release}-{arch}"));
+    let dir = cache_dir(&format!("{release}-{arch}-{package}"));
     let root = dir.join("root");
     let stamp = dir.join("version");
     if !stamp.is_file() {
@@ -223,17 +236,18 @@ pub fn foreign_libc6(release: &str, arch: &str) -> Result<(PathBuf, String), Str
         args.push("update".into());
         run("apt-get", &args, &dir)?;
         let mut args = apt_options_for(&dir, arch);
-        args.extend(["download".into(), format!("libc6:{arch}/{release}")]);
+        args.extend(["download".into(), format!("{package}:{arch}/{release}")]);
         run("apt-get", &args, &dir.join("debs"))?;
+        let prefix = format!("{package}_");
         let deb = fs::read_dir(dir.join("debs"))
             .map_err(|e| format!("read debs: {e}"))?
             .flatten()
             .map(|e| e.path())
             .find(|p| {
                 p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("libc6_"))
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
             })
-            .ok_or_else(|| format!("apt-get download fetched no libc6:{arch} for {release}"))?;
+            .ok_or_else(|| format!("apt-get download fetched no {package}:{arch} for {release}"))?;
         let name = deb.file_name().unwrap_or_default().to_string_lossy();
         let version = name.split('_').nth(1).unwrap_or_default().to_string();
         run(
