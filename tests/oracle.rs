@@ -14,9 +14,9 @@ use std::path::Path;
 use crate::support::oracle::{
     assert_same, assert_same_ldd_lines, check, check_multi, closure_bin, closure_ldd_lines,
     closure_loading_edges, closure_trace, compared_logs, host_debug_log, host_list, ldd_lines,
-    loader_list, loader_loading_edges, loader_trace, run_closure, staged_root_loads_the_same,
-    sweep_candidates, sweep_compare, LoaderTrace, Oracle, SweepMismatch, TestRoot, INTERP,
-    SYSTEM_DIRS,
+    loader_list, loader_loading_edges, loader_trace, on_host_and_releases, run_closure,
+    staged_root_loads_the_same, sweep_candidates, sweep_compare, LoaderTrace, Oracle,
+    SweepMismatch, TestRoot, INTERP, SYSTEM_DIRS,
 };
 
 /// Precondition check; returns from the test (after printing why) when the oracle cannot run.
@@ -1570,29 +1570,6 @@ fn s23m_exec_stack_dlopens_fail_on_glibc_2_41_and_later() {
     let name = "s23m_exec_stack_dlopens_fail_on_glibc_2_41_and_later";
     let o = oracle!(name);
     on_host_and_releases(name, &o, &["trixie", "forky"], exec_stack_dlopens_match);
-}
-
-/// `check(name, root)` on a root around this machine's glibc, then `check(name (release),
-/// root)` around each Debian release's that apt can fetch (the others are skipped, saying
-/// why).
-fn on_host_and_releases(
-    name: &str,
-    o: &Oracle,
-    releases: &[&'static str],
-    check: fn(&str, &TestRoot),
-) {
-    check(name, &TestRoot::new(o));
-    for release in releases {
-        let g = match crate::support::glibc::glibc(release) {
-            Ok(g) => g,
-            Err(why) => {
-                println!("skipping {name} on {release}: {why}");
-                continue;
-            }
-        };
-        let r = TestRoot::with_glibc(o, &g);
-        check(&format!("{name} ({release})"), &r);
-    }
 }
 
 #[test]

@@ -84,7 +84,8 @@ pub struct VersionName {
     pub name: Vec<u8>,
     /// Its hash as the file stores it (`vd_hash` or `vna_hash`): the
     /// loader matches a reference's version to a definition's by hash and
-    /// name, and takes a definition whose version hash is 0 as unversioned.
+    /// name, and (before glibc 2.41) takes a definition whose version hash
+    /// is 0 as unversioned.
     pub hash: u32,
     /// The file a required version comes from (None for definitions).
     pub file: Option<Vec<u8>>,

@@ -466,6 +466,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                         g.root_musl.push(is_musl(sh.template.target.as_deref()));
                         g.root_rtld_alone
                             .push(rtld_alone(sh.template.target.as_deref()));
+                        g.root_check_match_2_41
+                            .push(check_match_2_41(sh.template.target.as_deref()));
                         merge_shared(&mut g, root, &mut sh, &mut memo);
                         return Ok(Traced::Shared(sh));
                     }
@@ -518,6 +520,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                 g.root_via.push(via);
                 g.root_musl.push(is_musl(trace.target.as_deref()));
                 g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
+                g.root_check_match_2_41
+                    .push(check_match_2_41(trace.target.as_deref()));
                 merge(&mut g, root, &trace, &mut memo);
                 // Freed as soon as it is merged, by the thread that built it
                 // (`merge_ready`): later traces reuse its memory instead of
@@ -658,6 +662,10 @@ fn is_musl(t: Option<&Target>) -> bool {
 
 fn rtld_alone(t: Option<&Target>) -> bool {
     t.is_some_and(|t| t.rtld_listed_alone)
+}
+
+fn check_match_2_41(t: Option<&Target>) -> bool {
+    t.is_some_and(|t| t.check_match_2_41)
 }
 
 /// A warning when the root has an `/etc/ld.so.preload` that names

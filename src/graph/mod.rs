@@ -266,6 +266,9 @@ pub struct DepGraph {
     /// Whether each root's loader lists itself first when no `DT_NEEDED`
     /// names it (glibc 2.41: `report::load_order`).
     pub root_rtld_alone: Vec<bool>,
+    /// Whether each root's loader looks symbols up by glibc 2.41's rules
+    /// (`Target::check_match_2_41`: `graph::symbols`).
+    pub root_check_match_2_41: Vec<bool>,
     /// Default directories of every target seen.
     pub system_dirs: BTreeSet<Vec<u8>>,
     /// Byte order of the first dynamic root's target.

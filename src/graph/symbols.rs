@@ -13,9 +13,10 @@
 //! definition, unversioned references taking version index ≤ 2 or the one
 //! versioned candidate of an object. Which definition wins does not matter
 //! here, only whether one binds before the lookup reaches the library a
-//! version names built without version information (glibc's assertion), so
-//! the objects are asked in scope order and the first that binds or stops
-//! the loader decides.
+//! version names built without version information (the assertion of glibc
+//! 2.40 and earlier), so the objects are asked in scope order and the first
+//! that binds or stops the loader decides. Each root is checked by its own
+//! loader's rules (`Rules`: glibc 2.41 changed two of them).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -121,6 +122,11 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
     let mut place = vec![0u32; bound];
     let mut cands: Vec<(NodeIndex, usize)> = Vec::new();
     for (ri, members) in scopes.iter().enumerate() {
+        let rules = if g.root_check_match_2_41.get(ri).copied().unwrap_or(false) {
+            Rules::Glibc2_41
+        } else {
+            Rules::Glibc2_36
+        };
         for (k, &m) in members.iter().enumerate() {
             place[m.index()] = k as u32 + 1;
         }
@@ -161,7 +167,7 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                     );
                 }
                 cands.sort_by_key(|&(o, i)| (place[o.index()], i));
-                let found_by = lookup(&cands, &tables, r.plt_only, want);
+                let found_by = lookup(&cands, &tables, r.plt_only, want, rules);
                 if found_by == Lookup::Asserts || (found_by == Lookup::Unbound && !weak) {
                     found.insert(UndefinedSymbol {
                         symbol: s.name.clone(),
@@ -223,6 +229,18 @@ enum Lookup {
     Unbound,
 }
 
+/// Which glibc's `check_match` a root's loader has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// 2.40 and earlier: a versioned lookup that reaches the library its
+    /// version names, built without version information, fails an
+    /// assertion; a definition whose version hash is 0 is unversioned.
+    Glibc2_36,
+    /// 2.41 and later: that lookup binds there, and only a definition
+    /// whose version index has no entry is unversioned.
+    Glibc2_41,
+}
+
 /// The lookup of a reference through `cands`, its definitions in scope
 /// order (grouped by object): the first object that binds it or stops the
 /// loader decides, as in glibc's `do_lookup_x`, which asks the objects of
@@ -232,20 +250,22 @@ fn lookup(
     tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
     plt_only: bool,
     want: Option<&VersionName>,
+    rules: Rules,
 ) -> Lookup {
     for group in cands.chunk_by(|a, b| a.0 == b.0) {
         let t = &tables[&group[0].0];
         // A library the version names, without version information: its
-        // first definition that passes the first tests stops the loader.
+        // first definition that passes the first tests stops a loader
+        // before 2.41 (later ones bind there, below).
         let named =
             want.is_some_and(|w| w.file.is_some() && w.file.as_deref() == t.soname.as_deref());
-        if named && !t.has_versym {
+        if named && !t.has_versym && rules == Rules::Glibc2_36 {
             if group.iter().any(|&(_, i)| matchable(&t.syms[i], plt_only)) {
                 return Lookup::Asserts;
             }
             continue;
         }
-        if binds(group, t, plt_only, want) {
+        if binds(group, t, plt_only, want, rules) {
             return Lookup::Bound;
         }
     }
@@ -259,6 +279,7 @@ fn binds(
     t: &Symbols,
     plt_only: bool,
     want: Option<&VersionName>,
+    rules: Rules,
 ) -> bool {
     // The "one versioned candidate" rule is per object.
     let mut versioned = 0;
@@ -278,13 +299,19 @@ fn binds(
             Some(w) => {
                 // glibc's `check_match`: the same version (hash and name),
                 // or, for a reference that is not hidden, a visible
-                // definition whose version hash is 0 (index 0 or 1, which
-                // have none, or a version stored with hash 0).
+                // unversioned definition: before 2.41 one whose version
+                // hash is 0 (index 0 or 1, which have none, an index no
+                // version uses, or a version stored with hash 0); from 2.41
+                // only one whose index has no version.
                 let def = t.versions.get(&ndx);
                 if def.is_some_and(|v| v.hash == w.hash && v.name == w.name) {
                     return true;
                 }
-                if !w.hidden && def.map_or(0, |v| v.hash) == 0 && !hidden {
+                let unversioned = match rules {
+                    Rules::Glibc2_36 => def.map_or(0, |v| v.hash) == 0,
+                    Rules::Glibc2_41 => def.is_none(),
+                };
+                if !w.hidden && unversioned && !hidden {
                     return true;
                 }
             }

@@ -791,6 +791,7 @@ impl<'fs> Resolver<'fs> {
             target.dlopen_refuses_exec_stack =
                 minor.is_some_and(|m| m >= EXEC_STACK_DLOPEN_REFUSED_SINCE);
             target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
+            target.check_match_2_41 = minor.is_some_and(|m| m >= CHECK_MATCH_2_41_SINCE);
         }
         target
     }
@@ -2685,6 +2686,15 @@ const RTLD_LISTED_ALONE_SINCE: u32 = 41;
 /// needs an executable stack (checked: 2.36 makes the stack executable,
 /// 2.41 and 2.43 refuse; 2.37 to 2.40 are taken to be like 2.36).
 const EXEC_STACK_DLOPEN_REFUSED_SINCE: u32 = 41;
+
+/// The first glibc minor version whose symbol lookup binds a versioned
+/// reference in the library its version names when that library has no
+/// version information, and takes only a definition whose version index
+/// has no entry as unversioned (checked: 2.36 fails an assertion and takes
+/// a version stored with hash 0 as unversioned, 2.41 and 2.43 bind and do
+/// not; 2.40's loader — Debian 13's MIPS cross package — still holds the
+/// assertion's text, so 2.37 to 2.40 are taken to be like 2.36).
+const CHECK_MATCH_2_41_SINCE: u32 = 41;
 
 /// The first glibc minor version whose loader goes on past an ENOTDIR in
 /// a search list (checked: 2.31 and 2.36 end the list, 2.39 and 2.41 go

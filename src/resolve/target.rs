@@ -279,6 +279,14 @@ pub struct Target {
     /// directory should be), as 2.36 and earlier do; 2.39 and later go on
     /// to the next directory.
     pub enotdir_ends_list: bool,
+    /// A glibc loader whose symbol lookup (`check_match`) is 2.41's: a
+    /// versioned reference that reaches the library its version names,
+    /// built without version information, binds there (2.40 and earlier
+    /// fail an assertion), and only a definition whose version index has
+    /// no entry (0, 1, an index no version uses) counts as unversioned
+    /// (before, any whose version hash is 0). Filled by the resolver, from
+    /// the interpreter's version.
+    pub check_match_2_41: bool,
 }
 
 impl Target {
@@ -317,6 +325,7 @@ impl Target {
                 x86_isa: None,
                 legacy: Default::default(),
                 rtld_listed_alone: false,
+                check_match_2_41: false,
                 dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
             };
@@ -381,6 +390,7 @@ impl Target {
             x86_isa: None,
             legacy: Default::default(),
             rtld_listed_alone: false,
+            check_match_2_41: false,
             dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
         }

@@ -249,7 +249,27 @@ impl TestRoot {
     /// ld-linux-x86-64.so.2, `lib -> usr/lib`, `lib64 -> usr/lib64`,
     /// `usr/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
     /// `etc/` with Debian's ld.so.conf (no cache yet: call [`TestRoot::ldconfig`]), `proc/`, `tmp/`.
+    ///
+    /// `CLOSURE_ORACLE_GLIBC=RELEASE` (`bullseye`, `trixie`, `forky`) builds every such root
+    /// around that Debian release's glibc instead ([`TestRoot::with_glibc`]), to ask that
+    /// loader every question of the suite.
     pub fn new(oracle: &Oracle) -> TestRoot {
+        let release = std::env::var("CLOSURE_ORACLE_GLIBC").ok();
+        let release = ["bullseye", "trixie", "forky"]
+            .into_iter()
+            .find(|r| release.as_deref() == Some(*r));
+        match release {
+            Some(release) => {
+                let glibc = super::glibc::glibc(release)
+                    .unwrap_or_else(|why| panic!("CLOSURE_ORACLE_GLIBC={release}: {why}"));
+                TestRoot::with_glibc(oracle, &glibc)
+            }
+            None => TestRoot::new_host(oracle),
+        }
+    }
+
+    /// [`TestRoot::new`] around this machine's glibc.
+    pub fn new_host(oracle: &Oracle) -> TestRoot {
         let dir = tempfile::Builder::new()
             .prefix("closure-oracle-")
             .tempdir()
@@ -306,7 +326,7 @@ impl TestRoot {
     /// [`TestRoot::ldconfig`], programs linked without start files when it
     /// is older than 2.34.
     pub fn with_glibc(oracle: &Oracle, glibc: &super::glibc::Glibc) -> TestRoot {
-        let mut root = TestRoot::new(oracle);
+        let mut root = TestRoot::new_host(oracle);
         for (from, to) in [
             (&glibc.libc, "/usr/lib/x86_64-linux-gnu/libc.so.6"),
             (
@@ -320,6 +340,24 @@ impl TestRoot {
         root.ldconfig = Some(glibc.ldconfig.clone());
         root.no_startfiles = glibc.before_2_34;
         root
+    }
+
+    /// The `N` of the "release version 2.N" its loader states (glibc 2.31's states none:
+    /// 0 then).
+    pub fn glibc_minor(&self) -> u32 {
+        let ldso = resolve_in_root(self.path(), "/lib64/ld-linux-x86-64.so.2");
+        let bytes = fs::read(&ldso).unwrap_or_else(|e| panic!("{}: {e}", ldso.display()));
+        let key = b"release version 2.";
+        bytes
+            .windows(key.len())
+            .position(|w| w == key)
+            .map(|at| {
+                bytes[at + key.len()..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .fold(0, |n, &d| n * 10 + u32::from(d - b'0'))
+            })
+            .unwrap_or(0)
     }
 
     /// The `ldconfig` binary for this root's glibc.
@@ -1283,6 +1321,29 @@ pub fn run_closure(sysroot: &Path, roots: &[&str], extra: &[&str]) -> ClosureRun
     );
     run.requested = roots.iter().map(|r| r.to_string()).collect();
     run
+}
+
+/// `check(name, root)` on a root around this machine's glibc, then `check(name (release),
+/// root)` around each Debian release's that apt can fetch (the others are skipped, saying
+/// why).
+pub fn on_host_and_releases(
+    name: &str,
+    o: &Oracle,
+    releases: &[&'static str],
+    check: fn(&str, &TestRoot),
+) {
+    check(name, &TestRoot::new_host(o));
+    for release in releases {
+        let g = match super::glibc::glibc(release) {
+            Ok(g) => g,
+            Err(why) => {
+                println!("skipping {name} on {release}: {why}");
+                continue;
+            }
+        };
+        let r = TestRoot::with_glibc(o, &g);
+        check(&format!("{name} ({release})"), &r);
+    }
 }
 
 /// closure's JSON report of `prog` in `sysroot` with `args`, run-time loads included (no
