@@ -9,7 +9,9 @@
 //! `closure` without `--secure` answers differently, so the rule is what
 //! the scenario tests.
 
-use crate::support::oracle::{closure_bin, compile, run_closure, ClosureRun, Oracle, TestRoot};
+use crate::support::oracle::{
+    closure_bin, compile, on_host_and_releases, run_closure, ClosureRun, Oracle, TestRoot,
+};
 use crate::support::setuid::{add_runas, by_closure, run_secure, setuid, Seen, LISTER};
 
 macro_rules! oracle {
@@ -118,11 +120,14 @@ fn secure_program_origin_into_a_default_directory_is_searched() {
     let secure = by_closure(&run_closure(r.path(), &["/usr/bin/prog"], &["--secure"]));
     println!("{name}: the loader: {real:?}; closure --secure: {secure:?}");
     assert_eq!(secure, real);
+    // (glibc 2.41 and later load it by the normal form: the test above.)
+    let spelled = if r.glibc_minor() >= 41 {
+        "/usr/lib/x86_64-linux-gnu/extra/liba.so.1"
+    } else {
+        "/usr/bin/../lib/x86_64-linux-gnu/extra/liba.so.1"
+    };
     match real {
-        Seen::Loaded(l) => assert!(
-            l.contains("/usr/bin/../lib/x86_64-linux-gnu/extra/liba.so.1"),
-            "{l:?}"
-        ),
+        Seen::Loaded(l) => assert!(l.contains(spelled), "{l:?}"),
         other => panic!("{name}: the program did not run: {other:?}"),
     }
 }
@@ -423,4 +428,88 @@ fn secure_mode_takes_paths_and_set_user_id_names_from_ld_so_preload() {
         ),
         "{name}"
     );
+}
+
+#[test]
+fn secure_program_origin_is_searched_by_its_normal_form_from_glibc_2_41() {
+    // In secure mode glibc checks a program's `$ORIGIN` element in its lexically normalised
+    // form (`.`, `..` and repeated slashes removed: `is_trusted_path_normalize`); 2.36 then
+    // searches the expansion as written, 2.41 and later the normalised form. Plain paths,
+    // `$LIB` and libraries' `$ORIGIN` elements stay as written everywhere.
+    let name = "secure_program_origin_is_searched_by_its_normal_form_from_glibc_2_41";
+    let o = oracle!(name);
+    on_host_and_releases(name, &o, &["trixie", "forky"], origin_spellings);
+}
+
+fn origin_spellings(name: &str, r: &TestRoot) {
+    add_runas(r);
+    let normalizes = r.glibc_minor() >= 41;
+    let lib = "/usr/lib/x86_64-linux-gnu/extra/liba.so.1";
+    r.lib(lib, "liba.so.1").build();
+    r.lib("/usr/lib/x86_64-linux-gnu/libmid.so.1", "libmid.so.1")
+        .needs(&[lib])
+        .runpath("$ORIGIN/./extra/../extra")
+        .build();
+    // (RUNPATH of /usr/bin/progK, or None: linked against libmid; the path liba is
+    // loaded from by a loader that normalises)
+    let forms: [(Option<&str>, &str); 9] = [
+        (Some("$ORIGIN/../lib/x86_64-linux-gnu/extra"), lib),
+        (Some("$ORIGIN/./../lib//x86_64-linux-gnu/extra/"), lib),
+        (
+            Some("${ORIGIN}/../lib/x86_64-linux-gnu/extra/../extra"),
+            lib,
+        ),
+        (
+            Some("$ORIGIN/../../../../usr/lib/x86_64-linux-gnu/extra"),
+            lib,
+        ),
+        (
+            Some("$ORIGIN/../../lib/x86_64-linux-gnu/extra"),
+            "/lib/x86_64-linux-gnu/extra/liba.so.1",
+        ),
+        (
+            Some("$ORIGIN/../lib/x86_64-linux-gnu/nothere:$ORIGIN/../lib/x86_64-linux-gnu/extra"),
+            lib,
+        ),
+        (
+            Some("/usr/lib/x86_64-linux-gnu/./extra"),
+            "/usr/lib/x86_64-linux-gnu/./extra/liba.so.1",
+        ),
+        (
+            Some("/usr/$LIB/../x86_64-linux-gnu/extra"),
+            "/usr/lib/x86_64-linux-gnu/../x86_64-linux-gnu/extra/liba.so.1",
+        ),
+        (None, "/lib/x86_64-linux-gnu/./extra/../extra/liba.so.1"),
+    ];
+    for (k, (form, _)) in forms.iter().enumerate() {
+        let args = match form {
+            Some(form) => {
+                let mut args = link(r, lib);
+                args.extend([
+                    "-Wl,--enable-new-dtags".into(),
+                    format!("-Wl,-rpath,{form}"),
+                ]);
+                args
+            }
+            None => link(r, "/usr/lib/x86_64-linux-gnu/libmid.so.1"),
+        };
+        program(r, &format!("/usr/bin/prog{k}"), &args);
+    }
+    r.ldconfig();
+    for (k, (form, normal)) in forms.iter().enumerate() {
+        let prog = format!("/usr/bin/prog{k}");
+        let real = run_secure(r, &prog, &[]);
+        let secure = by_closure(&run_closure(r.path(), &[&prog], &["--secure"]));
+        assert_eq!(secure, real, "{name}: {form:?}");
+        let Seen::Loaded(loaded) = &real else {
+            panic!("{name}: {form:?}: scenario broken: {real:?}");
+        };
+        let from_origin = form.is_some_and(|f| f.contains("ORIGIN"));
+        assert_eq!(
+            loaded.contains(*normal),
+            normalizes || !from_origin,
+            "{name}: {form:?}: scenario broken: {loaded:?}"
+        );
+        println!("{name}: {form:?}: {loaded:?}");
+    }
 }

@@ -792,6 +792,8 @@ impl<'fs> Resolver<'fs> {
                 minor.is_some_and(|m| m >= EXEC_STACK_DLOPEN_REFUSED_SINCE);
             target.enotdir_ends_list = minor.is_none_or(|m| m < ENOTDIR_SKIPPED_SINCE);
             target.check_match_2_41 = minor.is_some_and(|m| m >= CHECK_MATCH_2_41_SINCE);
+            target.secure_origin_normalized =
+                minor.is_some_and(|m| m >= SECURE_ORIGIN_NORMALIZED_SINCE);
         }
         target
     }
@@ -1617,6 +1619,7 @@ impl<'fs> Resolver<'fs> {
                     req.name,
                     &values,
                     is_program.then_some(&target.system_dirs[..]),
+                    target.secure_origin_normalized,
                 ) {
                     Ok(p) => Some(p),
                     Err(why) => {
@@ -1920,6 +1923,7 @@ impl<'fs> Resolver<'fs> {
                         elem,
                         &values,
                         of_program.then_some(&target.system_dirs[..]),
+                        target.secure_origin_normalized,
                     ) {
                         Ok(d) => Some(d),
                         Err(why) => {
@@ -2695,6 +2699,12 @@ const EXEC_STACK_DLOPEN_REFUSED_SINCE: u32 = 41;
 /// not; 2.40's loader — Debian 13's MIPS cross package — still holds the
 /// assertion's text, so 2.37 to 2.40 are taken to be like 2.36).
 const CHECK_MATCH_2_41_SINCE: u32 = 41;
+
+/// The first glibc minor version whose loader, in secure mode, searches a
+/// program's `$ORIGIN` element by its lexically normalised form
+/// (`/usr/bin/../lib` as `/usr/lib`; checked: 2.36 keeps the expansion, 2.41
+/// and 2.43 normalise; 2.37 to 2.40 are taken to be like 2.36).
+const SECURE_ORIGIN_NORMALIZED_SINCE: u32 = 41;
 
 /// The first glibc minor version whose loader goes on past an ENOTDIR in
 /// a search list (checked: 2.31 and 2.36 end the list, 2.39 and 2.41 go

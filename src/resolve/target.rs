@@ -287,6 +287,12 @@ pub struct Target {
     /// (before, any whose version hash is 0). Filled by the resolver, from
     /// the interpreter's version.
     pub check_match_2_41: bool,
+    /// A glibc loader that, in secure mode, searches a program's `$ORIGIN`
+    /// search-path element (or loads its `$ORIGIN` `DT_NEEDED` path) by the
+    /// lexically normalised string its trust check makes, as 2.41 and
+    /// later do; 2.36 keeps the expansion (filled by the resolver, from the
+    /// interpreter's version).
+    pub secure_origin_normalized: bool,
 }
 
 impl Target {
@@ -326,6 +332,7 @@ impl Target {
                 legacy: Default::default(),
                 rtld_listed_alone: false,
                 check_match_2_41: false,
+                secure_origin_normalized: false,
                 dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
             };
@@ -391,6 +398,7 @@ impl Target {
             legacy: Default::default(),
             rtld_listed_alone: false,
             check_match_2_41: false,
+            secure_origin_normalized: false,
             dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
         }

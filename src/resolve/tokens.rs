@@ -90,12 +90,15 @@ pub fn expand(s: &[u8], v: &TokenValues<'_>) -> Option<Vec<u8>> {
 /// string is dropped (`None`). When `s` belongs to the program itself,
 /// `trusted` holds the loader's default directories, and a string in which
 /// `$ORIGIN` expanded must, normalised lexically, lie below one of them
-/// (`is_trusted_path_normalize`); otherwise it is dropped too. `$LIB` and
-/// `$PLATFORM` are the loader's own values and need no check.
+/// (`is_trusted_path_normalize`); otherwise it is dropped too. glibc 2.41
+/// and later (`normalized`) then use that normalised string (`/usr/bin/../lib`
+/// is loaded from as `/usr/lib`); 2.36 keeps the expansion as it is. `$LIB`
+/// and `$PLATFORM` are the loader's own values and need no check.
 pub fn expand_secure(
     s: &[u8],
     v: &TokenValues<'_>,
     trusted: Option<&[Vec<u8>]>,
+    normalized: bool,
 ) -> Result<Vec<u8>, Dropped> {
     let mut out = Vec::with_capacity(s.len());
     let mut origin_used = false;
@@ -131,7 +134,21 @@ pub fn expand_secure(
         i += 1;
     }
     match trusted {
-        Some(dirs) if origin_used && !is_trusted(&out, dirs) => Err(Dropped::Untrusted),
+        Some(dirs) if origin_used => {
+            let mut n = normalize(&out);
+            if !is_trusted(&n, dirs) {
+                return Err(Dropped::Untrusted);
+            }
+            if !normalized {
+                return Ok(out);
+            }
+            // The trailing slash the normal form always has, only where
+            // the expansion had one.
+            if out.last() != Some(&b'/') && n.len() > 1 {
+                n.pop();
+            }
+            Ok(n)
+        }
         _ => Ok(out),
     }
 }
@@ -162,14 +179,11 @@ impl Dropped {
     }
 }
 
-/// glibc's `is_trusted_path_normalize`: `path` with `.` and `..`
-/// components and repeated slashes removed lexically (a `..` drops the
-/// component before it), ending in `/`, starts with one of `dirs` (each
-/// taken with a trailing `/`).
-fn is_trusted(path: &[u8], dirs: &[Vec<u8>]) -> bool {
-    if path.is_empty() {
-        return false;
-    }
+/// The normal form of `path` that glibc's `is_trusted_path_normalize`
+/// makes: `.` and `..` components and repeated slashes removed lexically (a
+/// `..` drops the component before it, never the leading `/`), ending in
+/// `/`.
+fn normalize(path: &[u8]) -> Vec<u8> {
     let mut n: Vec<u8> = Vec::with_capacity(path.len() + 1);
     let mut i = 0;
     while i < path.len() {
@@ -203,12 +217,18 @@ fn is_trusted(path: &[u8], dirs: &[Vec<u8>]) -> bool {
     if n.last() != Some(&b'/') {
         n.push(b'/');
     }
+    n
+}
+
+/// Whether `normal` ([`normalize`]d, not empty) starts with one of `dirs`
+/// (each taken with a trailing `/`): glibc's `is_trusted_path_normalize`.
+fn is_trusted(normal: &[u8], dirs: &[Vec<u8>]) -> bool {
     dirs.iter().any(|d| {
         let mut d = d.clone();
         if d.last() != Some(&b'/') {
             d.push(b'/');
         }
-        n.starts_with(&d)
+        normal.starts_with(&d)
     })
 }
 
@@ -260,7 +280,7 @@ mod tests {
             ..V
         };
         let e = |s: &str, v: TokenValues<'_>, exe: bool| {
-            expand_secure(s.as_bytes(), &v, exe.then_some(&dirs[..]))
+            expand_secure(s.as_bytes(), &v, exe.then_some(&dirs[..]), false)
                 .ok()
                 .map(|v| String::from_utf8(v).unwrap())
         };
@@ -298,7 +318,8 @@ mod tests {
         );
         // No $ORIGIN: nothing to check, even for the program.
         assert_eq!(e("/opt/lib", V, true).unwrap(), "/opt/lib");
-        let why = |s: &str, exe: bool| expand_secure(s.as_bytes(), &V, exe.then_some(&dirs[..]));
+        let why =
+            |s: &str, exe: bool| expand_secure(s.as_bytes(), &V, exe.then_some(&dirs[..]), false);
         assert_eq!(why("/x/$ORIGIN", false), Err(Dropped::OriginPlace));
         assert_eq!(why("$ORIGIN/../lib", true), Err(Dropped::Untrusted));
         let no_platform = TokenValues {
@@ -306,7 +327,7 @@ mod tests {
             ..V
         };
         assert_eq!(
-            expand_secure(b"/a/$PLATFORM", &no_platform, None),
+            expand_secure(b"/a/$PLATFORM", &no_platform, None, false),
             Err(Dropped::Unknown)
         );
     }
