@@ -1,5 +1,5 @@
 //! `cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH]
-//! [--qemu-cpu CPU]`: every dynamic ELF file of a root filesystem,
+//! [--qemu-cpu CPU] [--check-symbols]`: every dynamic ELF file of a root filesystem,
 //! `closure` against that root's own loader.
 //!
 //! The test suite compares `closure` with the real loader on fixtures it
@@ -27,6 +27,13 @@
 //! left out), with the loader's glibc-hwcaps subdirectories (`--help`) and
 //! platform (`--list-diagnostics`) passed as `--hwcaps` and `--platform`.
 //! Exit status 1 on any difference, each shown with both outputs.
+//!
+//! With `--check-symbols` the loader runs as `ldd -r` runs it
+//! (`LD_TRACE_LOADED_OBJECTS=1 LD_BIND_NOW=1 LD_WARN=yes`), and its
+//! undefined symbols and missing symbol versions (from its stderr) must be
+//! those of `closure --check-symbols --format json --startup-only`, as
+//! sets; a root without `/usr/bin/env` (nowhere to set the variables) is
+//! refused then.
 //!
 //! A root of another architecture (`debootstrap --foreign --arch=arm64`, its
 //! packages unpacked) is swept with `--qemu /usr/bin/qemu-aarch64-static`:
@@ -272,6 +279,18 @@ impl Loader<'_> {
         ))
     }
 
+    /// The undefined symbols and missing versions the loader reports for
+    /// `file` traced as `ldd -r` traces it, and its exit status; `None`
+    /// when it cannot be run that way.
+    fn symbol_problems(&self, file: &str) -> Option<(i32, Problems)> {
+        let vars = ["LD_TRACE_LOADED_OBJECTS=1", "LD_BIND_NOW=1", "LD_WARN=yes"];
+        let out = self.run(&vars, &[file])?;
+        Some((
+            out.status.code().unwrap_or(-1),
+            loader_problems(&String::from_utf8_lossy(&out.stderr)),
+        ))
+    }
+
     /// `--hwcaps` and `--platform` for `closure`, from the loader itself:
     /// the glibc-hwcaps subdirectories it searches, and (outside x86-64,
     /// where `closure` derives them) the legacy hwcap capabilities it
@@ -335,6 +354,61 @@ fn closure_args_from(help: &str, diagnostics: &str, machine: u16) -> Vec<String>
     args
 }
 
+/// Undefined symbols (symbol, version or "", object) and missing versions
+/// (version, object), sorted.
+type Problems = (Vec<(String, String, String)>, Vec<(String, String)>);
+
+/// [`Problems`] from the loader's stderr: `undefined symbol: NAME, version
+/// V\t(OBJECT)` and `` version `V' not found (required by OBJECT) ``.
+fn loader_problems(stderr: &str) -> Problems {
+    let mut undefined = Vec::new();
+    let mut missing = Vec::new();
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("undefined symbol: ") {
+            let Some((what, object)) = rest.rsplit_once("\t(") else {
+                continue;
+            };
+            let object = object.strip_suffix(')').unwrap_or(object);
+            let (symbol, version) = what.split_once(", version ").unwrap_or((what, ""));
+            undefined.push((symbol.to_string(), version.to_string(), object.to_string()));
+        } else if let Some(at) = line.find("version `") {
+            let rest = &line[at + "version `".len()..];
+            let Some((version, rest)) = rest.split_once("' not found (required by ") else {
+                continue;
+            };
+            let object = rest.strip_suffix(')').unwrap_or(rest);
+            missing.push((version.to_string(), object.to_string()));
+        }
+    }
+    undefined.sort();
+    undefined.dedup();
+    missing.sort();
+    missing.dedup();
+    (undefined, missing)
+}
+
+/// [`Problems`] from `closure`'s JSON report (`None`: not JSON).
+fn closure_problems(json: &[u8]) -> Option<Problems> {
+    let text = String::from_utf8_lossy(json);
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let field = |o: &serde_json::Value, k: &str| o[k].as_str().unwrap_or_default().to_string();
+    let mut undefined: Vec<(String, String, String)> = v["undefined_symbols"]
+        .as_array()?
+        .iter()
+        .map(|u| (field(u, "symbol"), field(u, "version"), field(u, "object")))
+        .collect();
+    let mut missing: Vec<(String, String)> = v["missing_versions"]
+        .as_array()?
+        .iter()
+        .map(|m| (field(m, "version"), field(m, "object")))
+        .collect();
+    undefined.sort();
+    undefined.dedup();
+    missing.sort();
+    missing.dedup();
+    Some((undefined, missing))
+}
+
 /// The lines of an `ldd` listing without load addresses and the vDSO line.
 fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)
@@ -357,9 +431,11 @@ pub fn run(args: &[String]) -> bool {
     let mut loader = "/lib64/ld-linux-x86-64.so.2".to_string();
     let mut bin = None;
     let (mut qemu, mut qemu_cpu) = (None, None);
+    let mut symbols = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--check-symbols" => symbols = true,
             "--loader" => loader = it.next().cloned().unwrap_or_default(),
             "--bin" => bin = it.next().map(PathBuf::from),
             "--qemu" => qemu = it.next().map(PathBuf::from),
@@ -373,7 +449,7 @@ pub fn run(args: &[String]) -> bool {
     }
     let Some(root) = root else {
         eprintln!(
-            "usage: cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU]"
+            "usage: cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH] [--qemu-cpu CPU] [--check-symbols]"
         );
         return false;
     };
@@ -438,6 +514,13 @@ pub fn run(args: &[String]) -> bool {
         env: qemu.is_none() && root.join("usr/bin/env").is_file() && !loader.contains("ld-musl"),
         qemu,
     };
+    if symbols && !(loader.env || root == Path::new("/") || loader.qemu.is_some()) {
+        eprintln!(
+            "xtask sweep: --check-symbols needs {}/usr/bin/env and glibc's loader (the variables of `ldd -r`)",
+            root.display()
+        );
+        return false;
+    }
     let extra = loader.closure_args(kind);
     let files = candidates(&root, kind);
     eprintln!(
@@ -451,6 +534,49 @@ pub fn run(args: &[String]) -> bool {
         }
     );
     let (mut same, mut differ, mut skipped) = (0usize, 0usize, Vec::new());
+    if symbols {
+        for file in &files {
+            let Some((status, want)) = loader.symbol_problems(file) else {
+                eprintln!("xtask sweep: cannot run the loader (chroot needs root)");
+                return false;
+            };
+            if status != 0 {
+                skipped.push(format!("{file}: exit {status}"));
+                continue;
+            }
+            let out = Command::new(&bin)
+                .arg("--sysroot")
+                .arg(&root)
+                .args(["--root", file, "--check-symbols", "--format", "json"])
+                .arg("--startup-only")
+                .args(&extra)
+                .stdin(Stdio::null())
+                .output();
+            let Ok(out) = out else {
+                eprintln!("xtask sweep: cannot run {}", bin.display());
+                return false;
+            };
+            let got = closure_problems(&out.stdout);
+            if got.as_ref() == Some(&want) {
+                same += 1;
+            } else {
+                differ += 1;
+                println!("DIFFERS {file}");
+                println!("  loader:  {want:?}");
+                println!("  closure: {got:?}");
+            }
+        }
+        for s in &skipped {
+            println!("skipped {s}");
+        }
+        println!(
+            "symbol sweep of {}: {} files, {same} the same, {differ} different, {} skipped",
+            root.display(),
+            files.len(),
+            skipped.len()
+        );
+        return differ == 0;
+    }
     for file in &files {
         let Some((status, want, err)) = loader.trace(file) else {
             eprintln!("xtask sweep: cannot run the loader (chroot needs root)");
@@ -512,6 +638,27 @@ mod tests {
     const I386_WITHOUT: &str = "Legacy HWCAP subdirectories under library search path directories:\n  i686 (AT_PLATFORM; supported, searched)\n  tls (supported, searched)\n  sse2\n";
     /// The host's (glibc 2.36, x86-64) on an AMD CPU.
     const X86_64: &str = "Subdirectories of glibc-hwcaps directories, in priority order:\n  x86-64-v4 (supported, searched)\n  x86-64-v3 (supported, searched)\n  x86-64-v2 (supported, searched)\n\nLegacy HWCAP subdirectories under library search path directories:\n  x86_64 (AT_PLATFORM; supported, searched)\n  tls (supported, searched)\n  avx512_1\n  x86_64 (supported, searched)\n";
+
+    #[test]
+    fn the_loaders_symbol_problems_are_read_from_its_stderr() {
+        let stderr = "/app/prog: /opt/lib/libv.so.1: version `VER_2' not found (required by /app/prog)\n\
+                      /app/prog: /opt/lib/libw.so.1: no version information available (required by /app/prog)\n\
+                      undefined symbol: f2, version VER_2\t(/app/prog)\n\
+                      undefined symbol: common\t(/opt/lib/libsy0.so.1)\n";
+        let (undefined, missing) = super::loader_problems(stderr);
+        assert_eq!(
+            undefined,
+            [
+                (
+                    "common".into(),
+                    String::new(),
+                    "/opt/lib/libsy0.so.1".into()
+                ),
+                ("f2".into(), "VER_2".into(), "/app/prog".into())
+            ]
+        );
+        assert_eq!(missing, [("VER_2".to_string(), "/app/prog".to_string())]);
+    }
 
     #[test]
     fn searched_legacy_capabilities_are_named_except_on_x86_64() {
