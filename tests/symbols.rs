@@ -1166,6 +1166,57 @@ fn k_check(name: &str, r: &TestRoot) {
     assert_eq!(run.status, 0, "{}", run.dump());
 }
 
+#[test]
+fn m_an_undefined_tls_reference_is_no_definition_of_itself() {
+    // glibc's `check_match` lets a symbol of value 0 pass when it is a TLS symbol, so an
+    // undefined TLS symbol would match its own name, but TLS relocations are of the PLT class,
+    // which no undefined symbol defines (and with a GNU hash table linkers put undefined
+    // symbols below `symoffset`, where no lookup reaches; with a SysV one every symbol is on
+    // a chain). Perl's XS modules reference `PL_current_context` so
+    // (`R_X86_64_DTPMOD64`): given as roots, `ldd -r` calls it undefined; closure took the
+    // reference for a definition until the fortieth stop. A program that defines the
+    // variable binds it.
+    let name = "m_an_undefined_tls_reference_is_no_definition_of_itself";
+    let o = oracle!(name);
+    for hash in ["gnu", "sysv"] {
+        let r = TestRoot::new(&o);
+        tls_reference(&format!("{name} ({hash} hash)"), &r, hash);
+    }
+}
+
+fn tls_reference(name: &str, r: &TestRoot, hash: &str) {
+    let lib = "/opt/lib/libtu.so.1";
+    Cc::lib(r, lib, "libtu.so.1")
+        .arg(&format!("-Wl,--hash-style={hash}"))
+        .build("extern __thread int tv;\nint get_tv(void) { return tv; }\n");
+    assert!(
+        dyn_syms(r, lib)
+            .lines()
+            .any(|l| l.contains(" TLS ") && l.contains(" UND ") && l.ends_with(" tv")),
+        "{name}: scenario broken: libtu has no undefined TLS symbol tv:\n{}",
+        dyn_syms(r, lib)
+    );
+    Cc::exe(r, PROG)
+        .link(&[lib])
+        .build("int get_tv(void);\nint main(void) { return get_tv(); }\n");
+    Cc::exe(r, "/app/bin/defines")
+        .link(&[lib])
+        .build("__thread int tv = 7;\nint get_tv(void);\nint main(void) { return get_tv(); }\n");
+    r.ldconfig();
+    let want = ("tv".to_string(), None, lib.to_string());
+    for (file, as_library) in [(lib, true), (PROG, false)] {
+        let (loader, run) = check_symbols(&format!("{name} ({file})"), r, file, as_library);
+        assert!(
+            loader.undefined.contains(&want),
+            "{name}: scenario broken: {loader:?}"
+        );
+        assert_eq!(run.status, 1, "{}", run.dump());
+    }
+    let (loader, run) = check_symbols(&format!("{name} (defines)"), r, "/app/bin/defines", false);
+    assert!(loader.is_clean(), "{name}: scenario broken: {loader:?}");
+    assert_eq!(run.status, 0, "{}", run.dump());
+}
+
 /// File offset of section `name` of an in-root file.
 fn section_offset(r: &TestRoot, in_root: &str, name: &str) -> usize {
     use object::{Object as _, ObjectSection as _};

@@ -208,10 +208,13 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
 
 /// The first tests of glibc's `check_match`: a definition (not a zero
 /// value unless absolute or TLS), not the PLT stub of an undefined symbol
-/// for a PLT relocation, of an allowed type.
+/// for a PLT relocation, of an allowed type. A TLS symbol is looked up only
+/// by TLS relocations, which glibc's `elf_machine_type_class` puts in the
+/// PLT class ("so undefined references should not be allowed to define
+/// the value"): an undefined one never matches.
 fn matchable(d: &symbols::Symbol, plt_only: bool) -> bool {
     let unset = d.value == 0 && d.shndx != SHN_ABS && d.kind != STT_TLS;
-    let stub = plt_only && d.shndx == SHN_UNDEF;
+    let stub = (plt_only || d.kind == STT_TLS) && d.shndx == SHN_UNDEF;
     !unset && !stub && allowed_type(d.kind)
 }
 
