@@ -2162,16 +2162,7 @@ fn exec_stack_defaults_are_each_loaders_own() {
             fs::create_dir_all(root.join("app")).expect("mkdir app");
             fs::write(root.join("app/prog"), prog).expect("write prog");
             let ours = run_closure_with_run_time(root, "/app/prog", &[]);
-            let warned: BTreeSet<String> = ours.json.as_ref().expect("closure's JSON")["warnings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.as_str())
-                .filter(|w| w.contains("cannot enable executable stack"))
-                .filter_map(|w| w.split(" (loaded at run time").next())
-                .filter_map(|p| p.rsplit('/').next())
-                .map(str::to_string)
-                .collect();
+            let warned = ours.run_time_warned("cannot enable executable stack");
             assert_eq!(warned, refused, "{what}:\n{}", ours.dump());
             println!("{what}: the loader refuses {refused:?}");
             checked.push(format!("{release} {debian}"));

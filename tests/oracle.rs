@@ -1516,17 +1516,8 @@ fn exec_stack_dlopens_match(name: &str, r: &TestRoot) {
         needs.stderr
     );
     let ours = |prog: &str| closure_with_run_time(r, prog, &["--dlopen-strings"]);
-    let warned = |run: &crate::support::oracle::ClosureRun| -> BTreeSet<String> {
-        run.json.as_ref().expect("closure's JSON")["warnings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w.as_str())
-            .filter(|w| w.contains("cannot enable executable stack"))
-            .filter_map(|w| w.split(" (loaded at run time").next())
-            .filter_map(|p| p.rsplit('/').next())
-            .map(str::to_string)
-            .collect()
+    let warned = |run: &crate::support::oracle::ClosureRun| {
+        run.run_time_warned("cannot enable executable stack")
     };
     assert!(
         warned(&ours("/app/bin/needs")).is_empty(),

@@ -44,14 +44,9 @@ fn cache_dir(release: &str) -> PathBuf {
         .join(release)
 }
 
-/// The apt options that make every state and cache directory private
-/// (packages of the host's architecture).
-fn apt_options(dir: &Path) -> Vec<String> {
-    apt_options_for(dir, "amd64")
-}
-
-/// [`apt_options`] for packages of Debian architecture `arch`.
-fn apt_options_for(dir: &Path, arch: &str) -> Vec<String> {
+/// The apt options that make every state and cache directory private, for
+/// packages of Debian architecture `arch`.
+fn apt_options(dir: &Path, arch: &str) -> Vec<String> {
     let d = |sub: &str| dir.join(sub).display().to_string();
     vec![
         "-q".into(),
@@ -113,6 +108,62 @@ fn first_in(root: &Path, paths: &[&str]) -> Option<PathBuf> {
     paths.iter().find_map(|p| resolve_in(root, p))
 }
 
+/// Fetches `packages` (`NAME:ARCH/RELEASE` or `NAME/RELEASE`) of Debian
+/// `release` for architecture `arch` with a private apt state in `dir` (made
+/// afresh) and unpacks them into `dir/root`; the version of the first
+/// package, from its file name. Writes `dir/version` last, so a fetch cut
+/// short is done again.
+fn fetch(dir: &Path, release: &str, arch: &str, packages: &[String]) -> Result<String, String> {
+    let _ = fs::remove_dir_all(dir);
+    for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
+        fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
+    }
+    fs::write(
+        dir.join("sources.list"),
+        format!("deb http://deb.debian.org/debian {release} main\n"),
+    )
+    .map_err(|e| format!("write sources.list: {e}"))?;
+    let mut args = apt_options(dir, arch);
+    args.push("update".into());
+    run("apt-get", &args, dir)?;
+    let mut args = apt_options(dir, arch);
+    args.push("download".into());
+    args.extend(packages.iter().cloned());
+    run("apt-get", &args, &dir.join("debs"))?;
+    let first = packages[0].split([':', '/']).next().unwrap_or_default();
+    let prefix = format!("{first}_");
+    let mut version = String::new();
+    let mut debs: Vec<PathBuf> = fs::read_dir(dir.join("debs"))
+        .map_err(|e| format!("read debs: {e}"))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    debs.sort();
+    for deb in &debs {
+        let name = deb.file_name().unwrap_or_default().to_string_lossy();
+        if let Some(rest) = name.strip_prefix(&prefix) {
+            version = rest.split('_').next().unwrap_or_default().to_string();
+        }
+        let root = dir.join("root");
+        run(
+            "dpkg-deb",
+            &[
+                "-x".into(),
+                deb.display().to_string(),
+                root.display().to_string(),
+            ],
+            dir,
+        )?;
+    }
+    if version.is_empty() {
+        return Err(format!(
+            "apt-get download fetched no {first} for {release} {arch}"
+        ));
+    }
+    fs::write(dir.join("version"), &version).map_err(|e| format!("write stamp: {e}"))?;
+    Ok(version)
+}
+
 /// The glibc of Debian `release`, fetched and unpacked when not cached.
 /// Err: why it cannot be had here (no apt, no mirror).
 pub fn glibc(release: &'static str) -> Result<Glibc, String> {
@@ -121,53 +172,10 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
     let root = dir.join("root");
     let stamp = dir.join("version");
     if !stamp.is_file() {
-        let _ = fs::remove_dir_all(&dir);
-        for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
-        }
-        fs::write(
-            dir.join("sources.list"),
-            format!("deb http://deb.debian.org/debian {release} main\n"),
-        )
-        .map_err(|e| format!("write sources.list: {e}"))?;
-        let mut args = apt_options(&dir);
-        args.push("update".into());
-        run("apt-get", &args, &dir)?;
-        let mut args = apt_options(&dir);
         // `/release`: the installed version is newer than an older
         // release's, and no source of these lists has it.
-        args.extend([
-            "download".into(),
-            format!("libc6/{release}"),
-            format!("libc-bin/{release}"),
-        ]);
-        run("apt-get", &args, &dir.join("debs"))?;
-        let mut version = String::new();
-        let mut debs: Vec<PathBuf> = fs::read_dir(dir.join("debs"))
-            .map_err(|e| format!("read debs: {e}"))?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        debs.sort();
-        for deb in &debs {
-            let name = deb.file_name().unwrap_or_default().to_string_lossy();
-            if let Some(rest) = name.strip_prefix("libc6_") {
-                version = rest.split('_').next().unwrap_or_default().to_string();
-            }
-            run(
-                "dpkg-deb",
-                &[
-                    "-x".into(),
-                    deb.display().to_string(),
-                    root.display().to_string(),
-                ],
-                &dir,
-            )?;
-        }
-        if version.is_empty() {
-            return Err(format!("apt-get download fetched no libc6 for {release}"));
-        }
-        fs::write(&stamp, &version).map_err(|e| format!("write stamp: {e}"))?;
+        let packages = [format!("libc6/{release}"), format!("libc-bin/{release}")];
+        fetch(&dir, release, "amd64", &packages)?;
     }
     let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
     let find = |what: &str, paths: &[&str]| {
@@ -220,47 +228,15 @@ pub fn debian_package(
 ) -> Result<(PathBuf, String), String> {
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     let dir = cache_dir(&format!("{release}-{arch}-{package}"));
-    let root = dir.join("root");
     let stamp = dir.join("version");
     if !stamp.is_file() {
-        let _ = fs::remove_dir_all(&dir);
-        for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
-        }
-        fs::write(
-            dir.join("sources.list"),
-            format!("deb http://deb.debian.org/debian {release} main\n"),
-        )
-        .map_err(|e| format!("write sources.list: {e}"))?;
-        let mut args = apt_options_for(&dir, arch);
-        args.push("update".into());
-        run("apt-get", &args, &dir)?;
-        let mut args = apt_options_for(&dir, arch);
-        args.extend(["download".into(), format!("{package}:{arch}/{release}")]);
-        run("apt-get", &args, &dir.join("debs"))?;
-        let prefix = format!("{package}_");
-        let deb = fs::read_dir(dir.join("debs"))
-            .map_err(|e| format!("read debs: {e}"))?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
-            .ok_or_else(|| format!("apt-get download fetched no {package}:{arch} for {release}"))?;
-        let name = deb.file_name().unwrap_or_default().to_string_lossy();
-        let version = name.split('_').nth(1).unwrap_or_default().to_string();
-        run(
-            "dpkg-deb",
-            &[
-                "-x".into(),
-                deb.display().to_string(),
-                root.display().to_string(),
-            ],
+        fetch(
             &dir,
+            release,
+            arch,
+            &[format!("{package}:{arch}/{release}")],
         )?;
-        fs::write(&stamp, &version).map_err(|e| format!("write stamp: {e}"))?;
     }
     let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
-    Ok((root, version.trim().to_string()))
+    Ok((dir.join("root"), version.trim().to_string()))
 }

@@ -1393,6 +1393,22 @@ impl ClosureRun {
             .collect()
     }
 
+    /// The file names of the objects a run-time-load warning containing
+    /// `what` names ("OBJECT (loaded at run time by ROOT): …").
+    pub fn run_time_warned(&self, what: &str) -> BTreeSet<String> {
+        self.json
+            .as_ref()
+            .and_then(|j| j["warnings"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains(what))
+            .filter_map(|w| w.split(" (loaded at run time").next())
+            .filter_map(|p| p.rsplit('/').next())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// `refused[].object`: what closure says the loader refuses.
     pub fn refused_objects(&self) -> BTreeSet<String> {
         self.json
