@@ -424,8 +424,30 @@ fn lines(out: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// `closure --sysroot ROOT --root FILE ARGS… --startup-only EXTRA…`
+/// (`None`: it cannot be run).
+fn closure_on(
+    bin: &Path,
+    root: &Path,
+    file: &str,
+    args: &[&str],
+    extra: &[String],
+) -> Option<Output> {
+    Command::new(bin)
+        .arg("--sysroot")
+        .arg(root)
+        .args(["--root", file])
+        .args(args)
+        .arg("--startup-only")
+        .args(extra)
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+}
+
 /// `cargo xtask sweep ROOT [--loader PATH] [--bin PATH] [--qemu PATH]
-/// [--qemu-cpu CPU]`.
+/// [--qemu-cpu CPU] [--check-symbols]`.
 pub fn run(args: &[String]) -> bool {
     let mut root = None;
     let mut loader = "/lib64/ld-linux-x86-64.so.2".to_string();
@@ -544,15 +566,14 @@ pub fn run(args: &[String]) -> bool {
                 skipped.push(format!("{file}: exit {status}"));
                 continue;
             }
-            let out = Command::new(&bin)
-                .arg("--sysroot")
-                .arg(&root)
-                .args(["--root", file, "--check-symbols", "--format", "json"])
-                .arg("--startup-only")
-                .args(&extra)
-                .stdin(Stdio::null())
-                .output();
-            let Ok(out) = out else {
+            let out = closure_on(
+                &bin,
+                &root,
+                file,
+                &["--check-symbols", "--format", "json"],
+                &extra,
+            );
+            let Some(out) = out else {
                 eprintln!("xtask sweep: cannot run {}", bin.display());
                 return false;
             };
@@ -591,15 +612,7 @@ pub fn run(args: &[String]) -> bool {
             ));
             continue;
         }
-        let out = Command::new(&bin)
-            .arg("--sysroot")
-            .arg(&root)
-            .args(["--root", file, "--format", "ldd", "--startup-only"])
-            .args(&extra)
-            .env_remove("LD_LIBRARY_PATH")
-            .stdin(Stdio::null())
-            .output();
-        let Ok(out) = out else {
+        let Some(out) = closure_on(&bin, &root, file, &["--format", "ldd"], &extra) else {
             eprintln!("xtask sweep: cannot run {}", bin.display());
             return false;
         };
