@@ -1853,6 +1853,68 @@ fn libgcc_s_for_pthread_cancel_only() {
     );
 }
 
+/// A program with no start files, so its `.dynsym` holds only undefined symbols: GNU ld then
+/// gives its GNU hash table `symoffset` 1 and no chains, and the table no longer says how many
+/// symbols follow. It calls `backtrace`, for which glibc dlopens libgcc_s: 1 when the
+/// backtrace has frames, 0 when it could not unwind.
+const BACKTRACE_START_C: &str = r#"
+#include <execinfo.h>
+#include <unistd.h>
+__attribute__((force_align_arg_pointer)) void _start(void) {
+    __asm__ volatile (".cfi_undefined rip"); /* the outermost frame, as crt1's _start */
+    void *frames[8];
+    char c = backtrace(frames, 8) > 0 ? '1' : '0';
+    write(1, &c, 1);
+    _exit(0);
+}
+"#;
+
+#[test]
+fn libgcc_s_for_an_object_that_hashes_no_symbol() {
+    // Until the fortieth stop closure read no symbol of such a program (it took the count
+    // from the hash table) and left libgcc_s out: the staged program could not unwind.
+    let name = "libgcc_s_for_an_object_that_hashes_no_symbol";
+    if !glibc_ready(name) {
+        return;
+    }
+    if !Path::new(HOST_LIBGCC).is_file() {
+        println!("skipping {name}: no {HOST_LIBGCC} on this host");
+        return;
+    }
+    let s = Sys::glibc();
+    s.copy_host(HOST_LIBGCC, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1");
+    s.cc(
+        "gcc",
+        "/app/bin/bt",
+        &[("c", BACKTRACE_START_C)],
+        &["-nostartfiles", "-O1"],
+    );
+    let syms = Command::new("readelf")
+        .args(["--dyn-syms", "-W"])
+        .arg(s.host("/app/bin/bt"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        syms.contains("backtrace") && !syms.lines().skip(4).any(|l| !l.contains(" UND ")),
+        "{name}: scenario broken: every dynamic symbol should be undefined:\n{syms}"
+    );
+    let (code, v, err) = s.json(&["--root", "/app/bin/bt"]);
+    assert_eq!(code, 0, "stderr:\n{err}\n{v:#}");
+    assert_eq!(via_of(&v, LIBGCC).as_deref(), Some("libgcc_s"), "{v:#}");
+    let st = s.stage(&["--root", "/app/bin/bt"]).ok("bt");
+    assert!(st.has(LIBGCC), "{:?}", st.files());
+    if !can_run(&format!("{name} (running the staged program)")) {
+        return;
+    }
+    let (code, out, err) = st.run(&["/app/bin/bt"], &[]);
+    assert_eq!((code, out.as_str()), (0, "1"), "stderr:\n{err}");
+    // The need: without it glibc cannot unwind.
+    fs::remove_file(resolve_in_root(&st.out, LIBGCC)).expect("rm staged libgcc_s");
+    let (code, out, err) = st.run(&["/app/bin/bt"], &[]);
+    assert_eq!((code, out.as_str()), (0, "0"), "stderr:\n{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. gconv
 // ---------------------------------------------------------------------------------------------

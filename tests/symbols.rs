@@ -292,12 +292,17 @@ struct Cc<'r> {
 }
 
 impl<'r> Cc<'r> {
-    /// A program at `out` (RPATH /opt/lib).
+    /// A program at `out` (RPATH /opt/lib; without start files around a glibc older than
+    /// 2.34: it is only traced then).
     fn exe(r: &'r TestRoot, out: &str) -> Cc<'r> {
+        let mut args = vec![format!("-Wl,-rpath,{LIB}")];
+        if r.no_startfiles() {
+            args.push("-nostartfiles".into());
+        }
         Cc {
             r,
             out: out.to_string(),
-            args: vec![format!("-Wl,-rpath,{LIB}")],
+            args,
         }
     }
 
@@ -1215,6 +1220,37 @@ fn tls_reference(name: &str, r: &TestRoot, hash: &str) {
     let (loader, run) = check_symbols(&format!("{name} (defines)"), r, "/app/bin/defines", false);
     assert!(loader.is_clean(), "{name}: scenario broken: {loader:?}");
     assert_eq!(run.status, 0, "{}", run.dump());
+}
+
+#[test]
+fn n_an_object_that_hashes_no_symbol_has_its_references_checked() {
+    // A program without start files has only undefined dynamic symbols: GNU ld gives its GNU
+    // hash table `symoffset` 1 and no chains, so the table no longer says how many symbols
+    // there are. closure read none of them until the fortieth stop (found when every test
+    // ran around glibc 2.31, which needs such programs) and missed f2@VER_2, which the
+    // downgraded libv no longer defines.
+    let name = "n_an_object_that_hashes_no_symbol_has_its_references_checked";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    let lib = "/opt/lib/libv.so.1";
+    Cc::lib(&r, lib, "libv.so.1").script(V12_MAP).build(F12_SRC);
+    Cc::exe(&r, PROG)
+        .link(&[lib])
+        .arg("-nostartfiles")
+        .build("int f1(void); int f2(void);\nint main(void) { return f1() + f2(); }\n");
+    let syms = dyn_syms(&r, PROG);
+    assert!(
+        syms.contains("f2@VER_2") && !syms.lines().skip(4).any(|l| !l.contains(" UND ")),
+        "{name}: scenario broken: every dynamic symbol should be undefined:\n{syms}"
+    );
+    Cc::lib(&r, lib, "libv.so.1").script(V1_MAP).build(F12_SRC);
+    r.ldconfig();
+    let (loader, run) = check_symbols(name, &r, PROG, false);
+    assert!(
+        has_undefined(&loader, "f2", Some("VER_2"), PROG),
+        "{name}: scenario broken: {loader:?}"
+    );
+    assert_eq!(run.status, 1, "{}", run.dump());
 }
 
 /// File offset of section `name` of an in-root file.

@@ -260,58 +260,8 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         let e = used.entry(idx).or_insert((true, copy));
         e.0 = e.0 && plt;
     };
-    let mips64 = info.ident.machine == machine::MIPS && is64;
-    let type_of = |info_word: u64| -> u64 {
-        if !is64 {
-            info_word & 0xff
-        } else if mips64 {
-            u64::MAX // MIPS64 packs three types; copy relocations are not tracked there
-        } else {
-            info_word & 0xffff_ffff
-        }
-    };
-    let sym_of = |info_word: u64| -> u64 {
-        if !is64 {
-            info_word >> 8
-        } else if mips64 && !r.big {
-            info_word & 0xffff_ffff
-        } else {
-            info_word >> 32
-        }
-    };
-    let word = if is64 { 8 } else { 4 };
-    let mut any_table = false;
-    let mut walk = |off: u64, size: u64, rela: bool, plt: bool, syms: &[Symbol]| {
-        any_table = true;
-        let ent = if rela { 3 * word } else { 2 * word };
-        let n = (size / ent).min(MAX_RELOCS);
-        // The whole table must lie in the file; it is read in pieces, so a
-        // hostile size costs one piece of memory, not the whole cap.
-        if off.checked_add(n * ent).is_none_or(|end| end > r.len) {
-            return;
-        }
-        let mut done = 0;
-        while done < n {
-            let k = (n - done).min(RELOC_PIECE);
-            let Some(raw) = r.bytes(off + done * ent, k * ent) else {
-                return;
-            };
-            for e in raw.chunks_exact(ent as usize) {
-                let info_word = r.uint(&e[word as usize..2 * word as usize]);
-                note(sym_of(info_word), type_of(info_word), plt, syms);
-            }
-            done += k;
-        }
-    };
-    if let Some((o, s)) = t.rela() {
-        walk(o, s, true, false, &out.syms);
-    }
-    if let Some((o, s)) = t.rel() {
-        walk(o, s, false, false, &out.syms);
-    }
-    if let Some((o, s, rela)) = t.jmprel() {
-        walk(o, s, rela, true, &out.syms);
-    }
+    let any_table =
+        for_each_relocation(&r, info, |sym, rtype, plt| note(sym, rtype, plt, &out.syms));
     if let Some(first) = t.mips_gotsym() {
         // MIPS binds the symbols of the global GOT without relocations: an
         // undefined function with a stub (`st_value` set) lazily, like a
@@ -443,8 +393,12 @@ pub fn first_undefined_hashed(
         uint(&head[12..16]),
     );
     // What linkers write (and the loader assumes): a power-of-two bloom
-    // filter, a shift below the word size, at least one bucket.
+    // filter, a shift below the word size, at least one bucket. And some
+    // symbols before `symoffset`: a table that hashes nothing may say 1
+    // with undefined symbols after it (GNU ld), which only the scan of
+    // `.dynsym` finds.
     if nbuckets == 0
+        || symoffset <= 1
         || !bloom_size.is_power_of_two()
         || shift >= u64::from(bloom_bits)
         || symoffset > MAX_SYMBOLS
@@ -944,6 +898,75 @@ fn copy_reloc_type(m: u16) -> Option<u64> {
 
 /// Number of dynamic symbols: `DT_HASH`'s `nchain`, else the end of the
 /// highest `DT_GNU_HASH` chain.
+/// Calls `f(symbol index, relocation type, from the PLT table)` for every
+/// entry of the object's `DT_RELA`, `DT_REL` and `DT_JMPREL` tables (each
+/// capped, read in pieces; a table not wholly in the file is skipped);
+/// whether the object has any of them.
+fn for_each_relocation(r: &Reader<'_>, info: &ElfInfo, mut f: impl FnMut(u64, u64, bool)) -> bool {
+    let t = &info.tables;
+    let is64 = info.ident.is_64;
+    let mips64 = info.ident.machine == machine::MIPS && is64;
+    let type_of = |info_word: u64| -> u64 {
+        if !is64 {
+            info_word & 0xff
+        } else if mips64 {
+            u64::MAX // MIPS64 packs three types; copy relocations are not tracked there
+        } else {
+            info_word & 0xffff_ffff
+        }
+    };
+    let sym_of = |info_word: u64| -> u64 {
+        if !is64 {
+            info_word >> 8
+        } else if mips64 && !r.big {
+            info_word & 0xffff_ffff
+        } else {
+            info_word >> 32
+        }
+    };
+    let word = if is64 { 8 } else { 4 };
+    let mut any_table = false;
+    let mut walk = |off: u64, size: u64, rela: bool, plt: bool| {
+        any_table = true;
+        let ent = if rela { 3 * word } else { 2 * word };
+        let n = (size / ent).min(MAX_RELOCS);
+        // The whole table must lie in the file; it is read in pieces, so a
+        // hostile size costs one piece of memory, not the whole cap.
+        if off.checked_add(n * ent).is_none_or(|end| end > r.len) {
+            return;
+        }
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(RELOC_PIECE);
+            let Some(raw) = r.bytes(off + done * ent, k * ent) else {
+                return;
+            };
+            for e in raw.chunks_exact(ent as usize) {
+                let info_word = r.uint(&e[word as usize..2 * word as usize]);
+                f(sym_of(info_word), type_of(info_word), plt);
+            }
+            done += k;
+        }
+    };
+    if let Some((o, s)) = t.rela() {
+        walk(o, s, true, false);
+    }
+    if let Some((o, s)) = t.rel() {
+        walk(o, s, false, false);
+    }
+    if let Some((o, s, rela)) = t.jmprel() {
+        walk(o, s, rela, true);
+    }
+    any_table
+}
+
+/// One past the highest symbol index a relocation names (0: none).
+fn relocated_symbols_end(r: &Reader<'_>, info: &ElfInfo) -> u64 {
+    let mut end = 0;
+    for_each_relocation(r, info, |sym, _, _| end = end.max(sym.saturating_add(1)));
+    end.min(MAX_SYMBOLS)
+}
+
 fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
     let t = &info.tables;
     if let Some(h) = t.hash() {
@@ -987,7 +1010,10 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
         i += k;
     }
     if max < symoffset {
-        return symoffset;
+        // No symbol hashed: linkers may then write `symoffset` 1 (GNU ld
+        // does) while undefined symbols follow it, and the table says no
+        // more; the relocations name every symbol that matters here.
+        return symoffset.max(relocated_symbols_end(r, info));
     }
     let chains = buckets.saturating_add(nbuckets.saturating_mul(4));
     let mut idx = max;

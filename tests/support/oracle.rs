@@ -360,6 +360,12 @@ impl TestRoot {
             .unwrap_or(0)
     }
 
+    /// Whether programs for this root are linked without start files (its glibc is older
+    /// than 2.34, whose `__libc_start_main` this machine's `crt1.o` calls).
+    pub fn no_startfiles(&self) -> bool {
+        self.no_startfiles
+    }
+
     /// The `ldconfig` binary for this root's glibc.
     fn ldconfig_binary(&self) -> PathBuf {
         self.ldconfig
