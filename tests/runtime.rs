@@ -1795,18 +1795,27 @@ int main(void) {
 const HOST_LIBGCC: &str = "/lib/x86_64-linux-gnu/libgcc_s.so.1";
 const LIBGCC: &str = "/lib/x86_64-linux-gnu/libgcc_s.so.1";
 
-#[test]
-fn libgcc_s_for_pthread_cancel_only() {
-    let name = "libgcc_s_for_pthread_cancel_only";
+/// A glibc root with this machine's libgcc_s in it (`None`, saying why, when the test cannot
+/// run here).
+fn glibc_with_libgcc_s(name: &str) -> Option<Sys> {
     if !glibc_ready(name) {
-        return;
+        return None;
     }
     if !Path::new(HOST_LIBGCC).is_file() {
         println!("skipping {name}: no {HOST_LIBGCC} on this host");
-        return;
+        return None;
     }
     let s = Sys::glibc();
     s.copy_host(HOST_LIBGCC, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1");
+    Some(s)
+}
+
+#[test]
+fn libgcc_s_for_pthread_cancel_only() {
+    let name = "libgcc_s_for_pthread_cancel_only";
+    let Some(s) = glibc_with_libgcc_s(name) else {
+        return;
+    };
     s.cc("gcc", "/app/bin/cancel", &[("c", CANCEL_C)], &["-pthread"]);
     s.cc(
         "gcc",
@@ -1874,15 +1883,9 @@ fn libgcc_s_for_an_object_that_hashes_no_symbol() {
     // Until the fortieth stop closure read no symbol of such a program (it took the count
     // from the hash table) and left libgcc_s out: the staged program could not unwind.
     let name = "libgcc_s_for_an_object_that_hashes_no_symbol";
-    if !glibc_ready(name) {
+    let Some(s) = glibc_with_libgcc_s(name) else {
         return;
-    }
-    if !Path::new(HOST_LIBGCC).is_file() {
-        println!("skipping {name}: no {HOST_LIBGCC} on this host");
-        return;
-    }
-    let s = Sys::glibc();
-    s.copy_host(HOST_LIBGCC, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1");
+    };
     s.cc(
         "gcc",
         "/app/bin/bt",
