@@ -27,9 +27,7 @@ use crate::support::oracle::{
     TestRoot,
 };
 use crate::support::rng::Rng;
-use crate::support::setuid::{
-    add_runas, clear_setuid, run_secure, setuid, Seen, LISTER, LISTER_OWN_START,
-};
+use crate::support::setuid::{add_runas, clear_setuid, run_secure, setuid, Seen, LISTER};
 
 const PROG: &str = "/app/bin/prog";
 /// Libraries per layout.
@@ -301,8 +299,7 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
         plan.push(format!(
             "{PROG}: lists its link map, run in secure mode too"
         ));
-        let own_start = glibc.is_some_and(|g| g.before_2_34);
-        exe = exe.source(if own_start { LISTER_OWN_START } else { LISTER });
+        exe = exe.source(LISTER);
     }
     if missing {
         exe = exe.needs_names(&["libnowhere.so.1"]);

@@ -292,13 +292,9 @@ struct Cc<'r> {
 }
 
 impl<'r> Cc<'r> {
-    /// A program at `out` (RPATH /opt/lib; without start files around a glibc older than
-    /// 2.34: it is only traced then).
+    /// A program at `out` (RPATH /opt/lib).
     fn exe(r: &'r TestRoot, out: &str) -> Cc<'r> {
-        let mut args = vec![format!("-Wl,-rpath,{LIB}")];
-        if r.no_startfiles() {
-            args.push("-nostartfiles".into());
-        }
+        let args = vec![format!("-Wl,-rpath,{LIB}")];
         Cc {
             r,
             out: out.to_string(),
@@ -1227,8 +1223,8 @@ fn n_an_object_that_hashes_no_symbol_has_its_references_checked() {
     // A program without start files has only undefined dynamic symbols: GNU ld gives its GNU
     // hash table `symoffset` 1 and no chains, so the table no longer says how many symbols
     // there are. closure read none of them until the fortieth stop (found when every test
-    // ran around glibc 2.31, which needs such programs) and missed f2@VER_2, which the
-    // downgraded libv no longer defines.
+    // ran around glibc 2.31, whose programs were then linked so) and missed f2@VER_2, which
+    // the downgraded libv no longer defines.
     let name = "n_an_object_that_hashes_no_symbol_has_its_references_checked";
     let o = oracle!(name);
     let r = TestRoot::new(&o);

@@ -1,9 +1,12 @@
 //! Other generations of glibc for the loader oracle: Debian's `libc6` and
-//! `libc-bin` (its static `ldconfig`) of another release, fetched with a
+//! `libc-bin` (its static `ldconfig`) of another release, with `libc6-dev`
+//! and `linux-libc-dev` to build programs against it, fetched with a
 //! private apt configuration (its own sources, lists and cache below
 //! `$CARGO_TARGET_TMPDIR/glibc/RELEASE`, so the host's apt state is never
 //! touched) and unpacked once. [`super::oracle::TestRoot::with_glibc`] then
-//! builds a root around that release's `libc.so.6`, `ld.so` and `ldconfig`.
+//! builds a root around that release's `libc.so.6`, `ld.so` and `ldconfig`,
+//! and links programs for a release older than this machine's start files
+//! against its own (`gcc --sysroot`).
 //!
 //! [`debian_package`] fetches one package of any release and
 //! architecture the same way (another architecture's `libc6`, a newer
@@ -31,8 +34,26 @@ pub struct Glibc {
     pub ldso: PathBuf,
     pub ldconfig: PathBuf,
     /// Older than 2.34: a program linked with this machine's start files
-    /// (`__libc_start_main@GLIBC_2.34`) cannot run on it.
+    /// and `libc.so` (`__libc_start_main@GLIBC_2.34`) cannot run on it.
     pub before_2_34: bool,
+    /// The unpacked packages, headers and start files included: the
+    /// `gcc --sysroot` that builds programs for this release.
+    pub dev_root: PathBuf,
+}
+
+impl Glibc {
+    /// The arguments that make gcc build against this release's headers, start files and
+    /// `libc.so` (Debian's gcc looks in its own multiarch directories before a `--sysroot`'s:
+    /// `-B` and `-L` put the release's first).
+    pub fn gcc_args(&self) -> Vec<String> {
+        let lib = |dir: &str| self.dev_root.join(dir).display().to_string();
+        vec![
+            format!("--sysroot={}", self.dev_root.display()),
+            format!("-B{}/", lib("usr/lib/x86_64-linux-gnu")),
+            format!("-L{}", lib("usr/lib/x86_64-linux-gnu")),
+            format!("-L{}", lib("lib/x86_64-linux-gnu")),
+        ]
+    }
 }
 
 /// One fetch at a time (apt's locks are per directory, the cache too).
@@ -160,8 +181,46 @@ fn fetch(dir: &Path, release: &str, arch: &str, packages: &[String]) -> Result<S
             "apt-get download fetched no {first} for {release} {arch}"
         ));
     }
+    relative_links(&dir.join("root"), &dir.join("root"))?;
     fs::write(dir.join("version"), &version).map_err(|e| format!("write stamp: {e}"))?;
     Ok(version)
+}
+
+/// Rewrites every symbolic link below `dir` whose target is absolute (taken from `root`) to
+/// the same target spelled relative to the link: the linker follows links of a `--sysroot`
+/// on the host (`/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-2.31.so`).
+fn relative_links(root: &Path, dir: &Path) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if kind.is_dir() {
+            relative_links(root, &path)?;
+            continue;
+        }
+        if !kind.is_symlink() {
+            continue;
+        }
+        let target = fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let Ok(inside) = target.strip_prefix("/") else {
+            continue;
+        };
+        let depth = path
+            .parent()
+            .and_then(|p| p.strip_prefix(root).ok())
+            .map_or(0, |p| p.components().count());
+        let mut relative = PathBuf::new();
+        for _ in 0..depth {
+            relative.push("..");
+        }
+        relative.push(inside);
+        fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::os::unix::fs::symlink(&relative, &path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The glibc of Debian `release`, fetched and unpacked when not cached.
@@ -171,10 +230,15 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
     let dir = cache_dir(release);
     let root = dir.join("root");
     let stamp = dir.join("version");
-    if !stamp.is_file() {
+    // A cache from before the development files were fetched lacks crt1.o, one from
+    // before its links were made relative an absolute `/lib64/ld-linux-x86-64.so.2`.
+    let dev = root.join("usr/lib/x86_64-linux-gnu/crt1.o");
+    let interp = fs::read_link(root.join("lib64/ld-linux-x86-64.so.2")).unwrap_or_default();
+    if !stamp.is_file() || !dev.is_file() || interp.is_absolute() {
         // `/release`: the installed version is newer than an older
         // release's, and no source of these lists has it.
-        let packages = [format!("libc6/{release}"), format!("libc-bin/{release}")];
+        let packages =
+            ["libc6", "libc-bin", "libc6-dev", "linux-libc-dev"].map(|p| format!("{p}/{release}"));
         fetch(&dir, release, "amd64", &packages)?;
     }
     let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
@@ -207,6 +271,7 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
             ],
         )?,
         ldconfig: find("ldconfig", &["/sbin/ldconfig", "/usr/sbin/ldconfig"])?,
+        dev_root: root,
     })
 }
 

@@ -233,10 +233,10 @@ pub struct TestRoot {
     cwd: std::cell::RefCell<String>,
     /// The `ldconfig` of the root's glibc when it is not the host's.
     ldconfig: Option<PathBuf>,
-    /// Programs are linked without the C start files (another glibc's
-    /// loader traces them; the host's `crt1.o` would require symbol
-    /// versions an older libc lacks).
-    no_startfiles: bool,
+    /// The arguments that make gcc build every object for this root against
+    /// the development files of its glibc, when it is older than this
+    /// machine's start files and `libc.so` (they would require `GLIBC_2.34`).
+    gcc_args: Vec<String>,
 }
 
 /// Debian 12's `/etc/ld.so.conf` and its two `ld.so.conf.d` files.
@@ -284,7 +284,7 @@ impl TestRoot {
             oracle: oracle.clone(),
             cwd: std::cell::RefCell::new("/".to_string()),
             ldconfig: None,
-            no_startfiles: false,
+            gcc_args: Vec::new(),
         };
         for d in [
             "usr/lib/x86_64-linux-gnu",
@@ -323,8 +323,9 @@ impl TestRoot {
 
     /// [`TestRoot::new`] around another release's glibc: its `libc.so.6`
     /// and `ld.so` in place of the host's, its `ldconfig` for
-    /// [`TestRoot::ldconfig`], programs linked without start files when it
-    /// is older than 2.34.
+    /// [`TestRoot::ldconfig`], objects built against its own headers, start
+    /// files and `libc.so` when it is older than 2.34 (and its `libdl.so.2`
+    /// in the root then, for programs that call `dlopen`).
     pub fn with_glibc(oracle: &Oracle, glibc: &super::glibc::Glibc) -> TestRoot {
         let mut root = TestRoot::new_host(oracle);
         for (from, to) in [
@@ -338,7 +339,12 @@ impl TestRoot {
                 .unwrap_or_else(|e| panic!("copy {} into the root: {e}", from.display()));
         }
         root.ldconfig = Some(glibc.ldconfig.clone());
-        root.no_startfiles = glibc.before_2_34;
+        if glibc.before_2_34 {
+            root.gcc_args = glibc.gcc_args();
+            let libdl = glibc.libc.with_file_name("libdl.so.2");
+            fs::copy(&libdl, root.host("/usr/lib/x86_64-linux-gnu/libdl.so.2"))
+                .unwrap_or_else(|e| panic!("copy {} into the root: {e}", libdl.display()));
+        }
         root
     }
 
@@ -360,10 +366,10 @@ impl TestRoot {
             .unwrap_or(0)
     }
 
-    /// Whether programs for this root are linked without start files (its glibc is older
-    /// than 2.34, whose `__libc_start_main` this machine's `crt1.o` calls).
-    pub fn no_startfiles(&self) -> bool {
-        self.no_startfiles
+    /// The arguments every gcc run that builds an object for this root starts with (none
+    /// unless [`TestRoot::with_glibc`] says so).
+    pub fn gcc_args(&self) -> &[String] {
+        &self.gcc_args
     }
 
     /// The `ldconfig` binary for this root's glibc.
@@ -614,6 +620,7 @@ impl TestRoot {
             .arg("-o")
             .arg(&lib)
             .arg(&src)
+            .args(self.gcc_args())
             .output()
             .expect("run gcc");
         assert!(
@@ -650,13 +657,23 @@ pub fn compile(root: &TestRoot, in_root: &str, c_source: &str, extra: &[String])
     let src = root.next_source(c_source);
     root.mkparent(in_root);
     let out_path = root.host(in_root);
+    // A static program carries its own libc: this machine's (whose libgcc_eh needs it).
+    let is_static = extra.iter().any(|a| a == "-static" || a == "-static-pie");
+    // Before 2.34 `dlopen` is libdl's ([`TestRoot::with_glibc`] puts it in the root).
+    let old_dlopen = if !is_static && !root.gcc_args.is_empty() && c_source.contains("dlopen(") {
+        &["-ldl"][..]
+    } else {
+        &[][..]
+    };
     let out = Command::new("gcc")
         .arg("-o")
         .arg(&out_path)
         .arg(&src)
         .arg("-Wl,--no-as-needed")
         .arg("-Wl,--allow-shlib-undefined")
+        .args(if is_static { &[][..] } else { root.gcc_args() })
         .args(extra)
+        .args(old_dlopen)
         .output()
         .expect("run gcc");
     assert!(
@@ -791,9 +808,6 @@ impl<'r> ElfBuild<'r> {
             let file = host.file_name().expect("library file").to_string_lossy();
             args.push(format!("-L{}", dir.display()));
             args.push(format!("-l:{file}"));
-        }
-        if self.soname.is_none() && self.root.no_startfiles {
-            args.push("-nostartfiles".into());
         }
         args.extend(self.extra.iter().cloned());
         compile(self.root, &self.out, &source, &args);
@@ -1673,9 +1687,12 @@ pub fn loader_loading_edges(stderr: &str) -> BTreeSet<(String, String)> {
     out
 }
 
-/// (name, requester) of every object `closure --format tree` expands: the
-/// edge that loaded it, under its requester (a `DT_NEEDED` path by the path
-/// it expanded to). Interpreter lines and names not found are left out.
+/// (name, requester) of every object `closure --format tree` expands under
+/// its first root: the edge that loaded it, under its requester (a
+/// `DT_NEEDED` path by the path it expanded to). Interpreter lines and names
+/// not found are left out, and so are the roots after the first (in a
+/// one-program tree the variants traced for staging, as in
+/// [`closure_search_log`]).
 pub fn closure_loading_edges(tree: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     // (indent, path) of the lines above, innermost last.
@@ -1684,6 +1701,9 @@ pub fn closure_loading_edges(tree: &str) -> BTreeSet<(String, String)> {
         let indent = line.len() - line.trim_start().len();
         let body = line.trim_start();
         if indent == 0 {
+            if !parents.is_empty() {
+                break;
+            }
             parents = vec![(0, body.split(" (").next().unwrap_or(body).to_string())];
             continue;
         }
@@ -1798,13 +1818,24 @@ pub fn loader_search_log(stderr: &str) -> Vec<Find> {
     finds
 }
 
-/// The searches in `closure --verbose`'s log, in order: names matched to
-/// an object already loaded and paths (which the loader opens without a
-/// search, and does not log as one) left out.
+/// The searches of the first root in `closure --verbose`'s log, in order:
+/// names matched to an object already loaded and paths (which the loader
+/// opens without a search, and does not log as one) left out. The roots
+/// after it in a one-program log are the variants traced for staging
+/// (another machine's legacy hwcap subdirectory, say), whose loads this
+/// machine's loader never makes.
 pub fn closure_search_log(stderr: &str) -> Vec<Find> {
     let mut finds: Vec<Find> = Vec::new();
     let mut skip = false;
+    let mut roots = 0;
     for line in stderr.lines() {
+        if line.starts_with("search: loading ") {
+            // The first root's load; the roots after it are the variants traced for staging.
+            roots += 1;
+            if roots > 1 {
+                break;
+            }
+        }
         if let Some(rest) = line.strip_prefix("  find library=") {
             let name = rest.split("; ").next().unwrap_or(rest);
             skip = name.contains('/');

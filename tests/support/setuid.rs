@@ -26,27 +26,6 @@ static int each(struct dl_phdr_info *i, size_t n, void *d) {
 int main(void) { dl_iterate_phdr(each, 0); return 0; }
 "#;
 
-/// [`LISTER`] with its own x86-64 entry point, for a root whose glibc is
-/// older than this machine's start files (`-nostartfiles`): the shared
-/// libc has been initialised by its constructors when `_start` runs.
-pub const LISTER_OWN_START: &str = r#"
-#define _GNU_SOURCE
-#include <link.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-static int each(struct dl_phdr_info *i, size_t n, void *d) {
-    (void)n; (void)d;
-    const char *s = i->dlpi_name;
-    if (s && s[0] && strncmp(s, "linux-vdso", 10) && strncmp(s, "linux-gate", 10))
-        printf("%s\n", s);
-    return 0;
-}
-void lister_start(void) { dl_iterate_phdr(each, 0); fflush(stdout); _exit(0); }
-__asm__(".text\n.globl _start\n.type _start,@function\n_start:\n"
-        "\txor %ebp, %ebp\n\tand $-16, %rsp\n\tcall lister_start\n\thlt\n");
-"#;
-
 /// Drops every privilege to uid/gid 1000 and execs its arguments.
 const RUNAS: &str = r#"
 #define _GNU_SOURCE
