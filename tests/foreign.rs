@@ -2005,9 +2005,19 @@ fn i386_isa_levels_match_qemu_loader() {
     assert_eq!(stops, 5, "{name}: the premise");
 }
 
-/// `bytes` (an ELF object) with its `PT_GNU_STACK` header dropped (made
-/// `PT_NULL`, which the loader skips) or given `PF_X`.
-fn with_stack(mut bytes: Vec<u8>, drop: bool) -> Vec<u8> {
+/// What [`with_stack`] does to a `PT_GNU_STACK` header.
+#[derive(Clone, Copy)]
+enum Stack {
+    /// Made `PT_NULL`, which the loader skips.
+    Drop,
+    /// Given `PF_X`.
+    Exec,
+    /// `PF_X` taken away.
+    NoExec,
+}
+
+/// `bytes` (an ELF object) with its `PT_GNU_STACK` header changed.
+fn with_stack(mut bytes: Vec<u8>, change: Stack) -> Vec<u8> {
     let is_64 = bytes[4] == 2;
     let big = bytes[5] == 2;
     let read = |b: &[u8], o: usize, n: usize| -> u64 {
@@ -2043,13 +2053,13 @@ fn with_stack(mut bytes: Vec<u8>, drop: bool) -> Vec<u8> {
         };
         b[o..o + 4].copy_from_slice(&v);
     };
-    if drop {
-        write(&mut bytes, header, 0);
-    } else {
-        // p_flags: right after p_type in ELF64, the seventh word in ELF32.
-        let at = header + if is_64 { 4 } else { 24 };
-        let flags = read(&bytes, at, 4) as u32;
-        write(&mut bytes, at, flags | 1);
+    // p_flags: right after p_type in ELF64, the seventh word in ELF32.
+    let at = header + if is_64 { 4 } else { 24 };
+    let flags = read(&bytes, at, 4) as u32;
+    match change {
+        Stack::Drop => write(&mut bytes, header, 0),
+        Stack::Exec => write(&mut bytes, at, flags | 1),
+        Stack::NoExec => write(&mut bytes, at, flags & !1),
     }
     bytes
 }
@@ -2082,30 +2092,69 @@ fn exec_stack_defaults_are_each_loaders_own() {
         println!("skipping {name}: needs root (chroot)");
         return;
     }
+    // Debian builds MIPS glibc only as cross packages since Debian 13 (`libc6-ARCH-cross`,
+    // files below `/usr/TRIPLET`): 2.40 in Debian 13, 2.42 in unstable.
+    let mips = [
+        ("trixie", "mips64el", Arch::Mips64el, "qemu-mips64el-static"),
+        ("sid", "mips64el", Arch::Mips64el, "qemu-mips64el-static"),
+    ];
     let mut checked = Vec::new();
-    for release in ["trixie", "forky"] {
-        for (debian, arch, qemu) in arches {
-            if !Path::new("/usr/bin").join(qemu).is_file() {
-                println!("skipping {name} on {debian}: /usr/bin/{qemu} is not installed");
+    let libc6 = ["trixie", "forky"]
+        .into_iter()
+        .flat_map(|release| arches.map(|(d, a, q)| (release, d, a, q)));
+    for (release, debian, arch, qemu) in libc6.chain(mips) {
+        if !Path::new("/usr/bin").join(qemu).is_file() {
+            println!("skipping {name} on {debian}: /usr/bin/{qemu} is not installed");
+            continue;
+        }
+        let cross = arch == Arch::Mips64el;
+        let found = if cross {
+            crate::support::glibc::debian_package(release, "amd64", "libc6-mips64el-cross")
+        } else {
+            crate::support::glibc::foreign_libc6(release, debian)
+        };
+        let (unpacked, version) = match found {
+            Ok(found) => found,
+            Err(why) => {
+                println!("skipping {name} on {release} {debian}: {why}");
                 continue;
             }
-            let (unpacked, version) = match crate::support::glibc::foreign_libc6(release, debian) {
-                Ok(found) => found,
-                Err(why) => {
-                    println!("skipping {name} on {release} {debian}: {why}");
-                    continue;
-                }
-            };
+        };
+        {
             let what = format!("{name}: {release} {debian} ({version})");
             let dir = tempfile::tempdir().expect("tempdir");
             let root = dir.path();
-            let copied = Command::new("cp")
-                .arg("-a")
-                .arg(unpacked.join("."))
-                .arg(root)
-                .status()
-                .expect("cp");
-            assert!(copied.success(), "{what}: cp -a");
+            if cross {
+                // The port's layout: libraries in /usr/lib/TRIPLET, the loader linked at
+                // `PT_INTERP`.
+                let lib = root.join("usr/lib").join(arch.triplet());
+                fs::create_dir_all(&lib).expect("mkdir lib");
+                for sub in ["lib", "lib64"] {
+                    let from = unpacked.join("usr").join(arch.triplet()).join(sub);
+                    for e in fs::read_dir(&from).into_iter().flatten().flatten() {
+                        if e.path().is_file() {
+                            fs::copy(e.path(), lib.join(e.file_name())).expect("copy a library");
+                        }
+                    }
+                }
+                std::os::unix::fs::symlink("usr/lib", root.join("lib")).expect("symlink");
+                let interp = root.join(arch.interp().trim_start_matches('/'));
+                fs::create_dir_all(interp.parent().expect("a parent")).expect("mkdir");
+                let loader = Path::new(arch.interp()).file_name().expect("a name");
+                std::os::unix::fs::symlink(
+                    Path::new("/usr/lib").join(arch.triplet()).join(loader),
+                    &interp,
+                )
+                .expect("link the loader");
+            } else {
+                let copied = Command::new("cp")
+                    .arg("-a")
+                    .arg(unpacked.join("."))
+                    .arg(root)
+                    .status()
+                    .expect("cp");
+                assert!(copied.success(), "{what}: cp -a");
+            }
             for (link, to) in [("lib", "usr/lib"), ("lib64", "usr/lib64")] {
                 if !root.join(link).exists() && root.join(to).is_dir() {
                     std::os::unix::fs::symlink(to, root.join(link)).expect("symlink");
@@ -2115,12 +2164,20 @@ fn exec_stack_defaults_are_each_loaders_own() {
             fs::copy(Path::new("/usr/bin").join(qemu), &to).expect("copy qemu");
             fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).expect("chmod qemu");
             let libdir = format!("/usr/lib/{}", arch.triplet());
+            // Debian's MIPS glibc is built with an executable stack (every library of the
+            // package says RWE), which leaves a dlopen nothing to refuse: its `libc.so.6`, the
+            // program here, and the small library get `PF_X` taken away, so the stack starts
+            // non-executable as on the other ports (a no-op there).
+            let libc = root.join(&libdir[1..]).join("libc.so.6");
+            let bytes = fs::read(&libc).unwrap_or_else(|e| panic!("{what}: libc.so.6: {e}"));
+            fs::write(&libc, with_stack(bytes, Stack::NoExec)).expect("write libc.so.6");
             let small = fs::read(root.join(&libdir[1..]).join("libBrokenLocale.so.1"))
                 .unwrap_or_else(|e| panic!("{what}: libBrokenLocale.so.1: {e}"));
+            let small = with_stack(small, Stack::NoExec);
             let copies = [
                 ("libbuilt.so", small.clone()),
-                ("libnostack.so", with_stack(small.clone(), true)),
-                ("libexecstack.so", with_stack(small, false)),
+                ("libnostack.so", with_stack(small.clone(), Stack::Drop)),
+                ("libexecstack.so", with_stack(small, Stack::Exec)),
             ];
             for (file, bytes) in &copies {
                 fs::write(root.join(&libdir[1..]).join(file), bytes).expect("write copy");
@@ -2142,8 +2199,15 @@ fn exec_stack_defaults_are_each_loaders_own() {
                     refused.insert(file.to_string());
                 }
             }
+            // glibc 2.40 and earlier make the stack executable for such a dlopen.
+            let minor: u32 = version
+                .strip_prefix("2.")
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
             assert!(
-                !refused.contains("libbuilt.so") && refused.contains("libexecstack.so"),
+                !refused.contains("libbuilt.so")
+                    && refused.contains("libexecstack.so") == (minor >= 41),
                 "{what}: the loader refused {refused:?}"
             );
             let note = copies
@@ -2169,4 +2233,235 @@ fn exec_stack_defaults_are_each_loaders_own() {
         }
     }
     println!("{name}: checked {checked:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// EI_ABIVERSION: each port's bound, and newer glibc in the same roots
+// ---------------------------------------------------------------------------------------------
+
+/// The `EI_ABIVERSION` values 0 to 7 that the loader and that closure accept, with `EI_OSABI`
+/// `osabi`, for the file `lib` of `root`, which the loader's `--list` of `program` loads (run
+/// through `qemu`). Accepted: the loader prints `NAME => lib`; closure loads `lib` for
+/// `--root program`. The file is restored afterwards.
+fn abi_versions_accepted(
+    root: &Path,
+    qemu: &str,
+    interp: &str,
+    program: &str,
+    lib: &str,
+    osabi: u8,
+) -> (Vec<u8>, Vec<u8>) {
+    let host = root.join(lib.trim_start_matches('/'));
+    let original = fs::read(&host).unwrap_or_else(|e| panic!("{}: {e}", host.display()));
+    let name = lib.rsplit('/').next().unwrap_or(lib);
+    let line = format!("{name} => {lib} ");
+    let q = format!("/{qemu}");
+    let (mut loader, mut ours) = (Vec::new(), Vec::new());
+    for version in 0..8u8 {
+        let mut patched = original.clone();
+        patched[7] = osabi;
+        patched[8] = version;
+        fs::write(&host, &patched).expect("patch EI_OSABI and EI_ABIVERSION");
+        let (status, out, _) = run_in_root(root, &[q.as_str(), interp, "--list", program], &[]);
+        if status.success() && out.contains(&line) {
+            loader.push(version);
+        }
+        let run = run_closure(root, &[program], &[]);
+        if run.loaded().contains(lib) {
+            ours.push(version);
+        }
+    }
+    fs::write(&host, &original).expect("restore the file");
+    (loader, ours)
+}
+
+/// Asserts closure accepts the `EI_ABIVERSION` values the root's loader accepts, under
+/// `ELFOSABI_SYSV` and `ELFOSABI_GNU`, for `libc.so.6` as `libm.so.6` needs it; returns the
+/// loader's bound under `ELFOSABI_GNU` (one past the highest value it takes).
+fn assert_abi_versions(what: &str, root: &Path, qemu: &str, interp: &str, triplet: &str) -> u8 {
+    let libm = format!("/lib/{triplet}/libm.so.6");
+    let libc = format!("/lib/{triplet}/libc.so.6");
+    let mut bound = 0;
+    for osabi in [0u8, 3] {
+        let (loader, ours) = abi_versions_accepted(root, qemu, interp, &libm, &libc, osabi);
+        assert!(
+            loader.first() == Some(&0),
+            "{what}: the premise: the loader takes libc.so.6 as built ({loader:?})"
+        );
+        assert_eq!(
+            ours, loader,
+            "{what}: EI_OSABI {osabi}: closure takes EI_ABIVERSION {ours:?}, the loader {loader:?}"
+        );
+        if osabi == 3 {
+            bound = loader.last().map_or(0, |v| v + 1);
+        }
+        println!("{what}: EI_OSABI {osabi}: EI_ABIVERSION {loader:?} taken by both");
+    }
+    bound
+}
+
+#[test]
+fn abi_versions_each_port_accepts_match_qemu_loaders() {
+    let name = "abi_versions_each_port_accepts_match_qemu_loaders";
+    // Each port numbers its own ABI tags (glibc's `libc-abis`), so the `EI_ABIVERSION` its
+    // loader takes under `ELFOSABI_GNU` has its own bound: 3 on AArch64, Arm and s390x, 4 on
+    // x86 and POWER, 6 on MIPS, where `ELFOSABI_SYSV` takes the same values. closure took 4
+    // everywhere and at most 3 with SYSV on MIPS until the forty-first stop, and so called
+    // every library of a MIPS glibc 2.37 or later, marked 5, a fatal error.
+    let mut bounds = Vec::new();
+    for f in [
+        &ARM64, &S390X, &ARMHF, &ARMEL, &PPC64EL, &MIPS64EL, &I386, &MIPSEL,
+    ] {
+        let Some(dir) = prepared_root(name, f) else {
+            return;
+        };
+        let what = format!("{name}: {}", f.arch);
+        bounds.push((
+            f.arch,
+            assert_abi_versions(&what, dir.path(), f.qemu, f.interp, f.triplet),
+        ));
+    }
+    println!("{name}: ELFOSABI_GNU bounds {bounds:?}");
+    let distinct: BTreeSet<u8> = bounds.iter().map(|&(_, b)| b).collect();
+    assert!(
+        distinct.len() > 1,
+        "{name}: the premise: the ports' bounds differ ({bounds:?})"
+    );
+}
+
+#[test]
+fn abi_versions_of_ports_debian_12_does_not_ship_match_qemu_loaders() {
+    let name = "abi_versions_of_ports_debian_12_does_not_ship_match_qemu_loaders";
+    // The same for the glibc 2.36 of the `libc6-ARCH-cross` packages.
+    for c in [
+        &CROSS_RISCV64,
+        &CROSS_PPC64,
+        &CROSS_POWERPC,
+        &CROSS_MIPS,
+        &CROSS_M68K,
+        &CROSS_HPPA,
+        &CROSS_SPARC64,
+    ] {
+        let Some(dir) = cross_root(name, c) else {
+            return;
+        };
+        let what = format!("{name}: {}", c.pkg);
+        assert_abi_versions(&what, dir.path(), c.qemu, c.interp, c.triplet);
+    }
+}
+
+/// Puts the glibc of `unpacked` (a `libc6` or `libc6-ARCH-cross` package's files) into the
+/// Debian 12 root of `f` in place of its own: every library of its multiarch directories,
+/// and its loader at `PT_INTERP`. The loader's release version, from `--version`.
+fn swap_glibc(what: &str, f: &Foreign, root: &Path, unpacked: &Path) -> String {
+    let lib = root.join("lib").join(f.triplet);
+    let loader = Path::new(f.interp)
+        .file_name()
+        .expect("a loader name")
+        .to_os_string();
+    let mut copied = 0;
+    for dir in [
+        format!("lib/{}", f.triplet),
+        format!("usr/lib/{}", f.triplet),
+        format!("usr/{}/lib", f.triplet),
+        format!("usr/{}/lib64", f.triplet),
+    ] {
+        for e in fs::read_dir(unpacked.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let file = e.file_name();
+            let is_lib = file.to_string_lossy().contains(".so");
+            // Links followed: the files they name, under their names.
+            if !is_lib || !e.path().is_file() {
+                continue;
+            }
+            let to = lib.join(&file);
+            let _ = fs::remove_file(&to);
+            fs::copy(e.path(), &to).unwrap_or_else(|err| panic!("{what}: copy {file:?}: {err}"));
+            copied += 1;
+        }
+    }
+    assert!(
+        lib.join(&loader).is_file() && copied > 5,
+        "{what}: the package gave {copied} libraries and no {loader:?}"
+    );
+    let interp = root.join(f.interp.trim_start_matches('/'));
+    if interp != lib.join(&loader) {
+        let _ = fs::remove_file(&interp);
+        std::os::unix::fs::symlink(Path::new("/lib").join(f.triplet).join(&loader), &interp)
+            .expect("link the loader");
+    }
+    let (out, _) = qemu(f, root, &[f.interp, "--version"], &[]);
+    out.lines()
+        .next()
+        .and_then(|l| l.split("release version ").nth(1))
+        .map(|v| v.trim_end_matches('.').to_string())
+        .unwrap_or_else(|| panic!("{what}: the loader's --version:\n{out}"))
+}
+
+/// curl's root of `f` with the glibc of Debian `release`'s `package` (of Debian architecture
+/// `debian`): closure must agree with that loader on everything [`compare`] asks, and on the
+/// `EI_ABIVERSION` values it takes. The glibc version it ran.
+fn newer_glibc_root(
+    name: &str,
+    f: &Foreign,
+    release: &str,
+    debian: &str,
+    package: &str,
+) -> Option<String> {
+    let (unpacked, version) = match crate::support::glibc::debian_package(release, debian, package)
+    {
+        Ok(found) => found,
+        Err(why) => {
+            println!("skipping {name} on {release} {package}: {why}");
+            return None;
+        }
+    };
+    let dir = prepared_root(name, f)?;
+    let root = dir.path();
+    let what = format!("{name}: {} {release} {package} {version}", f.arch);
+    let release_version = swap_glibc(&what, f, root, &unpacked);
+    let what = format!("{what} (glibc {release_version})");
+    compare(f, root, &what);
+    assert_abi_versions(&what, root, f.qemu, f.interp, f.triplet);
+    Some(release_version)
+}
+
+#[test]
+fn mips64el_roots_with_glibc_2_40_and_2_42_match_qemu_loader() {
+    let name = "mips64el_roots_with_glibc_2_40_and_2_42_match_qemu_loader";
+    // Debian 13 and unstable build the MIPS glibc only as cross packages (2.40 and 2.42 when
+    // this was written): in the Debian 12 mips64el root of curl instead of its own 2.36.
+    // Their libraries are marked EI_ABIVERSION 5, which closure called a fatal error until
+    // the forty-first stop; and they are the releases between 2.36 and 2.41 this machine can
+    // run (2.40: the loader goes on past ENOTDIR, lists itself only when named).
+    let mut seen = Vec::new();
+    for release in ["trixie", "sid"] {
+        if let Some(v) = newer_glibc_root(name, &MIPS64EL, release, "amd64", "libc6-mips64el-cross")
+        {
+            seen.push(v);
+        }
+    }
+    println!("{name}: glibc {seen:?}");
+}
+
+#[test]
+fn roots_with_glibc_of_debian_13_and_testing_match_qemu_loaders() {
+    let name = "roots_with_glibc_of_debian_13_and_testing_match_qemu_loaders";
+    // The Debian 12 roots of curl with the `libc6` of Debian 13 (2.41) and of testing
+    // (2.43) in place of their own: every question of [`compare`] and the `EI_ABIVERSION`
+    // bound, asked of the newer loaders (Debian 13's mirror has no s390x or ppc64el libc6).
+    for (f, releases) in [
+        (&ARM64, &["trixie", "forky"][..]),
+        (&ARMHF, &["trixie", "forky"][..]),
+        (&I386, &["trixie", "forky"][..]),
+        (&S390X, &["forky"][..]),
+        (&PPC64EL, &["forky"][..]),
+    ] {
+        for release in releases {
+            newer_glibc_root(name, f, release, f.arch, "libc6");
+        }
+    }
 }

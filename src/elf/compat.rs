@@ -23,9 +23,23 @@ const EI_NIDENT: usize = 16;
 const ELFOSABI_SYSV: u8 = 0;
 const ELFOSABI_GNU: u8 = 3;
 const ELFOSABI_ARM_AEABI: u8 = 64;
-/// `LIBC_ABI_MAX` of glibc 2.36 builds: ABI versions 0..=3 exist (UNIQUE,
-/// IFUNC, ABSOLUTE), so anything below 4 is accepted with `ELFOSABI_GNU`.
-const LIBC_ABI_MAX: u8 = 4;
+
+/// `LIBC_ABI_MAX` of the loader for `machine`: with `ELFOSABI_GNU` (and on
+/// MIPS with `ELFOSABI_SYSV` too) an `EI_ABIVERSION` below it is accepted.
+/// Each port numbers its own ABI tags (`libc-abis`), so the bound is per
+/// architecture; measured by patching a library's `EI_ABIVERSION` under
+/// each loader (glibc 2.31 to 2.43 on x86-64; 2.36 on every port Debian
+/// builds, and 2.40 to 2.43 where Debian 13 and testing have it): the same
+/// in every release. MIPS libraries of glibc 2.37 and later are themselves
+/// marked 5 (Debian 13's `libc.so.6`). Ports that cannot be run here
+/// (Alpha, LoongArch, SuperH, x32, …) keep the common 4.
+fn libc_abi_max(machine: u16) -> u8 {
+    match machine {
+        machine::MIPS => 6,
+        machine::AARCH64 | machine::ARM | machine::S390 | machine::M68K | machine::PARISC => 3,
+        _ => 4,
+    }
+}
 
 fn u16_at(b: &[u8], off: usize, big: bool) -> u16 {
     let a = [b[off], b[off + 1]];
@@ -90,8 +104,8 @@ pub fn check(target: &Ident, head: &[u8]) -> Verdict {
         return Verdict::Fatal("ELF file OS ABI invalid".into());
     }
     let abiv_ok = match osabi {
-        ELFOSABI_GNU => abiv < LIBC_ABI_MAX,
-        ELFOSABI_SYSV if target.machine == machine::MIPS => abiv <= 3,
+        ELFOSABI_GNU => abiv < libc_abi_max(target.machine),
+        ELFOSABI_SYSV if target.machine == machine::MIPS => abiv < libc_abi_max(machine::MIPS),
         _ => abiv == 0,
     };
     if !abiv_ok {
@@ -228,5 +242,35 @@ mod tests {
         assert_eq!(check(&t, &abi), Verdict::Accept);
         abi[8] = 9;
         assert!(matches!(check(&t, &abi), Verdict::Fatal(_)));
+    }
+
+    #[test]
+    fn abi_version_bounds_are_each_ports_own() {
+        // (machine, highest EI_ABIVERSION taken with ELFOSABI_GNU, the same with SYSV).
+        for (m, gnu, sysv) in [
+            (machine::X86_64, 3, 0),
+            (machine::AARCH64, 2, 0),
+            (machine::S390, 2, 0),
+            (machine::MIPS, 5, 5),
+            (machine::PPC64, 3, 0),
+        ] {
+            let t = Ident {
+                machine: m,
+                ..x86_64()
+            };
+            for (osabi, highest) in [(ELFOSABI_GNU, gnu), (ELFOSABI_SYSV, sysv)] {
+                let mut h = header64(m);
+                h[7] = osabi;
+                h[8] = highest;
+                assert_eq!(check(&t, &h), Verdict::Accept, "{m} {osabi} {highest}");
+                h[8] = highest + 1;
+                assert_eq!(
+                    check(&t, &h),
+                    Verdict::Fatal("ELF file ABI version invalid".into()),
+                    "{m} {osabi} {}",
+                    highest + 1
+                );
+            }
+        }
     }
 }

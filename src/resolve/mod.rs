@@ -2687,8 +2687,9 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
 const RTLD_LISTED_ALONE_SINCE: u32 = 41;
 
 /// The first glibc minor version whose `dlopen` refuses an object that
-/// needs an executable stack (checked: 2.36 makes the stack executable,
-/// 2.41 and 2.43 refuse; 2.37 to 2.40 are taken to be like 2.36).
+/// needs an executable stack (checked: 2.36 and 2.40 — mips64el, a Debian
+/// cross package — make the stack executable, 2.41 to 2.43 refuse; 2.37 to
+/// 2.39 are taken to be like them).
 const EXEC_STACK_DLOPEN_REFUSED_SINCE: u32 = 41;
 
 /// The first glibc minor version whose symbol lookup binds a versioned
