@@ -2401,6 +2401,168 @@ fn swap_glibc(what: &str, f: &Foreign, root: &Path, unpacked: &Path) -> String {
         .unwrap_or_else(|| panic!("{what}: the loader's --version:\n{out}"))
 }
 
+/// `bytes` (an ELF object of either class and byte order) with every `_DYNAMIC` entry tagged
+/// `from` tagged `to`.
+fn retag_dynamic(mut bytes: Vec<u8>, from: u64, to: u64) -> Vec<u8> {
+    let is_64 = bytes[4] == 2;
+    let big = bytes[5] == 2;
+    let read = |b: &[u8], o: usize, n: usize| -> u64 {
+        (0..n).fold(0u64, |v, i| {
+            (v << 8) | u64::from(b[o + if big { i } else { n - 1 - i }])
+        })
+    };
+    let word = if is_64 { 8 } else { 4 };
+    let (phoff, entsize, count) = if is_64 {
+        (
+            read(&bytes, 0x20, 8),
+            read(&bytes, 0x36, 2),
+            read(&bytes, 0x38, 2),
+        )
+    } else {
+        (
+            read(&bytes, 0x1c, 4),
+            read(&bytes, 0x2a, 2),
+            read(&bytes, 0x2c, 2),
+        )
+    };
+    let header = (0..count as usize)
+        .map(|i| phoff as usize + i * entsize as usize)
+        .find(|&o| read(&bytes, o, 4) == 2)
+        .expect("a PT_DYNAMIC");
+    let (offset, size) = if is_64 {
+        (read(&bytes, header + 8, 8), read(&bytes, header + 32, 8))
+    } else {
+        (read(&bytes, header + 4, 4), read(&bytes, header + 16, 4))
+    };
+    for at in (offset as usize..(offset + size) as usize).step_by(2 * word) {
+        if read(&bytes, at, word) == from {
+            for i in 0..word {
+                let shift = 8 * if big { word - 1 - i } else { i };
+                bytes[at + i] = (to >> shift) as u8;
+            }
+        }
+    }
+    bytes
+}
+
+/// Two rules whose answer changed between glibc releases, asked of the loader of `f` in
+/// `root` (traced through the program's own `PT_INTERP` with `LD_TRACE_LOADED_OBJECTS`, as
+/// `ldd` does: glibc 2.36's `ld.so --list` stops with an error where that trace goes on) and
+/// of closure:
+/// - a file where a relative `DT_RUNPATH` directory should be (`lib/TRIPLET/libc.so.6`,
+///   from `/`): up to glibc 2.38 the ENOTDIR ends the list and `libq.so.1`, in the
+///   directory after it, is not found; from 2.39 the search goes on;
+/// - a program none of whose `DT_NEEDED` names its loader (one library that exists
+///   nowhere): glibc 2.41 and later list the loader first, earlier ones do not; and one
+///   with no `DT_NEEDED` at all, "statically linked" in every release.
+///
+/// Returns whether libq was found and the loader's lines for the two programs.
+fn assert_version_rules(what: &str, f: &Foreign, root: &Path) -> (bool, Vec<Vec<String>>) {
+    let patchelf = |args: &[&str], file: &str| {
+        let mut all: Vec<&str> = args.to_vec();
+        let host = root.join(file.trim_start_matches('/'));
+        let host = host.to_str().expect("UTF-8 path");
+        all.push(host);
+        let out = tool("patchelf", &all, None).expect("run patchelf");
+        assert!(
+            out.status.success(),
+            "{what}: patchelf {all:?}: {}",
+            text(&out)
+        );
+    };
+    fs::create_dir_all(root.join("app/bin")).expect("mkdir");
+    fs::create_dir_all(root.join("opt/x")).expect("mkdir");
+    let lib = format!("lib/{}", f.triplet);
+    fs::copy(
+        root.join(&lib).join("libz.so.1"),
+        root.join("opt/x/libq.so.1"),
+    )
+    .expect("copy libz");
+    patchelf(&["--set-soname", "libq.so.1"], "/opt/x/libq.so.1");
+    let curl = fs::read(root.join(CURL.trim_start_matches('/'))).expect("read curl");
+    fs::write(root.join("app/bin/curlx"), &curl).expect("write");
+    fs::set_permissions(
+        root.join("app/bin/curlx"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    patchelf(&["--add-needed", "libq.so.1"], "/app/bin/curlx");
+    patchelf(
+        &["--set-rpath", &format!("{lib}/libc.so.6:/opt/x")],
+        "/app/bin/curlx",
+    );
+    let (out, _) = qemu(
+        f,
+        root,
+        &["/app/bin/curlx"],
+        &[("LD_TRACE_LOADED_OBJECTS", "1")],
+    );
+    let trace = parse_trace(&out);
+    let found = trace.loaded.contains("/opt/x/libq.so.1");
+    assert!(
+        found || trace.not_found.contains("libq.so.1"),
+        "{what}: the premise: libq found or not:
+{out}"
+    );
+    let run = run_closure(root, &["/app/bin/curlx"], &["--cwd", "/"]);
+    assert_eq!(
+        (
+            run.loaded().contains("/opt/x/libq.so.1"),
+            run.missing_names()
+        ),
+        (found, trace.not_found.clone()),
+        "{what}: closure on a file in a relative RUNPATH directory:
+{out}
+{}",
+        run.dump()
+    );
+    // Programs without needs: curl with its `DT_NEEDED` entries removed and its version
+    // needs and version indexes retagged `DT_CHECKSUM`, which the loader does not read —
+    // `bare` then names nothing, `alone` only a library that exists nowhere.
+    let needed = tool(
+        "readelf",
+        &["-dW", root.join("app/bin/curlx").to_str().expect("UTF-8")],
+        None,
+    )
+    .map(|o| text(&o))
+    .unwrap_or_default();
+    let mut stripped = curl;
+    for tag in [0x6fff_fffe, 0x6fff_ffff, 0x6fff_fff0] {
+        stripped = retag_dynamic(stripped, tag, 0x6fff_fdf8);
+    }
+    let mut lines = Vec::new();
+    for program in ["/app/bin/bare", "/app/bin/alone"] {
+        let host = root.join(program.trim_start_matches('/'));
+        fs::write(&host, &stripped).expect("write");
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).expect("chmod");
+        for line in needed.lines().filter(|l| l.contains("(NEEDED)")) {
+            let name = line
+                .split('[')
+                .nth(1)
+                .and_then(|r| r.strip_suffix(']'))
+                .expect("a NEEDED name");
+            if name != "libq.so.1" {
+                patchelf(&["--remove-needed", name], program);
+            }
+        }
+        if program.ends_with("alone") {
+            patchelf(&["--add-needed", "libnowhere.so.1"], program);
+        }
+        let (out, _) = qemu(f, root, &[program], &[("LD_TRACE_LOADED_OBJECTS", "1")]);
+        let theirs = ldd_lines(&out);
+        let ours = closure_ldd_lines(root, &[program], &[])
+            .remove(program)
+            .unwrap_or_default();
+        assert_eq!(
+            ours, theirs,
+            "{what}: `closure --format ldd` of {program} (left), the loader's (right)"
+        );
+        lines.push(theirs);
+    }
+    println!("{what}: libq found past ENOTDIR: {found}; without needs: {lines:?}");
+    (found, lines)
+}
+
 /// curl's root of `f` with the glibc of Debian `release`'s `package` (of Debian architecture
 /// `debian`): closure must agree with that loader on everything [`compare`] asks, and on the
 /// `EI_ABIVERSION` values it takes. The glibc version it ran.
@@ -2426,6 +2588,7 @@ fn newer_glibc_root(
     let what = format!("{what} (glibc {release_version})");
     compare(f, root, &what);
     assert_abi_versions(&what, root, f.qemu, f.interp, f.triplet);
+    assert_version_rules(&what, f, root);
     Some(release_version)
 }
 
@@ -2438,6 +2601,22 @@ fn mips64el_roots_with_glibc_2_40_and_2_42_match_qemu_loader() {
     // the forty-first stop; and they are the releases between 2.36 and 2.41 this machine can
     // run (2.40: the loader goes on past ENOTDIR, lists itself only when named).
     let mut seen = Vec::new();
+    // The rules of the releases between, against Debian 12's own 2.36 first.
+    if let Some(dir) = prepared_root(name, &MIPS64EL) {
+        let what = format!("{name}: mips64el Debian 12 (glibc 2.36)");
+        let (found, lines) = assert_version_rules(&what, &MIPS64EL, dir.path());
+        assert_eq!(
+            (found, lines),
+            (
+                false,
+                vec![
+                    vec!["statically linked".to_string()],
+                    vec!["libnowhere.so.1 => not found".to_string()]
+                ]
+            ),
+            "{what}: the premise"
+        );
+    }
     for release in ["trixie", "sid"] {
         if let Some(v) = newer_glibc_root(name, &MIPS64EL, release, "amd64", "libc6-mips64el-cross")
         {

@@ -99,8 +99,10 @@ pub fn edge_label(e: &Edge) -> String {
 /// order, which leaves out names not found (`rtld.c`, checked against the
 /// loader: `support::oracle::assert_same_ldd_lines`). When nothing names
 /// it, glibc 2.36 and earlier leave it out and glibc 2.41 lists it first
-/// (`DepGraph::root_rtld_alone`). An interpreter that cannot be used comes
-/// last, as not found.
+/// (`DepGraph::root_rtld_alone`) — unless the program names nothing at all:
+/// the loader then says "statically linked", as earlier releases do
+/// (checked on 2.41 and 2.43 under qemu). An interpreter that cannot be
+/// used comes last, as not found.
 pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, Vec<u8>)> {
     let mut seen = std::collections::BTreeSet::from([root]);
     let mut order: Vec<(NodeIndex, Vec<u8>)> = Vec::new();
@@ -151,7 +153,7 @@ pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, V
             .rposition(|&(n, _)| g.graph[n].kind != NodeKind::Missing)
             .map_or(0, |p| p + 1);
         order.insert(after, entry);
-    } else if g.root_rtld_alone.get(ri).copied().unwrap_or(false) {
+    } else if !order.is_empty() && g.root_rtld_alone.get(ri).copied().unwrap_or(false) {
         let own = g
             .children(root)
             .into_iter()

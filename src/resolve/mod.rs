@@ -2682,8 +2682,9 @@ fn file_contains(f: &crate::rootfs::OpenFile, needle: &[u8]) -> bool {
 }
 
 /// The first glibc minor version whose loader lists itself when no
-/// `DT_NEEDED` names it (checked: 2.31, 2.36 and 2.39 do not, 2.41 does;
-/// 2.40 is taken to be like 2.39).
+/// `DT_NEEDED` names it (checked: 2.31, 2.36, 2.39 and 2.40 — mips64el, a
+/// Debian cross package — do not, 2.41 to 2.43 do; a program with no
+/// `DT_NEEDED` at all is "statically linked" in every release).
 const RTLD_LISTED_ALONE_SINCE: u32 = 41;
 
 /// The first glibc minor version whose `dlopen` refuses an object that
@@ -2708,8 +2709,9 @@ const CHECK_MATCH_2_41_SINCE: u32 = 41;
 const SECURE_ORIGIN_NORMALIZED_SINCE: u32 = 41;
 
 /// The first glibc minor version whose loader goes on past an ENOTDIR in
-/// a search list (checked: 2.31 and 2.36 end the list, 2.39 and 2.41 go
-/// on; 2.37 and 2.38 are taken to be like 2.36).
+/// a search list (checked: 2.31 and 2.36 end the list, 2.39, 2.40 —
+/// mips64el — and 2.41 to 2.43 go on; 2.37 and 2.38 are taken to be like
+/// 2.36).
 const ENOTDIR_SKIPPED_SINCE: u32 = 39;
 
 /// The `N` of the first "release version 2.N" in `f` (its read-only data
