@@ -818,7 +818,17 @@ fn legacy_chains(
     cpus: &[(&str, &[&str])],
 ) -> Option<Vec<Vec<String>>> {
     let dir = prepared_root(name, f)?;
-    let root = dir.path();
+    Some(legacy_chains_in(name, f, dir.path(), subdirs, cpus))
+}
+
+/// [`legacy_chains`] in a root made already.
+fn legacy_chains_in(
+    name: &str,
+    f: &Foreign,
+    root: &Path,
+    subdirs: &[&str],
+    cpus: &[(&str, &[&str])],
+) -> Vec<Vec<String>> {
     let lib = format!("/lib/{}", f.triplet);
     let base = format!("{lib}/libz.so.1");
     let mut chains = Vec::new();
@@ -853,7 +863,7 @@ fn legacy_chains(
         println!("{name}: qemu -cpu {cpu}, closure {args:?}, {with} ld.so.cache: {chain:?}");
         chains.push(chain);
     }
-    Some(chains)
+    chains
 }
 
 #[test]
@@ -2589,6 +2599,32 @@ fn newer_glibc_root(
     compare(f, root, &what);
     assert_abi_versions(&what, root, f.qemu, f.interp, f.triplet);
     assert_version_rules(&what, f, root);
+    // glibc 2.37 dropped the legacy hwcap subdirectories: copies of libz in `tls/` and the
+    // rest are passed over by the loader, with or without a cache written by the root's
+    // own (Debian 12) `ldconfig`, which tags them.
+    let (subdirs, cpu): (&[&str], &str) = match f.arch {
+        "arm64" => (&["tls/aarch64", "tls", "aarch64", "atomics"], "max"),
+        "armhf" => (
+            &["tls/v8l", "tls/neon/vfp", "tls", "v8l", "neon/vfp", "vfp"],
+            "max",
+        ),
+        "i386" => (
+            &["tls/i686/sse2", "tls", "i686/sse2", "sse2", "i686"],
+            "max",
+        ),
+        "s390x" => (&["tls/vxe", "tls", "vxe", "zarch"], "max"),
+        "ppc64el" => (&["tls/power9", "tls", "power9", "altivec"], "power9"),
+        _ => (
+            &["tls/mips64", "tls", "mips64", "octeon"],
+            "MIPS64R2-generic",
+        ),
+    };
+    let chains = legacy_chains_in(&what, f, root, subdirs, &[(cpu, &[])]);
+    let plain = format!("/lib/{}/libz.so.1", f.triplet);
+    assert!(
+        chains.iter().all(|c| *c == [plain.clone()]),
+        "{what}: the premise: a loader without legacy subdirectories: {chains:?}"
+    );
     Some(release_version)
 }
 
