@@ -539,6 +539,47 @@ fn compare(f: &Foreign, root: &Path, what: &str) -> BTreeSet<String> {
         "{} {what}: `closure --verbose` (left) tries other files than the loader (right)",
         f.arch
     );
+    // `--check-symbols` against `ldd -r`'s trace (every symbol bound now,
+    // warnings on): the symbols neither binds, and whether a version is
+    // missing. (closure counted no symbol of a MIPS object hashed only by
+    // `DT_MIPS_XHASH` until the forty-first stop: Debian's glibc 2.40 and
+    // 2.42 libc.so.6 defined nothing to it.)
+    let (out, err) = qemu(
+        f,
+        root,
+        &[CURL],
+        &[
+            ("LD_TRACE_LOADED_OBJECTS", "1"),
+            ("LD_BIND_NOW", "1"),
+            ("LD_WARN", "yes"),
+        ],
+    );
+    let both = format!("{out}{err}");
+    let theirs: BTreeSet<String> = both
+        .lines()
+        .filter_map(|l| l.split("undefined symbol: ").nth(1))
+        .map(|rest| {
+            rest.split([' ', ',', '\t'])
+                .next()
+                .unwrap_or(rest)
+                .to_string()
+        })
+        .collect();
+    let checked = run_closure(root, &[CURL], &["--check-symbols"]);
+    let json = checked.json.as_ref().expect("closure's JSON");
+    let ours: BTreeSet<String> = json["undefined_symbols"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["symbol"].as_str().map(str::to_string))
+        .collect();
+    let versions = json["missing_versions"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (ours, versions > 0),
+        (theirs, both.contains("version `")),
+        "{} {what}: --check-symbols (left) against the loader's bound trace (right):\n{both}",
+        f.arch
+    );
     // What closure adds beyond ld.so --list is libgcc_s (for libldap's
     // pthread_exit), from the same multiarch directory.
     let gcc = format!("/lib/{}/libgcc_s.so.1", f.triplet);

@@ -544,6 +544,11 @@ pub struct TableOffsets {
     /// global GOT entry. The loader binds every such symbol itself (at
     /// start-up, or lazily through its stub), with no relocation naming it.
     pub mips_gotsym: Option<u64>,
+    /// MIPS `DT_MIPS_SYMTABNO`: the number of dynamic symbols. A MIPS object
+    /// linked with `--hash-style=gnu` has only `DT_MIPS_XHASH` (glibc 2.31
+    /// and later read it; Debian's MIPS glibc 2.37+ is built so), whose
+    /// chains do not end at the last symbol: this is its count then.
+    pub mips_symtabno: Option<u64>,
 }
 
 /// [`TableOffsets`] packed: every file's are kept for the whole run, and
@@ -565,7 +570,9 @@ pub struct DynTables {
     rela: (u64, u64),
     rel: (u64, u64),
     jmprel: (u64, u64),
-    mips_gotsym: u64,
+    /// `DT_MIPS_GOTSYM` and `DT_MIPS_SYMTABNO`, each saturated to 32 bits
+    /// (one word for both keeps `ElfInfo` in its size class).
+    mips: (u32, u32),
 }
 
 /// The bits of [`DynTables::present`].
@@ -580,6 +587,7 @@ enum Table {
     Rel,
     Jmprel,
     MipsGotsym,
+    MipsSymtabno,
 }
 
 impl From<TableOffsets> for DynTables {
@@ -599,6 +607,7 @@ impl From<TableOffsets> for DynTables {
         mark(Table::Rel, o.rel.is_some());
         mark(Table::Jmprel, o.jmprel.is_some());
         mark(Table::MipsGotsym, o.mips_gotsym.is_some());
+        mark(Table::MipsSymtabno, o.mips_symtabno.is_some());
         t.strtab = o.strtab.unwrap_or_default();
         t.symtab = o.symtab.unwrap_or_default();
         t.hash = o.hash.unwrap_or_default();
@@ -610,7 +619,8 @@ impl From<TableOffsets> for DynTables {
             t.jmprel = (off, size);
             t.jmprel_rela = rela;
         }
-        t.mips_gotsym = o.mips_gotsym.unwrap_or_default();
+        let narrow = |v: Option<u64>| u32::try_from(v.unwrap_or_default()).unwrap_or(u32::MAX);
+        t.mips = (narrow(o.mips_gotsym), narrow(o.mips_symtabno));
         t
     }
 }
@@ -632,6 +642,7 @@ impl DynTables {
             rel: self.rel(),
             jmprel: self.jmprel(),
             mips_gotsym: self.mips_gotsym(),
+            mips_symtabno: self.mips_symtabno(),
         }
     }
 
@@ -676,9 +687,16 @@ impl DynTables {
             .then_some((self.jmprel.0, self.jmprel.1, self.jmprel_rela))
     }
 
-    /// MIPS `DT_MIPS_GOTSYM` ([`TableOffsets::mips_gotsym`]).
+    /// MIPS `DT_MIPS_GOTSYM` ([`TableOffsets::mips_gotsym`]; saturated to 32 bits).
     pub fn mips_gotsym(&self) -> Option<u64> {
-        self.has(Table::MipsGotsym).then_some(self.mips_gotsym)
+        self.has(Table::MipsGotsym)
+            .then_some(u64::from(self.mips.0))
+    }
+
+    /// MIPS `DT_MIPS_SYMTABNO` ([`TableOffsets::mips_symtabno`]; saturated to 32 bits).
+    pub fn mips_symtabno(&self) -> Option<u64> {
+        self.has(Table::MipsSymtabno)
+            .then_some(u64::from(self.mips.1))
     }
 }
 
@@ -896,6 +914,7 @@ mod tests {
             rel: Some((7, 8)),
             jmprel: Some((9, 10, true)),
             mips_gotsym: Some(0),
+            mips_symtabno: Some(11),
         };
         assert_eq!(DynTables::from(all).offsets(), all);
         assert_eq!(
@@ -915,7 +934,7 @@ mod tests {
         );
         assert_eq!(t.jmprel(), Some((3, 4, false)));
         // One table at a time: no bit stands for another.
-        let one: [fn(&mut TableOffsets); 9] = [
+        let one: [fn(&mut TableOffsets); 10] = [
             |o| o.strtab = Some((1, 2)),
             |o| o.symtab = Some(1),
             |o| o.hash = Some(1),
@@ -925,6 +944,7 @@ mod tests {
             |o| o.rel = Some((1, 2)),
             |o| o.jmprel = Some((1, 2, true)),
             |o| o.mips_gotsym = Some(1),
+            |o| o.mips_symtabno = Some(1),
         ];
         for set in one {
             let mut o = TableOffsets::default();

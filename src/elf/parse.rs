@@ -632,6 +632,9 @@ where
             elf::DT_MIPS_GOTSYM if info.ident.machine == super::machine::MIPS => {
                 t.mips_gotsym = Some(val)
             }
+            elf::DT_MIPS_SYMTABNO if info.ident.machine == super::machine::MIPS => {
+                t.mips_symtabno = Some(val)
+            }
             _ => {}
         }
     }
@@ -731,6 +734,7 @@ where
             .and_then(map)
             .map(|o| (o, t.pltrelsz, t.pltrel == elf::DT_RELA as u64)),
         mips_gotsym: t.mips_gotsym,
+        mips_symtabno: t.mips_symtabno,
     });
     if let Some(v) = verneed {
         match map(v) {
@@ -790,6 +794,7 @@ struct RawTables {
     pltrelsz: u64,
     pltrel: u64,
     mips_gotsym: Option<u64>,
+    mips_symtabno: Option<u64>,
 }
 
 /// The dynamic string table, as a bounded file range.
