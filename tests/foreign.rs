@@ -2,6 +2,13 @@
 //! ppc64el, mips64el, i386 and mipsel sysroots made from the distribution's own packages, compared with the real glibc
 //! loader of that architecture running under qemu-user.
 //!
+//! Newer glibc in the same roots (since the forty-first stop): Debian 13's and testing's
+//! `libc6` (arm64, armhf, i386, s390x, ppc64el) and the cross packages of the MIPS ports
+//! (2.40, 2.42) put in place of a root's 2.36 (`swap_glibc`), and the 2.41 and 2.43 cross
+//! packages of the other ports in roots of their own; `EI_ABIVERSION` bounds
+//! (`abi_versions_*`) and the rules whose answer changed between releases
+//! (`assert_version_rules`) asked of each.
+//!
 //! For each architecture: `dpkg --add-architecture`, `apt-get update` when
 //! needed, `apt-get download` of `curl` and its dependency closure
 //! (`apt-cache depends --recurse` without recommends/suggests/…; ~32
@@ -1341,6 +1348,11 @@ fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
     )
     .expect("run dpkg-deb");
     assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
+    Some(cross_root_from(name, c, unpacked.path()))
+}
+
+/// The root of [`cross_root`] from a `libc6-{pkg}-cross` package unpacked in `unpacked`.
+fn cross_root_from(name: &str, c: &Cross, unpacked: &Path) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix(&format!("closure-cross-{}-", c.pkg))
         .tempdir()
@@ -1351,7 +1363,7 @@ fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
     fs::create_dir_all(root.join("etc")).expect("mkdir etc");
     // `lib` holds the libraries; `lib64` only a loader on some ports.
     for sub in ["lib", "lib64"] {
-        let from = unpacked.path().join("usr").join(c.triplet).join(sub);
+        let from = unpacked.join("usr").join(c.triplet).join(sub);
         for e in fs::read_dir(&from).into_iter().flatten().flatten() {
             if e.file_type().is_ok_and(|t| t.is_file()) {
                 fs::copy(e.path(), lib.join(e.file_name())).expect("copy a library");
@@ -1373,7 +1385,7 @@ fn cross_root(name: &str, c: &Cross) -> Option<tempfile::TempDir> {
     let to = root.join(c.qemu);
     fs::copy(Path::new("/usr/bin").join(c.qemu), &to).expect("copy qemu into the root");
     fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).expect("chmod qemu");
-    Some(dir)
+    dir
 }
 
 /// The `libc.so.6` the root's loader, under qemu's `cpu`, loads for
@@ -2092,10 +2104,8 @@ fn with_stack(mut bytes: Vec<u8>, change: Stack) -> Vec<u8> {
             read(&bytes, 0x2c, 2),
         )
     };
-    let header = (0..count as usize)
-        .map(|i| phoff as usize + i * entsize as usize)
-        .find(|&o| read(&bytes, o, 4) == 0x6474_e551)
-        .expect("a PT_GNU_STACK");
+    let headers = (0..count as usize).map(|i| phoff as usize + i * entsize as usize);
+    let found = headers.clone().find(|&o| read(&bytes, o, 4) == 0x6474_e551);
     let write = |b: &mut [u8], o: usize, v: u32| {
         let v = if big {
             v.to_be_bytes()
@@ -2105,7 +2115,21 @@ fn with_stack(mut bytes: Vec<u8>, change: Stack) -> Vec<u8> {
         b[o..o + 4].copy_from_slice(&v);
     };
     // p_flags: right after p_type in ELF64, the seventh word in ELF32.
-    let at = header + if is_64 { 4 } else { 24 };
+    let flags_at = |header: usize| header + if is_64 { 4 } else { 24 };
+    let Some(header) = found else {
+        // Debian's ppc64 (ELFv1) libraries have none: `Drop` and `NoExec` leave them so,
+        // `Exec` makes their `PT_NOTE` header one (the loader reads only its flags).
+        if let Stack::Exec = change {
+            let note = headers
+                .clone()
+                .find(|&o| read(&bytes, o, 4) == 4)
+                .expect("a PT_NOTE to turn into a PT_GNU_STACK");
+            write(&mut bytes, note, 0x6474_e551);
+            write(&mut bytes, flags_at(note), 7);
+        }
+        return bytes;
+    };
+    let at = flags_at(header);
     let flags = read(&bytes, at, 4) as u32;
     match change {
         Stack::Drop => write(&mut bytes, header, 0),
@@ -2145,22 +2169,31 @@ fn exec_stack_defaults_are_each_loaders_own() {
     }
     // Debian builds MIPS glibc only as cross packages since Debian 13 (`libc6-ARCH-cross`,
     // files below `/usr/TRIPLET`): 2.40 in Debian 13, 2.42 in unstable.
-    let mips = [
-        ("trixie", "mips64el", Arch::Mips64el, "qemu-mips64el-static"),
-        ("sid", "mips64el", Arch::Mips64el, "qemu-mips64el-static"),
+    // So do the ports Debian does not release (2.41 in Debian 13, 2.43 in unstable).
+    let ports = [
+        ("mips64el", Arch::Mips64el, "qemu-mips64el-static"),
+        ("powerpc", Arch::Ppc, "qemu-ppc-static"),
+        ("ppc64", Arch::Ppc64, "qemu-ppc64-static"),
+        ("sparc64", Arch::Sparc64, "qemu-sparc64-static"),
+        ("hppa", Arch::Hppa, "qemu-hppa-static"),
+        ("m68k", Arch::M68k, "qemu-m68k-static"),
     ];
     let mut checked = Vec::new();
     let libc6 = ["trixie", "forky"]
         .into_iter()
         .flat_map(|release| arches.map(|(d, a, q)| (release, d, a, q)));
-    for (release, debian, arch, qemu) in libc6.chain(mips) {
+    let cross = ["trixie", "sid"]
+        .into_iter()
+        .flat_map(|release| ports.map(|(d, a, q)| (release, d, a, q)));
+    for (release, debian, arch, qemu) in libc6.chain(cross) {
         if !Path::new("/usr/bin").join(qemu).is_file() {
             println!("skipping {name} on {debian}: /usr/bin/{qemu} is not installed");
             continue;
         }
-        let cross = arch == Arch::Mips64el;
+        let cross = ports.iter().any(|p| p.1 == arch);
         let found = if cross {
-            crate::support::glibc::debian_package(release, "amd64", "libc6-mips64el-cross")
+            let package = format!("libc6-{debian}-cross");
+            crate::support::glibc::debian_package(release, "amd64", &package)
         } else {
             crate::support::glibc::foreign_libc6(release, debian)
         };
@@ -2398,6 +2431,51 @@ fn abi_versions_of_ports_debian_12_does_not_ship_match_qemu_loaders() {
         };
         let what = format!("{name}: {}", c.pkg);
         assert_abi_versions(&what, dir.path(), c.qemu, c.interp, c.triplet);
+    }
+}
+
+#[test]
+fn ports_with_glibc_of_debian_13_and_unstable_match_qemu_loaders() {
+    let name = "ports_with_glibc_of_debian_13_and_unstable_match_qemu_loaders";
+    // The cross packages of Debian 13 (2.41) and unstable (2.43) for the ports Debian does
+    // not release: the loader's lines for `libm.so.6` and the `EI_ABIVERSION` bound.
+    for release in ["trixie", "sid"] {
+        for c in [
+            &CROSS_RISCV64,
+            &CROSS_PPC64,
+            &CROSS_POWERPC,
+            &CROSS_M68K,
+            &CROSS_HPPA,
+            &CROSS_SPARC64,
+        ] {
+            if !is_root() {
+                println!("skipping {name}: needs root (chroot)");
+                return;
+            }
+            let package = format!("libc6-{}-cross", c.pkg);
+            let (unpacked, version) =
+                match crate::support::glibc::debian_package(release, "amd64", &package) {
+                    Ok(found) => found,
+                    Err(why) => {
+                        println!("skipping {name} on {release} {package}: {why}");
+                        continue;
+                    }
+                };
+            let dir = cross_root_from(name, c, &unpacked);
+            let root = dir.path();
+            let what = format!("{name}: {release} {package} {version}");
+            let listed = cross_loader_list(c, root, "");
+            let libm = format!("/lib/{}/libm.so.6", c.triplet);
+            let ours = closure_ldd_lines(root, &[libm.as_str()], &[])
+                .remove(&libm)
+                .unwrap_or_default();
+            assert_eq!(
+                ours,
+                ldd_lines(&listed),
+                "{what}: the loader printed:\n{listed}"
+            );
+            assert_abi_versions(&what, root, c.qemu, c.interp, c.triplet);
+        }
     }
 }
 

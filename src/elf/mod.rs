@@ -198,7 +198,8 @@ impl Ident {
     /// SuperH, Alpha, MicroBlaze and OpenRISC; AArch64, 64-bit PowerPC,
     /// RISC-V, LoongArch and the rest default to a stack without it.
     /// (Checked under qemu with Debian's glibc 2.41 and 2.43 on x86-64,
-    /// i386, armhf, s390x, arm64, ppc64el and riscv64, and 2.42 on mips64el.)
+    /// i386, armhf, s390x, arm64, ppc64el, riscv64, powerpc, ppc64, sparc64,
+    /// hppa and m68k, and 2.42 on mips64el.)
     pub fn stack_executable_by_default(&self) -> bool {
         use machine::*;
         const SPARC: u16 = 2;

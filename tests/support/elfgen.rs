@@ -54,6 +54,16 @@ pub enum Arch {
     S390x,
     /// MIPS64 n64, 64-bit little endian.
     Mips64el,
+    /// 32-bit PowerPC, big endian (not in [`Arch::all`]: Debian ports).
+    Ppc,
+    /// POWER ELFv1, 64-bit big endian (not in [`Arch::all`]).
+    Ppc64,
+    /// SPARC V9, 64-bit big endian (not in [`Arch::all`]).
+    Sparc64,
+    /// PA-RISC 1.1, 32-bit big endian (not in [`Arch::all`]).
+    Hppa,
+    /// m68k, 32-bit big endian (not in [`Arch::all`]).
+    M68k,
 }
 
 impl Arch {
@@ -83,17 +93,28 @@ impl Arch {
             Arch::Ppc64le => elf::EM_PPC64,
             Arch::S390x => elf::EM_S390,
             Arch::Mips64el => elf::EM_MIPS,
+            Arch::Ppc => elf::EM_PPC,
+            Arch::Ppc64 => elf::EM_PPC64,
+            Arch::Sparc64 => elf::EM_SPARCV9,
+            Arch::Hppa => elf::EM_PARISC,
+            Arch::M68k => elf::EM_68K,
         }
     }
 
     /// True for ELFCLASS64.
     pub fn is_64(self) -> bool {
-        !matches!(self, Arch::I386 | Arch::Armhf | Arch::Armel)
+        !matches!(
+            self,
+            Arch::I386 | Arch::Armhf | Arch::Armel | Arch::Ppc | Arch::Hppa | Arch::M68k
+        )
     }
 
     /// True for ELFDATA2MSB.
     pub fn big_endian(self) -> bool {
-        matches!(self, Arch::S390x)
+        matches!(
+            self,
+            Arch::S390x | Arch::Ppc | Arch::Ppc64 | Arch::Sparc64 | Arch::Hppa | Arch::M68k
+        )
     }
 
     /// `e_flags` a native toolchain would produce.
@@ -111,7 +132,12 @@ impl Arch {
                     | elf::EF_MIPS_CPIC
                     | elf::EF_MIPS_ARCH_64R2
             }
-            Arch::X86_64 | Arch::I386 | Arch::Aarch64 | Arch::S390x => 0,
+            // ELFv1.
+            Arch::Ppc64 => 1,
+            // ultrasparcI | rmo; PA-RISC 1.1 (Debian's).
+            Arch::Sparc64 => 0x202,
+            Arch::Hppa => 0x210,
+            Arch::X86_64 | Arch::I386 | Arch::Aarch64 | Arch::S390x | Arch::Ppc | Arch::M68k => 0,
         }
     }
 
@@ -127,6 +153,9 @@ impl Arch {
             Arch::Ppc64le => "/lib64/ld64.so.2",
             Arch::S390x => "/lib/ld64.so.1",
             Arch::Mips64el => "/lib64/ld.so.1",
+            Arch::Ppc | Arch::Hppa | Arch::M68k => "/lib/ld.so.1",
+            Arch::Ppc64 => "/lib64/ld64.so.1",
+            Arch::Sparc64 => "/lib64/ld-linux.so.2",
         }
     }
 
@@ -142,11 +171,17 @@ impl Arch {
             Arch::Ppc64le => "powerpc64le-linux-gnu",
             Arch::S390x => "s390x-linux-gnu",
             Arch::Mips64el => "mips64el-linux-gnuabi64",
+            Arch::Ppc => "powerpc-linux-gnu",
+            Arch::Ppc64 => "powerpc64-linux-gnu",
+            Arch::Sparc64 => "sparc64-linux-gnu",
+            Arch::Hppa => "hppa-linux-gnu",
+            Arch::M68k => "m68k-linux-gnu",
         }
     }
 
     /// Short name ("x86_64", "i386", "aarch64", "armhf", "armel", "riscv64",
-    /// "ppc64le", "s390x", "mips64el").
+    /// "ppc64le", "s390x", "mips64el", and the ports' "powerpc", "ppc64",
+    /// "sparc64", "hppa", "m68k").
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
@@ -158,6 +193,11 @@ impl Arch {
             Arch::Ppc64le => "ppc64le",
             Arch::S390x => "s390x",
             Arch::Mips64el => "mips64el",
+            Arch::Ppc => "powerpc",
+            Arch::Ppc64 => "ppc64",
+            Arch::Sparc64 => "sparc64",
+            Arch::Hppa => "hppa",
+            Arch::M68k => "m68k",
         }
     }
 
@@ -192,6 +232,11 @@ impl Arch {
             Arch::S390x => vec![0xa7, 0x29, 0, 0, 0x0a, 0x01],
             // li a0,0; li v0,5058; syscall
             Arch::Mips64el => words(&[0x2404_0000, 0x2402_13c2, 0x0000_000c], false),
+            // Never run: a trap (`trap`, `illtrap`, `break`, `illegal`).
+            Arch::Ppc | Arch::Ppc64 => words(&[0x7fe0_0008], true),
+            Arch::Sparc64 => words(&[0x0000_0000], true),
+            Arch::Hppa => words(&[0x0000_0000], true),
+            Arch::M68k => vec![0x4a, 0xfc],
         };
         code.resize(16, 0);
         code
