@@ -67,7 +67,7 @@ fn cache_dir(release: &str) -> PathBuf {
 
 /// The apt options that make every state and cache directory private, for
 /// packages of Debian architecture `arch`.
-fn apt_options(dir: &Path, arch: &str) -> Vec<String> {
+fn apt_options(dir: &Path, lists: &Path, arch: &str) -> Vec<String> {
     let d = |sub: &str| dir.join(sub).display().to_string();
     vec![
         "-q".into(),
@@ -76,7 +76,7 @@ fn apt_options(dir: &Path, arch: &str) -> Vec<String> {
         "-o".into(),
         "Dir::Etc::SourceParts=/dev/null".into(),
         "-o".into(),
-        format!("Dir::State::Lists={}", d("lists")),
+        format!("Dir::State::Lists={}", lists.display()),
         "-o".into(),
         format!("Dir::Cache={}", d("cache")),
         "-o".into(),
@@ -133,24 +133,50 @@ fn first_in(root: &Path, paths: &[&str]) -> Option<PathBuf> {
 /// `release` for architecture `arch` with a private apt state in `dir` (made
 /// afresh) and unpacks them into `dir/root`; the version of the first
 /// package, from its file name. Writes `dir/version` last, so a fetch cut
-/// short is done again.
-fn fetch(dir: &Path, release: &str, arch: &str, packages: &[String]) -> Result<String, String> {
+/// short is done again. The package lists are `lists` when given (shared by
+/// every fetch of that release and architecture, brought up to date once:
+/// its `updated` stamp), else `dir/lists`.
+fn fetch(
+    dir: &Path,
+    release: &str,
+    arch: &str,
+    packages: &[String],
+    lists: Option<&Path>,
+) -> Result<String, String> {
     let _ = fs::remove_dir_all(dir);
-    for sub in ["lists/partial", "cache/archives/partial", "debs", "root"] {
+    for sub in ["cache/archives/partial", "debs", "root"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir: {e}"))?;
     }
+    let own = dir.join("lists");
+    let lists = lists.unwrap_or(&own);
+    fs::create_dir_all(lists.join("partial")).map_err(|e| format!("mkdir: {e}"))?;
     fs::write(
         dir.join("sources.list"),
         format!("deb http://deb.debian.org/debian {release} main\n"),
     )
     .map_err(|e| format!("write sources.list: {e}"))?;
-    let mut args = apt_options(dir, arch);
-    args.push("update".into());
-    run("apt-get", &args, dir)?;
-    let mut args = apt_options(dir, arch);
+    let update = || -> Result<(), String> {
+        let mut args = apt_options(dir, lists, arch);
+        args.push("update".into());
+        run("apt-get", &args, dir)?;
+        fs::write(lists.join("updated"), "").map_err(|e| format!("write stamp: {e}"))
+    };
+    let mut updated = false;
+    if !lists.join("updated").is_file() {
+        update()?;
+        updated = true;
+    }
+    let mut args = apt_options(dir, lists, arch);
     args.push("download".into());
     args.extend(packages.iter().cloned());
-    run("apt-get", &args, &dir.join("debs"))?;
+    if let Err(why) = run("apt-get", &args, &dir.join("debs")) {
+        // Shared lists from an earlier day can name files the mirror has dropped.
+        if updated {
+            return Err(why);
+        }
+        update()?;
+        run("apt-get", &args, &dir.join("debs"))?;
+    }
     let first = packages[0].split([':', '/']).next().unwrap_or_default();
     let prefix = format!("{first}_");
     let mut version = String::new();
@@ -239,7 +265,7 @@ pub fn glibc(release: &'static str) -> Result<Glibc, String> {
         // release's, and no source of these lists has it.
         let packages =
             ["libc6", "libc-bin", "libc6-dev", "linux-libc-dev"].map(|p| format!("{p}/{release}"));
-        fetch(&dir, release, "amd64", &packages)?;
+        fetch(&dir, release, "amd64", &packages, None)?;
     }
     let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
     let find = |what: &str, paths: &[&str]| {
@@ -295,11 +321,15 @@ pub fn debian_package(
     let dir = cache_dir(&format!("{release}-{arch}-{package}"));
     let stamp = dir.join("version");
     if !stamp.is_file() {
+        // One set of lists per release and architecture: a test fetches up to a dozen
+        // packages of one release.
+        let lists = cache_dir(&format!("{release}-{arch}-lists"));
         fetch(
             &dir,
             release,
             arch,
             &[format!("{package}:{arch}/{release}")],
+            Some(&lists),
         )?;
     }
     let version = fs::read_to_string(&stamp).map_err(|e| format!("read stamp: {e}"))?;
