@@ -2744,6 +2744,24 @@ fn newer_glibc_root(
         chains.iter().all(|c| *c == [plain.clone()]),
         "{what}: the premise: a loader without legacy subdirectories: {chains:?}"
     );
+    // The `glibc-hwcaps` names this release's loader knows (s390x's 2.43 knows `z17`,
+    // 2.36 did not), without a cache: the root's `ldconfig` is Debian 12's (the one the
+    // chains above wrote goes).
+    let _ = fs::remove_file(root.join("etc/ld.so.cache"));
+    let hw_cpu = if f.arch == "ppc64el" { "power10" } else { cpu };
+    let (help, _) = qemu(f, root, &["-cpu", hw_cpu, f.interp, "--help"], &[]);
+    let listed = hwcaps_names_match(&HwcapsCase {
+        what: what.clone(),
+        root,
+        help,
+        dir: format!("/lib/{}", f.triplet),
+        file: "libz.so.1",
+        real: Box::new(|| loader_pick(f, root, hw_cpu, "libz.so.1")),
+        ours: Box::new(|args| run_closure(root, &[CURL], args)),
+        ldconfig: None,
+        x86_levels_name_the_cpu: f.arch == "i386",
+    });
+    println!("{what}: glibc-hwcaps {listed:?}");
     Some(release_version)
 }
 
