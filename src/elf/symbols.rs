@@ -896,8 +896,8 @@ fn copy_reloc_type(m: u16) -> Option<u64> {
     })
 }
 
-/// Number of dynamic symbols: `DT_HASH`'s `nchain`, else on MIPS
-/// `DT_MIPS_SYMTABNO`, else the end of the highest `DT_GNU_HASH` chain.
+/// Number of dynamic symbols: `DT_HASH`'s `nchain`, else the end of the
+/// highest `DT_GNU_HASH` chain, else on MIPS `DT_MIPS_SYMTABNO`.
 /// Calls `f(symbol index, relocation type, from the PLT table)` for every
 /// entry of the object's `DT_RELA`, `DT_REL` and `DT_JMPREL` tables (each
 /// capped, read in pieces; a table not wholly in the file is skipped);
@@ -980,16 +980,14 @@ fn symbol_count(r: &Reader<'_>, info: &ElfInfo) -> u64 {
             return n;
         }
     }
-    // MIPS has no `DT_GNU_HASH`; with only `DT_MIPS_XHASH` the count is
-    // `DT_MIPS_SYMTABNO` (its chains end at the last hashed symbol, and
-    // MIPS orders `.dynsym` by GOT entry, not by hash).
-    if info.ident.machine == machine::MIPS {
-        if let Some(n) = t.mips_symtabno() {
-            return n.min(MAX_SYMBOLS);
-        }
-    }
     let Some(g) = t.gnu_hash() else {
-        return 0;
+        // MIPS has no `DT_GNU_HASH`; with only `DT_MIPS_XHASH` the count is
+        // `DT_MIPS_SYMTABNO` (its chains end at the last hashed symbol, and
+        // MIPS orders `.dynsym` by GOT entry, not by hash).
+        return match t.mips_symtabno() {
+            Some(n) if info.ident.machine == machine::MIPS => n.min(MAX_SYMBOLS),
+            _ => 0,
+        };
     };
     let (Some(nbuckets), Some(symoffset), Some(bloom_size)) = (
         r.word(g, 4),
