@@ -2398,7 +2398,7 @@ fn abi_versions_each_port_accepts_match_qemu_loaders() {
     // loader takes under `ELFOSABI_GNU` has its own bound: 3 on AArch64, Arm and s390x, 4 on
     // x86 and POWER, 6 on MIPS, where `ELFOSABI_SYSV` takes the same values. closure took 4
     // everywhere and at most 3 with SYSV on MIPS until the forty-first stop, and so called
-    // every library of a MIPS glibc 2.37 or later, marked 5, a fatal error.
+    // every library of Debian's MIPS glibc 2.40 and 2.42, marked 5, a fatal error.
     let mut bounds = Vec::new();
     for f in [
         &ARM64, &S390X, &ARMHF, &ARMEL, &PPC64EL, &MIPS64EL, &I386, &MIPSEL,

@@ -30,8 +30,8 @@ const ELFOSABI_ARM_AEABI: u8 = 64;
 /// architecture; measured by patching a library's `EI_ABIVERSION` under
 /// each loader (glibc 2.31 to 2.43 on x86-64; 2.36 on every port Debian
 /// builds, and 2.40 to 2.43 where Debian 13 and testing have it): the same
-/// in every release. MIPS libraries of glibc 2.37 and later are themselves
-/// marked 5 (Debian 13's `libc.so.6`). Ports that cannot be run here
+/// in every release. Debian's MIPS glibc 2.40 and 2.42 mark their own
+/// libraries 5 (`libc.so.6` included). Ports that cannot be run here
 /// (Alpha, LoongArch, SuperH, x32, …) keep the common 4.
 fn libc_abi_max(machine: u16) -> u8 {
     match machine {

@@ -547,8 +547,8 @@ pub struct TableOffsets {
     pub mips_gotsym: Option<u64>,
     /// MIPS `DT_MIPS_SYMTABNO`: the number of dynamic symbols. A MIPS object
     /// linked with `--hash-style=gnu` has only `DT_MIPS_XHASH` (glibc 2.31
-    /// and later read it; Debian's MIPS glibc 2.37+ is built so), whose
-    /// chains do not end at the last symbol: this is its count then.
+    /// and later read it; Debian's MIPS glibc 2.40 and 2.42 are built so),
+    /// which `closure` does not read: this is the symbol count then.
     pub mips_symtabno: Option<u64>,
 }
 
