@@ -171,13 +171,13 @@ fn rich(arch: Arch, kind: Kind) -> ElfSpec {
     }
 }
 
-fn expected_flags_1(spec: &ElfSpec) -> u64 {
+fn expected_flags_1(spec: &ElfSpec) -> u32 {
     let pie = if spec.kind == Kind::Exec {
         0x0800_0000
     } else {
         0
     };
-    u64::from(spec.flags_1) | pie
+    spec.flags_1 | pie
 }
 
 fn check_fixture(spec: &ElfSpec, ctx: &str) {

@@ -17,6 +17,7 @@ mod oci;
 mod oracle;
 mod progress;
 mod report;
+mod rtld_audit;
 mod runtime;
 mod sample;
 mod secure;

@@ -88,6 +88,7 @@ impl Config {
             resolve: Options {
                 library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
                 preload: a.preload.as_ref().map(|s| s.as_bytes().to_vec()),
+                audit: a.ld_audit.as_ref().map(|s| s.as_bytes().to_vec()),
                 platform: a.platform.as_ref().map(|s| s.as_bytes().to_vec()),
                 hwcaps,
                 cwd: a.cwd.as_bytes().to_vec(),

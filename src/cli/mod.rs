@@ -121,6 +121,13 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub preload: Option<String>,
 
+    /// Simulated LD_AUDIT (names or paths, ':' separated): glibc's audit
+    /// modules for every program, each loaded into a namespace of its own
+    /// before those the program's DT_AUDIT and DT_DEPAUDIT name. The
+    /// host's environment is never read.
+    #[arg(long, value_name = "LIST")]
+    pub ld_audit: Option<String>,
+
     /// Value of $PLATFORM (default: the architecture's usual AT_PLATFORM,
     /// e.g. x86_64), also the platform of the legacy hwcap subdirectories
     /// that glibc 2.36 and earlier search (e.g. haswell).

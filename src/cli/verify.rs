@@ -58,6 +58,10 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "LIST")]
     pub preload: Option<String>,
 
+    /// Simulated LD_AUDIT the programs will run with (':' separated).
+    #[arg(long, value_name = "LIST")]
+    pub ld_audit: Option<String>,
+
     /// Value of $PLATFORM.
     #[arg(long, value_name = "NAME")]
     pub platform: Option<String>,
@@ -146,6 +150,7 @@ pub fn run_flag(a: &Args, dir: &Path) -> Result<ExitCode, Error> {
         format: a.format,
         library_path: a.library_path.clone(),
         preload: a.preload.clone(),
+        ld_audit: a.ld_audit.clone(),
         platform: a.platform.clone(),
         dlopen_priority: a.dlopen_priority,
         dlopen_features: a.dlopen_features.clone(),
@@ -182,6 +187,7 @@ fn resolve_options(a: &VerifyArgs) -> Result<resolve::Options, Error> {
     Ok(resolve::Options {
         library_path: a.library_path.as_ref().map(|s| s.as_bytes().to_vec()),
         preload: a.preload.as_ref().map(|s| s.as_bytes().to_vec()),
+        audit: a.ld_audit.as_ref().map(|s| s.as_bytes().to_vec()),
         platform: a.platform.as_ref().map(|s| s.as_bytes().to_vec()),
         hwcaps,
         cwd: a.cwd.as_bytes().to_vec(),

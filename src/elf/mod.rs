@@ -131,7 +131,7 @@ pub(crate) fn loadable_ranges(file: &std::fs::File, len: u64, without: u64) -> V
 }
 
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
-pub const DF_1_NODEFLIB: u64 = 0x800;
+pub const DF_1_NODEFLIB: u32 = 0x800;
 /// `VER_FLG_WEAK` on a version requirement.
 pub const VER_FLG_WEAK: u16 = 0x2;
 /// `VER_FLG_BASE` on a version definition (the file's own name).
@@ -440,10 +440,13 @@ pub struct ElfInfo {
     pub runpath: Option<Vec<u8>>,
     /// `DT_FILTER` and `DT_AUXILIARY` names (loaded like dependencies).
     pub filters: Vec<Vec<u8>>,
-    /// `DT_FLAGS`.
-    pub flags: u64,
-    /// `DT_FLAGS_1`.
-    pub flags_1: u64,
+    /// `DT_FLAGS` (every flag defined lies in the low 32 bits; held as
+    /// 32 bits, as [`Self::audit`] needed the room).
+    pub flags: u32,
+    /// `DT_FLAGS_1` (likewise).
+    pub flags_1: u32,
+    /// `DT_AUDIT` and `DT_DEPAUDIT`, when either is present (rare: boxed).
+    pub audit: Option<Box<AuditNames>>,
     /// `DT_VERNEED` records.
     pub verneed: Vec<VerNeed>,
     /// `DT_VERDEF` records.
@@ -469,6 +472,18 @@ pub struct ElfInfo {
     /// Answers of [`Self::requirement_met_by`] (a cache, like
     /// `verdef_index`).
     pub verneed_met: VerneedCache,
+}
+
+/// The audit module lists of an object's dynamic section: glibc 2.32 and
+/// later load, for the main program only, each `:`-separated name of
+/// `DT_AUDIT` and then of `DT_DEPAUDIT` as an audit module, after those of
+/// `LD_AUDIT` (`rtld.c`, `audit_list_add_dynamic_tag`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditNames {
+    /// `DT_AUDIT`.
+    pub audit: Option<Vec<u8>>,
+    /// `DT_DEPAUDIT`.
+    pub depaudit: Option<Vec<u8>>,
 }
 
 /// The lazily made index of an object's version definitions (see

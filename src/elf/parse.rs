@@ -468,6 +468,7 @@ where
         filters: Vec::new(),
         flags: 0,
         flags_1: 0,
+        audit: None,
         verneed: Vec::new(),
         verdef: Vec::new(),
         warnings: Vec::new(),
@@ -594,6 +595,7 @@ where
     let mut rpath_off = None;
     let mut runpath_off = None;
     let mut filter_off = Vec::new();
+    let (mut audit_off, mut depaudit_off) = (None, None);
     let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0u64, None, 0u64);
     let mut t = RawTables::default();
     for d in dyns {
@@ -610,8 +612,11 @@ where
             elf::DT_SONAME => soname_off = Some(val),
             elf::DT_RPATH => rpath_off = Some(val),
             elf::DT_RUNPATH => runpath_off = Some(val),
-            elf::DT_FLAGS => info.flags = val,
-            elf::DT_FLAGS_1 => info.flags_1 = val,
+            // Every defined flag is in the low 32 bits.
+            elf::DT_FLAGS => info.flags = val as u32,
+            elf::DT_FLAGS_1 => info.flags_1 = val as u32,
+            elf::DT_AUDIT => audit_off = Some(val),
+            elf::DT_DEPAUDIT => depaudit_off = Some(val),
             elf::DT_FILTER | elf::DT_AUXILIARY => filter_off.push(val),
             elf::DT_VERNEED => verneed = Some(val),
             elf::DT_VERNEEDNUM => verneednum = val,
@@ -719,6 +724,11 @@ where
         if let Some(s) = get(off, "DT_FILTER", &mut info.warnings) {
             info.filters.push(s);
         }
+    }
+    if audit_off.is_some() || depaudit_off.is_some() {
+        let audit = audit_off.and_then(|o| get(o, "DT_AUDIT", &mut info.warnings));
+        let depaudit = depaudit_off.and_then(|o| get(o, "DT_DEPAUDIT", &mut info.warnings));
+        info.audit = Some(Box::new(super::AuditNames { audit, depaudit }));
     }
 
     info.tables = super::DynTables::from(super::TableOffsets {

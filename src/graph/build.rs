@@ -6,7 +6,8 @@
 //! load list in which every `DT_NEEDED` of every object, in dynamic-section
 //! order, is first matched against the objects already loaded (by the path
 //! they were opened by, the names they were requested under, and their
-//! SONAME), then searched for with that object as the requester. A file found
+//! SONAME), then searched for with that object as the requester; then the
+//! program's audit modules, each in a namespace of its own. A file found
 //! again under another path (same device and inode) is the same object. The
 //! per-root results are merged into one [`DepGraph`], in root order, by
 //! whichever pool thread finishes the trace the merge waits for, while the
@@ -954,8 +955,9 @@ fn root_warnings(root: &[u8], info: &ElfInfo) -> Vec<String> {
 /// whose path can show up in its trace other than as object 0 and the
 /// requester of its own names: a search path (RPATH/RUNPATH), `-z
 /// nodefaultlib`, a name with `/`, `.note.dlopen` entries, library names
-/// for `--dlopen-strings`, a use of the libgcc_s symbols, or an
-/// `LD_LIBRARY_PATH` (its `$ORIGIN`); or a static
+/// for `--dlopen-strings`, a use of the libgcc_s symbols, audit modules
+/// (its `$ORIGIN` in an `LD_AUDIT` name), or an `LD_LIBRARY_PATH` (its
+/// `$ORIGIN`); or a static
 /// program. Its own version requirements are paired per root.
 fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> Option<Vec<u8>> {
     let i = &found.info;
@@ -964,6 +966,8 @@ fn template_key(resolver: &Resolver<'_>, found: &Found, opts: &BuildOptions) -> 
         || i.rpath.is_some()
         || i.runpath.is_some()
         || i.nodeflib()
+        || i.audit.is_some()
+        || resolver.options().audit.is_some()
         || !i.dlopen.is_empty()
         || resolver.options().library_path.is_some()
         || names.clone().any(|n| n.contains(&b'/'))
@@ -1402,7 +1406,250 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
             }
         }
     }
+    add_audit(resolver, &target, &mut t);
     Ok(t)
+}
+
+/// The audit modules of the simulated `LD_AUDIT` and, on glibc 2.32 and
+/// later ([`Target::dt_audit`]), those the program names (`DT_AUDIT`, then
+/// `DT_DEPAUDIT`), loaded as glibc's `rtld` loads them
+/// (`load_audit_module`), before anything else but in namespaces of
+/// their own, so the program's load above is the same with or without
+/// them. Each name of the `:`-separated lists is one module; glibc skips,
+/// saying nothing, an empty name, one of 255 bytes or more, and in secure
+/// mode one with `/`. A module is opened by `dlmopen` into a new namespace
+/// as if the program called it: the program's RPATH or RUNPATH, `$ORIGIN`
+/// its directory, and in secure mode the preload rules (no ld.so.cache,
+/// set-user-ID files only; `Request::preload`). Its dependencies are
+/// loaded in that namespace, matched only against its objects (`ld.so`
+/// too is searched for by name there), their searches seeing the
+/// program's RPATH after their loaders' (glibc does so in every
+/// namespace). The loader keeps the module when all of that loads, every
+/// symbol version required there is defined, and the namespace defines
+/// `la_version`; otherwise it says why ("cannot be loaded as audit
+/// interface: …; ignored") and the program runs without it: here a
+/// warning, and nothing of that namespace in the closure. Kept namespaces
+/// join the trace with every edge [`Via::Audit`]: outside the program's
+/// link map and symbol scope. musl has no auditing.
+fn add_audit(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) {
+    if target.flavor != Flavor::Glibc {
+        return;
+    }
+    let opts = resolver.options();
+    let dt = t.objs[0]
+        .found
+        .info
+        .audit
+        .clone()
+        .filter(|_| target.dt_audit)
+        .map(|a| *a)
+        .unwrap_or_default();
+    let lists = [
+        ("LD_AUDIT", opts.audit.as_ref()),
+        ("DT_AUDIT", dt.audit.as_ref()),
+        ("DT_DEPAUDIT", dt.depaudit.as_ref()),
+    ];
+    for (tag, list) in lists {
+        for name in list.iter().flat_map(|l| l.split(|&b| b == b':')) {
+            // Every release (2.31 and 2.36 to 2.43 checked) skips a name of
+            // 255 bytes or more.
+            let skipped = if name.is_empty() {
+                continue;
+            } else if name.len() >= SECURE_NAME_LIMIT {
+                Some("names of 255 bytes or more")
+            } else if opts.secure && name.contains(&b'/') {
+                Some("names with '/' in secure mode")
+            } else {
+                None
+            };
+            if let Some(why) = skipped {
+                t.warnings.push(format!(
+                    "object '{}' from {tag} is not loaded as an audit module: glibc skips {why}",
+                    show(name)
+                ));
+                continue;
+            }
+            match audit_namespace(resolver, target, &t.objs, name) {
+                Ok(ns) => join_namespace(t, ns, name, tag),
+                Err(why) => t.warnings.push(format!(
+                    "object '{}' from {tag} cannot be loaded as audit interface: {why}; ignored",
+                    show(name)
+                )),
+            }
+        }
+    }
+}
+
+/// The objects of one audit module's namespace, the module first, in load
+/// order, and its edges (requester, index of the name in its `DT_NEEDED`
+/// list followed by its filters, object), all indices into the objects.
+struct Namespace {
+    objs: Vec<Obj>,
+    edges: Vec<(usize, usize, usize)>,
+    warnings: Vec<String>,
+}
+
+/// Loads audit module `name` into a new namespace for the program
+/// (`objs[0]`), as [`add_audit`] says; `Err` is why the loader ignores it.
+fn audit_namespace(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    objs: &[Obj],
+    name: &[u8],
+) -> std::result::Result<Namespace, String> {
+    const NOT_OPENED: &str = "cannot open shared object file";
+    let program = objs[0].link.clone();
+    let res = resolver.resolve(
+        target,
+        &Request {
+            name,
+            chain: std::slice::from_ref(&program),
+            needed: false,
+            preload: true,
+        },
+    );
+    let mut module = match &res.outcome {
+        Outcome::Found(f) => f.clone(),
+        Outcome::Fatal { reason, .. } => return Err(reason.clone()),
+        Outcome::Missing | Outcome::Ignored(_) => return Err(NOT_OPENED.into()),
+    };
+    Arc::make_mut(&mut module).via = Via::Audit;
+    let mut ns = Namespace {
+        objs: vec![Obj::library(module, name.to_vec(), None)],
+        edges: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut chain: Vec<Arc<ChainLink>> = Vec::new();
+    let mut cur = 0;
+    while cur < ns.objs.len() {
+        let info = ns.objs[cur].found.info.clone();
+        // Up to the module (its loader is none), then the program, whose
+        // RPATH every namespace's searches see.
+        chain_into(&ns.objs, cur, &mut chain);
+        chain.push(program.clone());
+        for (ni, need) in info.needed.iter().chain(&info.filters).enumerate() {
+            if let Some(j) = find_loaded(&ns.objs, need) {
+                ns.edges.push((cur, ni, j));
+                continue;
+            }
+            let res = resolver.resolve(
+                target,
+                &Request {
+                    name: need,
+                    chain: &chain,
+                    needed: true,
+                    preload: false,
+                },
+            );
+            let by = show(&ns.objs[cur].found.path);
+            let f = match &res.outcome {
+                Outcome::Found(f) => f.clone(),
+                Outcome::Fatal { path, reason } => {
+                    return Err(format!("{} (needed by {by}): {reason}", show(path)))
+                }
+                Outcome::Missing => {
+                    return Err(format!("{} (needed by {by}): {NOT_OPENED}", show(need)))
+                }
+                Outcome::Ignored(why) => {
+                    ns.warnings.push(format!("{by}: {why}"));
+                    continue;
+                }
+            };
+            let j = match ns.objs.iter().position(|o| o.found.file_id == f.file_id) {
+                Some(j) => {
+                    ns.objs[j].add_name(need.clone());
+                    j
+                }
+                None => {
+                    ns.warnings.extend(
+                        f.info
+                            .warnings
+                            .iter()
+                            .map(|w| format!("{}: {w}", show(&f.path))),
+                    );
+                    ns.objs.push(Obj::library(f, need.clone(), Some(cur)));
+                    ns.objs.len() - 1
+                }
+            };
+            ns.edges.push((cur, ni, j));
+        }
+        cur += 1;
+    }
+    // Symbol versions (`_dl_check_map_versions`): each requirement against
+    // the object its file name resolved to in the namespace (one without
+    // definitions meets every requirement).
+    for &(from, ni, to) in &ns.edges {
+        let (req, def) = (&ns.objs[from], &ns.objs[to].found);
+        if def.info.verdef.is_empty() {
+            continue;
+        }
+        let need = needed_name(req, ni);
+        for vn in req.found.info.verneed.iter().filter(|vn| *vn.file == *need) {
+            for aux in &vn.versions {
+                let why = match def.info.check_version_indexed(aux) {
+                    VersionCheck::Met => continue,
+                    VersionCheck::Missing => format!(
+                        "version `{}' not found (required by {})",
+                        show(&aux.name),
+                        show(&req.found.path)
+                    ),
+                    VersionCheck::Unsupported(v) => {
+                        format!("unsupported version {v} of Verdef record")
+                    }
+                };
+                return Err(format!("{}: {why}", show(&def.path)));
+            }
+        }
+    }
+    // `la_version`, looked up in the module's local scope (the namespace,
+    // in load order) by `rtld`'s `lookup_doit`.
+    let defined = ns.objs.iter().any(|o| {
+        resolver.fs().open(&o.found.canonical).is_ok_and(|f| {
+            let t = crate::elf::symbols::read(&f.file, &o.found.info);
+            super::symbols::defines_unversioned(&t, b"la_version")
+        })
+    });
+    if !defined {
+        return Err("undefined symbol: la_version".into());
+    }
+    Ok(ns)
+}
+
+/// Adds audit module `name`'s namespace `ns` to the trace: its objects
+/// after the others, an edge from the program to the module and the
+/// namespace's own edges, all [`Via::Audit`].
+fn join_namespace(t: &mut RootTrace, ns: Namespace, name: &[u8], tag: &str) {
+    let base = t.objs.len();
+    let module = show(&ns.objs[0].found.path).to_string();
+    for mut o in ns.objs {
+        o.loader = o
+            .loader
+            .and_then(|l| std::num::NonZeroU32::new(l.get() + index32(base)));
+        t.objs.push(o);
+    }
+    t.push_edge(
+        0,
+        To::Obj(base),
+        TEdge::new(
+            TName::own(name),
+            Via::Audit,
+            None,
+            Some(format!("from {tag}")),
+        ),
+    );
+    for (from, ni, to) in ns.edges {
+        t.push_edge(
+            base + from,
+            To::Obj(base + to),
+            TEdge::new(
+                TName::needed(ni),
+                Via::Audit,
+                None,
+                Some(format!("in the namespace of {module}")),
+            ),
+        );
+    }
+    t.warnings.extend(ns.warnings);
 }
 
 /// The preloaded objects ([`Resolver::preloads`]: the simulated
@@ -2115,6 +2362,7 @@ fn empty_info() -> ElfInfo {
         filters: Vec::new(),
         flags: 0,
         flags_1: 0,
+        audit: None,
         verneed: Vec::new(),
         verdef: Vec::new(),
         warnings: Vec::new(),

@@ -361,7 +361,8 @@ impl DepGraph {
     /// and, breadth-first, every object its start-up edges lead to
     /// (preloads and `DT_NEEDED`, not run-time loads nor its `PT_INTERP`),
     /// each once; missing ones left out. With `run_time`, also what its
-    /// run-time loads (`dlopen`) lead to.
+    /// run-time loads (`dlopen`) lead to. Never what its audit modules'
+    /// namespaces hold ([`Via::Audit`]).
     pub fn startup_objects(&self, root: NodeIndex, ri: usize, run_time: bool) -> Vec<NodeIndex> {
         let mut seen = BTreeSet::from([root]);
         let mut order = vec![root];
@@ -371,6 +372,7 @@ impl DepGraph {
                 let node = &self.graph[child];
                 if !node.roots.contains(&ri)
                     || e.via == Via::Interpreter
+                    || e.via == Via::Audit
                     || (e.via.is_runtime() && !run_time)
                     || node.kind == NodeKind::Missing
                     || !seen.insert(child)

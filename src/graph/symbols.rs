@@ -47,7 +47,7 @@ fn scope(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
             // (Only this root's edges: another root's load may have found
             // the same name elsewhere.)
             if e.via == Via::Interpreter
-                || e.via.is_runtime()
+                || e.via.outside_link_map()
                 || g.graph[c].kind == NodeKind::Missing
                 || !g.graph[c].roots.contains(&ri)
             {
@@ -204,6 +204,21 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
         .filter(|n| !stubs.contains(n.file.as_slice()))
         .flat_map(|n| n.versions.iter().map(|a| a.other & 0x7fff));
     defined.chain(required).max().unwrap_or(0)
+}
+
+/// Whether the object whose symbols are `t` defines `name` for an
+/// unversioned lookup with no flags (as `rtld` looks up an audit module's
+/// `la_version`): a global, weak or unique symbol that passes the first
+/// tests of `check_match` and its rule for a lookup without a version.
+pub(crate) fn defines_unversioned(t: &Symbols, name: &[u8]) -> bool {
+    let group: Vec<(NodeIndex, usize)> = t
+        .syms
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.name == name && matches!(d.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE))
+        .map(|(i, _)| (NodeIndex::new(0), i))
+        .collect();
+    binds(&group, t, false, None, Rules::Glibc2_36)
 }
 
 /// The first tests of glibc's `check_match`: a definition (not a zero

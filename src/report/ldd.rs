@@ -87,7 +87,7 @@ fn musl(g: &DepGraph, root: NodeIndex, ri: usize, out: &mut dyn Write) -> io::Re
         let mut names = BTreeSet::new();
         for (child, e) in g.children(n) {
             if e.via == Via::Interpreter
-                || e.via.is_runtime()
+                || e.via.outside_link_map()
                 || !g.graph[child].roots.contains(&ri)
                 || !names.insert(&e.name)
             {

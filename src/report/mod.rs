@@ -78,7 +78,8 @@ pub fn edge_label(e: &Edge) -> String {
         | Via::Nsswitch
         | Via::Libgcc
         | Via::Gconv
-        | Via::Preload => match e.detail() {
+        | Via::Preload
+        | Via::Audit => match e.detail() {
             Some(d) => format!("{} {d}", e.via.as_str()),
             None => e.via.as_str().into(),
         },
@@ -121,7 +122,7 @@ pub fn load_order(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<(NodeIndex, V
             if e.via == Via::Interpreter && g.graph[child].kind == NodeKind::Missing {
                 no_interp = Some((child, e.name.to_vec()));
             }
-            if e.via == Via::Interpreter || e.via.is_runtime() || !seen.insert(child) {
+            if e.via == Via::Interpreter || e.via.outside_link_map() || !seen.insert(child) {
                 continue;
             }
             let node = &g.graph[child];

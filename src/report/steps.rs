@@ -162,7 +162,7 @@ fn edge(
             writeln!(out, "    => {} [{}]", show(&c.path), via.as_str())
         }
         // Run-time loads keep no search record.
-        None if e.via.is_runtime() => {
+        None if e.via.outside_link_map() => {
             writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())
         }
         None => writeln!(out, "    => already loaded as {}", show(&c.path)),

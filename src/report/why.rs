@@ -90,6 +90,7 @@ fn runtime(via: Via) -> Option<&'static str> {
             | Via::Libgcc
             | Via::Gconv
             | Via::Preload
+            | Via::Audit
     )
     .then(|| via.as_str())
 }

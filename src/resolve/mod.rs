@@ -65,6 +65,10 @@ pub struct Options {
     /// taken from the host environment): preloaded into every program
     /// (glibc: before what `/etc/ld.so.preload` names; musl reads only this).
     pub preload: Option<Vec<u8>>,
+    /// The simulated `LD_AUDIT` (names separated by `:`; never taken from
+    /// the host environment): glibc's audit modules for every program,
+    /// before those its `DT_AUDIT` and `DT_DEPAUDIT` name.
+    pub audit: Option<Vec<u8>>,
     /// The value of `$PLATFORM` (default: the architecture's usual `AT_PLATFORM`).
     pub platform: Option<Vec<u8>>,
     /// glibc-hwcaps policy.
@@ -94,6 +98,7 @@ impl Default for Options {
         Options {
             library_path: None,
             preload: None,
+            audit: None,
             platform: None,
             hwcaps: Hwcaps::Baseline,
             cwd: b"/".to_vec(),
@@ -141,6 +146,12 @@ pub enum Via {
     /// Named in `/etc/ld.so.preload`: glibc loads it into every program
     /// before the program's `DT_NEEDED` libraries.
     Preload,
+    /// An audit module (`LD_AUDIT`, `DT_AUDIT`, `DT_DEPAUDIT`), or an object
+    /// of its namespace: glibc loads each module at start-up, before
+    /// everything else, into a namespace of its own
+    /// (`dlmopen(LM_ID_NEWLM)`), so neither it nor its dependencies are in
+    /// the program's link map or symbol scope.
+    Audit,
 }
 
 impl Via {
@@ -163,6 +174,7 @@ impl Via {
             Via::Libgcc => "libgcc_s",
             Via::Gconv => "gconv",
             Via::Preload => "preload",
+            Via::Audit => "rtld-audit",
         }
     }
 
@@ -175,6 +187,13 @@ impl Via {
             self,
             Via::DlopenNote | Via::DlopenString | Via::Nsswitch | Via::Libgcc | Via::Gconv
         )
+    }
+
+    /// Whether the object the edge leads to is outside the program's link
+    /// map and global scope: a run-time load ([`Via::is_runtime`]) or an
+    /// object of an audit module's namespace ([`Via::Audit`]).
+    pub fn outside_link_map(self) -> bool {
+        self.is_runtime() || self == Via::Audit
     }
 }
 
@@ -794,6 +813,7 @@ impl<'fs> Resolver<'fs> {
             target.check_match_2_41 = minor.is_some_and(|m| m >= CHECK_MATCH_2_41_SINCE);
             target.secure_origin_normalized =
                 minor.is_some_and(|m| m >= SECURE_ORIGIN_NORMALIZED_SINCE);
+            target.dt_audit = minor.is_some_and(|m| m >= DT_AUDIT_SINCE);
         }
         target
     }
@@ -2714,6 +2734,11 @@ const SECURE_ORIGIN_NORMALIZED_SINCE: u32 = 41;
 /// 2.36).
 const ENOTDIR_SKIPPED_SINCE: u32 = 39;
 
+/// The first glibc minor version whose loader loads the audit modules the
+/// main program names in `DT_AUDIT` and `DT_DEPAUDIT` (checked: 2.31
+/// ignores both, 2.36, 2.41 and 2.43 load them; glibc's NEWS gives 2.32).
+const DT_AUDIT_SINCE: u32 = 32;
+
 /// The `N` of the first "release version 2.N" in `f` (its read-only data
 /// first, as [`file_contains`] looks).
 fn glibc_minor_version(f: &crate::rootfs::OpenFile) -> Option<u32> {
@@ -2850,6 +2875,7 @@ mod tests {
                 filters: Vec::new(),
                 flags: 0,
                 flags_1: 0,
+                audit: None,
                 verneed: Vec::new(),
                 verdef,
                 warnings: Vec::new(),

@@ -293,6 +293,10 @@ pub struct Target {
     /// later do; 2.36 keeps the expansion (filled by the resolver, from the
     /// interpreter's version).
     pub secure_origin_normalized: bool,
+    /// A glibc loader that loads the main program's `DT_AUDIT` and
+    /// `DT_DEPAUDIT` audit modules, as 2.32 and later do (2.31 ignores
+    /// both; filled by the resolver, from the interpreter's version).
+    pub dt_audit: bool,
 }
 
 impl Target {
@@ -335,6 +339,7 @@ impl Target {
                 secure_origin_normalized: false,
                 dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
+                dt_audit: false,
             };
         }
         let triplet = arch.triplet;
@@ -401,6 +406,7 @@ impl Target {
             secure_origin_normalized: false,
             dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
+            dt_audit: false,
         }
     }
 

@@ -303,7 +303,7 @@ pub fn plan(fs: &RootFs, g: &DepGraph, opts: &PlanOptions) -> Result<Plan> {
         // A preload's node says `Preload`, not the step that found it: it
         // may have come from the cache too (a reduced cache is written
         // then; it changes nothing for a name found elsewhere).
-        if n.kind == NodeKind::Library && matches!(n.via, Via::Cache | Via::Preload) {
+        if n.kind == NodeKind::Library && matches!(n.via, Via::Cache | Via::Preload | Via::Audit) {
             let dir = crate::resolve::dirname(&n.path);
             let default = g.system_dirs.iter().any(|d| d.as_slice() == dir.as_slice());
             if !default {

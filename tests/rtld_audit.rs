@@ -1,0 +1,417 @@
+//! Audit modules (`DT_AUDIT`, `DT_DEPAUDIT`) against the real glibc loader.
+//!
+//! Each module of these scenarios prints, when the loader asks its version
+//! (`la_version`), every object of its own namespace (`dl_iterate_phdr`
+//! walks the caller's namespace only). The program is traced with
+//! `LD_TRACE_LOADED_OBJECTS=1`, under which the loader still loads its
+//! audit modules: its list is the program's own namespace, its stderr says
+//! which modules loaded what and which it ignored. `closure` must give the
+//! same `ldd` lines, the same files in all, the same ignored modules, and a
+//! staged root in which the loader does all of it again. The scenarios run
+//! on this machine's glibc and on 2.31 (which ignores both tags), 2.41 and
+//! 2.43; programs made set-user-ID check the secure-mode rules.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use crate::support::oracle::{
+    assert_same_ldd_lines, closure_bin, closure_trace, compile, loader_trace, on_host_and_releases,
+    resolve_in_root, ClosureRun, LoaderTrace, Oracle, TestRoot,
+};
+use crate::support::setuid::{add_runas, setuid, RUNAS_PATH};
+
+macro_rules! oracle {
+    ($name:expr) => {
+        match Oracle::start($name) {
+            Some(o) => o,
+            None => return,
+        }
+    };
+}
+
+/// An audit module that lists its namespace when asked its version.
+const AUDIT_LISTER: &str = r#"
+#define _GNU_SOURCE
+#include <link.h>
+#include <stdio.h>
+static int each(struct dl_phdr_info *i, size_t n, void *d) {
+    (void)n; (void)d;
+    if (i->dlpi_name && i->dlpi_name[0])
+        fprintf(stderr, "AUDITNS %s\n", i->dlpi_name);
+    return 0;
+}
+unsigned int la_version(unsigned int v) {
+    (void)v;
+    dl_iterate_phdr(each, 0);
+    return LAV_CURRENT;
+}
+"#;
+
+/// Builds an audit module at `path` linked against the in-root `libs`.
+fn module(r: &TestRoot, path: &str, libs: &[&str]) {
+    module_with(r, path, libs, "");
+}
+
+/// [`module`] with more C source.
+fn module_with(r: &TestRoot, path: &str, libs: &[&str], more: &str) {
+    let mut args: Vec<String> = ["-shared", "-fPIC", "-Wl,--no-as-needed"]
+        .map(String::from)
+        .to_vec();
+    for lib in libs {
+        let host = r.host(lib);
+        args.push(format!("-L{}", host.parent().unwrap().display()));
+        args.push(format!(
+            "-l:{}",
+            host.file_name().unwrap().to_string_lossy()
+        ));
+    }
+    compile(r, path, &format!("{AUDIT_LISTER}{more}"), &args);
+}
+
+/// The objects the loader's audit modules listed (`AUDITNS` lines).
+fn audit_namespaces(stderr: &str) -> BTreeSet<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("AUDITNS "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names of the modules the loader ignored, from its messages
+/// ("ERROR: ld.so: object 'X' cannot be loaded as audit interface: …").
+fn loader_ignored(stderr: &str) -> BTreeSet<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERROR: ld.so: object '"))
+        .filter_map(|l| l.split_once("' cannot be loaded as audit interface"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The names of the modules `closure` says the loader ignores.
+fn closure_ignored(run: &ClosureRun) -> BTreeSet<String> {
+    run.json
+        .as_ref()
+        .and_then(|j| j["warnings"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains(" cannot be loaded as audit interface"))
+        .filter_map(|w| w.strip_prefix("object '"))
+        .filter_map(|w| w.split_once("' from "))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The files behind in-root paths, as host paths (the loader names `ld.so`
+/// by its own path in every namespace; `closure` by the path the
+/// namespace's search found).
+fn files(r: &TestRoot, paths: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    paths
+        .into_iter()
+        .map(|p| resolve_in_root(r.path(), &p).display().to_string())
+        .collect()
+}
+
+/// Everything the scenario compares for one program, the loader given
+/// `LD_AUDIT` `ld_audit` and `closure` the same as `--ld-audit`.
+fn compare(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    ld_audit: Option<&str>,
+) -> (LoaderTrace, ClosureRun) {
+    let env: Vec<(&str, &str)> = ld_audit.map(|a| ("LD_AUDIT", a)).into_iter().collect();
+    let flag = ld_audit.map(|a| format!("--ld-audit={a}"));
+    let args: Vec<&str> = flag.as_deref().into_iter().collect();
+    let trace = loader_trace(r, prog, &env);
+    assert_eq!(
+        trace.status, 0,
+        "{name}: the loader failed: {}",
+        trace.stderr
+    );
+    let run = closure_trace(r, prog, &args);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    assert_same_ldd_lines(name, r, prog, &trace, &args);
+    let loader_all = files(
+        r,
+        trace
+            .loaded
+            .iter()
+            .cloned()
+            .chain(audit_namespaces(&trace.stderr)),
+    );
+    let closure_all = files(r, run.loaded());
+    assert_eq!(
+        closure_all,
+        loader_all,
+        "{name}: the files of all namespaces differ (left closure, right the loader)\n{}\n{}",
+        trace.stderr,
+        run.dump()
+    );
+    assert_eq!(
+        closure_ignored(&run),
+        loader_ignored(&trace.stderr),
+        "{name}: ignored modules differ (left closure, right the loader)\n{}",
+        trace.stderr
+    );
+    staged_root_audits_the_same(name, r, prog, &env, &args, &trace);
+    (trace, run)
+}
+
+/// Stages `prog` and traces it in the staged root: the same list, the same
+/// namespaces listed, the same modules ignored.
+fn staged_root_audits_the_same(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    trace: &LoaderTrace,
+) {
+    let dir = tempfile::tempdir().expect("staging dir");
+    let out = dir.path().join("root");
+    let staged = Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", prog, "--out"])
+        .arg(&out)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run closure");
+    assert!(
+        staged.status.success(),
+        "{name}: staging failed: {}",
+        String::from_utf8_lossy(&staged.stderr)
+    );
+    let mut vars = vec![("LD_TRACE_LOADED_OBJECTS", "1")];
+    vars.extend_from_slice(env);
+    let (status, stdout, stderr) =
+        crate::support::chroot::run_in_root_at(&out, "/", &[prog], &vars);
+    assert!(status.success(), "{name}: in the staged root: {stderr}");
+    let inside = crate::support::oracle::parse_trace(&stdout);
+    assert_eq!(inside.pairs, trace.pairs, "{name}: staged root's list");
+    assert_eq!(
+        audit_namespaces(&stderr),
+        audit_namespaces(&trace.stderr),
+        "{name}: staged root's audit namespaces\n{stderr}"
+    );
+    assert_eq!(
+        loader_ignored(&stderr),
+        loader_ignored(&trace.stderr),
+        "{name}: staged root's ignored modules\n{stderr}"
+    );
+}
+
+/// Modules by name through the program's RPATH, by path, by `$ORIGIN`,
+/// through its RUNPATH; a dependency found only through the program's
+/// RPATH (every namespace's searches see it) and one the program's RUNPATH
+/// does not give (RUNPATH is its own objects' only); a module that is not
+/// there and one without `la_version`.
+fn audit_modules_match(name: &str, r: &TestRoot) {
+    r.lib("/opt/dep/libdep.so.1", "libdep.so.1").build();
+    module(r, "/opt/aud/libaudls.so", &["/opt/dep/libdep.so.1"]);
+    module(r, "/opt/aud2/libaud2.so", &[]);
+    module(r, "/app/aud/libaudo.so", &[]);
+    r.lib("/opt/aud/libnola.so", "libnola.so").build();
+    r.ldconfig();
+    let a = "/app/bin/a";
+    r.exe(a)
+        .rpath("/opt/aud:/opt/dep")
+        .arg("-Wl,--audit=libaudls.so:libnone.so:libnola.so")
+        .arg("-Wl,--depaudit=/opt/aud2/libaud2.so")
+        .build();
+    let (trace, run) = compare(&format!("{name} a"), r, a, None);
+    // The scenario is what it says: on loaders that read the tags the
+    // RPATH-found dependency is in a namespace of its own.
+    if !audit_namespaces(&trace.stderr).is_empty() {
+        let found: BTreeSet<String> = run.loaded();
+        assert!(found.contains("/opt/dep/libdep.so.1"), "{name}: {found:?}");
+        assert!(
+            loader_ignored(&trace.stderr).contains("libnola.so"),
+            "{name}: {}",
+            trace.stderr
+        );
+    }
+    let b = "/app/bin/b";
+    r.exe(b)
+        .runpath("/opt/aud")
+        .arg("-Wl,--audit=libaudls.so")
+        .build();
+    compare(&format!("{name} b"), r, b, None);
+    let c = "/app/bin/c";
+    r.exe(c)
+        .arg("-Wl,--audit=$ORIGIN/../aud/libaudo.so")
+        .build();
+    compare(&format!("{name} c"), r, c, None);
+    // A simulated LD_AUDIT (every release reads it), before the program's
+    // own: names of 254 and 255 bytes (the loader skips the second).
+    let long = |n: usize| format!("lib{}.so", "l".repeat(n - 6));
+    for n in [254, 255] {
+        r.copy("/opt/aud2/libaud2.so", &format!("/opt/aud/{}", long(n)));
+    }
+    let d = "/app/bin/d";
+    r.exe(d)
+        .rpath("/opt/aud:/opt/dep")
+        .arg("-Wl,--audit=/opt/aud2/libaud2.so")
+        .build();
+    let list = format!("libaudls.so::{}:{}:libnone.so", long(254), long(255));
+    compare(&format!("{name} d"), r, d, Some(&list));
+    // A module whose namespace lacks a symbol version it requires: the
+    // loader ignores it.
+    let script = r.host("/opt/ver/v.map");
+    let libver = |version: &str| {
+        r.write(
+            "/opt/ver/v.map",
+            format!("{version} {{ global: verf; }};\n"),
+        );
+        compile(
+            r,
+            "/opt/ver/libver.so.1",
+            "int verf(void) { return 2; }\n",
+            &[
+                "-shared".into(),
+                "-fPIC".into(),
+                "-Wl,-soname,libver.so.1".into(),
+                format!("-Wl,--version-script={}", script.display()),
+            ],
+        );
+    };
+    libver("VER_2");
+    module_with(
+        r,
+        "/opt/aud/libaudv.so",
+        &["/opt/ver/libver.so.1"],
+        "extern int verf(void);\nint uses_verf(void) { return verf(); }\n",
+    );
+    libver("VER_1");
+    let e = "/app/bin/e";
+    r.exe(e)
+        .rpath("/opt/aud:/opt/ver:/app/aud")
+        .arg("-Wl,--audit=libaudv.so:libaudo.so")
+        .build();
+    let (trace, _) = compare(&format!("{name} e"), r, e, None);
+    if r.glibc_minor() >= 32 {
+        assert!(
+            loader_ignored(&trace.stderr).contains("libaudv.so"),
+            "{name} e: {}",
+            trace.stderr
+        );
+    }
+}
+
+#[test]
+fn audit_modules_match_the_loader() {
+    let name = "audit_modules_match_the_loader";
+    let o = oracle!(name);
+    on_host_and_releases(
+        name,
+        &o,
+        &["bullseye", "trixie", "forky"],
+        audit_modules_match,
+    );
+}
+
+/// In secure mode glibc skips module names with `/` without a word, and
+/// searches a name without one as a preload's: no ld.so.cache, only
+/// set-user-ID files. The program lists its link map; its modules list
+/// theirs.
+fn secure_audit_modules_match(name: &str, r: &TestRoot) {
+    add_runas(r);
+    module(r, "/opt/aud/libaudp.so", &[]);
+    module(r, "/opt/aud/libauds.so", &[]);
+    module(r, "/usr/lib/x86_64-linux-gnu/libaudc.so", &[]);
+    setuid(r, "/opt/aud/libauds.so");
+    r.ldconfig();
+    let prog = "/app/bin/s";
+    r.exe(prog)
+        .source(crate::support::setuid::LISTER)
+        .rpath("/opt/aud")
+        .arg("-Wl,--audit=/opt/aud/libaudp.so:libaudp.so:libauds.so:libaudc.so")
+        .build();
+    setuid(r, prog);
+    let listed = secure_compare(name, r, prog, None);
+    if r.glibc_minor() >= 32 {
+        // Only the set-user-ID module by name: not the path, not the
+        // plain file in the RPATH directory, not the cache's.
+        assert!(listed.contains("/opt/aud/libauds.so"), "{name}: {listed:?}");
+        assert!(
+            !listed.contains("/opt/aud/libaudp.so"),
+            "{name}: {listed:?}"
+        );
+    }
+    // `LD_AUDIT` by the same rules, for a program without the tags.
+    let plain = "/app/bin/t";
+    r.exe(plain)
+        .source(crate::support::setuid::LISTER)
+        .rpath("/opt/aud")
+        .build();
+    setuid(r, plain);
+    let listed = secure_compare(
+        &format!("{name} LD_AUDIT"),
+        r,
+        plain,
+        Some("libaudp.so:/opt/aud/libauds.so:libauds.so:libaudc.so"),
+    );
+    assert!(listed.contains("/opt/aud/libauds.so"), "{name}: {listed:?}");
+}
+
+/// Runs set-user-ID `prog` (a link-map lister) as uid 1000 with `LD_AUDIT`
+/// `ld_audit` and compares with `closure --secure`; also checks that
+/// without `--secure` closure answers otherwise. Returns what the modules
+/// listed.
+fn secure_compare(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    ld_audit: Option<&str>,
+) -> BTreeSet<String> {
+    let env: Vec<(&str, &str)> = ld_audit.map(|a| ("LD_AUDIT", a)).into_iter().collect();
+    let flag = ld_audit.map(|a| format!("--ld-audit={a}"));
+    let mut args: Vec<&str> = flag.as_deref().into_iter().collect();
+    let out = r.run_in_root(&env, &[RUNAS_PATH, prog]);
+    assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    let plain = crate::support::oracle::run_closure(r.path(), &[prog], &args);
+    args.push("--secure");
+    let run = crate::support::oracle::run_closure(r.path(), &[prog], &args);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    let listed = audit_namespaces(&out.stderr);
+    let loader_all = files(
+        r,
+        out.stdout.lines().map(str::to_string).chain(listed.clone()),
+    );
+    assert_eq!(
+        files(r, run.loaded()),
+        loader_all,
+        "{name}: files differ (left closure --secure, right the loader)\n{}\n{}",
+        out.stderr,
+        run.dump()
+    );
+    assert_eq!(
+        closure_ignored(&run),
+        loader_ignored(&out.stderr),
+        "{name}: ignored modules differ\n{}",
+        out.stderr
+    );
+    if !listed.is_empty() {
+        assert_ne!(
+            files(r, plain.loaded()),
+            loader_all,
+            "{name}: without --secure closure should load the other modules"
+        );
+    }
+    listed
+}
+
+#[test]
+fn secure_audit_modules_match_the_loader() {
+    let name = "secure_audit_modules_match_the_loader";
+    let o = oracle!(name);
+    on_host_and_releases(
+        name,
+        &o,
+        &["bullseye", "trixie", "forky"],
+        secure_audit_modules_match,
+    );
+}
