@@ -1113,3 +1113,71 @@ fn string_and_version_tables_are_read_together() {
         "no library put its version table across a 1 KiB boundary"
     );
 }
+
+/// `DT_AUDIT` and `DT_DEPAUDIT` strings as the linker writes them (`--audit`,
+/// `--depaudit`), each list kept whole; a file without either has none; and
+/// goblin reads the same two tags' values.
+#[test]
+fn audit_tags_are_read() {
+    if std::process::Command::new("gcc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipping audit_tags_are_read: no gcc");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("m.c");
+    std::fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    let build = |name: &str, args: &[&str]| -> Vec<u8> {
+        let out = dir.path().join(name);
+        let res = std::process::Command::new("gcc")
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .args(args)
+            .output()
+            .expect("spawn gcc");
+        assert!(
+            res.status.success(),
+            "gcc {name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        std::fs::read(out).unwrap()
+    };
+    let both = build(
+        "both",
+        &[
+            "-Wl,--audit=liba.so:/opt/b.so",
+            "-Wl,--depaudit=$ORIGIN/c.so",
+        ],
+    );
+    let only_dep = build("dep", &["-Wl,--depaudit=libd.so"]);
+    let none = build("none", &[]);
+    let audit = |bytes: &[u8]| closure::elf::parse(bytes).unwrap().audit.map(|a| *a);
+    let names = |a: &str, d: &str| {
+        Some(closure::elf::AuditNames {
+            audit: (!a.is_empty()).then(|| a.as_bytes().to_vec()),
+            depaudit: (!d.is_empty()).then(|| d.as_bytes().to_vec()),
+        })
+    };
+    assert_eq!(audit(&both), names("liba.so:/opt/b.so", "$ORIGIN/c.so"));
+    assert_eq!(audit(&only_dep), names("", "libd.so"));
+    assert_eq!(audit(&none), None);
+    // goblin: the same strings behind the same tags.
+    let goblin_tag = |bytes: &[u8], tag: u64| -> Option<String> {
+        let elf = goblin::elf::Elf::parse(bytes).unwrap();
+        let d = elf.dynamic.as_ref()?;
+        let e = d.dyns.iter().find(|e| e.d_tag == tag)?;
+        elf.dynstrtab.get_at(e.d_val as usize).map(str::to_string)
+    };
+    assert_eq!(
+        goblin_tag(&both, 0x6fff_fefc).as_deref(),
+        Some("liba.so:/opt/b.so")
+    );
+    assert_eq!(
+        goblin_tag(&both, 0x6fff_fefb).as_deref(),
+        Some("$ORIGIN/c.so")
+    );
+}
