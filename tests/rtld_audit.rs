@@ -292,6 +292,18 @@ fn audit_modules_match(name: &str, r: &TestRoot) {
         .arg("-Wl,--audit=libaudv.so:libaudo.so")
         .build();
     let (trace, _) = compare(&format!("{name} e"), r, e, None);
+    // A module the ld.so.cache names (in a default directory), and one in
+    // a directory only the cache knows.
+    module(r, "/usr/lib/x86_64-linux-gnu/libaudc.so", &[]);
+    module(r, "/opt/conf/libaudk.so", &[]);
+    r.write(
+        "/etc/ld.so.conf",
+        "include /etc/ld.so.conf.d/*.conf\n/opt/conf\n",
+    );
+    r.ldconfig();
+    let f = "/app/bin/f";
+    r.exe(f).arg("-Wl,--audit=libaudc.so:libaudk.so").build();
+    compare(&format!("{name} f"), r, f, None);
     if r.glibc_minor() >= 32 {
         assert!(
             loader_ignored(&trace.stderr).contains("libaudv.so"),
