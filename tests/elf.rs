@@ -762,12 +762,7 @@ fn dynsym_index(bytes: &[u8], name: &str) -> (usize, usize) {
 /// reported as inconsistent by the checker the fuzzer relies on.
 #[test]
 fn unwind_names_found_through_the_gnu_hash_table() {
-    if std::process::Command::new("gcc")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("skipping unwind_names_found_through_the_gnu_hash_table: no gcc");
+    if no_gcc("unwind_names_found_through_the_gnu_hash_table") {
         return;
     }
     const NAMES: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace"];
@@ -785,20 +780,9 @@ fn unwind_names_found_through_the_gnu_hash_table() {
         )
         .unwrap();
         let out = dir.path().join(name);
-        let res = std::process::Command::new("gcc")
-            .arg("-O1")
-            .arg("-o")
-            .arg(&out)
-            .arg(&src)
-            .args(["-pthread", "-Wl,--hash-style=gnu"])
-            .args(args)
-            .output()
-            .expect("spawn gcc");
-        assert!(
-            res.status.success(),
-            "gcc {name}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        let mut all = vec!["-O1", "-pthread", "-Wl,--hash-style=gnu"];
+        all.extend_from_slice(args);
+        crate::support::gcc(&out, &src, &all);
         out
     };
     let cancel = build(
@@ -1031,12 +1015,7 @@ fn reads_so_far() -> Option<u64> {
 #[test]
 fn string_and_version_tables_are_read_together() {
     let name = "string_and_version_tables_are_read_together";
-    if std::process::Command::new("gcc")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("skipping {name}: no gcc");
+    if no_gcc(name) {
         return;
     }
     let Some(a) = reads_so_far() else {
@@ -1119,12 +1098,7 @@ fn string_and_version_tables_are_read_together() {
 /// goblin reads the same two tags' values.
 #[test]
 fn audit_tags_are_read() {
-    if std::process::Command::new("gcc")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("skipping audit_tags_are_read: no gcc");
+    if no_gcc("audit_tags_are_read") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1132,18 +1106,7 @@ fn audit_tags_are_read() {
     std::fs::write(&src, "int main(void) { return 0; }\n").unwrap();
     let build = |name: &str, args: &[&str]| -> Vec<u8> {
         let out = dir.path().join(name);
-        let res = std::process::Command::new("gcc")
-            .arg("-o")
-            .arg(&out)
-            .arg(&src)
-            .args(args)
-            .output()
-            .expect("spawn gcc");
-        assert!(
-            res.status.success(),
-            "gcc {name}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        crate::support::gcc(&out, &src, args);
         std::fs::read(out).unwrap()
     };
     let both = build(
@@ -1180,4 +1143,16 @@ fn audit_tags_are_read() {
         goblin_tag(&both, 0x6fff_fefb).as_deref(),
         Some("$ORIGIN/c.so")
     );
+}
+
+/// Whether gcc is missing (then test `name` says it skips).
+fn no_gcc(name: &str) -> bool {
+    let missing = std::process::Command::new("gcc")
+        .arg("--version")
+        .output()
+        .is_err();
+    if missing {
+        println!("skipping {name}: no gcc");
+    }
+    missing
 }

@@ -134,22 +134,11 @@ fn no_toolchain(test: &str) -> bool {
     false
 }
 
+/// [`crate::support::gcc`] with `-O2`.
 fn gcc(out: &Path, src: &Path, args: &[&str]) {
-    fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
-    let res = Command::new("gcc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(out)
-        .arg(src)
-        .args(args)
-        .output()
-        .expect("spawn gcc");
-    assert!(
-        res.status.success(),
-        "gcc {}: {}",
-        out.display(),
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let mut all = vec!["-O2"];
+    all.extend_from_slice(args);
+    crate::support::gcc(out, src, &all);
 }
 
 fn copy_file(from: &Path, to: &Path) {

@@ -12,11 +12,10 @@
 //! 2.43; programs made set-user-ID check the secure-mode rules.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 
 use crate::support::oracle::{
-    assert_same_ldd_lines, closure_bin, closure_trace, compile, loader_trace, on_host_and_releases,
-    resolve_in_root, ClosureRun, LoaderTrace, Oracle, TestRoot,
+    assert_same_ldd_lines, closure_trace, compile, loader_trace, on_host_and_releases,
+    resolve_in_root, trace_in_staged_root, ClosureRun, LoaderTrace, Oracle, StagedTrace, TestRoot,
 };
 use crate::support::setuid::{add_runas, setuid, RUNAS_PATH};
 
@@ -90,12 +89,7 @@ fn loader_ignored(stderr: &str) -> BTreeSet<String> {
 
 /// The names of the modules `closure` says the loader ignores.
 fn closure_ignored(run: &ClosureRun) -> BTreeSet<String> {
-    run.json
-        .as_ref()
-        .and_then(|j| j["warnings"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w.as_str())
+    run.warnings()
         .filter(|w| w.contains(" cannot be loaded as audit interface"))
         .filter_map(|w| w.strip_prefix("object '"))
         .filter_map(|w| w.split_once("' from "))
@@ -155,50 +149,26 @@ fn compare(
         "{name}: ignored modules differ (left closure, right the loader)\n{}",
         trace.stderr
     );
-    staged_root_audits_the_same(name, r, prog, &env, &args, &trace);
+    let staged = trace_in_staged_root(name, r, prog, &env, &args, false);
+    staged_root_audits_the_same(name, &staged, &trace);
     (trace, run)
 }
 
-/// Stages `prog` and traces it in the staged root: the same list, the same
-/// namespaces listed, the same modules ignored.
-fn staged_root_audits_the_same(
-    name: &str,
-    r: &TestRoot,
-    prog: &str,
-    env: &[(&str, &str)],
-    args: &[&str],
-    trace: &LoaderTrace,
-) {
-    let dir = tempfile::tempdir().expect("staging dir");
-    let out = dir.path().join("root");
-    let staged = Command::new(closure_bin())
-        .arg("--sysroot")
-        .arg(r.path())
-        .args(["--root", prog, "--out"])
-        .arg(&out)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run closure");
-    assert!(
-        staged.status.success(),
-        "{name}: staging failed: {}",
-        String::from_utf8_lossy(&staged.stderr)
-    );
-    let mut vars = vec![("LD_TRACE_LOADED_OBJECTS", "1")];
-    vars.extend_from_slice(env);
-    let (status, stdout, stderr) =
-        crate::support::chroot::run_in_root_at(&out, "/", &[prog], &vars);
+/// The loader's trace in the staged root against its trace in the
+/// sysroot: the same list, the same namespaces listed, the same modules
+/// ignored.
+fn staged_root_audits_the_same(name: &str, staged: &StagedTrace, trace: &LoaderTrace) {
+    let (status, stdout, stderr) = (&staged.status, &staged.stdout, &staged.stderr);
     assert!(status.success(), "{name}: in the staged root: {stderr}");
-    let inside = crate::support::oracle::parse_trace(&stdout);
+    let inside = crate::support::oracle::parse_trace(stdout);
     assert_eq!(inside.pairs, trace.pairs, "{name}: staged root's list");
     assert_eq!(
-        audit_namespaces(&stderr),
+        audit_namespaces(stderr),
         audit_namespaces(&trace.stderr),
         "{name}: staged root's audit namespaces\n{stderr}"
     );
     assert_eq!(
-        loader_ignored(&stderr),
+        loader_ignored(stderr),
         loader_ignored(&trace.stderr),
         "{name}: staged root's ignored modules\n{stderr}"
     );

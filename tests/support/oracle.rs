@@ -1413,15 +1413,20 @@ impl ClosureRun {
             .collect()
     }
 
-    /// The file names of the objects a run-time-load warning containing
-    /// `what` names ("OBJECT (loaded at run time by ROOT): …").
-    pub fn run_time_warned(&self, what: &str) -> BTreeSet<String> {
+    /// The JSON's `warnings`.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
         self.json
             .as_ref()
             .and_then(|j| j["warnings"].as_array())
             .into_iter()
             .flatten()
             .filter_map(|w| w.as_str())
+    }
+
+    /// The file names of the objects a run-time-load warning containing
+    /// `what` names ("OBJECT (loaded at run time by ROOT): …").
+    pub fn run_time_warned(&self, what: &str) -> BTreeSet<String> {
+        self.warnings()
             .filter(|w| w.contains(what))
             .filter_map(|w| w.split(" (loaded at run time").next())
             .filter_map(|p| p.rsplit('/').next())
@@ -1613,18 +1618,27 @@ pub fn check(
     (trace, run)
 }
 
-/// Stages the program with the same options (`--allow-missing`: names
-/// found nowhere stay missing) and runs the loader in the staged root: it
-/// must map the same objects for the same names, in the same order, and
-/// miss the same names.
-pub fn staged_root_loads_the_same(
+/// What the loader printed tracing a program in a root `closure` staged.
+pub struct StagedTrace {
+    /// The staged root's directory (removed when dropped).
+    pub dir: tempfile::TempDir,
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Stages `prog` of `r` with `args` (and `--allow-missing`: names found
+/// nowhere stay missing; staging may then exit 1 when `missing`), then
+/// traces it in the staged root (`LD_TRACE_LOADED_OBJECTS=1` and `env`),
+/// from the root's working directory.
+pub fn trace_in_staged_root(
     name: &str,
     r: &TestRoot,
     prog: &str,
     env: &[(&str, &str)],
     args: &[&str],
-    trace: &LoaderTrace,
-) {
+    missing: bool,
+) -> StagedTrace {
     let dir = tempfile::tempdir().expect("staging dir");
     let out = dir.path().join("root");
     let staged = Command::new(closure_bin())
@@ -1638,7 +1652,7 @@ pub fn staged_root_loads_the_same(
         .expect("run closure");
     let code = staged.status.code().unwrap_or(-1);
     assert!(
-        code == 0 || (code == 1 && !trace.not_found.is_empty()),
+        code == 0 || (code == 1 && missing),
         "{name}: staging exit {code}\n{}",
         String::from_utf8_lossy(&staged.stderr)
     );
@@ -1649,7 +1663,29 @@ pub fn staged_root_loads_the_same(
     std::fs::create_dir_all(out.join(cwd.trim_start_matches('/'))).expect("working directory");
     let (status, stdout, stderr) =
         crate::support::chroot::run_in_root_at(&out, &cwd, &[prog], &vars);
-    let inside = parse_trace(&stdout);
+    StagedTrace {
+        dir,
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Stages the program with the same options (`--allow-missing`: names
+/// found nowhere stay missing) and runs the loader in the staged root: it
+/// must map the same objects for the same names, in the same order, and
+/// miss the same names.
+pub fn staged_root_loads_the_same(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    trace: &LoaderTrace,
+) {
+    let staged = trace_in_staged_root(name, r, prog, env, args, !trace.not_found.is_empty());
+    let (status, stdout, stderr) = (&staged.status, &staged.stdout, &staged.stderr);
+    let inside = parse_trace(stdout);
     assert!(
         status.success() && inside.pairs == trace.pairs && inside.not_found == trace.not_found,
         "{name}: the loader in the staged root differs ({status})\n  sysroot: {:?} missing {:?}\n  staged:  {:?} missing {:?}\n{stderr}",
