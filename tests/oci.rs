@@ -874,6 +874,15 @@ fn oci_skopeo_umoci_and_run_from_unpacked_rootfs() {
     let runtime: Value =
         serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(runtime["process"]["user"]["uid"], 65532);
+    // The release scanners read, through the image's own link when the
+    // host's is one (`/etc/os-release -> ../usr/lib/os-release`).
+    let release = Path::new("/etc/os-release").exists();
+    if release {
+        assert_eq!(
+            fs::read(rootfs.join("etc/os-release")).unwrap(),
+            fs::read("/etc/os-release").unwrap()
+        );
+    }
     if skip_unless_root(test) {
         return;
     }
@@ -883,6 +892,145 @@ fn oci_skopeo_umoci_and_run_from_unpacked_rootfs() {
         "curl --version in the unpacked rootfs: {status}\n{stderr}"
     );
     assert!(stdout.starts_with("curl "), "{stdout}");
+    if release {
+        let (status, stdout, stderr) =
+            run_in_root(&rootfs, &[curl, "-s", "file:///etc/os-release"], &[]);
+        assert!(status.success(), "curl file:///etc/os-release: {stderr}");
+        assert_eq!(stdout, fs::read_to_string("/etc/os-release").unwrap());
+    }
+}
+
+/// The files that identify the release, as `closure` looks for them.
+const OS_IDENTITY: [&str; 4] = [
+    "etc/os-release",
+    "usr/lib/os-release",
+    "etc/debian_version",
+    "etc/lsb-release",
+];
+
+/// The key's value in os-release text (quotes removed).
+fn os_release_value(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+#[test]
+fn oci_provenance_stages_the_release_scanners_identify() {
+    let test = "oci_provenance_stages_the_release_scanners_identify";
+    let cat = "/usr/bin/cat";
+    if lacks(test, cat) || lacks(test, "/var/lib/dpkg/status") || lacks(test, "/etc/os-release") {
+        return;
+    }
+    let work = tempdir("closure-oci-release-");
+    let layer = |name: &str, extra: &[&str]| {
+        let tar = work.path().join(name);
+        let mut args = vec!["--root", cat, "--layer", s(&tar)];
+        args.extend_from_slice(extra);
+        closure_ok(&args, &[]);
+        parse_tar(&fs::read(&tar).unwrap())
+    };
+    let on_host: Vec<&str> = OS_IDENTITY
+        .into_iter()
+        .filter(|p| fs::symlink_metadata(Path::new("/").join(p)).is_ok())
+        .collect();
+    assert!(!on_host.is_empty());
+
+    // Provenance on (the default of an image): each file or link as the
+    // host has it, and the package owning them has its status.d entry.
+    let t = layer("on.tar", &[]);
+    for p in &on_host {
+        let host = Path::new("/").join(p);
+        let e = entry(&t, p).unwrap_or_else(|| panic!("{p} is not in the layer"));
+        if fs::symlink_metadata(&host)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
+            assert_eq!(e.typeflag, b'2', "{p}");
+            assert_eq!(Path::new(&e.linkname), fs::read_link(&host).unwrap(), "{p}");
+        } else {
+            assert_eq!(e.data, fs::read(&host).unwrap(), "{p}");
+        }
+    }
+    // What Syft and Grype read: /etc/os-release, through the layer's link.
+    let mut release = entry(&t, "etc/os-release").expect("etc/os-release");
+    if release.typeflag == b'2' {
+        let target = Path::new("/etc").join(&release.linkname);
+        let target = fs::canonicalize(target).unwrap();
+        release = entry(&t, target.to_str().unwrap().trim_start_matches('/'))
+            .expect("the link's target is in the layer");
+    }
+    let text = String::from_utf8_lossy(&release.data).into_owned();
+    let host = fs::read_to_string("/etc/os-release").unwrap();
+    for key in ["ID", "VERSION_ID"] {
+        assert_eq!(
+            os_release_value(&text, key),
+            os_release_value(&host, key),
+            "{key}"
+        );
+    }
+    // Each identity file is in the md5sums of a staged status.d entry.
+    let sums: String = t
+        .iter()
+        .filter(|e| e.name.starts_with("var/lib/dpkg/status.d/") && e.name.ends_with(".md5sums"))
+        .map(|e| String::from_utf8_lossy(&e.data).into_owned())
+        .collect();
+    for p in &on_host {
+        let host = Path::new("/").join(p);
+        if fs::symlink_metadata(&host)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
+            continue;
+        }
+        let line = format!("{}  {p}", md5_hex(&fs::read(&host).unwrap()));
+        assert!(sums.lines().any(|l| l == line), "no md5sums line {line:?}");
+    }
+
+    // Without provenance (`--no-provenance`, or `--out` alone) none of them.
+    let t = layer("off.tar", &["--no-provenance"]);
+    for p in OS_IDENTITY {
+        assert!(entry(&t, p).is_none(), "{p} staged with --no-provenance");
+    }
+    let out = work.path().join("out");
+    closure_ok(&["--root", cat, "--out", s(&out)], &[]);
+    for p in OS_IDENTITY {
+        assert!(
+            fs::symlink_metadata(out.join(p)).is_err(),
+            "{p} staged by --out alone"
+        );
+    }
+    closure_ok(
+        &["--root", cat, "--out", s(&out), "--force", "--provenance"],
+        &[],
+    );
+    assert_eq!(
+        fs::read(out.join("etc/os-release")).unwrap(),
+        fs::read("/etc/os-release").unwrap()
+    );
+
+    // A base that identifies itself keeps its own: none are staged.
+    let base = work.path().join("base");
+    write(&base.join("etc/os-release"), "ID=distroless\n");
+    let t = layer("base.tar", &["--base", s(&base)]);
+    for p in OS_IDENTITY {
+        assert!(
+            entry(&t, p).is_none(),
+            "{p} staged onto a base with its own"
+        );
+    }
+    // One that does not gets the sysroot's.
+    fs::remove_file(base.join("etc/os-release")).unwrap();
+    let t = layer("bare.tar", &["--base", s(&base)]);
+    for p in &on_host {
+        assert!(
+            entry(&t, p).is_some(),
+            "{p} not staged onto a base without one"
+        );
+    }
 }
 
 /// How to run spdx-tools' validator: `pyspdxtools`, else the module.

@@ -327,6 +327,50 @@ pub fn md5_file(fs: &RootFs, source: &Path) -> Result<String> {
     Ok(super::hex(&h.finalize()))
 }
 
+/// The files that say which distribution and release the staged packages
+/// come from, where scanners look for them: Syft and Grype read
+/// `/etc/os-release`, else `/usr/lib/os-release`; Trivy knows a Debian root
+/// by `/etc/debian_version` and an Ubuntu one by `/etc/lsb-release`. Without
+/// them the `status.d` entries are packages of no known release, which
+/// Trivy does not match against any advisories ("OS is not detected").
+pub const OS_IDENTITY: [&str; 4] = [
+    "/etc/os-release",
+    "/usr/lib/os-release",
+    "/etc/debian_version",
+    "/etc/lsb-release",
+];
+
+/// Adds the sysroot's [`OS_IDENTITY`] files to `plan`, each as it is opened
+/// by name (a link such as `/etc/os-release -> ../usr/lib/os-release` and
+/// its target), paths mapped through `base`'s directory links. A base that
+/// has any of them identifies the image itself: nothing is added then.
+/// Returns whether anything was added.
+pub fn add_os_identity(fs: &RootFs, base: Option<&RootFs>, plan: &mut Plan) -> Result<bool> {
+    if let Some(base) = base {
+        let has = |p: &&str| base.symlink_metadata(&super::base::map_path(base, Path::new(p)));
+        if OS_IDENTITY.iter().any(|p| has(p).is_ok()) {
+            return Ok(false);
+        }
+    }
+    let mut own = Plan::default();
+    for p in OS_IDENTITY {
+        let p = Path::new(p);
+        // Present, and not a dangling or looping link.
+        if fs.kind(p).is_ok() {
+            own.add_path(fs, p)?;
+        }
+    }
+    let added = !own.items.is_empty();
+    for (path, item) in own.items {
+        let path = match base {
+            Some(base) => super::base::map_path(base, &path),
+            None => path,
+        };
+        plan.items.entry(path).or_insert(item);
+    }
+    Ok(added)
+}
+
 /// Adds `status.d/<entry>` and `status.d/<entry>.md5sums` for every owning
 /// package to `plan`.
 pub fn add_to_plan(fs: &RootFs, plan: &mut Plan, owned: &[Owned]) -> Result<()> {

@@ -128,6 +128,11 @@ pub fn prepare(fs: &RootFs, g: &DepGraph, plan: &mut Plan, opts: &OciOptions) ->
     }
     if opts.provenance_on() || opts.sbom.is_some() {
         if let Some(db) = dpkg::Database::read(fs)? {
+            // Before the owners are worked out, so the package owning them
+            // (Debian's `base-files`) has its entry too.
+            if opts.provenance_on() {
+                dpkg::add_os_identity(fs, base.as_ref(), plan)?;
+            }
             p.packages = db.owners(fs, plan);
             if opts.provenance_on() {
                 dpkg::add_to_plan(fs, plan, &p.packages)?;
