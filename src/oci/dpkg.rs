@@ -7,7 +7,9 @@
 //! one `/var/lib/dpkg/status.d/<package>` file per package that contributed
 //! a file (its status paragraph as dpkg keeps it, without `Conffiles`, which
 //! names files that are not staged) and `<package>.md5sums` with the MD5 of
-//! each staged file of that package.
+//! each staged file of that package. The sysroot's release files
+//! ([`OS_IDENTITY`]) go with them, or scanners know the packages but not the
+//! release to look their advisories up in.
 //!
 //! dpkg records paths as the package ships them; on a merged-/usr system it
 //! lists `/lib/x86_64-linux-gnu/libc.so.6` while the staged file is

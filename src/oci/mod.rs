@@ -9,7 +9,8 @@
 //!   paths follow the base's directory links (its usrmerge);
 //! - [`dpkg`]: the owning Debian package of every staged file, from the
 //!   sysroot's dpkg database, written as `/var/lib/dpkg/status.d/<package>`
-//!   entries and `<package>.md5sums`;
+//!   entries and `<package>.md5sums`, with the release files scanners
+//!   identify the distribution by (`/etc/os-release`, …);
 //! - [`sbom`]: an SPDX 2.3 JSON document of the staged files and packages;
 //! - [`layout`] and [`config`]: the OCI image layout (`oci-layout`,
 //!   `index.json`, `blobs/sha256/…`), its config and manifest.
