@@ -1127,6 +1127,33 @@ fn oci_sbom_is_valid_spdx() {
     };
     assert!(has("SPDXRef-DOCUMENT", "DESCRIBES"));
     assert!(has(libc6["SPDXID"].as_str().unwrap(), "CONTAINS"));
+    // The release, as Trivy finds an SBOM's OS: a package whose identifier
+    // starts `SPDXRef-OperatingSystem`, named by os-release's ID and
+    // VERSION_ID, containing the Debian packages.
+    if let Ok(release) = fs::read_to_string("/etc/os-release") {
+        let os: Vec<&Value> = packages
+            .iter()
+            .filter(|p| {
+                p["SPDXID"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("SPDXRef-OperatingSystem"))
+            })
+            .collect();
+        assert_eq!(os.len(), 1, "one OS package");
+        let os = os[0];
+        assert_eq!(os["primaryPackagePurpose"], "OPERATING-SYSTEM");
+        assert_eq!(
+            os["name"].as_str().map(str::to_string),
+            os_release_value(&release, "ID")
+        );
+        assert_eq!(
+            os["versionInfo"].as_str().map(str::to_string),
+            os_release_value(&release, "VERSION_ID")
+        );
+        assert!(rels.iter().any(|r| r["spdxElementId"] == os["SPDXID"]
+            && r["relationshipType"] == "CONTAINS"
+            && r["relatedSpdxElement"] == libc6["SPDXID"]));
+    }
 
     let Some(tool) = pyspdxtools() else {
         println!("skipping {test}: pyspdxtools (PyPI spdx-tools) is not installed on this host");

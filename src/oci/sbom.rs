@@ -5,7 +5,10 @@
 //! regular file of the plan (path `./usr/lib/…`, SHA-1 and SHA-256) and one
 //! package per Debian package that owns staged files (version, architecture,
 //! source, package URL `pkg:deb/debian/NAME@VERSION?arch=ARCH`), which in turn
-//! contains its files. Relationships: the document `DESCRIBES` the image;
+//! contains its files, and, when the sysroot's os-release names its `ID`
+//! and `VERSION_ID`, one package for that release (`SPDXRef-OperatingSystem-ID`,
+//! purpose `OPERATING-SYSTEM`, name `ID`, version `VERSION_ID`), which contains
+//! the Debian packages. Relationships: the document `DESCRIBES` the image;
 //! the image `CONTAINS` packages and files; each Debian package `CONTAINS` its
 //! files. Every package that contains files has `filesAnalyzed` and its
 //! verification code, as SPDX requires.
@@ -207,6 +210,29 @@ pub fn document(
     for p in sums.keys() {
         relationships.push(("SPDXRef-Image".into(), "CONTAINS".into(), file_id(p)));
     }
+    // The release the packages come from, as a package of purpose
+    // `OPERATING-SYSTEM` that contains them: what Trivy takes an SBOM's
+    // OS from (by the `SPDXRef-OperatingSystem` prefix of its identifier),
+    // without which it matches no Debian package against advisories.
+    let os = match (&prepared.os.id, &prepared.os.version_id) {
+        (Some(id), Some(version)) if !prepared.packages.is_empty() => {
+            let os_id = format!("SPDXRef-OperatingSystem-{}", id_part(id));
+            packages.push(json!({
+                "SPDXID": os_id,
+                "name": id,
+                "versionInfo": version,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "primaryPackagePurpose": "OPERATING-SYSTEM",
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": "NOASSERTION",
+                "copyrightText": "NOASSERTION",
+            }));
+            relationships.push(("SPDXRef-Image".into(), "CONTAINS".into(), os_id.clone()));
+            Some(os_id)
+        }
+        _ => None,
+    };
     for o in &prepared.packages {
         let pk = &o.package;
         let id = format!(
@@ -253,6 +279,9 @@ pub fn document(
         }
         packages.push(v);
         relationships.push(("SPDXRef-Image".into(), "CONTAINS".into(), id.clone()));
+        if let Some(os_id) = &os {
+            relationships.push((os_id.clone(), "CONTAINS".into(), id.clone()));
+        }
         for p in mine {
             relationships.push((id.clone(), "CONTAINS".into(), file_id(p)));
         }
