@@ -12,7 +12,11 @@
 //!   `PT_INTERP` but no `DT_SONAME`) are traced as the program run; a library that no program of DIR loads
 //!   is traced on its own, as `ld.so --list` would; a library that some
 //!   program loads was already checked in that program's context (where its
-//!   loader's `DT_RPATH` applies) and is not traced again.
+//!   loader's `DT_RPATH` applies) and is not traced again. Libraries traced
+//!   on their own are taken as plugins a process loads at run time, as
+//!   `--include` takes them ([`BuildOptions::plugin_roots`]): a name their
+//!   search does not find may be answered, with a warning, by one of them
+//!   whose SONAME it is.
 //! - [`check_staged`] (run after staging): does the staged root load, for
 //!   each root, exactly the files the sysroot loads, with no problem the
 //!   sysroot does not have? Files are compared by canonical in-root path,
@@ -190,13 +194,20 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Result<Verification> {
             .filter_map(|n| n.canonical.clone())
             .collect()
     };
+    // The others are traced on their own, as the plugins they are: some
+    // process loads them at run time, so one's SONAME may answer a name
+    // another's search does not find (as with `--include`).
+    let alone: Vec<Vec<u8>> = libraries
+        .into_iter()
+        .filter(|(_, canonical)| !loaded.contains(canonical))
+        .map(|(p, _)| p)
+        .collect();
+    let build_opts = BuildOptions {
+        plugin_roots: alone.clone(),
+        ..build_opts
+    };
     let mut roots = programs;
-    roots.extend(
-        libraries
-            .into_iter()
-            .filter(|(_, canonical)| !loaded.contains(canonical))
-            .map(|(p, _)| p),
-    );
+    roots.extend(alone);
     let mut g = if roots.is_empty() {
         DepGraph::default()
     } else {

@@ -15,6 +15,7 @@ mod hwcaps;
 mod layouts;
 mod oci;
 mod oracle;
+mod plugins;
 mod progress;
 mod report;
 mod rtld_audit;

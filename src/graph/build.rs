@@ -52,8 +52,15 @@ pub struct BuildOptions {
     /// gconv modules to load (`--gconv`).
     pub gconv: Option<crate::runtime::GconvSpec>,
     /// Files from `--include` that are ELF or scripts: traced like roots
-    /// after them (their nodes say `include`).
+    /// after them (their nodes say `include`). Those that are libraries are
+    /// plugins, as [`BuildOptions::plugin_roots`] are.
     pub include_roots: Vec<Vec<u8>>,
+    /// Roots that are libraries some process loads at run time (`closure
+    /// verify`'s libraries that no program loads): in their traces, and
+    /// those of the included libraries, a name no search finds is answered
+    /// by one of these or an included library whose SONAME it is, with a
+    /// warning (glibc answers a name with a loaded object of that SONAME).
+    pub plugin_roots: Vec<Vec<u8>>,
     /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
     pub script_path: Option<Vec<Vec<u8>>>,
     /// Keep every search record of names that were found (in
@@ -426,7 +433,13 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut memo = MergeMemo::default();
     memo.nodes.reserve(objects);
     memo.roots.reserve(objects);
-    let templates = Templates::default();
+    let templates = Templates {
+        included: Included::new(
+            resolver,
+            opts.include_roots.iter().chain(&opts.plugin_roots),
+        ),
+        ..Templates::default()
+    };
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let mut glibc = false;
     let mut i = 0;
@@ -789,10 +802,72 @@ struct Shared {
 }
 
 /// What the traces of one build share: templates by shape
-/// ([`template_key`]).
+/// ([`template_key`]) and the included libraries' SONAMEs ([`Included`]).
 #[derive(Default)]
 struct Templates {
     map: Mutex<std::collections::HashMap<Vec<u8>, Arc<RootTrace>, foldhash::quality::RandomState>>,
+    included: Included,
+}
+
+/// The libraries given with `--include` (and [`BuildOptions::plugin_roots`]),
+/// as plugins one process loads at run time. glibc answers a `DT_NEEDED` name with an object already
+/// loaded whose SONAME it is, before any search, and plugin sets count on
+/// that: the JDK's launcher opens `lib/server/libjvm.so` by path, and
+/// `lib/libjava.so`, `lib/libzip.so`, … then need `libjvm.so`, which their
+/// search (`$ORIGIN`, the default directories) never finds. So in the
+/// trace of an included library (no `PT_INTERP`) of a glibc target, a name
+/// the search does not find is answered by the included object with that
+/// SONAME (the first in include order), with a warning that this holds
+/// only when the process has loaded it first; everywhere else, and for a
+/// name some search finds, nothing changes.
+#[derive(Default)]
+struct Included {
+    /// SONAME → the first included object (in-root path) that has it.
+    sonames: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The included roots without `PT_INTERP` (not empty only when
+    /// `sonames` is not).
+    libraries: FastSet<Vec<u8>>,
+}
+
+impl Included {
+    fn new<'a>(resolver: &Resolver<'_>, roots: impl Iterator<Item = &'a Vec<u8>>) -> Included {
+        let mut inc = Included::default();
+        let mut libraries = Vec::new();
+        for r in roots {
+            let Ok(f) = resolver.load_path(r) else {
+                continue;
+            };
+            if let Some(s) = &f.info.soname {
+                inc.sonames.entry(s.clone()).or_insert_with(|| r.clone());
+            }
+            if f.info.interp.is_none() && f.info.is_dynamic() {
+                libraries.push(r.clone());
+            }
+        }
+        if !inc.sonames.is_empty() {
+            inc.libraries.extend(libraries);
+        }
+        inc
+    }
+
+    /// Whether `root`'s trace may take names from the included SONAMEs.
+    fn applies(&self, root: &[u8]) -> bool {
+        !self.libraries.is_empty() && self.libraries.contains(root)
+    }
+
+    /// The included object with SONAME `name`, when it is an ELF file of
+    /// `like`'s kind (class, byte order, machine) that can be loaded.
+    fn answer(&self, resolver: &Resolver<'_>, name: &[u8], like: &ElfInfo) -> Option<Found> {
+        let path = self.sonames.get(name)?;
+        let f = resolver.load_path(path).ok()?;
+        let (a, b) = (&f.info.ident, &like.ident);
+        (a.is_64 == b.is_64 && a.big_endian == b.big_endian && a.machine == b.machine).then_some(
+            Found {
+                via: Via::Loaded,
+                ..f
+            },
+        )
+    }
 }
 
 /// One root's load list, with its version requirements paired up (on the
@@ -808,9 +883,9 @@ fn trace_root(
     if let Some(s) = shared_trace(resolver, root, opts, templates) {
         return Ok(Traced::Shared(s));
     }
-    let mut t = load_list(resolver, root, opts)?;
+    let mut t = load_list(resolver, root, opts, &templates.included)?;
     t.version_links = version_links(&t);
-    let key = (t.script.is_none() && template_fits(&t))
+    let key = (t.script.is_none() && template_fits(&t) && !templates.included.applies(root))
         .then(|| template_key(resolver, &t.objs[0].found, opts))
         .flatten();
     let Some(key) = key else {
@@ -1014,6 +1089,9 @@ fn shared_trace(
     opts: &BuildOptions,
     templates: &Templates,
 ) -> Option<Shared> {
+    if templates.included.applies(root) {
+        return None;
+    }
     let found = resolver.load_path(root).ok()?;
     let key = template_key(resolver, &found, opts)?;
     let template = lock(&templates.map).get(&key).cloned()?;
@@ -1144,7 +1222,12 @@ fn needed_name(o: &Obj, i: usize) -> &[u8] {
     }
 }
 
-fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Result<RootTrace> {
+fn load_list(
+    resolver: &Resolver<'_>,
+    root: &[u8],
+    opts: &BuildOptions,
+    included: &Included,
+) -> Result<RootTrace> {
     let fs = resolver.fs();
     let root_path = crate::resolve::bytes_path(root);
     let found = match resolver.load_path(root) {
@@ -1284,6 +1367,7 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
     let mut q = 0;
     let mut queue = vec![0usize];
     add_preloads(resolver, &target, &mut t, &mut queue, opts.keep_search);
+    let plugin = target.flavor == Flavor::Glibc && included.applies(root);
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1334,6 +1418,57 @@ fn load_list(resolver: &Resolver<'_>, root: &[u8], opts: &BuildOptions) -> Resul
                     preload: false,
                 },
             );
+            if plugin && matches!(res.outcome, Outcome::Missing) {
+                if let Some(f) = included.answer(resolver, name, &t.objs[0].found.info) {
+                    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+                        Some(j) => {
+                            t.objs[j].add_name(name.clone());
+                            j
+                        }
+                        None => {
+                            let path = f.path.clone();
+                            t.warnings.extend(
+                                f.info
+                                    .warnings
+                                    .iter()
+                                    .map(|w| format!("{}: {w}", show(&path))),
+                            );
+                            t.objs
+                                .push(Obj::library(Arc::new(f), name.clone(), Some(cur)));
+                            queue.push(t.objs.len() - 1);
+                            t.objs.len() - 1
+                        }
+                    };
+                    t.objs[j].latent = false;
+                    let w = format!(
+                        "{}: no search finds it for the plugins that need it (libraries loaded \
+                         at run time: included, or in `closure verify` loaded by no program); \
+                         taken to be {}, the plugin with that SONAME, which answers the name only \
+                         once the process has loaded it (as the JDK's launcher loads libjvm.so by \
+                         path)",
+                        show(name),
+                        show(&t.objs[j].found.path)
+                    );
+                    if !t.warnings.contains(&w) {
+                        t.warnings.push(w);
+                    }
+                    t.push_edge(
+                        cur,
+                        To::Obj(j),
+                        TEdge::new(
+                            TName::needed(ni),
+                            Via::Loaded,
+                            None,
+                            Some("the included library of that SONAME, if loaded first".into()),
+                        ),
+                    );
+                    if opts.keep_search {
+                        t.searches.push((cur, name.clone(), res.searched.clone()));
+                    }
+                    t.resolved_names.push(triple(cur, ni, j));
+                    continue;
+                }
+            }
             match &res.outcome {
                 Outcome::Found(f) => {
                     // Cloned only for a new object: the count is shared by

@@ -69,7 +69,10 @@ pub fn edge_label(e: &Edge) -> String {
         Via::Cache => "ld.so.cache".into(),
         Via::Default => "default dir".into(),
         Via::Interpreter => "interpreter".into(),
-        Via::Loaded => "already loaded".into(),
+        Via::Loaded => match e.detail() {
+            Some(d) => format!("already loaded: {d}"),
+            None => "already loaded".into(),
+        },
         Via::Direct => "path".into(),
         Via::Root => "root".into(),
         Via::Include => "include".into(),

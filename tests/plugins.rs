@@ -1,0 +1,229 @@
+//! Included libraries as plugins one process loads, against the real glibc
+//! loader.
+//!
+//! A launcher opens a core library by path, then a plugin that needs the
+//! core by SONAME, which the plugin's own search (`$ORIGIN`, the default
+//! directories) never finds: glibc answers the name with the object already
+//! loaded, as the JDK's `libjava.so` gets `libjvm.so`. `closure --include`
+//! of the plugin directory must give the files the process maps (the
+//! launcher lists them with `dl_iterate_phdr`), warn that the name is only
+//! answered once the core is loaded (the loader refuses the plugin when it
+//! comes first), keep a name no included library has missing, leave a
+//! program that needs the core at start-up without it (as the loader does),
+//! and stage a root in which the launcher maps the same files.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::support::chroot::run_in_root_at;
+use crate::support::oracle::{
+    closure_bin, loader_trace, on_host_and_releases, parse_closure_output, resolve_in_root,
+    run_closure, ClosureRun, Oracle, TestRoot,
+};
+
+/// Opens each argument by path (`RTLD_NOW | RTLD_GLOBAL`), saying whether
+/// it could, then lists every object mapped.
+const LAUNCHER: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+static int each(struct dl_phdr_info *i, size_t n, void *d) {
+    (void)n; (void)d;
+    if (i->dlpi_name && i->dlpi_name[0] == '/') printf("MAPPED %s\n", i->dlpi_name);
+    return 0;
+}
+int main(int argc, char **argv) {
+    for (int k = 1; k < argc; k++) {
+        if (dlopen(argv[k], RTLD_NOW | RTLD_GLOBAL)) printf("OK %s\n", argv[k]);
+        else printf("FAIL %s\n", dlerror());
+    }
+    dl_iterate_phdr(each, 0);
+    return 0;
+}
+"#;
+
+const LAUNCHER_PATH: &str = "/app/bin/launcher";
+const CORE: &str = "/app/plug/core/libcore.so.1";
+const PLUGIN: &str = "/app/plug/libplug.so";
+
+/// The scenario's root: the core in a subdirectory of the plugins', a
+/// plugin that needs it and a helper next to it (found through `$ORIGIN`),
+/// a program that needs the core at start-up, and a library needing a
+/// name nothing has.
+fn build(r: &TestRoot) {
+    r.exe(LAUNCHER_PATH).source(LAUNCHER).build();
+    r.lib(CORE, "libcore.so.1").build();
+    r.lib("/app/plug/libhelp.so", "libhelp.so").build();
+    r.lib(PLUGIN, "libplug.so")
+        .needs(&[CORE, "/app/plug/libhelp.so"])
+        .runpath("$ORIGIN")
+        .build();
+    r.exe("/app/bin/direct").needs(&[CORE]).build();
+    r.lib("/app/other/libother.so", "libother.so")
+        .needs_names(&["libabsent.so.1"])
+        .build();
+}
+
+/// The host files behind in-root paths.
+fn files<'a>(r: &Path, paths: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    paths
+        .into_iter()
+        .map(|p| resolve_in_root(r, p).display().to_string())
+        .collect()
+}
+
+/// The `MAPPED` paths and the `OK`/`FAIL` lines of a launcher run.
+fn launcher_said(stdout: &str) -> (Vec<&str>, Vec<&str>) {
+    let mapped = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("MAPPED "))
+        .collect();
+    let opened = stdout
+        .lines()
+        .filter(|l| l.starts_with("OK ") || l.starts_with("FAIL "))
+        .collect();
+    (mapped, opened)
+}
+
+/// Every object `closure` puts in the closure, but the launcher itself.
+fn closure_files(r: &Path, run: &ClosureRun) -> BTreeSet<String> {
+    files(
+        r,
+        run.objects
+            .iter()
+            .map(|o| o.path.as_str())
+            .filter(|p| *p != LAUNCHER_PATH),
+    )
+}
+
+fn check(name: &str, r: &TestRoot) {
+    build(r);
+    // The loader: core first, then the plugin — both load.
+    let out = r.run_in_root(&[], &[LAUNCHER_PATH, CORE, PLUGIN]);
+    assert_eq!(out.status, 0, "{name}: launcher: {}", out.stderr);
+    let (mapped, opened) = launcher_said(&out.stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {CORE}"), format!("OK {PLUGIN}")],
+        "{name}: the loader\n{}",
+        out.stdout
+    );
+    // The plugin first: its search does not find the core.
+    let first = r.run_in_root(&[], &[LAUNCHER_PATH, PLUGIN]);
+    let (_, refused) = launcher_said(&first.stdout);
+    assert!(
+        refused.len() == 1
+            && refused[0].starts_with("FAIL ")
+            && refused[0].contains("libcore.so.1: cannot open shared object file"),
+        "{name}: the plugin alone should not load\n{}",
+        first.stdout
+    );
+
+    // closure: the launcher with the plugin directory included.
+    let run = run_closure(r.path(), &[LAUNCHER_PATH], &["--include", "/app/plug"]);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    assert!(run.missing.is_empty(), "{name}: {}", run.dump());
+    assert_eq!(
+        closure_files(r.path(), &run),
+        files(r.path(), mapped.iter().copied()),
+        "{name}: closure's files against those the process maps\n{}",
+        run.dump()
+    );
+    let core = run
+        .objects
+        .iter()
+        .find(|o| o.path == CORE)
+        .expect("the core");
+    assert!(
+        core.needed_by.iter().any(|n| n == PLUGIN),
+        "{name}: {core:?}"
+    );
+    assert!(
+        run.warnings()
+            .any(|w| w.starts_with("libcore.so.1: no search finds it") && w.contains(CORE)),
+        "{name}: no warning that the core must be loaded first\n{}",
+        run.dump()
+    );
+
+    // A name no included library has stays missing.
+    let run = run_closure(
+        r.path(),
+        &[LAUNCHER_PATH],
+        &["--include", "/app/plug", "--include", "/app/other"],
+    );
+    assert_eq!(run.status, 1, "{name}: {}", run.dump());
+    let missing: BTreeSet<&str> = run.missing.iter().map(|m| m.soname.as_str()).collect();
+    assert_eq!(missing, BTreeSet::from(["libabsent.so.1"]), "{name}");
+
+    // A program loads what it needs at start-up, before anything else: the
+    // loader does not find the core for it, and neither does closure.
+    let trace = loader_trace(r, "/app/bin/direct", &[]);
+    assert!(
+        trace.not_found.iter().any(|n| n == "libcore.so.1"),
+        "{name}: {}",
+        trace.dump()
+    );
+    let run = run_closure(r.path(), &["/app/bin/direct"], &["--include", "/app/plug"]);
+    assert!(
+        run.missing
+            .iter()
+            .any(|m| m.soname == "libcore.so.1"
+                && m.needed_by.iter().any(|n| n == "/app/bin/direct")),
+        "{name}: {}",
+        run.dump()
+    );
+
+    // The staged root: the launcher maps the same files there.
+    let dir = tempfile::tempdir().expect("staging dir");
+    let staged = dir.path().join("root");
+    let out = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", LAUNCHER_PATH, "--include", "/app/plug", "--out"])
+        .arg(&staged)
+        .output()
+        .expect("closure");
+    let stage = parse_closure_output(
+        "closure --out".into(),
+        out.status.code().unwrap_or(-1),
+        String::new(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(stage.status, 0, "{name}: staging: {}", stage.stderr);
+    let (status, stdout, stderr) =
+        run_in_root_at(&staged, "/", &[LAUNCHER_PATH, CORE, PLUGIN], &[]);
+    assert!(status.success(), "{name}: staged launcher: {stderr}");
+    let (inside, opened) = launcher_said(&stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {CORE}"), format!("OK {PLUGIN}")],
+        "{name}: staged\n{stdout}"
+    );
+    assert_eq!(
+        files(&staged, inside.iter().copied()),
+        files(&staged, mapped.iter().copied()),
+        "{name}: the staged root maps other files"
+    );
+    // `closure verify` takes the libraries no program loads as plugins too.
+    let out = std::process::Command::new(closure_bin())
+        .arg("verify")
+        .arg(&staged)
+        .output()
+        .expect("closure verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains("libcore.so.1: no search finds it"),
+        "{name}: closure verify of the staged root ({}):\n{stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn included_plugins_take_a_loaded_core_by_soname() {
+    let name = "included_plugins_take_a_loaded_core_by_soname";
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    on_host_and_releases(name, &o, &["bullseye", "trixie", "forky"], check);
+}
