@@ -63,7 +63,20 @@ fn build(r: &TestRoot) {
     r.lib("/app/other/libother.so", "libother.so")
         .needs_names(&["libabsent.so.1"])
         .build();
+    // A program whose own library only its RUNPATH finds, and a plugin of
+    // its that needs that library by SONAME.
+    r.lib(APP_LIB, "libapp.so.1").build();
+    r.exe(HOST_APP)
+        .source(LAUNCHER)
+        .needs(&[APP_LIB])
+        .runpath("$ORIGIN/../lib")
+        .build();
+    r.lib(APP_PLUGIN, "libp2.so").needs(&[APP_LIB]).build();
 }
+
+const HOST_APP: &str = "/app/bin/hostapp";
+const APP_LIB: &str = "/app/lib/libapp.so.1";
+const APP_PLUGIN: &str = "/app/plug2/libp2.so";
 
 /// The host files behind in-root paths.
 fn files<'a>(r: &Path, paths: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
@@ -170,6 +183,33 @@ fn check(name: &str, r: &TestRoot) {
             .iter()
             .any(|m| m.soname == "libcore.so.1"
                 && m.needed_by.iter().any(|n| n == "/app/bin/direct")),
+        "{name}: {}",
+        run.dump()
+    );
+
+    // A plugin that needs the program's own library: the program loaded
+    // it at start-up, so the plugin loads. `closure` takes it from the
+    // included libraries only: with the program's library directory
+    // included too, it gives the files the process maps.
+    let out = r.run_in_root(&[], &[HOST_APP, APP_PLUGIN]);
+    let (app_mapped, opened) = launcher_said(&out.stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {APP_PLUGIN}")],
+        "{name}\n{}",
+        out.stdout
+    );
+    let run = run_closure(
+        r.path(),
+        &[HOST_APP],
+        &["--include", "/app/plug2", "--include", "/app/lib"],
+    );
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    let mut got = closure_files(r.path(), &run);
+    got.remove(&resolve_in_root(r.path(), HOST_APP).display().to_string());
+    assert_eq!(
+        got,
+        files(r.path(), app_mapped.iter().copied()),
         "{name}: {}",
         run.dump()
     );
