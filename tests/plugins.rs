@@ -188,9 +188,9 @@ fn check(name: &str, r: &TestRoot) {
     );
 
     // A plugin that needs the program's own library: the program loaded
-    // it at start-up, so the plugin loads. `closure` takes it from the
-    // included libraries only: with the program's library directory
-    // included too, it gives the files the process maps.
+    // it at start-up, so the plugin loads, and `closure` takes the name
+    // from what the program loads (with the library's directory included
+    // too, the same).
     let out = r.run_in_root(&[], &[HOST_APP, APP_PLUGIN]);
     let (app_mapped, opened) = launcher_said(&out.stdout);
     assert_eq!(
@@ -199,20 +199,27 @@ fn check(name: &str, r: &TestRoot) {
         "{name}\n{}",
         out.stdout
     );
-    let run = run_closure(
-        r.path(),
-        &[HOST_APP],
-        &["--include", "/app/plug2", "--include", "/app/lib"],
-    );
-    assert_eq!(run.status, 0, "{name}: {}", run.dump());
-    let mut got = closure_files(r.path(), &run);
-    got.remove(&resolve_in_root(r.path(), HOST_APP).display().to_string());
-    assert_eq!(
-        got,
-        files(r.path(), app_mapped.iter().copied()),
-        "{name}: {}",
-        run.dump()
-    );
+    for extra in [&[][..], &["--include", "/app/lib"][..]] {
+        let mut args = vec!["--include", "/app/plug2"];
+        args.extend_from_slice(extra);
+        let run = run_closure(r.path(), &[HOST_APP], &args);
+        assert_eq!(run.status, 0, "{name}: {}", run.dump());
+        let mut got = closure_files(r.path(), &run);
+        got.remove(&resolve_in_root(r.path(), HOST_APP).display().to_string());
+        assert_eq!(
+            got,
+            files(r.path(), app_mapped.iter().copied()),
+            "{name}: {}",
+            run.dump()
+        );
+        assert!(
+            run.warnings()
+                .any(|w| w.starts_with("libapp.so.1: no search finds it")
+                    && w.contains(&format!("which {HOST_APP} loads at start-up"))),
+            "{name}: {}",
+            run.dump()
+        );
+    }
 
     // The staged root: the launcher maps the same files there.
     let dir = tempfile::tempdir().expect("staging dir");

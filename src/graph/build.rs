@@ -433,184 +433,213 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     let mut memo = MergeMemo::default();
     memo.nodes.reserve(objects);
     memo.roots.reserve(objects);
-    let templates = Templates {
+    let mut templates = Templates {
         included: Included::new(
             resolver,
             opts.include_roots.iter().chain(&opts.plugin_roots),
         ),
         ..Templates::default()
     };
+    // The plugins wait for the programs, whose start-up objects may answer
+    // their names (`Included`); those are collected while merging.
+    let mut deferred: Vec<(Vec<u8>, Via)> = Vec::new();
+    let mut deferred_read_by: Vec<Option<usize>> = Vec::new();
+    if !templates.included.libraries.is_empty() && !roots.is_empty() {
+        deferred = pending.split_off(roots.len());
+        if read_by.len() > roots.len() {
+            deferred_read_by = read_by.split_off(roots.len());
+        }
+    }
+    let collect = !deferred.is_empty();
+    let mut offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let mut glibc = false;
     let mut i = 0;
-    while i < pending.len() {
-        // The roots queued so far are traced on all cores, then merged one
-        // by one in queue order: the graph is the same as a sequential
-        // walk's. Roots a trace adds (script interpreters, hwcaps
-        // variants) form the next batch.
-        let mut batch: Vec<(Vec<u8>, Via)> = Vec::new();
-        let mut batch_read_by: Vec<Option<usize>> = Vec::new();
-        for (k, (root, via)) in pending.iter().enumerate().skip(i) {
-            if traced.insert(root.clone()) {
-                batch.push((root.clone(), *via));
-                batch_read_by.push(read_by.get(k).copied().flatten());
+    loop {
+        while i < pending.len() {
+            // The roots queued so far are traced on all cores, then merged one
+            // by one in queue order: the graph is the same as a sequential
+            // walk's. Roots a trace adds (script interpreters, hwcaps
+            // variants) form the next batch.
+            let mut batch: Vec<(Vec<u8>, Via)> = Vec::new();
+            let mut batch_read_by: Vec<Option<usize>> = Vec::new();
+            for (k, (root, via)) in pending.iter().enumerate().skip(i) {
+                if traced.insert(root.clone()) {
+                    batch.push((root.clone(), *via));
+                    batch_read_by.push(read_by.get(k).copied().flatten());
+                }
+            }
+            i = pending.len();
+            // Each trace is merged as soon as it and those before it are done,
+            // while the other roots are still being traced: the merge (serial)
+            // overlaps the traces (parallel). The order of merging, and so the
+            // graph, is the queue order whatever the timing.
+            // Returns the merged trace for the caller to free.
+            let mut merge_one =
+                |(root, via): (Vec<u8>, Via), trace: Result<Traced>| -> Result<Traced> {
+                    let mut trace = match trace? {
+                        Traced::Own(t) => t,
+                        Traced::Shared(mut sh) => {
+                            note_target(&mut g, sh.template.target.as_deref());
+                            glibc |= is_glibc(sh.template.target.as_deref());
+                            for o in sh.template.objs[1..].iter().chain([&sh.root]) {
+                                for v in &o.found.variants {
+                                    if queued.insert(v.path.clone()) {
+                                        pending.push((v.path.clone(), Via::Include));
+                                    }
+                                }
+                            }
+                            g.root_via.push(via);
+                            g.root_musl.push(is_musl(sh.template.target.as_deref()));
+                            g.root_rtld_alone
+                                .push(rtld_alone(sh.template.target.as_deref()));
+                            g.root_check_match_2_41
+                                .push(check_match_2_41(sh.template.target.as_deref()));
+                            if collect && via == Via::Root {
+                                offer(&mut offered, &root, &sh.template);
+                            }
+                            merge_shared(&mut g, root, &mut sh, &mut memo);
+                            return Ok(Traced::Shared(sh));
+                        }
+                    };
+                    // A script's interpreter (and for `env NAME`, NAME) is traced as a
+                    // program of its own; one that cannot be found is a missing node.
+                    if let Some(line) = trace.script.clone() {
+                        for step in script_programs(resolver, &line, opts) {
+                            match step {
+                                Ok(prog) => {
+                                    script_edges.push((root.clone(), prog.clone()));
+                                    if queued.insert(prog.clone()) {
+                                        pending.push((prog, via));
+                                    }
+                                }
+                                Err((name, why)) if via == Via::Include => {
+                                    // An included script is data the user asked for; its
+                                    // interpreter being absent is worth a warning only.
+                                    trace.warnings.push(format!("{}: {why}", show(&name)));
+                                }
+                                Err((name, why)) => {
+                                    trace.missing.push(MissingInfo {
+                                        soname: name.clone(),
+                                        needed_by: root.clone(),
+                                        searched: Vec::new(),
+                                        notes: vec![why],
+                                        fatal: None,
+                                    });
+                                    trace.push_edge(
+                                        0,
+                                        To::Missing(trace.missing.len() - 1),
+                                        TEdge::new(TName::own(&name), Via::Interpreter, None, None),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    note_target(&mut g, trace.target.as_deref());
+                    glibc |= is_glibc(trace.target.as_deref());
+                    // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
+                    // its own dependencies must be there too: trace it like an
+                    // included library.
+                    for o in &trace.objs {
+                        for v in &o.found.variants {
+                            if queued.insert(v.path.clone()) {
+                                pending.push((v.path.clone(), Via::Include));
+                            }
+                        }
+                    }
+                    g.root_via.push(via);
+                    g.root_musl.push(is_musl(trace.target.as_deref()));
+                    g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
+                    g.root_check_match_2_41
+                        .push(check_match_2_41(trace.target.as_deref()));
+                    if collect && via == Via::Root {
+                        offer(&mut offered, &root, &trace);
+                    }
+                    merge(&mut g, root, &trace, &mut memo);
+                    // Freed as soon as it is merged, by the thread that built it
+                    // (`merge_ready`): later traces reuse its memory instead of
+                    // touching fresh pages.
+                    Ok(Traced::Own(trace))
+                };
+            if batch.len() < 2 || !parallel {
+                // Not worth starting the thread pool for; helper threads read
+                // ahead only when the files are on the disk.
+                let batch_roots: Vec<Vec<u8>> = batch.iter().map(|(r, _)| r.clone()).collect();
+                resolver.reading_ahead_from_disk(&batch_roots, || -> Result<()> {
+                    for (root, via) in batch {
+                        let trace = trace_root(resolver, &root, opts, &templates);
+                        drop(merge_one((root, via), trace)?);
+                    }
+                    Ok(())
+                })?;
+            } else {
+                // Each pool thread traces the roots it read ahead, in queue
+                // order (their parses are in its caches: read by the other
+                // thread, each went from core to core, line by line), then
+                // takes the others' from the far end (ARCHITECTURE.md,
+                // thirty-sixth stop).
+                // The pool's first thread merges, after each trace it finishes,
+                // every finished trace next in order; the calling thread merges
+                // what is left once all are traced. So no thread waits for
+                // traces, none is woken for each of them, and the graph and the
+                // merge's memos stay in one core's cache: merged by whichever
+                // thread finished, they went from core to core, line by line
+                // (ARCHITECTURE.md, thirty-fifth stop).
+                let ready = Mutex::new(Ready {
+                    done: BTreeMap::new(),
+                    next: 0,
+                });
+                let merger = Mutex::new(Merger {
+                    merge: &mut merge_one,
+                    result: Ok(()),
+                });
+                let merged: Merged = (0..rayon::current_num_threads())
+                    .map(|_| Padded(Mutex::new(Vec::new())))
+                    .collect();
+                let shares: Shares = deal(&batch_read_by, rayon::current_num_threads())
+                    .into_iter()
+                    .map(|l| Padded(Mutex::new(l)))
+                    .collect();
+                rayon::in_place_scope(|s| {
+                    let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
+                    let (merged, shares) = (&merged, &shares);
+                    // One taker per pool thread (a thread that runs two runs
+                    // them one after the other; none waits for a given thread).
+                    for _ in 0..shares.len() {
+                        s.spawn(move |_| {
+                            let me = rayon::current_thread_index().unwrap_or(0);
+                            while let Some(i) = take(shares, me) {
+                                if let Some(slot) = merged.get(me) {
+                                    drop(std::mem::take(&mut *lock(slot)));
+                                }
+                                let trace = trace_root(resolver, &batch[i].0, opts, templates);
+                                lock(ready).done.insert(i, (Some(me), trace));
+                                if me == 0 {
+                                    merge_ready(ready, merger, batch, merged);
+                                }
+                            }
+                        });
+                    }
+                });
+                merge_ready(&ready, &merger, &batch, &merged);
+                debug_assert_eq!(lock(&ready).next, batch.len());
+                rayon::spawn(move || drop(merged));
+                let merged = merger
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .result;
+                merged?;
             }
         }
-        i = pending.len();
-        // Each trace is merged as soon as it and those before it are done,
-        // while the other roots are still being traced: the merge (serial)
-        // overlaps the traces (parallel). The order of merging, and so the
-        // graph, is the queue order whatever the timing.
-        // Returns the merged trace for the caller to free.
-        let mut merge_one =
-            |(root, via): (Vec<u8>, Via), trace: Result<Traced>| -> Result<Traced> {
-                let mut trace = match trace? {
-                    Traced::Own(t) => t,
-                    Traced::Shared(mut sh) => {
-                        note_target(&mut g, sh.template.target.as_deref());
-                        glibc |= is_glibc(sh.template.target.as_deref());
-                        for o in sh.template.objs[1..].iter().chain([&sh.root]) {
-                            for v in &o.found.variants {
-                                if queued.insert(v.path.clone()) {
-                                    pending.push((v.path.clone(), Via::Include));
-                                }
-                            }
-                        }
-                        g.root_via.push(via);
-                        g.root_musl.push(is_musl(sh.template.target.as_deref()));
-                        g.root_rtld_alone
-                            .push(rtld_alone(sh.template.target.as_deref()));
-                        g.root_check_match_2_41
-                            .push(check_match_2_41(sh.template.target.as_deref()));
-                        merge_shared(&mut g, root, &mut sh, &mut memo);
-                        return Ok(Traced::Shared(sh));
-                    }
-                };
-                // A script's interpreter (and for `env NAME`, NAME) is traced as a
-                // program of its own; one that cannot be found is a missing node.
-                if let Some(line) = trace.script.clone() {
-                    for step in script_programs(resolver, &line, opts) {
-                        match step {
-                            Ok(prog) => {
-                                script_edges.push((root.clone(), prog.clone()));
-                                if queued.insert(prog.clone()) {
-                                    pending.push((prog, via));
-                                }
-                            }
-                            Err((name, why)) if via == Via::Include => {
-                                // An included script is data the user asked for; its
-                                // interpreter being absent is worth a warning only.
-                                trace.warnings.push(format!("{}: {why}", show(&name)));
-                            }
-                            Err((name, why)) => {
-                                trace.missing.push(MissingInfo {
-                                    soname: name.clone(),
-                                    needed_by: root.clone(),
-                                    searched: Vec::new(),
-                                    notes: vec![why],
-                                    fatal: None,
-                                });
-                                trace.push_edge(
-                                    0,
-                                    To::Missing(trace.missing.len() - 1),
-                                    TEdge::new(TName::own(&name), Via::Interpreter, None, None),
-                                );
-                            }
-                        }
-                    }
-                }
-                note_target(&mut g, trace.target.as_deref());
-                glibc |= is_glibc(trace.target.as_deref());
-                // A glibc-hwcaps variant replaces its baseline on a capable CPU, so
-                // its own dependencies must be there too: trace it like an
-                // included library.
-                for o in &trace.objs {
-                    for v in &o.found.variants {
-                        if queued.insert(v.path.clone()) {
-                            pending.push((v.path.clone(), Via::Include));
-                        }
-                    }
-                }
-                g.root_via.push(via);
-                g.root_musl.push(is_musl(trace.target.as_deref()));
-                g.root_rtld_alone.push(rtld_alone(trace.target.as_deref()));
-                g.root_check_match_2_41
-                    .push(check_match_2_41(trace.target.as_deref()));
-                merge(&mut g, root, &trace, &mut memo);
-                // Freed as soon as it is merged, by the thread that built it
-                // (`merge_ready`): later traces reuse its memory instead of
-                // touching fresh pages.
-                Ok(Traced::Own(trace))
-            };
-        if batch.len() < 2 || !parallel {
-            // Not worth starting the thread pool for; helper threads read
-            // ahead only when the files are on the disk.
-            let batch_roots: Vec<Vec<u8>> = batch.iter().map(|(r, _)| r.clone()).collect();
-            resolver.reading_ahead_from_disk(&batch_roots, || -> Result<()> {
-                for (root, via) in batch {
-                    let trace = trace_root(resolver, &root, opts, &templates);
-                    drop(merge_one((root, via), trace)?);
-                }
-                Ok(())
-            })?;
-        } else {
-            // Each pool thread traces the roots it read ahead, in queue
-            // order (their parses are in its caches: read by the other
-            // thread, each went from core to core, line by line), then
-            // takes the others' from the far end (ARCHITECTURE.md,
-            // thirty-sixth stop).
-            // The pool's first thread merges, after each trace it finishes,
-            // every finished trace next in order; the calling thread merges
-            // what is left once all are traced. So no thread waits for
-            // traces, none is woken for each of them, and the graph and the
-            // merge's memos stay in one core's cache: merged by whichever
-            // thread finished, they went from core to core, line by line
-            // (ARCHITECTURE.md, thirty-fifth stop).
-            let ready = Mutex::new(Ready {
-                done: BTreeMap::new(),
-                next: 0,
-            });
-            let merger = Mutex::new(Merger {
-                merge: &mut merge_one,
-                result: Ok(()),
-            });
-            let merged: Merged = (0..rayon::current_num_threads())
-                .map(|_| Padded(Mutex::new(Vec::new())))
-                .collect();
-            let shares: Shares = deal(&batch_read_by, rayon::current_num_threads())
-                .into_iter()
-                .map(|l| Padded(Mutex::new(l)))
-                .collect();
-            rayon::in_place_scope(|s| {
-                let (templates, ready, merger, batch) = (&templates, &ready, &merger, &batch);
-                let (merged, shares) = (&merged, &shares);
-                // One taker per pool thread (a thread that runs two runs
-                // them one after the other; none waits for a given thread).
-                for _ in 0..shares.len() {
-                    s.spawn(move |_| {
-                        let me = rayon::current_thread_index().unwrap_or(0);
-                        while let Some(i) = take(shares, me) {
-                            if let Some(slot) = merged.get(me) {
-                                drop(std::mem::take(&mut *lock(slot)));
-                            }
-                            let trace = trace_root(resolver, &batch[i].0, opts, templates);
-                            lock(ready).done.insert(i, (Some(me), trace));
-                            if me == 0 {
-                                merge_ready(ready, merger, batch, merged);
-                            }
-                        }
-                    });
-                }
-            });
-            merge_ready(&ready, &merger, &batch, &merged);
-            debug_assert_eq!(lock(&ready).next, batch.len());
-            rayon::spawn(move || drop(merged));
-            let merged = merger
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .result;
-            merged?;
+        if deferred.is_empty() {
+            break;
         }
+        templates
+            .included
+            .offer_programs(std::mem::take(&mut offered));
+        read_by.resize(pending.len(), None);
+        read_by.append(&mut deferred_read_by);
+        pending.append(&mut deferred);
     }
     timings::mark("traces and merge");
     memo.finish(&mut g, parallel);
@@ -810,63 +839,146 @@ struct Templates {
 }
 
 /// The libraries given with `--include` (and [`BuildOptions::plugin_roots`]),
-/// as plugins one process loads at run time. glibc answers a `DT_NEEDED` name with an object already
-/// loaded whose SONAME it is, before any search, and plugin sets count on
-/// that: the JDK's launcher opens `lib/server/libjvm.so` by path, and
-/// `lib/libjava.so`, `lib/libzip.so`, … then need `libjvm.so`, which their
-/// search (`$ORIGIN`, the default directories) never finds. So in the
-/// trace of an included library (no `PT_INTERP`) of a glibc target, a name
-/// the search does not find is answered by the included object with that
-/// SONAME (the first in include order), with a warning that this holds
-/// only when the process has loaded it first; everywhere else, and for a
-/// name some search finds, nothing changes.
+/// as plugins a process loads at run time. glibc answers a `DT_NEEDED` name
+/// with an object already loaded whose SONAME it is, before any search,
+/// and plugins count on that: the JDK's launcher opens
+/// `lib/server/libjvm.so` by path, and `lib/libjava.so`, `lib/libzip.so`, …
+/// then need `libjvm.so`, which their search (`$ORIGIN`, the default
+/// directories) never finds; a program's plugin needs the program's own
+/// library, which only the program's RUNPATH finds. So in the trace of an
+/// included library (no `PT_INTERP`) of a glibc target, a name the search
+/// does not find is answered by an object with that SONAME that a program
+/// root loads at start-up (the first such program, in queue order), else
+/// by the first included library with it, with a warning that says which
+/// and on what condition; everywhere else, and for a name some search
+/// finds, nothing changes. The programs are traced first for this
+/// ([`build`] defers the plugins).
 #[derive(Default)]
 struct Included {
-    /// SONAME → the first included object (in-root path) that has it.
-    sonames: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// The included roots without `PT_INTERP` (not empty only when
-    /// `sonames` is not).
+    /// SONAME → the object that answers it.
+    sonames: BTreeMap<Vec<u8>, Provider>,
+    /// The included roots without `PT_INTERP`.
     libraries: FastSet<Vec<u8>>,
+}
+
+/// Who answers a SONAME for the plugins.
+enum Provider {
+    /// An included library (in-root path).
+    Included(Vec<u8>),
+    /// An object (in-root path) a program root (`program`) loads at start-up.
+    Program { path: Vec<u8>, program: Vec<u8> },
+}
+
+impl Provider {
+    fn path(&self) -> &[u8] {
+        match self {
+            Provider::Included(p) | Provider::Program { path: p, .. } => p,
+        }
+    }
 }
 
 impl Included {
     fn new<'a>(resolver: &Resolver<'_>, roots: impl Iterator<Item = &'a Vec<u8>>) -> Included {
         let mut inc = Included::default();
-        let mut libraries = Vec::new();
         for r in roots {
             let Ok(f) = resolver.load_path(r) else {
                 continue;
             };
             if let Some(s) = &f.info.soname {
-                inc.sonames.entry(s.clone()).or_insert_with(|| r.clone());
+                inc.sonames
+                    .entry(s.clone())
+                    .or_insert_with(|| Provider::Included(r.clone()));
             }
             if f.info.interp.is_none() && f.info.is_dynamic() {
-                libraries.push(r.clone());
+                inc.libraries.insert(r.clone());
             }
-        }
-        if !inc.sonames.is_empty() {
-            inc.libraries.extend(libraries);
         }
         inc
     }
 
-    /// Whether `root`'s trace may take names from the included SONAMEs.
+    /// Whether `root`'s trace may take names from the providers.
     fn applies(&self, root: &[u8]) -> bool {
-        !self.libraries.is_empty() && self.libraries.contains(root)
+        !self.libraries.is_empty() && !self.sonames.is_empty() && self.libraries.contains(root)
     }
 
-    /// The included object with SONAME `name`, when it is an ELF file of
-    /// `like`'s kind (class, byte order, machine) that can be loaded.
-    fn answer(&self, resolver: &Resolver<'_>, name: &[u8], like: &ElfInfo) -> Option<Found> {
-        let path = self.sonames.get(name)?;
-        let f = resolver.load_path(path).ok()?;
+    /// Offers the start-up objects of the program roots (SONAME, path,
+    /// program), first come first served, ahead of the included libraries.
+    fn offer_programs(&mut self, offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) {
+        let mut taken: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for (soname, path, program) in offered {
+            if taken.insert(soname.clone()) {
+                self.sonames
+                    .insert(soname, Provider::Program { path, program });
+            }
+        }
+    }
+
+    /// The object answering SONAME `name`, when it is an ELF file of
+    /// `like`'s kind (class, byte order, machine) that can be loaded, and
+    /// the warning that says so.
+    fn answer(
+        &self,
+        resolver: &Resolver<'_>,
+        name: &[u8],
+        like: &ElfInfo,
+    ) -> Option<(Found, String)> {
+        let provider = self.sonames.get(name)?;
+        let f = resolver.load_path(provider.path()).ok()?;
         let (a, b) = (&f.info.ident, &like.ident);
-        (a.is_64 == b.is_64 && a.big_endian == b.big_endian && a.machine == b.machine).then_some(
+        if a.is_64 != b.is_64 || a.big_endian != b.big_endian || a.machine != b.machine {
+            return None;
+        }
+        let head = format!(
+            "{}: no search finds it for the plugins that need it (libraries loaded at run \
+             time: included, or in `closure verify` loaded by no program); taken to be {}",
+            show(name),
+            show(provider.path())
+        );
+        let w = match provider {
+            Provider::Program { program, .. } => format!(
+                "{head}, which {} loads at start-up: it answers the name for the plugins that \
+                 program opens",
+                show(program)
+            ),
+            Provider::Included(_) => format!(
+                "{head}, the plugin with that SONAME, which answers the name only once the \
+                 process has loaded it (as the JDK's launcher loads libjvm.so by path)"
+            ),
+        };
+        Some((
             Found {
                 via: Via::Loaded,
                 ..f
             },
-        )
+            w,
+        ))
+    }
+}
+
+/// Adds what program root `root` loads at start-up (its trace `t`: a
+/// glibc program's, not its run-time loads nor its audit modules'
+/// namespaces) to `offered` as
+/// (SONAME, path, program), for [`Included::offer_programs`].
+fn offer(offered: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, root: &[u8], t: &RootTrace) {
+    if !is_glibc(t.target.as_deref()) || t.objs[0].found.info.interp.is_none() {
+        return;
+    }
+    // Objects some start-up edge leads to (not only run-time loads).
+    let mut startup = vec![false; t.objs.len()];
+    for e in &t.edges {
+        if let To::Obj(j) = e.to() {
+            if !e.via.outside_link_map() {
+                startup[j] = true;
+            }
+        }
+    }
+    for (o, _) in t.objs.iter().zip(startup).skip(1).filter(|(_, s)| *s) {
+        if o.latent {
+            continue;
+        }
+        if let Some(soname) = &o.found.info.soname {
+            offered.push((soname.clone(), o.found.path.clone(), root.to_vec()));
+        }
     }
 }
 
@@ -1419,7 +1531,7 @@ fn load_list(
                 },
             );
             if plugin && matches!(res.outcome, Outcome::Missing) {
-                if let Some(f) = included.answer(resolver, name, &t.objs[0].found.info) {
+                if let Some((f, w)) = included.answer(resolver, name, &t.objs[0].found.info) {
                     let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
                         Some(j) => {
                             t.objs[j].add_name(name.clone());
@@ -1440,15 +1552,6 @@ fn load_list(
                         }
                     };
                     t.objs[j].latent = false;
-                    let w = format!(
-                        "{}: no search finds it for the plugins that need it (libraries loaded \
-                         at run time: included, or in `closure verify` loaded by no program); \
-                         taken to be {}, the plugin with that SONAME, which answers the name only \
-                         once the process has loaded it (as the JDK's launcher loads libjvm.so by \
-                         path)",
-                        show(name),
-                        show(&t.objs[j].found.path)
-                    );
                     if !t.warnings.contains(&w) {
                         t.warnings.push(w);
                     }
@@ -1459,7 +1562,7 @@ fn load_list(
                             TName::needed(ni),
                             Via::Loaded,
                             None,
-                            Some("the included library of that SONAME, if loaded first".into()),
+                            Some("by SONAME, when the process has loaded it".into()),
                         ),
                     );
                     if opts.keep_search {
