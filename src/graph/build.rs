@@ -306,6 +306,42 @@ impl RootTrace {
     }
 }
 
+impl RootTrace {
+    /// The object `f` (found for `name`, asked by object `cur`) is in the
+    /// trace as: the one of the same file already there (the name added to
+    /// it, and `f`'s path when it differs), else a new one queued for its
+    /// own names, its parse warnings added. Returns its index and whether
+    /// it was there.
+    fn place(
+        &mut self,
+        f: &Arc<Found>,
+        name: &[u8],
+        cur: usize,
+        queue: &mut Vec<usize>,
+    ) -> (usize, bool) {
+        if let Some(j) = self.objs.iter().position(|o| o.found.file_id == f.file_id) {
+            self.objs[j].add_name(name.to_vec());
+            self.objs[j].latent = false;
+            if f.path != self.objs[j].found.path {
+                self.objs[j].add_also_opened(f.path.clone());
+            }
+            return (j, true);
+        }
+        let w = f
+            .info
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {w}", show(&f.path)));
+        self.warnings.extend(w);
+        // Cloned only for a new object: the count is shared by every
+        // thread's traces.
+        self.objs
+            .push(Obj::library(f.clone(), name.to_vec(), Some(cur)));
+        queue.push(self.objs.len() - 1);
+        (self.objs.len() - 1, false)
+    }
+}
+
 impl TEdge {
     fn new(name: TName, via: Via, owner: Option<Vec<u8>>, detail: Option<String>) -> TEdge {
         let extra = (owner.is_some() || detail.is_some()).then(|| Box::new((owner, detail)));
@@ -1532,26 +1568,7 @@ fn load_list(
             );
             if plugin && matches!(res.outcome, Outcome::Missing) {
                 if let Some((f, w)) = included.answer(resolver, name, &t.objs[0].found.info) {
-                    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
-                        Some(j) => {
-                            t.objs[j].add_name(name.clone());
-                            j
-                        }
-                        None => {
-                            let path = f.path.clone();
-                            t.warnings.extend(
-                                f.info
-                                    .warnings
-                                    .iter()
-                                    .map(|w| format!("{}: {w}", show(&path))),
-                            );
-                            t.objs
-                                .push(Obj::library(Arc::new(f), name.clone(), Some(cur)));
-                            queue.push(t.objs.len() - 1);
-                            t.objs.len() - 1
-                        }
-                    };
-                    t.objs[j].latent = false;
+                    let (j, _) = t.place(&Arc::new(f), name, cur, &mut queue);
                     if !t.warnings.contains(&w) {
                         t.warnings.push(w);
                     }
@@ -1574,34 +1591,9 @@ fn load_list(
             }
             match &res.outcome {
                 Outcome::Found(f) => {
-                    // Cloned only for a new object: the count is shared by
-                    // every thread's traces.
-                    let existing = t.objs.iter().position(|o| o.found.file_id == f.file_id);
-                    let j = match existing {
-                        Some(j) => {
-                            t.objs[j].add_name(name.clone());
-                            t.objs[j].latent = false;
-                            if f.path != t.objs[j].found.path {
-                                t.objs[j].add_also_opened(f.path.clone());
-                            }
-                            j
-                        }
-                        None => {
-                            let w: Vec<String> = f
-                                .info
-                                .warnings
-                                .iter()
-                                .map(|w| format!("{}: {w}", show(&f.path)))
-                                .collect();
-                            t.warnings.extend(w);
-                            t.objs
-                                .push(Obj::library(f.clone(), name.clone(), Some(cur)));
-                            queue.push(t.objs.len() - 1);
-                            t.objs.len() - 1
-                        }
-                    };
+                    let (j, existing) = t.place(f, name, cur, &mut queue);
                     let f = &t.objs[j].found;
-                    let via = if existing.is_some() && j != cur {
+                    let via = if existing && j != cur {
                         res.searched.last().map(|s| s.via).unwrap_or(Via::Loaded)
                     } else {
                         f.via
