@@ -15,8 +15,8 @@
 //!   loader's `DT_RPATH` applies) and is not traced again. Libraries traced
 //!   on their own are taken as plugins a process loads at run time, as
 //!   `--include` takes them ([`BuildOptions::plugin_roots`]): a name their
-//!   search does not find may be answered, with a warning, by one of them
-//!   whose SONAME it is.
+//!   search does not find may be answered, with a warning, by an object a
+//!   program of DIR loads at start-up, or one of them, whose SONAME it is.
 //! - [`check_staged`] (run after staging): does the staged root load, for
 //!   each root, exactly the files the sysroot loads, with no problem the
 //!   sysroot does not have? Files are compared by canonical in-root path,
@@ -195,8 +195,9 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Result<Verification> {
             .collect()
     };
     // The others are traced on their own, as the plugins they are: some
-    // process loads them at run time, so one's SONAME may answer a name
-    // another's search does not find (as with `--include`).
+    // process loads them at run time, so a program's start-up object or
+    // another of them may answer a name their search does not find (as
+    // with `--include`).
     let alone: Vec<Vec<u8>> = libraries
         .into_iter()
         .filter(|(_, canonical)| !loaded.contains(canonical))

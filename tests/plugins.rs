@@ -221,6 +221,49 @@ fn check(name: &str, r: &TestRoot) {
         );
     }
 
+    // Staged with its plugin, the program maps the same files, and `closure
+    // verify` takes the plugin's name from the program there too.
+    let dir = tempfile::tempdir().expect("staging dir");
+    let staged = dir.path().join("root");
+    let out = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args(["--root", HOST_APP, "--include", "/app/plug2", "--out"])
+        .arg(&staged)
+        .output()
+        .expect("closure");
+    assert!(
+        out.status.success(),
+        "{name}: staging: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, stdout, stderr) = run_in_root_at(&staged, "/", &[HOST_APP, APP_PLUGIN], &[]);
+    assert!(status.success(), "{name}: staged program: {stderr}");
+    let (inside, opened) = launcher_said(&stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {APP_PLUGIN}")],
+        "{name}: staged\n{stdout}"
+    );
+    assert_eq!(
+        files(&staged, inside.iter().copied()),
+        files(&staged, app_mapped.iter().copied()),
+        "{name}: the staged root maps other files"
+    );
+    let out = std::process::Command::new(closure_bin())
+        .arg("verify")
+        .arg(&staged)
+        .output()
+        .expect("closure verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success()
+            && stderr.contains("libapp.so.1: no search finds it")
+            && stderr.contains(&format!("which {HOST_APP} loads at start-up")),
+        "{name}: closure verify of the staged program ({}):\n{stderr}",
+        out.status
+    );
+
     // The staged root: the launcher maps the same files there.
     let dir = tempfile::tempdir().expect("staging dir");
     let staged = dir.path().join("root");

@@ -58,8 +58,10 @@ pub struct BuildOptions {
     /// Roots that are libraries some process loads at run time (`closure
     /// verify`'s libraries that no program loads): in their traces, and
     /// those of the included libraries, a name no search finds is answered
-    /// by one of these or an included library whose SONAME it is, with a
-    /// warning (glibc answers a name with a loaded object of that SONAME).
+    /// by an object a program root loads at start-up, or one of these or
+    /// an included library, whose SONAME it is, with a warning (glibc
+    /// answers a name with a loaded object of that SONAME). They are traced
+    /// after the other roots.
     pub plugin_roots: Vec<Vec<u8>>,
     /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
     pub script_path: Option<Vec<Vec<u8>>>,
@@ -476,14 +478,34 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         ),
         ..Templates::default()
     };
-    // The plugins wait for the programs, whose start-up objects may answer
-    // their names (`Included`); those are collected while merging.
+    // The plugins (included libraries, `plugin_roots`) wait for the
+    // programs, whose start-up objects may answer their names (`Included`);
+    // those are collected while merging. Each keeps its place among the
+    // others, and so does each root.
     let mut deferred: Vec<(Vec<u8>, Via)> = Vec::new();
     let mut deferred_read_by: Vec<Option<usize>> = Vec::new();
-    if !templates.included.libraries.is_empty() && !roots.is_empty() {
-        deferred = pending.split_off(roots.len());
-        if read_by.len() > roots.len() {
-            deferred_read_by = read_by.split_off(roots.len());
+    if !templates.included.libraries.is_empty() {
+        // `plugin_roots` are roots (`closure verify`'s); included files
+        // that are also roots stay roots.
+        let plugin = |(p, via): &(Vec<u8>, Via)| {
+            templates.included.libraries.contains(p)
+                && (*via == Via::Include || !opts.plugin_roots.is_empty())
+        };
+        if pending.iter().any(|e| !plugin(e)) {
+            let mut kept = Vec::with_capacity(pending.len());
+            let mut kept_read_by = Vec::with_capacity(read_by.len());
+            for (k, e) in std::mem::take(&mut pending).into_iter().enumerate() {
+                let hint = read_by.get(k).copied().flatten();
+                if plugin(&e) {
+                    deferred.push(e);
+                    deferred_read_by.push(hint);
+                } else {
+                    kept.push(e);
+                    kept_read_by.push(hint);
+                }
+            }
+            pending = kept;
+            read_by = kept_read_by;
         }
     }
     let collect = !deferred.is_empty();
