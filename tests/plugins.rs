@@ -158,6 +158,34 @@ fn check(name: &str, r: &TestRoot) {
         "{name}: no warning that the core must be loaded first\n{}",
         run.dump()
     );
+    // `--verbose`: the plugin's search for the core, then what answered it.
+    let verbose = std::process::Command::new(closure_bin())
+        .arg("--sysroot")
+        .arg(r.path())
+        .args([
+            "--root",
+            LAUNCHER_PATH,
+            "--include",
+            "/app/plug",
+            "--verbose",
+        ])
+        .output()
+        .expect("closure --verbose");
+    let log = String::from_utf8_lossy(&verbose.stderr);
+    let answered = format!("    => {CORE} [loaded: by SONAME, when the process has loaded it]");
+    let found = log
+        .lines()
+        .skip_while(|l| *l != format!("  find library=libcore.so.1; needed by {PLUGIN}"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect::<Vec<_>>();
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("    search path=/app/plug "))
+            && found.last() == Some(&answered.as_str()),
+        "{name}: --verbose\n{log}"
+    );
 
     // A name no included library has stays missing.
     let run = run_closure(

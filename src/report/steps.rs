@@ -159,7 +159,11 @@ fn edge(
                 .iter()
                 .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
                 .map_or(e.via, |s| s.via);
-            writeln!(out, "    => {} [{}]", show(&c.path), via.as_str())
+            // A plugin's name no search found, answered by SONAME.
+            match e.detail().filter(|_| via == Via::Loaded) {
+                Some(d) => writeln!(out, "    => {} [{}: {d}]", show(&c.path), via.as_str()),
+                None => writeln!(out, "    => {} [{}]", show(&c.path), via.as_str()),
+            }
         }
         // Run-time loads keep no search record.
         None if e.via.outside_link_map() => {
