@@ -71,8 +71,34 @@ fn build(r: &TestRoot) {
         .needs(&[APP_LIB])
         .runpath("$ORIGIN/../lib")
         .build();
-    r.lib(APP_PLUGIN, "libp2.so").needs(&[APP_LIB]).build();
+    // The plugin's own search finds another file of that SONAME (through
+    // its RUNPATH): the loader takes the program's, already loaded.
+    r.lib(SHADOW_LIB, "libapp.so.1")
+        .needs(&["/app/plug/libhelp.so"])
+        .build();
+    r.lib(APP_PLUGIN, "libp2.so")
+        .needs(&[APP_LIB])
+        .runpath("$ORIGIN/../dup")
+        .build();
+    // A program with a DT_RPATH, and two plugins needing a library only
+    // that RPATH finds: one without a RUNPATH (its search tries the
+    // program's RPATH last), one with (it does not).
+    r.lib(RPATH_LIB, "libonly.so.1").build();
+    r.exe(RPATH_APP).source(LAUNCHER).rpath("/app/rp").build();
+    r.lib(PLAIN_PLUGIN, "libp3.so")
+        .needs_names(&["libonly.so.1"])
+        .build();
+    r.lib(RUNPATH_PLUGIN, "libp4.so")
+        .needs_names(&["libonly.so.1"])
+        .runpath("$ORIGIN")
+        .build();
 }
+
+const SHADOW_LIB: &str = "/app/dup/libapp.so.1";
+const RPATH_APP: &str = "/app/bin/rpathapp";
+const RPATH_LIB: &str = "/app/rp/libonly.so.1";
+const PLAIN_PLUGIN: &str = "/app/plug3/libp3.so";
+const RUNPATH_PLUGIN: &str = "/app/plug4/libp4.so";
 
 const HOST_APP: &str = "/app/bin/hostapp";
 const APP_LIB: &str = "/app/lib/libapp.so.1";
@@ -159,19 +185,7 @@ fn check(name: &str, r: &TestRoot) {
         run.dump()
     );
     // `--verbose`: the plugin's search for the core, then what answered it.
-    let verbose = std::process::Command::new(closure_bin())
-        .arg("--sysroot")
-        .arg(r.path())
-        .args([
-            "--root",
-            LAUNCHER_PATH,
-            "--include",
-            "/app/plug",
-            "--verbose",
-        ])
-        .output()
-        .expect("closure --verbose");
-    let log = String::from_utf8_lossy(&verbose.stderr);
+    let log = verbose_log(r, &[LAUNCHER_PATH], &["--include", "/app/plug"]);
     let answered = format!("    => {CORE} [loaded: by SONAME, when the process has loaded it]");
     let found = log
         .lines()
@@ -216,15 +230,22 @@ fn check(name: &str, r: &TestRoot) {
     );
 
     // A plugin that needs the program's own library: the program loaded
-    // it at start-up, so the plugin loads, and `closure` takes the name
-    // from what the program loads (with the library's directory included
-    // too, the same).
+    // it at start-up, so the plugin loads, with the program's file, not
+    // the one its own search finds; and `closure` takes the name from what
+    // the program loads (with the library's directory included too, the
+    // same).
     let out = r.run_in_root(&[], &[HOST_APP, APP_PLUGIN]);
     let (app_mapped, opened) = launcher_said(&out.stdout);
     assert_eq!(
         opened,
         [format!("OK {APP_PLUGIN}")],
         "{name}\n{}",
+        out.stdout
+    );
+    let shadow = resolve_in_root(r.path(), SHADOW_LIB).display().to_string();
+    assert!(
+        !files(r.path(), app_mapped.iter().copied()).contains(&shadow),
+        "{name}: the loader took the plugin's own find\n{}",
         out.stdout
     );
     for extra in [&[][..], &["--include", "/app/lib"][..]] {
@@ -241,12 +262,65 @@ fn check(name: &str, r: &TestRoot) {
             run.dump()
         );
         assert!(
-            run.warnings()
-                .any(|w| w.starts_with("libapp.so.1: no search finds it")
-                    && w.contains(&format!("which {HOST_APP} loads at start-up"))),
+            !run.warnings().any(|w| w.starts_with("libapp.so.1")),
             "{name}: {}",
             run.dump()
         );
+    }
+    // `--verbose`: no search, the program's object.
+    let log = verbose_log(r, &[HOST_APP], &["--include", "/app/plug2"]);
+    let answer = log
+        .lines()
+        .skip_while(|l| *l != format!("  find library=libapp.so.1; needed by {APP_PLUGIN}"))
+        .nth(1);
+    assert_eq!(
+        answer,
+        // The path the program's RUNPATH opened it by.
+        Some(
+            format!(
+                "    => already loaded as /app/bin/../lib/libapp.so.1 (by {HOST_APP} at start-up)"
+            )
+            .as_str()
+        ),
+        "{name}: --verbose\n{log}"
+    );
+
+    // The program's DT_RPATH: searched for the plugin without a RUNPATH,
+    // not for the one with.
+    for (plugin, loads) in [(PLAIN_PLUGIN, true), (RUNPATH_PLUGIN, false)] {
+        let out = r.run_in_root(&[], &[RPATH_APP, plugin]);
+        let (mapped, opened) = launcher_said(&out.stdout);
+        assert_eq!(
+            opened.len() == 1 && opened[0] == format!("OK {plugin}"),
+            loads,
+            "{name}: the loader, {plugin}\n{}",
+            out.stdout
+        );
+        let run = run_closure(r.path(), &[RPATH_APP], &["--include", plugin]);
+        let missing: Vec<&str> = run.missing.iter().map(|m| m.soname.as_str()).collect();
+        if loads {
+            assert_eq!(run.status, 0, "{name}: {}", run.dump());
+            let mut got = closure_files(r.path(), &run);
+            got.remove(&resolve_in_root(r.path(), RPATH_APP).display().to_string());
+            assert_eq!(
+                got,
+                files(r.path(), mapped.iter().copied()),
+                "{name}: {plugin}: {}",
+                run.dump()
+            );
+        } else {
+            assert!(
+                opened[0].contains("libonly.so.1: cannot open shared object file"),
+                "{name}: {}",
+                out.stdout
+            );
+            assert_eq!(
+                (run.status, missing),
+                (1, vec!["libonly.so.1"]),
+                "{name}: {}",
+                run.dump()
+            );
+        }
     }
 
     // Staged with its plugin, the program maps the same files, and `closure
@@ -257,10 +331,7 @@ fn check(name: &str, r: &TestRoot) {
         (HOST_APP, "/app/plug2"),
         &[APP_PLUGIN],
         &app_mapped,
-        &[
-            "libapp.so.1: no search finds it",
-            &format!("which {HOST_APP} loads at start-up"),
-        ],
+        &[],
     );
     // The launcher staged with the plugin directory: the same, and
     // `closure verify` takes the libraries no program loads as plugins.
@@ -272,6 +343,21 @@ fn check(name: &str, r: &TestRoot) {
         &mapped,
         &["libcore.so.1: no search finds it"],
     );
+}
+
+/// `closure --verbose`'s search log for `roots` of `r` with `extra`.
+fn verbose_log(r: &TestRoot, roots: &[&str], extra: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(closure_bin());
+    cmd.arg("--sysroot").arg(r.path());
+    for root in roots {
+        cmd.args(["--root", root]);
+    }
+    let out = cmd
+        .args(extra)
+        .arg("--verbose")
+        .output()
+        .expect("closure --verbose");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Stages `prog` of `r` with `--include dir`, runs it there to open

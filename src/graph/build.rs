@@ -510,6 +510,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
     }
     let collect = !deferred.is_empty();
     let mut offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut hosts: Vec<Host> = Vec::new();
     // Whether any root is a glibc program (they read /etc/ld.so.preload).
     let mut glibc = false;
     let mut i = 0;
@@ -554,7 +555,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                             g.root_check_match_2_41
                                 .push(check_match_2_41(sh.template.target.as_deref()));
                             if collect && via == Via::Root {
-                                offer(&mut offered, &root, &sh.template);
+                                offer(&mut offered, &mut hosts, &root, &sh.root, &sh.template);
                             }
                             merge_shared(&mut g, root, &mut sh, &mut memo);
                             return Ok(Traced::Shared(sh));
@@ -611,7 +612,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
                     g.root_check_match_2_41
                         .push(check_match_2_41(trace.target.as_deref()));
                     if collect && via == Via::Root {
-                        offer(&mut offered, &root, &trace);
+                        offer(&mut offered, &mut hosts, &root, &trace.objs[0], &trace);
                     }
                     merge(&mut g, root, &trace, &mut memo);
                     // Freed as soon as it is merged, by the thread that built it
@@ -694,7 +695,7 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
         }
         templates
             .included
-            .offer_programs(std::mem::take(&mut offered));
+            .offer_programs(std::mem::take(&mut offered), std::mem::take(&mut hosts));
         read_by.resize(pending.len(), None);
         read_by.append(&mut deferred_read_by);
         pending.append(&mut deferred);
@@ -917,6 +918,30 @@ struct Included {
     sonames: BTreeMap<Vec<u8>, Provider>,
     /// The included roots without `PT_INTERP`.
     libraries: FastSet<Vec<u8>>,
+    /// The program the plugins of each kind are traced in the process of
+    /// ([`Host`]), the first of that kind in queue order.
+    hosts: Vec<Host>,
+}
+
+/// The process a plugin is opened in: the first glibc program root of the
+/// plugin's kind (class, byte order, machine). glibc's `_dl_map_object`
+/// answers a name with an object already loaded before it searches
+/// (`_dl_name_match_p`: a name it was loaded under, its path; else its
+/// SONAME), so the program's start-up objects answer the plugin's names
+/// first, whatever file a search would find; and when the requester has no
+/// `DT_RUNPATH`, the search tries the main program's `DT_RPATH` after the
+/// requester's chain (in any namespace), so the program ends every chain of
+/// the plugin's trace.
+struct Host {
+    /// Its in-root path.
+    program: Vec<u8>,
+    /// Its chain link (its RPATH, RUNPATH and `$ORIGIN`).
+    link: Arc<ChainLink>,
+    /// What it loads at start-up, in load order, the program first: the
+    /// loaded list a plugin's names are matched against.
+    objs: Vec<Obj>,
+    /// Class, byte order and machine.
+    kind: (bool, bool, u16),
 }
 
 /// Who answers a SONAME for the plugins.
@@ -954,14 +979,27 @@ impl Included {
         inc
     }
 
-    /// Whether `root`'s trace may take names from the providers.
+    /// Whether `root`'s trace is a plugin's: it may take names from a host
+    /// or the providers.
     fn applies(&self, root: &[u8]) -> bool {
-        !self.libraries.is_empty() && !self.sonames.is_empty() && self.libraries.contains(root)
+        !self.libraries.is_empty()
+            && (!self.sonames.is_empty() || !self.hosts.is_empty())
+            && self.libraries.contains(root)
+    }
+
+    /// The program whose process a plugin like `like` is traced in.
+    fn host_for(&self, like: &ElfInfo) -> Option<&Host> {
+        let i = &like.ident;
+        self.hosts
+            .iter()
+            .find(|h| h.kind == (i.is_64, i.big_endian, i.machine))
     }
 
     /// Offers the start-up objects of the program roots (SONAME, path,
-    /// program), first come first served, ahead of the included libraries.
-    fn offer_programs(&mut self, offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) {
+    /// program), first come first served, ahead of the included libraries,
+    /// and the hosts.
+    fn offer_programs(&mut self, offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, hosts: Vec<Host>) {
+        self.hosts = hosts;
         let mut taken: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (soname, path, program) in offered {
             if taken.insert(soname.clone()) {
@@ -1013,12 +1051,19 @@ impl Included {
     }
 }
 
-/// Adds what program root `root` loads at start-up (its trace `t`: a
-/// glibc program's, not its run-time loads nor its audit modules'
-/// namespaces) to `offered` as
-/// (SONAME, path, program), for [`Included::offer_programs`].
-fn offer(offered: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, root: &[u8], t: &RootTrace) {
-    if !is_glibc(t.target.as_deref()) || t.objs[0].found.info.interp.is_none() {
+/// Adds what program root `root` (`main`, traced as `t`: a template's
+/// trace has another root first) loads at start-up (a glibc program's,
+/// not its run-time loads nor its audit modules' namespaces) to `offered`
+/// as (SONAME, path, program), and the program to `hosts` when it is the
+/// first of its kind, for [`Included::offer_programs`].
+fn offer(
+    offered: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    hosts: &mut Vec<Host>,
+    root: &[u8],
+    main: &Obj,
+    t: &RootTrace,
+) {
+    if !is_glibc(t.target.as_deref()) || main.found.info.interp.is_none() {
         return;
     }
     // Objects some start-up edge leads to (not only run-time loads).
@@ -1030,13 +1075,28 @@ fn offer(offered: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, root: &[u8], t: &RootTr
             }
         }
     }
-    for (o, _) in t.objs.iter().zip(startup).skip(1).filter(|(_, s)| *s) {
-        if o.latent {
-            continue;
-        }
+    let loaded = || {
+        t.objs
+            .iter()
+            .zip(startup.iter())
+            .skip(1)
+            .filter(|(o, s)| **s && !o.latent)
+            .map(|(o, _)| o)
+    };
+    for o in loaded() {
         if let Some(soname) = &o.found.info.soname {
             offered.push((soname.clone(), o.found.path.clone(), root.to_vec()));
         }
+    }
+    let i = &main.found.info.ident;
+    let kind = (i.is_64, i.big_endian, i.machine);
+    if hosts.iter().all(|h| h.kind != kind) {
+        hosts.push(Host {
+            program: root.to_vec(),
+            link: main.link.clone(),
+            objs: std::iter::once(main).chain(loaded()).cloned().collect(),
+            kind,
+        });
     }
 }
 
@@ -1538,6 +1598,8 @@ fn load_list(
     let mut queue = vec![0usize];
     add_preloads(resolver, &target, &mut t, &mut queue, opts.keep_search);
     let plugin = target.flavor == Flavor::Glibc && included.applies(root);
+    let host = plugin.then(|| included.host_for(&info)).flatten();
+    let host_detail = host.map(|h| format!("by {} at start-up", show(&h.program)));
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1567,7 +1629,22 @@ fn load_list(
         // The requester's chain does not change while its names are
         // resolved (objects are only appended).
         chain_into(&t.objs, cur, &mut chain);
+        if let Some(h) = host {
+            chain.push(h.link.clone());
+        }
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
+            // Loaded by the host program at start-up, before the plugin?
+            if let Some(k) = host.and_then(|h| find_loaded(&h.objs, name)) {
+                let f = host.map(|h| h.objs[k].found.clone()).expect("a host");
+                let (j, _) = t.place(&f, name, cur, &mut queue);
+                t.push_edge(
+                    cur,
+                    To::Obj(j),
+                    TEdge::new(TName::needed(ni), Via::Loaded, None, host_detail.clone()),
+                );
+                t.resolved_names.push(triple(cur, ni, j));
+                continue;
+            }
             // Already loaded under this name?
             if let Some(j) = find_loaded_for(&target, &t.objs, name) {
                 t.objs[j].latent = false;

@@ -169,7 +169,11 @@ fn edge(
         None if e.via.outside_link_map() => {
             writeln!(out, "    => {} [{}]", show(&c.path), e.via.as_str())
         }
-        None => writeln!(out, "    => already loaded as {}", show(&c.path)),
+        // A plugin's name answered by what its host program loaded.
+        None => match e.detail().filter(|_| e.via == Via::Loaded) {
+            Some(d) => writeln!(out, "    => already loaded as {} ({d})", show(&c.path)),
+            None => writeln!(out, "    => already loaded as {}", show(&c.path)),
+        },
     }
 }
 
