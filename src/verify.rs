@@ -14,8 +14,10 @@
 //!   program loads was already checked in that program's context (where its
 //!   loader's `DT_RPATH` applies) and is not traced again. Libraries traced
 //!   on their own are taken as plugins a process loads at run time, as
-//!   `--include` takes them ([`BuildOptions::plugin_roots`]): a name their
-//!   search does not find may be answered, with a warning, by an object a
+//!   `--include` takes them ([`BuildOptions::plugin_roots`]): in the
+//!   process of DIR's first program of their kind (by path), whose
+//!   start-up objects answer their names first; a name their search does
+//!   not find may be answered, with a warning, by an object another
 //!   program of DIR loads at start-up, or one of them, whose SONAME it is.
 //! - [`check_staged`] (run after staging): does the staged root load, for
 //!   each root, exactly the files the sysroot loads, with no problem the

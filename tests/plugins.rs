@@ -10,7 +10,10 @@
 //! answered once the core is loaded (the loader refuses the plugin when it
 //! comes first), keep a name no included library has missing, leave a
 //! program that needs the core at start-up without it (as the loader does),
-//! and stage a root in which the launcher maps the same files.
+//! and stage a root in which the launcher maps the same files. A program's
+//! start-up objects answer its plugins' names before their own search
+//! (which here finds another file of that SONAME), and a plugin without a
+//! RUNPATH searches the program's RPATH (one with a RUNPATH does not).
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -15,7 +15,9 @@
 //! symbol-version requirements are checked against the object each name
 //! resolved to. Roots of one shape (see `template_key`) share the first
 //! one's trace with themselves substituted as object 0, and are merged by
-//! adding only what is their own.
+//! adding only what is their own. An included library is traced as a
+//! plugin its host program opens (`Host`, `Included`): the program's
+//! start-up objects are matched first, and its RPATH ends the chains.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -56,12 +58,14 @@ pub struct BuildOptions {
     /// plugins, as [`BuildOptions::plugin_roots`] are.
     pub include_roots: Vec<Vec<u8>>,
     /// Roots that are libraries some process loads at run time (`closure
-    /// verify`'s libraries that no program loads): in their traces, and
-    /// those of the included libraries, a name no search finds is answered
-    /// by an object a program root loads at start-up, or one of these or
-    /// an included library, whose SONAME it is, with a warning (glibc
-    /// answers a name with a loaded object of that SONAME). They are traced
-    /// after the other roots.
+    /// verify`'s libraries that no program loads): these and the included
+    /// libraries are traced after the other roots, in the process of the
+    /// first program root of their kind, whose start-up objects answer
+    /// their names first and whose RPATH ends their chains; a name neither
+    /// that nor a search finds is answered by an object another program
+    /// root loads at start-up, or one of these or an included library,
+    /// whose SONAME it is, with a warning (glibc answers a name with a
+    /// loaded object of that SONAME).
     pub plugin_roots: Vec<Vec<u8>>,
     /// Paths searched for `#!/usr/bin/env NAME` (default: a container's usual `PATH`).
     pub script_path: Option<Vec<Vec<u8>>>,
@@ -898,20 +902,20 @@ struct Templates {
 }
 
 /// The libraries given with `--include` (and [`BuildOptions::plugin_roots`]),
-/// as plugins a process loads at run time. glibc answers a `DT_NEEDED` name
-/// with an object already loaded whose SONAME it is, before any search,
-/// and plugins count on that: the JDK's launcher opens
-/// `lib/server/libjvm.so` by path, and `lib/libjava.so`, `lib/libzip.so`, …
-/// then need `libjvm.so`, which their search (`$ORIGIN`, the default
-/// directories) never finds; a program's plugin needs the program's own
-/// library, which only the program's RUNPATH finds. So in the trace of an
-/// included library (no `PT_INTERP`) of a glibc target, a name the search
-/// does not find is answered by an object with that SONAME that a program
-/// root loads at start-up (the first such program, in queue order), else
-/// by the first included library with it, with a warning that says which
-/// and on what condition; everywhere else, and for a name some search
-/// finds, nothing changes. The programs are traced first for this
-/// ([`build`] defers the plugins).
+/// as plugins a process loads at run time. Each is traced in the process
+/// of its [`Host`] when there is one. glibc answers a `DT_NEEDED` name with
+/// an object already loaded whose SONAME it is, before any search, and
+/// plugins count on that: the JDK's launcher opens `lib/server/libjvm.so`
+/// by path, and `lib/libjava.so`, `lib/libzip.so`, … then need
+/// `libjvm.so`, which their search (`$ORIGIN`, the default directories)
+/// never finds. So in the trace of an included library (no `PT_INTERP`)
+/// of a glibc target, a name neither the host nor the search answers is
+/// answered by an object with that SONAME that another program root
+/// loads at start-up (the first such program, in queue order), else by
+/// the first included library with it, with a warning that says which and
+/// on what condition; everywhere else, and for a name some search finds,
+/// nothing changes. The programs are traced first for this ([`build`]
+/// defers the plugins).
 #[derive(Default)]
 struct Included {
     /// SONAME → the object that answers it.
