@@ -83,6 +83,13 @@ fn build(r: &TestRoot) {
         .needs(&[APP_LIB])
         .runpath("$ORIGIN/../dup")
         .build();
+    // A plugin that opens the program's library by name when it is
+    // loaded, declared in its `.note.dlopen`: that search too would find
+    // the other file.
+    r.lib(RUNTIME_PLUGIN, "libp5.so")
+        .source(OPENS_APP)
+        .runpath("$ORIGIN/../dup")
+        .build();
     // A program with a DT_RPATH, and two plugins needing a library only
     // that RPATH finds: one without a RUNPATH (its search tries the
     // program's RPATH last), one with (it does not).
@@ -98,6 +105,24 @@ fn build(r: &TestRoot) {
 }
 
 const SHADOW_LIB: &str = "/app/dup/libapp.so.1";
+const RUNTIME_PLUGIN: &str = "/app/plug5/libp5.so";
+
+/// A library that opens `libapp.so.1` when it is loaded and says so in a
+/// `.note.dlopen` (owner "FDO", type 0x407c0c0a, JSON payload).
+const OPENS_APP: &str = r#"
+#include <dlfcn.h>
+__asm__(
+    "\t.section .note.dlopen,\"a\",@note\n"
+    "\t.balign 4\n"
+    "\t.long 4\n"
+    "\t.long 2f - 1f\n"
+    "\t.long 0x407c0c0a\n"
+    "\t.asciz \"FDO\"\n"
+    "1:\t.asciz \"[{\\\"soname\\\":[\\\"libapp.so.1\\\"],\\\"priority\\\":\\\"required\\\"}]\"\n"
+    "2:\t.balign 4\n"
+    "\t.text\n");
+__attribute__((constructor)) static void opens(void) { dlopen("libapp.so.1", RTLD_NOW); }
+"#;
 const RPATH_APP: &str = "/app/bin/rpathapp";
 const RPATH_LIB: &str = "/app/rp/libonly.so.1";
 const PLAIN_PLUGIN: &str = "/app/plug3/libp3.so";
@@ -286,6 +311,33 @@ fn check(name: &str, r: &TestRoot) {
             .as_str()
         ),
         "{name}: --verbose\n{log}"
+    );
+
+    // The same name opened at run time by a plugin: the program's file.
+    let out = r.run_in_root(&[], &[HOST_APP, RUNTIME_PLUGIN]);
+    let (runtime_mapped, opened) = launcher_said(&out.stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {RUNTIME_PLUGIN}")],
+        "{name}\n{}",
+        out.stdout
+    );
+    assert!(
+        files(r.path(), runtime_mapped.iter().copied())
+            .contains(&resolve_in_root(r.path(), APP_LIB).display().to_string())
+            && !files(r.path(), runtime_mapped.iter().copied()).contains(&shadow),
+        "{name}: the loader\n{}",
+        out.stdout
+    );
+    let run = run_closure(r.path(), &[HOST_APP], &["--include", RUNTIME_PLUGIN]);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    let mut got = closure_files(r.path(), &run);
+    got.remove(&resolve_in_root(r.path(), HOST_APP).display().to_string());
+    assert_eq!(
+        got,
+        files(r.path(), runtime_mapped.iter().copied()),
+        "{name}: {}",
+        run.dump()
     );
 
     // The program's DT_RPATH: searched for the plugin without a RUNPATH,

@@ -228,6 +228,8 @@ struct RootTrace {
     searches: Vec<(usize, Vec<u8>, Vec<crate::resolve::Searched>)>,
     /// Non-ELF files the run-time loads need (gconv configuration).
     extra_files: Vec<Vec<u8>>,
+    /// For a plugin's trace, the program whose process it is traced in.
+    host: Option<Arc<Host>>,
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -313,6 +315,30 @@ impl RootTrace {
 }
 
 impl RootTrace {
+    /// The chain of object `i` ([`chain_into`]), ended, in a plugin's
+    /// trace, by its host program.
+    fn chain_into(&self, i: usize, v: &mut Vec<Arc<ChainLink>>) {
+        chain_into(&self.objs, i, v);
+        if let Some(h) = &self.host {
+            v.push(h.link.clone());
+        }
+    }
+
+    /// In a plugin's trace, the object the host program loaded at start-up
+    /// that answers `name` (asked by object `cur`), placed in the trace,
+    /// and how it was loaded (the edge's detail).
+    fn host_loaded(
+        &mut self,
+        name: &[u8],
+        cur: usize,
+        queue: &mut Vec<usize>,
+    ) -> Option<(usize, String)> {
+        let h = self.host.clone()?;
+        let k = find_loaded(&h.objs, name)?;
+        let (j, _) = self.place(&h.objs[k].found, name, cur, queue);
+        Some((j, format!("by {} at start-up", show(&h.program))))
+    }
+
     /// The object `f` (found for `name`, asked by object `cur`) is in the
     /// trace as: the one of the same file already there (the name added to
     /// it, and `f`'s path when it differs), else a new one queued for its
@@ -924,7 +950,7 @@ struct Included {
     libraries: FastSet<Vec<u8>>,
     /// The program the plugins of each kind are traced in the process of
     /// ([`Host`]), the first of that kind in queue order.
-    hosts: Vec<Host>,
+    hosts: Vec<Arc<Host>>,
 }
 
 /// The process a plugin is opened in: the first glibc program root of the
@@ -992,18 +1018,19 @@ impl Included {
     }
 
     /// The program whose process a plugin like `like` is traced in.
-    fn host_for(&self, like: &ElfInfo) -> Option<&Host> {
+    fn host_for(&self, like: &ElfInfo) -> Option<Arc<Host>> {
         let i = &like.ident;
         self.hosts
             .iter()
             .find(|h| h.kind == (i.is_64, i.big_endian, i.machine))
+            .cloned()
     }
 
     /// Offers the start-up objects of the program roots (SONAME, path,
     /// program), first come first served, ahead of the included libraries,
     /// and the hosts.
     fn offer_programs(&mut self, offered: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, hosts: Vec<Host>) {
-        self.hosts = hosts;
+        self.hosts = hosts.into_iter().map(Arc::new).collect();
         let mut taken: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (soname, path, program) in offered {
             if taken.insert(soname.clone()) {
@@ -1510,6 +1537,7 @@ fn load_list(
                     target: None,
                     extra_files: Vec::new(),
                     searches: Vec::new(),
+                    host: None,
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1531,6 +1559,7 @@ fn load_list(
         searches: Vec::new(),
         warnings: root_warnings(root, &info),
         root_warnings: info.warnings.len(),
+        host: None,
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -1602,8 +1631,7 @@ fn load_list(
     let mut queue = vec![0usize];
     add_preloads(resolver, &target, &mut t, &mut queue, opts.keep_search);
     let plugin = target.flavor == Flavor::Glibc && included.applies(root);
-    let host = plugin.then(|| included.host_for(&info)).flatten();
-    let host_detail = host.map(|h| format!("by {} at start-up", show(&h.program)));
+    t.host = plugin.then(|| included.host_for(&info)).flatten();
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     let mut notes_done = 0;
@@ -1632,19 +1660,14 @@ fn load_list(
         let info = t.objs[cur].found.info.clone();
         // The requester's chain does not change while its names are
         // resolved (objects are only appended).
-        chain_into(&t.objs, cur, &mut chain);
-        if let Some(h) = host {
-            chain.push(h.link.clone());
-        }
+        t.chain_into(cur, &mut chain);
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
             // Loaded by the host program at start-up, before the plugin?
-            if let Some(k) = host.and_then(|h| find_loaded(&h.objs, name)) {
-                let f = host.map(|h| h.objs[k].found.clone()).expect("a host");
-                let (j, _) = t.place(&f, name, cur, &mut queue);
+            if let Some((j, detail)) = t.host_loaded(name, cur, &mut queue) {
                 t.push_edge(
                     cur,
                     To::Obj(j),
-                    TEdge::new(TName::needed(ni), Via::Loaded, None, host_detail.clone()),
+                    TEdge::new(TName::needed(ni), Via::Loaded, None, Some(detail)),
                 );
                 t.resolved_names.push(triple(cur, ni, j));
                 continue;
@@ -2150,6 +2173,10 @@ fn load_runtime(
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::own(name), via, None, Some(detail.clone()));
+    if let Some((j, _)) = t.host_loaded(name, from, queue) {
+        t.push_edge(from, To::Obj(j), edge(name));
+        return Ok(j);
+    }
     if let Some(j) = find_loaded_for(target, &t.objs, name) {
         t.objs[j].latent = false;
         t.push_edge(from, To::Obj(j), edge(name));
@@ -2159,7 +2186,8 @@ fn load_runtime(
         Flavor::Musl => 0,
         _ => from,
     };
-    let chain = chain_of(&t.objs, searcher);
+    let mut chain = Vec::new();
+    t.chain_into(searcher, &mut chain);
     let res = resolver.resolve(
         target,
         &Request {
@@ -3105,6 +3133,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         target: t.target.clone(),
         searches: t.searches.clone(),
         extra_files: t.extra_files.clone(),
+        host: t.host.clone(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -3417,6 +3446,7 @@ mod tests {
             target: None,
             searches: Vec::new(),
             extra_files: Vec::new(),
+            host: None,
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));

@@ -701,7 +701,8 @@ pub struct ElfBuild<'r> {
     rpath: Option<String>,
     runpath: Option<String>,
     extra: Vec<String>,
-    /// The C source of a program, instead of an empty `main`.
+    /// The C source of a program, instead of an empty `main`; of a
+    /// library, added to its one function.
     source: Option<String>,
 }
 
@@ -719,8 +720,9 @@ impl<'r> ElfBuild<'r> {
         }
     }
 
-    /// A program built from this C source (its libraries, search paths and
-    /// `DT_NEEDED` entries are set as for any other).
+    /// A program built from this C source, or a library with it added
+    /// (its libraries, search paths and `DT_NEEDED` entries are set as for
+    /// any other).
     pub fn source(mut self, c_source: &str) -> Self {
         self.source = Some(c_source.to_string());
         self
@@ -774,7 +776,10 @@ impl<'r> ElfBuild<'r> {
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                     .collect();
-                format!("int closure_oracle_{ident}(void) {{ return 42; }}\n")
+                format!(
+                    "{}int closure_oracle_{ident}(void) {{ return 42; }}\n",
+                    self.source.as_deref().unwrap_or_default()
+                )
             }
             None => self
                 .source
