@@ -20,8 +20,8 @@ use std::path::Path;
 
 use crate::support::chroot::run_in_root_at;
 use crate::support::oracle::{
-    closure_bin, loader_trace, on_host_and_releases, resolve_in_root, run_closure, ClosureRun,
-    Oracle, TestRoot,
+    closure_bin, loader_trace, on_host_and_releases, resolve_in_root, run_closure,
+    run_closure_with_run_time, ClosureRun, Oracle, TestRoot,
 };
 
 /// Opens each argument by path (`RTLD_NOW | RTLD_GLOBAL`), saying whether
@@ -329,7 +329,8 @@ fn check(name: &str, r: &TestRoot) {
         "{name}: the loader\n{}",
         out.stdout
     );
-    let run = run_closure(r.path(), &[HOST_APP], &["--include", RUNTIME_PLUGIN]);
+    // (With run-time loads: `run_closure` leaves them out.)
+    let run = run_closure_with_run_time(r.path(), HOST_APP, &["--include", RUNTIME_PLUGIN]);
     assert_eq!(run.status, 0, "{name}: {}", run.dump());
     let mut got = closure_files(r.path(), &run);
     got.remove(&resolve_in_root(r.path(), HOST_APP).display().to_string());
