@@ -12,7 +12,8 @@
 //! program that needs the core at start-up without it (as the loader does),
 //! and stage a root in which the launcher maps the same files. A program's
 //! start-up objects answer its plugins' names before their own search
-//! (which here finds another file of that SONAME), and a plugin without a
+//! (which here finds another file of that SONAME), also a name a plugin
+//! opens with `dlopen` (declared in its `.note.dlopen`), and a plugin without a
 //! RUNPATH searches the program's RPATH (one with a RUNPATH does not).
 
 use std::collections::BTreeSet;
