@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod crossarch;
 mod disk;
+mod dlflags;
 mod elf;
 mod everyday;
 mod explain;

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use crate::support::chroot::run_in_root_at;
 use crate::support::oracle::{
-    closure_bin, loader_trace, on_host_and_releases, resolve_in_root, run_closure,
+    closure_bin, dlopen_note_c, loader_trace, on_host_and_releases, resolve_in_root, run_closure,
     run_closure_with_run_time, ClosureRun, Oracle, TestRoot,
 };
 
@@ -88,7 +88,7 @@ fn build(r: &TestRoot) {
     // loaded, declared in its `.note.dlopen`: that search too would find
     // the other file.
     r.lib(RUNTIME_PLUGIN, "libp5.so")
-        .source(OPENS_APP)
+        .source(&opens_app())
         .runpath("$ORIGIN/../dup")
         .build();
     // A program with a DT_RPATH, and two plugins needing a library only
@@ -109,21 +109,14 @@ const SHADOW_LIB: &str = "/app/dup/libapp.so.1";
 const RUNTIME_PLUGIN: &str = "/app/plug5/libp5.so";
 
 /// A library that opens `libapp.so.1` when it is loaded and says so in a
-/// `.note.dlopen` (owner "FDO", type 0x407c0c0a, JSON payload).
-const OPENS_APP: &str = r#"
-#include <dlfcn.h>
-__asm__(
-    "\t.section .note.dlopen,\"a\",@note\n"
-    "\t.balign 4\n"
-    "\t.long 4\n"
-    "\t.long 2f - 1f\n"
-    "\t.long 0x407c0c0a\n"
-    "\t.asciz \"FDO\"\n"
-    "1:\t.asciz \"[{\\\"soname\\\":[\\\"libapp.so.1\\\"],\\\"priority\\\":\\\"required\\\"}]\"\n"
-    "2:\t.balign 4\n"
-    "\t.text\n");
-__attribute__((constructor)) static void opens(void) { dlopen("libapp.so.1", RTLD_NOW); }
-"#;
+/// `.note.dlopen`.
+fn opens_app() -> String {
+    format!(
+        "#include <dlfcn.h>\n{}__attribute__((constructor)) static void opens(void) {{ \
+         dlopen(\"libapp.so.1\", RTLD_NOW); }}\n",
+        dlopen_note_c(r#"[{"soname":["libapp.so.1"],"priority":"required"}]"#)
+    )
+}
 const RPATH_APP: &str = "/app/bin/rpathapp";
 const RPATH_LIB: &str = "/app/rp/libonly.so.1";
 const PLAIN_PLUGIN: &str = "/app/plug3/libp3.so";

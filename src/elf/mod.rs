@@ -132,6 +132,11 @@ pub(crate) fn loadable_ranges(file: &std::fs::File, len: u64, without: u64) -> V
 
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
 pub const DF_1_NODEFLIB: u32 = 0x800;
+/// `DF_1_NOOPEN` (`-z nodlopen`): glibc's `dlopen` refuses to load it.
+pub const DF_1_NOOPEN: u32 = 0x40;
+/// `DF_1_PIE`: a position-independent executable, which glibc (2.30 and
+/// later) refuses to load as a library.
+pub const DF_1_PIE: u32 = 0x0800_0000;
 /// `VER_FLG_WEAK` on a version requirement.
 pub const VER_FLG_WEAK: u16 = 0x2;
 /// `VER_FLG_BASE` on a version definition (the file's own name).
@@ -734,6 +739,16 @@ impl ElfInfo {
     /// Whether `DF_1_NODEFLIB` is set.
     pub fn nodeflib(&self) -> bool {
         self.flags_1 & DF_1_NODEFLIB != 0
+    }
+
+    /// Whether `DF_1_NOOPEN` is set.
+    pub fn noopen(&self) -> bool {
+        self.flags_1 & DF_1_NOOPEN != 0
+    }
+
+    /// Whether `DF_1_PIE` is set.
+    pub fn pie(&self) -> bool {
+        self.flags_1 & DF_1_PIE != 0
     }
 
     /// A dynamically linked object: one with a dynamic section.

@@ -2535,13 +2535,23 @@ fn add_libgcc(
 /// only a run-time load brings in that needs an executable stack, unless
 /// the stack is executable already (the program or a start-up library
 /// needs one).
+///
+/// By their `DT_FLAGS_1` too (`_dl_map_object_from_fd`, once the object is
+/// mapped and is not one already loaded): a position-independent
+/// executable (`DF_1_PIE`) loaded as a library stops the program with
+/// glibc 2.30 and later ([`RefusedWhy::Pie`]), or fails the `dlopen` that
+/// brings it in; an object with `DF_1_NOOPEN` (`-z nodlopen`) fails the
+/// `dlopen` that brings it in (a dependency of the object opened too), and
+/// loads at start-up as any other.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
     // Every CPU has the x86-64 baseline but i386's, and nearly no object
-    // needs an executable stack: only roots that load an object needing
-    // more (an i386 one needing any level) or an executable stack are
-    // walked.
+    // needs an executable stack or carries those flags as a library (most
+    // programs are PIEs): only roots that load an object needing more (an
+    // i386 one needing any level), an executable stack, or such a library
+    // are walked.
     let mut roots: BTreeSet<usize> = BTreeSet::new();
-    for n in g.graph.node_weights() {
+    for i in g.graph.node_indices() {
+        let n = &g.graph[i];
         let Some(info) = n.info.as_deref() else {
             continue;
         };
@@ -2550,7 +2560,13 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         } else {
             info.x86_isa_needed & !1
         };
-        if above != 0 || info.exec_stack {
+        let library = || {
+            g.graph
+                .edges_directed(i, petgraph::Direction::Incoming)
+                .next()
+                .is_some()
+        };
+        if above != 0 || info.exec_stack || ((info.pie() || info.noopen()) && library()) {
             roots.extend(n.roots.iter().copied());
         }
     }
@@ -2574,7 +2590,7 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
             continue;
         };
         let target = resolver.shared_target(info);
-        if target.x86_isa.is_none() && !target.dlopen_refuses_exec_stack {
+        if target.flavor != Flavor::Glibc {
             continue;
         }
         let startup = g.startup_objects(root, ri, false);
@@ -2635,6 +2651,20 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                         why,
                     });
                 }
+            }
+            if n != root && obj.pie() && target.refuses_pie {
+                if at_run_time {
+                    warnings.push(run_time_warning(RefusedWhy::Pie.describe()));
+                } else {
+                    out.push(Refused {
+                        object: node.path.clone(),
+                        why: RefusedWhy::Pie,
+                    });
+                }
+            } else if at_run_time && obj.noopen() {
+                warnings.push(run_time_warning(
+                    "shared object cannot be dlopen()ed".into(),
+                ));
             }
             if at_run_time
                 && obj.exec_stack

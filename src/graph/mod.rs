@@ -202,6 +202,10 @@ pub enum RefusedWhy {
         /// The modelled CPU's ([`crate::resolve::target::Target::x86_isa`]).
         cpu: u32,
     },
+    /// A position-independent executable (`DF_1_PIE`) that a program
+    /// loads at start-up as a library: glibc 2.30 and later stop it when
+    /// they map it, before anything else (also when tracing).
+    Pie,
 }
 
 impl RefusedWhy {
@@ -209,6 +213,7 @@ impl RefusedWhy {
     pub fn describe(&self) -> String {
         match *self {
             RefusedWhy::Verneed(v) => format!("unsupported version {v} of Verneed record"),
+            RefusedWhy::Pie => "cannot dynamically load position-independent executable".into(),
             RefusedWhy::IsaLevel { needed, cpu } => {
                 let has = crate::resolve::target::x86_isa_names(cpu);
                 format!(

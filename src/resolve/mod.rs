@@ -814,6 +814,7 @@ impl<'fs> Resolver<'fs> {
             target.secure_origin_normalized =
                 minor.is_some_and(|m| m >= SECURE_ORIGIN_NORMALIZED_SINCE);
             target.dt_audit = minor.is_some_and(|m| m >= DT_AUDIT_SINCE);
+            target.refuses_pie = minor.is_none_or(|m| m >= PIE_REFUSED_SINCE);
         }
         target
     }
@@ -2738,6 +2739,10 @@ const ENOTDIR_SKIPPED_SINCE: u32 = 39;
 /// main program names in `DT_AUDIT` and `DT_DEPAUDIT` (checked: 2.31
 /// ignores both, 2.36, 2.41 and 2.43 load them; glibc's NEWS gives 2.32).
 const DT_AUDIT_SINCE: u32 = 32;
+
+/// The first glibc release that refuses to load a `DF_1_PIE` object as a
+/// library ([`Target::refuses_pie`]; BZ #24323).
+const PIE_REFUSED_SINCE: u32 = 30;
 
 /// The `N` of the first "release version 2.N" in `f` (its read-only data
 /// first, as [`file_contains`] looks).

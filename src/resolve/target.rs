@@ -274,6 +274,12 @@ pub struct Target {
     /// requires"), as 2.41 and later do; start-up loads still get one
     /// (filled by the resolver, from the interpreter's version).
     pub dlopen_refuses_exec_stack: bool,
+    /// A glibc loader that refuses to load a position-independent
+    /// executable (`DF_1_PIE`) as a library, at start-up or by `dlopen`
+    /// ("cannot dynamically load position-independent executable"), as
+    /// 2.30 and later do (filled by the resolver, from the interpreter's
+    /// version; 2.31's has none and is taken to).
+    pub refuses_pie: bool,
     /// A glibc loader that ends a search list when the candidate in a
     /// directory it holds present fails with ENOTDIR (a file where the
     /// directory should be), as 2.36 and earlier do; 2.39 and later go on
@@ -340,6 +346,7 @@ impl Target {
                 dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
                 dt_audit: false,
+                refuses_pie: false,
             };
         }
         let triplet = arch.triplet;
@@ -407,6 +414,7 @@ impl Target {
             dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
             dt_audit: false,
+            refuses_pie: false,
         }
     }
 

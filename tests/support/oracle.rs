@@ -683,6 +683,34 @@ pub fn compile(root: &TestRoot, in_root: &str, c_source: &str, extra: &[String])
     );
 }
 
+/// C source (a top-level `__asm__`) of a `.note.dlopen` note carrying
+/// `json`: owner "FDO", type 0x407c0c0a, the JSON NUL-terminated and
+/// padded to 4 bytes.
+pub fn dlopen_note_c(json: &str) -> String {
+    // Quoted once for the assembler's string, once for C's.
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let lines = [
+        "\t.section .note.dlopen,\"a\",@note".to_string(),
+        "\t.balign 4".into(),
+        "\t.long 4".into(),
+        "\t.long 2f - 1f".into(),
+        "\t.long 0x407c0c0a".into(),
+        "\t.asciz \"FDO\"".into(),
+        format!("1:\t.asciz \"{}\"", quote(json)),
+        "2:\t.balign 4".into(),
+        "\t.text".into(),
+    ];
+    let mut c = String::from("__asm__(\n");
+    for line in lines {
+        c.push_str(&format!(
+            "    \"{}\\n\"\n",
+            quote(&line).replace('\t', "\\t")
+        ));
+    }
+    c.push_str(");\n");
+    c
+}
+
 /// One DT_NEEDED to produce at link time.
 enum Need {
     /// Link against this in-root library file (DT_NEEDED = its SONAME).

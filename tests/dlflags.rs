@@ -1,0 +1,163 @@
+//! Objects the glibc loader refuses by their `DT_FLAGS_1`, against the
+//! real loader (glibc 2.36 here, and 2.31, 2.41 and 2.43).
+//!
+//! A position-independent executable (`DF_1_PIE`) that a search finds for
+//! a `DT_NEEDED` name stops the program ("cannot dynamically load
+//! position-independent executable"), though a later directory holds a
+//! library of that name; opened with `dlopen`, it fails that `dlopen`. An
+//! object linked with `-z nodlopen` (`DF_1_NOOPEN`) loads at start-up like
+//! any other but fails a `dlopen` ("shared object cannot be dlopen()ed"),
+//! also when it is a dependency of the object opened. `closure` must
+//! refuse the first (exit 1), and warn of exactly the `dlopen`s the loader
+//! fails, with its words.
+
+use std::collections::BTreeSet;
+
+use crate::support::oracle::{
+    dlopen_note_c, on_host_and_releases, run_closure, run_closure_with_run_time, Oracle, TestRoot,
+};
+
+/// Opens each argument with `dlopen`, printing `OK NAME` or `FAIL ERROR`;
+/// its `.note.dlopen` declares the names the test opens.
+const OPENER_MAIN: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    for (int k = 1; k < argc; k++) {
+        if (dlopen(argv[k], RTLD_NOW)) printf("OK %s\n", argv[k]);
+        else printf("FAIL %s\n", dlerror());
+    }
+    return 0;
+}
+"#;
+
+/// What the opener opens, by name (its RUNPATH finds them).
+const OPENED: [&str; 4] = ["libnod.so.1", "libuser.so.1", "libpie.so", "libfine.so.1"];
+
+fn build(r: &TestRoot) {
+    // The PIE, named as a library, and a real library of that name in a
+    // directory searched after it.
+    r.exe("/app/pie/libpie.so").build();
+    r.lib("/app/lib2/libpie.so", "libpie.so").build();
+    r.exe("/app/bin/needspie")
+        .needs_names(&["libpie.so"])
+        .runpath("/app/pie:/app/lib2")
+        .build();
+    // `-z nodlopen`: needed at start-up, opened, and a dependency of an
+    // object opened.
+    r.lib("/app/lib/libnod.so.1", "libnod.so.1")
+        .arg("-Wl,-z,nodlopen")
+        .build();
+    r.lib("/app/lib/libnod2.so.1", "libnod2.so.1")
+        .arg("-Wl,-z,nodlopen")
+        .build();
+    r.lib("/app/lib/libuser.so.1", "libuser.so.1")
+        .needs(&["/app/lib/libnod2.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    r.lib("/app/lib/libfine.so.1", "libfine.so.1").build();
+    r.exe("/app/bin/needsnod")
+        .needs(&["/app/lib/libnod.so.1"])
+        .runpath("/app/lib")
+        .build();
+    let entries: Vec<String> = OPENED
+        .iter()
+        .map(|n| format!(r#"{{"soname":["{n}"],"priority":"recommended"}}"#))
+        .collect();
+    let note = dlopen_note_c(&format!("[{}]", entries.join(",")));
+    r.exe("/app/bin/opener")
+        .source(&format!("{note}{OPENER_MAIN}"))
+        .runpath("/app/lib:/app/pie")
+        .build();
+}
+
+fn check(name: &str, r: &TestRoot) {
+    build(r);
+
+    // A PIE found for a DT_NEEDED name: the loader stops at it.
+    let out = r.run_in_root(&[], &["/app/bin/needspie"]);
+    assert!(
+        out.status == 127
+            && out
+                .stderr
+                .contains("libpie.so: cannot dynamically load position-independent executable"),
+        "{name}: the loader ran the program needing a PIE ({}):\n{}",
+        out.status,
+        out.stderr
+    );
+    let run = run_closure(r.path(), &["/app/bin/needspie"], &[]);
+    let refused: Vec<(&str, &str)> = run
+        .json
+        .as_ref()
+        .and_then(|j| j["refused"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
+        .collect();
+    assert_eq!(
+        (run.status, refused),
+        (
+            1,
+            vec![(
+                "/app/pie/libpie.so",
+                "cannot dynamically load position-independent executable"
+            )]
+        ),
+        "{name}: {}",
+        run.dump()
+    );
+
+    // `-z nodlopen` at start-up: the program runs, and closure says nothing.
+    let out = r.run_in_root(&[], &["/app/bin/needsnod"]);
+    assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    let run = run_closure_with_run_time(r.path(), "/app/bin/needsnod", &[]);
+    assert!(
+        run.status == 0 && !run.warnings().any(|w| w.contains("libnod")),
+        "{name}: {}",
+        run.dump()
+    );
+
+    // The dlopens: the loader's failures, object and words, against
+    // closure's warnings about what the program loads at run time (the
+    // loader names the object by the name asked for, here its file name;
+    // closure by its path).
+    let mut argv = vec!["/app/bin/opener"];
+    argv.extend(OPENED);
+    let out = r.run_in_root(&[], &argv);
+    assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    let failed: BTreeSet<(String, String)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .filter_map(|e| e.split_once(": "))
+        .map(|(o, why)| (o.to_string(), why.to_string()))
+        .collect();
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
+        1,
+        "{name}: only libfine.so.1 opens\n{}",
+        out.stdout
+    );
+    let run = run_closure_with_run_time(r.path(), "/app/bin/opener", &[]);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    let warned: BTreeSet<(String, String)> = run
+        .warnings()
+        .filter_map(|w| w.strip_suffix(": that dlopen fails"))
+        .filter_map(|w| {
+            let (object, rest) = w.split_once(" (loaded at run time by /app/bin/opener): ")?;
+            let file = object.rsplit('/').next()?;
+            Some((file.to_string(), rest.to_string()))
+        })
+        .collect();
+    assert_eq!(warned, failed, "{name}: {}", run.dump());
+    assert_eq!(failed.len(), 3, "{name}: {failed:?}");
+}
+
+#[test]
+fn loader_refuses_pies_as_libraries_and_nodlopen_objects_in_dlopen() {
+    let name = "loader_refuses_pies_as_libraries_and_nodlopen_objects_in_dlopen";
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    on_host_and_releases(name, &o, &["bullseye", "trixie", "forky"], check);
+}
