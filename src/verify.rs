@@ -33,16 +33,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::elf::{ET_DYN, ET_EXEC};
 use crate::error::{Error, Result};
 use crate::graph::{self, BuildOptions, DepGraph, MissingVersion, NodeKind, UndefinedSymbol};
 use crate::resolve::{self, Resolver, Via};
 use crate::rootfs::{EntryKind, RootFs};
 use crate::util::show;
-
-/// `e_type` of an executable.
-const ET_EXEC: u16 = 2;
-/// `e_type` of a shared object (libraries and PIE programs).
-const ET_DYN: u16 = 3;
 
 /// How to check a directory.
 #[derive(Debug, Clone, Default)]

@@ -1,10 +1,12 @@
-//! Objects the glibc loader refuses by their `DT_FLAGS_1`, against the
-//! real loader (glibc 2.36 here, and 2.31, 2.41 and 2.43).
+//! Objects the glibc loader refuses by their type and `DT_FLAGS_1`,
+//! against the real loader (glibc 2.36 here, and 2.31, 2.41 and 2.43).
 //!
 //! A position-independent executable (`DF_1_PIE`) that a search finds for
 //! a `DT_NEEDED` name stops the program ("cannot dynamically load
 //! position-independent executable"), though a later directory holds a
-//! library of that name; opened with `dlopen`, it fails that `dlopen`. An
+//! library of that name; opened with `dlopen`, it fails that `dlopen`. So
+//! does an executable at a fixed address (`ET_EXEC`: "cannot dynamically
+//! load executable"). An
 //! object linked with `-z nodlopen` (`DF_1_NOOPEN`) loads at start-up like
 //! any other but fails a `dlopen` ("shared object cannot be dlopen()ed"),
 //! also when it is a dependency of the object opened. `closure` must
@@ -32,7 +34,13 @@ int main(int argc, char **argv) {
 "#;
 
 /// What the opener opens, by name (its RUNPATH finds them).
-const OPENED: [&str; 4] = ["libnod.so.1", "libuser.so.1", "libpie.so", "libfine.so.1"];
+const OPENED: [&str; 5] = [
+    "libnod.so.1",
+    "libuser.so.1",
+    "libpie.so",
+    "libexe.so",
+    "libfine.so.1",
+];
 
 fn build(r: &TestRoot) {
     // The PIE, named as a library, and a real library of that name in a
@@ -42,6 +50,13 @@ fn build(r: &TestRoot) {
     r.exe("/app/bin/needspie")
         .needs_names(&["libpie.so"])
         .runpath("/app/pie:/app/lib2")
+        .build();
+    // The same with an executable at a fixed address.
+    r.exe("/app/exe/libexe.so").arg("-no-pie").build();
+    r.lib("/app/lib2/libexe.so", "libexe.so").build();
+    r.exe("/app/bin/needsexe")
+        .needs_names(&["libexe.so"])
+        .runpath("/app/exe:/app/lib2")
         .build();
     // `-z nodlopen`: needed at start-up, opened, and a dependency of an
     // object opened.
@@ -67,45 +82,58 @@ fn build(r: &TestRoot) {
     let note = dlopen_note_c(&format!("[{}]", entries.join(",")));
     r.exe("/app/bin/opener")
         .source(&format!("{note}{OPENER_MAIN}"))
-        .runpath("/app/lib:/app/pie")
+        .runpath("/app/lib:/app/pie:/app/exe")
         .build();
 }
 
 fn check(name: &str, r: &TestRoot) {
     build(r);
 
-    // A PIE found for a DT_NEEDED name: the loader stops at it.
-    let out = r.run_in_root(&[], &["/app/bin/needspie"]);
-    assert!(
-        out.status == 127
-            && out
-                .stderr
-                .contains("libpie.so: cannot dynamically load position-independent executable"),
-        "{name}: the loader ran the program needing a PIE ({}):\n{}",
-        out.status,
-        out.stderr
-    );
-    let run = run_closure(r.path(), &["/app/bin/needspie"], &[]);
-    let refused: Vec<(&str, &str)> = run
-        .json
-        .as_ref()
-        .and_then(|j| j["refused"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
-        .collect();
-    assert_eq!(
-        (run.status, refused),
+    // A PIE or an executable found for a DT_NEEDED name: the loader stops
+    // at it.
+    for (prog, lib, why) in [
         (
-            1,
-            vec![(
-                "/app/pie/libpie.so",
-                "cannot dynamically load position-independent executable"
-            )]
+            "/app/bin/needspie",
+            "libpie.so",
+            "cannot dynamically load position-independent executable",
         ),
-        "{name}: {}",
-        run.dump()
-    );
+        (
+            "/app/bin/needsexe",
+            "libexe.so",
+            "cannot dynamically load executable",
+        ),
+    ] {
+        let out = r.run_in_root(&[], &[prog]);
+        assert!(
+            out.status == 127 && out.stderr.contains(&format!("{lib}: {why}")),
+            "{name}: the loader ran {prog} ({}):\n{}",
+            out.status,
+            out.stderr
+        );
+        let run = run_closure(r.path(), &[prog], &[]);
+        let refused: Vec<(&str, &str)> = run
+            .json
+            .as_ref()
+            .and_then(|j| j["refused"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
+            .collect();
+        let first = format!(
+            "{}/{lib}",
+            if lib == "libpie.so" {
+                "/app/pie"
+            } else {
+                "/app/exe"
+            }
+        );
+        assert_eq!(
+            (run.status, refused),
+            (1, vec![(first.as_str(), why)]),
+            "{name}: {}",
+            run.dump()
+        );
+    }
 
     // `-z nodlopen` at start-up: the program runs, and closure says nothing.
     let out = r.run_in_root(&[], &["/app/bin/needsnod"]);
@@ -150,7 +178,7 @@ fn check(name: &str, r: &TestRoot) {
         })
         .collect();
     assert_eq!(warned, failed, "{name}: {}", run.dump());
-    assert_eq!(failed.len(), 3, "{name}: {failed:?}");
+    assert_eq!(failed.len(), 4, "{name}: {failed:?}");
 }
 
 #[test]

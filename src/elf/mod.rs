@@ -132,6 +132,10 @@ pub(crate) fn loadable_ranges(file: &std::fs::File, len: u64, without: u64) -> V
 
 /// `DF_1_NODEFLIB`: do not search the default directories for this object's dependencies.
 pub const DF_1_NODEFLIB: u32 = 0x800;
+/// `e_type` of an executable at a fixed address.
+pub const ET_EXEC: u16 = 2;
+/// `e_type` of a shared object (libraries and PIE programs).
+pub const ET_DYN: u16 = 3;
 /// `DF_1_NOOPEN` (`-z nodlopen`): glibc's `dlopen` refuses to load it.
 pub const DF_1_NOOPEN: u32 = 0x40;
 /// `DF_1_PIE`: a position-independent executable, which glibc (2.30 and

@@ -30,7 +30,7 @@ use super::{
     DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion, Node, NodeKind, Refused, RefusedWhy,
 };
 use crate::elf::notes::Priority;
-use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck};
+use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
 use crate::error::{Error, Result};
 use crate::observe::timings;
 use crate::resolve::{dirname, ChainLink, Flavor, Found, Outcome, Request, Resolver, Target, Via};
@@ -2536,13 +2536,14 @@ fn add_libgcc(
 /// the stack is executable already (the program or a start-up library
 /// needs one).
 ///
-/// By their `DT_FLAGS_1` too (`_dl_map_object_from_fd`, once the object is
-/// mapped and is not one already loaded): a position-independent
-/// executable (`DF_1_PIE`) loaded as a library stops the program with
-/// glibc 2.30 and later ([`RefusedWhy::Pie`]), or fails the `dlopen` that
-/// brings it in; an object with `DF_1_NOOPEN` (`-z nodlopen`) fails the
-/// `dlopen` that brings it in (a dependency of the object opened too), and
-/// loads at start-up as any other.
+/// By their type and `DT_FLAGS_1` too (`_dl_map_object_from_fd`, once the
+/// object is mapped and is not one already loaded): an executable at a
+/// fixed address (`ET_EXEC`, [`RefusedWhy::Executable`]) or, with glibc
+/// 2.30 and later, a position-independent one (`DF_1_PIE`,
+/// [`RefusedWhy::Pie`]) loaded as a library stops the program, or fails
+/// the `dlopen` that brings it in; an object with `DF_1_NOOPEN` (`-z
+/// nodlopen`) fails the `dlopen` that brings it in (a dependency of the
+/// object opened too), and loads at start-up as any other.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
     // Every CPU has the x86-64 baseline but i386's, and nearly no object
     // needs an executable stack or carries those flags as a library (most
@@ -2566,7 +2567,8 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                 .next()
                 .is_some()
         };
-        if above != 0 || info.exec_stack || ((info.pie() || info.noopen()) && library()) {
+        let exec = info.ident.e_type == ET_EXEC;
+        if above != 0 || info.exec_stack || ((exec || info.pie() || info.noopen()) && library()) {
             roots.extend(n.roots.iter().copied());
         }
     }
@@ -2652,13 +2654,18 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                     });
                 }
             }
-            if n != root && obj.pie() && target.refuses_pie {
+            let executable = if obj.ident.e_type == ET_EXEC {
+                Some(RefusedWhy::Executable)
+            } else {
+                (obj.pie() && target.refuses_pie).then_some(RefusedWhy::Pie)
+            };
+            if let Some(why) = executable.filter(|_| n != root) {
                 if at_run_time {
-                    warnings.push(run_time_warning(RefusedWhy::Pie.describe()));
+                    warnings.push(run_time_warning(why.describe()));
                 } else {
                     out.push(Refused {
                         object: node.path.clone(),
-                        why: RefusedWhy::Pie,
+                        why,
                     });
                 }
             } else if at_run_time && obj.noopen() {

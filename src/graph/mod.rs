@@ -206,6 +206,10 @@ pub enum RefusedWhy {
     /// loads at start-up as a library: glibc 2.30 and later stop it when
     /// they map it, before anything else (also when tracing).
     Pie,
+    /// An executable at a fixed address (`ET_EXEC`) that a program loads
+    /// at start-up as a library: glibc stops it when it maps it (also
+    /// when tracing).
+    Executable,
 }
 
 impl RefusedWhy {
@@ -214,6 +218,7 @@ impl RefusedWhy {
         match *self {
             RefusedWhy::Verneed(v) => format!("unsupported version {v} of Verneed record"),
             RefusedWhy::Pie => "cannot dynamically load position-independent executable".into(),
+            RefusedWhy::Executable => "cannot dynamically load executable".into(),
             RefusedWhy::IsaLevel { needed, cpu } => {
                 let has = crate::resolve::target::x86_isa_names(cpu);
                 format!(

@@ -91,7 +91,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     for r in &g.refused {
         let then = match r.why {
             RefusedWhy::Verneed(_) => "glibc refuses to load it",
-            RefusedWhy::IsaLevel { .. } | RefusedWhy::Pie => "the loader stops the program",
+            RefusedWhy::IsaLevel { .. } | RefusedWhy::Pie | RefusedWhy::Executable => {
+                "the loader stops the program"
+            }
         };
         writeln!(
             out,
