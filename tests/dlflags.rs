@@ -91,14 +91,16 @@ fn check(name: &str, r: &TestRoot) {
 
     // A PIE or an executable found for a DT_NEEDED name: the loader stops
     // at it.
-    for (prog, lib, why) in [
+    for (prog, first, lib, why) in [
         (
             "/app/bin/needspie",
+            "/app/pie/libpie.so",
             "libpie.so",
             "cannot dynamically load position-independent executable",
         ),
         (
             "/app/bin/needsexe",
+            "/app/exe/libexe.so",
             "libexe.so",
             "cannot dynamically load executable",
         ),
@@ -119,17 +121,9 @@ fn check(name: &str, r: &TestRoot) {
             .flatten()
             .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
             .collect();
-        let first = format!(
-            "{}/{lib}",
-            if lib == "libpie.so" {
-                "/app/pie"
-            } else {
-                "/app/exe"
-            }
-        );
         assert_eq!(
             (run.status, refused),
-            (1, vec![(first.as_str(), why)]),
+            (1, vec![(first, why)]),
             "{name}: {}",
             run.dump()
         );
