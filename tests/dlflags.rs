@@ -176,8 +176,8 @@ fn check(name: &str, r: &TestRoot) {
 }
 
 #[test]
-fn loader_refuses_pies_as_libraries_and_nodlopen_objects_in_dlopen() {
-    let name = "loader_refuses_pies_as_libraries_and_nodlopen_objects_in_dlopen";
+fn loader_refuses_executables_as_libraries_and_nodlopen_objects_in_dlopen() {
+    let name = "loader_refuses_executables_as_libraries_and_nodlopen_objects_in_dlopen";
     let Some(o) = Oracle::start(name) else {
         return;
     };
