@@ -53,9 +53,21 @@ fn module(r: &TestRoot, path: &str, libs: &[&str]) {
 
 /// [`module`] with more C source.
 fn module_with(r: &TestRoot, path: &str, libs: &[&str], more: &str) {
+    module_built(r, path, libs, more, &[]);
+}
+
+/// [`module`] with more linker arguments.
+fn module_with_args(r: &TestRoot, path: &str, libs: &[&str], extra: &[&str]) {
+    module_built(r, path, libs, "", extra);
+}
+
+/// [`module`] with more C source and more arguments.
+fn module_built(r: &TestRoot, path: &str, libs: &[&str], more: &str, extra: &[&str]) {
     let mut args: Vec<String> = ["-shared", "-fPIC", "-Wl,--no-as-needed"]
-        .map(String::from)
-        .to_vec();
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
     for lib in libs {
         let host = r.host(lib);
         args.push(format!("-L{}", host.parent().unwrap().display()));
@@ -274,6 +286,57 @@ fn audit_modules_match(name: &str, r: &TestRoot) {
     let f = "/app/bin/f";
     r.exe(f).arg("-Wl,--audit=libaudc.so:libaudk.so").build();
     compare(&format!("{name} f"), r, f, None);
+    // Modules the loader opens and then refuses, as `dlopen` does: linked
+    // with `-z nodlopen`, needing a library that is, a PIE and a
+    // fixed-address executable that export `la_version`; then one it keeps.
+    module_with_args(r, "/opt/flg/libaudnod.so", &[], &["-Wl,-z,nodlopen"]);
+    r.lib("/opt/flg/libnodep.so.1", "libnodep.so.1")
+        .arg("-Wl,-z,nodlopen")
+        .build();
+    module(r, "/opt/flg/libauddep.so", &["/opt/flg/libnodep.so.1"]);
+    for (path, how) in [
+        ("/opt/flg/libaudpie.so", "-pie"),
+        ("/opt/flg/libaudexe.so", "-no-pie"),
+    ] {
+        compile(
+            r,
+            path,
+            &format!("{AUDIT_LISTER}int main(void) {{ return 0; }}\n"),
+            &[how.into(), "-rdynamic".into()],
+        );
+    }
+    let g = "/app/bin/g";
+    r.exe(g).rpath("/opt/flg:/opt/aud2").build();
+    let (g_trace, g_run) = compare(
+        &format!("{name} g"),
+        r,
+        g,
+        Some("libaudnod.so:libauddep.so:libaudpie.so:libaudexe.so:libaud2.so"),
+    );
+    let said = |w: &str| {
+        let (module, why) = w.split_once(" cannot be loaded as audit interface: ")?;
+        let module = module.split('\'').nth(1)?;
+        Some((
+            module.to_string(),
+            why.strip_suffix("; ignored")?.to_string(),
+        ))
+    };
+    let loader: BTreeSet<(String, String)> = g_trace
+        .stderr
+        .lines()
+        .filter_map(|l| said(l.strip_suffix('.')?))
+        .collect();
+    let ours: Vec<(String, String)> = g_run.warnings().filter_map(said).collect();
+    assert_eq!(loader.len(), 4, "{name} g: {}", g_trace.stderr);
+    for (module, why) in &loader {
+        // The loader gives its words; `closure` names a dependency too.
+        assert!(
+            ours.iter()
+                .any(|(m, w)| m == module && w.ends_with(why.as_str())),
+            "{name} g: {module}: {why}\n{}",
+            g_run.dump()
+        );
+    }
     if r.glibc_minor() >= 32 {
         assert!(
             loader_ignored(&trace.stderr).contains("libaudv.so"),

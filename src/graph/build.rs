@@ -1869,6 +1869,10 @@ fn audit_namespace(
         Outcome::Fatal { reason, .. } => return Err(reason.clone()),
         Outcome::Missing | Outcome::Ignored(_) => return Err(NOT_OPENED.into()),
     };
+    // rtld opens modules in `dlopen` mode (`dlmopen_doit`).
+    if let Some(why) = dlopen_refusal(target, &module.info) {
+        return Err(why.into());
+    }
     Arc::make_mut(&mut module).via = Via::Audit;
     let mut ns = Namespace {
         objs: vec![Obj::library(module, name.to_vec(), None)],
@@ -1917,6 +1921,9 @@ fn audit_namespace(
                     j
                 }
                 None => {
+                    if let Some(why) = dlopen_refusal(target, &f.info) {
+                        return Err(format!("{} (needed by {by}): {why}", show(&f.path)));
+                    }
                     ns.warnings.extend(
                         f.info
                             .warnings
@@ -2654,24 +2661,22 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                     });
                 }
             }
-            let executable = if obj.ident.e_type == ET_EXEC {
-                Some(RefusedWhy::Executable)
-            } else {
-                (obj.pie() && target.refuses_pie).then_some(RefusedWhy::Pie)
-            };
-            if let Some(why) = executable.filter(|_| n != root) {
-                if at_run_time {
-                    warnings.push(run_time_warning(why.describe()));
-                } else {
-                    out.push(Refused {
-                        object: node.path.clone(),
-                        why,
-                    });
+            if n == root {
+                // The program itself is an executable.
+            } else if at_run_time {
+                if let Some(why) = dlopen_refusal(&target, obj) {
+                    warnings.push(run_time_warning(why.into()));
                 }
-            } else if at_run_time && obj.noopen() {
-                warnings.push(run_time_warning(
-                    "shared object cannot be dlopen()ed".into(),
-                ));
+            } else if obj.ident.e_type == ET_EXEC {
+                out.push(Refused {
+                    object: node.path.clone(),
+                    why: RefusedWhy::Executable,
+                });
+            } else if obj.pie() && target.refuses_pie {
+                out.push(Refused {
+                    object: node.path.clone(),
+                    why: RefusedWhy::Pie,
+                });
             }
             if at_run_time
                 && obj.exec_stack
@@ -2687,6 +2692,24 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         }
     }
     (out, warnings)
+}
+
+/// Why glibc's `_dl_map_object_from_fd` refuses an object it has found and
+/// opened when it loads it in `dlopen` mode (a `dlopen` and the objects it
+/// brings in; an audit module's namespace), by its type and `DT_FLAGS_1`:
+/// an executable (at a fixed address, or with glibc 2.30 and later a
+/// PIE), or an object linked with `-z nodlopen` (the PIE's words win when
+/// both apply). At start-up only the first two count ([`isa_refusals`]).
+fn dlopen_refusal(target: &Target, info: &ElfInfo) -> Option<&'static str> {
+    if info.ident.e_type == ET_EXEC {
+        Some("cannot dynamically load executable")
+    } else if info.pie() && target.refuses_pie {
+        Some("cannot dynamically load position-independent executable")
+    } else if info.noopen() {
+        Some("shared object cannot be dlopen()ed")
+    } else {
+        None
+    }
 }
 
 /// Every x86 ISA level bit up to the highest in `bits`: a CPU of a level
