@@ -337,6 +337,46 @@ fn audit_modules_match(name: &str, r: &TestRoot) {
             g_run.dump()
         );
     }
+    // Modules needing an executable stack, as the module and as a
+    // dependency: glibc 2.41 and later refuse them in a program whose own
+    // stack is not executable (the program's libraries are loaded after
+    // the modules), and load them in one whose is.
+    module_with_args(r, "/opt/stk/libaudstk.so", &[], &["-Wl,-z,execstack"]);
+    r.lib("/opt/stk/libstk.so.1", "libstk.so.1")
+        .arg("-Wl,-z,execstack")
+        .build();
+    module(r, "/opt/stk/libaudsdep.so", &["/opt/stk/libstk.so.1"]);
+    for (h, flags) in [
+        ("/app/bin/h1", "-Wl,-z,noexecstack"),
+        ("/app/bin/h2", "-Wl,-z,execstack"),
+    ] {
+        r.exe(h).rpath("/opt/stk:/opt/aud2").arg(flags).build();
+        let (h_trace, h_run) = compare(
+            &format!("{name} {h}"),
+            r,
+            h,
+            Some("libaudstk.so:libaudsdep.so:libaud2.so"),
+        );
+        let refused = h == "/app/bin/h1" && r.glibc_minor() >= 41;
+        assert_eq!(
+            loader_ignored(&h_trace.stderr).len(),
+            if refused { 2 } else { 0 },
+            "{name} {h}: {}",
+            h_trace.stderr
+        );
+        assert!(
+            !refused
+                || h_run
+                    .warnings()
+                    .filter(
+                        |w| w.contains("cannot enable executable stack as shared object requires")
+                    )
+                    .count()
+                    == 2,
+            "{name} {h}: {}",
+            h_run.dump()
+        );
+    }
     if r.glibc_minor() >= 32 {
         assert!(
             loader_ignored(&trace.stderr).contains("libaudv.so"),

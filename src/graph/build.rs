@@ -1869,8 +1869,17 @@ fn audit_namespace(
         Outcome::Fatal { reason, .. } => return Err(reason.clone()),
         Outcome::Missing | Outcome::Ignored(_) => return Err(NOT_OPENED.into()),
     };
-    // rtld opens modules in `dlopen` mode (`dlmopen_doit`).
-    if let Some(why) = dlopen_refusal(target, &module.info) {
+    // rtld opens modules in `dlopen` mode (`dlmopen_doit`), before the
+    // program's libraries: only the program's own `PT_GNU_STACK` has made
+    // the stack executable by then.
+    let stack_executable = objs[0].found.info.exec_stack;
+    let refusal = |info: &ElfInfo| {
+        dlopen_refusal(target, info).or_else(|| {
+            (target.dlopen_refuses_exec_stack && info.exec_stack && !stack_executable)
+                .then_some("cannot enable executable stack as shared object requires")
+        })
+    };
+    if let Some(why) = refusal(&module.info) {
         return Err(why.into());
     }
     Arc::make_mut(&mut module).via = Via::Audit;
@@ -1921,7 +1930,7 @@ fn audit_namespace(
                     j
                 }
                 None => {
-                    if let Some(why) = dlopen_refusal(target, &f.info) {
+                    if let Some(why) = refusal(&f.info) {
                         return Err(format!("{} (needed by {by}): {why}", show(&f.path)));
                     }
                     ns.warnings.extend(
