@@ -91,6 +91,24 @@ fn build(r: &TestRoot) {
         .source(&opens_app())
         .runpath("$ORIGIN/../dup")
         .build();
+    // A plugin needing a library linked with `-z nodlopen` (its dlopen
+    // fails); a program that needs another such library at start-up (it
+    // loads), and a plugin of its that needs that one too (already
+    // loaded: no failure).
+    r.lib(NODL_LIB, "libnodl.so.1")
+        .arg("-Wl,-z,nodlopen")
+        .build();
+    r.lib(NODL_PLUGIN, "libp6.so")
+        .needs(&[NODL_LIB])
+        .runpath("$ORIGIN")
+        .build();
+    r.lib(NOH_LIB, "libnoh.so.1").arg("-Wl,-z,nodlopen").build();
+    r.exe(NOH_APP)
+        .source(LAUNCHER)
+        .needs(&[NOH_LIB])
+        .runpath("/app/lib3")
+        .build();
+    r.lib(NOH_PLUGIN, "libp7.so").needs(&[NOH_LIB]).build();
     // A program with a DT_RPATH, and two plugins needing a library only
     // that RPATH finds: one without a RUNPATH (its search tries the
     // program's RPATH last), one with (it does not).
@@ -106,6 +124,11 @@ fn build(r: &TestRoot) {
 }
 
 const SHADOW_LIB: &str = "/app/dup/libapp.so.1";
+const NODL_LIB: &str = "/app/plug6/libnodl.so.1";
+const NODL_PLUGIN: &str = "/app/plug6/libp6.so";
+const NOH_LIB: &str = "/app/lib3/libnoh.so.1";
+const NOH_APP: &str = "/app/bin/noh";
+const NOH_PLUGIN: &str = "/app/plug7/libp7.so";
 const RUNTIME_PLUGIN: &str = "/app/plug5/libp5.so";
 
 /// A library that opens `libapp.so.1` when it is loaded and says so in a
@@ -331,6 +354,48 @@ fn check(name: &str, r: &TestRoot) {
     assert_eq!(
         got,
         files(r.path(), runtime_mapped.iter().copied()),
+        "{name}: {}",
+        run.dump()
+    );
+
+    // `-z nodlopen`: the plugin that brings such a library in fails to
+    // load, and closure warns of it (the loader names the library by the
+    // name asked for); one whose such library the program loaded at
+    // start-up loads, included itself or not, and closure says nothing.
+    let out = r.run_in_root(&[], &[HOST_APP, NODL_PLUGIN]);
+    let (_, opened) = launcher_said(&out.stdout);
+    assert_eq!(
+        opened,
+        ["FAIL libnodl.so.1: shared object cannot be dlopen()ed"],
+        "{name}\n{}",
+        out.stdout
+    );
+    let run = run_closure(r.path(), &[HOST_APP], &["--include", NODL_PLUGIN]);
+    let failed: Vec<&str> = run.warnings().filter(|w| w.contains("dlopen")).collect();
+    assert_eq!(
+        failed,
+        [format!(
+            "{NODL_LIB} (loaded with the plugin {NODL_PLUGIN}): shared object cannot be \
+             dlopen()ed: that dlopen fails"
+        )],
+        "{name}: {}",
+        run.dump()
+    );
+    let out = r.run_in_root(&[], &[NOH_APP, NOH_PLUGIN, NOH_LIB]);
+    let (_, opened) = launcher_said(&out.stdout);
+    assert_eq!(
+        opened,
+        [format!("OK {NOH_PLUGIN}"), format!("OK {NOH_LIB}")],
+        "{name}\n{}",
+        out.stdout
+    );
+    let run = run_closure(
+        r.path(),
+        &[NOH_APP],
+        &["--include", NOH_PLUGIN, "--include", "/app/lib3"],
+    );
+    assert!(
+        run.status == 0 && !run.warnings().any(|w| w.contains("dlopen")),
         "{name}: {}",
         run.dump()
     );

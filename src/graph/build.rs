@@ -1762,6 +1762,9 @@ fn load_list(
             }
         }
     }
+    if plugin {
+        plugin_refusals(&target, &mut t);
+    }
     add_audit(resolver, &target, &mut t);
     Ok(t)
 }
@@ -2701,6 +2704,44 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         }
     }
     (out, warnings)
+}
+
+/// A plugin is loaded with `dlopen`: it and each object it brings in that
+/// its host had not loaded at start-up must pass [`dlopen_refusal`], and
+/// with glibc 2.41 and later need no executable stack unless the host's
+/// start-up made the stack executable; each that fails is a warning (the
+/// plugin's `dlopen` fails, the process goes on).
+fn plugin_refusals(target: &Target, t: &mut RootTrace) {
+    let (loaded, stack_executable): (BTreeSet<(u64, u64)>, bool) = match &t.host {
+        Some(h) => (
+            h.objs.iter().map(|o| o.found.file_id).collect(),
+            h.objs
+                .iter()
+                .any(|o| o.kind != NodeKind::Interpreter && o.found.info.exec_stack),
+        ),
+        None => (BTreeSet::new(), true),
+    };
+    let plugin = show(&t.objs[0].found.path).to_string();
+    let mut warnings = Vec::new();
+    for o in &t.objs {
+        if o.latent || o.kind == NodeKind::Interpreter || loaded.contains(&o.found.file_id) {
+            continue;
+        }
+        let info = &o.found.info;
+        let why = dlopen_refusal(target, info).or_else(|| {
+            (target.dlopen_refuses_exec_stack && info.exec_stack && !stack_executable)
+                .then_some("cannot enable executable stack as shared object requires")
+        });
+        if let Some(why) = why {
+            let path = show(&o.found.path);
+            warnings.push(if path == plugin {
+                format!("{path} (a plugin): {why}: its dlopen fails")
+            } else {
+                format!("{path} (loaded with the plugin {plugin}): {why}: that dlopen fails")
+            });
+        }
+    }
+    t.warnings.extend(warnings);
 }
 
 /// Why glibc's `_dl_map_object_from_fd` refuses an object it has found and
