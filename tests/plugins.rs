@@ -109,6 +109,10 @@ fn build(r: &TestRoot) {
         .runpath("/app/lib3")
         .build();
     r.lib(NOH_PLUGIN, "libp7.so").needs(&[NOH_LIB]).build();
+    // A plugin that needs an executable stack.
+    r.lib(STACK_PLUGIN, "libp8.so")
+        .arg("-Wl,-z,execstack")
+        .build();
     // A program with a DT_RPATH, and two plugins needing a library only
     // that RPATH finds: one without a RUNPATH (its search tries the
     // program's RPATH last), one with (it does not).
@@ -129,6 +133,7 @@ const NODL_PLUGIN: &str = "/app/plug6/libp6.so";
 const NOH_LIB: &str = "/app/lib3/libnoh.so.1";
 const NOH_APP: &str = "/app/bin/noh";
 const NOH_PLUGIN: &str = "/app/plug7/libp7.so";
+const STACK_PLUGIN: &str = "/app/plug8/libp8.so";
 const RUNTIME_PLUGIN: &str = "/app/plug5/libp5.so";
 
 /// A library that opens `libapp.so.1` when it is loaded and says so in a
@@ -399,6 +404,37 @@ fn check(name: &str, r: &TestRoot) {
         "{name}: {}",
         run.dump()
     );
+
+    // A plugin needing an executable stack: glibc 2.41 and later refuse it
+    // in a program whose stack is not executable, and closure warns then.
+    let out = r.run_in_root(&[], &[HOST_APP, STACK_PLUGIN]);
+    let (_, opened) = launcher_said(&out.stdout);
+    let refused = r.glibc_minor() >= 41;
+    // (The loader adds the errno's words: ": Invalid argument".)
+    let words =
+        format!("FAIL {STACK_PLUGIN}: cannot enable executable stack as shared object requires");
+    assert!(
+        opened.len() == 1
+            && if refused {
+                opened[0].starts_with(&words)
+            } else {
+                opened[0] == format!("OK {STACK_PLUGIN}")
+            },
+        "{name}\n{}",
+        out.stdout
+    );
+    let run = run_closure(r.path(), &[HOST_APP], &["--include", STACK_PLUGIN]);
+    let failed: Vec<&str> = run.warnings().filter(|w| w.contains("dlopen")).collect();
+    let expected: Vec<String> = refused
+        .then(|| {
+            format!(
+                "{STACK_PLUGIN} (a plugin): cannot enable executable stack as shared object \
+                 requires: its dlopen fails"
+            )
+        })
+        .into_iter()
+        .collect();
+    assert_eq!(failed, expected, "{name}: {}", run.dump());
 
     // The program's DT_RPATH: searched for the plugin without a RUNPATH,
     // not for the one with.
