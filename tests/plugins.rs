@@ -14,7 +14,10 @@
 //! start-up objects answer its plugins' names before their own search
 //! (which here finds another file of that SONAME), also a name a plugin
 //! opens with `dlopen` (declared in its `.note.dlopen`), and a plugin without a
-//! RUNPATH searches the program's RPATH (one with a RUNPATH does not).
+//! RUNPATH searches the program's RPATH (one with a RUNPATH does not). A
+//! plugin whose `dlopen` fails (a `-z nodlopen` library it brings in, an
+//! executable stack from glibc 2.41) is warned of, one needing a `-z
+//! nodlopen` library the program loaded at start-up is not.
 
 use std::collections::BTreeSet;
 use std::path::Path;
