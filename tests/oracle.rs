@@ -1464,6 +1464,117 @@ fn s23l_x86_isa_levels_a_dlopen_needs_fail_that_dlopen() {
     }
 }
 
+#[test]
+fn s23p_x86_isa_levels_plugins_and_audit_modules_that_need_more_fail() {
+    // Plugins (`--include`) marked `x86-64-v3`, one itself and one through a library it
+    // needs, opened by a launcher, and an audit module marked so (`LD_AUDIT`): on a CPU
+    // without the level each `dlopen` fails, and the loader ignores the module, with the
+    // loader's words; closure, told that CPU's levels, must warn of exactly those objects
+    // and drop the module, and of nothing on a CPU with the level.
+    let name = "s23p_x86_isa_levels_plugins_and_audit_modules_that_need_more_fail";
+    let o = oracle!(name);
+    let r = TestRoot::new(&o);
+    if !qemu_x86_in(name, &r) {
+        return;
+    }
+    let v3 = "-Wl,-z,x86-64-v3";
+    r.lib("/opt/p/libpv3.so", "libpv3.so").arg(v3).build();
+    r.lib("/opt/pd/libv3dep.so.1", "libv3dep.so.1")
+        .arg(v3)
+        .build();
+    r.lib("/opt/p/libpdep.so", "libpdep.so")
+        .needs(&["/opt/pd/libv3dep.so.1"])
+        .runpath("/opt/pd")
+        .build();
+    let audit = "unsigned int la_version(unsigned int v) { return v; }\n";
+    crate::support::oracle::compile(
+        &r,
+        "/opt/a/libaudv3.so",
+        audit,
+        &["-shared".into(), "-fPIC".into(), v3.into()],
+    );
+    let launcher = "#include <dlfcn.h>\n#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int k = 1; k < argc; k++) {\n    if (dlopen(argv[k], RTLD_NOW)) printf(\"OK %s\\n\", argv[k]);\n    else printf(\"FAIL %s\\n\", dlerror());\n  }\n  return 0;\n}\n";
+    r.exe(PROG).source(launcher).build();
+    let plugins = ["/opt/p/libpv3.so", "/opt/p/libpdep.so"];
+    for (cpu, hwcaps) in ISA_CPUS.iter().skip(1) {
+        let mut argv = vec!["/qemu-x86_64-static", "-cpu", cpu, PROG];
+        argv.extend(plugins);
+        let run = r.run_in_root(&[("LD_AUDIT", "/opt/a/libaudv3.so")], &argv);
+        assert_eq!(run.status, 0, "{name}: on {cpu}: {}", run.stderr);
+        let stopped: BTreeSet<String> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("FAIL "))
+            .filter_map(|l| l.strip_suffix(": CPU ISA level is lower than required"))
+            .map(str::to_string)
+            .collect();
+        let failures = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .count();
+        assert_eq!(failures, stopped.len(), "{name}: on {cpu}: {}", run.stdout);
+        let module_ignored = run.stderr.contains(
+            "object '/opt/a/libaudv3.so' cannot be loaded as audit interface: CPU ISA level is \
+             lower than required; ignored",
+        );
+        let ours = closure_with_run_time(
+            &r,
+            PROG,
+            &[
+                "--include",
+                "/opt/p",
+                "--ld-audit",
+                "/opt/a/libaudv3.so",
+                "--hwcaps",
+                hwcaps,
+            ],
+        );
+        let warned: BTreeSet<String> = ours
+            .warnings()
+            .filter(|w| {
+                w.contains("CPU ISA level is lower than required") && w.contains("dlopen fails")
+            })
+            .filter_map(|w| w.split(" (").next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            warned,
+            stopped,
+            "{name}: on {cpu}:\n{}\n{}",
+            run.stdout,
+            ours.dump()
+        );
+        let dropped = ours.warnings().any(|w| {
+            w.starts_with(
+                "object '/opt/a/libaudv3.so' from LD_AUDIT cannot be loaded as audit interface",
+            ) && w.contains("CPU ISA level is lower than required")
+        });
+        assert_eq!(
+            dropped,
+            module_ignored,
+            "{name}: on {cpu}:\n{}\n{}",
+            run.stderr,
+            ours.dump()
+        );
+        assert_eq!(
+            ours.loaded().contains("/opt/a/libaudv3.so"),
+            !module_ignored,
+            "{name}: on {cpu}: {}",
+            ours.dump()
+        );
+        println!("{name}: on {cpu}: failed {stopped:?}, module ignored: {module_ignored}");
+        if *cpu == "Nehalem" {
+            assert!(
+                stopped.len() == 2 && module_ignored,
+                "{name}: the premise: the x86-64-v2 CPU refuses them\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
 /// Two libraries that need an executable stack, one by `PT_GNU_STACK` with `PF_X`
 /// (`-z execstack`), one by having no `PT_GNU_STACK` at all (x86's default stack is
 /// executable), each dlopened by a string literal: glibc 2.36 makes the stack executable,

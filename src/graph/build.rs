@@ -1763,7 +1763,7 @@ fn load_list(
         }
     }
     if plugin {
-        plugin_refusals(&target, &mut t);
+        plugin_refusals(resolver, &target, &mut t);
     }
     add_audit(resolver, &target, &mut t);
     Ok(t)
@@ -1974,6 +1974,14 @@ fn audit_namespace(
                 };
                 return Err(format!("{}: {why}", show(&def.path)));
             }
+        }
+    }
+    // x86 ISA levels, once all is loaded and its versions checked
+    // (`_dl_open_check`, glibc 2.33 and later).
+    let cpu = modelled_cpu(resolver, target, trace_core(objs));
+    for o in &ns.objs {
+        if let Some(why) = isa_refusal(cpu, &o.found.info) {
+            return Err(format!("{}: {why}", show(&o.found.path)));
         }
     }
     // `la_version`, looked up in the module's local scope (the namespace,
@@ -2626,23 +2634,17 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         // Under the baseline the CPU is the least that runs the root's C
         // library: a glibc built for x86-64-v2 (RHEL 9's) or v3 marks
         // libc.so.6 so, and no CPU below runs any program of that root.
-        let cpu = target.x86_isa.map(|c| {
-            if !matches!(resolver.options().hwcaps, crate::resolve::Hwcaps::Baseline) {
-                return c;
-            }
-            let libc = g
-                .children(root)
-                .into_iter()
-                .filter(|(_, e)| e.via == Via::Interpreter)
-                .map(|(n, _)| n)
-                .chain(startup.iter().copied().filter(|&n| {
-                    g.graph[n].info.as_ref().and_then(|i| i.soname.as_deref())
-                        == Some(&b"libc.so.6"[..])
-                }))
-                .filter_map(|n| g.graph[n].info.as_ref())
-                .fold(0, |bits, i| bits | i.x86_isa_needed);
-            c | levels_up_to(libc)
-        });
+        let core = g
+            .children(root)
+            .into_iter()
+            .filter(|(_, e)| e.via == Via::Interpreter)
+            .map(|(n, _)| n)
+            .chain(startup.iter().copied().filter(|&n| {
+                g.graph[n].info.as_ref().and_then(|i| i.soname.as_deref())
+                    == Some(&b"libc.so.6"[..])
+            }))
+            .filter_map(|n| g.graph[n].info.as_deref());
+        let cpu = modelled_cpu(resolver, &target, core);
         for n in g.startup_objects(root, ri, true) {
             let node = &g.graph[n];
             let Some(obj) = node.info.as_deref() else {
@@ -2707,11 +2709,13 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
 }
 
 /// A plugin is loaded with `dlopen`: it and each object it brings in that
-/// its host had not loaded at start-up must pass [`dlopen_refusal`], and
-/// with glibc 2.41 and later need no executable stack unless the host's
-/// start-up made the stack executable; each that fails is a warning (the
-/// plugin's `dlopen` fails, the process goes on).
-fn plugin_refusals(target: &Target, t: &mut RootTrace) {
+/// its host had not loaded at start-up must pass [`dlopen_refusal`], with
+/// glibc 2.41 and later need no executable stack unless the host's
+/// start-up made the stack executable, and need no x86 ISA level the CPU
+/// lacks ([`isa_refusal`]); each that fails is a warning (the plugin's
+/// `dlopen` fails, the process goes on).
+fn plugin_refusals(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) {
+    let cpu = modelled_cpu(resolver, target, trace_core(&t.objs));
     let (loaded, stack_executable): (BTreeSet<(u64, u64)>, bool) = match &t.host {
         Some(h) => (
             h.objs.iter().map(|o| o.found.file_id).collect(),
@@ -2728,10 +2732,13 @@ fn plugin_refusals(target: &Target, t: &mut RootTrace) {
             continue;
         }
         let info = &o.found.info;
-        let why = dlopen_refusal(target, info).or_else(|| {
-            (target.dlopen_refuses_exec_stack && info.exec_stack && !stack_executable)
-                .then_some("cannot enable executable stack as shared object requires")
-        });
+        let why = dlopen_refusal(target, info)
+            .map(str::to_string)
+            .or_else(|| {
+                (target.dlopen_refuses_exec_stack && info.exec_stack && !stack_executable)
+                    .then(|| "cannot enable executable stack as shared object requires".into())
+            })
+            .or_else(|| isa_refusal(cpu, info));
         if let Some(why) = why {
             let path = show(&o.found.path);
             warnings.push(if path == plugin {
@@ -2760,6 +2767,47 @@ fn dlopen_refusal(target: &Target, info: &ElfInfo) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The x86 ISA level bits of the CPU a root is checked against, when its
+/// loader checks them ([`Target::x86_isa`]); under the baseline raised to
+/// every level its interpreter and `libc.so.6` (`core`) need, since a glibc
+/// built for a level marks itself with it and no CPU below runs that root.
+fn modelled_cpu<'a>(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    core: impl Iterator<Item = &'a ElfInfo>,
+) -> Option<u32> {
+    target.x86_isa.map(|c| {
+        if !matches!(resolver.options().hwcaps, crate::resolve::Hwcaps::Baseline) {
+            return c;
+        }
+        c | levels_up_to(core.fold(0, |bits, i| bits | i.x86_isa_needed))
+    })
+}
+
+/// The interpreter and `libc.so.6` among a trace's objects ([`modelled_cpu`]).
+fn trace_core(objs: &[Obj]) -> impl Iterator<Item = &ElfInfo> {
+    objs.iter()
+        .filter(|o| {
+            o.kind == NodeKind::Interpreter
+                || o.found.info.soname.as_deref() == Some(&b"libc.so.6"[..])
+        })
+        .map(|o| &*o.found.info)
+}
+
+/// Why `dlopen` fails once it has loaded an object that needs x86 ISA
+/// levels the CPU (`cpu`, [`modelled_cpu`]) lacks: glibc 2.33 and later
+/// check every object a `dlopen` brings in (`_dl_open_check`).
+fn isa_refusal(cpu: Option<u32>, info: &ElfInfo) -> Option<String> {
+    let cpu = cpu.filter(|c| info.x86_isa_needed & !c != 0)?;
+    Some(
+        RefusedWhy::IsaLevel {
+            needed: info.x86_isa_needed,
+            cpu,
+        }
+        .describe(),
+    )
 }
 
 /// Every x86 ISA level bit up to the highest in `bits`: a CPU of a level
