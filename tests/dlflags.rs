@@ -16,7 +16,8 @@
 use std::collections::BTreeSet;
 
 use crate::support::oracle::{
-    dlopen_note_c, on_host_and_releases, run_closure, run_closure_with_run_time, Oracle, TestRoot,
+    assert_same_ldd_lines, dlopen_note_c, loader_trace, on_host_and_releases, run_closure,
+    run_closure_with_run_time, Oracle, TestRoot,
 };
 
 /// Opens each argument with `dlopen`, printing `OK NAME` or `FAIL ERROR`;
@@ -112,6 +113,10 @@ fn check(name: &str, r: &TestRoot) {
             out.status,
             out.stderr
         );
+        // Traced, the loader lists nothing, and neither does `--format ldd`.
+        let trace = loader_trace(r, prog, &[]);
+        assert!(trace.stdout.trim().is_empty(), "{name}: {}", trace.stdout);
+        assert_same_ldd_lines(name, r, prog, &trace, &[]);
         let run = run_closure(r.path(), &[prog], &[]);
         let refused: Vec<(&str, &str)> = run
             .json

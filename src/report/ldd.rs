@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use petgraph::stable_graph::NodeIndex;
 
 use super::load_order;
-use crate::graph::{DepGraph, NodeKind};
+use crate::graph::{DepGraph, NodeKind, RefusedWhy};
 use crate::resolve::Via;
 
 /// Writes `ldd`-style lines per root.
@@ -36,6 +36,10 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         }
         if g.root_musl.get(i).copied().unwrap_or(false) {
             musl(g, root, i, out)?;
+            continue;
+        }
+        if aborted(g, root, i) {
+            // `ldd` shows only the loader's error, on stderr (as ours is).
             continue;
         }
         let order = load_order(g, root, i);
@@ -60,6 +64,33 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether glibc's loader gives up on root `ri` (node `root`) before it
+/// lists anything, tracing or not: an object of its start-up it refuses
+/// while mapping it ([`RefusedWhy::Verneed`], [`RefusedWhy::Pie`],
+/// [`RefusedWhy::Executable`]; an ISA level is checked after the list is
+/// made), or a name whose search ends in a fatal error.
+fn aborted(g: &DepGraph, root: NodeIndex, ri: usize) -> bool {
+    let refused: BTreeSet<&[u8]> = g
+        .refused
+        .iter()
+        .filter(|r| !matches!(r.why, RefusedWhy::IsaLevel { .. }))
+        .map(|r| r.object.as_slice())
+        .collect();
+    let startup = g.startup_objects(root, ri, false);
+    startup.iter().any(|&n| {
+        refused.contains(g.graph[n].path.as_slice())
+            || g.children(n).into_iter().any(|(c, e)| {
+                e.via != Via::Interpreter
+                    && !e.via.outside_link_map()
+                    && g.graph[c].roots.contains(&ri)
+                    && g.graph[c]
+                        .missing
+                        .as_ref()
+                        .is_some_and(|m| m.fatal.is_some())
+            })
+    })
 }
 
 /// musl's lines for a musl program: the loader first, by its own path, then
