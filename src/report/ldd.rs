@@ -6,7 +6,10 @@
 //! several roots each block starts with `root:` as `ldd` does for several
 //! files. Only the roots asked for (`--root`) have blocks: files that are
 //! roots only to be staged (`--include`, a baseline run's hwcaps variants)
-//! are not what `ldd` was asked about.
+//! are not what `ldd` was asked about. A root whose load glibc abandons
+//! while mapping an object (a fatal search error, a refused object) gets
+//! no lines: the loader stops before it lists any, and `ldd` shows only
+//! its error.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Write};
