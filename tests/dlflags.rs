@@ -6,7 +6,8 @@
 //! position-independent executable"), though a later directory holds a
 //! library of that name; opened with `dlopen`, it fails that `dlopen`. So
 //! does an executable at a fixed address (`ET_EXEC`: "cannot dynamically
-//! load executable"). An
+//! load executable"), and so does the program itself when a `DT_NEEDED`
+//! name finds its file (the loader maps it again). An
 //! object linked with `-z nodlopen` (`DF_1_NOOPEN`) loads at start-up like
 //! any other but fails a `dlopen` ("shared object cannot be dlopen()ed"),
 //! also when it is a dependency of the object opened. `closure` must
@@ -52,6 +53,13 @@ fn build(r: &TestRoot) {
         .needs_names(&["libpie.so"])
         .runpath("/app/pie:/app/lib2")
         .build();
+    // A program that names itself (a link to it) in its `DT_NEEDED`: the
+    // loader maps its file again, as a library, and refuses it.
+    r.exe("/app/self/needself")
+        .needs_names(&["libself.so"])
+        .runpath("$ORIGIN")
+        .build();
+    r.symlink("needself", "/app/self/libself.so");
     // The same with an executable at a fixed address.
     r.exe("/app/exe/libexe.so").arg("-no-pie").build();
     r.lib("/app/lib2/libexe.so", "libexe.so").build();
@@ -97,6 +105,12 @@ fn check(name: &str, r: &TestRoot) {
             "/app/bin/needspie",
             "/app/pie/libpie.so",
             "libpie.so",
+            "cannot dynamically load position-independent executable",
+        ),
+        (
+            "/app/self/needself",
+            "/app/self/libself.so",
+            "libself.so",
             "cannot dynamically load position-independent executable",
         ),
         (

@@ -351,7 +351,7 @@ impl RootTrace {
         cur: usize,
         queue: &mut Vec<usize>,
     ) -> (usize, bool) {
-        if let Some(j) = self.objs.iter().position(|o| o.found.file_id == f.file_id) {
+        if let Some(j) = same_file(&self.objs, f) {
             self.objs[j].add_name(name.to_vec());
             self.objs[j].latent = false;
             if f.path != self.objs[j].found.path {
@@ -2151,7 +2151,7 @@ fn add_preloads(
                 continue;
             }
         };
-        let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+        let j = match same_file(&t.objs, &f) {
             Some(j) => {
                 t.objs[j].add_name(name.clone());
                 j
@@ -2228,7 +2228,7 @@ fn load_runtime(
         return Err(Box::new((*res).clone()));
     };
     let mut f = f.clone();
-    let j = match t.objs.iter().position(|o| o.found.file_id == f.file_id) {
+    let j = match same_file(&t.objs, &f) {
         Some(j) => {
             t.objs[j].add_name(name.to_vec());
             j
@@ -2931,6 +2931,17 @@ fn find_loaded(objs: &[Obj], name: &[u8]) -> Option<usize> {
                 || o.names.iter().any(|n| **n == *name)
                 || o.found.info.soname.as_deref() == Some(name))
     })
+}
+
+/// The object of `objs` that is `f`'s file (device and inode), which the
+/// loader takes instead of mapping the file again: not the program (object
+/// 0), whose file it maps again (checked against glibc: a PIE program
+/// named by its own `DT_NEEDED` is refused as a PIE library).
+fn same_file(objs: &[Obj], f: &Found) -> Option<usize> {
+    objs.iter()
+        .skip(1)
+        .position(|o| o.found.file_id == f.file_id)
+        .map(|j| j + 1)
 }
 
 /// The requester and its chain of first loaders up to the main program.
