@@ -112,6 +112,8 @@ fn build(r: &TestRoot) {
         .runpath("/app/lib3")
         .build();
     r.lib(NOH_PLUGIN, "libp7.so").needs(&[NOH_LIB]).build();
+    // A static PIE among the included files: a program, not a plugin.
+    r.exe(STATIC_PIE).arg("-static-pie").build();
     // A plugin that needs an executable stack.
     r.lib(STACK_PLUGIN, "libp8.so")
         .arg("-Wl,-z,execstack")
@@ -137,6 +139,7 @@ const NOH_LIB: &str = "/app/lib3/libnoh.so.1";
 const NOH_APP: &str = "/app/bin/noh";
 const NOH_PLUGIN: &str = "/app/plug7/libp7.so";
 const STACK_PLUGIN: &str = "/app/plug8/libp8.so";
+const STATIC_PIE: &str = "/app/plug9/spie";
 const RUNTIME_PLUGIN: &str = "/app/plug5/libp5.so";
 
 /// A library that opens `libapp.so.1` when it is loaded and says so in a
@@ -438,6 +441,15 @@ fn check(name: &str, r: &TestRoot) {
         .into_iter()
         .collect();
     assert_eq!(failed, expected, "{name}: {}", run.dump());
+
+    // An included static PIE has no `PT_INTERP` either, but nothing opens
+    // it with `dlopen`: no warning that its dlopen fails.
+    let run = run_closure(r.path(), &[HOST_APP], &["--include", "/app/plug9"]);
+    assert!(
+        run.status == 0 && run.warnings().next().is_none(),
+        "{name}: {}",
+        run.dump()
+    );
 
     // The program's DT_RPATH: searched for the plugin without a RUNPATH,
     // not for the one with.

@@ -946,7 +946,8 @@ struct Templates {
 struct Included {
     /// SONAME → the object that answers it.
     sonames: BTreeMap<Vec<u8>, Provider>,
-    /// The included roots without `PT_INTERP`.
+    /// The included roots without `PT_INTERP` that are libraries (not
+    /// static PIEs, which have none either).
     libraries: FastSet<Vec<u8>>,
     /// The program the plugins of each kind are traced in the process of
     /// ([`Host`]), the first of that kind in queue order.
@@ -1002,7 +1003,9 @@ impl Included {
                     .entry(s.clone())
                     .or_insert_with(|| Provider::Included(r.clone()));
             }
-            if f.info.interp.is_none() && f.info.is_dynamic() {
+            // A static PIE has no `PT_INTERP` either, but is a program.
+            let executable = f.info.pie() || f.info.ident.e_type == ET_EXEC;
+            if f.info.interp.is_none() && f.info.is_dynamic() && !executable {
                 inc.libraries.insert(r.clone());
             }
         }
