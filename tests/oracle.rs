@@ -1573,6 +1573,19 @@ fn s23p_x86_isa_levels_plugins_and_audit_modules_that_need_more_fail() {
             );
         }
     }
+    // A copy in a `glibc-hwcaps/` subdirectory, included with its
+    // directory, replaces its baseline at start-up on a capable CPU; no one
+    // opens it with `dlopen`: no warning.
+    r.lib("/opt/h/glibc-hwcaps/x86-64-v3/libhw.so.1", "libhw.so.1")
+        .arg(v3)
+        .build();
+    r.lib("/opt/h/libhw.so.1", "libhw.so.1").build();
+    let ours = closure_with_run_time(&r, PROG, &["--include", "/opt/h"]);
+    assert!(
+        ours.status == 0 && ours.warnings().next().is_none(),
+        "{name}: {}",
+        ours.dump()
+    );
 }
 
 /// Two libraries that need an executable stack, one by `PT_GNU_STACK` with `PF_X`
