@@ -12,14 +12,19 @@
 //! any other but fails a `dlopen` ("shared object cannot be dlopen()ed"),
 //! also when it is a dependency of the object opened. `closure` must
 //! refuse the first (exit 1), and warn of exactly the `dlopen`s the loader
-//! fails, with its words.
+//! fails, with its words. A library given as a root is traced as
+//! `ld.so --list` loads it, and refused alike; a program that another root
+//! loads as a library (and is refused there) still lists its own objects.
 
 use std::collections::BTreeSet;
 
 use crate::support::oracle::{
-    assert_same_ldd_lines, dlopen_note_c, loader_trace, on_host_and_releases, run_closure,
-    run_closure_with_run_time, Oracle, TestRoot,
+    assert_same_ldd_lines, closure_ldd_lines, dlopen_note_c, ldd_lines, loader_list, loader_trace,
+    on_host_and_releases, run_closure, run_closure_with_run_time, ClosureRun, Oracle, TestRoot,
 };
+
+const PIE: &str = "cannot dynamically load position-independent executable";
+const EXEC: &str = "cannot dynamically load executable";
 
 /// Opens each argument with `dlopen`, printing `OK NAME` or `FAIL ERROR`;
 /// its `.note.dlopen` declares the names the test opens.
@@ -32,6 +37,19 @@ int main(int argc, char **argv) {
         else printf("FAIL %s\n", dlerror());
     }
     return 0;
+}
+"#;
+
+/// The same in a library's constructor; `NAMES` is replaced by the names.
+const LIBRARY_OPENER: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+static const char *const names[] = { NAMES };
+__attribute__((constructor)) static void open_all(void) {
+    for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {
+        if (dlopen(names[k], RTLD_NOW)) printf("OK %s\n", names[k]);
+        else printf("FAIL %s\n", dlerror());
+    }
 }
 "#;
 
@@ -67,6 +85,21 @@ fn build(r: &TestRoot) {
         .needs_names(&["libexe.so"])
         .runpath("/app/exe:/app/lib2")
         .build();
+    // Libraries that need them, given as roots.
+    r.lib("/app/lib/libneedspie.so.1", "libneedspie.so.1")
+        .needs_names(&["libpie.so"])
+        .runpath("/app/pie:/app/lib2")
+        .build();
+    r.lib("/app/lib/libneedsexe.so.1", "libneedsexe.so.1")
+        .needs_names(&["libexe.so"])
+        .runpath("/app/exe:/app/lib2")
+        .build();
+    // A program that needs another program by its path; both are roots.
+    r.exe("/app/bin/other").build();
+    r.lib("/app/stub/libother.so", "/app/bin/other").build();
+    r.exe("/app/bin/needsother")
+        .needs(&["/app/stub/libother.so"])
+        .build();
     // `-z nodlopen`: needed at start-up, opened, and a dependency of an
     // object opened.
     r.lib("/app/lib/libnod.so.1", "libnod.so.1")
@@ -93,6 +126,48 @@ fn build(r: &TestRoot) {
         .source(&format!("{note}{OPENER_MAIN}"))
         .runpath("/app/lib:/app/pie:/app/exe")
         .build();
+    // A library that opens the same names in its constructor (a root of
+    // its own), and a program that loads it.
+    let names: Vec<String> = OPENED.iter().map(|n| format!("\"{n}\"")).collect();
+    let opens = LIBRARY_OPENER.replace("NAMES", &names.join(", "));
+    r.lib("/app/lib/libopens.so.1", "libopens.so.1")
+        .source(&format!("{note}{opens}"))
+        .runpath("/app/lib:/app/pie:/app/exe")
+        .build();
+    r.exe("/app/bin/loadsopener")
+        .needs(&["/app/lib/libopens.so.1"])
+        .runpath("/app/lib")
+        .build();
+}
+
+/// The loader's failed `dlopen`s in an opener's output: (name asked for,
+/// the loader's words).
+fn failures(name: &str, stdout: &str) -> BTreeSet<(String, String)> {
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("OK ")).count(),
+        1,
+        "{name}: only libfine.so.1 opens\n{stdout}"
+    );
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .filter_map(|e| e.split_once(": "))
+        .map(|(o, why)| (o.to_string(), why.to_string()))
+        .collect()
+}
+
+/// `closure`'s warnings of `dlopen`s that fail, of objects `by` loads at
+/// run time: (file name, the loader's words).
+fn warned(run: &ClosureRun, by: &str) -> BTreeSet<(String, String)> {
+    let by = format!(" (loaded at run time by {by}): ");
+    run.warnings()
+        .filter_map(|w| w.strip_suffix(": that dlopen fails"))
+        .filter_map(|w| {
+            let (object, rest) = w.split_once(&by)?;
+            let file = object.rsplit('/').next()?;
+            Some((file.to_string(), rest.to_string()))
+        })
+        .collect()
 }
 
 fn check(name: &str, r: &TestRoot) {
@@ -101,23 +176,19 @@ fn check(name: &str, r: &TestRoot) {
     // A PIE or an executable found for a DT_NEEDED name: the loader stops
     // at it.
     for (prog, first, lib, why) in [
-        (
-            "/app/bin/needspie",
-            "/app/pie/libpie.so",
-            "libpie.so",
-            "cannot dynamically load position-independent executable",
-        ),
+        ("/app/bin/needspie", "/app/pie/libpie.so", "libpie.so", PIE),
         (
             "/app/self/needself",
             "/app/self/libself.so",
             "libself.so",
-            "cannot dynamically load position-independent executable",
+            PIE,
         ),
+        ("/app/bin/needsexe", "/app/exe/libexe.so", "libexe.so", EXEC),
         (
-            "/app/bin/needsexe",
-            "/app/exe/libexe.so",
-            "libexe.so",
-            "cannot dynamically load executable",
+            "/app/bin/needsother",
+            "/app/bin/other",
+            "/app/bin/other",
+            PIE,
         ),
     ] {
         let out = r.run_in_root(&[], &[prog]);
@@ -132,21 +203,65 @@ fn check(name: &str, r: &TestRoot) {
         assert!(trace.stdout.trim().is_empty(), "{name}: {}", trace.stdout);
         assert_same_ldd_lines(name, r, prog, &trace, &[]);
         let run = run_closure(r.path(), &[prog], &[]);
-        let refused: Vec<(&str, &str)> = run
-            .json
-            .as_ref()
-            .and_then(|j| j["refused"].as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
-            .collect();
         assert_eq!(
-            (run.status, refused),
+            (run.status, refused(&run)),
             (1, vec![(first, why)]),
             "{name}: {}",
             run.dump()
         );
     }
+
+    // The same dependencies of libraries given as roots: `ld.so --list`
+    // stops as the program's start does, whatever process would load them.
+    for (root, first, lib, why) in [
+        (
+            "/app/lib/libneedspie.so.1",
+            "/app/pie/libpie.so",
+            "libpie.so",
+            PIE,
+        ),
+        (
+            "/app/lib/libneedsexe.so.1",
+            "/app/exe/libexe.so",
+            "libexe.so",
+            EXEC,
+        ),
+    ] {
+        let trace = loader_list(r, root, &[]);
+        assert!(
+            trace.status == 127
+                && trace.stdout.trim().is_empty()
+                && trace.stderr.contains(&format!("{lib}: {why}")),
+            "{name}: the loader listed {root} ({}):\n{}{}",
+            trace.status,
+            trace.stdout,
+            trace.stderr
+        );
+        assert_same_ldd_lines(name, r, root, &trace, &[]);
+        let run = run_closure(r.path(), &[root], &[]);
+        assert_eq!(
+            (run.status, refused(&run)),
+            (1, vec![(first, why)]),
+            "{name}: {}",
+            run.dump()
+        );
+    }
+
+    // Both programs as roots: the one loaded as a library by the other is
+    // refused there, and still starts, and lists its objects, itself.
+    let out = r.run_in_root(&[], &["/app/bin/other"]);
+    assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    let trace = loader_trace(r, "/app/bin/other", &[]);
+    let mut lines = closure_ldd_lines(r.path(), &["/app/bin/needsother", "/app/bin/other"], &[]);
+    assert_eq!(
+        (
+            lines.remove("/app/bin/other").unwrap_or_default(),
+            lines.remove("/app/bin/needsother").unwrap_or_default()
+        ),
+        (ldd_lines(&trace.stdout), Vec::new()),
+        "{name}: the loader's lines for /app/bin/other:\n{}",
+        trace.stdout
+    );
 
     // `-z nodlopen` at start-up: the program runs, and closure says nothing.
     let out = r.run_in_root(&[], &["/app/bin/needsnod"]);
@@ -166,32 +281,42 @@ fn check(name: &str, r: &TestRoot) {
     argv.extend(OPENED);
     let out = r.run_in_root(&[], &argv);
     assert_eq!(out.status, 0, "{name}: {}", out.stderr);
-    let failed: BTreeSet<(String, String)> = out
-        .stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL "))
-        .filter_map(|e| e.split_once(": "))
-        .map(|(o, why)| (o.to_string(), why.to_string()))
-        .collect();
-    assert_eq!(
-        out.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
-        1,
-        "{name}: only libfine.so.1 opens\n{}",
-        out.stdout
-    );
+    let failed = failures(name, &out.stdout);
     let run = run_closure_with_run_time(r.path(), "/app/bin/opener", &[]);
     assert_eq!(run.status, 0, "{name}: {}", run.dump());
-    let warned: BTreeSet<(String, String)> = run
-        .warnings()
-        .filter_map(|w| w.strip_suffix(": that dlopen fails"))
-        .filter_map(|w| {
-            let (object, rest) = w.split_once(" (loaded at run time by /app/bin/opener): ")?;
-            let file = object.rsplit('/').next()?;
-            Some((file.to_string(), rest.to_string()))
-        })
-        .collect();
-    assert_eq!(warned, failed, "{name}: {}", run.dump());
+    assert_eq!(
+        warned(&run, "/app/bin/opener"),
+        failed,
+        "{name}: {}",
+        run.dump()
+    );
     assert_eq!(failed.len(), 4, "{name}: {failed:?}");
+
+    // The same opened by a library given as a root (in whatever process
+    // loads it).
+    let out = r.run_in_root(&[], &["/app/bin/loadsopener"]);
+    assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    assert_eq!(
+        failures(name, &out.stdout),
+        failed,
+        "{name}: {}",
+        out.stdout
+    );
+    let lib = "/app/lib/libopens.so.1";
+    let run = run_closure_with_run_time(r.path(), lib, &[]);
+    assert_eq!(run.status, 0, "{name}: {}", run.dump());
+    assert_eq!(warned(&run, lib), failed, "{name}: {}", run.dump());
+}
+
+/// The objects `closure` refuses, with its reasons.
+fn refused(run: &ClosureRun) -> Vec<(&str, &str)> {
+    run.json
+        .as_ref()
+        .and_then(|j| j["refused"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|x| Some((x["object"].as_str()?, x["reason"].as_str()?)))
+        .collect()
 }
 
 #[test]

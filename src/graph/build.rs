@@ -2573,7 +2573,10 @@ fn add_libgcc(
 /// [`RefusedWhy::Pie`]) loaded as a library stops the program, or fails
 /// the `dlopen` that brings it in; an object with `DF_1_NOOPEN` (`-z
 /// nodlopen`) fails the `dlopen` that brings it in (a dependency of the
-/// object opened too), and loads at start-up as any other.
+/// object opened too), and loads at start-up as any other. These rules,
+/// and no others, hold for a library given as a root as well: traced as
+/// `ld.so --list` loads it, its dependencies are the same files in any
+/// process that loads it.
 fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
     // Every CPU has the x86-64 baseline but i386's, and nearly no object
     // needs an executable stack or carries those flags as a library (most
@@ -2611,18 +2614,44 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
         if g.root_via.get(ri) != Some(&Via::Root) {
             continue;
         }
-        // A program: a library given as a root (no `PT_INTERP`; a
-        // directory root lists `glibc-hwcaps/x86-64-v3/` copies too) is
-        // run by no one, only loaded by programs, which are checked.
-        let Some(info) = g.graph[root]
-            .info
-            .as_deref()
-            .filter(|i| i.dynamic && i.interp.is_some())
-        else {
+        let Some(info) = g.graph[root].info.as_deref().filter(|i| i.dynamic) else {
             continue;
         };
         let target = resolver.shared_target(info);
         if target.flavor != Flavor::Glibc {
+            continue;
+        }
+        // A library given as a root (no `PT_INTERP`; a directory root
+        // lists `glibc-hwcaps/x86-64-v3/` copies too) is traced as
+        // `ld.so --list` loads it: its dependencies are refused by their
+        // type as a program's are, whatever process loads it. Its CPU and
+        // stack are the process's: it is run by no one, only loaded by
+        // programs, which are checked.
+        if info.interp.is_none() {
+            let startup = g.startup_objects(root, ri, false);
+            for n in g.startup_objects(root, ri, true) {
+                let node = &g.graph[n];
+                let Some(obj) = node.info.as_deref() else {
+                    continue;
+                };
+                if n == root || node.kind == NodeKind::Interpreter {
+                    continue;
+                }
+                if !startup.contains(&n) {
+                    if let Some(why) = dlopen_refusal(&target, obj) {
+                        warnings.push(format!(
+                            "{} (loaded at run time by {}): {why}: that dlopen fails",
+                            show(&node.path),
+                            show(&g.graph[root].path)
+                        ));
+                    }
+                } else if let Some(why) = type_refusal(&target, obj) {
+                    out.push(Refused {
+                        object: node.path.clone(),
+                        why,
+                    });
+                }
+            }
             continue;
         }
         let startup = g.startup_objects(root, ri, false);
@@ -2684,15 +2713,10 @@ fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<Str
                 if let Some(why) = dlopen_refusal(&target, obj) {
                     warnings.push(run_time_warning(why.into()));
                 }
-            } else if obj.ident.e_type == ET_EXEC {
+            } else if let Some(why) = type_refusal(&target, obj) {
                 out.push(Refused {
                     object: node.path.clone(),
-                    why: RefusedWhy::Executable,
-                });
-            } else if obj.pie() && target.refuses_pie {
-                out.push(Refused {
-                    object: node.path.clone(),
-                    why: RefusedWhy::Pie,
+                    why,
                 });
             }
             if at_run_time
@@ -2758,6 +2782,19 @@ fn plugin_refusals(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) 
         }
     }
     t.warnings.extend(warnings);
+}
+
+/// Why glibc's `_dl_map_object_from_fd` refuses an object it has found and
+/// opened as a library, in any mode: an executable at a fixed address
+/// (`ET_EXEC`) or, with glibc 2.30 and later, a PIE (`DF_1_PIE`).
+fn type_refusal(target: &Target, info: &ElfInfo) -> Option<RefusedWhy> {
+    if info.ident.e_type == ET_EXEC {
+        Some(RefusedWhy::Executable)
+    } else if info.pie() && target.refuses_pie {
+        Some(RefusedWhy::Pie)
+    } else {
+        None
+    }
 }
 
 /// Why glibc's `_dl_map_object_from_fd` refuses an object it has found and

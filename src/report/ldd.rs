@@ -73,17 +73,23 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
 /// lists anything, tracing or not: an object of its start-up it refuses
 /// while mapping it ([`RefusedWhy::Verneed`], [`RefusedWhy::Pie`],
 /// [`RefusedWhy::Executable`]; an ISA level is checked after the list is
-/// made), or a name whose search ends in a fatal error.
+/// made), or a name whose search ends in a fatal error. The root itself is
+/// an executable that another root may load as a library (refused there);
+/// its own load is not refused for that.
 fn aborted(g: &DepGraph, root: NodeIndex, ri: usize) -> bool {
-    let refused: BTreeSet<&[u8]> = g
-        .refused
-        .iter()
-        .filter(|r| !matches!(r.why, RefusedWhy::IsaLevel { .. }))
-        .map(|r| r.object.as_slice())
-        .collect();
+    let refused = |n: NodeIndex| {
+        g.refused.iter().any(|r| {
+            r.object == g.graph[n].path
+                && match r.why {
+                    RefusedWhy::IsaLevel { .. } => false,
+                    RefusedWhy::Pie | RefusedWhy::Executable => n != root,
+                    RefusedWhy::Verneed(_) => true,
+                }
+        })
+    };
     let startup = g.startup_objects(root, ri, false);
     startup.iter().any(|&n| {
-        refused.contains(g.graph[n].path.as_slice())
+        refused(n)
             || g.children(n).into_iter().any(|(c, e)| {
                 e.via != Via::Interpreter
                     && !e.via.outside_link_map()
