@@ -6,16 +6,19 @@
 //! `LD_TRACE_LOADED_OBJECTS=1`, under which the loader still loads its
 //! audit modules: its list is the program's own namespace, its stderr says
 //! which modules loaded what and which it ignored. `closure` must give the
-//! same `ldd` lines, the same files in all, the same ignored modules, and a
-//! staged root in which the loader does all of it again. The scenarios run
+//! same `ldd` lines, the same files in all, the same ignored modules, the
+//! same searches in `--verbose` as in the loader's `LD_DEBUG=libs` log
+//! (each module's namespace first), and a staged root in which the loader
+//! does all of it again. The scenarios run
 //! on this machine's glibc and on 2.31 (which ignores both tags), 2.41 and
 //! 2.43; programs made set-user-ID check the secure-mode rules.
 
 use std::collections::BTreeSet;
 
 use crate::support::oracle::{
-    assert_same_ldd_lines, closure_trace, compile, loader_trace, on_host_and_releases,
-    resolve_in_root, trace_in_staged_root, ClosureRun, LoaderTrace, Oracle, StagedTrace, TestRoot,
+    assert_same_ldd_lines, assert_same_search_log, closure_trace, compile, loader_trace,
+    on_host_and_releases, resolve_in_root, trace_in_staged_root, ClosureRun, LoaderTrace, Oracle,
+    StagedTrace, TestRoot,
 };
 use crate::support::setuid::{add_runas, setuid, RUNAS_PATH};
 
@@ -139,6 +142,9 @@ fn compare(
     let run = closure_trace(r, prog, &args);
     assert_eq!(run.status, 0, "{name}: {}", run.dump());
     assert_same_ldd_lines(name, r, prog, &trace, &args);
+    // `--verbose` tries the files the loader's `LD_DEBUG=libs` log says
+    // it tries, in its order: each module's namespace first.
+    assert_same_search_log(name, r, prog, &env, &args);
     let loader_all = files(
         r,
         trace
@@ -190,7 +196,7 @@ fn staged_root_audits_the_same(name: &str, staged: &StagedTrace, trace: &LoaderT
 /// through its RUNPATH; a dependency found only through the program's
 /// RPATH (every namespace's searches see it) and one the program's RUNPATH
 /// does not give (RUNPATH is its own objects' only); a module that is not
-/// there and one without `la_version`.
+/// there and one without `la_version`; and the scenarios below.
 fn audit_modules_match(name: &str, r: &TestRoot) {
     r.lib("/opt/dep/libdep.so.1", "libdep.so.1").build();
     module(r, "/opt/aud/libaudls.so", &["/opt/dep/libdep.so.1"]);
@@ -377,6 +383,54 @@ fn audit_modules_match(name: &str, r: &TestRoot) {
             h_run.dump()
         );
     }
+    // A module's dependency found only through the program's RUNPATH:
+    // glibc 2.35 and later search it in an audit module's namespace for a
+    // requester without a RUNPATH of its own (bug 28455), so the module
+    // loads; 2.31 does not search it and ignores the module. Nor does a
+    // module with a RUNPATH of its own find it there.
+    r.lib("/opt/rdep/librdep.so.1", "librdep.so.1").build();
+    module(r, "/opt/raud/libaudr.so", &["/opt/rdep/librdep.so.1"]);
+    module_with_args(
+        r,
+        "/opt/raud/libaudr2.so",
+        &["/opt/rdep/librdep.so.1"],
+        &["-Wl,--enable-new-dtags", "-Wl,-rpath,/opt/none"],
+    );
+    let i = "/app/bin/i";
+    r.exe(i).runpath("/opt/raud:/opt/rdep").build();
+    let (i_trace, i_run) = compare(&format!("{name} i"), r, i, Some("libaudr.so:libaudr2.so"));
+    let mut ignored = BTreeSet::from(["libaudr2.so".to_string()]);
+    if r.glibc_minor() < 35 {
+        ignored.insert("libaudr.so".into());
+    }
+    assert_eq!(
+        loader_ignored(&i_trace.stderr),
+        ignored,
+        "{name} i: {}",
+        i_trace.stderr
+    );
+    assert_eq!(
+        i_run.loaded().contains("/opt/rdep/librdep.so.1"),
+        r.glibc_minor() >= 35,
+        "{name} i: {}",
+        i_run.dump()
+    );
+    // The program's RUNPATH is searched there before LD_LIBRARY_PATH, the
+    // RUNPATH of a requester's own after it.
+    r.lib("/opt/lp/librdep.so.1", "librdep.so.1").build();
+    assert_same_search_log(
+        &format!("{name} i with LD_LIBRARY_PATH"),
+        r,
+        i,
+        &[
+            ("LD_AUDIT", "libaudr.so:libaudr2.so"),
+            ("LD_LIBRARY_PATH", "/opt/lp"),
+        ],
+        &[
+            "--ld-audit=libaudr.so:libaudr2.so",
+            "--library-path=/opt/lp",
+        ],
+    );
     if r.glibc_minor() >= 32 {
         assert!(
             loader_ignored(&trace.stderr).contains("libaudv.so"),

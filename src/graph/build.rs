@@ -27,7 +27,8 @@ use crate::shard::Padded;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{
-    DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion, Node, NodeKind, Refused, RefusedWhy,
+    AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion,
+    Node, NodeKind, Refused, RefusedWhy,
 };
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
@@ -230,6 +231,9 @@ struct RootTrace {
     extra_files: Vec<Vec<u8>>,
     /// For a plugin's trace, the program whose process it is traced in.
     host: Option<Arc<Host>>,
+    /// Its audit modules' loads, kept only with `BuildOptions::keep_search`
+    /// ([`DepGraph::audits`]).
+    audits: Vec<AuditLoad>,
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -1541,6 +1545,7 @@ fn load_list(
                     extra_files: Vec::new(),
                     searches: Vec::new(),
                     host: None,
+                    audits: Vec::new(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1563,6 +1568,7 @@ fn load_list(
         warnings: root_warnings(root, &info),
         root_warnings: info.warnings.len(),
         host: None,
+        audits: Vec::new(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -1693,6 +1699,7 @@ fn load_list(
                     chain: &chain,
                     needed: true,
                     preload: false,
+                    audit: false,
                 },
             );
             if plugin && matches!(res.outcome, Outcome::Missing) {
@@ -1768,7 +1775,7 @@ fn load_list(
     if plugin {
         plugin_refusals(resolver, &target, &mut t);
     }
-    add_audit(resolver, &target, &mut t);
+    add_audit(resolver, &target, &mut t, opts.keep_search);
     Ok(t)
 }
 
@@ -1793,7 +1800,7 @@ fn load_list(
 /// warning, and nothing of that namespace in the closure. Kept namespaces
 /// join the trace with every edge [`Via::Audit`]: outside the program's
 /// link map and symbol scope. musl has no auditing.
-fn add_audit(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) {
+fn add_audit(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace, keep: bool) {
     if target.flavor != Flavor::Glibc {
         return;
     }
@@ -1824,19 +1831,33 @@ fn add_audit(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) {
             } else {
                 None
             };
+            let mut load = AuditLoad {
+                tag,
+                name: name.to_vec(),
+                steps: Vec::new(),
+                ignored: None,
+            };
             if let Some(why) = skipped {
                 t.warnings.push(format!(
                     "object '{}' from {tag} is not loaded as an audit module: glibc skips {why}",
                     show(name)
                 ));
-                continue;
+                load.ignored = Some(format!("glibc skips {why}"));
+            } else {
+                match audit_namespace(resolver, target, &t.objs, name, &mut load.steps, keep) {
+                    Ok(ns) => join_namespace(t, ns, name, tag),
+                    Err(why) => {
+                        t.warnings.push(format!(
+                            "object '{}' from {tag} cannot be loaded as audit interface: {why}; \
+                             ignored",
+                            show(name)
+                        ));
+                        load.ignored = Some(why);
+                    }
+                }
             }
-            match audit_namespace(resolver, target, &t.objs, name) {
-                Ok(ns) => join_namespace(t, ns, name, tag),
-                Err(why) => t.warnings.push(format!(
-                    "object '{}' from {tag} cannot be loaded as audit interface: {why}; ignored",
-                    show(name)
-                )),
+            if keep {
+                t.audits.push(load);
             }
         }
     }
@@ -1853,23 +1874,48 @@ struct Namespace {
 
 /// Loads audit module `name` into a new namespace for the program
 /// (`objs[0]`), as [`add_audit`] says; `Err` is why the loader ignores it.
+/// With `keep`, each name looked up is logged to `log`, in order.
 fn audit_namespace(
     resolver: &Resolver<'_>,
     target: &Target,
     objs: &[Obj],
     name: &[u8],
+    log: &mut Vec<AuditStep>,
+    keep: bool,
 ) -> std::result::Result<Namespace, String> {
     const NOT_OPENED: &str = "cannot open shared object file";
     let program = objs[0].link.clone();
+    // rtld opens the module for itself (its `dl_main` is the caller): the
+    // requester is the loader, which has no search path of its own; the
+    // program's DT_RPATH is searched as in any namespace, and its
+    // DT_RUNPATH only by a glibc that searches it in audit namespaces
+    // (`Target::audit_main_runpath`; 2.31 does not). The loader's `$ORIGIN`
+    // is the program's (`_dl_get_origin`: `/proc/self/exe`).
+    let rtld = Arc::new(ChainLink {
+        origin: program.origin.clone(),
+        name: target.interp.clone().unwrap_or_default(),
+        rpath: None,
+        runpath: None,
+        nodeflib: false,
+    });
     let res = resolver.resolve(
         target,
         &Request {
             name,
-            chain: std::slice::from_ref(&program),
+            chain: &[rtld, program.clone()],
             needed: false,
             preload: true,
+            audit: true,
         },
     );
+    if keep {
+        log.push(AuditStep {
+            requester: None,
+            name: name.to_vec(),
+            searched: res.searched.clone(),
+            answer: audit_answer(&res.outcome),
+        });
+    }
     let mut module = match &res.outcome {
         Outcome::Found(f) => f.clone(),
         Outcome::Fatal { reason, .. } => return Err(reason.clone()),
@@ -1904,6 +1950,14 @@ fn audit_namespace(
         chain.push(program.clone());
         for (ni, need) in info.needed.iter().chain(&info.filters).enumerate() {
             if let Some(j) = find_loaded(&ns.objs, need) {
+                if keep {
+                    log.push(AuditStep {
+                        requester: Some(ns.objs[cur].found.path.clone()),
+                        name: need.clone(),
+                        searched: Vec::new(),
+                        answer: AuditAnswer::Loaded(ns.objs[j].found.path.clone()),
+                    });
+                }
                 ns.edges.push((cur, ni, j));
                 continue;
             }
@@ -1914,8 +1968,17 @@ fn audit_namespace(
                     chain: &chain,
                     needed: true,
                     preload: false,
+                    audit: true,
                 },
             );
+            if keep {
+                log.push(AuditStep {
+                    requester: Some(ns.objs[cur].found.path.clone()),
+                    name: need.clone(),
+                    searched: res.searched.clone(),
+                    answer: audit_answer(&res.outcome),
+                });
+            }
             let by = show(&ns.objs[cur].found.path);
             let f = match &res.outcome {
                 Outcome::Found(f) => f.clone(),
@@ -1999,6 +2062,15 @@ fn audit_namespace(
         return Err("undefined symbol: la_version".into());
     }
     Ok(ns)
+}
+
+/// What a search in an audit module's namespace came to, for its log.
+fn audit_answer(outcome: &Outcome) -> AuditAnswer {
+    match outcome {
+        Outcome::Found(f) => AuditAnswer::Found(f.path.clone(), f.via),
+        Outcome::Missing | Outcome::Fatal { .. } => AuditAnswer::NotFound,
+        Outcome::Ignored(_) => AuditAnswer::Skipped,
+    }
 }
 
 /// Adds audit module `name`'s namespace `ns` to the trace: its objects
@@ -2123,6 +2195,7 @@ fn add_preloads(
                 chain: &chain,
                 needed: false,
                 preload: true,
+                audit: false,
             },
         );
         let mut f = match &res.outcome {
@@ -2225,6 +2298,7 @@ fn load_runtime(
             chain: &chain,
             needed: false,
             preload: false,
+            audit: false,
         },
     );
     let Outcome::Found(f) = &res.outcome else {
@@ -3205,6 +3279,9 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
         g.searches
             .insert((root_idx, requester, name.clone()), searched.clone());
     }
+    if !t.audits.is_empty() {
+        g.audits.insert(root_idx, t.audits.clone());
+    }
     let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::with_capacity(t.objs.len());
     for (k, o) in t.objs.iter().enumerate() {
         if o.latent {
@@ -3349,6 +3426,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         searches: t.searches.clone(),
         extra_files: t.extra_files.clone(),
         host: t.host.clone(),
+        audits: t.audits.clone(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings

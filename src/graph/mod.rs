@@ -247,6 +247,49 @@ pub struct UndefinedSymbol {
     pub object: Vec<u8>,
 }
 
+/// One audit module's load, as `--verbose` replays it: glibc's rtld opens
+/// it in a namespace of its own and searches its dependencies there.
+#[derive(Debug, Clone)]
+pub struct AuditLoad {
+    /// Where the name comes from: `LD_AUDIT`, `DT_AUDIT` or `DT_DEPAUDIT`.
+    pub tag: &'static str,
+    /// The module's name, as given.
+    pub name: Vec<u8>,
+    /// The names looked up for it, in the loader's order: the module's own
+    /// first, then its namespace's `DT_NEEDED` names, breadth-first.
+    pub steps: Vec<AuditStep>,
+    /// Why the loader ignores the module, when it does (its words).
+    pub ignored: Option<String>,
+}
+
+/// One name looked up in an audit module's namespace.
+#[derive(Debug, Clone)]
+pub struct AuditStep {
+    /// The object that needs the name; `None` for the module itself.
+    pub requester: Option<Vec<u8>>,
+    /// The name.
+    pub name: Vec<u8>,
+    /// The places tried, in order (none when an object of the namespace
+    /// answered the name).
+    pub searched: Vec<Searched>,
+    /// What it came to.
+    pub answer: AuditAnswer,
+}
+
+/// What a name looked up in an audit module's namespace came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAnswer {
+    /// A file a search found, and how.
+    Found(Vec<u8>, Via),
+    /// An object the namespace had loaded already.
+    Loaded(Vec<u8>),
+    /// Nothing, or a fatal error: the module is ignored
+    /// ([`AuditLoad::ignored`]).
+    NotFound,
+    /// The loader ignores the name (a warning says why).
+    Skipped,
+}
+
 /// The merged dependency graph of all roots.
 #[derive(Debug, Default)]
 pub struct DepGraph {
@@ -292,6 +335,11 @@ pub struct DepGraph {
     /// without searching). Filled only with [`BuildOptions::keep_search`]
     /// (`--verbose`).
     pub searches: BTreeMap<(usize, Vec<u8>, Vec<u8>), Vec<Searched>>,
+    /// Each root's audit modules, in the order the loader loads them (before
+    /// the preloads and the program's own names), with the searches made in
+    /// each module's namespace. Filled only with
+    /// [`BuildOptions::keep_search`] (`--verbose`), for roots that have any.
+    pub audits: BTreeMap<usize, Vec<AuditLoad>>,
     /// The names preloaded into every program (`LD_PRELOAD`, then
     /// `/etc/ld.so.preload`), in the order the loader takes them, with
     /// where each comes from. A preload that cannot be loaded has no edge;

@@ -5,7 +5,9 @@
 //! (in `DT_NEEDED` order): for every name, the directories tried in order
 //! and the verdict on each candidate file there, then what the name
 //! resolved to. Names matched against an object already loaded say so; the
-//! program's interpreter is named first. The search records of found names
+//! program's interpreter is named first, then its audit modules, each with
+//! the searches of its namespace (glibc loads them before anything else),
+//! from [`DepGraph::audits`]. The search records of found names
 //! exist only when the graph was built with `BuildOptions::keep_search`;
 //! without them only the outcome is shown.
 
@@ -14,7 +16,7 @@ use std::io::{self, Write};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::graph::{DepGraph, Edge, NodeKind};
+use crate::graph::{AuditAnswer, AuditLoad, DepGraph, Edge, NodeKind};
 use crate::resolve::{Searched, Tried, Via};
 use crate::util::show;
 
@@ -23,6 +25,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     for (ri, &root) in g.root_nodes.iter().enumerate() {
         let rnode = &g.graph[root];
         writeln!(out, "search: loading {}", show(&rnode.path))?;
+        // The audit modules' namespaces are replayed from their logs, not
+        // from the graph's edges (which merge the namespaces).
+        let audits = g.audits.get(&ri);
         let mut seen: BTreeSet<NodeIndex> = BTreeSet::from([root]);
         let mut queue = VecDeque::from([root]);
         while let Some(n) = queue.pop_front() {
@@ -33,12 +38,16 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             let mut edges: Vec<(NodeIndex, &Edge)> = g
                 .children(n)
                 .into_iter()
-                .filter(|&(child, e)| g.graph[child].roots.contains(&ri) && names.insert(&e.name))
+                .filter(|&(child, e)| {
+                    g.graph[child].roots.contains(&ri)
+                        && !(audits.is_some() && e.via == Via::Audit)
+                        && names.insert(&e.name)
+                })
                 .collect();
             if n == root {
-                // The interpreter, then the preloads in the loader's order
-                // (one that cannot be loaded has only its search record),
-                // then the program's own names.
+                // The interpreter, the audit modules, then the preloads in
+                // the loader's order (one that cannot be loaded has only its
+                // search record), then the program's own names.
                 let (preloads, rest): (Vec<_>, Vec<_>) =
                     edges.into_iter().partition(|(_, e)| e.via == Via::Preload);
                 let (interp, needed): (Vec<_>, Vec<_>) = rest
@@ -47,6 +56,9 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 edges = interp;
                 for &(child, e) in &edges {
                     edge(g, ri, requester, child, e, None, out)?;
+                }
+                for load in audits.into_iter().flatten() {
+                    audit(load, out)?;
                 }
                 let mut done: BTreeSet<&[u8]> = BTreeSet::new();
                 for (name, from) in &g.preloads {
@@ -174,6 +186,52 @@ fn edge(
             Some(d) => writeln!(out, "    => already loaded as {} ({d})", show(&c.path)),
             None => writeln!(out, "    => already loaded as {}", show(&c.path)),
         },
+    }
+}
+
+/// One audit module's load: each name looked up in its namespace, the
+/// module's own first, and whether the loader ignores the module.
+fn audit(load: &AuditLoad, out: &mut dyn Write) -> io::Result<()> {
+    let module = show(&load.name);
+    for step in &load.steps {
+        match &step.requester {
+            None => writeln!(
+                out,
+                "  find library={}; audit module from {}",
+                show(&step.name),
+                load.tag
+            )?,
+            Some(by) => writeln!(
+                out,
+                "  find library={}; needed by {} (in the namespace of audit module {module})",
+                show(&step.name),
+                show(by)
+            )?,
+        }
+        steps(&step.searched, None, out)?;
+        match &step.answer {
+            AuditAnswer::Found(path, via) => {
+                writeln!(out, "    => {} [{}]", show(path), via.as_str())?
+            }
+            AuditAnswer::Loaded(path) => writeln!(out, "    => already loaded as {}", show(path))?,
+            AuditAnswer::NotFound => writeln!(out, "    => not found")?,
+            AuditAnswer::Skipped => writeln!(out, "    => skipped (a warning says why)")?,
+        }
+    }
+    match &load.ignored {
+        Some(why) if load.steps.is_empty() => writeln!(
+            out,
+            "  audit module {module} from {}: not loaded: {why}",
+            load.tag
+        ),
+        Some(why) => writeln!(
+            out,
+            "  audit module {module}: cannot be loaded as audit interface: {why}; ignored"
+        ),
+        None => writeln!(
+            out,
+            "  audit module {module}: loaded, in a namespace of its own"
+        ),
     }
 }
 

@@ -229,6 +229,10 @@ pub struct Request<'a> {
     /// set-user-ID file from the directories it searches, passing over any
     /// other as if absent (checked against the loader).
     pub preload: bool,
+    /// A load into an audit module's namespace (`__RTLD_AUDIT`): with
+    /// [`Target::audit_main_runpath`], a requester without `DT_RUNPATH`
+    /// searches the program's `DT_RUNPATH` after the `DT_RPATH`s.
+    pub audit: bool,
 }
 
 /// What happened to one candidate path.
@@ -814,6 +818,7 @@ impl<'fs> Resolver<'fs> {
             target.secure_origin_normalized =
                 minor.is_some_and(|m| m >= SECURE_ORIGIN_NORMALIZED_SINCE);
             target.dt_audit = minor.is_some_and(|m| m >= DT_AUDIT_SINCE);
+            target.audit_main_runpath = minor.is_some_and(|m| m >= AUDIT_MAIN_RUNPATH_SINCE);
             target.refuses_pie = minor.is_none_or(|m| m >= PIE_REFUSED_SINCE);
         }
         target
@@ -1737,6 +1742,30 @@ impl<'fs> Resolver<'fs> {
                     }
                 }
             }
+            // 1b. In an audit module's namespace (glibc 2.35 and later),
+            // the program's DT_RUNPATH (the program is the chain's last).
+            if let (true, Some(rp)) = (audit_main_runpath(target, req), &exe.runpath) {
+                let dirs = self.split_path(
+                    rp,
+                    b":",
+                    &exe.origin,
+                    target,
+                    platform,
+                    (true, "DT_RUNPATH", &exe.name),
+                    &mut res.notes,
+                );
+                if self.search_list(
+                    target,
+                    req.name,
+                    &dirs,
+                    Via::Runpath,
+                    Some(&exe.name),
+                    suid_only,
+                    res,
+                ) {
+                    return;
+                }
+            }
         } else if req.chain.iter().any(|l| l.rpath.is_some()) {
             res.notes.push(format!(
                 "{} has DT_RUNPATH, so the DT_RPATH of its loaders is not used",
@@ -2553,6 +2582,17 @@ const UNWIND_USERS: &[&[u8]] = &[b"pthread_cancel", b"pthread_exit", b"backtrace
 /// With `notes`, also the requester names that only notes mention (the key
 /// of a name not found); without, only those a found result carries (the
 /// owner of a search path that was used).
+/// Whether `req` searches the program's `DT_RUNPATH` after the
+/// `DT_RPATH`s: a load into an audit module's namespace, by a requester
+/// without `DT_RUNPATH` of its own, on a glibc that does
+/// ([`Target::audit_main_runpath`]).
+fn audit_main_runpath(target: &Target, req: &Request<'_>) -> bool {
+    req.audit
+        && target.audit_main_runpath
+        && target.flavor == Flavor::Glibc
+        && req.chain.first().is_some_and(|l| l.runpath.is_none())
+}
+
 fn memo_key(
     k: &mut Vec<u8>,
     target: &Target,
@@ -2578,6 +2618,7 @@ fn memo_key(
     push(k, target.interp.as_deref().unwrap_or_default());
     push(k, req.name);
     let loader_has_runpath = req.chain.first().is_some_and(|l| l.runpath.is_some());
+    let main_runpath = audit_main_runpath(target, req);
     // The requester's name shows only in what a search path, a
     // `-z nodefaultlib` note or a name with '/' produces: without them (the
     // common case) one answer serves every requester.
@@ -2596,7 +2637,10 @@ fn memo_key(
         let first = i == 0;
         let uses_rpath =
             l.rpath.is_some() && (!loader_has_runpath || target.flavor == Flavor::Musl);
-        let uses_runpath = l.runpath.is_some() && (first || target.flavor == Flavor::Musl);
+        let uses_runpath = l.runpath.is_some()
+            && (first
+                || target.flavor == Flavor::Musl
+                || (main_runpath && i + 1 == req.chain.len()));
         let dollar = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|s| s.contains(&b'$'));
         let needs_origin = (uses_rpath && dollar(&l.rpath)) || (uses_runpath && dollar(&l.runpath));
         // In secure mode the program's strings expand by stricter rules
@@ -2739,6 +2783,12 @@ const ENOTDIR_SKIPPED_SINCE: u32 = 39;
 /// main program names in `DT_AUDIT` and `DT_DEPAUDIT` (checked: 2.31
 /// ignores both, 2.36, 2.41 and 2.43 load them; glibc's NEWS gives 2.32).
 const DT_AUDIT_SINCE: u32 = 32;
+
+/// The first glibc minor version whose loader, loading into an audit
+/// module's namespace, also searches the main program's `DT_RUNPATH` for a
+/// requester without one (glibc bug 28455; checked: 2.31 does not, 2.36,
+/// 2.41 and 2.43 do; the fix is in 2.35).
+const AUDIT_MAIN_RUNPATH_SINCE: u32 = 35;
 
 /// The first glibc release that refuses to load a `DF_1_PIE` object as a
 /// library ([`Target::refuses_pie`]; BZ #24323).

@@ -303,6 +303,11 @@ pub struct Target {
     /// `DT_DEPAUDIT` audit modules, as 2.32 and later do (2.31 ignores
     /// both; filled by the resolver, from the interpreter's version).
     pub dt_audit: bool,
+    /// A glibc loader that, loading into an audit module's namespace,
+    /// searches the main program's `DT_RUNPATH` for a requester without
+    /// one, after the `DT_RPATH`s and before `LD_LIBRARY_PATH`, as 2.35 and
+    /// later do (filled by the resolver, from the interpreter's version).
+    pub audit_main_runpath: bool,
 }
 
 impl Target {
@@ -346,6 +351,7 @@ impl Target {
                 dlopen_refuses_exec_stack: false,
                 enotdir_ends_list: false,
                 dt_audit: false,
+                audit_main_runpath: false,
                 refuses_pie: false,
             };
         }
@@ -414,6 +420,7 @@ impl Target {
             dlopen_refuses_exec_stack: false,
             enotdir_ends_list: true,
             dt_audit: false,
+            audit_main_runpath: false,
             refuses_pie: false,
         }
     }
