@@ -3740,6 +3740,7 @@ mod tests {
             searches: Vec::new(),
             extra_files: Vec::new(),
             host: None,
+            audits: Vec::new(),
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));
