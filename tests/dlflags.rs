@@ -19,8 +19,9 @@
 use std::collections::BTreeSet;
 
 use crate::support::oracle::{
-    assert_same_ldd_lines, closure_ldd_lines, dlopen_note_c, ldd_lines, loader_list, loader_trace,
-    on_host_and_releases, run_closure, run_closure_with_run_time, ClosureRun, Oracle, TestRoot,
+    assert_same_ldd_lines, closure_ldd_lines, compared_logs, dlopen_note_c, ldd_lines, loader_list,
+    loader_trace, on_host_and_releases, run_closure, run_closure_with_run_time, ClosureRun, Oracle,
+    TestRoot,
 };
 
 const PIE: &str = "cannot dynamically load position-independent executable";
@@ -291,6 +292,22 @@ fn check(name: &str, r: &TestRoot) {
         run.dump()
     );
     assert_eq!(failed.len(), 4, "{name}: {failed:?}");
+    // `--verbose` replays the dlopens after the start-up, in order, each
+    // with its search and then its dependencies', as the loader's
+    // `LD_DEBUG=libs` log of the running program shows them.
+    let log = r.run_in_root(&[("LD_DEBUG", "libs")], &argv);
+    let verbose = run_closure_with_run_time(r.path(), "/app/bin/opener", &["--verbose"]);
+    let (ours, theirs) = compared_logs(&verbose.stderr, &log.stderr, r.path());
+    assert_eq!(
+        ours, theirs,
+        "{name}: `closure --verbose` (left) searches otherwise than the running program's \
+         LD_DEBUG=libs (right)\n{}\n{}",
+        log.stderr, verbose.stderr
+    );
+    assert!(
+        ours.iter().any(|f| f.name == "libnod2.so.1"),
+        "{name}: {ours:?}"
+    );
 
     // The same opened by a library given as a root (in whatever process
     // loads it).

@@ -234,6 +234,9 @@ struct RootTrace {
     /// Its audit modules' loads, kept only with `BuildOptions::keep_search`
     /// ([`DepGraph::audits`]).
     audits: Vec<AuditLoad>,
+    /// `BuildOptions::keep_search`: the run-time loads keep their search
+    /// records in [`Self::searches`] too.
+    keep_search: bool,
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -1546,6 +1549,7 @@ fn load_list(
                     searches: Vec::new(),
                     host: None,
                     audits: Vec::new(),
+                    keep_search: false,
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1569,6 +1573,7 @@ fn load_list(
         root_warnings: info.warnings.len(),
         host: None,
         audits: Vec::new(),
+        keep_search: opts.keep_search,
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -2304,6 +2309,9 @@ fn load_runtime(
     let Outcome::Found(f) = &res.outcome else {
         return Err(Box::new((*res).clone()));
     };
+    if t.keep_search {
+        t.searches.push((from, name.to_vec(), res.searched.clone()));
+    }
     let mut f = f.clone();
     let j = match same_file(&t.objs, &f) {
         Some(j) => {
@@ -3427,6 +3435,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         extra_files: t.extra_files.clone(),
         host: t.host.clone(),
         audits: t.audits.clone(),
+        keep_search: t.keep_search,
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -3741,6 +3750,7 @@ mod tests {
             extra_files: Vec::new(),
             host: None,
             audits: Vec::new(),
+            keep_search: false,
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));

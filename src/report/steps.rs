@@ -25,26 +25,86 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
     for (ri, &root) in g.root_nodes.iter().enumerate() {
         let rnode = &g.graph[root];
         writeln!(out, "search: loading {}", show(&rnode.path))?;
-        // The audit modules' namespaces are replayed from their logs, not
-        // from the graph's edges (which merge the namespaces).
-        let audits = g.audits.get(&ri);
-        let mut seen: BTreeSet<NodeIndex> = BTreeSet::from([root]);
-        let mut queue = VecDeque::from([root]);
+        let mut load = Load {
+            g,
+            ri,
+            root,
+            audits: g.audits.get(&ri),
+            seen: BTreeSet::from([root]),
+            later: Vec::new(),
+        };
+        load.walk(root, out)?;
+        // What the program (or libc for it) opens once it runs, in the
+        // order the trace met it: each object's own dependencies follow it,
+        // as a `dlopen` loads them.
+        let mut i = 0;
+        while let Some(&(n, child, e)) = load.later.get(i) {
+            if i == 0 {
+                writeln!(out, "  then at run time:")?;
+            }
+            i += 1;
+            let requester = &g.graph[n].path;
+            if load.seen.contains(&child) {
+                runtime_find(requester, e, out)?;
+                writeln!(
+                    out,
+                    "    => already loaded as {}",
+                    show(&g.graph[child].path)
+                )?;
+                continue;
+            }
+            edge(g, ri, requester, child, e, None, out)?;
+            if g.graph[child].kind != NodeKind::Missing {
+                load.seen.insert(child);
+                load.walk(child, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One root's load as it is replayed.
+struct Load<'g> {
+    g: &'g DepGraph,
+    ri: usize,
+    root: NodeIndex,
+    /// The audit modules' namespaces, replayed from their logs, not from
+    /// the graph's edges (which merge the namespaces).
+    audits: Option<&'g Vec<AuditLoad>>,
+    /// The objects loaded so far.
+    seen: BTreeSet<NodeIndex>,
+    /// Run-time edges met so far (requester, object, edge), replayed after
+    /// the start-up.
+    later: Vec<(NodeIndex, NodeIndex, &'g Edge)>,
+}
+
+impl<'g> Load<'g> {
+    /// Breadth-first from `start` (loaded already): every name of every
+    /// object it reaches, run-time ones kept for later.
+    fn walk(&mut self, start: NodeIndex, out: &mut dyn Write) -> io::Result<()> {
+        let g = self.g;
+        let ri = self.ri;
+        let mut queue = VecDeque::from([start]);
         while let Some(n) = queue.pop_front() {
             let requester = &g.graph[n].path;
             // This root's edges from `n`, each name once: the merged graph
             // can hold an edge per way other roots' loads satisfied it.
             let mut names: BTreeSet<&[u8]> = BTreeSet::new();
-            let mut edges: Vec<(NodeIndex, &Edge)> = g
-                .children(n)
-                .into_iter()
-                .filter(|&(child, e)| {
-                    g.graph[child].roots.contains(&ri)
-                        && !(audits.is_some() && e.via == Via::Audit)
-                        && names.insert(&e.name)
-                })
-                .collect();
-            if n == root {
+            let mut edges: Vec<(NodeIndex, &Edge)> = Vec::new();
+            for (child, e) in g.children(n) {
+                if !g.graph[child].roots.contains(&ri)
+                    || (self.audits.is_some() && e.via == Via::Audit)
+                    || !names.insert(&e.name)
+                {
+                    continue;
+                }
+                if e.via.is_runtime() {
+                    self.later.push((n, child, e));
+                } else {
+                    edges.push((child, e));
+                }
+            }
+            if n == self.root {
                 // The interpreter, the audit modules, then the preloads in
                 // the loader's order (one that cannot be loaded has only its
                 // search record), then the program's own names.
@@ -57,7 +117,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 for &(child, e) in &edges {
                     edge(g, ri, requester, child, e, None, out)?;
                 }
-                for load in audits.into_iter().flatten() {
+                for load in self.audits.into_iter().flatten() {
                     audit(load, out)?;
                 }
                 let mut done: BTreeSet<&[u8]> = BTreeSet::new();
@@ -86,13 +146,33 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 }
             }
             for (child, _) in edges {
-                if g.graph[child].kind != NodeKind::Missing && seen.insert(child) {
+                if g.graph[child].kind != NodeKind::Missing && self.seen.insert(child) {
                     queue.push_back(child);
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// The first line of a run-time load's steps.
+fn runtime_find(requester: &[u8], e: &Edge, out: &mut dyn Write) -> io::Result<()> {
+    match e.detail() {
+        Some(d) => writeln!(
+            out,
+            "  find library={}; opened at run time by {} [{}: {d}]",
+            show(&e.name),
+            show(requester),
+            e.via.as_str()
+        ),
+        None => writeln!(
+            out,
+            "  find library={}; opened at run time by {} [{}]",
+            show(&e.name),
+            show(requester),
+            e.via.as_str()
+        ),
+    }
 }
 
 /// The steps of one edge of root `ri`'s load, asked for by `requester`,
@@ -136,6 +216,7 @@ fn edge(
             "  find library={}; preloaded from {from}",
             show(&e.name)
         )?,
+        None if e.via.is_runtime() => runtime_find(requester, e, out)?,
         None => writeln!(
             out,
             "  find library={}; needed by {}",
