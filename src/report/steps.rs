@@ -7,7 +7,9 @@
 //! resolved to. Names matched against an object already loaded say so; the
 //! program's interpreter is named first, then its audit modules, each with
 //! the searches of its namespace (glibc loads them before anything else),
-//! from [`DepGraph::audits`]. The search records of found names
+//! from [`DepGraph::audits`]. Run-time loads follow the start-up, one after
+//! another, each with what it brings in, as `dlopen` loads them. The search
+//! records of found names
 //! exist only when the graph was built with `BuildOptions::keep_search`;
 //! without them only the outcome is shown.
 
