@@ -7,12 +7,15 @@
 //! the loader names the library. `closure --secure` must report exactly those
 //! paths, or exactly that missing name. Each scenario also checks that
 //! `closure` without `--secure` answers differently, so the rule is what
-//! the scenario tests.
+//! the scenario tests, and that `closure --secure --verbose` tries the
+//! files the loader's `LD_DEBUG=libs` log says it tries (which the loader
+//! writes in secure mode when `/etc/suid-debug` exists).
 
 use crate::support::oracle::{
-    closure_bin, compile, on_host_and_releases, run_closure, ClosureRun, Oracle, TestRoot,
+    closure_bin, compared_logs_in, compile, on_host_and_releases, run_closure, ClosureRun, Oracle,
+    TestRoot,
 };
-use crate::support::setuid::{add_runas, by_closure, run_secure, setuid, Seen, LISTER};
+use crate::support::setuid::{add_runas, by_closure, run_secure, setuid, Seen, LISTER, RUNAS_PATH};
 
 macro_rules! oracle {
     ($name:expr) => {
@@ -61,6 +64,28 @@ fn check(name: &str, r: &TestRoot, prog: &str, env: &[(&str, &str)], args: &[&st
     assert_ne!(
         plain, real,
         "{name}: the scenario does not depend on secure mode"
+    );
+    // The files tried, against the loader's `LD_DEBUG=libs` log, which a
+    // program in secure mode writes only when `/etc/suid-debug` exists.
+    r.write("/etc/suid-debug", "");
+    let mut debug_env = vec![("LD_DEBUG", "libs")];
+    debug_env.extend_from_slice(env);
+    let log = r.run_in_root(&debug_env, &[RUNAS_PATH, prog]);
+    std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
+    let mut verbose_args = secure_args.clone();
+    verbose_args.push("--verbose");
+    let verbose = run_closure(r.path(), &[prog], &verbose_args);
+    let (mut ours, theirs) = compared_logs_in(&verbose.stderr, &log.stderr, r.path(), &r.cwd());
+    if !matches!(real, Seen::Loaded(_)) {
+        // The program stops at the first name it cannot load; `closure`
+        // goes on, as the tracing loader does.
+        ours.truncate(theirs.len());
+    }
+    assert_eq!(
+        ours, theirs,
+        "{name}: `closure --secure --verbose` (left) searches otherwise than the loader's \
+         LD_DEBUG=libs in secure mode (right)\n{}\n{}",
+        log.stderr, verbose.stderr
     );
     real
 }
