@@ -23,12 +23,12 @@
 
 use crate::support::glibc::{glibc, Glibc};
 use crate::support::oracle::{
-    check, closure_ldd_lines, closure_trace, compared_logs_in, loader_trace, run_closure,
-    staged_root_loads_the_same, Oracle, TestRoot,
+    check, closure_ldd_lines, closure_trace, loader_trace, staged_root_loads_the_same, Oracle,
+    TestRoot,
 };
 use crate::support::rng::Rng;
 use crate::support::setuid::{
-    add_runas, clear_setuid, run_secure, setuid, Seen, LISTER, RUNAS_PATH,
+    add_runas, assert_same_secure_search_log, clear_setuid, run_secure, setuid, Seen, LISTER,
 };
 
 const PROG: &str = "/app/bin/prog";
@@ -537,27 +537,7 @@ fn check_secure(
     let ldd = closure_ldd_lines(r.path(), &[PROG], &secure_args)
         .remove(PROG)
         .unwrap_or_default();
-    // The files tried, against the loader's `LD_DEBUG=libs` log (written in
-    // secure mode when `/etc/suid-debug` exists), up to the name it stops
-    // at.
-    r.write("/etc/suid-debug", "");
-    let mut debug_env = vec![("LD_DEBUG", "libs")];
-    debug_env.extend_from_slice(env);
-    let log = r.run_in_root(&debug_env, &[RUNAS_PATH, PROG]);
-    std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
-    let mut verbose_args = secure_args.clone();
-    verbose_args.push("--verbose");
-    let verbose = run_closure(r.path(), &[PROG], &verbose_args);
-    let (mut ours, theirs) = compared_logs_in(&verbose.stderr, &log.stderr, r.path(), &r.cwd());
-    if !matches!(real, Seen::Loaded(_)) {
-        ours.truncate(theirs.len());
-    }
-    assert_eq!(
-        ours, theirs,
-        "{name}: `closure --secure --verbose` (left) searches otherwise than the loader's \
-         LD_DEBUG=libs in secure mode (right)\n{}\n{}",
-        log.stderr, verbose.stderr
-    );
+    assert_same_secure_search_log(name, r, PROG, env, &secure_args, &real);
     for file in std::iter::once(PROG).chain(setuid_files.iter().map(String::as_str)) {
         clear_setuid(r, file);
     }

@@ -12,10 +12,11 @@
 //! writes in secure mode when `/etc/suid-debug` exists).
 
 use crate::support::oracle::{
-    closure_bin, compared_logs_in, compile, on_host_and_releases, run_closure, ClosureRun, Oracle,
-    TestRoot,
+    closure_bin, compile, on_host_and_releases, run_closure, ClosureRun, Oracle, TestRoot,
 };
-use crate::support::setuid::{add_runas, by_closure, run_secure, setuid, Seen, LISTER, RUNAS_PATH};
+use crate::support::setuid::{
+    add_runas, assert_same_secure_search_log, by_closure, run_secure, setuid, Seen, LISTER,
+};
 
 macro_rules! oracle {
     ($name:expr) => {
@@ -65,28 +66,7 @@ fn check(name: &str, r: &TestRoot, prog: &str, env: &[(&str, &str)], args: &[&st
         plain, real,
         "{name}: the scenario does not depend on secure mode"
     );
-    // The files tried, against the loader's `LD_DEBUG=libs` log, which a
-    // program in secure mode writes only when `/etc/suid-debug` exists.
-    r.write("/etc/suid-debug", "");
-    let mut debug_env = vec![("LD_DEBUG", "libs")];
-    debug_env.extend_from_slice(env);
-    let log = r.run_in_root(&debug_env, &[RUNAS_PATH, prog]);
-    std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
-    let mut verbose_args = secure_args.clone();
-    verbose_args.push("--verbose");
-    let verbose = run_closure(r.path(), &[prog], &verbose_args);
-    let (mut ours, theirs) = compared_logs_in(&verbose.stderr, &log.stderr, r.path(), &r.cwd());
-    if !matches!(real, Seen::Loaded(_)) {
-        // The program stops at the first name it cannot load; `closure`
-        // goes on, as the tracing loader does.
-        ours.truncate(theirs.len());
-    }
-    assert_eq!(
-        ours, theirs,
-        "{name}: `closure --secure --verbose` (left) searches otherwise than the loader's \
-         LD_DEBUG=libs in secure mode (right)\n{}\n{}",
-        log.stderr, verbose.stderr
-    );
+    assert_same_secure_search_log(name, r, prog, env, &secure_args, &real);
     real
 }
 

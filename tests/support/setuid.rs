@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 
-use super::oracle::{compile, ClosureRun, TestRoot};
+use super::oracle::{compared_logs_in, compile, run_closure, ClosureRun, TestRoot};
 
 /// Prints the name of every object in the link map but the program itself
 /// (no name) and the vDSO: the loader's own string for each, an absolute
@@ -111,4 +111,38 @@ pub fn by_closure(run: &ClosureRun) -> Seen {
         },
         more => panic!("several missing: {more:?}\n{}", run.stderr),
     }
+}
+
+/// `closure --secure --verbose` (with `secure_args`, `--secure` among them)
+/// tries the files the loader's `LD_DEBUG=libs` log says it tries when
+/// `prog` (set-user-ID) runs by uid 1000 with `env`: the loader writes that
+/// log in secure mode only when `/etc/suid-debug` exists, and stops at the
+/// first name it cannot load (`real` says whether it did), where `closure`
+/// goes on, as the tracing loader does.
+pub fn assert_same_secure_search_log(
+    name: &str,
+    r: &TestRoot,
+    prog: &str,
+    env: &[(&str, &str)],
+    secure_args: &[&str],
+    real: &Seen,
+) {
+    r.write("/etc/suid-debug", "");
+    let mut debug_env = vec![("LD_DEBUG", "libs")];
+    debug_env.extend_from_slice(env);
+    let log = r.run_in_root(&debug_env, &[RUNAS_PATH, prog]);
+    std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
+    let mut args = secure_args.to_vec();
+    args.push("--verbose");
+    let verbose = run_closure(r.path(), &[prog], &args);
+    let (mut ours, theirs) = compared_logs_in(&verbose.stderr, &log.stderr, r.path(), &r.cwd());
+    if !matches!(real, Seen::Loaded(_)) {
+        ours.truncate(theirs.len());
+    }
+    assert_eq!(
+        ours, theirs,
+        "{name}: `closure --secure --verbose` (left) searches otherwise than the loader's \
+         LD_DEBUG=libs in secure mode (right)\n{}\n{}",
+        log.stderr, verbose.stderr
+    );
 }
