@@ -54,13 +54,15 @@ __attribute__((constructor)) static void open_all(void) {
 }
 "#;
 
-/// What the opener opens, by name (its RUNPATH finds them).
-const OPENED: [&str; 5] = [
+/// What the opener opens, by name (its RUNPATH finds them, but the last,
+/// which is nowhere).
+const OPENED: [&str; 6] = [
     "libnod.so.1",
     "libuser.so.1",
     "libpie.so",
     "libexe.so",
     "libfine.so.1",
+    "libabsent.so.1",
 ];
 
 fn build(r: &TestRoot) {
@@ -149,12 +151,18 @@ fn failures(name: &str, stdout: &str) -> BTreeSet<(String, String)> {
         1,
         "{name}: only libfine.so.1 opens\n{stdout}"
     );
-    stdout
+    let (absent, refused): (Vec<_>, Vec<_>) = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("FAIL "))
         .filter_map(|e| e.split_once(": "))
         .map(|(o, why)| (o.to_string(), why.to_string()))
-        .collect()
+        .partition(|(_, why)| why.starts_with("cannot open shared object file"));
+    assert_eq!(
+        absent.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),
+        ["libabsent.so.1"],
+        "{name}: {stdout}"
+    );
+    refused.into_iter().collect()
 }
 
 /// `closure`'s warnings of `dlopen`s that fail, of objects `by` loads at
@@ -305,8 +313,16 @@ fn check(name: &str, r: &TestRoot) {
         log.stderr, verbose.stderr
     );
     assert!(
-        ours.iter().any(|f| f.name == "libnod2.so.1"),
+        ["libnod2.so.1", "libabsent.so.1"]
+            .iter()
+            .all(|n| ours.iter().any(|f| f.name == *n)),
         "{name}: {ours:?}"
+    );
+    assert!(
+        run.warnings()
+            .any(|w| w.starts_with("/app/bin/opener: libabsent.so.1 not found")),
+        "{name}: {}",
+        run.dump()
     );
 
     // The same opened by a library given as a root (in whatever process

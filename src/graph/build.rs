@@ -28,7 +28,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::{
     AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion,
-    Node, NodeKind, Refused, RefusedWhy,
+    Node, NodeKind, Refused, RefusedWhy, RuntimeMiss,
 };
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
@@ -235,8 +235,12 @@ struct RootTrace {
     /// ([`DepGraph::audits`]).
     audits: Vec<AuditLoad>,
     /// `BuildOptions::keep_search`: the run-time loads keep their search
-    /// records in [`Self::searches`] too.
+    /// records in [`Self::searches`] too, and optional ones no search found
+    /// in [`Self::runtime_misses`].
     keep_search: bool,
+    /// (requester index, name, detail, search record) of optional run-time
+    /// loads no search found ([`DepGraph::runtime_misses`]).
+    runtime_misses: Vec<(usize, Vec<u8>, String, Vec<crate::resolve::Searched>)>,
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -1550,6 +1554,7 @@ fn load_list(
                     host: None,
                     audits: Vec::new(),
                     keep_search: false,
+                    runtime_misses: Vec::new(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1574,6 +1579,7 @@ fn load_list(
         host: None,
         audits: Vec::new(),
         keep_search: opts.keep_search,
+        runtime_misses: Vec::new(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -2426,7 +2432,17 @@ fn add_dlopen_notes(
                     done = true;
                     break;
                 }
-                Err(res) => last = Some(res),
+                Err(res) => {
+                    if t.keep_search && e.priority != Priority::Required {
+                        t.runtime_misses.push((
+                            k,
+                            name.clone(),
+                            detail.clone(),
+                            res.searched.clone(),
+                        ));
+                    }
+                    last = Some(res);
+                }
             }
         }
         if !done {
@@ -3290,6 +3306,21 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
     if !t.audits.is_empty() {
         g.audits.insert(root_idx, t.audits.clone());
     }
+    if !t.runtime_misses.is_empty() {
+        g.runtime_misses.insert(
+            root_idx,
+            t.runtime_misses
+                .iter()
+                .map(|(k, name, detail, searched)| RuntimeMiss {
+                    requester: t.objs[*k].found.path.clone(),
+                    name: name.clone(),
+                    via: Via::DlopenNote,
+                    detail: detail.clone(),
+                    searched: searched.clone(),
+                })
+                .collect(),
+        );
+    }
     let mut obj_nodes: Vec<Option<NodeIndex>> = Vec::with_capacity(t.objs.len());
     for (k, o) in t.objs.iter().enumerate() {
         if o.latent {
@@ -3436,6 +3467,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         host: t.host.clone(),
         audits: t.audits.clone(),
         keep_search: t.keep_search,
+        runtime_misses: t.runtime_misses.clone(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -3751,6 +3783,7 @@ mod tests {
             host: None,
             audits: Vec::new(),
             keep_search: false,
+            runtime_misses: Vec::new(),
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));

@@ -290,6 +290,21 @@ pub enum AuditAnswer {
     Skipped,
 }
 
+/// An optional run-time load that no search found ([`DepGraph::runtime_misses`]).
+#[derive(Debug, Clone)]
+pub struct RuntimeMiss {
+    /// The object that would open it.
+    pub requester: Vec<u8>,
+    /// The name.
+    pub name: Vec<u8>,
+    /// How it would be loaded (the edge's `Via`).
+    pub via: Via,
+    /// Why (its priority, its feature).
+    pub detail: String,
+    /// The places tried, in order.
+    pub searched: Vec<Searched>,
+}
+
 /// The merged dependency graph of all roots.
 #[derive(Debug, Default)]
 pub struct DepGraph {
@@ -340,6 +355,11 @@ pub struct DepGraph {
     /// each module's namespace. Filled only with
     /// [`BuildOptions::keep_search`] (`--verbose`), for roots that have any.
     pub audits: BTreeMap<usize, Vec<AuditLoad>>,
+    /// Each root's optional run-time loads that no search found (a
+    /// `.note.dlopen` entry that is not required: a warning, no edge), in
+    /// the order the trace tried them. Filled only with
+    /// [`BuildOptions::keep_search`] (`--verbose`).
+    pub runtime_misses: BTreeMap<usize, Vec<RuntimeMiss>>,
     /// The names preloaded into every program (`LD_PRELOAD`, then
     /// `/etc/ld.so.preload`), in the order the loader takes them, with
     /// where each comes from. A preload that cannot be loaded has no edge;

@@ -8,7 +8,8 @@
 //! program's interpreter is named first, then its audit modules, each with
 //! the searches of its namespace (glibc loads them before anything else),
 //! from [`DepGraph::audits`]. Run-time loads follow the start-up, one after
-//! another, each with what it brings in, as `dlopen` loads them. The search
+//! another, each with what it brings in, as `dlopen` loads them, then the
+//! optional ones no search found ([`DepGraph::runtime_misses`]). The search
 //! records of found names
 //! exist only when the graph was built with `BuildOptions::keep_search`;
 //! without them only the outcome is shown.
@@ -60,6 +61,25 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 load.seen.insert(child);
                 load.walk(child, out)?;
             }
+        }
+        // Optional run-time loads no search found: warnings, not edges.
+        for (k, miss) in g.runtime_misses.get(&ri).into_iter().flatten().enumerate() {
+            if k == 0 && i == 0 {
+                writeln!(out, "  then at run time:")?;
+            }
+            writeln!(
+                out,
+                "  find library={}; opened at run time by {} [{}: {}]",
+                show(&miss.name),
+                show(&miss.requester),
+                miss.via.as_str(),
+                miss.detail
+            )?;
+            steps(&miss.searched, None, out)?;
+            writeln!(
+                out,
+                "    => not found (optional: the program goes on without it)"
+            )?;
         }
     }
     Ok(())
