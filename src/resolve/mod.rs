@@ -235,6 +235,15 @@ pub struct Request<'a> {
     pub audit: bool,
 }
 
+/// What every list of one glibc search shares.
+struct Searching<'a> {
+    target: &'a Target,
+    req: &'a Request<'a>,
+    platform: Option<&'a [u8]>,
+    /// A preload by name in secure mode: set-user-ID files only.
+    suid_only: bool,
+}
+
 /// What happened to one candidate path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tried {
@@ -1709,35 +1718,20 @@ impl<'fs> Resolver<'fs> {
         platform: Option<&[u8]>,
         res: &mut Resolution,
     ) {
-        let values_for = |l: &ChainLink| -> (Vec<u8>, Option<Vec<u8>>) {
-            (l.origin.clone(), platform.map(<[u8]>::to_vec))
-        };
         // A preload by name in secure mode: set-user-ID files only, no cache.
         let suid_only = self.opts.secure && req.preload;
+        let search = Searching {
+            target,
+            req,
+            platform,
+            suid_only,
+        };
         // 1. DT_RPATH of the loader and its loaders, only if the loader has no RUNPATH.
         let program = req.chain.len() - 1;
         if loader.runpath.is_none() {
             for (i, link) in req.chain.iter().enumerate() {
                 if let Some(rp) = &link.rpath {
-                    let (origin, plat) = values_for(link);
-                    let dirs = self.split_path(
-                        rp,
-                        b":",
-                        &origin,
-                        target,
-                        plat.as_deref(),
-                        (i == program, "DT_RPATH", &link.name),
-                        &mut res.notes,
-                    );
-                    if self.search_list(
-                        target,
-                        req.name,
-                        &dirs,
-                        Via::Rpath,
-                        Some(&link.name),
-                        suid_only,
-                        res,
-                    ) {
+                    if self.search_link_list(&search, link, (rp, Via::Rpath, i == program), res) {
                         return;
                     }
                 }
@@ -1745,24 +1739,7 @@ impl<'fs> Resolver<'fs> {
             // 1b. In an audit module's namespace (glibc 2.35 and later),
             // the program's DT_RUNPATH (the program is the chain's last).
             if let (true, Some(rp)) = (audit_main_runpath(target, req), &exe.runpath) {
-                let dirs = self.split_path(
-                    rp,
-                    b":",
-                    &exe.origin,
-                    target,
-                    platform,
-                    (true, "DT_RUNPATH", &exe.name),
-                    &mut res.notes,
-                );
-                if self.search_list(
-                    target,
-                    req.name,
-                    &dirs,
-                    Via::Runpath,
-                    Some(&exe.name),
-                    suid_only,
-                    res,
-                ) {
+                if self.search_link_list(&search, exe, (rp, Via::Runpath, true), res) {
                     return;
                 }
             }
@@ -1797,24 +1774,7 @@ impl<'fs> Resolver<'fs> {
         }
         // 3. DT_RUNPATH of the loader only.
         if let Some(rp) = &loader.runpath {
-            let dirs = self.split_path(
-                rp,
-                b":",
-                &loader.origin,
-                target,
-                platform,
-                (program == 0, "DT_RUNPATH", &loader.name),
-                &mut res.notes,
-            );
-            if self.search_list(
-                target,
-                req.name,
-                &dirs,
-                Via::Runpath,
-                Some(&loader.name),
-                suid_only,
-                res,
-            ) {
+            if self.search_link_list(&search, loader, (rp, Via::Runpath, program == 0), res) {
                 return;
             }
         }
@@ -1846,6 +1806,41 @@ impl<'fs> Resolver<'fs> {
         }
         let dirs = target.system_dirs.clone();
         self.search_list(target, req.name, &dirs, Via::Default, None, suid_only, res);
+    }
+
+    /// Searches one object's own list (`list`, its `DT_RPATH` or
+    /// `DT_RUNPATH` by `via`; `is_program` when the object is the program),
+    /// its tokens expanded with its `$ORIGIN`; true when the search is over.
+    fn search_link_list(
+        &self,
+        s: &Searching<'_>,
+        link: &ChainLink,
+        (list, via, is_program): (&[u8], Via, bool),
+        res: &mut Resolution,
+    ) -> bool {
+        let tag = if via == Via::Rpath {
+            "DT_RPATH"
+        } else {
+            "DT_RUNPATH"
+        };
+        let dirs = self.split_path(
+            list,
+            b":",
+            &link.origin,
+            s.target,
+            s.platform,
+            (is_program, tag, &link.name),
+            &mut res.notes,
+        );
+        self.search_list(
+            s.target,
+            s.req.name,
+            &dirs,
+            via,
+            Some(&link.name),
+            s.suid_only,
+            res,
+        )
     }
 
     fn search_musl(
