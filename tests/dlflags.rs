@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 
 use crate::support::oracle::{
     assert_same_ldd_lines, closure_ldd_lines, compared_logs, dlopen_note_c, ldd_lines, loader_list,
-    loader_trace, on_host_and_releases, run_closure, run_closure_with_run_time, ClosureRun, Oracle,
-    TestRoot,
+    loader_trace, on_host_and_releases, run_closure, run_closure_with_run_time, ClosureRun,
+    LoaderTrace, Oracle, TestRoot,
 };
 
 const PIE: &str = "cannot dynamically load position-independent executable";
@@ -210,14 +210,7 @@ fn check(name: &str, r: &TestRoot) {
         // Traced, the loader lists nothing, and neither does `--format ldd`.
         let trace = loader_trace(r, prog, &[]);
         assert!(trace.stdout.trim().is_empty(), "{name}: {}", trace.stdout);
-        assert_same_ldd_lines(name, r, prog, &trace, &[]);
-        let run = run_closure(r.path(), &[prog], &[]);
-        assert_eq!(
-            (run.status, refused(&run)),
-            (1, vec![(first, why)]),
-            "{name}: {}",
-            run.dump()
-        );
+        refused_alike(name, r, prog, &trace, (first, why));
     }
 
     // The same dependencies of libraries given as roots: `ld.so --list`
@@ -246,14 +239,7 @@ fn check(name: &str, r: &TestRoot) {
             trace.stdout,
             trace.stderr
         );
-        assert_same_ldd_lines(name, r, root, &trace, &[]);
-        let run = run_closure(r.path(), &[root], &[]);
-        assert_eq!(
-            (run.status, refused(&run)),
-            (1, vec![(first, why)]),
-            "{name}: {}",
-            run.dump()
-        );
+        refused_alike(name, r, root, &trace, (first, why));
     }
 
     // Both programs as roots: the one loaded as a library by the other is
@@ -339,6 +325,25 @@ fn check(name: &str, r: &TestRoot) {
     let run = run_closure_with_run_time(r.path(), lib, &[]);
     assert_eq!(run.status, 0, "{name}: {}", run.dump());
     assert_eq!(warned(&run, lib), failed, "{name}: {}", run.dump());
+}
+
+/// `closure --root root` refuses exactly `first` for `why` (exit 1), and
+/// its `--format ldd` lines are the loader's (`trace`: none).
+fn refused_alike(
+    name: &str,
+    r: &TestRoot,
+    root: &str,
+    trace: &LoaderTrace,
+    (first, why): (&str, &str),
+) {
+    assert_same_ldd_lines(name, r, root, trace, &[]);
+    let run = run_closure(r.path(), &[root], &[]);
+    assert_eq!(
+        (run.status, refused(&run)),
+        (1, vec![(first, why)]),
+        "{name}: {}",
+        run.dump()
+    );
 }
 
 /// The objects `closure` refuses, with its reasons.
