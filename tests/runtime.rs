@@ -1509,6 +1509,45 @@ fn musl_ldd_lines_name_each_reserved_family_once() {
     same_as_musl(&s, "/app/bin/fam");
 }
 
+/// musl, too, maps the program's own file again when a name finds it
+/// (`load_library` compares inodes from the object after the program,
+/// and musl refuses no executable): a PIE that needs itself through a
+/// link runs, and `ld-musl --list` lists the file as a library, as
+/// `closure` does.
+#[test]
+fn musl_maps_the_program_file_again_when_a_name_finds_it() {
+    let name = "musl_maps_the_program_file_again_when_a_name_finds_it";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/self",
+        &[("c", "int main(void) { return 0; }\n")],
+        &["-fPIE", "-pie"],
+    );
+    // (One call each: this patchelf, given both, points the RUNPATH at the
+    // new name's string.)
+    for args in [["--add-needed", "libself.so"], ["--set-rpath", "/app/bin"]] {
+        let status = std::process::Command::new("patchelf")
+            .args(args)
+            .arg(s.host("/app/bin/self"))
+            .status()
+            .expect("run patchelf");
+        assert!(status.success(), "patchelf failed");
+    }
+    std::os::unix::fs::symlink("self", s.host("/app/bin/libself.so")).expect("symlink");
+    let (status, _, err) = run_in_root(s.path(), &["/app/bin/self"], &[]);
+    assert!(status.success(), "{name}: the program did not run: {err}");
+    let (_, out, _) = run_in_root(s.path(), &[MUSL_INTERP, "--list", "/app/bin/self"], &[]);
+    assert!(
+        ldd_lines(&out).contains(&"libself.so => /app/bin/libself.so".to_string()),
+        "{name}: musl:\n{out}"
+    );
+    same_as_musl(&s, "/app/bin/self");
+}
+
 #[test]
 fn musl_program_with_runpath_traces_stages_and_runs() {
     let name = "musl_program_with_runpath_traces_stages_and_runs";
