@@ -116,7 +116,8 @@ pub fn by_closure(run: &ClosureRun) -> Seen {
 /// `closure --secure --verbose` (with `secure_args`, `--secure` among them)
 /// tries the files the loader's `LD_DEBUG=libs` log says it tries when
 /// `prog` (set-user-ID) runs by uid 1000 with `env`: the loader writes that
-/// log in secure mode only when `/etc/suid-debug` exists, and stops at the
+/// log in secure mode only when `/etc/suid-debug` exists (glibc 2.31 and
+/// 2.36; 2.41 and 2.43 never do, and are not compared), and stops at the
 /// first name it cannot load (`real` says whether it did), where `closure`
 /// goes on, as the tracing loader does.
 pub fn assert_same_secure_search_log(
@@ -132,6 +133,13 @@ pub fn assert_same_secure_search_log(
     debug_env.extend_from_slice(env);
     let log = r.run_in_root(&debug_env, &[RUNAS_PATH, prog]);
     std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
+    // glibc 2.41 and 2.43 remove `LD_DEBUG` from a secure program's
+    // environment whatever the file says: no log to compare with there.
+    // (The log's lines are "PID:\tmessage"; an older loader that stops
+    // before any search writes none either, and is compared.)
+    if r.glibc_minor() >= 41 && !log.stderr.lines().any(|l| l.contains(":\t")) {
+        return;
+    }
     let mut args = secure_args.to_vec();
     args.push("--verbose");
     let verbose = run_closure(r.path(), &[prog], &args);
