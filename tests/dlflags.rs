@@ -15,6 +15,9 @@
 //! fails, with its words. A library given as a root is traced as
 //! `ld.so --list` loads it, and refused alike; a program that another root
 //! loads as a library (and is refused there) still lists its own objects.
+//! The programs that open libraries here also check `--verbose` against
+//! the running program's `LD_DEBUG=libs` log, and that run-time loads are
+//! taken one `dlopen` after another.
 
 use std::collections::BTreeSet;
 
@@ -140,6 +143,22 @@ fn build(r: &TestRoot) {
     r.exe("/app/bin/loadsopener")
         .needs(&["/app/lib/libopens.so.1"])
         .runpath("/app/lib")
+        .build();
+    // Two dlopens in a row: the first loads, as its dependency, a library
+    // that its own RUNPATH finds; the second names that library, which the
+    // program's own search would find elsewhere.
+    r.lib("/app/x/libshared.so.1", "libshared.so.1").build();
+    r.lib("/app/y/libshared.so.1", "libshared.so.1").build();
+    r.lib("/app/y/libfirst.so.1", "libfirst.so.1")
+        .needs(&["/app/x/libshared.so.1"])
+        .runpath("/app/x")
+        .build();
+    let note = dlopen_note_c(
+        r#"[{"soname":["libfirst.so.1"],"priority":"recommended"},{"soname":["libshared.so.1"],"priority":"recommended"}]"#,
+    );
+    r.exe("/app/bin/opener2")
+        .source(&format!("{note}{OPENER_MAIN}"))
+        .runpath("/app/y")
         .build();
 }
 
@@ -310,6 +329,27 @@ fn check(name: &str, r: &TestRoot) {
         "{name}: {}",
         run.dump()
     );
+
+    // One dlopen after another: the second name is the library the first
+    // brought in, not the file the program's search would find.
+    let argv2 = ["/app/bin/opener2", "libfirst.so.1", "libshared.so.1"];
+    let log = r.run_in_root(&[("LD_DEBUG", "libs")], &argv2);
+    assert_eq!(
+        log.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
+        2,
+        "{name}: {}{}",
+        log.stdout,
+        log.stderr
+    );
+    let run = run_closure_with_run_time(r.path(), "/app/bin/opener2", &["--verbose"]);
+    let loaded = run.loaded();
+    assert!(
+        loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),
+        "{name}: {}",
+        run.dump()
+    );
+    let (ours, theirs) = compared_logs(&run.stderr, &log.stderr, r.path());
+    assert_eq!(ours, theirs, "{name}: {}\n{}", log.stderr, run.stderr);
 
     // The same opened by a library given as a root (in whatever process
     // loads it).

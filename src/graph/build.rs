@@ -1654,14 +1654,22 @@ fn load_list(
     t.host = plugin.then(|| included.host_for(&info)).flatten();
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
+    // Run-time loads one at a time: each `.note.dlopen` entry (then each
+    // object's strings) only once what the one before loaded is walked,
+    // as one `dlopen` after another.
     let mut notes_done = 0;
+    let mut note_entry = 0;
     let mut extras_done = false;
     loop {
         if q >= queue.len() {
-            while notes_done < t.objs.len() {
-                add_dlopen_notes(resolver, &target, opts, &mut t, notes_done, &mut queue);
-                add_dlopen_strings(resolver, &target, opts, &mut t, notes_done, &mut queue);
-                notes_done += 1;
+            if notes_done < t.objs.len() {
+                let entry = (notes_done, &mut note_entry);
+                if !add_dlopen_notes(resolver, &target, opts, &mut t, entry, &mut queue) {
+                    add_dlopen_strings(resolver, &target, opts, &mut t, notes_done, &mut queue);
+                    notes_done += 1;
+                    note_entry = 0;
+                }
+                continue;
             }
             if !extras_done {
                 extras_done = true;
@@ -2386,20 +2394,23 @@ fn runtime_missing(
     );
 }
 
-/// The `.note.dlopen` entries of object `k` that the options select.
+/// The next `.note.dlopen` entry of object `k` that the options select,
+/// from entry `next` on (which it advances): its first alternative that
+/// loads, or a missing entry. False when none is left.
 fn add_dlopen_notes(
     resolver: &Resolver<'_>,
     target: &Target,
     opts: &BuildOptions,
     t: &mut RootTrace,
-    k: usize,
+    (k, next): (usize, &mut usize),
     queue: &mut Vec<usize>,
-) {
+) -> bool {
     let Some(min) = opts.dlopen_priority else {
-        return;
+        return false;
     };
-    let entries = t.objs[k].found.info.dlopen.clone();
-    for e in entries {
+    let info = t.objs[k].found.info.clone();
+    while let Some(e) = info.dlopen.get(*next) {
+        *next += 1;
         if e.priority > min {
             continue;
         }
@@ -2460,7 +2471,9 @@ fn add_dlopen_notes(
                 e.priority == Priority::Required,
             );
         }
+        return true;
     }
+    false
 }
 
 /// The library names spelled in the read-only data of object `k`, when it
