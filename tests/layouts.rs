@@ -20,11 +20,18 @@
 //! files tried (`LD_DEBUG=libs`) and the requester of every object
 //! (`LD_DEBUG=files`). A failure prints the seed and the layout;
 //! `CLOSURE_LAYOUT_SEED=N` replays that one layout.
+//!
+//! The run-time layouts (`random_run_time_layouts_…`) are the same roots
+//! with a second program that opens libraries its `.note.dlopen` names,
+//! one `dlopen` after another, run with `LD_DEBUG=libs` and compared with
+//! `closure --verbose` by [`check_run_time`].
 
 use crate::support::glibc::{glibc, Glibc};
+use std::collections::BTreeSet;
+
 use crate::support::oracle::{
-    check, closure_ldd_lines, closure_trace, loader_trace, run_closure, staged_root_loads_the_same,
-    Oracle, TestRoot,
+    check, closure_ldd_lines, closure_trace, compared_logs_in, dlopen_note_c, loader_trace,
+    run_closure, run_closure_with_run_time, staged_root_loads_the_same, Oracle, TestRoot,
 };
 use crate::support::rng::Rng;
 use crate::support::setuid::{
@@ -186,9 +193,20 @@ fn relative_to(cwd: &str, path: &str) -> String {
 /// Builds the layout of `seed` in a fresh root (around this machine's
 /// glibc, or `glibc`) and compares it.
 fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
+    layout_of(o, seed, glibc, false);
+}
+
+/// [`layout`], and with `run_time` the program also opens libraries once it
+/// runs ([`RunTime`]), compared by [`check_run_time`].
+fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
+    let kind = if run_time {
+        "run_time_layout"
+    } else {
+        "layout"
+    };
     let name = match glibc {
-        Some(g) => format!("layout_{seed} (glibc {})", g.version),
-        None => format!("layout_{seed}"),
+        Some(g) => format!("{kind}_{seed} (glibc {})", g.version),
+        None => format!("{kind}_{seed}"),
     };
     let mut rng = Rng::new(seed);
     let mut extra = Extra::new(seed);
@@ -320,6 +338,29 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
         exe = exe.arg("-Wl,-z,nodefaultlib");
     }
     exe.build();
+    // A sixth generator: a second program beside it, with its search-path
+    // tag and some of its libraries, that opens libraries once it runs.
+    let opens = run_time.then(|| {
+        let mut sixth = Rng::new(seed.wrapping_add(5 << 40));
+        let mut opens = RunTime::draw(&mut sixth, &placed);
+        let some: Vec<String> = needs.iter().filter(|_| sixth.chance(50)).cloned().collect();
+        plan.push(format!(
+            "{OPENER_PATH}: needs {some:?}, {tag:?}, opens at run time {:?}",
+            opens.entries
+        ));
+        let b = link(&r, r.exe(OPENER_PATH), &some).source(&opens.source());
+        match &tag {
+            Path::Rpath(v) => b.rpath(v),
+            Path::Runpath(v) => b.runpath(v),
+            Path::None => b,
+        }
+        .build();
+        opens.needs = r.needed_names(OPENER_PATH);
+        opens
+            .needs
+            .retain(|n| n.starts_with("librand") || n.starts_with("libalias"));
+        opens
+    });
     // The program's first DT_NEEDED string, as it stands.
     let first = &needs[0];
     let first_soname = first.rsplit('/').next().unwrap_or(first).to_string();
@@ -475,6 +516,9 @@ fn layout(o: &Oracle, seed: u64, glibc: Option<&Glibc>) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if secure {
         check_secure(&name, &r, &env, &args, &setuid_files);
+    }
+    if let Some(opens) = &opens {
+        check_run_time(&name, &r, &env, &args, opens);
     }
     let trace = loader_trace(&r, PROG, &env);
     if trace.status != 0 {
@@ -651,6 +695,286 @@ impl Lib {
             r.symlink(target, &self.file);
         }
     }
+}
+
+/// The second program of a run-time layout: opens each argument with `dlopen`
+/// (`RTLD_NOW`), an argument's `,`-separated alternatives in turn until one
+/// loads, saying on standard error (between the loader's `LD_DEBUG` lines)
+/// how each went; then lists its link map on standard output.
+const OPENER_PATH: &str = "/app/bin/opener";
+
+/// Its source.
+const OPENER: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+static int each(struct dl_phdr_info *i, size_t n, void *d) {
+    (void)n; (void)d;
+    const char *s = i->dlpi_name;
+    if (s && s[0] && strncmp(s, "linux-vdso", 10) && strncmp(s, "linux-gate", 10))
+        printf("%s\n", s);
+    return 0;
+}
+int main(int argc, char **argv) {
+    setvbuf(stderr, 0, _IONBF, 0);
+    for (int k = 1; k < argc; k++) {
+        char buf[4096];
+        strncpy(buf, argv[k], sizeof buf - 1);
+        buf[sizeof buf - 1] = 0;
+        int ok = 0;
+        for (char *name = strtok(buf, ","); name && !ok; name = strtok(0, ",")) {
+            if (dlopen(name, RTLD_NOW)) {
+                fprintf(stderr, "opener: OK %s\n", name);
+                ok = 1;
+            } else {
+                fprintf(stderr, "opener: FAIL %s|%s\n", name, dlerror());
+            }
+        }
+    }
+    dl_iterate_phdr(each, 0);
+    return 0;
+}
+"#;
+
+/// What a run-time layout's program opens: its `.note.dlopen` entries, in
+/// order, each its alternatives and priority; the program opens them in
+/// that order (the order `closure` takes them in).
+struct RunTime {
+    entries: Vec<(Vec<String>, &'static str)>,
+    /// The opener's own `DT_NEEDED` names of random libraries.
+    needs: Vec<String>,
+}
+
+impl RunTime {
+    /// One to three entries of one or two names each: a library's SONAME,
+    /// another name a library has as its SONAME, a path to one copy, a path
+    /// through `$ORIGIN`, or a name found nowhere.
+    fn draw(rng: &mut Rng, placed: &[Vec<String>]) -> RunTime {
+        let mut entries = Vec::new();
+        for e in 0..1 + rng.below(3) {
+            let mut names: Vec<String> = Vec::new();
+            for _ in 0..1 + usize::from(rng.chance(25)) {
+                let i = rng.below(LIBS);
+                let name = match rng.below(20) {
+                    0..=10 => format!("librand{i}.so.1"),
+                    11..=12 => format!("libalias{i}.so.1"),
+                    13..=15 => placed[i][rng.below(placed[i].len())].clone(),
+                    16..=17 => format!("$ORIGIN/../lib/librand{i}.so.1"),
+                    _ => format!("libnowhere{e}.so.1"),
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            let priority = *rng.pick(&["required", "required", "recommended", "suggested"]);
+            entries.push((names, priority));
+        }
+        RunTime {
+            entries,
+            needs: Vec::new(),
+        }
+    }
+
+    /// The program's source: its `.note.dlopen`, then [`OPENER`].
+    fn source(&self) -> String {
+        let json: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(names, priority)| {
+                let names: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+                format!(
+                    r#"{{"soname":[{}],"priority":"{priority}"}}"#,
+                    names.join(",")
+                )
+            })
+            .collect();
+        format!(
+            "{}{OPENER}",
+            dlopen_note_c(&format!("[{}]", json.join(",")))
+        )
+    }
+}
+
+/// Runs a run-time layout's program (with `env` and `LD_DEBUG=libs`),
+/// which opens its `.note.dlopen` names one after another, and compares it
+/// with `closure --verbose` with run-time loads (`args`, every priority):
+/// the searches in order, and, when each `dlopen` that failed did so only
+/// because its own name was found nowhere, what the process ended with
+/// (its link map) and which entries no alternative loaded (missing when
+/// required, warned about otherwise). A `dlopen` that fails otherwise (a
+/// dependency not found, a file that is not ELF) unloads what it loaded,
+/// and the program goes on to the next alternative, which `closure` does
+/// not model: the searches are compared up to that `dlopen`'s failure.
+fn check_run_time(name: &str, r: &TestRoot, env: &[(&str, &str)], args: &[&str], opens: &RunTime) {
+    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
+    argv.extend(opens.entries.iter().map(|(names, _)| names.join(",")));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut env = env.to_vec();
+    env.push(("LD_DEBUG", "libs"));
+    let mut out = r.run_in_root(&env, &argv);
+    if out.status == 127 && !opens.needs.is_empty() {
+        // A library it needs is found nowhere: the same without them.
+        let mut remove = Vec::new();
+        for n in &opens.needs {
+            remove.extend(["--remove-needed", n.as_str()]);
+        }
+        r.patchelf(OPENER_PATH, &remove);
+        println!(
+            "{name}: {OPENER_PATH} does not start; without {:?}",
+            opens.needs
+        );
+        out = r.run_in_root(&env, &argv);
+    }
+    if out.status != 0 {
+        println!(
+            "{name}: {OPENER_PATH} does not start (exit {}: {}); run-time loads not compared",
+            out.status,
+            out.stderr.lines().last().unwrap_or_default()
+        );
+        return;
+    }
+    // Where the log stops being comparable: the first dlopen that failed
+    // for another reason than its own name found nowhere.
+    let mut cut = out.stderr.len();
+    let mut opened: Vec<String> = Vec::new();
+    let mut at = 0;
+    for line in out.stderr.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        if let Some(ok) = line.strip_prefix("opener: OK ") {
+            opened.push(ok.trim_end().to_string());
+        }
+        let Some((asked, why)) = line
+            .strip_prefix("opener: FAIL ")
+            .and_then(|l| l.trim_end().split_once('|'))
+        else {
+            continue;
+        };
+        let base = asked.rsplit('/').next().unwrap_or(asked);
+        let own = why
+            .strip_suffix(": cannot open shared object file: No such file or directory")
+            .is_some_and(|o| o.rsplit('/').next() == Some(base));
+        if !own {
+            cut = start;
+            break;
+        }
+    }
+    let clean = cut == out.stderr.len();
+    let mut cargs = args.to_vec();
+    cargs.extend(["--verbose", "--dlopen-priority", "suggested"]);
+    let mut run = run_closure_with_run_time(r.path(), OPENER_PATH, &cargs);
+    run.requested = vec![OPENER_PATH.to_string()];
+    let (mut ours, theirs) = compared_logs_in(&run.stderr, &out.stderr[..cut], r.path(), &r.cwd());
+    if !clean {
+        ours.truncate(theirs.len());
+    }
+    assert_eq!(
+        ours,
+        theirs,
+        "{name}: `closure --verbose` (left) searches otherwise than the running program's \
+         LD_DEBUG=libs (right{})\n===== program =====\n{}\n===== closure =====\n{}",
+        if clean {
+            ""
+        } else {
+            ", up to a dlopen that failed for a dependency or a bad file"
+        },
+        out.stderr,
+        run.stderr
+    );
+    if !clean {
+        println!("{name}: run-time searches agree up to a failed dlopen; opened {opened:?}");
+        return;
+    }
+    let process: BTreeSet<String> = out
+        .stdout
+        .lines()
+        .filter(|l| *l != OPENER_PATH)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        run.loaded(),
+        process,
+        "{name}: closure's objects (left) and the link map of the program after its dlopens \
+         (right)\n{}\n{}",
+        out.stderr,
+        run.dump()
+    );
+    // Entries no alternative loaded: missing when required, else warned.
+    let mut missing = BTreeSet::new();
+    let mut warned = BTreeSet::new();
+    for (names, priority) in &opens.entries {
+        if names.iter().any(|n| opened.contains(n)) {
+            continue;
+        }
+        if *priority == "required" {
+            missing.insert(names[0].clone());
+        } else {
+            warned.insert(names[0].clone());
+        }
+    }
+    let prefix = format!("{OPENER_PATH}: ");
+    let closure_warned: BTreeSet<String> = run
+        .warnings()
+        .filter_map(|w| w.strip_prefix(&prefix))
+        .filter_map(|w| w.split_once(" not found (declared in the .note.dlopen"))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        (run.missing_names(), closure_warned),
+        (missing, warned),
+        "{name}: closure's missing and warned run-time names (left), the process's (right)\n{}\n{}",
+        out.stderr,
+        run.dump()
+    );
+    println!("{name}: run-time loads agree; opened {opened:?}");
+}
+
+/// Run-time layouts per test by default; `CLOSURE_RUN_TIME_LAYOUTS` and
+/// `CLOSURE_RUN_TIME_LAYOUTS_FROM` set a longer hunt, `CLOSURE_RUN_TIME_SEED`
+/// replays one.
+const RUN_TIME_PER_TEST: u64 = 16;
+
+fn run_time_layouts(name: &str, release: Option<&'static str>) {
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    let g = match release.map(glibc) {
+        None => None,
+        Some(Ok(g)) => Some(g),
+        Some(Err(why)) => {
+            println!("skipping {name}: {why}");
+            return;
+        }
+    };
+    let var = |v: &str| std::env::var(v).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(seed) = var("CLOSURE_RUN_TIME_SEED") {
+        layout_of(&o, seed, g.as_ref(), true);
+        return;
+    }
+    let from = var("CLOSURE_RUN_TIME_LAYOUTS_FROM").unwrap_or(0);
+    let to = var("CLOSURE_RUN_TIME_LAYOUTS").unwrap_or(RUN_TIME_PER_TEST);
+    for seed in from..to {
+        layout_of(&o, seed, g.as_ref(), true);
+    }
+}
+
+/// The random layouts, their program opening libraries named in its
+/// `.note.dlopen` once it runs, against the running program (this
+/// machine's glibc).
+#[test]
+fn random_run_time_layouts_match_the_running_loader() {
+    run_time_layouts("random_run_time_layouts_match_the_running_loader", None);
+}
+
+/// The same around glibc 2.31.
+#[test]
+fn random_run_time_layouts_match_the_running_glibc_2_31_loader() {
+    run_time_layouts(
+        "random_run_time_layouts_match_the_running_glibc_2_31_loader",
+        Some("bullseye"),
+    );
 }
 
 fn run(part: u64) {

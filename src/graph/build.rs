@@ -32,7 +32,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::{
     AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion,
-    Node, NodeKind, Refused, RefusedWhy, RuntimeMiss,
+    Node, NodeKind, Refused, RefusedWhy, RuntimeMiss, RuntimeStep,
 };
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
@@ -247,12 +247,31 @@ struct RootTrace {
     /// ([`DepGraph::audits`]).
     audits: Vec<AuditLoad>,
     /// `BuildOptions::keep_search`: the run-time loads keep their search
-    /// records in [`Self::searches`] too, and optional ones no search found
-    /// in [`Self::runtime_misses`].
+    /// records in [`Self::searches`] too, and their order in
+    /// [`Self::runtime_log`].
     keep_search: bool,
-    /// (requester index, name, detail, search record) of optional run-time
-    /// loads no search found ([`DepGraph::runtime_misses`]).
-    runtime_misses: Vec<(usize, Vec<u8>, String, Vec<crate::resolve::Searched>)>,
+    /// The run-time loads in the order the trace made them, and the
+    /// `.note.dlopen` names no search found among them
+    /// ([`DepGraph::runtime_log`]), kept only with `keep_search`.
+    runtime_log: Vec<RtStep>,
+}
+
+/// One step of a trace's run-time loads ([`RootTrace::runtime_log`]).
+#[derive(Debug, Clone)]
+enum RtStep {
+    /// An edge from the requester (index) under the name: found, already
+    /// loaded, or missing.
+    Load(usize, Vec<u8>),
+    /// A `.note.dlopen` name no search found: requester, name, detail
+    /// (priority, feature), the places tried, what follows
+    /// ([`RuntimeMiss::outcome`]).
+    Miss(
+        usize,
+        Vec<u8>,
+        String,
+        Vec<crate::resolve::Searched>,
+        &'static str,
+    ),
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -1566,7 +1585,7 @@ fn load_list(
                     host: None,
                     audits: Vec::new(),
                     keep_search: false,
-                    runtime_misses: Vec::new(),
+                    runtime_log: Vec::new(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1591,7 +1610,7 @@ fn load_list(
         host: None,
         audits: Vec::new(),
         keep_search: opts.keep_search,
-        runtime_misses: Vec::new(),
+        runtime_log: Vec::new(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -2258,17 +2277,27 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
     if !t.audits.is_empty() {
         g.audits.insert(root_idx, t.audits.clone());
     }
-    if !t.runtime_misses.is_empty() {
-        g.runtime_misses.insert(
+    if !t.runtime_log.is_empty() {
+        let path = |k: usize| t.objs[k].found.path.clone();
+        g.runtime_log.insert(
             root_idx,
-            t.runtime_misses
+            t.runtime_log
                 .iter()
-                .map(|(k, name, detail, searched)| RuntimeMiss {
-                    requester: t.objs[*k].found.path.clone(),
-                    name: name.clone(),
-                    via: Via::DlopenNote,
-                    detail: detail.clone(),
-                    searched: searched.clone(),
+                .map(|step| match step {
+                    RtStep::Load(k, name) => RuntimeStep::Load {
+                        requester: path(*k),
+                        name: name.clone(),
+                    },
+                    RtStep::Miss(k, name, detail, searched, outcome) => {
+                        RuntimeStep::Miss(RuntimeMiss {
+                            requester: path(*k),
+                            name: name.clone(),
+                            via: Via::DlopenNote,
+                            detail: detail.clone(),
+                            searched: searched.clone(),
+                            outcome,
+                        })
+                    }
                 })
                 .collect(),
         );
@@ -2419,7 +2448,7 @@ fn substitute(sh: &Shared) -> RootTrace {
         host: t.host.clone(),
         audits: t.audits.clone(),
         keep_search: t.keep_search,
-        runtime_misses: t.runtime_misses.clone(),
+        runtime_log: t.runtime_log.clone(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -2735,7 +2764,7 @@ mod tests {
             host: None,
             audits: Vec::new(),
             keep_search: false,
-            runtime_misses: Vec::new(),
+            runtime_log: Vec::new(),
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));

@@ -290,7 +290,7 @@ pub enum AuditAnswer {
     Skipped,
 }
 
-/// An optional run-time load that no search found ([`DepGraph::runtime_misses`]).
+/// A `.note.dlopen` name that no search found ([`DepGraph::runtime_log`]).
 #[derive(Debug, Clone)]
 pub struct RuntimeMiss {
     /// The object that would open it.
@@ -303,6 +303,26 @@ pub struct RuntimeMiss {
     pub detail: String,
     /// The places tried, in order.
     pub searched: Vec<Searched>,
+    /// What follows: the entry's next alternative is tried, the program
+    /// goes on without it (optional), or it is missing (required).
+    pub outcome: &'static str,
+}
+
+/// One run-time load of a root's trace, in the order `dlopen` makes them
+/// ([`DepGraph::runtime_log`]).
+#[derive(Debug, Clone)]
+pub enum RuntimeStep {
+    /// The edge from `requester` under `name` (found, already loaded, or
+    /// missing): its search is in [`DepGraph::searches`], its object's own
+    /// dependencies follow it.
+    Load {
+        /// The object that opens it.
+        requester: Vec<u8>,
+        /// The name opened.
+        name: Vec<u8>,
+    },
+    /// A `.note.dlopen` name no search found (no edge).
+    Miss(RuntimeMiss),
 }
 
 /// The merged dependency graph of all roots.
@@ -355,11 +375,11 @@ pub struct DepGraph {
     /// each module's namespace. Filled only with
     /// [`BuildOptions::keep_search`] (`--verbose`), for roots that have any.
     pub audits: BTreeMap<usize, Vec<AuditLoad>>,
-    /// Each root's optional run-time loads that no search found (a
-    /// `.note.dlopen` entry that is not required: a warning, no edge), in
-    /// the order the trace tried them. Filled only with
-    /// [`BuildOptions::keep_search`] (`--verbose`).
-    pub runtime_misses: BTreeMap<usize, Vec<RuntimeMiss>>,
+    /// Each root's run-time loads in the order the trace made them, one
+    /// `dlopen` after another, with the `.note.dlopen` names no search
+    /// found among them (each alternative of an entry that was tried).
+    /// Filled only with [`BuildOptions::keep_search`] (`--verbose`).
+    pub runtime_log: BTreeMap<usize, Vec<RuntimeStep>>,
     /// The names preloaded into every program (`LD_PRELOAD`, then
     /// `/etc/ld.so.preload`), in the order the loader takes them, with
     /// where each comes from. A preload that cannot be loaded has no edge;

@@ -8,8 +8,9 @@
 //! program's interpreter is named first, then its audit modules, each with
 //! the searches of its namespace (glibc loads them before anything else),
 //! from [`DepGraph::audits`]. Run-time loads follow the start-up, one after
-//! another, each with what it brings in, as `dlopen` loads them, then the
-//! optional ones no search found ([`DepGraph::runtime_misses`]). The search
+//! another, each with what it brings in, as `dlopen` loads them, and the
+//! `.note.dlopen` names no search found among them, in the trace's order
+//! ([`DepGraph::runtime_log`]). The search
 //! records of found names
 //! exist only when the graph was built with `BuildOptions::keep_search`;
 //! without them only the outcome is shown.
@@ -19,7 +20,7 @@ use std::io::{self, Write};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::graph::{AuditAnswer, AuditLoad, DepGraph, Edge, NodeKind};
+use crate::graph::{AuditAnswer, AuditLoad, DepGraph, Edge, NodeKind, RuntimeStep};
 use crate::resolve::{Searched, Tried, Via};
 use crate::util::show;
 
@@ -37,50 +38,7 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
             later: Vec::new(),
         };
         load.walk(root, out)?;
-        // What the program (or libc for it) opens once it runs, in the
-        // order the trace met it: each object's own dependencies follow it,
-        // as a `dlopen` loads them.
-        let mut i = 0;
-        while let Some(&(n, child, e)) = load.later.get(i) {
-            if i == 0 {
-                writeln!(out, "  then at run time:")?;
-            }
-            i += 1;
-            let requester = &g.graph[n].path;
-            if load.seen.contains(&child) {
-                runtime_find(requester, e, out)?;
-                writeln!(
-                    out,
-                    "    => already loaded as {}",
-                    show(&g.graph[child].path)
-                )?;
-                continue;
-            }
-            edge(g, ri, requester, child, e, None, out)?;
-            if g.graph[child].kind != NodeKind::Missing {
-                load.seen.insert(child);
-                load.walk(child, out)?;
-            }
-        }
-        // Optional run-time loads no search found: warnings, not edges.
-        for (k, miss) in g.runtime_misses.get(&ri).into_iter().flatten().enumerate() {
-            if k == 0 && i == 0 {
-                writeln!(out, "  then at run time:")?;
-            }
-            writeln!(
-                out,
-                "  find library={}; opened at run time by {} [{}: {}]",
-                show(&miss.name),
-                show(&miss.requester),
-                miss.via.as_str(),
-                miss.detail
-            )?;
-            steps(&miss.searched, None, out)?;
-            writeln!(
-                out,
-                "    => not found (optional: the program goes on without it)"
-            )?;
-        }
+        load.run_time(out)?;
     }
     Ok(())
 }
@@ -101,6 +59,111 @@ struct Load<'g> {
 }
 
 impl<'g> Load<'g> {
+    /// What the program (or libc for it) opens once it runs, one `dlopen`
+    /// after another, each object's own dependencies right after it: in
+    /// the trace's order ([`DepGraph::runtime_log`]) when it was kept, with
+    /// the `.note.dlopen` names no search found among them; then any
+    /// run-time edge met in the walk and not logged, in the order met.
+    fn run_time(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let g = self.g;
+        let log = g.runtime_log.get(&self.ri);
+        let mut shown = false;
+        let mut header = |out: &mut dyn Write| -> io::Result<()> {
+            if !shown {
+                shown = true;
+                writeln!(out, "  then at run time:")?;
+            }
+            Ok(())
+        };
+        let mut used: BTreeSet<usize> = BTreeSet::new();
+        for step in log.into_iter().flatten() {
+            match step {
+                RuntimeStep::Load { requester, name } => {
+                    let met = self.later.iter().enumerate().find(|(i, (n, _, e))| {
+                        !used.contains(i) && g.graph[*n].path == *requester && *e.name == **name
+                    });
+                    let found = match met {
+                        Some((i, &(n, child, e))) => {
+                            used.insert(i);
+                            Some((n, child, e))
+                        }
+                        // An edge the walk did not keep (its requester
+                        // needs the name at start-up too, say).
+                        None => g.index.get(requester).and_then(|&n| {
+                            g.children(n)
+                                .into_iter()
+                                .find(|(c, e)| {
+                                    e.via.is_runtime()
+                                        && *e.name == **name
+                                        && g.graph[*c].roots.contains(&self.ri)
+                                })
+                                .map(|(c, e)| (n, c, e))
+                        }),
+                    };
+                    if let Some((n, child, e)) = found {
+                        header(out)?;
+                        self.runtime_edge(n, child, e, out)?;
+                    }
+                }
+                RuntimeStep::Miss(miss) => {
+                    header(out)?;
+                    writeln!(
+                        out,
+                        "  find library={}; opened at run time by {} [{}: {}]",
+                        show(&miss.name),
+                        show(&miss.requester),
+                        miss.via.as_str(),
+                        miss.detail
+                    )?;
+                    steps(&miss.searched, None, out)?;
+                    writeln!(out, "    => not found ({})", miss.outcome)?;
+                }
+            }
+        }
+        let mut i = 0;
+        while let Some(&(n, child, e)) = self.later.get(i) {
+            i += 1;
+            // A required `.note.dlopen` entry's missing edge: its names'
+            // searches are in the log.
+            if used.contains(&(i - 1))
+                || (log.is_some()
+                    && e.via == Via::DlopenNote
+                    && g.graph[child].kind == NodeKind::Missing)
+            {
+                continue;
+            }
+            header(out)?;
+            self.runtime_edge(n, child, e, out)?;
+        }
+        Ok(())
+    }
+
+    /// One run-time load: its search, then what it brings in.
+    fn runtime_edge(
+        &mut self,
+        n: NodeIndex,
+        child: NodeIndex,
+        e: &'g Edge,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let g = self.g;
+        let requester = &g.graph[n].path;
+        if self.seen.contains(&child) {
+            runtime_find(requester, e, out)?;
+            return writeln!(
+                out,
+                "    => already loaded as {}",
+                show(&g.graph[child].path)
+            );
+        }
+        edge(g, self.ri, requester, child, e, None, out)?;
+        if g.graph[child].kind != NodeKind::Missing {
+            self.seen.insert(child);
+            self.walk(child, out)?;
+        }
+        Ok(())
+    }
+
     /// Breadth-first from `start` (loaded already): every name of every
     /// object it reaches, run-time ones kept for later.
     fn walk(&mut self, start: NodeIndex, out: &mut dyn Write) -> io::Result<()> {

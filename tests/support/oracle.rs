@@ -496,6 +496,25 @@ impl TestRoot {
         );
     }
 
+    /// The `DT_NEEDED` names of an in-root file, in order (`patchelf
+    /// --print-needed`).
+    pub fn needed_names(&self, in_root: &str) -> Vec<String> {
+        let out = Command::new("patchelf")
+            .arg("--print-needed")
+            .arg(self.host(in_root))
+            .output()
+            .expect("run patchelf");
+        assert!(
+            out.status.success(),
+            "patchelf --print-needed {in_root} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Re-tag every dynamic entry `from` to `to` in an in-root ELF64 LE file.
     pub fn retag_dynamic(&self, in_root: &str, from: u64, to: u64) {
         let p = self.host(in_root);

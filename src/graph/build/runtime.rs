@@ -23,6 +23,9 @@ pub(super) fn load_runtime(
     queue: &mut Vec<usize>,
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::own(name), via, None, Some(detail.clone()));
+    if t.keep_search {
+        t.runtime_log.push(RtStep::Load(from, name.to_vec()));
+    }
     if let Some((j, _)) = t.host_loaded(name, from, queue) {
         t.push_edge(from, To::Obj(j), edge(name));
         return Ok(j);
@@ -49,6 +52,9 @@ pub(super) fn load_runtime(
         },
     );
     let Outcome::Found(f) = &res.outcome else {
+        if t.keep_search {
+            t.runtime_log.pop();
+        }
         return Err(Box::new((*res).clone()));
     };
     if t.keep_search {
@@ -157,7 +163,7 @@ pub(super) fn add_dlopen_notes(
         // The first alternative that exists wins.
         let mut last = None;
         let mut done = false;
-        for name in &e.sonames {
+        for (a, name) in e.sonames.iter().enumerate() {
             match load_runtime(
                 resolver,
                 target,
@@ -172,13 +178,17 @@ pub(super) fn add_dlopen_notes(
                     break;
                 }
                 Err(res) => {
-                    if t.keep_search && e.priority != Priority::Required {
-                        t.runtime_misses.push((
-                            k,
-                            name.clone(),
-                            detail.clone(),
-                            res.searched.clone(),
-                        ));
+                    if t.keep_search {
+                        let outcome = if a + 1 < e.sonames.len() {
+                            "the entry's next alternative is tried"
+                        } else if e.priority == Priority::Required {
+                            "required: missing"
+                        } else {
+                            "optional: the program goes on without it"
+                        };
+                        let searched = res.searched.clone();
+                        let step = RtStep::Miss(k, name.clone(), detail.clone(), searched, outcome);
+                        t.runtime_log.push(step);
                     }
                     last = Some(res);
                 }
@@ -345,6 +355,9 @@ pub(super) fn add_gconv(
             (Via::Gconv, "module".into()),
             queue,
         ) {
+            if t.keep_search {
+                t.runtime_log.push(RtStep::Load(from, name.clone()));
+            }
             runtime_missing(t, from, &name, Some(res), "a gconv module".into(), true);
         }
     }
