@@ -977,6 +977,18 @@ fn random_run_time_layouts_match_the_running_glibc_2_31_loader() {
     );
 }
 
+/// The same around the glibc of the Debian release `CLOSURE_GLIBC_RELEASE`
+/// names (trixie: 2.41, forky: 2.43 when written); without it, nothing runs.
+#[test]
+fn random_run_time_layouts_match_the_running_glibc_of_a_named_release() {
+    let name = "random_run_time_layouts_match_the_running_glibc_of_a_named_release";
+    let Ok(release) = std::env::var("CLOSURE_GLIBC_RELEASE") else {
+        println!("{name}: CLOSURE_GLIBC_RELEASE not set");
+        return;
+    };
+    run_time_layouts(name, Some(Box::leak(release.into_boxed_str())));
+}
+
 fn run(part: u64) {
     let name = format!("random_layouts_match_the_loader_{part}");
     let Some(o) = Oracle::start(&name) else {
