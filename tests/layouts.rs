@@ -36,6 +36,7 @@ use crate::support::oracle::{
 use crate::support::rng::Rng;
 use crate::support::setuid::{
     add_runas, assert_same_secure_search_log, clear_setuid, run_secure, setuid, Seen, LISTER,
+    PRINT_OBJECTS,
 };
 
 const PROG: &str = "/app/bin/prog";
@@ -703,20 +704,9 @@ impl Lib {
 /// how each went; then lists its link map on standard output.
 const OPENER_PATH: &str = "/app/bin/opener";
 
-/// Its source.
+/// Its `main` (after [`PRINT_OBJECTS`]).
 const OPENER: &str = r#"
-#define _GNU_SOURCE
 #include <dlfcn.h>
-#include <link.h>
-#include <stdio.h>
-#include <string.h>
-static int each(struct dl_phdr_info *i, size_t n, void *d) {
-    (void)n; (void)d;
-    const char *s = i->dlpi_name;
-    if (s && s[0] && strncmp(s, "linux-vdso", 10) && strncmp(s, "linux-gate", 10))
-        printf("%s\n", s);
-    return 0;
-}
 int main(int argc, char **argv) {
     setvbuf(stderr, 0, _IONBF, 0);
     for (int k = 1; k < argc; k++) {
@@ -777,7 +767,8 @@ impl RunTime {
         }
     }
 
-    /// The program's source: its `.note.dlopen`, then [`OPENER`].
+    /// The program's source: its `.note.dlopen`, [`PRINT_OBJECTS`], then
+    /// [`OPENER`].
     fn source(&self) -> String {
         let json: Vec<String> = self
             .entries
@@ -790,10 +781,8 @@ impl RunTime {
                 )
             })
             .collect();
-        format!(
-            "{}{OPENER}",
-            dlopen_note_c(&format!("[{}]", json.join(",")))
-        )
+        let note = dlopen_note_c(&format!("[{}]", json.join(",")));
+        format!("{note}{PRINT_OBJECTS}{OPENER}")
     }
 }
 

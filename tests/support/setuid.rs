@@ -8,10 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::oracle::{compared_logs_in, compile, run_closure, ClosureRun, TestRoot};
 
-/// Prints the name of every object in the link map but the program itself
-/// (no name) and the vDSO: the loader's own string for each, an absolute
-/// path or the relative one it opened.
-pub const LISTER: &str = r#"
+/// C: `each`, a `dl_iterate_phdr` callback that prints the name of every
+/// object in the link map but the program itself (no name) and the vDSO:
+/// the loader's own string for each, an absolute path or the relative one
+/// it opened (with the headers it needs, `_GNU_SOURCE` first).
+macro_rules! print_objects_c {
+    () => {
+        r#"
 #define _GNU_SOURCE
 #include <link.h>
 #include <stdio.h>
@@ -23,8 +26,18 @@ static int each(struct dl_phdr_info *i, size_t n, void *d) {
         printf("%s\n", s);
     return 0;
 }
-int main(void) { dl_iterate_phdr(each, 0); return 0; }
-"#;
+"#
+    };
+}
+
+/// [`print_objects_c`]'s text, for programs of other tests.
+pub const PRINT_OBJECTS: &str = print_objects_c!();
+
+/// Prints its link map ([`PRINT_OBJECTS`]).
+pub const LISTER: &str = concat!(
+    print_objects_c!(),
+    "int main(void) { dl_iterate_phdr(each, 0); return 0; }\n"
+);
 
 /// Drops every privilege to uid/gid 1000 and execs its arguments.
 const RUNAS: &str = r#"
