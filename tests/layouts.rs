@@ -844,10 +844,11 @@ fn check_run_time(
     secure_argv.extend(&argv);
     let out = r.run_in_root(&env, &secure_argv);
     std::fs::remove_file(r.host("/etc/suid-debug")).expect("remove /etc/suid-debug");
-    files().for_each(|f| clear_setuid(r, f));
     let mut secure_args = vec!["--secure"];
     secure_args.extend_from_slice(args);
+    // (`closure` sees the same set-user-ID files.)
     compare_run_time(&format!("{name} (secure)"), r, &out, &secure_args, opens);
+    files().for_each(|f| clear_setuid(r, f));
 }
 
 /// [`check_run_time`]'s comparison of one run of the opener (`out`) with
