@@ -23,8 +23,10 @@
 //!
 //! The run-time layouts (`random_run_time_layouts_…`) are the same roots
 //! with a second program that opens libraries its `.note.dlopen` names,
-//! one `dlopen` after another, run with `LD_DEBUG=libs` and compared with
-//! `closure --verbose` by [`check_run_time`].
+//! one `dlopen` after another, and has the libraries that name some of
+//! their own open those, in link-map order; run with `LD_DEBUG=libs` (and
+//! set-user-ID, for a secure layout) and compared with `closure
+//! --verbose` by [`check_run_time`].
 
 use crate::support::glibc::{glibc, Glibc};
 use std::collections::BTreeSet;
@@ -238,6 +240,10 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
     // (already built somewhere to link against).
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); LIBS];
     let mut late: Vec<Lib> = Vec::new();
+    // A sixth generator, for a run-time layout: which copies open
+    // libraries their own `.note.dlopen` names, and what the second
+    // program opens.
+    let mut sixth = run_time.then(|| Rng::new(seed.wrapping_add(5 << 40)));
     for i in (0..LIBS).rev() {
         let soname = format!("librand{i}.so.1");
         let copies = 1 + rng.below(3);
@@ -290,12 +296,22 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
                     ""
                 }
             ));
+            let mut notes = None;
+            if let Some(six) = sixth.as_mut() {
+                if six.chance(30) {
+                    notes = Some(RunTime::draw(six, &placed, 2));
+                }
+            }
+            if let Some(notes) = &notes {
+                plan.push(format!("{real}: opens at run time {:?}", notes.entries));
+            }
             let lib = Lib {
                 real,
                 file: file.clone(),
                 soname: own,
                 needs,
                 tag,
+                notes,
             };
             if after_ldconfig {
                 late.push(lib);
@@ -342,9 +358,8 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
     exe.build();
     // A sixth generator: a second program beside it, with its search-path
     // tag and some of its libraries, that opens libraries once it runs.
-    let opens = run_time.then(|| {
-        let mut sixth = Rng::new(seed.wrapping_add(5 << 40));
-        let mut opens = RunTime::draw(&mut sixth, &placed);
+    let opens = sixth.as_mut().map(|sixth| {
+        let mut opens = RunTime::draw(sixth, &placed, 3);
         let some: Vec<String> = needs.iter().filter(|_| sixth.chance(50)).cloned().collect();
         plan.push(format!(
             "{OPENER_PATH}: needs {some:?}, {tag:?}, opens at run time {:?}",
@@ -560,6 +575,12 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
     }
     let (trace, _) = check(&name, &r, PROG, &env, &args);
     if !preload_file {
+        // (Libraries' `.note.dlopen` entries of a run-time layout, which
+        // may be required and found nowhere, are not the start-up's.)
+        let mut args = args.clone();
+        if run_time {
+            args.push("--startup-only");
+        }
         staged_root_loads_the_same(&name, &r, PROG, &env, &args, &trace);
     }
 }
@@ -682,11 +703,17 @@ struct Lib {
     soname: String,
     needs: Vec<String>,
     tag: Path,
+    /// What it opens at run time (its `closure_open_notes`), in a
+    /// run-time layout.
+    notes: Option<RunTime>,
 }
 
 impl Lib {
     fn build(&self, r: &TestRoot) {
         let mut b = link(r, r.lib(&self.real, &self.soname), &self.needs);
+        if let Some(notes) = &self.notes {
+            b = b.source(&notes.library_source());
+        }
         b = match &self.tag {
             Path::Rpath(v) => b.rpath(v),
             Path::Runpath(v) => b.runpath(v),
@@ -706,27 +733,88 @@ impl Lib {
 /// how each went; then lists its link map on standard output.
 const OPENER_PATH: &str = "/app/bin/opener";
 
-/// Its `main` (after [`PRINT_OBJECTS`]).
+/// Its `main` (after [`PRINT_OBJECTS`] and [`OPEN_ENTRY`]).
 const OPENER: &str = r#"
-#include <dlfcn.h>
 int main(int argc, char **argv) {
     setvbuf(stderr, 0, _IONBF, 0);
-    for (int k = 1; k < argc; k++) {
-        char buf[4096];
-        strncpy(buf, argv[k], sizeof buf - 1);
-        buf[sizeof buf - 1] = 0;
-        int ok = 0;
-        for (char *name = strtok(buf, ","); name && !ok; name = strtok(0, ",")) {
-            if (dlopen(name, RTLD_NOW)) {
-                fprintf(stderr, "opener: OK %s\n", name);
-                ok = 1;
-            } else {
-                fprintf(stderr, "opener: FAIL %s|%s\n", name, dlerror());
-            }
-        }
+    for (int k = 1; k < argc; k++)
+        open_entry("", argv[k]);
+    /* Then each object's own, in link-map order (objects it loads are
+       appended, and their turn comes too). */
+    for (int k = 1;; k++) {
+        struct nth x = { k, 0, 0 };
+        if (!dl_iterate_phdr(nth_object, &x))
+            break;
+        if (!x.name || !x.name[0])
+            continue;
+        void *h = dlopen(x.name, RTLD_NOW | RTLD_NOLOAD);
+        void (*f)(void) = h ? (void (*)(void))dlsym(h, "closure_open_notes") : 0;
+        Dl_info di;
+        if (f && dladdr((void *)f, &di) && di.dli_fname && !strcmp(di.dli_fname, x.name))
+            f();
     }
     dl_iterate_phdr(each, 0);
     return 0;
+}
+"#;
+
+/// C: `open_entry(caller, entry)` opens an entry (`PRIORITY:NAME,NAME…`)'s
+/// alternatives with `dlopen` (`RTLD_NOW`) in turn until one loads, saying
+/// on standard error (between the loader's `LD_DEBUG` lines) how each went
+/// (`opener: OK CALLER NAME` or `opener: FAIL CALLER NAME|ERROR`), and
+/// when none did (`opener: NONE CALLER PRIORITY FIRST-NAME`); the caller
+/// is empty for the program, else the library's name in the link map.
+/// `nth_object` finds the `k`-th object of the link map.
+const OPEN_ENTRY: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+static void open_entry(const char *caller, const char *entry) {
+    char buf[4096];
+    strncpy(buf, entry, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    char *names = strchr(buf, ':');
+    if (!names)
+        return;
+    *names++ = 0;
+    char first[4096];
+    strcpy(first, names);
+    *strchrnul(first, ',') = 0;
+    char *save = 0;
+    for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(0, ",", &save)) {
+        if (dlopen(name, RTLD_NOW)) {
+            fprintf(stderr, "opener: OK %s %s\n", caller, name);
+            return;
+        }
+        fprintf(stderr, "opener: FAIL %s %s|%s\n", caller, name, dlerror());
+    }
+    fprintf(stderr, "opener: NONE %s %s %s\n", caller, buf, first);
+}
+struct nth { int k; int i; const char *name; };
+static int nth_object(struct dl_phdr_info *info, size_t n, void *d) {
+    (void)n;
+    struct nth *x = d;
+    if (x->i++ != x->k)
+        return 0;
+    x->name = info->dlpi_name;
+    return 1;
+}
+"#;
+
+/// A library's `closure_open_notes` (after [`OPEN_ENTRY`]); `ENTRIES` is
+/// replaced by its entries.
+const LIBRARY_OPENER: &str = r#"
+static const char *const entries[] = { ENTRIES };
+/* (Its own address: `closure_open_notes` is bound to the first library
+   of the global scope that defines it.) */
+static void here(void) {}
+void closure_open_notes(void) {
+    Dl_info di;
+    const char *me = dladdr((void *)here, &di) ? di.dli_fname : "?";
+    for (unsigned k = 0; k < sizeof entries / sizeof *entries; k++)
+        open_entry(me, entries[k]);
 }
 "#;
 
@@ -743,16 +831,20 @@ impl RunTime {
     /// One to three entries of one or two names each: a library's SONAME,
     /// another name a library has as its SONAME, a path to one copy, a path
     /// through `$ORIGIN`, or a name found nowhere.
-    fn draw(rng: &mut Rng, placed: &[Vec<String>]) -> RunTime {
+    fn draw(rng: &mut Rng, placed: &[Vec<String>], most: usize) -> RunTime {
         let mut entries = Vec::new();
-        for e in 0..1 + rng.below(3) {
+        for e in 0..1 + rng.below(most) {
             let mut names: Vec<String> = Vec::new();
             for _ in 0..1 + usize::from(rng.chance(25)) {
                 let i = rng.below(LIBS);
                 let name = match rng.below(20) {
                     0..=10 => format!("librand{i}.so.1"),
                     11..=12 => format!("libalias{i}.so.1"),
-                    13..=15 => placed[i][rng.below(placed[i].len())].clone(),
+                    // (A library's draw comes before some are placed.)
+                    13..=15 if !placed[i].is_empty() => {
+                        placed[i][rng.below(placed[i].len())].clone()
+                    }
+                    13..=15 => format!("librand{i}.so.1"),
                     16..=17 => format!("$ORIGIN/../lib/librand{i}.so.1"),
                     _ => format!("libnowhere{e}.so.1"),
                 };
@@ -769,9 +861,16 @@ impl RunTime {
         }
     }
 
-    /// The program's source: its `.note.dlopen`, [`PRINT_OBJECTS`], then
-    /// [`OPENER`].
-    fn source(&self) -> String {
+    /// Each entry as [`OPEN_ENTRY`] takes it: `PRIORITY:NAME,NAME…`.
+    fn args(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .map(|(names, priority)| format!("{priority}:{}", names.join(",")))
+            .collect()
+    }
+
+    /// C of its `.note.dlopen`.
+    fn note(&self) -> String {
         let json: Vec<String> = self
             .entries
             .iter()
@@ -783,8 +882,21 @@ impl RunTime {
                 )
             })
             .collect();
-        let note = dlopen_note_c(&format!("[{}]", json.join(",")));
-        format!("{note}{PRINT_OBJECTS}{OPENER}")
+        dlopen_note_c(&format!("[{}]", json.join(",")))
+    }
+
+    /// The second program's source: its `.note.dlopen`, [`PRINT_OBJECTS`],
+    /// [`OPEN_ENTRY`], then [`OPENER`].
+    fn source(&self) -> String {
+        format!("{}{PRINT_OBJECTS}{OPEN_ENTRY}{OPENER}", self.note())
+    }
+
+    /// A library's source: its `.note.dlopen`, [`OPEN_ENTRY`] and
+    /// [`LIBRARY_OPENER`].
+    fn library_source(&self) -> String {
+        let entries: Vec<String> = self.args().iter().map(|a| format!("\"{a}\"")).collect();
+        let opener = LIBRARY_OPENER.replace("ENTRIES", &entries.join(", "));
+        format!("{}{OPEN_ENTRY}{opener}", self.note())
     }
 }
 
@@ -809,7 +921,7 @@ fn check_run_time(
     setuid_files: Option<&[String]>,
 ) {
     let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
-    argv.extend(opens.entries.iter().map(|(names, _)| names.join(",")));
+    argv.extend(opens.args());
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let mut env = env.to_vec();
     env.push(("LD_DEBUG", "libs"));
@@ -829,7 +941,7 @@ fn check_run_time(
     } else {
         out
     };
-    compare_run_time(name, r, &out, args, opens);
+    compare_run_time(name, r, &out, args);
     // A secure layout runs it set-user-ID root by uid 1000 too (its
     // `LD_DEBUG` log written where `/etc/suid-debug` makes the loader
     // write one: glibc 2.31 and 2.36), against `closure --secure`.
@@ -847,13 +959,13 @@ fn check_run_time(
     let mut secure_args = vec!["--secure"];
     secure_args.extend_from_slice(args);
     // (`closure` sees the same set-user-ID files.)
-    compare_run_time(&format!("{name} (secure)"), r, &out, &secure_args, opens);
+    compare_run_time(&format!("{name} (secure)"), r, &out, &secure_args);
     files().for_each(|f| clear_setuid(r, f));
 }
 
 /// [`check_run_time`]'s comparison of one run of the opener (`out`) with
 /// `closure` and `args`.
-fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str], opens: &RunTime) {
+fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
     if out.status != 0 {
         println!(
             "{name}: {OPENER_PATH} does not start (exit {}: {}); run-time loads not compared",
@@ -863,29 +975,46 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str], op
         return;
     }
     // Where the log stops being comparable: the first dlopen that failed
-    // for another reason than its own name found nowhere.
+    // for another reason than its own name found nowhere. And the entries
+    // no alternative loaded: (requester, first name), required or not.
     let mut cut = out.stderr.len();
     let mut opened: Vec<String> = Vec::new();
+    let mut missing = BTreeSet::new();
+    let mut warned = BTreeSet::new();
     let mut at = 0;
+    let requester = |caller: &str| match caller {
+        "" => OPENER_PATH.to_string(),
+        c => c.to_string(),
+    };
     for line in out.stderr.split_inclusive('\n') {
         let start = at;
         at += line.len();
-        if let Some(ok) = line.strip_prefix("opener: OK ") {
-            opened.push(ok.trim_end().to_string());
-        }
-        let Some((asked, why)) = line
-            .strip_prefix("opener: FAIL ")
-            .and_then(|l| l.trim_end().split_once('|'))
-        else {
+        let Some(rest) = line.trim_end().strip_prefix("opener: ") else {
             continue;
         };
-        let base = asked.rsplit('/').next().unwrap_or(asked);
-        let own = why
-            .strip_suffix(": cannot open shared object file: No such file or directory")
-            .is_some_and(|o| o.rsplit('/').next() == Some(base));
-        if !own {
-            cut = start;
-            break;
+        let (what, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (caller, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        match what {
+            "OK" => opened.push(rest.to_string()),
+            "NONE" => {
+                let (priority, first) = rest.split_once(' ').unwrap_or((rest, ""));
+                let set = match priority {
+                    "required" => &mut missing,
+                    _ => &mut warned,
+                };
+                set.insert((requester(caller), first.to_string()));
+            }
+            _ => {
+                let (asked, why) = rest.split_once('|').unwrap_or((rest, ""));
+                let base = asked.rsplit('/').next().unwrap_or(asked);
+                let own = why
+                    .strip_suffix(": cannot open shared object file: No such file or directory")
+                    .is_some_and(|o| o.rsplit('/').next() == Some(base));
+                if !own {
+                    cut = start;
+                    break;
+                }
+            }
         }
     }
     let clean = cut == out.stderr.len();
@@ -912,10 +1041,10 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str], op
         out.stderr,
         run.stderr
     );
+    let no_log = if logged { "" } else { " (no log)" };
     if !clean {
         println!(
-            "{name}: run-time searches agree up to a failed dlopen{}; opened {opened:?}",
-            if logged { "" } else { " (no log)" }
+            "{name}: run-time searches agree up to a failed dlopen{no_log}; opened {opened:?}"
         );
         return;
     }
@@ -933,37 +1062,25 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str], op
         out.stderr,
         run.dump()
     );
-    // Entries no alternative loaded: missing when required, else warned.
-    let mut missing = BTreeSet::new();
-    let mut warned = BTreeSet::new();
-    for (names, priority) in &opens.entries {
-        if names.iter().any(|n| opened.contains(n)) {
-            continue;
-        }
-        if *priority == "required" {
-            missing.insert(names[0].clone());
-        } else {
-            warned.insert(names[0].clone());
-        }
-    }
-    let prefix = format!("{OPENER_PATH}: ");
-    let closure_warned: BTreeSet<String> = run
+    let closure_missing: BTreeSet<(String, String)> = run
+        .missing
+        .iter()
+        .flat_map(|m| m.needed_by.iter().map(|by| (by.clone(), m.soname.clone())))
+        .collect();
+    let closure_warned: BTreeSet<(String, String)> = run
         .warnings()
-        .filter_map(|w| w.strip_prefix(&prefix))
         .filter_map(|w| w.split_once(" not found (declared in the .note.dlopen"))
-        .map(|(n, _)| n.to_string())
+        .filter_map(|(w, _)| w.split_once(": "))
+        .map(|(by, n)| (by.to_string(), n.to_string()))
         .collect();
     assert_eq!(
-        (run.missing_names(), closure_warned),
+        (closure_missing, closure_warned),
         (missing, warned),
         "{name}: closure's missing and warned run-time names (left), the process's (right)\n{}\n{}",
         out.stderr,
         run.dump()
     );
-    println!(
-        "{name}: run-time loads agree{}; opened {opened:?}",
-        if logged { "" } else { " (no log)" }
-    );
+    println!("{name}: run-time loads agree{no_log}; opened {opened:?}");
 }
 
 /// Run-time layouts per test by default; `CLOSURE_RUN_TIME_LAYOUTS` and
