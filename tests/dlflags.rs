@@ -57,6 +57,21 @@ __attribute__((constructor)) static void open_all(void) {
 }
 "#;
 
+/// Opens two names its read-only data spells, in order (no
+/// `.note.dlopen`: `--dlopen-strings` finds them).
+const STRINGS_OPENER: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+static const char *const names[] = { "libfirst.so.1", "libshared.so.1" };
+int main(void) {
+    for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {
+        if (dlopen(names[k], RTLD_NOW)) printf("OK %s\n", names[k]);
+        else printf("FAIL %s\n", dlerror());
+    }
+    return 0;
+}
+"#;
+
 /// What the opener opens, by name (its RUNPATH finds them, but the last,
 /// which is nowhere).
 const OPENED: [&str; 6] = [
@@ -158,6 +173,10 @@ fn build(r: &TestRoot) {
     );
     r.exe("/app/bin/opener2")
         .source(&format!("{note}{OPENER_MAIN}"))
+        .runpath("/app/y")
+        .build();
+    r.exe("/app/bin/opener3")
+        .source(STRINGS_OPENER)
         .runpath("/app/y")
         .build();
 }
@@ -342,6 +361,26 @@ fn check(name: &str, r: &TestRoot) {
         log.stderr
     );
     let run = run_closure_with_run_time(r.path(), "/app/bin/opener2", &["--verbose"]);
+    let loaded = run.loaded();
+    assert!(
+        loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),
+        "{name}: {}",
+        run.dump()
+    );
+    let (ours, theirs) = compared_logs(&run.stderr, &log.stderr, r.path());
+    assert_eq!(ours, theirs, "{name}: {}\n{}", log.stderr, run.stderr);
+    // The same names as strings of its read-only data, for
+    // `--dlopen-strings`: one after another too.
+    let log = r.run_in_root(&[("LD_DEBUG", "libs")], &["/app/bin/opener3"]);
+    assert_eq!(
+        log.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
+        2,
+        "{name}: {}{}",
+        log.stdout,
+        log.stderr
+    );
+    let args = ["--verbose", "--dlopen-strings"];
+    let run = run_closure_with_run_time(r.path(), "/app/bin/opener3", &args);
     let loaded = run.loaded();
     assert!(
         loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),

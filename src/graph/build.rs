@@ -1685,20 +1685,25 @@ fn load_list(
     t.host = plugin.then(|| included.host_for(&info)).flatten();
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
-    // Run-time loads one at a time: each `.note.dlopen` entry (then each
-    // object's strings) only once what the one before loaded is walked,
-    // as one `dlopen` after another.
+    // Run-time loads one at a time: each `.note.dlopen` entry, then each
+    // `--dlopen-strings` name, of each object in turn, only once what the
+    // one before loaded is walked, as one `dlopen` after another.
     let mut notes_done = 0;
     let mut note_entry = 0;
+    let mut string_entry = 0;
+    let mut absent_strings = Vec::new();
     let mut extras_done = false;
     loop {
         if q >= queue.len() {
             if notes_done < t.objs.len() {
                 let entry = (notes_done, &mut note_entry);
                 if !add_dlopen_notes(resolver, &target, opts, &mut t, entry, &mut queue) {
-                    add_dlopen_strings(resolver, &target, opts, &mut t, notes_done, &mut queue);
-                    notes_done += 1;
-                    note_entry = 0;
+                    let name = (notes_done, &mut string_entry, &mut absent_strings);
+                    if !add_dlopen_strings(resolver, &target, opts, &mut t, name, &mut queue) {
+                        notes_done += 1;
+                        note_entry = 0;
+                        string_entry = 0;
+                    }
                 }
                 continue;
             }

@@ -214,29 +214,33 @@ pub(super) fn add_dlopen_notes(
     false
 }
 
-/// The library names spelled in the read-only data of object `k`, when it
-/// calls `dlopen` and `--dlopen-strings` is given ([`Resolver::dlopen_strings`]),
-/// each loaded as `dlopen` from `k` would load it. Nothing tells which of
-/// them the object really passes to `dlopen`, so one that cannot be loaded
-/// is a warning.
+/// The next library name spelled in the read-only data of object `k`,
+/// when it calls `dlopen` and `--dlopen-strings` is given
+/// ([`Resolver::dlopen_strings`]), from name `next` on (which it
+/// advances), loaded as `dlopen` from `k` would load it, one name after
+/// another as `.note.dlopen` entries are. Nothing tells which of them the
+/// object really passes to `dlopen`, so one that cannot be loaded is a
+/// warning: the names are gathered in `absent`, and the last call for the
+/// object (false: none is left) warns of them once.
 pub(super) fn add_dlopen_strings(
     resolver: &Resolver<'_>,
     target: &Target,
     opts: &BuildOptions,
     t: &mut RootTrace,
-    k: usize,
+    (k, next, absent): (usize, &mut usize, &mut Vec<String>),
     queue: &mut Vec<usize>,
-) {
+) -> bool {
     if !opts.dlopen_strings {
-        return;
+        return false;
     }
     let names = resolver.dlopen_strings(&t.objs[k].found);
-    let mut absent = Vec::new();
-    for name in names.iter() {
+    if let Some(name) = names.get(*next) {
+        *next += 1;
         let how = (Via::DlopenString, "in read-only data".to_string());
         if load_runtime(resolver, target, t, k, name, how, queue).is_err() {
             absent.push(show(name));
         }
+        return true;
     }
     // One warning per object: a program may spell many names it never
     // loads (other systems' loaders, optional plugins).
@@ -250,7 +254,9 @@ pub(super) fn add_dlopen_strings(
             show(&t.objs[k].found.path),
             absent.join(", ")
         ));
+        absent.clear();
     }
+    false
 }
 
 /// The object run-time loads by glibc are attributed to: libc.so.6 when
