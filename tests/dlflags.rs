@@ -350,45 +350,12 @@ fn check(name: &str, r: &TestRoot) {
     );
 
     // One dlopen after another: the second name is the library the first
-    // brought in, not the file the program's search would find.
+    // brought in, not the file the program's search would find; the same
+    // names as strings of read-only data, for `--dlopen-strings`, too.
     let argv2 = ["/app/bin/opener2", "libfirst.so.1", "libshared.so.1"];
-    let log = r.run_in_root(&[("LD_DEBUG", "libs")], &argv2);
-    assert_eq!(
-        log.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
-        2,
-        "{name}: {}{}",
-        log.stdout,
-        log.stderr
-    );
-    let run = run_closure_with_run_time(r.path(), "/app/bin/opener2", &["--verbose"]);
-    let loaded = run.loaded();
-    assert!(
-        loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),
-        "{name}: {}",
-        run.dump()
-    );
-    let (ours, theirs) = compared_logs(&run.stderr, &log.stderr, r.path());
-    assert_eq!(ours, theirs, "{name}: {}\n{}", log.stderr, run.stderr);
-    // The same names as strings of its read-only data, for
-    // `--dlopen-strings`: one after another too.
-    let log = r.run_in_root(&[("LD_DEBUG", "libs")], &["/app/bin/opener3"]);
-    assert_eq!(
-        log.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
-        2,
-        "{name}: {}{}",
-        log.stdout,
-        log.stderr
-    );
+    one_after_another(name, r, &argv2, &["--verbose"]);
     let args = ["--verbose", "--dlopen-strings"];
-    let run = run_closure_with_run_time(r.path(), "/app/bin/opener3", &args);
-    let loaded = run.loaded();
-    assert!(
-        loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),
-        "{name}: {}",
-        run.dump()
-    );
-    let (ours, theirs) = compared_logs(&run.stderr, &log.stderr, r.path());
-    assert_eq!(ours, theirs, "{name}: {}\n{}", log.stderr, run.stderr);
+    one_after_another(name, r, &["/app/bin/opener3"], &args);
 
     // The same opened by a library given as a root (in whatever process
     // loads it).
@@ -404,6 +371,29 @@ fn check(name: &str, r: &TestRoot) {
     let run = run_closure_with_run_time(r.path(), lib, &[]);
     assert_eq!(run.status, 0, "{name}: {}", run.dump());
     assert_eq!(warned(&run, lib), failed, "{name}: {}", run.dump());
+}
+
+/// Runs `argv` (a program opening `libfirst.so.1`, then `libshared.so.1`)
+/// and checks `closure` with `args`: the `libshared.so.1` the first one
+/// brought in, and the running program's searches.
+fn one_after_another(name: &str, r: &TestRoot, argv: &[&str], args: &[&str]) {
+    let log = r.run_in_root(&[("LD_DEBUG", "libs")], argv);
+    assert_eq!(
+        log.stdout.lines().filter(|l| l.starts_with("OK ")).count(),
+        2,
+        "{name}: {}{}",
+        log.stdout,
+        log.stderr
+    );
+    let run = run_closure_with_run_time(r.path(), argv[0], args);
+    let loaded = run.loaded();
+    assert!(
+        loaded.contains("/app/x/libshared.so.1") && !loaded.contains("/app/y/libshared.so.1"),
+        "{name}: {}",
+        run.dump()
+    );
+    let (ours, theirs) = compared_logs(&run.stderr, &log.stderr, r.path());
+    assert_eq!(ours, theirs, "{name}: {}\n{}", log.stderr, run.stderr);
 }
 
 /// `closure --root root` refuses exactly `first` for `why` (exit 1), and

@@ -482,8 +482,8 @@ impl TestRoot {
         );
     }
 
-    /// Run patchelf on an in-root file.
-    pub fn patchelf(&self, in_root: &str, args: &[&str]) {
+    /// Run patchelf on an in-root file; its standard output.
+    pub fn patchelf(&self, in_root: &str, args: &[&str]) -> String {
         let out = Command::new("patchelf")
             .args(args)
             .arg(self.host(in_root))
@@ -494,25 +494,14 @@ impl TestRoot {
             "patchelf {args:?} {in_root} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The `DT_NEEDED` names of an in-root file, in order (`patchelf
     /// --print-needed`).
     pub fn needed_names(&self, in_root: &str) -> Vec<String> {
-        let out = Command::new("patchelf")
-            .arg("--print-needed")
-            .arg(self.host(in_root))
-            .output()
-            .expect("run patchelf");
-        assert!(
-            out.status.success(),
-            "patchelf --print-needed {in_root} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
+        let out = self.patchelf(in_root, &["--print-needed"]);
+        out.lines().map(str::to_string).collect()
     }
 
     /// Re-tag every dynamic entry `from` to `to` in an in-root ELF64 LE file.
