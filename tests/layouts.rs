@@ -903,13 +903,13 @@ impl RunTime {
 /// Runs a run-time layout's program (with `env` and `LD_DEBUG=libs`),
 /// which opens its `.note.dlopen` names one after another, and compares it
 /// with `closure --verbose` with run-time loads (`args`, every priority):
-/// the searches in order, and, when each `dlopen` that failed did so only
-/// because its own name was found nowhere, what the process ended with
-/// (its link map) and which entries no alternative loaded (missing when
-/// required, warned about otherwise). A `dlopen` that fails otherwise (a
-/// dependency not found, a file that is not ELF) unloads what it loaded,
-/// and the program goes on to the next alternative, which `closure` does
-/// not model: the searches are compared up to that `dlopen`'s failure.
+/// the searches in order (a `dlopen` that fails once it found its file,
+/// for a dependency not found, a file that is not ELF, an object refused,
+/// a version missing, unloads what it loaded, and the program goes on to
+/// the next alternative, as `closure` has it too), what the process ended
+/// with (its link map) and which entries no alternative loaded (missing
+/// when required, warned about otherwise). `closure` binds no symbols: a
+/// `dlopen` that fails for an undefined one cuts the comparison there.
 /// With `setuid_files` (a secure layout) the same again set-user-ID root,
 /// by uid 1000, those files set-user-ID too, against `closure --secure`.
 fn check_run_time(
@@ -975,12 +975,14 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         return;
     }
     // Where the log stops being comparable: the first dlopen that failed
-    // for another reason than its own name found nowhere. And the entries
+    // for an undefined symbol. And the entries
     // no alternative loaded: (requester, first name), required or not.
     let mut cut = out.stderr.len();
     let mut opened: Vec<String> = Vec::new();
     let mut missing = BTreeSet::new();
     let mut warned = BTreeSet::new();
+    // The dlopens that failed once they had found their file.
+    let mut failed = 0;
     let mut at = 0;
     let requester = |caller: &str| match caller {
         "" => OPENER_PATH.to_string(),
@@ -1005,14 +1007,18 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
                 set.insert((requester(caller), first.to_string()));
             }
             _ => {
+                // (`closure` does not bind symbols.)
+                if rest.contains(": undefined symbol: ") {
+                    cut = start;
+                    break;
+                }
                 let (asked, why) = rest.split_once('|').unwrap_or((rest, ""));
                 let base = asked.rsplit('/').next().unwrap_or(asked);
                 let own = why
                     .strip_suffix(": cannot open shared object file: No such file or directory")
                     .is_some_and(|o| o.rsplit('/').next() == Some(base));
                 if !own {
-                    cut = start;
-                    break;
+                    failed += 1;
                 }
             }
         }
@@ -1036,7 +1042,7 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         if clean {
             ""
         } else {
-            ", up to a dlopen that failed for a dependency or a bad file"
+            ", up to a dlopen that failed for an undefined symbol"
         },
         out.stderr,
         run.stderr
@@ -1069,7 +1075,10 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         .collect();
     let closure_warned: BTreeSet<(String, String)> = run
         .warnings()
-        .filter_map(|w| w.split_once(" not found (declared in the .note.dlopen"))
+        .filter_map(|w| {
+            (w.split_once(" not found (declared in the .note.dlopen"))
+                .or_else(|| w.split_once(" cannot be loaded (declared in the .note.dlopen"))
+        })
         .filter_map(|(w, _)| w.split_once(": "))
         .map(|(by, n)| (by.to_string(), n.to_string()))
         .collect();
@@ -1080,7 +1089,14 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         out.stderr,
         run.dump()
     );
-    println!("{name}: run-time loads agree{no_log}; opened {opened:?}");
+    let ours_failed = run.stderr.matches("\n    => the dlopen fails: ").count();
+    assert_eq!(
+        ours_failed, failed,
+        "{name}: dlopens that failed once they found their file, closure's (left) and the \
+         process's (right)\n{}\n{}",
+        out.stderr, run.stderr
+    );
+    println!("{name}: run-time loads agree{no_log} ({failed} failed after finding their file); opened {opened:?}");
 }
 
 /// Run-time layouts per test by default; `CLOSURE_RUN_TIME_LAYOUTS` and

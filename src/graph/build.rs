@@ -31,8 +31,8 @@ use crate::shard::Padded;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{
-    AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, MissingInfo, MissingVersion,
-    Node, NodeKind, Refused, RefusedWhy, RuntimeMiss, RuntimeStep,
+    AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, FailedSearch, MissingInfo,
+    MissingVersion, Node, NodeKind, Refused, RefusedWhy, RuntimeFailure, RuntimeMiss, RuntimeStep,
 };
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
@@ -272,6 +272,24 @@ enum RtStep {
         Vec<crate::resolve::Searched>,
         &'static str,
     ),
+    /// A `dlopen` whose search found the file and which then failed: what
+    /// the loader did, undone in the trace ([`RootTrace::undo`]).
+    Failed(Box<RuntimeFailure>),
+}
+
+/// Where a trace stood before a run-time load ([`RootTrace::mark`]): what
+/// [`RootTrace::undo`] cuts it back to when that `dlopen` fails.
+struct Mark {
+    objs: usize,
+    missing: usize,
+    edges: usize,
+    resolved_names: usize,
+    warnings: usize,
+    searches: usize,
+    runtime_log: usize,
+    queue: usize,
+    /// The objects registered for name matching only ([`Obj::latent`]).
+    latent: Vec<usize>,
 }
 
 /// Three trace indices (requester, entry of a list, object), as `u32`s:
@@ -357,6 +375,68 @@ impl RootTrace {
 }
 
 impl RootTrace {
+    /// Where the trace stands, for [`Self::undo`].
+    fn mark(&self, queue: &[usize]) -> Mark {
+        Mark {
+            objs: self.objs.len(),
+            missing: self.missing.len(),
+            edges: self.edges.len(),
+            resolved_names: self.resolved_names.len(),
+            warnings: self.warnings.len(),
+            searches: self.searches.len(),
+            runtime_log: self.runtime_log.len(),
+            queue: queue.len(),
+            latent: (self.objs.iter().enumerate())
+                .filter(|(_, o)| o.latent)
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// Undoes a failed `dlopen` as the loader does (`_dl_close_worker`
+    /// from `_dl_open`'s error path): everything it brought in since `m`
+    /// (objects, edges, missing names, warnings) goes. What it did to the
+    /// objects there before stays, as in the loader: a name they were
+    /// found under (`add_name_to_object` is not undone). Returns its
+    /// searches, in order, when they are kept (the name not found last).
+    fn undo(&mut self, m: &Mark, queue: &mut Vec<usize>) -> Vec<FailedSearch> {
+        let mut searches = Vec::new();
+        if self.keep_search {
+            let path = |objs: &[Obj], k: usize| match k {
+                PRELOAD_SEARCH => Vec::new(),
+                k => objs[k].found.path.clone(),
+            };
+            for (k, name, searched) in self.searches.drain(m.searches..) {
+                searches.push(FailedSearch {
+                    requester: path(&self.objs, k),
+                    name,
+                    searched,
+                    found: true,
+                });
+            }
+            for miss in &self.missing[m.missing..] {
+                searches.push(FailedSearch {
+                    requester: miss.needed_by.clone(),
+                    name: miss.soname.clone(),
+                    searched: miss.searched.clone(),
+                    found: false,
+                });
+            }
+        }
+        self.objs.truncate(m.objs);
+        self.missing.truncate(m.missing);
+        self.edges.truncate(m.edges);
+        self.resolved_names.truncate(m.resolved_names);
+        self.warnings.truncate(m.warnings);
+        self.searches.truncate(m.searches);
+        self.runtime_log.truncate(m.runtime_log);
+        queue.truncate(m.queue);
+        for &i in &m.latent {
+            self.objs[i].latent = true;
+        }
+        searches
+    }
+
     /// The chain of object `i` ([`chain_into`]), ended, in a plugin's
     /// trace, by its host program.
     fn chain_into(&self, i: usize, v: &mut Vec<Arc<ChainLink>>) {
@@ -807,9 +887,8 @@ pub fn build(resolver: &Resolver<'_>, roots: &[Vec<u8>], opts: &BuildOptions) ->
             })
         })
         .collect();
-    let (refused, warnings) = isa_refusals(resolver, &g);
+    let refused = isa_refusals(resolver, &g);
     g.refused.extend(refused);
-    g.warnings.extend(warnings);
     let warnings = isa_variant_warnings(resolver, &g);
     g.warnings.extend(warnings);
     g.refused.sort();
@@ -1686,33 +1765,41 @@ fn load_list(
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     // Run-time loads one at a time: each `.note.dlopen` entry, then each
-    // `--dlopen-strings` name, of each object in turn, only once what the
-    // one before loaded is walked, as one `dlopen` after another.
-    let mut notes_done = 0;
-    let mut note_entry = 0;
-    let mut string_entry = 0;
-    let mut absent_strings = Vec::new();
-    let mut extras_done = false;
+    // `--dlopen-strings` name, of each object in turn, then NSS, libgcc_s
+    // and gconv, only once what the one before loaded is walked, as one
+    // `dlopen` after another. A `dlopen` in flight (its mark, what it is)
+    // stops at its first failure and is undone.
+    let mut run_time = RunTimeLoads::default();
+    let mut in_flight: Option<(Mark, Opening)> = None;
+    let mut failed: Option<Failure> = None;
+    // Whether the process's stack is executable once it has started.
+    let mut stack_exec = None;
     loop {
+        if failed.is_some() {
+            q = queue.len();
+        }
         if q >= queue.len() {
-            if notes_done < t.objs.len() {
-                let entry = (notes_done, &mut note_entry);
-                if !add_dlopen_notes(resolver, &target, opts, &mut t, entry, &mut queue) {
-                    let name = (notes_done, &mut string_entry, &mut absent_strings);
-                    if !add_dlopen_strings(resolver, &target, opts, &mut t, name, &mut queue) {
-                        notes_done += 1;
-                        note_entry = 0;
-                        string_entry = 0;
-                    }
+            if let Some((mark, op)) = in_flight.take() {
+                let why = failed
+                    .take()
+                    .or_else(|| late_failure(resolver, &target, &t, mark.objs));
+                if let Some(why) = why {
+                    let searches = t.undo(&mark, &mut queue);
+                    q = queue.len();
+                    run_time.failed(&mut t, &op, &why, searches);
                 }
-                continue;
             }
-            if !extras_done {
-                extras_done = true;
-                if target.flavor == Flavor::Glibc {
-                    add_nss(resolver, &target, opts, &mut t, &mut queue);
-                    add_libgcc(resolver, &target, opts, &mut t, &mut queue);
-                    add_gconv(resolver, &target, opts, &mut t, &mut queue);
+            let mark = t.mark(&queue);
+            let stack_exec = *stack_exec.get_or_insert_with(|| startup_stack_exec(&t));
+            match run_time.step(resolver, &target, opts, &mut t, &mut queue) {
+                Step::Done => {}
+                Step::Other => continue,
+                Step::Opened(op) => {
+                    if t.objs.len() > mark.objs {
+                        failed = mapped_refusal(&target, &t.objs[mark.objs], stack_exec);
+                        in_flight = Some((mark, op));
+                    }
+                    continue;
                 }
             }
             if q >= queue.len() {
@@ -1726,6 +1813,9 @@ fn load_list(
         // resolved (objects are only appended).
         t.chain_into(cur, &mut chain);
         for (ni, name) in info.needed.iter().chain(&info.filters).enumerate() {
+            if failed.is_some() {
+                break;
+            }
             // Loaded by the host program at start-up, before the plugin?
             if let Some((j, detail)) = t.host_loaded(name, cur, &mut queue) {
                 t.push_edge(
@@ -1783,6 +1873,10 @@ fn load_list(
             match &res.outcome {
                 Outcome::Found(f) => {
                     let (j, existing) = t.place(f, name, cur, &mut queue);
+                    if !existing && in_flight.is_some() {
+                        let stack_exec = stack_exec.unwrap_or(true);
+                        failed = mapped_refusal(&target, &t.objs[j], stack_exec);
+                    }
                     let f = &t.objs[j].found;
                     let via = if existing && j != cur {
                         res.searched.last().map(|s| s.via).unwrap_or(Via::Loaded)
@@ -1820,6 +1914,10 @@ fn load_list(
                         To::Missing(t.missing.len() - 1),
                         TEdge::new(TName::needed(ni), Via::Default, None, None),
                     );
+                    // A `dlopen` stops at the first name it cannot load.
+                    if in_flight.is_some() {
+                        failed = Some(not_loaded(&t.missing[t.missing.len() - 1]));
+                    }
                 }
                 Outcome::Ignored(why) => t
                     .warnings
@@ -2293,6 +2391,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
                         requester: path(*k),
                         name: name.clone(),
                     },
+                    RtStep::Failed(f) => RuntimeStep::Failed((**f).clone()),
                     RtStep::Miss(k, name, detail, searched, outcome) => {
                         RuntimeStep::Miss(RuntimeMiss {
                             requester: path(*k),

@@ -308,6 +308,44 @@ pub struct RuntimeMiss {
     pub outcome: &'static str,
 }
 
+/// A run-time load whose `dlopen` failed after its search found the file
+/// ([`RuntimeStep::Failed`]): a dependency found nowhere (or a file the
+/// loader stops at), an object the loader refuses to map in `dlopen` mode,
+/// a symbol version missing or an x86 ISA level the CPU lacks. The loader
+/// unloads every object that `dlopen` brought in.
+#[derive(Debug, Clone)]
+pub struct RuntimeFailure {
+    /// The object that opens it.
+    pub requester: Vec<u8>,
+    /// The name opened.
+    pub name: Vec<u8>,
+    /// How it was loaded (the edge's `Via`).
+    pub via: Via,
+    /// Why (its priority, its feature; the NSS service, …).
+    pub detail: String,
+    /// The searches the `dlopen` made, in order (kept with
+    /// `BuildOptions::keep_search`): the name itself, then its
+    /// dependencies', up to the failure.
+    pub searches: Vec<FailedSearch>,
+    /// The object at fault and the loader's reason.
+    pub why: String,
+    /// What follows (as [`RuntimeMiss::outcome`]).
+    pub outcome: &'static str,
+}
+
+/// One search of a failed `dlopen` ([`RuntimeFailure::searches`]).
+#[derive(Debug, Clone)]
+pub struct FailedSearch {
+    /// The object whose name it is.
+    pub requester: Vec<u8>,
+    /// The name.
+    pub name: Vec<u8>,
+    /// The places tried, in order.
+    pub searched: Vec<Searched>,
+    /// Whether it found a file (the candidate marked used).
+    pub found: bool,
+}
+
 /// One run-time load of a root's trace, in the order `dlopen` makes them
 /// ([`DepGraph::runtime_log`]).
 #[derive(Debug, Clone)]
@@ -323,6 +361,9 @@ pub enum RuntimeStep {
     },
     /// A `.note.dlopen` name no search found (no edge).
     Miss(RuntimeMiss),
+    /// A load whose search found a file and whose `dlopen` then failed:
+    /// the loader unloads what it brought in, and the graph has none of it.
+    Failed(RuntimeFailure),
 }
 
 /// The merged dependency graph of all roots.

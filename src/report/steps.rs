@@ -20,7 +20,7 @@ use std::io::{self, Write};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::graph::{AuditAnswer, AuditLoad, DepGraph, Edge, NodeKind, RuntimeStep};
+use crate::graph::{AuditAnswer, AuditLoad, DepGraph, Edge, NodeKind, RuntimeFailure, RuntimeStep};
 use crate::resolve::{Searched, Tried, Via};
 use crate::util::show;
 
@@ -117,6 +117,10 @@ impl<'g> Load<'g> {
                     )?;
                     steps(&miss.searched, None, out)?;
                     writeln!(out, "    => not found ({})", miss.outcome)?;
+                }
+                RuntimeStep::Failed(f) => {
+                    header(out)?;
+                    failed(f, out)?;
                 }
             }
         }
@@ -238,6 +242,46 @@ impl<'g> Load<'g> {
         }
         Ok(())
     }
+}
+
+/// A `dlopen` that failed once its search found the file: the searches
+/// it made, up to the failure, then why it failed and what follows (the
+/// loader unloads what it brought in).
+fn failed(f: &RuntimeFailure, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "  find library={}; opened at run time by {} [{}: {}]",
+        show(&f.name),
+        show(&f.requester),
+        f.via.as_str(),
+        f.detail
+    )?;
+    let mut searches = f.searches.iter().peekable();
+    let own = searches.next_if(|s| s.requester == f.requester && s.name == f.name);
+    for (i, s) in own.into_iter().chain(searches).enumerate() {
+        if i > 0 || s.requester != f.requester || s.name != f.name {
+            writeln!(
+                out,
+                "  find library={}; needed by {}",
+                show(&s.name),
+                show(&s.requester)
+            )?;
+        }
+        steps(&s.searched, None, out)?;
+        let used = (s.searched.iter())
+            .flat_map(|r| &r.candidates)
+            .find(|(_, t)| *t == Tried::Used);
+        match used {
+            Some((path, _)) => writeln!(out, "    => {}", show(path))?,
+            None if s.found => writeln!(out, "    => found")?,
+            None => writeln!(out, "    => not found")?,
+        }
+    }
+    writeln!(
+        out,
+        "    => the dlopen fails: {}; the loader unloads what it loaded ({})",
+        f.why, f.outcome
+    )
 }
 
 /// The first line of a run-time load's steps.

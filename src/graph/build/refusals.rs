@@ -11,30 +11,25 @@ use super::*;
 /// loader itself) against the CPU once all are loaded, whichever CPU's
 /// glibc-hwcaps subdirectory the library came from. Only the roots run as
 /// programs count: included files, the variants traced for staging and
-/// libraries given as roots are loaded by no program of this run. An
-/// object only a run-time load brings in is a warning: that `dlopen`
-/// fails, and the program goes on. So is, with glibc 2.41 and later, one
-/// only a run-time load brings in that needs an executable stack, unless
-/// the stack is executable already (the program or a start-up library
-/// needs one).
+/// libraries given as roots are loaded by no program of this run. What
+/// only a run-time load brings in is not looked at here: the trace
+/// checked it as that `dlopen` (`runtime::mapped_refusal`,
+/// `runtime::late_failure`), and undid one that fails.
 ///
 /// By their type and `DT_FLAGS_1` too (`_dl_map_object_from_fd`, once the
 /// object is mapped and is not one already loaded): an executable at a
 /// fixed address (`ET_EXEC`, [`RefusedWhy::Executable`]) or, with glibc
 /// 2.30 and later, a position-independent one (`DF_1_PIE`,
-/// [`RefusedWhy::Pie`]) loaded as a library stops the program, or fails
-/// the `dlopen` that brings it in; an object with `DF_1_NOOPEN` (`-z
-/// nodlopen`) fails the `dlopen` that brings it in (a dependency of the
-/// object opened too), and loads at start-up as any other. These rules,
+/// [`RefusedWhy::Pie`]) loaded as a library stops the program (an object
+/// with `DF_1_NOOPEN`, `-z nodlopen`, loads at start-up as any other). These rules,
 /// and no others, hold for a library given as a root as well: traced as
 /// `ld.so --list` loads it, its dependencies are the same files in any
 /// process that loads it.
-pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refused>, Vec<String>) {
+pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused> {
     // Every CPU has the x86-64 baseline but i386's, and nearly no object
-    // needs an executable stack or carries those flags as a library (most
-    // programs are PIEs): only roots that load an object needing more (an
-    // i386 one needing any level), an executable stack, or such a library
-    // are walked.
+    // is an executable loaded as a library (most programs are PIEs): only
+    // roots that load an object needing more (an i386 one needing any
+    // level) or such a library are walked.
     let mut roots: BTreeSet<usize> = BTreeSet::new();
     for i in g.graph.node_indices() {
         let n = &g.graph[i];
@@ -53,12 +48,11 @@ pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refuse
                 .is_some()
         };
         let exec = info.ident.e_type == ET_EXEC;
-        if above != 0 || info.exec_stack || ((exec || info.pie() || info.noopen()) && library()) {
+        if above != 0 || ((exec || info.pie()) && library()) {
             roots.extend(n.roots.iter().copied());
         }
     }
     let mut out = Vec::new();
-    let mut warnings = Vec::new();
     for ri in roots {
         let Some(&root) = g.root_nodes.get(ri) else {
             continue;
@@ -89,15 +83,12 @@ pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refuse
                 if n == root || node.kind == NodeKind::Interpreter {
                     continue;
                 }
+                // (What a run-time load brings in was checked by the trace:
+                // `runtime::mapped_refusal`.)
                 if !startup.contains(&n) {
-                    if let Some(why) = dlopen_refusal(&target, obj) {
-                        warnings.push(format!(
-                            "{} (loaded at run time by {}): {why}: that dlopen fails",
-                            show(&node.path),
-                            show(&g.graph[root].path)
-                        ));
-                    }
-                } else if let Some(why) = type_refusal(&target, obj) {
+                    continue;
+                }
+                if let Some(why) = type_refusal(&target, obj) {
                     out.push(Refused {
                         object: node.path.clone(),
                         why,
@@ -107,14 +98,6 @@ pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refuse
             continue;
         }
         let startup = g.startup_objects(root, ri, false);
-        // glibc 2.41 refuses only to *make* the stack executable in a
-        // dlopen: when the program or a library it maps at start-up needs
-        // one, the loader made it so before `main`, and every dlopen that
-        // needs one succeeds (the loader itself does not count).
-        let stack_executable = startup.iter().any(|&n| {
-            g.graph[n].kind != NodeKind::Interpreter
-                && g.graph[n].info.as_deref().is_some_and(|i| i.exec_stack)
-        });
         // Under the baseline the CPU is the least that runs the root's C
         // library: a glibc built for x86-64-v2 (RHEL 9's) or v3 marks
         // libc.so.6 so, and no CPU below runs any program of that root.
@@ -137,54 +120,32 @@ pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> (Vec<Refuse
             if node.kind == NodeKind::Interpreter {
                 continue;
             }
-            let at_run_time = !startup.contains(&n);
-            let run_time_warning = |what: String| {
-                format!(
-                    "{} (loaded at run time by {}): {what}: that dlopen fails",
-                    show(&node.path),
-                    show(&g.graph[root].path)
-                )
-            };
+            // A run-time load's objects were checked by the trace, which
+            // undid a `dlopen` that fails (`runtime::mapped_refusal`,
+            // `runtime::late_failure`).
+            if !startup.contains(&n) {
+                continue;
+            }
             if let Some(cpu) = cpu.filter(|c| obj.x86_isa_needed & !c != 0) {
-                let why = RefusedWhy::IsaLevel {
-                    needed: obj.x86_isa_needed,
-                    cpu,
-                };
-                if at_run_time {
-                    warnings.push(run_time_warning(why.describe()));
-                } else {
+                out.push(Refused {
+                    object: node.path.clone(),
+                    why: RefusedWhy::IsaLevel {
+                        needed: obj.x86_isa_needed,
+                        cpu,
+                    },
+                });
+            }
+            if n != root {
+                if let Some(why) = type_refusal(&target, obj) {
                     out.push(Refused {
                         object: node.path.clone(),
                         why,
                     });
                 }
             }
-            if n == root {
-                // The program itself is an executable.
-            } else if at_run_time {
-                if let Some(why) = dlopen_refusal(&target, obj) {
-                    warnings.push(run_time_warning(why.into()));
-                }
-            } else if let Some(why) = type_refusal(&target, obj) {
-                out.push(Refused {
-                    object: node.path.clone(),
-                    why,
-                });
-            }
-            if at_run_time
-                && obj.exec_stack
-                && !stack_executable
-                && target.dlopen_refuses_exec_stack
-            {
-                warnings.push(run_time_warning(
-                    "cannot enable executable stack as shared object requires (glibc 2.41 and \
-                     later refuse a dlopen that needs one)"
-                        .into(),
-                ));
-            }
         }
     }
-    (out, warnings)
+    out
 }
 
 /// A plugin is loaded with `dlopen`: it and each object it brings in that

@@ -1,6 +1,11 @@
 //! What the program, or libc for it, loads once it runs: `.note.dlopen`
 //! entries, `--dlopen-strings` names, NSS modules, libgcc_s and gconv
-//! modules, each loaded as `dlopen` from the asking object would load it.
+//! modules, each loaded as `dlopen` from the asking object would load it,
+//! one after another ([`RunTimeLoads`]). A `dlopen` that fails once its
+//! search has found the file (a dependency found nowhere, an object the
+//! loader refuses, a version or an ISA level missing) is undone, as the
+//! loader undoes it, and a `.note.dlopen` entry's next alternative is
+//! tried.
 
 use super::*;
 
@@ -79,7 +84,441 @@ pub(super) fn load_runtime(
     Ok(j)
 }
 
-/// Records a run-time dependency that cannot be found: a problem when it
+/// Why a `dlopen` in flight failed: the object at fault, the loader's
+/// reason.
+pub(super) struct Failure {
+    object: Vec<u8>,
+    why: String,
+}
+
+/// A dependency of a `dlopen` in flight no search found (or whose search
+/// stopped the loader): that `dlopen` fails there.
+pub(super) fn not_loaded(m: &MissingInfo) -> Failure {
+    let why = match &m.fatal {
+        Some((path, reason)) => format!("{}: {reason}", show(path)),
+        None => format!("{} not found", show(&m.soname)),
+    };
+    Failure {
+        object: m.needed_by.clone(),
+        why,
+    }
+}
+
+/// Whether the stack is executable once the process has started: the
+/// program or a library it maps at start-up (not the loader) needs one.
+pub(super) fn startup_stack_exec(t: &RootTrace) -> bool {
+    t.objs
+        .iter()
+        .any(|o| o.kind != NodeKind::Interpreter && !o.latent && o.found.info.exec_stack)
+}
+
+/// Why glibc's `_dl_map_object_from_fd` refuses `o`, just mapped by a
+/// `dlopen`: its type or `-z nodlopen` ([`dlopen_refusal`]), or with glibc
+/// 2.41 and later an executable stack the process does not have.
+pub(super) fn mapped_refusal(target: &Target, o: &Obj, stack_exec: bool) -> Option<Failure> {
+    if target.flavor != Flavor::Glibc {
+        return None;
+    }
+    let info = &o.found.info;
+    let why = dlopen_refusal(target, info)
+        .map(str::to_string)
+        .or_else(|| {
+            (target.dlopen_refuses_exec_stack && info.exec_stack && !stack_exec).then(|| {
+                "cannot enable executable stack as shared object requires (glibc 2.41 and later \
+             refuse a dlopen that needs one)"
+                    .to_string()
+            })
+        })?;
+    Some(Failure {
+        object: o.found.path.clone(),
+        why,
+    })
+}
+
+/// Why glibc's `dlopen` fails once every object it brought in (from
+/// object `first` on) is mapped: a symbol version one of them requires
+/// and its library lacks (`_dl_check_map_versions`, in load order), then,
+/// after relocation, an x86 ISA level the CPU lacks (`_dl_open_check`).
+pub(super) fn late_failure(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &RootTrace,
+    first: usize,
+) -> Option<Failure> {
+    if target.flavor != Flavor::Glibc || first >= t.objs.len() {
+        return None;
+    }
+    let by_requester = ByRequester::new(&t.resolved_names);
+    for k in first..t.objs.len() {
+        let o = &t.objs[k];
+        let mut links = Vec::new();
+        links_of(k, o, &t.resolved_names, &by_requester, &t.objs, &mut links);
+        for (_, vn_index, j) in links {
+            let vn = &o.found.info.verneed[vn_index as usize];
+            let lib = &t.objs[j as usize].found.info;
+            if let Some(aux) = vn
+                .versions
+                .iter()
+                .find(|a| lib.check_version_indexed(a) != crate::elf::VersionCheck::Met)
+            {
+                return Some(Failure {
+                    object: o.found.path.clone(),
+                    why: format!(
+                        "version `{}' not found (required by {})",
+                        show(&aux.name),
+                        show(&o.found.path)
+                    ),
+                });
+            }
+        }
+    }
+    let cpu = modelled_cpu(resolver, target, trace_core(&t.objs));
+    t.objs[first..]
+        .iter()
+        .filter(|o| o.kind != NodeKind::Interpreter)
+        .find_map(|o| {
+            isa_refusal(cpu, &o.found.info).map(|why| Failure {
+                object: o.found.path.clone(),
+                why,
+            })
+        })
+}
+
+/// What a run-time load in flight is ([`RunTimeLoads::step`]).
+pub(super) struct Opening {
+    from: usize,
+    name: Vec<u8>,
+    via: Via,
+    detail: String,
+    /// What follows when it fails (the log's words).
+    outcome: &'static str,
+}
+
+/// What [`RunTimeLoads::step`] did.
+pub(super) enum Step {
+    /// Nothing is left to load.
+    Done,
+    /// Something that needs no watching (a name no search found, a
+    /// warning).
+    Other,
+    /// A `dlopen` that found its file: watched until what it brings in is
+    /// walked.
+    Opened(Opening),
+}
+
+/// Where the stage after the objects' own loads stands.
+#[derive(Default)]
+enum Extra {
+    #[default]
+    Nss,
+    Libgcc,
+    Gconv,
+    Done,
+}
+
+/// Where a trace's run-time loads stand: `load_list` asks for one
+/// `dlopen` at a time ([`Self::step`]), once what the one before brought
+/// in is walked, and says when one failed ([`Self::failed`]).
+#[derive(Default)]
+pub(super) struct RunTimeLoads {
+    /// The object whose loads come next.
+    obj: usize,
+    /// Its next `.note.dlopen` entry, and that entry's next alternative.
+    entry: usize,
+    alt: usize,
+    /// Whether an alternative of the entry loaded.
+    loaded: bool,
+    /// The entry's last alternative no search found, and why those found
+    /// failed.
+    last: Option<Box<crate::resolve::Resolution>>,
+    failures: Vec<String>,
+    /// Its next `--dlopen-strings` name, and those not found.
+    string: usize,
+    absent: Vec<String>,
+    extra: Extra,
+    /// The next NSS service or gconv module.
+    next: usize,
+    modules: Vec<Vec<u8>>,
+}
+
+impl RunTimeLoads {
+    /// The next run-time load: each object's `.note.dlopen` entries (an
+    /// entry's alternatives in turn, until one loads), then its
+    /// `--dlopen-strings` names, objects in load order; then, for glibc,
+    /// NSS modules, libgcc_s and gconv modules.
+    pub(super) fn step(
+        &mut self,
+        resolver: &Resolver<'_>,
+        target: &Target,
+        opts: &BuildOptions,
+        t: &mut RootTrace,
+        queue: &mut Vec<usize>,
+    ) -> Step {
+        while self.obj < t.objs.len() {
+            if let Some(s) = self.note(resolver, target, opts, t, queue) {
+                return s;
+            }
+            if let Some(s) = self.string(resolver, target, opts, t, queue) {
+                return s;
+            }
+            // (What the stage after them has done stays.)
+            self.obj += 1;
+            self.entry = 0;
+            self.string = 0;
+            self.next_entry_state();
+        }
+        if target.flavor != Flavor::Glibc {
+            return Step::Done;
+        }
+        self.extra(resolver, target, opts, t, queue)
+    }
+
+    /// The `dlopen` in flight (`op`) failed (`f`; its searches, kept for
+    /// `--verbose`) and is undone: a warning, the log's step, and for a
+    /// `.note.dlopen` entry its next alternative.
+    pub(super) fn failed(
+        &mut self,
+        t: &mut RootTrace,
+        op: &Opening,
+        f: &Failure,
+        searches: Vec<FailedSearch>,
+    ) {
+        t.warnings.push(format!(
+            "{} (loaded at run time by {}): {}: that dlopen fails",
+            show(&f.object),
+            show(&t.objs[0].found.path),
+            f.why
+        ));
+        if t.keep_search {
+            t.runtime_log.push(RtStep::Failed(Box::new(RuntimeFailure {
+                requester: t.objs[op.from].found.path.clone(),
+                name: op.name.clone(),
+                via: op.via,
+                detail: op.detail.clone(),
+                searches,
+                why: format!("{}: {}", show(&f.object), f.why),
+                outcome: op.outcome,
+            })));
+        }
+        if op.via == Via::DlopenNote {
+            self.loaded = false;
+            self.failures.push(format!(
+                "{}: {}: {}",
+                show(&op.name),
+                show(&f.object),
+                f.why
+            ));
+        } else if op.via == Via::Gconv {
+            let why = format!("a gconv module; {}: {}", show(&f.object), f.why);
+            runtime_missing(t, op.from, &op.name, None, why, true);
+        }
+    }
+
+    /// The next step of object `obj`'s `.note.dlopen` entries the options
+    /// select: its entry's next alternative, or the entry missing when
+    /// none is left (none when it has no entry left).
+    fn note(
+        &mut self,
+        resolver: &Resolver<'_>,
+        target: &Target,
+        opts: &BuildOptions,
+        t: &mut RootTrace,
+        queue: &mut Vec<usize>,
+    ) -> Option<Step> {
+        let min = opts.dlopen_priority?;
+        let k = self.obj;
+        let info = t.objs[k].found.info.clone();
+        loop {
+            let e = info.dlopen.get(self.entry)?;
+            let selected = e.priority <= min
+                && (opts.dlopen_features.is_empty()
+                    || e.feature
+                        .as_ref()
+                        .is_some_and(|f| opts.dlopen_features.contains(f)));
+            if !selected || self.loaded {
+                self.next_entry();
+                continue;
+            }
+            let detail = match &e.feature {
+                Some(f) => format!("{}, feature {f}", e.priority.as_str()),
+                None => e.priority.as_str().to_string(),
+            };
+            // The first alternative that loads wins.
+            if let Some(name) = e.sonames.get(self.alt) {
+                self.alt += 1;
+                let outcome = if self.alt < e.sonames.len() {
+                    "the entry's next alternative is tried"
+                } else if e.priority == Priority::Required {
+                    "required: missing"
+                } else {
+                    "optional: the program goes on without it"
+                };
+                let how = (Via::DlopenNote, detail.clone());
+                return Some(
+                    match load_runtime(resolver, target, t, k, name, how, queue) {
+                        Ok(_) => {
+                            self.loaded = true;
+                            Step::Opened(Opening {
+                                from: k,
+                                name: name.clone(),
+                                via: Via::DlopenNote,
+                                detail,
+                                outcome,
+                            })
+                        }
+                        Err(res) => {
+                            if t.keep_search {
+                                let searched = res.searched.clone();
+                                let step = RtStep::Miss(k, name.clone(), detail, searched, outcome);
+                                t.runtime_log.push(step);
+                            }
+                            self.last = Some(res);
+                            Step::Other
+                        }
+                    },
+                );
+            }
+            let names: Vec<String> = e.sonames.iter().map(|n| show(n)).collect();
+            let mut why = format!(
+                "declared in the .note.dlopen of {} ({detail}; alternatives: {})",
+                show(&t.objs[k].found.path),
+                names.join(", ")
+            );
+            for f in &self.failures {
+                why.push_str("; ");
+                why.push_str(f);
+            }
+            let (last, found) = (self.last.take(), !self.failures.is_empty());
+            let required = e.priority == Priority::Required;
+            if found && !required {
+                t.warnings.push(format!(
+                    "{}: {} cannot be loaded ({why})",
+                    show(&t.objs[k].found.path),
+                    show(&e.sonames[0])
+                ));
+            } else {
+                runtime_missing(t, k, &e.sonames[0], last, why, required);
+            }
+            self.next_entry();
+            return Some(Step::Other);
+        }
+    }
+
+    fn next_entry(&mut self) {
+        self.entry += 1;
+        self.next_entry_state();
+    }
+
+    /// An entry's state, as before its first alternative.
+    fn next_entry_state(&mut self) {
+        self.alt = 0;
+        self.loaded = false;
+        self.last = None;
+        self.failures.clear();
+    }
+
+    /// The next library name spelled in the read-only data of object
+    /// `obj`, when it calls `dlopen` and `--dlopen-strings` is given
+    /// ([`Resolver::dlopen_strings`]), loaded as `dlopen` from it would
+    /// load it. Nothing tells which of them the object really passes to
+    /// `dlopen`, so one that cannot be loaded is a warning: those no
+    /// search found are gathered, and once none is left (none returned)
+    /// one warning names them.
+    fn string(
+        &mut self,
+        resolver: &Resolver<'_>,
+        target: &Target,
+        opts: &BuildOptions,
+        t: &mut RootTrace,
+        queue: &mut Vec<usize>,
+    ) -> Option<Step> {
+        if !opts.dlopen_strings {
+            return None;
+        }
+        let k = self.obj;
+        let names = resolver.dlopen_strings(&t.objs[k].found);
+        if let Some(name) = names.get(self.string) {
+            self.string += 1;
+            let detail = "in read-only data".to_string();
+            let how = (Via::DlopenString, detail.clone());
+            return Some(
+                match load_runtime(resolver, target, t, k, name, how, queue) {
+                    Ok(_) => Step::Opened(Opening {
+                        from: k,
+                        name: name.clone(),
+                        via: Via::DlopenString,
+                        detail,
+                        outcome: "the program goes on without it",
+                    }),
+                    Err(_) => {
+                        self.absent.push(show(name));
+                        Step::Other
+                    }
+                },
+            );
+        }
+        // One warning per object: a program may spell many names it never
+        // loads (other systems' loaders, optional plugins).
+        if !self.absent.is_empty() {
+            let (n, these) = match self.absent.len() {
+                1 => ("a library name", "this name"),
+                _ => ("library names", "these names"),
+            };
+            t.warnings.push(format!(
+                "{}: {n} in its read-only data not found (it calls dlopen, perhaps never with {these}): {}",
+                show(&t.objs[k].found.path),
+                self.absent.join(", ")
+            ));
+            self.absent.clear();
+        }
+        None
+    }
+
+    /// The stage after the objects' own loads, one load a step: NSS
+    /// modules, libgcc_s, gconv modules.
+    fn extra(
+        &mut self,
+        resolver: &Resolver<'_>,
+        target: &Target,
+        opts: &BuildOptions,
+        t: &mut RootTrace,
+        queue: &mut Vec<usize>,
+    ) -> Step {
+        loop {
+            let step = match self.extra {
+                Extra::Nss => nss(resolver, target, opts, t, self.next, queue),
+                Extra::Libgcc => libgcc(resolver, target, opts, t, queue),
+                Extra::Gconv => {
+                    if self.next == 0 {
+                        self.modules = gconv_modules(resolver, target, opts, t);
+                    }
+                    (self.modules.get(self.next)).map(|m| gconv(resolver, target, t, m, queue))
+                }
+                Extra::Done => return Step::Done,
+            };
+            match step {
+                Some(s) if !matches!(self.extra, Extra::Libgcc) => {
+                    self.next += 1;
+                    return s;
+                }
+                Some(s) => {
+                    self.extra = Extra::Gconv;
+                    return s;
+                }
+                None => {
+                    self.next = 0;
+                    self.extra = match self.extra {
+                        Extra::Nss => Extra::Libgcc,
+                        Extra::Libgcc => Extra::Gconv,
+                        _ => Extra::Done,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Records a run-time dependency that cannot be loaded: a problem when it
 /// is required, a warning otherwise.
 pub(super) fn runtime_missing(
     t: &mut RootTrace,
@@ -128,137 +567,6 @@ pub(super) fn runtime_missing(
     );
 }
 
-/// The next `.note.dlopen` entry of object `k` that the options select,
-/// from entry `next` on (which it advances): its first alternative that
-/// loads, or a missing entry. False when none is left.
-pub(super) fn add_dlopen_notes(
-    resolver: &Resolver<'_>,
-    target: &Target,
-    opts: &BuildOptions,
-    t: &mut RootTrace,
-    (k, next): (usize, &mut usize),
-    queue: &mut Vec<usize>,
-) -> bool {
-    let Some(min) = opts.dlopen_priority else {
-        return false;
-    };
-    let info = t.objs[k].found.info.clone();
-    while let Some(e) = info.dlopen.get(*next) {
-        *next += 1;
-        if e.priority > min {
-            continue;
-        }
-        if !opts.dlopen_features.is_empty()
-            && !e
-                .feature
-                .as_ref()
-                .is_some_and(|f| opts.dlopen_features.contains(f))
-        {
-            continue;
-        }
-        let detail = match &e.feature {
-            Some(f) => format!("{}, feature {f}", e.priority.as_str()),
-            None => e.priority.as_str().to_string(),
-        };
-        // The first alternative that exists wins.
-        let mut last = None;
-        let mut done = false;
-        for (a, name) in e.sonames.iter().enumerate() {
-            match load_runtime(
-                resolver,
-                target,
-                t,
-                k,
-                name,
-                (Via::DlopenNote, detail.clone()),
-                queue,
-            ) {
-                Ok(_) => {
-                    done = true;
-                    break;
-                }
-                Err(res) => {
-                    if t.keep_search {
-                        let outcome = if a + 1 < e.sonames.len() {
-                            "the entry's next alternative is tried"
-                        } else if e.priority == Priority::Required {
-                            "required: missing"
-                        } else {
-                            "optional: the program goes on without it"
-                        };
-                        let searched = res.searched.clone();
-                        let step = RtStep::Miss(k, name.clone(), detail.clone(), searched, outcome);
-                        t.runtime_log.push(step);
-                    }
-                    last = Some(res);
-                }
-            }
-        }
-        if !done {
-            let names: Vec<String> = e.sonames.iter().map(|n| show(n)).collect();
-            runtime_missing(
-                t,
-                k,
-                &e.sonames[0],
-                last,
-                format!(
-                    "declared in the .note.dlopen of {} ({detail}; alternatives: {})",
-                    show(&t.objs[k].found.path),
-                    names.join(", ")
-                ),
-                e.priority == Priority::Required,
-            );
-        }
-        return true;
-    }
-    false
-}
-
-/// The next library name spelled in the read-only data of object `k`,
-/// when it calls `dlopen` and `--dlopen-strings` is given
-/// ([`Resolver::dlopen_strings`]), from name `next` on (which it
-/// advances), loaded as `dlopen` from `k` would load it, one name after
-/// another as `.note.dlopen` entries are. Nothing tells which of them the
-/// object really passes to `dlopen`, so one that cannot be loaded is a
-/// warning: the names are gathered in `absent`, and the last call for the
-/// object (false: none is left) warns of them once.
-pub(super) fn add_dlopen_strings(
-    resolver: &Resolver<'_>,
-    target: &Target,
-    opts: &BuildOptions,
-    t: &mut RootTrace,
-    (k, next, absent): (usize, &mut usize, &mut Vec<String>),
-    queue: &mut Vec<usize>,
-) -> bool {
-    if !opts.dlopen_strings {
-        return false;
-    }
-    let names = resolver.dlopen_strings(&t.objs[k].found);
-    if let Some(name) = names.get(*next) {
-        *next += 1;
-        let how = (Via::DlopenString, "in read-only data".to_string());
-        if load_runtime(resolver, target, t, k, name, how, queue).is_err() {
-            absent.push(show(name));
-        }
-        return true;
-    }
-    // One warning per object: a program may spell many names it never
-    // loads (other systems' loaders, optional plugins).
-    if !absent.is_empty() {
-        let (n, these) = match absent.len() {
-            1 => ("a library name", "this name"),
-            _ => ("library names", "these names"),
-        };
-        t.warnings.push(format!(
-            "{}: {n} in its read-only data not found (it calls dlopen, perhaps never with {these}): {}",
-            show(&t.objs[k].found.path),
-            absent.join(", ")
-        ));
-        absent.clear();
-    }
-    false
-}
-
 /// The object run-time loads by glibc are attributed to: libc.so.6 when
 /// it is in the closure, else the program.
 pub(super) fn libc_index(t: &RootTrace) -> usize {
@@ -268,17 +576,17 @@ pub(super) fn libc_index(t: &RootTrace) -> usize {
         .unwrap_or(0)
 }
 
-/// NSS modules of the services the staged `/etc/nsswitch.conf` names.
-pub(super) fn add_nss(
+/// NSS module `i` of the services the staged `/etc/nsswitch.conf` names
+/// (none when there is no such service).
+fn nss(
     resolver: &Resolver<'_>,
     target: &Target,
     opts: &BuildOptions,
     t: &mut RootTrace,
+    i: usize,
     queue: &mut Vec<usize>,
-) {
-    let Some(services) = &opts.nss_services else {
-        return;
-    };
+) -> Option<Step> {
+    let services = opts.nss_services.as_ref()?;
     let from = libc_index(t);
     // Since glibc 2.34 the `files` and `dns` services are part of libc
     // itself: it never loads `libnss_files.so.2` or `libnss_dns.so.2`
@@ -290,52 +598,54 @@ pub(super) fn add_nss(
         .verdef
         .iter()
         .any(|d| d.name == b"GLIBC_2.34");
-    for svc in services {
-        if builtin && matches!(svc.as_slice(), b"files" | b"dns") {
-            continue;
-        }
-        let mut name = b"libnss_".to_vec();
-        name.extend_from_slice(svc);
-        name.extend_from_slice(b".so.2");
-        let detail = format!("service {}", show(svc));
-        if load_runtime(
-            resolver,
-            target,
-            t,
-            from,
-            &name,
-            (Via::Nsswitch, detail),
-            queue,
-        )
-        .is_err()
-        {
-            t.warnings.push(format!(
+    let svc = services.get(i)?;
+    if builtin && matches!(svc.as_slice(), b"files" | b"dns") {
+        return Some(Step::Other);
+    }
+    let mut name = b"libnss_".to_vec();
+    name.extend_from_slice(svc);
+    name.extend_from_slice(b".so.2");
+    let detail = format!("service {}", show(svc));
+    let how = (Via::Nsswitch, detail.clone());
+    Some(
+        match load_runtime(resolver, target, t, from, &name, how, queue) {
+            Ok(_) => Step::Opened(Opening {
+                from,
+                name,
+                via: Via::Nsswitch,
+                detail,
+                outcome: "glibc skips the service",
+            }),
+            Err(_) => {
+                t.warnings.push(format!(
                 "/etc/nsswitch.conf names the service {} but {} is not in the sysroot; glibc skips it silently",
                 show(svc),
                 show(&name)
             ));
-        }
-    }
+                Step::Other
+            }
+        },
+    )
 }
 
-/// gconv modules chosen with `--gconv` (loaded by full path, as
-/// `iconv_open` does) and the configuration files that name them.
-pub(super) fn add_gconv(
+/// The gconv modules chosen with `--gconv` (loaded by full path, as
+/// `iconv_open` does), the configuration files that name them added to
+/// the trace's files.
+fn gconv_modules(
     resolver: &Resolver<'_>,
     target: &Target,
     opts: &BuildOptions,
     t: &mut RootTrace,
-    queue: &mut Vec<usize>,
-) {
+) -> Vec<Vec<u8>> {
     let Some(spec) = &opts.gconv else {
-        return;
+        return Vec::new();
     };
     let dirs = crate::runtime::gconv_dirs(&target.lib);
     let sel = match crate::runtime::gconv_select(resolver.fs(), &dirs, spec) {
         Ok(s) => s,
         Err(e) => {
             t.warnings.push(e.to_string());
-            return;
+            return Vec::new();
         }
     };
     for c in &sel.unknown {
@@ -349,64 +659,77 @@ pub(super) fn add_gconv(
             .iter()
             .map(|p| p.as_os_str().as_encoded_bytes().to_vec()),
     );
+    (sel.modules.iter())
+        .map(|m| m.as_os_str().as_encoded_bytes().to_vec())
+        .collect()
+}
+
+/// One gconv module, loaded by its path.
+fn gconv(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &mut RootTrace,
+    name: &[u8],
+    queue: &mut Vec<usize>,
+) -> Step {
     let from = libc_index(t);
-    for m in &sel.modules {
-        let name = m.as_os_str().as_encoded_bytes().to_vec();
-        if let Err(res) = load_runtime(
-            resolver,
-            target,
-            t,
+    let how = (Via::Gconv, "module".to_string());
+    match load_runtime(resolver, target, t, from, name, how, queue) {
+        Ok(_) => Step::Opened(Opening {
             from,
-            &name,
-            (Via::Gconv, "module".into()),
-            queue,
-        ) {
+            name: name.to_vec(),
+            via: Via::Gconv,
+            detail: "module".into(),
+            outcome: "iconv_open fails",
+        }),
+        Err(res) => {
             if t.keep_search {
-                t.runtime_log.push(RtStep::Load(from, name.clone()));
+                t.runtime_log.push(RtStep::Load(from, name.to_vec()));
             }
-            runtime_missing(t, from, &name, Some(res), "a gconv module".into(), true);
+            runtime_missing(t, from, name, Some(res), "a gconv module".into(), true);
+            Step::Other
         }
     }
 }
 
 /// `libgcc_s.so.1` when an object of the closure uses `pthread_cancel`,
-/// `pthread_exit` or `backtrace`.
-pub(super) fn add_libgcc(
+/// `pthread_exit` or `backtrace` (none when not asked or none does).
+fn libgcc(
     resolver: &Resolver<'_>,
     target: &Target,
     opts: &BuildOptions,
     t: &mut RootTrace,
     queue: &mut Vec<usize>,
-) {
+) -> Option<Step> {
     if !opts.libgcc {
-        return;
+        return None;
     }
-    let user = t.objs.iter().find_map(|o| {
+    let (obj, sym) = t.objs.iter().find_map(|o| {
         o.found
             .unwind
             .as_ref()
             .map(|sym| (o.found.path.clone(), sym.clone()))
-    });
-    let Some((obj, sym)) = user else {
-        return;
-    };
+    })?;
     let from = libc_index(t);
     let detail = format!("for {} in {}", show(&sym), show(&obj));
-    if load_runtime(
-        resolver,
-        target,
-        t,
-        from,
-        b"libgcc_s.so.1",
-        (Via::Libgcc, detail),
-        queue,
+    let how = (Via::Libgcc, detail.clone());
+    Some(
+        match load_runtime(resolver, target, t, from, b"libgcc_s.so.1", how, queue) {
+            Ok(_) => Step::Opened(Opening {
+                from,
+                name: b"libgcc_s.so.1".to_vec(),
+                via: Via::Libgcc,
+                detail,
+                outcome: "the program aborts when it is called",
+            }),
+            Err(_) => {
+                t.warnings.push(format!(
+                "{} uses {}: glibc then dlopens libgcc_s.so.1, which is not in the sysroot (the program aborts when it is called)",
+                show(&obj),
+                show(&sym)
+            ));
+                Step::Other
+            }
+        },
     )
-    .is_err()
-    {
-        t.warnings.push(format!(
-            "{} uses {}: glibc then dlopens libgcc_s.so.1, which is not in the sysroot (the program aborts when it is called)",
-            show(&obj),
-            show(&sym)
-        ));
-    }
 }
