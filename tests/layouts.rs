@@ -1012,11 +1012,18 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
                     cut = start;
                     break;
                 }
+                // Its own search failed (found nowhere, or stopped at a
+                // file that is not ELF), or a `dlopen` that found its file.
                 let (asked, why) = rest.split_once('|').unwrap_or((rest, ""));
                 let base = asked.rsplit('/').next().unwrap_or(asked);
-                let own = why
-                    .strip_suffix(": cannot open shared object file: No such file or directory")
-                    .is_some_and(|o| o.rsplit('/').next() == Some(base));
+                let own = [
+                    ": cannot open shared object file: No such file or directory",
+                    ": file too short",
+                    ": invalid ELF header",
+                ]
+                .iter()
+                .filter_map(|end| why.strip_suffix(end))
+                .any(|o| o.rsplit('/').next() == Some(base));
                 if !own {
                     failed += 1;
                 }
@@ -1283,4 +1290,137 @@ fn random_layouts_match_the_glibc_of_a_named_release() {
     };
     let release: &'static str = Box::leak(release.into_boxed_str());
     run_release("random_layouts_match_the_glibc_of_a_named_release", release);
+}
+
+/// `dlopen`s that fail once their search has found the file, against the
+/// running program (this machine's glibc, and 2.31, 2.41 and 2.43): the
+/// loader unloads what each brought in, and the program goes on to the
+/// entry's next alternative. Entries: a library whose dependency requires
+/// a symbol version that library lacks (the loader checks versions once
+/// all are mapped), then another that loads; a library whose dependency is
+/// found nowhere (the loader stops at it), required, with no alternative;
+/// a library linked `-z nodlopen`, suggested; and the first library again,
+/// recommended. `closure` must end with the process's link map, say why
+/// each failed in the loader's order, report the required one missing
+/// (with the dependency in its notes) and warn of the others.
+#[test]
+fn failed_dlopens_are_undone_as_the_loader_undoes_them() {
+    let name = "failed_dlopens_are_undone_as_the_loader_undoes_them";
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    crate::support::oracle::on_host_and_releases(
+        name,
+        &o,
+        &["bullseye", "trixie", "forky"],
+        failed_dlopens,
+    );
+}
+
+fn failed_dlopens(name: &str, r: &TestRoot) {
+    // libver.so.1 defines VER_2 when libneeds.so.1 is linked, only VER_1
+    // once it is replaced.
+    let script = |r: &TestRoot, versions: &str| {
+        r.write("/build/ver.map", versions);
+        r.lib("/opt/v/libver.so.1", "libver.so.1")
+            .source("int vfun(void) { return 2; }\n")
+            .arg(&format!(
+                "-Wl,--version-script={}",
+                r.host("/build/ver.map").display()
+            ))
+            .build();
+    };
+    script(r, "VER_1 { local: *; };\nVER_2 { global: vfun; } VER_1;\n");
+    r.lib("/opt/v/libneeds.so.1", "libneeds.so.1")
+        .source("int vfun(void);\nint needs(void) { return vfun(); }\n")
+        .needs(&["/opt/v/libver.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    script(r, "VER_1 { global: vfun; local: *; };\n");
+    r.lib("/opt/v/libalt.so.1", "libalt.so.1").build();
+    r.lib("/opt/v/libmid.so.1", "libmid.so.1").build();
+    r.lib("/opt/v/libbroken.so.1", "libbroken.so.1")
+        .needs(&["/opt/v/libmid.so.1"])
+        .needs_names(&["libgone.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    r.lib("/opt/v/libnod.so.1", "libnod.so.1")
+        .arg("-Wl,-z,nodlopen")
+        .build();
+    let opens = RunTime {
+        entries: vec![
+            (
+                vec!["libneeds.so.1".into(), "libalt.so.1".into()],
+                "required",
+            ),
+            (vec!["libbroken.so.1".into()], "required"),
+            (vec!["libnod.so.1".into()], "suggested"),
+            (vec!["libneeds.so.1".into()], "recommended"),
+        ],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&opens.source())
+        .runpath("/opt/v")
+        .build();
+    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
+    argv.extend(opens.args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = r.run_in_root(&[], &argv);
+    let said: Vec<&str> = (out.stderr.lines())
+        .filter_map(|l| l.strip_prefix("opener: "))
+        .collect();
+    // The premise: four dlopens fail once they found their file, one loads.
+    assert!(
+        said.iter().filter(|l| l.starts_with("FAIL ")).count() == 4
+            && said.contains(&"OK  libalt.so.1")
+            && out.stderr.contains("version `VER_2' not found")
+            && out
+                .stderr
+                .contains("libgone.so.1: cannot open shared object file")
+            && out.stderr.contains("shared object cannot be dlopen()ed"),
+        "{name}: {}",
+        out.stderr
+    );
+    check_run_time(name, r, &[], &[], &opens, None);
+    // Why, in `closure`'s words, in the loader's order.
+    let run = run_closure_with_run_time(
+        r.path(),
+        OPENER_PATH,
+        &["--dlopen-priority", "suggested", "--verbose"],
+    );
+    let fails: Vec<&str> = (run.stderr.lines())
+        .filter_map(|l| l.strip_prefix("    => the dlopen fails: "))
+        .collect();
+    let ends = [
+        "/opt/v/libneeds.so.1: version `VER_2' not found (required by /opt/v/libneeds.so.1)",
+        "/opt/v/libbroken.so.1: libgone.so.1 not found",
+        "/opt/v/libnod.so.1: shared object cannot be dlopen()ed",
+        "/opt/v/libneeds.so.1: version `VER_2' not found (required by /opt/v/libneeds.so.1)",
+    ];
+    assert!(
+        fails.len() == ends.len() && fails.iter().zip(ends).all(|(f, e)| f.starts_with(e)),
+        "{name}: {fails:#?}\n{}",
+        run.stderr
+    );
+    let missing = &run.missing;
+    assert!(
+        run.status == 1
+            && missing.len() == 1
+            && missing[0].soname == "libbroken.so.1"
+            && run
+                .stdout
+                .contains("libbroken.so.1: /opt/v/libbroken.so.1: libgone.so.1 not found"),
+        "{name}: {}",
+        run.dump()
+    );
+    let loaded = run.loaded();
+    assert!(
+        loaded.contains("/opt/v/libalt.so.1")
+            && ["libneeds", "libver", "libbroken", "libmid", "libnod"]
+                .iter()
+                .all(|l| !loaded.contains(&format!("/opt/v/{l}.so.1"))),
+        "{name}: {}",
+        run.dump()
+    );
 }
