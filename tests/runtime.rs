@@ -2636,6 +2636,98 @@ fn musl_dlopen_searches_as_the_program() {
     );
 }
 
+/// A library that `dlopen`s `libbroken.so.1`, then `libplug.so.1`, at the
+/// program's request and says which loaded (bit 0, bit 1).
+const MUSL_UNDO_C: &str = "#include <dlfcn.h>\n\
+int a(void) { int m = 0;\n\
+  if (dlopen(\"libbroken.so.1\", RTLD_NOW)) m |= 1;\n\
+  if (dlopen(\"libplug.so.1\", RTLD_NOW)) m |= 2;\n\
+  return m; }\n";
+
+/// musl undoes a `dlopen` that fails once its file is found, as glibc
+/// does (`dlopen`'s `rtld_fail` path unmaps every object it brought in;
+/// `load_deps` stops at the first dependency it cannot load):
+/// `libbroken.so.1` is found, and so is its first dependency, but not its
+/// second; `libplug.so.1` loads after it. `closure --dlopen-strings` must
+/// list exactly musl's link map (neither `libbroken.so.1` nor
+/// `libmid.so.1`) and warn that the first `dlopen` fails.
+#[test]
+fn musl_undoes_a_failed_dlopen() {
+    let name = "musl_undoes_a_failed_dlopen";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    let lib = |path: &str, soname: &str, args: &[&str]| {
+        s.lib(
+            "musl-gcc",
+            path,
+            soname,
+            "int f(void) { return 1; }\n",
+            args,
+        )
+    };
+    lib("/app/plug/libplug.so.1", "libplug.so.1", &[]);
+    lib("/app/plug/libmid.so.1", "libmid.so.1", &[]);
+    lib("/app/gone/libgone.so.1", "libgone.so.1", &[]);
+    let mut deps = s.link("/app/plug/libmid.so.1");
+    deps.extend(s.link("/app/gone/libgone.so.1"));
+    let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+    lib("/app/plug/libbroken.so.1", "libbroken.so.1", &deps);
+    std::fs::remove_file(s.path().join("app/gone/libgone.so.1")).expect("remove libgone");
+    s.lib(
+        "musl-gcc",
+        "/app/lib/liba.so.1",
+        "liba.so.1",
+        MUSL_UNDO_C,
+        &[],
+    );
+    let mut args = s.link("/app/lib/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib:/app/plug".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/prog",
+        &[("c", MUSL_DLOPEN_PROG_C)],
+        &args,
+    );
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
+    assert_eq!(code, 0, "{err}");
+    let ours: BTreeSet<String> = paths(&v)
+        .into_iter()
+        .filter(|p| p != "/app/bin/prog")
+        .collect();
+    if can_run(&format!("{name} (running the program)")) {
+        let (status, out, err) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
+        assert!(status.success(), "{out}{err}");
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("mask 2"), "musl's answer: {out}");
+        let real: BTreeSet<String> = lines
+            .filter(|l| *l != "/app/bin/prog")
+            .map(String::from)
+            .collect();
+        assert_eq!(ours, real, "{name}: against musl's link map");
+    }
+    assert!(
+        ours.contains("/app/plug/libplug.so.1")
+            && !ours
+                .iter()
+                .any(|p| p.contains("libbroken") || p.contains("libmid")),
+        "{name}: {ours:?}"
+    );
+    let warned = warnings(&v);
+    assert!(
+        warned.contains(
+            "/app/plug/libbroken.so.1 (loaded at run time by /app/bin/prog): libgone.so.1 not \
+             found: that dlopen fails"
+        ),
+        "{name}: {warned}"
+    );
+}
+
 /// A library that `dlopen`s `libplug.so.1` when asked (1 when it loaded).
 const CALLER_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
 int caller(void) { void *h = dlopen(\"libplug.so.1\", RTLD_NOW);\n\
