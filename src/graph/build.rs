@@ -260,8 +260,9 @@ struct RootTrace {
 #[derive(Debug, Clone)]
 enum RtStep {
     /// An edge from the requester (index) under the name: found, already
-    /// loaded, or missing.
-    Load(usize, Vec<u8>),
+    /// loaded, or missing; and whether a search found it (it may still be
+    /// an object loaded before, by device and inode).
+    Load(usize, Vec<u8>, bool),
     /// A `.note.dlopen` name no search found: requester, name, detail
     /// (priority, feature), the places tried, what follows
     /// ([`RuntimeMiss::outcome`]).
@@ -2387,9 +2388,10 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
             t.runtime_log
                 .iter()
                 .map(|step| match step {
-                    RtStep::Load(k, name) => RuntimeStep::Load {
+                    RtStep::Load(k, name, searched) => RuntimeStep::Load {
                         requester: path(*k),
                         name: name.clone(),
+                        searched: *searched,
                     },
                     RtStep::Failed(f) => RuntimeStep::Failed((**f).clone()),
                     RtStep::Miss(k, name, detail, searched, outcome) => {

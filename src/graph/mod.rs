@@ -358,6 +358,9 @@ pub enum RuntimeStep {
         requester: Vec<u8>,
         /// The name opened.
         name: Vec<u8>,
+        /// Whether a search found it: an object loaded before may be what
+        /// the search found (by device and inode), not matched by name.
+        searched: bool,
     },
     /// A `.note.dlopen` name no search found (no edge).
     Miss(RuntimeMiss),

@@ -78,7 +78,11 @@ impl<'g> Load<'g> {
         let mut used: BTreeSet<usize> = BTreeSet::new();
         for step in log.into_iter().flatten() {
             match step {
-                RuntimeStep::Load { requester, name } => {
+                RuntimeStep::Load {
+                    requester,
+                    name,
+                    searched,
+                } => {
                     let met = self.later.iter().enumerate().find(|(i, (n, _, e))| {
                         !used.contains(i) && g.graph[*n].path == *requester && *e.name == **name
                     });
@@ -102,7 +106,7 @@ impl<'g> Load<'g> {
                     };
                     if let Some((n, child, e)) = found {
                         header(out)?;
-                        self.runtime_edge(n, child, e, out)?;
+                        self.runtime_edge(n, child, e, *searched, out)?;
                     }
                 }
                 RuntimeStep::Miss(miss) => {
@@ -137,21 +141,37 @@ impl<'g> Load<'g> {
                 continue;
             }
             header(out)?;
-            self.runtime_edge(n, child, e, out)?;
+            self.runtime_edge(n, child, e, false, out)?;
         }
         Ok(())
     }
 
-    /// One run-time load: its search, then what it brings in.
+    /// One run-time load: its search, then what it brings in. An object
+    /// loaded before is "already loaded", unless a search found it
+    /// (`searched`: another name, the same file), which is shown.
     fn runtime_edge(
         &mut self,
         n: NodeIndex,
         child: NodeIndex,
         e: &'g Edge,
+        searched: bool,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let g = self.g;
         let requester = &g.graph[n].path;
+        let key = (self.ri, requester.clone(), e.name.to_vec());
+        if let Some(s) = g.searches.get(&key).filter(|_| searched) {
+            if self.seen.contains(&child) {
+                runtime_find(requester, e, out)?;
+                steps(s, None, out)?;
+                let via = s
+                    .iter()
+                    .find(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used))
+                    .map_or(e.via, |s| s.via);
+                let path = show(&g.graph[child].path);
+                return writeln!(out, "    => {path} [{}] (loaded already)", via.as_str());
+            }
+        }
         if self.seen.contains(&child) {
             runtime_find(requester, e, out)?;
             return writeln!(

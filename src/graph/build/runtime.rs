@@ -29,7 +29,7 @@ pub(super) fn load_runtime(
 ) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::own(name), via, None, Some(detail.clone()));
     if t.keep_search {
-        t.runtime_log.push(RtStep::Load(from, name.to_vec()));
+        t.runtime_log.push(RtStep::Load(from, name.to_vec(), false));
     }
     if let Some((j, _)) = t.host_loaded(name, from, queue) {
         t.push_edge(from, To::Obj(j), edge(name));
@@ -64,6 +64,9 @@ pub(super) fn load_runtime(
     };
     if t.keep_search {
         t.searches.push((from, name.to_vec(), res.searched.clone()));
+        if let Some(RtStep::Load(_, _, searched)) = t.runtime_log.last_mut() {
+            *searched = true;
+        }
     }
     let mut f = f.clone();
     let j = match same_file(&t.objs, &f) {
@@ -684,7 +687,7 @@ fn gconv(
         }),
         Err(res) => {
             if t.keep_search {
-                t.runtime_log.push(RtStep::Load(from, name.to_vec()));
+                t.runtime_log.push(RtStep::Load(from, name.to_vec(), true));
             }
             runtime_missing(t, from, name, Some(res), "a gconv module".into(), true);
             Step::Other
