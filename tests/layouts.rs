@@ -1428,6 +1428,21 @@ fn failed_dlopens(name: &str, r: &TestRoot) {
         "{name}: {}",
         run.dump()
     );
+    // Said as found and not loaded, with or without `--verbose` (whose
+    // search records are whole), and no hint that its directory is not
+    // searched.
+    let quiet =
+        run_closure_with_run_time(r.path(), OPENER_PATH, &["--dlopen-priority", "suggested"]);
+    for out in [&run.stderr, &quiet.stderr] {
+        assert!(
+            out.contains(
+                "error: libbroken.so.1 (needed by /app/bin/opener): found, but cannot be loaded\n  \
+                 searched, in order:\n    /opt/v  [DT_RUNPATH of /app/bin/opener]: \
+                 /opt/v/libbroken.so.1 used\n"
+            ) && !out.contains("libbroken.so.1 exists at"),
+            "{name}: {out}"
+        );
+    }
     let loaded = run.loaded();
     assert!(
         loaded.contains("/opt/v/libalt.so.1")

@@ -1797,7 +1797,15 @@ fn load_list(
                 Step::Other => continue,
                 Step::Opened(op) => {
                     if t.objs.len() > mark.objs {
-                        failed = mapped_refusal(&target, &t.objs[mark.objs], stack_exec);
+                        // (Not an object a plugin's host loaded at start-up:
+                        // the loader maps nothing then.)
+                        let o = &t.objs[mark.objs];
+                        let host = t.host.as_ref().is_some_and(|h| {
+                            h.objs.iter().any(|h| h.found.file_id == o.found.file_id)
+                        });
+                        if !host {
+                            failed = mapped_refusal(&target, o, stack_exec);
+                        }
                         in_flight = Some((mark, op));
                     }
                     continue;
@@ -2253,7 +2261,12 @@ fn add_elsewhere_hints(resolver: &Resolver<'_>, g: &mut DepGraph) {
             let dir = p
                 .parent()
                 .map(|d| d.as_os_str().as_encoded_bytes().to_vec());
-            let searched = m.searched.iter().any(|s| Some(&s.dir) == dir.as_ref());
+            // (A file the search tried is no news: a run-time load's
+            // first alternative found, whose `dlopen` failed, say.)
+            let file = p.as_os_str().as_encoded_bytes();
+            let searched = m.searched.iter().any(|s| {
+                Some(&s.dir) == dir.as_ref() || s.candidates.iter().any(|(c, _)| c == file)
+            });
             // In secure mode the RUNPATH may well name the directory: the
             // loader dropped it (a note above says so).
             let dropped = resolver.options().secure

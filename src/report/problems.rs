@@ -25,6 +25,18 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
                 show(&m.needed_by),
                 show(path)
             )?,
+            // A run-time load's name found whose `dlopen` fails (its notes
+            // say why).
+            None if (m.searched.iter())
+                .any(|s| s.candidates.iter().any(|(_, t)| *t == Tried::Used)) =>
+            {
+                writeln!(
+                    out,
+                    "error: {} (needed by {}): found, but cannot be loaded",
+                    show(&m.soname),
+                    show(&m.needed_by)
+                )?
+            }
             None => writeln!(
                 out,
                 "error: {} (needed by {}): not found",

@@ -66,6 +66,7 @@ pub fn skip_unless_root(name: &str) -> bool {
 /// Linked statically, so no loader and no `LD_*` variable ever affects it.
 const CHROOT_EXEC_C: &str = r#"
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,7 +85,14 @@ int main(int argc, char **argv) {
     argv[i] = NULL; /* argv[env..i] is now the NULL-terminated environment */
     if (chroot(argv[1]) != 0) { perror("chroot-exec: chroot"); return 125; }
     if (chdir(cwd) != 0) { perror("chroot-exec: chdir"); return 125; }
-    execve(argv[i + 1], &argv[i + 1], &argv[env]);
+    /* A file the test process has just written can be busy for a moment:
+       a child another test thread forked holds its descriptor until that
+       child's own exec. */
+    for (int tries = 0; tries < 200; tries++) {
+        execve(argv[i + 1], &argv[i + 1], &argv[env]);
+        if (errno != ETXTBSY) break;
+        usleep(10000);
+    }
     fprintf(stderr, "chroot-exec: execve %s: ", argv[i + 1]);
     perror("");
     return 127;

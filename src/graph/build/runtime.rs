@@ -16,8 +16,9 @@ use super::*;
 /// `dlopen` searches as if the program asked (`load_library(file, head)`:
 /// the program's RPATH/RUNPATH, never the caller's; checked against musl
 /// in `runtime::musl_dlopen_searches_as_the_program`), and matches loaded
-/// objects by the names they were loaded under. Returns the object index,
-/// or the failed resolution.
+/// objects by the names they were loaded under. Returns the search that
+/// found the object (none when a loaded object answered the name), or the
+/// failed resolution.
 pub(super) fn load_runtime(
     resolver: &Resolver<'_>,
     target: &Target,
@@ -26,19 +27,19 @@ pub(super) fn load_runtime(
     name: &[u8],
     (via, detail): (Via, String),
     queue: &mut Vec<usize>,
-) -> std::result::Result<usize, Box<crate::resolve::Resolution>> {
+) -> std::result::Result<Option<Arc<crate::resolve::Resolution>>, Box<crate::resolve::Resolution>> {
     let edge = |name: &[u8]| TEdge::new(TName::own(name), via, None, Some(detail.clone()));
     if t.keep_search {
         t.runtime_log.push(RtStep::Load(from, name.to_vec(), false));
     }
     if let Some((j, _)) = t.host_loaded(name, from, queue) {
         t.push_edge(from, To::Obj(j), edge(name));
-        return Ok(j);
+        return Ok(None);
     }
     if let Some(j) = find_loaded_for(target, &t.objs, name) {
         t.objs[j].latent = false;
         t.push_edge(from, To::Obj(j), edge(name));
-        return Ok(j);
+        return Ok(None);
     }
     let searcher = match target.flavor {
         Flavor::Musl => 0,
@@ -84,7 +85,7 @@ pub(super) fn load_runtime(
         }
     };
     t.push_edge(from, To::Obj(j), edge(name));
-    Ok(j)
+    Ok(Some(res))
 }
 
 /// Why a `dlopen` in flight failed: the object at fault, the loader's
@@ -231,9 +232,9 @@ pub(super) struct RunTimeLoads {
     alt: usize,
     /// Whether an alternative of the entry loaded.
     loaded: bool,
-    /// The entry's last alternative no search found, and why those found
-    /// failed.
-    last: Option<Box<crate::resolve::Resolution>>,
+    /// The search of the entry's first alternative (the name a missing
+    /// entry goes by), and why those found failed.
+    first: Option<crate::resolve::Resolution>,
     failures: Vec<String>,
     /// Its next `--dlopen-strings` name, and those not found.
     string: usize,
@@ -357,29 +358,33 @@ impl RunTimeLoads {
                     "optional: the program goes on without it"
                 };
                 let how = (Via::DlopenNote, detail.clone());
-                return Some(
-                    match load_runtime(resolver, target, t, k, name, how, queue) {
-                        Ok(_) => {
-                            self.loaded = true;
-                            Step::Opened(Opening {
-                                from: k,
-                                name: name.clone(),
-                                via: Via::DlopenNote,
-                                detail,
-                                outcome,
-                            })
+                let res = load_runtime(resolver, target, t, k, name, how, queue);
+                if self.alt == 1 {
+                    self.first = match &res {
+                        Ok(found) => found.as_deref().map(with_used_file),
+                        Err(missing) => Some((**missing).clone()),
+                    };
+                }
+                return Some(match res {
+                    Ok(_) => {
+                        self.loaded = true;
+                        Step::Opened(Opening {
+                            from: k,
+                            name: name.clone(),
+                            via: Via::DlopenNote,
+                            detail,
+                            outcome,
+                        })
+                    }
+                    Err(res) => {
+                        if t.keep_search {
+                            let searched = res.searched.clone();
+                            let step = RtStep::Miss(k, name.clone(), detail, searched, outcome);
+                            t.runtime_log.push(step);
                         }
-                        Err(res) => {
-                            if t.keep_search {
-                                let searched = res.searched.clone();
-                                let step = RtStep::Miss(k, name.clone(), detail, searched, outcome);
-                                t.runtime_log.push(step);
-                            }
-                            self.last = Some(res);
-                            Step::Other
-                        }
-                    },
-                );
+                        Step::Other
+                    }
+                });
             }
             let names: Vec<String> = e.sonames.iter().map(|n| show(n)).collect();
             let mut why = format!(
@@ -391,7 +396,7 @@ impl RunTimeLoads {
                 why.push_str("; ");
                 why.push_str(f);
             }
-            let (last, found) = (self.last.take(), !self.failures.is_empty());
+            let (first, found) = (self.first.take(), !self.failures.is_empty());
             let required = e.priority == Priority::Required;
             if found && !required {
                 t.warnings.push(format!(
@@ -400,7 +405,7 @@ impl RunTimeLoads {
                     show(&e.sonames[0])
                 ));
             } else {
-                runtime_missing(t, k, &e.sonames[0], last, why, required);
+                runtime_missing(t, k, &e.sonames[0], first.map(Box::new), why, required);
             }
             self.next_entry();
             return Some(Step::Other);
@@ -416,7 +421,7 @@ impl RunTimeLoads {
     fn next_entry_state(&mut self) {
         self.alt = 0;
         self.loaded = false;
-        self.last = None;
+        self.first = None;
         self.failures.clear();
     }
 
@@ -519,6 +524,20 @@ impl RunTimeLoads {
             }
         }
     }
+}
+
+/// A found name's resolution, its last step naming the file used (a
+/// search record kept without `--verbose` has no candidates): what a
+/// missing entry whose first alternative was found, and failed, shows.
+fn with_used_file(r: &crate::resolve::Resolution) -> crate::resolve::Resolution {
+    let mut r = r.clone();
+    if let (Outcome::Found(f), Some(last)) = (&r.outcome, r.searched.last_mut()) {
+        if last.candidates.is_empty() {
+            last.candidates
+                .push((f.path.clone(), crate::resolve::Tried::Used));
+        }
+    }
+    r
 }
 
 /// Records a run-time dependency that cannot be loaded: a problem when it
