@@ -2560,6 +2560,47 @@ static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n
   if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
 int main(void) { printf(\"mask %d\\n\", a()); dl_iterate_phdr(each, 0); return 0; }\n";
 
+/// Builds `/app/bin/prog` (RUNPATH `/app/lib:/app/plug`), which calls
+/// `liba.so.1`'s `a()` (its second `dlopen` alone loading) and lists its
+/// link map, and checks `closure --dlopen-strings` (exit 0) against that
+/// link map when the program can run. Returns `closure`'s objects but the
+/// program, its JSON and its stderr.
+fn musl_dlopen_prog(s: &Sys, name: &str) -> (BTreeSet<String>, Value, String) {
+    let mut args = s.link("/app/lib/liba.so.1");
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib:/app/plug".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/prog",
+        &[("c", MUSL_DLOPEN_PROG_C)],
+        &args,
+    );
+    let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
+    assert_eq!(code, 0, "{name}: {err}");
+    let ours: BTreeSet<String> = paths(&v)
+        .into_iter()
+        .filter(|p| p != "/app/bin/prog")
+        .collect();
+    if can_run(&format!("{name} (running the program)")) {
+        let (status, out, stderr) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
+        assert!(status.success(), "{name}: {out}{stderr}");
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("mask 2"), "{name}: musl's answer: {out}");
+        let real: BTreeSet<String> = lines
+            .filter(|l| *l != "/app/bin/prog")
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            ours, real,
+            "{name}: closure --dlopen-strings against musl's link map"
+        );
+    }
+    (ours, v, err)
+}
+
 /// musl's `dlopen` searches as if the main program asked
 /// (`load_library(file, head)`): the program's RUNPATH, never the calling
 /// library's. A library whose RUNPATH holds `libinner.so.1` cannot
@@ -2594,39 +2635,7 @@ fn musl_dlopen_searches_as_the_program() {
         MUSL_DLOPENER_C,
         &["-Wl,--enable-new-dtags", "-Wl,-rpath,/app/inner"],
     );
-    let mut args = s.link("/app/lib/liba.so.1");
-    args.extend([
-        "-Wl,--enable-new-dtags".into(),
-        "-Wl,-rpath,/app/lib:/app/plug".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.cc(
-        "musl-gcc",
-        "/app/bin/prog",
-        &[("c", MUSL_DLOPEN_PROG_C)],
-        &args,
-    );
-
-    let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
-    assert_eq!(code, 0, "{err}");
-    let ours: BTreeSet<String> = paths(&v)
-        .into_iter()
-        .filter(|p| p != "/app/bin/prog")
-        .collect();
-    if can_run(&format!("{name} (running the program)")) {
-        let (status, out, err) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
-        assert!(status.success(), "{out}{err}");
-        let mut lines = out.lines();
-        assert_eq!(lines.next(), Some("mask 2"), "musl's answer: {out}");
-        let real: BTreeSet<String> = lines
-            .filter(|l| *l != "/app/bin/prog")
-            .map(String::from)
-            .collect();
-        assert_eq!(
-            ours, real,
-            "closure --dlopen-strings against musl's link map"
-        );
-    }
+    let (ours, v, err) = musl_dlopen_prog(&s, name);
     assert!(ours.contains("/app/plug/libplug.so.1"), "{ours:?}");
     assert!(!ours.iter().any(|p| p.contains("libinner")), "{ours:?}");
     let warned = format!("{}\n{err}", warnings(&v));
@@ -2682,35 +2691,7 @@ fn musl_undoes_a_failed_dlopen() {
         MUSL_UNDO_C,
         &[],
     );
-    let mut args = s.link("/app/lib/liba.so.1");
-    args.extend([
-        "-Wl,--enable-new-dtags".into(),
-        "-Wl,-rpath,/app/lib:/app/plug".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.cc(
-        "musl-gcc",
-        "/app/bin/prog",
-        &[("c", MUSL_DLOPEN_PROG_C)],
-        &args,
-    );
-    let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
-    assert_eq!(code, 0, "{err}");
-    let ours: BTreeSet<String> = paths(&v)
-        .into_iter()
-        .filter(|p| p != "/app/bin/prog")
-        .collect();
-    if can_run(&format!("{name} (running the program)")) {
-        let (status, out, err) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
-        assert!(status.success(), "{out}{err}");
-        let mut lines = out.lines();
-        assert_eq!(lines.next(), Some("mask 2"), "musl's answer: {out}");
-        let real: BTreeSet<String> = lines
-            .filter(|l| *l != "/app/bin/prog")
-            .map(String::from)
-            .collect();
-        assert_eq!(ours, real, "{name}: against musl's link map");
-    }
+    let (ours, v, _) = musl_dlopen_prog(&s, name);
     assert!(
         ours.contains("/app/plug/libplug.so.1")
             && !ours

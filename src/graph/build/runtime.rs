@@ -357,24 +357,24 @@ impl RunTimeLoads {
                 } else {
                     "optional: the program goes on without it"
                 };
-                let how = (Via::DlopenNote, detail.clone());
-                let res = load_runtime(resolver, target, t, k, name, how, queue);
+                let op = Opening {
+                    from: k,
+                    name: name.clone(),
+                    via: Via::DlopenNote,
+                    detail: detail.clone(),
+                    outcome,
+                };
+                let res = open(resolver, target, t, op, queue);
                 if self.alt == 1 {
                     self.first = match &res {
-                        Ok(found) => found.as_deref().map(with_used_file),
+                        Ok((_, found)) => found.as_deref().map(with_used_file),
                         Err(missing) => Some((**missing).clone()),
                     };
                 }
                 return Some(match res {
-                    Ok(_) => {
+                    Ok((step, _)) => {
                         self.loaded = true;
-                        Step::Opened(Opening {
-                            from: k,
-                            name: name.clone(),
-                            via: Via::DlopenNote,
-                            detail,
-                            outcome,
-                        })
+                        step
                     }
                     Err(res) => {
                         if t.keep_search {
@@ -447,23 +447,20 @@ impl RunTimeLoads {
         let names = resolver.dlopen_strings(&t.objs[k].found);
         if let Some(name) = names.get(self.string) {
             self.string += 1;
-            let detail = "in read-only data".to_string();
-            let how = (Via::DlopenString, detail.clone());
-            return Some(
-                match load_runtime(resolver, target, t, k, name, how, queue) {
-                    Ok(_) => Step::Opened(Opening {
-                        from: k,
-                        name: name.clone(),
-                        via: Via::DlopenString,
-                        detail,
-                        outcome: "the program goes on without it",
-                    }),
-                    Err(_) => {
-                        self.absent.push(show(name));
-                        Step::Other
-                    }
-                },
-            );
+            let op = Opening {
+                from: k,
+                name: name.clone(),
+                via: Via::DlopenString,
+                detail: "in read-only data".into(),
+                outcome: "the program goes on without it",
+            };
+            return Some(match open(resolver, target, t, op, queue) {
+                Ok((step, _)) => step,
+                Err(_) => {
+                    self.absent.push(show(name));
+                    Step::Other
+                }
+            });
         }
         // One warning per object: a program may spell many names it never
         // loads (other systems' loaders, optional plugins).
@@ -538,6 +535,23 @@ fn with_used_file(r: &crate::resolve::Resolution) -> crate::resolve::Resolution 
         }
     }
     r
+}
+
+/// [`load_runtime`] of `op`'s name from its object, as its kind: once
+/// found, the step that watches it, with the search that found it.
+fn open(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &mut RootTrace,
+    op: Opening,
+    queue: &mut Vec<usize>,
+) -> std::result::Result<
+    (Step, Option<Arc<crate::resolve::Resolution>>),
+    Box<crate::resolve::Resolution>,
+> {
+    let how = (op.via, op.detail.clone());
+    let found = load_runtime(resolver, target, t, op.from, &op.name, how, queue)?;
+    Ok((Step::Opened(op), found))
 }
 
 /// Records a run-time dependency that cannot be loaded: a problem when it
@@ -627,27 +641,24 @@ fn nss(
     let mut name = b"libnss_".to_vec();
     name.extend_from_slice(svc);
     name.extend_from_slice(b".so.2");
-    let detail = format!("service {}", show(svc));
-    let how = (Via::Nsswitch, detail.clone());
-    Some(
-        match load_runtime(resolver, target, t, from, &name, how, queue) {
-            Ok(_) => Step::Opened(Opening {
-                from,
-                name,
-                via: Via::Nsswitch,
-                detail,
-                outcome: "glibc skips the service",
-            }),
-            Err(_) => {
-                t.warnings.push(format!(
+    let op = Opening {
+        from,
+        name: name.clone(),
+        via: Via::Nsswitch,
+        detail: format!("service {}", show(svc)),
+        outcome: "glibc skips the service",
+    };
+    Some(match open(resolver, target, t, op, queue) {
+        Ok((step, _)) => step,
+        Err(_) => {
+            t.warnings.push(format!(
                 "/etc/nsswitch.conf names the service {} but {} is not in the sysroot; glibc skips it silently",
                 show(svc),
                 show(&name)
             ));
-                Step::Other
-            }
-        },
-    )
+            Step::Other
+        }
+    })
 }
 
 /// The gconv modules chosen with `--gconv` (loaded by full path, as
@@ -695,15 +706,15 @@ fn gconv(
     queue: &mut Vec<usize>,
 ) -> Step {
     let from = libc_index(t);
-    let how = (Via::Gconv, "module".to_string());
-    match load_runtime(resolver, target, t, from, name, how, queue) {
-        Ok(_) => Step::Opened(Opening {
-            from,
-            name: name.to_vec(),
-            via: Via::Gconv,
-            detail: "module".into(),
-            outcome: "iconv_open fails",
-        }),
+    let op = Opening {
+        from,
+        name: name.to_vec(),
+        via: Via::Gconv,
+        detail: "module".into(),
+        outcome: "iconv_open fails",
+    };
+    match open(resolver, target, t, op, queue) {
+        Ok((step, _)) => step,
         Err(res) => {
             if t.keep_search {
                 t.runtime_log.push(RtStep::Load(from, name.to_vec(), true));
@@ -733,25 +744,22 @@ fn libgcc(
             .map(|sym| (o.found.path.clone(), sym.clone()))
     })?;
     let from = libc_index(t);
-    let detail = format!("for {} in {}", show(&sym), show(&obj));
-    let how = (Via::Libgcc, detail.clone());
-    Some(
-        match load_runtime(resolver, target, t, from, b"libgcc_s.so.1", how, queue) {
-            Ok(_) => Step::Opened(Opening {
-                from,
-                name: b"libgcc_s.so.1".to_vec(),
-                via: Via::Libgcc,
-                detail,
-                outcome: "the program aborts when it is called",
-            }),
-            Err(_) => {
-                t.warnings.push(format!(
+    let op = Opening {
+        from,
+        name: b"libgcc_s.so.1".to_vec(),
+        via: Via::Libgcc,
+        detail: format!("for {} in {}", show(&sym), show(&obj)),
+        outcome: "the program aborts when it is called",
+    };
+    Some(match open(resolver, target, t, op, queue) {
+        Ok((step, _)) => step,
+        Err(_) => {
+            t.warnings.push(format!(
                 "{} uses {}: glibc then dlopens libgcc_s.so.1, which is not in the sysroot (the program aborts when it is called)",
                 show(&obj),
                 show(&sym)
             ));
-                Step::Other
-            }
-        },
-    )
+            Step::Other
+        }
+    })
 }
