@@ -1792,7 +1792,15 @@ fn load_list(
             }
             let mark = t.mark(&queue);
             let stack_exec = *stack_exec.get_or_insert_with(|| startup_stack_exec(&t));
-            match run_time.step(resolver, &target, opts, &mut t, &mut queue) {
+            match run_time.step(
+                Cx {
+                    resolver,
+                    target: &target,
+                    opts,
+                },
+                &mut t,
+                &mut queue,
+            ) {
                 Step::Done => {}
                 Step::Other => continue,
                 Step::Opened(op) => {

@@ -210,6 +210,15 @@ pub(super) enum Step {
     Opened(Opening),
 }
 
+/// What every run-time load reads: the resolver, the root's target, the
+/// build's options.
+#[derive(Clone, Copy)]
+pub(super) struct Cx<'a, 'r> {
+    pub(super) resolver: &'a Resolver<'r>,
+    pub(super) target: &'a Target,
+    pub(super) opts: &'a BuildOptions,
+}
+
 /// Where the stage after the objects' own loads stands.
 #[derive(Default)]
 enum Extra {
@@ -252,17 +261,15 @@ impl RunTimeLoads {
     /// NSS modules, libgcc_s and gconv modules.
     pub(super) fn step(
         &mut self,
-        resolver: &Resolver<'_>,
-        target: &Target,
-        opts: &BuildOptions,
+        cx: Cx<'_, '_>,
         t: &mut RootTrace,
         queue: &mut Vec<usize>,
     ) -> Step {
         while self.obj < t.objs.len() {
-            if let Some(s) = self.note(resolver, target, opts, t, queue) {
+            if let Some(s) = self.note(cx, t, queue) {
                 return s;
             }
-            if let Some(s) = self.string(resolver, target, opts, t, queue) {
+            if let Some(s) = self.string(cx, t, queue) {
                 return s;
             }
             // (What the stage after them has done stays.)
@@ -271,10 +278,10 @@ impl RunTimeLoads {
             self.string = 0;
             self.next_entry_state();
         }
-        if target.flavor != Flavor::Glibc {
+        if cx.target.flavor != Flavor::Glibc {
             return Step::Done;
         }
-        self.extra(resolver, target, opts, t, queue)
+        self.extra(cx, t, queue)
     }
 
     /// The `dlopen` in flight (`op`) failed (`f`; its searches, kept for
@@ -321,14 +328,12 @@ impl RunTimeLoads {
     /// The next step of object `obj`'s `.note.dlopen` entries the options
     /// select: its entry's next alternative, or the entry missing when
     /// none is left (none when it has no entry left).
-    fn note(
-        &mut self,
-        resolver: &Resolver<'_>,
-        target: &Target,
-        opts: &BuildOptions,
-        t: &mut RootTrace,
-        queue: &mut Vec<usize>,
-    ) -> Option<Step> {
+    fn note(&mut self, cx: Cx<'_, '_>, t: &mut RootTrace, queue: &mut Vec<usize>) -> Option<Step> {
+        let Cx {
+            resolver,
+            target,
+            opts,
+        } = cx;
         let min = opts.dlopen_priority?;
         let k = self.obj;
         let info = t.objs[k].found.info.clone();
@@ -434,12 +439,15 @@ impl RunTimeLoads {
     /// one warning names them.
     fn string(
         &mut self,
-        resolver: &Resolver<'_>,
-        target: &Target,
-        opts: &BuildOptions,
+        cx: Cx<'_, '_>,
         t: &mut RootTrace,
         queue: &mut Vec<usize>,
     ) -> Option<Step> {
+        let Cx {
+            resolver,
+            target,
+            opts,
+        } = cx;
         if !opts.dlopen_strings {
             return None;
         }
@@ -481,21 +489,17 @@ impl RunTimeLoads {
 
     /// The stage after the objects' own loads, one load a step: NSS
     /// modules, libgcc_s, gconv modules.
-    fn extra(
-        &mut self,
-        resolver: &Resolver<'_>,
-        target: &Target,
-        opts: &BuildOptions,
-        t: &mut RootTrace,
-        queue: &mut Vec<usize>,
-    ) -> Step {
+    fn extra(&mut self, cx: Cx<'_, '_>, t: &mut RootTrace, queue: &mut Vec<usize>) -> Step {
+        let Cx {
+            resolver, target, ..
+        } = cx;
         loop {
             let step = match self.extra {
-                Extra::Nss => nss(resolver, target, opts, t, self.next, queue),
-                Extra::Libgcc => libgcc(resolver, target, opts, t, queue),
+                Extra::Nss => nss(cx, t, self.next, queue),
+                Extra::Libgcc => libgcc(cx, t, queue),
                 Extra::Gconv => {
                     if self.next == 0 {
-                        self.modules = gconv_modules(resolver, target, opts, t);
+                        self.modules = gconv_modules(cx, t);
                     }
                     (self.modules.get(self.next)).map(|m| gconv(resolver, target, t, m, queue))
                 }
@@ -614,14 +618,12 @@ pub(super) fn libc_index(t: &RootTrace) -> usize {
 
 /// NSS module `i` of the services the staged `/etc/nsswitch.conf` names
 /// (none when there is no such service).
-fn nss(
-    resolver: &Resolver<'_>,
-    target: &Target,
-    opts: &BuildOptions,
-    t: &mut RootTrace,
-    i: usize,
-    queue: &mut Vec<usize>,
-) -> Option<Step> {
+fn nss(cx: Cx<'_, '_>, t: &mut RootTrace, i: usize, queue: &mut Vec<usize>) -> Option<Step> {
+    let Cx {
+        resolver,
+        target,
+        opts,
+    } = cx;
     let services = opts.nss_services.as_ref()?;
     let from = libc_index(t);
     // Since glibc 2.34 the `files` and `dns` services are part of libc
@@ -664,12 +666,12 @@ fn nss(
 /// The gconv modules chosen with `--gconv` (loaded by full path, as
 /// `iconv_open` does), the configuration files that name them added to
 /// the trace's files.
-fn gconv_modules(
-    resolver: &Resolver<'_>,
-    target: &Target,
-    opts: &BuildOptions,
-    t: &mut RootTrace,
-) -> Vec<Vec<u8>> {
+fn gconv_modules(cx: Cx<'_, '_>, t: &mut RootTrace) -> Vec<Vec<u8>> {
+    let Cx {
+        resolver,
+        target,
+        opts,
+    } = cx;
     let Some(spec) = &opts.gconv else {
         return Vec::new();
     };
@@ -727,13 +729,12 @@ fn gconv(
 
 /// `libgcc_s.so.1` when an object of the closure uses `pthread_cancel`,
 /// `pthread_exit` or `backtrace` (none when not asked or none does).
-fn libgcc(
-    resolver: &Resolver<'_>,
-    target: &Target,
-    opts: &BuildOptions,
-    t: &mut RootTrace,
-    queue: &mut Vec<usize>,
-) -> Option<Step> {
+fn libgcc(cx: Cx<'_, '_>, t: &mut RootTrace, queue: &mut Vec<usize>) -> Option<Step> {
+    let Cx {
+        resolver,
+        target,
+        opts,
+    } = cx;
     if !opts.libgcc {
         return None;
     }
