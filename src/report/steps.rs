@@ -111,14 +111,8 @@ impl<'g> Load<'g> {
                 }
                 RuntimeStep::Miss(miss) => {
                     header(out)?;
-                    writeln!(
-                        out,
-                        "  find library={}; opened at run time by {} [{}: {}]",
-                        show(&miss.name),
-                        show(&miss.requester),
-                        miss.via.as_str(),
-                        miss.detail
-                    )?;
+                    let how = (miss.via, Some(miss.detail.as_str()));
+                    opened(&miss.name, &miss.requester, how, out)?;
                     steps(&miss.searched, None, out)?;
                     writeln!(out, "    => not found ({})", miss.outcome)?;
                 }
@@ -268,14 +262,7 @@ impl<'g> Load<'g> {
 /// it made, up to the failure, then why it failed and what follows (the
 /// loader unloads what it brought in).
 fn failed(f: &RuntimeFailure, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "  find library={}; opened at run time by {} [{}: {}]",
-        show(&f.name),
-        show(&f.requester),
-        f.via.as_str(),
-        f.detail
-    )?;
+    opened(&f.name, &f.requester, (f.via, Some(f.detail.as_str())), out)?;
     let mut searches = f.searches.iter().peekable();
     let own = searches.next_if(|s| s.requester == f.requester && s.name == f.name);
     for (i, s) in own.into_iter().chain(searches).enumerate() {
@@ -306,20 +293,26 @@ fn failed(f: &RuntimeFailure, out: &mut dyn Write) -> io::Result<()> {
 
 /// The first line of a run-time load's steps.
 fn runtime_find(requester: &[u8], e: &Edge, out: &mut dyn Write) -> io::Result<()> {
-    match e.detail() {
+    opened(&e.name, requester, (e.via, e.detail()), out)
+}
+
+/// The first line of a run-time load of `name` by `requester`, how (its
+/// kind and detail).
+fn opened(
+    name: &[u8],
+    requester: &[u8],
+    (via, detail): (Via, Option<&str>),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (name, requester, via) = (show(name), show(requester), via.as_str());
+    match detail {
         Some(d) => writeln!(
             out,
-            "  find library={}; opened at run time by {} [{}: {d}]",
-            show(&e.name),
-            show(requester),
-            e.via.as_str()
+            "  find library={name}; opened at run time by {requester} [{via}: {d}]"
         ),
         None => writeln!(
             out,
-            "  find library={}; opened at run time by {} [{}]",
-            show(&e.name),
-            show(requester),
-            e.via.as_str()
+            "  find library={name}; opened at run time by {requester} [{via}]"
         ),
     }
 }
