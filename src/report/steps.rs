@@ -83,26 +83,42 @@ impl<'g> Load<'g> {
                     name,
                     searched,
                 } => {
-                    let met = self.later.iter().enumerate().find(|(i, (n, _, e))| {
+                    // An edge to an object before one to a missing node:
+                    // a required `.note.dlopen` entry found nowhere has a
+                    // missing edge under its first name (its `Miss` step
+                    // says so), and a later entry may load that name (the
+                    // walk keeps one edge per name: that one may be the
+                    // missing one).
+                    let this = |(i, (n, _, e)): &(usize, &(NodeIndex, NodeIndex, &Edge))| {
                         !used.contains(i) && g.graph[*n].path == *requester && *e.name == **name
-                    });
-                    let found = match met {
-                        Some((i, &(n, child, e))) => {
-                            used.insert(i);
-                            Some((n, child, e))
-                        }
-                        // An edge the walk did not keep (its requester
-                        // needs the name at start-up too, say).
-                        None => g.index.get(requester).and_then(|&n| {
+                    };
+                    let missing = |c: NodeIndex| g.graph[c].kind == NodeKind::Missing;
+                    let mut met = self.later.iter().enumerate().filter(this);
+                    let kept = met.clone().find(|(_, (_, c, _))| !missing(*c));
+                    // An edge the walk did not keep (its requester needs
+                    // the name at start-up too, say).
+                    let other = |loaded: bool| {
+                        g.index.get(requester).and_then(|&n| {
                             g.children(n)
                                 .into_iter()
                                 .find(|(c, e)| {
                                     e.via.is_runtime()
                                         && *e.name == **name
                                         && g.graph[*c].roots.contains(&self.ri)
+                                        && (!loaded || !missing(*c))
                                 })
                                 .map(|(c, e)| (n, c, e))
-                        }),
+                        })
+                    };
+                    let found = match kept
+                        .map(Some)
+                        .unwrap_or_else(|| other(true).is_none().then(|| met.next()).flatten())
+                    {
+                        Some((i, &(n, child, e))) => {
+                            used.insert(i);
+                            Some((n, child, e))
+                        }
+                        None => other(true).or_else(|| other(false)),
                     };
                     if let Some((n, child, e)) = found {
                         header(out)?;
