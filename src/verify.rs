@@ -302,9 +302,13 @@ impl fmt::Display for Divergence {
             ),
             Divergence::UndefinedSymbol(u) => write!(
                 f,
-                "undefined symbol {} (needed by {}) in the staged root only",
+                "undefined symbol {} (needed by {}{}) in the staged root only",
                 show(&u.symbol),
-                show(&u.object)
+                show(&u.object),
+                match &u.loaded_by {
+                    Some(p) => format!(", loaded at run time by {}", show(p)),
+                    None => String::new(),
+                }
             ),
         }
     }

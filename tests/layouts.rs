@@ -1338,6 +1338,156 @@ fn failed_dlopens_are_undone_as_the_loader_undoes_them() {
     );
 }
 
+/// `--check-symbols` checks what a `dlopen` maps in the scope the loader
+/// relocates it in: the global scope (the program and what it loads at
+/// start-up), then the opened object and its own dependencies; never an
+/// object another `dlopen` (`RTLD_LOCAL`) brought in. The same for plugins
+/// (`--include`), which their host program opens. Each of the opener's
+/// `dlopen`s (`RTLD_NOW`) that fails here fails for one undefined symbol:
+/// `closure` must name exactly those, each against its object, and none of
+/// the `dlopen` that loads (whose references the program, a start-up
+/// library, its own dependency and, from that dependency, the plugin
+/// itself define).
+#[test]
+fn dlopened_objects_bind_in_the_scope_the_loader_gives_them() {
+    let name = "dlopened_objects_bind_in_the_scope_the_loader_gives_them";
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    crate::support::oracle::on_host_and_releases(
+        name,
+        &o,
+        &["bullseye", "trixie", "forky"],
+        dlopen_scopes,
+    );
+}
+
+fn dlopen_scopes(name: &str, r: &TestRoot) {
+    r.lib("/opt/v/libcore.so.1", "libcore.so.1")
+        .source("int core_fn(void) { return 1; }\n")
+        .build();
+    r.lib("/opt/v/libgdep.so.1", "libgdep.so.1")
+        .source("int good_cb(void);\nint dep_fn(void) { return good_cb(); }\n")
+        .build();
+    r.lib("/opt/v/libgood.so.1", "libgood.so.1")
+        .source(
+            "int host_api(int); int core_fn(void); int dep_fn(void);\n\
+             int good_cb(void) { return 3; }\n\
+             int good_only(void) { return 4; }\n\
+             int good(void) { return host_api(core_fn()) + dep_fn(); }\n",
+        )
+        .needs(&["/opt/v/libgdep.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    r.lib("/opt/v/libnosym.so.1", "libnosym.so.1")
+        .source("int nowhere_fn(void);\nint nosym(void) { return nowhere_fn(); }\n")
+        .build();
+    r.lib("/opt/v/liblocal.so.1", "liblocal.so.1")
+        .source("int good_only(void);\nint local(void) { return good_only(); }\n")
+        .build();
+    r.lib("/opt/v/libddep.so.1", "libddep.so.1")
+        .source("extern int deep_gone;\nint ddep(void) { return deep_gone; }\n")
+        .build();
+    r.lib("/opt/v/libdeep.so.1", "libdeep.so.1")
+        .source("int ddep(void);\nint deep(void) { return ddep(); }\n")
+        .needs(&["/opt/v/libddep.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    let libs = [
+        "libgood.so.1",
+        "libnosym.so.1",
+        "liblocal.so.1",
+        "libdeep.so.1",
+    ];
+    let opens = RunTime {
+        entries: libs
+            .iter()
+            .map(|l| (vec![l.to_string()], "suggested"))
+            .collect(),
+        needs: Vec::new(),
+    };
+    let source = format!(
+        "{}\nint host_api(int x) {{ return x + 1; }}\n",
+        opens.source()
+    );
+    r.exe(OPENER_PATH)
+        .source(&source)
+        .needs(&["/opt/v/libcore.so.1"])
+        .arg("-rdynamic")
+        .runpath("/opt/v")
+        .build();
+    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
+    argv.extend(opens.args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = r.run_in_root(&[], &argv);
+    // The loader's answer: (object, symbol) of each `dlopen` that failed
+    // for an undefined symbol; the premise: one loads, three fail so.
+    let mut loader: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut loaded = Vec::new();
+    for l in out
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("opener: "))
+    {
+        if let Some(ok) = l.strip_prefix("OK  ") {
+            loaded.push(ok.to_string());
+        } else if let Some((_, why)) = l.strip_prefix("FAIL  ").and_then(|f| f.split_once('|')) {
+            let (object, symbol) = why
+                .split_once(": undefined symbol: ")
+                .unwrap_or_else(|| panic!("{name}: not an undefined symbol: {l}"));
+            loader.insert((object.to_string(), symbol.to_string()));
+        }
+    }
+    assert!(
+        loaded == ["libgood.so.1"] && loader.len() == 3,
+        "{name}: {}",
+        out.stderr
+    );
+    let ours = |run: &crate::support::oracle::ClosureRun| -> BTreeSet<(String, String)> {
+        let json = run
+            .json
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", run.dump()));
+        let undefined = json["undefined_symbols"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        undefined
+            .iter()
+            .map(|u| {
+                assert_eq!(u["loaded_by"], OPENER_PATH, "{name}: {}", run.dump());
+                let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+                (s("object"), s("symbol"))
+            })
+            .collect()
+    };
+    // Run-time loads (`.note.dlopen`).
+    let run = run_closure_with_run_time(
+        r.path(),
+        OPENER_PATH,
+        &["--dlopen-priority", "suggested", "--check-symbols"],
+    );
+    assert!(run.status == 1, "{name}: {}", run.dump());
+    assert_eq!(ours(&run), loader, "{name}: {}", run.dump());
+    assert!(
+        run.stderr.contains(
+            "error: undefined symbol: deep_gone (needed by /opt/v/libddep.so.1, loaded at run \
+             time by /app/bin/opener: that dlopen fails)"
+        ),
+        "{name}: {}",
+        run.stderr
+    );
+    // The same libraries as plugins the program opens.
+    let mut args = vec!["--dlopen-priority", "none", "--check-symbols"];
+    let paths: Vec<String> = libs.iter().map(|l| format!("/opt/v/{l}")).collect();
+    for p in &paths {
+        args.extend(["--include", p.as_str()]);
+    }
+    let run = run_closure_with_run_time(r.path(), OPENER_PATH, &args);
+    assert!(run.status == 1, "{name}: {}", run.dump());
+    assert_eq!(ours(&run), loader, "{name} (plugins): {}", run.dump());
+}
+
 fn failed_dlopens(name: &str, r: &TestRoot) {
     // libver.so.1 defines VER_2 when libneeds.so.1 is linked, only VER_1
     // once it is replaced.

@@ -31,8 +31,9 @@ use crate::shard::Padded;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{
-    AuditAnswer, AuditLoad, AuditStep, DepGraph, Edge, EdgeExtra, FailedSearch, MissingInfo,
-    MissingVersion, Node, NodeKind, Refused, RefusedWhy, RuntimeFailure, RuntimeMiss, RuntimeStep,
+    AuditAnswer, AuditLoad, AuditStep, DepGraph, Dlopen, Edge, EdgeExtra, FailedSearch,
+    MissingInfo, MissingVersion, Node, NodeKind, Refused, RefusedWhy, RuntimeFailure, RuntimeMiss,
+    RuntimeStep,
 };
 use crate::elf::notes::Priority;
 use crate::elf::{ElfInfo, NotElf, ParseError, VersionCheck, ET_EXEC};
@@ -254,6 +255,13 @@ struct RootTrace {
     /// `.note.dlopen` names no search found among them
     /// ([`DepGraph::runtime_log`]), kept only with `keep_search`.
     runtime_log: Vec<RtStep>,
+    /// How many objects the start-up maps (the load list before the first
+    /// run-time load; `usize::MAX` until the walk gets there).
+    startup_objs: usize,
+    /// Each run-time `dlopen` that mapped objects and did not fail: the
+    /// object that opened it and the range of `objs` it mapped, the one
+    /// opened first ([`DepGraph::dlopens`], for `--check-symbols`).
+    dlopens: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 /// One step of a trace's run-time loads ([`RootTrace::runtime_log`]).
@@ -1666,6 +1674,8 @@ fn load_list(
                     audits: Vec::new(),
                     keep_search: false,
                     runtime_log: Vec::new(),
+                    startup_objs: 1,
+                    dlopens: Vec::new(),
                 }),
                 _ => Err(Error::BadRoot {
                     path: root_path,
@@ -1691,6 +1701,8 @@ fn load_list(
         audits: Vec::new(),
         keep_search: opts.keep_search,
         runtime_log: Vec::new(),
+        startup_objs: usize::MAX,
+        dlopens: Vec::new(),
     };
     let exe_origin = dirname(found.canonical.as_os_str().as_encoded_bytes());
     let link = link_for(&found, exe_origin);
@@ -1788,7 +1800,12 @@ fn load_list(
                     let searches = t.undo(&mark, &mut queue);
                     q = queue.len();
                     run_time.failed(&mut t, &op, &why, searches);
+                } else {
+                    t.dlopens.push((op.requester(), mark.objs..t.objs.len()));
                 }
+            }
+            if t.startup_objs == usize::MAX {
+                t.startup_objs = t.objs.len();
             }
             let mark = t.mark(&queue);
             let stack_exec = *stack_exec.get_or_insert_with(|| startup_stack_exec(&t));
@@ -2470,9 +2487,61 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
             (&t.objs[j], obj_nodes[j]),
         );
     }
+    add_dlopens(g, root_idx, t, &obj_nodes, None);
     TemplateNodes {
         objs: obj_nodes,
         missing: missing_nodes,
+    }
+}
+
+/// Records the `dlopen`s of root `root_idx`'s trace `t` that map objects
+/// outside its start-up ([`DepGraph::dlopens`]), with `nodes` the nodes of
+/// its objects; `renamed` gives the root's own node and path when the
+/// trace is another root's template. In a plugin's trace, the plugin's own
+/// load is one (what its start-up part maps), and objects its host program
+/// loaded at start-up are not mapped again.
+fn add_dlopens(
+    g: &mut DepGraph,
+    root_idx: usize,
+    t: &RootTrace,
+    nodes: &[Option<NodeIndex>],
+    renamed: Option<(NodeIndex, &[u8])>,
+) {
+    if t.dlopens.is_empty() && t.host.is_none() {
+        return;
+    }
+    let node = |k: usize| match (k, renamed) {
+        (0, Some((n, _))) => Some(n),
+        _ => nodes[k],
+    };
+    let path = |k: usize| match (k, renamed) {
+        (0, Some((_, p))) => p.to_vec(),
+        _ => t.objs[k].found.path.clone(),
+    };
+    let hosts = |k: usize| {
+        t.host
+            .as_ref()
+            .is_some_and(|h| (h.objs.iter()).any(|o| o.found.file_id == t.objs[k].found.file_id))
+    };
+    let push = |g: &mut DepGraph, by: Vec<u8>, range: std::ops::Range<usize>| {
+        if range.is_empty() || hosts(range.start) {
+            return;
+        }
+        let mapped: Vec<NodeIndex> = range.filter(|&k| !hosts(k)).filter_map(node).collect();
+        if !mapped.is_empty() {
+            g.dlopens.push(Dlopen {
+                root: root_idx,
+                by,
+                mapped,
+            });
+        }
+    };
+    if let Some(h) = &t.host {
+        g.plugin_hosts.insert(root_idx, h.program.clone());
+        push(g, h.program.clone(), 0..t.startup_objs.min(t.objs.len()));
+    }
+    for (from, range) in &t.dlopens {
+        push(g, path(*from), range.clone());
     }
 }
 
@@ -2554,6 +2623,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, sh: &mut Shared, memo: &mut Mer
             (&t.objs[j], objs[j]),
         );
     }
+    add_dlopens(g, root_idx, t, objs, Some((a, new_root)));
 }
 
 /// The full trace a [`Shared`] one stands for.
@@ -2576,6 +2646,8 @@ fn substitute(sh: &Shared) -> RootTrace {
         audits: t.audits.clone(),
         keep_search: t.keep_search,
         runtime_log: t.runtime_log.clone(),
+        startup_objs: t.startup_objs,
+        dlopens: t.dlopens.clone(),
     };
     full.objs[0] = sh.root.clone();
     full.warnings
@@ -2892,6 +2964,8 @@ mod tests {
             audits: Vec::new(),
             keep_search: false,
             runtime_log: Vec::new(),
+            startup_objs: usize::MAX,
+            dlopens: Vec::new(),
         };
         let e = |name| TEdge::new(name, Via::Default, None, None);
         t.push_edge(0, To::Obj(1), e(TName::needed(0)));

@@ -245,6 +245,10 @@ pub struct UndefinedSymbol {
     pub version: Option<Vec<u8>>,
     /// The object whose relocation needs it.
     pub object: Vec<u8>,
+    /// When a `dlopen` maps that object (a run-time load, a plugin): the
+    /// object that opens it, whose `dlopen` then fails. `None`: the
+    /// program's start-up.
+    pub loaded_by: Option<Vec<u8>>,
 }
 
 /// One audit module's load, as `--verbose` replays it: glibc's rtld opens
@@ -369,6 +373,22 @@ pub enum RuntimeStep {
     Failed(RuntimeFailure),
 }
 
+/// Objects one `dlopen` maps outside its root's start-up: a run-time load
+/// that brought in objects not loaded before, or the load of a plugin (an
+/// `--include`d library) by its host program. `--check-symbols`
+/// ([`symbols`]) checks them in the scope the loader relocates them in: the
+/// global scope (the start-up objects of the root, or of a plugin's host),
+/// then the opened object's own dependencies, breadth first.
+#[derive(Debug, Clone)]
+pub struct Dlopen {
+    /// The root whose trace made it (index into [`DepGraph::roots`]).
+    pub root: usize,
+    /// The object that opens it (in-root path); a plugin's host program.
+    pub by: Vec<u8>,
+    /// The objects it maps, in load order, the one opened first.
+    pub mapped: Vec<NodeIndex>,
+}
+
 /// The merged dependency graph of all roots.
 #[derive(Debug, Default)]
 pub struct DepGraph {
@@ -388,6 +408,13 @@ pub struct DepGraph {
     pub extra_files: BTreeSet<Vec<u8>>,
     /// Undefined symbols (filled by `--check-symbols`).
     pub undefined_symbols: Vec<UndefinedSymbol>,
+    /// The `dlopen`s that map objects outside their root's start-up, in
+    /// root order, each root's in the order its trace made them.
+    pub dlopens: Vec<Dlopen>,
+    /// The host program (in-root path) of each root traced as a plugin
+    /// (an `--include`d library a `--root` program opens): its global scope
+    /// is the host's start-up objects, not its own.
+    pub plugin_hosts: BTreeMap<usize, Vec<u8>>,
     /// Warnings that are not problems (unusable cache, odd ELF fields, …).
     pub warnings: Vec<String>,
     /// How each root entered (`Root` for `--root`, `Include` for included ELF files).

@@ -62,22 +62,73 @@ fn scope(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
     order
 }
 
+/// Objects the loader relocates together, in one scope: a root's start-up
+/// (the global scope, every member relocated), or one `dlopen`
+/// ([`super::Dlopen`]: the global scope, then the opened object's own
+/// dependencies breadth first, as glibc's `l_scope` of an object loaded
+/// with `RTLD_LOCAL`; only what it maps is relocated).
+struct Load {
+    /// The root whose loader's rules and missing names count.
+    root: usize,
+    /// The lookup scope, in order, each object once.
+    scope: Vec<NodeIndex>,
+    /// The objects relocated in it (a `dlopen`'s: those it maps).
+    relocated: Vec<NodeIndex>,
+    /// The object that opens them (a `dlopen`'s).
+    by: Option<Vec<u8>>,
+}
+
+/// Every root's relocations: its start-up (not for a plugin, which its
+/// host's start-up holds instead), then its `dlopen`s.
+fn loads(g: &DepGraph) -> Vec<Load> {
+    let mut global: BTreeMap<usize, Vec<NodeIndex>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (ri, &root) in g.root_nodes.iter().enumerate() {
+        if g.plugin_hosts.contains_key(&ri) {
+            continue;
+        }
+        let s = scope(g, root, ri);
+        global.insert(ri, s.clone());
+        out.push(Load {
+            root: ri,
+            relocated: s.clone(),
+            scope: s,
+            by: None,
+        });
+    }
+    for d in &g.dlopens {
+        // A plugin's global scope is its host program's start-up.
+        let host = g.plugin_hosts.get(&d.root).and_then(|p| {
+            (0..g.roots.len()).find(|&i| g.roots[i] == *p && !g.plugin_hosts.contains_key(&i))
+        });
+        let mut order = match host.or(Some(d.root)).and_then(|i| global.get(&i)) {
+            Some(s) => s.clone(),
+            None => Vec::new(),
+        };
+        let seen: BTreeSet<NodeIndex> = order.iter().copied().collect();
+        let local = scope(g, d.mapped[0], d.root);
+        order.extend(local.into_iter().filter(|n| !seen.contains(n)));
+        out.push(Load {
+            root: d.root,
+            scope: order,
+            relocated: d.mapped.clone(),
+            by: Some(d.by.clone()),
+        });
+    }
+    out
+}
+
 /// Fills `g.undefined_symbols`.
 ///
 /// Every object's table is read once and indexed once (name → the
-/// definitions of every object); each root then filters a name's
+/// definitions of every object); each load then filters a name's
 /// definitions by its own scope. (Building a name map per root made the
 /// union of 662 roots take 1.8 s, most of it comparing names.)
 pub fn check(fs: &RootFs, g: &mut DepGraph) {
-    let scopes: Vec<Vec<NodeIndex>> = g
-        .root_nodes
-        .iter()
-        .enumerate()
-        .map(|(ri, &root)| scope(g, root, ri))
-        .collect();
+    let loads = loads(g);
     // Every object in some scope, read once (on all cores: a read is a few
     // system calls and a copy of the tables).
-    let members: BTreeSet<NodeIndex> = scopes.iter().flatten().copied().collect();
+    let members: BTreeSet<NodeIndex> = loads.iter().flat_map(|l| &l.scope).copied().collect();
     let read = |m: &NodeIndex| {
         let node = &g.graph[*m];
         let syms = match (&node.canonical, &node.info) {
@@ -118,29 +169,35 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
     }
     let mut found: BTreeSet<UndefinedSymbol> = BTreeSet::new();
     let bound = petgraph::visit::NodeIndexable::node_bound(&g.graph);
-    // Each object's place in this root's scope, from 1 (0: not in it).
+    // Each object's place in this load's scope, from 1 (0: not in it).
     let mut place = vec![0u32; bound];
     let mut cands: Vec<(NodeIndex, usize)> = Vec::new();
-    for (ri, members) in scopes.iter().enumerate() {
+    // Names each root's load does not find, by root.
+    let mut stubs_of: BTreeMap<usize, BTreeSet<&[u8]>> = BTreeMap::new();
+    for load in &loads {
+        let ri = load.root;
         let rules = if g.root_check_match_2_41.get(ri).copied().unwrap_or(false) {
             Rules::Glibc2_41
         } else {
             Rules::Glibc2_36
         };
-        for (k, &m) in members.iter().enumerate() {
+        for (k, &m) in load.scope.iter().enumerate() {
             place[m.index()] = k as u32 + 1;
         }
         // Names this root's load does not find: the loader (tracing) stands
         // a stub object in for each.
-        let stubs: BTreeSet<&[u8]> = g
-            .graph
-            .node_indices()
-            .filter(|&n| g.graph[n].kind == NodeKind::Missing && g.graph[n].roots.contains(&ri))
-            .filter_map(|n| g.graph[n].missing.as_ref().map(|m| m.soname.as_slice()))
-            .collect();
-        for &x in members {
-            let xs = &tables[&x];
-            let kept = kept_versions(g.graph[x].info.as_deref(), &stubs);
+        let stubs = stubs_of.entry(ri).or_insert_with(|| {
+            g.graph
+                .node_indices()
+                .filter(|&n| g.graph[n].kind == NodeKind::Missing && g.graph[n].roots.contains(&ri))
+                .filter_map(|n| g.graph[n].missing.as_ref().map(|m| m.soname.as_slice()))
+                .collect()
+        });
+        for &x in &load.relocated {
+            let Some(xs) = tables.get(&x) else {
+                continue;
+            };
+            let kept = kept_versions(g.graph[x].info.as_deref(), stubs);
             for r in &xs.refs {
                 let s = &xs.syms[r.index];
                 let want = s
@@ -156,7 +213,7 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 if weak && want.is_none_or(|w| w.file.is_none()) {
                     continue;
                 }
-                // The definitions in this root's scope, in scope order; a
+                // The definitions in this load's scope, in scope order; a
                 // copy relocation is looked up in every object but this one.
                 cands.clear();
                 if let Some(all) = defs.get(s.name.as_slice()) {
@@ -173,11 +230,12 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                         symbol: s.name.clone(),
                         version: want.map(|w| w.name.clone()),
                         object: g.graph[x].path.clone(),
+                        loaded_by: load.by.clone(),
                     });
                 }
             }
         }
-        for &m in members {
+        for &m in &load.scope {
             place[m.index()] = 0;
         }
     }

@@ -96,6 +96,9 @@ struct UndefinedSymbol {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
     object: String,
+    /// The object whose `dlopen` maps `object` (absent: the start-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loaded_by: Option<String>,
 }
 
 fn tried_text(t: &Tried) -> String {
@@ -270,6 +273,7 @@ pub fn render_with_audit(
                 symbol: show(&u.symbol),
                 version: u.version.as_deref().map(show),
                 object: show(&u.object),
+                loaded_by: u.loaded_by.as_deref().map(show),
             })
             .collect(),
         refused: g

@@ -141,21 +141,21 @@ pub fn render(g: &DepGraph, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     for u in &g.undefined_symbols {
-        match &u.version {
-            Some(v) => writeln!(
-                out,
-                "error: undefined symbol: {}, version {} (needed by {})",
-                show(&u.symbol),
-                show(v),
-                show(&u.object)
-            )?,
-            None => writeln!(
-                out,
-                "error: undefined symbol: {} (needed by {})",
-                show(&u.symbol),
-                show(&u.object)
-            )?,
-        }
+        let version = match &u.version {
+            Some(v) => format!(", version {}", show(v)),
+            None => String::new(),
+        };
+        // A `dlopen` that maps the object fails instead of the start-up.
+        let by = match &u.loaded_by {
+            Some(p) => format!(", loaded at run time by {}: that dlopen fails", show(p)),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "error: undefined symbol: {}{version} (needed by {}{by})",
+            show(&u.symbol),
+            show(&u.object)
+        )?;
     }
     let mut parts = Vec::new();
     if !missing.is_empty() {

@@ -198,6 +198,13 @@ pub(super) struct Opening {
     outcome: &'static str,
 }
 
+impl Opening {
+    /// The object that opens it (its index in the trace).
+    pub(super) fn requester(&self) -> usize {
+        self.from
+    }
+}
+
 /// What [`RunTimeLoads::step`] did.
 pub(super) enum Step {
     /// Nothing is left to load.
