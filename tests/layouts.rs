@@ -244,6 +244,9 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
     // libraries their own `.note.dlopen` names, and what the second
     // program opens.
     let mut sixth = run_time.then(|| Rng::new(seed.wrapping_add(5 << 40)));
+    // A seventh, for a run-time layout: the functions libraries call
+    // ([`Calls`]), which a `dlopen` (`RTLD_NOW`) must bind.
+    let mut seventh = run_time.then(|| Rng::new(seed.wrapping_add(6 << 40)));
     for i in (0..LIBS).rev() {
         let soname = format!("librand{i}.so.1");
         let copies = 1 + rng.below(3);
@@ -305,6 +308,10 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
             if let Some(notes) = &notes {
                 plan.push(format!("{real}: opens at run time {:?}", notes.entries));
             }
+            let calls = seventh.as_mut().map(|seventh| Calls::draw(seventh, i, k));
+            if let Some(c) = calls.as_ref().filter(|c| !c.calls.is_empty()) {
+                plan.push(format!("{real}: calls {:?}", c.calls));
+            }
             let lib = Lib {
                 real,
                 file: file.clone(),
@@ -312,6 +319,7 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
                 needs,
                 tag,
                 notes,
+                calls,
             };
             if after_ldconfig {
                 late.push(lib);
@@ -365,7 +373,11 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
             "{OPENER_PATH}: needs {some:?}, {tag:?}, opens at run time {:?}",
             opens.entries
         ));
-        let b = link(&r, r.exe(OPENER_PATH), &some).source(&opens.source());
+        // (It exports `OPENER_API`, which libraries may call.)
+        let source = format!("{}int {OPENER_API}(void) {{ return 7; }}\n", opens.source());
+        let b = link(&r, r.exe(OPENER_PATH), &some)
+            .source(&source)
+            .arg("-rdynamic");
         match &tag {
             Path::Rpath(v) => b.rpath(v),
             Path::Runpath(v) => b.runpath(v),
@@ -706,13 +718,66 @@ struct Lib {
     /// What it opens at run time (its `closure_open_notes`), in a
     /// run-time layout.
     notes: Option<RunTime>,
+    /// What it defines and calls, in a run-time layout.
+    calls: Option<Calls>,
+}
+
+/// The function a run-time layout's opener exports (`-rdynamic`).
+const OPENER_API: &str = "opener_api";
+
+/// The functions one library copy of a run-time layout defines — `lrI`
+/// (every copy of `librandI.so.1`) and `lrI_K` (its copy `K`) — and the
+/// ones it calls: another library's (bound only when that library is in
+/// the scope of the `dlopen` that maps this one, or in the global scope),
+/// a copy's own, the opener's ([`OPENER_API`]) or one defined nowhere.
+/// Calls only (PLT relocations): the program starts whatever they bind
+/// to, lazily, and a `dlopen` with `RTLD_NOW` fails on one that does not.
+struct Calls {
+    lib: usize,
+    copy: usize,
+    calls: Vec<String>,
+}
+
+impl Calls {
+    fn draw(rng: &mut Rng, lib: usize, copy: usize) -> Calls {
+        let mut calls = Vec::new();
+        if rng.chance(12) {
+            calls.push(match rng.below(10) {
+                0..=4 => format!("lr{}", rng.below(LIBS)),
+                5..=6 => format!("lr{}_{}", rng.below(LIBS), rng.below(3)),
+                7..=8 => OPENER_API.to_string(),
+                _ => "lr_nowhere".to_string(),
+            });
+        }
+        Calls { lib, copy, calls }
+    }
+
+    /// Its C.
+    fn source(&self) -> String {
+        let (i, k) = (self.lib, self.copy);
+        let mut c =
+            format!("int lr{i}(void) {{ return {i}; }}\nint lr{i}_{k}(void) {{ return {k}; }}\n");
+        for f in &self.calls {
+            c.push_str(&format!(
+                "int {f}(void);\nint call_{f}(void) {{ return {f}(); }}\n"
+            ));
+        }
+        c
+    }
 }
 
 impl Lib {
     fn build(&self, r: &TestRoot) {
         let mut b = link(r, r.lib(&self.real, &self.soname), &self.needs);
+        let mut source = String::new();
+        if let Some(calls) = &self.calls {
+            source.push_str(&calls.source());
+        }
         if let Some(notes) = &self.notes {
-            b = b.source(&notes.library_source());
+            source.push_str(&notes.library_source());
+        }
+        if !source.is_empty() {
+            b = b.source(&source);
         }
         b = match &self.tag {
             Path::Rpath(v) => b.rpath(v),
@@ -975,9 +1040,10 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         return;
     }
     // Where the log stops being comparable: the first dlopen that failed
-    // for an undefined symbol. And the entries
+    // for an undefined symbol (requester, object, symbol). And the entries
     // no alternative loaded: (requester, first name), required or not.
     let mut cut = out.stderr.len();
+    let mut unbound: Option<(String, String, String)> = None;
     let mut opened: Vec<String> = Vec::new();
     let mut missing = BTreeSet::new();
     let mut warned = BTreeSet::new();
@@ -1007,8 +1073,11 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
                 set.insert((requester(caller), first.to_string()));
             }
             _ => {
-                // (`closure` does not bind symbols.)
-                if rest.contains(": undefined symbol: ") {
+                // (`closure` does not bind symbols when it traces.)
+                if let Some((object, symbol)) = (rest.split_once('|'))
+                    .and_then(|(_, why)| why.split_once(": undefined symbol: "))
+                {
+                    unbound = Some((requester(caller), object.into(), symbol.into()));
                     cut = start;
                     break;
                 }
@@ -1058,6 +1127,41 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         run.stderr
     );
     let no_log = if logged { "" } else { " (no log)" };
+    // `--check-symbols`: no symbol of what a `dlopen` maps is unbound when
+    // every `dlopen` bound its own; else the one the first that did not
+    // names is among those `closure` names.
+    let mut sargs = args.to_vec();
+    sargs.extend(["--dlopen-priority", "suggested", "--check-symbols"]);
+    let sym = run_closure_with_run_time(r.path(), OPENER_PATH, &sargs);
+    let json = sym
+        .json
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", sym.dump()));
+    let ours_unbound: BTreeSet<(String, String, String)> = json["undefined_symbols"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| {
+            let s = |k: &str| u[k].as_str().map(String::from);
+            Some((s("loaded_by")?, s("object")?, s("symbol")?))
+        })
+        .collect();
+    match &unbound {
+        None => assert!(
+            ours_unbound.is_empty(),
+            "{name}: closure --check-symbols finds symbols of run-time loads unbound, the \
+             process bound them all: {ours_unbound:?}\n{}\n{}",
+            out.stderr,
+            sym.dump()
+        ),
+        Some(u) => assert!(
+            ours_unbound.contains(u),
+            "{name}: closure --check-symbols does not find {u:?}, which a dlopen of the process \
+             fails on: {ours_unbound:?}\n{}\n{}",
+            out.stderr,
+            sym.dump()
+        ),
+    }
     if !clean {
         println!(
             "{name}: run-time searches agree up to a failed dlopen{no_log}; opened {opened:?}"

@@ -128,7 +128,10 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
     let loads = loads(g);
     // Every object in some scope, read once (on all cores: a read is a few
     // system calls and a copy of the tables).
-    let members: BTreeSet<NodeIndex> = loads.iter().flat_map(|l| &l.scope).copied().collect();
+    let members: BTreeSet<NodeIndex> = (loads.iter())
+        .flat_map(|l| l.scope.iter().chain(&l.relocated))
+        .copied()
+        .collect();
     let read = |m: &NodeIndex| {
         let node = &g.graph[*m];
         let syms = match (&node.canonical, &node.info) {
