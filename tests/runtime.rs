@@ -2709,6 +2709,128 @@ fn musl_undoes_a_failed_dlopen() {
     );
 }
 
+/// musl relocates what a `dlopen` maps in the global scope and then the
+/// opened library's own dependencies, not in what an earlier `dlopen`
+/// (`RTLD_LOCAL`) brought in: `libgood.so.1` binds the program's exported
+/// `host_api`, its start-up library's `core_fn`, its own dependency's
+/// `dep_fn` (which calls back into it); `libnosym.so.1` calls a function
+/// defined nowhere, `liblocal.so.1` one only `libgood.so.1` defines. `closure
+/// --dlopen-strings --check-symbols` must name exactly the symbols musl's
+/// `dlopen`s (`RTLD_NOW`) fail on, each against its object and the program.
+#[test]
+fn musl_dlopens_bind_in_the_global_scope_then_their_own() {
+    let name = "musl_dlopens_bind_in_the_global_scope_then_their_own";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/libcore.so.1",
+        "libcore.so.1",
+        "int core_fn(void) { return 1; }\n",
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/plug/libgdep.so.1",
+        "libgdep.so.1",
+        "int good_cb(void);\nint dep_fn(void) { return good_cb(); }\n",
+        &[],
+    );
+    let mut deps = s.link("/app/plug/libgdep.so.1");
+    deps.extend(["-Wl,--enable-new-dtags".into(), "-Wl,-rpath,$ORIGIN".into()]);
+    let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+    s.lib(
+        "musl-gcc",
+        "/app/plug/libgood.so.1",
+        "libgood.so.1",
+        "int host_api(int); int core_fn(void); int dep_fn(void);\n\
+         int good_cb(void) { return 3; }\nint good_only(void) { return 4; }\n\
+         int good(void) { return host_api(core_fn()) + dep_fn(); }\n",
+        &deps,
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/plug/libnosym.so.1",
+        "libnosym.so.1",
+        "int nowhere_fn(void);\nint nosym(void) { return nowhere_fn(); }\n",
+        &[],
+    );
+    s.lib(
+        "musl-gcc",
+        "/app/plug/liblocal.so.1",
+        "liblocal.so.1",
+        "int good_only(void);\nint local(void) { return good_only(); }\n",
+        &[],
+    );
+    let mut args = s.link("/app/lib/libcore.so.1");
+    args.extend([
+        "-rdynamic".into(),
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib:/app/plug".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc(
+        "musl-gcc",
+        "/app/bin/prog",
+        &[("c", MUSL_SCOPE_PROG_C)],
+        &args,
+    );
+    let (code, v, err) = s.json(&[
+        "--root",
+        "/app/bin/prog",
+        "--dlopen-strings",
+        "--check-symbols",
+    ]);
+    assert_eq!(code, 1, "{name}: {err}");
+    let ours: BTreeSet<(String, String)> = v["undefined_symbols"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|u| u["loaded_by"] == "/app/bin/prog")
+        .map(|u| {
+            let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+            (s("object"), s("symbol"))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("/app/plug/libnosym.so.1", "nowhere_fn"),
+        ("/app/plug/liblocal.so.1", "good_only"),
+    ]
+    .iter()
+    .map(|(o, s)| (o.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(ours, expected, "{name}: {err}");
+    if !can_run(&format!("{name} (running the program)")) {
+        return;
+    }
+    // musl's answer: "Error relocating OBJECT: SYMBOL: symbol not found".
+    let (status, out, stderr) = run_in_root(s.path(), &["/app/bin/prog"], &[]);
+    assert!(status.success(), "{name}: {out}{stderr}");
+    let theirs: BTreeSet<(String, String)> = out
+        .lines()
+        .filter_map(|l| l.split_once("|Error relocating "))
+        .filter_map(|(_, why)| why.strip_suffix(": symbol not found"))
+        .filter_map(|why| why.rsplit_once(": "))
+        .map(|(o, s)| (o.to_string(), s.to_string()))
+        .collect();
+    assert!(
+        out.lines().any(|l| l == "OK libgood.so.1"),
+        "{name}: musl's answer: {out}"
+    );
+    assert_eq!(ours, theirs, "{name}: closure (left), musl (right): {out}");
+}
+
+/// Opens three libraries with `RTLD_NOW`, saying how each went (`OK NAME`,
+/// `FAIL NAME|ERROR`); exports `host_api`.
+const MUSL_SCOPE_PROG_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
+int core_fn(void);\nint host_api(int x) { return x + core_fn(); }\n\
+static const char *const names[] = { \"libgood.so.1\", \"libnosym.so.1\", \"liblocal.so.1\" };\n\
+int main(void) { for (int k = 0; k < 3; k++) { void *h = dlopen(names[k], RTLD_NOW);\n\
+  if (h) printf(\"OK %s\\n\", names[k]); else printf(\"FAIL %s|%s\\n\", names[k], dlerror()); }\n\
+  return 0; }\n";
+
 /// A library that `dlopen`s `libplug.so.1` when asked (1 when it loaded).
 const CALLER_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
 int caller(void) { void *h = dlopen(\"libplug.so.1\", RTLD_NOW);\n\
