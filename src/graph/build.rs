@@ -2496,7 +2496,7 @@ fn merge(g: &mut DepGraph, root: Vec<u8>, t: &RootTrace, memo: &mut MergeMemo) -
 
 /// Records the `dlopen`s of root `root_idx`'s trace `t` that map objects
 /// outside its start-up ([`DepGraph::dlopens`]), with `nodes` the nodes of
-/// its objects; `renamed` gives the root's own node and path when the
+/// its objects; `renamed` gives the root's own node and object when the
 /// trace is another root's template. In a plugin's trace, the plugin's own
 /// load is one (what its start-up part maps), and objects its host program
 /// loaded at start-up are not mapped again.
@@ -2505,7 +2505,7 @@ fn add_dlopens(
     root_idx: usize,
     t: &RootTrace,
     nodes: &[Option<NodeIndex>],
-    renamed: Option<(NodeIndex, &[u8])>,
+    renamed: Option<(NodeIndex, &Obj)>,
 ) {
     if t.dlopens.is_empty() && t.host.is_none() {
         return;
@@ -2514,14 +2514,15 @@ fn add_dlopens(
         (0, Some((n, _))) => Some(n),
         _ => nodes[k],
     };
-    let path = |k: usize| match (k, renamed) {
-        (0, Some((_, p))) => p.to_vec(),
-        _ => t.objs[k].found.path.clone(),
+    let obj = |k: usize| match (k, renamed) {
+        (0, Some((_, o))) => o,
+        _ => &t.objs[k],
     };
+    let path = |k: usize| obj(k).found.path.clone();
+    // (Objects its host program loaded at start-up, in a plugin's trace.)
     let hosts = |k: usize| {
-        t.host
-            .as_ref()
-            .is_some_and(|h| (h.objs.iter()).any(|o| o.found.file_id == t.objs[k].found.file_id))
+        let id = obj(k).found.file_id;
+        (t.host.as_ref()).is_some_and(|h| h.objs.iter().any(|o| o.found.file_id == id))
     };
     let push = |g: &mut DepGraph, by: Vec<u8>, range: std::ops::Range<usize>| {
         if range.is_empty() || hosts(range.start) {
@@ -2623,7 +2624,7 @@ fn merge_shared(g: &mut DepGraph, root: Vec<u8>, sh: &mut Shared, memo: &mut Mer
             (&t.objs[j], objs[j]),
         );
     }
-    add_dlopens(g, root_idx, t, objs, Some((a, new_root)));
+    add_dlopens(g, root_idx, t, objs, Some((a, &sh.root)));
 }
 
 /// The full trace a [`Shared`] one stands for.
