@@ -309,8 +309,10 @@ fn layout_of(o: &Oracle, seed: u64, glibc: Option<&Glibc>, run_time: bool) {
                 plan.push(format!("{real}: opens at run time {:?}", notes.entries));
             }
             let calls = seventh.as_mut().map(|seventh| Calls::draw(seventh, i, k));
-            if let Some(c) = calls.as_ref().filter(|c| !c.calls.is_empty()) {
-                plan.push(format!("{real}: calls {:?}", c.calls));
+            if let Some(c) = calls.as_ref() {
+                if !c.calls.is_empty() || !c.reads.is_empty() {
+                    plan.push(format!("{real}: calls {:?}, reads {:?}", c.calls, c.reads));
+                }
             }
             let lib = Lib {
                 real,
@@ -614,6 +616,20 @@ fn check_secure(
     for file in std::iter::once(PROG).chain(setuid_files.iter().map(String::as_str)) {
         setuid(r, file);
     }
+    // (A library it maps at start-up may read a variable defined nowhere,
+    // in a run-time layout: the program stops there, which the tracer,
+    // binding no symbols at start-up, does not say.)
+    let out = r.run_in_root(env, &[RUNAS_PATH, PROG]);
+    if out.stderr.contains(": symbol lookup error: ") {
+        println!(
+            "{name}: secure mode: the program stops at a symbol: {}",
+            out.stderr.trim_end()
+        );
+        for file in std::iter::once(PROG).chain(setuid_files.iter().map(String::as_str)) {
+            clear_setuid(r, file);
+        }
+        return;
+    }
     let real = run_secure(r, PROG, env);
     let mut secure_args = vec!["--secure"];
     secure_args.extend_from_slice(args);
@@ -730,12 +746,17 @@ const OPENER_API: &str = "opener_api";
 /// ones it calls: another library's (bound only when that library is in
 /// the scope of the `dlopen` that maps this one, or in the global scope),
 /// a copy's own, the opener's ([`OPENER_API`]) or one defined nowhere.
-/// Calls only (PLT relocations): the program starts whatever they bind
-/// to, lazily, and a `dlopen` with `RTLD_NOW` fails on one that does not.
+/// Calls are PLT relocations: the program starts whatever they bind to,
+/// lazily, and a `dlopen` with `RTLD_NOW` fails on one that does not. Now
+/// and then it reads a variable too (`ldI`, `ldI_K`, one defined
+/// nowhere): a reference the loader binds when it maps the object, so a
+/// `dlopen` fails on it in any mode, and so does the program's start when
+/// a library it needs at start-up has it.
 struct Calls {
     lib: usize,
     copy: usize,
     calls: Vec<String>,
+    reads: Vec<String>,
 }
 
 impl Calls {
@@ -749,17 +770,37 @@ impl Calls {
                 _ => "lr_nowhere".to_string(),
             });
         }
-        Calls { lib, copy, calls }
+        let mut reads = Vec::new();
+        if rng.chance(6) {
+            reads.push(match rng.below(10) {
+                0..=5 => format!("ld{}", rng.below(LIBS)),
+                6..=8 => format!("ld{}_{}", rng.below(LIBS), rng.below(3)),
+                _ => "ld_nowhere".to_string(),
+            });
+        }
+        Calls {
+            lib,
+            copy,
+            calls,
+            reads,
+        }
     }
 
     /// Its C.
     fn source(&self) -> String {
         let (i, k) = (self.lib, self.copy);
-        let mut c =
-            format!("int lr{i}(void) {{ return {i}; }}\nint lr{i}_{k}(void) {{ return {k}; }}\n");
+        let mut c = format!(
+            "int lr{i}(void) {{ return {i}; }}\nint lr{i}_{k}(void) {{ return {k}; }}\n\
+             int ld{i} = {i};\nint ld{i}_{k} = {k};\n"
+        );
         for f in &self.calls {
             c.push_str(&format!(
                 "int {f}(void);\nint call_{f}(void) {{ return {f}(); }}\n"
+            ));
+        }
+        for v in &self.reads {
+            c.push_str(&format!(
+                "extern int {v};\nint read_{v}(void) {{ return {v}; }}\n"
             ));
         }
         c
@@ -1039,8 +1080,20 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
         );
         return;
     }
+    let mut cargs = args.to_vec();
+    cargs.extend(["--verbose", "--dlopen-priority", "suggested"]);
+    let mut run = run_closure_with_run_time(r.path(), OPENER_PATH, &cargs);
+    run.requested = vec![OPENER_PATH.to_string()];
+    // The `dlopen`s `closure` has fail for an undefined symbol (one that
+    // fails whatever the mode: `OBJECT: undefined symbol: NAME`).
+    let closure_unbound: BTreeSet<&str> = (run.stderr.lines())
+        .filter_map(|l| l.strip_prefix("    => the dlopen fails: "))
+        .filter_map(|l| l.split_once("; the loader unloads").map(|(why, _)| why))
+        .filter(|why| why.contains(": undefined symbol: "))
+        .collect();
     // Where the log stops being comparable: the first dlopen that failed
-    // for an undefined symbol (requester, object, symbol). And the entries
+    // for an undefined symbol `closure` does not fail on (requester,
+    // object, symbol). And the entries
     // no alternative loaded: (requester, first name), required or not.
     let mut cut = out.stderr.len();
     let mut unbound: Option<(String, String, String)> = None;
@@ -1049,6 +1102,8 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
     let mut warned = BTreeSet::new();
     // The dlopens that failed once they had found their file.
     let mut failed = 0;
+    // (Of them, for a symbol.)
+    let mut symbol = 0;
     let mut at = 0;
     let requester = |caller: &str| match caller {
         "" => OPENER_PATH.to_string(),
@@ -1073,9 +1128,12 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
                 set.insert((requester(caller), first.to_string()));
             }
             _ => {
-                // (`closure` does not bind symbols when it traces.)
+                // (`closure` binds only what fails in every mode when it
+                // traces.)
                 if let Some((object, symbol)) = (rest.split_once('|'))
-                    .and_then(|(_, why)| why.split_once(": undefined symbol: "))
+                    .map(|(_, why)| why)
+                    .filter(|why| !closure_unbound.contains(why))
+                    .and_then(|why| why.split_once(": undefined symbol: "))
                 {
                     unbound = Some((requester(caller), object.into(), symbol.into()));
                     cut = start;
@@ -1098,15 +1156,12 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
                         });
                 if !own {
                     failed += 1;
+                    symbol += usize::from(why.contains(": undefined symbol: "));
                 }
             }
         }
     }
     let clean = cut == out.stderr.len();
-    let mut cargs = args.to_vec();
-    cargs.extend(["--verbose", "--dlopen-priority", "suggested"]);
-    let mut run = run_closure_with_run_time(r.path(), OPENER_PATH, &cargs);
-    run.requested = vec![OPENER_PATH.to_string()];
     let (mut ours, theirs) = compared_logs_in(&run.stderr, &out.stderr[..cut], r.path(), &r.cwd());
     if !clean {
         ours.truncate(theirs.len());
@@ -1210,7 +1265,10 @@ fn compare_run_time(name: &str, r: &TestRoot, out: &RunOutput, args: &[&str]) {
          process's (right)\n{}\n{}",
         out.stderr, run.stderr
     );
-    println!("{name}: run-time loads agree{no_log} ({failed} failed after finding their file); opened {opened:?}");
+    println!(
+        "{name}: run-time loads agree{no_log} ({failed} failed after finding their file, \
+         {symbol} for a symbol); opened {opened:?}"
+    );
 }
 
 /// Run-time layouts per test by default; `CLOSURE_RUN_TIME_LAYOUTS` and
@@ -1490,7 +1548,7 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
         .source("int good_only(void);\nint local(void) { return good_only(); }\n")
         .build();
     r.lib("/opt/v/libddep.so.1", "libddep.so.1")
-        .source("extern int deep_gone;\nint ddep(void) { return deep_gone; }\n")
+        .source("int deep_gone(void);\nint ddep(void) { return deep_gone(); }\n")
         .build();
     r.lib("/opt/v/libdeep.so.1", "libdeep.so.1")
         .source("int ddep(void);\nint deep(void) { return ddep(); }\n")
@@ -1590,6 +1648,122 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
     let run = run_closure_with_run_time(r.path(), OPENER_PATH, &args);
     assert!(run.status == 1, "{name}: {}", run.dump());
     assert_eq!(ours(&run), loader, "{name} (plugins): {}", run.dump());
+}
+
+/// A `dlopen` that fails for an undefined symbol whatever its mode — a
+/// data reference (relocated at once), a function of a library linked
+/// `-z now` — is undone by the trace as by the loader, and the entry's
+/// next alternative is taken; `--check-symbols` then has nothing of it.
+/// A required entry whose first alternative so fails loads its second;
+/// an optional one with no other is warned about in the loader's words.
+#[test]
+fn dlopens_that_fail_for_a_symbol_in_every_mode_are_undone() {
+    let name = "dlopens_that_fail_for_a_symbol_in_every_mode_are_undone";
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    crate::support::oracle::on_host_and_releases(
+        name,
+        &o,
+        &["bullseye", "trixie", "forky"],
+        every_mode_failures,
+    );
+}
+
+fn every_mode_failures(name: &str, r: &TestRoot) {
+    r.lib("/opt/v/libdata.so.1", "libdata.so.1")
+        .source("extern int gone_data;\nint data(void) { return gone_data; }\n")
+        .build();
+    r.lib("/opt/v/libalt.so.1", "libalt.so.1").build();
+    r.lib("/opt/v/libnow.so.1", "libnow.so.1")
+        .source("int now_gone(void);\nint now(void) { return now_gone(); }\n")
+        .arg("-Wl,-z,now")
+        .build();
+    // Its dependency's function is bound lazily: it loads.
+    r.lib("/opt/v/liblazy.so.1", "liblazy.so.1")
+        .source("int lazy_gone(void);\nint lazy(void) { return lazy_gone(); }\n")
+        .build();
+    let opens = RunTime {
+        entries: vec![
+            (
+                vec!["libdata.so.1".into(), "libalt.so.1".into()],
+                "required",
+            ),
+            (vec!["libnow.so.1".into()], "suggested"),
+        ],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&opens.source())
+        .runpath("/opt/v")
+        .build();
+    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
+    argv.extend(opens.args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = r.run_in_root(&[], &argv);
+    let said: Vec<&str> = (out.stderr.lines())
+        .filter_map(|l| l.strip_prefix("opener: "))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "FAIL  libdata.so.1|/opt/v/libdata.so.1: undefined symbol: gone_data",
+            "OK  libalt.so.1",
+            "FAIL  libnow.so.1|/opt/v/libnow.so.1: undefined symbol: now_gone",
+            "NONE  suggested libnow.so.1",
+        ],
+        "{name}: {}",
+        out.stderr
+    );
+    check_run_time(name, r, &[], &[], &opens, None);
+    let run = run_closure_with_run_time(
+        r.path(),
+        OPENER_PATH,
+        &["--dlopen-priority", "suggested", "--check-symbols"],
+    );
+    let loaded = run.loaded();
+    let warned: Vec<String> = run.warnings().map(String::from).collect();
+    let json = run
+        .json
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(
+        run.status == 0
+            && loaded.contains("/opt/v/libalt.so.1")
+            && !loaded.contains("/opt/v/libdata.so.1")
+            && !loaded.contains("/opt/v/libnow.so.1")
+            && json["undefined_symbols"] == serde_json::json!([])
+            && warned.iter().any(|w| w
+                == "/opt/v/libnow.so.1 (loaded at run time by /app/bin/opener): undefined \
+                    symbol: now_gone: that dlopen fails")
+            && warned.iter().any(|w| w
+                == "/opt/v/libdata.so.1 (loaded at run time by /app/bin/opener): undefined \
+                    symbol: gone_data: that dlopen fails"),
+        "{name}: {}",
+        run.dump()
+    );
+    // A PLT reference binds lazily: that `dlopen` is kept (and
+    // `--check-symbols` names the symbol, as `RTLD_NOW` fails on it).
+    let lazy = RunTime {
+        entries: vec![(vec!["liblazy.so.1".into()], "required")],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&lazy.source())
+        .runpath("/opt/v")
+        .build();
+    let run = run_closure_with_run_time(r.path(), OPENER_PATH, &["--check-symbols"]);
+    let json = run
+        .json
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(
+        run.status == 1
+            && run.loaded().contains("/opt/v/liblazy.so.1")
+            && json["undefined_symbols"][0]["symbol"] == "lazy_gone",
+        "{name}: {}",
+        run.dump()
+    );
 }
 
 fn failed_dlopens(name: &str, r: &TestRoot) {

@@ -108,6 +108,31 @@ pub struct Symbols {
     pub soname: Option<Vec<u8>>,
 }
 
+/// An object's [`Symbols`] with the definitions indexed by name: global,
+/// weak and unique symbols with a name, in table order.
+#[derive(Debug, Default)]
+pub struct Indexed {
+    /// The table.
+    pub table: Symbols,
+    /// Name → the indices of its definitions (and undefined entries of
+    /// that name, which the lookup's own tests pass over).
+    pub by_name: std::collections::HashMap<Vec<u8>, Vec<u32>>,
+}
+
+impl Indexed {
+    /// Indexes `table`.
+    pub fn new(table: Symbols) -> Indexed {
+        let mut by_name: std::collections::HashMap<Vec<u8>, Vec<u32>> =
+            std::collections::HashMap::new();
+        for (i, s) in table.syms.iter().enumerate().skip(1) {
+            if !s.name.is_empty() && matches!(s.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE) {
+                by_name.entry(s.name.clone()).or_default().push(i as u32);
+            }
+        }
+        Indexed { table, by_name }
+    }
+}
+
 struct Reader<'a> {
     file: &'a File,
     big: bool,

@@ -267,6 +267,61 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
     defined.chain(required).max().unwrap_or(0)
 }
 
+/// The first reference of an object a `dlopen` relocates (`x`) that no
+/// object of `scope` (in order) binds, with its version, among those that
+/// fail such a `dlopen` whatever mode it is made in: a reference of a
+/// relocation the loader makes at once (not a PLT one, which `RTLD_LAZY`
+/// leaves to the first call), or any when the object is linked
+/// `-z now` (`bind_now`). Weak references never fail; one that would trip
+/// glibc's assertion (a version of a library without version
+/// information, before 2.41) stops the process, not the `dlopen`, and is
+/// not this answer.
+pub(crate) fn first_unbound(
+    x: &symbols::Symbols,
+    bind_now: bool,
+    scope: &[Arc<symbols::Indexed>],
+    rules_2_41: bool,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rules = if rules_2_41 {
+        Rules::Glibc2_41
+    } else {
+        Rules::Glibc2_36
+    };
+    let mut group: Vec<(NodeIndex, usize)> = Vec::new();
+    for r in &x.refs {
+        let s = &x.syms[r.index];
+        if s.bind == STB_WEAK || (r.plt_only && !bind_now) {
+            continue;
+        }
+        let want = s
+            .versym
+            .map(|v| v & 0x7fff)
+            .filter(|&v| v >= 2)
+            .and_then(|v| x.versions.get(&v));
+        let bound = scope.iter().any(|t| {
+            let Some(defs) = t.by_name.get(&s.name) else {
+                return false;
+            };
+            group.clear();
+            group.extend(defs.iter().map(|&i| (NodeIndex::new(0), i as usize)));
+            let named = want.is_some_and(|w| {
+                w.file.is_some() && w.file.as_deref() == t.table.soname.as_deref()
+            });
+            if named && !t.table.has_versym && rules == Rules::Glibc2_36 {
+                // (The assertion, or on to the next object.)
+                return group
+                    .iter()
+                    .any(|&(_, i)| matchable(&t.table.syms[i], r.plt_only));
+            }
+            binds(&group, &t.table, r.plt_only, want, rules)
+        });
+        if !bound {
+            return Some((s.name.clone(), want.map(|w| w.name.clone())));
+        }
+    }
+    None
+}
+
 /// Whether the object whose symbols are `t` defines `name` for an
 /// unversioned lookup with no flags (as `rtld` looks up an audit module's
 /// `la_version`): a global, weak or unique symbol that passes the first

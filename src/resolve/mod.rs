@@ -657,6 +657,8 @@ pub struct Resolver<'fs> {
     interp_data: Mutex<Map<Vec<u8>, Option<Arc<InterpData>>>>,
     /// [`Self::dlopen_strings`] answers by file.
     dlopen_strings: Mutex<Map<FileId, Arc<[Vec<u8>]>>>,
+    /// [`Self::symbols`] answers by file.
+    symbols: Mutex<Map<FileId, Arc<elf::symbols::Indexed>>>,
 }
 
 impl<'fs> Resolver<'fs> {
@@ -684,7 +686,27 @@ impl<'fs> Resolver<'fs> {
             interp_scans: Mutex::new(Map::default()),
             interp_data: Mutex::new(Map::default()),
             dlopen_strings: Mutex::new(Map::default()),
+            symbols: Mutex::new(Map::default()),
         }
+    }
+
+    /// `found`'s dynamic symbols indexed by name, read once per file (for
+    /// binding what a run-time `dlopen` maps); an empty table when the
+    /// file is no longer the one that was parsed.
+    pub fn symbols(&self, found: &Found) -> Arc<elf::symbols::Indexed> {
+        if let Some(known) = lock(&self.symbols).get(&found.file_id) {
+            return known.clone();
+        }
+        let table = match self.fs.open(&found.canonical) {
+            Ok(f) if (f.meta.dev(), f.meta.ino()) == found.file_id => {
+                elf::symbols::read(&f.file, &found.info)
+            }
+            _ => elf::symbols::Symbols::default(),
+        };
+        lock(&self.symbols)
+            .entry(found.file_id)
+            .or_insert_with(|| Arc::new(elf::symbols::Indexed::new(table)))
+            .clone()
     }
 
     /// The library names `found`'s read-only data spells when it calls

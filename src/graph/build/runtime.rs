@@ -176,6 +176,9 @@ pub(super) fn late_failure(
             }
         }
     }
+    if let Some(f) = unbound_symbol(resolver, target, t, first) {
+        return Some(f);
+    }
     let cpu = modelled_cpu(resolver, target, trace_core(&t.objs));
     t.objs[first..]
         .iter()
@@ -187,6 +190,86 @@ pub(super) fn late_failure(
             })
         })
 }
+
+/// The objects of the link map breadth first from object `start`, each
+/// once, through the trace's link-map edges (not the interpreter's, nor
+/// run-time loads or audit namespaces): `start`'s `l_searchlist`, or from
+/// the program its global scope.
+fn search_list(t: &RootTrace, start: usize) -> Vec<usize> {
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.objs.len()];
+    for e in &t.edges {
+        if let To::Obj(j) = e.to() {
+            if !e.via.outside_link_map() && e.via != Via::Interpreter && !t.objs[j].latent {
+                children[e.from()].push(j);
+            }
+        }
+    }
+    let mut seen = vec![false; t.objs.len()];
+    seen[start] = true;
+    let mut order = vec![start];
+    let mut k = 0;
+    while k < order.len() {
+        for &j in &children[order[k]] {
+            if !seen[j] {
+                seen[j] = true;
+                order.push(j);
+            }
+        }
+        k += 1;
+    }
+    order
+}
+
+/// A symbol that the relocation of an object a `dlopen` mapped (from
+/// object `first` on) cannot bind in any mode the `dlopen` is made in
+/// ([`crate::graph::symbols::first_unbound`]): glibc relocates the new
+/// objects in the reverse order of the opened object's search list, each
+/// in the global scope (the program's, a plugin's host's) and then that
+/// search list, and the first reference no object binds fails the
+/// `dlopen` (`_dl_relocate_object`). A PLT reference of an object not
+/// linked `-z now` fails only with `RTLD_NOW` (or `LD_BIND_NOW`), which
+/// the trace does not know: it is taken to bind (`--check-symbols` names
+/// it).
+fn unbound_symbol(
+    resolver: &Resolver<'_>,
+    target: &Target,
+    t: &RootTrace,
+    first: usize,
+) -> Option<Failure> {
+    let local = search_list(t, first);
+    let global: Vec<Arc<crate::elf::symbols::Indexed>> = match &t.host {
+        Some(h) => h.objs.iter().map(|o| resolver.symbols(&o.found)).collect(),
+        None => (search_list(t, 0).iter())
+            .map(|&k| resolver.symbols(&t.objs[k].found))
+            .collect(),
+    };
+    let mut scope = global;
+    scope.extend(local.iter().map(|&k| resolver.symbols(&t.objs[k].found)));
+    local.iter().rev().filter(|&&k| k >= first).find_map(|&k| {
+        let o = &t.objs[k];
+        let info = &o.found.info;
+        let bind_now = info.flags & DF_BIND_NOW != 0 || info.flags_1 & DF_1_NOW != 0;
+        let x = resolver.symbols(&o.found);
+        let (name, version) = crate::graph::symbols::first_unbound(
+            &x.table,
+            bind_now,
+            &scope,
+            target.check_match_2_41,
+        )?;
+        let version = version
+            .map(|v| format!(", version {}", show(&v)))
+            .unwrap_or_default();
+        Some(Failure {
+            object: o.found.path.clone(),
+            why: format!("undefined symbol: {}{version}", show(&name)),
+        })
+    })
+}
+
+/// `DT_FLAGS`' `DF_BIND_NOW`.
+const DF_BIND_NOW: u32 = 0x8;
+/// `DT_FLAGS_1`'s `DF_1_NOW`.
+const DF_1_NOW: u32 = 0x1;
 
 /// What a run-time load in flight is ([`RunTimeLoads::step`]).
 pub(super) struct Opening {
