@@ -3,7 +3,7 @@
 //! modules, each loaded as `dlopen` from the asking object would load it,
 //! one after another ([`RunTimeLoads`]). A `dlopen` that fails once its
 //! search has found the file (a dependency found nowhere, an object the
-//! loader refuses, a version or an ISA level missing) is undone, as the
+//! loader refuses, a version, a symbol or an ISA level missing) is undone, as the
 //! loader undoes it, and a `.note.dlopen` entry's next alternative is
 //! tried.
 
