@@ -109,28 +109,45 @@ pub struct Symbols {
 }
 
 /// An object's [`Symbols`] with the definitions indexed by name: global,
-/// weak and unique symbols with a name, in table order.
+/// weak and unique symbols with a name, in table order, under a hash of
+/// the name (the names stay in the table only).
 #[derive(Debug, Default)]
 pub struct Indexed {
     /// The table.
     pub table: Symbols,
-    /// Name → the indices of its definitions (and undefined entries of
-    /// that name, which the lookup's own tests pass over).
-    pub by_name: std::collections::HashMap<Vec<u8>, Vec<u32>>,
+    /// Name hash → the indices of the symbols of names with that hash.
+    by_hash: std::collections::HashMap<u64, Vec<u32>>,
 }
 
 impl Indexed {
     /// Indexes `table`.
     pub fn new(table: Symbols) -> Indexed {
-        let mut by_name: std::collections::HashMap<Vec<u8>, Vec<u32>> =
+        let mut by_hash: std::collections::HashMap<u64, Vec<u32>> =
             std::collections::HashMap::new();
         for (i, s) in table.syms.iter().enumerate().skip(1) {
             if !s.name.is_empty() && matches!(s.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE) {
-                by_name.entry(s.name.clone()).or_default().push(i as u32);
+                by_hash
+                    .entry(name_hash(&s.name))
+                    .or_default()
+                    .push(i as u32);
             }
         }
-        Indexed { table, by_name }
+        Indexed { table, by_hash }
     }
+
+    /// The indices of the definitions named `name`, in table order.
+    pub fn named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        (self.by_hash.get(&name_hash(name)).into_iter().flatten())
+            .map(|&i| i as usize)
+            .filter(move |&i| self.table.syms[i].name == name)
+    }
+}
+
+/// A fixed hash of a symbol name (FNV-1a, 64 bits).
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 struct Reader<'a> {

@@ -279,7 +279,7 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
 pub(crate) fn first_unbound(
     x: &symbols::Symbols,
     bind_now: bool,
-    scope: &[Arc<symbols::Indexed>],
+    scope: &mut dyn FnMut(usize) -> Option<Arc<symbols::Indexed>>,
     rules_2_41: bool,
 ) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let rules = if rules_2_41 {
@@ -298,23 +298,34 @@ pub(crate) fn first_unbound(
             .map(|v| v & 0x7fff)
             .filter(|&v| v >= 2)
             .and_then(|v| x.versions.get(&v));
-        let bound = scope.iter().any(|t| {
-            let Some(defs) = t.by_name.get(&s.name) else {
-                return false;
-            };
+        let mut bound = false;
+        let mut k = 0;
+        while let Some(t) = scope(k) {
+            k += 1;
             group.clear();
-            group.extend(defs.iter().map(|&i| (NodeIndex::new(0), i as usize)));
+            group.extend(t.named(&s.name).map(|i| (NodeIndex::new(0), i)));
+            if group.is_empty() {
+                continue;
+            }
             let named = want.is_some_and(|w| {
                 w.file.is_some() && w.file.as_deref() == t.table.soname.as_deref()
             });
             if named && !t.table.has_versym && rules == Rules::Glibc2_36 {
                 // (The assertion, or on to the next object.)
-                return group
+                if group
                     .iter()
-                    .any(|&(_, i)| matchable(&t.table.syms[i], r.plt_only));
+                    .any(|&(_, i)| matchable(&t.table.syms[i], r.plt_only))
+                {
+                    bound = true;
+                    break;
+                }
+                continue;
             }
-            binds(&group, &t.table, r.plt_only, want, rules)
-        });
+            if binds(&group, &t.table, r.plt_only, want, rules) {
+                bound = true;
+                break;
+            }
+        }
         if !bound {
             return Some((s.name.clone(), want.map(|w| w.name.clone())));
         }

@@ -237,14 +237,22 @@ fn unbound_symbol(
     first: usize,
 ) -> Option<Failure> {
     let local = search_list(t, first);
-    let global: Vec<Arc<crate::elf::symbols::Indexed>> = match &t.host {
-        Some(h) => h.objs.iter().map(|o| resolver.symbols(&o.found)).collect(),
+    // The scope's objects, their tables read only when a lookup gets to
+    // them (most new objects have no reference to bind here at all).
+    let global: Vec<&Arc<Found>> = match &t.host {
+        Some(h) => h.objs.iter().map(|o| &o.found).collect(),
         None => (search_list(t, 0).iter())
-            .map(|&k| resolver.symbols(&t.objs[k].found))
+            .map(|&k| &t.objs[k].found)
             .collect(),
     };
-    let mut scope = global;
-    scope.extend(local.iter().map(|&k| resolver.symbols(&t.objs[k].found)));
+    let members: Vec<&Arc<Found>> = (global.into_iter())
+        .chain(local.iter().map(|&k| &t.objs[k].found))
+        .collect();
+    let mut tables: Vec<Option<Arc<crate::elf::symbols::Indexed>>> = vec![None; members.len()];
+    let mut scope = |k: usize| {
+        let f = members.get(k)?;
+        Some(tables[k].get_or_insert_with(|| resolver.symbols(f)).clone())
+    };
     local.iter().rev().filter(|&&k| k >= first).find_map(|&k| {
         let o = &t.objs[k];
         let info = &o.found.info;
@@ -253,7 +261,7 @@ fn unbound_symbol(
         let (name, version) = crate::graph::symbols::first_unbound(
             &x.table,
             bind_now,
-            &scope,
+            &mut scope,
             target.check_match_2_41,
         )?;
         let version = version
