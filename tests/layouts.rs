@@ -1488,14 +1488,8 @@ fn random_layouts_match_the_glibc_of_a_named_release() {
 /// (with the dependency in its notes) and warn of the others.
 #[test]
 fn failed_dlopens_are_undone_as_the_loader_undoes_them() {
-    let name = "failed_dlopens_are_undone_as_the_loader_undoes_them";
-    let Some(o) = Oracle::start(name) else {
-        return;
-    };
-    crate::support::oracle::on_host_and_releases(
-        name,
-        &o,
-        &["bullseye", "trixie", "forky"],
+    on_every_glibc(
+        "failed_dlopens_are_undone_as_the_loader_undoes_them",
         failed_dlopens,
     );
 }
@@ -1512,14 +1506,8 @@ fn failed_dlopens_are_undone_as_the_loader_undoes_them() {
 /// itself define).
 #[test]
 fn dlopened_objects_bind_in_the_scope_the_loader_gives_them() {
-    let name = "dlopened_objects_bind_in_the_scope_the_loader_gives_them";
-    let Some(o) = Oracle::start(name) else {
-        return;
-    };
-    crate::support::oracle::on_host_and_releases(
-        name,
-        &o,
-        &["bullseye", "trixie", "forky"],
+    on_every_glibc(
+        "dlopened_objects_bind_in_the_scope_the_loader_gives_them",
         dlopen_scopes,
     );
 }
@@ -1650,6 +1638,15 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
     assert_eq!(ours(&run), loader, "{name} (plugins): {}", run.dump());
 }
 
+/// Runs `check` around this machine's glibc (2.36) and Debian bullseye's
+/// (2.31), trixie's (2.41) and forky's (2.43), when the oracle can run.
+fn on_every_glibc(name: &str, check: fn(&str, &TestRoot)) {
+    let Some(o) = Oracle::start(name) else {
+        return;
+    };
+    crate::support::oracle::on_host_and_releases(name, &o, &["bullseye", "trixie", "forky"], check);
+}
+
 /// A `dlopen` that fails for an undefined symbol whatever its mode — a
 /// data reference (relocated at once), a function of a library linked
 /// `-z now` — is undone by the trace as by the loader, and the entry's
@@ -1658,14 +1655,8 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
 /// an optional one with no other is warned about in the loader's words.
 #[test]
 fn dlopens_that_fail_for_a_symbol_in_every_mode_are_undone() {
-    let name = "dlopens_that_fail_for_a_symbol_in_every_mode_are_undone";
-    let Some(o) = Oracle::start(name) else {
-        return;
-    };
-    crate::support::oracle::on_host_and_releases(
-        name,
-        &o,
-        &["bullseye", "trixie", "forky"],
+    on_every_glibc(
+        "dlopens_that_fail_for_a_symbol_in_every_mode_are_undone",
         every_mode_failures,
     );
 }

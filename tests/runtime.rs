@@ -2560,24 +2560,26 @@ static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n
   if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
 int main(void) { printf(\"mask %d\\n\", a()); dl_iterate_phdr(each, 0); return 0; }\n";
 
+/// Builds the musl program `/app/bin/prog` from `source`, linked with
+/// `lib` and `extra`, its RUNPATH `/app/lib:/app/plug`.
+fn musl_prog(s: &Sys, lib: &str, source: &str, extra: &[&str]) {
+    let mut args = s.link(lib);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend([
+        "-Wl,--enable-new-dtags".into(),
+        "-Wl,-rpath,/app/lib:/app/plug".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cc("musl-gcc", "/app/bin/prog", &[("c", source)], &args);
+}
+
 /// Builds `/app/bin/prog` (RUNPATH `/app/lib:/app/plug`), which calls
 /// `liba.so.1`'s `a()` (its second `dlopen` alone loading) and lists its
 /// link map, and checks `closure --dlopen-strings` (exit 0) against that
 /// link map when the program can run. Returns `closure`'s objects but the
 /// program, its JSON and its stderr.
 fn musl_dlopen_prog(s: &Sys, name: &str) -> (BTreeSet<String>, Value, String) {
-    let mut args = s.link("/app/lib/liba.so.1");
-    args.extend([
-        "-Wl,--enable-new-dtags".into(),
-        "-Wl,-rpath,/app/lib:/app/plug".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.cc(
-        "musl-gcc",
-        "/app/bin/prog",
-        &[("c", MUSL_DLOPEN_PROG_C)],
-        &args,
-    );
+    musl_prog(s, "/app/lib/liba.so.1", MUSL_DLOPEN_PROG_C, &[]);
     let (code, v, err) = s.json(&["--root", "/app/bin/prog", "--dlopen-strings"]);
     assert_eq!(code, 0, "{name}: {err}");
     let ours: BTreeSet<String> = paths(&v)
@@ -2724,15 +2726,16 @@ fn musl_dlopens_bind_in_the_global_scope_then_their_own() {
         return;
     }
     let s = Sys::musl();
-    s.lib(
-        "musl-gcc",
+    let lib = |path: &str, soname: &str, source: &str, args: &[&str]| {
+        s.lib("musl-gcc", path, soname, source, args)
+    };
+    lib(
         "/app/lib/libcore.so.1",
         "libcore.so.1",
         "int core_fn(void) { return 1; }\n",
         &[],
     );
-    s.lib(
-        "musl-gcc",
+    lib(
         "/app/plug/libgdep.so.1",
         "libgdep.so.1",
         "int good_cb(void);\nint dep_fn(void) { return good_cb(); }\n",
@@ -2741,8 +2744,7 @@ fn musl_dlopens_bind_in_the_global_scope_then_their_own() {
     let mut deps = s.link("/app/plug/libgdep.so.1");
     deps.extend(["-Wl,--enable-new-dtags".into(), "-Wl,-rpath,$ORIGIN".into()]);
     let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
-    s.lib(
-        "musl-gcc",
+    lib(
         "/app/plug/libgood.so.1",
         "libgood.so.1",
         "int host_api(int); int core_fn(void); int dep_fn(void);\n\
@@ -2750,32 +2752,23 @@ fn musl_dlopens_bind_in_the_global_scope_then_their_own() {
          int good(void) { return host_api(core_fn()) + dep_fn(); }\n",
         &deps,
     );
-    s.lib(
-        "musl-gcc",
+    lib(
         "/app/plug/libnosym.so.1",
         "libnosym.so.1",
         "int nowhere_fn(void);\nint nosym(void) { return nowhere_fn(); }\n",
         &[],
     );
-    s.lib(
-        "musl-gcc",
+    lib(
         "/app/plug/liblocal.so.1",
         "liblocal.so.1",
         "int good_only(void);\nint local(void) { return good_only(); }\n",
         &[],
     );
-    let mut args = s.link("/app/lib/libcore.so.1");
-    args.extend([
-        "-rdynamic".into(),
-        "-Wl,--enable-new-dtags".into(),
-        "-Wl,-rpath,/app/lib:/app/plug".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.cc(
-        "musl-gcc",
-        "/app/bin/prog",
-        &[("c", MUSL_SCOPE_PROG_C)],
-        &args,
+    musl_prog(
+        &s,
+        "/app/lib/libcore.so.1",
+        MUSL_SCOPE_PROG_C,
+        &["-rdynamic"],
     );
     let (code, v, err) = s.json(&[
         "--root",
