@@ -1566,19 +1566,12 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
         .arg("-rdynamic")
         .runpath("/opt/v")
         .build();
-    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
-    argv.extend(opens.args());
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = r.run_in_root(&[], &argv);
+    let (out, said) = run_opener(r, &opens);
     // The loader's answer: (object, symbol) of each `dlopen` that failed
     // for an undefined symbol; the premise: one loads, three fail so.
     let mut loader: BTreeSet<(String, String)> = BTreeSet::new();
     let mut loaded = Vec::new();
-    for l in out
-        .stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("opener: "))
-    {
+    for l in &said {
         if let Some(ok) = l.strip_prefix("OK  ") {
             loaded.push(ok.to_string());
         } else if let Some((_, why)) = l.strip_prefix("FAIL  ").and_then(|f| f.split_once('|')) {
@@ -1638,6 +1631,21 @@ fn dlopen_scopes(name: &str, r: &TestRoot) {
     assert_eq!(ours(&run), loader, "{name} (plugins): {}", run.dump());
 }
 
+/// Runs the opener built for `opens` with its entries, in the root: its
+/// output and what it said of each `dlopen` (`OK …`, `FAIL …|ERROR`,
+/// `NONE …`).
+fn run_opener(r: &TestRoot, opens: &RunTime) -> (RunOutput, Vec<String>) {
+    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
+    argv.extend(opens.args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = r.run_in_root(&[], &argv);
+    let said = (out.stderr.lines())
+        .filter_map(|l| l.strip_prefix("opener: "))
+        .map(String::from)
+        .collect();
+    (out, said)
+}
+
 /// Runs `check` around this machine's glibc (2.36) and Debian bullseye's
 /// (2.31), trixie's (2.41) and forky's (2.43), when the oracle can run.
 fn on_every_glibc(name: &str, check: fn(&str, &TestRoot)) {
@@ -1670,7 +1678,7 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         .source("int now_gone(void);\nint now(void) { return now_gone(); }\n")
         .arg("-Wl,-z,now")
         .build();
-    // Its dependency's function is bound lazily: it loads.
+    // A function it calls through its PLT is bound lazily: it loads.
     r.lib("/opt/v/liblazy.so.1", "liblazy.so.1")
         .source("int lazy_gone(void);\nint lazy(void) { return lazy_gone(); }\n")
         .build();
@@ -1688,13 +1696,8 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         .source(&opens.source())
         .runpath("/opt/v")
         .build();
-    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
-    argv.extend(opens.args());
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = r.run_in_root(&[], &argv);
-    let said: Vec<&str> = (out.stderr.lines())
-        .filter_map(|l| l.strip_prefix("opener: "))
-        .collect();
+    let (out, said) = run_opener(r, &opens);
+    let said: Vec<&str> = said.iter().map(String::as_str).collect();
     assert_eq!(
         said,
         [
@@ -1803,13 +1806,8 @@ fn failed_dlopens(name: &str, r: &TestRoot) {
         .source(&opens.source())
         .runpath("/opt/v")
         .build();
-    let mut argv: Vec<String> = vec![OPENER_PATH.to_string()];
-    argv.extend(opens.args());
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = r.run_in_root(&[], &argv);
-    let said: Vec<&str> = (out.stderr.lines())
-        .filter_map(|l| l.strip_prefix("opener: "))
-        .collect();
+    let (out, said) = run_opener(r, &opens);
+    let said: Vec<&str> = said.iter().map(String::as_str).collect();
     // The premise: four dlopens fail once they found their file, one loads.
     assert!(
         said.iter().filter(|l| l.starts_with("FAIL ")).count() == 4
