@@ -21,6 +21,7 @@ use petgraph::stable_graph::{NodeIndex, StableGraph};
 use crate::elf::ElfInfo;
 use crate::resolve::{Searched, Variant, Via};
 use crate::rootfs::Hop;
+use crate::util::show;
 
 pub use build::{build, BuildOptions};
 
@@ -251,6 +252,65 @@ pub struct UndefinedSymbol {
     pub loaded_by: Option<Vec<u8>>,
 }
 
+/// An undefined symbol of an object a plugin's `dlopen` maps that no object
+/// of that `dlopen`'s scope defines, but objects other `dlopen`s of the
+/// same program map do: it binds only if one of them was opened with
+/// `RTLD_GLOBAL` (which puts it and its dependencies in the global scope),
+/// as the JDK opens its AWT libraries. No file says which mode a program
+/// passes, so this is a warning, not a problem.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GlobalOnlySymbol {
+    /// The symbol name.
+    pub symbol: Vec<u8>,
+    /// The version required, if any.
+    pub version: Option<Vec<u8>>,
+    /// The object whose relocation needs it.
+    pub object: Vec<u8>,
+    /// The program that opens that object.
+    pub loaded_by: Vec<u8>,
+    /// The objects outside the scope that would bind it, in load order.
+    pub defined_by: Vec<Vec<u8>>,
+}
+
+impl GlobalOnlySymbol {
+    /// The warnings, in words: one per object, opener and set of objects
+    /// that would bind, naming every such symbol (in `symbols`' order).
+    pub fn describe(symbols: &[GlobalOnlySymbol]) -> Vec<String> {
+        type Key<'a> = (&'a [u8], &'a [u8], &'a [Vec<u8>]);
+        let mut groups: BTreeMap<Key<'_>, Vec<String>> = BTreeMap::new();
+        for u in symbols {
+            let name = match &u.version {
+                Some(v) => format!("{}@{}", show(&u.symbol), show(v)),
+                None => show(&u.symbol),
+            };
+            (groups.entry((&u.object, &u.loaded_by, &u.defined_by)))
+                .or_default()
+                .push(name);
+        }
+        (groups.into_iter())
+            .map(|((object, by, defined_by), names)| {
+                let defs: Vec<String> = defined_by.iter().map(|d| show(d)).collect();
+                let (these, bind) = match names.len() {
+                    1 => ("symbol", "binds"),
+                    _ => ("symbols", "bind"),
+                };
+                format!(
+                    "{}: {these} {} {bind} only if {} opened {} with RTLD_GLOBAL (what the \
+                     dlopen that maps it finds in its scope defines none of them; with \
+                     RTLD_LOCAL that dlopen fails)",
+                    show(object),
+                    names.join(", "),
+                    show(by),
+                    match defs.len() {
+                        1 => defs[0].clone(),
+                        _ => format!("one of {}", defs.join(", ")),
+                    }
+                )
+            })
+            .collect()
+    }
+}
+
 /// One audit module's load, as `--verbose` replays it: glibc's rtld opens
 /// it in a namespace of its own and searches its dependencies there.
 #[derive(Debug, Clone)]
@@ -408,6 +468,9 @@ pub struct DepGraph {
     pub extra_files: BTreeSet<Vec<u8>>,
     /// Undefined symbols (filled by `--check-symbols`).
     pub undefined_symbols: Vec<UndefinedSymbol>,
+    /// Plugins' undefined symbols that only an `RTLD_GLOBAL` open of
+    /// another plugin binds (filled by `--check-symbols`; warnings).
+    pub global_only_symbols: Vec<GlobalOnlySymbol>,
     /// The `dlopen`s that map objects outside their root's start-up, in
     /// root order, each root's in the order its trace made them.
     pub dlopens: Vec<Dlopen>,

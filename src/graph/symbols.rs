@@ -17,13 +17,19 @@
 //! 2.40 and earlier), so the objects are asked in scope order and the first
 //! that binds or stops the loader decides. Each root is checked by its own
 //! loader's rules (`Rules`: glibc 2.41 changed two of them).
+//!
+//! What a `dlopen` maps is looked up in the global scope, then the opened
+//! object's search list (`RTLD_LOCAL`). A plugin's reference left unbound
+//! there that an object another `dlopen` of the same host maps would bind
+//! is a [`GlobalOnlySymbol`] (a warning: the host may have opened that one
+//! `RTLD_GLOBAL`), not an [`UndefinedSymbol`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::{DepGraph, NodeKind, UndefinedSymbol};
+use super::{DepGraph, GlobalOnlySymbol, NodeKind, UndefinedSymbol};
 use crate::elf::symbols::{
     self, Symbols, VersionName, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK, STT_TLS,
 };
@@ -171,9 +177,14 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
         }
     }
     let mut found: BTreeSet<UndefinedSymbol> = BTreeSet::new();
+    let mut global_only: BTreeSet<GlobalOnlySymbol> = BTreeSet::new();
     let bound = petgraph::visit::NodeIndexable::node_bound(&g.graph);
     // Each object's place in this load's scope, from 1 (0: not in it).
     let mut place = vec![0u32; bound];
+    // For a plugin's `dlopen`: each object another `dlopen` of its host
+    // maps, outside this scope, by its place in load order, from 1.
+    let mut elsewhere = vec![0u32; bound];
+    let mut others: Vec<NodeIndex> = Vec::new();
     let mut cands: Vec<(NodeIndex, usize)> = Vec::new();
     // Names each root's load does not find, by root.
     let mut stubs_of: BTreeMap<usize, BTreeSet<&[u8]>> = BTreeMap::new();
@@ -186,6 +197,19 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
         };
         for (k, &m) in load.scope.iter().enumerate() {
             place[m.index()] = k as u32 + 1;
+        }
+        // A plugin's host program is code `closure` does not read: any of
+        // its `dlopen`s may have been `RTLD_GLOBAL`, which adds what it
+        // maps to the global scope (glibc's `add_to_global`).
+        others.clear();
+        if let (Some(_), Some(host)) = (&load.by, g.plugin_hosts.get(&ri)) {
+            let same_host = |l: &&Load| l.by.is_some() && g.plugin_hosts.get(&l.root) == Some(host);
+            for m in loads.iter().filter(same_host).flat_map(|l| &l.relocated) {
+                if place[m.index()] == 0 && elsewhere[m.index()] == 0 {
+                    others.push(*m);
+                    elsewhere[m.index()] = others.len() as u32;
+                }
+            }
         }
         // Names this root's load does not find: the loader (tracing) stands
         // a stub object in for each.
@@ -228,6 +252,35 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 }
                 cands.sort_by_key(|&(o, i)| (place[o.index()], i));
                 let found_by = lookup(&cands, &tables, r.plt_only, want, rules);
+                if found_by == Lookup::Unbound && !weak && !others.is_empty() {
+                    // Which of the other `dlopen`s' objects would bind it,
+                    // each asked alone.
+                    cands.clear();
+                    if let Some(all) = defs.get(s.name.as_slice()) {
+                        cands.extend(
+                            all.iter()
+                                .copied()
+                                .filter(|&(o, _)| elsewhere[o.index()] != 0),
+                        );
+                    }
+                    cands.sort_by_key(|&(o, i)| (elsewhere[o.index()], i));
+                    let defined_by: Vec<Vec<u8>> = (cands.chunk_by(|a, b| a.0 == b.0))
+                        .filter(|group| {
+                            lookup(group, &tables, r.plt_only, want, rules) == Lookup::Bound
+                        })
+                        .map(|group| g.graph[group[0].0].path.clone())
+                        .collect();
+                    if let (false, Some(by)) = (defined_by.is_empty(), &load.by) {
+                        global_only.insert(GlobalOnlySymbol {
+                            symbol: s.name.clone(),
+                            version: want.map(|w| w.name.clone()),
+                            object: g.graph[x].path.clone(),
+                            loaded_by: by.clone(),
+                            defined_by,
+                        });
+                        continue;
+                    }
+                }
                 if found_by == Lookup::Asserts || (found_by == Lookup::Unbound && !weak) {
                     found.insert(UndefinedSymbol {
                         symbol: s.name.clone(),
@@ -241,8 +294,18 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
         for &m in &load.scope {
             place[m.index()] = 0;
         }
+        for &m in &others {
+            elsewhere[m.index()] = 0;
+        }
     }
     g.undefined_symbols = found.into_iter().collect();
+    g.global_only_symbols = global_only.into_iter().collect();
+    if !g.global_only_symbols.is_empty() {
+        let words = GlobalOnlySymbol::describe(&g.global_only_symbols);
+        g.warnings.extend(words);
+        g.warnings.sort();
+        g.warnings.dedup();
+    }
 }
 
 /// The highest version index the loader keeps for an object (`ndx_high` of

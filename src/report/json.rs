@@ -21,6 +21,10 @@ struct Report {
     missing: Vec<Missing>,
     missing_versions: Vec<MissingVersion>,
     undefined_symbols: Vec<UndefinedSymbol>,
+    /// Plugins' symbols only an `RTLD_GLOBAL` open of another plugin binds
+    /// (an extension, with `--check-symbols`: only when any; warnings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    global_only_symbols: Vec<GlobalOnlySymbol>,
     /// Objects the loader refuses to load (an extension: only when any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     refused: Vec<Refused>,
@@ -99,6 +103,17 @@ struct UndefinedSymbol {
     /// The object whose `dlopen` maps `object` (absent: the start-up).
     #[serde(skip_serializing_if = "Option::is_none")]
     loaded_by: Option<String>,
+}
+
+#[derive(Serialize)]
+struct GlobalOnlySymbol {
+    symbol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    object: String,
+    loaded_by: String,
+    /// The objects other `dlopen`s map that would bind it.
+    defined_by: Vec<String>,
 }
 
 fn tried_text(t: &Tried) -> String {
@@ -274,6 +289,15 @@ pub fn render_with_audit(
                 version: u.version.as_deref().map(show),
                 object: show(&u.object),
                 loaded_by: u.loaded_by.as_deref().map(show),
+            })
+            .collect(),
+        global_only_symbols: (g.global_only_symbols.iter())
+            .map(|u| GlobalOnlySymbol {
+                symbol: show(&u.symbol),
+                version: u.version.as_deref().map(show),
+                object: show(&u.object),
+                loaded_by: show(&u.loaded_by),
+                defined_by: u.defined_by.iter().map(|d| show(d)).collect(),
             })
             .collect(),
         refused: g
