@@ -2824,6 +2824,219 @@ int main(void) { for (int k = 0; k < 3; k++) { void *h = dlopen(names[k], RTLD_N
   if (h) printf(\"OK %s\\n\", names[k]); else printf(\"FAIL %s|%s\\n\", names[k], dlerror()); }\n\
   return 0; }\n";
 
+/// Opens each path given with `RTLD_NOW` (`OK PATH` or `FAIL PATH|ERROR`),
+/// then lists the link map.
+const MUSL_PLUGIN_HOST_C: &str = "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <link.h>\n\
+#include <stdio.h>\nint core_fn(void);\nint host_api(int x) { return x + core_fn(); }\n\
+static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n\
+  if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
+int main(int argc, char **argv) { for (int k = 1; k < argc; k++) {\n\
+  if (dlopen(argv[k], RTLD_NOW)) printf(\"OK %s\\n\", argv[k]);\n\
+  else printf(\"FAIL %s|%s\\n\", argv[k], dlerror()); }\n\
+  dl_iterate_phdr(each, 0); return 0; }\n";
+
+/// An included library of a musl program is mapped by musl's loader in
+/// that program's process, whatever the sysroot's other libc: its
+/// `libc.so` is the loader, a name the program loaded at start-up is that
+/// object, and its dependencies are searched through its RPATH and then
+/// the program's (musl walks `needed_by` up to the program), in musl's
+/// system path after that — never glibc's directories; `--check-symbols`
+/// binds it in the program's global scope. A library given as a root in
+/// a sysroot with musl's loader and no glibc one is musl's too: `--format
+/// ldd` equals `ld-musl --list` there. Compared with the program's own
+/// `dlopen`s: what it maps, what fails and why.
+#[test]
+fn musl_plugins_are_traced_in_their_host_program() {
+    let name = "musl_plugins_are_traced_in_their_host_program";
+    if !musl_ready(name) {
+        return;
+    }
+    let s = Sys::musl();
+    let lib = |path: &str, soname: &str, source: &str, args: &[&str]| {
+        s.lib("musl-gcc", path, soname, source, args)
+    };
+    lib(
+        "/app/lib/libcore.so.1",
+        "libcore.so.1",
+        "int core_fn(void) { return 1; }\n",
+        &[],
+    );
+    lib(
+        "/app/lib/libdep.so.1",
+        "libdep.so.1",
+        "int dep_fn(void) { return 2; }\n",
+        &[],
+    );
+    lib(
+        "/opt/x/libown.so.1",
+        "libown.so.1",
+        "int own_fn(void) { return 3; }\n",
+        &[],
+    );
+    // In musl's system path (the path file's directories).
+    lib(
+        "/usr/lib/x86_64-linux-musl/libsys.so.1",
+        "libsys.so.1",
+        "int sys_fn(void) { return 4; }\n",
+        &[],
+    );
+    let mut args: Vec<String> = Vec::new();
+    for l in [
+        "/app/lib/libcore.so.1",
+        "/app/lib/libdep.so.1",
+        "/opt/x/libown.so.1",
+        "/usr/lib/x86_64-linux-musl/libsys.so.1",
+    ] {
+        args.extend(s.link(l));
+    }
+    args.extend(["-Wl,--enable-new-dtags".into(), "-Wl,-rpath,/opt/x".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lib(
+        "/opt/plugins/libplug.so",
+        "libplug.so",
+        "int host_api(int); int core_fn(void); int dep_fn(void); int own_fn(void);\n\
+         int sys_fn(void);\n\
+         int plug(void) { return host_api(core_fn()) + dep_fn() + own_fn() + sys_fn(); }\n",
+        &args,
+    );
+    lib(
+        "/opt/plugins/libsym.so",
+        "libsym.so",
+        "int gone_fn(void);\nint sym(void) { return gone_fn(); }\n",
+        &[],
+    );
+    // A dependency found nowhere: musl names it.
+    lib(
+        "/opt/y/libnowhere.so.1",
+        "libnowhere.so.1",
+        "int nw(void) { return 5; }\n",
+        &[],
+    );
+    let nowhere = s.link("/opt/y/libnowhere.so.1");
+    let nowhere: Vec<&str> = nowhere.iter().map(String::as_str).collect();
+    lib(
+        "/opt/plugins/libbad.so",
+        "libbad.so",
+        "int nw(void);\nint bad(void) { return nw(); }\n",
+        &nowhere,
+    );
+    fs::remove_file(s.host("/opt/y/libnowhere.so.1")).expect("remove");
+    musl_prog(
+        &s,
+        "/app/lib/libcore.so.1",
+        MUSL_PLUGIN_HOST_C,
+        &["-rdynamic"],
+    );
+    // The host must not need the plugin's dependencies itself.
+    let plugins = [
+        "/opt/plugins/libplug.so",
+        "/opt/plugins/libsym.so",
+        "/opt/plugins/libbad.so",
+    ];
+    let mut argv = vec!["--root", "/app/bin/prog", "--check-symbols"];
+    for p in plugins {
+        argv.extend(["--include", p]);
+    }
+    let (code, v, err) = s.json(&argv);
+    assert_eq!(code, 1, "{name}: {err}");
+    // Objects: the program's start-up and what each plugin brings.
+    let ours: BTreeSet<String> = (v["objects"].as_array().into_iter().flatten())
+        .filter(|o| {
+            let roots = o["roots"].as_array().cloned().unwrap_or_default();
+            roots
+                .iter()
+                .any(|r| r == "/app/bin/prog" || r == "/opt/plugins/libplug.so")
+        })
+        .filter_map(|o| o["path"].as_str().map(String::from))
+        .collect();
+    let missing: BTreeSet<(String, String)> = (v["missing"].as_array().into_iter().flatten())
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (s("soname"), s("needed_by"))
+        })
+        .collect();
+    assert_eq!(
+        missing,
+        BTreeSet::from([(
+            "libnowhere.so.1".to_string(),
+            "/opt/plugins/libbad.so".to_string()
+        )]),
+        "{name}: {err}"
+    );
+    let undefined: BTreeSet<(String, String, String)> =
+        (v["undefined_symbols"].as_array().into_iter().flatten())
+            .map(|u| {
+                let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+                (s("object"), s("symbol"), s("loaded_by"))
+            })
+            .collect();
+    // (libbad's `nw` too: its library is missing.)
+    let expected = [
+        ("/opt/plugins/libsym.so", "gone_fn"),
+        ("/opt/plugins/libbad.so", "nw"),
+    ]
+    .map(|(o, f)| (o.to_string(), f.to_string(), "/app/bin/prog".to_string()));
+    assert_eq!(undefined, BTreeSet::from(expected), "{name}: {err}");
+    // A library root: musl's, in this sysroot without glibc's loader.
+    let (code, ldd, err) = s.closure(&["--root", "/opt/plugins/libplug.so", "--format", "ldd"]);
+    assert_eq!(
+        code, 1,
+        "{name}: standalone, the program's libraries are not found: {err}"
+    );
+    if !can_run(&format!("{name} (running the program)")) {
+        return;
+    }
+    // musl's answer.
+    let mut run: Vec<&str> = vec!["/app/bin/prog", "/opt/plugins/libplug.so"];
+    let (status, out, stderr) = run_in_root(s.path(), &run, &[]);
+    assert!(status.success(), "{name}: {out}{stderr}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("OK /opt/plugins/libplug.so"),
+        "{name}: {out}"
+    );
+    let real: BTreeSet<String> = lines.map(String::from).collect();
+    assert_eq!(ours, real, "{name}: closure against musl's link map");
+    run = vec![
+        "/app/bin/prog",
+        "/opt/plugins/libsym.so",
+        "/opt/plugins/libbad.so",
+    ];
+    let (_, out, stderr) = run_in_root(s.path(), &run, &[]);
+    let said: Vec<&str> = out.lines().take(2).collect();
+    assert_eq!(
+        said,
+        [
+            "FAIL /opt/plugins/libsym.so|Error relocating /opt/plugins/libsym.so: gone_fn: \
+             symbol not found",
+            "FAIL /opt/plugins/libbad.so|Error loading shared library libnowhere.so.1: No such \
+             file or directory (needed by /opt/plugins/libbad.so)",
+        ],
+        "{name}: {out}{stderr}"
+    );
+    // `ld-musl --list` of the library alone (addresses dropped; what it
+    // cannot find is on its stderr, as ours is).
+    let (_, listed, stderr) = run_in_root(
+        s.path(),
+        &[MUSL_INTERP, "--list", "/opt/plugins/libplug.so"],
+        &[],
+    );
+    let strip = |text: &str| -> Vec<String> {
+        (text.lines())
+            .map(|l| match l.rfind(" (0x") {
+                Some(i) => l[..i].to_string(),
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&ldd),
+        strip(&listed),
+        "{name}: ld-musl --list: {listed}{stderr}"
+    );
+}
+
 /// A library that `dlopen`s `libplug.so.1` when asked (1 when it loaded).
 const CALLER_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
 int caller(void) { void *h = dlopen(\"libplug.so.1\", RTLD_NOW);\n\

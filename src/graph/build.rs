@@ -17,7 +17,8 @@
 //! one's trace with themselves substituted as object 0, and are merged by
 //! adding only what is their own. An included library is traced as a
 //! plugin its host program opens (`Host`, `Included`): the program's
-//! start-up objects are matched first, and its RPATH ends the chains.
+//! start-up objects are matched first, and its RPATH ends the chains; a
+//! musl program's plugin is mapped by musl's loader, by musl's rules.
 //!
 //! Submodules: `audit` (the audit modules' namespaces), `runtime` (what is
 //! loaded once the program runs) and `refusals` (objects the loader maps
@@ -455,6 +456,21 @@ impl RootTrace {
         }
     }
 
+    /// The chain a `dlopen` searches with, asked by object `i`: the
+    /// caller's ([`Self::chain_into`]), or under musl, which searches as if
+    /// the main program asked (`load_library(file, head)`), the program's:
+    /// the host's in a plugin's trace.
+    fn dlopen_chain_into(&self, target: &Target, i: usize, v: &mut Vec<Arc<ChainLink>>) {
+        match (&self.host, target.flavor) {
+            (Some(h), Flavor::Musl) => {
+                v.clear();
+                v.push(h.link.clone());
+            }
+            (None, Flavor::Musl) => self.chain_into(0, v),
+            _ => self.chain_into(i, v),
+        }
+    }
+
     /// In a plugin's trace, the object the host program loaded at start-up
     /// that answers `name` (asked by object `cur`), placed in the trace,
     /// and how it was loaded (the edge's detail).
@@ -465,7 +481,7 @@ impl RootTrace {
         queue: &mut Vec<usize>,
     ) -> Option<(usize, String)> {
         let h = self.host.clone()?;
-        let k = find_loaded(&h.objs, name)?;
+        let k = find_loaded_for(&h.target, &h.objs, name)?;
         let (j, _) = self.place(&h.objs[k].found, name, cur, queue);
         Some((j, format!("by {} at start-up", show(&h.program))))
     }
@@ -1084,15 +1100,21 @@ struct Included {
     hosts: Vec<Arc<Host>>,
 }
 
-/// The process a plugin is opened in: the first glibc program root of the
-/// plugin's kind (class, byte order, machine). glibc's `_dl_map_object`
+/// The process a plugin is opened in: the first program root of the
+/// plugin's kind (class, byte order, machine) with its libc (musl's for a
+/// plugin that needs `libc.so`, else glibc's; else the first of the kind),
+/// whose loader maps the plugin. glibc's `_dl_map_object`
 /// answers a name with an object already loaded before it searches
 /// (`_dl_name_match_p`: a name it was loaded under, its path; else its
 /// SONAME), so the program's start-up objects answer the plugin's names
 /// first, whatever file a search would find; and when the requester has no
 /// `DT_RUNPATH`, the search tries the main program's `DT_RPATH` after the
 /// requester's chain (in any namespace), so the program ends every chain of
-/// the plugin's trace.
+/// the plugin's trace. musl answers the names reserved for libc and the
+/// names the program's objects were loaded under, and searches each
+/// object's RPATH or RUNPATH up its `needed_by` chain to the program (the
+/// one a `dlopen` is made for), so the same holds there; it answers no
+/// name with a SONAME, so musl programs offer none.
 struct Host {
     /// Its in-root path.
     program: Vec<u8>,
@@ -1103,6 +1125,8 @@ struct Host {
     objs: Vec<Obj>,
     /// Class, byte order and machine.
     kind: (bool, bool, u16),
+    /// Its loader: the one that maps its plugins.
+    target: Arc<Target>,
 }
 
 /// Who answers a SONAME for the plugins.
@@ -1150,12 +1174,19 @@ impl Included {
             && self.libraries.contains(root)
     }
 
-    /// The program whose process a plugin like `like` is traced in.
+    /// The program whose process a plugin like `like` is traced in: the
+    /// first of its kind with musl's loader when it needs musl's `libc.so`,
+    /// else the first with glibc's, else the first of its kind.
     fn host_for(&self, like: &ElfInfo) -> Option<Arc<Host>> {
         let i = &like.ident;
-        self.hosts
-            .iter()
-            .find(|h| h.kind == (i.is_64, i.big_endian, i.machine))
+        let kind = (i.is_64, i.big_endian, i.machine);
+        let musl = like.needed.iter().any(|n| n.as_slice() == b"libc.so");
+        let of = |flavor: Flavor| {
+            (self.hosts.iter()).find(|h| h.kind == kind && h.target.flavor == flavor)
+        };
+        let preferred = if musl { Flavor::Musl } else { Flavor::Glibc };
+        of(preferred)
+            .or_else(|| self.hosts.iter().find(|h| h.kind == kind))
             .cloned()
     }
 
@@ -1227,9 +1258,13 @@ fn offer(
     main: &Obj,
     t: &RootTrace,
 ) {
-    if !is_glibc(t.target.as_deref()) || main.found.info.interp.is_none() {
+    let Some(target) = t.target.clone() else {
+        return;
+    };
+    if main.found.info.interp.is_none() {
         return;
     }
+    let glibc = target.flavor == Flavor::Glibc;
     // Objects some start-up edge leads to (not only run-time loads).
     let mut startup = vec![false; t.objs.len()];
     for e in &t.edges {
@@ -1247,19 +1282,24 @@ fn offer(
             .filter(|(o, s)| **s && !o.latent)
             .map(|(o, _)| o)
     };
-    for o in loaded() {
+    // (musl answers no name with a SONAME.)
+    for o in loaded().filter(|_| glibc) {
         if let Some(soname) = &o.found.info.soname {
             offered.push((soname.clone(), o.found.path.clone(), root.to_vec()));
         }
     }
     let i = &main.found.info.ident;
     let kind = (i.is_64, i.big_endian, i.machine);
-    if hosts.iter().all(|h| h.kind != kind) {
+    if hosts
+        .iter()
+        .all(|h| h.kind != kind || h.target.flavor != target.flavor)
+    {
         hosts.push(Host {
             program: root.to_vec(),
             link: main.link.clone(),
             objs: std::iter::once(main).chain(loaded()).cloned().collect(),
             kind,
+            target,
         });
     }
 }
@@ -1716,15 +1756,22 @@ fn load_list(
     if !info.is_dynamic() && info.interp.is_none() {
         return Ok(t); // static: nothing to resolve
     }
-    let target = resolver.shared_target(&info);
+    // An included library is mapped by its host program's loader (musl's
+    // for a musl program, whatever libc the library was built against).
+    let host = (included.applies(root))
+        .then(|| included.host_for(&info))
+        .flatten();
+    let target = match &host {
+        Some(h) if h.target.flavor == Flavor::Musl => h.target.clone(),
+        _ => resolver.shared_target(&info),
+    };
     t.target = Some(target.clone());
     t.extra_files.extend(target.config_files.iter().cloned());
 
     // The interpreter: the program's own, or for a library given as a root
     // the architecture's usual one (what `ld.so --list lib.so` reports).
-    let interp = info
-        .interp
-        .clone()
+    let interp = (info.interp.clone())
+        .or_else(|| target.interp.clone())
         .unwrap_or_else(|| target.arch.glibc_interp.as_bytes().to_vec());
     match resolver.load_interpreter(&interp) {
         Ok(f) => {
@@ -1773,8 +1820,8 @@ fn load_list(
     let mut q = 0;
     let mut queue = vec![0usize];
     add_preloads(resolver, &target, &mut t, &mut queue, opts.keep_search);
-    let plugin = target.flavor == Flavor::Glibc && included.applies(root);
-    t.host = plugin.then(|| included.host_for(&info)).flatten();
+    let plugin = included.applies(root);
+    t.host = host;
     // The requester's chain, refilled per requester.
     let mut chain: Vec<Arc<ChainLink>> = Vec::new();
     // Run-time loads one at a time: each `.note.dlopen` entry, then each
@@ -1881,7 +1928,7 @@ fn load_list(
                     audit: false,
                 },
             );
-            if plugin && matches!(res.outcome, Outcome::Missing) {
+            if plugin && target.flavor == Flavor::Glibc && matches!(res.outcome, Outcome::Missing) {
                 if let Some((f, w)) = included.answer(resolver, name, &t.objs[0].found.info) {
                     let (j, _) = t.place(&Arc::new(f), name, cur, &mut queue);
                     if !t.warnings.contains(&w) {

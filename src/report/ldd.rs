@@ -114,7 +114,16 @@ fn musl(g: &DepGraph, root: NodeIndex, ri: usize, out: &mut dyn Write) -> io::Re
         .children(root)
         .into_iter()
         .find(|(n, e)| e.via == Via::Interpreter && g.graph[*n].kind != NodeKind::Missing)
-        .map(|(n, _)| &g.graph[n].path);
+        .map(|(n, _)| &g.graph[n].path)
+        // A library root has no `PT_INTERP`; musl's `--list` of it names
+        // the loader first all the same (the loader answers its `libc.so`).
+        .or_else(|| {
+            (g.graph.node_indices())
+                .find(|&n| {
+                    g.graph[n].kind == NodeKind::Interpreter && g.graph[n].roots.contains(&ri)
+                })
+                .map(|n| &g.graph[n].path)
+        });
     if let Some(path) = loader {
         out.write_all(b"\t")?;
         out.write_all(path)?;

@@ -831,7 +831,7 @@ impl<'fs> Resolver<'fs> {
         };
         target.legacy = legacy::Legacy::new(&target, &platform, active);
         if target.flavor == Flavor::Glibc {
-            let loader = bytes_path(&Self::loader_of(info));
+            let loader = bytes_path(&self.loader_of(info));
             if target.hwcaps_known.is_none() {
                 target.hwcaps_known = self.interp_hwcaps_names(&loader, target.arch.hwcaps);
             }
@@ -943,8 +943,12 @@ impl<'fs> Resolver<'fs> {
     }
 
     fn detect_loader(&self, info: &ElfInfo) -> Target {
-        let interp = info.interp.as_deref();
-        let loader = Self::loader_of(info);
+        let loader = self.loader_of(info);
+        // A library's loader is musl's when that is the sysroot's.
+        let interp = info.interp.as_deref().or_else(|| {
+            let base = loader.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            base.starts_with(b"ld-musl-").then_some(loader.as_slice())
+        });
         let fs = self.fs;
         Target::detect(
             info.ident,
@@ -961,14 +965,20 @@ impl<'fs> Resolver<'fs> {
 
     /// The loader that loads `info`'s file: its `PT_INTERP`, or for a library
     /// (no `PT_INTERP`) the architecture's usual glibc one, which `ldd` and
-    /// `ld.so --list` run on it. Its strings tell the loader's generation.
-    fn loader_of(info: &ElfInfo) -> Vec<u8> {
-        info.interp.clone().unwrap_or_else(|| {
-            target::arch_facts(&info.ident)
-                .glibc_interp
-                .as_bytes()
-                .to_vec()
-        })
+    /// `ld.so --list` run on it — unless the sysroot has no such file but
+    /// musl's (`/lib/ld-musl-ARCH.so.1`, an Alpine root): then musl's, whose
+    /// `ldd` is that file. Its strings tell the loader's generation.
+    fn loader_of(&self, info: &ElfInfo) -> Vec<u8> {
+        if let Some(i) = &info.interp {
+            return i.clone();
+        }
+        let arch = target::arch_facts(&info.ident);
+        let musl = format!("/lib/ld-musl-{}.so.1", arch.musl_arch);
+        let exists = |p: &str| self.fs.kind(Path::new(p)).is_ok();
+        if !exists(arch.glibc_interp) && exists(&musl) {
+            return musl.into_bytes();
+        }
+        arch.glibc_interp.as_bytes().to_vec()
     }
 
     /// Whether the interpreter at `path` holds `needle` ([`file_contains`]),

@@ -41,12 +41,8 @@ pub(super) fn load_runtime(
         t.push_edge(from, To::Obj(j), edge(name));
         return Ok(None);
     }
-    let searcher = match target.flavor {
-        Flavor::Musl => 0,
-        _ => from,
-    };
     let mut chain = Vec::new();
-    t.chain_into(searcher, &mut chain);
+    t.dlopen_chain_into(target, from, &mut chain);
     let res = resolver.resolve(
         target,
         &Request {
