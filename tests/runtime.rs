@@ -3035,6 +3035,22 @@ fn musl_plugins_are_traced_in_their_host_program() {
         strip(&listed),
         "{name}: ld-musl --list: {listed}{stderr}"
     );
+    // Staged with the plugin (whose `closure verify` is the staging's
+    // own check), the program opens it there.
+    let st = s
+        .stage(&[
+            "--root",
+            "/app/bin/prog",
+            "--include",
+            "/opt/plugins/libplug.so",
+        ])
+        .ok(name);
+    let (code, out, stderr) = st.run(&["/app/bin/prog", "/opt/plugins/libplug.so"], &[]);
+    assert_eq!(code, 0, "{name}: {out}{stderr}");
+    assert!(
+        out.starts_with("OK /opt/plugins/libplug.so\n"),
+        "{name}: {out}{stderr}"
+    );
 }
 
 /// A library that `dlopen`s `libplug.so.1` when asked (1 when it loaded).
