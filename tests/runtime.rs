@@ -2560,6 +2560,23 @@ static int each(struct dl_phdr_info *i, size_t n, void *d) { (void)n; (void)d;\n
   if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }\n\
 int main(void) { printf(\"mask %d\\n\", a()); dl_iterate_phdr(each, 0); return 0; }\n";
 
+/// A musl root with `/app/lib/libcore.so.1` (`core_fn`, 1) built in it,
+/// when musl can be used here.
+fn musl_root_with_core(name: &str) -> Option<Sys> {
+    if !musl_ready(name) {
+        return None;
+    }
+    let s = Sys::musl();
+    s.lib(
+        "musl-gcc",
+        "/app/lib/libcore.so.1",
+        "libcore.so.1",
+        "int core_fn(void) { return 1; }\n",
+        &[],
+    );
+    Some(s)
+}
+
 /// Builds the musl program `/app/bin/prog` from `source`, linked with
 /// `lib` and `extra`, its RUNPATH `/app/lib:/app/plug`.
 fn musl_prog(s: &Sys, lib: &str, source: &str, extra: &[&str]) {
@@ -2722,19 +2739,12 @@ fn musl_undoes_a_failed_dlopen() {
 #[test]
 fn musl_dlopens_bind_in_the_global_scope_then_their_own() {
     let name = "musl_dlopens_bind_in_the_global_scope_then_their_own";
-    if !musl_ready(name) {
+    let Some(s) = musl_root_with_core(name) else {
         return;
-    }
-    let s = Sys::musl();
+    };
     let lib = |path: &str, soname: &str, source: &str, args: &[&str]| {
         s.lib("musl-gcc", path, soname, source, args)
     };
-    lib(
-        "/app/lib/libcore.so.1",
-        "libcore.so.1",
-        "int core_fn(void) { return 1; }\n",
-        &[],
-    );
     lib(
         "/app/plug/libgdep.so.1",
         "libgdep.so.1",
@@ -2848,19 +2858,12 @@ int main(int argc, char **argv) { for (int k = 1; k < argc; k++) {\n\
 #[test]
 fn musl_plugins_are_traced_in_their_host_program() {
     let name = "musl_plugins_are_traced_in_their_host_program";
-    if !musl_ready(name) {
+    let Some(s) = musl_root_with_core(name) else {
         return;
-    }
-    let s = Sys::musl();
+    };
     let lib = |path: &str, soname: &str, source: &str, args: &[&str]| {
         s.lib("musl-gcc", path, soname, source, args)
     };
-    lib(
-        "/app/lib/libcore.so.1",
-        "libcore.so.1",
-        "int core_fn(void) { return 1; }\n",
-        &[],
-    );
     lib(
         "/app/lib/libdep.so.1",
         "libdep.so.1",
