@@ -2924,6 +2924,13 @@ fn musl_plugins_are_traced_in_their_host_program() {
         &nowhere,
     );
     fs::remove_file(s.host("/opt/y/libnowhere.so.1")).expect("remove");
+    // `-z nodlopen`, which glibc's `dlopen` refuses and musl's ignores.
+    lib(
+        "/opt/plugins/libnoopen.so",
+        "libnoopen.so",
+        "int host_api(int);\nint noopen(void) { return host_api(2); }\n",
+        &["-Wl,-z,nodlopen"],
+    );
     musl_prog(
         &s,
         "/app/lib/libcore.so.1",
@@ -2935,6 +2942,7 @@ fn musl_plugins_are_traced_in_their_host_program() {
         "/opt/plugins/libplug.so",
         "/opt/plugins/libsym.so",
         "/opt/plugins/libbad.so",
+        "/opt/plugins/libnoopen.so",
     ];
     let mut argv = vec!["--root", "/app/bin/prog", "--check-symbols"];
     for p in plugins {
@@ -2942,6 +2950,7 @@ fn musl_plugins_are_traced_in_their_host_program() {
     }
     let (code, v, err) = s.json(&argv);
     assert_eq!(code, 1, "{name}: {err}");
+    assert!(!err.contains("libnoopen.so (a plugin)"), "{name}: {err}");
     // Objects: the program's start-up and what each plugin brings.
     let ours: BTreeSet<String> = (v["objects"].as_array().into_iter().flatten())
         .filter(|o| {
@@ -3005,9 +3014,10 @@ fn musl_plugins_are_traced_in_their_host_program() {
         "/app/bin/prog",
         "/opt/plugins/libsym.so",
         "/opt/plugins/libbad.so",
+        "/opt/plugins/libnoopen.so",
     ];
     let (_, out, stderr) = run_in_root(s.path(), &run, &[]);
-    let said: Vec<&str> = out.lines().take(2).collect();
+    let said: Vec<&str> = out.lines().take(3).collect();
     assert_eq!(
         said,
         [
@@ -3015,6 +3025,7 @@ fn musl_plugins_are_traced_in_their_host_program() {
              symbol not found",
             "FAIL /opt/plugins/libbad.so|Error loading shared library libnowhere.so.1: No such \
              file or directory (needed by /opt/plugins/libbad.so)",
+            "OK /opt/plugins/libnoopen.so",
         ],
         "{name}: {out}{stderr}"
     );

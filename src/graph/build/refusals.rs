@@ -155,6 +155,11 @@ pub(super) fn isa_refusals(resolver: &Resolver<'_>, g: &DepGraph) -> Vec<Refused
 /// lacks ([`isa_refusal`]); each that fails is a warning (the plugin's
 /// `dlopen` fails, the process goes on).
 pub(super) fn plugin_refusals(resolver: &Resolver<'_>, target: &Target, t: &mut RootTrace) {
+    // musl's `dlopen` has none of these checks (as for run-time loads:
+    // `runtime::mapped_refusal`).
+    if target.flavor != crate::resolve::target::Flavor::Glibc {
+        return;
+    }
     // A copy in a `glibc-hwcaps/` subdirectory stands in for its baseline
     // at start-up on a capable CPU: no one opens it with `dlopen`.
     let root = &t.objs[0].found.path;
