@@ -290,14 +290,14 @@ impl GlobalOnlySymbol {
         (groups.into_iter())
             .map(|((object, by, defined_by), names)| {
                 let defs: Vec<String> = defined_by.iter().map(|d| show(d)).collect();
-                let (these, bind) = match names.len() {
-                    1 => ("symbol", "binds"),
-                    _ => ("symbols", "bind"),
+                let (these, bind, none) = match names.len() {
+                    1 => ("symbol", "binds", "it"),
+                    _ => ("symbols", "bind", "any of them"),
                 };
                 format!(
-                    "{}: {these} {} {bind} only if {} opened {} with RTLD_GLOBAL (what the \
-                     dlopen that maps it finds in its scope defines none of them; with \
-                     RTLD_LOCAL that dlopen fails)",
+                    "{}: {these} {} {bind} only if {} opened {} with RTLD_GLOBAL (nothing in \
+                     the scope of the dlopen that maps it defines {none}; with RTLD_LOCAL that \
+                     dlopen fails)",
                     show(object),
                     names.join(", "),
                     show(by),
