@@ -214,6 +214,8 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Result<Verification> {
     };
     if opts.check_symbols {
         graph::symbols::check(&fs, &mut g);
+    } else {
+        graph::symbols::plugin_failures(&fs, &mut g);
     }
     Ok(Verification {
         graph: g,
@@ -356,6 +358,8 @@ pub fn check_staged(sysroot_graph: &DepGraph, out: &Path, opts: &Options) -> Res
     };
     if opts.check_symbols {
         graph::symbols::check(&fs, &mut staged);
+    } else {
+        graph::symbols::plugin_failures(&fs, &mut staged);
     }
     let mut divergences = absent;
     let before = per_root_files(sysroot_graph);

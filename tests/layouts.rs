@@ -1712,7 +1712,7 @@ int main(int argc, char **argv) {
 
 fn rtld_global_plugins(name: &str, r: &TestRoot) {
     r.lib("/opt/p/libdefdep.so.1", "libdefdep.so.1")
-        .source("int dep_shared(void) { return 2; }\n")
+        .source("int dep_shared = 2;\n")
         .build();
     r.lib("/opt/p/libdef.so.1", "libdef.so.1")
         .source("int shared_fn(void) { return 1; }\n")
@@ -1722,8 +1722,9 @@ fn rtld_global_plugins(name: &str, r: &TestRoot) {
     r.lib("/opt/p/libuse.so.1", "libuse.so.1")
         .source("int shared_fn(void);\nint use(void) { return shared_fn(); }\n")
         .build();
+    // (A variable: its reference fails a `dlopen` in every mode.)
     r.lib("/opt/p/libusedep.so.1", "libusedep.so.1")
-        .source("int dep_shared(void);\nint usedep(void) { return dep_shared(); }\n")
+        .source("extern int dep_shared;\nint usedep(void) { return dep_shared; }\n")
         .build();
     r.lib("/opt/p/libnowhere.so.1", "libnowhere.so.1")
         .source("int gone_fn(void);\nint nowhere(void) { return gone_fn(); }\n")
@@ -1814,6 +1815,18 @@ fn rtld_global_plugins(name: &str, r: &TestRoot) {
         .collect();
     let run = plugins(false);
     assert!(run.status == 0, "{name}: {}", run.dump());
+    // Without `--check-symbols`, the variable's `dlopen` is not said to
+    // fail (it may have been bound by an `RTLD_GLOBAL` libdef).
+    let mut quiet = vec!["--dlopen-priority", "none"];
+    for p in ["/opt/p/libdef.so.1", users[0], users[1]] {
+        quiet.extend(["--include", p]);
+    }
+    let plain = run_closure_with_run_time(r.path(), OPENER_PATH, &quiet);
+    assert!(
+        plain.status == 0 && !plain.warnings().any(|w| w.contains("dlopen fails")),
+        "{name}: {}",
+        plain.dump()
+    );
     assert_eq!(
         pairs(&run, "global_only_symbols"),
         expected,
@@ -1982,6 +1995,49 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         "{name}: {}",
         run.dump()
     );
+    // The same libraries as plugins of a program, and one whose dependency
+    // reads the variable: the program's `dlopen` of each fails the same
+    // way (but the lazy one's), which the trace says as a warning.
+    r.lib("/opt/v/libwrap.so.1", "libwrap.so.1")
+        .needs(&["/opt/v/libdata.so.1"])
+        .runpath("$ORIGIN")
+        .build();
+    let wrapped = RunTime {
+        entries: vec![(vec!["libwrap.so.1".into()], "required")],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&wrapped.source())
+        .runpath("/opt/v")
+        .build();
+    let (_, said) = run_opener(r, &wrapped);
+    assert_eq!(
+        said.first().map(String::as_str),
+        Some("FAIL  libwrap.so.1|/opt/v/libdata.so.1: undefined symbol: gone_data"),
+        "{name}"
+    );
+    let mut args = vec!["--dlopen-priority", "none"];
+    for p in ["data", "now", "lazy", "wrap"] {
+        args.push("--include");
+        args.push(match p {
+            "data" => "/opt/v/libdata.so.1",
+            "now" => "/opt/v/libnow.so.1",
+            "lazy" => "/opt/v/liblazy.so.1",
+            _ => "/opt/v/libwrap.so.1",
+        });
+    }
+    let run = run_closure_with_run_time(r.path(), OPENER_PATH, &args);
+    let warned: BTreeSet<&str> = run
+        .warnings()
+        .filter(|w| w.contains("dlopen fails"))
+        .collect();
+    let expected = BTreeSet::from([
+        "/opt/v/libdata.so.1 (a plugin): undefined symbol: gone_data: its dlopen fails",
+        "/opt/v/libnow.so.1 (a plugin): undefined symbol: now_gone: its dlopen fails",
+        "/opt/v/libdata.so.1 (loaded with the plugin /opt/v/libwrap.so.1): undefined symbol: \
+         gone_data: that dlopen fails",
+    ]);
+    assert_eq!(warned, expected, "{name}: {}", run.dump());
 }
 
 fn failed_dlopens(name: &str, r: &TestRoot) {

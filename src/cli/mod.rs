@@ -488,6 +488,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     if args.check_symbols {
         graph::symbols::check(&fs, &mut g);
         timings::mark("symbol check");
+    } else {
+        graph::symbols::plugin_failures(&fs, &mut g);
     }
     if let Some(base) = &cfg.oci.base {
         crate::oci::base::check_versions(&fs, &crate::oci::open_base(base)?, &mut g);

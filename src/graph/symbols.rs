@@ -35,6 +35,7 @@ use crate::elf::symbols::{
 };
 use crate::resolve::Via;
 use crate::rootfs::RootFs;
+use crate::util::show;
 
 /// Types a definition may have (`ALLOWED_STT`).
 fn allowed_type(kind: u8) -> bool {
@@ -131,7 +132,50 @@ fn loads(g: &DepGraph) -> Vec<Load> {
 /// definitions by its own scope. (Building a name map per root made the
 /// union of 662 roots take 1.8 s, most of it comparing names.)
 pub fn check(fs: &RootFs, g: &mut DepGraph) {
-    let loads = loads(g);
+    bind(fs, g, Mode::Check);
+}
+
+/// Without `--check-symbols`: warns of each included plugin whose own
+/// `dlopen` fails in every mode (what its host maps for it, relocated from
+/// the last back: a reference of a relocation made at once, or any of an
+/// object linked `-z now`, that binds nowhere in the host's global scope
+/// and the plugin's search list, nor in what another plugin of the host
+/// maps, which an `RTLD_GLOBAL` open would have made global). Run-time
+/// loads the trace finds are undone by the trace itself; a plugin was asked
+/// for, so it stays, with the warning.
+pub fn plugin_failures(fs: &RootFs, g: &mut DepGraph) {
+    if !g.plugin_hosts.is_empty() {
+        bind(fs, g, Mode::PluginFailures);
+    }
+}
+
+/// What [`bind`] does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every reference of every load: `undefined_symbols`.
+    Check,
+    /// The first reference that fails a plugin's own load in every mode:
+    /// a warning.
+    PluginFailures,
+}
+
+/// `DT_FLAGS`' `DF_BIND_NOW`.
+const DF_BIND_NOW: u32 = 0x8;
+/// `DT_FLAGS_1`'s `DF_1_NOW`.
+const DF_1_NOW: u32 = 0x1;
+
+fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
+    let mut loads = loads(g);
+    if mode == Mode::PluginFailures {
+        // A plugin's own load: its host's `dlopen` of it (the plugin
+        // mapped first).
+        loads.retain(|l| {
+            l.by.is_some()
+                && g.plugin_hosts.contains_key(&l.root)
+                && l.relocated.first() == g.root_nodes.get(l.root)
+        });
+    }
+    let mut failures: Vec<String> = Vec::new();
     // Every object in some scope, read once (on all cores: a read is a few
     // system calls and a copy of the tables).
     let members: BTreeSet<NodeIndex> = (loads.iter())
@@ -220,12 +264,27 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                 .filter_map(|n| g.graph[n].missing.as_ref().map(|m| m.soname.as_slice()))
                 .collect()
         });
-        for &x in &load.relocated {
+        // (glibc relocates what a `dlopen` maps from the last back.)
+        let relocated: Vec<NodeIndex> = match mode {
+            Mode::Check => load.relocated.clone(),
+            Mode::PluginFailures => load.relocated.iter().rev().copied().collect(),
+        };
+        let mut failed = false;
+        for &x in &relocated {
             let Some(xs) = tables.get(&x) else {
                 continue;
             };
+            if failed {
+                break;
+            }
             let kept = kept_versions(g.graph[x].info.as_deref(), stubs);
+            let bind_now = (g.graph[x].info.as_deref())
+                .is_some_and(|i| i.flags & DF_BIND_NOW != 0 || i.flags_1 & DF_1_NOW != 0);
             for r in &xs.refs {
+                // (`RTLD_LAZY` leaves a PLT call to its first use.)
+                if mode == Mode::PluginFailures && r.plt_only && !bind_now {
+                    continue;
+                }
                 let s = &xs.syms[r.index];
                 let want = s
                     .versym
@@ -281,6 +340,23 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
                         continue;
                     }
                 }
+                if mode == Mode::PluginFailures {
+                    if found_by == Lookup::Unbound && !weak {
+                        let version = want
+                            .map(|w| format!(", version {}", show(&w.name)))
+                            .unwrap_or_default();
+                        let (object, plugin) = (show(&g.graph[x].path), show(&g.roots[ri]));
+                        let why = format!("undefined symbol: {}{version}", show(&s.name));
+                        failures.push(if object == plugin {
+                            format!("{object} (a plugin): {why}: its dlopen fails")
+                        } else {
+                            format!("{object} (loaded with the plugin {plugin}): {why}: that dlopen fails")
+                        });
+                        failed = true;
+                        break;
+                    }
+                    continue;
+                }
                 if found_by == Lookup::Asserts || (found_by == Lookup::Unbound && !weak) {
                     found.insert(UndefinedSymbol {
                         symbol: s.name.clone(),
@@ -297,6 +373,12 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
         for &m in &others {
             elsewhere[m.index()] = 0;
         }
+    }
+    if mode == Mode::PluginFailures {
+        g.warnings.extend(failures);
+        g.warnings.sort();
+        g.warnings.dedup();
+        return;
     }
     g.undefined_symbols = found.into_iter().collect();
     g.global_only_symbols = global_only.into_iter().collect();
