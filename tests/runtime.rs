@@ -2834,6 +2834,11 @@ int main(void) { for (int k = 0; k < 3; k++) { void *h = dlopen(names[k], RTLD_N
   if (h) printf(\"OK %s\\n\", names[k]); else printf(\"FAIL %s|%s\\n\", names[k], dlerror()); }\n\
   return 0; }\n";
 
+/// Opens its argument with `RTLD_LAZY`: `OK`, or the error.
+const MUSL_LAZY_OPENER_C: &str = "#include <dlfcn.h>\n#include <stdio.h>\n\
+int main(int argc, char **argv) { (void)argc; if (dlopen(argv[1], RTLD_LAZY)) puts(\"OK\");\n\
+  else puts(dlerror()); return 0; }\n";
+
 /// Opens each path given with `RTLD_NOW` (`OK PATH` or `FAIL PATH|ERROR`),
 /// then lists the link map.
 const MUSL_PLUGIN_HOST_C: &str = "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <link.h>\n\
@@ -3049,6 +3054,33 @@ fn musl_plugins_are_traced_in_their_host_program() {
         strip(&listed),
         "{name}: ld-musl --list: {listed}{stderr}"
     );
+    // A plugin reading a variable defined nowhere: musl's `RTLD_LAZY`
+    // `dlopen` defers it (a GOT relocation, as a PLT one), so no mode
+    // fails for sure, and `closure` says nothing without
+    // `--check-symbols` (glibc's would fail in every mode).
+    lib(
+        "/opt/plugins/libvar.so",
+        "libvar.so",
+        "extern int nowhere_var;\nint var(void) { return nowhere_var; }\n",
+        &[],
+    );
+    s.cc(
+        "musl-gcc",
+        "/app/bin/lazy",
+        &[("c", MUSL_LAZY_OPENER_C)],
+        &[],
+    );
+    let (_, out, stderr) = run_in_root(s.path(), &["/app/bin/lazy", "/opt/plugins/libvar.so"], &[]);
+    assert_eq!(out, "OK\n", "{name}: musl's RTLD_LAZY dlopen: {stderr}");
+    let (code, _, err) = s.closure(&[
+        "--root",
+        "/app/bin/prog",
+        "--include",
+        "/opt/plugins/libvar.so",
+        "--format",
+        "list",
+    ]);
+    assert!(code == 0 && !err.contains("dlopen fails"), "{name}: {err}");
     // Staged with the plugin (whose `closure verify` is the staging's
     // own check), the program opens it there.
     let st = s

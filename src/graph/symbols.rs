@@ -140,8 +140,8 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
 /// the last back: a reference of a relocation made at once, or any of an
 /// object linked `-z now`, that binds nowhere in the host's global scope
 /// and the plugin's search list, nor in what another plugin of the host
-/// maps, which an `RTLD_GLOBAL` open would have made global). Run-time
-/// loads the trace finds are undone by the trace itself; a plugin was asked
+/// maps, which an `RTLD_GLOBAL` open would have made global); glibc only.
+/// Run-time loads the trace finds are undone by the trace itself; a plugin was asked
 /// for, so it stays, with the warning.
 pub fn plugin_failures(fs: &RootFs, g: &mut DepGraph) {
     if !g.plugin_hosts.is_empty() {
@@ -168,11 +168,13 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     let mut loads = loads(g);
     if mode == Mode::PluginFailures {
         // A plugin's own load: its host's `dlopen` of it (the plugin
-        // mapped first).
+        // mapped first). glibc only: musl, asked for `RTLD_LAZY`, defers
+        // what it cannot bind through the GOT as well as the PLT.
         loads.retain(|l| {
             l.by.is_some()
                 && g.plugin_hosts.contains_key(&l.root)
                 && l.relocated.first() == g.root_nodes.get(l.root)
+                && !g.root_musl.get(l.root).copied().unwrap_or(false)
         });
     }
     let mut failures: Vec<String> = Vec::new();
