@@ -14,6 +14,7 @@ mod foreign;
 mod hardening;
 mod hwcaps;
 mod layouts;
+mod musl_symbols;
 mod oci;
 mod oracle;
 mod plugins;

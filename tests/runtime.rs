@@ -37,8 +37,8 @@ use crate::support::rng::Rng;
 
 const HOST_LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
 const HOST_LDSO: &str = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
-const HOST_MUSL: &str = "/usr/lib/x86_64-linux-musl/libc.so";
-const MUSL_INTERP: &str = "/lib/ld-musl-x86_64.so.1";
+pub(crate) const HOST_MUSL: &str = "/usr/lib/x86_64-linux-musl/libc.so";
+pub(crate) const MUSL_INTERP: &str = "/lib/ld-musl-x86_64.so.1";
 const MUSL_PATH_FILE: &str = "/etc/ld-musl-x86_64.path";
 const HOST_GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
 const GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
@@ -68,7 +68,7 @@ fn glibc_ready(name: &str) -> bool {
 }
 
 /// Prints why and returns false when musl-gcc or the host musl are missing.
-fn musl_ready(name: &str) -> bool {
+pub(crate) fn musl_ready(name: &str) -> bool {
     let why = if !tool_runs("musl-gcc", "--version") {
         Some("musl-gcc is not installed (apt-get install musl-tools)".to_string())
     } else if !Path::new(HOST_MUSL).is_file() {
@@ -87,7 +87,7 @@ fn musl_ready(name: &str) -> bool {
 
 /// True when programs can be run in a root; prints `skipping <what>: needs
 /// root` otherwise.
-fn can_run(what: &str) -> bool {
+pub(crate) fn can_run(what: &str) -> bool {
     if is_root() {
         return true;
     }
@@ -100,7 +100,7 @@ fn can_run(what: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// A temporary sysroot plus a scratch directory for sources.
-struct Sys {
+pub(crate) struct Sys {
     dir: tempfile::TempDir,
     work: tempfile::TempDir,
     n: std::cell::Cell<usize>,
@@ -144,7 +144,7 @@ impl Sys {
     /// -> x86_64-linux-musl/libc.so` and musl's search path file.
     /// (`CLOSURE_MUSL_LIBC=PATH` puts another musl's `libc.so` in instead, to run every musl
     /// test against it.)
-    fn musl() -> Sys {
+    pub(crate) fn musl() -> Sys {
         match std::env::var_os("CLOSURE_MUSL_LIBC") {
             Some(libc) => Sys::musl_with(Path::new(&libc)),
             None => Sys::musl_with(Path::new(HOST_MUSL)),
@@ -152,7 +152,7 @@ impl Sys {
     }
 
     /// [`Sys::musl`] with the musl (`libc.so`, also its loader) at `libc` on the host.
-    fn musl_with(libc: &Path) -> Sys {
+    pub(crate) fn musl_with(libc: &Path) -> Sys {
         let s = Sys::empty();
         s.mkdir("/usr/lib/x86_64-linux-musl");
         s.mkdir("/usr/bin");
@@ -167,7 +167,7 @@ impl Sys {
         s
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -179,7 +179,7 @@ impl Sys {
         self.path().join(in_root.trim_start_matches('/'))
     }
 
-    fn mkdir(&self, in_root: &str) {
+    pub(crate) fn mkdir(&self, in_root: &str) {
         fs::create_dir_all(self.host(in_root)).unwrap_or_else(|e| panic!("mkdir {in_root}: {e}"));
     }
 
@@ -189,7 +189,7 @@ impl Sys {
         }
     }
 
-    fn write(&self, in_root: &str, contents: impl AsRef<[u8]>) {
+    pub(crate) fn write(&self, in_root: &str, contents: impl AsRef<[u8]>) {
         self.mkparent(in_root);
         fs::write(self.host(in_root), contents).unwrap_or_else(|e| panic!("write {in_root}: {e}"));
     }
@@ -207,12 +207,12 @@ impl Sys {
             .unwrap_or_else(|e| panic!("copy {} -> {in_root}: {e}", host.display()));
     }
 
-    fn remove(&self, in_root: &str) {
+    pub(crate) fn remove(&self, in_root: &str) {
         fs::remove_file(self.host(in_root)).unwrap_or_else(|e| panic!("rm {in_root}: {e}"));
     }
 
     /// Writes a scratch file (outside the root) and returns its path.
-    fn scratch(&self, ext: &str, contents: &str) -> PathBuf {
+    pub(crate) fn scratch(&self, ext: &str, contents: &str) -> PathBuf {
         let n = self.n.get();
         self.n.set(n + 1);
         let p = self.work.path().join(format!("src{n}.{ext}"));
@@ -222,7 +222,13 @@ impl Sys {
 
     /// Compiles `sources` ((extension, text) pairs: `c`, `s`) with
     /// `compiler` into `in_root`; `args` follow the sources.
-    fn cc(&self, compiler: &str, in_root: &str, sources: &[(&str, &str)], args: &[&str]) {
+    pub(crate) fn cc(
+        &self,
+        compiler: &str,
+        in_root: &str,
+        sources: &[(&str, &str)],
+        args: &[&str],
+    ) {
         self.mkparent(in_root);
         let files: Vec<PathBuf> = sources
             .iter()
@@ -244,7 +250,7 @@ impl Sys {
     }
 
     /// A shared library with a SONAME; `args` may link it against others.
-    fn lib(&self, compiler: &str, in_root: &str, soname: &str, c: &str, args: &[&str]) {
+    pub(crate) fn lib(&self, compiler: &str, in_root: &str, soname: &str, c: &str, args: &[&str]) {
         let mut all = vec![
             "-shared".to_string(),
             "-fPIC".to_string(),
@@ -256,7 +262,7 @@ impl Sys {
     }
 
     /// `-L<dir> -l:<file>` for an in-root library (a DT_NEEDED of its SONAME).
-    fn link(&self, in_root: &str) -> Vec<String> {
+    pub(crate) fn link(&self, in_root: &str) -> Vec<String> {
         let host = self.host(in_root);
         vec![
             format!("-L{}", host.parent().expect("dir").display()),
@@ -272,7 +278,7 @@ impl Sys {
     }
 
     /// `--format json` run: (exit code, report, stderr).
-    fn json(&self, args: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn json(&self, args: &[&str]) -> (i32, Value, String) {
         let mut all = args.to_vec();
         all.extend(["--format", "json"]);
         let (code, out, err) = self.closure(&all);

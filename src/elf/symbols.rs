@@ -100,6 +100,11 @@ pub struct Symbols {
     pub syms: Vec<Symbol>,
     /// Undefined symbols that relocations make the loader look up.
     pub refs: Vec<Reference>,
+    /// Symbols the object defines that its relocations use (not copy
+    /// relocations): glibc's lookup always binds these, if only to the
+    /// object itself; musl's may not (its own definition an IFUNC, an
+    /// absolute 0 or hidden), so they are looked up for musl.
+    pub own_refs: Vec<Reference>,
     /// Version names by versym index.
     pub versions: BTreeMap<u16, VersionName>,
     /// Whether the object has `DT_VERSYM`.
@@ -283,6 +288,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     // Which undefined symbols relocations use, and how.
     // index → (plt only, copy relocation)
     let mut used: BTreeMap<usize, (bool, bool)> = BTreeMap::new();
+    let mut own: BTreeMap<usize, bool> = BTreeMap::new();
     let copy_type = copy_reloc_type(info.ident.machine);
     let mut note = |idx: u64, rtype: u64, plt: bool, syms: &[Symbol]| {
         let Ok(idx) = usize::try_from(idx) else {
@@ -297,6 +303,8 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         }
         let copy = copy_type == Some(rtype) && s.shndx != SHN_UNDEF;
         if s.shndx != SHN_UNDEF && !copy {
+            let e = own.entry(idx).or_insert(true);
+            *e = *e && plt;
             return;
         }
         let e = used.entry(idx).or_insert((true, copy));
@@ -325,6 +333,14 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             }
         }
     }
+    out.own_refs = own
+        .into_iter()
+        .map(|(index, plt_only)| Reference {
+            index,
+            plt_only,
+            copy: false,
+        })
+        .collect();
     out.refs = used
         .into_iter()
         .map(|(index, (plt_only, copy))| Reference {

@@ -16,7 +16,8 @@
 //! version names built without version information (the assertion of glibc
 //! 2.40 and earlier), so the objects are asked in scope order and the first
 //! that binds or stops the loader decides. Each root is checked by its own
-//! loader's rules (`Rules`: glibc 2.41 changed two of them).
+//! loader's rules (`Rules`: glibc 2.41 changed two of them; musl has its
+//! own: [`musl_binds`]).
 //!
 //! What a `dlopen` maps is looked up in the global scope, then the opened
 //! object's search list (`RTLD_LOCAL`). A plugin's reference left unbound
@@ -83,6 +84,19 @@ struct Load {
     relocated: Vec<NodeIndex>,
     /// The object that opens them (a `dlopen`'s).
     by: Option<Vec<u8>>,
+    /// The program's loader (musl looks the large-file aliases up there).
+    loader: Option<NodeIndex>,
+}
+
+/// The loader of the program whose process a load is in: its
+/// interpreter, or for a library root the interpreter object its scope
+/// holds (musl's `libc.so`).
+fn loader_of(g: &DepGraph, program: NodeIndex, scope: &[NodeIndex]) -> Option<NodeIndex> {
+    (g.children(program).into_iter())
+        .find(|(_, e)| e.via == Via::Interpreter)
+        .map(|(c, _)| c)
+        .filter(|&c| g.graph[c].kind != NodeKind::Missing)
+        .or_else(|| (scope.iter().copied()).find(|&n| g.graph[n].kind == NodeKind::Interpreter))
 }
 
 /// Every root's relocations: its start-up (not for a plugin, which its
@@ -99,6 +113,7 @@ fn loads(g: &DepGraph) -> Vec<Load> {
         out.push(Load {
             root: ri,
             relocated: s.clone(),
+            loader: loader_of(g, root, &s),
             scope: s,
             by: None,
         });
@@ -115,8 +130,10 @@ fn loads(g: &DepGraph) -> Vec<Load> {
         let seen: BTreeSet<NodeIndex> = order.iter().copied().collect();
         let local = scope(g, d.mapped[0], d.root);
         order.extend(local.into_iter().filter(|n| !seen.contains(n)));
+        let program = g.root_nodes[host.unwrap_or(d.root)];
         out.push(Load {
             root: d.root,
+            loader: loader_of(g, program, &order),
             scope: order,
             relocated: d.mapped.clone(),
             by: Some(d.by.clone()),
@@ -181,7 +198,7 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     // Every object in some scope, read once (on all cores: a read is a few
     // system calls and a copy of the tables).
     let members: BTreeSet<NodeIndex> = (loads.iter())
-        .flat_map(|l| l.scope.iter().chain(&l.relocated))
+        .flat_map(|l| l.scope.iter().chain(&l.relocated).chain(&l.loader))
         .copied()
         .collect();
     let read = |m: &NodeIndex| {
@@ -205,8 +222,13 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     // names some reference looks up (most exports are never asked for).
     type Map<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
     let mut defs: Map<&[u8], Vec<(NodeIndex, usize)>> = Map::default();
+    // (A musl load looks up what an object defines itself, too.)
+    let musl = loads
+        .iter()
+        .any(|l| g.root_musl.get(l.root).copied().unwrap_or(false));
     for t in tables.values() {
-        for r in &t.refs {
+        let own = t.own_refs.iter().filter(|_| musl);
+        for r in t.refs.iter().chain(own) {
             defs.entry(t.syms[r.index].name.as_slice()).or_default();
         }
     }
@@ -236,7 +258,9 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     let mut stubs_of: BTreeMap<usize, BTreeSet<&[u8]>> = BTreeMap::new();
     for load in &loads {
         let ri = load.root;
-        let rules = if g.root_check_match_2_41.get(ri).copied().unwrap_or(false) {
+        let rules = if g.root_musl.get(ri).copied().unwrap_or(false) {
+            Rules::Musl
+        } else if g.root_check_match_2_41.get(ri).copied().unwrap_or(false) {
             Rules::Glibc2_41
         } else {
             Rules::Glibc2_36
@@ -282,22 +306,28 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
             let kept = kept_versions(g.graph[x].info.as_deref(), stubs);
             let bind_now = (g.graph[x].info.as_deref())
                 .is_some_and(|i| i.flags & DF_BIND_NOW != 0 || i.flags_1 & DF_1_NOW != 0);
-            for r in &xs.refs {
+            // musl looks up the symbols an object defines itself as it
+            // looks up the others (its own definition may not do), and an
+            // unbound one is an error even if weak.
+            let own = xs.own_refs.iter().filter(|_| rules == Rules::Musl);
+            let all = (xs.refs.iter().map(|r| (r, false))).chain(own.map(|r| (r, true)));
+            for (r, defined) in all {
                 // (`RTLD_LAZY` leaves a PLT call to its first use.)
                 if mode == Mode::PluginFailures && r.plt_only && !bind_now {
                     continue;
                 }
                 let s = &xs.syms[r.index];
+                // (musl reads no version.)
                 let want = s
                     .versym
                     .map(|v| v & 0x7fff)
-                    .filter(|&v| v >= 2 && v <= kept)
+                    .filter(|&v| v >= 2 && v <= kept && rules != Rules::Musl)
                     .and_then(|v| xs.versions.get(&v));
                 // A weak reference left unbound is no error, but the loader
                 // looks it up all the same, and a lookup that reaches the
                 // library its version names, built without version
                 // information, stops the loader (below).
-                let weak = s.bind == STB_WEAK;
+                let weak = s.bind == STB_WEAK && !defined;
                 if weak && want.is_none_or(|w| w.file.is_none()) {
                     continue;
                 }
@@ -312,7 +342,10 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
                     );
                 }
                 cands.sort_by_key(|&(o, i)| (place[o.index()], i));
-                let found_by = lookup(&cands, &tables, r.plt_only, want, rules);
+                let mut found_by = lookup(&cands, &tables, r.plt_only, want, rules);
+                if found_by == Lookup::Unbound && rules == Rules::Musl {
+                    found_by = musl_large_file_alias(fs, g, &s.name, load.loader, &tables);
+                }
                 if found_by == Lookup::Unbound && !weak && !others.is_empty() {
                     // Which of the other `dlopen`s' objects would bind it,
                     // each asked alone.
@@ -531,6 +564,8 @@ enum Rules {
     /// 2.41 and later: that lookup binds there, and only a definition
     /// whose version index has no entry is unversioned.
     Glibc2_41,
+    /// musl's `find_sym`: no versions, no IFUNC ([`musl_binds`]).
+    Musl,
 }
 
 /// The lookup of a reference through `cands`, its definitions in scope
@@ -573,6 +608,9 @@ fn binds(
     want: Option<&VersionName>,
     rules: Rules,
 ) -> bool {
+    if rules == Rules::Musl {
+        return musl_binds(group, t, plt_only);
+    }
     // The "one versioned candidate" rule is per object.
     let mut versioned = 0;
     for &(_, i) in group {
@@ -601,7 +639,7 @@ fn binds(
                 }
                 let unversioned = match rules {
                     Rules::Glibc2_36 => def.map_or(0, |v| v.hash) == 0,
-                    Rules::Glibc2_41 => def.is_none(),
+                    Rules::Glibc2_41 | Rules::Musl => def.is_none(),
                 };
                 if !w.hidden && unversioned && !hidden {
                     return true;
@@ -618,4 +656,134 @@ fn binds(
         }
     }
     want.is_none() && versioned == 1
+}
+
+/// Whether one object's definitions (`group`, in table order) bind a
+/// reference under musl's `find_sym`. Its hash lookup stops at the first
+/// symbol of the name whose version entry is not hidden (`versym` not
+/// negative; the version's name is never read, so a reference binds a
+/// definition of any version or none, and never a hidden one, even of the
+/// version it names); that symbol binds or the lookup goes on to the next
+/// object: a definition (not, for a PLT relocation, an undefined symbol's
+/// stub, nor an undefined TLS symbol), with a value (no exception for
+/// absolute symbols, unlike glibc), of type none, object, function, common
+/// or TLS (not IFUNC, which musl does not implement). (MIPS's rule for an
+/// undefined symbol, `STO_MIPS_PLT`, is not modelled.)
+fn musl_binds(group: &[(NodeIndex, usize)], t: &Symbols, plt_only: bool) -> bool {
+    let visible = |d: &&symbols::Symbol| !t.has_versym || d.versym.is_none_or(|v| v & 0x8000 == 0);
+    let Some(d) = group.iter().map(|&(_, i)| &t.syms[i]).find(visible) else {
+        return false;
+    };
+    let stub = (plt_only || d.kind == STT_TLS) && d.shndx == SHN_UNDEF;
+    let unset = d.value == 0 && d.kind != STT_TLS;
+    !stub && !unset && matches!(d.kind, 0 | 1 | 2 | 5 | 6)
+}
+
+/// The large-file names musl 1.2.4 dropped from `libc.so` (`open64`,
+/// `fopen64`, …, and `readdir64_r`): a reference to one that no object
+/// binds is looked up again, without the `64`, in the loader (its
+/// `get_lfs64`; `readdir64_r` as `readdir_r`), as a PLT lookup (no stub
+/// binds). In 1.2.4 and 1.2.5 its buffer holds 15 characters, so
+/// `posix_fallocate64` is not mapped; 1.2.6 maps it (the loader's version
+/// is read only then). Earlier musl defines every such name itself, so
+/// the rule changes nothing there.
+fn musl_large_file_alias(
+    fs: &RootFs,
+    g: &DepGraph,
+    name: &[u8],
+    loader: Option<NodeIndex>,
+    tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
+) -> Lookup {
+    const BASES: &[&str] = &[
+        "aio_cancel",
+        "aio_error",
+        "aio_fsync",
+        "aio_read",
+        "aio_return",
+        "aio_suspend",
+        "aio_write",
+        "alphasort",
+        "creat",
+        "fallocate",
+        "fgetpos",
+        "fopen",
+        "freopen",
+        "fseeko",
+        "fsetpos",
+        "fstat",
+        "fstatat",
+        "fstatfs",
+        "fstatvfs",
+        "ftello",
+        "ftruncate",
+        "ftw",
+        "getdents",
+        "getrlimit",
+        "glob",
+        "globfree",
+        "lio_listio",
+        "lockf",
+        "lseek",
+        "lstat",
+        "mkostemp",
+        "mkostemps",
+        "mkstemp",
+        "mkstemps",
+        "mmap",
+        "nftw",
+        "open",
+        "openat",
+        "posix_fadvise",
+        "posix_fallocate",
+        "pread",
+        "preadv",
+        "prlimit",
+        "pwrite",
+        "pwritev",
+        "readdir",
+        "scandir",
+        "sendfile",
+        "setrlimit",
+        "stat",
+        "statfs",
+        "statvfs",
+        "tmpfile",
+        "truncate",
+        "versionsort",
+        "__fxstat",
+        "__fxstatat",
+        "__lxstat",
+        "__xstat",
+    ];
+    let Some(loader) = loader else {
+        return Lookup::Unbound;
+    };
+    let base: &[u8] = if name == b"readdir64_r" {
+        b"readdir_r"
+    } else {
+        match name.strip_suffix(b"64") {
+            Some(b) if BASES.iter().any(|x| x.as_bytes() == b) => b,
+            _ => return Lookup::Unbound,
+        }
+    };
+    if name.len() >= 16 {
+        let version = (g.graph[loader].canonical.as_ref())
+            .and_then(|c| fs.open(c).ok())
+            .and_then(|f| crate::resolve::musl_version(&f));
+        if version.is_some_and(|v| v < (1, 2, 6)) {
+            return Lookup::Unbound;
+        }
+    }
+    let Some(t) = tables.get(&loader) else {
+        return Lookup::Unbound;
+    };
+    let group: Vec<(NodeIndex, usize)> = (t.syms.iter().enumerate())
+        .filter(|(_, d)| d.name == base && matches!(d.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE))
+        .map(|(i, _)| (NodeIndex::new(0), i))
+        .collect();
+    if musl_binds(&group, t, true) {
+        Lookup::Bound
+    } else {
+        Lookup::Unbound
+    }
 }

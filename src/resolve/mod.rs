@@ -2860,6 +2860,47 @@ fn glibc_minor_version(f: &crate::rootfs::OpenFile) -> Option<u32> {
     None
 }
 
+/// The version of the musl whose loader (its `libc.so`) is `f`: the first
+/// string of its read-only data that is three dot-separated numbers, alone
+/// or before a `-`, `+` or `~` suffix (musl keeps `VERSION` there, as
+/// `1.2.3`; its loader prints it for `--help`-like use). Up to 16 MiB of
+/// read-only data is read.
+pub(crate) fn musl_version(f: &crate::rootfs::OpenFile) -> Option<(u32, u32, u32)> {
+    let len = f.meta.len();
+    for (start, size) in crate::elf::read_only_data(&f.file, len) {
+        let n = size.min(len.saturating_sub(start)).min(16 << 20) as usize;
+        let Ok(buf) = crate::elf::read_vec_at(&f.file, n, start) else {
+            continue;
+        };
+        // Whole NUL-delimited strings only (the first one of the range
+        // may be a tail).
+        for text in buf.split(|&b| b == 0).skip(1) {
+            if let Some(v) = version_triple(text) {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+/// `A.B.C`, or `A.B.C` followed by `-`, `+` or `~` and more.
+fn version_triple(text: &[u8]) -> Option<(u32, u32, u32)> {
+    let end = text
+        .iter()
+        .position(|b| matches!(b, b'-' | b'+' | b'~'))
+        .unwrap_or(text.len());
+    let mut parts = text[..end].split(|&b| b == b'.');
+    let mut number = || -> Option<u32> {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 4 || !p.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(p).ok()?.parse().ok()
+    };
+    let v = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(v)
+}
+
 /// [`file_contains`]'s read size.
 const SCAN_WINDOW: usize = 64 << 10;
 
@@ -3126,6 +3167,30 @@ mod tests {
 
     /// The interpreter's glibc version, wherever its string falls against
     /// the read windows; none without the string.
+    #[test]
+    fn musl_version_strings_are_three_numbers() {
+        assert_eq!(version_triple(b"1.2.3"), Some((1, 2, 3)));
+        assert_eq!(version_triple(b"1.2.5-git"), Some((1, 2, 5)));
+        assert_eq!(version_triple(b"1.10.0+r1"), Some((1, 10, 0)));
+        for not in [
+            &b"1.2"[..],
+            b"1.2.3.4",
+            b"1.2.x",
+            b"a.b.c",
+            b"",
+            b"..",
+            b"1..3",
+            b"12345.1.1",
+        ] {
+            assert_eq!(
+                version_triple(not),
+                None,
+                "{}",
+                String::from_utf8_lossy(not)
+            );
+        }
+    }
+
     #[test]
     fn glibc_version_is_read_across_windows() {
         let t = tempfile::tempdir().unwrap();
