@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::runtime::{can_run, musl_ready, Sys, HOST_MUSL, MUSL_INTERP};
+use crate::runtime::{can_run, musl_ready, paths, warnings, Sys, HOST_MUSL, MUSL_INTERP};
 use crate::support::chroot::run_in_root;
 use crate::support::oracle::run_closure;
 use crate::support::rng::Rng;
@@ -233,6 +233,194 @@ fn musl_binds_symbols_by_name_alone() {
     for (release, libc) in newer_musl(name) {
         fixed_cases(&format!("{name} on {release}"), &Sys::musl_with(&libc));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `dlopen`s that fail whatever their mode
+// ---------------------------------------------------------------------------------------------
+
+/// Libraries the tests below open, in `/app/plug`: (SONAME, source, extra
+/// arguments). Each uses something nothing defines, or defines itself in a
+/// way musl does not take, in one way.
+const LAZY_LIBS: &[(&str, &str, &[&str])] = &[
+    // A word of data holding a variable's address: fails in every mode.
+    (
+        "libdata.so.1",
+        "extern int gone_data;\nint *keep_data = &gone_data;\n",
+        &[],
+    ),
+    // A variable read through the GOT: `RTLD_LAZY` defers it.
+    (
+        "libgot.so.1",
+        "extern int gone_data;\nint got(void) { return gone_data; }\n",
+        &[],
+    ),
+    // A function's address held in data: fails in every mode.
+    (
+        "libptr.so.1",
+        "int gone_fn(void);\nint (*keep_fn)(void) = gone_fn;\n",
+        &[],
+    ),
+    // A call through the PLT: deferred.
+    (
+        "libcall.so.1",
+        "int gone_fn(void);\nint call(void) { return gone_fn(); }\n",
+        &[],
+    ),
+    // The same, linked `-z now`: fails.
+    (
+        "libnow.so.1",
+        "int gone_fn(void);\nint now(void) { return gone_fn(); }\n",
+        &["-Wl,-z,now"],
+    ),
+    // Its own IFUNC's address held in data: fails (musl takes no IFUNC).
+    (
+        "libifunc.so.1",
+        "static int impl(void) { return 1; }\nstatic void *pick(void) { return (void *)impl; }\n\
+         int own(void) __attribute__((ifunc(\"pick\")));\nint (*keep_own)(void) = own;\n",
+        &[],
+    ),
+    // Fine itself, but its dependency holds an address of nothing.
+    ("libouter.so.1", "int outer(void) { return 1; }\n", &["DEP"]),
+];
+
+/// The dependency of `libouter.so.1`.
+const LAZY_DEP: (&str, &str) = (
+    "libinner.so.1",
+    "extern int gone_inner;\nint *keep_inner = &gone_inner;\n",
+);
+
+/// Opens each of `LAZY_LIBS` by name with `RTLD_LAZY` (`OK NAME`, or `FAIL
+/// NAME|ERROR`), then lists its link map.
+fn lazy_opener_c() -> String {
+    let names: Vec<String> = LAZY_LIBS
+        .iter()
+        .map(|(n, _, _)| format!("\"{n}\""))
+        .collect();
+    format!(
+        "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <link.h>\n#include <stdio.h>\n\
+         static const char *const names[] = {{ {} }};\n\
+         static int each(struct dl_phdr_info *i, size_t n, void *d) {{ (void)n; (void)d;\n\
+           if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }}\n\
+         int main(void) {{ for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {{\n\
+           if (dlopen(names[k], RTLD_LAZY)) printf(\"OK %s\\n\", names[k]);\n\
+           else printf(\"FAIL %s|%s\\n\", names[k], dlerror()); }}\n\
+           dl_iterate_phdr(each, 0); return 0; }}\n",
+        names.join(", ")
+    )
+}
+
+/// Builds the libraries and the opener `/app/bin/opener` (RUNPATH
+/// `/app/plug`) in `s`.
+fn lazy_root(s: &Sys) {
+    let (dep, dep_src) = LAZY_DEP;
+    let dep_path = format!("/app/plug/{dep}");
+    s.lib("musl-gcc", &dep_path, dep, dep_src, &[]);
+    for (name, src, extra) in LAZY_LIBS {
+        let mut args: Vec<String> = vec!["-Wl,-rpath,/app/plug".into()];
+        for a in *extra {
+            if *a == "DEP" {
+                args.extend(s.link(&dep_path));
+            } else {
+                args.push(a.to_string());
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.lib("musl-gcc", &format!("/app/plug/{name}"), name, src, &args);
+    }
+    s.cc(
+        "musl-gcc",
+        "/app/bin/opener",
+        &[("c", &lazy_opener_c())],
+        &["-Wl,-rpath,/app/plug"],
+    );
+}
+
+/// musl's `RTLD_LAZY` `dlopen` defers a PLT or GOT relocation whose symbol
+/// is not found, and fails on any other (a word of data holding an
+/// address), on any of an object linked `-z now`, on an IFUNC it cannot
+/// take, and on a dependency's. `closure --dlopen-strings` must undo
+/// exactly the `dlopen`s musl fails, naming musl's symbol, keep the others
+/// (the program's link map), and `--include`d as plugins of a musl
+/// program, warn of exactly those.
+#[test]
+fn musl_dlopens_that_fail_in_every_mode_are_undone() {
+    let name = "musl_dlopens_that_fail_in_every_mode_are_undone";
+    if !musl_ready(name) || !can_run(name) {
+        return;
+    }
+    let s = Sys::musl_with(Path::new(HOST_MUSL));
+    lazy_root(&s);
+    let (status, out, err) = run_in_root(s.path(), &["/app/bin/opener"], &[]);
+    assert!(status.success(), "{name}: {out}{err}");
+    // musl's answer: which fail, on which symbol, and the link map.
+    let mut failed: BTreeSet<(String, String)> = BTreeSet::new();
+    for l in out.lines() {
+        if let Some((_, why)) = l.strip_prefix("FAIL ").and_then(|l| l.split_once('|')) {
+            let (object, symbol) = (why.strip_prefix("Error relocating "))
+                .and_then(|w| w.strip_suffix(": symbol not found"))
+                .and_then(|w| w.rsplit_once(": "))
+                .unwrap_or_else(|| panic!("{name}: musl's error: {l}"));
+            failed.insert((object.to_string(), symbol.to_string()));
+        }
+    }
+    let map: BTreeSet<String> = out
+        .lines()
+        .filter(|l| l.starts_with('/'))
+        .map(String::from)
+        .collect();
+    assert_eq!(failed.len(), 5, "{name}: musl's answer changed: {out}");
+    let (code, v, err) = s.json(&["--root", "/app/bin/opener", "--dlopen-strings"]);
+    assert_eq!(code, 0, "{name}: {err}");
+    let ours: BTreeSet<String> = paths(&v)
+        .into_iter()
+        .filter(|p| p != "/app/bin/opener")
+        .collect();
+    let theirs: BTreeSet<String> = map.into_iter().filter(|p| p != "/app/bin/opener").collect();
+    assert_eq!(
+        ours, theirs,
+        "{name}: closure (left) and musl's link map (right)\n{out}"
+    );
+    let warned = warnings(&v);
+    let undone: BTreeSet<(String, String)> = (warned.lines())
+        .filter_map(|l| l.strip_suffix(": that dlopen fails"))
+        .filter_map(|l| {
+            l.split_once(" (loaded at run time by /app/bin/opener): undefined symbol: ")
+        })
+        .map(|(o, s)| (o.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(
+        undone, failed,
+        "{name}: closure's warnings (left), musl's failures (right)\n{warned}"
+    );
+
+    // The same libraries as plugins of the opener: a warning for each that
+    // fails, none for the others.
+    let mut argv = vec!["--root", "/app/bin/opener"];
+    let plugins: Vec<String> = LAZY_LIBS
+        .iter()
+        .map(|(n, _, _)| format!("/app/plug/{n}"))
+        .collect();
+    for p in &plugins {
+        argv.extend(["--include", p.as_str()]);
+    }
+    let (code, v, err) = s.json(&argv);
+    assert_eq!(code, 0, "{name}: {err}");
+    let warned = warnings(&v);
+    let failing: BTreeSet<(String, String)> = (warned.lines())
+        .filter_map(|l| {
+            let (object, rest) = l.split_once(" (")?;
+            let symbol = rest.split_once("): undefined symbol: ")?.1;
+            let symbol = symbol
+                .strip_suffix(": its dlopen fails")
+                .or_else(|| symbol.strip_suffix(": that dlopen fails"))?;
+            Some((object.to_string(), symbol.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        failing, failed,
+        "{name}: closure's plugin warnings (left), musl's failures (right)\n{warned}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -391,7 +391,7 @@ fn via_of(report: &Value, path: &str) -> Option<String> {
 }
 
 /// The paths of every object of a report (roots included).
-fn paths(report: &Value) -> BTreeSet<String> {
+pub(crate) fn paths(report: &Value) -> BTreeSet<String> {
     report["objects"]
         .as_array()
         .map(|a| {
@@ -411,7 +411,7 @@ fn with_base(report: &Value, base: &str) -> Vec<String> {
 }
 
 /// The report's `warnings`, joined.
-fn warnings(report: &Value) -> String {
+pub(crate) fn warnings(report: &Value) -> String {
     report["warnings"]
         .as_array()
         .map(|a| {

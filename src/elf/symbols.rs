@@ -75,6 +75,53 @@ pub struct Reference {
     /// A copy relocation: the symbol is defined in this object, and the
     /// loader looks it up in every *other* object of the scope.
     pub copy: bool,
+    /// Where its first relocation comes in musl's order (`DT_JMPREL`
+    /// first, then the others, each in table order).
+    pub order: u32,
+    /// Where its first relocation comes, in the same order, that musl's
+    /// `RTLD_LAZY` `dlopen` does not leave for later: one of another type
+    /// than the architecture's PLT and GOT ones (`REL_PLT`, `REL_GOT`), a
+    /// data word holding its address, say. None when every one is of
+    /// those types, or the architecture's are not known here.
+    pub musl_eager: Option<u32>,
+}
+
+/// The relocation types musl's `RTLD_LAZY` `dlopen` defers when their
+/// symbol is not found (its `REL_PLT`, `REL_GOT`): (PLT, GOT), where known.
+/// (RISC-V has no GOT type: its GOT entries are plain 64-bit words.)
+fn musl_lazy_types(machine: u16) -> Option<(u64, Option<u64>)> {
+    Some(match machine {
+        machine::X86_64 | machine::I386 => (7, Some(6)),
+        machine::AARCH64 => (1026, Some(1025)),
+        machine::ARM => (22, Some(21)),
+        machine::PPC | machine::PPC64 => (21, Some(20)),
+        machine::S390 => (11, Some(10)),
+        machine::M68K => (21, Some(20)),
+        machine::SH => (164, Some(163)),
+        machine::RISCV => (5, None),
+        _ => return None,
+    })
+}
+
+/// How one symbol's relocations use it, gathered while reading them.
+#[derive(Clone, Copy)]
+struct Use {
+    plt_only: bool,
+    copy: bool,
+    order: u32,
+    musl_eager: Option<u32>,
+}
+
+impl Use {
+    fn reference(self, index: usize) -> Reference {
+        Reference {
+            index,
+            plt_only: self.plt_only,
+            copy: self.copy,
+            order: self.order,
+            musl_eager: self.musl_eager,
+        }
+    }
 }
 
 /// A version an object knows by index (`l_versions`).
@@ -285,12 +332,18 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             );
         }
     }
-    // Which undefined symbols relocations use, and how.
-    // index → (plt only, copy relocation)
-    let mut used: BTreeMap<usize, (bool, bool)> = BTreeMap::new();
-    let mut own: BTreeMap<usize, bool> = BTreeMap::new();
+    // Which undefined symbols relocations use, and how; and which
+    // symbols the object defines (musl looks those up as well).
+    let mut used: BTreeMap<usize, Use> = BTreeMap::new();
+    let mut own: BTreeMap<usize, Use> = BTreeMap::new();
     let copy_type = copy_reloc_type(info.ident.machine);
+    let lazy_types = musl_lazy_types(info.ident.machine);
+    // Positions in musl's order: PLT relocations first.
+    let (mut plt_at, mut other_at) = (0u32, 1u32 << 31);
     let mut note = |idx: u64, rtype: u64, plt: bool, syms: &[Symbol]| {
+        let at = if plt { &mut plt_at } else { &mut other_at };
+        let order = *at;
+        *at = at.saturating_add(1);
         let Ok(idx) = usize::try_from(idx) else {
             return;
         };
@@ -301,17 +354,35 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         if s.bind == STB_LOCAL || s.name.is_empty() {
             return;
         }
+        let lazy = lazy_types.is_none_or(|(p, g)| rtype == p || Some(rtype) == g);
+        let eager = (!lazy).then_some(order);
         let copy = copy_type == Some(rtype) && s.shndx != SHN_UNDEF;
-        if s.shndx != SHN_UNDEF && !copy {
-            let e = own.entry(idx).or_insert(true);
-            *e = *e && plt;
-            return;
-        }
-        let e = used.entry(idx).or_insert((true, copy));
-        e.0 = e.0 && plt;
+        let map = if s.shndx != SHN_UNDEF && !copy {
+            &mut own
+        } else {
+            &mut used
+        };
+        let e = map.entry(idx).or_insert(Use {
+            plt_only: true,
+            copy,
+            order,
+            musl_eager: None,
+        });
+        e.plt_only = e.plt_only && plt;
+        e.order = e.order.min(order);
+        e.musl_eager = match (e.musl_eager, eager) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     };
     let any_table =
         for_each_relocation(&r, info, |sym, rtype, plt| note(sym, rtype, plt, &out.syms));
+    let plain = |plt_only: bool| Use {
+        plt_only,
+        copy: false,
+        order: u32::MAX,
+        musl_eager: None,
+    };
     if let Some(first) = t.mips_gotsym() {
         // MIPS binds the symbols of the global GOT without relocations: an
         // undefined function with a stub (`st_value` set) lazily, like a
@@ -320,8 +391,8 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         for (i, s) in out.syms.iter().enumerate().skip(first) {
             if s.shndx == SHN_UNDEF && s.bind != STB_LOCAL && !s.name.is_empty() {
                 let lazy = s.kind == STT_FUNC && s.value != 0;
-                let e = used.entry(i).or_insert((true, false));
-                e.0 = e.0 && lazy;
+                let e = used.entry(i).or_insert(plain(true));
+                e.plt_only = e.plt_only && lazy;
             }
         }
     }
@@ -329,26 +400,12 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         // No relocation tables: every undefined global symbol is a reference.
         for (i, s) in out.syms.iter().enumerate().skip(1) {
             if s.shndx == SHN_UNDEF && s.bind != STB_LOCAL && !s.name.is_empty() {
-                used.insert(i, (false, false));
+                used.insert(i, plain(false));
             }
         }
     }
-    out.own_refs = own
-        .into_iter()
-        .map(|(index, plt_only)| Reference {
-            index,
-            plt_only,
-            copy: false,
-        })
-        .collect();
-    out.refs = used
-        .into_iter()
-        .map(|(index, (plt_only, copy))| Reference {
-            index,
-            plt_only,
-            copy,
-        })
-        .collect();
+    out.own_refs = own.into_iter().map(|(i, u)| u.reference(i)).collect();
+    out.refs = used.into_iter().map(|(i, u)| u.reference(i)).collect();
     out
 }
 

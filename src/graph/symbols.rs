@@ -17,7 +17,7 @@
 //! 2.40 and earlier), so the objects are asked in scope order and the first
 //! that binds or stops the loader decides. Each root is checked by its own
 //! loader's rules (`Rules`: glibc 2.41 changed two of them; musl has its
-//! own: [`musl_binds`]).
+//! own: `musl_binds`).
 //!
 //! What a `dlopen` maps is looked up in the global scope, then the opened
 //! object's search list (`RTLD_LOCAL`). A plugin's reference left unbound
@@ -157,7 +157,9 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
 /// the last back: a reference of a relocation made at once, or any of an
 /// object linked `-z now`, that binds nowhere in the host's global scope
 /// and the plugin's search list, nor in what another plugin of the host
-/// maps, which an `RTLD_GLOBAL` open would have made global); glibc only.
+/// maps, which an `RTLD_GLOBAL` open would have made global). For a musl
+/// host, by musl's rules: its objects relocated from the first on, and
+/// only what its `RTLD_LAZY` does not defer (`Reference::musl_eager`).
 /// Run-time loads the trace finds are undone by the trace itself; a plugin was asked
 /// for, so it stays, with the warning.
 pub fn plugin_failures(fs: &RootFs, g: &mut DepGraph) {
@@ -185,13 +187,11 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     let mut loads = loads(g);
     if mode == Mode::PluginFailures {
         // A plugin's own load: its host's `dlopen` of it (the plugin
-        // mapped first). glibc only: musl, asked for `RTLD_LAZY`, defers
-        // what it cannot bind through the GOT as well as the PLT.
+        // mapped first).
         loads.retain(|l| {
             l.by.is_some()
                 && g.plugin_hosts.contains_key(&l.root)
                 && l.relocated.first() == g.root_nodes.get(l.root)
-                && !g.root_musl.get(l.root).copied().unwrap_or(false)
         });
     }
     let mut failures: Vec<String> = Vec::new();
@@ -290,10 +290,13 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
                 .filter_map(|n| g.graph[n].missing.as_ref().map(|m| m.soname.as_slice()))
                 .collect()
         });
-        // (glibc relocates what a `dlopen` maps from the last back.)
+        // (glibc relocates what a `dlopen` maps from the last back, musl
+        // from the first on.)
         let relocated: Vec<NodeIndex> = match mode {
-            Mode::Check => load.relocated.clone(),
-            Mode::PluginFailures => load.relocated.iter().rev().copied().collect(),
+            Mode::PluginFailures if rules != Rules::Musl => {
+                load.relocated.iter().rev().copied().collect()
+            }
+            _ => load.relocated.clone(),
         };
         let mut failed = false;
         for &x in &relocated {
@@ -310,12 +313,29 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
             // looks up the others (its own definition may not do), and an
             // unbound one is an error even if weak.
             let own = xs.own_refs.iter().filter(|_| rules == Rules::Musl);
-            let all = (xs.refs.iter().map(|r| (r, false))).chain(own.map(|r| (r, true)));
-            for (r, defined) in all {
-                // (`RTLD_LAZY` leaves a PLT call to its first use.)
-                if mode == Mode::PluginFailures && r.plt_only && !bind_now {
-                    continue;
+            let mut all: Vec<(&symbols::Reference, bool)> = (xs.refs.iter().map(|r| (r, false)))
+                .chain(own.map(|r| (r, true)))
+                .collect();
+            if mode == Mode::PluginFailures {
+                // What fails the `dlopen` in every mode: glibc's `RTLD_LAZY`
+                // leaves a PLT call to its first use, musl's a PLT or GOT
+                // relocation (not a word of data holding an address);
+                // neither does for an object linked `-z now`. musl's
+                // message names the first in its relocation order.
+                if rules == Rules::Musl {
+                    all.retain(|(r, _)| bind_now || r.musl_eager.is_some());
+                    all.sort_by_key(|(r, _)| {
+                        if bind_now {
+                            r.order
+                        } else {
+                            r.musl_eager.unwrap_or(u32::MAX)
+                        }
+                    });
+                } else {
+                    all.retain(|(r, _)| bind_now || !r.plt_only);
                 }
+            }
+            for (r, defined) in all {
                 let s = &xs.syms[r.index];
                 // (musl reads no version.)
                 let want = s
@@ -344,7 +364,14 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
                 cands.sort_by_key(|&(o, i)| (place[o.index()], i));
                 let mut found_by = lookup(&cands, &tables, r.plt_only, want, rules);
                 if found_by == Lookup::Unbound && rules == Rules::Musl {
-                    found_by = musl_large_file_alias(fs, g, &s.name, load.loader, &tables);
+                    let loader = load.loader.and_then(|l| tables.get(&l)).map(|t| &**t);
+                    let version = || {
+                        let c = load.loader.and_then(|l| g.graph[l].canonical.as_ref())?;
+                        crate::resolve::musl_version(&fs.open(c).ok()?)
+                    };
+                    if musl_large_file_alias(&s.name, loader, version) {
+                        found_by = Lookup::Bound;
+                    }
                 }
                 if found_by == Lookup::Unbound && !weak && !others.is_empty() {
                     // Which of the other `dlopen`s' objects would bind it,
@@ -685,15 +712,14 @@ fn musl_binds(group: &[(NodeIndex, usize)], t: &Symbols, plt_only: bool) -> bool
 /// `get_lfs64`; `readdir64_r` as `readdir_r`), as a PLT lookup (no stub
 /// binds). In 1.2.4 and 1.2.5 its buffer holds 15 characters, so
 /// `posix_fallocate64` is not mapped; 1.2.6 maps it (the loader's version
-/// is read only then). Earlier musl defines every such name itself, so
-/// the rule changes nothing there.
+/// is read only then: `version`). Earlier musl defines every such name
+/// itself, so the rule changes nothing there. Whether `loader` (its table)
+/// binds `name` so.
 fn musl_large_file_alias(
-    fs: &RootFs,
-    g: &DepGraph,
     name: &[u8],
-    loader: Option<NodeIndex>,
-    tables: &BTreeMap<NodeIndex, Arc<Symbols>>,
-) -> Lookup {
+    loader: Option<&Symbols>,
+    version: impl FnOnce() -> Option<(u32, u32, u32)>,
+) -> bool {
     const BASES: &[&str] = &[
         "aio_cancel",
         "aio_error",
@@ -755,35 +781,76 @@ fn musl_large_file_alias(
         "__lxstat",
         "__xstat",
     ];
-    let Some(loader) = loader else {
-        return Lookup::Unbound;
+    let Some(t) = loader else {
+        return false;
     };
     let base: &[u8] = if name == b"readdir64_r" {
         b"readdir_r"
     } else {
         match name.strip_suffix(b"64") {
             Some(b) if BASES.iter().any(|x| x.as_bytes() == b) => b,
-            _ => return Lookup::Unbound,
+            _ => return false,
         }
     };
-    if name.len() >= 16 {
-        let version = (g.graph[loader].canonical.as_ref())
-            .and_then(|c| fs.open(c).ok())
-            .and_then(|f| crate::resolve::musl_version(&f));
-        if version.is_some_and(|v| v < (1, 2, 6)) {
-            return Lookup::Unbound;
-        }
+    if name.len() >= 16 && version().is_some_and(|v| v < (1, 2, 6)) {
+        return false;
     }
-    let Some(t) = tables.get(&loader) else {
-        return Lookup::Unbound;
-    };
     let group: Vec<(NodeIndex, usize)> = (t.syms.iter().enumerate())
         .filter(|(_, d)| d.name == base && matches!(d.bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE))
         .map(|(i, _)| (NodeIndex::new(0), i))
         .collect();
-    if musl_binds(&group, t, true) {
-        Lookup::Bound
-    } else {
-        Lookup::Unbound
+    musl_binds(&group, t, true)
+}
+
+/// [`first_unbound`] for musl's `dlopen`, which relocates each new object
+/// from the opened one on (`x` one of them): the first reference (in
+/// musl's relocation order: `DT_JMPREL`, then the others) that its
+/// `RTLD_LAZY` does not defer (any, for an object linked `-z now`) and
+/// that no object of `scope` binds by musl's rules, nor the loader
+/// (`loader`, its table and version) as a large-file name. A symbol the
+/// object defines itself is looked up too, and is an error even if weak.
+pub(crate) fn first_unbound_musl(
+    x: &Symbols,
+    bind_now: bool,
+    scope: &mut dyn FnMut(usize) -> Option<Arc<symbols::Indexed>>,
+    loader: Option<&Symbols>,
+    version: &mut dyn FnMut() -> Option<(u32, u32, u32)>,
+) -> Option<Vec<u8>> {
+    let mut refs: Vec<(&symbols::Reference, bool)> = (x.refs.iter().map(|r| (r, false)))
+        .chain(x.own_refs.iter().map(|r| (r, true)))
+        .filter(|(r, _)| bind_now || r.musl_eager.is_some())
+        .collect();
+    refs.sort_by_key(|(r, _)| {
+        if bind_now {
+            r.order
+        } else {
+            r.musl_eager.unwrap_or(u32::MAX)
+        }
+    });
+    let mut group: Vec<(NodeIndex, usize)> = Vec::new();
+    for (r, defined) in refs {
+        let s = &x.syms[r.index];
+        if s.bind == STB_WEAK && !defined {
+            continue;
+        }
+        let mut bound = false;
+        let mut k = 0;
+        while let Some(t) = scope(k) {
+            k += 1;
+            // (A copy relocation skips the program.)
+            if r.copy && k == 1 {
+                continue;
+            }
+            group.clear();
+            group.extend(t.named(&s.name).map(|i| (NodeIndex::new(0), i)));
+            if !group.is_empty() && musl_binds(&group, &t.table, r.plt_only) {
+                bound = true;
+                break;
+            }
+        }
+        if !bound && !musl_large_file_alias(&s.name, loader, &mut *version) {
+            return Some(s.name.clone());
+        }
     }
+    None
 }

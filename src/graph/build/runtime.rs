@@ -145,7 +145,13 @@ pub(super) fn late_failure(
     t: &RootTrace,
     first: usize,
 ) -> Option<Failure> {
-    if target.flavor != Flavor::Glibc || first >= t.objs.len() {
+    if first >= t.objs.len() {
+        return None;
+    }
+    if target.flavor == Flavor::Musl {
+        return musl_unbound_symbol(resolver, t, first);
+    }
+    if target.flavor != Flavor::Glibc {
         return None;
     }
     let by_requester = ByRequester::new(&t.resolved_names);
@@ -266,6 +272,61 @@ fn unbound_symbol(
         Some(Failure {
             object: o.found.path.clone(),
             why: format!("undefined symbol: {}{version}", show(&name)),
+        })
+    })
+}
+
+/// What fails musl's `dlopen` whatever its mode, once every object it
+/// brought in (from object `first` on) is mapped: a reference no object of
+/// the scope binds by musl's rules, of a relocation its `RTLD_LAZY` does
+/// not defer (`first_unbound_musl`), in the new objects in load order (musl
+/// relocates the opened object first, then what it brought in). musl checks
+/// no symbol version and no ISA level.
+fn musl_unbound_symbol(resolver: &Resolver<'_>, t: &RootTrace, first: usize) -> Option<Failure> {
+    let local = search_list(t, first);
+    let global: Vec<&Arc<Found>> = match &t.host {
+        Some(h) => h.objs.iter().map(|o| &o.found).collect(),
+        None => (search_list(t, 0).iter())
+            .map(|&k| &t.objs[k].found)
+            .collect(),
+    };
+    // The loader (musl's `libc.so`), where the large-file names bind.
+    let loader: Option<&Arc<Found>> = match &t.host {
+        Some(h) => (h.objs.iter())
+            .find(|o| o.kind == NodeKind::Interpreter)
+            .map(|o| &o.found),
+        None => (t.objs.iter())
+            .find(|o| o.kind == NodeKind::Interpreter)
+            .map(|o| &o.found),
+    };
+    let loader_table = loader.map(|f| resolver.symbols(f));
+    let mut version = || {
+        let f = resolver.fs().open(&loader?.canonical).ok()?;
+        crate::resolve::musl_version(&f)
+    };
+    let members: Vec<&Arc<Found>> = (global.into_iter())
+        .chain(local.iter().map(|&k| &t.objs[k].found))
+        .collect();
+    let mut tables: Vec<Option<Arc<crate::elf::symbols::Indexed>>> = vec![None; members.len()];
+    let mut scope = |k: usize| {
+        let f = members.get(k)?;
+        Some(tables[k].get_or_insert_with(|| resolver.symbols(f)).clone())
+    };
+    (first..t.objs.len()).find_map(|k| {
+        let o = &t.objs[k];
+        let info = &o.found.info;
+        let bind_now = info.flags & DF_BIND_NOW != 0 || info.flags_1 & DF_1_NOW != 0;
+        let x = resolver.symbols(&o.found);
+        let name = crate::graph::symbols::first_unbound_musl(
+            &x.table,
+            bind_now,
+            &mut scope,
+            loader_table.as_deref().map(|t| &t.table),
+            &mut version,
+        )?;
+        Some(Failure {
+            object: o.found.path.clone(),
+            why: format!("undefined symbol: {}", show(&name)),
         })
     })
 }
