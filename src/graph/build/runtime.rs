@@ -222,6 +222,24 @@ fn search_list(t: &RootTrace, start: usize) -> Vec<usize> {
     order
 }
 
+/// The scope a `dlopen` that mapped objects from `first` on relocates
+/// them in: the global scope (a plugin's host program's start-up objects,
+/// else the program's), then the opened object's search list; and that
+/// search list, by object.
+fn dlopen_scope(t: &RootTrace, first: usize) -> (Vec<usize>, Vec<&Arc<Found>>) {
+    let local = search_list(t, first);
+    let global: Vec<&Arc<Found>> = match &t.host {
+        Some(h) => h.objs.iter().map(|o| &o.found).collect(),
+        None => (search_list(t, 0).iter())
+            .map(|&k| &t.objs[k].found)
+            .collect(),
+    };
+    let members = (global.into_iter())
+        .chain(local.iter().map(|&k| &t.objs[k].found))
+        .collect();
+    (local, members)
+}
+
 /// A symbol that the relocation of an object a `dlopen` mapped (from
 /// object `first` on) cannot bind in any mode the `dlopen` is made in
 /// ([`crate::graph::symbols::first_unbound`]): glibc relocates the new
@@ -238,18 +256,9 @@ fn unbound_symbol(
     t: &RootTrace,
     first: usize,
 ) -> Option<Failure> {
-    let local = search_list(t, first);
     // The scope's objects, their tables read only when a lookup gets to
     // them (most new objects have no reference to bind here at all).
-    let global: Vec<&Arc<Found>> = match &t.host {
-        Some(h) => h.objs.iter().map(|o| &o.found).collect(),
-        None => (search_list(t, 0).iter())
-            .map(|&k| &t.objs[k].found)
-            .collect(),
-    };
-    let members: Vec<&Arc<Found>> = (global.into_iter())
-        .chain(local.iter().map(|&k| &t.objs[k].found))
-        .collect();
+    let (local, members) = dlopen_scope(t, first);
     let mut tables: Vec<Option<Arc<crate::elf::symbols::Indexed>>> = vec![None; members.len()];
     let mut scope = |k: usize| {
         let f = members.get(k)?;
@@ -283,30 +292,17 @@ fn unbound_symbol(
 /// relocates the opened object first, then what it brought in). musl checks
 /// no symbol version and no ISA level.
 fn musl_unbound_symbol(resolver: &Resolver<'_>, t: &RootTrace, first: usize) -> Option<Failure> {
-    let local = search_list(t, first);
-    let global: Vec<&Arc<Found>> = match &t.host {
-        Some(h) => h.objs.iter().map(|o| &o.found).collect(),
-        None => (search_list(t, 0).iter())
-            .map(|&k| &t.objs[k].found)
-            .collect(),
-    };
+    let (_, members) = dlopen_scope(t, first);
     // The loader (musl's `libc.so`), where the large-file names bind.
-    let loader: Option<&Arc<Found>> = match &t.host {
-        Some(h) => (h.objs.iter())
-            .find(|o| o.kind == NodeKind::Interpreter)
-            .map(|o| &o.found),
-        None => (t.objs.iter())
-            .find(|o| o.kind == NodeKind::Interpreter)
-            .map(|o| &o.found),
-    };
+    let objs = t.host.as_ref().map_or(&t.objs, |h| &h.objs);
+    let loader: Option<&Arc<Found>> = (objs.iter())
+        .find(|o| o.kind == NodeKind::Interpreter)
+        .map(|o| &o.found);
     let loader_table = loader.map(|f| resolver.symbols(f));
     let mut version = || {
         let f = resolver.fs().open(&loader?.canonical).ok()?;
         crate::resolve::musl_version(&f)
     };
-    let members: Vec<&Arc<Found>> = (global.into_iter())
-        .chain(local.iter().map(|&k| &t.objs[k].found))
-        .collect();
     let mut tables: Vec<Option<Arc<crate::elf::symbols::Indexed>>> = vec![None; members.len()];
     let mut scope = |k: usize| {
         let f = members.get(k)?;
