@@ -2016,17 +2016,47 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         Some("FAIL  libwrap.so.1|/opt/v/libdata.so.1: undefined symbol: gone_data"),
         "{name}"
     );
+    // One that reads a variable nothing defines but needs a library that is
+    // not there: its `dlopen` fails mapping it, before any relocation.
+    r.lib("/opt/v/libbroken.so.1", "libbroken.so.1")
+        .source("extern int gone_data;\nint broken(void) { return gone_data; }\n")
+        .needs_names(&["libabsent.so.1"])
+        .build();
+    let broken = RunTime {
+        entries: vec![(vec!["libbroken.so.1".into()], "required")],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&broken.source())
+        .runpath("/opt/v")
+        .build();
+    let (_, said) = run_opener(r, &broken);
+    assert_eq!(
+        said.first().map(String::as_str),
+        Some(
+            "FAIL  libbroken.so.1|libabsent.so.1: cannot open shared object file: No such file \
+             or directory"
+        ),
+        "{name}"
+    );
     let mut args = vec!["--dlopen-priority", "none"];
-    for p in ["data", "now", "lazy", "wrap"] {
+    for p in ["data", "now", "lazy", "wrap", "broken"] {
         args.push("--include");
         args.push(match p {
             "data" => "/opt/v/libdata.so.1",
             "now" => "/opt/v/libnow.so.1",
             "lazy" => "/opt/v/liblazy.so.1",
+            "broken" => "/opt/v/libbroken.so.1",
             _ => "/opt/v/libwrap.so.1",
         });
     }
     let run = run_closure_with_run_time(r.path(), OPENER_PATH, &args);
+    // (The missing library is the answer for that one: a problem.)
+    assert!(
+        run.status == 1 && run.missing_names().contains("libabsent.so.1"),
+        "{name}: {}",
+        run.dump()
+    );
     let warned: BTreeSet<&str> = run
         .warnings()
         .filter(|w| w.contains("dlopen fails"))

@@ -43,6 +43,19 @@ fn allowed_type(kind: u8) -> bool {
     matches!(kind, 0 | 1 | 2 | 5 | 6 | 10)
 }
 
+/// Whether an object `load` maps needs a library its root's load does not
+/// find (a `DT_NEEDED` edge to a missing node of that root).
+fn maps_a_missing_library(g: &DepGraph, load: &Load) -> bool {
+    load.relocated.iter().any(|&x| {
+        g.children(x).into_iter().any(|(c, e)| {
+            e.via != Via::Interpreter
+                && !e.via.outside_link_map()
+                && g.graph[c].kind == NodeKind::Missing
+                && g.graph[c].roots.contains(&load.root)
+        })
+    })
+}
+
 /// The objects one root's load brings into its global scope.
 fn scope(g: &DepGraph, root: NodeIndex, ri: usize) -> Vec<NodeIndex> {
     let mut seen = BTreeSet::from([root]);
@@ -160,8 +173,11 @@ pub fn check(fs: &RootFs, g: &mut DepGraph) {
 /// maps, which an `RTLD_GLOBAL` open would have made global). For a musl
 /// host, by musl's rules: its objects relocated from the first on, and
 /// only what its `RTLD_LAZY` does not defer (`Reference::musl_eager`).
-/// Run-time loads the trace finds are undone by the trace itself; a plugin was asked
-/// for, so it stays, with the warning.
+/// A plugin whose `dlopen` maps an object needing a library the trace did
+/// not find fails at that library, before any relocation: no warning (the
+/// missing library is a problem already). Run-time loads the trace finds
+/// are undone by the trace itself; a plugin was asked for, so it stays,
+/// with the warning.
 pub fn plugin_failures(fs: &RootFs, g: &mut DepGraph) {
     if !g.plugin_hosts.is_empty() {
         bind(fs, g, Mode::PluginFailures);
@@ -187,11 +203,14 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
     let mut loads = loads(g);
     if mode == Mode::PluginFailures {
         // A plugin's own load: its host's `dlopen` of it (the plugin
-        // mapped first).
+        // mapped first). One that cannot map a library it needs fails
+        // there, before it relocates anything: the missing library is the
+        // answer (a problem already), not a symbol.
         loads.retain(|l| {
             l.by.is_some()
                 && g.plugin_hosts.contains_key(&l.root)
                 && l.relocated.first() == g.root_nodes.get(l.root)
+                && !maps_a_missing_library(g, l)
         });
     }
     let mut failures: Vec<String> = Vec::new();
