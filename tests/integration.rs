@@ -7,6 +7,7 @@ mod cli;
 mod crossarch;
 mod disk;
 mod dlflags;
+mod dlopen_layouts;
 mod elf;
 mod everyday;
 mod explain;

@@ -13,10 +13,10 @@
 //! random layouts, on this machine's musl (1.2.3) and on Debian 13's and
 //! testing's (1.2.5, 1.2.6), whose `libc.so` no longer defines the
 //! large-file names. Then `dlopen`s: musl's `RTLD_LAZY` defers only PLT
-//! and GOT relocations, so a fixed set of libraries and random layouts of
-//! an opener's `dlopen`s compare what musl loads and the first symbol it
-//! fails on with `closure --dlopen-strings`, and each library opened alone
-//! with `closure`'s warnings for it as an `--include`d plugin.
+//! and GOT relocations; a fixed set of libraries compares what musl loads
+//! and the first symbol it fails on with `closure --dlopen-strings`, and
+//! with `closure`'s warnings for them as `--include`d plugins (random
+//! layouts of the same: `tests/dlopen_layouts.rs`).
 //!
 //! Needs musl-gcc; running musl's loader in the root needs root (the tests
 //! print `skipping <name>: needs root` otherwise).
@@ -33,15 +33,15 @@ use crate::support::oracle::run_closure;
 use crate::support::rng::Rng;
 
 /// (object, symbol) pairs.
-type Pairs = BTreeSet<(String, String)>;
+pub(crate) type Pairs = BTreeSet<(String, String)>;
 
 /// One side's answer for a program: the references it cannot bind, the
 /// names it cannot load, whether the program can start.
 #[derive(Debug, PartialEq, Eq)]
-struct Answer {
+pub(crate) struct Answer {
     unbound: Pairs,
     missing: BTreeSet<String>,
-    starts: bool,
+    pub(crate) starts: bool,
 }
 
 /// musl's answer: `ld-musl --list PROG` in the root, and its raw output.
@@ -88,7 +88,7 @@ fn closure_answer(s: &Sys, prog: &str) -> (Answer, String) {
 }
 
 /// Asserts both answers agree for `prog`, and returns musl's.
-fn same_answer(s: &Sys, prog: &str, what: &str) -> Answer {
+pub(crate) fn same_answer(s: &Sys, prog: &str, what: &str) -> Answer {
     let (theirs, raw) = musl_answer(s, prog);
     let (ours, dump) = closure_answer(s, prog);
     assert_eq!(
@@ -100,7 +100,7 @@ fn same_answer(s: &Sys, prog: &str, what: &str) -> Answer {
 
 /// The newer musl builds to check against, besides this machine's: (release, its
 /// `libc.so`), each fetched once (Debian 13's 1.2.5, testing's 1.2.6 when this was written).
-fn newer_musl(name: &str) -> Vec<(String, PathBuf)> {
+pub(crate) fn newer_musl(name: &str) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     for release in ["trixie", "forky"] {
         match crate::support::glibc::debian_package(release, "amd64", "musl") {
@@ -432,7 +432,7 @@ fn musl_dlopens_that_fail_in_every_mode_are_undone() {
 // ---------------------------------------------------------------------------------------------
 
 /// Libraries per layout: `/app/lib/libms<i>.so.1`, each may use later ones.
-const LIBS: usize = 4;
+pub(crate) const LIBS: usize = 4;
 /// Functions each library defines (`m<i>_<f>`), besides its data `m<i>_v`
 /// and, for some, `mdup`.
 const FUNCS: &[&str] = &["a", "b", "c"];
@@ -458,7 +458,7 @@ enum Fate {
 
 /// One build of library `i`: each of its symbols' fate.
 #[derive(Debug, Clone)]
-struct Build {
+pub(crate) struct Build {
     i: usize,
     /// (name, is data, fate).
     syms: Vec<(String, bool, Fate)>,
@@ -603,7 +603,8 @@ impl Build {
         (!lines.is_empty()).then_some(lines)
     }
 
-    fn build(&self, s: &Sys, deps: &[String], uses: &[Use]) {
+    /// Builds it with `cc` (`musl-gcc`, `gcc`).
+    pub(crate) fn build(&self, s: &Sys, cc: &str, deps: &[String], uses: &[Use]) {
         let i = self.i;
         let mut args: Vec<String> = deps.iter().flat_map(|d| s.link(d)).collect();
         args.push("-Wl,-rpath,/app/lib".into());
@@ -621,7 +622,7 @@ impl Build {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         s.lib(
-            "musl-gcc",
+            cc,
             &lib_path(i),
             &format!("libms{i}.so.1"),
             &self.source(uses),
@@ -630,13 +631,13 @@ impl Build {
     }
 }
 
-fn lib_path(i: usize) -> String {
+pub(crate) fn lib_path(i: usize) -> String {
     format!("/app/lib/libms{i}.so.1")
 }
 
 /// How an object uses another's symbol.
 #[derive(Debug, Clone)]
-enum Use {
+pub(crate) enum Use {
     /// Calls the function (a PLT relocation).
     Call(String),
     /// Reads the variable (through the GOT, or a copy relocation in a
@@ -651,7 +652,7 @@ enum Use {
 }
 
 impl Use {
-    fn declare(&self, decls: &mut String, body: &mut String, slot: &str) {
+    pub(crate) fn declare(&self, decls: &mut String, body: &mut String, slot: &str) {
         match self {
             Use::Call(n) => {
                 let _ = writeln!(decls, "int {n}(void);");
@@ -682,7 +683,7 @@ impl Use {
 /// the uses of a function and of a variable addresses held in data, which
 /// musl's lazy `dlopen` cannot defer; without it the draws are the symbol
 /// layouts' as their seeds were first hunted.
-fn uses_of(rng: &mut Rng, b: &Build, out: &mut Vec<Use>, eager: bool) {
+pub(crate) fn uses_of(rng: &mut Rng, b: &Build, out: &mut Vec<Use>, eager: bool) {
     for (n, data, _) in &b.syms {
         if n == "mdup" || !rng.chance(45) {
             continue;
@@ -702,8 +703,8 @@ fn uses_of(rng: &mut Rng, b: &Build, out: &mut Vec<Use>, eager: bool) {
 
 /// A layout's libraries as programs are linked against them: each one's
 /// build, the libraries it needs and its uses of their symbols.
-struct Libraries {
-    full: Vec<Build>,
+pub(crate) struct Libraries {
+    pub(crate) full: Vec<Build>,
     deps: Vec<Vec<String>>,
     uses: Vec<Vec<Use>>,
 }
@@ -712,7 +713,7 @@ struct Libraries {
 /// with `now_percent` above 0 that share of them is linked `-z now` and
 /// their uses are [`uses_of`]'s eager ones (no draw at all otherwise, so
 /// the symbol layouts' seeds stay as they were).
-fn libraries(rng: &mut Rng, s: &Sys, now_percent: u64) -> Libraries {
+pub(crate) fn libraries(rng: &mut Rng, s: &Sys, cc: &str, now_percent: u64) -> Libraries {
     let eager = now_percent > 0;
     let mut full: Vec<Option<Build>> = vec![None; LIBS];
     let mut deps: Vec<Vec<String>> = vec![Vec::new(); LIBS];
@@ -740,7 +741,7 @@ fn libraries(rng: &mut Rng, s: &Sys, now_percent: u64) -> Libraries {
             deps[i],
             uses[i]
         );
-        b.build(s, &deps[i], &uses[i]);
+        b.build(s, cc, &deps[i], &uses[i]);
         full[i] = Some(b);
     }
     Libraries {
@@ -752,12 +753,12 @@ fn libraries(rng: &mut Rng, s: &Sys, now_percent: u64) -> Libraries {
 
 /// Other builds installed after the programs were linked; now and then a
 /// library is gone.
-fn install_later(rng: &mut Rng, s: &Sys, libs: &Libraries) {
+pub(crate) fn install_later(rng: &mut Rng, s: &Sys, cc: &str, libs: &Libraries) {
     for i in 0..LIBS {
         if rng.chance(60) {
             let b = Build::later(rng, &libs.full[i]);
             println!("  {} installed: {b:?}", lib_path(i));
-            b.build(s, &libs.deps[i], &libs.uses[i]);
+            b.build(s, cc, &libs.deps[i], &libs.uses[i]);
         }
     }
     if rng.chance(10) {
@@ -772,7 +773,7 @@ fn musl_symbol_layout(s: &Sys, seed: u64, label: &str) -> Answer {
     let name = format!("musl symbol layout {seed}{label}");
     let mut rng = Rng::new(seed ^ 0x6d75_736c);
     println!("{name}:");
-    let libs = libraries(&mut rng, s, 0);
+    let libs = libraries(&mut rng, s, "musl-gcc", 0);
     // The program: uses of two or three libraries, sometimes its own
     // exported `mdup`, with or without PIE.
     let mut needs: Vec<usize> = Vec::new();
@@ -810,13 +811,13 @@ fn musl_symbol_layout(s: &Sys, seed: u64, label: &str) -> Answer {
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     s.cc("musl-gcc", "/app/bin/prog", &[("c", &src)], &args);
-    install_later(&mut rng, s, &libs);
+    install_later(&mut rng, s, "musl-gcc", &libs);
     same_answer(s, "/app/bin/prog", &name)
 }
 
 /// A test program's arguments besides its libraries: RPATH `/app/lib`, and
 /// a library's name nothing defines left to the loader.
-fn program_args(s: &Sys) -> [String; 3] {
+pub(crate) fn program_args(s: &Sys) -> [String; 3] {
     [
         "-Wl,-rpath,/app/lib".into(),
         "-Wl,--allow-shlib-undefined".into(),
@@ -866,7 +867,7 @@ impl Tally {
 /// no reference to a symbol its object defines).
 const MUSL_SYM_KEPT: &[u64] = &[92];
 
-fn var(v: &str) -> Option<u64> {
+pub(crate) fn var(v: &str) -> Option<u64> {
     std::env::var(v).ok().and_then(|v| v.parse().ok())
 }
 
@@ -907,282 +908,6 @@ fn musl_random_symbol_layouts_match_newer_musl() {
         for seed in var("CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM").unwrap_or(0)..n {
             let a = musl_symbol_layout(&Sys::musl_with(&libc), seed, &format!(" ({release})"));
             tally.add(&a);
-        }
-        tally.report(&format!("{name} on {release}"), false);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Random `dlopen` layouts
-// ---------------------------------------------------------------------------------------------
-
-/// The opener's C: opens each of `names` with `RTLD_LAZY` in the order
-/// their strings lie in memory (the order `closure --dlopen-strings` takes
-/// them in, its read-only data's), or its arguments instead if it has any,
-/// printing `OK NAME` or `FAIL NAME|ERROR`, then its link map's paths;
-/// `body` is what it computes first with its uses of a library (the exit
-/// status stays 0).
-fn rodata_opener_c(names: &[String], decls: &str, body: &str) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    format!(
-        "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <link.h>\n#include <stdio.h>\n\
-         #include <stdlib.h>\n{decls}\
-         static const char *names[] = {{ {} }};\n\
-         static int by_address(const void *a, const void *b) {{\n\
-           const char *x = *(const char *const *)a, *y = *(const char *const *)b;\n\
-           return (x > y) - (x < y); }}\n\
-         static int each(struct dl_phdr_info *i, size_t n, void *d) {{ (void)n; (void)d;\n\
-           if (i->dlpi_name && i->dlpi_name[0] == '/') printf(\"%s\\n\", i->dlpi_name); return 0; }}\n\
-         int main(int argc, char **argv) {{ volatile int used = 0{body}; (void)used;\n\
-           size_t n = sizeof names / sizeof *names;\n\
-           const char **open = names;\n\
-           qsort(names, n, sizeof *names, by_address);\n\
-           if (argc > 1) {{ open = (const char **)argv + 1; n = (size_t)argc - 1; }}\n\
-           for (size_t k = 0; k < n; k++) {{\n\
-             if (dlopen(open[k], RTLD_LAZY)) printf(\"OK %s\\n\", open[k]);\n\
-             else printf(\"FAIL %s|%s\\n\", open[k], dlerror()); }}\n\
-           dl_iterate_phdr(each, 0); return 0; }}\n",
-        quoted.join(", ")
-    )
-}
-
-/// What a `dlopen` layout met.
-#[derive(Debug, Default)]
-struct Opened {
-    /// Whether the opener could start (the rest is empty if not).
-    starts: bool,
-    /// `dlopen`s that loaded.
-    ok: usize,
-    /// musl's relocation failures: (object, symbol).
-    failed: Pairs,
-    /// `dlopen`s that failed for a file not found.
-    not_found: usize,
-    /// Libraries whose `dlopen` alone fails for a symbol (as plugins).
-    plugins_failing: usize,
-}
-
-/// Builds the `dlopen` layout of `seed` in `s`: the libraries of
-/// [`libraries`] (a third of them `-z now`, half their uses addresses in data), an opener that links one of
-/// them or none and opens one to three by name (or a name no file has),
-/// then later builds. musl's start-up must agree with `--check-symbols`
-/// (as in the symbol layouts); if the opener starts, its link map after the
-/// `dlopen`s must be `closure --dlopen-strings`'s objects, and the
-/// relocation errors of its failed `dlopen`s `closure`'s `that dlopen
-/// fails` warnings, object and symbol; and each library it opens, opened
-/// alone, must fail on what `closure` warns of for it as an `--include`d
-/// plugin.
-fn musl_dlopen_layout(s: &Sys, seed: u64, label: &str) -> Opened {
-    let name = format!("musl dlopen layout {seed}{label}");
-    let mut rng = Rng::new(seed ^ 0x646c_6f70);
-    println!("{name}:");
-    let libs = libraries(&mut rng, s, 35);
-    let linked = rng.chance(50).then(|| rng.below(LIBS));
-    let mut uses = Vec::new();
-    if let Some(i) = linked {
-        uses_of(&mut rng, &libs.full[i], &mut uses, false);
-    }
-    let mut opens: Vec<String> = Vec::new();
-    for _ in 0..1 + rng.below(3) {
-        let lib = format!("libms{}.so.1", rng.below(LIBS));
-        if !opens.contains(&lib) {
-            opens.push(lib);
-        }
-    }
-    if rng.chance(15) {
-        opens.insert(rng.below(opens.len() + 1), "libnone.so.1".into());
-    }
-    let (mut decls, mut body) = (String::new(), String::new());
-    for (k, u) in uses.iter().enumerate() {
-        u.declare(&mut decls, &mut body, &format!("prog_p{k}"));
-    }
-    let mut args: Vec<String> = linked.iter().flat_map(|&i| s.link(&lib_path(i))).collect();
-    args.extend(program_args(s));
-    println!("  /app/bin/opener: links {linked:?}, uses {uses:?}, opens {opens:?}");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let src = rodata_opener_c(&opens, &decls, &body);
-    s.cc("musl-gcc", "/app/bin/opener", &[("c", &src)], &args);
-    install_later(&mut rng, s, &libs);
-
-    let start = same_answer(s, "/app/bin/opener", &name);
-    let mut met = Opened {
-        starts: start.starts,
-        ..Opened::default()
-    };
-    if !start.starts {
-        return met;
-    }
-    let out = run_opener(s, &name, &[], &mut met);
-    let theirs: BTreeSet<String> = (out.lines())
-        .filter(|l| l.starts_with('/'))
-        .map(String::from)
-        .collect();
-    let (code, v, err) = s.json(&["--root", "/app/bin/opener", "--dlopen-strings"]);
-    assert_eq!(code, 0, "{name}: {err}");
-    let ours = paths(&v);
-    let warned = warnings(&v);
-    assert_eq!(
-        ours, theirs,
-        "{name}: closure's objects (left) and musl's link map (right)\nmusl:\n{out}\n\
-         closure's warnings:\n{warned}"
-    );
-    let undone: Pairs = (warned.lines())
-        .filter_map(|l| l.strip_suffix(": that dlopen fails"))
-        .filter_map(|l| {
-            l.split_once(" (loaded at run time by /app/bin/opener): undefined symbol: ")
-        })
-        .map(|(o, s)| (o.to_string(), s.to_string()))
-        .collect();
-    assert_eq!(
-        undone, met.failed,
-        "{name}: closure's warnings (left), musl's failures (right)\nmusl:\n{out}\n\
-         closure's warnings:\n{warned}"
-    );
-
-    // Each library opened, alone, as a plugin of the opener: `closure`
-    // warns of exactly the symbols musl's `dlopen` of it alone fails on.
-    for lib in opens.iter().map(|o| format!("/app/lib/{o}")) {
-        if !s.path().join(&lib[1..]).exists() {
-            continue;
-        }
-        let mut alone = Opened::default();
-        let out = run_opener(s, &name, &[&lib], &mut alone);
-        let (code, v, err) = s.json(&["--root", "/app/bin/opener", "--include", &lib]);
-        // (A library it needs that is not there is a problem: exit 1.)
-        let want = i32::from(alone.not_found > 0);
-        assert_eq!(code, want, "{name}: {lib} as a plugin: {err}\nmusl:\n{out}");
-        let warned = warnings(&v);
-        let failing: Pairs = (warned.lines())
-            .filter_map(|l| {
-                let (object, rest) = l.split_once(" (")?;
-                let symbol = rest.split_once("): undefined symbol: ")?.1;
-                let symbol = (symbol.strip_suffix(": its dlopen fails"))
-                    .or_else(|| symbol.strip_suffix(": that dlopen fails"))?;
-                Some((object.to_string(), symbol.to_string()))
-            })
-            .collect();
-        assert_eq!(
-            failing, alone.failed,
-            "{name}: {lib} as a plugin: closure's warnings (left), musl's failure (right)\n\
-             musl:\n{out}\nclosure's warnings:\n{warned}"
-        );
-        met.plugins_failing += usize::from(!alone.failed.is_empty());
-    }
-    met
-}
-
-/// Runs the opener in `s` (opening `args` if any), adds what its `dlopen`s
-/// met to `met`, and returns its output.
-fn run_opener(s: &Sys, name: &str, args: &[&str], met: &mut Opened) -> String {
-    let mut argv = vec!["/app/bin/opener"];
-    argv.extend_from_slice(args);
-    let (status, out, err) = run_in_root(s.path(), &argv, &[]);
-    assert!(status.success(), "{name}: the opener {args:?}: {out}{err}");
-    for l in out.lines() {
-        if l.starts_with("OK ") {
-            met.ok += 1;
-        }
-        let Some((_, why)) = l.strip_prefix("FAIL ").and_then(|l| l.split_once('|')) else {
-            continue;
-        };
-        match (why.strip_prefix("Error relocating "))
-            .and_then(|w| w.strip_suffix(": symbol not found"))
-            .and_then(|w| w.rsplit_once(": "))
-        {
-            Some((object, symbol)) => {
-                met.failed.insert((object.to_string(), symbol.to_string()));
-            }
-            None if why.starts_with("Error loading shared library ") => met.not_found += 1,
-            None => panic!("{name}: musl's error: {l}"),
-        }
-    }
-    out
-}
-
-/// The `dlopen` layouts of a run: how many, and what they met; a run of the
-/// default seeds must meet `dlopen`s that load and that fail for a symbol.
-#[derive(Default)]
-struct OpenTally {
-    layouts: usize,
-    not_started: usize,
-    ok: usize,
-    failing_layouts: usize,
-    failed: usize,
-    not_found: usize,
-    plugins_failing: usize,
-}
-
-impl OpenTally {
-    fn add(&mut self, o: &Opened) {
-        self.layouts += 1;
-        self.not_started += usize::from(!o.starts);
-        self.ok += o.ok;
-        self.failing_layouts += usize::from(!o.failed.is_empty());
-        self.failed += o.failed.len();
-        self.not_found += o.not_found;
-        self.plugins_failing += o.plugins_failing;
-    }
-
-    fn report(&self, name: &str, defaults: bool) {
-        println!(
-            "{name}: {} layouts agree; the opener cannot start in {}; {} dlopens load; {} \
-             layouts with a dlopen failing for a symbol ({} object-symbol pairs); {} \
-             dlopens of a file not found; {} plugins failing",
-            self.layouts,
-            self.not_started,
-            self.ok,
-            self.failing_layouts,
-            self.failed,
-            self.not_found,
-            self.plugins_failing
-        );
-        if defaults {
-            assert!(
-                self.ok > 0
-                    && self.failing_layouts > 0
-                    && self.plugins_failing > 0
-                    && self.not_started < self.layouts,
-                "{name}: the layouts should load, and fail now and then"
-            );
-        }
-    }
-}
-
-/// 20 `dlopen` layouts on this machine's musl
-/// (`CLOSURE_MUSL_DLOPEN_LAYOUTS=N`: seeds up to N instead;
-/// `CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM=K` starts at seed K).
-#[test]
-fn musl_random_dlopen_layouts_match_musl() {
-    let name = "musl_random_dlopen_layouts_match_musl";
-    if !musl_ready(name) || !can_run(name) {
-        return;
-    }
-    let n = var("CLOSURE_MUSL_DLOPEN_LAYOUTS").unwrap_or(20);
-    let from = var("CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM");
-    let mut tally = OpenTally::default();
-    for seed in from.unwrap_or(0)..n {
-        tally.add(&musl_dlopen_layout(
-            &Sys::musl_with(Path::new(HOST_MUSL)),
-            seed,
-            "",
-        ));
-    }
-    tally.report(name, from.is_none() && n >= 20);
-}
-
-/// The first 5 of those layouts (or as `CLOSURE_MUSL_DLOPEN_LAYOUTS`, `…_FROM`
-/// say) against Debian 13's and testing's musl.
-#[test]
-fn musl_random_dlopen_layouts_match_newer_musl() {
-    let name = "musl_random_dlopen_layouts_match_newer_musl";
-    if !musl_ready(name) || !can_run(name) {
-        return;
-    }
-    let n = var("CLOSURE_MUSL_DLOPEN_LAYOUTS").unwrap_or(5);
-    for (release, libc) in newer_musl(name) {
-        let mut tally = OpenTally::default();
-        for seed in var("CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM").unwrap_or(0)..n {
-            let o = musl_dlopen_layout(&Sys::musl_with(&libc), seed, &format!(" ({release})"));
-            tally.add(&o);
         }
         tally.report(&format!("{name} on {release}"), false);
     }

@@ -122,7 +122,7 @@ impl Sys {
     }
 
     /// Debian 12 merged-/usr with copies of the host's libc.so.6 and ld.so.
-    fn glibc() -> Sys {
+    pub(crate) fn glibc() -> Sys {
         let s = Sys::empty();
         s.mkdir("/usr/lib/x86_64-linux-gnu");
         s.mkdir("/usr/lib64");

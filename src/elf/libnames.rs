@@ -53,14 +53,16 @@ pub fn dlopen_candidates(file: &File, info: &ElfInfo, len: u64) -> Vec<Vec<u8>> 
 
 /// The library names spelled in `file`'s read-only data (`len` bytes in
 /// all), except strings that start inside one of the file ranges `skip`
-/// (`(start, end)`), sorted, at most [`MAX_NAMES`]. Does not check whether
-/// the object calls `dlopen` ([`calls_dlopen`]).
+/// (`(start, end)`), each once, in the order the data spells them (the
+/// order a program that opens a list of names in turn opens them, and the
+/// order the trace takes them in), at most [`MAX_NAMES`]. Does not check
+/// whether the object calls `dlopen` ([`calls_dlopen`]).
 pub fn library_names(file: &File, len: u64, skip: &[(u64, u64)]) -> Vec<Vec<u8>> {
     let mut ranges = super::read_only_data(file, len);
     if ranges.is_empty() {
         ranges = super::loadable_ranges(file, len, super::PF_W);
     }
-    let mut found = BTreeSet::new();
+    let mut found = Names::default();
     let mut budget = MAX_SCAN;
     for (at, size) in ranges {
         let end = at.saturating_add(size).min(len);
@@ -73,7 +75,7 @@ pub fn library_names(file: &File, len: u64, skip: &[(u64, u64)]) -> Vec<Vec<u8>>
             budget -= n as u64;
             let last = pos + n as u64 >= end;
             scan(&buf, pos, pos == at, skip, &mut found);
-            if last || found.len() >= MAX_NAMES {
+            if last || found.order.len() >= MAX_NAMES {
                 break;
             }
             // Windows overlap by a whole name and its NUL, so a name cut by
@@ -81,7 +83,23 @@ pub fn library_names(file: &File, len: u64, skip: &[(u64, u64)]) -> Vec<Vec<u8>>
             pos += (n - (MAX_NAME + 1)) as u64;
         }
     }
-    found.into_iter().take(MAX_NAMES).collect()
+    found.order
+}
+
+/// Names found so far: each once, in the order first met.
+#[derive(Default)]
+struct Names {
+    order: Vec<Vec<u8>>,
+    seen: BTreeSet<Vec<u8>>,
+}
+
+impl Names {
+    fn add(&mut self, s: &[u8]) {
+        if self.order.len() < MAX_NAMES && !self.seen.contains(s) {
+            self.seen.insert(s.to_vec());
+            self.order.push(s.to_vec());
+        }
+    }
 }
 
 /// Adds to `out` every library name in `buf`, a window of a segment read
@@ -89,7 +107,7 @@ pub fn library_names(file: &File, len: u64, skip: &[(u64, u64)]) -> Vec<Vec<u8>>
 /// start, `first`) to a NUL. A string the window cuts is left to the
 /// window that holds it whole; one that the segment's end cuts is no C
 /// string. Strings that start in a `skip` range are passed over.
-fn scan(buf: &[u8], base: u64, first: bool, skip: &[(u64, u64)], out: &mut BTreeSet<Vec<u8>>) {
+fn scan(buf: &[u8], base: u64, first: bool, skip: &[(u64, u64)], out: &mut Names) {
     for hit in memchr::memmem::find_iter(buf, b".so") {
         let from = hit.saturating_sub(MAX_NAME);
         let start = match memchr::memrchr(0, &buf[from..hit]) {
@@ -106,8 +124,8 @@ fn scan(buf: &[u8], base: u64, first: bool, skip: &[(u64, u64)], out: &mut BTree
             continue;
         }
         let s = &buf[start..hit + z];
-        if out.len() < MAX_NAMES && is_library_name(s) {
-            out.insert(s.to_vec());
+        if is_library_name(s) {
+            out.add(s);
         }
     }
 }
@@ -287,7 +305,8 @@ mod tests {
     }
 
     /// Names are found anywhere in the read-only segment, across window
-    /// boundaries and at its very start, and nowhere else; strings the
+    /// boundaries and at its very start, in the order of their offsets,
+    /// and nowhere else; strings the
     /// segment cuts, unterminated ones and other strings are not names.
     /// Fails if windows do not overlap by a name, or the code segment is
     /// searched when a read-only one exists.
@@ -323,13 +342,15 @@ mod tests {
         let tail = (ro.0 + ro.1) as usize - 10;
         b[tail - 1] = 0;
         b[tail..tail + 10].copy_from_slice(b"libtail.so");
+        // (In the order of their offsets: each once, the overlap of two
+        // windows read twice.)
         assert_eq!(
             names_of(&b),
             [
+                "libstart.so.1",
+                "libplain.so",
                 "/usr/lib/app/libedge.so",
                 "libcut.so.2",
-                "libplain.so",
-                "libstart.so.1",
                 "libtwo.so.3.4",
             ]
         );
@@ -338,9 +359,9 @@ mod tests {
         assert_eq!(
             names_skipping(&b, &[(at - 1, at + 1)]),
             [
+                "libstart.so.1",
                 "/usr/lib/app/libedge.so",
                 "libcut.so.2",
-                "libstart.so.1",
                 "libtwo.so.3.4",
             ]
         );

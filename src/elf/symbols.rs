@@ -78,6 +78,10 @@ pub struct Reference {
     /// Where its first relocation comes in musl's order (`DT_JMPREL`
     /// first, then the others, each in table order).
     pub order: u32,
+    /// Where its first relocation comes in glibc's order (`DT_RELA` or
+    /// `DT_REL` first, then `DT_JMPREL`, each in table order): which
+    /// unbound reference a failing `dlopen` names.
+    pub glibc_order: u32,
     /// Where its first relocation comes, in the same order, that musl's
     /// `RTLD_LAZY` `dlopen` does not leave for later: one of another type
     /// than the architecture's PLT and GOT ones (`REL_PLT`, `REL_GOT`), a
@@ -109,6 +113,7 @@ struct Use {
     plt_only: bool,
     copy: bool,
     order: u32,
+    glibc_order: u32,
     musl_eager: Option<u32>,
 }
 
@@ -119,6 +124,7 @@ impl Use {
             plt_only: self.plt_only,
             copy: self.copy,
             order: self.order,
+            glibc_order: self.glibc_order,
             musl_eager: self.musl_eager,
         }
     }
@@ -338,12 +344,16 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
     let mut own: BTreeMap<usize, Use> = BTreeMap::new();
     let copy_type = copy_reloc_type(info.ident.machine);
     let lazy_types = musl_lazy_types(info.ident.machine);
-    // Positions in musl's order: PLT relocations first.
-    let (mut plt_at, mut other_at) = (0u32, 1u32 << 31);
+    // Positions in musl's order (PLT relocations first) and glibc's (PLT
+    // relocations last): each table counted on its own, one half of the
+    // range each.
+    let (mut plt_n, mut other_n) = (0u32, 0u32);
+    const HALF: u32 = 1 << 31;
     let mut note = |idx: u64, rtype: u64, plt: bool, syms: &[Symbol]| {
-        let at = if plt { &mut plt_at } else { &mut other_at };
-        let order = *at;
-        *at = at.saturating_add(1);
+        let n = if plt { &mut plt_n } else { &mut other_n };
+        let k = (*n).min(HALF - 1);
+        *n = n.saturating_add(1);
+        let (order, glibc_order) = if plt { (k, HALF + k) } else { (HALF + k, k) };
         let Ok(idx) = usize::try_from(idx) else {
             return;
         };
@@ -366,10 +376,12 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
             plt_only: true,
             copy,
             order,
+            glibc_order,
             musl_eager: None,
         });
         e.plt_only = e.plt_only && plt;
         e.order = e.order.min(order);
+        e.glibc_order = e.glibc_order.min(glibc_order);
         e.musl_eager = match (e.musl_eager, eager) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -381,6 +393,7 @@ pub fn read(file: &File, info: &ElfInfo) -> Symbols {
         plt_only,
         copy: false,
         order: u32::MAX,
+        glibc_order: u32::MAX,
         musl_eager: None,
     };
     if let Some(first) = t.mips_gotsym() {

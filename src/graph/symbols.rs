@@ -352,6 +352,7 @@ fn bind(fs: &RootFs, g: &mut DepGraph, mode: Mode) {
                     });
                 } else {
                     all.retain(|(r, _)| bind_now || !r.plt_only);
+                    all.sort_by_key(|(r, _)| r.glibc_order);
                 }
             }
             for (r, defined) in all {
@@ -493,8 +494,8 @@ fn kept_versions(info: Option<&crate::elf::ElfInfo>, stubs: &BTreeSet<&[u8]>) ->
     defined.chain(required).max().unwrap_or(0)
 }
 
-/// The first reference of an object a `dlopen` relocates (`x`) that no
-/// object of `scope` (in order) binds, with its version, among those that
+/// The first reference, in glibc's relocation order (`Reference::glibc_order`),
+/// of an object a `dlopen` relocates (`x`) that no object of `scope` (in order) binds, with its version, among those that
 /// fail such a `dlopen` whatever mode it is made in: a reference of a
 /// relocation the loader makes at once (not a PLT one, which `RTLD_LAZY`
 /// leaves to the first call), or any when the object is linked
@@ -513,8 +514,11 @@ pub(crate) fn first_unbound(
     } else {
         Rules::Glibc2_36
     };
+    // (In glibc's relocation order: the first that fails is the error.)
+    let mut refs: Vec<&symbols::Reference> = x.refs.iter().collect();
+    refs.sort_by_key(|r| r.glibc_order);
     let mut group: Vec<(NodeIndex, usize)> = Vec::new();
-    for r in &x.refs {
+    for r in refs {
         let s = &x.syms[r.index];
         if s.bind == STB_WEAK || (r.plt_only && !bind_now) {
             continue;
