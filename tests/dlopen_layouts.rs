@@ -24,8 +24,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::musl_symbols::{
-    install_later, lib_path, libraries, newer_musl, program_args, same_answer, uses_of, var, Pairs,
-    LIBS,
+    install_later, lib_path, libraries, newer_musl, program_args, same_answer, seeds, uses_of,
+    Pairs, LIBS,
 };
 use crate::runtime::{can_run, musl_ready, paths, warnings, Sys, HOST_MUSL};
 use crate::support::chroot::run_in_root;
@@ -360,15 +360,18 @@ fn musl_random_dlopen_layouts_match_musl() {
     if !musl_ready(name) || !can_run(name) {
         return;
     }
-    let n = var("CLOSURE_MUSL_DLOPEN_LAYOUTS").unwrap_or(20);
-    let from = var("CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM");
+    let (all, defaults) = seeds(
+        "CLOSURE_MUSL_DLOPEN_LAYOUTS",
+        "CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM",
+        20,
+        DLOPEN_KEPT,
+    );
     let mut tally = OpenTally::default();
-    let kept = DLOPEN_KEPT.iter().copied().filter(|&k| k >= n);
-    for seed in (from.unwrap_or(0)..n).chain(kept) {
+    for seed in all {
         let s = Sys::musl_with(Path::new(HOST_MUSL));
         tally.add(&dlopen_layout(&s, Libc::Musl, seed, " (musl)"));
     }
-    tally.report(name, from.is_none() && n >= 20);
+    tally.report(name, defaults);
 }
 
 /// The first 5 of those layouts (or as `CLOSURE_MUSL_DLOPEN_LAYOUTS`, `…_FROM`
@@ -379,17 +382,18 @@ fn musl_random_dlopen_layouts_match_newer_musl() {
     if !musl_ready(name) || !can_run(name) {
         return;
     }
-    let n = var("CLOSURE_MUSL_DLOPEN_LAYOUTS").unwrap_or(5);
+    let (all, _) = seeds(
+        "CLOSURE_MUSL_DLOPEN_LAYOUTS",
+        "CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM",
+        5,
+        &[],
+    );
     for (release, libc) in newer_musl(name) {
         let mut tally = OpenTally::default();
-        for seed in var("CLOSURE_MUSL_DLOPEN_LAYOUTS_FROM").unwrap_or(0)..n {
+        for &seed in &all {
             let s = Sys::musl_with(&libc);
-            tally.add(&dlopen_layout(
-                &s,
-                Libc::Musl,
-                seed,
-                &format!(" ({release})"),
-            ));
+            let label = format!(" ({release})");
+            tally.add(&dlopen_layout(&s, Libc::Musl, seed, &label));
         }
         tally.report(&format!("{name} on {release}"), false);
     }
@@ -409,12 +413,15 @@ fn glibc_random_dlopen_layouts_match_glibc() {
     if !can_run(name) {
         return;
     }
-    let n = var("CLOSURE_GLIBC_DLOPEN_LAYOUTS").unwrap_or(20);
-    let from = var("CLOSURE_GLIBC_DLOPEN_LAYOUTS_FROM");
+    let (all, defaults) = seeds(
+        "CLOSURE_GLIBC_DLOPEN_LAYOUTS",
+        "CLOSURE_GLIBC_DLOPEN_LAYOUTS_FROM",
+        20,
+        GLIBC_DLOPEN_KEPT,
+    );
     let mut tally = OpenTally::default();
-    let kept = GLIBC_DLOPEN_KEPT.iter().copied().filter(|&k| k >= n);
-    for seed in (from.unwrap_or(0)..n).chain(kept) {
+    for seed in all {
         tally.add(&dlopen_layout(&Sys::glibc(), Libc::Glibc, seed, " (glibc)"));
     }
-    tally.report(name, from.is_none() && n >= 20);
+    tally.report(name, defaults);
 }

@@ -2002,17 +2002,8 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         .needs(&["/opt/v/libdata.so.1"])
         .runpath("$ORIGIN")
         .build();
-    let wrapped = RunTime {
-        entries: vec![(vec!["libwrap.so.1".into()], "required")],
-        needs: Vec::new(),
-    };
-    r.exe(OPENER_PATH)
-        .source(&wrapped.source())
-        .runpath("/opt/v")
-        .build();
-    let (_, said) = run_opener(r, &wrapped);
     assert_eq!(
-        said.first().map(String::as_str),
+        first_said(r, "libwrap.so.1").as_deref(),
         Some("FAIL  libwrap.so.1|/opt/v/libdata.so.1: undefined symbol: gone_data"),
         "{name}"
     );
@@ -2022,17 +2013,8 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
         .source("extern int gone_data;\nint broken(void) { return gone_data; }\n")
         .needs_names(&["libabsent.so.1"])
         .build();
-    let broken = RunTime {
-        entries: vec![(vec!["libbroken.so.1".into()], "required")],
-        needs: Vec::new(),
-    };
-    r.exe(OPENER_PATH)
-        .source(&broken.source())
-        .runpath("/opt/v")
-        .build();
-    let (_, said) = run_opener(r, &broken);
     assert_eq!(
-        said.first().map(String::as_str),
+        first_said(r, "libbroken.so.1").as_deref(),
         Some(
             "FAIL  libbroken.so.1|libabsent.so.1: cannot open shared object file: No such file \
              or directory"
@@ -2068,6 +2050,20 @@ fn every_mode_failures(name: &str, r: &TestRoot) {
          gone_data: that dlopen fails",
     ]);
     assert_eq!(warned, expected, "{name}: {}", run.dump());
+}
+
+/// What the opener says first when its one (required) entry is `lib`
+/// (RUNPATH `/opt/v`).
+fn first_said(r: &TestRoot, lib: &str) -> Option<String> {
+    let opens = RunTime {
+        entries: vec![(vec![lib.into()], "required")],
+        needs: Vec::new(),
+    };
+    r.exe(OPENER_PATH)
+        .source(&opens.source())
+        .runpath("/opt/v")
+        .build();
+    run_opener(r, &opens).1.into_iter().next()
 }
 
 fn failed_dlopens(name: &str, r: &TestRoot) {

@@ -871,6 +871,18 @@ pub(crate) fn var(v: &str) -> Option<u64> {
     std::env::var(v).ok().and_then(|v| v.parse().ok())
 }
 
+/// The seeds a layout test runs: `0..N` (`N` from the variable `count`,
+/// else `default`), from the one `from` says if set, then the `kept` seeds
+/// past `N`; and whether they are the default run (the tally's check
+/// applies then).
+pub(crate) fn seeds(count: &str, from: &str, default: u64, kept: &[u64]) -> (Vec<u64>, bool) {
+    let n = var(count).unwrap_or(default);
+    let from = var(from);
+    let kept = kept.iter().copied().filter(|&k| k >= n);
+    let all = (from.unwrap_or(0)..n).chain(kept).collect();
+    (all, from.is_none() && n >= default)
+}
+
 /// 30 layouts on this machine's musl (`CLOSURE_MUSL_SYMBOL_LAYOUTS=N`: seeds
 /// up to N instead; `CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM=K` starts at seed K).
 #[test]
@@ -879,18 +891,18 @@ fn musl_random_symbol_layouts_match_musl() {
     if !musl_ready(name) || !can_run(name) {
         return;
     }
-    let n = var("CLOSURE_MUSL_SYMBOL_LAYOUTS").unwrap_or(30);
-    let from = var("CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM");
+    let (all, defaults) = seeds(
+        "CLOSURE_MUSL_SYMBOL_LAYOUTS",
+        "CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM",
+        30,
+        MUSL_SYM_KEPT,
+    );
     let mut tally = Tally::default();
-    let kept = MUSL_SYM_KEPT.iter().copied().filter(|&k| k >= n);
-    for seed in (from.unwrap_or(0)..n).chain(kept) {
-        tally.add(&musl_symbol_layout(
-            &Sys::musl_with(Path::new(HOST_MUSL)),
-            seed,
-            "",
-        ));
+    for seed in all {
+        let s = Sys::musl_with(Path::new(HOST_MUSL));
+        tally.add(&musl_symbol_layout(&s, seed, ""));
     }
-    tally.report(name, from.is_none() && n >= 30);
+    tally.report(name, defaults);
 }
 
 /// The first 10 of those layouts (or `CLOSURE_MUSL_SYMBOL_LAYOUTS`, `…_FROM`
@@ -902,10 +914,15 @@ fn musl_random_symbol_layouts_match_newer_musl() {
     if !musl_ready(name) || !can_run(name) {
         return;
     }
-    let n = var("CLOSURE_MUSL_SYMBOL_LAYOUTS").unwrap_or(10);
+    let (all, _) = seeds(
+        "CLOSURE_MUSL_SYMBOL_LAYOUTS",
+        "CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM",
+        10,
+        &[],
+    );
     for (release, libc) in newer_musl(name) {
         let mut tally = Tally::default();
-        for seed in var("CLOSURE_MUSL_SYMBOL_LAYOUTS_FROM").unwrap_or(0)..n {
+        for &seed in &all {
             let a = musl_symbol_layout(&Sys::musl_with(&libc), seed, &format!(" ({release})"));
             tally.add(&a);
         }
