@@ -17,6 +17,9 @@
 //! `--include`d plugin (or on a library it needs that is not there, of
 //! which `closure` makes a problem and warns nothing else).
 //!
+//! On this machine's musl (1.2.3) and glibc (2.36), and Debian 13's and
+//! testing's (musl 1.2.5, 1.2.6; glibc 2.41, 2.43).
+//!
 //! Needs musl-gcc (for musl's) and root to run the loaders in the roots
 //! (the tests print `skipping <name>: needs root` otherwise).
 
@@ -424,4 +427,37 @@ fn glibc_random_dlopen_layouts_match_glibc() {
         tally.add(&dlopen_layout(&Sys::glibc(), Libc::Glibc, seed, " (glibc)"));
     }
     tally.report(name, defaults);
+}
+
+/// The first 10 of those layouts (or as `CLOSURE_GLIBC_DLOPEN_LAYOUTS`, `…_FROM` say) on
+/// Debian 13's and testing's glibc (2.41, 2.43; the programs, built against this
+/// machine's 2.36, run there).
+#[test]
+fn glibc_random_dlopen_layouts_match_newer_glibc() {
+    let name = "glibc_random_dlopen_layouts_match_newer_glibc";
+    if !can_run(name) {
+        return;
+    }
+    let (all, _) = seeds(
+        "CLOSURE_GLIBC_DLOPEN_LAYOUTS",
+        "CLOSURE_GLIBC_DLOPEN_LAYOUTS_FROM",
+        10,
+        &[],
+    );
+    for release in ["trixie", "forky"] {
+        let g = match crate::support::glibc::glibc(release) {
+            Ok(g) => g,
+            Err(why) => {
+                println!("skipping {name} on {release}: {why}");
+                continue;
+            }
+        };
+        let mut tally = OpenTally::default();
+        for &seed in &all {
+            let s = Sys::glibc_with(&g.libc, &g.ldso);
+            let label = format!(" ({release}, glibc {})", g.version);
+            tally.add(&dlopen_layout(&s, Libc::Glibc, seed, &label));
+        }
+        tally.report(&format!("{name} on {release}"), false);
+    }
 }

@@ -123,6 +123,12 @@ impl Sys {
 
     /// Debian 12 merged-/usr with copies of the host's libc.so.6 and ld.so.
     pub(crate) fn glibc() -> Sys {
+        Sys::glibc_with(Path::new(HOST_LIBC), Path::new(HOST_LDSO))
+    }
+
+    /// [`Sys::glibc`] with the `libc.so.6` and `ld.so` at `libc` and `ldso` on the host
+    /// (another release's).
+    pub(crate) fn glibc_with(libc: &Path, ldso: &Path) -> Sys {
         let s = Sys::empty();
         s.mkdir("/usr/lib/x86_64-linux-gnu");
         s.mkdir("/usr/lib64");
@@ -135,8 +141,8 @@ impl Sys {
             "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
             "/usr/lib64/ld-linux-x86-64.so.2",
         );
-        s.copy_host(HOST_LIBC, "/usr/lib/x86_64-linux-gnu/libc.so.6");
-        s.copy_host(HOST_LDSO, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        s.copy_host(libc, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+        s.copy_host(ldso, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
         s
     }
 
