@@ -1973,14 +1973,8 @@ const SYM_KEPT: &[u64] = &[2203, 3616];
 fn random_symbol_layouts_match_newer_glibc() {
     let name = "random_symbol_layouts_match_newer_glibc";
     let o = oracle!(name);
-    for release in ["trixie", "forky"] {
-        let g = match crate::support::glibc::glibc(release) {
-            Ok(g) => g,
-            Err(why) => {
-                println!("skipping {name} on {release}: {why}");
-                continue;
-            }
-        };
+    for g in crate::support::glibc::available(name, &["trixie", "forky"]) {
+        let release = g.release;
         let seeds = (0..2 * sym_per_test()).chain(SYM_KEPT.iter().copied());
         for seed in seeds {
             symbol_layout_in(

@@ -249,6 +249,19 @@ fn relative_links(root: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// [`glibc`] of each of `releases` that can be had; for one that cannot,
+/// `skipping NAME on RELEASE: WHY` is printed.
+pub fn available(name: &str, releases: &[&'static str]) -> Vec<Glibc> {
+    let mut out = Vec::new();
+    for release in releases {
+        match glibc(release) {
+            Ok(g) => out.push(g),
+            Err(why) => println!("skipping {name} on {release}: {why}"),
+        }
+    }
+    out
+}
+
 /// The glibc of Debian `release`, fetched and unpacked when not cached.
 /// Err: why it cannot be had here (no apt, no mirror).
 pub fn glibc(release: &'static str) -> Result<Glibc, String> {
